@@ -1,0 +1,228 @@
+//! Every collector kind perfwatch knows, registered in one list ([`KINDS`]).
+//!
+//! A kind contributes a config section (`[[redis]]`), a config type, and a
+//! running [`Collector`]. Adding a kind means: a folder under
+//! `src/collectors/`, one entry in [`KINDS`], one variant in [`TargetConfig`]
+//! and one arm in [`TargetConfig::start`].
+
+pub mod redis;
+
+use std::future::Future;
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+use toml::de::DeValue;
+
+use crate::config::{CommonTarget, ConfigError, Timing};
+use crate::engine::{PollLoop, TargetHandle};
+use crate::exposition::Families;
+
+/// One collector kind: its config section and metric namespace.
+pub struct Kind {
+    /// The TOML array-of-tables name and the `collector` label value.
+    pub section: &'static str,
+    /// Metric name prefixes this kind emits (checked unique across kinds by a test).
+    pub metric_prefixes: &'static [&'static str],
+    /// Deserializes one `[[section]]` table.
+    pub parse: ParseFn,
+}
+
+/// Signature of a kind's table parser (see [`parse_table`]).
+pub type ParseFn = fn(
+    &crate::config::Document<'_>,
+    &str,
+    &Spanned<DeValue<'_>>,
+    &mut Vec<ConfigError>,
+) -> Option<TargetConfig>;
+
+/// The registry of every collector kind.
+pub const KINDS: &[Kind] = &[Kind {
+    section: "redis",
+    metric_prefixes: &["redis_", "perfwatch_redis_", "perfwatch_cache_"],
+    parse: |doc, path, value, errors| {
+        parse_table::<redis::RedisConfig>(doc, path, value, errors).map(TargetConfig::Redis)
+    },
+}];
+
+/// Deserializes one table strictly, collecting every error.
+pub fn parse_table<T: DeserializeOwned>(
+    doc: &crate::config::Document<'_>,
+    path: &str,
+    value: &Spanned<DeValue<'_>>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<T> {
+    crate::config::deserialize_collecting(doc, path, value, errors)
+}
+
+/// A configured target of any kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetConfig {
+    /// `[[redis]]`.
+    Redis(redis::RedisConfig),
+}
+
+impl TargetConfig {
+    /// The kind's section name, used as the `collector` label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Redis(_) => "redis",
+        }
+    }
+
+    /// Name, interval and timeout.
+    pub fn common(&self) -> CommonTarget {
+        match self {
+            Self::Redis(c) => c.common(),
+        }
+    }
+
+    /// Kind-specific cross-field checks: `(key relative to the table, message)`.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        match self {
+            Self::Redis(c) => c.validate(),
+        }
+    }
+
+    /// Polls this target once under `timeout` (for `perfwatch once`).
+    pub async fn poll_once(&self, timing: Timing) -> Result<PollOutput, PollError> {
+        match self {
+            Self::Redis(c) => {
+                poll_once_with(
+                    redis::RedisCollector::new(c.clone(), timing),
+                    timing.timeout,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Starts the poll loop of this target.
+    pub fn start(&self, poll_loop: PollLoop) -> TargetHandle {
+        match self {
+            Self::Redis(c) => {
+                let timing = poll_loop.timing;
+                poll_loop.spawn(redis::RedisCollector::new(c.clone(), timing))
+            }
+        }
+    }
+}
+
+async fn poll_once_with<C: Collector>(
+    mut collector: C,
+    timeout: std::time::Duration,
+) -> Result<PollOutput, PollError> {
+    tokio::time::timeout(timeout, collector.poll())
+        .await
+        .unwrap_or_else(|_| {
+            Err(PollError::new(
+                ErrorReason::Timeout,
+                format!(
+                    "poll did not finish within {}",
+                    humantime::format_duration(timeout)
+                ),
+            ))
+        })
+}
+
+/// Why a poll failed; becomes the `reason` label of `perfwatch_poll_errors_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ErrorReason {
+    /// The server could not be reached.
+    Connect,
+    /// The server refused our credentials.
+    Auth,
+    /// The poll did not finish before its deadline.
+    Timeout,
+    /// The server answered something we could not understand.
+    Protocol,
+    /// The server answered with an error to a command or query.
+    Query,
+    /// Our account lacks a privilege.
+    Permission,
+    /// A local file could not be read or written.
+    Io,
+}
+
+impl ErrorReason {
+    /// Every reason, for exporting zeros.
+    pub const ALL: &'static [ErrorReason] = &[
+        Self::Connect,
+        Self::Auth,
+        Self::Timeout,
+        Self::Protocol,
+        Self::Query,
+        Self::Permission,
+        Self::Io,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Auth => "auth",
+            Self::Timeout => "timeout",
+            Self::Protocol => "protocol",
+            Self::Query => "query",
+            Self::Permission => "permission",
+            Self::Io => "io",
+        }
+    }
+}
+
+/// A failed poll: why, and a message naming the target and the bad value.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct PollError {
+    /// The reason label.
+    pub reason: ErrorReason,
+    /// Human-readable detail (never contains a secret).
+    pub message: String,
+}
+
+impl PollError {
+    /// Builds an error.
+    pub fn new(reason: ErrorReason, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a successful poll produced.
+#[derive(Debug, Default)]
+pub struct PollOutput {
+    /// Every series of this target; replaces the previous poll's set.
+    pub families: Families,
+    /// A few `(label, value)` pairs for the landing page.
+    pub headline: Vec<(String, String)>,
+}
+
+/// A running collector for one target. The engine calls `poll` on its interval
+/// under a hard timeout; a poll that times out is dropped mid-way, so the engine
+/// then calls `reset` to throw away connection state that may be half-used.
+pub trait Collector: Send + 'static {
+    /// Polls the target once.
+    fn poll(&mut self) -> impl Future<Output = Result<PollOutput, PollError>> + Send;
+    /// Forgets connections after a timeout or error; the next poll reconnects.
+    fn reset(&mut self);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_and_prefixes_are_unique() {
+        let mut sections: Vec<_> = KINDS.iter().map(|k| k.section).collect();
+        sections.sort();
+        sections.dedup();
+        assert_eq!(sections.len(), KINDS.len(), "duplicate section");
+        let prefixes: Vec<_> = KINDS.iter().flat_map(|k| k.metric_prefixes).collect();
+        for (i, a) in prefixes.iter().enumerate() {
+            for b in &prefixes[i + 1..] {
+                assert_ne!(a, b, "prefix {a} registered twice");
+            }
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The key sampler: an incremental SCAN that resumes from its cursor on every
+//! poll, bounded by a key budget and a time budget, grouping keys by prefix.
+//!
+//! Why: the seeds' worst Redis bug was `KEYS` blocking the server; their
+//! second was cache keys written without a TTL. Counting keys and no-TTL keys
+//! per prefix needs a walk of the keyspace, which must never block Redis or
+//! the poll. SCAN with a COUNT hint does a bounded amount of work per call;
+//! spreading one full cycle over many polls keeps each poll short. Counts are
+//! exact once a cycle completes (SCAN returns every key that existed for the
+//! whole cycle); until then they are reported as partial.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use redis::Value;
+use redis::aio::MultiplexedConnection;
+
+use super::config::KeySamplerConfig;
+use crate::exposition::{Families, HistogramData};
+
+/// Upper bounds (seconds) of the TTL histogram: a minute to a week.
+pub const TTL_BUCKETS: [f64; 8] = [
+    60.0,
+    300.0,
+    900.0,
+    3600.0,
+    21600.0,
+    86400.0,
+    604_800.0,
+    2_592_000.0,
+];
+
+/// The group of keys matching no configured prefix, or beyond `max_groups`.
+pub const OTHER: &str = "other";
+
+/// Statistics of one prefix group over (part of) a cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupStats {
+    /// Keys seen.
+    pub keys: u64,
+    /// Keys without a TTL.
+    pub no_ttl: u64,
+    /// Bytes reported by MEMORY USAGE for the sampled keys.
+    pub sampled_bytes: u64,
+    /// Keys sampled with MEMORY USAGE.
+    pub sampled_keys: u64,
+    /// TTLs of keys that have one.
+    pub ttl: HistogramData,
+}
+
+impl Default for GroupStats {
+    fn default() -> Self {
+        Self {
+            keys: 0,
+            no_ttl: 0,
+            sampled_bytes: 0,
+            sampled_keys: 0,
+            ttl: HistogramData::new(&TTL_BUCKETS),
+        }
+    }
+}
+
+impl GroupStats {
+    /// Estimated memory of the whole group: mean sampled size × keys.
+    pub fn estimated_bytes(&self) -> Option<f64> {
+        (self.sampled_keys > 0)
+            .then(|| self.sampled_bytes as f64 / self.sampled_keys as f64 * self.keys as f64)
+    }
+}
+
+/// The group a key belongs to: the longest configured prefix it starts with,
+/// or (with no prefixes configured) its first segment plus the delimiter;
+/// `None` when it matches nothing (counted as `other`).
+pub fn group_of<'k>(key: &'k str, prefixes: &'k [String], delimiter: &str) -> Option<&'k str> {
+    if prefixes.is_empty() {
+        let end = key.find(delimiter)?;
+        return Some(&key[..end + delimiter.len()]);
+    }
+    prefixes
+        .iter()
+        .filter(|p| key.starts_with(p.as_str()))
+        .max_by_key(|p| p.len())
+        .map(String::as_str)
+}
+
+/// Per-group statistics of one cycle, with at most `max_groups` named groups.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cycle {
+    /// Stats by group label.
+    pub groups: BTreeMap<String, GroupStats>,
+    /// Keys examined.
+    pub keys: u64,
+}
+
+impl Cycle {
+    /// The stats entry for `key`, applying the group cap.
+    pub fn group_mut(&mut self, key: &str, cfg: &KeySamplerConfig) -> &mut GroupStats {
+        let group = group_of(key, &cfg.prefixes, &cfg.delimiter).unwrap_or(OTHER);
+        let named = self.groups.len() - usize::from(self.groups.contains_key(OTHER));
+        let label = if self.groups.contains_key(group) || named < cfg.max_groups {
+            group
+        } else {
+            OTHER
+        };
+        self.keys += 1;
+        self.groups.entry(label.to_owned()).or_default()
+    }
+}
+
+/// Keyspace lookups perfwatch itself caused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnLookups {
+    /// Lookups of keys that existed.
+    pub hits: u64,
+    /// Lookups of keys that were gone.
+    pub misses: u64,
+}
+
+/// The sampler's state across polls.
+#[derive(Debug)]
+pub struct KeySampler {
+    cfg: KeySamplerConfig,
+    db: i64,
+    cursor: u64,
+    current: Cycle,
+    complete: Option<Cycle>,
+    cycle_started: Option<Instant>,
+    last_cycle_duration: Option<Duration>,
+    keys_scanned_total: u64,
+    cycles_total: u64,
+    memory_counter: usize,
+}
+
+impl KeySampler {
+    /// A sampler that has not scanned yet.
+    pub fn new(cfg: KeySamplerConfig, db: i64) -> Self {
+        Self {
+            cfg,
+            db,
+            cursor: 0,
+            current: Cycle::default(),
+            complete: None,
+            cycle_started: None,
+            last_cycle_duration: None,
+            keys_scanned_total: 0,
+            cycles_total: 0,
+            memory_counter: 0,
+        }
+    }
+
+    /// Starts the next cycle from scratch (after a reconnect the cursor may
+    /// belong to a server that restarted).
+    pub fn restart_cycle(&mut self) {
+        self.cursor = 0;
+        self.current = Cycle::default();
+        self.cycle_started = None;
+    }
+
+    /// Advances the scan within the budgets. `memory_usage` says whether the
+    /// server has MEMORY USAGE (Redis ≥ 4 and allowed by ACL).
+    ///
+    /// Returns the keyspace lookups the sampler itself caused: Redis counts a
+    /// PTTL of an existing key as a keyspace hit and of a vanished key as a
+    /// miss, so the collector subtracts these from the hit ratio.
+    pub async fn step(
+        &mut self,
+        conn: &mut MultiplexedConnection,
+        time_budget: Duration,
+        memory_usage: bool,
+    ) -> redis::RedisResult<OwnLookups> {
+        let deadline = Instant::now() + time_budget;
+        let mut examined = 0usize;
+        let mut own = OwnLookups::default();
+        loop {
+            if self.cycle_started.is_none() {
+                self.cycle_started = Some(Instant::now());
+            }
+            let count = self
+                .cfg
+                .scan_count
+                .min(self.cfg.max_keys_per_poll - examined)
+                .max(1);
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(self.cursor)
+                .arg("COUNT")
+                .arg(count)
+                .query_async(conn)
+                .await?;
+            if !keys.is_empty() {
+                let (hits, misses) = self.examine(conn, &keys, memory_usage).await?;
+                own.hits += hits;
+                own.misses += misses;
+            }
+            examined += keys.len();
+            self.keys_scanned_total += keys.len() as u64;
+            self.cursor = next;
+            if next == 0 {
+                self.finish_cycle();
+                // One cycle per poll at most: the next poll starts the next one.
+                return Ok(own);
+            }
+            if examined >= self.cfg.max_keys_per_poll || Instant::now() >= deadline {
+                return Ok(own);
+            }
+        }
+    }
+
+    async fn examine(
+        &mut self,
+        conn: &mut MultiplexedConnection,
+        keys: &[Vec<u8>],
+        memory_usage: bool,
+    ) -> redis::RedisResult<(u64, u64)> {
+        // One pipelined round trip per SCAN batch: PTTL for every key, then
+        // MEMORY USAGE for every n-th key (replies come back in this order).
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("PTTL").arg(key);
+        }
+        let mut sampled = Vec::new();
+        if memory_usage {
+            for (i, key) in keys.iter().enumerate() {
+                self.memory_counter += 1;
+                if self
+                    .memory_counter
+                    .is_multiple_of(self.cfg.memory_sample_every)
+                {
+                    pipe.cmd("MEMORY")
+                        .arg("USAGE")
+                        .arg(key)
+                        .arg("SAMPLES")
+                        .arg(5);
+                    sampled.push(i);
+                }
+            }
+        }
+        let replies: Vec<Value> = pipe.query_async(conn).await?;
+        let (ttls, mems) = replies.split_at(keys.len().min(replies.len()));
+        let mut mem_of = vec![None; keys.len()];
+        for (&i, v) in sampled.iter().zip(mems) {
+            if let Value::Int(n) = v {
+                mem_of[i] = Some(*n as u64);
+            }
+        }
+        let (mut hits, mut misses) = (0, 0);
+        for ((key, ttl), mem) in keys.iter().zip(ttls).zip(mem_of) {
+            let Value::Int(pttl) = ttl else { continue };
+            if *pttl == -2 {
+                misses += 1;
+            } else {
+                hits += 1;
+            }
+            let key = String::from_utf8_lossy(key);
+            record_key(&mut self.current, &self.cfg, &key, *pttl, mem);
+        }
+        Ok((hits, misses))
+    }
+
+    fn finish_cycle(&mut self) {
+        if let Some(started) = self.cycle_started.take() {
+            self.last_cycle_duration = Some(started.elapsed());
+        }
+        self.complete = Some(std::mem::take(&mut self.current));
+        self.cycles_total += 1;
+    }
+
+    /// Exports the last complete cycle, or the partial current one before the
+    /// first cycle completes.
+    pub fn export(&self, out: &mut Families, target: &str) {
+        let db = self.db.to_string();
+        let (cycle, complete) = match &self.complete {
+            Some(c) => (c, 1.0),
+            None => (&self.current, 0.0),
+        };
+        out.gauge(
+            "perfwatch_redis_key_sampler_cycle_complete",
+            "1 when the key group numbers come from a complete SCAN cycle (exact), 0 while the first cycle is still running (partial).",
+            &[("target", target), ("db", &db)],
+            complete,
+        );
+        if let Some(d) = self.last_cycle_duration {
+            out.gauge(
+                "perfwatch_redis_key_sampler_cycle_duration_seconds",
+                "How long the last complete SCAN cycle over the keyspace took, across polls.",
+                &[("target", target), ("db", &db)],
+                d.as_secs_f64(),
+            );
+        }
+        out.counter(
+            "perfwatch_redis_key_sampler_keys_scanned_total",
+            "Keys examined by the key sampler.",
+            &[("target", target), ("db", &db)],
+            self.keys_scanned_total as f64,
+        );
+        out.counter(
+            "perfwatch_redis_key_sampler_cycles_total",
+            "Complete SCAN cycles of the key sampler.",
+            &[("target", target), ("db", &db)],
+            self.cycles_total as f64,
+        );
+        for (group, s) in &cycle.groups {
+            let labels = [
+                ("target", target),
+                ("db", db.as_str()),
+                ("prefix", group.as_str()),
+            ];
+            out.gauge(
+                "perfwatch_redis_key_group_keys",
+                "Keys per prefix group (from the last complete SCAN cycle; see perfwatch_redis_key_sampler_cycle_complete).",
+                &labels,
+                s.keys as f64,
+            );
+            out.gauge(
+                "perfwatch_redis_key_group_keys_without_ttl",
+                "Keys per prefix group that never expire (no TTL).",
+                &labels,
+                s.no_ttl as f64,
+            );
+            if let Some(bytes) = s.estimated_bytes() {
+                out.gauge(
+                    "perfwatch_redis_key_group_memory_bytes",
+                    "Estimated memory of a prefix group: mean MEMORY USAGE of sampled keys times the key count.",
+                    &labels,
+                    bytes,
+                );
+            }
+            out.histogram(
+                "perfwatch_redis_key_group_ttl_seconds",
+                "Remaining TTL of keys that have one, per prefix group, at the time they were scanned.",
+                &labels,
+                &s.ttl,
+            );
+        }
+    }
+}
+
+/// Records one scanned key (pure; `pttl` as Redis returns it: -1 no TTL,
+/// -2 the key vanished between SCAN and PTTL).
+pub fn record_key(
+    cycle: &mut Cycle,
+    cfg: &KeySamplerConfig,
+    key: &str,
+    pttl: i64,
+    mem: Option<u64>,
+) {
+    if pttl == -2 {
+        return;
+    }
+    let g = cycle.group_mut(key, cfg);
+    g.keys += 1;
+    if pttl < 0 {
+        g.no_ttl += 1;
+    } else {
+        g.ttl.observe(pttl as f64 / 1000.0);
+    }
+    if let Some(m) = mem {
+        g.sampled_bytes += m;
+        g.sampled_keys += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(prefixes: &[&str], max_groups: usize) -> KeySamplerConfig {
+        KeySamplerConfig {
+            prefixes: prefixes.iter().map(|s| s.to_string()).collect(),
+            delimiter: ":".into(),
+            max_groups,
+            scan_count: 100,
+            max_keys_per_poll: 1000,
+            time_budget_ratio: 0.5,
+            memory_sample_every: 1,
+        }
+    }
+
+    #[test]
+    fn group_of_table() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases: &[(&str, Vec<String>, &str, Option<&str>)] = &[
+            (
+                "bad_days:2024",
+                p(&["bad_days:", "response_cache:"]),
+                ":",
+                Some("bad_days:"),
+            ),
+            (
+                "response_cache:/api/x",
+                p(&["bad_days:", "response_cache:"]),
+                ":",
+                Some("response_cache:"),
+            ),
+            ("session:1", p(&["bad_days:"]), ":", None),
+            // longest prefix wins
+            (
+                "user:profile:1",
+                p(&["user:", "user:profile:"]),
+                ":",
+                Some("user:profile:"),
+            ),
+            // auto grouping by first segment
+            ("user:1:name", vec![], ":", Some("user:")),
+            ("plainkey", vec![], ":", None),
+            ("a/b", vec![], "/", Some("a/")),
+        ];
+        for (key, prefixes, delim, want) in cases {
+            assert_eq!(group_of(key, prefixes, delim), *want, "key {key}");
+        }
+    }
+
+    #[test]
+    fn groups_are_capped_with_other() {
+        let c = cfg(&[], 2);
+        let mut cycle = Cycle::default();
+        for k in ["a:1", "b:1", "c:1", "d:1", "a:2", "nodelim"] {
+            record_key(&mut cycle, &c, k, -1, None);
+        }
+        let got: Vec<(&str, u64)> = cycle
+            .groups
+            .iter()
+            .map(|(g, s)| (g.as_str(), s.keys))
+            .collect();
+        assert_eq!(got, vec![("a:", 2), ("b:", 1), ("other", 3)]);
+    }
+
+    #[test]
+    fn ttl_memory_and_vanished_keys() {
+        let c = cfg(&["x:"], 10);
+        let mut cycle = Cycle::default();
+        record_key(&mut cycle, &c, "x:1", -1, Some(100));
+        record_key(&mut cycle, &c, "x:2", 30_000, Some(300));
+        record_key(&mut cycle, &c, "x:3", 7_200_000, None);
+        record_key(&mut cycle, &c, "x:4", -2, Some(999));
+        let g = &cycle.groups["x:"];
+        assert_eq!((g.keys, g.no_ttl, g.ttl.count), (3, 1, 2));
+        assert_eq!(g.ttl.counts[0], 1, "30 s falls in the 60 s bucket");
+        assert_eq!(g.estimated_bytes(), Some(600.0));
+    }
+}

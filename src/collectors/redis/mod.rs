@@ -1,0 +1,746 @@
+//! The Redis (and Valkey) collector.
+//!
+//! Per poll, one pipelined round trip on one persistent connection: `INFO`
+//! (only the sections we read) and `SLOWLOG GET`/`LEN`. The optional key
+//! sampler adds bounded SCAN batches. Raw INFO facts keep redis_exporter's
+//! names and labels (plus `target`) so its dashboards work; perfwatch's own
+//! judgements (hit ratio windows, memory ratio, eviction rate, key groups) are
+//! under `perfwatch_`.
+//!
+//! Layout: `config.rs` (the `[[redis]]` table), `info.rs` (pure INFO parser),
+//! `slowlog.rs` (pure SLOWLOG parsing and counting), `keys.rs` (key sampler),
+//! this file (connection, capabilities, metric mapping).
+
+pub mod config;
+pub mod info;
+pub mod keys;
+pub mod slowlog;
+
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, IntoConnectionInfo, RedisError, Value};
+
+pub use config::{KeySamplerConfig, RedisConfig};
+use info::Info;
+use keys::{KeySampler, OwnLookups};
+use slowlog::SlowlogTracker;
+
+use super::{Collector, ErrorReason, PollError, PollOutput};
+use crate::config::Timing;
+use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
+use crate::exposition::Families;
+
+/// INFO sections perfwatch reads (Redis ≥ 7 accepts several in one call).
+const INFO_SECTIONS: [&str; 10] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "commandstats",
+    "errorstats",
+    "keyspace",
+];
+
+/// What a connected server supports, detected once per connection instead of
+/// probing (and failing) on every poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Capabilities {
+    /// `redis_version` (or Valkey's compatible version).
+    pub version: String,
+    /// `INFO a b c` (Redis ≥ 7); older servers get `INFO all`.
+    pub multi_section_info: bool,
+    /// SLOWLOG is allowed (not renamed or denied by ACL).
+    pub slowlog: bool,
+    /// MEMORY USAGE is available (Redis ≥ 4, allowed by ACL).
+    pub memory_usage: bool,
+}
+
+struct Live {
+    conn: MultiplexedConnection,
+    caps: Capabilities,
+}
+
+/// A running Redis collector.
+pub struct RedisCollector {
+    cfg: RedisConfig,
+    timing: Timing,
+    live: Option<Live>,
+    hits: CounterWindows,
+    evictions: CounterWindows,
+    slowlog: SlowlogTracker,
+    sampler: Option<KeySampler>,
+    info_malformed_lines: u64,
+    /// Lookups by our own key sampler since the server's counters were last
+    /// reset, subtracted from the hit ratio.
+    own_lookups: OwnLookups,
+    /// The raw counters and epoch of the previous poll, to detect resets.
+    last_raw: Option<(String, u64, u64)>,
+}
+
+impl RedisCollector {
+    /// A collector that connects on its first poll.
+    pub fn new(cfg: RedisConfig, timing: Timing) -> Self {
+        let db = cfg
+            .url
+            .as_str()
+            .into_connection_info()
+            .map(|i| i.redis_settings().db())
+            .unwrap_or(0);
+        let sampler = cfg.keys.clone().map(|k| KeySampler::new(k, db));
+        Self {
+            cfg,
+            timing,
+            live: None,
+            hits: CounterWindows::new(),
+            evictions: CounterWindows::new(),
+            slowlog: SlowlogTracker::default(),
+            sampler,
+            info_malformed_lines: 0,
+            own_lookups: OwnLookups::default(),
+            last_raw: None,
+        }
+    }
+
+    fn error(&self, e: &RedisError) -> PollError {
+        classify(&self.cfg.name, e)
+    }
+
+    async fn connect(&self) -> Result<Live, PollError> {
+        let name = &self.cfg.name;
+        let bad_config = |m: String| {
+            PollError::new(
+                ErrorReason::Connect,
+                format!("redis target \"{name}\": {m}"),
+            )
+        };
+        let info = self
+            .cfg
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| bad_config(format!("url \"{}\": {e}", mask_url(&self.cfg.url))))?;
+        let mut settings = info
+            .redis_settings()
+            .clone()
+            .set_lib_name("perfwatch", env!("CARGO_PKG_VERSION"));
+        if let Some(user) = &self.cfg.username {
+            settings = settings.set_username(user);
+        }
+        if let Some(pw) = self.cfg.resolved_password().map_err(bad_config)? {
+            settings = settings.set_password(pw.expose());
+        }
+        let client =
+            redis::Client::open(info.set_redis_settings(settings)).map_err(|e| self.error(&e))?;
+        // Timeouts are the engine's job (one deadline per poll); the crate's
+        // own would only add a second, different deadline.
+        let conn_cfg = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(self.timing.timeout))
+            .set_response_timeout(None);
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&conn_cfg)
+            .await
+            .map_err(|e| self.error(&e))?;
+        // Tag the session so `CLIENT LIST` shows who we are. Best effort.
+        let _: Result<Value, _> = redis::cmd("CLIENT")
+            .arg("SETNAME")
+            .arg("perfwatch")
+            .query_async(&mut conn)
+            .await;
+        let caps = detect_capabilities(&mut conn)
+            .await
+            .map_err(|e| self.error(&e))?;
+        tracing::debug!(target_name = %name, version = %caps.version, slowlog = caps.slowlog, memory_usage = caps.memory_usage, "connected to redis");
+        Ok(Live { conn, caps })
+    }
+
+    fn export(
+        &mut self,
+        info: &Info,
+        slowlog_len: Option<i64>,
+        out: &mut Families,
+    ) -> Vec<(String, String)> {
+        let target = self.cfg.name.as_str();
+        let t = [("target", target)];
+        export_info(info, target, out);
+        out.counter(
+            "perfwatch_redis_info_malformed_lines_total",
+            "INFO lines perfwatch could not parse (skipped).",
+            &t,
+            self.info_malformed_lines as f64,
+        );
+
+        // Hit ratio windows from the counter history, minus our own lookups.
+        let now = Instant::now();
+        let epoch = info.text("run_id").unwrap_or("");
+        let raw_hits = info.number("keyspace_hits").unwrap_or(0.0) as u64;
+        let raw_misses = info.number("keyspace_misses").unwrap_or(0.0) as u64;
+        let reset = self
+            .last_raw
+            .as_ref()
+            .is_some_and(|(e, h, m)| e != epoch || raw_hits < *h || raw_misses < *m);
+        if reset {
+            self.own_lookups = OwnLookups::default();
+        }
+        self.last_raw = Some((epoch.to_owned(), raw_hits, raw_misses));
+        let hits = raw_hits.saturating_sub(self.own_lookups.hits);
+        let misses = raw_misses.saturating_sub(self.own_lookups.misses);
+        self.hits.observe(now, epoch, hits, misses);
+        let evicted = info.number("evicted_keys").unwrap_or(0.0) as u64;
+        self.evictions.observe(now, epoch, evicted, 0);
+        export_hit_ratio(&self.hits, hits, misses, target, out);
+        for (label, window) in WINDOWS {
+            if let Some(d) = self.evictions.delta(window) {
+                out.gauge(
+                    "perfwatch_redis_evicted_keys_per_second",
+                    "Keys evicted per second over the window (from redis_evicted_keys_total deltas).",
+                    &[("target", target), ("window", label)],
+                    d.hits as f64 / d.covered.as_secs_f64(),
+                );
+            }
+        }
+
+        if let Some(len) = slowlog_len {
+            out.gauge(
+                "redis_slowlog_length",
+                "Entries in the Redis SLOWLOG.",
+                &t,
+                len as f64,
+            );
+            out.gauge(
+                "redis_slowlog_last_id",
+                "Id of the newest SLOWLOG entry.",
+                &t,
+                self.slowlog.last_seen_id as f64,
+            );
+            self.slowlog.export(out, target);
+        }
+        if let Some(s) = &self.sampler {
+            s.export(out, target);
+        }
+
+        let mut headline = vec![(
+            "version".to_owned(),
+            info.text("redis_version").unwrap_or("?").to_owned(),
+        )];
+        if let Some(r) = self.hits.delta(WINDOWS[1].1).and_then(|d| d.ratio()) {
+            headline.push(("hit ratio 5m".into(), format!("{:.1} %", r * 100.0)));
+        } else if let Some(r) = hit_ratio(hits, misses) {
+            headline.push(("hit ratio (total)".into(), format!("{:.1} %", r * 100.0)));
+        }
+        if let Some(m) = info.number("used_memory") {
+            headline.push(("memory".into(), format!("{:.1} MiB", m / 1048576.0)));
+        }
+        headline.push((
+            "keys".into(),
+            info.keyspace
+                .iter()
+                .map(|k| k.keys)
+                .sum::<u64>()
+                .to_string(),
+        ));
+        headline
+    }
+}
+
+impl Collector for RedisCollector {
+    async fn poll(&mut self) -> Result<PollOutput, PollError> {
+        if self.live.is_none() {
+            let live = self.connect().await?;
+            self.live = Some(live);
+            if let Some(s) = &mut self.sampler {
+                s.restart_cycle();
+            }
+        }
+        let Some(live) = self.live.as_mut() else {
+            unreachable!("connected above")
+        };
+        let caps = live.caps.clone();
+        let mut pipe = redis::pipe();
+        if caps.multi_section_info {
+            pipe.cmd("INFO").arg(&INFO_SECTIONS[..]);
+        } else {
+            pipe.cmd("INFO").arg("all");
+        }
+        let with_slowlog = caps.slowlog && self.cfg.slowlog_entries > 0;
+        if with_slowlog {
+            pipe.cmd("SLOWLOG").arg("GET").arg(self.cfg.slowlog_entries);
+            pipe.cmd("SLOWLOG").arg("LEN");
+        }
+        let replies: Vec<Value> = pipe
+            .query_async(&mut live.conn)
+            .await
+            .map_err(|e| classify(&self.cfg.name, &e))?;
+        let text = match replies.first() {
+            Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+            Some(Value::VerbatimString { text, .. }) => text.clone(),
+            other => {
+                return Err(PollError::new(
+                    ErrorReason::Protocol,
+                    format!(
+                        "redis target \"{}\": INFO answered {other:?}",
+                        self.cfg.name
+                    ),
+                ));
+            }
+        };
+        let (info, malformed) = info::parse_info(&text);
+        self.info_malformed_lines += malformed as u64;
+        if info.text("redis_version").is_none() {
+            return Err(PollError::new(
+                ErrorReason::Protocol,
+                format!(
+                    "redis target \"{}\": INFO reply has no redis_version",
+                    self.cfg.name
+                ),
+            ));
+        }
+        let epoch = info.text("run_id").unwrap_or("").to_owned();
+        let slowlog_len = if with_slowlog {
+            let (entries, _bad) = slowlog::parse_slowlog(replies.get(1).unwrap_or(&Value::Nil));
+            self.slowlog.observe(&epoch, &entries);
+            match replies.get(2) {
+                Some(Value::Int(n)) => Some(*n),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        if let Some(sampler) = &mut self.sampler {
+            let budget = self
+                .timing
+                .timeout
+                .mul_f64(self.cfg.keys.as_ref().map_or(0.5, |k| k.time_budget_ratio));
+            let own = sampler
+                .step(&mut live.conn, budget, caps.memory_usage)
+                .await
+                .map_err(|e| classify(&self.cfg.name, &e))?;
+            // INFO was read before the scan, so these lookups show in the
+            // counters of the next poll; export first, then add them.
+            let mut families = Families::new();
+            let headline = self.export(&info, slowlog_len, &mut families);
+            self.own_lookups.hits += own.hits;
+            self.own_lookups.misses += own.misses;
+            return Ok(PollOutput { families, headline });
+        }
+        let mut families = Families::new();
+        let headline = self.export(&info, slowlog_len, &mut families);
+        Ok(PollOutput { families, headline })
+    }
+
+    fn reset(&mut self) {
+        self.live = None;
+    }
+}
+
+async fn detect_capabilities(conn: &mut MultiplexedConnection) -> Result<Capabilities, RedisError> {
+    let server: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    let (info, _) = info::parse_info(&server);
+    let version = info.text("redis_version").unwrap_or("0").to_owned();
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    let slowlog = redis::cmd("SLOWLOG")
+        .arg("LEN")
+        .query_async::<i64>(conn)
+        .await
+        .is_ok();
+    // MEMORY USAGE of a key that does not exist answers nil when the command
+    // exists and we may run it.
+    let memory_usage = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg("perfwatch:capability-probe")
+        .query_async::<Option<i64>>(conn)
+        .await
+        .is_ok();
+    Ok(Capabilities {
+        version,
+        multi_section_info: major >= 7,
+        slowlog,
+        memory_usage,
+    })
+}
+
+/// Maps a redis error to a reason and a message naming the target.
+fn classify(target: &str, e: &RedisError) -> PollError {
+    let reason = match e.code() {
+        Some("NOPERM") => ErrorReason::Permission,
+        Some("NOAUTH" | "WRONGPASS") => ErrorReason::Auth,
+        Some(_) => ErrorReason::Query,
+        None if e.kind() == redis::ErrorKind::AuthenticationFailed => ErrorReason::Auth,
+        None if e.is_timeout() => ErrorReason::Timeout,
+        None if e.is_connection_refusal() || e.is_io_error() => ErrorReason::Connect,
+        None => ErrorReason::Protocol,
+    };
+    PollError::new(reason, format!("redis target \"{target}\": {e}"))
+}
+
+/// Shows a Redis URL with its password replaced by `***`.
+pub fn mask_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &rest[..at];
+    let masked = match userinfo.find(':') {
+        Some(colon) => format!("{}:***", &userinfo[..colon]),
+        None if userinfo.is_empty() => String::new(),
+        // `redis://password@host` is how some clients pass a bare password.
+        None => "***".to_owned(),
+    };
+    format!("{}{masked}{}", &url[..scheme_end + 3], &rest[at..])
+}
+
+/// INFO fields exported as gauges: (field, metric, help, scale).
+const GAUGES: &[(&str, &str, &str, f64)] = &[
+    (
+        "uptime_in_seconds",
+        "redis_uptime_in_seconds",
+        "Seconds since the Redis server started.",
+        1.0,
+    ),
+    (
+        "connected_clients",
+        "redis_connected_clients",
+        "Client connections (excluding replicas).",
+        1.0,
+    ),
+    (
+        "blocked_clients",
+        "redis_blocked_clients",
+        "Clients blocked in a blocking call.",
+        1.0,
+    ),
+    (
+        "maxclients",
+        "redis_config_maxclients",
+        "The maxclients setting.",
+        1.0,
+    ),
+    (
+        "used_memory",
+        "redis_memory_used_bytes",
+        "Bytes allocated by Redis.",
+        1.0,
+    ),
+    (
+        "used_memory_rss",
+        "redis_memory_used_rss_bytes",
+        "Resident set size of the Redis process.",
+        1.0,
+    ),
+    (
+        "used_memory_peak",
+        "redis_memory_used_peak_bytes",
+        "Peak bytes allocated by Redis.",
+        1.0,
+    ),
+    (
+        "used_memory_lua",
+        "redis_memory_used_lua_bytes",
+        "Bytes used by the Lua engine.",
+        1.0,
+    ),
+    (
+        "maxmemory",
+        "redis_memory_max_bytes",
+        "The maxmemory setting (0 = no limit).",
+        1.0,
+    ),
+    (
+        "mem_fragmentation_ratio",
+        "redis_mem_fragmentation_ratio",
+        "used_memory_rss / used_memory.",
+        1.0,
+    ),
+    (
+        "instantaneous_ops_per_sec",
+        "redis_instantaneous_ops_per_sec",
+        "Commands per second as Redis itself samples it.",
+        1.0,
+    ),
+    (
+        "connected_slaves",
+        "redis_connected_slaves",
+        "Connected replicas.",
+        1.0,
+    ),
+    (
+        "pubsub_channels",
+        "redis_pubsub_channels",
+        "Pub/sub channels with subscribers.",
+        1.0,
+    ),
+    (
+        "rdb_changes_since_last_save",
+        "redis_rdb_changes_since_last_save",
+        "Writes since the last RDB save.",
+        1.0,
+    ),
+    (
+        "latest_fork_usec",
+        "redis_latest_fork_seconds",
+        "Duration of the latest fork.",
+        1e-6,
+    ),
+];
+
+/// INFO fields exported as counters: (field, metric, help, scale).
+const COUNTERS: &[(&str, &str, &str, f64)] = &[
+    (
+        "keyspace_hits",
+        "redis_keyspace_hits_total",
+        "Successful key lookups.",
+        1.0,
+    ),
+    (
+        "keyspace_misses",
+        "redis_keyspace_misses_total",
+        "Failed key lookups.",
+        1.0,
+    ),
+    (
+        "evicted_keys",
+        "redis_evicted_keys_total",
+        "Keys evicted because of maxmemory.",
+        1.0,
+    ),
+    (
+        "expired_keys",
+        "redis_expired_keys_total",
+        "Keys that expired.",
+        1.0,
+    ),
+    (
+        "total_connections_received",
+        "redis_connections_received_total",
+        "Connections accepted.",
+        1.0,
+    ),
+    (
+        "rejected_connections",
+        "redis_rejected_connections_total",
+        "Connections rejected because of maxclients.",
+        1.0,
+    ),
+    (
+        "total_commands_processed",
+        "redis_commands_processed_total",
+        "Commands processed.",
+        1.0,
+    ),
+    (
+        "total_net_input_bytes",
+        "redis_net_input_bytes_total",
+        "Bytes read from the network.",
+        1.0,
+    ),
+    (
+        "total_net_output_bytes",
+        "redis_net_output_bytes_total",
+        "Bytes written to the network.",
+        1.0,
+    ),
+    (
+        "used_cpu_sys",
+        "redis_cpu_sys_seconds_total",
+        "System CPU used by Redis.",
+        1.0,
+    ),
+    (
+        "used_cpu_user",
+        "redis_cpu_user_seconds_total",
+        "User CPU used by Redis.",
+        1.0,
+    ),
+];
+
+/// Exports the raw INFO facts under redis_exporter's names (pure).
+pub fn export_info(info: &Info, target: &str, out: &mut Families) {
+    let t = [("target", target)];
+    for (field, name, help, scale) in GAUGES {
+        if let Some(v) = info.number(field) {
+            out.gauge(name, help, &t, v * scale);
+        }
+    }
+    for (field, name, help, scale) in COUNTERS {
+        if let Some(v) = info.number(field) {
+            out.counter(name, help, &t, v * scale);
+        }
+    }
+    let text = |k: &str| info.text(k).unwrap_or("");
+    out.gauge(
+        "redis_instance_info",
+        "A constant 1 labelled with facts about the Redis server.",
+        &[
+            ("target", target),
+            ("redis_version", text("redis_version")),
+            ("redis_mode", text("redis_mode")),
+            ("role", text("role")),
+            ("os", text("os")),
+            ("maxmemory_policy", text("maxmemory_policy")),
+            ("run_id", text("run_id")),
+        ],
+        1.0,
+    );
+    for db in &info.keyspace {
+        let name = format!("db{}", db.db);
+        let l = [("target", target), ("db", name.as_str())];
+        out.gauge("redis_db_keys", "Keys in the database.", &l, db.keys as f64);
+        out.gauge(
+            "redis_db_keys_expiring",
+            "Keys with a TTL in the database.",
+            &l,
+            db.expires as f64,
+        );
+        if let Some(ms) = db.avg_ttl_ms {
+            out.gauge(
+                "redis_db_avg_ttl_seconds",
+                "Average TTL of keys with a TTL (Redis' estimate).",
+                &l,
+                ms as f64 / 1000.0,
+            );
+        }
+        out.gauge(
+            "perfwatch_redis_db_keys_without_ttl",
+            "Keys in the database that never expire (keys - expires): the seeds' \"cache never expires\" bug.",
+            &l,
+            db.keys.saturating_sub(db.expires) as f64,
+        );
+    }
+    for c in &info.commandstats {
+        let l = [("target", target), ("cmd", c.cmd.as_str())];
+        out.counter(
+            "redis_commands_total",
+            "Calls per command.",
+            &l,
+            c.calls as f64,
+        );
+        out.counter(
+            "redis_commands_duration_seconds_total",
+            "Time spent per command.",
+            &l,
+            c.usec as f64 / 1e6,
+        );
+        if let Some(n) = c.rejected_calls {
+            out.counter(
+                "redis_commands_rejected_calls_total",
+                "Rejected calls per command.",
+                &l,
+                n as f64,
+            );
+        }
+        if let Some(n) = c.failed_calls {
+            out.counter(
+                "redis_commands_failed_calls_total",
+                "Failed calls per command.",
+                &l,
+                n as f64,
+            );
+        }
+    }
+    for (err, n) in &info.errorstats {
+        out.counter(
+            "redis_errors_total",
+            "Error replies by error prefix (OOM = writes rejected at maxmemory).",
+            &[("target", target), ("err", err.as_str())],
+            *n as f64,
+        );
+    }
+    if let (Some(used), Some(max)) = (info.number("used_memory"), info.number("maxmemory"))
+        && max > 0.0
+    {
+        out.gauge(
+            "perfwatch_redis_memory_used_ratio",
+            "used_memory / maxmemory (absent when maxmemory is 0, i.e. no limit).",
+            &t,
+            used / max,
+        );
+    }
+    if let (Some(c), Some(max)) = (info.number("connected_clients"), info.number("maxclients"))
+        && max > 0.0
+    {
+        out.gauge(
+            "perfwatch_redis_clients_used_ratio",
+            "connected_clients / maxclients.",
+            &t,
+            c / max,
+        );
+    }
+}
+
+/// Exports `perfwatch_cache_hit_ratio` and its companions (pure). A window
+/// without lookups has no ratio sample at all (never NaN); its
+/// `perfwatch_cache_lookups_in_window` is 0, which is what alerts guard on.
+pub fn export_hit_ratio(
+    history: &CounterWindows,
+    hits: u64,
+    misses: u64,
+    target: &str,
+    out: &mut Families,
+) {
+    let mut windows: Vec<(&str, u64, u64, Option<Duration>)> = WINDOWS
+        .iter()
+        .filter_map(|(label, w)| {
+            history
+                .delta(*w)
+                .map(|d| (*label, d.hits, d.misses, Some(d.covered)))
+        })
+        .collect();
+    windows.push(("total", hits, misses, None));
+    for (label, h, m, covered) in windows {
+        let l = [("target", target), ("window", label)];
+        if let Some(r) = hit_ratio(h, m) {
+            out.gauge(
+                "perfwatch_cache_hit_ratio",
+                "Cache hits / (hits + misses) over the window; absent when the window had no lookups. window=\"total\" is since the counters were last reset.",
+                &l,
+                r,
+            );
+        }
+        out.gauge(
+            "perfwatch_cache_lookups_in_window",
+            "Cache lookups (hits + misses) within the window of perfwatch_cache_hit_ratio.",
+            &l,
+            (h + m) as f64,
+        );
+        if let Some(c) = covered {
+            out.gauge(
+                "perfwatch_cache_window_covered_seconds",
+                "Seconds of history behind the window (shorter than the window right after start or a counter reset).",
+                &l,
+                c.as_secs_f64(),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_url_table() {
+        let cases = [
+            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
+            ("redis://:secret@host:6379/0", "redis://:***@host:6379/0"),
+            ("redis://user:secret@host/1", "redis://user:***@host/1"),
+            ("rediss://secret@host", "rediss://***@host"),
+            ("unix:///run/redis.sock", "unix:///run/redis.sock"),
+            ("redis://u:p@ss@host/0", "redis://u:***@host/0"),
+            ("not a url", "not a url"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(mask_url(url), want, "{url}");
+        }
+    }
+}

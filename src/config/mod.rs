@@ -1,0 +1,265 @@
+//! The config file: `[global]` plus one array of tables per collector kind
+//! (`[[redis]]`, …). Loading is strict (unknown keys are errors) and reports
+//! every problem at once as `file:line: key: message`.
+//!
+//! Each collector owns its config type (in `src/collectors/<kind>/config.rs`);
+//! this module owns what they share: the document with spans, `${VAR}`
+//! expansion, `*_file` secrets, durations and cross-field checks.
+
+mod document;
+mod secret;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::de::DeValue;
+
+use crate::collectors::{self, TargetConfig};
+use document::expand_env;
+pub use document::expand_str;
+pub use document::{Document, deserialize_collecting};
+pub use secret::{Secret, read_secret_file};
+
+/// One problem in a config file, located by line and key path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file as given on the command line.
+    pub file: String,
+    /// 1-based line, when the problem has a place in the file.
+    pub line: Option<usize>,
+    /// Dotted key path, e.g. `redis[0].keys.max_groups`; empty for syntax errors.
+    pub key: String,
+    /// What is wrong, quoting the bad value where there is one.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Every problem found in one config file (never empty).
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(
+            f,
+            "{n} problem{} in the config:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `[global]`: defaults every target inherits.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalConfig {
+    /// Default poll interval of every target.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Default hard deadline of one poll; must be shorter than the interval so
+    /// polls of one target never overlap.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+fn default_interval() -> Duration {
+    Duration::from_secs(15)
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        Self {
+            interval: default_interval(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+/// A fully checked config.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    /// Where it was loaded from (for reloads).
+    pub path: Option<PathBuf>,
+    /// `[global]`.
+    pub global: GlobalConfig,
+    /// Every target of every kind, in file order.
+    pub targets: Vec<TargetConfig>,
+}
+
+/// How often and how long one target polls, after applying global defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// Time between poll starts.
+    pub interval: Duration,
+    /// Hard deadline of one poll.
+    pub timeout: Duration,
+}
+
+impl Config {
+    /// Loads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let file = path.display().to_string();
+        let source = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: file.clone(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read the config file: {e}"),
+            }])
+        })?;
+        let mut config = Self::from_source(&file, &source, &|k| std::env::var(k).ok())?;
+        config.path = Some(path.to_owned());
+        Ok(config)
+    }
+
+    /// Parses and checks config text; `env` resolves `${VAR}` references.
+    pub fn from_source(
+        file: &str,
+        source: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut doc = Document::parse(file, source, &mut errors);
+        expand_env(&mut doc, env, &mut errors);
+
+        let mut config = Config::default();
+        let root = doc.root.get_ref().clone();
+        for (key, value) in root.iter() {
+            let name: &str = key.get_ref();
+            if name == "global" {
+                if let Some(g) = deserialize_collecting(&doc, "global", value, &mut errors) {
+                    config.global = g;
+                }
+                continue;
+            }
+            let Some(kind) = collectors::KINDS.iter().find(|k| k.section == name) else {
+                let known: Vec<&str> = std::iter::once("global")
+                    .chain(collectors::KINDS.iter().map(|k| k.section))
+                    .collect();
+                errors.push(doc.error_in(
+                    name.to_owned(),
+                    format!("unknown section \"{name}\" (known: {})", known.join(", ")),
+                ));
+                continue;
+            };
+            let DeValue::Array(items) = value.get_ref() else {
+                errors.push(doc.error_in(
+                    name.to_owned(),
+                    format!("\"{name}\" must be an array of tables: write [[{name}]]"),
+                ));
+                continue;
+            };
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("{name}[{i}]");
+                if let Some(target) = (kind.parse)(&doc, &path, item, &mut errors) {
+                    config.targets.push(target);
+                }
+            }
+        }
+        check(&doc, &config, &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            errors.sort_by_key(|e| e.line.unwrap_or(0));
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    /// The interval and timeout of one target after applying `[global]`.
+    pub fn timing(&self, target: &TargetConfig) -> Timing {
+        let common = target.common();
+        Timing {
+            interval: common.interval.unwrap_or(self.global.interval),
+            timeout: common.timeout.unwrap_or(self.global.timeout),
+        }
+    }
+}
+
+/// Cross-field checks over the whole config; every failure is collected.
+fn check(doc: &Document<'_>, config: &Config, errors: &mut Vec<ConfigError>) {
+    let g = &config.global;
+    if g.timeout >= g.interval {
+        errors.push(doc.error_in(
+            "global.timeout".into(),
+            format!(
+                "timeout \"{}\" must be shorter than interval \"{}\"",
+                humantime::format_duration(g.timeout),
+                humantime::format_duration(g.interval)
+            ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut index_in_kind = std::collections::BTreeMap::<&str, usize>::new();
+    for target in &config.targets {
+        let kind = target.kind();
+        let i = index_in_kind.entry(kind).or_default();
+        let path = format!("{kind}[{i}]");
+        *i += 1;
+        let common = target.common();
+        if !seen.insert((kind, common.name.clone())) {
+            errors.push(doc.error_in(
+                format!("{path}.name"),
+                format!(
+                    "duplicate {kind} name \"{}\": names must be unique per kind",
+                    common.name
+                ),
+            ));
+        }
+        if common.name.is_empty() {
+            errors.push(doc.error_in(format!("{path}.name"), "name must not be empty".into()));
+        }
+        let timing = config.timing(target);
+        // A target inheriting both from [global] was already reported there.
+        let overrides = common.interval.is_some() || common.timeout.is_some();
+        if overrides && timing.timeout >= timing.interval {
+            errors.push(doc.error_in(
+                format!("{path}.timeout"),
+                format!(
+                    "timeout \"{}\" must be shorter than interval \"{}\"",
+                    humantime::format_duration(timing.timeout),
+                    humantime::format_duration(timing.interval)
+                ),
+            ));
+        }
+        for (key, message) in target.validate() {
+            errors.push(doc.error_in(format!("{path}.{key}"), message));
+        }
+    }
+}
+
+/// Fields every target has, flattened into each kind's table by hand (serde's
+/// `flatten` does not mix with `deny_unknown_fields`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommonTarget {
+    /// The `target` label.
+    pub name: String,
+    /// Overrides `global.interval`.
+    pub interval: Option<Duration>,
+    /// Overrides `global.timeout`.
+    pub timeout: Option<Duration>,
+}
+
+#[cfg(test)]
+mod tests;

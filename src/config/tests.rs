@@ -1,0 +1,109 @@
+//! Config loading: every error at once, with line and key.
+
+use super::*;
+
+fn load(src: &str) -> Result<Config, Vec<String>> {
+    let env = |k: &str| match k {
+        "REDIS_PW" => Some("hunter2".to_owned()),
+        _ => None,
+    };
+    Config::from_source("test.toml", src, &env)
+        .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
+}
+
+#[test]
+fn minimal_config_loads_with_defaults() {
+    let c = load("[[redis]]\nname = \"cache\"\nurl = \"redis://127.0.0.1:6379/0\"\n").unwrap();
+    assert_eq!(c.global, GlobalConfig::default());
+    assert_eq!(c.targets.len(), 1);
+    let t = c.timing(&c.targets[0]);
+    assert_eq!(t.interval, Duration::from_secs(15));
+    assert_eq!(t.timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn env_expansion_and_override() {
+    let c = load(
+        "[global]\ninterval = \"20s\"\n[[redis]]\nname = \"c\"\nurl = \"redis://127.0.0.1/0\"\npassword = \"${REDIS_PW}\"\ninterval = \"10s\"\n",
+    )
+    .unwrap();
+    let crate::collectors::TargetConfig::Redis(r) = &c.targets[0];
+    assert_eq!(r.password.as_ref().unwrap().expose(), "hunter2");
+    assert!(
+        !format!("{r:?}").contains("hunter2"),
+        "Debug must not show the secret"
+    );
+    assert_eq!(c.timing(&c.targets[0]).interval, Duration::from_secs(10));
+}
+
+#[test]
+fn every_error_is_reported_with_line_and_key() {
+    let src = r#"[global]
+interval = "15s"
+timeout = "20s"
+bogus = 1
+
+[[redis]]
+name = "cache"
+url = "redis://127.0.0.1:6379/0"
+colour = "red"
+shape = "round"
+
+[[redis]]
+name = "cache"
+url = "http://example.com"
+password = "${NOPE}"
+[redis.keys]
+max_groups = 0
+
+[[redis]]
+name = "other"
+url = "redis://x"
+interval = "soon"
+
+[mystery]
+x = 1
+"#;
+    let errors = load(src).unwrap_err();
+    let want = [
+        "test.toml:4: global.bogus: unknown field `bogus`",
+        "test.toml:9: redis[0].colour: unknown field `colour`",
+        "test.toml:10: redis[0].shape: unknown field `shape`",
+        "test.toml:15: redis[1].password: environment variable \"NOPE\" is not set",
+        "test.toml:22: redis[2].interval:",
+        "test.toml:24: mystery: unknown section \"mystery\"",
+        "redis[1].name: duplicate redis name \"cache\"",
+        "redis[1].url: url \"http://example.com\" must start with redis://",
+        "redis[1].keys.max_groups: max_groups must be at least 1, got 0",
+        "global.timeout: timeout \"20s\" must be shorter than interval \"15s\"",
+    ];
+    for w in want {
+        assert!(
+            errors.iter().any(|e| e.contains(w)),
+            "missing error {w:?} in:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
+#[test]
+fn syntax_errors_have_lines() {
+    let errors = load("[global]\ninterval = \"15s\nx = \n").unwrap_err();
+    assert!(
+        errors.iter().all(|e| e.starts_with("test.toml:")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with("test.toml:2")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn example_config_loads() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/perfwatch.example.toml");
+    let src = std::fs::read_to_string(path).unwrap();
+    let env = |_: &str| Some("example-secret".to_owned());
+    let c = Config::from_source(path, &src, &env).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.targets.is_empty());
+}

@@ -1,0 +1,478 @@
+//! The poll engine: one loop per target, and the [`Store`] the loops write to
+//! and `/metrics` reads from.
+//!
+//! Decisions:
+//! - Every target has its own task, interval and hard timeout, so a hung
+//!   target delays nothing but itself.
+//! - A poll's families replace the target's previous set in one step; a
+//!   target that has not succeeded for 3 intervals serves only self-metrics.
+//! - `/metrics` never polls. It serves bytes rendered from the store; a render
+//!   happens when a poll changed the store (or the process metrics are older
+//!   than a second), and a scrape that finds another render under way serves
+//!   the previous bytes instead of waiting.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use prometheus::proto::MetricFamily;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::collectors::{Collector, ErrorReason, PollError, PollOutput};
+use crate::config::Timing;
+use crate::exposition::{self, Families};
+use crate::self_metrics;
+
+/// Identifies one target: its kind and its configured name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TargetKey {
+    /// The kind, e.g. `redis` (the `collector` label).
+    pub collector: &'static str,
+    /// The configured name (the `target` label).
+    pub target: String,
+}
+
+/// What the store knows about one target.
+#[derive(Debug, Clone)]
+pub struct TargetState {
+    /// Interval and timeout, to judge staleness.
+    pub timing: Timing,
+    /// Whether the last poll succeeded.
+    pub up: bool,
+    /// Whether any poll has finished (for `/-/ready`).
+    pub polled: bool,
+    /// Families of the last successful poll.
+    pub families: Arc<Vec<MetricFamily>>,
+    /// Monotonic time of the last success (for staleness).
+    pub last_success: Option<Instant>,
+    /// Wall-clock time of the last success, seconds since the epoch.
+    pub last_success_unix: Option<f64>,
+    /// Duration of the last poll in seconds.
+    pub last_duration: f64,
+    /// Polls finished, successful or not.
+    pub polls: u64,
+    /// Failed polls by reason.
+    pub errors: BTreeMap<ErrorReason, u64>,
+    /// The last error message, for the landing page and logs.
+    pub last_error: Option<String>,
+    /// Headline numbers for the landing page.
+    pub headline: Vec<(String, String)>,
+}
+
+impl TargetState {
+    fn new(timing: Timing) -> Self {
+        Self {
+            timing,
+            up: false,
+            polled: false,
+            families: Arc::new(Vec::new()),
+            last_success: None,
+            last_success_unix: None,
+            last_duration: 0.0,
+            polls: 0,
+            errors: BTreeMap::new(),
+            last_error: None,
+            headline: Vec::new(),
+        }
+    }
+
+    /// Whether the target's series are too old to serve (3 intervals without success).
+    pub fn is_stale(&self, now: Instant) -> bool {
+        match self.last_success {
+            Some(t) => now.duration_since(t) > self.timing.interval * 3,
+            None => true,
+        }
+    }
+}
+
+/// One rendered exposition.
+pub struct Rendered {
+    generation: u64,
+    at: Instant,
+    /// The text format body.
+    pub text: Bytes,
+    gzip: OnceLock<Bytes>,
+}
+
+impl Rendered {
+    /// The body gzip-compressed, computed once per render.
+    pub fn gzip(&self) -> Bytes {
+        self.gzip
+            .get_or_init(|| {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                // Writing to a Vec cannot fail.
+                let _ = enc.write_all(&self.text);
+                Bytes::from(enc.finish().unwrap_or_default())
+            })
+            .clone()
+    }
+}
+
+/// Process-wide facts the renderer adds beside the targets.
+#[derive(Debug, Clone)]
+pub struct GlobalState {
+    /// Whether the last config (re)load succeeded.
+    pub reload_ok: bool,
+    /// When the config was last loaded successfully (unix seconds).
+    pub reload_success_unix: f64,
+    /// Reload attempts that failed.
+    pub reload_failures: u64,
+}
+
+/// Shared state between the poll loops and the HTTP server.
+pub struct Store {
+    targets: Mutex<BTreeMap<TargetKey, TargetState>>,
+    globals: Mutex<GlobalState>,
+    generation: AtomicU64,
+    rendered: ArcSwap<Rendered>,
+    render_lock: Mutex<()>,
+    process: Option<prometheus::process_collector::ProcessCollector>,
+    /// Extra families computed from the whole store after polls (phase triggers).
+    derived: Mutex<Arc<Vec<MetricFamily>>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How old the process metrics in a served body may be.
+const PROCESS_METRICS_MAX_AGE: Duration = Duration::from_secs(1);
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            targets: Mutex::new(BTreeMap::new()),
+            globals: Mutex::new(GlobalState {
+                reload_ok: true,
+                reload_success_unix: unix_now(),
+                reload_failures: 0,
+            }),
+            generation: AtomicU64::new(1),
+            rendered: ArcSwap::from_pointee(Rendered {
+                generation: 0,
+                at: Instant::now(),
+                text: Bytes::new(),
+                gzip: OnceLock::new(),
+            }),
+            render_lock: Mutex::new(()),
+            process: Some(prometheus::process_collector::ProcessCollector::for_self()),
+            derived: Mutex::new(Arc::new(Vec::new())),
+        }
+    }
+
+    fn bump(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    fn with_targets<R>(&self, f: impl FnOnce(&mut BTreeMap<TargetKey, TargetState>) -> R) -> R {
+        // A poisoned lock only means a panic elsewhere mid-update; the map is
+        // still consistent (every update is a single assignment), so keep going.
+        let mut guard = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    /// Adds a target (before its loop starts), so `/-/ready` waits for it.
+    pub fn register(&self, key: TargetKey, timing: Timing) {
+        self.with_targets(|t| t.insert(key, TargetState::new(timing)));
+        self.bump();
+    }
+
+    /// Forgets a target and all its series (config reload removed it).
+    pub fn remove(&self, key: &TargetKey) {
+        self.with_targets(|t| t.remove(key));
+        self.bump();
+    }
+
+    /// Records a successful poll.
+    pub fn record_success(&self, key: &TargetKey, out: PollOutput, took: Duration) {
+        let families = Arc::new(out.families.into_vec());
+        self.with_targets(|t| {
+            if let Some(s) = t.get_mut(key) {
+                s.up = true;
+                s.polled = true;
+                s.polls += 1;
+                s.families = families;
+                s.last_success = Some(Instant::now());
+                s.last_success_unix = Some(unix_now());
+                s.last_duration = took.as_secs_f64();
+                s.last_error = None;
+                s.headline = out.headline;
+            }
+        });
+        self.bump();
+    }
+
+    /// Records a failed poll. The previous families are kept until they go stale.
+    pub fn record_failure(&self, key: &TargetKey, err: &PollError, took: Duration) {
+        self.with_targets(|t| {
+            if let Some(s) = t.get_mut(key) {
+                s.up = false;
+                s.polled = true;
+                s.polls += 1;
+                s.last_duration = took.as_secs_f64();
+                *s.errors.entry(err.reason).or_default() += 1;
+                s.last_error = Some(err.message.clone());
+            }
+        });
+        self.bump();
+    }
+
+    /// Records a config reload attempt.
+    pub fn record_reload(&self, ok: bool) {
+        {
+            let mut g = self.globals.lock().unwrap_or_else(|e| e.into_inner());
+            g.reload_ok = ok;
+            if ok {
+                g.reload_success_unix = unix_now();
+            } else {
+                g.reload_failures += 1;
+            }
+        }
+        self.bump();
+    }
+
+    /// Replaces the families derived from the whole store (phase triggers).
+    pub fn set_derived(&self, families: Vec<MetricFamily>) {
+        *self.derived.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(families);
+        self.bump();
+    }
+
+    /// A copy of every target's state.
+    pub fn targets(&self) -> BTreeMap<TargetKey, TargetState> {
+        self.with_targets(|t| t.clone())
+    }
+
+    /// True once every registered target has finished at least one poll.
+    pub fn ready(&self) -> bool {
+        self.with_targets(|t| t.values().all(|s| s.polled))
+    }
+
+    /// The families of every target that is not stale, merged (what `/metrics`
+    /// serves, minus self and process metrics).
+    pub fn target_families(&self) -> Vec<MetricFamily> {
+        let now = Instant::now();
+        let sets: Vec<Arc<Vec<MetricFamily>>> = self.with_targets(|t| {
+            t.values()
+                .filter(|s| !s.is_stale(now))
+                .map(|s| s.families.clone())
+                .collect()
+        });
+        exposition::merge(sets.iter().map(|s| s.as_slice()))
+    }
+
+    /// The exposition to serve. Re-renders when the store changed; never waits
+    /// for a render already under way in another request.
+    pub fn metrics(&self) -> Arc<Rendered> {
+        let current = self.rendered.load_full();
+        let generation = self.generation.load(Ordering::Acquire);
+        let fresh =
+            current.generation == generation && current.at.elapsed() < PROCESS_METRICS_MAX_AGE;
+        if fresh {
+            return current;
+        }
+        let Ok(_guard) = self.render_lock.try_lock() else {
+            if current.generation != 0 {
+                return current;
+            }
+            // First render ever: wait for whoever is doing it (microseconds).
+            let _guard = self.render_lock.lock().unwrap_or_else(|e| e.into_inner());
+            return self.rendered.load_full();
+        };
+        let rendered = Arc::new(self.render(generation));
+        self.rendered.store(rendered.clone());
+        rendered
+    }
+
+    fn render(&self, generation: u64) -> Rendered {
+        let now = Instant::now();
+        let targets = self.targets();
+        let globals = self
+            .globals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut all = Families::new();
+        self_metrics::render(&mut all, &targets, &globals, now);
+        if let Some(p) = &self.process {
+            all.extend(prometheus::core::Collector::collect(p));
+        }
+        for s in targets.values().filter(|s| !s.is_stale(now)) {
+            all.extend(s.families.iter().cloned());
+        }
+        all.extend(
+            self.derived
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .cloned(),
+        );
+        Rendered {
+            generation,
+            at: now,
+            text: Bytes::from(exposition::encode_text(&all.into_vec())),
+            gzip: OnceLock::new(),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Everything a target's loop needs except the collector itself.
+pub struct PollLoop {
+    /// Which target.
+    pub key: TargetKey,
+    /// Interval and timeout.
+    pub timing: Timing,
+    /// Where results go.
+    pub store: Arc<Store>,
+    /// Cancelled when the target is removed or perfwatch shuts down.
+    pub cancel: CancellationToken,
+    /// Woken after every finished poll (phase triggers evaluate then).
+    pub polled: Arc<tokio::sync::Notify>,
+}
+
+/// A running target loop.
+pub struct TargetHandle {
+    cancel: CancellationToken,
+    join: JoinHandle<()>,
+}
+
+impl TargetHandle {
+    /// Stops the loop and waits for it (it drops its connections on the way out).
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        let _ = self.join.await;
+    }
+}
+
+/// First retry after a failure; doubles per consecutive failure up to the interval.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+
+impl PollLoop {
+    /// Spawns the loop for `collector` on the current tokio runtime.
+    pub fn spawn<C: Collector>(self, collector: C) -> TargetHandle {
+        self.store.register(self.key.clone(), self.timing);
+        let cancel = self.cancel.clone();
+        let join = tokio::spawn(self.run(collector));
+        TargetHandle { cancel, join }
+    }
+
+    async fn run<C: Collector>(self, mut collector: C) {
+        let Timing { interval, timeout } = self.timing;
+        // Spread the first polls so that many targets do not hit at once.
+        let jitter = interval
+            .mul_f64(rand::random::<f64>() * 0.1)
+            .min(Duration::from_secs(2));
+        let mut next = tokio::time::Instant::now() + jitter;
+        let mut failures: u32 = 0;
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                _ = tokio::time::sleep_until(next) => {}
+            }
+            let started = tokio::time::Instant::now();
+            let result = tokio::select! {
+                _ = self.cancel.cancelled() => break,
+                r = tokio::time::timeout(timeout, collector.poll()) => r,
+            };
+            let took = started.elapsed();
+            let outcome = match result {
+                Ok(Ok(out)) => Ok(out),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(PollError::new(
+                    ErrorReason::Timeout,
+                    format!(
+                        "{} target \"{}\": poll did not finish within {}",
+                        self.key.collector,
+                        self.key.target,
+                        humantime::format_duration(timeout)
+                    ),
+                )),
+            };
+            match outcome {
+                Ok(out) => {
+                    if failures > 0 {
+                        tracing::info!(collector = self.key.collector, target = %self.key.target, "target is up again");
+                    }
+                    failures = 0;
+                    self.store.record_success(&self.key, out, took);
+                    next = started + interval;
+                }
+                Err(e) => {
+                    collector.reset();
+                    if failures == 0 {
+                        tracing::warn!(collector = self.key.collector, target = %self.key.target, reason = e.reason.as_str(), error = %e.message, "poll failed");
+                    } else {
+                        tracing::debug!(collector = self.key.collector, target = %self.key.target, reason = e.reason.as_str(), error = %e.message, "poll failed again");
+                    }
+                    failures = failures.saturating_add(1);
+                    self.store.record_failure(&self.key, &e, took);
+                    // Retry a quick failure (connection refused) sooner than
+                    // the interval so recovery shows fast, backing off to the
+                    // interval; never poll more often than every FIRST_RETRY.
+                    let backoff = FIRST_RETRY
+                        .saturating_mul(1 << failures.min(16).saturating_sub(1))
+                        .min(interval);
+                    next = (tokio::time::Instant::now() + backoff).min(started + interval);
+                    if next <= tokio::time::Instant::now() {
+                        next = tokio::time::Instant::now() + FIRST_RETRY.min(interval);
+                    }
+                }
+            }
+            self.polled.notify_waiters();
+        }
+    }
+}
+
+/// Polls every target once, concurrently, each under its timeout; for
+/// `perfwatch once`. Returns the rendered exposition and the failures.
+pub async fn poll_once(config: &crate::config::Config) -> (Bytes, Vec<(TargetKey, PollError)>) {
+    let store = Arc::new(Store::new());
+    let mut tasks = Vec::new();
+    for target in &config.targets {
+        let key = TargetKey {
+            collector: target.kind(),
+            target: target.common().name,
+        };
+        let timing = config.timing(target);
+        store.register(key.clone(), timing);
+        let target = target.clone();
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let result = target.poll_once(timing).await;
+            match result {
+                Ok(out) => {
+                    store.record_success(&key, out, started.elapsed());
+                    None
+                }
+                Err(e) => {
+                    store.record_failure(&key, &e, started.elapsed());
+                    Some((key, e))
+                }
+            }
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        if let Ok(Some(f)) = t.await {
+            failures.push(f);
+        }
+    }
+    (store.metrics().text.clone(), failures)
+}

@@ -1,0 +1,244 @@
+//! Building metric families for one poll, merging the families of every target
+//! into one exposition, and encoding it with the `prometheus` crate.
+//!
+//! Collectors do not register long-lived metric objects: a poll returns a fresh
+//! set of families, which replaces that target's previous set atomically. That
+//! makes "drop the series of a dead target" and "a removed target's series
+//! disappear on reload" a matter of forgetting one vector.
+
+use std::collections::BTreeMap;
+
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
+
+/// Families of one poll, keyed by name so that samples of one family stay together.
+#[derive(Debug, Default, Clone)]
+pub struct Families {
+    map: BTreeMap<String, MetricFamily>,
+}
+
+impl Families {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn family(&mut self, name: &str, help: &str, kind: MetricType) -> &mut MetricFamily {
+        self.map.entry(name.to_owned()).or_insert_with(|| {
+            let mut f = MetricFamily::default();
+            f.set_name(name.to_owned());
+            f.set_help(help.to_owned());
+            f.set_field_type(kind);
+            f
+        })
+    }
+
+    /// Adds a gauge sample.
+    pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        let mut g = Gauge::default();
+        g.set_value(value);
+        let mut m = metric(labels);
+        m.set_gauge(g);
+        self.family(name, help, MetricType::GAUGE)
+            .mut_metric()
+            .push(m);
+    }
+
+    /// Adds a counter sample (`name` must end in `_total`).
+    pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        debug_assert!(
+            name.ends_with("_total"),
+            "counter {name} must end in _total"
+        );
+        let mut c = Counter::default();
+        c.set_value(value);
+        let mut m = metric(labels);
+        m.set_counter(c);
+        self.family(name, help, MetricType::COUNTER)
+            .mut_metric()
+            .push(m);
+    }
+
+    /// Adds a histogram sample from non-cumulative bucket counts.
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        help: &str,
+        labels: &[(&str, &str)],
+        data: &HistogramData,
+    ) {
+        let mut h = Histogram::default();
+        let mut cumulative = 0;
+        let buckets = data
+            .bounds
+            .iter()
+            .zip(&data.counts)
+            .map(|(&upper, &n)| {
+                cumulative += n;
+                let mut b = Bucket::default();
+                b.set_upper_bound(upper);
+                b.set_cumulative_count(cumulative);
+                b
+            })
+            .collect();
+        h.set_bucket(buckets);
+        h.set_sample_count(data.count);
+        h.set_sample_sum(data.sum);
+        let mut m = metric(labels);
+        m.set_histogram(h);
+        self.family(name, help, MetricType::HISTOGRAM)
+            .mut_metric()
+            .push(m);
+    }
+
+    /// Adds families produced elsewhere (e.g. the process collector).
+    pub fn extend(&mut self, families: impl IntoIterator<Item = MetricFamily>) {
+        for mut f in families {
+            let metrics = f.take_metric();
+            let name = f.name().to_owned();
+            let entry = self.map.entry(name).or_insert(f);
+            entry.mut_metric().extend(metrics);
+        }
+    }
+
+    /// Whether no family was added.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// The families, sorted by name.
+    pub fn into_vec(self) -> Vec<MetricFamily> {
+        self.map.into_values().collect()
+    }
+}
+
+fn metric(labels: &[(&str, &str)]) -> Metric {
+    Metric::from_label(
+        labels
+            .iter()
+            .map(|(k, v)| {
+                let mut l = LabelPair::default();
+                l.set_name((*k).to_owned());
+                l.set_value((*v).to_owned());
+                l
+            })
+            .collect(),
+    )
+}
+
+/// A histogram kept by a collector across polls: fixed upper bounds,
+/// non-cumulative counts (the `+Inf` bucket is implied by `count`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramData {
+    /// Upper bounds, ascending, without `+Inf`.
+    pub bounds: &'static [f64],
+    /// Observations per bucket (same length as `bounds`).
+    pub counts: Vec<u64>,
+    /// Number of observations.
+    pub count: u64,
+    /// Sum of observations.
+    pub sum: f64,
+}
+
+impl HistogramData {
+    /// An empty histogram over `bounds`.
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: vec![0; bounds.len()],
+            count: 0,
+            sum: 0.0,
+        }
+    }
+
+    /// Records one observation.
+    pub fn observe(&mut self, value: f64) {
+        if let Some(i) = self.bounds.iter().position(|&b| value <= b) {
+            self.counts[i] += 1;
+        }
+        self.count += 1;
+        self.sum += value;
+    }
+}
+
+/// Looks up the value of a gauge or counter sample by name and labels (all of
+/// `labels` must match; other labels are ignored). Used by tests and the
+/// landing page.
+pub fn sample_value(families: &[MetricFamily], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let f = families.iter().find(|f| f.name() == name)?;
+    f.get_metric()
+        .iter()
+        .find(|m| {
+            labels.iter().all(|(k, v)| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == *k && l.value() == *v)
+            })
+        })
+        .map(|m| match f.get_field_type() {
+            MetricType::COUNTER => m.get_counter().get_value(),
+            _ => m.get_gauge().get_value(),
+        })
+}
+
+/// Merges the families of several sources into one list with one entry per
+/// name (the text format forbids a family appearing twice).
+pub fn merge<'a>(sources: impl IntoIterator<Item = &'a [MetricFamily]>) -> Vec<MetricFamily> {
+    let mut out = Families::new();
+    for families in sources {
+        out.extend(families.iter().cloned());
+    }
+    out.into_vec()
+}
+
+/// Encodes families in the Prometheus text format.
+pub fn encode_text(families: &[MetricFamily]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    // Only fails on families the crate considers malformed (e.g. a missing
+    // name), which `Families` never builds; an empty body is the safe fallback.
+    if let Err(e) = prometheus::Encoder::encode(&prometheus::TextEncoder::new(), families, &mut buf)
+    {
+        tracing::error!(error = %e, "cannot encode metrics");
+    }
+    buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_one_family_per_name() {
+        let mut a = Families::new();
+        a.gauge("x", "help", &[("target", "a")], 1.0);
+        let mut b = Families::new();
+        b.gauge("x", "help", &[("target", "b")], 2.0);
+        b.counter("y_total", "help", &[], 3.0);
+        let (a, b) = (a.into_vec(), b.into_vec());
+        let merged = merge([a.as_slice(), b.as_slice()]);
+        assert_eq!(merged.len(), 2);
+        let text = String::from_utf8(encode_text(&merged)).unwrap();
+        assert_eq!(text.matches("# TYPE x gauge").count(), 1);
+        assert!(text.contains("x{target=\"a\"} 1\n"), "{text}");
+        assert!(text.contains("x{target=\"b\"} 2\n"), "{text}");
+        assert_eq!(sample_value(&merged, "y_total", &[]), Some(3.0));
+    }
+
+    #[test]
+    fn histogram_is_cumulative() {
+        static BOUNDS: [f64; 3] = [0.1, 1.0, 10.0];
+        let mut h = HistogramData::new(&BOUNDS);
+        for v in [0.05, 0.5, 0.7, 20.0] {
+            h.observe(v);
+        }
+        let mut f = Families::new();
+        f.histogram("d_seconds", "help", &[], &h);
+        let text = String::from_utf8(encode_text(&f.into_vec())).unwrap();
+        assert!(text.contains("d_seconds_bucket{le=\"0.1\"} 1\n"), "{text}");
+        assert!(text.contains("d_seconds_bucket{le=\"1\"} 3\n"), "{text}");
+        assert!(text.contains("d_seconds_bucket{le=\"10\"} 3\n"), "{text}");
+        assert!(text.contains("d_seconds_bucket{le=\"+Inf\"} 4\n"), "{text}");
+        assert!(text.contains("d_seconds_count 4\n"), "{text}");
+    }
+}

@@ -1,0 +1,151 @@
+//! The HTTP side: `/metrics`, health and readiness, reload, and a landing page.
+//! [`app`] builds the router apart from serving it, so tests drive it with
+//! `oneshot` or a real listener on port 0.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::engine::Store;
+
+/// A reload request: the reply says whether the new config was applied.
+pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The poll results.
+    pub store: Arc<Store>,
+    /// Where `POST /-/reload` sends its request.
+    pub reload: mpsc::Sender<ReloadRequest>,
+}
+
+/// Largest request body we read (only `/-/reload` takes POST, with no body).
+const MAX_BODY: usize = 4096;
+
+/// The router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(landing))
+        .route("/metrics", get(metrics))
+        .route("/-/healthy", get(|| async { "OK\n" }))
+        .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}
+
+/// The Prometheus text format content type (version 0.0.4).
+pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let rendered = state.store.metrics();
+    let gzip = headers
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let mut resp = if gzip {
+        let mut r = rendered.gzip().into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r
+    } else {
+        rendered.text.clone().into_response()
+    };
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+    resp
+}
+
+async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.store.ready() {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "waiting for the first poll of every target\n",
+        )
+    }
+}
+
+async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
+    let (tx, rx) = oneshot::channel();
+    if state.reload.send(tx).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+    }
+    match rx.await {
+        Ok(Ok(())) => (StatusCode::OK, "config reloaded\n".into()),
+        Ok(Err(e)) => (
+            StatusCode::BAD_REQUEST,
+            format!("config not reloaded, the previous one keeps running:\n{e}"),
+        ),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into()),
+    }
+}
+
+async fn landing(State(state): State<AppState>) -> Html<String> {
+    Html(landing_page(&state.store))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The landing page: targets, their state and headline numbers.
+pub fn landing_page(store: &Store) -> String {
+    let now = Instant::now();
+    let mut html = String::from(concat!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>perfwatch</title>",
+        "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}",
+        "td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}.up{color:#080}.down{color:#b00}</style>",
+        "</head><body><h1>perfwatch</h1>",
+        "<p>Performance watcher for web backends. <a href=\"/metrics\">Metrics</a> · ",
+        "<a href=\"/-/healthy\">healthy</a> · <a href=\"/-/ready\">ready</a></p>",
+        "<h2>Targets</h2><table><tr><th>collector</th><th>target</th><th>state</th>",
+        "<th>last poll</th><th>headline</th></tr>"
+    ));
+    for (key, s) in store.targets() {
+        let (class, state) = match (s.polled, s.up) {
+            (false, _) => ("", "waiting"),
+            (true, true) => ("up", "up"),
+            (true, false) => ("down", "down"),
+        };
+        let last = match s.last_success {
+            Some(t) => format!(
+                "{:.0} s ago ({:.1} ms)",
+                now.duration_since(t).as_secs_f64(),
+                s.last_duration * 1000.0
+            ),
+            None => "never".into(),
+        };
+        let mut headline = String::new();
+        for (k, v) in &s.headline {
+            let _ = write!(headline, "{}: {}<br>", escape(k), escape(v));
+        }
+        if let Some(e) = &s.last_error {
+            let _ = write!(headline, "<span class=\"down\">{}</span>", escape(e));
+        }
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{state}</td><td>{last}</td><td>{headline}</td></tr>",
+            escape(key.collector),
+            escape(&key.target)
+        );
+    }
+    html.push_str("</table></body></html>\n");
+    html
+}

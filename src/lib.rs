@@ -1,0 +1,141 @@
+//! perfwatch: a sidecar that polls the backend of a web app (Redis, the
+//! database, slow-query logs, the app's own endpoints) and serves what it
+//! learned on `/metrics` for Prometheus.
+//!
+//! # Layout
+//! - [`config`]: the TOML config, strict, every error at once with line and key.
+//! - [`collectors`]: one folder per source, each with its config type, pure
+//!   parsers and thin I/O; [`collectors::KINDS`] lists them all.
+//! - [`engine`]: one poll loop per target under a hard timeout, and the store
+//!   that `/metrics` renders from (it never waits on a target).
+//! - [`supervisor`]: starts and stops loops on load and reload.
+//! - [`exposition`]: metric families, merging and text encoding.
+//! - [`counter_window`]: windowed, reset-aware ratios of counter pairs.
+//! - [`self_metrics`]: perfwatch's own health metrics, in one place.
+//! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
+//!   `/-/reload`, `/`).
+//! - [`harness`]: throwaway Redis/PostgreSQL/MariaDB servers for tests, the
+//!   demo and the benchmarks.
+//!
+//! `main.rs` only parses flags, sets up logging, loads the config and calls
+//! [`run`].
+
+pub mod collectors;
+pub mod config;
+pub mod counter_window;
+pub mod engine;
+pub mod exposition;
+pub mod harness;
+pub mod http;
+pub mod self_metrics;
+pub mod supervisor;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use config::Config;
+use engine::Store;
+use supervisor::Supervisor;
+
+/// Errors that stop perfwatch.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The HTTP server failed.
+    #[error("http server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Runs perfwatch until `shutdown` completes: starts every target's poll loop,
+/// serves HTTP on `listener`, and reloads the config on `POST /-/reload` or
+/// SIGHUP (keeping the old one when the new one has errors).
+pub async fn run(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let store = Arc::new(Store::new());
+    let cancel = CancellationToken::new();
+    let mut supervisor = Supervisor::new(store.clone(), cancel.clone());
+    supervisor.apply(&config).await;
+
+    let (reload_tx, mut reload_rx) = mpsc::channel::<http::ReloadRequest>(4);
+    spawn_sighup(reload_tx.clone(), cancel.clone());
+
+    let app = http::app(http::AppState {
+        store: store.clone(),
+        reload: reload_tx,
+    });
+    let server_cancel = cancel.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_cancel.cancelled().await })
+            .await
+    });
+
+    let mut current = config;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(reply) = reload_rx.recv() => {
+                let result = reload(&mut current, &mut supervisor, &store).await;
+                let _ = reply.send(result);
+            }
+        }
+    }
+    tracing::info!("shutting down");
+    cancel.cancel();
+    supervisor.stop_all().await;
+    match server.await {
+        Ok(r) => r.map_err(RunError::Serve),
+        Err(e) => Err(RunError::Serve(std::io::Error::other(e))),
+    }
+}
+
+async fn reload(
+    current: &mut Config,
+    supervisor: &mut Supervisor,
+    store: &Store,
+) -> Result<(), String> {
+    let Some(path) = current.path.clone() else {
+        return Err("perfwatch was started without a config file".into());
+    };
+    match Config::load(&path) {
+        Ok(new) => {
+            supervisor.apply(&new).await;
+            *current = new;
+            store.record_reload(true);
+            tracing::info!(file = %path.display(), "config reloaded");
+            Ok(())
+        }
+        Err(errors) => {
+            store.record_reload(false);
+            tracing::error!(file = %path.display(), "config reload failed, keeping the previous config:\n{errors}");
+            Err(errors.to_string())
+        }
+    }
+}
+
+fn spawn_sighup(reload: mpsc::Sender<http::ReloadRequest>, cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP; reload with POST /-/reload");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                Some(()) = hup.recv() => {
+                    let (tx, _rx) = tokio::sync::oneshot::channel();
+                    if reload.send(tx).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+}

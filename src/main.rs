@@ -1,0 +1,151 @@
+//! The `perfwatch` binary: flags, logging, config, then `perfwatch::run`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use perfwatch::config::Config;
+
+/// Default listen address. 9896 lies in the range the Prometheus
+/// default-port-allocations wiki marks FREE (between the last allocated
+/// exporter port and 9901), so it collides with no known exporter.
+const DEFAULT_LISTEN: &str = "0.0.0.0:9896";
+
+#[derive(Parser)]
+#[command(
+    name = "perfwatch",
+    version,
+    about = "Watches a web backend (Redis, database, slow logs, app endpoints) and serves Prometheus metrics."
+)]
+struct Cli {
+    /// Path to the TOML config file.
+    #[arg(long = "config.file", default_value = "perfwatch.toml", global = true)]
+    config_file: PathBuf,
+    /// Address to serve /metrics on.
+    #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN)]
+    listen_address: String,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long = "log.level", default_value = "info", global = true)]
+    log_level: String,
+    /// Log format.
+    #[arg(
+        long = "log.format",
+        value_enum,
+        default_value = "logfmt",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a config file and print every problem; exits 1 if there is any.
+    CheckConfig {
+        /// The config file.
+        path: PathBuf,
+    },
+    /// Poll every target once, print the exposition, exit 1 if a target failed.
+    Once,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_level, cli.log_format);
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("perfwatch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::CheckConfig { path }) => match Config::load(&path) {
+            Ok(c) => {
+                println!("{}: ok, {} target(s)", path.display(), c.targets.len());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                eprint!("{errors}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Some(Command::Once) => {
+            let config = load(&cli.config_file)?;
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let (text, failures) = rt.block_on(perfwatch::engine::poll_once(&config));
+            print!("{}", String::from_utf8_lossy(&text));
+            for (key, e) in &failures {
+                eprintln!(
+                    "perfwatch: {} target \"{}\" failed: {}",
+                    key.collector, key.target, e.message
+                );
+            }
+            Ok(if failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        None => {
+            let config = load(&cli.config_file)?;
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(async {
+                let listener = tokio::net::TcpListener::bind(&cli.listen_address)
+                    .await
+                    .with_context(|| format!("cannot listen on \"{}\"", cli.listen_address))?;
+                tracing::info!(address = %cli.listen_address, targets = config.targets.len(), "perfwatch listening");
+                perfwatch::run(config, listener, shutdown_signal()).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+        LogFormat::Logfmt => registry
+            .with(
+                tracing_logfmt::builder()
+                    .layer()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+    }
+}

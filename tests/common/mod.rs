@@ -1,0 +1,138 @@
+//! Shared helpers for the integration tests: run perfwatch through its public
+//! API on port 0, scrape it, read sample values, wait for conditions.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use perfwatch::config::Config;
+
+/// A perfwatch instance running inside the test's runtime.
+pub struct Perfwatch {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The config file (rewritten by reload tests).
+    pub config_path: PathBuf,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    join: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Perfwatch {
+    /// Writes `toml` to a temp file, loads it and runs perfwatch on 127.0.0.1:0.
+    pub async fn start(toml: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("perfwatch.toml");
+        std::fs::write(&config_path, toml).unwrap();
+        let config = Config::load(&config_path).unwrap_or_else(|e| panic!("{e}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let join = tokio::spawn(async move {
+            perfwatch::run(config, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            addr,
+            config_path,
+            _dir: dir,
+            shutdown: Some(tx),
+            join: Some(join),
+        }
+    }
+
+    /// GET a path; returns status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let resp = reqwest::get(format!("http://{}{path}", self.addr))
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    /// The /metrics body.
+    pub async fn scrape(&self) -> String {
+        let (status, body) = self.get("/metrics").await;
+        assert_eq!(status, 200);
+        body
+    }
+
+    /// POST /-/reload.
+    pub async fn reload(&self) -> (u16, String) {
+        let resp = reqwest::Client::new()
+            .post(format!("http://{}/-/reload", self.addr))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap())
+    }
+
+    /// Scrapes until `f(body)` returns Some, or panics after `timeout` with the last body.
+    pub async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        what: &str,
+        f: impl Fn(&str) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let body = self.scrape().await;
+            if let Some(v) = f(&body) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {what}; last scrape:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops perfwatch and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(j) = self.join.take() {
+            j.await.unwrap();
+        }
+    }
+}
+
+/// The value of the sample `name{labels}` where every given label matches
+/// (other labels ignored). Parses the text format line by line.
+pub fn value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|line| {
+            let (series, v) = line.rsplit_once(' ')?;
+            let (n, rest) = match series.find('{') {
+                Some(i) => (&series[..i], &series[i..]),
+                None => (series, ""),
+            };
+            if n != name {
+                return None;
+            }
+            let all = labels
+                .iter()
+                .all(|(k, val)| rest.contains(&format!("{k}=\"{val}\"")));
+            if all { v.parse().ok() } else { None }
+        })
+}
+
+/// Runs blocking harness calls off the async runtime.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// Awaits `fut` and returns how long it took.
+pub async fn timed<T>(fut: impl Future<Output = T>) -> (T, Duration) {
+    let start = Instant::now();
+    let v = fut.await;
+    (v, start.elapsed())
+}

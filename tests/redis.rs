@@ -1,0 +1,579 @@
+//! The Redis collector against real, throwaway redis-server instances started
+//! by the harness. Every number asserted here is exact.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Perfwatch, blocking, timed, value};
+use perfwatch::harness::RedisServer;
+
+fn start_redis(settings: &[(&str, &str)]) -> RedisServer {
+    RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn client(redis: &RedisServer) -> redis::Connection {
+    redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap()
+}
+
+fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String {
+    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+fn config(targets: &str) -> String {
+    format!("[global]\ninterval = \"500ms\"\ntimeout = \"300ms\"\n{targets}")
+}
+
+fn redis_target(name: &str, url: &str) -> String {
+    format!("[[redis]]\nname = \"{name}\"\nurl = \"{url}\"\n")
+}
+
+/// Polls counted by perfwatch for a target.
+fn polls(body: &str, target: &str) -> f64 {
+    value(body, "perfwatch_polls_total", &[("target", target)]).unwrap_or(0.0)
+}
+
+/// Waits until perfwatch finished `n` more polls of `target` than now.
+async fn wait_polls(pw: &Perfwatch, target: &str, n: f64) -> String {
+    let start = polls(&pw.scrape().await, target);
+    pw.wait_for(Duration::from_secs(10), "more polls", |b| {
+        (polls(b, target) >= start + n).then(|| b.to_owned())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn hits_and_misses_give_exact_deltas_and_ratio() {
+    let redis = start_redis(&[]);
+    let pw = Perfwatch::start(&config(&redis_target("cache", &redis.url()))).await;
+    let url = redis.url();
+    // Let the first poll take the baseline before the workload.
+    let body = wait_polls(&pw, "cache", 1.0).await;
+    let base_hits = value(&body, "redis_keyspace_hits_total", &[("target", "cache")]).unwrap();
+    let base_misses = value(&body, "redis_keyspace_misses_total", &[("target", "cache")]).unwrap();
+    blocking(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        for i in 0..10 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("k{i}"))
+                .arg("v")
+                .query(&mut con)
+                .unwrap();
+        }
+        for i in 0..30 {
+            let _: Option<String> = redis::cmd("GET")
+                .arg(format!("k{}", i % 10))
+                .query(&mut con)
+                .unwrap();
+        }
+        for i in 0..10 {
+            let _: Option<String> = redis::cmd("GET")
+                .arg(format!("missing{i}"))
+                .query(&mut con)
+                .unwrap();
+        }
+    })
+    .await;
+    let body = wait_polls(&pw, "cache", 2.0).await;
+    let hits = value(&body, "redis_keyspace_hits_total", &[("target", "cache")]).unwrap();
+    let misses = value(&body, "redis_keyspace_misses_total", &[("target", "cache")]).unwrap();
+    assert_eq!(hits - base_hits, 30.0);
+    assert_eq!(misses - base_misses, 10.0);
+    let l = [("target", "cache"), ("window", "1m")];
+    assert_eq!(
+        value(&body, "perfwatch_cache_lookups_in_window", &l),
+        Some(40.0)
+    );
+    assert_eq!(value(&body, "perfwatch_cache_hit_ratio", &l), Some(0.75));
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_cache_hit_ratio",
+            &[("target", "cache"), ("window", "total")]
+        ),
+        Some(0.75)
+    );
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn idle_cache_has_no_ratio_but_zero_lookups() {
+    let redis = start_redis(&[]);
+    let pw = Perfwatch::start(&config(&redis_target("idle", &redis.url()))).await;
+    let body = wait_polls(&pw, "idle", 3.0).await;
+    let l = [("target", "idle"), ("window", "1m")];
+    assert_eq!(
+        value(&body, "perfwatch_cache_lookups_in_window", &l),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&body, "perfwatch_cache_hit_ratio", &l),
+        None,
+        "no NaN, no sample"
+    );
+    assert!(!body.contains("NaN"), "{body}");
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn evictions_are_counted() {
+    let redis = start_redis(&[("maxmemory", "2mb"), ("maxmemory-policy", "allkeys-lru")]);
+    let pw = Perfwatch::start(&config(&redis_target("small", &redis.url()))).await;
+    let url = redis.url();
+    let evicted = blocking(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let blob = "x".repeat(1024);
+        for i in 0..5000 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("blob:{i}"))
+                .arg(&blob)
+                .query(&mut con)
+                .unwrap();
+        }
+        info_field(&mut con, "stats", "evicted_keys")
+            .parse::<f64>()
+            .unwrap()
+    })
+    .await;
+    assert!(
+        evicted > 1000.0,
+        "the workload must force evictions, got {evicted}"
+    );
+    let body = wait_polls(&pw, "small", 2.0).await;
+    assert_eq!(
+        value(&body, "redis_evicted_keys_total", &[("target", "small")]),
+        Some(evicted)
+    );
+    assert_eq!(
+        value(&body, "redis_memory_max_bytes", &[("target", "small")]),
+        Some(2.0 * 1024.0 * 1024.0)
+    );
+    let ratio = value(
+        &body,
+        "perfwatch_redis_memory_used_ratio",
+        &[("target", "small")],
+    )
+    .unwrap();
+    assert!(ratio > 0.5 && ratio <= 1.1, "memory ratio {ratio}");
+    assert!(body.contains("maxmemory_policy=\"allkeys-lru\""));
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
+    let redis = start_redis(&[]);
+    let url = redis.url();
+    blocking(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut pipe = redis::pipe();
+        for i in 0..5000 {
+            pipe.cmd("SET")
+                .arg(format!("bad_days:{i}"))
+                .arg("v")
+                .arg("EX")
+                .arg(3600)
+                .ignore();
+        }
+        for i in 0..3000 {
+            pipe.cmd("SET")
+                .arg(format!("response_cache:{i}"))
+                .arg("v")
+                .arg("EX")
+                .arg(60)
+                .ignore();
+        }
+        // The seeds' bug: cache entries written without a TTL.
+        for i in 0..2000 {
+            pipe.cmd("SET")
+                .arg(format!("session:{i}"))
+                .arg("v")
+                .ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    })
+    .await;
+    let toml = config(&format!(
+        "{}[redis.keys]\ndelimiter = \":\"\nmax_keys_per_poll = 3000\nscan_count = 500\n",
+        redis_target("keys", &redis.url())
+    ));
+    let pw = Perfwatch::start(&toml).await;
+    let l = |p: &'static str| [("target", "keys"), ("prefix", p)];
+    // 10k keys at 3k per poll: the first polls report a partial cycle.
+    let body = wait_polls(&pw, "keys", 1.0).await;
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_key_sampler_cycle_complete",
+            &[("target", "keys")]
+        ),
+        Some(0.0)
+    );
+    let body = pw
+        .wait_for(Duration::from_secs(15), "a complete cycle", |b| {
+            (value(
+                b,
+                "perfwatch_redis_key_sampler_cycle_complete",
+                &[("target", "keys")],
+            ) == Some(1.0))
+            .then(|| b.to_owned())
+        })
+        .await;
+    assert_eq!(
+        value(&body, "perfwatch_redis_key_group_keys", &l("bad_days:")),
+        Some(5000.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_key_group_keys",
+            &l("response_cache:")
+        ),
+        Some(3000.0)
+    );
+    assert_eq!(
+        value(&body, "perfwatch_redis_key_group_keys", &l("session:")),
+        Some(2000.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_key_group_keys_without_ttl",
+            &l("session:")
+        ),
+        Some(2000.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_key_group_keys_without_ttl",
+            &l("bad_days:")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_key_group_ttl_seconds_count",
+            &l("response_cache:")
+        ),
+        Some(3000.0)
+    );
+    // TTL 60 s lands in the le=60 bucket; 3600 s in le=3600 but not le=900.
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_key_group_ttl_seconds_bucket",
+            &[("prefix", "response_cache:"), ("le", "60")]
+        ),
+        Some(3000.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_key_group_ttl_seconds_bucket",
+            &[("prefix", "bad_days:"), ("le", "900")]
+        ),
+        Some(0.0)
+    );
+    assert!(
+        value(
+            &body,
+            "perfwatch_redis_key_group_memory_bytes",
+            &l("bad_days:")
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert!(
+        value(
+            &body,
+            "perfwatch_redis_key_sampler_cycle_duration_seconds",
+            &[("target", "keys")]
+        )
+        .is_some()
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_db_keys_without_ttl",
+            &[("target", "keys"), ("db", "db0")]
+        ),
+        Some(2000.0)
+    );
+    // Never KEYS, and our own lookups do not move the hit ratio.
+    assert_eq!(
+        value(
+            &body,
+            "redis_commands_total",
+            &[("target", "keys"), ("cmd", "keys")]
+        ),
+        None
+    );
+    assert!(
+        value(
+            &body,
+            "redis_commands_total",
+            &[("target", "keys"), ("cmd", "scan")]
+        )
+        .unwrap()
+            >= 4.0
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_cache_lookups_in_window",
+            &[("target", "keys"), ("window", "1m")]
+        ),
+        Some(0.0),
+        "the sampler's PTTL lookups must not count as cache traffic"
+    );
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn slowlog_entries_are_counted_once() {
+    let redis = start_redis(&[
+        ("slowlog-log-slower-than", "0"),
+        ("slowlog-max-len", "1000"),
+    ]);
+    let pw = Perfwatch::start(&config(&redis_target("slow", &redis.url()))).await;
+    wait_polls(&pw, "slow", 1.0).await;
+    let url = redis.url();
+    blocking(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        for i in 0..7 {
+            let _: () = redis::cmd("SET")
+                .arg(format!("s{i}"))
+                .arg("v")
+                .query(&mut con)
+                .unwrap();
+        }
+    })
+    .await;
+    let body = wait_polls(&pw, "slow", 3.0).await;
+    let l = [("target", "slow"), ("cmd", "set")];
+    assert_eq!(
+        value(&body, "perfwatch_redis_slowlog_duration_seconds_count", &l),
+        Some(7.0)
+    );
+    assert!(value(&body, "redis_slowlog_length", &[("target", "slow")]).unwrap() >= 7.0);
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn killed_redis_goes_down_and_recovers_without_slowing_metrics() {
+    let mut redis = start_redis(&[]);
+    let pw = Perfwatch::start(&config(&redis_target("k", &redis.url()))).await;
+    pw.wait_for(Duration::from_secs(5), "up", |b| {
+        (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(1.0)).then_some(())
+    })
+    .await;
+    redis.kill().unwrap();
+    let (_, took) = timed(pw.wait_for(Duration::from_secs(5), "down", |b| {
+        (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(0.0)).then_some(())
+    }))
+    .await;
+    assert!(
+        took < Duration::from_millis(1500),
+        "down after {took:?}, interval is 500ms"
+    );
+    let (body, scrape_time) = timed(pw.scrape()).await;
+    assert!(
+        scrape_time < Duration::from_millis(200),
+        "/metrics took {scrape_time:?}"
+    );
+    assert!(
+        value(
+            &body,
+            "perfwatch_poll_errors_total",
+            &[("target", "k"), ("reason", "connect")]
+        )
+        .unwrap()
+            >= 1.0
+    );
+    let mut redis = blocking(move || {
+        redis.restart().unwrap();
+        redis
+    })
+    .await;
+    let (_, took) = timed(pw.wait_for(Duration::from_secs(5), "up again", |b| {
+        (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(1.0)).then_some(())
+    }))
+    .await;
+    assert!(took < Duration::from_millis(1500), "up after {took:?}");
+    // Only one connection from perfwatch at a time.
+    let mut con = client(&redis);
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+    assert_eq!(
+        clients
+            .lines()
+            .filter(|l| l.contains("name=perfwatch"))
+            .count(),
+        1,
+        "{clients}"
+    );
+    redis.kill().unwrap();
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn stopped_redis_delays_nothing_else() {
+    let paused = start_redis(&[]);
+    let healthy = start_redis(&[]);
+    let toml = config(&format!(
+        "{}{}",
+        redis_target("paused", &paused.url()),
+        redis_target("healthy", &healthy.url())
+    ));
+    let pw = Perfwatch::start(&toml).await;
+    wait_polls(&pw, "paused", 1.0).await;
+    paused.pause().unwrap();
+    let body = pw
+        .wait_for(
+            Duration::from_secs(5),
+            "timeout of the paused target",
+            |b| {
+                (value(
+                    b,
+                    "perfwatch_poll_errors_total",
+                    &[("target", "paused"), ("reason", "timeout")],
+                ) >= Some(2.0))
+                .then(|| b.to_owned())
+            },
+        )
+        .await;
+    assert_eq!(
+        value(&body, "perfwatch_target_up", &[("target", "paused")]),
+        Some(0.0)
+    );
+    // The healthy target keeps polling on schedule and /metrics stays fast.
+    let before = polls(&body, "healthy");
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let (_, t) = timed(pw.scrape()).await;
+        worst = worst.max(t);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = pw.scrape().await;
+    assert!(
+        polls(&body, "healthy") >= before + 3.0,
+        "healthy target stalled"
+    );
+    assert_eq!(
+        value(&body, "perfwatch_target_up", &[("target", "healthy")]),
+        Some(1.0)
+    );
+    assert!(
+        worst < Duration::from_millis(200),
+        "slowest scrape {worst:?}"
+    );
+    paused.resume().unwrap();
+    pw.wait_for(Duration::from_secs(5), "paused target back", |b| {
+        (value(b, "perfwatch_target_up", &[("target", "paused")]) == Some(1.0)).then_some(())
+    })
+    .await;
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn series_of_a_dead_target_are_dropped_after_three_intervals() {
+    let mut redis = start_redis(&[]);
+    let pw = Perfwatch::start(&config(&redis_target("gone", &redis.url()))).await;
+    wait_polls(&pw, "gone", 1.0).await;
+    redis.kill().unwrap();
+    let body = pw
+        .wait_for(Duration::from_secs(5), "stale", |b| {
+            (value(b, "perfwatch_target_stale", &[("target", "gone")]) == Some(1.0))
+                .then(|| b.to_owned())
+        })
+        .await;
+    assert_eq!(
+        value(&body, "redis_connected_clients", &[("target", "gone")]),
+        None
+    );
+    assert_eq!(
+        value(&body, "perfwatch_target_up", &[("target", "gone")]),
+        Some(0.0)
+    );
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn reload_keeps_old_config_on_error_and_applies_target_changes() {
+    let a = start_redis(&[]);
+    let b = start_redis(&[]);
+    let pw = Perfwatch::start(&config(&redis_target("a", &a.url()))).await;
+    wait_polls(&pw, "a", 1.0).await;
+    std::fs::write(&pw.config_path, "[[redis]]\nname = \"a\"\nurl = 5\n").unwrap();
+    let (status, msg) = pw.reload().await;
+    assert_eq!(status, 400, "{msg}");
+    assert!(msg.contains("redis[0].url"), "{msg}");
+    let body = wait_polls(&pw, "a", 1.0).await;
+    assert_eq!(
+        value(&body, "perfwatch_config_last_reload_successful", &[]),
+        Some(0.0)
+    );
+    std::fs::write(&pw.config_path, config(&redis_target("b", &b.url()))).unwrap();
+    let (status, msg) = pw.reload().await;
+    assert_eq!(status, 200, "{msg}");
+    let body = wait_polls(&pw, "b", 1.0).await;
+    assert_eq!(
+        value(&body, "perfwatch_config_last_reload_successful", &[]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&body, "perfwatch_target_up", &[("target", "a")]),
+        None,
+        "removed target's series gone"
+    );
+    assert_eq!(
+        value(&body, "redis_connected_clients", &[("target", "a")]),
+        None
+    );
+    assert_eq!(
+        value(&body, "perfwatch_target_up", &[("target", "b")]),
+        Some(1.0)
+    );
+    // The removed target's connection is closed.
+    let mut con = client(&a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let clients: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+    assert!(!clients.contains("name=perfwatch"), "{clients}");
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn health_ready_landing_and_gzip() {
+    let redis = start_redis(&[]);
+    let pw = Perfwatch::start(&config(&redis_target("web", &redis.url()))).await;
+    assert_eq!(pw.get("/-/healthy").await.0, 200);
+    wait_polls(&pw, "web", 1.0).await;
+    assert_eq!(pw.get("/-/ready").await.0, 200);
+    let (status, page) = pw.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("web") && page.contains("class=\"up\""),
+        "{page}"
+    );
+    let resp = reqwest::Client::new()
+        .get(format!("http://{}/metrics", pw.addr))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "gzip magic");
+    let text = pw.scrape().await;
+    assert!(text.contains("perfwatch_build_info{version="));
+    assert!(text.contains("process_resident_memory_bytes"));
+    pw.stop().await;
+}
