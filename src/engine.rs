@@ -407,7 +407,7 @@ impl PollLoop {
             match outcome {
                 Ok(out) => {
                     if failures > 0 {
-                        tracing::info!(collector = self.key.collector, target = %self.key.target, "target is up again");
+                        tracing::info!(collector = self.key.collector, target_name = %self.key.target, "target is up again");
                     }
                     failures = 0;
                     self.store.record_success(&self.key, out, took);
@@ -416,9 +416,9 @@ impl PollLoop {
                 Err(e) => {
                     collector.reset();
                     if failures == 0 {
-                        tracing::warn!(collector = self.key.collector, target = %self.key.target, reason = e.reason.as_str(), error = %e.message, "poll failed");
+                        tracing::warn!(collector = self.key.collector, target_name = %self.key.target, reason = e.reason.as_str(), error = %e.message, "poll failed");
                     } else {
-                        tracing::debug!(collector = self.key.collector, target = %self.key.target, reason = e.reason.as_str(), error = %e.message, "poll failed again");
+                        tracing::debug!(collector = self.key.collector, target_name = %self.key.target, reason = e.reason.as_str(), error = %e.message, "poll failed again");
                     }
                     failures = failures.saturating_add(1);
                     self.store.record_failure(&self.key, &e, took);

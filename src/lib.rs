@@ -14,6 +14,7 @@
 //! - [`self_metrics`]: perfwatch's own health metrics, in one place.
 //! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
 //!   `/-/reload`, `/`).
+//! - [`demo`]: `perfwatch demo`, a throwaway stack with a synthetic workload.
 //! - [`harness`]: throwaway Redis/PostgreSQL/MariaDB servers for tests, the
 //!   demo and the benchmarks.
 //!
@@ -23,6 +24,7 @@
 pub mod collectors;
 pub mod config;
 pub mod counter_window;
+pub mod demo;
 pub mod engine;
 pub mod exposition;
 pub mod harness;

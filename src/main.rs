@@ -23,7 +23,7 @@ struct Cli {
     #[arg(long = "config.file", default_value = "perfwatch.toml", global = true)]
     config_file: PathBuf,
     /// Address to serve /metrics on.
-    #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN)]
+    #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN, global = true)]
     listen_address: String,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long = "log.level", default_value = "info", global = true)]
@@ -55,6 +55,13 @@ enum Command {
     },
     /// Poll every target once, print the exposition, exit 1 if a target failed.
     Once,
+    /// Start a throwaway local stack (Redis + a synthetic cache workload) and
+    /// watch it; prints the URLs and runs until Ctrl-C.
+    Demo {
+        /// Length of each warm/cold workload phase.
+        #[arg(long = "demo.phase", default_value = "2m", value_parser = humantime::parse_duration)]
+        phase: std::time::Duration,
+    },
 }
 
 fn main() -> ExitCode {
@@ -97,6 +104,24 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Some(Command::Demo { phase }) => {
+            let listen = if cli.listen_address == DEFAULT_LISTEN {
+                "127.0.0.1:9896".to_owned()
+            } else {
+                cli.listen_address
+            };
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            let options = perfwatch::demo::DemoOptions {
+                phase,
+                ..Default::default()
+            };
+            rt.block_on(perfwatch::demo::run_demo(
+                &listen,
+                options,
+                shutdown_signal(),
+            ))?;
+            Ok(ExitCode::SUCCESS)
         }
         None => {
             let config = load(&cli.config_file)?;

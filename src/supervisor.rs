@@ -62,7 +62,7 @@ impl Supervisor {
             if let Some(r) = self.running.remove(&key) {
                 r.handle.stop().await;
                 self.store.remove(&key);
-                tracing::info!(collector = key.collector, target = %key.target, "target stopped");
+                tracing::info!(collector = key.collector, target_name = %key.target, "target stopped");
             }
         }
         for (key, (config, timing)) in wanted {
@@ -77,7 +77,7 @@ impl Supervisor {
                 polled: self.polled.clone(),
             };
             let handle = config.start(poll_loop);
-            tracing::info!(collector = key.collector, target = %key.target, interval = %humantime::format_duration(timing.interval), "target started");
+            tracing::info!(collector = key.collector, target_name = %key.target, interval = %humantime::format_duration(timing.interval), "target started");
             self.running.insert(
                 key,
                 Running {

@@ -5,6 +5,10 @@
 //! `src/collectors/`, one entry in [`KINDS`], one variant in [`TargetConfig`]
 //! and one arm in [`TargetConfig::start`].
 
+pub mod custom_query;
+pub mod mysql;
+pub mod pgbouncer;
+pub mod postgres;
 pub mod redis;
 
 use std::future::Future;
@@ -36,13 +40,38 @@ pub type ParseFn = fn(
 ) -> Option<TargetConfig>;
 
 /// The registry of every collector kind.
-pub const KINDS: &[Kind] = &[Kind {
-    section: "redis",
-    metric_prefixes: &["redis_", "perfwatch_redis_", "perfwatch_cache_"],
-    parse: |doc, path, value, errors| {
-        parse_table::<redis::RedisConfig>(doc, path, value, errors).map(TargetConfig::Redis)
+pub const KINDS: &[Kind] = &[
+    Kind {
+        section: "redis",
+        metric_prefixes: &["redis_", "perfwatch_redis_", "perfwatch_cache_"],
+        parse: |doc, path, value, errors| {
+            parse_table::<redis::RedisConfig>(doc, path, value, errors).map(TargetConfig::Redis)
+        },
     },
-}];
+    Kind {
+        section: "postgres",
+        metric_prefixes: &["pg_", "perfwatch_postgres_"],
+        parse: |doc, path, value, errors| {
+            parse_table::<postgres::PostgresConfig>(doc, path, value, errors)
+                .map(TargetConfig::Postgres)
+        },
+    },
+    Kind {
+        section: "mysql",
+        metric_prefixes: &["mysql_", "perfwatch_mysql_"],
+        parse: |doc, path, value, errors| {
+            parse_table::<mysql::MysqlConfig>(doc, path, value, errors).map(TargetConfig::Mysql)
+        },
+    },
+    Kind {
+        section: "pgbouncer",
+        metric_prefixes: &["pgbouncer_", "perfwatch_pgbouncer_"],
+        parse: |doc, path, value, errors| {
+            parse_table::<pgbouncer::PgbouncerConfig>(doc, path, value, errors)
+                .map(TargetConfig::Pgbouncer)
+        },
+    },
+];
 
 /// Deserializes one table strictly, collecting every error.
 pub fn parse_table<T: DeserializeOwned>(
@@ -59,6 +88,24 @@ pub fn parse_table<T: DeserializeOwned>(
 pub enum TargetConfig {
     /// `[[redis]]`.
     Redis(redis::RedisConfig),
+    /// `[[postgres]]`.
+    Postgres(postgres::PostgresConfig),
+    /// `[[mysql]]` (MySQL and MariaDB).
+    Mysql(mysql::MysqlConfig),
+    /// `[[pgbouncer]]`.
+    Pgbouncer(pgbouncer::PgbouncerConfig),
+}
+
+/// Expands to `$body` with `$c` bound to the inner config of any variant.
+macro_rules! each_kind {
+    ($self:expr, $c:ident => $body:expr) => {
+        match $self {
+            TargetConfig::Redis($c) => $body,
+            TargetConfig::Postgres($c) => $body,
+            TargetConfig::Mysql($c) => $body,
+            TargetConfig::Pgbouncer($c) => $body,
+        }
+    };
 }
 
 impl TargetConfig {
@@ -66,42 +113,52 @@ impl TargetConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Redis(_) => "redis",
+            Self::Postgres(_) => "postgres",
+            Self::Mysql(_) => "mysql",
+            Self::Pgbouncer(_) => "pgbouncer",
         }
     }
 
     /// Name, interval and timeout.
     pub fn common(&self) -> CommonTarget {
-        match self {
-            Self::Redis(c) => c.common(),
-        }
+        each_kind!(self, c => c.common())
     }
 
     /// Kind-specific cross-field checks: `(key relative to the table, message)`.
     pub fn validate(&self) -> Vec<(String, String)> {
-        match self {
-            Self::Redis(c) => c.validate(),
-        }
+        each_kind!(self, c => c.validate())
     }
 
     /// Polls this target once under `timeout` (for `perfwatch once`).
     pub async fn poll_once(&self, timing: Timing) -> Result<PollOutput, PollError> {
+        let t = timing.timeout;
         match self {
             Self::Redis(c) => {
-                poll_once_with(
-                    redis::RedisCollector::new(c.clone(), timing),
-                    timing.timeout,
-                )
-                .await
+                poll_once_with(redis::RedisCollector::new(c.clone(), timing), t).await
+            }
+            Self::Postgres(c) => {
+                poll_once_with(postgres::PostgresCollector::new(c.clone(), timing), t).await
+            }
+            Self::Mysql(c) => {
+                poll_once_with(mysql::MysqlCollector::new(c.clone(), timing), t).await
+            }
+            Self::Pgbouncer(c) => {
+                poll_once_with(pgbouncer::PgbouncerCollector::new(c.clone(), timing), t).await
             }
         }
     }
 
     /// Starts the poll loop of this target.
     pub fn start(&self, poll_loop: PollLoop) -> TargetHandle {
+        let timing = poll_loop.timing;
         match self {
-            Self::Redis(c) => {
-                let timing = poll_loop.timing;
-                poll_loop.spawn(redis::RedisCollector::new(c.clone(), timing))
+            Self::Redis(c) => poll_loop.spawn(redis::RedisCollector::new(c.clone(), timing)),
+            Self::Postgres(c) => {
+                poll_loop.spawn(postgres::PostgresCollector::new(c.clone(), timing))
+            }
+            Self::Mysql(c) => poll_loop.spawn(mysql::MysqlCollector::new(c.clone(), timing)),
+            Self::Pgbouncer(c) => {
+                poll_loop.spawn(pgbouncer::PgbouncerCollector::new(c.clone(), timing))
             }
         }
     }

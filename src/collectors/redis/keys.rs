@@ -267,7 +267,7 @@ impl KeySampler {
     /// Exports the last complete cycle, or the partial current one before the
     /// first cycle completes.
     pub fn export(&self, out: &mut Families, target: &str) {
-        let db = self.db.to_string();
+        let db = format!("db{}", self.db);
         let (cycle, complete) = match &self.complete {
             Some(c) => (c, 1.0),
             None => (&self.current, 0.0),

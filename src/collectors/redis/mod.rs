@@ -463,12 +463,6 @@ const GAUGES: &[(&str, &str, &str, f64)] = &[
         1.0,
     ),
     (
-        "instantaneous_ops_per_sec",
-        "redis_instantaneous_ops_per_sec",
-        "Commands per second as Redis itself samples it.",
-        1.0,
-    ),
-    (
         "connected_slaves",
         "redis_connected_slaves",
         "Connected replicas.",

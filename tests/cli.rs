@@ -1,0 +1,136 @@
+//! The binary's command line: check-config, once, --version, and that the
+//! exposition passes `promtool check metrics`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use perfwatch::harness::{RedisServer, find_binary};
+
+fn perfwatch() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_perfwatch"))
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = perfwatch().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn check_config_lists_every_error_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[global]\ninterval = \"1s\"\ntimeout = \"2s\"\n[[redis]]\nname = \"c\"\nurl = \"redis://x\"\ncolor = 1\n[[redis]]\nname = \"c\"\nurl = \"redis://y\"\n",
+    )
+    .unwrap();
+    let out = perfwatch().arg("check-config").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    for want in [
+        format!("{file}:3: global.timeout: timeout \"2s\" must be shorter than interval \"1s\""),
+        format!("{file}:7: redis[0].color: unknown field `color`"),
+        format!("{file}:9: redis[1].name: duplicate redis name \"c\""),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    assert!(err.starts_with("3 problems"), "{err}");
+}
+
+#[test]
+fn check_config_accepts_the_example() {
+    let out = perfwatch()
+        .arg("check-config")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/perfwatch.example.toml"
+        ))
+        .env("REDIS_PASSWORD", "example")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn once(config: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, config).unwrap();
+    perfwatch()
+        .arg("once")
+        .arg(format!("--config.file={}", path.display()))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn once_prints_an_exposition_that_promtool_accepts() {
+    let redis =
+        RedisServer::start(&[("slowlog-log-slower-than", "0")]).unwrap_or_else(|e| panic!("{e}"));
+    redis.command(&["SET", "bad_days:1", "x"]).unwrap();
+    redis.command(&["GET", "bad_days:1"]).unwrap();
+    let out = once(&format!(
+        "[[redis]]\nname = \"cache\"\nurl = \"{}\"\n[redis.keys]\nprefixes = [\"bad_days:\"]\n",
+        redis.url()
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("perfwatch_target_up{collector=\"redis\",target=\"cache\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("redis_keyspace_hits_total{target=\"cache\"}"),
+        "{text}"
+    );
+    let promtool = find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+}
+
+#[test]
+fn once_fails_when_a_target_is_down() {
+    let port = perfwatch::harness::free_port().unwrap();
+    let out = once(&format!(
+        "[[redis]]\nname = \"down\"\nurl = \"redis://127.0.0.1:{port}/0\"\n"
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("redis target \"down\" failed"), "{err}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("perfwatch_target_up{collector=\"redis\",target=\"down\"} 0"),
+        "{text}"
+    );
+}
