@@ -269,7 +269,7 @@ mod tests {
         );
         assert!(!s.due(&query, Duration::from_secs(15), Instant::now()));
         let mut f = Families::new();
-        s.export(&[query.clone()], "db", &mut f);
+        s.export(std::slice::from_ref(&query), "db", &mut f);
         let fams = f.into_vec();
         let v = crate::exposition::sample_value(
             &fams,
