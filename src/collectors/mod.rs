@@ -6,9 +6,11 @@
 //! and one arm in [`TargetConfig::start`].
 
 pub mod custom_query;
+pub mod http;
 pub mod mysql;
 pub mod pgbouncer;
 pub mod postgres;
+pub mod process;
 pub mod redis;
 
 use std::future::Future;
@@ -71,6 +73,21 @@ pub const KINDS: &[Kind] = &[
                 .map(TargetConfig::Pgbouncer)
         },
     },
+    Kind {
+        section: "http",
+        metric_prefixes: &["perfwatch_app_", "perfwatch_http_"],
+        parse: |doc, path, value, errors| {
+            parse_table::<http::HttpConfig>(doc, path, value, errors).map(TargetConfig::Http)
+        },
+    },
+    Kind {
+        section: "process",
+        metric_prefixes: &["perfwatch_process_"],
+        parse: |doc, path, value, errors| {
+            parse_table::<process::ProcessConfig>(doc, path, value, errors)
+                .map(TargetConfig::Process)
+        },
+    },
 ];
 
 /// Deserializes one table strictly, collecting every error.
@@ -94,6 +111,10 @@ pub enum TargetConfig {
     Mysql(mysql::MysqlConfig),
     /// `[[pgbouncer]]`.
     Pgbouncer(pgbouncer::PgbouncerConfig),
+    /// `[[http]]`: the app's own endpoints.
+    Http(http::HttpConfig),
+    /// `[[process]]`: neighbour processes (the app's workers).
+    Process(process::ProcessConfig),
 }
 
 /// Expands to `$body` with `$c` bound to the inner config of any variant.
@@ -104,6 +125,8 @@ macro_rules! each_kind {
             TargetConfig::Postgres($c) => $body,
             TargetConfig::Mysql($c) => $body,
             TargetConfig::Pgbouncer($c) => $body,
+            TargetConfig::Http($c) => $body,
+            TargetConfig::Process($c) => $body,
         }
     };
 }
@@ -116,6 +139,8 @@ impl TargetConfig {
             Self::Postgres(_) => "postgres",
             Self::Mysql(_) => "mysql",
             Self::Pgbouncer(_) => "pgbouncer",
+            Self::Http(_) => "http",
+            Self::Process(_) => "process",
         }
     }
 
@@ -145,6 +170,10 @@ impl TargetConfig {
             Self::Pgbouncer(c) => {
                 poll_once_with(pgbouncer::PgbouncerCollector::new(c.clone(), timing), t).await
             }
+            Self::Http(c) => poll_once_with(http::HttpCollector::new(c.clone(), timing), t).await,
+            Self::Process(c) => {
+                poll_once_with(process::ProcessCollector::new(c.clone(), timing), t).await
+            }
         }
     }
 
@@ -160,6 +189,8 @@ impl TargetConfig {
             Self::Pgbouncer(c) => {
                 poll_loop.spawn(pgbouncer::PgbouncerCollector::new(c.clone(), timing))
             }
+            Self::Http(c) => poll_loop.spawn(http::HttpCollector::new(c.clone(), timing)),
+            Self::Process(c) => poll_loop.spawn(process::ProcessCollector::new(c.clone(), timing)),
         }
     }
 }
