@@ -25,6 +25,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Where `POST /-/reload` sends its request.
     pub reload: mpsc::Sender<ReloadRequest>,
+    /// The phase engine, for the landing page.
+    pub phases: Arc<std::sync::Mutex<crate::phase::PhaseEngine>>,
 }
 
 /// Largest request body we read (only `/-/reload` takes POST, with no body).
@@ -95,7 +97,8 @@ async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
 }
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
-    Html(landing_page(&state.store))
+    let phases = state.phases.lock().map(|p| p.summary()).unwrap_or_default();
+    Html(landing_page(&state.store, &phases))
 }
 
 fn escape(s: &str) -> String {
@@ -105,8 +108,8 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// The landing page: targets, their state and headline numbers.
-pub fn landing_page(store: &Store) -> String {
+/// The landing page: targets, their state and headline numbers, and phases.
+pub fn landing_page(store: &Store, phases: &[crate::phase::PhaseSummary]) -> String {
     let now = Instant::now();
     let mut html = String::from(concat!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>perfwatch</title>",
@@ -146,6 +149,36 @@ pub fn landing_page(store: &Store) -> String {
             escape(&key.target)
         );
     }
-    html.push_str("</table></body></html>\n");
+    html.push_str("</table>");
+    if !phases.is_empty() {
+        html.push_str(
+            "<h2>Phases</h2><table><tr><th>phase</th><th>description</th><th>triggers</th></tr>",
+        );
+        for p in phases {
+            let mut triggers = String::new();
+            for (name, active, value) in &p.triggers {
+                let value = value.map_or("no data".to_owned(), |v| format!("{v:.3}"));
+                let (class, state) = if *active {
+                    ("down", "ACTIVE")
+                } else {
+                    ("up", "inactive")
+                };
+                let _ = write!(
+                    triggers,
+                    "{}: <span class=\"{class}\">{state}</span> ({})<br>",
+                    escape(name),
+                    escape(&value)
+                );
+            }
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{triggers}</td></tr>",
+                escape(&p.name),
+                escape(&p.description)
+            );
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</body></html>\n");
     html
 }

@@ -12,6 +12,7 @@
 //! - [`exposition`]: metric families, merging and text encoding.
 //! - [`counter_window`]: windowed, reset-aware ratios of counter pairs.
 //! - [`self_metrics`]: perfwatch's own health metrics, in one place.
+//! - [`phase`]: phase triggers, evaluated after every poll round.
 //! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
 //!   `/-/reload`, `/`).
 //! - [`demo`]: `perfwatch demo`, a throwaway stack with a synthetic workload.
@@ -29,6 +30,7 @@ pub mod engine;
 pub mod exposition;
 pub mod harness;
 pub mod http;
+pub mod phase;
 pub mod self_metrics;
 pub mod supervisor;
 
@@ -61,6 +63,15 @@ pub async fn run(
     let store = Arc::new(Store::new());
     let cancel = CancellationToken::new();
     let mut supervisor = Supervisor::new(store.clone(), cancel.clone());
+    let phases = Arc::new(std::sync::Mutex::new(phase::PhaseEngine::new(
+        &config.phases,
+    )));
+    spawn_phase_evaluator(
+        store.clone(),
+        phases.clone(),
+        supervisor.polled(),
+        cancel.clone(),
+    );
     supervisor.apply(&config).await;
 
     let (reload_tx, mut reload_rx) = mpsc::channel::<http::ReloadRequest>(4);
@@ -69,6 +80,7 @@ pub async fn run(
     let app = http::app(http::AppState {
         store: store.clone(),
         reload: reload_tx,
+        phases: phases.clone(),
     });
     let server_cancel = cancel.clone();
     let server = tokio::spawn(async move {
@@ -84,6 +96,9 @@ pub async fn run(
             _ = &mut shutdown => break,
             Some(reply) = reload_rx.recv() => {
                 let result = reload(&mut current, &mut supervisor, &store).await;
+                if result.is_ok() {
+                    lock(&phases).reconfigure(&current.phases);
+                }
                 let _ = reply.send(result);
             }
         }
@@ -119,6 +134,37 @@ async fn reload(
             Err(errors.to_string())
         }
     }
+}
+
+/// Locks the phase engine; a panic elsewhere cannot leave it half-updated
+/// (every update is one evaluation), so a poisoned lock is still usable.
+fn lock(
+    phases: &std::sync::Mutex<phase::PhaseEngine>,
+) -> std::sync::MutexGuard<'_, phase::PhaseEngine> {
+    phases.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Re-evaluates the phase triggers after every finished poll.
+fn spawn_phase_evaluator(
+    store: Arc<Store>,
+    phases: Arc<std::sync::Mutex<phase::PhaseEngine>>,
+    polled: Arc<tokio::sync::Notify>,
+    cancel: CancellationToken,
+) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = polled.notified() => {}
+            }
+            // Polls of several targets often finish together: evaluate once
+            // for the whole round.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            let families = store.target_families();
+            let out = lock(&phases).evaluate(&families, tokio::time::Instant::now());
+            store.set_derived(out.into_vec());
+        }
+    });
 }
 
 fn spawn_sighup(reload: mpsc::Sender<http::ReloadRequest>, cancel: CancellationToken) {

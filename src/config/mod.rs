@@ -106,6 +106,8 @@ pub struct Config {
     pub global: GlobalConfig,
     /// Every target of every kind, in file order.
     pub targets: Vec<TargetConfig>,
+    /// `[[phase]]`: architecture phases and their triggers, in file order.
+    pub phases: Vec<crate::phase::PhaseConfig>,
 }
 
 /// How often and how long one target polls, after applying global defaults.
@@ -154,8 +156,25 @@ impl Config {
                 }
                 continue;
             }
+            if name == "phase" {
+                let DeValue::Array(items) = value.get_ref() else {
+                    errors.push(doc.error_in(
+                        "phase".into(),
+                        "\"phase\" must be an array of tables: write [[phase]]".into(),
+                    ));
+                    continue;
+                };
+                for (i, item) in items.iter().enumerate() {
+                    let path = format!("phase[{i}]");
+                    if let Some(p) = deserialize_collecting(&doc, &path, item, &mut errors) {
+                        config.phases.push(p);
+                    }
+                }
+                continue;
+            }
             let Some(kind) = collectors::KINDS.iter().find(|k| k.section == name) else {
-                let known: Vec<&str> = std::iter::once("global")
+                let known: Vec<&str> = ["global", "phase"]
+                    .into_iter()
                     .chain(collectors::KINDS.iter().map(|k| k.section))
                     .collect();
                 errors.push(doc.error_in(
@@ -209,6 +228,9 @@ fn check(doc: &Document<'_>, config: &Config, errors: &mut Vec<ConfigError>) {
                 humantime::format_duration(g.interval)
             ),
         ));
+    }
+    for (key, message) in crate::phase::validate_phases(&config.phases) {
+        errors.push(doc.error_in(key, message));
     }
     let mut seen = BTreeSet::new();
     let mut index_in_kind = std::collections::BTreeMap::<&str, usize>::new();

@@ -109,3 +109,47 @@ fn example_config_loads() {
     let c = Config::from_source(path, &src, &env).unwrap_or_else(|e| panic!("{e}"));
     assert!(!c.targets.is_empty());
 }
+
+#[test]
+fn phase_errors_name_key_and_line() {
+    let src = r#"[[phase]]
+name = "phase2"
+[[phase.trigger]]
+name = "both"
+metric = "x"
+above = 1
+below = 2
+[[phase.trigger]]
+name = "neither"
+metric = "x"
+[[phase.trigger]]
+name = "bad-selector"
+metric = "x{"
+above = 1
+[[phase.trigger]]
+name = "wrong-side"
+metric = "perfwatch_cache_hit_ratio"
+below = 0.7
+clear_below = 0.6
+[[phase.trigger]]
+name = "inverted"
+metric = "x"
+above = 10
+clear_below = 20
+"#;
+    let errors = load(src).unwrap_err();
+    let want = [
+        "test.toml:7: phase[0].trigger[0].below: set above or below, not both",
+        "test.toml:8: phase[0].trigger[1].above: set one of above or below",
+        "test.toml:13: phase[0].trigger[2].metric: selector \"x{\" is not valid",
+        "test.toml:19: phase[0].trigger[3].clear_below: hysteresis on the wrong side",
+        "test.toml:24: phase[0].trigger[4].clear_below: clear_below 20 must not exceed above 10",
+    ];
+    for w in want {
+        assert!(
+            errors.iter().any(|e| e.contains(w)),
+            "missing error {w:?} in:\n{}",
+            errors.join("\n")
+        );
+    }
+}

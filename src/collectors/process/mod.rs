@@ -1,32 +1,199 @@
-//! STUB: the neighbour process collector (CPU, RSS and count of matched processes). Being written; see issue 5.
+//! The process collector: CPU, memory and count of neighbour processes (the
+//! app's Gunicorn/Uvicorn workers) matched by command line, via `sysinfo`.
+//!
+//! Why: the seeds watch "memory climbing" and worker counts next to the
+//! database and cache numbers. CPU is kept monotonic across worker restarts
+//! (the CPU time of exited workers is carried forward), so `rate()` of
+//! `perfwatch_process_cpu_seconds_total` stays correct when Gunicorn recycles
+//! a worker.
 
 pub mod config;
 
+use std::collections::BTreeMap;
+
 pub use config::ProcessConfig;
+use regex::Regex;
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use super::{Collector, ErrorReason, PollError, PollOutput};
 use crate::config::Timing;
+use crate::exposition::Families;
 
-/// A running neighbour process collector.
+/// One matched process as seen in one poll.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessSample {
+    /// Process id.
+    pub pid: u32,
+    /// CPU time used so far, seconds.
+    pub cpu_seconds: f64,
+    /// Resident set size, bytes.
+    pub rss_bytes: u64,
+}
+
+/// Keeps the CPU counter monotonic across process exits.
+#[derive(Debug, Default)]
+pub struct CpuAccount {
+    last: BTreeMap<u32, f64>,
+    exited: f64,
+}
+
+impl CpuAccount {
+    /// Updates with this poll's processes; returns the monotonic total.
+    pub fn update(&mut self, samples: &[ProcessSample]) -> f64 {
+        let current: BTreeMap<u32, f64> = samples.iter().map(|s| (s.pid, s.cpu_seconds)).collect();
+        for (pid, cpu) in &self.last {
+            if !current.contains_key(pid) {
+                self.exited += cpu;
+            }
+        }
+        self.last = current;
+        self.exited + self.last.values().sum::<f64>()
+    }
+}
+
+/// A running process collector.
 pub struct ProcessCollector {
     cfg: ProcessConfig,
-    _timing: Timing,
+    pattern: Option<Regex>,
+    system: Option<System>,
+    cpu: CpuAccount,
 }
 
 impl ProcessCollector {
-    /// A collector that starts on its first poll.
-    pub fn new(cfg: ProcessConfig, timing: Timing) -> Self {
-        Self { cfg, _timing: timing }
+    /// A collector; the regex was checked when the config loaded.
+    pub fn new(cfg: ProcessConfig, _timing: Timing) -> Self {
+        let pattern = Regex::new(&cfg.pattern).ok();
+        Self {
+            cfg,
+            pattern,
+            system: None,
+            cpu: CpuAccount::default(),
+        }
     }
+}
+
+/// Reads /proc for processes whose command line matches (blocking).
+fn scan(system: &mut System, pattern: &Regex, max: usize) -> Vec<ProcessSample> {
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::All,
+        true,
+        ProcessRefreshKind::nothing()
+            .with_cpu()
+            .with_memory()
+            .with_cmd(UpdateKind::OnlyIfNotSet),
+    );
+    let me = Pid::from_u32(std::process::id());
+    let mut out: Vec<ProcessSample> = system
+        .processes()
+        .iter()
+        .filter(|(pid, _)| **pid != me)
+        .filter(|(_, p)| {
+            let cmdline = p
+                .cmd()
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ");
+            pattern.is_match(&cmdline)
+        })
+        .map(|(pid, p)| ProcessSample {
+            pid: pid.as_u32(),
+            cpu_seconds: p.accumulated_cpu_time() as f64 / 1000.0,
+            rss_bytes: p.memory(),
+        })
+        .collect();
+    out.sort_by_key(|s| s.pid);
+    out.truncate(max);
+    out
 }
 
 impl Collector for ProcessCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
-        Err(PollError::new(
-            ErrorReason::Query,
-            format!("process target \"{}\": collector not implemented yet", self.cfg.name),
-        ))
+        let name = self.cfg.name.clone();
+        let Some(pattern) = self.pattern.clone() else {
+            return Err(PollError::new(
+                ErrorReason::Query,
+                format!("process target \"{name}\": invalid match regex"),
+            ));
+        };
+        let system = match self.system.take() {
+            Some(s) => s,
+            None => System::new().map_err(|e| {
+                PollError::new(ErrorReason::Io, format!("process target \"{name}\": {e}"))
+            })?,
+        };
+        let max = self.cfg.max_processes;
+        // /proc reads are blocking file I/O: keep them off the async workers.
+        let (system, samples) = tokio::task::spawn_blocking(move || {
+            let mut system = system;
+            let samples = scan(&mut system, &pattern, max);
+            (system, samples)
+        })
+        .await
+        .map_err(|e| PollError::new(ErrorReason::Io, format!("process target \"{name}\": {e}")))?;
+        self.system = Some(system);
+        let cpu_total = self.cpu.update(&samples);
+        let mut families = Families::new();
+        let t = [("target", name.as_str())];
+        families.gauge(
+            "perfwatch_process_count",
+            "Processes whose command line matches the target's regex.",
+            &t,
+            samples.len() as f64,
+        );
+        families.counter(
+            "perfwatch_process_cpu_seconds_total",
+            "CPU time of the matched processes, including processes that have exited since perfwatch started.",
+            &t,
+            cpu_total,
+        );
+        let rss: u64 = samples.iter().map(|s| s.rss_bytes).sum();
+        families.gauge(
+            "perfwatch_process_resident_memory_bytes",
+            "Summed resident memory of the matched processes.",
+            &t,
+            rss as f64,
+        );
+        families.gauge(
+            "perfwatch_process_max_resident_memory_bytes",
+            "Resident memory of the largest matched process (a worker whose memory keeps climbing).",
+            &t,
+            samples.iter().map(|s| s.rss_bytes).max().unwrap_or(0) as f64,
+        );
+        let headline = vec![
+            ("processes".to_owned(), samples.len().to_string()),
+            (
+                "rss".to_owned(),
+                format!("{:.1} MiB", rss as f64 / 1048576.0),
+            ),
+        ];
+        Ok(PollOutput { families, headline })
     }
 
     fn reset(&mut self) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_stays_monotonic_when_workers_exit() {
+        let s = |pid, cpu| ProcessSample {
+            pid,
+            cpu_seconds: cpu,
+            rss_bytes: 0,
+        };
+        let mut acc = CpuAccount::default();
+        let steps: &[(&[ProcessSample], f64)] = &[
+            (&[s(1, 1.0), s(2, 2.0)], 3.0),
+            (&[s(1, 1.5), s(2, 2.5)], 4.0),
+            // worker 2 recycled as worker 3
+            (&[s(1, 2.0), s(3, 0.5)], 5.0),
+            (&[], 5.0),
+        ];
+        for (samples, want) in steps {
+            assert_eq!(acc.update(samples), *want);
+        }
+    }
 }

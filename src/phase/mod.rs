@@ -1,0 +1,334 @@
+//! Phase triggers: the seeds' architecture phases ("trips > 2,000: time for
+//! pre-aggregated summary tables"; "hit ratio < 70 %") turned into gauges.
+//!
+//! After each poll round the engine reads the latest value of every trigger's
+//! selector from the series perfwatch exports, runs each trigger's state
+//! machine (`for` duration, hysteresis) and exports `perfwatch_phase_*`.
+//!
+//! Decisions:
+//! - No data (the selector matches nothing, e.g. the target is down and its
+//!   series went stale) clears a trigger and restarts its `for`, as a
+//!   Prometheus alert would resolve; `perfwatch_phase_trigger_no_data` says why.
+//! - Phases are ordered as declared; `perfwatch_phase_recommended` is the
+//!   1-based position of the last declared phase whose rule is met (0: none).
+
+pub mod config;
+pub mod selector;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use prometheus::proto::MetricFamily;
+use tokio::time::Instant;
+
+pub use config::{Aggregate, PhaseConfig, TriggerConfig, When, validate_phases};
+use selector::{Buckets, Matched, Selector, bucket_quantile};
+
+use crate::exposition::Families;
+
+/// The state of one trigger across evaluations.
+#[derive(Debug, Default, Clone)]
+pub struct TriggerState {
+    /// Since when the firing condition has held (pending).
+    pub pending_since: Option<Instant>,
+    /// Since when the trigger is active.
+    pub active_since: Option<Instant>,
+    /// The last evaluated value.
+    pub value: Option<f64>,
+    /// Histogram snapshots for windowed quantiles.
+    history: VecDeque<(Instant, Buckets)>,
+}
+
+impl TriggerState {
+    /// Whether the trigger is active.
+    pub fn active(&self) -> bool {
+        self.active_since.is_some()
+    }
+
+    /// Advances the state machine with the value observed at `now`.
+    pub fn step(&mut self, rule: &TriggerConfig, now: Instant, value: Option<f64>) {
+        self.value = value;
+        let Some(v) = value else {
+            self.pending_since = None;
+            self.active_since = None;
+            return;
+        };
+        let (threshold, fires_above) = rule.threshold();
+        if self.active() {
+            let clears = if fires_above {
+                rule.clear_below.map_or(v <= threshold, |c| v < c)
+            } else {
+                rule.clear_above.map_or(v >= threshold, |c| v > c)
+            };
+            if clears {
+                self.active_since = None;
+                self.pending_since = None;
+            }
+            return;
+        }
+        let firing = if fires_above {
+            v > threshold
+        } else {
+            v < threshold
+        };
+        if !firing {
+            self.pending_since = None;
+            return;
+        }
+        let since = *self.pending_since.get_or_insert(now);
+        if now.duration_since(since) >= rule.for_.unwrap_or(Duration::ZERO) {
+            self.active_since = Some(now);
+        }
+    }
+
+    /// The windowed quantile of a histogram selector: bucket deltas between
+    /// now and the newest snapshot at or before the window start.
+    fn windowed_quantile(
+        &mut self,
+        q: f64,
+        window: Duration,
+        now: Instant,
+        buckets: Buckets,
+    ) -> Option<f64> {
+        let reset = self.history.back().is_some_and(|(_, last)| {
+            last.len() != buckets.len() || last.iter().zip(&buckets).any(|(a, b)| b.1 < a.1)
+        });
+        if reset {
+            self.history.clear();
+        }
+        self.history.push_back((now, buckets));
+        while self.history.len() > 2 && now.duration_since(self.history[1].0) > window {
+            self.history.pop_front();
+        }
+        let (_, latest) = self.history.back()?;
+        if self.history.len() == 1 {
+            // A single snapshot: the lifetime so far is all there is.
+            return bucket_quantile(q, latest);
+        }
+        let start = now.checked_sub(window);
+        let (_, base) = start
+            .and_then(|s| self.history.iter().rev().find(|(t, _)| *t <= s))
+            .or_else(|| self.history.front())?;
+        let delta: Buckets = latest
+            .iter()
+            .zip(base)
+            .map(|(l, b)| (l.0, l.1 - b.1))
+            .collect();
+        bucket_quantile(q, &delta)
+    }
+}
+
+struct Trigger {
+    config: TriggerConfig,
+    selector: Option<Selector>,
+    state: TriggerState,
+}
+
+struct Phase {
+    config: PhaseConfig,
+    triggers: Vec<Trigger>,
+}
+
+/// Evaluates every configured phase.
+#[derive(Default)]
+pub struct PhaseEngine {
+    phases: Vec<Phase>,
+}
+
+impl PhaseEngine {
+    /// An engine for `phases` (already validated).
+    pub fn new(phases: &[PhaseConfig]) -> Self {
+        let mut e = Self::default();
+        e.reconfigure(phases);
+        e
+    }
+
+    /// Replaces the config, keeping the state of triggers whose phase,
+    /// name and rule are unchanged (a reload does not restart their `for`).
+    pub fn reconfigure(&mut self, phases: &[PhaseConfig]) {
+        let mut old: BTreeMap<(String, String), Trigger> = BTreeMap::new();
+        for p in self.phases.drain(..) {
+            for t in p.triggers {
+                old.insert((p.config.name.clone(), t.config.name.clone()), t);
+            }
+        }
+        self.phases = phases
+            .iter()
+            .map(|p| Phase {
+                config: p.clone(),
+                triggers: p
+                    .triggers
+                    .iter()
+                    .map(|t| match old.remove(&(p.name.clone(), t.name.clone())) {
+                        Some(prev) if prev.config == *t => prev,
+                        _ => Trigger {
+                            config: t.clone(),
+                            selector: selector::parse(&t.metric).ok(),
+                            state: TriggerState::default(),
+                        },
+                    })
+                    .collect(),
+            })
+            .collect();
+        for p in &self.phases {
+            for t in &p.triggers {
+                let known = t.selector.as_ref().is_some_and(|s| {
+                    [
+                        "perfwatch_",
+                        "redis_",
+                        "pg_",
+                        "mysql_",
+                        "pgbouncer_",
+                        "process_",
+                    ]
+                    .iter()
+                    .any(|prefix| s.name.starts_with(prefix))
+                });
+                if !known {
+                    tracing::warn!(phase = %p.config.name, trigger = %t.config.name, metric = %t.config.metric, "trigger selector names no metric family perfwatch exports");
+                }
+            }
+        }
+    }
+
+    /// Evaluates all triggers against `families` at `now` and returns the
+    /// `perfwatch_phase_*` families.
+    pub fn evaluate(&mut self, families: &[MetricFamily], now: Instant) -> Families {
+        let mut out = Families::new();
+        let mut recommended = 0usize;
+        for (index, phase) in self.phases.iter_mut().enumerate() {
+            let pname = phase.config.name.clone();
+            for t in &mut phase.triggers {
+                let value = t
+                    .selector
+                    .as_ref()
+                    .and_then(|s| match s.evaluate(families) {
+                        Matched::None => None,
+                        Matched::Values(v) => Some(aggregate(t.config.aggregate, &v)),
+                        Matched::Histogram(b) => {
+                            let window = t.config.window.unwrap_or(config::DEFAULT_QUANTILE_WINDOW);
+                            t.state
+                                .windowed_quantile(s.quantile.unwrap_or(0.5), window, now, b)
+                        }
+                    });
+                t.state.step(&t.config, now, value);
+                export_trigger(&mut out, &pname, t, now);
+            }
+            let active = match phase.config.when {
+                When::Any => phase.triggers.iter().any(|t| t.state.active()),
+                When::All => {
+                    !phase.triggers.is_empty() && phase.triggers.iter().all(|t| t.state.active())
+                }
+            };
+            if active {
+                recommended = index + 1;
+            }
+            out.gauge(
+                "perfwatch_phase_active",
+                "1 when the phase's rule (any/all of its triggers) is met.",
+                &[("phase", &pname)],
+                if active { 1.0 } else { 0.0 },
+            );
+            out.gauge(
+                "perfwatch_phase_info",
+                "A constant 1 with the phase's description and its position in the config (order).",
+                &[
+                    ("phase", &pname),
+                    ("description", &phase.config.description),
+                    ("order", &(index + 1).to_string()),
+                ],
+                1.0,
+            );
+        }
+        if !self.phases.is_empty() {
+            out.gauge(
+                "perfwatch_phase_recommended",
+                "Position (1-based, as declared) of the last phase whose rule is met; 0 when none is.",
+                &[],
+                recommended as f64,
+            );
+        }
+        out
+    }
+
+    /// `(phase, description, active, [(trigger, active, value)])` for the landing page.
+    pub fn summary(&self) -> Vec<PhaseSummary> {
+        self.phases
+            .iter()
+            .map(|p| PhaseSummary {
+                name: p.config.name.clone(),
+                description: p.config.description.clone(),
+                triggers: p
+                    .triggers
+                    .iter()
+                    .map(|t| (t.config.name.clone(), t.state.active(), t.state.value))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// A phase as shown on the landing page.
+#[derive(Debug, Clone)]
+pub struct PhaseSummary {
+    /// Phase name.
+    pub name: String,
+    /// Its description.
+    pub description: String,
+    /// `(trigger, active, last value)`.
+    pub triggers: Vec<(String, bool, Option<f64>)>,
+}
+
+fn aggregate(how: Aggregate, values: &[f64]) -> f64 {
+    match how {
+        Aggregate::Max => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Aggregate::Min => values.iter().copied().fold(f64::INFINITY, f64::min),
+        Aggregate::Sum => values.iter().sum(),
+    }
+}
+
+fn export_trigger(out: &mut Families, phase: &str, t: &Trigger, now: Instant) {
+    let l = [("phase", phase), ("trigger", t.config.name.as_str())];
+    out.gauge(
+        "perfwatch_phase_trigger_active",
+        "1 when the trigger's condition has held for its `for` duration (and not cleared by hysteresis).",
+        &l,
+        if t.state.active() { 1.0 } else { 0.0 },
+    );
+    if let Some(v) = t.state.value {
+        out.gauge(
+            "perfwatch_phase_trigger_value",
+            "The trigger's current value (its selector, aggregated).",
+            &l,
+            v,
+        );
+    }
+    let (threshold, above) = t.config.threshold();
+    out.gauge(
+        "perfwatch_phase_trigger_threshold",
+        "The trigger's threshold; direction says whether it fires above or below it.",
+        &[
+            ("phase", phase),
+            ("trigger", t.config.name.as_str()),
+            ("direction", if above { "above" } else { "below" }),
+        ],
+        threshold,
+    );
+    out.gauge(
+        "perfwatch_phase_trigger_active_seconds",
+        "How long the trigger has been active (0 when inactive).",
+        &l,
+        t.state
+            .active_since
+            .map_or(0.0, |s| now.duration_since(s).as_secs_f64()),
+    );
+    out.gauge(
+        "perfwatch_phase_trigger_no_data",
+        "1 when the trigger's selector matched no series perfwatch exports.",
+        &l,
+        if t.state.value.is_none() { 1.0 } else { 0.0 },
+    );
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,115 @@
+//! End to end: a real Redis whose hit ratio falls below 0.70 activates the
+//! phase trigger after `for`, and recovery past `clear_above` clears it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Perfwatch, blocking, value};
+use perfwatch::harness::RedisServer;
+
+fn lookups(url: String, hits: usize, misses: usize) -> impl FnOnce() + Send + 'static {
+    move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let _: () = redis::cmd("SET")
+            .arg("hot")
+            .arg("v")
+            .query(&mut con)
+            .unwrap();
+        let mut pipe = redis::pipe();
+        for _ in 0..hits {
+            pipe.cmd("GET").arg("hot").ignore();
+        }
+        for i in 0..misses {
+            pipe.cmd("GET").arg(format!("cold:{i}")).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn hit_ratio_phase_trigger_activates_after_for_and_clears_with_hysteresis() {
+    let redis = RedisServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
+    let toml = format!(
+        r#"[global]
+interval = "300ms"
+timeout = "200ms"
+[[redis]]
+name = "cache"
+url = "{}"
+[[phase]]
+name = "phase2"
+description = "Pre-aggregated summary tables (trip_summary)"
+[[phase.trigger]]
+name = "cache_hit_ratio"
+metric = 'perfwatch_cache_hit_ratio{{target="cache",window="1m"}}'
+below = 0.70
+for = "2s"
+clear_above = 0.75
+"#,
+        redis.url()
+    );
+    let pw = Perfwatch::start(&toml).await;
+    let l = [("phase", "phase2"), ("trigger", "cache_hit_ratio")];
+    // No lookups yet: the ratio is absent, so the trigger has no data.
+    pw.wait_for(Duration::from_secs(5), "no data", |b| {
+        (value(b, "perfwatch_phase_trigger_no_data", &l) == Some(1.0)).then_some(())
+    })
+    .await;
+    // 1 hit : 9 misses → ratio 0.1.
+    blocking(lookups(redis.url(), 10, 90)).await;
+    let body = pw
+        .wait_for(Duration::from_secs(5), "value below threshold", |b| {
+            (value(b, "perfwatch_phase_trigger_value", &l).is_some_and(|v| v < 0.7))
+                .then(|| b.to_owned())
+        })
+        .await;
+    assert_eq!(
+        value(&body, "perfwatch_phase_trigger_active", &l),
+        Some(0.0),
+        "not before `for`"
+    );
+    let (_, took) = common::timed(pw.wait_for(Duration::from_secs(8), "active", |b| {
+        (value(b, "perfwatch_phase_trigger_active", &l) == Some(1.0)).then_some(())
+    }))
+    .await;
+    assert!(
+        took >= Duration::from_millis(1200),
+        "activated after only {took:?}"
+    );
+    let body = pw.scrape().await;
+    assert_eq!(
+        value(&body, "perfwatch_phase_active", &[("phase", "phase2")]),
+        Some(1.0)
+    );
+    assert_eq!(value(&body, "perfwatch_phase_recommended", &[]), Some(1.0));
+    assert!(body.contains("description=\"Pre-aggregated summary tables (trip_summary)\""));
+    let (_, page) = pw.get("/").await;
+    assert!(page.contains("phase2") && page.contains("ACTIVE"), "{page}");
+    // Recover above the threshold but under clear_above → stays active.
+    // Window so far: 10 hits + 90 misses. Add 230 hits: 240 / 330 = 0.727.
+    blocking(lookups(redis.url(), 230, 0)).await;
+    pw.wait_for(Duration::from_secs(5), "value 0.727", |b| {
+        (value(b, "perfwatch_phase_trigger_value", &l)
+            .is_some_and(|v| (v - 240.0 / 330.0).abs() < 1e-9))
+        .then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        value(&pw.scrape().await, "perfwatch_phase_trigger_active", &l),
+        Some(1.0),
+        "hysteresis holds"
+    );
+    // Past clear_above: 300 hits over 390 lookups = 0.769 → clears.
+    blocking(lookups(redis.url(), 60, 0)).await;
+    pw.wait_for(Duration::from_secs(5), "cleared", |b| {
+        (value(b, "perfwatch_phase_trigger_active", &l) == Some(0.0)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        value(&pw.scrape().await, "perfwatch_phase_recommended", &[]),
+        Some(0.0)
+    );
+    pw.stop().await;
+}
