@@ -27,6 +27,8 @@ pub struct AppState {
     pub reload: mpsc::Sender<ReloadRequest>,
     /// The phase engine, for the landing page.
     pub phases: Arc<std::sync::Mutex<crate::phase::PhaseEngine>>,
+    /// Whether `POST /-/reload` is served.
+    pub reload_enabled: bool,
 }
 
 /// Largest request body we read (only `/-/reload` takes POST, with no body).
@@ -34,12 +36,18 @@ const MAX_BODY: usize = 4096;
 
 /// The router.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    // `get` also answers HEAD; any other method gets 405.
+    let router = Router::new()
         .route("/", get(landing))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
-        .route("/-/ready", get(ready))
-        .route("/-/reload", post(reload))
+        .route("/-/ready", get(ready));
+    let router = if state.reload_enabled {
+        router.route("/-/reload", post(reload))
+    } else {
+        router
+    };
+    router
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

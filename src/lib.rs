@@ -16,6 +16,7 @@
 //! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
 //!   `/-/reload`, `/`).
 //! - [`demo`]: `perfwatch demo`, a throwaway stack with a synthetic workload.
+//! - [`web`]: serving plain or TLS with basic auth (`--web.config.file`).
 //! - [`harness`]: throwaway Redis/PostgreSQL/MariaDB servers for tests, the
 //!   demo and the benchmarks.
 //!
@@ -33,6 +34,7 @@ pub mod http;
 pub mod phase;
 pub mod self_metrics;
 pub mod supervisor;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,12 +54,43 @@ pub enum RunError {
     Serve(#[from] std::io::Error),
 }
 
+/// How perfwatch serves HTTP.
+#[derive(Debug, Clone)]
+pub struct WebOptions {
+    /// TLS and basic auth (`--web.config.file`); default: plain, open.
+    pub config: web::WebConfig,
+    /// Where the web config came from (for error messages).
+    pub config_path: Option<std::path::PathBuf>,
+    /// Whether `POST /-/reload` is served (SIGHUP always reloads).
+    pub enable_reload: bool,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        Self {
+            config: web::WebConfig::default(),
+            config_path: None,
+            enable_reload: true,
+        }
+    }
+}
+
 /// Runs perfwatch until `shutdown` completes: starts every target's poll loop,
-/// serves HTTP on `listener`, and reloads the config on `POST /-/reload` or
-/// SIGHUP (keeping the old one when the new one has errors).
+/// serves plain HTTP on `listener`, and reloads the config on `POST /-/reload`
+/// or SIGHUP (keeping the old one when the new one has errors).
 pub async fn run(
     config: Config,
     listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    run_with(config, listener, WebOptions::default(), shutdown).await
+}
+
+/// [`run`] with TLS, basic auth and reload settings.
+pub async fn run_with(
+    config: Config,
+    listener: tokio::net::TcpListener,
+    web: WebOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     let store = Arc::new(Store::new());
@@ -81,12 +114,19 @@ pub async fn run(
         store: store.clone(),
         reload: reload_tx,
         phases: phases.clone(),
+        reload_enabled: web.enable_reload,
     });
+    let app = web::protect(app, &web.config);
     let server_cancel = cancel.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_cancel.cancelled().await })
-            .await
+        web::serve(
+            listener,
+            app,
+            &web.config,
+            web.config_path.as_deref(),
+            server_cancel,
+        )
+        .await
     });
 
     let mut current = config;

@@ -25,6 +25,12 @@ struct Cli {
     /// Address to serve /metrics on.
     #[arg(long = "web.listen-address", default_value = DEFAULT_LISTEN, global = true)]
     listen_address: String,
+    /// TLS and basic-auth config (Prometheus exporter-toolkit format).
+    #[arg(long = "web.config.file", global = true)]
+    web_config_file: Option<PathBuf>,
+    /// Do not serve POST /-/reload (SIGHUP still reloads).
+    #[arg(long = "web.disable-reload", global = true)]
+    disable_reload: bool,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long = "log.level", default_value = "info", global = true)]
     log_level: String,
@@ -125,13 +131,21 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             let config = load(&cli.config_file)?;
+            let web = perfwatch::WebOptions {
+                config: match &cli.web_config_file {
+                    Some(p) => perfwatch::web::WebConfig::load(p)?,
+                    None => Default::default(),
+                },
+                config_path: cli.web_config_file.clone(),
+                enable_reload: !cli.disable_reload,
+            };
             let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
             rt.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&cli.listen_address)
                     .await
                     .with_context(|| format!("cannot listen on \"{}\"", cli.listen_address))?;
                 tracing::info!(address = %cli.listen_address, targets = config.targets.len(), "perfwatch listening");
-                perfwatch::run(config, listener, shutdown_signal()).await?;
+                perfwatch::run_with(config, listener, web, shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
