@@ -62,6 +62,8 @@ pub struct TargetState {
     pub last_error: Option<String>,
     /// Headline numbers for the landing page.
     pub headline: Vec<(String, String)>,
+    /// Structured details of the last successful poll (JSON API).
+    pub details: Option<serde_json::Value>,
 }
 
 impl TargetState {
@@ -78,6 +80,7 @@ impl TargetState {
             errors: BTreeMap::new(),
             last_error: None,
             headline: Vec::new(),
+            details: None,
         }
     }
 
@@ -194,6 +197,17 @@ impl Store {
 
     /// Records a successful poll.
     pub fn record_success(&self, key: &TargetKey, out: PollOutput, took: Duration) {
+        self.record_success_with(key, out, None, took);
+    }
+
+    /// Records a successful poll with the collector's structured details.
+    pub fn record_success_with(
+        &self,
+        key: &TargetKey,
+        out: PollOutput,
+        details: Option<serde_json::Value>,
+        took: Duration,
+    ) {
         let families = Arc::new(out.families.into_vec());
         self.with_targets(|t| {
             if let Some(s) = t.get_mut(key) {
@@ -206,6 +220,7 @@ impl Store {
                 s.last_duration = took.as_secs_f64();
                 s.last_error = None;
                 s.headline = out.headline;
+                s.details = details;
             }
         });
         self.bump();
@@ -410,7 +425,8 @@ impl PollLoop {
                         tracing::info!(collector = self.key.collector, target_name = %self.key.target, "target is up again");
                     }
                     failures = 0;
-                    self.store.record_success(&self.key, out, took);
+                    self.store
+                        .record_success_with(&self.key, out, collector.details(), took);
                     next = started + interval;
                 }
                 Err(e) => {

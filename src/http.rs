@@ -41,7 +41,8 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(landing))
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
-        .route("/-/ready", get(ready));
+        .route("/-/ready", get(ready))
+        .route("/api/slow-queries", get(slow_queries));
     let router = if state.reload_enabled {
         router.route("/-/reload", post(reload))
     } else {
@@ -76,6 +77,41 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
     resp
+}
+
+/// `?target=` of `/api/slow-queries`.
+#[derive(serde::Deserialize)]
+struct SlowQueriesParams {
+    target: Option<String>,
+}
+
+/// Top query classes per slow-log target, as JSON: `{"<target>": [...]}`,
+/// or one target's list with `?target=`.
+async fn slow_queries(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<SlowQueriesParams>,
+) -> Response {
+    let targets = state.store.targets();
+    let mut all = serde_json::Map::new();
+    for (key, s) in targets.iter().filter(|(k, _)| k.collector == "slowlog") {
+        all.insert(
+            key.target.clone(),
+            s.details
+                .clone()
+                .unwrap_or(serde_json::Value::Array(vec![])),
+        );
+    }
+    match params.target {
+        Some(t) => match all.remove(&t) {
+            Some(v) => axum::Json(v).into_response(),
+            None => (
+                StatusCode::NOT_FOUND,
+                format!("no slowlog target \"{t}\"\n"),
+            )
+                .into_response(),
+        },
+        None => axum::Json(serde_json::Value::Object(all)).into_response(),
+    }
 }
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {

@@ -12,6 +12,7 @@ pub mod pgbouncer;
 pub mod postgres;
 pub mod process;
 pub mod redis;
+pub mod slowlog;
 
 use std::future::Future;
 
@@ -81,6 +82,14 @@ pub const KINDS: &[Kind] = &[
         },
     },
     Kind {
+        section: "slowlog",
+        metric_prefixes: &["perfwatch_slow_query", "perfwatch_slowlog_"],
+        parse: |doc, path, value, errors| {
+            parse_table::<slowlog::SlowlogConfig>(doc, path, value, errors)
+                .map(TargetConfig::Slowlog)
+        },
+    },
+    Kind {
         section: "process",
         metric_prefixes: &["perfwatch_process_"],
         parse: |doc, path, value, errors| {
@@ -115,6 +124,8 @@ pub enum TargetConfig {
     Http(http::HttpConfig),
     /// `[[process]]`: neighbour processes (the app's workers).
     Process(process::ProcessConfig),
+    /// `[[slowlog]]`: a slow-query log file.
+    Slowlog(slowlog::SlowlogConfig),
 }
 
 /// Expands to `$body` with `$c` bound to the inner config of any variant.
@@ -127,6 +138,7 @@ macro_rules! each_kind {
             TargetConfig::Pgbouncer($c) => $body,
             TargetConfig::Http($c) => $body,
             TargetConfig::Process($c) => $body,
+            TargetConfig::Slowlog($c) => $body,
         }
     };
 }
@@ -141,6 +153,7 @@ impl TargetConfig {
             Self::Pgbouncer(_) => "pgbouncer",
             Self::Http(_) => "http",
             Self::Process(_) => "process",
+            Self::Slowlog(_) => "slowlog",
         }
     }
 
@@ -174,6 +187,9 @@ impl TargetConfig {
             Self::Process(c) => {
                 poll_once_with(process::ProcessCollector::new(c.clone(), timing), t).await
             }
+            Self::Slowlog(c) => {
+                poll_once_with(slowlog::SlowlogCollector::new(c.clone(), timing), t).await
+            }
         }
     }
 
@@ -191,6 +207,7 @@ impl TargetConfig {
             }
             Self::Http(c) => poll_loop.spawn(http::HttpCollector::new(c.clone(), timing)),
             Self::Process(c) => poll_loop.spawn(process::ProcessCollector::new(c.clone(), timing)),
+            Self::Slowlog(c) => poll_loop.spawn(slowlog::SlowlogCollector::new(c.clone(), timing)),
         }
     }
 }
@@ -294,6 +311,10 @@ pub trait Collector: Send + 'static {
     fn poll(&mut self) -> impl Future<Output = Result<PollOutput, PollError>> + Send;
     /// Forgets connections after a timeout or error; the next poll reconnects.
     fn reset(&mut self);
+    /// Structured details of the last poll for the JSON API (slow-query digests).
+    fn details(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -52,6 +52,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("innodb_log_file_size", "16M"),
     ("innodb_flush_log_at_trx_commit", "2"),
     ("innodb_doublewrite", "OFF"),
+    // Several test servers start at once; native AIO contexts are a
+    // machine-wide limit (fs.aio-max-nr) that throwaway servers need not use.
+    ("innodb_use_native_aio", "0"),
     ("character-set-server", "utf8mb4"),
 ];
 

@@ -1,0 +1,144 @@
+//! `[[slowlog]]` config: one slow-query log file.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::config::CommonTarget;
+
+/// The log's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogFormat {
+    /// MySQL 5.7/8.0 (incl. log_slow_extra), MariaDB, Percona.
+    Mysql,
+    /// PostgreSQL stderr log (`log_min_duration_statement`).
+    Postgres,
+    /// PostgreSQL csvlog.
+    PostgresCsv,
+    /// PostgreSQL jsonlog (PG 15+).
+    PostgresJson,
+}
+
+/// Where to start reading a log perfwatch has no saved position for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StartAtConfig {
+    /// Only events written from now on (default).
+    #[default]
+    End,
+    /// The whole file.
+    Beginning,
+}
+
+/// One slow-log source.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowlogConfig {
+    /// The `target` label; unique among `[[slowlog]]` tables.
+    pub name: String,
+    /// The log format.
+    pub format: LogFormat,
+    /// The log file.
+    pub path: PathBuf,
+    /// PostgreSQL stderr only: the server's `log_line_prefix`.
+    #[serde(default)]
+    pub log_line_prefix: Option<String>,
+    /// Where to start without a saved position.
+    #[serde(default)]
+    pub start_at: StartAtConfig,
+    /// Where to persist the read position across restarts (none: start per `start_at`).
+    #[serde(default)]
+    pub state_file: Option<PathBuf>,
+    /// Query classes with their own `fingerprint` label; the rest are `other`.
+    #[serde(default = "default_top_queries")]
+    pub top_queries: usize,
+    /// Query classes tracked at most (memory bound); beyond, new classes count as `other`.
+    #[serde(default = "default_max_classes")]
+    pub max_classes: usize,
+    /// Window over which classes are ranked by total time.
+    #[serde(default = "default_rank_window", with = "humantime_serde")]
+    pub rank_window: Duration,
+    /// Longest line / statement text kept (bytes); longer ones are cut, timing kept.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// Most bytes read per poll (catching up on a big log is spread over polls).
+    #[serde(default = "default_max_read_bytes")]
+    pub max_read_bytes_per_poll: usize,
+    /// An event still open (no next header yet) is completed after this long without new data.
+    #[serde(default = "default_idle_flush", with = "humantime_serde")]
+    pub idle_flush: Duration,
+    /// Overrides `global.interval`.
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// Overrides `global.timeout`.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+}
+
+fn default_top_queries() -> usize {
+    50
+}
+fn default_max_classes() -> usize {
+    1000
+}
+fn default_rank_window() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_max_line_bytes() -> usize {
+    64 * 1024
+}
+fn default_max_read_bytes() -> usize {
+    64 * 1024 * 1024
+}
+fn default_idle_flush() -> Duration {
+    Duration::from_secs(2)
+}
+
+impl SlowlogConfig {
+    /// Name, interval and timeout.
+    pub fn common(&self) -> CommonTarget {
+        CommonTarget {
+            name: self.name.clone(),
+            interval: self.interval,
+            timeout: self.timeout,
+        }
+    }
+
+    /// Cross-field checks; `(key, message)` pairs.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut e = Vec::new();
+        if self.top_queries == 0 {
+            e.push((
+                "top_queries".into(),
+                "top_queries must be at least 1, got 0".into(),
+            ));
+        }
+        if self.max_classes < self.top_queries {
+            e.push((
+                "max_classes".into(),
+                format!(
+                    "max_classes {} must be at least top_queries {}",
+                    self.max_classes, self.top_queries
+                ),
+            ));
+        }
+        if self.max_line_bytes < 1024 {
+            e.push((
+                "max_line_bytes".into(),
+                format!(
+                    "max_line_bytes must be at least 1024, got {}",
+                    self.max_line_bytes
+                ),
+            ));
+        }
+        if self.log_line_prefix.is_some() && self.format != LogFormat::Postgres {
+            e.push((
+                "log_line_prefix".into(),
+                "log_line_prefix only applies to format = \"postgres\"".into(),
+            ));
+        }
+        e
+    }
+}

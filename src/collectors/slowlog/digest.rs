@@ -1,0 +1,464 @@
+//! Aggregation of slow-query events by (db, fingerprint), bounded, and the
+//! metric families and JSON summary built from it.
+//!
+//! Bounded: at most `max_classes` classes are tracked; beyond that new
+//! fingerprints are folded into the `other` class at once. Only the
+//! `top_queries` classes with the most total time over the recent window get
+//! their own `fingerprint` label in metrics; the rest are summed into
+//! `fingerprint="other"`. (A class moving in or out of the top set moves its
+//! counts between its own series and `other`; rate() sees that as a reset.)
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::event::SlowEvent;
+use super::fingerprint::{fingerprint, fingerprint_id};
+use crate::exposition::{Families, HistogramData};
+
+/// Duration buckets (seconds): the seeds span 13 ms to 165 s.
+pub const DURATION_BUCKETS: [f64; 17] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    120.0, 300.0,
+];
+
+/// The label for classes without their own.
+pub const OTHER: &str = "other";
+
+/// Most bytes of fingerprint text kept for the info metric and API.
+const MAX_TEXT: usize = 200;
+/// Most distinct databases with their own label.
+const MAX_DBS: usize = 50;
+
+/// Statistics of one query class.
+#[derive(Debug, Clone)]
+pub struct Class {
+    /// pt-query-digest style id.
+    pub id: String,
+    /// Fingerprint text, truncated.
+    pub text: String,
+    /// Events (scaled by sampling).
+    pub count: u64,
+    /// Total time, seconds.
+    pub total: f64,
+    /// Longest single execution.
+    pub max: f64,
+    /// Lock time, seconds.
+    pub lock: f64,
+    /// Rows examined.
+    pub rows_examined: u64,
+    /// Rows sent.
+    pub rows_sent: u64,
+    /// Duration histogram.
+    pub hist: HistogramData,
+    /// First and last seen (unix seconds).
+    pub first_seen: f64,
+    /// Last seen (unix seconds).
+    pub last_seen: f64,
+    /// Recent (time, seconds) for the sliding-window ranking.
+    recent: VecDeque<(Instant, f64)>,
+}
+
+impl Class {
+    fn new(id: String, text: String, now_unix: f64) -> Self {
+        Self {
+            id,
+            text,
+            count: 0,
+            total: 0.0,
+            max: 0.0,
+            lock: 0.0,
+            rows_examined: 0,
+            rows_sent: 0,
+            hist: HistogramData::new(&DURATION_BUCKETS),
+            first_seen: now_unix,
+            last_seen: now_unix,
+            recent: VecDeque::new(),
+        }
+    }
+
+    fn window_total(&self) -> f64 {
+        self.recent.iter().map(|(_, d)| d).sum()
+    }
+}
+
+/// The aggregate of one slow-log source.
+#[derive(Debug)]
+pub struct Digest {
+    classes: HashMap<(String, String), Class>,
+    other: BTreeMap<String, Class>,
+    per_db: BTreeMap<String, (u64, u64)>,
+    top_queries: usize,
+    max_classes: usize,
+    window: Duration,
+    /// Events seen, scaled by sampling.
+    pub events: u64,
+    /// Events whose server sampled (Percona rate limit > 1).
+    pub sampled_events: u64,
+    /// Events whose text was truncated.
+    pub truncated_events: u64,
+}
+
+impl Digest {
+    /// A digest exporting `top_queries` classes by name.
+    pub fn new(top_queries: usize, max_classes: usize, window: Duration) -> Self {
+        Self {
+            classes: HashMap::new(),
+            other: BTreeMap::new(),
+            per_db: BTreeMap::new(),
+            top_queries,
+            max_classes: max_classes.max(top_queries),
+            window,
+            events: 0,
+            sampled_events: 0,
+            truncated_events: 0,
+        }
+    }
+
+    fn db_label(&mut self, db: Option<&str>) -> String {
+        let db = db.unwrap_or("").to_owned();
+        if self.per_db.contains_key(&db) || self.per_db.len() < MAX_DBS {
+            db
+        } else {
+            OTHER.to_owned()
+        }
+    }
+
+    /// Adds one event.
+    pub fn add(&mut self, e: &SlowEvent, now: Instant, now_unix: f64) {
+        let weight = u64::from(e.sample_rate.max(1));
+        self.events += weight;
+        if e.sample_rate > 1 {
+            self.sampled_events += 1;
+        }
+        if e.truncated {
+            self.truncated_events += 1;
+        }
+        let db = self.db_label(e.db.as_deref());
+        let entry = self.per_db.entry(db.clone()).or_default();
+        entry.0 += weight;
+        if e.full_scan {
+            entry.1 += weight;
+        }
+        let fp = fingerprint(&e.query);
+        let key = (db.clone(), fp);
+        let tracked = self.classes.contains_key(&key) || self.classes.len() < self.max_classes;
+        let class = if tracked {
+            self.classes.entry(key).or_insert_with_key(|(_, fp)| {
+                let mut text = fp.clone();
+                if text.len() > MAX_TEXT {
+                    let mut end = MAX_TEXT;
+                    while !text.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    text.truncate(end);
+                }
+                Class::new(fingerprint_id(fp), text, now_unix)
+            })
+        } else {
+            self.other
+                .entry(db)
+                .or_insert_with(|| Class::new(OTHER.into(), String::new(), now_unix))
+        };
+        class.count += weight;
+        class.total += e.duration * weight as f64;
+        class.max = class.max.max(e.duration);
+        class.lock += e.lock_time * weight as f64;
+        class.rows_examined += e.rows_examined * weight;
+        class.rows_sent += e.rows_sent * weight;
+        for _ in 0..weight {
+            class.hist.observe(e.duration);
+        }
+        class.last_seen = now_unix;
+        class.recent.push_back((now, e.duration * weight as f64));
+        // The ranking window is bounded in time and, for a pathological
+        // flood of one class, in entries.
+        while class.recent.len() > 10_000
+            || class
+                .recent
+                .front()
+                .is_some_and(|(t, _)| now.duration_since(*t) > self.window)
+        {
+            class.recent.pop_front();
+        }
+    }
+
+    /// Keys of the classes that get their own label, by window total time.
+    fn top_keys(&self) -> Vec<(String, String)> {
+        let mut ranked: Vec<(&(String, String), f64)> = self
+            .classes
+            .iter()
+            .map(|(k, c)| (k, c.window_total()))
+            .collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        ranked
+            .into_iter()
+            .take(self.top_queries)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Exports the metric families.
+    pub fn export(&self, target: &str, out: &mut Families) {
+        let top = self.top_keys();
+        let mut others: BTreeMap<String, Class> = self.other.clone();
+        for (key, class) in &self.classes {
+            if top.contains(key) {
+                continue;
+            }
+            let o = others
+                .entry(key.0.clone())
+                .or_insert_with(|| Class::new(OTHER.into(), String::new(), class.first_seen));
+            merge(o, class);
+        }
+        let emit = |out: &mut Families, db: &str, c: &Class| {
+            let l = [
+                ("target", target),
+                ("db", db),
+                ("fingerprint", c.id.as_str()),
+            ];
+            out.histogram(
+                "perfwatch_slow_query_duration_seconds",
+                "Execution time of slow-log events per query class (fingerprint = pt-query-digest query id; \"other\" = classes outside the top_queries).",
+                &l,
+                &c.hist,
+            );
+            out.counter(
+                "perfwatch_slow_query_lock_seconds_total",
+                "Lock wait time of slow-log events per query class.",
+                &l,
+                c.lock,
+            );
+            out.counter(
+                "perfwatch_slow_query_rows_examined_total",
+                "Rows examined by slow-log events per query class.",
+                &l,
+                c.rows_examined as f64,
+            );
+            out.counter(
+                "perfwatch_slow_query_rows_sent_total",
+                "Rows sent by slow-log events per query class.",
+                &l,
+                c.rows_sent as f64,
+            );
+        };
+        for key in &top {
+            if let Some(c) = self.classes.get(key) {
+                emit(out, &key.0, c);
+                out.gauge(
+                    "perfwatch_slow_query_fingerprint_info",
+                    "A constant 1 carrying the fingerprint text (literals masked, truncated) of a query class.",
+                    &[("target", target), ("fingerprint", c.id.as_str()), ("db", key.0.as_str()), ("query", c.text.as_str())],
+                    1.0,
+                );
+            }
+        }
+        for (db, c) in &others {
+            emit(out, db, c);
+        }
+        for (db, (n, full)) in &self.per_db {
+            let l = [("target", target), ("db", db.as_str())];
+            out.counter(
+                "perfwatch_slow_queries_total",
+                "Slow-log events (scaled by the server's sampling rate).",
+                &l,
+                *n as f64,
+            );
+            out.counter(
+                "perfwatch_slow_query_full_scans_total",
+                "Slow-log events the server marked as full table scans (no index).",
+                &l,
+                *full as f64,
+            );
+        }
+    }
+
+    /// The JSON summary for `/api/slow-queries`.
+    pub fn summary(&self, limit: usize) -> Vec<ClassSummary> {
+        let mut all: Vec<(&(String, String), &Class)> = self.classes.iter().collect();
+        all.sort_by(|a, b| b.1.total.total_cmp(&a.1.total));
+        all.into_iter()
+            .take(limit)
+            .map(|((db, _), c)| ClassSummary {
+                fingerprint: c.id.clone(),
+                db: db.clone(),
+                query: c.text.clone(),
+                count: c.count,
+                total_seconds: c.total,
+                mean_seconds: if c.count > 0 {
+                    c.total / c.count as f64
+                } else {
+                    0.0
+                },
+                p95_seconds: crate::phase::selector::bucket_quantile(0.95, &cumulative(&c.hist)),
+                max_seconds: c.max,
+                rows_examined: c.rows_examined,
+                first_seen: c.first_seen,
+                last_seen: c.last_seen,
+            })
+            .collect()
+    }
+}
+
+fn cumulative(h: &HistogramData) -> Vec<(f64, f64)> {
+    let mut acc = 0u64;
+    let mut out: Vec<(f64, f64)> = h
+        .bounds
+        .iter()
+        .zip(&h.counts)
+        .map(|(b, c)| {
+            acc += c;
+            (*b, acc as f64)
+        })
+        .collect();
+    out.push((f64::INFINITY, h.count as f64));
+    out
+}
+
+fn merge(into: &mut Class, from: &Class) {
+    into.count += from.count;
+    into.total += from.total;
+    into.max = into.max.max(from.max);
+    into.lock += from.lock;
+    into.rows_examined += from.rows_examined;
+    into.rows_sent += from.rows_sent;
+    for (a, b) in into.hist.counts.iter_mut().zip(&from.hist.counts) {
+        *a += b;
+    }
+    into.hist.count += from.hist.count;
+    into.hist.sum += from.hist.sum;
+}
+
+/// One query class in `/api/slow-queries`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassSummary {
+    /// Query id.
+    pub fingerprint: String,
+    /// Database.
+    pub db: String,
+    /// Fingerprint text (literals masked).
+    pub query: String,
+    /// Events.
+    pub count: u64,
+    /// Total time.
+    pub total_seconds: f64,
+    /// Mean time.
+    pub mean_seconds: f64,
+    /// p95 from the histogram (bucket-interpolated).
+    pub p95_seconds: Option<f64>,
+    /// Longest.
+    pub max_seconds: f64,
+    /// Rows examined.
+    pub rows_examined: u64,
+    /// First seen, unix seconds.
+    pub first_seen: f64,
+    /// Last seen, unix seconds.
+    pub last_seen: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(q: &str, d: f64) -> SlowEvent {
+        SlowEvent {
+            db: Some("app".into()),
+            user: None,
+            duration: d,
+            lock_time: 0.0,
+            rows_sent: 1,
+            rows_examined: 10,
+            full_scan: false,
+            sample_rate: 1,
+            query: q.into(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn classes_group_by_fingerprint_and_cap_labels() {
+        let mut d = Digest::new(2, 100, Duration::from_secs(3600));
+        let now = Instant::now();
+        for i in 0..5 {
+            d.add(
+                &ev(&format!("select * from a where id = {i}"), 1.0),
+                now,
+                0.0,
+            );
+        }
+        for i in 0..3 {
+            d.add(
+                &ev(&format!("select * from b where id = {i}"), 2.0),
+                now,
+                0.0,
+            );
+        }
+        d.add(&ev("select * from c", 0.5), now, 0.0);
+        let mut f = Families::new();
+        d.export("t", &mut f);
+        let fams = f.into_vec();
+        let count = |fp: &str| {
+            crate::exposition::sample_value(
+                &fams,
+                "perfwatch_slow_query_rows_examined_total",
+                &[("fingerprint", fp)],
+            )
+        };
+        let a = fingerprint_id("select * from a where id = ?");
+        let b = fingerprint_id("select * from b where id = ?");
+        assert_eq!(count(&a), Some(50.0));
+        assert_eq!(count(&b), Some(30.0));
+        assert_eq!(
+            count(OTHER),
+            Some(10.0),
+            "the third class is folded into other"
+        );
+        assert_eq!(
+            crate::exposition::sample_value(
+                &fams,
+                "perfwatch_slow_queries_total",
+                &[("db", "app")]
+            ),
+            Some(9.0)
+        );
+        let s = d.summary(10);
+        assert_eq!(s[0].fingerprint, b, "ordered by total time");
+        assert_eq!(
+            (s[0].count, s[0].total_seconds, s[0].max_seconds),
+            (3, 6.0, 2.0)
+        );
+    }
+
+    #[test]
+    fn tracked_classes_are_bounded() {
+        let mut d = Digest::new(5, 20, Duration::from_secs(3600));
+        let now = Instant::now();
+        for i in 0..10_000 {
+            d.add(
+                &ev(&format!("select * from t{i}x where a = 1"), 0.1),
+                now,
+                0.0,
+            );
+        }
+        assert_eq!(d.classes.len(), 20);
+        let mut f = Families::new();
+        d.export("t", &mut f);
+        let fams = f.into_vec();
+        let hist = fams
+            .iter()
+            .find(|f| f.name() == "perfwatch_slow_query_duration_seconds")
+            .unwrap();
+        assert_eq!(hist.get_metric().len(), 6, "5 top classes + other");
+        assert_eq!(d.events, 10_000);
+    }
+
+    #[test]
+    fn sampling_scales_counts() {
+        let mut d = Digest::new(5, 20, Duration::from_secs(3600));
+        let mut e = ev("select 1", 1.0);
+        e.sample_rate = 4;
+        d.add(&e, Instant::now(), 0.0);
+        assert_eq!((d.events, d.sampled_events), (4, 1));
+    }
+}

@@ -1,0 +1,376 @@
+//! The MySQL / MariaDB / Percona slow-query log, parsed line by line (pure).
+//!
+//! An event is a run of `# Key: value` header lines, optional `use db;` and
+//! `SET timestamp=N;`, then the statement (possibly many lines). There is no
+//! terminator: an event ends when the next one's header starts (`# Time:`,
+//! `# User@Host:` or `# Query_time:` after statement text), or when the
+//! caller flushes (end of input, idle timeout). The server's start-up header
+//! block (written again on every `FLUSH SLOW LOGS`) may appear mid-file.
+
+use super::event::SlowEvent;
+
+/// Streaming parser state.
+#[derive(Debug)]
+pub struct MysqlParser {
+    /// `use db;` is written only when the db changes, so it carries forward.
+    db: Option<String>,
+    current: Option<Partial>,
+    /// Most bytes of statement text kept per event.
+    max_query_bytes: usize,
+}
+
+#[derive(Debug, Default)]
+struct Partial {
+    user: Option<String>,
+    schema: Option<String>,
+    query_time: Option<f64>,
+    lock_time: f64,
+    rows_sent: u64,
+    rows_examined: u64,
+    full_scan: bool,
+    rate_limit: u32,
+    query: String,
+    truncated: bool,
+}
+
+impl Partial {
+    fn has_stats(&self) -> bool {
+        self.query_time.is_some()
+    }
+}
+
+impl MysqlParser {
+    /// A parser keeping at most `max_query_bytes` of each statement.
+    pub fn new(max_query_bytes: usize) -> Self {
+        Self {
+            db: None,
+            current: None,
+            max_query_bytes,
+        }
+    }
+
+    /// Feeds one line (without its newline); returns an event completed by it.
+    pub fn line(&mut self, line: &str) -> Option<SlowEvent> {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        // `# administrator command: Quit;` is the statement of its event.
+        let admin = line.starts_with("# administrator command:");
+        if !admin && line == "#" {
+            return None;
+        }
+        if !admin && let Some(rest) = line.strip_prefix("# ") {
+            return self.header(rest);
+        }
+        if is_server_header(line) {
+            // A (re)opened log: whatever came before is complete.
+            return self.flush();
+        }
+        let cur = self.current.get_or_insert_with(Partial::default);
+        if cur.query.is_empty() {
+            let lower = line.trim_start().get(..4).map(str::to_ascii_lowercase);
+            if lower.as_deref() == Some("use ") && line.trim_end().ends_with(';') {
+                let db = line.trim()[4..]
+                    .trim_end_matches(';')
+                    .trim()
+                    .trim_matches('`');
+                self.db = Some(db.to_owned());
+                return None;
+            }
+            if line.starts_with("SET timestamp=")
+                || line.starts_with("SET last_insert_id=")
+                || line.starts_with("SET insert_id=")
+            {
+                return None;
+            }
+            if line.trim().is_empty() {
+                return None;
+            }
+        }
+        let room = self.max_query_bytes.saturating_sub(cur.query.len());
+        if room == 0 {
+            cur.truncated = true;
+            return None;
+        }
+        if !cur.query.is_empty() {
+            cur.query.push('\n');
+        }
+        if line.len() <= room {
+            cur.query.push_str(line);
+        } else {
+            let mut end = room;
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            cur.query.push_str(&line[..end]);
+            cur.truncated = true;
+        }
+        None
+    }
+
+    fn header(&mut self, rest: &str) -> Option<SlowEvent> {
+        let starts_event = rest.starts_with("Time:")
+            || rest.starts_with("User@Host:")
+            || rest.starts_with("Query_time:");
+        let mut done = None;
+        if starts_event && let Some(cur) = &self.current {
+            let new_event = !cur.query.is_empty()
+                || (rest.starts_with("Query_time:") && cur.has_stats())
+                || (rest.starts_with("User@Host:") && (cur.has_stats() || cur.user.is_some()))
+                || (rest.starts_with("Time:") && (cur.has_stats() || cur.user.is_some()));
+            if new_event {
+                done = self.flush();
+            }
+        }
+        let cur = self.current.get_or_insert_with(Partial::default);
+        if let Some(uh) = rest.strip_prefix("User@Host:") {
+            // `root[root] @ localhost [127.0.0.1]  Id: 3` → the user in brackets.
+            let user = uh
+                .trim()
+                .split('[')
+                .nth(1)
+                .and_then(|s| s.split(']').next());
+            cur.user = user
+                .map(str::to_owned)
+                .or_else(|| uh.split_whitespace().next().map(str::to_owned));
+            return done;
+        }
+        if rest.starts_with("Time:") || rest.starts_with("explain:") {
+            return done;
+        }
+        // Generic `Key: value  Key2: value2` pairs.
+        let mut tokens = rest.split_whitespace().peekable();
+        while let Some(t) = tokens.next() {
+            let Some(key) = t.strip_suffix(':') else {
+                continue;
+            };
+            // An empty value (MariaDB `Schema:` with no db) is followed by the next key.
+            let value = match tokens.peek() {
+                Some(v) if !v.ends_with(':') => tokens.next().unwrap_or(""),
+                _ => "",
+            };
+            match key {
+                "Query_time" => cur.query_time = value.parse().ok().or(Some(0.0)),
+                "Lock_time" => cur.lock_time = value.parse().unwrap_or(0.0),
+                "Rows_sent" => cur.rows_sent = value.parse().unwrap_or(0),
+                "Rows_examined" => cur.rows_examined = value.parse().unwrap_or(0),
+                "Schema" if !value.is_empty() => cur.schema = Some(value.to_owned()),
+                "Full_scan" => cur.full_scan = value.eq_ignore_ascii_case("yes"),
+                "Log_slow_rate_limit" => cur.rate_limit = value.parse().unwrap_or(1),
+                _ => {}
+            }
+        }
+        done
+    }
+
+    /// Completes the pending event, if it has timing and a statement.
+    pub fn flush(&mut self) -> Option<SlowEvent> {
+        let cur = self.current.take()?;
+        let query_time = cur.query_time?;
+        let mut query = cur.query;
+        while query.ends_with(';') || query.ends_with('\n') {
+            query.pop();
+        }
+        if query.is_empty() {
+            return None;
+        }
+        let db = cur.schema.or_else(|| self.db.clone());
+        Some(SlowEvent {
+            db,
+            user: cur.user,
+            duration: query_time,
+            lock_time: cur.lock_time,
+            rows_sent: cur.rows_sent,
+            rows_examined: cur.rows_examined,
+            full_scan: cur.full_scan,
+            sample_rate: cur.rate_limit.max(1),
+            query,
+            truncated: cur.truncated,
+        })
+    }
+
+    /// Whether lines of an unfinished event are held.
+    pub fn has_partial(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// The carried-forward database (persisted across restarts).
+    pub fn db(&self) -> Option<&str> {
+        self.db.as_deref()
+    }
+
+    /// Restores the carried-forward database.
+    pub fn set_db(&mut self, db: String) {
+        self.db = Some(db);
+    }
+
+    /// Whether an event is pending (for the idle-flush timer).
+    pub fn pending(&self) -> bool {
+        self.current.as_ref().is_some_and(|c| c.has_stats())
+    }
+}
+
+fn is_server_header(line: &str) -> bool {
+    (line.contains(", Version: ") && line.contains("started with:"))
+        || line.starts_with("Tcp port: ")
+        // MySQL pads with spaces, MariaDB with tabs.
+        || (line.starts_with("Time") && line.contains("Id Command"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(log: &str) -> Vec<SlowEvent> {
+        let mut p = MysqlParser::new(1 << 20);
+        let mut out: Vec<SlowEvent> = log.lines().filter_map(|l| p.line(l)).collect();
+        out.extend(p.flush());
+        out
+    }
+
+    const MYSQL57: &str =
+        "/usr/sbin/mysqld, Version: 5.7.44-log (MySQL Community Server (GPL)). started with:
+Tcp port: 3306  Unix socket: /var/run/mysqld/mysqld.sock
+Time                 Id Command    Argument
+# Time: 2016-07-20T18:13:25.698433Z
+# User@Host: root[root] @ localhost []  Id:     3
+# Query_time: 2.000268  Lock_time: 0.000104 Rows_sent: 1  Rows_examined: 2000
+use drive_safe_db;
+SET timestamp=1469038405;
+SELECT DATE(start_time), COUNT(*)
+FROM trip
+WHERE driver_id = 7
+GROUP BY 1;
+# User@Host: app[app] @  [10.0.0.1]  Id:     4
+# Query_time: 0.5  Lock_time: 0.0 Rows_sent: 0  Rows_examined: 10
+SET timestamp=1469038406;
+select 1;
+# Time: 2016-07-20T18:13:27.000000Z
+# User@Host: root[root] @ localhost []  Id:     3
+# Query_time: 0.1  Lock_time: 0.0 Rows_sent: 0  Rows_examined: 0
+SET timestamp=1469038407;
+# administrator command: Quit;
+";
+
+    const MARIADB: &str = "# Time: 240101 12:00:00
+# User@Host: root[root] @ localhost []
+# Thread_id: 8  Schema: shop  QC_hit: No
+# Query_time: 0.012500  Lock_time: 0.000020  Rows_sent: 3  Rows_examined: 50000
+# Rows_affected: 0  Bytes_sent: 56
+# Full_scan: Yes  Full_join: No  Tmp_table: No  Tmp_table_on_disk: No
+# Filesort: No  Filesort_on_disk: No  Merge_passes: 0  Priority_queue: No
+#
+# explain: id	select_type	table	type
+# explain: 1	SIMPLE	t	ALL
+#
+SET timestamp=1704110400;
+select * from t where note like '%x%';
+# User@Host: root[root] @ localhost []
+# Thread_id: 8  Schema:   QC_hit: No
+# Query_time: 1.000000  Lock_time: 0.000000  Rows_sent: 0  Rows_examined: 0
+# Rows_affected: 0  Bytes_sent: 0
+SET timestamp=1704110401;
+select sleep(1);
+";
+
+    const PERCONA: &str = "# Time: 130601  8:01:06.058915
+# User@Host: root[root] @ localhost []  Id:    42
+# Schema: imdb  Last_errno: 0  Killed: 0
+# Query_time: 7.725616  Lock_time: 0.000328  Rows_sent: 4  Rows_examined: 1543720  Rows_affected: 0
+# Bytes_sent: 272  Tmp_tables: 0  Tmp_disk_tables: 0  Tmp_table_sizes: 0
+# InnoDB_trx_id: 1A88583F
+# QC_Hit: No  Full_scan: Yes  Full_join: No  Tmp_table: No  Tmp_table_on_disk: No
+# Filesort: No  Filesort_on_disk: No  Merge_passes: 0
+#   InnoDB_IO_r_ops: 0  InnoDB_IO_r_bytes: 0  InnoDB_IO_r_wait: 0.000000
+# Log_slow_rate_type: query  Log_slow_rate_limit: 2
+SET timestamp=1370073666;
+SELECT id FROM title WHERE title = 'Bambi';
+";
+
+    #[test]
+    fn mysql57_events() {
+        let e = parse(MYSQL57);
+        assert_eq!(e.len(), 3, "{e:#?}");
+        assert_eq!(e[0].db.as_deref(), Some("drive_safe_db"));
+        assert_eq!(e[0].user.as_deref(), Some("root"));
+        assert_eq!(e[0].duration, 2.000268);
+        assert_eq!(e[0].rows_examined, 2000);
+        assert_eq!(
+            e[0].query,
+            "SELECT DATE(start_time), COUNT(*)\nFROM trip\nWHERE driver_id = 7\nGROUP BY 1"
+        );
+        assert_eq!(
+            e[1].db.as_deref(),
+            Some("drive_safe_db"),
+            "db carried forward"
+        );
+        assert_eq!(e[1].user.as_deref(), Some("app"));
+        assert_eq!(e[1].query, "select 1");
+        assert_eq!(e[2].query, "# administrator command: Quit");
+    }
+
+    #[test]
+    fn mariadb_extras() {
+        let e = parse(MARIADB);
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert_eq!(e[0].db.as_deref(), Some("shop"));
+        assert!(e[0].full_scan);
+        assert_eq!((e[0].rows_sent, e[0].rows_examined), (3, 50000));
+        assert_eq!(e[0].query, "select * from t where note like '%x%'");
+        assert_eq!(e[1].db, None, "empty Schema: stays unset");
+        assert_eq!(e[1].duration, 1.0);
+    }
+
+    #[test]
+    fn percona_sampling_and_innodb_lines() {
+        let e = parse(PERCONA);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].sample_rate, 2);
+        assert_eq!(e[0].db.as_deref(), Some("imdb"));
+        assert!(e[0].full_scan);
+        assert_eq!(e[0].duration, 7.725616);
+    }
+
+    #[test]
+    fn header_block_mid_file_splits_events() {
+        let log = "# Query_time: 1.0  Lock_time: 0 Rows_sent: 0  Rows_examined: 0\nselect 1;\n/usr/sbin/mysqld, Version: 8.0.21 (MySQL Community Server - GPL). started with:\nTcp port: 3306  Unix socket: /tmp/s\nTime                 Id Command    Argument\n# Query_time: 2.0  Lock_time: 0 Rows_sent: 0  Rows_examined: 0\nselect 2;\n";
+        let e = parse(log);
+        assert_eq!(
+            e.iter().map(|e| e.query.as_str()).collect::<Vec<_>>(),
+            ["select 1", "select 2"]
+        );
+    }
+
+    #[test]
+    fn events_without_time_or_user_and_integer_times() {
+        let log = "# Query_time: 3  Lock_time: 0  Rows_sent: 1  Rows_examined: 1\nselect a;\n# Query_time: 4  Lock_time: 0  Rows_sent: 1  Rows_examined: 1\nselect b;\n";
+        let e = parse(log);
+        assert_eq!(e.iter().map(|e| e.duration).collect::<Vec<_>>(), [3.0, 4.0]);
+    }
+
+    #[test]
+    fn long_statements_are_truncated_not_dropped() {
+        let mut p = MysqlParser::new(16);
+        p.line("# Query_time: 9.5  Lock_time: 0 Rows_sent: 0  Rows_examined: 0");
+        p.line("select aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        p.line("from t");
+        let e = p.flush().unwrap();
+        assert!(e.truncated);
+        assert_eq!(e.query.len(), 16);
+        assert_eq!(e.duration, 9.5);
+    }
+
+    #[test]
+    fn log_slow_extra_fields_are_tolerated() {
+        let log = "# Time: 2024-01-01T00:00:00.000000Z\n# User@Host: u[u] @ h [1.2.3.4]  Id: 9\n# Query_time: 0.25  Lock_time: 0.01 Rows_sent: 5  Rows_examined: 7 Thread_id: 9 Errno: 0 Killed: 0 Bytes_received: 0 Bytes_sent: 100 Read_first: 0 Read_last: 0 Read_key: 1 Read_next: 0 Read_prev: 0 Read_rnd: 0 Read_rnd_next: 6 Sort_merge_passes: 0 Sort_range_count: 0 Sort_rows: 0 Sort_scan_count: 0 Created_tmp_disk_tables: 0 Created_tmp_tables: 0 Start: 2024-01-01T00:00:00.000000Z End: 2024-01-01T00:00:00.250000Z\nSET timestamp=1704067200;\nselect * from t;\n";
+        let e = parse(log);
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (
+                e[0].duration,
+                e[0].lock_time,
+                e[0].rows_sent,
+                e[0].rows_examined
+            ),
+            (0.25, 0.01, 5, 7)
+        );
+    }
+}

@@ -1,0 +1,398 @@
+//! Following a log file like `tail -F`, rotation-safe and resumable.
+//!
+//! Each read first compares the path's (device, inode) with the open file:
+//! a different file (rename + create, delete + recreate) means the old one is
+//! drained to its end before switching to the new one from its start; the
+//! same file shorter than our offset means copytruncate, so we restart at 0.
+//! The position is persisted as (device, inode, offset, hash of the first
+//! bytes) so a restart resumes exactly, and a file replaced while perfwatch
+//! was down (same path, other inode or other first bytes) is read from the
+//! start instead of from a meaningless offset.
+//!
+//! Memory is bounded: a line longer than `max_line` is cut (the rest of it is
+//! skipped, not buffered), so a 100 MB statement or binary garbage cannot
+//! grow the process.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use serde::{Deserialize, Serialize};
+
+/// How many leading bytes identify a file's content.
+const HEAD_BYTES: usize = 256;
+/// Read chunk size.
+const CHUNK: usize = 64 * 1024;
+
+/// The persisted position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Device of the file.
+    pub dev: u64,
+    /// Inode of the file.
+    pub ino: u64,
+    /// Byte offset to resume from.
+    pub offset: u64,
+    /// MD5 (hex) of the first bytes, when the file had them.
+    pub head: Option<String>,
+}
+
+/// Where to start when there is no usable saved position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// Only new lines.
+    End,
+    /// The whole file.
+    Beginning,
+}
+
+/// Counters of what the tailer did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TailStats {
+    /// Bytes read.
+    pub bytes: u64,
+    /// Rotations and truncations followed.
+    pub rotations: u64,
+    /// Lines cut at `max_line`.
+    pub long_lines: u64,
+}
+
+/// A followed file.
+#[derive(Debug)]
+pub struct Tailer {
+    path: PathBuf,
+    file: Option<File>,
+    dev: u64,
+    ino: u64,
+    /// Offset of the next byte to read from `file`.
+    read_offset: u64,
+    /// Offset just past the last complete line handed out.
+    line_offset: u64,
+    pending: Vec<u8>,
+    /// The first bytes of the open file as we read them: if they change, the
+    /// file was truncated and rewritten (copytruncate racing with writers).
+    head_seen: Vec<u8>,
+    skipping_long_line: bool,
+    max_line: usize,
+    start_at: StartAt,
+    saved: Option<Position>,
+    /// What happened so far.
+    pub stats: TailStats,
+}
+
+fn head_hash(path: &Path) -> io::Result<Option<String>> {
+    let mut f = File::open(path)?;
+    let mut buf = [0u8; HEAD_BYTES];
+    let mut n = 0;
+    while n < HEAD_BYTES {
+        let r = f.read(&mut buf[n..])?;
+        if r == 0 {
+            break;
+        }
+        n += r;
+    }
+    Ok((n == HEAD_BYTES).then(|| {
+        Md5::digest(buf)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }))
+}
+
+impl Tailer {
+    /// A tailer for `path`; `saved` is the position from the state file.
+    pub fn new(path: PathBuf, start_at: StartAt, saved: Option<Position>, max_line: usize) -> Self {
+        Self {
+            path,
+            file: None,
+            dev: 0,
+            ino: 0,
+            read_offset: 0,
+            line_offset: 0,
+            pending: Vec::new(),
+            head_seen: Vec::new(),
+            skipping_long_line: false,
+            max_line,
+            start_at,
+            saved,
+            stats: TailStats::default(),
+        }
+    }
+
+    /// The position to persist: `resume_offset` lets the caller hold back
+    /// lines of an event it has not completed yet.
+    pub fn position(&self, resume_offset: Option<u64>) -> Option<Position> {
+        self.file.as_ref()?;
+        Some(Position {
+            dev: self.dev,
+            ino: self.ino,
+            offset: resume_offset
+                .unwrap_or(self.line_offset)
+                .min(self.line_offset),
+            head: head_hash(&self.path).ok().flatten(),
+        })
+    }
+
+    fn open(&mut self, first: bool) -> io::Result<()> {
+        let mut file = File::open(&self.path)?;
+        let meta = file.metadata()?;
+        if meta.is_dir() {
+            return Err(io::Error::other(format!(
+                "\"{}\" is a directory",
+                self.path.display()
+            )));
+        }
+        let (dev, ino) = (meta.dev(), meta.ino());
+        let mut offset = 0;
+        if first {
+            let saved = self.saved.take();
+            let had_saved = saved.is_some();
+            let resumable = saved.filter(|p| {
+                p.dev == dev
+                    && p.ino == ino
+                    && p.offset <= meta.len()
+                    && (p.head.is_none() || p.head == head_hash(&self.path).ok().flatten())
+            });
+            offset = match (resumable, self.start_at) {
+                (Some(p), _) => p.offset,
+                // A file replaced while we were down is all new to us.
+                (None, _) if had_saved => 0,
+                (None, StartAt::End) => meta.len(),
+                (None, StartAt::Beginning) => 0,
+            };
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        self.file = Some(file);
+        self.dev = dev;
+        self.ino = ino;
+        self.read_offset = offset;
+        self.line_offset = offset;
+        self.pending.clear();
+        self.head_seen = read_head(self.file.as_ref(), offset.min(HEAD_BYTES as u64) as usize);
+        self.skipping_long_line = false;
+        Ok(())
+    }
+
+    /// Whether the open file's first bytes still are what we saw.
+    fn head_changed(&self) -> bool {
+        !self.head_seen.is_empty()
+            && read_head(self.file.as_ref(), self.head_seen.len()) != self.head_seen
+    }
+
+    /// Reads new complete lines (at most about `budget` bytes), calling
+    /// `on_line(line, offset_of_line_start)` for each.
+    pub fn read(&mut self, budget: usize, on_line: &mut dyn FnMut(&str, u64)) -> io::Result<()> {
+        if self.file.is_none() {
+            let first = self.dev == 0 && self.ino == 0;
+            self.open(first)?;
+        }
+        // Rotation checks by path.
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if meta.dev() != self.dev || meta.ino() != self.ino => {
+                // Another file at the path: finish the old one first.
+                self.drain(usize::MAX, on_line)?;
+                self.flush_partial(on_line);
+                self.open(false)?;
+                self.stats.rotations += 1;
+            }
+            Ok(meta) if meta.len() < self.read_offset || self.head_changed() => {
+                // copytruncate: the file was emptied under us.
+                self.flush_partial(on_line);
+                if let Some(f) = &mut self.file {
+                    f.seek(SeekFrom::Start(0))?;
+                }
+                self.read_offset = 0;
+                self.line_offset = 0;
+                self.head_seen.clear();
+                self.stats.rotations += 1;
+            }
+            Ok(_) => {}
+            // Deleted and not (yet) recreated: keep draining the open fd.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        self.drain(budget, on_line)
+    }
+
+    fn drain(&mut self, budget: usize, on_line: &mut dyn FnMut(&str, u64)) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        let mut buf = vec![0u8; CHUNK];
+        let mut read_now = 0usize;
+        while read_now < budget {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            read_now += n;
+            self.stats.bytes += n as u64;
+            if (self.read_offset as usize) < HEAD_BYTES {
+                let upto = (HEAD_BYTES - self.read_offset as usize).min(n);
+                if self.head_seen.len() == self.read_offset as usize {
+                    self.head_seen.extend_from_slice(&buf[..upto]);
+                }
+            }
+            let mut chunk = &buf[..n];
+            let mut pos = self.read_offset;
+            self.read_offset += n as u64;
+            while let Some(nl) = chunk.iter().position(|&b| b == b'\n') {
+                let part = &chunk[..nl];
+                if !self.skipping_long_line {
+                    let room = self.max_line.saturating_sub(self.pending.len());
+                    self.pending
+                        .extend_from_slice(&part[..part.len().min(room)]);
+                }
+                pos += nl as u64 + 1;
+                let line_start = self.line_offset;
+                let text = String::from_utf8_lossy(&self.pending).into_owned();
+                on_line(&text, line_start);
+                self.pending.clear();
+                self.skipping_long_line = false;
+                self.line_offset = pos;
+                chunk = &chunk[nl + 1..];
+            }
+            if !chunk.is_empty() && !self.skipping_long_line {
+                let room = self.max_line.saturating_sub(self.pending.len());
+                if chunk.len() > room {
+                    self.stats.long_lines += 1;
+                    self.skipping_long_line = true;
+                }
+                self.pending
+                    .extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands out a final unterminated line (rotation: the old file is done).
+    fn flush_partial(&mut self, on_line: &mut dyn FnMut(&str, u64)) {
+        if !self.pending.is_empty() {
+            let text = String::from_utf8_lossy(&self.pending).into_owned();
+            on_line(&text, self.line_offset);
+            self.pending.clear();
+        }
+    }
+
+    /// Forgets the open file (after an error); the next read reopens it.
+    pub fn close(&mut self) {
+        self.file = None;
+    }
+}
+
+/// Up to `n` leading bytes of the open file (positional read: the file
+/// offset is not moved).
+fn read_head(file: Option<&File>, n: usize) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let Some(f) = file else { return Vec::new() };
+    let mut buf = vec![0u8; n];
+    match f.read_at(&mut buf, 0) {
+        Ok(got) => {
+            buf.truncate(got);
+            buf
+        }
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Loads a saved position; a missing or unreadable file means none.
+pub fn load_position(path: &Path) -> Option<Position> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Saves a position atomically (write a temp file, then rename).
+pub fn save_position(path: &Path, pos: &Position) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let json = serde_json::to_string(pos).map_err(io::Error::other)?;
+    std::fs::write(&tmp, json)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn lines(t: &mut Tailer) -> Vec<String> {
+        let mut out = Vec::new();
+        t.read(usize::MAX, &mut |l, _| out.push(l.to_owned()))
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn follows_appends_rename_truncate_and_recreate() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("slow.log");
+        std::fs::write(&p, "old\n").unwrap();
+        let mut t = Tailer::new(p.clone(), StartAt::End, None, 1024);
+        assert!(lines(&mut t).is_empty(), "start at end");
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        write!(f, "a\nb").unwrap();
+        assert_eq!(lines(&mut t), ["a"], "partial line held back");
+        writeln!(f).unwrap();
+        assert_eq!(lines(&mut t), ["b"]);
+        // rename + create: the old file's last lines come first
+        writeln!(f, "c").unwrap();
+        std::fs::rename(&p, dir.path().join("slow.log.1")).unwrap();
+        std::fs::write(&p, "d\n").unwrap();
+        assert_eq!(lines(&mut t), ["c", "d"]);
+        // copytruncate
+        std::fs::write(&p, "").unwrap();
+        std::fs::write(&p, "e\n").unwrap();
+        assert_eq!(lines(&mut t), ["e"]);
+        // delete + recreate
+        std::fs::remove_file(&p).unwrap();
+        std::fs::write(&p, "f\n").unwrap();
+        assert_eq!(lines(&mut t), ["f"]);
+        assert_eq!(t.stats.rotations, 3);
+    }
+
+    #[test]
+    fn resumes_from_saved_position_and_detects_replacement() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("slow.log");
+        let body: String = (0..100)
+            .map(|i| format!("line {i:03} ................................\n"))
+            .collect();
+        std::fs::write(&p, &body).unwrap();
+        let mut t = Tailer::new(p.clone(), StartAt::Beginning, None, 1024);
+        assert_eq!(lines(&mut t).len(), 100);
+        let pos = t.position(None).unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&p)
+            .unwrap()
+            .write_all(b"new\n")
+            .unwrap();
+        let mut resumed = Tailer::new(p.clone(), StartAt::End, Some(pos.clone()), 1024);
+        assert_eq!(lines(&mut resumed), ["new"]);
+        // Replaced while down: other content at the same path → from the start.
+        std::fs::remove_file(&p).unwrap();
+        let other: String = (0..100)
+            .map(|i| format!("other {i:03} ...............................\n"))
+            .collect();
+        std::fs::write(&p, &other).unwrap();
+        let mut replaced = Tailer::new(p.clone(), StartAt::End, Some(pos), 1024);
+        assert_eq!(lines(&mut replaced).len(), 100);
+    }
+
+    #[test]
+    fn long_lines_are_cut_without_buffering() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("slow.log");
+        let mut f = File::create(&p).unwrap();
+        f.write_all(&vec![b'x'; 5 * 1024 * 1024]).unwrap();
+        f.write_all(b"\nnext\n").unwrap();
+        let mut t = Tailer::new(p, StartAt::Beginning, None, 1000);
+        let got = lines(&mut t);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].len(), 1000);
+        assert_eq!(got[1], "next");
+        assert_eq!(t.stats.long_lines, 1);
+        assert!(t.pending.capacity() < 1 << 20, "buffer stayed small");
+    }
+}

@@ -1,0 +1,221 @@
+//! The slow-log collector against a real MariaDB writing its slow log
+//! (`long_query_time=0`): exact counts per query class and exact total time,
+//! through rotation (rename + FLUSH SLOW LOGS) and a perfwatch restart.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::{Perfwatch, value};
+use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
+use perfwatch::harness::MariaDbServer;
+
+/// Every `# Query_time:` value in a log file (the test's own reading of what
+/// the server wrote).
+fn logged_times(path: &Path) -> Vec<f64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# Query_time: "))
+        .map(|rest| rest.split_whitespace().next().unwrap().parse().unwrap())
+        .collect()
+}
+
+fn start_mariadb(dir: &Path) -> (MariaDbServer, std::path::PathBuf) {
+    let db = MariaDbServer::start(&[("slow_query_log", "1"), ("long_query_time", "0")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let log = dir.join("slow.log");
+    db.sql(&format!(
+        "SET GLOBAL slow_query_log_file = '{}'",
+        log.display()
+    ))
+    .unwrap();
+    db.sql("CREATE DATABASE drive_safe_db").unwrap();
+    db.sql("CREATE TABLE drive_safe_db.trip (id INT PRIMARY KEY, driver_id INT, score INT)")
+        .unwrap();
+    let rows: Vec<String> = (1..=200)
+        .map(|i| format!("({i}, {}, {})", i % 20, i % 7))
+        .collect();
+    db.sql(&format!(
+        "INSERT INTO drive_safe_db.trip VALUES {}",
+        rows.join(",")
+    ))
+    .unwrap();
+    (db, log)
+}
+
+/// Runs `n` statements of each shape in one client session.
+fn workload(db: &MariaDbServer, n: usize) {
+    let mut sql = String::from("USE drive_safe_db;\n");
+    for i in 0..n {
+        sql.push_str(&format!("SELECT * FROM trip WHERE driver_id = {i};\n"));
+        sql.push_str(&format!(
+            "SELECT COUNT(*) FROM trip WHERE driver_id IN ({i}, {}, 3) AND score > {i};\n",
+            i + 1
+        ));
+        if i % 2 == 0 {
+            sql.push_str(&format!(
+                "UPDATE trip SET score = {} WHERE id = {};\n",
+                i % 5,
+                i + 1
+            ));
+        }
+    }
+    db.sql(&sql).unwrap();
+}
+
+fn histogram_count(body: &str, query: &str) -> Option<f64> {
+    let id = fingerprint_id(&fingerprint(query));
+    value(
+        body,
+        "perfwatch_slow_query_duration_seconds_count",
+        &[("fingerprint", &id), ("db", "drive_safe_db")],
+    )
+}
+
+/// Sum of a family's samples over all label sets.
+fn total(body: &str, name: &str) -> f64 {
+    body.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+fn config(log: &Path, state: &Path) -> String {
+    format!(
+        "[global]\ninterval = \"100ms\"\ntimeout = \"90ms\"\n[[slowlog]]\nname = \"mariadb\"\nformat = \"mysql\"\npath = \"{}\"\nstart_at = \"beginning\"\nstate_file = \"{}\"\nidle_flush = \"400ms\"\n",
+        log.display(),
+        state.display()
+    )
+}
+
+/// Waits until perfwatch has counted exactly `n` events.
+async fn wait_events(pw: &Perfwatch, n: usize) -> String {
+    pw.wait_for(Duration::from_secs(15), &format!("{n} events"), |b| {
+        (total(b, "perfwatch_slow_queries_total") == n as f64).then(|| b.to_owned())
+    })
+    .await
+}
+
+// Multi-threaded: the workloads below block, perfwatch must keep polling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_and_total_time_match_what_mariadb_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, log) = start_mariadb(dir.path());
+    let pw = Perfwatch::start(&config(&log, &dir.path().join("state.json"))).await;
+    workload(&db, 9);
+    let expected = logged_times(&log);
+    let body = wait_events(&pw, expected.len()).await;
+    assert_eq!(
+        histogram_count(&body, "SELECT * FROM trip WHERE driver_id = 1"),
+        Some(9.0)
+    );
+    assert_eq!(
+        histogram_count(
+            &body,
+            "SELECT COUNT(*) FROM trip WHERE driver_id IN (1, 2, 3) AND score > 1"
+        ),
+        Some(9.0)
+    );
+    assert_eq!(
+        histogram_count(&body, "UPDATE trip SET score = 1 WHERE id = 1"),
+        Some(5.0)
+    );
+    let sum = total(&body, "perfwatch_slow_query_duration_seconds_sum");
+    let want: f64 = expected.iter().sum();
+    assert!(
+        (sum - want).abs() < 1e-6,
+        "total time {sum} vs logged {want}"
+    );
+    // The JSON API lists the same classes.
+    let (status, json) = pw.get("/api/slow-queries?target=mariadb").await;
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let select = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["query"] == "select * from trip where driver_id = ?")
+        .unwrap();
+    assert_eq!(select["count"], 9);
+    assert_eq!(select["db"], "drive_safe_db");
+    pw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_and_restart_lose_and_duplicate_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, log) = start_mariadb(dir.path());
+    let state = dir.path().join("state.json");
+    let pw = Perfwatch::start(&config(&log, &state)).await;
+    let mut rotated = Vec::new();
+    for round in 0..20 {
+        workload(&db, 2);
+        // rename + FLUSH SLOW LOGS: the server reopens a new file at the
+        // path; events written between the two go to the renamed file.
+        let old = dir.path().join(format!("slow.log.{round}"));
+        std::fs::rename(&log, &old).unwrap();
+        rotated.push(old);
+        workload(&db, 1);
+        db.sql("FLUSH SLOW LOGS").unwrap();
+        // A tailer can only follow rotations it gets to see: one per poll.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    workload(&db, 3);
+    let all: usize =
+        rotated.iter().map(|p| logged_times(p).len()).sum::<usize>() + logged_times(&log).len();
+    let body = wait_events(&pw, all).await;
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_slowlog_rotations_total",
+            &[("target", "mariadb")]
+        ),
+        Some(20.0)
+    );
+    let first_run = total(&body, "perfwatch_slow_queries_total") as usize;
+    pw.stop().await;
+
+    // Restart: events written while perfwatch was down are counted once.
+    workload(&db, 6);
+    let pw = Perfwatch::start(&config(&log, &state)).await;
+    let now_in_log =
+        rotated.iter().map(|p| logged_times(p).len()).sum::<usize>() + logged_times(&log).len();
+    let body = wait_events(&pw, now_in_log - first_run).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let body2 = pw.scrape().await;
+    assert_eq!(
+        total(&body2, "perfwatch_slow_queries_total"),
+        total(&body, "perfwatch_slow_queries_total"),
+        "no late duplicates"
+    );
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn missing_log_is_an_error_metric_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("later.log");
+    let pw = Perfwatch::start(&config(&log, &dir.path().join("s.json"))).await;
+    let body = pw
+        .wait_for(Duration::from_secs(5), "io error", |b| {
+            (value(
+                b,
+                "perfwatch_poll_errors_total",
+                &[("target", "mariadb"), ("reason", "io")],
+            ) >= Some(1.0))
+            .then(|| b.to_owned())
+        })
+        .await;
+    assert_eq!(
+        value(&body, "perfwatch_target_up", &[("target", "mariadb")]),
+        Some(0.0)
+    );
+    std::fs::write(
+        &log,
+        "# Query_time: 1.5  Lock_time: 0 Rows_sent: 0  Rows_examined: 0\nselect 1;\n",
+    )
+    .unwrap();
+    wait_events(&pw, 1).await;
+    pw.stop().await;
+}
