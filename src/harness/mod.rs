@@ -26,12 +26,20 @@
 //! whole process tree on drop, and gets `PR_SET_PDEATHSIG` = `SIGKILL`, so it
 //! also dies when the test process itself is killed.
 
+mod alertmanager;
 mod mariadb;
+mod pgbouncer;
 mod postgres;
+mod prometheus;
 mod redis;
 
+pub use alertmanager::{AlertmanagerAlert, AlertmanagerServer};
 pub use mariadb::MariaDbServer;
+pub use pgbouncer::{PGBOUNCER_ADMIN_USER, PgbouncerBackend, PgbouncerServer};
 pub use postgres::PostgresServer;
+pub use prometheus::{
+    Labels as PrometheusLabels, PrometheusAlert, PrometheusRule, PrometheusServer, PrometheusTarget,
+};
 pub use redis::RedisServer;
 
 use std::collections::HashMap;

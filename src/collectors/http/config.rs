@@ -1,26 +1,241 @@
-//! `[[http]]` config.
+//! `[[http]]` config: one endpoint of the app per table.
+//!
+//! Keys shared by every kind come first; kind-specific keys are `Option`s so
+//! that [`HttpConfig::validate`] can reject a key given to the wrong kind
+//! (`repeat` on a `health` target is a mistake worth reporting). The
+//! accessors apply the defaults.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
+use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use crate::config::CommonTarget;
+use crate::config::{CommonTarget, Secret, read_secret_file};
 
-/// One HTTP app endpoint target.
+/// What the endpoint is, and so what perfwatch reads from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointKind {
+    /// A health check: status code, response time, JSON checks.
+    Health,
+    /// An expensive endpoint to time (first and repeated requests).
+    Latency,
+    /// The app's connection-pool endpoint (JSON or SQLAlchemy `pool.status()`).
+    Pool,
+    /// The app's own `/metrics`: cache hit ratios and pool gauges picked from it.
+    Prometheus,
+}
+
+impl EndpointKind {
+    /// The config value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Health => "health",
+            Self::Latency => "latency",
+            Self::Pool => "pool",
+            Self::Prometheus => "prometheus",
+        }
+    }
+}
+
+/// How a `pool` endpoint's body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolFormat {
+    /// JSON when the body is a JSON object, SQLAlchemy text otherwise (also a
+    /// JSON string holding the text).
+    #[default]
+    Auto,
+    /// A JSON object read through the `*_pointer` keys.
+    Json,
+    /// SQLAlchemy `QueuePool.status()` text.
+    Sqlalchemy,
+}
+
+/// One HTTP app endpoint target: the `[[http]]` table, boxed (it has many
+/// optional keys and would otherwise make every `TargetConfig` large).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// The `target` label; unique among `[[http]]` tables.
-    pub name: String,
-    /// Overrides `global.interval`.
-    #[serde(default, with = "humantime_serde")]
-    pub interval: Option<Duration>,
-    /// Overrides `global.timeout`.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
+#[serde(transparent)]
+pub struct HttpConfig(Box<HttpSettings>);
+
+impl std::ops::Deref for HttpConfig {
+    type Target = HttpSettings;
+    fn deref(&self) -> &HttpSettings {
+        &self.0
+    }
 }
 
 impl HttpConfig {
+    /// Name, interval and timeout.
+    pub fn common(&self) -> CommonTarget {
+        self.0.common()
+    }
+
+    /// Cross-field checks; `(key, message)` pairs.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        self.0.validate()
+    }
+}
+
+/// The keys of one `[[http]]` table.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// The `target` label; unique among `[[http]]` tables.
+    pub name: String,
+    /// `http://host:port/path` (plain HTTP; userinfo is masked in messages).
+    pub url: String,
+    /// `health`, `latency`, `pool` or `prometheus`.
+    pub kind: EndpointKind,
+    /// Request method (default GET).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// Request body (e.g. for a POST to time).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Request headers; values are secrets (`${ENV}` is expanded) and never logged.
+    #[serde(default)]
+    pub headers: BTreeMap<String, Secret>,
+    /// Request headers whose values are read from files (secret mounts).
+    #[serde(default)]
+    pub header_files: BTreeMap<String, PathBuf>,
+    /// Status codes that mean the endpoint is up (default `[200]`).
+    #[serde(default = "default_expect_status")]
+    pub expect_status: Vec<u16>,
+    /// Most bytes of a body perfwatch reads; larger bodies are not read further.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+    /// Redirects followed at most (0 = none).
+    #[serde(default = "default_max_redirects")]
+    pub max_redirects: usize,
+    /// Overrides `global.interval`.
+    #[serde(default, with = "humantime_serde")]
+    pub interval: Option<Duration>,
+    /// Overrides `global.timeout`; also the request timeout.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+
+    /// health: status words that mean healthy (case-insensitive).
+    #[serde(default)]
+    pub healthy_values: Option<Vec<String>>,
+    /// health: JSON pointer to the overall status (default `/status`).
+    #[serde(default)]
+    pub status_pointer: Option<String>,
+    /// health: JSON pointer to the checks object or array (default `/checks`).
+    #[serde(default)]
+    pub checks_pointer: Option<String>,
+    /// health: most checks exported (default 50).
+    #[serde(default)]
+    pub max_checks: Option<usize>,
+
+    /// latency: requests per poll; the first is `attempt="first"`, the others
+    /// `attempt="repeat"` (default 1).
+    #[serde(default)]
+    pub repeat: Option<u32>,
+
+    /// pool: body format (default auto).
+    #[serde(default)]
+    pub pool_format: Option<PoolFormat>,
+    /// pool: JSON pointer to the pool size (default `/pool_size`).
+    #[serde(default)]
+    pub pool_size_pointer: Option<String>,
+    /// pool: JSON pointer to idle connections (default `/checked_in`).
+    #[serde(default)]
+    pub checked_in_pointer: Option<String>,
+    /// pool: JSON pointer to connections in use (default `/checked_out`).
+    #[serde(default)]
+    pub checked_out_pointer: Option<String>,
+    /// pool: JSON pointer to the overflow (default `/overflow`).
+    #[serde(default)]
+    pub overflow_pointer: Option<String>,
+    /// pool, prometheus: the app's `max_overflow` (default 10, SQLAlchemy's;
+    /// -1 = unlimited, then no saturation ratio).
+    #[serde(default)]
+    pub max_overflow: Option<i64>,
+
+    /// prometheus: counter of cache hits (default `cache_hits_total`).
+    #[serde(default)]
+    pub hits_metric: Option<String>,
+    /// prometheus: counter of cache misses (default `cache_misses_total`).
+    #[serde(default)]
+    pub misses_metric: Option<String>,
+    /// prometheus: label holding the key prefix (default `key_prefix`).
+    #[serde(default)]
+    pub prefix_label: Option<String>,
+    /// prometheus: most prefixes with their own series (default 50); the rest are `other`.
+    #[serde(default)]
+    pub max_prefixes: Option<usize>,
+    /// prometheus: gauge whose change means the app restarted (default
+    /// `process_start_time_seconds`; empty = rely on counters going down).
+    #[serde(default)]
+    pub epoch_metric: Option<String>,
+    /// prometheus: pool size gauge (default `db_connection_pool_size`).
+    #[serde(default)]
+    pub pool_size_metric: Option<String>,
+    /// prometheus: idle connections gauge (default `db_connection_pool_checked_in`).
+    #[serde(default)]
+    pub pool_checked_in_metric: Option<String>,
+    /// prometheus: connections in use gauge (default `db_connection_pool_checked_out`).
+    #[serde(default)]
+    pub pool_checked_out_metric: Option<String>,
+    /// prometheus: overflow gauge (default `db_connection_pool_overflow`).
+    #[serde(default)]
+    pub pool_overflow_metric: Option<String>,
+}
+
+fn default_expect_status() -> Vec<u16> {
+    vec![200]
+}
+fn default_max_body_bytes() -> u64 {
+    1024 * 1024
+}
+fn default_max_redirects() -> usize {
+    5
+}
+
+/// Most checks / prefixes a user may ask for (label cardinality guard).
+const MAX_SERIES_LIMIT: usize = 1000;
+
+/// Default status words of a healthy check.
+pub const DEFAULT_HEALTHY_VALUES: [&str; 4] = ["healthy", "ok", "up", "pass"];
+
+/// The prometheus-kind settings, defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScrapePicks {
+    /// Cache hits counter name.
+    pub hits: String,
+    /// Cache misses counter name.
+    pub misses: String,
+    /// The key-prefix label.
+    pub prefix_label: String,
+    /// The restart-epoch gauge ("" = none).
+    pub epoch: String,
+    /// Pool size gauge.
+    pub pool_size: String,
+    /// Idle connections gauge.
+    pub pool_checked_in: String,
+    /// In-use connections gauge.
+    pub pool_checked_out: String,
+    /// Overflow gauge.
+    pub pool_overflow: String,
+}
+
+/// The pool-kind JSON pointers, defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolPointers {
+    /// Pool size.
+    pub pool_size: String,
+    /// Idle connections.
+    pub checked_in: String,
+    /// Connections in use.
+    pub checked_out: String,
+    /// Overflow.
+    pub overflow: String,
+}
+
+impl HttpSettings {
     /// Name, interval and timeout.
     pub fn common(&self) -> CommonTarget {
         CommonTarget {
@@ -30,8 +245,469 @@ impl HttpConfig {
         }
     }
 
+    /// The request method (validated).
+    pub fn method(&self) -> reqwest::Method {
+        self.method
+            .as_deref()
+            .and_then(|m| reqwest::Method::from_bytes(m.as_bytes()).ok())
+            .unwrap_or(reqwest::Method::GET)
+    }
+
+    /// Healthy status words, lowercased.
+    pub fn healthy_values(&self) -> Vec<String> {
+        match &self.healthy_values {
+            Some(v) => v.iter().map(|s| s.to_lowercase()).collect(),
+            None => DEFAULT_HEALTHY_VALUES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+
+    /// JSON pointer of the overall health status.
+    pub fn status_pointer(&self) -> &str {
+        self.status_pointer.as_deref().unwrap_or("/status")
+    }
+
+    /// JSON pointer of the health checks.
+    pub fn checks_pointer(&self) -> &str {
+        self.checks_pointer.as_deref().unwrap_or("/checks")
+    }
+
+    /// Most checks exported.
+    pub fn max_checks(&self) -> usize {
+        self.max_checks.unwrap_or(50)
+    }
+
+    /// Requests per latency poll.
+    pub fn repeat(&self) -> u32 {
+        self.repeat.unwrap_or(1)
+    }
+
+    /// The pool body format.
+    pub fn pool_format(&self) -> PoolFormat {
+        self.pool_format.unwrap_or_default()
+    }
+
+    /// The pool JSON pointers.
+    pub fn pool_pointers(&self) -> PoolPointers {
+        let p = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_owned());
+        PoolPointers {
+            pool_size: p(&self.pool_size_pointer, "/pool_size"),
+            checked_in: p(&self.checked_in_pointer, "/checked_in"),
+            checked_out: p(&self.checked_out_pointer, "/checked_out"),
+            overflow: p(&self.overflow_pointer, "/overflow"),
+        }
+    }
+
+    /// The app's max_overflow.
+    pub fn max_overflow(&self) -> i64 {
+        self.max_overflow.unwrap_or(10)
+    }
+
+    /// Most key prefixes with their own series.
+    pub fn max_prefixes(&self) -> usize {
+        self.max_prefixes.unwrap_or(50)
+    }
+
+    /// The metric names picked from the app's `/metrics`.
+    pub fn scrape_picks(&self) -> ScrapePicks {
+        let p = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_owned());
+        ScrapePicks {
+            hits: p(&self.hits_metric, "cache_hits_total"),
+            misses: p(&self.misses_metric, "cache_misses_total"),
+            prefix_label: p(&self.prefix_label, "key_prefix"),
+            epoch: p(&self.epoch_metric, "process_start_time_seconds"),
+            pool_size: p(&self.pool_size_metric, "db_connection_pool_size"),
+            pool_checked_in: p(
+                &self.pool_checked_in_metric,
+                "db_connection_pool_checked_in",
+            ),
+            pool_checked_out: p(
+                &self.pool_checked_out_metric,
+                "db_connection_pool_checked_out",
+            ),
+            pool_overflow: p(&self.pool_overflow_metric, "db_connection_pool_overflow"),
+        }
+    }
+
+    /// Every header to send, values resolved (files read).
+    pub fn resolved_headers(&self) -> Result<Vec<(String, Secret)>, String> {
+        let mut out: Vec<(String, Secret)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, path) in &self.header_files {
+            out.push((k.clone(), read_secret_file(path)?));
+        }
+        Ok(out)
+    }
+
+    /// Kind-specific keys that are set, with the kinds they apply to.
+    fn kind_keys(&self) -> Vec<(&'static str, bool, &'static [EndpointKind])> {
+        use EndpointKind::*;
+        vec![
+            ("healthy_values", self.healthy_values.is_some(), &[Health]),
+            ("status_pointer", self.status_pointer.is_some(), &[Health]),
+            ("checks_pointer", self.checks_pointer.is_some(), &[Health]),
+            ("max_checks", self.max_checks.is_some(), &[Health]),
+            ("repeat", self.repeat.is_some(), &[Latency]),
+            ("pool_format", self.pool_format.is_some(), &[Pool]),
+            (
+                "pool_size_pointer",
+                self.pool_size_pointer.is_some(),
+                &[Pool],
+            ),
+            (
+                "checked_in_pointer",
+                self.checked_in_pointer.is_some(),
+                &[Pool],
+            ),
+            (
+                "checked_out_pointer",
+                self.checked_out_pointer.is_some(),
+                &[Pool],
+            ),
+            ("overflow_pointer", self.overflow_pointer.is_some(), &[Pool]),
+            (
+                "max_overflow",
+                self.max_overflow.is_some(),
+                &[Pool, Prometheus],
+            ),
+            ("hits_metric", self.hits_metric.is_some(), &[Prometheus]),
+            ("misses_metric", self.misses_metric.is_some(), &[Prometheus]),
+            ("prefix_label", self.prefix_label.is_some(), &[Prometheus]),
+            ("max_prefixes", self.max_prefixes.is_some(), &[Prometheus]),
+            ("epoch_metric", self.epoch_metric.is_some(), &[Prometheus]),
+            (
+                "pool_size_metric",
+                self.pool_size_metric.is_some(),
+                &[Prometheus],
+            ),
+            (
+                "pool_checked_in_metric",
+                self.pool_checked_in_metric.is_some(),
+                &[Prometheus],
+            ),
+            (
+                "pool_checked_out_metric",
+                self.pool_checked_out_metric.is_some(),
+                &[Prometheus],
+            ),
+            (
+                "pool_overflow_metric",
+                self.pool_overflow_metric.is_some(),
+                &[Prometheus],
+            ),
+        ]
+    }
+
     /// Cross-field checks; `(key, message)` pairs.
     pub fn validate(&self) -> Vec<(String, String)> {
-        Vec::new()
+        let mut errors: Vec<(String, String)> = Vec::new();
+        let mut err = |k: &str, m: String| errors.push((k.to_owned(), m));
+        match reqwest::Url::parse(&self.url) {
+            Ok(u) if u.scheme() == "http" && u.host().is_some() => {}
+            Ok(u) if u.scheme() == "https" => err(
+                "url",
+                format!(
+                    "url \"{}\": https is not supported by this build (plain http only)",
+                    mask_url(&self.url)
+                ),
+            ),
+            Ok(_) => err(
+                "url",
+                format!(
+                    "url \"{}\" must be http://host[:port]/path",
+                    mask_url(&self.url)
+                ),
+            ),
+            Err(e) => err(
+                "url",
+                format!("url \"{}\" is not valid: {e}", mask_url(&self.url)),
+            ),
+        }
+        if let Some(m) = &self.method
+            && (m.is_empty() || reqwest::Method::from_bytes(m.as_bytes()).is_err())
+        {
+            err(
+                "method",
+                format!("method \"{m}\" is not a valid HTTP method"),
+            );
+        }
+        for (name, value) in &self.headers {
+            check_header(&mut err, "headers", name, Some(value));
+        }
+        for (name, path) in &self.header_files {
+            if self.headers.contains_key(name) {
+                err(
+                    "header_files",
+                    format!("header \"{name}\" is set in both headers and header_files"),
+                );
+            }
+            match read_secret_file(path) {
+                Ok(v) => check_header(&mut err, "header_files", name, Some(&v)),
+                Err(e) => err("header_files", e),
+            }
+        }
+        if self.expect_status.is_empty() {
+            err("expect_status", "expect_status must not be empty".into());
+        }
+        for s in &self.expect_status {
+            if !(100..=599).contains(s) {
+                err(
+                    "expect_status",
+                    format!("status {s} is not an HTTP status code (100-599)"),
+                );
+            }
+        }
+        if self.max_body_bytes == 0 {
+            err(
+                "max_body_bytes",
+                "max_body_bytes must be at least 1, got 0".into(),
+            );
+        }
+        for (key, set, kinds) in self.kind_keys() {
+            if set && !kinds.contains(&self.kind) {
+                let names: Vec<String> = kinds
+                    .iter()
+                    .map(|k| format!("\"{}\"", k.as_str()))
+                    .collect();
+                err(
+                    key,
+                    format!(
+                        "{key} only applies to kind = {}, not \"{}\"",
+                        names.join(" or "),
+                        self.kind.as_str()
+                    ),
+                );
+            }
+        }
+        if let Some(v) = &self.healthy_values
+            && v.is_empty()
+        {
+            err("healthy_values", "healthy_values must not be empty".into());
+        }
+        for (key, p) in [
+            ("status_pointer", &self.status_pointer),
+            ("checks_pointer", &self.checks_pointer),
+            ("pool_size_pointer", &self.pool_size_pointer),
+            ("checked_in_pointer", &self.checked_in_pointer),
+            ("checked_out_pointer", &self.checked_out_pointer),
+            ("overflow_pointer", &self.overflow_pointer),
+        ] {
+            if let Some(p) = p
+                && !p.is_empty()
+                && !p.starts_with('/')
+            {
+                err(
+                    key,
+                    format!(
+                        "{key} \"{p}\" is not a JSON pointer: it must start with / (e.g. \"/pool_size\")"
+                    ),
+                );
+            }
+        }
+        for (key, v) in [
+            ("max_checks", self.max_checks),
+            ("max_prefixes", self.max_prefixes),
+        ] {
+            if let Some(n) = v
+                && !(1..=MAX_SERIES_LIMIT).contains(&n)
+            {
+                err(
+                    key,
+                    format!("{key} must be between 1 and {MAX_SERIES_LIMIT}, got {n}"),
+                );
+            }
+        }
+        if let Some(r) = self.repeat
+            && !(1..=10).contains(&r)
+        {
+            err(
+                "repeat",
+                format!("repeat must be between 1 and 10, got {r}"),
+            );
+        }
+        if let Some(m) = self.max_overflow
+            && m < -1
+        {
+            err(
+                "max_overflow",
+                format!("max_overflow must be -1 (unlimited) or more, got {m}"),
+            );
+        }
+        let metric_re = regex::Regex::new("^[a-zA-Z_:][a-zA-Z0-9_:]*$").expect("static regex");
+        for (key, v) in [
+            ("hits_metric", &self.hits_metric),
+            ("misses_metric", &self.misses_metric),
+            ("pool_size_metric", &self.pool_size_metric),
+            ("pool_checked_in_metric", &self.pool_checked_in_metric),
+            ("pool_checked_out_metric", &self.pool_checked_out_metric),
+            ("pool_overflow_metric", &self.pool_overflow_metric),
+            ("epoch_metric", &self.epoch_metric),
+            ("prefix_label", &self.prefix_label),
+        ] {
+            if let Some(name) = v
+                && !(name.is_empty() && key == "epoch_metric")
+                && !metric_re.is_match(name)
+            {
+                err(
+                    key,
+                    format!("{key} \"{name}\" is not a valid Prometheus metric or label name"),
+                );
+            }
+        }
+        errors
+    }
+}
+
+fn check_header(err: &mut impl FnMut(&str, String), key: &str, name: &str, value: Option<&Secret>) {
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
+        err(key, format!("\"{name}\" is not a valid header name"));
+    }
+    // Never quote the value: it is a secret.
+    if let Some(v) = value
+        && HeaderValue::from_str(v.expose()).is_err()
+    {
+        err(
+            key,
+            format!(
+                "the value of header \"{name}\" is not a valid header value (control characters?)"
+            ),
+        );
+    }
+}
+
+/// Shows a URL with the password of its userinfo replaced by `***`.
+pub fn mask_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    let userinfo = &rest[..at];
+    let masked = match userinfo.find(':') {
+        Some(colon) => format!("{}:***", &userinfo[..colon]),
+        None if userinfo.is_empty() => String::new(),
+        None => "***".to_owned(),
+    };
+    format!("{}{masked}{}", &url[..scheme_end + 3], &rest[at..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn load(body: &str) -> Result<Config, String> {
+        let env = |k: &str| (k == "API_KEY").then(|| "s3cret-key".to_owned());
+        Config::from_source("t.toml", body, &env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn minimal_health_target_gets_defaults() {
+        let c = load("[[http]]\nname = \"api\"\nurl = \"http://127.0.0.1:8000/health\"\nkind = \"health\"\nheaders = { \"X-API-Key\" = \"${API_KEY}\" }\n").unwrap();
+        let crate::collectors::TargetConfig::Http(h) = &c.targets[0] else {
+            panic!("not http")
+        };
+        assert_eq!(h.kind, EndpointKind::Health);
+        assert_eq!(h.expect_status, vec![200]);
+        assert_eq!(h.max_body_bytes, 1024 * 1024);
+        assert_eq!(h.healthy_values(), vec!["healthy", "ok", "up", "pass"]);
+        assert_eq!(h.headers["X-API-Key"].expose(), "s3cret-key");
+        assert!(!format!("{h:?}").contains("s3cret"), "secret in Debug");
+        assert_eq!(h.method(), reqwest::Method::GET);
+    }
+
+    #[test]
+    fn validation_table() {
+        let base = "[[http]]\nname = \"a\"\n";
+        let cases: &[(&str, &str)] = &[
+            (
+                "url = \"ftp://x/\"\nkind = \"health\"\n",
+                "http[0].url: url \"ftp://x/\" must be http://host[:port]/path",
+            ),
+            (
+                "url = \"http://u:pw@x/\"\nkind = \"health\"\nmethod = \"G E T\"\n",
+                "http[0].method: method \"G E T\" is not a valid HTTP method",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"health\"\nrepeat = 2\n",
+                "http[0].repeat: repeat only applies to kind = \"latency\", not \"health\"",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"latency\"\nrepeat = 0\n",
+                "http[0].repeat: repeat must be between 1 and 10, got 0",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"health\"\nmax_overflow = 3\n",
+                "http[0].max_overflow: max_overflow only applies to kind = \"pool\" or \"prometheus\", not \"health\"",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"pool\"\npool_size_pointer = \"pool_size\"\n",
+                "http[0].pool_size_pointer: pool_size_pointer \"pool_size\" is not a JSON pointer",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"health\"\nexpect_status = [200, 700]\n",
+                "http[0].expect_status: status 700 is not an HTTP status code",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"prometheus\"\nhits_metric = \"cache hits\"\n",
+                "http[0].hits_metric: hits_metric \"cache hits\" is not a valid Prometheus metric",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"health\"\nheaders = { \"X Bad\" = \"v\" }\n",
+                "http[0].headers: \"X Bad\" is not a valid header name",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"health\"\nmax_body_bytes = 0\n",
+                "http[0].max_body_bytes: max_body_bytes must be at least 1, got 0",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"bogus\"\n",
+                "unknown variant `bogus`",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"health\"\ncolour = 1\n",
+                "t.toml:5: http[0].colour: unknown field `colour`",
+            ),
+        ];
+        for (table, want) in cases {
+            let err = load(&format!("{base}{table}")).unwrap_err();
+            assert!(err.contains(want), "want {want:?} in:\n{err}");
+            assert!(!err.contains(":pw@"), "password shown: {err}");
+        }
+    }
+
+    #[test]
+    fn header_value_errors_do_not_show_the_value() {
+        let err = load("[[http]]\nname = \"a\"\nurl = \"http://x/\"\nkind = \"health\"\nheaders = { \"X-Key\" = \"bad\\nsecretvalue\" }\n").unwrap_err();
+        assert!(
+            err.contains("the value of header \"X-Key\" is not a valid header value"),
+            "{err}"
+        );
+        assert!(!err.contains("secretvalue"), "{err}");
+    }
+
+    #[test]
+    fn mask_url_table() {
+        let cases = [
+            (
+                "http://127.0.0.1:8000/health",
+                "http://127.0.0.1:8000/health",
+            ),
+            ("http://u:secret@h:80/x", "http://u:***@h:80/x"),
+            ("http://secret@h/x", "http://***@h/x"),
+            ("http://h/x?next=a@b", "http://h/x?next=a@b"),
+            ("not a url", "not a url"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(mask_url(url), want, "{url}");
+        }
     }
 }

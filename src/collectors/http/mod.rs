@@ -1,32 +1,772 @@
-//! STUB: the HTTP app endpoint collector (health, latency, app pool and app metrics). Being written; see issue 5.
+//! The HTTP app endpoint collector: the app's health check, expensive
+//! endpoints to time, its connection-pool endpoint and its own `/metrics`.
+//!
+//! Per target, one persistent `reqwest` client (connections are reused,
+//! redirects limited, user agent `perfwatch/<version>`, no proxy: a sidecar
+//! talks to its neighbour directly). Bodies are streamed and reading stops at
+//! `max_body_bytes`, so a huge body costs at most that much memory.
+//!
+//! What a poll's outcome means (see `docs/collectors/http.md`):
+//! - no HTTP exchange (connection refused, timeout, not HTTP) → the poll
+//!   fails (`connect`, `timeout`, `protocol`);
+//! - an exchange happened → the poll succeeds whatever the status;
+//!   `perfwatch_app_up` says whether the status was expected, so it is never
+//!   stale while the app answers;
+//! - `health`: the body is read whatever the status (a 503 often lists the
+//!   failing checks); with an expected status, a body that is not usable
+//!   health JSON (or too large) is counted in
+//!   `perfwatch_app_health_parse_errors_total`; up/down follows the status;
+//! - `latency`, `pool`, `prometheus` exist for their body: with an expected
+//!   status, a body that is too large or unreadable fails the poll with
+//!   `protocol`.
+//!
+//! Layout: `config.rs` (the `[[http]]` table), `health.rs`, `pool.rs` and
+//! `scrape.rs` (pure parsers with table tests), this file (I/O and metrics).
 
 pub mod config;
+pub mod health;
+pub mod pool;
+pub mod scrape;
 
-pub use config::HttpConfig;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use reqwest::Client;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+pub use config::{EndpointKind, HttpConfig, PoolFormat};
+use pool::PoolStats;
+use scrape::PrefixSlots;
 
 use super::{Collector, ErrorReason, PollError, PollOutput};
 use crate::config::Timing;
+use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
+use crate::exposition::{Families, HistogramData};
+
+/// Buckets of `perfwatch_app_request_duration_seconds`: 5 ms to 300 s (the
+/// seeds' bad-days endpoint went from 165 s to 79 ms).
+pub const DURATION_BUCKETS: [f64; 15] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
+const USER_AGENT: &str = concat!("perfwatch/", env!("CARGO_PKG_VERSION"));
+
+/// One finished HTTP exchange.
+#[derive(Debug)]
+struct Exchange {
+    status: u16,
+    body: Body,
+    /// From sending the request to the end of the body (or the point reading stopped).
+    took: Duration,
+}
+
+#[derive(Debug)]
+enum Body {
+    Complete(Vec<u8>),
+    /// Reading stopped at `max_body_bytes`; `declared` is the Content-Length, if sent.
+    TooLarge {
+        read: u64,
+        declared: Option<u64>,
+    },
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::Complete(b) => b.len() as u64,
+            Body::TooLarge { read, .. } => *read,
+        }
+    }
+}
 
 /// A running HTTP app endpoint collector.
 pub struct HttpCollector {
     cfg: HttpConfig,
-    _timing: Timing,
+    timing: Timing,
+    client: Option<Client>,
+    health_parse_errors: u64,
+    /// latency: durations of the first request of each poll, and of the repeats.
+    first: HistogramData,
+    repeat: HistogramData,
+    /// latency: requests by attempt and result.
+    requests: BTreeMap<(&'static str, &'static str), u64>,
+    /// prometheus: hit/miss history per key prefix label.
+    windows: BTreeMap<String, CounterWindows>,
+    slots: PrefixSlots,
+    /// The last body problem logged, to log changes only.
+    last_problem: Option<String>,
 }
 
 impl HttpCollector {
-    /// A collector that starts on its first poll.
+    /// A collector whose client is built on its first poll.
     pub fn new(cfg: HttpConfig, timing: Timing) -> Self {
-        Self { cfg, _timing: timing }
+        let slots = PrefixSlots::new(cfg.max_prefixes());
+        Self {
+            cfg,
+            timing,
+            client: None,
+            health_parse_errors: 0,
+            first: HistogramData::new(&DURATION_BUCKETS),
+            repeat: HistogramData::new(&DURATION_BUCKETS),
+            requests: BTreeMap::new(),
+            windows: BTreeMap::new(),
+            slots,
+            last_problem: None,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn err(&self, reason: ErrorReason, msg: impl std::fmt::Display) -> PollError {
+        PollError::new(reason, format!("http target \"{}\": {msg}", self.cfg.name))
+    }
+
+    /// The persistent client, built once (and again after a reset, which
+    /// also re-reads `header_files`).
+    fn client(&mut self) -> Result<Client, PollError> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        let mut headers = HeaderMap::new();
+        let resolved = self
+            .cfg
+            .resolved_headers()
+            .map_err(|e| self.err(ErrorReason::Io, e))?;
+        for (name, value) in resolved {
+            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                self.err(
+                    ErrorReason::Io,
+                    format!("\"{name}\" is not a valid header name"),
+                )
+            })?;
+            // The value is never quoted: it is a secret.
+            let mut v = HeaderValue::from_str(value.expose()).map_err(|_| {
+                self.err(
+                    ErrorReason::Io,
+                    format!("the value of header \"{name}\" is not a valid header value"),
+                )
+            })?;
+            v.set_sensitive(true);
+            headers.insert(header, v);
+        }
+        let redirect = match self.cfg.max_redirects {
+            0 => reqwest::redirect::Policy::none(),
+            n => reqwest::redirect::Policy::limited(n),
+        };
+        let client = Client::builder()
+            .user_agent(USER_AGENT)
+            .default_headers(headers)
+            .redirect(redirect)
+            .no_proxy()
+            .connect_timeout(self.timing.timeout)
+            .timeout(self.timing.timeout)
+            .pool_max_idle_per_host(2)
+            .build()
+            .map_err(|e| {
+                self.err(
+                    ErrorReason::Io,
+                    format!("cannot build the http client: {}", e.without_url()),
+                )
+            })?;
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    /// One request; the body is streamed and reading stops past `max_body_bytes`.
+    async fn exchange(&self, client: &Client) -> Result<Exchange, PollError> {
+        let started = Instant::now();
+        let mut req = client.request(self.cfg.method(), &self.cfg.url);
+        if let Some(b) = &self.cfg.body {
+            req = req.body(b.clone());
+        }
+        let mut resp = req.send().await.map_err(|e| self.classify(e))?;
+        let status = resp.status().as_u16();
+        let max = self.cfg.max_body_bytes;
+        let declared = resp.content_length();
+        if let Some(len) = declared
+            && len > max
+        {
+            // Dropping the response closes the connection without reading it.
+            return Ok(Exchange {
+                status,
+                body: Body::TooLarge { read: 0, declared },
+                took: started.elapsed(),
+            });
+        }
+        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize);
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
+            let read = buf.len() as u64 + chunk.len() as u64;
+            if read > max {
+                return Ok(Exchange {
+                    status,
+                    body: Body::TooLarge { read, declared },
+                    took: started.elapsed(),
+                });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(Exchange {
+            status,
+            body: Body::Complete(buf),
+            took: started.elapsed(),
+        })
+    }
+
+    /// Maps a reqwest error to a reason and a message naming the target, with
+    /// the URL masked (reqwest's own message would show it).
+    fn classify(&self, e: reqwest::Error) -> PollError {
+        let reason = if e.is_timeout() {
+            ErrorReason::Timeout
+        } else if e.is_connect() || io_error_in(&e) {
+            ErrorReason::Connect
+        } else {
+            ErrorReason::Protocol
+        };
+        let e = e.without_url();
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            let s_text = s.to_string();
+            if !detail.contains(&s_text) {
+                detail.push_str(": ");
+                detail.push_str(&s_text);
+            }
+            source = s.source();
+        }
+        self.err(
+            reason,
+            format!(
+                "{} {}: {detail}",
+                self.cfg.method(),
+                config::mask_url(&self.cfg.url)
+            ),
+        )
+    }
+
+    fn expected(&self, status: u16) -> bool {
+        self.cfg.expect_status.contains(&status)
+    }
+
+    fn too_large_message(&self, body: &Body) -> String {
+        match body {
+            Body::TooLarge {
+                declared: Some(len),
+                ..
+            } => format!(
+                "response body of {len} bytes (Content-Length) exceeds max_body_bytes = {}; not read",
+                self.cfg.max_body_bytes
+            ),
+            _ => format!(
+                "response body exceeds max_body_bytes = {}; stopped reading after {} bytes",
+                self.cfg.max_body_bytes,
+                body.len()
+            ),
+        }
+    }
+
+    /// Logs a body problem of a successful poll when it changes.
+    fn note_problem(&mut self, problem: Option<String>) {
+        if problem != self.last_problem {
+            if let Some(p) = &problem {
+                tracing::warn!(collector = "http", target_name = %self.cfg.name, error = %p, "unusable response body");
+            }
+            self.last_problem = problem;
+        }
+    }
+
+    /// Series every kind exports about the exchange.
+    fn export_exchange(
+        &self,
+        ex: &Exchange,
+        out: &mut Families,
+        headline: &mut Vec<(String, String)>,
+    ) {
+        let t = [("target", self.name())];
+        let up = self.expected(ex.status);
+        out.gauge(
+            "perfwatch_app_up",
+            "1 when the endpoint answered with an expected status (expect_status), else 0. Connection failures show in perfwatch_target_up instead.",
+            &t,
+            if up { 1.0 } else { 0.0 },
+        );
+        out.gauge(
+            "perfwatch_app_response_status_code",
+            "HTTP status code of the last response.",
+            &t,
+            f64::from(ex.status),
+        );
+        out.gauge(
+            "perfwatch_app_response_body_bytes",
+            "Bytes of the last response body read (at most max_body_bytes + one chunk).",
+            &t,
+            ex.body.len() as f64,
+        );
+        if let Body::Complete(_) = ex.body {
+            out.gauge(
+                "perfwatch_app_response_seconds",
+                "Time from sending the request to the end of the response body (first request of the poll).",
+                &t,
+                ex.took.as_secs_f64(),
+            );
+            headline.push((
+                "response".into(),
+                format!("{} in {:.0} ms", ex.status, ex.took.as_secs_f64() * 1000.0),
+            ));
+        } else {
+            headline.push(("response".into(), format!("{} (body too large)", ex.status)));
+        }
+    }
+
+    fn poll_health(
+        &mut self,
+        ex: &Exchange,
+        out: &mut Families,
+        headline: &mut Vec<(String, String)>,
+    ) {
+        let parsed = match &ex.body {
+            Body::Complete(b) => health::parse_health(
+                b,
+                self.cfg.status_pointer(),
+                self.cfg.checks_pointer(),
+                &self.cfg.healthy_values(),
+                self.cfg.max_checks(),
+            ),
+            Body::TooLarge { .. } => Err(self.too_large_message(&ex.body)),
+        };
+        let name = self.cfg.name.clone();
+        let t = [("target", name.as_str())];
+        let problem = match parsed {
+            Ok(report) => {
+                if let Some(overall) = report.overall {
+                    out.gauge(
+                        "perfwatch_app_health_status_up",
+                        "1 when the health body's overall status is one of healthy_values, else 0.",
+                        &t,
+                        if overall { 1.0 } else { 0.0 },
+                    );
+                }
+                for (check, up) in &report.checks {
+                    out.gauge(
+                        "perfwatch_app_health_check_up",
+                        "1 when the health check's status is one of healthy_values, else 0 (at most max_checks checks).",
+                        &[("target", name.as_str()), ("check", check.as_str())],
+                        if *up { 1.0 } else { 0.0 },
+                    );
+                }
+                out.gauge(
+                    "perfwatch_app_health_checks",
+                    "Checks found in the health body (more than exported when above max_checks).",
+                    &t,
+                    report.checks_found as f64,
+                );
+                out.gauge(
+                    "perfwatch_app_health_checks_unreadable",
+                    "Checks in the health body whose status could not be read (skipped).",
+                    &t,
+                    report.checks_unreadable as f64,
+                );
+                let failing: Vec<&str> = report
+                    .checks
+                    .iter()
+                    .filter(|(_, up)| !up)
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                headline.push((
+                    "checks".into(),
+                    if failing.is_empty() {
+                        format!("{} healthy", report.checks.len())
+                    } else {
+                        format!("failing: {}", failing.join(", "))
+                    },
+                ));
+                None
+            }
+            // An unexpected status (401, a proxy's 502 page) already says
+            // what is wrong; its body not being health JSON is no news.
+            Err(_) if !self.expected(ex.status) => None,
+            Err(e) => {
+                self.health_parse_errors += 1;
+                Some(e)
+            }
+        };
+        out.counter(
+            "perfwatch_app_health_parse_errors_total",
+            "Health responses with an expected status whose body was not usable health JSON (not JSON, no status or checks, or larger than max_body_bytes).",
+            &t,
+            self.health_parse_errors as f64,
+        );
+        self.note_problem(problem);
+    }
+
+    async fn poll_latency(
+        &mut self,
+        client: &Client,
+        first: Exchange,
+        out: &mut Families,
+        headline: &mut Vec<(String, String)>,
+    ) -> Result<(), PollError> {
+        let mut ex = first;
+        for attempt in 0..self.cfg.repeat() {
+            if attempt > 0 {
+                ex = self.exchange(client).await?;
+            }
+            if let Body::TooLarge { .. } = ex.body {
+                return Err(self.err(ErrorReason::Protocol, self.too_large_message(&ex.body)));
+            }
+            let label = if attempt == 0 { "first" } else { "repeat" };
+            let ok = self.expected(ex.status);
+            *self
+                .requests
+                .entry((label, if ok { "ok" } else { "unexpected_status" }))
+                .or_default() += 1;
+            // Only answers with an expected status are response times; a fast
+            // 500 would make a slow endpoint look fast.
+            if ok {
+                let h = if attempt == 0 {
+                    &mut self.first
+                } else {
+                    &mut self.repeat
+                };
+                h.observe(ex.took.as_secs_f64());
+            }
+            if attempt > 0 {
+                headline.push((
+                    "repeat".into(),
+                    format!("{} in {:.0} ms", ex.status, ex.took.as_secs_f64() * 1000.0),
+                ));
+            }
+        }
+        let name = self.name();
+        let help = "Response time of the endpoint (request to end of body), expected statuses only. attempt=\"first\" is each poll's first request, \"repeat\" the ones right after it (repeat > 1): cold vs cached.";
+        out.histogram(
+            "perfwatch_app_request_duration_seconds",
+            help,
+            &[("target", name), ("attempt", "first")],
+            &self.first,
+        );
+        if self.cfg.repeat() > 1 {
+            out.histogram(
+                "perfwatch_app_request_duration_seconds",
+                help,
+                &[("target", name), ("attempt", "repeat")],
+                &self.repeat,
+            );
+        }
+        for ((attempt, result), n) in &self.requests {
+            out.counter(
+                "perfwatch_app_requests_total",
+                "Requests to a latency endpoint by attempt and result (ok = expected status).",
+                &[("target", name), ("attempt", attempt), ("result", result)],
+                *n as f64,
+            );
+        }
+        Ok(())
+    }
+
+    /// The body of a data kind (pool, prometheus): `None` when the status was
+    /// unexpected (nothing to read), an error when it is too large.
+    fn data_body<'a>(&self, ex: &'a Exchange) -> Result<Option<&'a [u8]>, PollError> {
+        if !self.expected(ex.status) {
+            return Ok(None);
+        }
+        match &ex.body {
+            Body::Complete(b) => Ok(Some(b)),
+            Body::TooLarge { .. } => {
+                Err(self.err(ErrorReason::Protocol, self.too_large_message(&ex.body)))
+            }
+        }
+    }
+
+    fn poll_pool(
+        &self,
+        ex: &Exchange,
+        out: &mut Families,
+        headline: &mut Vec<(String, String)>,
+    ) -> Result<(), PollError> {
+        let Some(body) = self.data_body(ex)? else {
+            return Ok(());
+        };
+        let stats = pool::parse_pool(body, self.cfg.pool_format(), &self.cfg.pool_pointers())
+            .map_err(|e| self.err(ErrorReason::Protocol, e))?;
+        export_pool(&stats, self.cfg.max_overflow(), self.name(), out, headline);
+        Ok(())
+    }
+
+    fn poll_prometheus(
+        &mut self,
+        ex: &Exchange,
+        out: &mut Families,
+        headline: &mut Vec<(String, String)>,
+    ) -> Result<(), PollError> {
+        let Some(body) = self.data_body(ex)? else {
+            return Ok(());
+        };
+        let text = std::str::from_utf8(body)
+            .map_err(|_| self.err(ErrorReason::Protocol, "metrics body is not UTF-8"))?;
+        let picks = self.cfg.scrape_picks();
+        let picked = scrape::pick(text, &picks).map_err(|e| self.err(ErrorReason::Protocol, e))?;
+        let name = self.cfg.name.clone();
+        for (metric, n) in &picked.found {
+            out.gauge(
+                "perfwatch_app_metrics_samples",
+                "Samples of each configured metric name found in the app's /metrics (0 = not there: check the name).",
+                &[("target", name.as_str()), ("metric", metric.as_str())],
+                *n as f64,
+            );
+        }
+        let epoch = picked.epoch.map(|e| e.to_string()).unwrap_or_default();
+        let now = Instant::now();
+        let groups = self.slots.group(&picked.cache);
+        let mut worst: Option<(String, f64)> = None;
+        for (prefix, (hits, misses)) in &groups {
+            let w = self.windows.entry(prefix.clone()).or_default();
+            w.observe(now, &epoch, *hits, *misses);
+            export_prefix_ratio(w, *hits, *misses, &name, prefix, out);
+            if let Some(r) = w.delta(WINDOWS[1].1).and_then(|d| d.ratio())
+                && worst.as_ref().is_none_or(|(_, x)| r < *x)
+            {
+                worst = Some((prefix.clone(), r));
+            }
+        }
+        if let Some((p, r)) = worst {
+            headline.push((
+                "lowest hit ratio 5m".into(),
+                format!("{p}: {:.1} %", r * 100.0),
+            ));
+        }
+        if let Some(stats) = &picked.pool {
+            export_pool(stats, self.cfg.max_overflow(), &name, out, headline);
+        }
+        Ok(())
+    }
+}
+
+/// Whether an I/O error (reset, refused, broken pipe) is among the causes.
+fn io_error_in(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | NotConnected
+                    | BrokenPipe
+                    | UnexpectedEof
+            );
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Exports the pool gauges and `perfwatch_pool_saturation_ratio{source="app"}` (pure).
+pub fn export_pool(
+    s: &PoolStats,
+    max_overflow: i64,
+    target: &str,
+    out: &mut Families,
+    headline: &mut Vec<(String, String)>,
+) {
+    let t = [("target", target)];
+    out.gauge(
+        "perfwatch_app_pool_size",
+        "The app's connection pool size (connections kept open).",
+        &t,
+        s.size,
+    );
+    out.gauge(
+        "perfwatch_app_pool_checked_out",
+        "Pool connections in use by the app.",
+        &t,
+        s.checked_out,
+    );
+    if let Some(v) = s.checked_in {
+        out.gauge(
+            "perfwatch_app_pool_checked_in",
+            "Idle connections in the app's pool.",
+            &t,
+            v,
+        );
+    }
+    if let Some(v) = s.open() {
+        out.gauge(
+            "perfwatch_app_pool_connections_open",
+            "Connections the pool holds open (checked in + checked out).",
+            &t,
+            v,
+        );
+    }
+    if let Some(v) = s.overflow_in_use() {
+        out.gauge(
+            "perfwatch_app_pool_overflow",
+            "Connections open beyond pool_size. SQLAlchemy's negative overflow (pool not yet filled) is reported as 0.",
+            &t,
+            v,
+        );
+        out.gauge(
+            "perfwatch_app_pool_overflow_in_use",
+            "1 when the pool has connections open beyond pool_size (overflow > 0): pool_size is too small.",
+            &t,
+            if v > 0.0 { 1.0 } else { 0.0 },
+        );
+    }
+    if max_overflow >= 0 {
+        out.gauge(
+            "perfwatch_app_pool_max_overflow",
+            "The max_overflow configured for this target (the app's setting).",
+            &t,
+            max_overflow as f64,
+        );
+    }
+    if let Some(r) = s.saturation(max_overflow) {
+        out.gauge(
+            "perfwatch_pool_saturation_ratio",
+            "Connections in use / connections the pool may open (source=app: checked_out / (pool_size + max_overflow)).",
+            &[("source", "app"), ("target", target)],
+            r,
+        );
+        headline.push((
+            "pool".into(),
+            format!("{} in use, {:.0} % saturated", s.checked_out, r * 100.0),
+        ));
+    } else {
+        headline.push((
+            "pool".into(),
+            format!("{} of {} in use", s.checked_out, s.size),
+        ));
+    }
+}
+
+/// Exports `perfwatch_cache_hit_ratio` and its companions for one key prefix
+/// (pure). Same families and help as the Redis collector's, plus `key_prefix`,
+/// so one alert covers both. A window without lookups has no ratio sample.
+pub fn export_prefix_ratio(
+    history: &CounterWindows,
+    hits: u64,
+    misses: u64,
+    target: &str,
+    prefix: &str,
+    out: &mut Families,
+) {
+    let mut windows: Vec<(&str, u64, u64, Option<Duration>)> = WINDOWS
+        .iter()
+        .filter_map(|(label, w)| {
+            history
+                .delta(*w)
+                .map(|d| (*label, d.hits, d.misses, Some(d.covered)))
+        })
+        .collect();
+    windows.push(("total", hits, misses, None));
+    for (label, h, m, covered) in windows {
+        let l = [
+            ("target", target),
+            ("key_prefix", prefix),
+            ("window", label),
+        ];
+        if let Some(r) = hit_ratio(h, m) {
+            out.gauge(
+                "perfwatch_cache_hit_ratio",
+                "Cache hits / (hits + misses) over the window; absent when the window had no lookups. window=\"total\" is since the counters were last reset.",
+                &l,
+                r,
+            );
+        }
+        out.gauge(
+            "perfwatch_cache_lookups_in_window",
+            "Cache lookups (hits + misses) within the window of perfwatch_cache_hit_ratio.",
+            &l,
+            (h + m) as f64,
+        );
+        if let Some(c) = covered {
+            out.gauge(
+                "perfwatch_cache_window_covered_seconds",
+                "Seconds of history behind the window (shorter than the window right after start or a counter reset).",
+                &l,
+                c.as_secs_f64(),
+            );
+        }
     }
 }
 
 impl Collector for HttpCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
-        Err(PollError::new(
-            ErrorReason::Query,
-            format!("http target \"{}\": collector not implemented yet", self.cfg.name),
-        ))
+        let client = self.client()?;
+        let first = self.exchange(&client).await?;
+        let mut families = Families::new();
+        let mut headline = Vec::new();
+        self.export_exchange(&first, &mut families, &mut headline);
+        match self.cfg.kind {
+            EndpointKind::Health => self.poll_health(&first, &mut families, &mut headline),
+            EndpointKind::Latency => {
+                self.poll_latency(&client, first, &mut families, &mut headline)
+                    .await?
+            }
+            EndpointKind::Pool => self.poll_pool(&first, &mut families, &mut headline)?,
+            EndpointKind::Prometheus => {
+                self.poll_prometheus(&first, &mut families, &mut headline)?
+            }
+        }
+        Ok(PollOutput { families, headline })
     }
 
-    fn reset(&mut self) {}
+    fn reset(&mut self) {
+        // A dropped request already closes its connection; a fresh client
+        // also re-reads header_files (rotated secrets).
+        self.client = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::{encode_text, sample_value};
+
+    #[test]
+    fn pool_export_matches_the_seed() {
+        let s = PoolStats {
+            size: 5.0,
+            checked_out: 2.0,
+            checked_in: Some(3.0),
+            overflow: Some(0.0),
+        };
+        let mut out = Families::new();
+        export_pool(&s, 10, "api", &mut out, &mut Vec::new());
+        let f = out.into_vec();
+        let v = |n: &str| sample_value(&f, n, &[("target", "api")]);
+        assert_eq!(v("perfwatch_pool_saturation_ratio"), Some(2.0 / 15.0));
+        assert_eq!(v("perfwatch_app_pool_overflow_in_use"), Some(0.0));
+        assert_eq!(v("perfwatch_app_pool_connections_open"), Some(5.0));
+        let text = String::from_utf8(encode_text(&f)).unwrap();
+        assert!(
+            text.contains("perfwatch_pool_saturation_ratio{source=\"app\",target=\"api\"}"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn prefix_ratio_has_no_nan() {
+        let t0 = Instant::now();
+        let mut w = CounterWindows::new();
+        w.observe(t0, "e", 10, 0);
+        w.observe(t0 + Duration::from_secs(10), "e", 10, 0);
+        let mut out = Families::new();
+        export_prefix_ratio(&w, 10, 0, "api", "bad_days", &mut out);
+        let f = out.into_vec();
+        let l = [("key_prefix", "bad_days"), ("window", "1m")];
+        assert_eq!(sample_value(&f, "perfwatch_cache_hit_ratio", &l), None);
+        assert_eq!(
+            sample_value(&f, "perfwatch_cache_lookups_in_window", &l),
+            Some(0.0)
+        );
+        let total = [("key_prefix", "bad_days"), ("window", "total")];
+        assert_eq!(
+            sample_value(&f, "perfwatch_cache_hit_ratio", &total),
+            Some(1.0)
+        );
+    }
 }

@@ -1,16 +1,46 @@
-//! STUB: the PgBouncer collector (admin console pools, stats and saturation). Being written; see issue 3.
+//! The PgBouncer collector: pools, stats and saturation from the admin console.
+//!
+//! Per poll, on one persistent connection to the admin console (the
+//! `pgbouncer` database): `SHOW POOLS`, `SHOW STATS`, `SHOW DATABASES` (and
+//! `SHOW VERSION` once per connection). The admin console only speaks the
+//! simple query protocol (it rejects Parse/Bind), so every command goes
+//! through `sqlx::raw_sql`, which sends a plain `Query` message and gets every
+//! value back as text; sqlx sends no query of its own on connect. The startup
+//! packet leaves out `extra_float_digits` (PgBouncer refuses unknown startup
+//! parameters unless `ignore_startup_parameters` lists them).
+//!
+//! Layout: `config.rs` (the `[[pgbouncer]]` table), `parse.rs` (pure `SHOW`
+//! parsing by column name), `metrics.rs` (pure metric mapping, bounded
+//! series, saturation), this file (connection, error classification).
 
 pub mod config;
+pub mod metrics;
+pub mod parse;
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sqlx::{ConnectOptions, Connection, Row, ValueRef};
 
 pub use config::PgbouncerConfig;
+use metrics::Snapshot;
+use parse::Table;
 
 use super::{Collector, ErrorReason, PollError, PollOutput};
 use crate::config::Timing;
+use crate::exposition::Families;
 
 /// A running PgBouncer collector.
 pub struct PgbouncerCollector {
     cfg: PgbouncerConfig,
-    _timing: Timing,
+    timing: Timing,
+    conn: Option<Live>,
+    malformed_values: u64,
+}
+
+struct Live {
+    conn: PgConnection,
+    version: Option<String>,
 }
 
 impl PgbouncerCollector {
@@ -18,21 +48,362 @@ impl PgbouncerCollector {
     pub fn new(cfg: PgbouncerConfig, timing: Timing) -> Self {
         Self {
             cfg,
-            _timing: timing,
+            timing,
+            conn: None,
+            malformed_values: 0,
         }
+    }
+
+    fn err(&self, reason: ErrorReason, detail: impl AsRef<str>) -> PollError {
+        let msg = format!(
+            "pgbouncer target \"{}\": {}",
+            self.cfg.name,
+            redact(detail.as_ref(), &self.cfg.dsn_password())
+        );
+        PollError::new(reason, msg)
+    }
+
+    fn classify(&self, what: &str, e: &sqlx::Error, connecting: bool) -> PollError {
+        let (reason, detail) = classify(e, connecting);
+        // Commands in lowercase, like the rest of the message.
+        self.err(reason, format!("{}: {detail}", what.to_ascii_lowercase()))
+    }
+
+    async fn connect(&self) -> Result<Live, PollError> {
+        let masked = mask_dsn(&self.cfg.dsn);
+        let mut opts = PgConnectOptions::from_str(&self.cfg.dsn)
+            .map_err(|e| self.err(ErrorReason::Connect, format!("dsn \"{masked}\": {e}")))?;
+        if let Some(pw) = self
+            .cfg
+            .resolved_password()
+            .map_err(|e| self.err(ErrorReason::Io, e))?
+        {
+            opts = opts.password(pw.expose());
+        }
+        let opts = opts
+            .extra_float_digits(None)
+            .application_name("perfwatch")
+            .statement_cache_capacity(0)
+            .disable_statement_logging();
+        let mut conn = PgConnection::connect_with(&opts).await.map_err(|e| {
+            let (reason, detail) = classify(&e, true);
+            self.err(
+                reason,
+                format!(
+                    "connecting to {}:{} as \"{}\": {detail}",
+                    opts.get_host(),
+                    opts.get_port(),
+                    opts.get_username()
+                ),
+            )
+        })?;
+        let version = show(&mut conn, "SHOW VERSION")
+            .await
+            .map_err(|e| self.classify("SHOW VERSION", &e, false))
+            .map(|t| parse::parse_version(&t))?;
+        tracing::debug!(
+            target_name = %self.cfg.name,
+            version = version.as_deref().unwrap_or("?"),
+            timeout = ?self.timing.timeout,
+            "connected to pgbouncer"
+        );
+        Ok(Live { conn, version })
+    }
+
+    /// Reads the three `SHOW`s. The connection is taken out for the poll and
+    /// put back only after a success, so any error (or a timeout that drops
+    /// this future) closes it and the next poll reconnects.
+    async fn read(&mut self) -> Result<Snapshot, PollError> {
+        let mut live = match self.conn.take() {
+            Some(live) => live,
+            None => self.connect().await?,
+        };
+        let mut tables = Vec::with_capacity(3);
+        for cmd in ["SHOW POOLS", "SHOW STATS", "SHOW DATABASES"] {
+            let table = show(&mut live.conn, cmd)
+                .await
+                .map_err(|e| self.classify(cmd, &e, false))?;
+            tables.push(table);
+        }
+        let version = live.version.clone();
+        let (pools, b1) = parse::parse_pools(&tables[0]);
+        let (stats, b2) = parse::parse_stats(&tables[1]);
+        let (databases, b3) = parse::parse_databases(&tables[2]);
+        self.malformed_values += (b1 + b2 + b3) as u64;
+        if tables[0].rows.is_empty() && tables[2].rows.is_empty() {
+            // The admin console always lists itself; nothing at all means we
+            // are not talking to PgBouncer's admin console.
+            return Err(self.err(
+                ErrorReason::Protocol,
+                "show pools and show databases returned no rows (is the dsn's database \"pgbouncer\"?)",
+            ));
+        }
+        self.conn = Some(live);
+        Ok(Snapshot {
+            version,
+            pools,
+            stats,
+            databases,
+        })
     }
 }
 
 impl Collector for PgbouncerCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
-        Err(PollError::new(
-            ErrorReason::Query,
-            format!(
-                "pgbouncer target \"{}\": collector not implemented yet",
-                self.cfg.name
+        let snapshot = self.read().await?;
+        let mut families = Families::new();
+        let target = self.cfg.name.as_str();
+        let summary = metrics::export(&snapshot, target, self.cfg.max_pools, &mut families);
+        families.counter(
+            "perfwatch_pgbouncer_malformed_values_total",
+            "SHOW values perfwatch could not parse as numbers (skipped).",
+            &[("target", target)],
+            self.malformed_values as f64,
+        );
+        let mut headline = vec![
+            (
+                "version".to_owned(),
+                snapshot.version.clone().unwrap_or_else(|| "?".into()),
             ),
-        ))
+            (
+                "clients active / waiting".to_owned(),
+                format!("{} / {}", summary.active, summary.waiting),
+            ),
+        ];
+        if let Some(s) = summary.max_saturation {
+            headline.push(("pool saturation".into(), format!("{:.0} %", s * 100.0)));
+        }
+        Ok(PollOutput { families, headline })
     }
 
-    fn reset(&mut self) {}
+    fn reset(&mut self) {
+        self.conn = None;
+    }
+}
+
+/// Runs one admin console command with the simple query protocol and returns
+/// its rows as text.
+async fn show(conn: &mut PgConnection, command: &'static str) -> Result<Table, sqlx::Error> {
+    let rows: Vec<PgRow> = sqlx::raw_sql(command).fetch_all(&mut *conn).await?;
+    let mut table = Table::default();
+    if let Some(first) = rows.first() {
+        table.columns = first
+            .columns()
+            .iter()
+            .map(|c| sqlx::Column::name(c).to_owned())
+            .collect();
+    }
+    for row in &rows {
+        let mut values = Vec::with_capacity(table.columns.len());
+        for i in 0..table.columns.len() {
+            let raw = row.try_get_raw(i)?;
+            values.push(if raw.is_null() {
+                None
+            } else {
+                // Names can be any bytes; labels must be UTF-8.
+                let bytes = raw.as_bytes().map_err(sqlx::Error::Decode)?;
+                Some(String::from_utf8_lossy(bytes).into_owned())
+            });
+        }
+        table.push_row(values);
+    }
+    Ok(table)
+}
+
+/// Maps an sqlx error to a reason and a lowercase detail (no password: the
+/// caller redacts). `connecting`: the error ended the startup, so a server
+/// error that is not about credentials or privileges is a connect failure.
+fn classify(e: &sqlx::Error, connecting: bool) -> (ErrorReason, String) {
+    use sqlx::Error as E;
+    let reason = match e {
+        E::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => ErrorReason::Timeout,
+        E::Io(_) | E::Tls(_) | E::Configuration(_) => ErrorReason::Connect,
+        E::PoolTimedOut => ErrorReason::Timeout,
+        E::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            let msg = db.message().to_ascii_lowercase();
+            if code == "28P01"
+                || code == "28000"
+                || msg.contains("authentication failed")
+                || msg.contains("no such user")
+            {
+                ErrorReason::Auth
+            } else if code == "42501"
+                || msg.contains("admin access needed")
+                || msg.contains("not allowed")
+                || msg.contains("permission denied")
+            {
+                ErrorReason::Permission
+            } else if connecting
+                || msg.contains("no more connections allowed")
+                || msg.contains("pgbouncer cannot connect")
+            {
+                // PgBouncer refused the session for some other reason
+                // (client limit, shutting down, unknown database).
+                ErrorReason::Connect
+            } else {
+                ErrorReason::Query
+            }
+        }
+        _ => ErrorReason::Protocol,
+    };
+    let detail = match e {
+        E::Database(db) => match db.code() {
+            Some(code) => format!("server error {code}: {}", db.message()),
+            None => format!("server error: {}", db.message()),
+        },
+        E::Io(io) => format!("i/o error: {io}"),
+        other => other.to_string(),
+    };
+    (reason, lowercase_first(&detail))
+}
+
+fn lowercase_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+/// The password in a DSN's userinfo, if any (not percent-decoded: both forms
+/// are redacted by [`redact`]).
+pub(crate) fn dsn_password(dsn: &str) -> Option<String> {
+    let rest = &dsn[dsn.find("://")? + 3..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    let pw = &userinfo[userinfo.find(':')? + 1..];
+    (!pw.is_empty()).then(|| pw.to_owned())
+}
+
+/// Replaces every occurrence of each secret in `text` with `***`.
+pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        if s.is_empty() {
+            continue;
+        }
+        out = out.replace(s.as_str(), "***");
+        let decoded = percent_decode(s);
+        if decoded != *s && !decoded.is_empty() {
+            out = out.replace(decoded.as_str(), "***");
+        }
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Shows a DSN with its password replaced by `***`.
+pub fn mask_dsn(dsn: &str) -> String {
+    let Some(scheme_end) = dsn.find("://") else {
+        return dsn.to_owned();
+    };
+    let rest = &dsn[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return dsn.to_owned();
+    };
+    let userinfo = &rest[..at];
+    let masked = match userinfo.find(':') {
+        Some(colon) => format!("{}:***", &userinfo[..colon]),
+        None => userinfo.to_owned(),
+    };
+    let mut out = format!("{}{masked}{}", &dsn[..scheme_end + 3], &rest[at..]);
+    // `?password=` in the query string.
+    if let Some(q) = out.find('?') {
+        let (head, query) = out.split_at(q + 1);
+        let query = query
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_owned(),
+            })
+            .collect::<Vec<_>>()
+            .join("&");
+        out = format!("{head}{query}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_dsn_table() {
+        let cases = [
+            (
+                "postgres://perfwatch@127.0.0.1:6432/pgbouncer",
+                "postgres://perfwatch@127.0.0.1:6432/pgbouncer",
+            ),
+            (
+                "postgres://u:secret@h:6432/pgbouncer",
+                "postgres://u:***@h:6432/pgbouncer",
+            ),
+            (
+                "postgresql://u:p@ss@h/pgbouncer",
+                "postgresql://u:***@h/pgbouncer",
+            ),
+            (
+                "postgres://u@h/pgbouncer?sslmode=disable&password=secret",
+                "postgres://u@h/pgbouncer?sslmode=disable&password=***",
+            ),
+            ("not a dsn", "not a dsn"),
+        ];
+        for (dsn, want) in cases {
+            assert_eq!(mask_dsn(dsn), want, "{dsn}");
+        }
+    }
+
+    #[test]
+    fn redact_table() {
+        assert_eq!(
+            dsn_password("postgres://u:s%40cret@h/pgbouncer").as_deref(),
+            Some("s%40cret")
+        );
+        assert_eq!(dsn_password("postgres://u@h/pgbouncer"), None);
+        let secrets = vec!["s%40cret".to_owned()];
+        assert_eq!(
+            redact("bad s@cret and s%40cret", &secrets),
+            "bad *** and ***"
+        );
+    }
+
+    #[test]
+    fn classify_io_errors() {
+        let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let (reason, detail) = classify(&refused, false);
+        assert_eq!(reason, ErrorReason::Connect);
+        assert!(detail.starts_with("i/o error"), "{detail}");
+        let timed_out = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        assert_eq!(classify(&timed_out, false).0, ErrorReason::Timeout);
+        assert_eq!(
+            classify(&sqlx::Error::Protocol("Weird".into()), false),
+            (
+                ErrorReason::Protocol,
+                "encountered unexpected or invalid data: Weird".into()
+            )
+        );
+    }
 }

@@ -133,6 +133,12 @@ impl SlowlogConfig {
                 ),
             ));
         }
+        if self.format == LogFormat::Postgres
+            && let Err(msg) =
+                super::postgres::prefix_regex(self.log_line_prefix.as_deref().unwrap_or("%m [%p] "))
+        {
+            e.push(("log_line_prefix".into(), msg));
+        }
         if self.log_line_prefix.is_some() && self.format != LogFormat::Postgres {
             e.push((
                 "log_line_prefix".into(),

@@ -15,6 +15,7 @@ pub mod digest;
 pub mod event;
 pub mod fingerprint;
 pub mod mysql;
+pub mod postgres;
 pub mod tail;
 
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ use std::time::Instant;
 pub use config::{LogFormat, SlowlogConfig, StartAtConfig};
 use digest::Digest;
 use mysql::MysqlParser;
+use postgres::{PgFormat, PgParser};
 use serde::{Deserialize, Serialize};
 use tail::{Position, StartAt, Tailer};
 
@@ -38,9 +40,87 @@ struct SavedState {
     db: Option<String>,
 }
 
+/// The parser for the configured format.
+enum Parser {
+    Mysql(MysqlParser),
+    Pg(PgParser),
+}
+
+impl Parser {
+    fn line(&mut self, line: &str) -> Option<event::SlowEvent> {
+        match self {
+            Self::Mysql(p) => p.line(line),
+            Self::Pg(p) => p.line(line),
+        }
+    }
+    fn flush(&mut self) -> Option<event::SlowEvent> {
+        match self {
+            Self::Mysql(p) => p.flush(),
+            Self::Pg(p) => p.flush(),
+        }
+    }
+    fn has_partial(&self) -> bool {
+        match self {
+            Self::Mysql(p) => p.has_partial(),
+            Self::Pg(p) => p.has_partial(),
+        }
+    }
+    /// Whether a complete-looking event waits for the idle flush.
+    fn pending(&self) -> bool {
+        match self {
+            Self::Mysql(p) => p.pending(),
+            Self::Pg(p) => p.has_partial(),
+        }
+    }
+    fn db(&self) -> Option<&str> {
+        match self {
+            Self::Mysql(p) => p.db(),
+            Self::Pg(_) => None,
+        }
+    }
+}
+
+/// For PostgreSQL, `path` may be the log directory: the file to follow is
+/// the one `current_logfiles` names for our format (in the directory or in
+/// its parent, the data directory), else the newest file with our extension.
+fn resolve_path(cfg: &SlowlogConfig) -> std::path::PathBuf {
+    let path = &cfg.path;
+    if cfg.format == LogFormat::Mysql || !path.is_dir() {
+        return path.clone();
+    }
+    let (kind, ext) = match cfg.format {
+        LogFormat::PostgresCsv => ("csvlog", "csv"),
+        LogFormat::PostgresJson => ("jsonlog", "json"),
+        _ => ("stderr", "log"),
+    };
+    for base in [Some(path.as_path()), path.parent()].into_iter().flatten() {
+        if let Ok(text) = std::fs::read_to_string(base.join("current_logfiles")) {
+            for line in text.lines() {
+                if let Some(rel) = line.strip_prefix(kind).and_then(|r| r.strip_prefix(' ')) {
+                    let p = std::path::Path::new(rel.trim());
+                    let candidates = [base.join(p), path.join(p.file_name().unwrap_or_default())];
+                    if let Some(found) = candidates.into_iter().find(|c| c.is_file()) {
+                        return found;
+                    }
+                }
+            }
+        }
+    }
+    std::fs::read_dir(path)
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| path.clone())
+}
+
 struct Inner {
     tailer: Tailer,
-    parser: MysqlParser,
+    parser: Parser,
     digest: Digest,
     /// Offset of the first line of the event being assembled.
     event_start: Option<u64>,
@@ -67,10 +147,27 @@ impl SlowlogCollector {
             StartAtConfig::End => StartAt::End,
             StartAtConfig::Beginning => StartAt::Beginning,
         };
-        let mut parser = MysqlParser::new(cfg.max_line_bytes);
-        if let Some(db) = saved.as_ref().and_then(|s| s.db.clone()) {
-            parser.set_db(db);
-        }
+        let parser = match cfg.format {
+            LogFormat::Mysql => {
+                let mut p = MysqlParser::new(cfg.max_line_bytes);
+                if let Some(db) = saved.as_ref().and_then(|s| s.db.clone()) {
+                    p.set_db(db);
+                }
+                Parser::Mysql(p)
+            }
+            format => {
+                let pg = match format {
+                    LogFormat::PostgresCsv => PgFormat::Csv,
+                    LogFormat::PostgresJson => PgFormat::Json,
+                    _ => PgFormat::Stderr,
+                };
+                // The prefix was validated with the config.
+                match PgParser::new(pg, cfg.log_line_prefix.as_deref(), cfg.max_line_bytes) {
+                    Ok(p) => Parser::Pg(p),
+                    Err(_) => Parser::Mysql(MysqlParser::new(cfg.max_line_bytes)),
+                }
+            }
+        };
         let inner = Inner {
             tailer: Tailer::new(
                 cfg.path.clone(),
@@ -95,6 +192,12 @@ impl SlowlogCollector {
 /// Reads, parses and persists (blocking file I/O).
 fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollError> {
     let name = &cfg.name;
+    // PostgreSQL opens new files on rotation: follow the current one (the
+    // tailer drains the old file before switching).
+    let current = resolve_path(cfg);
+    if current != inner.tailer.path() {
+        inner.tailer.switch_to(current);
+    }
     let before = inner.tailer.stats.bytes;
     let now = Instant::now();
     let now_unix = crate::engine::unix_now();
@@ -123,7 +226,10 @@ fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollErro
         let reason = ErrorReason::Io;
         return Err(PollError::new(
             reason,
-            format!("slowlog target \"{name}\": \"{}\": {e}", cfg.path.display()),
+            format!(
+                "slowlog target \"{name}\": \"{}\": {e}",
+                inner.tailer.path().display()
+            ),
         ));
     }
     if inner.tailer.stats.bytes > before {
@@ -201,15 +307,6 @@ fn export(cfg: &SlowlogConfig, inner: &Inner, out: &mut Families) {
 
 impl Collector for SlowlogCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
-        if self.cfg.format != LogFormat::Mysql {
-            return Err(PollError::new(
-                ErrorReason::Query,
-                format!(
-                    "slowlog target \"{}\": format {:?} is not implemented yet (only \"mysql\")",
-                    self.cfg.name, self.cfg.format
-                ),
-            ));
-        }
         let cfg = self.cfg.clone();
         let inner = self.inner.clone();
         let (output, details) = tokio::task::spawn_blocking(move || {

@@ -276,6 +276,17 @@ impl Tailer {
         }
     }
 
+    /// The path being followed.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Follows another path from now on (PostgreSQL's next log file): the
+    /// next read drains the open file, then reads the new one from its start.
+    pub fn switch_to(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+
     /// Forgets the open file (after an error); the next read reopens it.
     pub fn close(&mut self) {
         self.file = None;

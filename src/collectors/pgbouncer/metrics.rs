@@ -1,0 +1,656 @@
+//! Maps parsed `SHOW` results to metric families (pure).
+//!
+//! Raw PgBouncer facts keep pgbouncer_exporter's names (plus a `target`
+//! label) so its dashboards work; perfwatch's judgement (pool saturation) is
+//! the cross-collector `perfwatch_pool_saturation_ratio`.
+//!
+//! Series are bounded: the first `max_pools` (database, user) pools and the
+//! first `max_pools` databases, in name order (stable across polls, so a
+//! series never hops between its own label and `other`), keep their labels;
+//! the rest are summed into `database="other"` (`user="other"`), with the
+//! maximum for `maxwait` and saturation.
+
+use std::collections::BTreeMap;
+
+use super::parse::{Database, Pool, Stats};
+use crate::exposition::Families;
+
+/// The label value that folded pools and databases share.
+pub const OTHER: &str = "other";
+
+/// What one poll read from the admin console.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// From `SHOW VERSION`.
+    pub version: Option<String>,
+    /// `SHOW POOLS`.
+    pub pools: Vec<Pool>,
+    /// `SHOW STATS`.
+    pub stats: Vec<Stats>,
+    /// `SHOW DATABASES`.
+    pub databases: Vec<Database>,
+}
+
+/// A column exported as-is: (field, metric, help).
+type Column<T> = (fn(&T) -> Option<u64>, &'static str, &'static str);
+
+/// A column exported divided by a unit: (field, metric, help, divisor).
+type ScaledColumn<T> = (fn(&T) -> Option<u64>, &'static str, &'static str, f64);
+
+/// Pool gauges.
+const POOL_GAUGES: &[Column<Pool>] = &[
+    (
+        |p| p.cl_active,
+        "pgbouncer_pools_client_active_connections",
+        "Client connections linked to a server connection or idle with no queries waiting (SHOW POOLS cl_active).",
+    ),
+    (
+        |p| p.cl_waiting,
+        "pgbouncer_pools_client_waiting_connections",
+        "Client connections that sent a query and wait for a server connection (SHOW POOLS cl_waiting).",
+    ),
+    (
+        |p| p.sv_active,
+        "pgbouncer_pools_server_active_connections",
+        "Server connections linked to a client (SHOW POOLS sv_active).",
+    ),
+    (
+        |p| p.sv_idle,
+        "pgbouncer_pools_server_idle_connections",
+        "Server connections idle and ready for a client query (SHOW POOLS sv_idle).",
+    ),
+    (
+        |p| p.sv_used,
+        "pgbouncer_pools_server_used_connections",
+        "Server connections idle longer than server_check_delay, needing server_check_query (SHOW POOLS sv_used).",
+    ),
+    (
+        |p| p.sv_tested,
+        "pgbouncer_pools_server_testing_connections",
+        "Server connections running server_reset_query or server_check_query (SHOW POOLS sv_tested).",
+    ),
+    (
+        |p| p.sv_login,
+        "pgbouncer_pools_server_login_connections",
+        "Server connections logging in (SHOW POOLS sv_login).",
+    ),
+];
+
+/// Stats counters. Dividing microseconds by 1e6 (rather than multiplying by
+/// 1e-6) keeps 413 µs at 0.000413.
+const STATS_COUNTERS: &[ScaledColumn<Stats>] = &[
+    (
+        |s| s.query_count,
+        "pgbouncer_stats_queries_pooled_total",
+        "SQL queries pooled by PgBouncer (SHOW STATS total_query_count).",
+        1.0,
+    ),
+    (
+        |s| s.query_time_us,
+        "pgbouncer_stats_queries_duration_seconds_total",
+        "Seconds PgBouncer spent actively connected to PostgreSQL executing queries (SHOW STATS total_query_time).",
+        1e6,
+    ),
+    (
+        |s| s.wait_time_us,
+        "pgbouncer_stats_client_wait_seconds_total",
+        "Seconds clients spent waiting for a server connection (SHOW STATS total_wait_time).",
+        1e6,
+    ),
+    (
+        |s| s.xact_count,
+        "pgbouncer_stats_sql_transactions_pooled_total",
+        "SQL transactions pooled by PgBouncer (SHOW STATS total_xact_count).",
+        1.0,
+    ),
+    (
+        |s| s.xact_time_us,
+        "pgbouncer_stats_server_in_transaction_seconds_total",
+        "Seconds PgBouncer spent connected to PostgreSQL in a transaction, idle in transaction or executing queries (SHOW STATS total_xact_time).",
+        1e6,
+    ),
+    (
+        |s| s.received_bytes,
+        "pgbouncer_stats_received_bytes_total",
+        "Bytes of network traffic received by PgBouncer from clients (SHOW STATS total_received).",
+        1.0,
+    ),
+    (
+        |s| s.sent_bytes,
+        "pgbouncer_stats_sent_bytes_total",
+        "Bytes of network traffic sent by PgBouncer to clients (SHOW STATS total_sent).",
+        1.0,
+    ),
+];
+
+/// Database gauges.
+const DATABASE_GAUGES: &[Column<Database>] = &[
+    (
+        |d| d.pool_size,
+        "pgbouncer_databases_pool_size",
+        "Most server connections per (database, user) pool (SHOW DATABASES pool_size).",
+    ),
+    (
+        |d| d.min_pool_size,
+        "pgbouncer_databases_min_pool_size",
+        "Server connections kept open per pool (SHOW DATABASES min_pool_size).",
+    ),
+    (
+        |d| d.reserve_pool,
+        "pgbouncer_databases_reserve_pool",
+        "Extra server connections allowed per pool after reserve_pool_timeout (SHOW DATABASES reserve_pool).",
+    ),
+    (
+        |d| d.max_connections,
+        "pgbouncer_databases_max_connections",
+        "Most server connections to this database, 0 = unlimited (SHOW DATABASES max_connections).",
+    ),
+    (
+        |d| d.current_connections,
+        "pgbouncer_databases_current_connections",
+        "Server connections to this database (SHOW DATABASES current_connections).",
+    ),
+    (
+        |d| d.paused.map(u64::from),
+        "pgbouncer_databases_paused",
+        "1 if the database is PAUSEd (SHOW DATABASES paused); the number of paused databases for \"other\".",
+    ),
+    (
+        |d| d.disabled.map(u64::from),
+        "pgbouncer_databases_disabled",
+        "1 if the database is DISABLEd (SHOW DATABASES disabled); the number of disabled databases for \"other\".",
+    ),
+];
+
+/// The shared saturation family (also written by the postgres, mysql and app
+/// collectors, with their own `source`).
+pub const SATURATION: &str = "perfwatch_pool_saturation_ratio";
+const SATURATION_HELP: &str = "Connections in use / pool capacity (1 = full: new clients wait). source=\"pgbouncer\": the fullest (database, user) pool of the database, (sv_active + sv_tested + sv_login) / pool_size; above 1 when the reserve pool is in use.";
+
+/// Totals for the landing page and self-metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Summary {
+    /// Pools PgBouncer reported.
+    pub pools: usize,
+    /// Pools summed into `other`.
+    pub pools_folded: usize,
+    /// Databases summed into `other` (SHOW DATABASES and SHOW STATS).
+    pub databases_folded: usize,
+    /// Waiting clients over all pools.
+    pub waiting: u64,
+    /// Active clients over all pools.
+    pub active: u64,
+    /// Highest saturation over all databases.
+    pub max_saturation: Option<f64>,
+}
+
+fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+    }
+}
+
+fn max_f(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Pools in name order, the ones past `max` summed into one `other` pool.
+fn fold_pools(pools: &[Pool], max: usize) -> (Vec<Pool>, usize) {
+    let mut sorted: Vec<&Pool> = pools.iter().collect();
+    sorted.sort_by(|a, b| (&a.database, &a.user).cmp(&(&b.database, &b.user)));
+    let mut out: Vec<Pool> = sorted.iter().take(max).map(|p| (*p).clone()).collect();
+    let rest = &sorted[max.min(sorted.len())..];
+    if !rest.is_empty() {
+        let mut o = Pool {
+            database: OTHER.into(),
+            user: OTHER.into(),
+            ..Pool::default()
+        };
+        for p in rest {
+            o.cl_active = add(o.cl_active, p.cl_active);
+            o.cl_waiting = add(o.cl_waiting, p.cl_waiting);
+            o.sv_active = add(o.sv_active, p.sv_active);
+            o.sv_idle = add(o.sv_idle, p.sv_idle);
+            o.sv_used = add(o.sv_used, p.sv_used);
+            o.sv_tested = add(o.sv_tested, p.sv_tested);
+            o.sv_login = add(o.sv_login, p.sv_login);
+            o.maxwait_seconds = max_f(o.maxwait_seconds, p.maxwait_seconds);
+        }
+        out.push(o);
+    }
+    (out, rest.len())
+}
+
+fn fold_stats(stats: &[Stats], max: usize) -> (Vec<Stats>, usize) {
+    let mut sorted: Vec<&Stats> = stats.iter().collect();
+    sorted.sort_by(|a, b| a.database.cmp(&b.database));
+    let mut out: Vec<Stats> = sorted.iter().take(max).map(|s| (*s).clone()).collect();
+    let rest = &sorted[max.min(sorted.len())..];
+    if !rest.is_empty() {
+        let mut o = Stats {
+            database: OTHER.into(),
+            ..Stats::default()
+        };
+        for s in rest {
+            o.xact_count = add(o.xact_count, s.xact_count);
+            o.query_count = add(o.query_count, s.query_count);
+            o.received_bytes = add(o.received_bytes, s.received_bytes);
+            o.sent_bytes = add(o.sent_bytes, s.sent_bytes);
+            o.xact_time_us = add(o.xact_time_us, s.xact_time_us);
+            o.query_time_us = add(o.query_time_us, s.query_time_us);
+            o.wait_time_us = add(o.wait_time_us, s.wait_time_us);
+        }
+        out.push(o);
+    }
+    (out, rest.len())
+}
+
+fn fold_databases(dbs: &[Database], max: usize) -> (Vec<Database>, usize) {
+    let mut sorted: Vec<&Database> = dbs.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out: Vec<Database> = sorted.iter().take(max).map(|d| (*d).clone()).collect();
+    let rest = &sorted[max.min(sorted.len())..];
+    if !rest.is_empty() {
+        let mut o = Database {
+            name: OTHER.into(),
+            ..Database::default()
+        };
+        // `paused` and `disabled` are flags; the export counts them for
+        // `other` (see `export`).
+        for d in rest {
+            o.pool_size = add(o.pool_size, d.pool_size);
+            o.min_pool_size = add(o.min_pool_size, d.min_pool_size);
+            o.reserve_pool = add(o.reserve_pool, d.reserve_pool);
+            o.max_connections = add(o.max_connections, d.max_connections);
+            o.current_connections = add(o.current_connections, d.current_connections);
+        }
+        out.push(o);
+    }
+    (out, rest.len())
+}
+
+/// Saturation per PgBouncer database: the fullest of its pools, in use /
+/// `pool_size`. Databases without a pool size (or 0) and the admin console's
+/// own `pgbouncer` database have none.
+pub fn saturation(pools: &[Pool], databases: &[Database]) -> BTreeMap<String, f64> {
+    let sizes: BTreeMap<&str, u64> = databases
+        .iter()
+        .filter_map(|d| Some((d.name.as_str(), d.pool_size.filter(|&n| n > 0)?)))
+        .collect();
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for p in pools {
+        if p.database == "pgbouncer" {
+            continue;
+        }
+        let Some(&size) = sizes.get(p.database.as_str()) else {
+            continue;
+        };
+        let in_use = p.sv_active.unwrap_or(0) + p.sv_tested.unwrap_or(0) + p.sv_login.unwrap_or(0);
+        let ratio = in_use as f64 / size as f64;
+        let e = out.entry(p.database.clone()).or_insert(ratio);
+        *e = e.max(ratio);
+    }
+    out
+}
+
+/// Writes every family of one poll; returns the totals.
+pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) -> Summary {
+    let max = max_pools.max(1);
+    let mut summary = Summary {
+        pools: s.pools.len(),
+        ..Summary::default()
+    };
+
+    let (pools, folded) = fold_pools(&s.pools, max);
+    summary.pools_folded = folded;
+    for p in &pools {
+        let l = [
+            ("target", target),
+            ("database", p.database.as_str()),
+            ("user", p.user.as_str()),
+        ];
+        for (field, name, help) in POOL_GAUGES {
+            if let Some(v) = field(p) {
+                out.gauge(name, help, &l, v as f64);
+            }
+        }
+        if let Some(w) = p.maxwait_seconds {
+            out.gauge(
+                "pgbouncer_pools_client_maxwait_seconds",
+                "Seconds the oldest waiting client has waited, with microsecond precision (SHOW POOLS maxwait + maxwait_us).",
+                &l,
+                w,
+            );
+        }
+        summary.waiting += p.cl_waiting.unwrap_or(0);
+        summary.active += p.cl_active.unwrap_or(0);
+    }
+
+    let (stats, stats_folded) = fold_stats(&s.stats, max);
+    for st in &stats {
+        let l = [("target", target), ("database", st.database.as_str())];
+        for (field, name, help, divisor) in STATS_COUNTERS {
+            if let Some(v) = field(st) {
+                out.counter(name, help, &l, v as f64 / divisor);
+            }
+        }
+    }
+
+    let (dbs, dbs_folded) = fold_databases(&s.databases, max);
+    summary.databases_folded = stats_folded.max(dbs_folded);
+    let mut folded_flags = (None, None);
+    if dbs_folded > 0 {
+        let mut sorted: Vec<&Database> = s.databases.iter().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        for d in &sorted[max..] {
+            folded_flags.0 = add(folded_flags.0, d.paused.map(u64::from));
+            folded_flags.1 = add(folded_flags.1, d.disabled.map(u64::from));
+        }
+    }
+    for d in &dbs {
+        let l = [("target", target), ("database", d.name.as_str())];
+        let is_other = dbs_folded > 0 && d.name == OTHER;
+        for (field, name, help) in DATABASE_GAUGES {
+            let v = match (*name, is_other) {
+                ("pgbouncer_databases_paused", true) => folded_flags.0,
+                ("pgbouncer_databases_disabled", true) => folded_flags.1,
+                _ => field(d),
+            };
+            if let Some(v) = v {
+                out.gauge(name, help, &l, v as f64);
+            }
+        }
+    }
+
+    // Saturation from every pool (before folding), then bounded like the
+    // databases: the first `max` by name, the rest as their maximum.
+    let sat = saturation(&s.pools, &s.databases);
+    for (i, (db, ratio)) in sat.iter().enumerate() {
+        summary.max_saturation = max_f(summary.max_saturation, Some(*ratio));
+        if i < max {
+            out.gauge(
+                SATURATION,
+                SATURATION_HELP,
+                &[
+                    ("source", "pgbouncer"),
+                    ("target", target),
+                    ("database", db.as_str()),
+                ],
+                *ratio,
+            );
+        }
+    }
+    if sat.len() > max {
+        let worst = sat.values().skip(max).fold(0.0_f64, |a, &b| a.max(b));
+        out.gauge(
+            SATURATION,
+            SATURATION_HELP,
+            &[
+                ("source", "pgbouncer"),
+                ("target", target),
+                ("database", OTHER),
+            ],
+            worst,
+        );
+    }
+
+    if let Some(v) = &s.version {
+        out.gauge(
+            "pgbouncer_version_info",
+            "A constant 1 labelled with the PgBouncer version (SHOW VERSION).",
+            &[("target", target), ("version", v.as_str())],
+            1.0,
+        );
+    }
+    let t = [("target", target)];
+    out.gauge(
+        "perfwatch_pgbouncer_pools",
+        "(database, user) pools PgBouncer reported in SHOW POOLS.",
+        &t,
+        summary.pools as f64,
+    );
+    out.gauge(
+        "perfwatch_pgbouncer_pools_folded",
+        "Pools past max_pools, summed into database=\"other\", user=\"other\".",
+        &t,
+        summary.pools_folded as f64,
+    );
+    out.gauge(
+        "perfwatch_pgbouncer_databases_folded",
+        "Databases past max_pools, summed into database=\"other\" (SHOW DATABASES, SHOW STATS).",
+        &t,
+        summary.databases_folded as f64,
+    );
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::sample_value;
+
+    fn pool(db: &str, user: &str, active: u64, waiting: u64, sv_active: u64) -> Pool {
+        Pool {
+            database: db.into(),
+            user: user.into(),
+            cl_active: Some(active),
+            cl_waiting: Some(waiting),
+            sv_active: Some(sv_active),
+            sv_idle: Some(0),
+            sv_used: Some(0),
+            sv_tested: Some(0),
+            sv_login: Some(0),
+            maxwait_seconds: Some(waiting as f64 * 0.5),
+            pool_mode: Some("session".into()),
+        }
+    }
+
+    fn db(name: &str, pool_size: u64) -> Database {
+        Database {
+            name: name.into(),
+            backend_database: Some(name.into()),
+            pool_size: Some(pool_size),
+            paused: Some(false),
+            disabled: Some(false),
+            ..Database::default()
+        }
+    }
+
+    #[test]
+    fn saturation_table() {
+        type Case = (
+            &'static str,
+            Vec<Pool>,
+            Vec<Database>,
+            &'static [(&'static str, f64)],
+        );
+        let cases: &[Case] = &[
+            (
+                "full pool",
+                vec![pool("app", "web", 2, 3, 2)],
+                vec![db("app", 2)],
+                &[("app", 1.0)],
+            ),
+            (
+                "fullest user pool wins",
+                vec![pool("app", "a", 1, 0, 1), pool("app", "b", 3, 0, 3)],
+                vec![db("app", 4)],
+                &[("app", 0.75)],
+            ),
+            (
+                "reserve pool in use",
+                vec![pool("app", "web", 5, 0, 5)],
+                vec![db("app", 4)],
+                &[("app", 1.25)],
+            ),
+            (
+                "admin console and unknown or zero pool sizes are skipped",
+                vec![
+                    pool("pgbouncer", "pgbouncer", 1, 0, 0),
+                    pool("nosize", "u", 1, 0, 1),
+                    pool("zero", "u", 1, 0, 1),
+                ],
+                vec![db("pgbouncer", 2), db("zero", 0)],
+                &[],
+            ),
+        ];
+        for (name, pools, dbs, want) in cases {
+            let got = saturation(pools, dbs);
+            let want: BTreeMap<String, f64> =
+                want.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+            assert_eq!(got, want, "{name}");
+        }
+    }
+
+    #[test]
+    fn export_names_labels_and_units() {
+        let s = Snapshot {
+            version: Some("1.18.0".into()),
+            pools: vec![Pool {
+                maxwait_seconds: Some(1.000_25),
+                ..pool("app", "web", 2, 3, 2)
+            }],
+            stats: vec![Stats {
+                database: "app".into(),
+                query_count: Some(12),
+                query_time_us: Some(1_500_000),
+                wait_time_us: Some(250),
+                ..Stats::default()
+            }],
+            databases: vec![db("app", 2)],
+        };
+        let mut f = Families::new();
+        let sum = export(&s, "b", 100, &mut f);
+        assert_eq!(sum.waiting, 3);
+        assert_eq!(sum.max_saturation, Some(1.0));
+        let f = f.into_vec();
+        let pl = [("target", "b"), ("database", "app"), ("user", "web")];
+        let v = |n: &str, l: &[(&str, &str)]| sample_value(&f, n, l);
+        assert_eq!(
+            v("pgbouncer_pools_client_waiting_connections", &pl),
+            Some(3.0)
+        );
+        assert_eq!(
+            v("pgbouncer_pools_server_active_connections", &pl),
+            Some(2.0)
+        );
+        assert_eq!(
+            v("pgbouncer_pools_client_maxwait_seconds", &pl),
+            Some(1.000_25)
+        );
+        let dl = [("target", "b"), ("database", "app")];
+        assert_eq!(v("pgbouncer_stats_queries_pooled_total", &dl), Some(12.0));
+        assert_eq!(
+            v("pgbouncer_stats_queries_duration_seconds_total", &dl),
+            Some(1.5)
+        );
+        assert_eq!(
+            v("pgbouncer_stats_client_wait_seconds_total", &dl),
+            Some(0.00025)
+        );
+        assert_eq!(
+            v("pgbouncer_stats_sent_bytes_total", &dl),
+            None,
+            "absent column"
+        );
+        assert_eq!(v("pgbouncer_databases_pool_size", &dl), Some(2.0));
+        assert_eq!(v("pgbouncer_databases_paused", &dl), Some(0.0));
+        assert_eq!(
+            v(
+                SATURATION,
+                &[
+                    ("source", "pgbouncer"),
+                    ("target", "b"),
+                    ("database", "app")
+                ]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("pgbouncer_version_info", &[("version", "1.18.0")]),
+            Some(1.0)
+        );
+        for fam in &f {
+            let name = fam.name();
+            assert!(
+                name.starts_with("pgbouncer_")
+                    || name.starts_with("perfwatch_pgbouncer_")
+                    || name == SATURATION,
+                "{name}"
+            );
+            if fam.get_field_type() == prometheus::proto::MetricType::COUNTER {
+                assert!(name.ends_with("_total"), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn pools_and_databases_are_bounded() {
+        let mut s = Snapshot::default();
+        for i in 0..5 {
+            let name = format!("db{i}");
+            s.pools.push(pool(&name, "u", 1, i, 1));
+            s.databases.push(Database {
+                paused: Some(i % 2 == 0),
+                ..db(&name, 10)
+            });
+            s.stats.push(Stats {
+                database: name,
+                query_count: Some(10),
+                ..Stats::default()
+            });
+        }
+        let mut f = Families::new();
+        let sum = export(&s, "b", 3, &mut f);
+        assert_eq!(sum.pools, 5);
+        assert_eq!(sum.pools_folded, 2);
+        assert_eq!(sum.databases_folded, 2);
+        let f = f.into_vec();
+        let count = |n: &str| {
+            f.iter()
+                .find(|x| x.name() == n)
+                .map_or(0, |x| x.get_metric().len())
+        };
+        assert_eq!(count("pgbouncer_pools_client_waiting_connections"), 4);
+        assert_eq!(count("pgbouncer_stats_queries_pooled_total"), 4);
+        assert_eq!(count("pgbouncer_databases_pool_size"), 4);
+        assert_eq!(count(SATURATION), 4);
+        let other_pool = [("database", OTHER), ("user", OTHER)];
+        // db3 (3 waiting) and db4 (4 waiting) folded.
+        assert_eq!(
+            sample_value(
+                &f,
+                "pgbouncer_pools_client_waiting_connections",
+                &other_pool
+            ),
+            Some(7.0)
+        );
+        assert_eq!(
+            sample_value(&f, "pgbouncer_pools_client_maxwait_seconds", &other_pool),
+            Some(2.0)
+        );
+        let other = [("database", OTHER)];
+        assert_eq!(
+            sample_value(&f, "pgbouncer_stats_queries_pooled_total", &other),
+            Some(20.0)
+        );
+        assert_eq!(
+            sample_value(&f, "pgbouncer_databases_pool_size", &other),
+            Some(20.0)
+        );
+        // db4 is paused, db3 is not: one paused database in "other".
+        assert_eq!(
+            sample_value(&f, "pgbouncer_databases_paused", &other),
+            Some(1.0)
+        );
+        assert_eq!(sample_value(&f, SATURATION, &other), Some(0.1));
+        assert_eq!(
+            sample_value(&f, "perfwatch_pgbouncer_pools_folded", &[]),
+            Some(2.0)
+        );
+    }
+}

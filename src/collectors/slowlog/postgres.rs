@@ -1,0 +1,356 @@
+//! PostgreSQL logs (pure): stderr with a `log_line_prefix`, csvlog and
+//! jsonlog, turned into slow-query events.
+//!
+//! What counts as one event: a `duration: X ms  statement: …` or
+//! `duration: X ms  execute <name>: …` message, or a bare `duration: X ms`
+//! joined with the `statement: …` the same backend (pid) logged before it
+//! (`log_statement` + `log_min_duration_statement`). The extended protocol's
+//! `parse` and `bind` steps log their own durations; they are not executions,
+//! so they are not counted (they would triple-count every prepared query).
+//! Multi-line messages continue on lines starting with a TAB (stderr) or
+//! inside quoted CSV fields.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+
+use super::event::SlowEvent;
+
+/// The three PostgreSQL log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgFormat {
+    /// `log_destination = stderr` with `log_line_prefix`.
+    Stderr,
+    /// `csvlog`.
+    Csv,
+    /// `jsonlog` (PG 15+).
+    Json,
+}
+
+/// One log message, whatever the format.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Message {
+    pid: String,
+    db: Option<String>,
+    user: Option<String>,
+    severity: String,
+    text: String,
+}
+
+/// Streaming parser.
+#[derive(Debug)]
+pub struct PgParser {
+    format: PgFormat,
+    prefix: Option<Regex>,
+    pending: Option<Message>,
+    /// CSV records spanning lines (quoted newlines).
+    csv_buffer: String,
+    /// `statement:` messages waiting for their bare `duration:` line, by pid.
+    statements: HashMap<String, String>,
+    max_query_bytes: usize,
+}
+
+/// Translates a `log_line_prefix` into a regex with named groups for the
+/// fields we use; everything else matches loosely.
+pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
+    let mut re = String::from("^");
+    let mut optional_from = None;
+    let mut chars = prefix.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            re.push_str(&regex::escape(&c.to_string()));
+            continue;
+        }
+        let Some(spec) = chars.next() else { break };
+        let part = match spec {
+            'm' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: \S+)?",
+            't' => r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: \S+)?",
+            'n' => r"\d+(?:\.\d+)?",
+            'p' => r"(?P<pid>\d+)",
+            'd' => r"(?P<db>\S*?)",
+            'u' => r"(?P<user>\S*?)",
+            'l' | 'x' | 'v' | 'c' | 'e' | 'Q' | 's' | 'i' | 'b' | 'P' => r"\S*?",
+            'h' | 'r' | 'a' => r".*?",
+            '%' => "%",
+            'q' => {
+                // Everything after %q is absent for non-session processes.
+                optional_from = Some(re.len());
+                ""
+            }
+            _ => r".*?",
+        };
+        re.push_str(part);
+    }
+    if let Some(at) = optional_from {
+        re.insert_str(at, "(?:");
+        re.push_str(")?");
+    }
+    re.push_str(r"(?P<sev>[A-Z]+[0-9]?):  (?P<msg>.*)$");
+    Regex::new(&re).map_err(|e| format!("log_line_prefix \"{prefix}\" cannot be parsed: {e}"))
+}
+
+static DURATION: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"^duration: (?P<ms>[0-9.]+) ms(?:  (?P<kind>statement|execute [^:]*|parse [^:]*|bind [^:]*|execute fetch from [^:]*): (?P<q>(?s:.*)))?$")
+        .expect("static regex")
+});
+
+impl PgParser {
+    /// A parser for `format`; stderr needs the server's `log_line_prefix`.
+    pub fn new(
+        format: PgFormat,
+        log_line_prefix: Option<&str>,
+        max_query_bytes: usize,
+    ) -> Result<Self, String> {
+        let prefix = match format {
+            PgFormat::Stderr => Some(prefix_regex(log_line_prefix.unwrap_or("%m [%p] "))?),
+            _ => None,
+        };
+        Ok(Self {
+            format,
+            prefix,
+            pending: None,
+            csv_buffer: String::new(),
+            statements: HashMap::new(),
+            max_query_bytes,
+        })
+    }
+
+    /// Feeds one line; returns an event it completed.
+    pub fn line(&mut self, line: &str) -> Option<SlowEvent> {
+        match self.format {
+            PgFormat::Stderr => self.stderr_line(line),
+            PgFormat::Json => self.json_line(line),
+            PgFormat::Csv => self.csv_line(line),
+        }
+    }
+
+    fn stderr_line(&mut self, line: &str) -> Option<SlowEvent> {
+        if let Some(rest) = line.strip_prefix('\t') {
+            if let Some(p) = &mut self.pending
+                && p.text.len() < self.max_query_bytes
+            {
+                p.text.push('\n');
+                p.text.push_str(rest);
+            }
+            return None;
+        }
+        let caps = self.prefix.as_ref()?.captures(line)?;
+        let msg = Message {
+            pid: caps.name("pid").map_or("", |m| m.as_str()).to_owned(),
+            db: caps
+                .name("db")
+                .map(|m| m.as_str().to_owned())
+                .filter(|s| !s.is_empty() && s != "[unknown]"),
+            user: caps
+                .name("user")
+                .map(|m| m.as_str().to_owned())
+                .filter(|s| !s.is_empty()),
+            severity: caps["sev"].to_owned(),
+            text: caps["msg"].to_owned(),
+        };
+        let done = self.pending.take().and_then(|m| self.message(m));
+        self.pending = Some(msg);
+        done
+    }
+
+    fn json_line(&mut self, line: &str) -> Option<SlowEvent> {
+        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let msg = Message {
+            pid: v.get("pid").map(|p| p.to_string()).unwrap_or_default(),
+            db: s("dbname"),
+            user: s("user"),
+            severity: s("error_severity").unwrap_or_default(),
+            text: s("message").unwrap_or_default(),
+        };
+        self.message(msg)
+    }
+
+    fn csv_line(&mut self, line: &str) -> Option<SlowEvent> {
+        if !self.csv_buffer.is_empty() {
+            self.csv_buffer.push('\n');
+        }
+        if self.csv_buffer.len() + line.len() > self.max_query_bytes.saturating_mul(2) + 4096 {
+            // A record that never closes its quotes: give up on it.
+            self.csv_buffer.clear();
+            return None;
+        }
+        self.csv_buffer.push_str(line);
+        // A record is complete when its quotes balance.
+        if self.csv_buffer.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
+            return None;
+        }
+        let record = std::mem::take(&mut self.csv_buffer);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(record.as_bytes());
+        let row = reader.records().next()?.ok()?;
+        let field = |i: usize| row.get(i).map(str::to_owned).filter(|s| !s.is_empty());
+        let msg = Message {
+            pid: field(3).unwrap_or_default(),
+            db: field(2),
+            user: field(1),
+            severity: field(11).unwrap_or_default(),
+            text: field(13).unwrap_or_default(),
+        };
+        self.message(msg)
+    }
+
+    /// Turns a complete message into an event, or remembers a statement.
+    fn message(&mut self, m: Message) -> Option<SlowEvent> {
+        if m.severity != "LOG" {
+            return None;
+        }
+        if let Some(q) = m.text.strip_prefix("statement: ") {
+            // log_statement: the duration may follow as a bare line.
+            if self.statements.len() > 10_000 {
+                self.statements.clear();
+            }
+            self.statements.insert(m.pid.clone(), q.to_owned());
+            return None;
+        }
+        let caps = DURATION.captures(&m.text)?;
+        let ms: f64 = caps["ms"].parse().ok()?;
+        let query = match caps.name("kind").map(|k| k.as_str()) {
+            Some(k) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
+            Some(_) => caps["q"].to_owned(),
+            None => self.statements.remove(&m.pid)?,
+        };
+        let mut query = query;
+        let truncated = query.len() > self.max_query_bytes;
+        if truncated {
+            let mut end = self.max_query_bytes;
+            while !query.is_char_boundary(end) {
+                end -= 1;
+            }
+            query.truncate(end);
+        }
+        Some(SlowEvent {
+            db: m.db,
+            user: m.user,
+            duration: ms / 1000.0,
+            lock_time: 0.0,
+            rows_sent: 0,
+            rows_examined: 0,
+            full_scan: false,
+            sample_rate: 1,
+            query,
+            truncated,
+        })
+    }
+
+    /// Completes a held message (stderr: continuation lines may still come).
+    pub fn flush(&mut self) -> Option<SlowEvent> {
+        let m = self.pending.take()?;
+        self.message(m)
+    }
+
+    /// Whether lines of an unfinished message are held.
+    pub fn has_partial(&self) -> bool {
+        self.pending.is_some() || !self.csv_buffer.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(format: PgFormat, prefix: Option<&str>, log: &str) -> Vec<SlowEvent> {
+        let mut p = PgParser::new(format, prefix, 1 << 20).unwrap();
+        let mut out: Vec<SlowEvent> = log.lines().filter_map(|l| p.line(l)).collect();
+        out.extend(p.flush());
+        out
+    }
+
+    #[test]
+    fn stderr_messages_table() {
+        let prefix = "%m [%p] %q%u@%d ";
+        let log = "2024-01-01 10:00:00.123 UTC [101] app@shop LOG:  duration: 12.500 ms  statement: SELECT *
+\tFROM trip
+\tWHERE driver_id = 7
+2024-01-01 10:00:00.200 UTC [102] app@shop LOG:  duration: 0.300 ms  parse <unnamed>: SELECT 1
+2024-01-01 10:00:00.201 UTC [102] app@shop LOG:  duration: 0.100 ms  bind <unnamed>: SELECT 1
+2024-01-01 10:00:00.202 UTC [102] app@shop LOG:  duration: 2.000 ms  execute <unnamed>: SELECT 1
+2024-01-01 10:00:00.203 UTC [102] app@shop DETAIL:  parameters: $1 = '1'
+2024-01-01 10:00:01.000 UTC [103] app@shop LOG:  statement: UPDATE trip SET x = 1
+2024-01-01 10:00:01.000 UTC [104] app@other LOG:  statement: SELECT 2
+2024-01-01 10:00:01.500 UTC [103] app@shop LOG:  duration: 500.000 ms
+2024-01-01 10:00:02.000 UTC [99] LOG:  checkpoint starting: time
+2024-01-01 10:00:02.000 UTC [105] app@shop ERROR:  duration: 1.000 ms  statement: nope
+";
+        let e = run(PgFormat::Stderr, Some(prefix), log);
+        let got: Vec<(&str, f64, Option<&str>)> = e
+            .iter()
+            .map(|e| (e.query.as_str(), e.duration, e.db.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "SELECT *\nFROM trip\nWHERE driver_id = 7",
+                    0.0125,
+                    Some("shop")
+                ),
+                ("SELECT 1", 0.002, Some("shop")),
+                ("UPDATE trip SET x = 1", 0.5, Some("shop")),
+            ]
+        );
+        assert_eq!(e[0].user.as_deref(), Some("app"));
+    }
+
+    #[test]
+    fn prefix_table() {
+        let cases = [
+            (
+                "%m [%p] ",
+                "2024-01-01 10:00:00.123 UTC [42] LOG:  duration: 1.000 ms  statement: select 1",
+                Some("42"),
+            ),
+            (
+                "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+                "2024-01-01 10:00:00 UTC [7]: [3-1] user=u,db=d,app=psql,client=[local] LOG:  duration: 1.000 ms  statement: select 1",
+                Some("7"),
+            ),
+            ("%m [%p] ", "garbage line", None),
+        ];
+        for (prefix, line, pid) in cases {
+            let re = prefix_regex(prefix).unwrap();
+            assert_eq!(
+                re.captures(line)
+                    .and_then(|c| c.name("pid").map(|m| m.as_str().to_owned()))
+                    .as_deref(),
+                pid,
+                "{prefix}"
+            );
+        }
+    }
+
+    #[test]
+    fn csv_with_quoted_newlines() {
+        let log = r#"2024-01-01 10:00:00.123 UTC,"app","shop",4242,"127.0.0.1:5000",65a1.1,1,"SELECT",2024-01-01 10:00:00 UTC,3/4,0,LOG,00000,"duration: 3.250 ms  statement: SELECT ""x""
+FROM t
+WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
+2024-01-01 10:00:00.200 UTC,"app","shop",4242,"127.0.0.1:5000",65a1.1,2,"idle",2024-01-01 10:00:00 UTC,3/5,0,LOG,00000,"connection received",,,,,,,,,"","client backend",,0
+"#;
+        let e = run(PgFormat::Csv, None, log);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].query, "SELECT \"x\"\nFROM t\nWHERE a = 'b'");
+        assert_eq!(e[0].duration, 0.00325);
+        assert_eq!(e[0].db.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn jsonlog() {
+        let log = r#"{"timestamp":"2024-01-01 10:00:00.123 UTC","user":"app","dbname":"shop","pid":4242,"error_severity":"LOG","message":"duration: 7.000 ms  statement: select 1\nfrom t"}
+{"timestamp":"2024-01-01 10:00:00.123 UTC","pid":1,"error_severity":"LOG","message":"checkpoint complete"}
+not json
+"#;
+        let e = run(PgFormat::Json, None, log);
+        assert_eq!(e.len(), 1);
+        assert_eq!(
+            (e[0].query.as_str(), e[0].duration, e[0].db.as_deref()),
+            ("select 1\nfrom t", 0.007, Some("shop"))
+        );
+    }
+}

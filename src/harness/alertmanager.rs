@@ -1,0 +1,197 @@
+//! Throwaway Alertmanager servers.
+//!
+//! Tests start their own Alertmanager from the binary installed by Debian's
+//! `prometheus-alertmanager` package, on a free 127.0.0.1 port with its
+//! config and notification log in its own temp dir, never the machine's own
+//! server on 9093. Clustering is off (`--cluster.listen-address=`), so
+//! nothing listens on 0.0.0.0:9094 and instances never gossip with each
+//! other.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::prometheus::{Labels, http_request, json_get};
+use super::{
+    HarnessError, START_TIMEOUT, ServerProcess, common_server_methods, find_binary, flag_path,
+    make_temp_dir, start_on_free_port, write_file,
+};
+
+const SERVER: &str = "alertmanager";
+
+/// One alert Alertmanager holds, from `GET /api/v2/alerts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertmanagerAlert {
+    /// Its labels, `alertname` included.
+    pub labels: Labels,
+    /// Its annotations.
+    pub annotations: Labels,
+    /// `active`, `suppressed` or `unprocessed`.
+    pub state: String,
+    /// The receivers its route leads to.
+    pub receivers: Vec<String>,
+}
+
+/// A `prometheus-alertmanager` owned by the test: own temp dir, own port,
+/// killed and deleted on drop.
+///
+/// ```no_run
+/// use perfwatch::harness::AlertmanagerServer;
+/// let config = "route:\n  receiver: hook\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: http://127.0.0.1:5001/\n";
+/// let am = AlertmanagerServer::start(config)?;
+/// println!("{}", am.url()); // http://127.0.0.1:<port>
+/// assert!(am.alerts()?.is_empty());
+/// # Ok::<(), perfwatch::harness::HarnessError>(())
+/// ```
+#[derive(Debug)]
+pub struct AlertmanagerServer {
+    // Declared before `dir`: the process is killed before the dir is removed.
+    process: ServerProcess,
+    binary: PathBuf,
+    dir: TempDir,
+}
+
+impl AlertmanagerServer {
+    /// Writes `config_yaml` to `<dir>/alertmanager.yml`, starts Alertmanager
+    /// and waits (up to [`START_TIMEOUT`]) until `GET /-/ready` answers 200.
+    ///
+    /// Always passed: `--config.file=<dir>/alertmanager.yml`,
+    /// `--storage.path=<dir>/data`,
+    /// `--web.listen-address=127.0.0.1:<free port>` and an empty
+    /// `--cluster.listen-address=` (no cluster port, no gossip). A config
+    /// Alertmanager rejects makes it exit, and the error carries its log.
+    pub fn start(config_yaml: &str) -> Result<Self, HarnessError> {
+        let binary = find_binary("prometheus-alertmanager", "prometheus-alertmanager")?;
+        let dir = make_temp_dir(SERVER, false)?;
+        let process = ServerProcess::new(
+            SERVER,
+            libc::SIGTERM,
+            dir.path().join("alertmanager.console.log"),
+        );
+        let mut server = AlertmanagerServer {
+            process,
+            binary,
+            dir,
+        };
+        write_file(SERVER, &server.config_path(), config_yaml)?;
+        start_on_free_port(SERVER, |port| server.launch(port))?;
+        Ok(server)
+    }
+
+    common_server_methods!("alertmanager");
+
+    /// Starts Alertmanager again on the same port, config and data (killing
+    /// it first if it is still running) and waits until it is ready.
+    pub fn restart(&mut self) -> Result<(), HarnessError> {
+        self.process.kill()?;
+        self.launch(self.process.port)
+    }
+
+    /// `http://127.0.0.1:<port>`, what Prometheus' `alertmanagers` config
+    /// points at.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port())
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port()))
+    }
+
+    /// The config file (`<dir>/alertmanager.yml`); rewrite it and call
+    /// [`reload`](Self::reload) to change the config.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("alertmanager.yml")
+    }
+
+    /// The data directory (notification log, silences).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Whether `GET /-/ready` answers 200 within 5 s.
+    pub fn is_ready(&self) -> bool {
+        http_request(
+            SERVER,
+            self.port(),
+            "GET",
+            "/-/ready",
+            Duration::from_secs(5),
+        )
+        .is_ok_and(|(status, _)| status == 200)
+    }
+
+    /// `POST /-/reload`: re-reads the config. An error when Alertmanager
+    /// rejects it (it keeps the old one).
+    pub fn reload(&self) -> Result<(), HarnessError> {
+        let (status, body) = http_request(
+            SERVER,
+            self.port(),
+            "POST",
+            "/-/reload",
+            Duration::from_secs(10),
+        )?;
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(HarnessError::BadReply {
+                server: SERVER,
+                request: "POST /-/reload".into(),
+                reply: format!("HTTP {status}: {}", body.trim()),
+            })
+        }
+    }
+
+    /// The alerts Alertmanager currently holds (`GET /api/v2/alerts`):
+    /// what Prometheus delivered and has not yet resolved.
+    pub fn alerts(&self) -> Result<Vec<AlertmanagerAlert>, HarnessError> {
+        let request = "/api/v2/alerts";
+        let data = json_get(SERVER, self.port(), request)?;
+        let alerts = data.as_array().ok_or_else(|| HarnessError::BadReply {
+            server: SERVER,
+            request: request.into(),
+            reply: format!("not an array: {data}"),
+        })?;
+        Ok(alerts.iter().map(alert_of).collect())
+    }
+
+    /// Spawns on `port` and waits for `/-/ready`.
+    fn launch(&mut self, port: u16) -> Result<(), HarnessError> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg(flag_path("--config.file=", &self.config_path()))
+            .arg(flag_path("--storage.path=", &self.data_dir()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .current_dir(self.dir.path());
+        self.process.spawn(cmd, port)?;
+        self.process.wait_ready(START_TIMEOUT, |port| {
+            http_request(SERVER, port, "GET", "/-/ready", Duration::from_millis(500))
+                .is_ok_and(|(status, _)| status == 200)
+        })
+    }
+}
+
+fn alert_of(a: &Value) -> AlertmanagerAlert {
+    let strings = |v: &Value| -> Labels {
+        v.as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect()
+    };
+    AlertmanagerAlert {
+        labels: strings(&a["labels"]),
+        annotations: strings(&a["annotations"]),
+        state: a["status"]["state"].as_str().unwrap_or_default().to_owned(),
+        receivers: a["receivers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str().map(str::to_owned))
+            .collect(),
+    }
+}

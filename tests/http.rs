@@ -1,0 +1,842 @@
+//! The HTTP app endpoint collector against a real HTTP app started by the
+//! test (axum on 127.0.0.1:0, with state the test flips) plus a raw TCP
+//! server for the 50 MB bodies (so the bytes actually written are counted).
+//! Every number asserted here is exact.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use common::{Perfwatch, value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const API_KEY: &str = "k3y-very-secret";
+
+#[derive(Default)]
+struct AppState {
+    db_healthy: AtomicBool,
+    /// Client ports seen by /health (connection reuse) and user agents.
+    health_ports: Mutex<BTreeSet<u16>>,
+    user_agents: Mutex<BTreeSet<String>>,
+    /// /slow: whether the next request finds the cache warm.
+    warm: AtomicBool,
+    /// /metrics: prefix -> (hits, misses), the restart epoch, pool gauges.
+    cache: Mutex<BTreeMap<String, (u64, u64)>>,
+    epoch: AtomicU64,
+}
+
+type Shared = Arc<AppState>;
+
+async fn health(
+    State(s): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    s.health_ports.lock().unwrap().insert(peer.port());
+    if let Some(ua) = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
+        s.user_agents.lock().unwrap().insert(ua.to_owned());
+    }
+    if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
+        return (StatusCode::UNAUTHORIZED, "no key").into_response();
+    }
+    let db = if s.db_healthy.load(Ordering::SeqCst) {
+        "healthy"
+    } else {
+        "unhealthy"
+    };
+    let overall = if db == "healthy" {
+        "healthy"
+    } else {
+        "degraded"
+    };
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        format!(
+            r#"{{"status":"{overall}","checks":{{"database":{{"status":"{db}"}},"cache":{{"status":"healthy"}},"rate_limiter":{{"status":"healthy"}}}}}}"#
+        ),
+    )
+        .into_response()
+}
+
+async fn slow(State(s): State<Shared>) -> &'static str {
+    // A cache that the test app forgets after each hit: every poll's first
+    // request is a miss (300 ms), the repeat right after it a hit.
+    if s.warm.swap(false, Ordering::SeqCst) {
+        "cached"
+    } else {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        s.warm.store(true, Ordering::SeqCst);
+        "computed"
+    }
+}
+
+async fn metrics(State(s): State<Shared>) -> String {
+    let mut out = String::from(
+        "# HELP process_start_time_seconds Start time.\n# TYPE process_start_time_seconds gauge\n",
+    );
+    out.push_str(&format!(
+        "process_start_time_seconds {}\n",
+        s.epoch.load(Ordering::SeqCst)
+    ));
+    out.push_str("# HELP cache_hits_total Total cache hits\n# TYPE cache_hits_total counter\n");
+    let cache = s.cache.lock().unwrap().clone();
+    for (p, (h, _)) in &cache {
+        // Two endpoints share a prefix: perfwatch sums them.
+        out.push_str(&format!(
+            "cache_hits_total{{endpoint=\"a\",key_prefix=\"{p}\"}} {}.0\n",
+            h / 2
+        ));
+        out.push_str(&format!(
+            "cache_hits_total{{endpoint=\"b\",key_prefix=\"{p}\"}} {}.0\n",
+            h - h / 2
+        ));
+    }
+    out.push_str(
+        "# HELP cache_misses_total Total cache misses\n# TYPE cache_misses_total counter\n",
+    );
+    for (p, (_, m)) in &cache {
+        out.push_str(&format!(
+            "cache_misses_total{{endpoint=\"a\",key_prefix=\"{p}\"}} {m}.0\n"
+        ));
+    }
+    out.push_str("# TYPE db_connection_pool_size gauge\ndb_connection_pool_size 20.0\n");
+    out.push_str(
+        "# TYPE db_connection_pool_checked_out gauge\ndb_connection_pool_checked_out 7.0\n",
+    );
+    out.push_str("# TYPE db_connection_pool_overflow gauge\ndb_connection_pool_overflow -13.0\n");
+    out.push_str("# TYPE http_requests_total counter\nhttp_requests_total{handler=\"/a,b\"} 5.0\n");
+    out
+}
+
+async fn app() -> (SocketAddr, Shared) {
+    let state = Shared::default();
+    state.db_healthy.store(true, Ordering::SeqCst);
+    state.epoch.store(1_700_000_000, Ordering::SeqCst);
+    let router = Router::new()
+        .route("/health", get(health))
+        .route(
+            "/health500",
+            get(|| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    r#"{"status":"unhealthy","checks":{"database":{"status":"unhealthy"}}}"#,
+                )
+            }),
+        )
+        .route("/garbage", get(|| async { "<html>oops</html>" }))
+        .route("/slow", get(slow))
+        .route(
+            "/pool",
+            get(|| async { r#"{"pool_size":5,"checked_in":3,"checked_out":2,"overflow":0}"# }),
+        )
+        .route(
+            "/pool-text",
+            get(|| async {
+                "Pool size: 5  Connections in pool: 0 Current Overflow: 3 Current Checked out connections: 8"
+            }),
+        )
+        .route("/metrics", get(metrics))
+        .route("/hang", get(std::future::pending::<&'static str>))
+        .route("/loop", get(|| async { Redirect::temporary("/loop") }))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    (addr, state)
+}
+
+/// A raw HTTP server answering every request with a 50 MB body (chunked, or
+/// with Content-Length when `declared`), counting the bytes it managed to
+/// write before the client hung up.
+async fn huge_server(declared: bool) -> (SocketAddr, Arc<AtomicU64>) {
+    const TOTAL: u64 = 50 * 1024 * 1024;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let mut req = [0u8; 4096];
+                let _ = sock.read(&mut req).await;
+                let head = if declared {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {TOTAL}\r\n\r\n")
+                } else {
+                    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned()
+                };
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut written = 0;
+                while written < TOTAL {
+                    let r = if declared {
+                        sock.write_all(&chunk).await
+                    } else {
+                        let mut framed = format!("{:x}\r\n", chunk.len()).into_bytes();
+                        framed.extend_from_slice(&chunk);
+                        framed.extend_from_slice(b"\r\n");
+                        sock.write_all(&framed).await
+                    };
+                    if r.is_err() {
+                        return;
+                    }
+                    written += chunk.len() as u64;
+                    counter.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                }
+                if !declared {
+                    let _ = sock.write_all(b"0\r\n\r\n").await;
+                }
+            });
+        }
+    });
+    (addr, sent)
+}
+
+fn config(targets: &str) -> String {
+    format!("[global]\ninterval = \"500ms\"\ntimeout = \"300ms\"\n{targets}")
+}
+
+fn target(name: &str, url: &str, kind: &str, extra: &str) -> String {
+    format!("[[http]]\nname = \"{name}\"\nurl = \"{url}\"\nkind = \"{kind}\"\n{extra}")
+}
+
+fn polls(body: &str, target: &str) -> f64 {
+    value(body, "perfwatch_polls_total", &[("target", target)]).unwrap_or(0.0)
+}
+
+/// Waits until perfwatch finished `n` more polls of `target` than now.
+async fn wait_polls(pw: &Perfwatch, target: &str, n: f64) -> String {
+    let start = polls(&pw.scrape().await, target);
+    pw.wait_for(Duration::from_secs(15), "more polls", |b| {
+        (polls(b, target) >= start + n).then(|| b.to_owned())
+    })
+    .await
+}
+
+fn key_file(dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("api-key");
+    std::fs::write(&path, format!("{API_KEY}\n")).unwrap();
+    path.display().to_string()
+}
+
+#[tokio::test]
+async fn health_checks_flip_exactly_and_the_secret_never_shows() {
+    let (addr, state) = app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config(&format!(
+        "{}{}",
+        target(
+            "api",
+            &format!("http://{addr}/health"),
+            "health",
+            &format!(
+                "header_files = {{ \"X-API-Key\" = \"{}\" }}\n",
+                key_file(&dir)
+            ),
+        ),
+        // Same endpoint without the key: 401 is down, but the poll succeeds.
+        target("nokey", &format!("http://{addr}/health"), "health", ""),
+    ));
+    let pw = Perfwatch::start(&toml).await;
+    let body = wait_polls(&pw, "api", 1.0).await;
+    let api = [("target", "api")];
+    assert_eq!(value(&body, "perfwatch_app_up", &api), Some(1.0));
+    assert_eq!(
+        value(&body, "perfwatch_app_health_status_up", &api),
+        Some(1.0)
+    );
+    for check in ["database", "cache", "rate_limiter"] {
+        assert_eq!(
+            value(
+                &body,
+                "perfwatch_app_health_check_up",
+                &[("target", "api"), ("check", check)]
+            ),
+            Some(1.0),
+            "{check}"
+        );
+    }
+    assert_eq!(value(&body, "perfwatch_app_health_checks", &api), Some(3.0));
+    assert_eq!(
+        value(&body, "perfwatch_app_health_parse_errors_total", &api),
+        Some(0.0)
+    );
+    assert!(value(&body, "perfwatch_app_response_seconds", &api).unwrap() < 0.3);
+
+    state.db_healthy.store(false, Ordering::SeqCst);
+    let body = wait_polls(&pw, "api", 1.0).await;
+    let db = [("target", "api"), ("check", "database")];
+    assert_eq!(
+        value(&body, "perfwatch_app_health_check_up", &db),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_app_health_check_up",
+            &[("target", "api"), ("check", "cache")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&body, "perfwatch_app_health_status_up", &api),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&body, "perfwatch_app_up", &api),
+        Some(1.0),
+        "200 is up"
+    );
+
+    state.db_healthy.store(true, Ordering::SeqCst);
+    let body = wait_polls(&pw, "api", 1.0).await;
+    assert_eq!(
+        value(&body, "perfwatch_app_health_check_up", &db),
+        Some(1.0)
+    );
+
+    let nokey = [("target", "nokey")];
+    assert_eq!(value(&body, "perfwatch_app_up", &nokey), Some(0.0));
+    assert_eq!(
+        value(&body, "perfwatch_app_response_status_code", &nokey),
+        Some(401.0)
+    );
+    assert_eq!(
+        value(&body, "perfwatch_target_up", &nokey),
+        Some(1.0),
+        "an HTTP exchange is a successful poll"
+    );
+    assert_eq!(
+        value(&body, "perfwatch_app_health_parse_errors_total", &nokey),
+        Some(0.0),
+        "a 401 body is not expected to be health JSON"
+    );
+
+    // One persistent connection per target, our user agent.
+    let api_polls = polls(&body, "api");
+    assert!(api_polls >= 3.0);
+    let ports = state.health_ports.lock().unwrap().clone();
+    assert_eq!(
+        ports.len(),
+        2,
+        "one connection per target, reused: {ports:?}"
+    );
+    let agents = state.user_agents.lock().unwrap().clone();
+    assert_eq!(
+        agents.into_iter().collect::<Vec<_>>(),
+        vec![format!("perfwatch/{}", env!("CARGO_PKG_VERSION"))]
+    );
+    let (_, landing) = pw.get("/").await;
+    for text in [&body, &landing] {
+        assert!(!text.contains(API_KEY), "secret leaked");
+    }
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn latency_separates_first_and_repeated_requests() {
+    let (addr, _state) = app().await;
+    let toml = config(&target(
+        "bad-days",
+        &format!("http://{addr}/slow"),
+        "latency",
+        "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
+    ));
+    let pw = Perfwatch::start(&toml).await;
+    let body = wait_polls(&pw, "bad-days", 2.0).await;
+    let n = polls(&body, "bad-days");
+    let bucket = |attempt: &str, le: &str| {
+        value(
+            &body,
+            "perfwatch_app_request_duration_seconds_bucket",
+            &[("target", "bad-days"), ("attempt", attempt), ("le", le)],
+        )
+    };
+    let count = |attempt: &str| {
+        value(
+            &body,
+            "perfwatch_app_request_duration_seconds_count",
+            &[("target", "bad-days"), ("attempt", attempt)],
+        )
+    };
+    assert_eq!(count("first"), Some(n));
+    assert_eq!(count("repeat"), Some(n));
+    // cold: 300 ms (plus scheduling), in (0.25, 1]
+    assert_eq!(bucket("first", "0.25"), Some(0.0));
+    assert_eq!(bucket("first", "1"), Some(n));
+    // cached: well under 250 ms
+    assert_eq!(bucket("repeat", "0.25"), Some(n));
+    assert_eq!(bucket("first", "300"), Some(n));
+    assert_eq!(bucket("first", "+Inf"), Some(n));
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_app_requests_total",
+            &[
+                ("target", "bad-days"),
+                ("attempt", "repeat"),
+                ("result", "ok")
+            ]
+        ),
+        Some(n)
+    );
+    let first_sum = value(
+        &body,
+        "perfwatch_app_request_duration_seconds_sum",
+        &[("target", "bad-days"), ("attempt", "first")],
+    )
+    .unwrap();
+    assert!(
+        first_sum >= 0.3 * n,
+        "sum {first_sum} for {n} cold requests"
+    );
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
+    let (addr, _state) = app().await;
+    let toml = config(&format!(
+        "{}{}",
+        target(
+            "pool",
+            &format!("http://{addr}/pool"),
+            "pool",
+            "max_overflow = 10\n"
+        ),
+        target(
+            "pool-text",
+            &format!("http://{addr}/pool-text"),
+            "pool",
+            "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n"
+        ),
+    ));
+    let pw = Perfwatch::start(&toml).await;
+    wait_polls(&pw, "pool", 1.0).await;
+    let body = wait_polls(&pw, "pool-text", 1.0).await;
+    let p = [("target", "pool")];
+    assert_eq!(value(&body, "perfwatch_app_pool_size", &p), Some(5.0));
+    assert_eq!(
+        value(&body, "perfwatch_app_pool_checked_out", &p),
+        Some(2.0)
+    );
+    assert_eq!(value(&body, "perfwatch_app_pool_checked_in", &p), Some(3.0));
+    assert_eq!(value(&body, "perfwatch_app_pool_overflow", &p), Some(0.0));
+    assert_eq!(
+        value(&body, "perfwatch_app_pool_overflow_in_use", &p),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_pool_saturation_ratio",
+            &[("source", "app"), ("target", "pool")]
+        ),
+        Some(2.0 / (5.0 + 10.0))
+    );
+    let t = [("target", "pool-text")];
+    assert_eq!(value(&body, "perfwatch_app_pool_size", &t), Some(5.0));
+    assert_eq!(
+        value(&body, "perfwatch_app_pool_checked_out", &t),
+        Some(8.0)
+    );
+    assert_eq!(value(&body, "perfwatch_app_pool_overflow", &t), Some(3.0));
+    assert_eq!(
+        value(&body, "perfwatch_app_pool_overflow_in_use", &t),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_pool_saturation_ratio",
+            &[("source", "app"), ("target", "pool-text")]
+        ),
+        Some(8.0 / 15.0)
+    );
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
+    let (addr, state) = app().await;
+    state.cache.lock().unwrap().extend([
+        ("bad_days".to_owned(), (100, 100)),
+        ("dashboard_stats".to_owned(), (0, 0)),
+    ]);
+    let toml = config(&target(
+        "app",
+        &format!("http://{addr}/metrics"),
+        "prometheus",
+        "max_overflow = 20\n",
+    ));
+    let pw = Perfwatch::start(&toml).await;
+    wait_polls(&pw, "app", 1.0).await;
+    {
+        let mut c = state.cache.lock().unwrap();
+        c.insert("bad_days".into(), (130, 110));
+        c.insert("dashboard_stats".into(), (5, 5));
+    }
+    let body = wait_polls(&pw, "app", 2.0).await;
+    let w = |prefix: &'static str, window: &'static str| {
+        [
+            ("target", "app"),
+            ("key_prefix", prefix),
+            ("window", window),
+        ]
+    };
+    assert_eq!(
+        value(&body, "perfwatch_cache_hit_ratio", &w("bad_days", "1m")),
+        Some(0.75)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_cache_lookups_in_window",
+            &w("bad_days", "1m")
+        ),
+        Some(40.0)
+    );
+    assert_eq!(
+        value(&body, "perfwatch_cache_hit_ratio", &w("bad_days", "total")),
+        Some(130.0 / 240.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_cache_hit_ratio",
+            &w("dashboard_stats", "5m")
+        ),
+        Some(0.5)
+    );
+    // pool gauges picked from the same scrape
+    let t = [("target", "app")];
+    assert_eq!(value(&body, "perfwatch_app_pool_size", &t), Some(20.0));
+    assert_eq!(value(&body, "perfwatch_app_pool_overflow", &t), Some(0.0));
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_pool_saturation_ratio",
+            &[("source", "app"), ("target", "app")]
+        ),
+        Some(7.0 / 40.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_app_metrics_samples",
+            &[("target", "app"), ("metric", "cache_hits_total")]
+        ),
+        Some(4.0)
+    );
+    // Nothing of the app is re-exported wholesale.
+    assert!(!body.contains("http_requests_total"), "{body}");
+
+    // The app restarts: new epoch, counters from scratch. The windows drop
+    // the old lifetime instead of mixing it in.
+    {
+        let mut c = state.cache.lock().unwrap();
+        c.insert("bad_days".into(), (1, 1));
+        c.insert("dashboard_stats".into(), (0, 0));
+        state.epoch.store(1_700_000_500, Ordering::SeqCst);
+    }
+    wait_polls(&pw, "app", 1.0).await;
+    state
+        .cache
+        .lock()
+        .unwrap()
+        .insert("bad_days".into(), (4, 1));
+    let body = wait_polls(&pw, "app", 2.0).await;
+    assert_eq!(
+        value(&body, "perfwatch_cache_hit_ratio", &w("bad_days", "1m")),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_cache_lookups_in_window",
+            &w("bad_days", "15m")
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_cache_lookups_in_window",
+            &w("dashboard_stats", "1m")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_cache_hit_ratio",
+            &w("dashboard_stats", "1m")
+        ),
+        None,
+        "no lookups, no ratio, no NaN"
+    );
+    assert!(!body.contains("NaN"));
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn failures_are_classified_bounded_and_isolated() {
+    let (addr, _state) = app().await;
+    let (huge, huge_sent) = huge_server(false).await;
+    let (declared, declared_sent) = huge_server(true).await;
+    let refused = perfwatch::harness::free_port().unwrap();
+    let toml = config(
+        &[
+            target("hang", &format!("http://{addr}/hang"), "health", ""),
+            target(
+                "refused",
+                &format!("http://user:hunter2@127.0.0.1:{refused}/health"),
+                "health",
+                "",
+            ),
+            target("huge", &format!("http://{huge}/metrics"), "prometheus", ""),
+            target("declared", &format!("http://{declared}/pool"), "pool", ""),
+            target(
+                "huge-health",
+                &format!("http://{huge}/health"),
+                "health",
+                "",
+            ),
+            target(
+                "garbage-pool",
+                &format!("http://{addr}/garbage"),
+                "pool",
+                "",
+            ),
+            target(
+                "garbage-health",
+                &format!("http://{addr}/garbage"),
+                "health",
+                "",
+            ),
+            target(
+                "down-health",
+                &format!("http://{addr}/health500"),
+                "health",
+                "",
+            ),
+            target("loop", &format!("http://{addr}/loop"), "health", ""),
+            target("ok", &format!("http://{addr}/pool"), "pool", ""),
+        ]
+        .concat(),
+    );
+    let pw = Perfwatch::start(&toml).await;
+    let errors = |b: &str, t: &str, reason: &str| {
+        value(
+            b,
+            "perfwatch_poll_errors_total",
+            &[("target", t), ("reason", reason)],
+        )
+        .unwrap_or(0.0)
+    };
+    let body = pw
+        .wait_for(
+            Duration::from_secs(15),
+            "every failure at least twice",
+            |b| {
+                let done = errors(b, "hang", "timeout") >= 2.0
+                    && errors(b, "refused", "connect") >= 2.0
+                    && errors(b, "huge", "protocol") >= 2.0
+                    && errors(b, "declared", "protocol") >= 2.0
+                    && errors(b, "garbage-pool", "protocol") >= 2.0
+                    && errors(b, "loop", "protocol") >= 1.0
+                    && polls(b, "huge-health") >= 2.0
+                    && polls(b, "garbage-health") >= 2.0
+                    && polls(b, "down-health") >= 2.0
+                    && polls(b, "ok") >= 4.0;
+                done.then(|| b.to_owned())
+            },
+        )
+        .await;
+    let up = |t: &str| value(&body, "perfwatch_target_up", &[("target", t)]);
+    for t in [
+        "hang",
+        "refused",
+        "huge",
+        "declared",
+        "garbage-pool",
+        "loop",
+    ] {
+        assert_eq!(up(t), Some(0.0), "{t}");
+    }
+    // The hung request was given up at the poll timeout.
+    let took = value(
+        &body,
+        "perfwatch_poll_duration_seconds",
+        &[("target", "hang")],
+    )
+    .unwrap();
+    assert!((0.29..0.8).contains(&took), "hang poll took {took}");
+
+    // Health endpoints stay up/down by status code; bad bodies are counted.
+    let gh = [("target", "garbage-health")];
+    assert_eq!(up("garbage-health"), Some(1.0));
+    assert_eq!(value(&body, "perfwatch_app_up", &gh), Some(1.0));
+    assert_eq!(
+        value(&body, "perfwatch_app_health_parse_errors_total", &gh),
+        Some(polls(&body, "garbage-health"))
+    );
+    assert_eq!(value(&body, "perfwatch_app_health_status_up", &gh), None);
+    let hh = [("target", "huge-health")];
+    assert_eq!(value(&body, "perfwatch_app_up", &hh), Some(1.0));
+    assert!(value(&body, "perfwatch_app_health_parse_errors_total", &hh).unwrap() >= 2.0);
+    let dh = [("target", "down-health")];
+    assert_eq!(up("down-health"), Some(1.0));
+    assert_eq!(value(&body, "perfwatch_app_up", &dh), Some(0.0));
+    assert_eq!(
+        value(&body, "perfwatch_app_response_status_code", &dh),
+        Some(503.0)
+    );
+    assert_eq!(
+        value(&body, "perfwatch_app_health_status_up", &dh),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_app_health_check_up",
+            &[("target", "down-health"), ("check", "database")]
+        ),
+        Some(0.0)
+    );
+
+    // Nothing else was disturbed: the healthy target kept its pace.
+    assert_eq!(up("ok"), Some(1.0));
+    for reason in ["connect", "timeout", "protocol", "query", "io"] {
+        assert_eq!(errors(&body, "ok", reason), 0.0, "{reason}");
+    }
+    assert_eq!(
+        value(&body, "perfwatch_app_pool_size", &[("target", "ok")]),
+        Some(5.0)
+    );
+
+    // 50 MB bodies: reading stopped at max_body_bytes (1 MiB), the declared
+    // one was not read at all. What the servers managed to write is what
+    // the kernel's socket buffers took, far below 50 MB per request.
+    let requests = polls(&body, "huge") + polls(&body, "huge-health") + 2.0;
+    let per_request = huge_sent.load(Ordering::SeqCst) as f64 / requests;
+    assert!(
+        per_request < 16.0 * 1024.0 * 1024.0,
+        "{per_request} bytes written per request"
+    );
+    let per_declared =
+        declared_sent.load(Ordering::SeqCst) as f64 / (polls(&body, "declared") + 1.0);
+    assert!(
+        per_declared < 16.0 * 1024.0 * 1024.0,
+        "{per_declared} bytes written per request"
+    );
+
+    // Messages name the target and the problem, and never the password.
+    let (_, landing) = pw.get("/").await;
+    assert!(
+        landing.contains(
+            "http target &quot;huge&quot;: response body exceeds max_body_bytes = 1048576"
+        ) || landing
+            .contains("http target \"huge\": response body exceeds max_body_bytes = 1048576"),
+        "{landing}"
+    );
+    assert!(landing.contains("user:***@127.0.0.1"), "{landing}");
+    assert!(!landing.contains("hunter2") && !body.contains("hunter2"));
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn exposition_with_every_kind_passes_promtool() {
+    let (addr, state) = app().await;
+    state
+        .cache
+        .lock()
+        .unwrap()
+        .insert("bad_days".to_owned(), (3, 1));
+    let dir = tempfile::tempdir().unwrap();
+    let toml = config(
+        &[
+            target(
+                "api",
+                &format!("http://{addr}/health"),
+                "health",
+                &format!(
+                    "header_files = {{ \"X-API-Key\" = \"{}\" }}\n",
+                    key_file(&dir)
+                ),
+            ),
+            target(
+                "slow",
+                &format!("http://{addr}/slow"),
+                "latency",
+                "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
+            ),
+            target("pool", &format!("http://{addr}/pool"), "pool", ""),
+            target("app", &format!("http://{addr}/metrics"), "prometheus", ""),
+        ]
+        .concat(),
+    );
+    let pw = Perfwatch::start(&toml).await;
+    let body = pw
+        .wait_for(Duration::from_secs(15), "every kind polled twice", |b| {
+            ["api", "slow", "pool", "app"]
+                .iter()
+                .all(|t| polls(b, t) >= 2.0)
+                .then(|| b.to_owned())
+        })
+        .await;
+    assert!(body.contains("perfwatch_app_request_duration_seconds_bucket"));
+    assert!(body.contains("perfwatch_cache_hit_ratio{"), "{body}");
+    let promtool =
+        perfwatch::harness::find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+    pw.stop().await;
+}
