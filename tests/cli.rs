@@ -49,6 +49,7 @@ fn check_config_accepts_the_example() {
             "/config/perfwatch.example.toml"
         ))
         .env("REDIS_PASSWORD", "example")
+        .env("API_KEY", "example")
         .output()
         .unwrap();
     assert!(
