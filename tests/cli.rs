@@ -50,6 +50,7 @@ fn check_config_accepts_the_example() {
         ))
         .env("REDIS_PASSWORD", "example")
         .env("API_KEY", "example")
+        .env("MYSQL_PASSWORD", "example")
         .output()
         .unwrap();
     assert!(

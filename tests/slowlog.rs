@@ -158,8 +158,13 @@ async fn rotation_and_restart_lose_and_duplicate_nothing() {
         rotated.push(old);
         workload(&db, 1);
         db.sql("FLUSH SLOW LOGS").unwrap();
-        // A tailer can only follow rotations it gets to see: one per poll.
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // A tailer can only follow rotations it gets to see (as logrotate's
+        // delaycompress assumes): wait until this one was followed.
+        let want = (round + 1) as f64;
+        pw.wait_for(Duration::from_secs(10), "rotation followed", |b| {
+            (value(b, "perfwatch_slowlog_rotations_total", &[("target", "mariadb")]) == Some(want)).then_some(())
+        })
+        .await;
     }
     workload(&db, 3);
     let all: usize =

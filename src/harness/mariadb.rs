@@ -223,6 +223,16 @@ impl MariaDbServer {
         conf.push_str(&format!("pid-file = {}\n", d.join("mariadb.pid").display()));
         conf.push_str(&format!("log-error = {}\n", self.log_path().display()));
         conf.push_str(&format!("port = {port}\n"));
+        // Servers started in parallel must not share /tmp: mariadbd removes
+        // `#sql*` temp files it finds there at start, including another
+        // instance's, which randomly breaks that instance's install step.
+        let tmp = d.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|source| HarnessError::Io {
+            server: SERVER,
+            context: format!("creating {}", tmp.display()),
+            source,
+        })?;
+        conf.push_str(&format!("tmpdir = {}\n", tmp.display()));
         if is_root() {
             conf.push_str("user = root\n");
         }

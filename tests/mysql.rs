@@ -1,0 +1,778 @@
+//! The MySQL/MariaDB collector against real, throwaway MariaDB 10.11 servers
+//! started by the harness. Every number asserted here is exact.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Perfwatch, blocking, value};
+use perfwatch::harness::{MariaDbServer, find_binary};
+use sqlx::mysql::MySqlConnection;
+use sqlx::{AssertSqlSafe, Connection, Row};
+
+/// A server plus its own `tmpdir`: mariadbd deletes `#sql*` files in its
+/// tmpdir at start, so servers sharing /tmp break each other's
+/// `mariadb-install-db` when tests run in parallel.
+struct Db {
+    server: MariaDbServer,
+    _tmp: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Db {
+    type Target = MariaDbServer;
+    fn deref(&self) -> &MariaDbServer {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for Db {
+    fn deref_mut(&mut self) -> &mut MariaDbServer {
+        &mut self.server
+    }
+}
+
+fn start_db(settings: &[(&str, &str)]) -> Db {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().display().to_string();
+    let mut all = settings.to_vec();
+    all.push(("tmpdir", &dir));
+    let server = MariaDbServer::start(&all).unwrap_or_else(|e| panic!("{e}"));
+    Db { server, _tmp: tmp }
+}
+
+/// The test schema: a used index, unused ones, a redundant one, PRIMARY,
+/// UNIQUE and a foreign-key index; 2000 trips, 10 drivers.
+const SCHEMA: &str = "CREATE DATABASE app; USE app;
+CREATE TABLE driver (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(100), UNIQUE KEY uq_email (email)) ENGINE=InnoDB;
+CREATE TABLE trip (id INT PRIMARY KEY AUTO_INCREMENT, driver_id INT, start_time INT, status INT, note VARCHAR(50),
+  KEY idx_start (start_time), KEY idx_note (note), KEY idx_status (status), KEY idx_status_start (status, start_time),
+  CONSTRAINT fk_driver FOREIGN KEY (driver_id) REFERENCES driver (id)) ENGINE=InnoDB;
+INSERT INTO driver (email) SELECT CONCAT('d', seq, '@x') FROM seq_1_to_10;
+INSERT INTO trip (driver_id, start_time, status, note) SELECT 1 + seq % 10, seq, seq % 3, 'n' FROM seq_1_to_2000;
+ANALYZE TABLE driver, trip;";
+
+/// Index reads on idx_start and `scans` full scans of trip (2000 rows each).
+fn workload(scans: usize) -> String {
+    let mut sql = String::from(
+        "USE app; SELECT COUNT(*) FROM trip WHERE start_time BETWEEN 10 AND 20; SELECT COUNT(*) FROM trip WHERE start_time BETWEEN 100 AND 120;",
+    );
+    for _ in 0..scans {
+        sql.push_str(" SELECT COUNT(*) FROM trip WHERE status + 0 = 1 AND note <> 'zzz';");
+    }
+    sql
+}
+
+fn config(global: &str, target: &str) -> String {
+    format!("[global]\n{global}\n{target}")
+}
+
+fn fast() -> &'static str {
+    "interval = \"500ms\"\ntimeout = \"400ms\""
+}
+
+fn mysql_target(dsn: &str, extra: &str) -> String {
+    format!(
+        "[[mysql]]\nname = \"db\"\ndsn = \"{dsn}\"\nindex_interval = \"1s\"\nmissing_index_min_rows = 1000\n{extra}\n"
+    )
+}
+
+fn dsn(db: &Db, user: &str, schema: &str) -> String {
+    format!("mysql://{user}@127.0.0.1:{}/{schema}", db.port())
+}
+
+async fn connect(db: &Db) -> MySqlConnection {
+    MySqlConnection::connect(&db.dsn()).await.unwrap()
+}
+
+async fn exec(conn: &mut MySqlConnection, sql: &str) {
+    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn scalar(conn: &mut MySqlConnection, sql: &str) -> i64 {
+    let row = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        .fetch_one(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let s: String = row.try_get_unchecked(0).unwrap();
+    s.parse().unwrap()
+}
+
+fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    value(body, name, labels)
+}
+
+fn polls(body: &str) -> f64 {
+    value(body, "perfwatch_polls_total", &[("target", "db")]).unwrap_or(0.0)
+}
+
+/// Waits until perfwatch finished `n` more polls than now.
+async fn wait_polls(pw: &Perfwatch, n: f64) -> String {
+    let start = polls(&pw.scrape().await);
+    pw.wait_for(Duration::from_secs(20), "more polls", |b| {
+        (polls(b) >= start + n).then(|| b.to_owned())
+    })
+    .await
+}
+
+fn verdict(body: &str, table: &str, index: &str) -> Option<f64> {
+    sample(
+        body,
+        "perfwatch_mysql_index_unused",
+        &[("schema", "app"), ("table", table), ("index", index)],
+    )
+}
+
+fn promtool_check(text: &str) {
+    let promtool = find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+}
+
+#[tokio::test]
+async fn performance_schema_verdicts_custom_queries_and_promtool() {
+    let db = blocking(|| {
+        let db = start_db(&[("performance_schema", "ON")]);
+        db.sql(SCHEMA).unwrap();
+        db.sql(&workload(3)).unwrap();
+        db
+    })
+    .await;
+    let target = mysql_target(
+        &dsn(&db, "root", "app"),
+        "[[mysql.query]]\nname = \"trips_total\"\nsql = \"SELECT count(*) AS value FROM trip\"\n\
+         [[mysql.query]]\nname = \"broken\"\nsql = \"SELEC oops FROM trip\"\n",
+    );
+    let pw = Perfwatch::start(&config(fast(), &target)).await;
+    let body = pw
+        .wait_for(Duration::from_secs(20), "index verdicts", |b| {
+            verdict(b, "trip", "idx_note").map(|_| b.to_owned())
+        })
+        .await;
+
+    // Verdicts: exactly the three never-read secondary indexes.
+    assert_eq!(verdict(&body, "trip", "idx_start"), Some(0.0), "{body}");
+    assert_eq!(verdict(&body, "trip", "idx_note"), Some(1.0));
+    assert_eq!(verdict(&body, "trip", "idx_status"), Some(1.0));
+    assert_eq!(verdict(&body, "trip", "idx_status_start"), Some(1.0));
+    for (table, index) in [
+        ("trip", "PRIMARY"),
+        ("trip", "fk_driver"),
+        ("driver", "PRIMARY"),
+        ("driver", "uq_email"),
+    ] {
+        assert_eq!(
+            verdict(&body, table, index),
+            None,
+            "{table}.{index} is never judged"
+        );
+    }
+    let t = [("target", "db")];
+    assert_eq!(
+        sample(&body, "perfwatch_mysql_unused_indexes", &t),
+        Some(3.0)
+    );
+    assert!(sample(&body, "perfwatch_mysql_unused_index_bytes", &t).unwrap() > 0.0);
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_mysql_index_redundant",
+            &[
+                ("table", "trip"),
+                ("index", "idx_status"),
+                ("covered_by", "idx_status_start")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&body, "perfwatch_mysql_redundant_indexes", &t),
+        Some(1.0)
+    );
+    // Full scans: 3 × 2000 rows read without an index.
+    let io = |index: &str, op: &str| {
+        sample(
+            &body,
+            "mysql_perf_schema_index_io_waits_total",
+            &[
+                ("schema", "app"),
+                ("name", "trip"),
+                ("index", index),
+                ("operation", op),
+            ],
+        )
+    };
+    assert_eq!(io("NONE", "fetch"), Some(6000.0));
+    assert_eq!(io("NONE", "insert"), Some(2000.0));
+    assert_eq!(io("idx_note", "fetch"), Some(0.0));
+    assert!(io("idx_start", "fetch").unwrap() > 0.0);
+    let cand = |table: &str| {
+        sample(
+            &body,
+            "perfwatch_mysql_missing_index_candidate",
+            &[("schema", "app"), ("table", table)],
+        )
+    };
+    assert_eq!(cand("trip"), Some(1.0));
+    assert_eq!(
+        sample(&body, "perfwatch_mysql_missing_index_candidates", &t),
+        Some(1.0)
+    );
+    // Uptime in whole seconds: may still be 0 right after the start.
+    assert!(sample(&body, "perfwatch_mysql_stats_age_seconds", &t).unwrap() >= 0.0);
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_mysql_index_stats_source_info",
+            &[("source", "performance_schema")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&body, "perfwatch_collector_degraded", &[("target", "db")]),
+        None
+    );
+    // Table growth.
+    assert!(
+        sample(
+            &body,
+            "mysql_info_schema_table_size",
+            &[
+                ("schema", "app"),
+                ("table", "trip"),
+                ("component", "data_length")
+            ]
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert!(
+        sample(
+            &body,
+            "perfwatch_mysql_index_size_bytes",
+            &[("table", "trip"), ("index", "idx_note")]
+        )
+        .unwrap()
+            > 0.0
+    );
+
+    // Custom queries: the good one is exact, the broken one is counted and
+    // does not take the target down.
+    let body = pw
+        .wait_for(Duration::from_secs(10), "custom query results", |b| {
+            (sample(
+                b,
+                "perfwatch_custom_query_errors_total",
+                &[("query", "broken")],
+            )? >= 2.0)
+                .then(|| b.to_owned())
+        })
+        .await;
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_custom_query_value",
+            &[("query", "trips_total")]
+        ),
+        Some(2000.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_custom_query_errors_total",
+            &[("query", "trips_total")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_target_up",
+            &[("collector", "mysql"), ("target", "db")]
+        ),
+        Some(1.0)
+    );
+    assert!(sample(&body, "mysql_global_status_threads_connected", &t).is_some());
+    promtool_check(&body);
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn performance_schema_off_degrades_then_uses_userstat() {
+    let db = blocking(|| {
+        let db = start_db(&[("performance_schema", "OFF")]);
+        db.sql(SCHEMA).unwrap();
+        db
+    })
+    .await;
+    let pw = Perfwatch::start(&config(fast(), &mysql_target(&dsn(&db, "root", "app"), ""))).await;
+    let degraded = [
+        ("collector", "mysql"),
+        ("target", "db"),
+        ("reason", "performance_schema_off"),
+    ];
+    // userstat off: sizes and definitions only, no verdicts.
+    let body = pw
+        .wait_for(Duration::from_secs(20), "the degraded signal", |b| {
+            sample(
+                b,
+                "perfwatch_mysql_index_stats_source_info",
+                &[("source", "none")],
+            )
+            .map(|_| b.to_owned())
+        })
+        .await;
+    assert_eq!(
+        sample(&body, "perfwatch_collector_degraded", &degraded),
+        Some(1.0)
+    );
+    assert_eq!(verdict(&body, "trip", "idx_note"), None);
+    assert!(sample(&body, "mysql_perf_schema_index_io_waits_total", &[]).is_none());
+    assert!(
+        sample(
+            &body,
+            "perfwatch_mysql_index_size_bytes",
+            &[("table", "trip"), ("index", "idx_note")]
+        )
+        .unwrap()
+            > 0.0
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_mysql_index_redundant",
+            &[("index", "idx_status")]
+        ),
+        Some(1.0)
+    );
+
+    // MariaDB's userstat is dynamic: the fallback with read counts.
+    let db = blocking(move || {
+        db.sql("SET GLOBAL userstat = 1").unwrap();
+        db.sql(&workload(2)).unwrap();
+        db
+    })
+    .await;
+    let body = pw
+        .wait_for(Duration::from_secs(20), "userstat verdicts", |b| {
+            verdict(b, "trip", "idx_note").map(|_| b.to_owned())
+        })
+        .await;
+    assert_eq!(
+        sample(&body, "perfwatch_collector_degraded", &degraded),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_mysql_index_stats_source_info",
+            &[("source", "userstat")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(verdict(&body, "trip", "idx_start"), Some(0.0), "{body}");
+    assert_eq!(verdict(&body, "trip", "idx_note"), Some(1.0));
+    assert_eq!(verdict(&body, "trip", "idx_status"), Some(1.0));
+    assert_eq!(verdict(&body, "trip", "idx_status_start"), Some(1.0));
+    assert_eq!(verdict(&body, "trip", "fk_driver"), None);
+    assert_eq!(verdict(&body, "driver", "uq_email"), None);
+    assert_eq!(
+        sample(&body, "perfwatch_mysql_unused_indexes", &[("target", "db")]),
+        Some(3.0)
+    );
+    // 2 full scans × 2000 rows without an index.
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_mysql_table_rows_read_total",
+            &[("table", "trip"), ("access", "full_scan")]
+        ),
+        Some(4000.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_mysql_missing_index_candidate",
+            &[("table", "trip")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_target_up",
+            &[("collector", "mysql"), ("target", "db")]
+        ),
+        Some(1.0)
+    );
+    pw.stop().await;
+    drop(db);
+}
+
+#[tokio::test]
+async fn saturation_is_exact_and_polls_reuse_one_connection() {
+    let db = blocking(|| start_db(&[("max_connections", "20")])).await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(connect(&db).await);
+    }
+    let pw = Perfwatch::start(&config(fast(), &mysql_target(&dsn(&db, "root", ""), ""))).await;
+    let t = [("target", "db")];
+    let body = wait_polls(&pw, 2.0).await;
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_pool_saturation_ratio",
+            &[("source", "mysql"), ("target", "db")]
+        ),
+        Some(5.0 / 20.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(&body, "mysql_global_variables_max_connections", &t),
+        Some(20.0)
+    );
+    assert_eq!(
+        sample(&body, "mysql_global_status_threads_connected", &t),
+        Some(6.0)
+    );
+    // Over several polls: no new connection, and exactly 2 statements per
+    // poll (the only client doing anything is perfwatch).
+    let q0 = sample(&body, "mysql_global_status_questions_total", &t).unwrap();
+    let c0 = sample(&body, "mysql_global_status_connections_total", &t).unwrap();
+    let p0 = polls(&body);
+    let body = wait_polls(&pw, 4.0).await;
+    let q1 = sample(&body, "mysql_global_status_questions_total", &t).unwrap();
+    let c1 = sample(&body, "mysql_global_status_connections_total", &t).unwrap();
+    let p1 = polls(&body);
+    assert_eq!(c1 - c0, 0.0, "connections opened during {} polls", p1 - p0);
+    assert_eq!((q1 - q0) / (p1 - p0), 2.0, "statements per poll");
+    assert_eq!(
+        sample(&body, "perfwatch_mysql_connects_total", &t),
+        Some(1.0)
+    );
+    held.truncate(2);
+    let body = pw
+        .wait_for(Duration::from_secs(10), "saturation after closing 3", |b| {
+            (sample(b, "perfwatch_pool_saturation_ratio", &[("source", "mysql")]) == Some(0.1))
+                .then(|| b.to_owned())
+        })
+        .await;
+    assert_eq!(
+        sample(&body, "mysql_global_status_threads_connected", &t),
+        Some(3.0)
+    );
+    drop(held);
+    pw.stop().await;
+}
+
+/// perfwatch's server-side connections (it logs in as `pw`).
+async fn pw_connections(admin: &mut MySqlConnection) -> i64 {
+    scalar(
+        admin,
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'pw'",
+    )
+    .await
+}
+
+async fn create_pw_user(admin: &mut MySqlConnection) {
+    exec(
+        admin,
+        "CREATE USER 'pw'@'127.0.0.1'; GRANT ALL PRIVILEGES ON *.* TO 'pw'@'127.0.0.1'",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn metadata_lock_does_not_pile_up_connections() {
+    let db = blocking(|| {
+        let db = start_db(&[("performance_schema", "ON")]);
+        db.sql(SCHEMA).unwrap();
+        db
+    })
+    .await;
+    let mut admin = connect(&db).await;
+    create_pw_user(&mut admin).await;
+    let target = mysql_target(
+        &dsn(&db, "pw", "app"),
+        "[[mysql.query]]\nname = \"trips_total\"\nsql = \"SELECT count(*) AS value FROM trip\"\n",
+    );
+    let pw = Perfwatch::start(&config("interval = \"2s\"\ntimeout = \"1500ms\"", &target)).await;
+    pw.wait_for(Duration::from_secs(20), "a first value", |b| {
+        sample(
+            b,
+            "perfwatch_custom_query_value",
+            &[("query", "trips_total")],
+        )
+    })
+    .await;
+
+    // An open transaction holds a shared metadata lock on trip; an ALTER
+    // queues for the exclusive lock, and every new reader of trip queues
+    // behind the ALTER: the classic pile-up.
+    let mut holder = connect(&db).await;
+    exec(&mut holder, "USE app; BEGIN; SELECT * FROM trip LIMIT 1").await;
+    let mut alter_conn = connect(&db).await;
+    let alter = tokio::spawn(async move {
+        exec(&mut alter_conn, "ALTER TABLE app.trip ADD COLUMN extra INT").await;
+        alter_conn
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let waiting = scalar(
+        &mut admin,
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE 'Waiting for table metadata lock'",
+    )
+    .await;
+    assert_eq!(waiting, 1, "the ALTER must be waiting");
+
+    let errors = |b: &str| {
+        sample(
+            b,
+            "perfwatch_custom_query_errors_total",
+            &[("query", "trips_total")],
+        )
+        .unwrap_or(0.0)
+    };
+    let start_errors = errors(&pw.scrape().await);
+    let mut max_conns = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        max_conns = max_conns.max(pw_connections(&mut admin).await);
+        let b = pw.scrape().await;
+        if errors(&b) >= start_errors + 2.0 || Instant::now() > deadline {
+            break b;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        errors(&body) >= start_errors + 2.0,
+        "the blocked query is counted as failed:\n{body}"
+    );
+    let l = [("collector", "mysql"), ("target", "db")];
+    assert_eq!(
+        sample(&body, "perfwatch_target_up", &l),
+        Some(1.0),
+        "{body}"
+    );
+    let took = sample(&body, "perfwatch_poll_duration_seconds", &l).unwrap();
+    assert!(took < 1.5, "the poll finished within its timeout: {took}");
+    assert!(
+        sample(
+            &body,
+            "mysql_global_status_threads_connected",
+            &[("target", "db")]
+        )
+        .is_some()
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_custom_query_value",
+            &[("query", "trips_total")]
+        ),
+        None
+    );
+    assert!(
+        max_conns <= 2,
+        "perfwatch held {max_conns} server connections"
+    );
+    let poll_errors: f64 = ["timeout", "query", "connect"]
+        .iter()
+        .map(|r| {
+            sample(
+                &body,
+                "perfwatch_poll_errors_total",
+                &[("target", "db"), ("reason", r)],
+            )
+            .unwrap_or(0.0)
+        })
+        .sum();
+    assert_eq!(poll_errors, 0.0, "the target never failed a poll");
+
+    // Release: the ALTER runs, the query answers again, one connection left.
+    exec(&mut holder, "ROLLBACK").await;
+    let _ = alter.await.unwrap();
+    pw.wait_for(Duration::from_secs(10), "the value again", |b| {
+        sample(
+            b,
+            "perfwatch_custom_query_value",
+            &[("query", "trips_total")],
+        )
+    })
+    .await;
+    assert_eq!(pw_connections(&mut admin).await, 1);
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn server_restart_gives_up_0_then_1_without_leaks() {
+    let mut db = blocking(|| start_db(&[])).await;
+    let mut admin = connect(&db).await;
+    create_pw_user(&mut admin).await;
+    drop(admin);
+    let pw = Perfwatch::start(&config(fast(), &mysql_target(&dsn(&db, "pw", ""), ""))).await;
+    let l = [("collector", "mysql"), ("target", "db")];
+    pw.wait_for(Duration::from_secs(20), "up", |b| {
+        (sample(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
+    })
+    .await;
+    db = blocking(move || {
+        db.kill().unwrap();
+        db
+    })
+    .await;
+    let body = pw
+        .wait_for(Duration::from_secs(20), "down", |b| {
+            (sample(b, "perfwatch_target_up", &l) == Some(0.0)).then(|| b.to_owned())
+        })
+        .await;
+    let connect_errors = sample(
+        &body,
+        "perfwatch_poll_errors_total",
+        &[("target", "db"), ("reason", "connect")],
+    )
+    .unwrap();
+    assert!(connect_errors >= 1.0, "{body}");
+    db = blocking(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        db.restart().unwrap();
+        db
+    })
+    .await;
+    pw.wait_for(Duration::from_secs(30), "up again", |b| {
+        (sample(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
+    })
+    .await;
+    wait_polls(&pw, 3.0).await;
+    let mut admin = connect(&db).await;
+    assert_eq!(
+        pw_connections(&mut admin).await,
+        1,
+        "exactly one perfwatch connection after recovery"
+    );
+    pw.stop().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(pw_connections(&mut admin).await, 0, "closed on stop");
+}
+
+#[tokio::test]
+async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
+    let db = blocking(|| {
+        let db = start_db(&[("performance_schema", "ON")]);
+        db.sql(SCHEMA).unwrap();
+        db.sql(&workload(1)).unwrap();
+        // The documented grants (MariaDB >= 10.5 names; REPLICATION CLIENT
+        // is BINLOG MONITOR there).
+        db.sql(
+            "CREATE USER 'mon'@'127.0.0.1' IDENTIFIED BY 's3cret';
+             GRANT PROCESS, SLAVE MONITOR, BINLOG MONITOR ON *.* TO 'mon'@'127.0.0.1';
+             GRANT SELECT ON performance_schema.* TO 'mon'@'127.0.0.1';",
+        )
+        .unwrap();
+        db
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, "s3cret\n").unwrap();
+    // No database in the DSN: the user has no privilege on `app`, which a
+    // default database would need; `databases` names the schema instead.
+    let target = mysql_target(
+        &dsn(&db, "mon", ""),
+        &format!(
+            "password_file = \"{}\"\ndatabases = [\"app\"]",
+            pw_file.display()
+        ),
+    );
+    let pw = Perfwatch::start(&config(fast(), &target)).await;
+    let body = pw
+        .wait_for(Duration::from_secs(20), "a permission section error", |b| {
+            sample(
+                b,
+                "perfwatch_mysql_section_errors_total",
+                &[("section", "index_sizes"), ("reason", "permission")],
+            )
+            .map(|_| b.to_owned())
+        })
+        .await;
+    let l = [("collector", "mysql"), ("target", "db")];
+    assert_eq!(
+        sample(&body, "perfwatch_target_up", &l),
+        Some(1.0),
+        "{body}"
+    );
+    assert!(
+        sample(
+            &body,
+            "mysql_global_status_threads_connected",
+            &[("target", "db")]
+        )
+        .is_some()
+    );
+    assert!(
+        sample(
+            &body,
+            "perfwatch_pool_saturation_ratio",
+            &[("source", "mysql")]
+        )
+        .is_some()
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "perfwatch_collector_degraded",
+            &[("target", "db"), ("reason", "permission_denied")]
+        ),
+        Some(1.0)
+    );
+    // performance_schema is readable: the full-scan reads are there.
+    assert_eq!(
+        sample(
+            &body,
+            "mysql_perf_schema_index_io_waits_total",
+            &[("name", "trip"), ("index", "NONE"), ("operation", "fetch")]
+        ),
+        Some(2000.0)
+    );
+    assert!(!body.contains("s3cret"));
+
+    // A wrong password is an auth error, not a crash.
+    let bad = mysql_target(&dsn(&db, "mon:wrong", "app"), "");
+    let pw2 = Perfwatch::start(&config(fast(), &bad)).await;
+    pw2.wait_for(Duration::from_secs(20), "an auth error", |b| {
+        (sample(
+            b,
+            "perfwatch_poll_errors_total",
+            &[("target", "db"), ("reason", "auth")],
+        )? >= 1.0)
+            .then_some(())
+    })
+    .await;
+    pw2.stop().await;
+    pw.stop().await;
+}
