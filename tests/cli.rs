@@ -51,6 +51,7 @@ fn check_config_accepts_the_example() {
         .env("REDIS_PASSWORD", "example")
         .env("API_KEY", "example")
         .env("MYSQL_PASSWORD", "example")
+        .env("PERFWATCH_PG_PASSWORD", "example")
         .output()
         .unwrap();
     assert!(

@@ -1,10 +1,13 @@
-//! `[[postgres]]` config.
+//! `[[postgres]]` config: one PostgreSQL server per table.
 
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::{CommonTarget, Secret};
+use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
+use crate::config::{CommonTarget, Secret, read_secret_file};
 
 /// One PostgreSQL target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -12,20 +15,90 @@ use crate::config::{CommonTarget, Secret};
 pub struct PostgresConfig {
     /// The `target` label; unique among `[[postgres]]` tables.
     pub name: String,
-    /// Connection string; the password may come from `password`/`password_file`.
+    /// `postgres://user[:password]@host:port/db[?params]`; the password may
+    /// come from `password`/`password_file` instead.
     pub dsn: String,
     /// Password, when not in the DSN; `${ENV}` is expanded.
     #[serde(default)]
     pub password: Option<Secret>,
-    /// File holding the password.
+    /// File holding the password (Kubernetes secret mounts).
     #[serde(default)]
-    pub password_file: Option<std::path::PathBuf>,
+    pub password_file: Option<PathBuf>,
     /// Overrides `global.interval`.
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
     /// Overrides `global.timeout`.
     #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
+    /// Databases whose index and table stats are read (default: the DSN's
+    /// database); `["*"]` means every database that accepts connections and is
+    /// not a template.
+    #[serde(default)]
+    pub databases: Vec<String>,
+    /// Most databases with their own connection (each at most one).
+    #[serde(default = "default_max_databases")]
+    pub max_databases: usize,
+    /// Schemas ignored by the index and table stats.
+    #[serde(default = "default_exclude_schemas")]
+    pub exclude_schemas: Vec<String>,
+    /// Most tables per database with their own series; the rest are summed
+    /// into `relname="other"`.
+    #[serde(default = "default_max_tables")]
+    pub max_tables: usize,
+    /// Most indexes per database with their own series (largest first); the
+    /// rest are summed into `indexrelname="other"`.
+    #[serde(default = "default_max_indexes")]
+    pub max_indexes: usize,
+    /// How often the index and table stats are read (their last result is
+    /// re-exported in between).
+    #[serde(default = "default_index_interval", with = "humantime_serde")]
+    pub index_interval: Duration,
+    /// Missing-index rule: live rows a table needs.
+    #[serde(default = "default_min_table_rows")]
+    pub min_table_rows: u64,
+    /// Missing-index rule: sequential scans a table needs.
+    #[serde(default = "default_min_seq_scans")]
+    pub min_seq_scans: u64,
+    /// Missing-index rule: share of scans that are sequential, above which a
+    /// table is a candidate (0–1).
+    #[serde(default = "default_seq_ratio")]
+    pub seq_ratio: f64,
+    /// `lock_timeout` of perfwatch's sessions (default: a fifth of the poll
+    /// timeout). Must be shorter than the timeout.
+    #[serde(default, with = "humantime_serde")]
+    pub lock_timeout: Option<Duration>,
+    /// Custom SQL metrics (`[[postgres.query]]`).
+    #[serde(default)]
+    pub query: Vec<CustomQueryConfig>,
+}
+
+fn default_max_databases() -> usize {
+    20
+}
+fn default_exclude_schemas() -> Vec<String> {
+    vec![
+        "pg_catalog".into(),
+        "information_schema".into(),
+        "pg_toast".into(),
+    ]
+}
+fn default_max_tables() -> usize {
+    200
+}
+fn default_max_indexes() -> usize {
+    200
+}
+fn default_index_interval() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_min_table_rows() -> u64 {
+    1000
+}
+fn default_min_seq_scans() -> u64 {
+    10
+}
+fn default_seq_ratio() -> f64 {
+    0.5
 }
 
 impl PostgresConfig {
@@ -40,6 +113,146 @@ impl PostgresConfig {
 
     /// Cross-field checks; `(key, message)` pairs.
     pub fn validate(&self) -> Vec<(String, String)> {
-        Vec::new()
+        let mut errors = Vec::new();
+        let masked = super::rules::mask_dsn(&self.dsn);
+        if !(self.dsn.starts_with("postgres://") || self.dsn.starts_with("postgresql://")) {
+            errors.push((
+                "dsn".into(),
+                format!("dsn \"{masked}\" must start with postgres:// or postgresql://"),
+            ));
+        } else if let Err(e) = sqlx::postgres::PgConnectOptions::from_str(&self.dsn) {
+            // sqlx's message may quote the URL; ours names only the masked one.
+            let detail = e.to_string().replace(&self.dsn, &masked);
+            errors.push((
+                "dsn".into(),
+                format!("dsn \"{masked}\" is not valid: {detail}"),
+            ));
+        }
+        if self.password.is_some() && self.password_file.is_some() {
+            errors.push((
+                "password_file".into(),
+                "set password or password_file, not both".into(),
+            ));
+        }
+        if let Some(path) = &self.password_file
+            && let Err(e) = read_secret_file(path)
+        {
+            errors.push(("password_file".into(), e));
+        }
+        if self.databases.iter().any(|d| d == "*") && self.databases.len() > 1 {
+            errors.push((
+                "databases".into(),
+                "\"*\" already means every database; list it alone".into(),
+            ));
+        }
+        if self.databases.iter().any(|d| d.is_empty()) {
+            errors.push((
+                "databases".into(),
+                "database names must not be empty".into(),
+            ));
+        }
+        for (key, v) in [
+            ("max_databases", self.max_databases),
+            ("max_tables", self.max_tables),
+            ("max_indexes", self.max_indexes),
+        ] {
+            if v == 0 {
+                errors.push((key.into(), format!("{key} must be at least 1, got 0")));
+            }
+        }
+        if self.index_interval.is_zero() {
+            errors.push((
+                "index_interval".into(),
+                "index_interval must be longer than 0s".into(),
+            ));
+        }
+        if !(self.seq_ratio >= 0.0 && self.seq_ratio < 1.0) {
+            errors.push((
+                "seq_ratio".into(),
+                format!("seq_ratio must be in [0, 1), got {}", self.seq_ratio),
+            ));
+        }
+        if let (Some(lock), Some(timeout)) = (self.lock_timeout, self.timeout)
+            && lock >= timeout
+        {
+            errors.push((
+                "lock_timeout".into(),
+                format!(
+                    "lock_timeout \"{}\" must be shorter than timeout \"{}\"",
+                    humantime::format_duration(lock),
+                    humantime::format_duration(timeout)
+                ),
+            ));
+        }
+        if self.lock_timeout.is_some_and(|l| l.is_zero()) {
+            errors.push((
+                "lock_timeout".into(),
+                "lock_timeout must be longer than 0s (0 would wait forever)".into(),
+            ));
+        }
+        errors.extend(validate_queries(&self.query));
+        errors
+    }
+
+    /// The password from `password` or `password_file`, if any.
+    pub fn resolved_password(&self) -> Result<Option<Secret>, String> {
+        match (&self.password, &self.password_file) {
+            (Some(p), _) => Ok(Some(p.clone())),
+            (None, Some(path)) => read_secret_file(path).map(Some),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> PostgresConfig {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_validation_table() {
+        let base = "name = \"main\"\ndsn = \"postgres://perfwatch@127.0.0.1:5432/app\"\n";
+        let c = parse(base);
+        assert_eq!(c.max_tables, 200);
+        assert_eq!(c.max_indexes, 200);
+        assert_eq!(c.max_databases, 20);
+        assert_eq!(c.index_interval, Duration::from_secs(300));
+        assert_eq!(c.exclude_schemas.len(), 3);
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        let cases: &[(&str, &[&str])] = &[
+            ("", &[]),
+            ("databases = [\"*\"]\n", &[]),
+            ("databases = [\"*\", \"app\"]\n", &["databases"]),
+            ("max_tables = 0\n", &["max_tables"]),
+            ("seq_ratio = 1.5\n", &["seq_ratio"]),
+            ("index_interval = \"0s\"\n", &["index_interval"]),
+            (
+                "timeout = \"1s\"\nlock_timeout = \"2s\"\n",
+                &["lock_timeout"],
+            ),
+            (
+                "[[query]]\nname = \"a\"\nsql = \"select 1 as value\"\n[[query]]\nname = \"a\"\nsql = \"select 2 as value\"\n",
+                &["query[1].name"],
+            ),
+        ];
+        for (extra, want) in cases {
+            let c = parse(&format!("{base}{extra}"));
+            let got: Vec<String> = c.validate().into_iter().map(|(k, _)| k).collect();
+            assert_eq!(got, *want, "{extra}");
+        }
+        let bad = parse("name = \"x\"\ndsn = \"mysql://u:hunter2@h/db\"\n");
+        let errs = bad.validate();
+        assert_eq!(errs.len(), 1);
+        assert!(!errs[0].1.contains("hunter2"), "{errs:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let r: Result<PostgresConfig, _> =
+            toml::from_str("name = \"x\"\ndsn = \"postgres://h/db\"\nmax_table = 3\n");
+        assert!(r.is_err());
     }
 }
