@@ -27,6 +27,7 @@ pub mod collectors;
 pub mod config;
 pub mod counter_window;
 pub mod demo;
+pub mod digest_cli;
 pub mod engine;
 pub mod exposition;
 pub mod harness;

@@ -85,15 +85,19 @@ impl MysqlParser {
                 return None;
             }
         }
-        let room = self.max_query_bytes.saturating_sub(cur.query.len());
+        // The joining newline counts against the cap too.
+        let sep = usize::from(!cur.query.is_empty());
+        let room = self.max_query_bytes.saturating_sub(cur.query.len() + sep);
         if room == 0 {
             cur.truncated = true;
             return None;
         }
-        if !cur.query.is_empty() {
+        if sep == 1 {
             cur.query.push('\n');
         }
-        if line.len() <= room {
+        // The tailer cuts lines at max_line_bytes (the same cap): a line
+        // that long is taken as cut, even when it fits exactly.
+        if line.len() < room || (line.len() == room && line.len() < self.max_query_bytes) {
             cur.query.push_str(line);
         } else {
             let mut end = room;
@@ -148,8 +152,8 @@ impl MysqlParser {
                 _ => "",
             };
             match key {
-                "Query_time" => cur.query_time = value.parse().ok().or(Some(0.0)),
-                "Lock_time" => cur.lock_time = value.parse().unwrap_or(0.0),
+                "Query_time" => cur.query_time = Some(seconds(value)),
+                "Lock_time" => cur.lock_time = seconds(value),
                 "Rows_sent" => cur.rows_sent = value.parse().unwrap_or(0),
                 "Rows_examined" => cur.rows_examined = value.parse().unwrap_or(0),
                 "Schema" if !value.is_empty() => cur.schema = Some(value.to_owned()),
@@ -206,6 +210,17 @@ impl MysqlParser {
     pub fn pending(&self) -> bool {
         self.current.as_ref().is_some_and(|c| c.has_stats())
     }
+}
+
+/// A time in seconds; anything but a finite non-negative number (`nan`,
+/// `inf`, `-1`: f64's parser takes them all) is 0, so one corrupt line
+/// cannot poison a class's total.
+fn seconds(value: &str) -> f64 {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .unwrap_or(0.0)
 }
 
 fn is_server_header(line: &str) -> bool {
@@ -356,6 +371,50 @@ SELECT id FROM title WHERE title = 'Bambi';
         assert!(e.truncated);
         assert_eq!(e.query.len(), 16);
         assert_eq!(e.duration, 9.5);
+    }
+
+    #[test]
+    fn text_cap_table() {
+        // Found by tests/slowlog_props.rs: (cap, statement lines, text kept,
+        // truncated). The joining newline used to go over the cap by one, and
+        // a line the tailer had cut at the cap was not reported as cut.
+        let cases: [(usize, &[&str], &str, bool); 6] = [
+            (8, &["abcd", "efgh"], "abcd\nefg", true),
+            (8, &["abc", "efgh"], "abc\nefgh", false),
+            (8, &["abcdefg"], "abcdefg", false),
+            (8, &["abcdefgh"], "abcdefgh", true),
+            (8, &["abcdefgh", "x"], "abcdefgh", true),
+            (
+                27,
+                &["1.5 ms  statement: AaA0aAA", "a0Aa"],
+                "1.5 ms  statement: AaA0aAA",
+                true,
+            ),
+        ];
+        for (cap, lines, want, truncated) in cases {
+            let mut p = MysqlParser::new(cap);
+            p.line("# Query_time: 1  Lock_time: 0 Rows_sent: 0  Rows_examined: 0");
+            for l in lines {
+                p.line(l);
+            }
+            let e = p.flush().unwrap();
+            assert!(e.query.len() <= cap, "{lines:?}");
+            assert_eq!(
+                (e.query.as_str(), e.truncated),
+                (want, truncated),
+                "{lines:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn corrupt_times_count_as_zero() {
+        for bad in ["nan", "NaN", "inf", "-infinity", "-1.5", "x"] {
+            let e = parse(&format!(
+                "# Query_time: {bad}  Lock_time: {bad} Rows_sent: 0  Rows_examined: 0\nselect 1;\n"
+            ));
+            assert_eq!((e[0].duration, e[0].lock_time), (0.0, 0.0), "{bad}");
+        }
     }
 
     #[test]

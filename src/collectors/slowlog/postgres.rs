@@ -35,6 +35,9 @@ struct Message {
     user: Option<String>,
     severity: String,
     text: String,
+    /// A line of it reached the cap (the tailer cuts lines there): the text
+    /// is incomplete.
+    cut: bool,
 }
 
 /// Streaming parser.
@@ -45,8 +48,9 @@ pub struct PgParser {
     pending: Option<Message>,
     /// CSV records spanning lines (quoted newlines).
     csv_buffer: String,
-    /// `statement:` messages waiting for their bare `duration:` line, by pid.
-    statements: HashMap<String, String>,
+    /// `statement:` messages waiting for their bare `duration:` line, by
+    /// pid (with whether their text was cut).
+    statements: HashMap<String, (String, bool)>,
     max_query_bytes: usize,
 }
 
@@ -125,12 +129,16 @@ impl PgParser {
     }
 
     fn stderr_line(&mut self, line: &str) -> Option<SlowEvent> {
+        let cut = line.len() >= self.max_query_bytes;
         if let Some(rest) = line.strip_prefix('\t') {
-            if let Some(p) = &mut self.pending
-                && p.text.len() < self.max_query_bytes
-            {
-                p.text.push('\n');
-                p.text.push_str(rest);
+            if let Some(p) = &mut self.pending {
+                if p.text.len() < self.max_query_bytes {
+                    p.text.push('\n');
+                    p.text.push_str(rest);
+                    p.cut |= cut;
+                } else {
+                    p.cut = true;
+                }
             }
             return None;
         }
@@ -147,6 +155,7 @@ impl PgParser {
                 .filter(|s| !s.is_empty()),
             severity: caps["sev"].to_owned(),
             text: caps["msg"].to_owned(),
+            cut,
         };
         let done = self.pending.take().and_then(|m| self.message(m));
         self.pending = Some(msg);
@@ -154,7 +163,15 @@ impl PgParser {
     }
 
     fn json_line(&mut self, line: &str) -> Option<SlowEvent> {
-        let v: serde_json::Value = serde_json::from_str(line).ok()?;
+        let v: serde_json::Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            // Cut by the tailer at the cap: keep what the line still says.
+            Err(_) if line.len() >= self.max_query_bytes => {
+                let m = salvage_json(line)?;
+                return self.message(m);
+            }
+            Err(_) => return None,
+        };
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
         let msg = Message {
             pid: v.get("pid").map(|p| p.to_string()).unwrap_or_default(),
@@ -162,6 +179,7 @@ impl PgParser {
             user: s("user"),
             severity: s("error_severity").unwrap_or_default(),
             text: s("message").unwrap_or_default(),
+            cut: false,
         };
         self.message(msg)
     }
@@ -193,6 +211,7 @@ impl PgParser {
             user: field(1),
             severity: field(11).unwrap_or_default(),
             text: field(13).unwrap_or_default(),
+            cut: false,
         };
         self.message(msg)
     }
@@ -207,18 +226,17 @@ impl PgParser {
             if self.statements.len() > 10_000 {
                 self.statements.clear();
             }
-            self.statements.insert(m.pid.clone(), q.to_owned());
+            self.statements.insert(m.pid.clone(), (q.to_owned(), m.cut));
             return None;
         }
         let caps = DURATION.captures(&m.text)?;
         let ms: f64 = caps["ms"].parse().ok()?;
-        let query = match caps.name("kind").map(|k| k.as_str()) {
+        let (mut query, cut) = match caps.name("kind").map(|k| k.as_str()) {
             Some(k) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
-            Some(_) => caps["q"].to_owned(),
+            Some(_) => (caps["q"].to_owned(), m.cut),
             None => self.statements.remove(&m.pid)?,
         };
-        let mut query = query;
-        let truncated = query.len() > self.max_query_bytes;
+        let truncated = cut || query.len() > self.max_query_bytes;
         if truncated {
             let mut end = self.max_query_bytes;
             while !query.is_char_boundary(end) {
@@ -250,6 +268,76 @@ impl PgParser {
     pub fn has_partial(&self) -> bool {
         self.pending.is_some() || !self.csv_buffer.is_empty()
     }
+}
+
+/// The top-level fields of a jsonlog line cut short (no longer valid JSON):
+/// `"key":value` pairs in order up to the cut; a string value cut in the
+/// middle keeps what it has. The fields we need come before `message`.
+fn salvage_json(line: &str) -> Option<Message> {
+    let mut m = Message {
+        cut: true,
+        ..Message::default()
+    };
+    let mut rest = line.trim_start().strip_prefix('{')?;
+    loop {
+        rest = rest.trim_start_matches([',', ' ']);
+        let (key, after, complete) = json_string(rest)?;
+        if !complete {
+            break;
+        }
+        let after = after.trim_start().strip_prefix(':')?.trim_start();
+        if after.starts_with('"') {
+            let (value, after, complete) = json_string(after)?;
+            match key.as_str() {
+                "user" => m.user = Some(value),
+                "dbname" => m.db = Some(value),
+                "error_severity" => m.severity = value,
+                "message" => m.text = value,
+                _ => {}
+            }
+            if !complete {
+                break;
+            }
+            rest = after;
+        } else {
+            let end = after.find([',', '}']).unwrap_or(after.len());
+            if key == "pid" {
+                m.pid = after[..end].trim().to_owned();
+            }
+            rest = &after[end..];
+            if !rest.starts_with(',') {
+                break;
+            }
+        }
+    }
+    (!m.severity.is_empty()).then_some(m)
+}
+
+/// A JSON string at the start of `s`: (decoded text, the rest, whether it
+/// was closed). An unclosed one is decoded as far as it goes.
+fn json_string(s: &str) -> Option<(String, &str, bool)> {
+    let body = s.strip_prefix('"')?;
+    let bytes = body.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'"' => {
+                let text: String = serde_json::from_str(&s[..i + 2]).ok()?;
+                return Some((text, &body[i + 1..], true));
+            }
+            _ => i += 1,
+        }
+    }
+    // Cut: close it, dropping a half escape sequence at the end.
+    let mut end = body.len();
+    for _ in 0..8 {
+        if let Ok(text) = serde_json::from_str::<String>(&format!("\"{}\"", &body[..end])) {
+            return Some((text, "", false));
+        }
+        end = body[..end].char_indices().next_back()?.0;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -338,6 +426,89 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
         assert_eq!(e[0].query, "SELECT \"x\"\nFROM t\nWHERE a = 'b'");
         assert_eq!(e[0].duration, 0.00325);
         assert_eq!(e[0].db.as_deref(), Some("shop"));
+    }
+
+    #[test]
+    fn lines_cut_at_the_cap_table() {
+        // Found by tests/slowlog_props.rs (100 MB statement): the tailer cuts
+        // a line at max_line_bytes (= the parser's cap). A cut jsonlog line is
+        // no longer JSON and the event was lost; a cut stderr line was counted
+        // but not reported as truncated. (format, cap, log, events as
+        // (query, ms, truncated)).
+        let json_head = r#"{"timestamp":"2024-01-01 10:00:00.123 UTC","user":"app","dbname":"shop","pid":42,"error_severity":"LOG","message":"duration: 12.500 ms  statement: INSERT INTO t VALUES ('\u00e9\n"#;
+        let stderr_head = "2024-01-01 10:00:00.123 UTC [42] app@shop LOG:  duration: 12.500 ms  statement: INSERT INTO t VALUES ('x";
+        let cut_json = format!("{json_head}xxxxxxxx");
+        let half_escape = format!("{json_head}xx\\u00");
+        let cases: Vec<(PgFormat, usize, String, Vec<(String, f64, bool)>)> = vec![
+            (
+                PgFormat::Json,
+                cut_json.len(),
+                format!("{cut_json}\n"),
+                vec![("INSERT INTO t VALUES ('é\nxxxxxxxx".into(), 12.5, true)],
+            ),
+            (
+                PgFormat::Json,
+                half_escape.len(),
+                format!("{half_escape}\n"),
+                vec![("INSERT INTO t VALUES ('é\nxx".into(), 12.5, true)],
+            ),
+            // Shorter than the cap: broken JSON is garbage, not a cut line.
+            (
+                PgFormat::Json,
+                200,
+                format!("{}\n", &json_head[..60]),
+                vec![],
+            ),
+            (
+                PgFormat::Stderr,
+                200,
+                format!("{stderr_head}{}\n", "x".repeat(200 - stderr_head.len())),
+                vec![(
+                    format!(
+                        "INSERT INTO t VALUES ('{}",
+                        "x".repeat(200 - stderr_head.len() + 1)
+                    ),
+                    12.5,
+                    true,
+                )],
+            ),
+            (
+                PgFormat::Stderr,
+                200,
+                format!("{stderr_head}\n\t{}\n", "y".repeat(300)),
+                vec![(
+                    format!("INSERT INTO t VALUES ('x\n{}", "y".repeat(300))
+                        .chars()
+                        .take(200)
+                        .collect(),
+                    12.5,
+                    true,
+                )],
+            ),
+            (
+                PgFormat::Stderr,
+                200,
+                format!("{stderr_head}\n"),
+                vec![("INSERT INTO t VALUES ('x".into(), 12.5, false)],
+            ),
+        ];
+        for (format, cap, log, want) in cases {
+            let mut p = PgParser::new(format, Some("%m [%p] %q%u@%d "), cap).unwrap();
+            let mut got: Vec<(String, f64, bool)> = Vec::new();
+            for l in log.lines() {
+                // What the tailer hands out.
+                let l = &l[..l.len().min(cap)];
+                got.extend(
+                    p.line(l)
+                        .map(|e| (e.query, e.duration * 1000.0, e.truncated)),
+                );
+            }
+            got.extend(
+                p.flush()
+                    .map(|e| (e.query, e.duration * 1000.0, e.truncated)),
+            );
+            assert_eq!(got, want, "{format:?} {log:?}");
+        }
     }
 
     #[test]

@@ -242,6 +242,10 @@ impl Tailer {
                 let part = &chunk[..nl];
                 if !self.skipping_long_line {
                     let room = self.max_line.saturating_sub(self.pending.len());
+                    if part.len() > room {
+                        // Cut within this chunk: counted like one cut across chunks.
+                        self.stats.long_lines += 1;
+                    }
                     self.pending
                         .extend_from_slice(&part[..part.len().min(room)]);
                 }
@@ -274,6 +278,9 @@ impl Tailer {
             on_line(&text, self.line_offset);
             self.pending.clear();
         }
+        // The next byte starts a new line (of the new or emptied file): a
+        // long line being skipped in the old one must not swallow it.
+        self.skipping_long_line = false;
     }
 
     /// The path being followed.
@@ -405,5 +412,46 @@ mod tests {
         assert_eq!(got[1], "next");
         assert_eq!(t.stats.long_lines, 1);
         assert!(t.pending.capacity() < 1 << 20, "buffer stayed small");
+    }
+
+    #[test]
+    fn long_line_edge_cases_table() {
+        // (file content, max_line, lines handed out, long_lines)
+        let cases: [(&str, usize, &[&str], u64); 4] = [
+            // Cut within one read chunk: counted too.
+            ("abcdefgh\nok\n", 4, &["abcd", "ok"], 1),
+            ("abcd\nok\n", 4, &["abcd", "ok"], 0),
+            ("abcdefgh\nijklmnop\n", 4, &["abcd", "ijkl"], 2),
+            ("", 4, &[], 0),
+        ];
+        for (content, max, want, long) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("slow.log");
+            std::fs::write(&p, content).unwrap();
+            let mut t = Tailer::new(p, StartAt::Beginning, None, max);
+            assert_eq!(lines(&mut t), want, "{content:?}");
+            assert_eq!(t.stats.long_lines, long, "{content:?}");
+        }
+    }
+
+    #[test]
+    fn copytruncate_during_a_long_partial_line_keeps_the_next_line() {
+        // Found by tests/slowlog_props.rs (tailer model): an unterminated line
+        // longer than max_line was being skipped when the file was truncated;
+        // the first line written after the truncation was swallowed.
+        for rotate in ["copytruncate", "rename", "delete"] {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("slow.log");
+            std::fs::write(&p, "1-aaaaaaaaaaaaaaaaaaaa").unwrap();
+            let mut t = Tailer::new(p.clone(), StartAt::Beginning, None, 8);
+            assert!(lines(&mut t).is_empty(), "{rotate}");
+            match rotate {
+                "copytruncate" => {}
+                "rename" => std::fs::rename(&p, dir.path().join("old")).unwrap(),
+                _ => std::fs::remove_file(&p).unwrap(),
+            }
+            std::fs::write(&p, "2-\n").unwrap();
+            assert_eq!(lines(&mut t), ["1-aaaaaa", "2-"], "{rotate}");
+        }
     }
 }
