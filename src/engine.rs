@@ -401,9 +401,25 @@ impl PollLoop {
                 _ = tokio::time::sleep_until(next) => {}
             }
             let started = tokio::time::Instant::now();
+            // A panic in a collector is a bug, but it must cost one poll of
+            // one target, not the target's loop or the process.
+            let guarded = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+                collector.poll(),
+            ));
             let result = tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                r = tokio::time::timeout(timeout, collector.poll()) => r,
+                r = tokio::time::timeout(timeout, guarded) => r,
+            };
+            let result = match result {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(_panic)) => Ok(Err(PollError::new(
+                    ErrorReason::Internal,
+                    format!(
+                        "{} target \"{}\": the collector panicked (a bug; please report it)",
+                        self.key.collector, self.key.target
+                    ),
+                ))),
+                Err(e) => Err(e),
             };
             let took = started.elapsed();
             let outcome = match result {
@@ -491,4 +507,58 @@ pub async fn poll_once(config: &crate::config::Config) -> (Bytes, Vec<(TargetKey
         }
     }
     (store.metrics().text.clone(), failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Panics on its first poll, then succeeds.
+    struct Flaky(u32);
+
+    impl Collector for Flaky {
+        async fn poll(&mut self) -> Result<PollOutput, PollError> {
+            self.0 += 1;
+            if self.0 == 1 {
+                panic!("collector bug");
+            }
+            Ok(PollOutput::default())
+        }
+        fn reset(&mut self) {}
+    }
+
+    #[tokio::test]
+    async fn a_panicking_poll_costs_one_poll_not_the_loop() {
+        let store = Arc::new(Store::new());
+        let key = TargetKey {
+            collector: "test",
+            target: "flaky".into(),
+        };
+        let handle = PollLoop {
+            key: key.clone(),
+            timing: Timing {
+                interval: Duration::from_millis(50),
+                timeout: Duration::from_millis(40),
+            },
+            store: store.clone(),
+            cancel: CancellationToken::new(),
+            polled: Arc::new(tokio::sync::Notify::new()),
+        }
+        .spawn(Flaky(0));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let s = store.targets()[&key].clone();
+            if s.up && s.errors.get(&ErrorReason::Internal) == Some(&1) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "state: up={} errors={:?}",
+                s.up,
+                s.errors
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        handle.stop().await;
+    }
 }

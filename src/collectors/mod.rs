@@ -246,6 +246,8 @@ pub enum ErrorReason {
     Permission,
     /// A local file could not be read or written.
     Io,
+    /// A bug: the collector panicked (the target keeps being polled).
+    Internal,
 }
 
 impl ErrorReason {
@@ -258,6 +260,7 @@ impl ErrorReason {
         Self::Query,
         Self::Permission,
         Self::Io,
+        Self::Internal,
     ];
 
     /// The label value.
@@ -270,6 +273,7 @@ impl ErrorReason {
             Self::Query => "query",
             Self::Permission => "permission",
             Self::Io => "io",
+            Self::Internal => "internal",
         }
     }
 }
