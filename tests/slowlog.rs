@@ -162,7 +162,12 @@ async fn rotation_and_restart_lose_and_duplicate_nothing() {
         // delaycompress assumes): wait until this one was followed.
         let want = (round + 1) as f64;
         pw.wait_for(Duration::from_secs(10), "rotation followed", |b| {
-            (value(b, "perfwatch_slowlog_rotations_total", &[("target", "mariadb")]) == Some(want)).then_some(())
+            (value(
+                b,
+                "perfwatch_slowlog_rotations_total",
+                &[("target", "mariadb")],
+            ) == Some(want))
+            .then_some(())
         })
         .await;
     }

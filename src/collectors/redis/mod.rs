@@ -126,7 +126,9 @@ impl RedisCollector {
         let mut settings = info
             .redis_settings()
             .clone()
-            .set_lib_name("perfwatch", env!("CARGO_PKG_VERSION"));
+            // CLIENT SETINFO fails on Redis < 7.2 and would show up as an
+            // application error in errorstat_ERR on every reconnect.
+            .set_skip_set_lib_name();
         if let Some(user) = &self.cfg.username {
             settings = settings.set_username(user);
         }

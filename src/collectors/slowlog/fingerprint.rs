@@ -45,13 +45,38 @@ fn starts_with_ci(b: &[u8], at: usize, word: &[u8]) -> bool {
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if from > hay.len() {
-        return None;
+    let first = *needle.first()?;
+    let mut i = from;
+    while i + needle.len() <= hay.len() {
+        let p = hay[i..hay.len() + 1 - needle.len()]
+            .iter()
+            .position(|&c| c == first)?;
+        if hay[i + p..].starts_with(needle) {
+            return Some(i + p);
+        }
+        i += p + 1;
     }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|p| p + from)
+    None
+}
+
+/// What the input holds that needs one of pt's extra passes.
+const COMMENT: u8 = 1;
+const ESCAPED_QUOTE: u8 = 2;
+const DOUBLE_QUOTE: u8 = 4;
+
+fn scan_flags(b: &[u8]) -> u8 {
+    let mut flags = 0;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'#' => flags |= COMMENT,
+            b'-' if b.get(i + 1) == Some(&b'-') => flags |= COMMENT,
+            b'/' if b.get(i + 1) == Some(&b'*') => flags |= COMMENT,
+            b'\\' if matches!(b.get(i + 1), Some(b'\'' | b'"')) => flags |= ESCAPED_QUOTE,
+            b'"' => flags |= DOUBLE_QUOTE,
+            _ => {}
+        }
+    }
+    flags
 }
 
 /// The pt-query-digest fingerprint of one statement.
@@ -74,54 +99,57 @@ pub fn fingerprint(query: &str) -> String {
         return String::from_utf8_lossy(call).to_ascii_lowercase();
     }
     let b = &b[..insert_cut(b).unwrap_or(b.len())];
-    let uncommented;
-    let b = if needs_comment_pass(b) {
-        uncommented = strip_comments(b);
-        &uncommented[..]
-    } else {
-        b
-    };
     if is_use(b) {
         return "use ?".into();
     }
-    // Step 4 in pt's order when it matters: `\'`/`\"` removal and the
-    // double-quote pass over the whole text come before single quotes,
-    // which the main pass handles inline.
-    let unescaped;
-    let b = if b
-        .windows(2)
-        .any(|w| w[0] == b'\\' && matches!(w[1], b'\'' | b'"'))
-    {
-        unescaped = remove_escaped_quotes(b);
-        &unescaped[..]
-    } else {
-        b
+    // Most statements have no comment, double quote or escaped quote: one
+    // pass. The others take pt's steps one by one first.
+    let out = match main_pass(b, true) {
+        Some(out) => out,
+        None => {
+            let flags = scan_flags(b);
+            let uncommented;
+            let b = if flags & COMMENT != 0 {
+                uncommented = strip_comments(b);
+                &uncommented[..]
+            } else {
+                b
+            };
+            if is_use(b) {
+                return "use ?".into();
+            }
+            // `\'`/`\"` removal and the double-quote pass over the whole
+            // text come before single quotes (done in the main pass).
+            let unescaped;
+            let b = if scan_flags(b) & ESCAPED_QUOTE != 0 {
+                unescaped = remove_escaped_quotes(b);
+                &unescaped[..]
+            } else {
+                b
+            };
+            let dq;
+            let b = if b.contains(&b'"') {
+                dq = replace_quoted(b, b'"');
+                &dq[..]
+            } else {
+                b
+            };
+            main_pass(b, false).unwrap_or_default()
+        }
     };
-    let dq;
-    let b = if b.contains(&b'"') {
-        dq = replace_quoted(b, b'"');
-        &dq[..]
-    } else {
-        b
-    };
-    let mut out = main_pass(b);
-    out = collapse_lists(out);
-    if contains(&out, b"union") {
+    let (mut out, words) = collapse_lists(out);
+    if words & UNION != 0 {
         out = collapse_union(out);
     }
-    if contains(&out, b"limit ?") {
+    if words & LIMIT != 0 {
         out = limit(out);
     }
-    if contains(&out, b"order by ") && contains(&out, b"asc") {
+    if words & ORDER != 0 {
         out = order_by_asc(out);
     }
     // Only ASCII bytes were replaced or deleted, and only whole multi-byte
     // characters can sit in a comment or a quoted string that went.
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    find(hay, needle, 0).is_some()
 }
 
 /// `/\*\w+\.\w+:[0-9]/[0-9]\*/` anywhere.
@@ -257,10 +285,6 @@ fn insert_cut(b: &[u8]) -> Option<usize> {
     None
 }
 
-fn needs_comment_pass(b: &[u8]) -> bool {
-    has_line_comment(b) || b.windows(2).any(|w| w == b"/*")
-}
-
 fn has_line_comment(b: &[u8]) -> bool {
     b.iter()
         .enumerate()
@@ -357,8 +381,10 @@ fn replace_quoted(b: &[u8], q: u8) -> Vec<u8> {
 }
 
 /// Single-quoted strings, booleans, numbers, the `[xb.+-]?` clean-up,
-/// whitespace, case and `null`, in one pass.
-fn main_pass(b: &[u8]) -> Vec<u8> {
+/// whitespace, case and `null`, in one pass. `strict`: give up (`None`) on
+/// anything an earlier pt step would have changed (a comment marker, a
+/// double quote, a backslash before a quote, anywhere).
+fn main_pass(b: &[u8], strict: bool) -> Option<Vec<u8>> {
     // chomp: the one trailing newline goes before whitespace is squeezed.
     let b = b.strip_suffix(b"\n").unwrap_or(b);
     let n = b.len();
@@ -381,13 +407,28 @@ fn main_pass(b: &[u8]) -> Vec<u8> {
             poppable = false;
         }};
     }
+    let next_is = |i: usize, c: u8| i + 1 < n && b[i + 1] == c;
     while i < n {
         let c = b[i];
         match c {
             b'\'' => {
-                if let Some(p) = b[i + 1..].iter().position(|&x| x == b'\'') {
+                let mut j = i + 1;
+                while j < n && b[j] != b'\'' {
+                    if strict
+                        && match b[j] {
+                            b'#' | b'"' | b'\\' => true,
+                            b'-' => next_is(j, b'-'),
+                            b'/' => next_is(j, b'*'),
+                            _ => false,
+                        }
+                    {
+                        return None;
+                    }
+                    j += 1;
+                }
+                if j < n {
                     question!();
-                    i += p + 2;
+                    i = j + 1;
                 } else {
                     out.push(c);
                     poppable = false;
@@ -395,14 +436,20 @@ fn main_pass(b: &[u8]) -> Vec<u8> {
                 }
             }
             b'0'..=b'9' | b'+' | b'-' => {
+                let start = i;
                 i += 1;
-                while i < n
-                    && matches!(b[i], b'0'..=b'9' | b'a'..=b'f' | b'.' | b'x' | b'+' | b'-')
+                while i < n && matches!(b[i], b'0'..=b'9' | b'a'..=b'f' | b'.' | b'x' | b'+' | b'-')
                 {
                     i += 1;
                 }
+                if strict && b[start..i].windows(2).any(|w| w == b"--") {
+                    return None;
+                }
                 question!();
             }
+            b'#' | b'"' if strict => return None,
+            b'\\' if strict && (next_is(i, b'\'') || next_is(i, b'"')) => return None,
+            b'/' if strict && next_is(i, b'*') => return None,
             b'?' => {
                 question!();
                 i += 1;
@@ -415,7 +462,8 @@ fn main_pass(b: &[u8]) -> Vec<u8> {
                 i += 1;
             }
             b't' | b'T' | b'f' | b'F' | b'n' | b'N'
-                if keyword(b, i, out.last().copied()).is_some() =>
+                if (i == 0 || !is_w(b[i - 1]) || out.last().is_none_or(|&o| !is_w(o)))
+                    && keyword(b, i, out.last().copied()).is_some() =>
             {
                 let (len, is_null) = keyword(b, i, out.last().copied()).unwrap_or((1, false));
                 if is_null {
@@ -434,7 +482,7 @@ fn main_pass(b: &[u8]) -> Vec<u8> {
             }
         }
     }
-    out
+    Some(out)
 }
 
 /// `true`/`false` or `null` at `i`: (length, is null). pt replaces
@@ -461,28 +509,47 @@ fn keyword(b: &[u8], i: usize, last_out: Option<u8>) -> Option<(usize, bool)> {
     None
 }
 
-/// `\b(in|values?)(?:[\s,]*\([\s?,]*\))+` → `$1(?+)`.
-fn collapse_lists(b: Vec<u8>) -> Vec<u8> {
+/// Words after which [`collapse_union`], [`limit`] and [`order_by_asc`]
+/// have something to do.
+const UNION: u8 = 1;
+const LIMIT: u8 = 2;
+const ORDER: u8 = 4;
+
+/// `\b(in|values?)(?:[\s,]*\([\s?,]*\))+` → `$1(?+)`; also tells which of
+/// `union`, `limit ?`, `order by ` start a word.
+fn collapse_lists(b: Vec<u8>) -> (Vec<u8>, u8) {
     let n = b.len();
     let mut out: Option<Vec<u8>> = None;
+    let mut words = 0;
     let mut copied = 0;
     let mut i = 0;
     while i < n {
         let c = b[i];
         let mut matched = None;
-        if (c == b'i' || c == b'v') && (i == 0 || !is_w(b[i - 1])) {
-            let kws: &[&[u8]] = if c == b'i' {
-                &[b"in"]
-            } else {
-                &[b"values", b"value"]
-            };
-            for kw in kws {
-                if b[i..].starts_with(kw)
-                    && let Some(end) = list_end(&b, i + kw.len())
-                {
-                    matched = Some((kw.len(), end));
-                    break;
+        if matches!(c, b'i' | b'v' | b'u' | b'l' | b'o') && (i == 0 || !is_w(b[i - 1])) {
+            let rest = &b[i..];
+            match c {
+                b'i' => {
+                    if rest.starts_with(b"in")
+                        && let Some(end) = list_end(&b, i + 2)
+                    {
+                        matched = Some((2, end));
+                    }
                 }
+                b'v' => {
+                    for kw in [&b"values"[..], b"value"] {
+                        if rest.starts_with(kw)
+                            && let Some(end) = list_end(&b, i + kw.len())
+                        {
+                            matched = Some((kw.len(), end));
+                            break;
+                        }
+                    }
+                }
+                b'u' if rest.starts_with(b"union") => words |= UNION,
+                b'l' if rest.starts_with(b"limit ?") => words |= LIMIT,
+                b'o' if rest.starts_with(b"order by ") => words |= ORDER,
+                _ => {}
             }
         }
         match matched {
@@ -496,13 +563,14 @@ fn collapse_lists(b: Vec<u8>) -> Vec<u8> {
             None => i += 1,
         }
     }
-    match out {
+    let out = match out {
         Some(mut o) => {
             o.extend_from_slice(&b[copied..]);
             o
         }
         None => b,
-    }
+    };
+    (out, words)
 }
 
 /// `(?:[\s,]*\([\s?,]*\))+` at `j`: where it ends.
@@ -715,9 +783,11 @@ mod tests {
             ("SELECT /*!40001 SQL_NO_CACHE */ * FROM `t`", "mysqldump"),
             ("CALL refresh_summary(1, 2)", "call refresh_summary"),
             ("use drive_safe_db", "use ?"),
+            // pt-query-digest (no --preserve-embedded-numbers) masks digits
+            // inside identifiers too: its reports show `t?`.
             (
                 "select * from t1 where c2 = -1.5e3",
-                "select * from t1 where c2 = ?",
+                "select * from t? where c? = ?",
             ),
             (
                 "select * from t where flag = TRUE and x is NULL",
@@ -736,11 +806,57 @@ mod tests {
                 "SELECT a FROM t ORDER BY a ASC",
                 "select a from t order by a",
             ),
-            ("select 'it''s' , 'a\\'b'", "select ? , ?"),
+            // pt deletes `\'`, then matches '.*?': a doubled quote is two strings.
+            ("select 'it''s' , 'a\\'b'", "select ?? , ?"),
+            // pt's parser strips the "# " ours keeps.
             (
                 "# administrator command: Ping",
-                "# administrator command: Ping",
+                "administrator command: Ping",
             ),
+            // Cases checked against pt-query-digest 3.2.1's report.
+            (
+                "UPDATE orders SET status = 'x', amount = amount + 3.25 WHERE id = 9",
+                "update orders set status = ?, amount = amount ? ? where id = ?",
+            ),
+            (
+                "SELECT t1.id FROM orders t1, orders t2 WHERE t1.id = t2.id AND t1.id = 5",
+                "select t?id from orders t?, orders t? where t?id = t?id and t?id = ?",
+            ),
+            (
+                "SELECT * FROM orders WHERE code = 0x8C1A3 OR code = X'1f' OR bits = b'0101'",
+                "select * from orders where code = ?c?a? or code = x? or bits = ?",
+            ),
+            (
+                "INSERT INTO e (a, b, c) VALUES (1, TRUE, 0x1F),(2, NULL, 'x')",
+                "insert into e (a, b, c) values (?, ?, ?f)",
+            ),
+            (
+                "select * from kv where k in (1, 2) and v is not NULL",
+                "select * from kv where k in(?+) and v is not ?",
+            ),
+            (
+                "SELECT /* hint */ c.id FROM customers c # trailing\nWHERE c.id NOT IN (SELECT customer_id FROM orders WHERE amount > 5.5)",
+                "select c.id from customers c where c.id not in (select customer_id from orders where amount > ?)",
+            ),
+            (
+                "INSERT INTO kv (k, v) VALUES (1, 'a') ON DUPLICATE KEY UPDATE v = VALUES(v)",
+                "insert into kv (k, v) values(?+) on duplicate key update v = values(v)",
+            ),
+            (
+                "SELECT * FROM items WHERE (order_id, sku) IN ((1, 'a'), (2, 'b'))",
+                "select * from items where (order_id, sku) in ((?, ?), (?, ?))",
+            ),
+            (
+                "select a from t where b = 1 union all select a from t where b = 2",
+                "select a from t where b = ? /*repeat union all*/",
+            ),
+            (
+                "SELECT * FROM t ORDER BY a ASC, b DESC, c ASC LIMIT 5",
+                "select * from t order by a, b desc, c limit ?",
+            ),
+            ("select 1null, x.null, nullx", "select ??, x.?, nullx"),
+            ("call p (1)", "call p (?)"),
+            ("  CALL Refresh_It(1)", "call refresh_it"),
             (
                 "SELECT DATE(t.start_time) AS day, COUNT(*) FROM trip t WHERE t.driver_id = 7 GROUP BY day",
                 "select date(t.start_time) as day, count(*) from trip t where t.driver_id = ? group by day",
@@ -761,6 +877,35 @@ mod tests {
         );
         assert_eq!(id, fingerprint_id("select * from t where id = ?"));
         assert_ne!(id, fingerprint_id("select * from t where id in(?+)"));
+    }
+
+    #[test]
+    fn the_one_pass_path_agrees_with_pts_step_by_step_path() {
+        // Without comments, double quotes or backslash-quotes both paths
+        // must give the same; with them, the one-pass path must give up.
+        for q in [
+            "select a from t where b in (1,2) and c = 'x' limit 5, 6",
+            "update t set a = a + 1.5e3, b = 0xFF, c = b'01' where d is null",
+            "select 1null, true1, -5 from t order by a asc",
+        ] {
+            assert_eq!(
+                main_pass(q.as_bytes(), true),
+                main_pass(q.as_bytes(), false),
+                "{q}"
+            );
+        }
+        for q in [
+            "select 1 -- c",
+            "select 5--3",
+            "select '#'",
+            "select \"a\"",
+            "select 'a\\'b'",
+            "select /* c */ 1",
+            "select 'a/*b'",
+        ] {
+            assert_eq!(main_pass(q.as_bytes(), true), None, "{q}");
+        }
+        assert_eq!(fingerprint("select 5--3\n"), "select ?");
     }
 
     #[test]

@@ -66,8 +66,12 @@ impl MysqlParser {
         }
         let cur = self.current.get_or_insert_with(Partial::default);
         if cur.query.is_empty() {
-            let lower = line.trim_start().get(..4).map(str::to_ascii_lowercase);
-            if lower.as_deref() == Some("use ") && line.trim_end().ends_with(';') {
+            let is_use = line
+                .trim_start()
+                .as_bytes()
+                .get(..4)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"use "));
+            if is_use && line.trim_end().ends_with(';') {
                 let db = line.trim()[4..]
                     .trim_end_matches(';')
                     .trim()
@@ -141,7 +145,7 @@ impl MysqlParser {
             return done;
         }
         // Generic `Key: value  Key2: value2` pairs.
-        let mut tokens = rest.split_whitespace().peekable();
+        let mut tokens = rest.split_ascii_whitespace().peekable();
         while let Some(t) = tokens.next() {
             let Some(key) = t.strip_suffix(':') else {
                 continue;
@@ -224,7 +228,9 @@ fn seconds(value: &str) -> f64 {
 }
 
 fn is_server_header(line: &str) -> bool {
-    (line.contains(", Version: ") && line.contains("started with:"))
+    // The server writes "started with:" at the end: test that first (this
+    // runs for every statement line).
+    (line.trim_end().ends_with("started with:") && line.contains(", Version: "))
         || line.starts_with("Tcp port: ")
         // MySQL pads with spaces, MariaDB with tabs.
         || (line.starts_with("Time") && line.contains("Id Command"))

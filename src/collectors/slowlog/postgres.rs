@@ -48,6 +48,14 @@ pub struct PgParser {
     pending: Option<Message>,
     /// CSV records spanning lines (quoted newlines).
     csv_buffer: String,
+    /// Quotes seen in the record so far (including text dropped at the cap):
+    /// odd means a quoted field is still open.
+    csv_quotes: usize,
+    /// Text of the record was dropped at the cap.
+    csv_overflow: bool,
+    /// A record was cut inside a quoted field and closed by force: its other
+    /// lines are skipped up to the next line that starts a record.
+    csv_resync: bool,
     /// `statement:` messages waiting for their bare `duration:` line, by
     /// pid (with whether their text was cut).
     statements: HashMap<String, (String, bool)>,
@@ -93,6 +101,11 @@ pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
     Regex::new(&re).map_err(|e| format!("log_line_prefix \"{prefix}\" cannot be parsed: {e}"))
 }
 
+/// The start of a csvlog record: its `log_time`.
+static CSV_RECORD_START: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").expect("static regex")
+});
+
 static DURATION: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
     Regex::new(r"^duration: (?P<ms>[0-9.]+) ms(?:  (?P<kind>statement|execute [^:]*|parse [^:]*|bind [^:]*|execute fetch from [^:]*): (?P<q>(?s:.*)))?$")
         .expect("static regex")
@@ -114,6 +127,9 @@ impl PgParser {
             prefix,
             pending: None,
             csv_buffer: String::new(),
+            csv_quotes: 0,
+            csv_overflow: false,
+            csv_resync: false,
             statements: HashMap::new(),
             max_query_bytes,
         })
@@ -185,20 +201,46 @@ impl PgParser {
     }
 
     fn csv_line(&mut self, line: &str) -> Option<SlowEvent> {
-        if !self.csv_buffer.is_empty() {
-            self.csv_buffer.push('\n');
+        if self.csv_resync {
+            if !CSV_RECORD_START.is_match(line) {
+                return None;
+            }
+            self.csv_resync = false;
         }
-        if self.csv_buffer.len() + line.len() > self.max_query_bytes.saturating_mul(2) + 4096 {
-            // A record that never closes its quotes: give up on it.
-            self.csv_buffer.clear();
+        // The tailer cuts lines at the cap: the rest of this one is unknown.
+        let cut = line.len() >= self.max_query_bytes;
+        let open = self.csv_quotes % 2 == 1;
+        let room = self.max_query_bytes.saturating_mul(2) + 4096;
+        if self.csv_buffer.len() + line.len() < room {
+            if open {
+                self.csv_buffer.push('\n');
+            }
+            self.csv_buffer.push_str(line);
+        } else {
+            // A record longer than we keep: its quotes still tell where it
+            // ends; its text is cut (the timing is not lost).
+            self.csv_overflow = true;
+        }
+        self.csv_quotes += line.bytes().filter(|&b| b == b'"').count();
+        let forced = self.csv_quotes % 2 == 1;
+        if forced && !cut {
+            // A quoted field goes on on the next line.
             return None;
         }
-        self.csv_buffer.push_str(line);
-        // A record is complete when its quotes balance.
-        if self.csv_buffer.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
-            return None;
+        if cut {
+            // The rest of this line is unknown (it may even open a quoted
+            // field): close the record here, cut inside a quoted field (the
+            // message) or not, and skip its other lines up to the next
+            // record.
+            self.csv_resync = true;
         }
-        let record = std::mem::take(&mut self.csv_buffer);
+        let mut record = std::mem::take(&mut self.csv_buffer);
+        let dropped = forced || self.csv_overflow;
+        self.csv_quotes = 0;
+        self.csv_overflow = false;
+        if record.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
+            record.push('"');
+        }
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -211,7 +253,9 @@ impl PgParser {
             user: field(1),
             severity: field(11).unwrap_or_default(),
             text: field(13).unwrap_or_default(),
-            cut: false,
+            // Closed by force or cut short: the message is incomplete unless
+            // the record got past it.
+            cut: dropped && row.len() <= 14,
         };
         self.message(msg)
     }
@@ -266,7 +310,7 @@ impl PgParser {
 
     /// Whether lines of an unfinished message are held.
     pub fn has_partial(&self) -> bool {
-        self.pending.is_some() || !self.csv_buffer.is_empty()
+        self.pending.is_some() || !self.csv_buffer.is_empty() || self.csv_quotes % 2 == 1
     }
 }
 
@@ -343,6 +387,9 @@ fn json_string(s: &str) -> Option<(String, &str, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An event as the cut-line tables compare it: (query, ms, truncated).
+    type Event = (String, f64, bool);
 
     fn run(format: PgFormat, prefix: Option<&str>, log: &str) -> Vec<SlowEvent> {
         let mut p = PgParser::new(format, prefix, 1 << 20).unwrap();
@@ -439,7 +486,7 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
         let stderr_head = "2024-01-01 10:00:00.123 UTC [42] app@shop LOG:  duration: 12.500 ms  statement: INSERT INTO t VALUES ('x";
         let cut_json = format!("{json_head}xxxxxxxx");
         let half_escape = format!("{json_head}xx\\u00");
-        let cases: Vec<(PgFormat, usize, String, Vec<(String, f64, bool)>)> = vec![
+        let cases: Vec<(PgFormat, usize, String, Vec<Event>)> = vec![
             (
                 PgFormat::Json,
                 cut_json.len(),
@@ -494,7 +541,7 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
         ];
         for (format, cap, log, want) in cases {
             let mut p = PgParser::new(format, Some("%m [%p] %q%u@%d "), cap).unwrap();
-            let mut got: Vec<(String, f64, bool)> = Vec::new();
+            let mut got: Vec<Event> = Vec::new();
             for l in log.lines() {
                 // What the tailer hands out.
                 let l = &l[..l.len().min(cap)];
@@ -508,6 +555,74 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
                     .map(|e| (e.query, e.duration * 1000.0, e.truncated)),
             );
             assert_eq!(got, want, "{format:?} {log:?}");
+        }
+    }
+
+    #[test]
+    fn csv_records_cut_or_longer_than_the_cap() {
+        // A csvlog record whose line the tailer cut at the cap left its quotes
+        // open: it swallowed the records after it until a size limit, then
+        // all of them were dropped; a multi-line record longer than that
+        // limit was dropped too, timing and all. (cap, log, (query, ms,
+        // truncated) per event).
+        let head = "2024-01-01 10:00:00.123 UTC,\"app\",\"shop\",42,\"h\",s,1,\"SELECT\",t,1/2,0,LOG,00000,\"duration: ";
+        let tail = "\",,,,,,,,,\"psql\",\"client backend\",,0";
+        let good = format!("{head}1.000 ms  statement: select 2{tail}");
+        let long = format!("{head}12.500 ms  statement: select 'x{}", "x".repeat(200));
+        let long_kept = long[..200].split_once("statement: ").unwrap().1.to_owned();
+        let pad = "\n-- padding ........................................".repeat(100);
+        let cases: Vec<(usize, String, Vec<Event>)> = vec![
+            // Cut on its first line, more lines of it follow, then a record.
+            (
+                200,
+                format!("{long}\nmore ' text\n\"more\"' \"\n{good}\n"),
+                vec![
+                    (long_kept.clone(), 12.5, true),
+                    ("select 2".into(), 1.0, false),
+                ],
+            ),
+            // Cut and nothing more of it.
+            (
+                200,
+                format!("{long}'{tail}\n{good}\n"),
+                vec![
+                    (long_kept.clone(), 12.5, true),
+                    ("select 2".into(), 1.0, false),
+                ],
+            ),
+            // Many lines, each under the cap, more than kept in all.
+            (
+                200,
+                format!("{head}7.000 ms  statement: select 1{pad}{tail}\n{good}\n"),
+                vec![
+                    (
+                        format!(
+                            "select 1{}",
+                            "\n-- padding ........................................".repeat(50)
+                        )[..200]
+                            .to_owned(),
+                        7.0,
+                        true,
+                    ),
+                    ("select 2".into(), 1.0, false),
+                ],
+            ),
+        ];
+        for (cap, log, want) in cases {
+            let mut p = PgParser::new(PgFormat::Csv, None, cap).unwrap();
+            let mut got: Vec<Event> = Vec::new();
+            for l in log.lines() {
+                let l = &l[..l.len().min(cap)];
+                got.extend(
+                    p.line(l)
+                        .map(|e| (e.query, e.duration * 1000.0, e.truncated)),
+                );
+            }
+            got.extend(
+                p.flush()
+                    .map(|e| (e.query, e.duration * 1000.0, e.truncated)),
+            );
+            assert_eq!(got, want, "{log:?}");
         }
     }
 

@@ -236,27 +236,46 @@ impl Tailer {
                 }
             }
             let mut chunk = &buf[..n];
+            // UTF-8 is checked once per chunk, not per line: lines inside
+            // the valid part are handed out as slices of it.
+            let text = match std::str::from_utf8(chunk) {
+                Ok(text) => text,
+                Err(e) => std::str::from_utf8(&chunk[..e.valid_up_to()]).unwrap_or_default(),
+            };
+            let mut at = 0;
             let mut pos = self.read_offset;
             self.read_offset += n as u64;
-            while let Some(nl) = chunk.iter().position(|&b| b == b'\n') {
+            while let Some(nl) = find_newline(chunk) {
                 let part = &chunk[..nl];
-                if !self.skipping_long_line {
-                    let room = self.max_line.saturating_sub(self.pending.len());
-                    if part.len() > room {
-                        // Cut within this chunk: counted like one cut across chunks.
-                        self.stats.long_lines += 1;
-                    }
-                    self.pending
-                        .extend_from_slice(&part[..part.len().min(room)]);
-                }
                 pos += nl as u64 + 1;
                 let line_start = self.line_offset;
-                let text = String::from_utf8_lossy(&self.pending).into_owned();
-                on_line(&text, line_start);
+                if self.pending.is_empty() && !self.skipping_long_line {
+                    // The whole line is in this chunk: handed out in place.
+                    if part.len() > self.max_line {
+                        self.stats.long_lines += 1;
+                    }
+                    let len = part.len().min(self.max_line);
+                    match text.get(at..at + len) {
+                        Some(line) => on_line(line, line_start),
+                        None => emit_line(&part[..len], line_start, on_line),
+                    }
+                } else {
+                    if !self.skipping_long_line {
+                        let room = self.max_line.saturating_sub(self.pending.len());
+                        if part.len() > room {
+                            // Cut within this chunk: counted like one cut across chunks.
+                            self.stats.long_lines += 1;
+                        }
+                        self.pending
+                            .extend_from_slice(&part[..part.len().min(room)]);
+                    }
+                    emit_line(&self.pending, line_start, on_line);
+                }
                 self.pending.clear();
                 self.skipping_long_line = false;
                 self.line_offset = pos;
                 chunk = &chunk[nl + 1..];
+                at += nl + 1;
             }
             if !chunk.is_empty() && !self.skipping_long_line {
                 let room = self.max_line.saturating_sub(self.pending.len());
@@ -274,8 +293,7 @@ impl Tailer {
     /// Hands out a final unterminated line (rotation: the old file is done).
     fn flush_partial(&mut self, on_line: &mut dyn FnMut(&str, u64)) {
         if !self.pending.is_empty() {
-            let text = String::from_utf8_lossy(&self.pending).into_owned();
-            on_line(&text, self.line_offset);
+            emit_line(&self.pending, self.line_offset, on_line);
             self.pending.clear();
         }
         // The next byte starts a new line (of the new or emptied file): a
@@ -298,6 +316,37 @@ impl Tailer {
     pub fn close(&mut self) {
         self.file = None;
     }
+}
+
+/// Hands out one line: valid UTF-8 as it is (no copy), anything else with
+/// U+FFFD for the bad bytes.
+fn emit_line(bytes: &[u8], offset: u64, on_line: &mut dyn FnMut(&str, u64)) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => on_line(text, offset),
+        Err(_) => on_line(&String::from_utf8_lossy(bytes), offset),
+    }
+}
+
+/// The first `\n` in `b`, eight bytes at a time (the per-byte search is
+/// a visible share of reading a big log).
+fn find_newline(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(word) ^ NL;
+        // The lowest set bit marks the first zero byte (borrows only
+        // propagate upwards).
+        let zero = x.wrapping_sub(LO) & !x & HI;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| c == b'\n').map(|p| p + i)
 }
 
 /// Up to `n` leading bytes of the open file (positional read: the file
@@ -396,6 +445,25 @@ mod tests {
         std::fs::write(&p, &other).unwrap();
         let mut replaced = Tailer::new(p.clone(), StartAt::End, Some(pos), 1024);
         assert_eq!(lines(&mut replaced).len(), 100);
+    }
+
+    #[test]
+    fn find_newline_matches_a_plain_search() {
+        for len in 0..40 {
+            for at in 0..=len {
+                let mut v: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+                v.extend([0x8a, 0x0b, 0xff]);
+                if at < len {
+                    v[at] = b'\n';
+                    v[len - 1] = b'\n';
+                }
+                assert_eq!(
+                    find_newline(&v),
+                    v.iter().position(|&c| c == b'\n'),
+                    "{v:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,1348 @@
+//! End to end (issue 6): perfwatch → Prometheus → Alertmanager → webhook, with
+//! the repository's own alert rules, dashboards and example configs.
+//!
+//! Everything runs on 127.0.0.1 with ports chosen at start: Redis (and, for
+//! the coverage test, PostgreSQL, PgBouncer and MariaDB) from the harness,
+//! perfwatch in-process (`tests/common`), a webhook receiver (axum) that
+//! records Alertmanager's notifications, and Prometheus and Alertmanager from
+//! the Debian packages (`apt-get install prometheus prometheus-alertmanager`).
+//!
+//! What is tested is the real thing:
+//! - Prometheus and Alertmanager run `deploy/prometheus/prometheus.yml` and
+//!   `deploy/alertmanager/alertmanager.yml`, rendered by [`render`], which
+//!   replaces a few literal lines (addresses, intervals) and fails if one of
+//!   them is missing or duplicated;
+//! - the alert test runs a variant of `alerts/perfwatch.rules.yml` made by
+//!   [`rules_test_variant`] (shorter `for:` and ratio window, nothing else);
+//!   the coverage test runs the file unchanged;
+//! - the dashboards' queries come from `tests/support_dashboards`.
+//!
+//! Tests:
+//! - [`cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook`]:
+//!   the alert pipeline, about one minute.
+//! - [`rule_metrics_and_dashboard_queries_have_data_with_every_collector`]:
+//!   every metric name in the rules exists in Prometheus, and every dashboard
+//!   panel query returns a series, with every collector kind running.
+//! - fast checks of the rule transform, the metric-name extractor and the
+//!   example configs.
+
+mod common;
+mod support_dashboards;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use common::{Perfwatch, blocking};
+use perfwatch::harness::{
+    AlertmanagerServer, MariaDbServer, PgbouncerServer, PostgresServer, PrometheusLabels,
+    PrometheusServer, RedisServer, find_binary, free_port,
+};
+use promql_parser::label::MatchOp;
+use promql_parser::parser::{self, Expr};
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------
+// Repository files and example configs
+// ---------------------------------------------------------------------------
+
+/// The alert rules under test, relative to the crate root.
+const RULES_FILE: &str = "alerts/perfwatch.rules.yml";
+/// The example Prometheus config.
+const PROMETHEUS_EXAMPLE: &str = "deploy/prometheus/prometheus.yml";
+/// The example Alertmanager config.
+const ALERTMANAGER_EXAMPLE: &str = "deploy/alertmanager/alertmanager.yml";
+/// Where the Prometheus example expects the rules (relative to its config).
+const RULES_IN_PROMETHEUS: &str = "rules/perfwatch.rules.yml";
+/// The job name of the example's scrape config.
+const JOB: &str = "perfwatch";
+
+fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Reads a repository file, failing with what is missing.
+fn repo_file(rel: &str) -> String {
+    let path = repo_path(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{rel} is needed by the end-to-end test and cannot be read ({e}): {}",
+            path.display()
+        )
+    })
+}
+
+/// The real alert rules. A clear failure when the file does not exist yet.
+fn real_rules() -> String {
+    let path = repo_path(RULES_FILE);
+    assert!(
+        path.exists(),
+        "{RULES_FILE} does not exist: the end-to-end test runs the repository's real alert rules \
+         (CacheHitRatioLow, PerfwatchTargetDown, ...), so it cannot run without them"
+    );
+    repo_file(RULES_FILE)
+}
+
+/// Renders an example config: every `(from, to)` replaces one literal
+/// substring that must occur exactly once in the template, so an edit of the
+/// example that drops or duplicates one of them fails here instead of
+/// silently testing something else.
+fn render(name: &str, template: &str, replacements: &[(&str, &str)]) -> String {
+    let mut out = template.to_owned();
+    for (from, to) in replacements {
+        let n = template.matches(from).count();
+        assert_eq!(
+            n, 1,
+            "{name}: the test replaces `{from}`, which must occur exactly once, found {n} times"
+        );
+        out = out.replace(from, to);
+    }
+    out
+}
+
+/// `deploy/prometheus/prometheus.yml` with 1 s scrape and evaluation
+/// intervals, scraping `perfwatch` and alerting to 127.0.0.1:`alertmanager_port`.
+fn prometheus_config(perfwatch: SocketAddr, alertmanager_port: u16) -> String {
+    let scrape = format!("- targets: [\"{perfwatch}\"]");
+    let alerting = format!("- targets: [\"127.0.0.1:{alertmanager_port}\"]");
+    render(
+        PROMETHEUS_EXAMPLE,
+        &repo_file(PROMETHEUS_EXAMPLE),
+        &[
+            ("scrape_interval: 15s", "scrape_interval: 1s"),
+            ("evaluation_interval: 15s", "evaluation_interval: 1s"),
+            ("- targets: [\"127.0.0.1:9896\"]", &scrape),
+            ("- targets: [\"127.0.0.1:9093\"]", &alerting),
+        ],
+    )
+}
+
+/// `deploy/alertmanager/alertmanager.yml` delivering to `webhook_url` with
+/// `group_wait` and `group_interval` of 1 s (and a 1 h `repeat_interval`, so
+/// every notification the test sees is a state change).
+fn alertmanager_config(webhook_url: &str) -> String {
+    let url = format!("- url: {webhook_url}");
+    render(
+        ALERTMANAGER_EXAMPLE,
+        &repo_file(ALERTMANAGER_EXAMPLE),
+        &[
+            ("group_wait: 30s", "group_wait: 1s"),
+            ("group_interval: 5m", "group_interval: 1s"),
+            ("repeat_interval: 4h", "repeat_interval: 1h"),
+            ("- url: http://127.0.0.1:5001/alerts", &url),
+        ],
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The rules' test variant
+// ---------------------------------------------------------------------------
+
+/// `for:` (and `keep_firing_for:`) of every rule in the test variant.
+const TEST_FOR: &str = "2s";
+
+/// The test variant of the alert rules: the real file with exactly two kinds
+/// of textual change, so what fires in the test is the real expressions.
+///
+/// 1. Every `for: <duration>` and `keep_firing_for: <duration>` line (a YAML
+///    key at the start of a line, after indentation or `- `) gets
+///    [`TEST_FOR`], so alerts fire within seconds instead of minutes.
+///    Trailing comments are kept.
+/// 2. Every `window="5m"` and `window="15m"` label matcher (either quote
+///    style) becomes `window="1m"`: perfwatch computes
+///    `perfwatch_cache_hit_ratio` and `perfwatch_cache_lookups_in_window` over
+///    1m, 5m and 15m of poll history, and the 1m window is the one a test
+///    workload can dominate in seconds (see the alert test for the numbers).
+///
+/// Range selectors (`[5m]`) are left alone: the alerts the test drives
+/// (CacheHitRatioLow, PerfwatchTargetDown) use none, and shortening them
+/// would change what `rate()` thresholds mean.
+fn rules_test_variant(rules: &str) -> String {
+    let mut out = String::with_capacity(rules.len());
+    for line in rules.split_inclusive('\n') {
+        out.push_str(&rewrite_for_line(line).unwrap_or_else(|| line.to_owned()));
+    }
+    for window in ["5m", "15m"] {
+        for q in ['"', '\''] {
+            out = out.replace(
+                &format!("window={q}{window}{q}"),
+                &format!("window={q}1m{q}"),
+            );
+        }
+    }
+    out
+}
+
+/// `    for: 10m  # x` → `    for: 2s  # x`; `None` for any other line.
+fn rewrite_for_line(line: &str) -> Option<String> {
+    let body = line.trim_end_matches(['\n', '\r']);
+    let ending = &line[body.len()..];
+    let indent_len = body.len() - body.trim_start().len();
+    let (indent, rest) = body.split_at(indent_len);
+    let (dash, rest) = match rest.strip_prefix("- ") {
+        Some(r) => ("- ", r.trim_start()),
+        None => ("", rest),
+    };
+    let (key, value) = rest.split_once(':')?;
+    if key != "for" && key != "keep_firing_for" {
+        return None;
+    }
+    let (duration, comment) = match value.find('#') {
+        Some(i) => (&value[..i], &value[i..]),
+        None => (value, ""),
+    };
+    let duration = duration.trim();
+    let looks_like_duration = !duration.is_empty()
+        && duration.starts_with(|c: char| c.is_ascii_digit())
+        && duration.chars().all(|c| c.is_ascii_alphanumeric());
+    if !looks_like_duration {
+        return None;
+    }
+    let comment = if comment.is_empty() {
+        String::new()
+    } else {
+        format!("  {comment}")
+    };
+    Some(format!("{indent}{dash}{key}: {TEST_FOR}{comment}{ending}"))
+}
+
+// ---------------------------------------------------------------------------
+// Metric names referenced by PromQL
+// ---------------------------------------------------------------------------
+
+/// Names Prometheus synthesizes itself; a rule may use them without any
+/// exporter providing them.
+const SYNTHETIC_METRICS: &[&str] = &["ALERTS", "ALERTS_FOR_STATE"];
+
+/// The metric names `expr` selects, by parsing it with the PromQL parser
+/// (`promql-parser`, the same one perfwatch's phase triggers use) and walking
+/// the syntax tree: the name of every vector and matrix selector, in
+/// functions, aggregations, binary operations, subqueries and offsets, plus
+/// `{__name__="x"}` matchers. Function names, keywords (`by`, `on`,
+/// `group_left`, `offset`, `bool`, ...), label names and string literals are
+/// never metric names in the tree, so nothing has to be filtered by hand.
+/// Regex `__name__` matchers select no single name and are skipped.
+fn metric_names(expr: &str) -> Result<BTreeSet<String>, String> {
+    fn walk(e: &Expr, out: &mut BTreeSet<String>) {
+        match e {
+            Expr::Aggregate(a) => {
+                walk(&a.expr, out);
+                if let Some(p) = &a.param {
+                    walk(p, out);
+                }
+            }
+            Expr::Unary(u) => walk(&u.expr, out),
+            Expr::Binary(b) => {
+                walk(&b.lhs, out);
+                walk(&b.rhs, out);
+            }
+            Expr::Paren(p) => walk(&p.expr, out),
+            Expr::Subquery(s) => walk(&s.expr, out),
+            Expr::VectorSelector(vs) => selector(vs, out),
+            Expr::MatrixSelector(ms) => selector(&ms.vs, out),
+            Expr::Call(c) => c.args.args.iter().for_each(|a| walk(a, out)),
+            Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+        }
+    }
+    fn selector(vs: &parser::VectorSelector, out: &mut BTreeSet<String>) {
+        if let Some(name) = &vs.name {
+            out.insert(name.clone());
+        }
+        for m in &vs.matchers.matchers {
+            if m.name == "__name__" && matches!(m.op, MatchOp::Equal) {
+                out.insert(m.value.clone());
+            }
+        }
+    }
+    let ast = parser::parse(expr)?;
+    let mut out = BTreeSet::new();
+    walk(&ast, &mut out);
+    Ok(out)
+}
+
+/// Whether a referenced name must come from a scrape: not a recording rule's
+/// output (by convention `level:metric:operations`, so it has a `:`) and not
+/// synthesized by Prometheus.
+fn must_be_scraped(name: &str) -> bool {
+    !name.contains(':') && !SYNTHETIC_METRICS.contains(&name)
+}
+
+/// For an error message: the family a histogram or summary series belongs to.
+fn family_hint(name: &str) -> String {
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .find_map(|s| name.strip_suffix(s))
+        .map(|family| format!(" (a series of histogram/summary family `{family}`)"))
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------
+// Webhook receiver
+// ---------------------------------------------------------------------------
+
+/// One alert of one Alertmanager notification.
+#[derive(Debug, Clone)]
+struct Delivered {
+    /// `firing` or `resolved` (the alert's own status).
+    status: String,
+    labels: BTreeMap<String, String>,
+    /// Seconds since the webhook started.
+    at: f64,
+}
+
+/// An axum server on 127.0.0.1:0 recording every notification POSTed by
+/// Alertmanager (webhook payload version 4).
+struct Webhook {
+    url: String,
+    received: Arc<Mutex<Vec<Delivered>>>,
+    raw: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Clone)]
+struct WebhookState {
+    started: Instant,
+    received: Arc<Mutex<Vec<Delivered>>>,
+    raw: Arc<Mutex<Vec<String>>>,
+}
+
+async fn receive_notification(State(s): State<WebhookState>, body: Bytes) -> &'static str {
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let at = s.started.elapsed().as_secs_f64();
+    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        let mut received = s.received.lock().unwrap();
+        for a in v["alerts"].as_array().into_iter().flatten() {
+            received.push(Delivered {
+                status: a["status"].as_str().unwrap_or_default().to_owned(),
+                labels: a["labels"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect(),
+                at,
+            });
+        }
+    }
+    s.raw.lock().unwrap().push(text);
+    "ok"
+}
+
+impl Webhook {
+    async fn start() -> Self {
+        let state = WebhookState {
+            started: Instant::now(),
+            received: Arc::default(),
+            raw: Arc::default(),
+        };
+        let app = Router::new()
+            .route("/alerts", post(receive_notification))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Webhook {
+            url: format!("http://{addr}/alerts"),
+            received: state.received,
+            raw: state.raw,
+        }
+    }
+
+    fn delivered(&self) -> Vec<Delivered> {
+        self.received.lock().unwrap().clone()
+    }
+
+    fn find(&self, alertname: &str, status: &str, target: &str) -> Option<Delivered> {
+        self.delivered().into_iter().find(|d| {
+            d.status == status
+                && d.labels.get("alertname").map(String::as_str) == Some(alertname)
+                && d.labels.get("target").map(String::as_str) == Some(target)
+        })
+    }
+
+    /// Waits for `alertname` with `status` for `target`; on timeout, panics
+    /// with everything delivered so far and what Prometheus and Alertmanager
+    /// hold.
+    async fn wait_for(
+        &self,
+        timeout: Duration,
+        alertname: &str,
+        status: &str,
+        target: &str,
+        prom: &PrometheusServer,
+        am: &AlertmanagerServer,
+    ) -> Delivered {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(d) = self.find(alertname, status, target) {
+                return d;
+            }
+            if Instant::now() > deadline {
+                let prom_alerts = tokio::task::block_in_place(|| prom.alerts());
+                let am_alerts = tokio::task::block_in_place(|| am.alerts());
+                panic!(
+                    "no `{status}` notification of {alertname} for target {target} reached the \
+                     webhook within {timeout:?}.\ndelivered: {:#?}\nPrometheus alerts: \
+                     {prom_alerts:#?}\nAlertmanager alerts: {am_alerts:#?}\nPrometheus log:\n{}\n\
+                     Alertmanager log:\n{}",
+                    self.delivered(),
+                    prom.log_tail(),
+                    am.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cache workload
+// ---------------------------------------------------------------------------
+
+/// Workload modes: `(hits, misses)` per 100 ms tick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Mode {
+    /// 950 hits and 50 misses a second: ratio 0.95.
+    Warm = 0,
+    /// 1 000 hits and 9 000 misses a second: ratio 0.10, ten times the warm
+    /// rate, so it dominates the 1m window within seconds.
+    Cold = 1,
+    /// 50 000 hits a second: outweighs the cold lookups still in the window.
+    Recover = 2,
+}
+
+impl Mode {
+    fn per_tick(self) -> (usize, usize) {
+        match self {
+            Mode::Warm => (95, 5),
+            Mode::Cold => (100, 900),
+            Mode::Recover => (5000, 0),
+        }
+    }
+}
+
+/// A thread doing pipelined GETs on a Redis every 100 ms: hits on one hot
+/// key, misses on keys that never exist. Continuous, because perfwatch's
+/// ratio is over a sliding window of poll history.
+struct CacheWorkload {
+    mode: Arc<AtomicU8>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CacheWorkload {
+    fn start(url: String, mode: Mode) -> Self {
+        let mode = Arc::new(AtomicU8::new(mode as u8));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m, s) = (mode.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+            // Fails with OOM on a full noeviction Redis, where the caller
+            // has set the key already.
+            let _: redis::RedisResult<()> =
+                redis::cmd("SET").arg("e2e:hot").arg("v").query(&mut con);
+            let mut miss = 0u64;
+            while !s.load(Ordering::SeqCst) {
+                let mode = match m.load(Ordering::SeqCst) {
+                    0 => Mode::Warm,
+                    1 => Mode::Cold,
+                    _ => Mode::Recover,
+                };
+                let (hits, misses) = mode.per_tick();
+                let mut pipe = redis::pipe();
+                for _ in 0..hits {
+                    pipe.cmd("GET").arg("e2e:hot").ignore();
+                }
+                for _ in 0..misses {
+                    miss += 1;
+                    pipe.cmd("GET").arg(format!("e2e:cold:{miss}")).ignore();
+                }
+                // A failed round (Redis killed) just ends the workload.
+                if pipe.query::<()>(&mut con).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        CacheWorkload {
+            mode,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn set(&self, mode: Mode) {
+        self.mode.store(mode as u8, Ordering::SeqCst);
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for CacheWorkload {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Prometheus helpers
+// ---------------------------------------------------------------------------
+
+/// Runs `expr` until it returns a sample, or panics after `timeout` with the
+/// last answer, the targets and the log.
+async fn wait_query(
+    prom: &PrometheusServer,
+    timeout: Duration,
+    what: &str,
+    expr: &str,
+) -> Vec<(PrometheusLabels, f64)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = tokio::task::block_in_place(|| prom.query(expr));
+        if let Ok(samples) = &got
+            && !samples.is_empty()
+        {
+            return samples.clone();
+        }
+        if Instant::now() > deadline {
+            let targets = tokio::task::block_in_place(|| prom.targets());
+            panic!(
+                "timed out after {timeout:?} waiting for {what} (`{expr}`); last answer: {got:?}\n\
+                 targets: {targets:#?}\nPrometheus log:\n{}",
+                prom.log_tail()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Waits until Prometheus scraped the perfwatch target successfully.
+async fn wait_scraped(prom: &PrometheusServer) {
+    wait_query(
+        prom,
+        Duration::from_secs(30),
+        "a successful scrape of perfwatch",
+        &format!("up{{job=\"{JOB}\"}} == 1"),
+    )
+    .await;
+}
+
+fn start_or_panic<T>(r: Result<T, perfwatch::harness::HarnessError>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+// ---------------------------------------------------------------------------
+// The alert pipeline
+// ---------------------------------------------------------------------------
+
+/// Redis → perfwatch (1 s polls) → Prometheus (1 s scrapes and evaluations,
+/// the rules' test variant) → Alertmanager (1 s group wait/interval) → the
+/// webhook.
+///
+/// Timing of the ratio, with perfwatch's 1m window (the variant's
+/// `window="1m"`): the warm phase runs only until Prometheus has seen the
+/// ratio above 0.9 (a few seconds, W ≈ 5 s of 1 000 lookups/s at 0.95), then
+/// the cold phase does 10 000 lookups/s at 0.10, so after x seconds the
+/// window holds (950·W + 1 000·x) hits over (1 000·W + 10 000·x) lookups:
+/// below 0.70 after 0.2·W s and below 0.5 after 0.6·W s, i.e. within about
+/// one poll. The recovery phase does 50 000 hits/s: after C seconds of cold
+/// traffic the ratio is back above 0.70 after about 0.4·C s (and the cold
+/// lookups leave the window entirely after 60 s at worst). Each transition
+/// then needs a poll (1 s), a scrape (1 s), `for` (2 s), an evaluation (1 s),
+/// Prometheus' alertmanager discovery (up to 5 s, first time only) and
+/// `group_wait`/`group_interval` (1 s): the whole test takes about a minute;
+/// the timeouts below are several times that per step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook() {
+    let rules = rules_test_variant(&real_rules());
+    let mut redis = start_or_panic(blocking(|| RedisServer::start(&[])).await);
+    let mut workload = CacheWorkload::start(redis.url(), Mode::Warm);
+    let pw = Perfwatch::start(&format!(
+        "[global]\ninterval = \"1s\"\ntimeout = \"800ms\"\n[[redis]]\nname = \"cache\"\nurl = \"{}\"\n",
+        redis.url()
+    ))
+    .await;
+    let hook = Webhook::start().await;
+    let am_config = alertmanager_config(&hook.url);
+    let am = start_or_panic(blocking(move || AlertmanagerServer::start(&am_config)).await);
+    let prom_config = prometheus_config(pw.addr, am.port());
+    let prom = start_or_panic(
+        blocking(move || {
+            PrometheusServer::start(&prom_config, &[(RULES_IN_PROMETHEUS, rules.as_str())])
+        })
+        .await,
+    );
+
+    // The variant loaded with both alerts the test drives.
+    let loaded = tokio::task::block_in_place(|| prom.rules()).unwrap();
+    for name in ["CacheHitRatioLow", "PerfwatchTargetDown"] {
+        let rule = loaded
+            .iter()
+            .find(|r| r.name == name && r.kind == "alerting")
+            .unwrap_or_else(|| panic!("{RULES_FILE} has no alerting rule {name}: {loaded:#?}"));
+        if name == "CacheHitRatioLow" {
+            assert!(
+                rule.query.contains("window=\"1m\""),
+                "the test variant must use the 1m window: {}",
+                rule.query
+            );
+        }
+    }
+    wait_scraped(&prom).await;
+
+    // Warm: above 0.9 as Prometheus sees it, and no alert.
+    let ratio = r#"perfwatch_cache_hit_ratio{target="cache",window="1m"}"#;
+    wait_query(
+        &prom,
+        Duration::from_secs(30),
+        "a warm hit ratio",
+        &format!("{ratio} > 0.9"),
+    )
+    .await;
+    assert!(
+        hook.find("CacheHitRatioLow", "firing", "cache").is_none(),
+        "CacheHitRatioLow fired during the warm phase: {:#?}",
+        hook.delivered()
+    );
+
+    // Cold: below 0.5 → CacheHitRatioLow fires and reaches the webhook.
+    workload.set(Mode::Cold);
+    wait_query(
+        &prom,
+        Duration::from_secs(30),
+        "a cold hit ratio",
+        &format!("{ratio} < 0.5"),
+    )
+    .await;
+    let firing = hook
+        .wait_for(
+            Duration::from_secs(60),
+            "CacheHitRatioLow",
+            "firing",
+            "cache",
+            &prom,
+            &am,
+        )
+        .await;
+    assert_eq!(
+        firing.labels.get("severity").map(String::as_str),
+        Some("warning"),
+        "{firing:?}"
+    );
+
+    // Recovery: mostly hits again → a resolved notification.
+    workload.set(Mode::Recover);
+    let resolved = hook
+        .wait_for(
+            Duration::from_secs(90),
+            "CacheHitRatioLow",
+            "resolved",
+            "cache",
+            &prom,
+            &am,
+        )
+        .await;
+    assert!(resolved.at >= firing.at, "{resolved:?} before {firing:?}");
+    let now = tokio::task::block_in_place(|| prom.query(ratio)).unwrap();
+    assert!(
+        now.iter().all(|(_, v)| *v >= 0.70),
+        "resolved while the ratio is {now:?}"
+    );
+    workload.stop();
+
+    // Redis killed → PerfwatchTargetDown reaches the webhook.
+    tokio::task::block_in_place(|| redis.kill()).unwrap();
+    let down = hook
+        .wait_for(
+            Duration::from_secs(60),
+            "PerfwatchTargetDown",
+            "firing",
+            "cache",
+            &prom,
+            &am,
+        )
+        .await;
+    assert_eq!(
+        down.labels.get("severity").map(String::as_str),
+        Some("critical"),
+        "{down:?}"
+    );
+    assert_eq!(
+        down.labels.get("collector").map(String::as_str),
+        Some("redis"),
+        "{down:?}"
+    );
+
+    // And back: resolved once perfwatch polls the restarted Redis.
+    tokio::task::block_in_place(|| redis.restart()).unwrap();
+    hook.wait_for(
+        Duration::from_secs(60),
+        "PerfwatchTargetDown",
+        "resolved",
+        "cache",
+        &prom,
+        &am,
+    )
+    .await;
+    assert!(
+        !hook.raw.lock().unwrap().is_empty(),
+        "notifications were recorded"
+    );
+    pw.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Every collector: rule metric names and dashboard queries
+// ---------------------------------------------------------------------------
+
+/// The app's endpoints for the `[[http]]` collector: a health check, an
+/// endpoint to time, a pool endpoint (in overflow) and the app's own
+/// `/metrics` with cache counters per key prefix that grow on every scrape.
+async fn start_app() -> SocketAddr {
+    let scrapes = Arc::new(AtomicU64::new(0));
+    let router = Router::new()
+        .route(
+            "/health",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"status":"healthy","checks":{"database":{"status":"healthy"},"cache":{"status":"healthy"}}}"#,
+                )
+            }),
+        )
+        .route("/report", get(|| async { "computed" }))
+        .route(
+            "/pool",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"pool_size":5,"checked_in":0,"checked_out":7,"overflow":2}"#,
+                )
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(n): State<Arc<AtomicU64>>| async move {
+                let n = n.fetch_add(1, Ordering::SeqCst) + 1;
+                let (hits, misses) = (9 * n, n);
+                format!(
+                    "# TYPE cache_hits_total counter\ncache_hits_total{{key_prefix=\"bad_days\"}} {hits}\n\
+                     # TYPE cache_misses_total counter\ncache_misses_total{{key_prefix=\"bad_days\"}} {misses}\n\
+                     # TYPE db_connection_pool_size gauge\ndb_connection_pool_size 20\n\
+                     # TYPE db_connection_pool_checked_out gauge\ndb_connection_pool_checked_out 7\n"
+                )
+                .into_response()
+            }),
+        )
+        .with_state(scrapes);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// PostgreSQL schema: a used and an unused index, a big table read only by
+/// sequential scans (a missing-index candidate).
+const PG_SCHEMA: &str = "
+CREATE TABLE trip (id bigint PRIMARY KEY, driver_id int NOT NULL, note text NOT NULL);
+CREATE INDEX trip_driver_idx ON trip (driver_id);
+CREATE INDEX trip_note_idx ON trip (note);
+CREATE TABLE event (id bigint PRIMARY KEY, kind text NOT NULL);
+INSERT INTO trip SELECT g, g % 50, 'n' || g FROM generate_series(1, 5000) g;
+INSERT INTO event SELECT g, CASE WHEN g % 100 = 0 THEN 'x' ELSE 'y' END FROM generate_series(1, 5000) g;
+ANALYZE;
+";
+
+fn pg_workload() -> String {
+    let mut w = String::from("SET enable_seqscan = off;\n");
+    for i in 0..20 {
+        w.push_str(&format!(
+            "SELECT count(*) FROM trip WHERE driver_id = {i};\n"
+        ));
+    }
+    w.push_str("RESET enable_seqscan;\n");
+    for _ in 0..20 {
+        w.push_str("SELECT count(*) FROM event WHERE kind = 'x';\n");
+    }
+    w
+}
+
+/// MariaDB schema (as in tests/mysql.rs): a used index, unused ones, a
+/// redundant one, and a table read by full scans.
+const MARIADB_SCHEMA: &str = "CREATE DATABASE app; USE app;
+CREATE TABLE driver (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(100), UNIQUE KEY uq_email (email)) ENGINE=InnoDB;
+CREATE TABLE trip (id INT PRIMARY KEY AUTO_INCREMENT, driver_id INT, start_time INT, status INT, note VARCHAR(50),
+  KEY idx_start (start_time), KEY idx_note (note), KEY idx_status (status), KEY idx_status_start (status, start_time),
+  CONSTRAINT fk_driver FOREIGN KEY (driver_id) REFERENCES driver (id)) ENGINE=InnoDB;
+INSERT INTO driver (email) SELECT CONCAT('d', seq, '@x') FROM seq_1_to_10;
+INSERT INTO trip (driver_id, start_time, status, note) SELECT 1 + seq % 10, seq, seq % 3, 'n' FROM seq_1_to_2000;
+ANALYZE TABLE driver, trip;";
+
+const MARIADB_INDEX_READS: &str =
+    "USE app; SELECT COUNT(*) FROM trip WHERE start_time BETWEEN 10 AND 20;";
+const MARIADB_FULL_SCAN: &str =
+    "USE app; SELECT COUNT(*) FROM trip WHERE status + 0 = 1 AND note <> 'zzz';";
+
+/// Everything the coverage test runs perfwatch against, and its config
+/// blocks.
+///
+/// To cover a new collector kind (e.g. a slow-log collector): start its
+/// source in [`Sources::start`] and push one [`Block`]; nothing else changes.
+struct Sources {
+    blocks: Vec<Block>,
+    redis: RedisServer,
+    pg: Arc<PostgresServer>,
+    _bouncer: PgbouncerServer,
+    mariadb: Arc<MariaDbServer>,
+    _mariadb_tmp: tempfile::TempDir,
+    worker: Child,
+    stop: Arc<AtomicBool>,
+    db_load: Option<JoinHandle<()>>,
+    cache_load: CacheWorkload,
+}
+
+/// One collector's TOML, tagged with its kind for the report.
+struct Block {
+    kind: &'static str,
+    toml: String,
+}
+
+impl Sources {
+    async fn start() -> Self {
+        let mut blocks = Vec::new();
+
+        // Redis: maxmemory with noeviction (memory ratio, OOM-rejected
+        // writes), every command in the SLOWLOG, prefixed keys with and
+        // without TTL for the key sampler, and a cache workload.
+        let redis = start_or_panic(
+            blocking(|| {
+                RedisServer::start(&[
+                    ("maxmemory", "4mb"),
+                    ("maxmemory-policy", "noeviction"),
+                    ("slowlog-log-slower-than", "0"),
+                ])
+            })
+            .await,
+        );
+        let url = redis.url();
+        blocking(move || fill_redis_until_oom(&url)).await;
+        let cache_load = CacheWorkload::start(redis.url(), Mode::Warm);
+        blocks.push(Block {
+            kind: "redis",
+            toml: format!(
+                "[[redis]]\nname = \"cache\"\nurl = \"{}\"\n[redis.keys]\nprefixes = [\"bad_days:\", \"response_cache:\"]\n",
+                redis.url()
+            ),
+        });
+        // A Redis nobody listens for: poll errors and a down target.
+        let closed = start_or_panic(free_port());
+        blocks.push(Block {
+            kind: "redis",
+            toml: format!(
+                "[[redis]]\nname = \"unreachable\"\nurl = \"redis://127.0.0.1:{closed}/0\"\n"
+            ),
+        });
+
+        // PostgreSQL, and PgBouncer in front of it.
+        let pg = start_or_panic(
+            blocking(|| {
+                let pg = PostgresServer::start(&[])?;
+                pg.create_database("app")?;
+                pg.psql_in("app", PG_SCHEMA)?;
+                pg.psql_in("app", &pg_workload())?;
+                Ok(pg)
+            })
+            .await,
+        );
+        let pg = Arc::new(pg);
+        blocks.push(Block {
+            kind: "postgres",
+            toml: format!(
+                "[[postgres]]\nname = \"db\"\ndsn = \"{}\"\nindex_interval = \"1s\"\nmin_table_rows = 1000\nmin_seq_scans = 5\n",
+                pg.dsn_for("app")
+            ),
+        });
+        let pg2 = pg.clone();
+        let bouncer = start_or_panic(
+            blocking(move || {
+                let bouncer = PgbouncerServer::start(&*pg2, &[])?;
+                // A client through the bouncer creates the pool.
+                bouncer.psql("app", "SELECT 1")?;
+                Ok(bouncer)
+            })
+            .await,
+        );
+        blocks.push(Block {
+            kind: "pgbouncer",
+            toml: format!(
+                "[[pgbouncer]]\nname = \"bouncer\"\ndsn = \"{}\"\n",
+                bouncer.dsn()
+            ),
+        });
+
+        // MariaDB with performance_schema (index I/O) and a slow query log
+        // of every statement (long_query_time 0) for the slowlog collector.
+        // Its own tmpdir: see tests/mysql.rs.
+        let mariadb_tmp = tempfile::tempdir().unwrap();
+        let tmpdir = mariadb_tmp.path().display().to_string();
+        let slow_log = mariadb_tmp.path().join("slow.log").display().to_string();
+        let slow_log_setting = slow_log.clone();
+        let mariadb = start_or_panic(
+            blocking(move || {
+                let db = MariaDbServer::start(&[
+                    ("performance_schema", "ON"),
+                    ("tmpdir", tmpdir.as_str()),
+                    ("slow_query_log", "1"),
+                    ("long_query_time", "0"),
+                    ("slow_query_log_file", slow_log_setting.as_str()),
+                ])?;
+                db.sql(MARIADB_SCHEMA)?;
+                db.sql(MARIADB_INDEX_READS)?;
+                for _ in 0..3 {
+                    db.sql(MARIADB_FULL_SCAN)?;
+                }
+                Ok(db)
+            })
+            .await,
+        );
+        let mariadb = Arc::new(mariadb);
+        blocks.push(Block {
+            kind: "mysql",
+            toml: format!(
+                "[[mysql]]\nname = \"mdb\"\ndsn = \"mysql://root@127.0.0.1:{}/app\"\nindex_interval = \"1s\"\nmissing_index_min_rows = 1000\n",
+                mariadb.port()
+            ),
+        });
+
+        blocks.push(Block {
+            kind: "slowlog",
+            toml: format!(
+                "[[slowlog]]\nname = \"mdb-slow\"\nformat = \"mysql\"\npath = \"{slow_log}\"\n"
+            ),
+        });
+
+        // The app's endpoints.
+        let app = start_app().await;
+        for (name, path, kind, extra) in [
+            ("api", "/health", "health", ""),
+            ("report", "/report", "latency", "repeat = 2\n"),
+            ("pool", "/pool", "pool", ""),
+            ("app", "/metrics", "prometheus", ""),
+        ] {
+            blocks.push(Block {
+                kind: "http",
+                toml: format!(
+                    "[[http]]\nname = \"{name}\"\nurl = \"http://{app}{path}\"\nkind = \"{kind}\"\n{extra}"
+                ),
+            });
+        }
+
+        // A worker process for the process collector.
+        let marker = format!("perfwatch-e2e-worker-{}", std::process::id());
+        let worker = Command::new("sh")
+            .args(["-c", &format!("sleep 600; : {marker}")])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("sh and sleep are needed");
+        blocks.push(Block {
+            kind: "process",
+            toml: format!("[[process]]\nname = \"workers\"\nmatch = \"{marker}\"\n"),
+        });
+
+        // A phase whose trigger holds with the warm cache.
+        blocks.push(Block {
+            kind: "phase",
+            toml: "[[phase]]\nname = \"phase2\"\ndescription = \"Pre-aggregated summary tables\"\n\
+                   [[phase.trigger]]\nname = \"cache_hit_ratio\"\n\
+                   metric = 'perfwatch_cache_hit_ratio{target=\"cache\",window=\"1m\"}'\n\
+                   above = 0.5\nfor = \"1s\"\n"
+                .to_owned(),
+        });
+
+        // Keep the databases' counters moving (windowed ratios need traffic).
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, pg3, mdb) = (stop.clone(), pg.clone(), mariadb.clone());
+        let db_load = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                let _ = pg3.psql_in("app", "SELECT count(*) FROM event WHERE kind = 'x';");
+                let _ = mdb.sql(MARIADB_FULL_SCAN);
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        });
+
+        Sources {
+            blocks,
+            redis,
+            pg,
+            _bouncer: bouncer,
+            mariadb,
+            _mariadb_tmp: mariadb_tmp,
+            worker,
+            stop,
+            db_load: Some(db_load),
+            cache_load,
+        }
+    }
+
+    fn config(&self) -> String {
+        let mut toml = String::from("[global]\ninterval = \"1s\"\ntimeout = \"800ms\"\n");
+        for b in &self.blocks {
+            toml.push_str(&b.toml);
+        }
+        toml
+    }
+
+    fn kinds(&self) -> BTreeSet<&'static str> {
+        self.blocks.iter().map(|b| b.kind).collect()
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.db_load.take() {
+            let _ = t.join();
+        }
+        self.cache_load.stop();
+        let _ = self.worker.kill();
+        let _ = self.worker.wait();
+        let _ = (&self.redis, &self.pg, &self.mariadb);
+    }
+}
+
+impl Drop for Sources {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.worker.kill();
+        let _ = self.worker.wait();
+    }
+}
+
+/// Seeds prefixed keys (with and without TTL), then writes 1 KiB values
+/// until Redis refuses with OOM.
+fn fill_redis_until_oom(url: &str) {
+    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+    let mut pipe = redis::pipe();
+    pipe.cmd("SET").arg("e2e:hot").arg("v").ignore();
+    for i in 0..200 {
+        pipe.cmd("SET")
+            .arg(format!("bad_days:{i}"))
+            .arg("v")
+            .arg("EX")
+            .arg(3600)
+            .ignore();
+        pipe.cmd("SET")
+            .arg(format!("response_cache:{i}"))
+            .arg("v")
+            .ignore();
+    }
+    let _: () = pipe.query(&mut con).unwrap();
+    let blob = "x".repeat(1024);
+    for i in 0..100_000 {
+        let r: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(format!("blob:{i}"))
+            .arg(&blob)
+            .query(&mut con);
+        match r {
+            Ok(()) => {}
+            Err(e) if e.to_string().contains("OOM") => return,
+            Err(e) => panic!("filling Redis: {e}"),
+        }
+    }
+    panic!("Redis never refused a write with OOM at maxmemory 4mb");
+}
+
+/// With every collector kind running, checks against one Prometheus that
+/// scraped perfwatch:
+///
+/// 1. every metric name referenced by every rule of the real
+///    `alerts/perfwatch.rules.yml` (read back from Prometheus'
+///    `/api/v1/rules`, so the YAML is parsed by Prometheus itself; names
+///    from [`metric_names`]; recording-rule outputs and `ALERTS*` excluded)
+///    is in Prometheus' `/api/v1/label/__name__/values`. Histogram series
+///    are referenced as `_bucket`/`_sum`/`_count` and stored under those
+///    names, so they are checked as such;
+/// 2. every dashboard panel query (`support_dashboards::panel_queries()`,
+///    variables substituted with this job and instance, target = all)
+///    returns at least one series.
+///
+/// Both are polled together for up to two minutes (rates need two samples,
+/// index verdicts a few polls); the failure lists everything missing at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rule_metrics_and_dashboard_queries_have_data_with_every_collector() {
+    let rules = real_rules();
+    let queries = support_dashboards::panel_queries();
+    assert!(
+        !queries.is_empty(),
+        "support_dashboards::panel_queries() found no panel query in dashboards/"
+    );
+    let mut sources = Sources::start().await;
+    let pw = Perfwatch::start(&sources.config()).await;
+    // Nothing listens on the alerting port: this test checks data, not
+    // delivery.
+    let no_alertmanager = start_or_panic(free_port());
+    let prom_config = prometheus_config(pw.addr, no_alertmanager);
+    let prom = start_or_panic(
+        blocking(move || {
+            PrometheusServer::start(&prom_config, &[(RULES_IN_PROMETHEUS, rules.as_str())])
+        })
+        .await,
+    );
+    wait_scraped(&prom).await;
+
+    // Referenced names per rule, from what Prometheus loaded.
+    let loaded = tokio::task::block_in_place(|| prom.rules()).unwrap();
+    assert!(
+        !loaded.is_empty(),
+        "Prometheus loaded no rule from {RULES_FILE}"
+    );
+    let mut wanted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut parse_errors = Vec::new();
+    for rule in &loaded {
+        match metric_names(&rule.query) {
+            Ok(names) => {
+                for n in names.into_iter().filter(|n| must_be_scraped(n)) {
+                    wanted
+                        .entry(n)
+                        .or_default()
+                        .insert(format!("{} ({})", rule.name, rule.group));
+                }
+            }
+            Err(e) => parse_errors.push(format!("{}: {e}: {}", rule.name, rule.query)),
+        }
+    }
+    assert!(
+        parse_errors.is_empty(),
+        "rule expressions promql-parser cannot parse: {parse_errors:#?}"
+    );
+    assert!(
+        wanted.contains_key("perfwatch_cache_hit_ratio"),
+        "the extractor found no perfwatch_cache_hit_ratio in the rules: {wanted:#?}"
+    );
+
+    let instance = pw.addr.to_string();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (missing_names, empty_queries) = loop {
+        let names: BTreeSet<String> = tokio::task::block_in_place(|| prom.label_values("__name__"))
+            .unwrap()
+            .into_iter()
+            .collect();
+        let missing_names: Vec<String> = wanted
+            .iter()
+            .filter(|(n, _)| !names.contains(*n))
+            .map(|(n, rules)| {
+                format!(
+                    "{n}{} — used by {}",
+                    family_hint(n),
+                    rules.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        let mut empty_queries = Vec::new();
+        for (dashboard, panel, expr) in &queries {
+            let q = support_dashboards::substitute(expr, JOB, &instance, ".+");
+            match tokio::task::block_in_place(|| prom.query(&q)) {
+                Ok(samples) if !samples.is_empty() => {}
+                Ok(_) => empty_queries.push(format!("{dashboard} / {panel}: no series: {q}")),
+                Err(e) => empty_queries.push(format!("{dashboard} / {panel}: error {e}: {q}")),
+            }
+        }
+        if (missing_names.is_empty() && empty_queries.is_empty()) || Instant::now() > deadline {
+            break (missing_names, empty_queries);
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+
+    let down = tokio::task::block_in_place(|| {
+        prom.query(r#"perfwatch_target_up{target!="unreachable"} == 0"#)
+    })
+    .unwrap_or_default();
+    let down: Vec<String> = down
+        .iter()
+        .map(|(l, _)| {
+            format!(
+                "{}/{}",
+                l.get("collector").cloned().unwrap_or_default(),
+                l.get("target").cloned().unwrap_or_default()
+            )
+        })
+        .collect();
+    eprintln!(
+        "checked {} metric names referenced by {} rules and {} dashboard panel queries",
+        wanted.len(),
+        loaded.len(),
+        queries.len()
+    );
+    sources.stop();
+    pw.stop().await;
+    assert!(
+        missing_names.is_empty() && empty_queries.is_empty(),
+        "with collectors {:?} running (targets down besides `unreachable`: {down:?}):\n\n\
+         {} metric name(s) referenced by {RULES_FILE} are not in Prometheus:\n  {}\n\n\
+         {} of {} dashboard panel queries returned no series:\n  {}\n",
+        sources.kinds(),
+        missing_names.len(),
+        missing_names.join("\n  "),
+        empty_queries.len(),
+        queries.len(),
+        empty_queries.join("\n  "),
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Fast checks
+// ---------------------------------------------------------------------------
+
+#[test]
+fn rules_test_variant_only_shortens_for_and_windows() {
+    let src = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: |\n          min(x{window=\"5m\"} < 0.7 and y{window='15m'} > 100) and z[5m]\n        for: 10m   # ten minutes\n        labels:\n          severity: warning\n        annotations:\n          description: 'fires for: 10m'\n      - alert: B\n        expr: up == 0\n        keep_firing_for: 5m\n      - alert: C\n        expr: up == 0\n";
+    let out = rules_test_variant(src);
+    assert_eq!(
+        out,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: |\n          min(x{window=\"1m\"} < 0.7 and y{window='1m'} > 100) and z[5m]\n        for: 2s  # ten minutes\n        labels:\n          severity: warning\n        annotations:\n          description: 'fires for: 10m'\n      - alert: B\n        expr: up == 0\n        keep_firing_for: 2s\n      - alert: C\n        expr: up == 0\n"
+    );
+    assert_eq!(
+        rewrite_for_line("- for: 1h\n").as_deref(),
+        Some("- for: 2s\n")
+    );
+    assert_eq!(rewrite_for_line("  format: 10m\n"), None);
+}
+
+#[test]
+fn rules_test_variant_of_the_real_file_changes_only_for_and_windows() {
+    let real = real_rules();
+    let variant = rules_test_variant(&real);
+    let (a, b): (Vec<&str>, Vec<&str>) = (real.lines().collect(), variant.lines().collect());
+    assert_eq!(a.len(), b.len());
+    let mut fors = 0;
+    for (x, y) in a.iter().zip(&b) {
+        if x == y {
+            assert!(
+                !x.trim_start().starts_with("for:") && !x.contains("window=\"5m\""),
+                "left unchanged: {x}"
+            );
+            continue;
+        }
+        if y.trim_start().starts_with("for:") {
+            fors += 1;
+            assert_eq!(y.trim(), format!("for: {TEST_FOR}"), "{x}");
+        } else {
+            assert_eq!(
+                x.replace("window=\"5m\"", "window=\"1m\"")
+                    .replace("window=\"15m\"", "window=\"1m\""),
+                **y,
+                "only windows change in expressions"
+            );
+        }
+    }
+    assert!(fors > 0, "no `for:` in {RULES_FILE}");
+    for alert in ["CacheHitRatioLow", "PerfwatchTargetDown"] {
+        assert!(
+            variant.contains(&format!("alert: {alert}")),
+            "{RULES_FILE} has no {alert}"
+        );
+    }
+}
+
+#[test]
+fn metric_names_are_the_selectors_only() {
+    let names = |e: &str| {
+        metric_names(e)
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(
+        names(
+            r#"min by (namespace, target) (perfwatch_cache_hit_ratio{window="5m"} < 0.70 and perfwatch_cache_lookups_in_window{window="5m"} > 100)"#
+        ),
+        [
+            "perfwatch_cache_hit_ratio",
+            "perfwatch_cache_lookups_in_window"
+        ]
+    );
+    assert_eq!(
+        names(
+            r#"histogram_quantile(0.95, sum without (fingerprint) (rate(x_seconds_bucket[5m]))) > 2 * max by (le) (rate(y_total[1h] offset 10m))"#
+        ),
+        ["x_seconds_bucket", "y_total"]
+    );
+    assert_eq!(
+        names(
+            r#"(max by (phase) (a) == bool 1) * on (phase) group_left (description, order) b or {__name__="c", job="sum"} unless absent(d) and count_over_time(e[5m:1m]) and time() - f"#
+        ),
+        ["a", "b", "c", "d", "e", "f"]
+    );
+    assert_eq!(
+        names(r#"label_replace(up, "x", "$1", "instance", "(.*)") + vector(1) + scalar(g)"#),
+        ["g", "up"]
+    );
+    assert_eq!(
+        names(r#"perfwatch:cache_hit_ratio:rate5m > 0 and ALERTS{alertname="x"}"#),
+        ["ALERTS", "perfwatch:cache_hit_ratio:rate5m"]
+    );
+    assert!(!must_be_scraped("perfwatch:cache_hit_ratio:rate5m"));
+    assert!(!must_be_scraped("ALERTS"));
+    assert!(must_be_scraped("redis_errors_total"));
+    assert!(metric_names("sum(").is_err());
+    assert_eq!(
+        family_hint("x_seconds_bucket"),
+        " (a series of histogram/summary family `x_seconds`)"
+    );
+}
+
+/// The examples render with the test's addresses, and the rendered files
+/// pass `promtool check config` (with the real rules next to it) and
+/// `amtool check-config`.
+#[test]
+fn example_configs_render_and_pass_promtool_and_amtool() {
+    let dir = tempfile::tempdir().unwrap();
+    let prom = prometheus_config("127.0.0.1:12345".parse().unwrap(), 23456);
+    assert!(prom.contains("127.0.0.1:12345") && prom.contains("127.0.0.1:23456"));
+    assert!(prom.contains("scrape_interval: 1s") && prom.contains(RULES_IN_PROMETHEUS));
+    std::fs::create_dir_all(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join(RULES_IN_PROMETHEUS), real_rules()).unwrap();
+    std::fs::write(dir.path().join("prometheus.yml"), &prom).unwrap();
+    let am = alertmanager_config("http://127.0.0.1:34567/alerts");
+    assert!(am.contains("http://127.0.0.1:34567/alerts") && am.contains("group_wait: 1s"));
+    std::fs::write(dir.path().join("alertmanager.yml"), &am).unwrap();
+    for (tool, package, args) in [
+        (
+            "promtool",
+            "prometheus",
+            vec!["check", "config", "prometheus.yml"],
+        ),
+        (
+            "amtool",
+            "prometheus-alertmanager",
+            vec!["check-config", "alertmanager.yml"],
+        ),
+    ] {
+        let bin = find_binary(tool, package).unwrap_or_else(|e| panic!("{e}"));
+        let out = Command::new(bin)
+            .args(&args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
