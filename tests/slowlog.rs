@@ -148,6 +148,11 @@ async fn rotation_and_restart_lose_and_duplicate_nothing() {
     let (db, log) = start_mariadb(dir.path());
     let state = dir.path().join("state.json");
     let pw = Perfwatch::start(&config(&log, &state)).await;
+    // The file must be open before the first rename, or there is nothing to drain.
+    pw.wait_for(Duration::from_secs(5), "first poll", |b| {
+        (value(b, "perfwatch_target_up", &[("target", "mariadb")]) == Some(1.0)).then_some(())
+    })
+    .await;
     let mut rotated = Vec::new();
     for round in 0..20 {
         workload(&db, 2);
