@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Perfwatch, blocking, value};
-use perfwatch::harness::{MariaDbServer, find_binary};
+use perfwatch::harness::MariaDbServer;
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 
@@ -127,32 +125,7 @@ fn verdict(body: &str, table: &str, index: &str) -> Option<f64> {
     )
 }
 
-fn promtool_check(text: &str) {
-    let promtool = find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool check metrics:\n{report}"
-    );
-}
+use common::promtool_check_metrics as promtool_check;
 
 #[tokio::test]
 async fn performance_schema_verdicts_custom_queries_and_promtool() {

@@ -3,12 +3,11 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{Perfwatch, blocking, value};
-use perfwatch::harness::{PgbouncerServer, PostgresServer, find_binary};
+use perfwatch::harness::{PgbouncerServer, PostgresServer};
 
 /// A PostgreSQL and a PgBouncer in front of it with `settings`.
 fn start_stack(settings: &[(&str, &str)]) -> (PostgresServer, PgbouncerServer) {
@@ -305,28 +304,5 @@ async fn scrape_with_pgbouncer_metrics_passes_promtool() {
             "{name} missing:\n{body}"
         );
     }
-    let promtool = find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool check metrics:\n{report}"
-    );
+    common::promtool_check_metrics(&body);
 }

@@ -3,12 +3,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Perfwatch, blocking, value};
-use perfwatch::harness::{PostgresServer, find_binary};
+use perfwatch::harness::PostgresServer;
 use sqlx::{Connection, Executor};
 
 fn start_pg(settings: &[(&str, &str)]) -> PostgresServer {
@@ -100,32 +98,7 @@ fn psql_number(pg: &PostgresServer, db: &str, sql: &str) -> f64 {
         .unwrap_or_else(|e| panic!("{sql}: {out:?}: {e}"))
 }
 
-fn promtool_check(text: &str) {
-    let promtool = find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool check metrics:\n{report}"
-    );
-}
+use common::promtool_check_metrics as promtool_check;
 
 fn ix(index: &str) -> [(&str, &str); 3] {
     [
