@@ -40,7 +40,7 @@ use scrape::PrefixSlots;
 
 use super::{Collector, ErrorReason, PollError, PollOutput};
 use crate::config::Timing;
-use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
+use crate::counter_window::{CounterWindows, WINDOWS, export_hit_ratio};
 use crate::exposition::{Families, HistogramData};
 
 /// Buckets of `perfwatch_app_request_duration_seconds`: 5 ms to 300 s (the
@@ -523,7 +523,13 @@ impl HttpCollector {
         for (prefix, (hits, misses)) in &groups {
             let w = self.windows.entry(prefix.clone()).or_default();
             w.observe(now, &epoch, *hits, *misses);
-            export_prefix_ratio(w, *hits, *misses, &name, prefix, out);
+            export_hit_ratio(
+                w,
+                *hits,
+                *misses,
+                &[("target", &name), ("key_prefix", prefix)],
+                out,
+            );
             if let Some(r) = w.delta(WINDOWS[1].1).and_then(|d| d.ratio())
                 && worst.as_ref().is_none_or(|(_, x)| r < *x)
             {
@@ -642,57 +648,6 @@ pub fn export_pool(
     }
 }
 
-/// Exports `perfwatch_cache_hit_ratio` and its companions for one key prefix
-/// (pure). Same families and help as the Redis collector's, plus `key_prefix`,
-/// so one alert covers both. A window without lookups has no ratio sample.
-pub fn export_prefix_ratio(
-    history: &CounterWindows,
-    hits: u64,
-    misses: u64,
-    target: &str,
-    prefix: &str,
-    out: &mut Families,
-) {
-    let mut windows: Vec<(&str, u64, u64, Option<Duration>)> = WINDOWS
-        .iter()
-        .filter_map(|(label, w)| {
-            history
-                .delta(*w)
-                .map(|d| (*label, d.hits, d.misses, Some(d.covered)))
-        })
-        .collect();
-    windows.push(("total", hits, misses, None));
-    for (label, h, m, covered) in windows {
-        let l = [
-            ("target", target),
-            ("key_prefix", prefix),
-            ("window", label),
-        ];
-        if let Some(r) = hit_ratio(h, m) {
-            out.gauge(
-                "perfwatch_cache_hit_ratio",
-                "Cache hits / (hits + misses) over the window; absent when the window had no lookups. window=\"total\" is since the counters were last reset.",
-                &l,
-                r,
-            );
-        }
-        out.gauge(
-            "perfwatch_cache_lookups_in_window",
-            "Cache lookups (hits + misses) within the window of perfwatch_cache_hit_ratio.",
-            &l,
-            (h + m) as f64,
-        );
-        if let Some(c) = covered {
-            out.gauge(
-                "perfwatch_cache_window_covered_seconds",
-                "Seconds of history behind the window (shorter than the window right after start or a counter reset).",
-                &l,
-                c.as_secs_f64(),
-            );
-        }
-    }
-}
-
 impl Collector for HttpCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
         let client = self.client()?;
@@ -755,7 +710,13 @@ mod tests {
         w.observe(t0, "e", 10, 0);
         w.observe(t0 + Duration::from_secs(10), "e", 10, 0);
         let mut out = Families::new();
-        export_prefix_ratio(&w, 10, 0, "api", "bad_days", &mut out);
+        export_hit_ratio(
+            &w,
+            10,
+            0,
+            &[("target", "api"), ("key_prefix", "bad_days")],
+            &mut out,
+        );
         let f = out.into_vec();
         let l = [("key_prefix", "bad_days"), ("window", "1m")];
         assert_eq!(sample_value(&f, "perfwatch_cache_hit_ratio", &l), None);

@@ -16,7 +16,7 @@ pub mod info;
 pub mod keys;
 pub mod slowlog;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, IntoConnectionInfo, RedisError, Value};
@@ -28,7 +28,7 @@ use slowlog::SlowlogTracker;
 
 use super::{Collector, ErrorReason, PollError, PollOutput};
 use crate::config::Timing;
-use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
+use crate::counter_window::{CounterWindows, WINDOWS, export_hit_ratio, hit_ratio};
 use crate::exposition::Families;
 
 /// INFO sections perfwatch reads (Redis ≥ 7 accepts several in one call).
@@ -193,7 +193,7 @@ impl RedisCollector {
         self.hits.observe(now, epoch, hits, misses);
         let evicted = info.number("evicted_keys").unwrap_or(0.0) as u64;
         self.evictions.observe(now, epoch, evicted, 0);
-        export_hit_ratio(&self.hits, hits, misses, target, out);
+        export_hit_ratio(&self.hits, hits, misses, &[("target", target)], out);
         for (label, window) in WINDOWS {
             if let Some(d) = self.evictions.delta(window) {
                 out.gauge(
@@ -671,52 +671,6 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
             &t,
             c / max,
         );
-    }
-}
-
-/// Exports `perfwatch_cache_hit_ratio` and its companions (pure). A window
-/// without lookups has no ratio sample at all (never NaN); its
-/// `perfwatch_cache_lookups_in_window` is 0, which is what alerts guard on.
-pub fn export_hit_ratio(
-    history: &CounterWindows,
-    hits: u64,
-    misses: u64,
-    target: &str,
-    out: &mut Families,
-) {
-    let mut windows: Vec<(&str, u64, u64, Option<Duration>)> = WINDOWS
-        .iter()
-        .filter_map(|(label, w)| {
-            history
-                .delta(*w)
-                .map(|d| (*label, d.hits, d.misses, Some(d.covered)))
-        })
-        .collect();
-    windows.push(("total", hits, misses, None));
-    for (label, h, m, covered) in windows {
-        let l = [("target", target), ("window", label)];
-        if let Some(r) = hit_ratio(h, m) {
-            out.gauge(
-                "perfwatch_cache_hit_ratio",
-                "Cache hits / (hits + misses) over the window; absent when the window had no lookups. window=\"total\" is since the counters were last reset.",
-                &l,
-                r,
-            );
-        }
-        out.gauge(
-            "perfwatch_cache_lookups_in_window",
-            "Cache lookups (hits + misses) within the window of perfwatch_cache_hit_ratio.",
-            &l,
-            (h + m) as f64,
-        );
-        if let Some(c) = covered {
-            out.gauge(
-                "perfwatch_cache_window_covered_seconds",
-                "Seconds of history behind the window (shorter than the window right after start or a counter reset).",
-                &l,
-                c.as_secs_f64(),
-            );
-        }
     }
 }
 
