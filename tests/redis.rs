@@ -577,3 +577,74 @@ async fn health_ready_landing_and_gzip() {
     assert!(text.contains("process_resident_memory_bytes"));
     pw.stop().await;
 }
+
+/// The ACL documented in docs/SECURITY.md is enough for every part of the
+/// collector (INFO, SLOWLOG, the key sampler's SCAN/PTTL/MEMORY USAGE), and
+/// perfwatch runs nothing else: Redis's ACL LOG records every denied command,
+/// so an empty log after several polls proves it.
+#[tokio::test]
+async fn the_documented_acl_user_is_enough_and_nothing_is_denied() {
+    let redis = start_redis(&[("slowlog-log-slower-than", "0")]);
+    let url = redis.url();
+    blocking(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let acl = "ACL SETUSER perfwatch on >s3cret-acl resetkeys resetchannels -@all \
+                   +info +slowlog|get +slowlog|len +client|setname \
+                   +scan +pttl +memory|usage %R~*";
+        let args: Vec<&str> = acl.split_whitespace().collect();
+        let _: () = redis::cmd(args[0]).arg(&args[1..]).query(&mut con).unwrap();
+        let mut pipe = redis::pipe();
+        for i in 0..300 {
+            pipe.cmd("SET")
+                .arg(format!("bad_days:{i}"))
+                .arg("v")
+                .ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+        let _: () = redis::cmd("ACL")
+            .arg("LOG")
+            .arg("RESET")
+            .query(&mut con)
+            .unwrap();
+    })
+    .await;
+    let target = format!(
+        "[[redis]]\nname = \"acl\"\nurl = \"{}\"\nusername = \"perfwatch\"\npassword = \"s3cret-acl\"\n\
+         [redis.keys]\ndelimiter = \":\"\nmemory_sample_every = 1\n",
+        redis.url()
+    );
+    let pw = Perfwatch::start(&config(&target)).await;
+    let body = wait_polls(&pw, "acl", 3.0).await;
+    assert_eq!(
+        value(&body, "perfwatch_target_up", &[("target", "acl")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_key_group_keys_without_ttl",
+            &[("target", "acl"), ("prefix", "bad_days:")]
+        ),
+        Some(300.0),
+        "the key sampler ran under the ACL user"
+    );
+    assert!(
+        value(
+            &body,
+            "perfwatch_redis_key_group_memory_bytes",
+            &[("target", "acl"), ("prefix", "bad_days:")]
+        )
+        .is_some_and(|b| b > 0.0),
+        "MEMORY USAGE ran under the ACL user"
+    );
+    assert!(value(&body, "redis_slowlog_length", &[("target", "acl")]).is_some());
+    let url = redis.url();
+    let denied = blocking(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let log: Vec<redis::Value> = redis::cmd("ACL").arg("LOG").query(&mut con).unwrap();
+        format!("{log:?}")
+    })
+    .await;
+    assert_eq!(denied, "[]", "perfwatch ran commands outside its ACL");
+    pw.stop().await;
+}
