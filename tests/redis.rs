@@ -648,3 +648,50 @@ async fn the_documented_acl_user_is_enough_and_nothing_is_denied() {
     assert_eq!(denied, "[]", "perfwatch ran commands outside its ACL");
     pw.stop().await;
 }
+
+/// A keyspace smaller than one poll's budget is walked once per
+/// `min_cycle_interval`, not on every poll; "0s" restores a cycle per poll.
+#[tokio::test]
+async fn key_sampler_waits_min_cycle_interval_between_cycles() {
+    let redis = start_redis(&[]);
+    let url = redis.url();
+    blocking(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut pipe = redis::pipe();
+        for i in 0..100 {
+            pipe.cmd("SET").arg(format!("k:{i}")).arg("v").ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    })
+    .await;
+    let toml = config(&format!(
+        "{}[redis.keys]\n{}[redis.keys]\nmin_cycle_interval = \"0s\"\n",
+        redis_target("default", &redis.url()),
+        redis_target("every", &redis.url()),
+    ));
+    let pw = Perfwatch::start(&toml).await;
+    wait_polls(&pw, "default", 1.0).await;
+    let body = wait_polls(&pw, "default", 4.0).await;
+    let cycles = |t| {
+        value(
+            &body,
+            "perfwatch_redis_key_sampler_cycles_total",
+            &[("target", t)],
+        )
+    };
+    let scanned = |t| {
+        value(
+            &body,
+            "perfwatch_redis_key_sampler_keys_scanned_total",
+            &[("target", t)],
+        )
+    };
+    assert_eq!(
+        cycles("default"),
+        Some(1.0),
+        "one cycle within the first minute"
+    );
+    assert_eq!(scanned("default"), Some(100.0));
+    assert!(cycles("every").unwrap() >= 4.0, "{:?}", cycles("every"));
+    pw.stop().await;
+}

@@ -69,6 +69,11 @@ pub struct KeySamplerConfig {
     /// One in how many keys gets a `MEMORY USAGE` call (1 = every key).
     #[serde(default = "default_memory_sample_every")]
     pub memory_sample_every: usize,
+    /// Least time between the starts of two SCAN cycles. A small keyspace
+    /// would otherwise be walked completely on every poll, costing the
+    /// server a PTTL per key per poll for numbers that change slowly.
+    #[serde(default = "default_min_cycle_interval", with = "humantime_serde")]
+    pub min_cycle_interval: Duration,
 }
 
 fn default_delimiter() -> String {
@@ -88,6 +93,9 @@ fn default_time_budget() -> f64 {
 }
 fn default_memory_sample_every() -> usize {
     10
+}
+fn default_min_cycle_interval() -> Duration {
+    Duration::from_secs(60)
 }
 
 impl RedisConfig {

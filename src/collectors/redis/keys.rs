@@ -125,6 +125,9 @@ pub struct KeySampler {
     current: Cycle,
     complete: Option<Cycle>,
     cycle_started: Option<Instant>,
+    /// When the last cycle (complete or abandoned) began: the next one waits
+    /// for `min_cycle_interval` after it.
+    last_cycle_start: Option<Instant>,
     last_cycle_duration: Option<Duration>,
     keys_scanned_total: u64,
     cycles_total: u64,
@@ -141,6 +144,7 @@ impl KeySampler {
             current: Cycle::default(),
             complete: None,
             cycle_started: None,
+            last_cycle_start: None,
             last_cycle_duration: None,
             keys_scanned_total: 0,
             cycles_total: 0,
@@ -171,9 +175,14 @@ impl KeySampler {
         let deadline = Instant::now() + time_budget;
         let mut examined = 0usize;
         let mut own = OwnLookups::default();
+        if self.cycle_started.is_none() && !self.cycle_due(Instant::now()) {
+            return Ok(own);
+        }
         loop {
             if self.cycle_started.is_none() {
-                self.cycle_started = Some(Instant::now());
+                let now = Instant::now();
+                self.cycle_started = Some(now);
+                self.last_cycle_start = Some(now);
             }
             let count = self
                 .cfg
@@ -203,6 +212,12 @@ impl KeySampler {
                 return Ok(own);
             }
         }
+    }
+
+    /// Whether a new cycle may start at `now`.
+    fn cycle_due(&self, now: Instant) -> bool {
+        self.last_cycle_start
+            .is_none_or(|t| now.duration_since(t) >= self.cfg.min_cycle_interval)
     }
 
     async fn examine(
@@ -372,7 +387,25 @@ mod tests {
             max_keys_per_poll: 1000,
             time_budget_ratio: 0.5,
             memory_sample_every: 1,
+            min_cycle_interval: Duration::from_secs(60),
         }
+    }
+
+    #[test]
+    fn a_new_cycle_waits_for_min_cycle_interval() {
+        let t0 = Instant::now();
+        let mut s = KeySampler::new(cfg(&[], 10), 0);
+        assert!(s.cycle_due(t0), "the first cycle starts at once");
+        s.last_cycle_start = Some(t0);
+        for (after, due) in [(0, false), (59, false), (60, true), (3600, true)] {
+            assert_eq!(
+                s.cycle_due(t0 + Duration::from_secs(after)),
+                due,
+                "{after}s after the last start"
+            );
+        }
+        s.cfg.min_cycle_interval = Duration::ZERO;
+        assert!(s.cycle_due(t0), "0 = a cycle on every poll");
     }
 
     #[test]
