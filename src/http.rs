@@ -85,7 +85,8 @@ struct SlowQueriesParams {
     target: Option<String>,
 }
 
-/// Top query classes per slow-log target, as JSON: `{"<target>": [...]}`,
+/// Top query classes per slow-log target (and per PostgreSQL/MySQL target
+/// with `statements` on), as JSON: `{"<target>": [...]}`,
 /// or one target's list with `?target=`.
 async fn slow_queries(
     State(state): State<AppState>,
@@ -93,7 +94,17 @@ async fn slow_queries(
 ) -> Response {
     let targets = state.store.targets();
     let mut all = serde_json::Map::new();
-    for (key, s) in targets.iter().filter(|(k, _)| k.collector == "slowlog") {
+    // Slow-log targets, then PostgreSQL/MySQL targets reading statement
+    // statistics (those report details only with the source on); a name
+    // used by both keeps the slow log's.
+    let slowlog = targets.iter().filter(|(k, _)| k.collector == "slowlog");
+    let statements = targets
+        .iter()
+        .filter(|(k, s)| matches!(k.collector, "postgres" | "mysql") && s.details.is_some());
+    for (key, s) in slowlog.chain(statements) {
+        if all.contains_key(&key.target) {
+            continue;
+        }
         all.insert(
             key.target.clone(),
             s.details
@@ -106,7 +117,7 @@ async fn slow_queries(
             Some(v) => axum::Json(v).into_response(),
             None => (
                 StatusCode::NOT_FOUND,
-                format!("no slowlog target \"{t}\"\n"),
+                format!("no slow-query target \"{t}\"\n"),
             )
                 .into_response(),
         },

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
+use crate::collectors::postgres::statements::StatementsConfig;
 use crate::config::{CommonTarget, Secret, read_secret_file};
 
 /// One MySQL/MariaDB target.
@@ -56,6 +57,10 @@ pub struct MysqlConfig {
     /// Custom SQL metrics (`[[mysql.query]]`).
     #[serde(default)]
     pub query: Vec<CustomQueryConfig>,
+    /// performance_schema's statement digests as a slow-query source
+    /// (`[mysql.statements]`).
+    #[serde(default)]
+    pub statements: Option<StatementsConfig>,
 }
 
 fn default_max_tables() -> usize {
@@ -151,6 +156,9 @@ impl MysqlConfig {
             }
         }
         errors.extend(validate_queries(&self.query));
+        if let Some(st) = &self.statements {
+            errors.extend(st.validate());
+        }
         errors
     }
 
@@ -329,6 +337,7 @@ mod tests {
             missing_index_min_rows: 10_000,
             missing_index_min_full_scan_ratio: 0.5,
             query: vec![],
+            statements: None,
         }
     }
 
@@ -463,5 +472,8 @@ interval = "1m"
         c.databases = vec!["*".into()];
         assert_eq!(c.schemas(), None);
         assert_eq!(cfg("redis://h").validate()[0].0, "dsn");
+        let mut c = cfg("mysql://u@h");
+        c.statements = Some(toml::from_str("max_rows = 0").unwrap());
+        assert_eq!(c.validate()[0].0, "statements.max_rows");
     }
 }

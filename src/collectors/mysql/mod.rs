@@ -19,12 +19,19 @@
 //! the abandoned statement within its limit, so at most one abandoned
 //! connection lingers beside the live one.
 //!
+//! With `[mysql.statements]`, one more statement per read:
+//! `performance_schema.events_statements_summary_by_digest`, fed as deltas
+//! into the slow-log digest so the `perfwatch_slow_query_*` families come
+//! without a log file; when it is missing the target stays up, degraded.
+//!
 //! Layout: `config.rs` (the `[[mysql]]` table and DSN), `status.rs` (pure
 //! status/variables parsing, saturation, error numbers), `schema.rs` (pure
-//! index verdicts, missing-index rule, top-N), this file (I/O and export).
+//! index verdicts, missing-index rule, top-N), `statements.rs` (the digest
+//! read and digest-text normalization), this file (I/O and export).
 
 pub mod config;
 pub mod schema;
+pub mod statements;
 pub mod status;
 
 use std::collections::BTreeMap;
@@ -41,6 +48,7 @@ use schema::{ForeignKeys, IndexDef, IndexKey, MissingIndexRule, StatsEpoch, Tabl
 use status::{Flavor, Vars};
 
 use super::custom_query::{CustomQueries, CustomQueryConfig, QueryRow};
+use super::postgres::statements::{Counters, StatementRead, StatementRow, StatementSource};
 use super::{Collector, ErrorReason, PollError, PollOutput};
 use crate::config::Timing;
 use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
@@ -80,12 +88,25 @@ pub struct MysqlCollector {
     connects: u64,
     /// Deadline of the index pass under way (sections past it are skipped).
     pass_deadline: Option<Instant>,
+    /// performance_schema statement digests as a slow-query source, keyed by
+    /// (SCHEMA_NAME, DIGEST), when configured.
+    digests: Option<StatementSource<(String, String)>>,
+    /// Why the statement digests cannot be read right now (logged once per
+    /// change).
+    digests_missing: Option<String>,
 }
 
 impl MysqlCollector {
     /// A collector that connects on its first poll.
     pub fn new(cfg: MysqlConfig, timing: Timing) -> Self {
+        let digests = cfg
+            .statements
+            .clone()
+            .filter(|s| s.enabled)
+            .map(|s| StatementSource::new(s, "performance_schema"));
         Self {
+            digests,
+            digests_missing: None,
             cfg,
             timing,
             live: None,
@@ -494,6 +515,121 @@ impl MysqlCollector {
         Ok(())
     }
 
+    /// Reads the statement digests when due: one statement. A missing
+    /// source (performance_schema off, consumer off, no privilege) is
+    /// exported as `perfwatch_slow_query_source_up 0` and logged once;
+    /// `Err` only when the connection itself broke.
+    async fn read_statements(
+        &mut self,
+        live: &mut Live,
+        vars: &Vars,
+        deadline: Instant,
+    ) -> Result<(), PollError> {
+        let Some(src) = &mut self.digests else {
+            return Ok(());
+        };
+        if !src.due()
+            || deadline.saturating_duration_since(Instant::now()) < Duration::from_millis(20)
+        {
+            return Ok(());
+        }
+        src.attempt();
+        let max_rows = src.cfg.max_rows;
+        let missing = if vars.flag("performance_schema") == Some(false) {
+            Some(
+                "performance_schema is OFF (set performance_schema=ON and restart the server)"
+                    .to_owned(),
+            )
+        } else {
+            match fetch(
+                &mut live.conn,
+                statements::digest_sql(max_rows),
+                &mut self.statements,
+            )
+            .await
+            {
+                Ok(rows) => self.record_statements(&rows, max_rows),
+                Err(e @ sqlx::Error::Database(_)) => {
+                    let pe = self.err(
+                        "reading performance_schema.events_statements_summary_by_digest",
+                        &e,
+                    );
+                    let hint = if pe.reason == ErrorReason::Permission {
+                        " (GRANT SELECT ON performance_schema.* TO <user>)"
+                    } else {
+                        ""
+                    };
+                    Some(format!("{}{hint}", pe.message))
+                }
+                Err(e) => return Err(self.err("reading statement digests", &e)),
+            }
+        };
+        let target = &self.cfg.name;
+        match missing {
+            Some(what) => {
+                if let Some(src) = &mut self.digests {
+                    src.record_down();
+                }
+                if self.digests_missing.as_deref() != Some(what.as_str()) {
+                    tracing::warn!(target_name = %target, missing = %what, "mysql statement digests unavailable; no perfwatch_slow_query_* from them, the target's other metrics continue");
+                    self.digests_missing = Some(what);
+                }
+            }
+            None => {
+                if self.digests_missing.take().is_some() {
+                    tracing::info!(target_name = %target, "mysql statement digests readable again");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Feeds one read into the source; `Some(what is missing)` when the
+    /// digest consumer is off.
+    fn record_statements(&mut self, rows: &[MySqlRow], max_rows: usize) -> Option<String> {
+        let enabled = rows
+            .first()
+            .and_then(|r| text(r, 0))
+            .is_some_and(|e| e.eq_ignore_ascii_case("YES"));
+        if !enabled {
+            return Some("the statements_digest consumer is disabled (UPDATE performance_schema.setup_consumers SET ENABLED = 'YES' WHERE NAME = 'statements_digest')".into());
+        }
+        const PICO: f64 = 1e12;
+        let read: Vec<StatementRow<(String, String)>> = rows
+            .iter()
+            .filter_map(|r| {
+                let digest = text(r, 2)?;
+                let schema = text(r, 1).unwrap_or_default();
+                Some(StatementRow {
+                    key: (schema.clone(), digest),
+                    db: schema,
+                    query: statements::digest_text_to_sql(&text(r, 3).unwrap_or_default()),
+                    counters: Counters {
+                        calls: number(r, 4),
+                        total_seconds: number(r, 5) as f64 / PICO,
+                        lock_seconds: number(r, 6) as f64 / PICO,
+                        rows_sent: number(r, 7),
+                        rows_examined: number(r, 8),
+                        full_scans: number(r, 9),
+                        max_seconds: number(r, 11) as f64 / PICO,
+                    },
+                    age_seconds: text(r, 12)
+                        .and_then(|s| s.trim().parse::<f64>().ok())
+                        .map(|us| us / 1e6),
+                })
+            })
+            .collect();
+        let full = read.len() >= max_rows;
+        if let Some(src) = &mut self.digests {
+            src.record(StatementRead {
+                rows: read,
+                full,
+                reset_epoch: None,
+            });
+        }
+        None
+    }
+
     async fn run_custom_queries(&mut self, live: &mut Live, deadline: Instant) -> bool {
         let queries: Vec<CustomQueryConfig> = self.cfg.query.clone();
         self.queries.retain(&queries);
@@ -700,6 +836,17 @@ impl MysqlCollector {
         );
         out.extend(self.index_families.clone().into_vec());
         self.queries.export(&self.cfg.query, target, out);
+        if let Some(src) = &self.digests {
+            src.export(target, out);
+            if !src.is_up() {
+                out.gauge(
+                    "perfwatch_collector_degraded",
+                    "1 when a collector runs with reduced data, by reason (e.g. performance_schema_off, permission_denied).",
+                    &[("collector", "mysql"), ("target", target), ("reason", "statements_unavailable")],
+                    1.0,
+                );
+            }
+        }
 
         let mut headline = vec![("version".to_owned(), version.to_owned())];
         if let (Some(tc), Some(m)) = (st.number("Threads_connected"), max_conn) {
@@ -735,6 +882,7 @@ impl Collector for MysqlCollector {
             self.pass_deadline = None;
             r?;
         }
+        self.read_statements(&mut live, &vars, deadline).await?;
         let keep = self.run_custom_queries(&mut live, deadline).await;
         let mut families = Families::new();
         let headline = self.export(&live, &st, &vars, &mut families);
@@ -746,6 +894,10 @@ impl Collector for MysqlCollector {
 
     fn reset(&mut self) {
         self.live = None;
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        self.digests.as_ref().and_then(StatementSource::details)
     }
 }
 

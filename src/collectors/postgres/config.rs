@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::statements::StatementsConfig;
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::config::{CommonTarget, Secret, read_secret_file};
 
@@ -70,6 +71,9 @@ pub struct PostgresConfig {
     /// Custom SQL metrics (`[[postgres.query]]`).
     #[serde(default)]
     pub query: Vec<CustomQueryConfig>,
+    /// `pg_stat_statements` as a slow-query source (`[postgres.statements]`).
+    #[serde(default)]
+    pub statements: Option<StatementsConfig>,
 }
 
 fn default_max_databases() -> usize {
@@ -191,6 +195,9 @@ impl PostgresConfig {
             ));
         }
         errors.extend(validate_queries(&self.query));
+        if let Some(st) = &self.statements {
+            errors.extend(st.validate());
+        }
         errors
     }
 
@@ -237,6 +244,8 @@ mod tests {
                 "[[query]]\nname = \"a\"\nsql = \"select 1 as value\"\n[[query]]\nname = \"a\"\nsql = \"select 2 as value\"\n",
                 &["query[1].name"],
             ),
+            ("[statements]\nmax_rows = 0\n", &["statements.max_rows"]),
+            ("[statements]\ninterval = \"1m\"\n", &[]),
         ];
         for (extra, want) in cases {
             let c = parse(&format!("{base}{extra}"));
@@ -253,6 +262,10 @@ mod tests {
     fn unknown_keys_are_rejected() {
         let r: Result<PostgresConfig, _> =
             toml::from_str("name = \"x\"\ndsn = \"postgres://h/db\"\nmax_table = 3\n");
+        assert!(r.is_err());
+        let r: Result<PostgresConfig, _> = toml::from_str(
+            "name = \"x\"\ndsn = \"postgres://h/db\"\n[statements]\ntop_query = 3\n",
+        );
         assert!(r.is_err());
     }
 }

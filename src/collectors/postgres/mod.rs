@@ -22,11 +22,18 @@
 //! next poll (dropped only if that fails), so a query still running on the
 //! server is never joined by a second session.
 //!
+//! With `[postgres.statements]`, one more statement per read on the main
+//! session: `pg_stat_statements`, fed as deltas into the slow-log digest so
+//! the `perfwatch_slow_query_*` families come without a log file; a missing
+//! extension is the failing part `statements`, never a failed poll.
+//!
 //! Layout: `config.rs` (the `[[postgres]]` table), `rules.rs` (pure verdicts,
-//! bounding, classification), this file (I/O and metric mapping).
+//! bounding, classification), `statements.rs` (statement statistics as a
+//! slow-query source, shared with MySQL), this file (I/O and metric mapping).
 
 pub mod config;
 pub mod rules;
+pub mod statements;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -37,6 +44,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
 pub use config::PostgresConfig;
 use rules::{IndexStat, MissingIndexRule, TableStat};
+use statements::{Counters, StatementRead, StatementRow, StatementSource};
 
 use super::custom_query::{CustomQueries, CustomQueryConfig, QueryRow};
 use super::{Collector, ErrorReason, PollError, PollOutput};
@@ -116,6 +124,22 @@ type SettingsRow = (f64, f64, f64, f64, String, f64, bool);
 type DatabaseRow = (String, Option<f64>, bool);
 type IndexRow = (String, String, String, f64, f64, f64, f64, bool);
 type TableRow = (String, String, f64, f64, f64, f64, f64, f64, f64);
+/// userid, dbid, queryid, datname, query, calls, total ms, max ms, rows,
+/// reset epoch.
+type StatementSqlRow = (
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    f64,
+    f64,
+    i64,
+    Option<f64>,
+);
+/// A pg_stat_statements entry's identity: (userid, dbid, queryid).
+type StatementKey = (i64, i64, i64);
 
 /// One persistent session to one database.
 struct Session {
@@ -166,6 +190,8 @@ pub struct PostgresCollector {
     databases_skipped: usize,
     /// Custom queries whose last run failed (to warn once per streak).
     custom_failing: std::collections::BTreeSet<String>,
+    /// pg_stat_statements as a slow-query source, when configured.
+    statements: Option<StatementSource<StatementKey>>,
 }
 
 impl PostgresCollector {
@@ -179,7 +205,13 @@ impl PostgresCollector {
                     .to_owned()
             })
             .unwrap_or_else(|| "postgres".into());
+        let statements = cfg
+            .statements
+            .clone()
+            .filter(|s| s.enabled)
+            .map(|s| StatementSource::new(s, "pg_stat_statements"));
         Self {
+            statements,
             cfg,
             timing,
             main_db,
@@ -390,7 +422,7 @@ impl PostgresCollector {
         let failing = self
             .failing
             .keys()
-            .any(|(d, part)| d == db && *part != "privileges");
+            .any(|(d, part)| d == db && !matches!(*part, "privileges" | "statements"));
         let every = if failing {
             self.cfg.index_interval.min(RETRY_FAILED_PART)
         } else {
@@ -502,6 +534,86 @@ impl PostgresCollector {
         h.last_attempt = Some(attempt);
         if any_ok {
             h.last_success_unix = Some(crate::engine::unix_now());
+        }
+    }
+
+    /// Reads pg_stat_statements when due: one statement on the main session
+    /// (its `statement_timeout` applies). A missing extension, library or
+    /// grant is recorded as the `statements` part, never returned.
+    async fn poll_statements(&mut self, main: &str, version: &str, deadline: Instant) {
+        let Some(src) = &mut self.statements else {
+            return;
+        };
+        if !src.due() {
+            return;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(10) {
+            return;
+        }
+        src.attempt();
+        let limit = i64::try_from(src.cfg.max_rows).unwrap_or(i64::MAX);
+        let sql = statements::pg_statements_sql(statements::pg_major(version));
+        let result = self
+            .on_session(main, left, move |c| {
+                Box::pin(async move {
+                    sqlx::query_as::<_, StatementSqlRow>(AssertSqlSafe(sql))
+                        .bind(limit)
+                        .fetch_all(c)
+                        .await
+                })
+            })
+            .await;
+        match result {
+            Ok(rows) => {
+                let full = rows.len() as i64 >= limit;
+                let reset_epoch = rows.first().and_then(|r| r.9);
+                let rows = rows
+                    .into_iter()
+                    .map(|r| StatementRow {
+                        key: (r.0, r.1, r.2),
+                        db: r.3,
+                        query: statements::pg_statement_text(&r.4),
+                        counters: Counters {
+                            calls: r.5.max(0) as u64,
+                            total_seconds: r.6 / 1000.0,
+                            max_seconds: r.7 / 1000.0,
+                            rows_sent: r.8.max(0) as u64,
+                            ..Counters::default()
+                        },
+                        age_seconds: None,
+                    })
+                    .collect();
+                if let Some(src) = &mut self.statements {
+                    src.record(StatementRead {
+                        rows,
+                        full,
+                        reset_epoch,
+                    });
+                }
+                self.record_part(main, "statements", Ok(()), None);
+            }
+            Err(e) => {
+                self.forget_broken(main, &e);
+                let code = match &e {
+                    Fail::Sql(sqlx::Error::Database(d)) => d.code().map(|c| c.into_owned()),
+                    _ => None,
+                };
+                let hint = match &e {
+                    Fail::Sql(sqlx::Error::Database(_)) => {
+                        statements::pg_missing_hint(code.as_deref(), main)
+                    }
+                    _ => "pg_stat_statements could not be read".into(),
+                };
+                let msg = format!(
+                    "{hint}; {}",
+                    self.fail_message("reading pg_stat_statements", &e)
+                );
+                if let Some(src) = &mut self.statements {
+                    src.record_down();
+                }
+                self.record_part(main, "statements", Err(Self::reason(&e)), Some(msg));
+            }
         }
     }
 
@@ -734,6 +846,7 @@ impl Collector for PostgresCollector {
             .retain(|d, _| *d == main || wanted.contains(d));
         self.failing
             .retain(|(d, _), _| wanted.contains(d) || *d == main);
+        self.poll_statements(&main, &settings.4, deadline).await;
         for db in &wanted {
             self.poll_heavy(db, deadline).await;
         }
@@ -746,6 +859,10 @@ impl Collector for PostgresCollector {
             families: out,
             headline,
         })
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        self.statements.as_ref().and_then(StatementSource::details)
     }
 
     fn reset(&mut self) {
@@ -930,6 +1047,9 @@ impl PostgresCollector {
         }
 
         self.custom.export(&self.cfg.query, target, out);
+        if let Some(src) = &self.statements {
+            src.export(target, out);
+        }
 
         let mut headline = vec![
             ("version".to_owned(), version.clone()),

@@ -126,8 +126,64 @@ impl Digest {
         if e.truncated {
             self.truncated_events += 1;
         }
-        // The db label, without allocating for a db already seen.
-        let db_in = e.db.as_deref().unwrap_or("");
+        let full = if e.full_scan { weight } else { 0 };
+        let db = self.count_db(e.db.as_deref().unwrap_or(""), weight, full);
+        let window = self.window;
+        let class = self.class_mut(db, &e.query, now_unix);
+        class.count += weight;
+        class.total += e.duration * weight as f64;
+        class.max = class.max.max(e.duration);
+        class.lock += e.lock_time * weight as f64;
+        class.rows_examined += e.rows_examined * weight;
+        class.rows_sent += e.rows_sent * weight;
+        for _ in 0..weight {
+            class.hist.observe(e.duration);
+        }
+        class.last_seen = now_unix;
+        note_recent(class, now, e.duration * weight as f64, window);
+    }
+
+    /// Adds many executions of one statement at once, from a server's
+    /// per-statement statistics (pg_stat_statements,
+    /// performance_schema.events_statements_summary_by_digest) rather than
+    /// a log: `s` is the difference between two reads.
+    ///
+    /// Counts, total time, lock time and rows are exact. The duration
+    /// histogram is not: the server keeps no per-execution times, so all
+    /// `s.calls` observations are placed at the mean (`total / calls`) of
+    /// this difference; `_count` and `_sum` stay exact, the bucket spread
+    /// within one read interval is lost. `s.max_seconds` is the longest
+    /// execution when the server's own maximum grew in this interval,
+    /// otherwise a lower bound (the mean).
+    pub fn add_summary(&mut self, s: &StatementSummary<'_>, now: Instant, now_unix: f64) {
+        if s.calls == 0 {
+            return;
+        }
+        self.events += s.calls;
+        let db = self.count_db(s.db, s.calls, s.full_scans.min(s.calls));
+        let window = self.window;
+        let class = self.class_mut(db, s.query, now_unix);
+        let total = s.total_seconds.max(0.0);
+        let mean = total / s.calls as f64;
+        class.count += s.calls;
+        class.total += total;
+        class.max = class.max.max(s.max_seconds.max(mean));
+        class.lock += s.lock_seconds.max(0.0);
+        class.rows_examined += s.rows_examined;
+        class.rows_sent += s.rows_sent;
+        if let Some(i) = class.hist.bounds.iter().position(|&b| mean <= b) {
+            class.hist.counts[i] += s.calls;
+        }
+        class.hist.count += s.calls;
+        class.hist.sum += total;
+        class.last_seen = now_unix;
+        note_recent(class, now, total, window);
+    }
+
+    /// Counts `n` events (`full` of them full scans) for database `db_in`
+    /// and returns its label (`other` beyond [`MAX_DBS`]), without
+    /// allocating for a database already seen.
+    fn count_db<'a>(&mut self, db_in: &'a str, n: u64, full: u64) -> &'a str {
         let db = if self.per_db.contains_key(db_in) || self.per_db.len() < MAX_DBS {
             db_in
         } else {
@@ -137,14 +193,18 @@ impl Digest {
             self.per_db.insert(db.to_owned(), (0, 0));
         }
         if let Some(entry) = self.per_db.get_mut(db) {
-            entry.0 += weight;
-            if e.full_scan {
-                entry.1 += weight;
-            }
+            entry.0 += n;
+            entry.1 += full;
         }
-        let key = (db.to_owned(), fingerprint(&e.query));
+        db
+    }
+
+    /// The class of `query` in `db`: its own while fewer than `max_classes`
+    /// exist, else the database's `other`.
+    fn class_mut(&mut self, db: &str, query: &str, now_unix: f64) -> &mut Class {
+        let key = (db.to_owned(), fingerprint(query));
         let tracked = self.classes.contains_key(&key) || self.classes.len() < self.max_classes;
-        let class = if tracked {
+        if tracked {
             self.classes.entry(key).or_insert_with_key(|(_, fp)| {
                 let mut text = fp.clone();
                 if text.len() > MAX_TEXT {
@@ -160,32 +220,6 @@ impl Digest {
             self.other
                 .entry(key.0)
                 .or_insert_with(|| Class::new(OTHER.into(), String::new(), now_unix))
-        };
-        class.count += weight;
-        class.total += e.duration * weight as f64;
-        class.max = class.max.max(e.duration);
-        class.lock += e.lock_time * weight as f64;
-        class.rows_examined += e.rows_examined * weight;
-        class.rows_sent += e.rows_sent * weight;
-        for _ in 0..weight {
-            class.hist.observe(e.duration);
-        }
-        class.last_seen = now_unix;
-        // One entry per poll (all events of a poll share `now`).
-        let spent = e.duration * weight as f64;
-        match class.recent.back_mut() {
-            Some((t, d)) if *t == now => *d += spent,
-            _ => class.recent.push_back((now, spent)),
-        }
-        // The ranking window is bounded in time and, for a pathological
-        // flood of one class, in entries.
-        while class.recent.len() > 10_000
-            || class
-                .recent
-                .front()
-                .is_some_and(|(t, _)| now.duration_since(*t) > self.window)
-        {
-            class.recent.pop_front();
         }
     }
 
@@ -304,6 +338,49 @@ impl Digest {
             })
             .collect()
     }
+}
+
+/// Adds `spent` seconds at `now` to the ranking window of `class`: one entry
+/// per poll (all events of a poll share `now`), bounded in time and, for a
+/// pathological flood of one class, in entries.
+fn note_recent(class: &mut Class, now: Instant, spent: f64, window: Duration) {
+    match class.recent.back_mut() {
+        Some((t, d)) if *t == now => *d += spent,
+        _ => class.recent.push_back((now, spent)),
+    }
+    while class.recent.len() > 10_000
+        || class
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.duration_since(*t) > window)
+    {
+        class.recent.pop_front();
+    }
+}
+
+/// Executions of one statement between two reads of a server's statement
+/// statistics (the input of [`Digest::add_summary`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatementSummary<'a> {
+    /// Database (`""` when the server names none).
+    pub db: &'a str,
+    /// Statement text as the server normalized it (literals masked); it is
+    /// fingerprinted like a logged query.
+    pub query: &'a str,
+    /// Executions.
+    pub calls: u64,
+    /// Total execution time, seconds.
+    pub total_seconds: f64,
+    /// Total lock time, seconds (0 where the server does not measure it).
+    pub lock_seconds: f64,
+    /// Rows examined (0 where the server does not count them).
+    pub rows_examined: u64,
+    /// Rows returned or affected.
+    pub rows_sent: u64,
+    /// Executions that scanned a table without an index.
+    pub full_scans: u64,
+    /// Longest execution, when known; otherwise 0.
+    pub max_seconds: f64,
 }
 
 fn cumulative(h: &HistogramData) -> Vec<(f64, f64)> {
@@ -477,5 +554,35 @@ mod tests {
         e.sample_rate = 4;
         d.add(&e, Instant::now(), 0.0);
         assert_eq!((d.events, d.sampled_events), (4, 1));
+    }
+
+    #[test]
+    fn summaries_feed_the_same_classes_with_exact_count_and_sum() {
+        let mut d = Digest::new(5, 20, Duration::from_secs(3600));
+        let now = Instant::now();
+        d.add(&ev("select * from a where id = 7", 0.5), now, 0.0);
+        let s = StatementSummary {
+            db: "app",
+            query: "SELECT * FROM a WHERE id = ?",
+            calls: 4,
+            total_seconds: 0.2,
+            lock_seconds: 0.01,
+            rows_examined: 40,
+            rows_sent: 4,
+            full_scans: 1,
+            max_seconds: 0.0,
+        };
+        d.add_summary(&s, now, 0.0);
+        d.add_summary(&StatementSummary { calls: 0, ..s }, now, 0.0);
+        let c = &d.classes[&("app".to_owned(), "select * from a where id = ?".to_owned())];
+        assert_eq!((c.count, c.hist.count), (5, 5));
+        assert!((c.total - 0.7).abs() < 1e-12 && (c.hist.sum - 0.7).abs() < 1e-12);
+        // The 4 calls sit at their mean (50 ms), the logged one at 500 ms.
+        let at =
+            |bound: f64| c.hist.counts[c.hist.bounds.iter().position(|b| *b == bound).unwrap()];
+        assert_eq!((at(0.05), at(0.5)), (4, 1));
+        assert_eq!(c.max, 0.5);
+        assert_eq!(d.per_db["app"], (5, 1));
+        assert_eq!(d.events, 5);
     }
 }
