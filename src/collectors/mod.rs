@@ -4,6 +4,10 @@
 //! running [`Collector`]. Adding a kind means: a folder under
 //! `src/collectors/`, one entry in [`KINDS`], one variant in [`TargetConfig`]
 //! and one arm in [`TargetConfig::start`].
+//!
+//! Two modules are shared by several kinds rather than being kinds:
+//! `custom_query` (`[[x.query]]` SQL metrics) and `statement_stats`
+//! (`[x.statements]`, per-statement statistics as a slow-query source).
 
 pub mod custom_query;
 pub mod http;
@@ -13,6 +17,7 @@ pub mod postgres;
 pub mod process;
 pub mod redis;
 pub mod slowlog;
+pub mod statement_stats;
 
 use std::future::Future;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
-use crate::collectors::postgres::statements::StatementsConfig;
+use crate::collectors::statement_stats::StatementsConfig;
 use crate::config::{CommonTarget, Secret, read_secret_file};
 
 /// One MySQL/MariaDB target.

@@ -48,7 +48,7 @@ use schema::{ForeignKeys, IndexDef, IndexKey, MissingIndexRule, StatsEpoch, Tabl
 use status::{Flavor, Vars};
 
 use super::custom_query::{CustomQueries, CustomQueryConfig, QueryRow};
-use super::postgres::statements::{Counters, StatementRead, StatementRow, StatementSource};
+use super::statement_stats::{Counters, StatementRead, StatementRow, StatementSource};
 use super::{Collector, ErrorReason, PollError, PollOutput};
 use crate::config::Timing;
 use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};

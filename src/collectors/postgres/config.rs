@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::statements::StatementsConfig;
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
+use crate::collectors::statement_stats::StatementsConfig;
 use crate::config::{CommonTarget, Secret, read_secret_file};
 
 /// One PostgreSQL target.

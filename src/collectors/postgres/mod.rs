@@ -42,9 +42,9 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
 
+use super::statement_stats::{Counters, StatementRead, StatementRow, StatementSource};
 pub use config::PostgresConfig;
 use rules::{IndexStat, MissingIndexRule, TableStat};
-use statements::{Counters, StatementRead, StatementRow, StatementSource};
 
 use super::custom_query::{CustomQueries, CustomQueryConfig, QueryRow};
 use super::{Collector, ErrorReason, PollError, PollOutput};
