@@ -377,6 +377,8 @@ impl TargetHandle {
 
 /// First retry after a failure; doubles per consecutive failure up to the interval.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
+/// Shortest time between two poll starts brought forward by a wake.
+const MIN_WAKE_GAP: Duration = Duration::from_millis(100);
 
 impl PollLoop {
     /// Spawns the loop for `collector` on the current tokio runtime.
@@ -395,12 +397,35 @@ impl PollLoop {
             .min(Duration::from_secs(2));
         let mut next = tokio::time::Instant::now() + jitter;
         let mut failures: u32 = 0;
+        let wake = collector.wake();
+        let mut last_started: Option<tokio::time::Instant> = None;
         loop {
+            // A wake brings the next poll forward, never closer than the
+            // minimum gap to the previous one; while the target is failing
+            // the backoff alone decides.
+            let woken = async {
+                match wake.as_ref().filter(|_| failures == 0) {
+                    Some(w) => {
+                        w.notify.notified().await;
+                        if let Some(s) = last_started {
+                            tokio::time::sleep_until(s + w.min_gap.max(MIN_WAKE_GAP)).await;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
                 _ = tokio::time::sleep_until(next) => {}
+                _ = woken => {}
             }
             let started = tokio::time::Instant::now();
+            last_started = Some(started);
+            if let Some(w) = &wake {
+                // This poll reads whatever woke us so far: only a wake from
+                // now on asks for another one.
+                let _ = futures_util::FutureExt::now_or_never(w.notify.notified());
+            }
             // A panic in a collector is a bug, but it must cost one poll of
             // one target, not the target's loop or the process.
             let guarded = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
@@ -559,6 +584,85 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        handle.stop().await;
+    }
+
+    /// Counts its polls; wakes the engine through its handle.
+    struct Woken {
+        polls: Arc<AtomicU64>,
+        started: Arc<Mutex<Vec<tokio::time::Instant>>>,
+        notify: Arc<tokio::sync::Notify>,
+    }
+
+    impl Collector for Woken {
+        async fn poll(&mut self) -> Result<PollOutput, PollError> {
+            self.started
+                .lock()
+                .unwrap()
+                .push(tokio::time::Instant::now());
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            Ok(PollOutput::default())
+        }
+        fn reset(&mut self) {}
+        fn wake(&self) -> Option<crate::collectors::WakeHandle> {
+            Some(crate::collectors::WakeHandle {
+                notify: self.notify.clone(),
+                min_gap: Duration::from_millis(0),
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wake_polls_before_the_interval_but_not_in_a_storm() {
+        let polls = Arc::new(AtomicU64::new(0));
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let handle = PollLoop {
+            key: TargetKey {
+                collector: "test",
+                target: "woken".into(),
+            },
+            timing: Timing {
+                interval: Duration::from_secs(3600),
+                timeout: Duration::from_secs(10),
+            },
+            store: Arc::new(Store::new()),
+            cancel: CancellationToken::new(),
+            polled: Arc::new(tokio::sync::Notify::new()),
+        }
+        .spawn(Woken {
+            polls: polls.clone(),
+            started: started.clone(),
+            notify: notify.clone(),
+        });
+        let wait_polls = |n: u64| {
+            let polls = polls.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while polls.load(Ordering::SeqCst) < n {
+                    assert!(Instant::now() < deadline, "no poll {n}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        };
+        // The first poll comes after the jitter (capped at 2 s), the next
+        // one only when woken: the interval is an hour.
+        wait_polls(1).await;
+        notify.notify_one();
+        wait_polls(2).await;
+        // A burst of wakes is one poll, at least MIN_WAKE_GAP after the last.
+        for _ in 0..100 {
+            notify.notify_one();
+        }
+        wait_polls(3).await;
+        let t = started.lock().unwrap().clone();
+        assert!(
+            t[2] - t[1] >= MIN_WAKE_GAP,
+            "{:?} between polls",
+            t[2] - t[1]
+        );
+        tokio::time::sleep(MIN_WAKE_GAP * 3).await;
+        assert_eq!(polls.load(Ordering::SeqCst), 3, "one poll per burst");
         handle.stop().await;
     }
 }

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Perfwatch, value};
+use common::{Perfwatch, promtool_check_metrics, value};
 use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch::harness::MariaDbServer;
 
@@ -91,7 +91,12 @@ fn config(log: &Path, state: &Path) -> String {
 
 /// Waits until perfwatch has counted exactly `n` events.
 async fn wait_events(pw: &Perfwatch, n: usize) -> String {
-    pw.wait_for(Duration::from_secs(15), &format!("{n} events"), |b| {
+    wait_events_within(pw, n, Duration::from_secs(15)).await
+}
+
+/// Waits at most `timeout` until perfwatch has counted exactly `n` events.
+async fn wait_events_within(pw: &Perfwatch, n: usize, timeout: Duration) -> String {
+    pw.wait_for(timeout, &format!("{n} events"), |b| {
         (total(b, "perfwatch_slow_queries_total") == n as f64).then(|| b.to_owned())
     })
     .await
@@ -232,5 +237,110 @@ async fn missing_log_is_an_error_metric_and_recovers() {
     )
     .unwrap();
     wait_events(&pw, 1).await;
+    pw.stop().await;
+}
+
+/// `n` slow-log events (`select 0;` … ) in the MySQL format.
+fn events(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| {
+            format!("# Query_time: 0.5  Lock_time: 0 Rows_sent: 0  Rows_examined: 0\nselect {i};\n")
+        })
+        .collect()
+}
+
+fn append(path: &Path, text: &str) {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+/// Well under the 30 s interval of the inotify test.
+const SOON: Duration = Duration::from_secs(6);
+
+/// A config with a long interval: only a wake gets events counted quickly.
+fn watch_config(log: &Path, interval: &str, watch: Option<bool>) -> String {
+    let watch = watch.map(|w| format!("watch = {w}\n")).unwrap_or_default();
+    format!(
+        "[global]\ninterval = \"{interval}\"\ntimeout = \"900ms\"\n[[slowlog]]\nname = \"file\"\nformat = \"mysql\"\npath = \"{}\"\nstart_at = \"beginning\"\nidle_flush = \"300ms\"\n{watch}",
+        log.display()
+    )
+}
+
+fn watch_mode(body: &str, mode: &str) -> Option<f64> {
+    value(
+        body,
+        "perfwatch_slowlog_watch_mode",
+        &[("target", "file"), ("mode", mode)],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_inotify_appended_events_are_read_long_before_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("slow.log");
+    std::fs::write(&log, events(0, 1)).unwrap();
+    // 30 s between interval polls: everything below happens well within
+    // the first interval, so only the inotify wake can get it counted.
+    let pw = Perfwatch::start(&watch_config(&log, "30s", None)).await;
+    let body = wait_events_within(&pw, 1, SOON).await;
+    assert_eq!(watch_mode(&body, "inotify"), Some(1.0));
+    assert_eq!(watch_mode(&body, "poll"), Some(0.0));
+    promtool_check_metrics(&body);
+    // The last event of each batch has no next header: it is completed by
+    // the idle flush, which the collector wakes the poll for too.
+    append(&log, &events(1, 3));
+    wait_events_within(&pw, 4, SOON).await;
+    // A rotation (rename + create) is followed on a wake as well.
+    std::fs::rename(&log, dir.path().join("slow.log.1")).unwrap();
+    std::fs::write(&log, events(4, 2)).unwrap();
+    let body = wait_events_within(&pw, 6, SOON).await;
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_slowlog_rotations_total",
+            &[("target", "file")]
+        ),
+        Some(1.0)
+    );
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn with_watch_off_events_are_counted_on_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("slow.log");
+    std::fs::write(&log, events(0, 2)).unwrap();
+    let pw = Perfwatch::start(&watch_config(&log, "1s", Some(false))).await;
+    let body = wait_events(&pw, 2).await;
+    assert_eq!(watch_mode(&body, "poll"), Some(1.0));
+    assert_eq!(watch_mode(&body, "inotify"), Some(0.0));
+    append(&log, &events(2, 3));
+    wait_events(&pw, 5).await;
+    pw.stop().await;
+}
+
+#[tokio::test]
+async fn a_log_directory_missing_at_start_is_polled_then_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("later").join("slow.log");
+    let pw = Perfwatch::start(&watch_config(&log, "1s", None)).await;
+    pw.wait_for(Duration::from_secs(5), "io error", |b| {
+        (value(
+            b,
+            "perfwatch_poll_errors_total",
+            &[("target", "file"), ("reason", "io")],
+        ) >= Some(1.0))
+        .then_some(())
+    })
+    .await;
+    std::fs::create_dir(log.parent().unwrap()).unwrap();
+    std::fs::write(&log, events(0, 2)).unwrap();
+    let body = wait_events(&pw, 2).await;
+    assert_eq!(watch_mode(&body, "inotify"), Some(1.0));
     pw.stop().await;
 }

@@ -377,3 +377,93 @@ async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
     assert_matches(&pw.scrape().await, &logged);
     pw.stop().await;
 }
+
+/// Several `pg_rotate_logfile()` between two polls (5 s interval, no
+/// inotify wake): the files created and superseded in between are read in
+/// order before the current one, so nothing is lost or counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_rotations_between_two_polls_lose_nothing_in_all_formats() {
+    let pg = start_pg();
+    let mut conn = connect(&pg).await;
+    setup(&mut conn).await;
+    let toml = config(&pg)
+        .replace("interval = \"100ms\"", "interval = \"5s\"")
+        .replace("timeout = \"90ms\"", "timeout = \"4s\"")
+        .replace("[[slowlog]]\n", "[[slowlog]]\nwatch = false\n");
+    let pw = Perfwatch::start(&toml).await;
+    let polls = |b: &str| -> Vec<f64> {
+        TARGETS
+            .iter()
+            .map(|(t, _, _)| value(b, "perfwatch_polls_total", &[("target", t)]).unwrap_or(0.0))
+            .collect()
+    };
+    let before = pw
+        .wait_for(Duration::from_secs(5), "the first polls", |b| {
+            let p = polls(b);
+            p.iter().all(|&n| n >= 1.0).then_some(p)
+        })
+        .await;
+    const ROUNDS: usize = 10;
+    for round in 0..ROUNDS {
+        // New file names need a new second (log_filename has %S).
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        // A known number of statements in each file: one round of the
+        // workload, twice in every third file.
+        workload(&mut conn, 1 + usize::from(round % 3 == 0)).await;
+        exec(&mut conn, "SELECT pg_rotate_logfile()").await;
+    }
+    let after = polls(&pw.scrape().await);
+    for (b, a) in before.iter().zip(&after) {
+        // The point of the test: rotations outnumber the polls in between.
+        assert!(
+            a - b < ROUNDS as f64 / 2.0,
+            "{} polls during {ROUNDS} rotations",
+            a - b
+        );
+    }
+    workload(&mut conn, 2).await;
+    sync_logs(&pg, &mut conn, "end").await;
+    let rotations = files(pg.log_dir(), "json").len() - 1;
+    assert_eq!(rotations, ROUNDS, "one new file per rotation");
+    let logged = logged(pg.log_dir());
+    assert_eq!(
+        logged[&Some("point")].count,
+        ROUNDS + ROUNDS.div_ceil(3) + 2
+    );
+    let n: usize = logged.values().map(|l| l.count).sum();
+    let body = wait_events(&pw, n).await;
+    assert_matches(&body, &logged);
+    for (target, _, _) in TARGETS {
+        assert_eq!(
+            value(
+                &body,
+                "perfwatch_slowlog_rotations_total",
+                &[("target", target)]
+            ),
+            Some(rotations as f64),
+            "{target}: every file followed"
+        );
+        assert_eq!(
+            value(
+                &body,
+                "perfwatch_slowlog_skipped_files_total",
+                &[("target", target)]
+            ),
+            Some(0.0),
+            "{target}"
+        );
+        assert_eq!(
+            value(
+                &body,
+                "perfwatch_slowlog_watch_mode",
+                &[("target", target), ("mode", "poll")]
+            ),
+            Some(1.0),
+            "{target}"
+        );
+    }
+    // A later poll counts nothing twice.
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    assert_matches(&pw.scrape().await, &logged);
+    pw.stop().await;
+}

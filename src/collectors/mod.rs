@@ -324,6 +324,22 @@ pub trait Collector: Send + 'static {
     fn details(&self) -> Option<serde_json::Value> {
         None
     }
+    /// For a collector that learns of new input between polls (a slow log
+    /// being written): the engine then polls early when woken. Called once,
+    /// before the first poll.
+    fn wake(&self) -> Option<WakeHandle> {
+        None
+    }
+}
+
+/// How a collector asks for an early poll.
+#[derive(Debug, Clone)]
+pub struct WakeHandle {
+    /// Notified (`notify_one`, so a wake during a poll is kept) when new input waits.
+    pub notify: std::sync::Arc<tokio::sync::Notify>,
+    /// Shortest time between the starts of two polls when woken (the engine
+    /// never goes below 100 ms), so a busy input cannot cause a poll storm.
+    pub min_gap: std::time::Duration,
 }
 
 #[cfg(test)]

@@ -69,6 +69,15 @@ pub struct SlowlogConfig {
     /// An event still open (no next header yet) is completed after this long without new data.
     #[serde(default = "default_idle_flush", with = "humantime_serde")]
     pub idle_flush: Duration,
+    /// Wake the poll when the log's directory changes (inotify), so new
+    /// events are read promptly; `false` polls on the interval only (e.g. on
+    /// NFS, where inotify does not see other hosts' writes).
+    #[serde(default = "default_watch")]
+    pub watch: bool,
+    /// Shortest time between two polls woken by file changes, so a busy log
+    /// is read in batches instead of once per write (at least 100ms).
+    #[serde(default = "default_min_interval", with = "humantime_serde")]
+    pub min_interval: Duration,
     /// Overrides `global.interval`.
     #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
@@ -95,6 +104,15 @@ fn default_max_read_bytes() -> usize {
 fn default_idle_flush() -> Duration {
     Duration::from_secs(2)
 }
+fn default_watch() -> bool {
+    true
+}
+fn default_min_interval() -> Duration {
+    Duration::from_millis(250)
+}
+
+/// The shortest `min_interval` accepted.
+pub const MIN_WAKE_INTERVAL: Duration = Duration::from_millis(100);
 
 impl SlowlogConfig {
     /// Name, interval and timeout.
@@ -133,6 +151,16 @@ impl SlowlogConfig {
                 ),
             ));
         }
+        if self.min_interval < MIN_WAKE_INTERVAL {
+            e.push((
+                "min_interval".into(),
+                format!(
+                    "min_interval must be at least {}, got {}",
+                    humantime::format_duration(MIN_WAKE_INTERVAL),
+                    humantime::format_duration(self.min_interval)
+                ),
+            ));
+        }
         if self.format == LogFormat::Postgres
             && let Err(msg) =
                 super::postgres::prefix_regex(self.log_line_prefix.as_deref().unwrap_or("%m [%p] "))
@@ -146,5 +174,37 @@ impl SlowlogConfig {
             ));
         }
         e
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &str) -> SlowlogConfig {
+        toml::from_str(&format!(
+            "name = \"s\"\nformat = \"mysql\"\npath = \"/var/log/mysql/slow.log\"\n{extra}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn watch_keys_default_and_validate() {
+        let c = parse("");
+        assert!(c.watch);
+        assert_eq!(c.min_interval, Duration::from_millis(250));
+        assert!(c.validate().is_empty());
+        assert!(!parse("watch = false").watch);
+        assert!(parse("min_interval = \"100ms\"").validate().is_empty());
+        let errors = parse("min_interval = \"50ms\"").validate();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].0, "min_interval");
+        assert!(errors[0].1.contains("50ms"), "{}", errors[0].1);
+        assert!(
+            toml::from_str::<SlowlogConfig>(
+                "name = \"s\"\nformat = \"mysql\"\npath = \"x\"\nwatch_mode = 1"
+            )
+            .is_err()
+        );
     }
 }

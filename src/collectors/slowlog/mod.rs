@@ -17,9 +17,12 @@ pub mod fingerprint;
 pub mod mysql;
 pub mod postgres;
 pub mod tail;
+pub mod watch;
 
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 pub use config::{LogFormat, SlowlogConfig, StartAtConfig};
 use digest::Digest;
@@ -27,8 +30,9 @@ use mysql::MysqlParser;
 use postgres::{PgFormat, PgParser};
 use serde::{Deserialize, Serialize};
 use tail::{Position, StartAt, Tailer};
+use watch::{DirWatch, Relevant, WatchMode};
 
-use super::{Collector, ErrorReason, PollError, PollOutput};
+use super::{Collector, ErrorReason, PollError, PollOutput, WakeHandle};
 use crate::config::Timing;
 use crate::exposition::Families;
 
@@ -80,24 +84,41 @@ impl Parser {
     }
 }
 
-/// For PostgreSQL, `path` may be the log directory: the file to follow is
-/// the one `current_logfiles` names for our format (in the directory or in
-/// its parent, the data directory), else the newest file with our extension.
-fn resolve_path(cfg: &SlowlogConfig) -> std::path::PathBuf {
-    let path = &cfg.path;
-    if cfg.format == LogFormat::Mysql || !path.is_dir() {
-        return path.clone();
-    }
-    let (kind, ext) = match cfg.format {
+/// Most files finished between two polls that one poll reads (PostgreSQL
+/// rotating faster than perfwatch polls); older ones beyond are skipped,
+/// counted and logged.
+const MAX_FILES_BETWEEN: usize = 100;
+
+/// For a PostgreSQL format: its name in `current_logfiles` and the extension
+/// of its files.
+fn pg_kind(format: LogFormat) -> (&'static str, &'static str) {
+    match format {
         LogFormat::PostgresCsv => ("csvlog", "csv"),
         LogFormat::PostgresJson => ("jsonlog", "json"),
         _ => ("stderr", "log"),
-    };
+    }
+}
+
+/// Whether `path` is a PostgreSQL log directory, whose current file changes
+/// on every rotation.
+fn follows_directory(cfg: &SlowlogConfig) -> bool {
+    cfg.format != LogFormat::Mysql && cfg.path.is_dir()
+}
+
+/// For PostgreSQL, `path` may be the log directory: the file to follow is
+/// the one `current_logfiles` names for our format (in the directory or in
+/// its parent, the data directory), else the newest file with our extension.
+fn resolve_path(cfg: &SlowlogConfig) -> PathBuf {
+    let path = &cfg.path;
+    if !follows_directory(cfg) {
+        return path.clone();
+    }
+    let (kind, ext) = pg_kind(cfg.format);
     for base in [Some(path.as_path()), path.parent()].into_iter().flatten() {
         if let Ok(text) = std::fs::read_to_string(base.join("current_logfiles")) {
             for line in text.lines() {
                 if let Some(rel) = line.strip_prefix(kind).and_then(|r| r.strip_prefix(' ')) {
-                    let p = std::path::Path::new(rel.trim());
+                    let p = Path::new(rel.trim());
                     let candidates = [base.join(p), path.join(p.file_name().unwrap_or_default())];
                     if let Some(found) = candidates.into_iter().find(|c| c.is_file()) {
                         return found;
@@ -106,16 +127,72 @@ fn resolve_path(cfg: &SlowlogConfig) -> std::path::PathBuf {
             }
         }
     }
-    std::fs::read_dir(path)
+    list_files(path)
+        .into_iter()
+        .filter(|(p, _)| p.extension().is_some_and(|x| x == ext))
+        .map(|(p, t)| (t, p))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| path.clone())
+}
+
+/// The regular files in `dir` with their modification times.
+fn list_files(dir: &Path) -> Vec<(PathBuf, SystemTime)> {
+    std::fs::read_dir(dir)
         .ok()
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == ext))
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max()
-        .map(|(_, p)| p)
-        .unwrap_or_else(|| path.clone())
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            meta.is_file().then_some((e.path(), meta.modified().ok()?))
+        })
+        .collect()
+}
+
+/// The log files PostgreSQL started and finished between `old` (the file
+/// being read, with its last modification time) and `current`: from a
+/// directory listing, those with extension `ext` that sort after `old` and
+/// before `current` by (modification time, name), in that order. Several
+/// rotations between two polls would otherwise skip them. `old` need not be
+/// in the listing (deleted since); a `current` missing from it bounds nothing.
+pub fn files_between(
+    listing: &[(PathBuf, SystemTime)],
+    ext: &str,
+    old: (&Path, SystemTime),
+    current: &Path,
+) -> Vec<PathBuf> {
+    let old_key = (old.1, old.0.file_name());
+    let current_key = listing
+        .iter()
+        .find(|(p, _)| p == current)
+        .map(|(p, t)| (*t, p.file_name()));
+    let mut between: Vec<(SystemTime, &Path)> = listing
+        .iter()
+        .filter(|(p, _)| p.extension().is_some_and(|x| x == ext))
+        .filter(|(p, _)| p != old.0 && p != current)
+        .filter(|(p, t)| {
+            let key = (*t, p.file_name());
+            key > old_key && current_key.is_none_or(|c| key < c)
+        })
+        .map(|(p, t)| (*t, p.as_path()))
+        .collect();
+    between.sort_by(|a, b| (a.0, a.1.file_name()).cmp(&(b.0, b.1.file_name())));
+    between.into_iter().map(|(_, p)| p.to_owned()).collect()
+}
+
+/// The directory to watch and which of its entries matter.
+fn watch_target(cfg: &SlowlogConfig) -> (PathBuf, Relevant) {
+    if follows_directory(cfg) {
+        let (_, ext) = pg_kind(cfg.format);
+        return (cfg.path.clone(), Relevant::Extension(ext.into()));
+    }
+    let dir = match cfg.path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let name = cfg.path.file_name().unwrap_or_default().to_owned();
+    (dir, Relevant::File(name))
 }
 
 struct Inner {
@@ -126,6 +203,11 @@ struct Inner {
     event_start: Option<u64>,
     last_data: Instant,
     state_write_errors: u64,
+    /// Files finished between two polls that were not read (beyond
+    /// `MAX_FILES_BETWEEN`, or gone before we got to them).
+    skipped_files: u64,
+    /// `None` with `watch = false`.
+    watch: Option<DirWatch>,
 }
 
 /// A running slow-log collector.
@@ -133,6 +215,20 @@ pub struct SlowlogCollector {
     cfg: SlowlogConfig,
     inner: Arc<Mutex<Inner>>,
     details: Option<serde_json::Value>,
+    /// Notified by the directory watch (and the idle-flush timer).
+    wake: Arc<tokio::sync::Notify>,
+    /// Wakes the poll once an event left open at the end of the log is due
+    /// for its idle flush (with a watch, no other poll may come before the
+    /// interval).
+    flush_timer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for SlowlogCollector {
+    fn drop(&mut self) {
+        if let Some(t) = &self.flush_timer {
+            t.abort();
+        }
+    }
 }
 
 impl SlowlogCollector {
@@ -168,6 +264,18 @@ impl SlowlogCollector {
                 }
             }
         };
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let watch = cfg.watch.then(|| {
+            // Our own state file may sit beside the log: writing it must not
+            // wake us.
+            let ignored: Vec<OsString> = cfg
+                .state_file
+                .iter()
+                .flat_map(|p| [p.clone(), p.with_extension("tmp")])
+                .filter_map(|p| p.file_name().map(ToOwned::to_owned))
+                .collect();
+            DirWatch::new(&cfg.name, wake.clone(), ignored)
+        });
         let inner = Inner {
             tailer: Tailer::new(
                 cfg.path.clone(),
@@ -180,11 +288,15 @@ impl SlowlogCollector {
             event_start: None,
             last_data: Instant::now(),
             state_write_errors: 0,
+            skipped_files: 0,
+            watch,
         };
         Self {
             cfg,
             inner: Arc::new(Mutex::new(inner)),
             details: None,
+            wake,
+            flush_timer: None,
         }
     }
 }
@@ -192,11 +304,39 @@ impl SlowlogCollector {
 /// Reads, parses and persists (blocking file I/O).
 fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollError> {
     let name = &cfg.name;
-    // PostgreSQL opens new files on rotation: follow the current one (the
-    // tailer drains the old file before switching).
+    if let Some(w) = &mut inner.watch {
+        // Before reading: a write after this read wakes the next poll.
+        let (dir, relevant) = watch_target(cfg);
+        w.ensure(&dir, relevant);
+    }
+    // PostgreSQL opens new files on rotation: follow the current one, after
+    // the files finished since the one being read (the tailer drains each
+    // before switching).
     let current = resolve_path(cfg);
-    if current != inner.tailer.path() {
-        inner.tailer.switch_to(current);
+    let mut between = Vec::new();
+    if current != inner.tailer.path()
+        && follows_directory(cfg)
+        && let Some(old_modified) = inner.tailer.open_file_modified()
+    {
+        let (_, ext) = pg_kind(cfg.format);
+        between = files_between(
+            &list_files(&cfg.path),
+            ext,
+            (inner.tailer.path(), old_modified),
+            &current,
+        );
+        if between.len() > MAX_FILES_BETWEEN {
+            let skipped: Vec<PathBuf> =
+                between.drain(..between.len() - MAX_FILES_BETWEEN).collect();
+            inner.skipped_files += skipped.len() as u64;
+            tracing::warn!(
+                target_name = %name,
+                skipped = skipped.len(),
+                first = %skipped[0].display(),
+                last = %skipped[skipped.len() - 1].display(),
+                "slow log: more files rotated since the last poll than one poll reads; the oldest are skipped"
+            );
+        }
     }
     let before = inner.tailer.stats.bytes;
     let now = Instant::now();
@@ -206,9 +346,10 @@ fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollErro
         parser,
         digest,
         event_start,
+        skipped_files,
         ..
     } = inner;
-    let result = tailer.read(cfg.max_read_bytes_per_poll, &mut |line, offset| {
+    let mut on_line = |line: &str, offset: u64| {
         let had_partial = parser.has_partial();
         let done = parser.line(line);
         if let Some(e) = &done {
@@ -220,7 +361,27 @@ fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollErro
         if !parser.has_partial() {
             *event_start = None;
         }
-    });
+    };
+    let mut result = Ok(());
+    for file in between {
+        if !file.is_file() {
+            *skipped_files += 1;
+            tracing::warn!(target_name = %name, file = %file.display(), "slow log: a rotated file was gone before it was read");
+            continue;
+        }
+        tailer.switch_to(file);
+        // Whole files: their events belong before the current file's.
+        result = tailer.read(usize::MAX, &mut on_line);
+        if result.is_err() {
+            break;
+        }
+    }
+    if result.is_ok() {
+        if current != tailer.path() {
+            tailer.switch_to(current);
+        }
+        result = tailer.read(cfg.max_read_bytes_per_poll, &mut on_line);
+    }
     if let Err(e) = result {
         inner.tailer.close();
         let reason = ErrorReason::Io;
@@ -298,6 +459,21 @@ fn export(cfg: &SlowlogConfig, inner: &Inner, out: &mut Families) {
         inner.digest.sampled_events as f64,
     );
     out.counter(
+        "perfwatch_slowlog_skipped_files_total",
+        "Rotated log files never read (more rotations between two polls than one poll reads, or deleted first).",
+        &t,
+        inner.skipped_files as f64,
+    );
+    let mode = inner.watch.as_ref().map_or(WatchMode::Poll, DirWatch::mode);
+    for m in [WatchMode::Inotify, WatchMode::Poll] {
+        out.gauge(
+            "perfwatch_slowlog_watch_mode",
+            "How new log data is noticed: inotify (polls woken on writes) or poll (the interval only).",
+            &[("target", cfg.name.as_str()), ("mode", m.as_str())],
+            if m == mode { 1.0 } else { 0.0 },
+        );
+    }
+    out.counter(
         "perfwatch_slowlog_state_write_errors_total",
         "Failures to persist the read position (e.g. disk full).",
         &t,
@@ -309,7 +485,7 @@ impl Collector for SlowlogCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
         let cfg = self.cfg.clone();
         let inner = self.inner.clone();
-        let (output, details) = tokio::task::spawn_blocking(move || {
+        let (output, details, pending) = tokio::task::spawn_blocking(move || {
             // A poll that timed out may still be reading: never wait for it.
             let Ok(mut guard) = inner.try_lock() else {
                 return Err(PollError::new(
@@ -331,7 +507,8 @@ impl Collector for SlowlogCollector {
                 ),
             ];
             let details = serde_json::to_value(guard.digest.summary(50)).ok();
-            Ok((PollOutput { families, headline }, details))
+            let pending = guard.parser.pending();
+            Ok((PollOutput { families, headline }, details, pending))
         })
         .await
         .map_err(|e| {
@@ -341,12 +518,141 @@ impl Collector for SlowlogCollector {
             )
         })??;
         self.details = details;
+        if pending && self.cfg.watch && self.flush_timer.as_ref().is_none_or(|t| t.is_finished()) {
+            let wake = self.wake.clone();
+            let after = self.cfg.idle_flush;
+            self.flush_timer = Some(tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                wake.notify_one();
+            }));
+        }
         Ok(output)
     }
 
     fn reset(&mut self) {}
 
+    fn wake(&self) -> Option<WakeHandle> {
+        self.cfg.watch.then(|| WakeHandle {
+            notify: self.wake.clone(),
+            min_gap: self.cfg.min_interval,
+        })
+    }
+
     fn details(&self) -> Option<serde_json::Value> {
         self.details.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn files_between_orders_by_mtime_then_name() {
+        let t = |s: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let p = |n: &str| PathBuf::from(format!("/log/{n}"));
+        // (listing as (name, mtime), old (name, mtime), current, extension, expected)
+        type Case = (
+            &'static [(&'static str, u64)],
+            (&'static str, u64),
+            &'static str,
+            &'static str,
+            &'static [&'static str],
+        );
+        let cases: &[Case] = &[
+            // Nothing between.
+            (
+                &[("a.log", 10), ("b.log", 20)],
+                ("a.log", 10),
+                "b.log",
+                "log",
+                &[],
+            ),
+            // Three rotations between two polls, listed in any order.
+            (
+                &[("d.log", 40), ("b.log", 20), ("a.log", 10), ("c.log", 30)],
+                ("a.log", 10),
+                "d.log",
+                "log",
+                &["b.log", "c.log"],
+            ),
+            // Other formats' files, older history and newer files are not ours.
+            (
+                &[
+                    ("0.log", 5),
+                    ("a.log", 10),
+                    ("b.csv", 15),
+                    ("b.log", 20),
+                    ("c.json", 25),
+                    ("c.log", 30),
+                    ("d.log", 40),
+                    ("current_logfiles", 30),
+                ],
+                ("a.log", 10),
+                "c.log",
+                "log",
+                &["b.log"],
+            ),
+            (
+                &[("a.csv", 10), ("b.csv", 20), ("c.csv", 30), ("b.log", 20)],
+                ("a.csv", 10),
+                "c.csv",
+                "csv",
+                &["b.csv"],
+            ),
+            // Equal mtimes (coarse clocks, fast rotations): the name decides.
+            (
+                &[("a.log", 10), ("c.log", 10), ("b.log", 10), ("d.log", 10)],
+                ("a.log", 10),
+                "d.log",
+                "log",
+                &["b.log", "c.log"],
+            ),
+            // A file with the old one's mtime but an earlier name is older.
+            (
+                &[("a.log", 10), ("b.log", 10), ("c.log", 20)],
+                ("b.log", 10),
+                "c.log",
+                "log",
+                &[],
+            ),
+            // mtime wins over name (names that do not sort by time).
+            (
+                &[
+                    ("mon.log", 30),
+                    ("sun.log", 10),
+                    ("tue.log", 20),
+                    ("wed.log", 40),
+                ],
+                ("sun.log", 10),
+                "wed.log",
+                "log",
+                &["tue.log", "mon.log"],
+            ),
+            // The old file was deleted since: its mtime still bounds.
+            (
+                &[("b.log", 20), ("c.log", 30), ("d.log", 40)],
+                ("a.log", 10),
+                "d.log",
+                "log",
+                &["b.log", "c.log"],
+            ),
+            // The current file is gone from the listing: everything newer.
+            (
+                &[("a.log", 10), ("b.log", 20), ("c.log", 30)],
+                ("a.log", 10),
+                "x.log",
+                "log",
+                &["b.log", "c.log"],
+            ),
+        ];
+        for (listing, old, current, ext, want) in cases {
+            let listing: Vec<(PathBuf, SystemTime)> =
+                listing.iter().map(|(n, s)| (p(n), t(*s))).collect();
+            let got = files_between(&listing, ext, (&p(old.0), t(old.1)), &p(current));
+            let want: Vec<PathBuf> = want.iter().map(|n| p(n)).collect();
+            assert_eq!(got, want, "old {old:?} current {current}");
+        }
     }
 }

@@ -312,6 +312,12 @@ impl Tailer {
         self.path = path;
     }
 
+    /// When the open file was last written (through the open descriptor, so
+    /// also for a file already deleted); `None` when no file is open.
+    pub fn open_file_modified(&self) -> Option<std::time::SystemTime> {
+        self.file.as_ref()?.metadata().ok()?.modified().ok()
+    }
+
     /// Forgets the open file (after an error); the next read reopens it.
     pub fn close(&mut self) {
         self.file = None;
