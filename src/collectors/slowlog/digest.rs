@@ -259,25 +259,25 @@ impl Digest {
             ];
             out.histogram(
                 "perfwatch_slow_query_duration_seconds",
-                "Execution time of slow-log events per query class (fingerprint = pt-query-digest query id; \"other\" = classes outside the top_queries).",
+                "Execution time per query class, from a slow log or the server's statement statistics (see perfwatch_slow_query_source_info; fingerprint = pt-query-digest query id; \"other\" = classes outside the top_queries).",
                 &l,
                 &c.hist,
             );
             out.counter(
                 "perfwatch_slow_query_lock_seconds_total",
-                "Lock wait time of slow-log events per query class.",
+                "Lock wait time of the statements per query class.",
                 &l,
                 c.lock,
             );
             out.counter(
                 "perfwatch_slow_query_rows_examined_total",
-                "Rows examined by slow-log events per query class.",
+                "Rows examined by the statements per query class.",
                 &l,
                 c.rows_examined as f64,
             );
             out.counter(
                 "perfwatch_slow_query_rows_sent_total",
-                "Rows sent by slow-log events per query class.",
+                "Rows sent by the statements per query class.",
                 &l,
                 c.rows_sent as f64,
             );
@@ -300,13 +300,13 @@ impl Digest {
             let l = [("target", target), ("db", db.as_str())];
             out.counter(
                 "perfwatch_slow_queries_total",
-                "Slow-log events (scaled by the server's sampling rate).",
+                "Statements seen: slow-log events (scaled by the server's sampling rate) or, from statement statistics, every execution.",
                 &l,
                 *n as f64,
             );
             out.counter(
                 "perfwatch_slow_query_full_scans_total",
-                "Slow-log events the server marked as full table scans (no index).",
+                "Statements the server marked as full table scans (no index).",
                 &l,
                 *full as f64,
             );
