@@ -15,7 +15,8 @@
 //! - [`phase`]: phase triggers, evaluated after every poll round.
 //! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
 //!   `/-/reload`, `/`).
-//! - [`demo`]: `perfwatch demo`, a throwaway stack with a synthetic workload.
+//! - [`demo`]: `perfwatch demo`, a throwaway stack (databases, a sample app,
+//!   Prometheus, Alertmanager) with a synthetic workload.
 //! - [`web`]: serving plain or TLS with basic auth (`--web.config.file`).
 //! - [`harness`]: throwaway Redis/PostgreSQL/MariaDB servers for tests, the
 //!   demo and the benchmarks.

@@ -9,11 +9,11 @@
 //!
 //! What is tested is the real thing:
 //! - Prometheus and Alertmanager run `deploy/prometheus/prometheus.yml` and
-//!   `deploy/alertmanager/alertmanager.yml`, rendered by [`render`], which
+//!   `deploy/alertmanager/alertmanager.yml`, rendered by `perfwatch::harness::deploy`, which
 //!   replaces a few literal lines (addresses, intervals) and fails if one of
 //!   them is missing or duplicated;
 //! - the alert test runs a variant of `alerts/perfwatch.rules.yml` made by
-//!   [`rules_test_variant`] (shorter `for:` and ratio window, nothing else);
+//!   [`deploy::rules_fast_variant`] (shorter `for:` and ratio window, nothing else);
 //!   the coverage test runs the file unchanged;
 //! - the dashboards' queries come from `tests/support_dashboards`.
 //!
@@ -30,191 +30,30 @@ mod common;
 mod support_dashboards;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
 use common::{Perfwatch, blocking};
+use perfwatch::harness::deploy::{
+    self, FAST_FOR, JOB, RULES_FILE, RULES_IN_PROMETHEUS, alertmanager_config, prometheus_config,
+    rewrite_for_line, rules_fast_variant,
+};
+use perfwatch::harness::workload::{
+    CacheTarget, CacheWorkload, DbWorkload, Mode, fill_redis_until_oom, seed_mariadb, seed_postgres,
+};
 use perfwatch::harness::{
-    AlertmanagerServer, MariaDbServer, PgbouncerServer, PostgresServer, PrometheusLabels,
-    PrometheusServer, RedisServer, find_binary, free_port,
+    AlertWebhook, AlertmanagerServer, DeliveredAlert, MariaDbServer, PgbouncerServer,
+    PostgresServer, PrometheusLabels, PrometheusServer, RedisServer, SampleApp, find_binary,
+    free_port,
 };
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr};
-use serde_json::Value;
 
-// ---------------------------------------------------------------------------
-// Repository files and example configs
-// ---------------------------------------------------------------------------
-
-/// The alert rules under test, relative to the crate root.
-const RULES_FILE: &str = "alerts/perfwatch.rules.yml";
-/// The example Prometheus config.
-const PROMETHEUS_EXAMPLE: &str = "deploy/prometheus/prometheus.yml";
-/// The example Alertmanager config.
-const ALERTMANAGER_EXAMPLE: &str = "deploy/alertmanager/alertmanager.yml";
-/// Where the Prometheus example expects the rules (relative to its config).
-const RULES_IN_PROMETHEUS: &str = "rules/perfwatch.rules.yml";
-/// The job name of the example's scrape config.
-const JOB: &str = "perfwatch";
-
-fn repo_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// Reads a repository file, failing with what is missing.
-fn repo_file(rel: &str) -> String {
-    let path = repo_path(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{rel} is needed by the end-to-end test and cannot be read ({e}): {}",
-            path.display()
-        )
-    })
-}
-
-/// The real alert rules. A clear failure when the file does not exist yet.
+/// The real alert rules (compiled into the library from
+/// `alerts/perfwatch.rules.yml`).
 fn real_rules() -> String {
-    let path = repo_path(RULES_FILE);
-    assert!(
-        path.exists(),
-        "{RULES_FILE} does not exist: the end-to-end test runs the repository's real alert rules \
-         (CacheHitRatioLow, PerfwatchTargetDown, ...), so it cannot run without them"
-    );
-    repo_file(RULES_FILE)
-}
-
-/// Renders an example config: every `(from, to)` replaces one literal
-/// substring that must occur exactly once in the template, so an edit of the
-/// example that drops or duplicates one of them fails here instead of
-/// silently testing something else.
-fn render(name: &str, template: &str, replacements: &[(&str, &str)]) -> String {
-    let mut out = template.to_owned();
-    for (from, to) in replacements {
-        let n = template.matches(from).count();
-        assert_eq!(
-            n, 1,
-            "{name}: the test replaces `{from}`, which must occur exactly once, found {n} times"
-        );
-        out = out.replace(from, to);
-    }
-    out
-}
-
-/// `deploy/prometheus/prometheus.yml` with 1 s scrape and evaluation
-/// intervals, scraping `perfwatch` and alerting to 127.0.0.1:`alertmanager_port`.
-fn prometheus_config(perfwatch: SocketAddr, alertmanager_port: u16) -> String {
-    let scrape = format!("- targets: [\"{perfwatch}\"]");
-    let alerting = format!("- targets: [\"127.0.0.1:{alertmanager_port}\"]");
-    render(
-        PROMETHEUS_EXAMPLE,
-        &repo_file(PROMETHEUS_EXAMPLE),
-        &[
-            ("scrape_interval: 15s", "scrape_interval: 1s"),
-            ("evaluation_interval: 15s", "evaluation_interval: 1s"),
-            ("- targets: [\"127.0.0.1:9896\"]", &scrape),
-            ("- targets: [\"127.0.0.1:9093\"]", &alerting),
-        ],
-    )
-}
-
-/// `deploy/alertmanager/alertmanager.yml` delivering to `webhook_url` with
-/// `group_wait` and `group_interval` of 1 s (and a 1 h `repeat_interval`, so
-/// every notification the test sees is a state change).
-fn alertmanager_config(webhook_url: &str) -> String {
-    let url = format!("- url: {webhook_url}");
-    render(
-        ALERTMANAGER_EXAMPLE,
-        &repo_file(ALERTMANAGER_EXAMPLE),
-        &[
-            ("group_wait: 30s", "group_wait: 1s"),
-            ("group_interval: 5m", "group_interval: 1s"),
-            ("repeat_interval: 4h", "repeat_interval: 1h"),
-            ("- url: http://127.0.0.1:5001/alerts", &url),
-        ],
-    )
-}
-
-// ---------------------------------------------------------------------------
-// The rules' test variant
-// ---------------------------------------------------------------------------
-
-/// `for:` (and `keep_firing_for:`) of every rule in the test variant.
-const TEST_FOR: &str = "2s";
-
-/// The test variant of the alert rules: the real file with exactly two kinds
-/// of textual change, so what fires in the test is the real expressions.
-///
-/// 1. Every `for: <duration>` and `keep_firing_for: <duration>` line (a YAML
-///    key at the start of a line, after indentation or `- `) gets
-///    [`TEST_FOR`], so alerts fire within seconds instead of minutes.
-///    Trailing comments are kept.
-/// 2. Every `window="5m"` and `window="15m"` label matcher (either quote
-///    style) becomes `window="1m"`: perfwatch computes
-///    `perfwatch_cache_hit_ratio` and `perfwatch_cache_lookups_in_window` over
-///    1m, 5m and 15m of poll history, and the 1m window is the one a test
-///    workload can dominate in seconds (see the alert test for the numbers).
-///
-/// Range selectors (`[5m]`) are left alone: the alerts the test drives
-/// (CacheHitRatioLow, PerfwatchTargetDown) use none, and shortening them
-/// would change what `rate()` thresholds mean.
-fn rules_test_variant(rules: &str) -> String {
-    let mut out = String::with_capacity(rules.len());
-    for line in rules.split_inclusive('\n') {
-        out.push_str(&rewrite_for_line(line).unwrap_or_else(|| line.to_owned()));
-    }
-    for window in ["5m", "15m"] {
-        for q in ['"', '\''] {
-            out = out.replace(
-                &format!("window={q}{window}{q}"),
-                &format!("window={q}1m{q}"),
-            );
-        }
-    }
-    out
-}
-
-/// `    for: 10m  # x` → `    for: 2s  # x`; `None` for any other line.
-fn rewrite_for_line(line: &str) -> Option<String> {
-    let body = line.trim_end_matches(['\n', '\r']);
-    let ending = &line[body.len()..];
-    let indent_len = body.len() - body.trim_start().len();
-    let (indent, rest) = body.split_at(indent_len);
-    let (dash, rest) = match rest.strip_prefix("- ") {
-        Some(r) => ("- ", r.trim_start()),
-        None => ("", rest),
-    };
-    let (key, value) = rest.split_once(':')?;
-    if key != "for" && key != "keep_firing_for" {
-        return None;
-    }
-    let (duration, comment) = match value.find('#') {
-        Some(i) => (&value[..i], &value[i..]),
-        None => (value, ""),
-    };
-    let duration = duration.trim();
-    let looks_like_duration = !duration.is_empty()
-        && duration.starts_with(|c: char| c.is_ascii_digit())
-        && duration.chars().all(|c| c.is_ascii_alphanumeric());
-    if !looks_like_duration {
-        return None;
-    }
-    let comment = if comment.is_empty() {
-        String::new()
-    } else {
-        format!("  {comment}")
-    };
-    Some(format!("{indent}{dash}{key}: {TEST_FOR}{comment}{ending}"))
+    deploy::RULES.to_owned()
 }
 
 // ---------------------------------------------------------------------------
@@ -291,212 +130,37 @@ fn family_hint(name: &str) -> String {
 // Webhook receiver
 // ---------------------------------------------------------------------------
 
-/// One alert of one Alertmanager notification.
-#[derive(Debug, Clone)]
-struct Delivered {
-    /// `firing` or `resolved` (the alert's own status).
-    status: String,
-    labels: BTreeMap<String, String>,
-    /// Seconds since the webhook started.
-    at: f64,
-}
-
-/// An axum server on 127.0.0.1:0 recording every notification POSTed by
-/// Alertmanager (webhook payload version 4).
-struct Webhook {
-    url: String,
-    received: Arc<Mutex<Vec<Delivered>>>,
-    raw: Arc<Mutex<Vec<String>>>,
-}
-
-#[derive(Clone)]
-struct WebhookState {
-    started: Instant,
-    received: Arc<Mutex<Vec<Delivered>>>,
-    raw: Arc<Mutex<Vec<String>>>,
-}
-
-async fn receive_notification(State(s): State<WebhookState>, body: Bytes) -> &'static str {
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let at = s.started.elapsed().as_secs_f64();
-    if let Ok(v) = serde_json::from_str::<Value>(&text) {
-        let mut received = s.received.lock().unwrap();
-        for a in v["alerts"].as_array().into_iter().flatten() {
-            received.push(Delivered {
-                status: a["status"].as_str().unwrap_or_default().to_owned(),
-                labels: a["labels"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect(),
-                at,
-            });
+/// Waits for `alertname` with `status` for `target` at `hook`; on timeout,
+/// panics with everything delivered so far and what Prometheus and
+/// Alertmanager hold.
+async fn wait_notification(
+    hook: &AlertWebhook,
+    timeout: Duration,
+    alertname: &str,
+    status: &str,
+    target: &str,
+    prom: &PrometheusServer,
+    am: &AlertmanagerServer,
+) -> DeliveredAlert {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(d) = hook.find(alertname, status, target) {
+            return d;
         }
-    }
-    s.raw.lock().unwrap().push(text);
-    "ok"
-}
-
-impl Webhook {
-    async fn start() -> Self {
-        let state = WebhookState {
-            started: Instant::now(),
-            received: Arc::default(),
-            raw: Arc::default(),
-        };
-        let app = Router::new()
-            .route("/alerts", post(receive_notification))
-            .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Webhook {
-            url: format!("http://{addr}/alerts"),
-            received: state.received,
-            raw: state.raw,
-        }
-    }
-
-    fn delivered(&self) -> Vec<Delivered> {
-        self.received.lock().unwrap().clone()
-    }
-
-    fn find(&self, alertname: &str, status: &str, target: &str) -> Option<Delivered> {
-        self.delivered().into_iter().find(|d| {
-            d.status == status
-                && d.labels.get("alertname").map(String::as_str) == Some(alertname)
-                && d.labels.get("target").map(String::as_str) == Some(target)
-        })
-    }
-
-    /// Waits for `alertname` with `status` for `target`; on timeout, panics
-    /// with everything delivered so far and what Prometheus and Alertmanager
-    /// hold.
-    async fn wait_for(
-        &self,
-        timeout: Duration,
-        alertname: &str,
-        status: &str,
-        target: &str,
-        prom: &PrometheusServer,
-        am: &AlertmanagerServer,
-    ) -> Delivered {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(d) = self.find(alertname, status, target) {
-                return d;
-            }
-            if Instant::now() > deadline {
-                let prom_alerts = tokio::task::block_in_place(|| prom.alerts());
-                let am_alerts = tokio::task::block_in_place(|| am.alerts());
-                panic!(
-                    "no `{status}` notification of {alertname} for target {target} reached the \
+        if Instant::now() > deadline {
+            let prom_alerts = tokio::task::block_in_place(|| prom.alerts());
+            let am_alerts = tokio::task::block_in_place(|| am.alerts());
+            panic!(
+                "no `{status}` notification of {alertname} for target {target} reached the \
                      webhook within {timeout:?}.\ndelivered: {:#?}\nPrometheus alerts: \
                      {prom_alerts:#?}\nAlertmanager alerts: {am_alerts:#?}\nPrometheus log:\n{}\n\
                      Alertmanager log:\n{}",
-                    self.delivered(),
-                    prom.log_tail(),
-                    am.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+                hook.delivered(),
+                prom.log_tail(),
+                am.log_tail()
+            );
         }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Cache workload
-// ---------------------------------------------------------------------------
-
-/// Workload modes: `(hits, misses)` per 100 ms tick.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-enum Mode {
-    /// 950 hits and 50 misses a second: ratio 0.95.
-    Warm = 0,
-    /// 1 000 hits and 9 000 misses a second: ratio 0.10, ten times the warm
-    /// rate, so it dominates the 1m window within seconds.
-    Cold = 1,
-    /// 50 000 hits a second: outweighs the cold lookups still in the window.
-    Recover = 2,
-}
-
-impl Mode {
-    fn per_tick(self) -> (usize, usize) {
-        match self {
-            Mode::Warm => (95, 5),
-            Mode::Cold => (100, 900),
-            Mode::Recover => (5000, 0),
-        }
-    }
-}
-
-/// A thread doing pipelined GETs on a Redis every 100 ms: hits on one hot
-/// key, misses on keys that never exist. Continuous, because perfwatch's
-/// ratio is over a sliding window of poll history.
-struct CacheWorkload {
-    mode: Arc<AtomicU8>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl CacheWorkload {
-    fn start(url: String, mode: Mode) -> Self {
-        let mode = Arc::new(AtomicU8::new(mode as u8));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (m, s) = (mode.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-            // Fails with OOM on a full noeviction Redis, where the caller
-            // has set the key already.
-            let _: redis::RedisResult<()> =
-                redis::cmd("SET").arg("e2e:hot").arg("v").query(&mut con);
-            let mut miss = 0u64;
-            while !s.load(Ordering::SeqCst) {
-                let mode = match m.load(Ordering::SeqCst) {
-                    0 => Mode::Warm,
-                    1 => Mode::Cold,
-                    _ => Mode::Recover,
-                };
-                let (hits, misses) = mode.per_tick();
-                let mut pipe = redis::pipe();
-                for _ in 0..hits {
-                    pipe.cmd("GET").arg("e2e:hot").ignore();
-                }
-                for _ in 0..misses {
-                    miss += 1;
-                    pipe.cmd("GET").arg(format!("e2e:cold:{miss}")).ignore();
-                }
-                // A failed round (Redis killed) just ends the workload.
-                if pipe.query::<()>(&mut con).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        });
-        CacheWorkload {
-            mode,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn set(&self, mode: Mode) {
-        self.mode.store(mode as u8, Ordering::SeqCst);
-    }
-
-    fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for CacheWorkload {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -570,16 +234,16 @@ fn start_or_panic<T>(r: Result<T, perfwatch::harness::HarnessError>) -> T {
 /// the timeouts below are several times that per step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook() {
-    let rules = rules_test_variant(&real_rules());
+    let rules = rules_fast_variant(&real_rules());
     let mut redis = start_or_panic(blocking(|| RedisServer::start(&[])).await);
-    let mut workload = CacheWorkload::start(redis.url(), Mode::Warm);
+    let mut workload = CacheWorkload::start(CacheTarget::Redis(redis.url()), Mode::Warm);
     let pw = Perfwatch::start(&format!(
         "[global]\ninterval = \"1s\"\ntimeout = \"800ms\"\n[[redis]]\nname = \"cache\"\nurl = \"{}\"\n",
         redis.url()
     ))
     .await;
-    let hook = Webhook::start().await;
-    let am_config = alertmanager_config(&hook.url);
+    let hook = AlertWebhook::start().await.unwrap();
+    let am_config = alertmanager_config(hook.url());
     let am = start_or_panic(blocking(move || AlertmanagerServer::start(&am_config)).await);
     let prom_config = prometheus_config(pw.addr, am.port());
     let prom = start_or_panic(
@@ -630,16 +294,16 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
         &format!("{ratio} < 0.5"),
     )
     .await;
-    let firing = hook
-        .wait_for(
-            Duration::from_secs(60),
-            "CacheHitRatioLow",
-            "firing",
-            "cache",
-            &prom,
-            &am,
-        )
-        .await;
+    let firing = wait_notification(
+        &hook,
+        Duration::from_secs(60),
+        "CacheHitRatioLow",
+        "firing",
+        "cache",
+        &prom,
+        &am,
+    )
+    .await;
     assert_eq!(
         firing.labels.get("severity").map(String::as_str),
         Some("warning"),
@@ -648,16 +312,16 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
 
     // Recovery: mostly hits again → a resolved notification.
     workload.set(Mode::Recover);
-    let resolved = hook
-        .wait_for(
-            Duration::from_secs(90),
-            "CacheHitRatioLow",
-            "resolved",
-            "cache",
-            &prom,
-            &am,
-        )
-        .await;
+    let resolved = wait_notification(
+        &hook,
+        Duration::from_secs(90),
+        "CacheHitRatioLow",
+        "resolved",
+        "cache",
+        &prom,
+        &am,
+    )
+    .await;
     assert!(resolved.at >= firing.at, "{resolved:?} before {firing:?}");
     let now = tokio::task::block_in_place(|| prom.query(ratio)).unwrap();
     assert!(
@@ -668,16 +332,16 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
 
     // Redis killed → PerfwatchTargetDown reaches the webhook.
     tokio::task::block_in_place(|| redis.kill()).unwrap();
-    let down = hook
-        .wait_for(
-            Duration::from_secs(60),
-            "PerfwatchTargetDown",
-            "firing",
-            "cache",
-            &prom,
-            &am,
-        )
-        .await;
+    let down = wait_notification(
+        &hook,
+        Duration::from_secs(60),
+        "PerfwatchTargetDown",
+        "firing",
+        "cache",
+        &prom,
+        &am,
+    )
+    .await;
     assert_eq!(
         down.labels.get("severity").map(String::as_str),
         Some("critical"),
@@ -691,7 +355,8 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
 
     // And back: resolved once perfwatch polls the restarted Redis.
     tokio::task::block_in_place(|| redis.restart()).unwrap();
-    hook.wait_for(
+    wait_notification(
+        &hook,
         Duration::from_secs(60),
         "PerfwatchTargetDown",
         "resolved",
@@ -700,104 +365,13 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
         &am,
     )
     .await;
-    assert!(
-        !hook.raw.lock().unwrap().is_empty(),
-        "notifications were recorded"
-    );
+    assert!(!hook.raw().is_empty(), "notifications were recorded");
     pw.stop().await;
 }
 
 // ---------------------------------------------------------------------------
 // Every collector: rule metric names and dashboard queries
 // ---------------------------------------------------------------------------
-
-/// The app's endpoints for the `[[http]]` collector: a health check, an
-/// endpoint to time, a pool endpoint (in overflow) and the app's own
-/// `/metrics` with cache counters per key prefix that grow on every scrape.
-async fn start_app() -> SocketAddr {
-    let scrapes = Arc::new(AtomicU64::new(0));
-    let router = Router::new()
-        .route(
-            "/health",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    r#"{"status":"healthy","checks":{"database":{"status":"healthy"},"cache":{"status":"healthy"}}}"#,
-                )
-            }),
-        )
-        .route("/report", get(|| async { "computed" }))
-        .route(
-            "/pool",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    r#"{"pool_size":5,"checked_in":0,"checked_out":7,"overflow":2}"#,
-                )
-            }),
-        )
-        .route(
-            "/metrics",
-            get(|State(n): State<Arc<AtomicU64>>| async move {
-                let n = n.fetch_add(1, Ordering::SeqCst) + 1;
-                let (hits, misses) = (9 * n, n);
-                format!(
-                    "# TYPE cache_hits_total counter\ncache_hits_total{{key_prefix=\"bad_days\"}} {hits}\n\
-                     # TYPE cache_misses_total counter\ncache_misses_total{{key_prefix=\"bad_days\"}} {misses}\n\
-                     # TYPE db_connection_pool_size gauge\ndb_connection_pool_size 20\n\
-                     # TYPE db_connection_pool_checked_out gauge\ndb_connection_pool_checked_out 7\n"
-                )
-                .into_response()
-            }),
-        )
-        .with_state(scrapes);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    addr
-}
-
-/// PostgreSQL schema: a used and an unused index, a big table read only by
-/// sequential scans (a missing-index candidate).
-const PG_SCHEMA: &str = "
-CREATE TABLE trip (id bigint PRIMARY KEY, driver_id int NOT NULL, note text NOT NULL);
-CREATE INDEX trip_driver_idx ON trip (driver_id);
-CREATE INDEX trip_note_idx ON trip (note);
-CREATE TABLE event (id bigint PRIMARY KEY, kind text NOT NULL);
-INSERT INTO trip SELECT g, g % 50, 'n' || g FROM generate_series(1, 5000) g;
-INSERT INTO event SELECT g, CASE WHEN g % 100 = 0 THEN 'x' ELSE 'y' END FROM generate_series(1, 5000) g;
-ANALYZE;
-";
-
-fn pg_workload() -> String {
-    let mut w = String::from("SET enable_seqscan = off;\n");
-    for i in 0..20 {
-        w.push_str(&format!(
-            "SELECT count(*) FROM trip WHERE driver_id = {i};\n"
-        ));
-    }
-    w.push_str("RESET enable_seqscan;\n");
-    for _ in 0..20 {
-        w.push_str("SELECT count(*) FROM event WHERE kind = 'x';\n");
-    }
-    w
-}
-
-/// MariaDB schema (as in tests/mysql.rs): a used index, unused ones, a
-/// redundant one, and a table read by full scans.
-const MARIADB_SCHEMA: &str = "CREATE DATABASE app; USE app;
-CREATE TABLE driver (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(100), UNIQUE KEY uq_email (email)) ENGINE=InnoDB;
-CREATE TABLE trip (id INT PRIMARY KEY AUTO_INCREMENT, driver_id INT, start_time INT, status INT, note VARCHAR(50),
-  KEY idx_start (start_time), KEY idx_note (note), KEY idx_status (status), KEY idx_status_start (status, start_time),
-  CONSTRAINT fk_driver FOREIGN KEY (driver_id) REFERENCES driver (id)) ENGINE=InnoDB;
-INSERT INTO driver (email) SELECT CONCAT('d', seq, '@x') FROM seq_1_to_10;
-INSERT INTO trip (driver_id, start_time, status, note) SELECT 1 + seq % 10, seq, seq % 3, 'n' FROM seq_1_to_2000;
-ANALYZE TABLE driver, trip;";
-
-const MARIADB_INDEX_READS: &str =
-    "USE app; SELECT COUNT(*) FROM trip WHERE start_time BETWEEN 10 AND 20;";
-const MARIADB_FULL_SCAN: &str =
-    "USE app; SELECT COUNT(*) FROM trip WHERE status + 0 = 1 AND note <> 'zzz';";
 
 /// Everything the coverage test runs perfwatch against, and its config
 /// blocks.
@@ -812,8 +386,8 @@ struct Sources {
     mariadb: Arc<MariaDbServer>,
     _mariadb_tmp: tempfile::TempDir,
     worker: Child,
-    stop: Arc<AtomicBool>,
-    db_load: Option<JoinHandle<()>>,
+    _app: SampleApp,
+    db_load: DbWorkload,
     cache_load: CacheWorkload,
 }
 
@@ -841,8 +415,8 @@ impl Sources {
             .await,
         );
         let url = redis.url();
-        blocking(move || fill_redis_until_oom(&url)).await;
-        let cache_load = CacheWorkload::start(redis.url(), Mode::Warm);
+        start_or_panic(blocking(move || fill_redis_until_oom(&url)).await);
+        let cache_load = CacheWorkload::start(CacheTarget::Redis(redis.url()), Mode::Warm);
         blocks.push(Block {
             kind: "redis",
             toml: format!(
@@ -863,9 +437,7 @@ impl Sources {
         let pg = start_or_panic(
             blocking(|| {
                 let pg = PostgresServer::start(&[])?;
-                pg.create_database("app")?;
-                pg.psql_in("app", PG_SCHEMA)?;
-                pg.psql_in("app", &pg_workload())?;
+                seed_postgres(&pg)?;
                 Ok(pg)
             })
             .await,
@@ -912,11 +484,7 @@ impl Sources {
                     ("long_query_time", "0"),
                     ("slow_query_log_file", slow_log_setting.as_str()),
                 ])?;
-                db.sql(MARIADB_SCHEMA)?;
-                db.sql(MARIADB_INDEX_READS)?;
-                for _ in 0..3 {
-                    db.sql(MARIADB_FULL_SCAN)?;
-                }
+                seed_mariadb(&db)?;
                 Ok(db)
             })
             .await,
@@ -938,7 +506,8 @@ impl Sources {
         });
 
         // The app's endpoints.
-        let app = start_app().await;
+        let sample_app = start_or_panic(SampleApp::start(None, None).await);
+        let app = sample_app.addr();
         for (name, path, kind, extra) in [
             ("api", "/health", "health", ""),
             ("report", "/report", "latency", "repeat = 2\n"),
@@ -976,15 +545,11 @@ impl Sources {
         });
 
         // Keep the databases' counters moving (windowed ratios need traffic).
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, pg3, mdb) = (stop.clone(), pg.clone(), mariadb.clone());
-        let db_load = std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                let _ = pg3.psql_in("app", "SELECT count(*) FROM event WHERE kind = 'x';");
-                let _ = mdb.sql(MARIADB_FULL_SCAN);
-                std::thread::sleep(Duration::from_secs(2));
-            }
-        });
+        let db_load = DbWorkload::start(
+            Some(pg.clone()),
+            Some(mariadb.clone()),
+            Duration::from_secs(2),
+        );
 
         Sources {
             blocks,
@@ -994,8 +559,8 @@ impl Sources {
             mariadb,
             _mariadb_tmp: mariadb_tmp,
             worker,
-            stop,
-            db_load: Some(db_load),
+            _app: sample_app,
+            db_load,
             cache_load,
         }
     }
@@ -1013,10 +578,7 @@ impl Sources {
     }
 
     fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.db_load.take() {
-            let _ = t.join();
-        }
+        self.db_load.stop();
         self.cache_load.stop();
         let _ = self.worker.kill();
         let _ = self.worker.wait();
@@ -1026,44 +588,9 @@ impl Sources {
 
 impl Drop for Sources {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
         let _ = self.worker.kill();
         let _ = self.worker.wait();
     }
-}
-
-/// Seeds prefixed keys (with and without TTL), then writes 1 KiB values
-/// until Redis refuses with OOM.
-fn fill_redis_until_oom(url: &str) {
-    let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-    let mut pipe = redis::pipe();
-    pipe.cmd("SET").arg("e2e:hot").arg("v").ignore();
-    for i in 0..200 {
-        pipe.cmd("SET")
-            .arg(format!("bad_days:{i}"))
-            .arg("v")
-            .arg("EX")
-            .arg(3600)
-            .ignore();
-        pipe.cmd("SET")
-            .arg(format!("response_cache:{i}"))
-            .arg("v")
-            .ignore();
-    }
-    let _: () = pipe.query(&mut con).unwrap();
-    let blob = "x".repeat(1024);
-    for i in 0..100_000 {
-        let r: redis::RedisResult<()> = redis::cmd("SET")
-            .arg(format!("blob:{i}"))
-            .arg(&blob)
-            .query(&mut con);
-        match r {
-            Ok(()) => {}
-            Err(e) if e.to_string().contains("OOM") => return,
-            Err(e) => panic!("filling Redis: {e}"),
-        }
-    }
-    panic!("Redis never refused a write with OOM at maxmemory 4mb");
 }
 
 /// With every collector kind running, checks against one Prometheus that
@@ -1210,7 +737,7 @@ async fn rule_metrics_and_dashboard_queries_have_data_with_every_collector() {
 #[test]
 fn rules_test_variant_only_shortens_for_and_windows() {
     let src = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: |\n          min(x{window=\"5m\"} < 0.7 and y{window='15m'} > 100) and z[5m]\n        for: 10m   # ten minutes\n        labels:\n          severity: warning\n        annotations:\n          description: 'fires for: 10m'\n      - alert: B\n        expr: up == 0\n        keep_firing_for: 5m\n      - alert: C\n        expr: up == 0\n";
-    let out = rules_test_variant(src);
+    let out = rules_fast_variant(src);
     assert_eq!(
         out,
         "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: |\n          min(x{window=\"1m\"} < 0.7 and y{window='1m'} > 100) and z[5m]\n        for: 2s  # ten minutes\n        labels:\n          severity: warning\n        annotations:\n          description: 'fires for: 10m'\n      - alert: B\n        expr: up == 0\n        keep_firing_for: 2s\n      - alert: C\n        expr: up == 0\n"
@@ -1225,7 +752,7 @@ fn rules_test_variant_only_shortens_for_and_windows() {
 #[test]
 fn rules_test_variant_of_the_real_file_changes_only_for_and_windows() {
     let real = real_rules();
-    let variant = rules_test_variant(&real);
+    let variant = rules_fast_variant(&real);
     let (a, b): (Vec<&str>, Vec<&str>) = (real.lines().collect(), variant.lines().collect());
     assert_eq!(a.len(), b.len());
     let mut fors = 0;
@@ -1239,7 +766,7 @@ fn rules_test_variant_of_the_real_file_changes_only_for_and_windows() {
         }
         if y.trim_start().starts_with("for:") {
             fors += 1;
-            assert_eq!(y.trim(), format!("for: {TEST_FOR}"), "{x}");
+            assert_eq!(y.trim(), format!("for: {FAST_FOR}"), "{x}");
         } else {
             assert_eq!(
                 x.replace("window=\"5m\"", "window=\"1m\"")

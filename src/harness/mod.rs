@@ -22,16 +22,26 @@
 //! constructors inside `tokio::task::spawn_blocking` or directly: starting
 //! takes well under a few seconds. Linux only (uses `/proc` and `prctl`).
 //!
+//! Besides the servers: [`SampleApp`] (a stand-in for the watched app),
+//! [`workload`] (cache and database traffic and the schemas it runs on),
+//! [`deploy`] (the repository's rules and example Prometheus/Alertmanager
+//! configs, rendered) and [`AlertWebhook`] (records Alertmanager's
+//! notifications), shared by the end-to-end test and `perfwatch demo`.
+//!
 //! Orphans: each server runs in its own process group, is killed with its
 //! whole process tree on drop, and gets `PR_SET_PDEATHSIG` = `SIGKILL`, so it
 //! also dies when the test process itself is killed.
 
 mod alertmanager;
+pub mod deploy;
 mod mariadb;
 mod pgbouncer;
 mod postgres;
 mod prometheus;
 mod redis;
+mod sample_app;
+mod webhook;
+pub mod workload;
 
 pub use alertmanager::{AlertmanagerAlert, AlertmanagerServer};
 pub use mariadb::MariaDbServer;
@@ -41,6 +51,8 @@ pub use prometheus::{
     Labels as PrometheusLabels, PrometheusAlert, PrometheusRule, PrometheusServer, PrometheusTarget,
 };
 pub use redis::RedisServer;
+pub use sample_app::{ANALYTICS_COST, SampleApp, SampleAppBackends};
+pub use webhook::{AlertWebhook, DeliveredAlert};
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
