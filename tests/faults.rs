@@ -376,3 +376,113 @@ async fn broken_slow_logs_are_reported_and_recover() {
     .await;
     pw.stop().await;
 }
+
+/// A table name of letters only: fingerprints mask digits in names, so
+/// `t1`, `t2`... would all be one class.
+fn letters(mut i: usize) -> String {
+    let mut s = String::new();
+    loop {
+        s.push(char::from(b'a' + (i % 26) as u8));
+        i /= 26;
+        if i == 0 {
+            return s;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_fingerprints_stay_within_top_queries_and_max_classes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("slow.log");
+    let (top, max_classes, shapes) = (10, 200, 10_000);
+    // 10,000 distinct query shapes, 0.1 s each; the last 100 (classes
+    // 9,900..) get 5 s: the heaviest by far, but they arrive after
+    // max_classes is reached, so they must stay in `other`.
+    let mut text = String::new();
+    for i in 0..shapes {
+        let t = if i >= shapes - 100 { 5.0 } else { 0.1 };
+        text.push_str(&format!(
+            "# Query_time: {t}  Lock_time: 0 Rows_sent: 1  Rows_examined: 2\nSELECT a FROM tbl_{} WHERE id = {i};\n",
+            letters(i)
+        ));
+    }
+    // The first 10 shapes again, heavier than the rest of the first 200.
+    for i in 0..top {
+        text.push_str(&format!(
+            "# Query_time: 1.0  Lock_time: 0 Rows_sent: 1  Rows_examined: 2\nSELECT a FROM tbl_{} WHERE id = 7;\n",
+            letters(i)
+        ));
+    }
+    std::fs::write(&log, &text).unwrap();
+    let toml = cfg(
+        300,
+        &format!(
+            "[[slowlog]]\nname = \"s\"\nformat = \"mysql\"\npath = \"{}\"\nstart_at = \"beginning\"\nidle_flush = \"300ms\"\ntop_queries = {top}\nmax_classes = {max_classes}\n",
+            log.display()
+        ),
+    );
+    let pw = Perfwatch::start(&toml).await;
+    let total = (shapes + top) as f64;
+    let body = pw
+        .wait_for(Duration::from_secs(20), "every event read", |b| {
+            (value(b, "perfwatch_slow_queries_total", &[("target", "s")]) == Some(total))
+                .then(|| b.to_owned())
+        })
+        .await;
+    let counts: Vec<(&str, f64)> = body
+        .lines()
+        .filter(|l| {
+            l.starts_with("perfwatch_slow_query_duration_seconds_count{")
+                && l.contains("target=\"s\"")
+        })
+        .map(|l| {
+            let fp = l.split("fingerprint=\"").nth(1).unwrap();
+            let fp = &fp[..fp.find('"').unwrap()];
+            (fp, l.rsplit_once(' ').unwrap().1.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(counts.len(), top + 1, "top_queries + other: {counts:?}");
+    let other = counts.iter().find(|(fp, _)| *fp == "other").unwrap().1;
+    // The top 10 are the first shapes (2 events each); everything else,
+    // including the late heavy shapes beyond max_classes, is `other`.
+    assert!(
+        counts
+            .iter()
+            .filter(|(fp, _)| *fp != "other")
+            .all(|(_, n)| *n == 2.0),
+        "{counts:?}"
+    );
+    assert_eq!(other, total - 2.0 * top as f64);
+    let infos: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("perfwatch_slow_query_fingerprint_info{"))
+        .collect();
+    assert_eq!(infos.len(), top);
+    for i in 0..top {
+        let table = format!("tbl_{}", letters(i));
+        assert!(
+            infos.iter().any(|l| l.contains(&format!("from {table} "))),
+            "{table} among the top classes: {infos:?}"
+        );
+    }
+    for family in [
+        "perfwatch_slow_query_lock_seconds_total",
+        "perfwatch_slow_query_rows_examined_total",
+        "perfwatch_slow_query_rows_sent_total",
+    ] {
+        let n = body
+            .lines()
+            .filter(|l| l.starts_with(&format!("{family}{{")))
+            .count();
+        assert_eq!(n, top + 1, "{family}");
+    }
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_slow_query_rows_examined_total",
+            &[("fingerprint", "other")]
+        ),
+        Some(2.0 * (total - 2.0 * top as f64))
+    );
+    pw.stop().await;
+}

@@ -22,7 +22,7 @@ use tempfile::TempDir;
 
 use super::{
     COMMAND_TIMEOUT, HarnessError, START_TIMEOUT, ServerProcess, check_database_name,
-    check_setting, common_server_methods, find_binary, flag_path, is_root, make_temp_dir,
+    check_setting, common_server_methods, find_binary, flag_path, is_root, make_temp_dir_in,
     run_command, start_on_free_port, write_file,
 };
 
@@ -95,6 +95,14 @@ impl MariaDbServer {
     /// `pid-file`, `user`, `log-error` and `basedir`. A setting with an empty
     /// value is written as a bare flag (`("skip-log-bin", "")`).
     pub fn start(settings: &[(&str, &str)]) -> Result<Self, HarnessError> {
+        Self::start_in(&std::env::temp_dir(), settings)
+    }
+
+    /// [`start`](Self::start) with the instance's directory (datadir
+    /// included) created under `parent`. MariaDB syncs every DDL to disk, so
+    /// a test creating thousands of tables puts the server on a tmpfs
+    /// (`/dev/shm`) to take seconds instead of minutes.
+    pub fn start_in(parent: &Path, settings: &[(&str, &str)]) -> Result<Self, HarnessError> {
         let mariadbd = find_binary("mariadbd", "mariadb-server")?;
         let install_db = find_binary("mariadb-install-db", "mariadb-server")
             .or_else(|_| find_binary("mysql_install_db", "mariadb-server"))?;
@@ -103,7 +111,7 @@ impl MariaDbServer {
         for (key, value) in settings {
             check_setting(SERVER, key, value, RESERVED)?;
         }
-        let dir = make_temp_dir("mariadb", false)?;
+        let dir = make_temp_dir_in("mariadb", parent.to_path_buf(), false)?;
         let data_dir = dir.path().join("data");
         let mut process = ServerProcess::new(
             SERVER,

@@ -337,7 +337,15 @@ fn io_error(server: &'static str, context: String) -> impl FnOnce(io::Error) -> 
 /// (needed when the server runs as another user) it is made 0755 under a
 /// parent every user can traverse, falling back to `/tmp`.
 fn make_temp_dir(server: &'static str, world_traversable: bool) -> Result<TempDir, HarnessError> {
-    let mut base = std::env::temp_dir();
+    make_temp_dir_in(server, std::env::temp_dir(), world_traversable)
+}
+
+/// [`make_temp_dir`] under `base` instead of the system temp dir.
+fn make_temp_dir_in(
+    server: &'static str,
+    mut base: PathBuf,
+    world_traversable: bool,
+) -> Result<TempDir, HarnessError> {
     if world_traversable && !base.ancestors().all(others_can_traverse) {
         base = PathBuf::from("/tmp");
     }
