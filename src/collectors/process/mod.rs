@@ -87,6 +87,9 @@ fn scan(system: &mut System, pattern: &Regex, max: usize) -> Vec<ProcessSample> 
         .processes()
         .iter()
         .filter(|(pid, _)| **pid != me)
+        // sysinfo lists a process's threads (Linux tasks) as processes too;
+        // they share its memory and CPU, so counting them would multiply both.
+        .filter(|(_, p)| p.thread_kind().is_none())
         .filter(|(_, p)| {
             let cmdline = p
                 .cmd()
