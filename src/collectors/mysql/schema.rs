@@ -9,7 +9,7 @@
 //! `table_io_waits_summary_by_index_usage` or MariaDB's userstat
 //! `INDEX_STATISTICS`/`TABLE_STATISTICS`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// `(schema, table)`.
 pub type TableKey = (String, String);
@@ -135,13 +135,25 @@ pub fn is_unused(def: &IndexDef, fks: &ForeignKeys, reads: Option<u64>) -> bool 
 /// of two identical non-unique indexes the one with the greater name is the
 /// redundant one). Returns `(index, covered_by)` pairs.
 pub fn redundant_indexes(defs: &[IndexDef]) -> Vec<(&IndexDef, &IndexDef)> {
+    // Only indexes of the same table can cover each other: grouping first
+    // keeps this linear in the number of tables (5,000 tables with 10,000
+    // indexes took seconds of CPU as a pairwise scan, which stalled the
+    // single async worker).
+    let mut by_table: HashMap<(&str, &str), Vec<&IndexDef>> = HashMap::new();
+    for d in defs {
+        by_table
+            .entry((d.schema.as_str(), d.table.as_str()))
+            .or_default()
+            .push(d);
+    }
     let mut out = Vec::new();
     for a in defs {
         if a.unique || a.is_primary() || a.columns.is_empty() {
             continue;
         }
-        let covering = defs.iter().find(|b| {
-            if std::ptr::eq(*b, a) || b.schema != a.schema || b.table != a.table {
+        let siblings = &by_table[&(a.schema.as_str(), a.table.as_str())];
+        let covering = siblings.iter().copied().find(|b| {
+            if std::ptr::eq(*b, a) {
                 return false;
             }
             let prefix = b.columns.len() >= a.columns.len()
@@ -250,10 +262,13 @@ pub fn top_n<T>(items: Vec<T>, n: usize, weight: impl Fn(&T) -> f64) -> (Vec<T>,
     if items.len() <= n {
         return (items, Vec::new());
     }
+    // Each weight once: the sort compares O(n log n) times, and a weight may
+    // be a map lookup with an owned key.
+    let weights: Vec<f64> = items.iter().map(&weight).collect();
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&a, &b| {
-        weight(&items[b])
-            .partial_cmp(&weight(&items[a]))
+        weights[b]
+            .partial_cmp(&weights[a])
             .unwrap_or(std::cmp::Ordering::Equal)
             .then(a.cmp(&b))
     });
