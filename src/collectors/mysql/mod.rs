@@ -1248,7 +1248,25 @@ fn export_table_reads(
         .iter()
         .filter(|(_, r, rows)| rule.is_candidate(*rows, r))
         .count();
-    let (kept, _rest) = schema::top_n(items, max, |(_, r, _)| r.full_scan as f64);
+    let (kept, rest) = schema::top_n(items, max, |(_, r, _)| r.full_scan as f64);
+    // Tables beyond max_tables are summed per schema as table="other", like
+    // the size families, so sums over the family stay the server's totals.
+    let mut other: BTreeMap<&str, TableReads> = BTreeMap::new();
+    for (k, r, _) in &rest {
+        let o = other.entry(k.0.as_str()).or_default();
+        o.full_scan += r.full_scan;
+        o.via_index += r.via_index;
+    }
+    for (schema, r) in &other {
+        for (access, n) in [("full_scan", r.full_scan), ("index", r.via_index)] {
+            out.counter(
+                "perfwatch_mysql_table_rows_read_total",
+                "Rows read from the table since the statistics began, by access: full_scan (no index) or index. Tables beyond max_tables are summed per schema as table=\"other\".",
+                &[("target", target), ("schema", schema), ("table", "other"), ("access", access)],
+                n as f64,
+            );
+        }
+    }
     for (k, r, rows) in kept {
         let l = [
             ("target", target),
@@ -1258,7 +1276,7 @@ fn export_table_reads(
         for (access, n) in [("full_scan", r.full_scan), ("index", r.via_index)] {
             out.counter(
                 "perfwatch_mysql_table_rows_read_total",
-                "Rows read from the table since the statistics began, by access: full_scan (no index) or index.",
+                "Rows read from the table since the statistics began, by access: full_scan (no index) or index. Tables beyond max_tables are summed per schema as table=\"other\".",
                 &[("target", target), ("schema", k.0.as_str()), ("table", k.1.as_str()), ("access", access)],
                 n as f64,
             );
