@@ -144,6 +144,12 @@ impl Config {
     ) -> Result<Self, ConfigErrors> {
         let mut errors = Vec::new();
         let mut doc = Document::parse(file, source, &mut errors);
+        // The parser recovers from a syntax error, but what it makes of the
+        // lines after it is a guess: checks of those lines would report
+        // problems the user never wrote (an unclosed `[[redis]` turns its
+        // keys into bogus top-level sections).
+        let first_syntax_line = errors.iter().filter_map(|e| e.line).min();
+        let syntax_errors = errors.len();
         expand_env(&mut doc, env, &mut errors);
 
         let mut config = Config::default();
@@ -198,6 +204,14 @@ impl Config {
             }
         }
         check(&doc, &config, &mut errors);
+        if syntax_errors > 0 {
+            let mut i = 0;
+            errors.retain(|e| {
+                i += 1;
+                i <= syntax_errors
+                    || matches!((e.line, first_syntax_line), (Some(l), Some(first)) if l < first)
+            });
+        }
         if errors.is_empty() {
             Ok(config)
         } else {

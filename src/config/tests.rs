@@ -102,6 +102,25 @@ fn syntax_errors_have_lines() {
 }
 
 #[test]
+fn after_a_syntax_error_only_problems_before_it_are_reported() {
+    let errors = load(
+        "[global]\ninterval = \"1s\"\n[[redis]\nname = \"x\"\nurl = \"redis://127.0.0.1:1/\"\n",
+    )
+    .unwrap_err();
+    // Line 1's real problem (default timeout 5s >= interval 1s) and the
+    // syntax error stay; the recovered lines 4-5 yield no invented sections.
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with("test.toml:1: global.timeout"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with("test.toml:3: unclosed array table"),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn example_config_loads() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/perfwatch.example.toml");
     let src = std::fs::read_to_string(path).unwrap();
