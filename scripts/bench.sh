@@ -164,9 +164,21 @@ class App(http.server.BaseHTTPRequestHandler):
 
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), App).serve_forever()
 PY
-python3 "$WORK/bench-app.py" "$APP_PORT" >"$WORK/app.log" 2>&1 &
-APP_PID=$!
-PIDS+=("$APP_PID")
+# A free port can be taken (e.g. as an ephemeral port) before the app binds
+# it: then try another.
+for attempt in 1 2 3 4 5; do
+    python3 "$WORK/bench-app.py" "$APP_PORT" >"$WORK/app.log" 2>&1 &
+    APP_PID=$!
+    PIDS+=("$APP_PID")
+    for _ in $(seq 100); do
+        curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$APP_PORT/health" && break 2
+        kill -0 "$APP_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    log "the app did not start on port $APP_PORT (attempt $attempt): $(tail -n 1 "$WORK/app.log")"
+    stop_pid "$APP_PID"
+    free_port APP_PORT
+done
 wait_http "http://127.0.0.1:$APP_PORT/health" "$APP_PID" "$WORK/app.log"
 
 redis_calibrate
@@ -226,12 +238,14 @@ done
 
 # ------------------------------------------------------------------ perfwatch
 # write_config FILE INTERVAL_MS TIMEOUT_MS SCALE(0|1): everything on. With
-# SCALE, the slower per-target periods (index passes every 5m, custom
-# queries every 1m at the default interval) shrink with the interval, so
-# the fast run does an hour's worth of them too.
+# SCALE, every other period shrinks with the interval (index passes every
+# 5m, custom queries every 1m, the phases' `for` and `window`), so the fast
+# run does an hour's worth of them and keeps as much history as an hour at
+# the default interval would.
 write_config() {
-    local f=$1 iv=$2 to=$3 index_iv="5m" query_iv="1m"
+    local f=$1 iv=$2 to=$3 index_iv="5m" query_iv="1m" scale=0
     if (($4)); then
+        scale=$(awk -v i="$iv" -v d="$DEFAULT_S" 'BEGIN { printf "%.10g", i / (d * 1000) }')
         index_iv="$(awk -v i="$iv" -v d="$DEFAULT_S" 'BEGIN { printf "%d", 300 * i / d }')ms"
         query_iv="$(awk -v i="$iv" -v d="$DEFAULT_S" 'BEGIN { printf "%d", 60 * i / d }')ms"
     fi
@@ -308,7 +322,13 @@ match = "bench-app[.]py"
 EOF
     # The example config's phases, as shipped (their triggers read the
     # targets and queries named above).
-    sed -n '/^\[\[phase\]\]/,$p' "$EXAMPLE" >>"$f"
+    sed -n '/^\[\[phase\]\]/,$p' "$EXAMPLE" | awk -v scale="$scale" '
+        scale && ($1 == "for" || $1 == "window") && match($0, /"[0-9]+(ms|s|m|h)"/) {
+            v = substr($0, RSTART + 1, RLENGTH - 2); u = v; sub(/^[0-9]+/, "", u)
+            printf "%s = \"%dms\"\n", $1, (v + 0) * (u == "h" ? 3600000 : u == "m" ? 60000 : u == "s" ? 1000 : 1) * scale
+            next
+        }
+        { print }' >>"$f"
     grep -q '^\[\[phase\]\]' "$f" || die "no [[phase]] table found in $EXAMPLE"
     "$PERFWATCH" check-config "$f" >"$WORK/check-config.out" 2>&1 || die "perfwatch check-config $f failed: $(cat "$WORK/check-config.out")"
 }
@@ -452,6 +472,7 @@ write_config "$WORK/perfwatch-fast.toml" "$FAST_MS" $((FAST_MS * 9 / 10)) 1
 start_perfwatch_all perfwatch-fast "$WORK/perfwatch-fast.toml"
 wait_poll "$PW_URL" cache $(($(wait_poll "$PW_URL" cache 0) + 10)) >/dev/null
 polls "$WORK/soak.0"
+rss_breakdown "$PW_PID" >"$WORK/soak.breakdown.0"
 rss0=$(rss_kb "$PW_PID") t0=$(cpu_ticks "$PW_PID") s0=$SECONDS
 log "soak: $ROUNDS poll rounds at ${FAST_MS} ms (one hour at the default $DEFAULT_INTERVAL)"
 deadline=$((SECONDS + ROUNDS * FAST_MS * 4 / 1000 + 60))
@@ -464,6 +485,10 @@ while :; do
     sleep 1
 done
 rss1=$(rss_kb "$PW_PID") t1=$(cpu_ticks "$PW_PID")
+rss_breakdown "$PW_PID" >"$WORK/soak.breakdown.1"
+# Which mappings grew (kB), e.g. "anonymous (…) +812".
+SOAK_GREW=$(awk -F'\t' 'NR == FNR { a[$2] = $1; next } $1 - a[$2] != 0 { printf "%s%s %+d kB", sep, $2, $1 - a[$2]; sep = "; " }' \
+    "$WORK/soak.breakdown.0" "$WORK/soak.breakdown.1")
 SOAK_ROUNDS=$(rounds "$WORK/soak.0" "$WORK/soak.1")
 SOAK_ERRORS=$(($(kv_get errors "$WORK/soak.1") - $(kv_get errors "$WORK/soak.0")))
 fig soak.rss_start "$(mib "$rss0")"
@@ -584,7 +609,7 @@ perfwatch $PW_VERSION (git $(git_rev)); redis-server $REDIS_VERSION, $PG_VERSION
 
 Reproduce: \`$REPRODUCE\` (starts its own redis-server, PostgreSQL, MariaDB, a small Python app, the exporters and wrk on free 127.0.0.1 ports; kills them on exit).
 
-Setup: one perfwatch process, every collector on (${#TARGETS[@]} targets: Redis \`cache\` with the key sampler over $NKEYS keys, PostgreSQL \`main\` and MariaDB \`legacy\` each with a custom query, the MariaDB slow log and the PostgreSQL log (\`log_min_duration_statement = 0\`) of those servers, a health and a latency probe of the app, a process matcher, and the $(grep -c '^\[\[phase\]\]' "$EXAMPLE") \`[[phase]]\` tables of config/perfwatch.example.toml), interval ${INTERVAL_MS} ms, timeout ${TIMEOUT_MS} ms${BENCH_PW_ENV:+, environment \`$BENCH_PW_ENV\`}; ${F[perfwatch.samples]} samples per scrape, ${F[perfwatch.phases]} of them phase series. Each exporter runs with its default flags against the same server. Load: \`wrk ${WRK_ARGS[*]}\` on each /metrics, one at a time, perfwatch polling throughout; with Redis SIGSTOPped, \`wrk ${WRK_STOPPED_ARGS[*]}\`. CPU per poll round over a ${NPOLLS} s idle window (${CPU_ROUNDS} rounds); exporters' CPU and server load over $NSCRAPES sequential scrapes each, measured before perfwatch started; perfwatch's server load over $NPOLLS polls (counted per target with \`perfwatch_polls_total\`), the measuring clients calibrated out. "1 h of polls": a second perfwatch with the same config at ${FAST_MS} ms (index passes and custom queries scaled alike) for $ROUNDS rounds = 1 h at the default ${DEFAULT_INTERVAL} (${SOAK_SECS} s, $SOAK_ERRORS poll errors; RSS after each quarter of the rounds: $SOAK_TREND MiB). "Peer" for RSS and CPU is the three exporters together (one of each: what perfwatch replaces).
+Setup: one perfwatch process, every collector on (${#TARGETS[@]} targets: Redis \`cache\` with the key sampler over $NKEYS keys, PostgreSQL \`main\` and MariaDB \`legacy\` each with a custom query, the MariaDB slow log and the PostgreSQL log (\`log_min_duration_statement = 0\`) of those servers, a health and a latency probe of the app, a process matcher, and the $(grep -c '^\[\[phase\]\]' "$EXAMPLE") \`[[phase]]\` tables of config/perfwatch.example.toml), interval ${INTERVAL_MS} ms, timeout ${TIMEOUT_MS} ms${BENCH_PW_ENV:+, environment \`$BENCH_PW_ENV\`}; ${F[perfwatch.samples]} samples per scrape, ${F[perfwatch.phases]} of them phase series. Each exporter runs with its default flags against the same server. Load: \`wrk ${WRK_ARGS[*]}\` on each /metrics, one at a time, perfwatch polling throughout; with Redis SIGSTOPped, \`wrk ${WRK_STOPPED_ARGS[*]}\`. CPU per poll round over a ${NPOLLS} s idle window (${CPU_ROUNDS} rounds); exporters' CPU and server load over $NSCRAPES sequential scrapes each, measured before perfwatch started; perfwatch's server load over $NPOLLS polls (counted per target with \`perfwatch_polls_total\`), the measuring clients calibrated out. "1 h of polls": a second perfwatch with the same config at ${FAST_MS} ms (index passes, custom queries and the phases' \`for\`/\`window\` scaled alike) for $ROUNDS rounds = 1 h at the default ${DEFAULT_INTERVAL} (${SOAK_SECS} s, $SOAK_ERRORS poll errors; RSS after each quarter of the rounds: $SOAK_TREND MiB; growth by mapping: ${SOAK_GREW:-none}). "Peer" for RSS and CPU is the three exporters together (one of each: what perfwatch replaces).
 
 | figure | perfwatch | peer | ratio | goal | met? |
 |---|---:|---:|---:|---|---|

@@ -195,7 +195,8 @@ mysqld_exporter_version() { prometheus-mysqld-exporter --version 2>&1 | awk 'NR 
 wrk_version() { { wrk -v 2>&1 || true; } | head -n 1 | awk '{ print $2 }'; }
 
 # ------------------------------------------------------------------ perfwatch
-PERFWATCH="$BENCH_ROOT/target/release/perfwatch"
+# BENCH_PERFWATCH measures another build (e.g. one with other profile settings).
+PERFWATCH=${BENCH_PERFWATCH:-$BENCH_ROOT/target/release/perfwatch}
 # build_perfwatch BUILD(0|1): cargo build --release (when BUILD), then runs a
 # private copy from WORK: a concurrent `cargo build` must not swap the binary
 # under the benchmark.
