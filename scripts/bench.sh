@@ -604,7 +604,7 @@ REPRODUCE="scripts/bench.sh${ARGS[*]:+ ${ARGS[*]}}"
 
 report() {
     cat <<EOF
-Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(machine_desc), in $(((SECONDS - START) / 60)) min.
+Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(machine_desc); the run took $((SECONDS - START)) s.
 perfwatch $PW_VERSION (git $(git_rev)); redis-server $REDIS_VERSION, $PG_VERSION, MariaDB $DB_VERSION; $peer_versions (Debian packages); wrk $WRK_VERSION.
 
 Reproduce: \`$REPRODUCE\` (starts its own redis-server, PostgreSQL, MariaDB, a small Python app, the exporters and wrk on free 127.0.0.1 ports; kills them on exit).

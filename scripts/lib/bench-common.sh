@@ -117,12 +117,19 @@ stop_pid() {
 }
 
 USED_PORTS=" "
+# Ports are picked below the kernel's ephemeral range: a port in it can be
+# taken by any outgoing connection (wrk, curl, an exporter's) between the
+# check and the bind.
+PORT_LO=10000 PORT_SPAN=40000
+if read -r eph_lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null && ((eph_lo - PORT_LO >= 5000)); then
+    PORT_SPAN=$((eph_lo - PORT_LO))
+fi
 # free_port VAR: sets VAR to a port on 127.0.0.1 nobody listens on (and not
 # handed out before in this run).
 free_port() {
     local p
     for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((PORT_LO + RANDOM % PORT_SPAN))
         [[ $USED_PORTS == *" $p "* ]] && continue
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
             USED_PORTS+="$p "
