@@ -36,7 +36,8 @@
 #
 # Usage: scripts/bench.sh [--quick] [--no-build] [--no-doc] [--strict] [--keep] [--allow-busy]
 #   --quick       a fast validation run: 3 s wrk runs, fewer polls and
-#                 scrapes, a 5 MB slow log, no waiting for an idle machine;
+#                 scrapes, a small slow log (BENCH_LOG_MB=5: one 25 MB
+#                 round), no waiting for an idle machine;
 #                 never writes the doc
 #   --no-build    use target/release/perfwatch as it is (default: cargo build --release --locked)
 #   --no-doc      do not rewrite the generated block of docs/PERFORMANCE.md
