@@ -36,131 +36,31 @@
 set -euo pipefail
 export LC_ALL=C
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DOC="$ROOT/docs/PERFORMANCE.md"
-PERFWATCH="$ROOT/target/release/perfwatch"
+BENCH_NAME=bench-postgres
+# shellcheck source=scripts/lib/bench-common.sh
+. "$(dirname "$0")/lib/bench-common.sh"
+DOC="$BENCH_ROOT/docs/PERFORMANCE.md"
 
-build=1 write_doc=1 keep=0
-for arg in "$@"; do
-    case $arg in
-    --no-build) build=0 ;;
-    --no-doc) write_doc=0 ;;
-    --keep) keep=1 ;;
-    -h | --help)
-        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-        exit 0
-        ;;
-    *)
-        echo "usage: $0 [--no-build] [--no-doc] [--keep]" >&2
-        exit 2
-        ;;
-    esac
-done
+build=1 write_doc=1
+for arg in "$@"; do bench_flag "$arg" "--no-build --no-doc --keep"; done
 WINDOW=${BENCH_WINDOW:-30}
 
-log() { printf '[bench-postgres] %s\n' "$*" >&2; }
-die() {
-    printf '\n[bench-postgres] FAILED: %s\n' "$*" >&2
-    exit 1
-}
-
 # ---------------------------------------------------------------- prerequisites
-PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
-[[ -n $PGBIN && -x $PGBIN/postgres ]] || die "postgres not found under /usr/lib/postgresql/*/bin (apt-get install postgresql)"
 for b in psql pg_isready curl prometheus-postgres-exporter; do
     command -v "$b" >/dev/null 2>&1 || die "$b not found (apt-get install postgresql-client curl prometheus-postgres-exporter)"
 done
-[[ -f $(ls -d /usr/share/postgresql/*/extension 2>/dev/null | sort -V | tail -1)/pg_stat_statements.control ]] ||
-    die "pg_stat_statements extension not found (postgresql contrib)"
 
 # ---------------------------------------------------------------- work dir, cleanup
-WORK=$(mktemp -d /tmp/bench-postgres.XXXXXX)
-PIDS=()
-cleanup() {
-    local rc=$?
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    if ((keep)); then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-    exit "$rc"
-}
-trap cleanup EXIT INT TERM
-
-AS_PG=()
-if [[ $(id -u) == 0 ]]; then
-    id postgres >/dev/null 2>&1 || die "running as root needs the postgres system user (apt-get install postgresql)"
-    chmod 755 "$WORK"
-    AS_PG=(runuser -u postgres --)
-fi
-
-USED_PORTS=" "
-free_port() {
-    local p
-    for _ in $(seq 200); do
-        p=$((20000 + RANDOM % 40000))
-        [[ $USED_PORTS == *" $p "* ]] && continue
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-            USED_PORTS+="$p "
-            printf -v "$1" '%s' "$p"
-            return 0
-        fi
-    done
-    die "no free port found on 127.0.0.1"
-}
-
-# ---------------------------------------------------------------- build
-if ((build)); then
-    log "cargo build --release"
-    (cd "$ROOT" && cargo build --release --quiet) || die "cargo build --release failed"
-fi
-[[ -x $PERFWATCH ]] || die "$PERFWATCH missing (drop --no-build)"
+BENCH_KEEP_ON_FAIL=0 BENCH_KILL_WAIT=300
+bench_workdir bench-postgres
+build_perfwatch "$build"
 
 # ---------------------------------------------------------------- PostgreSQL
-free_port PG_PORT
-DATA=$WORK/data
-mkdir -m 700 "$DATA"
-[[ ${#AS_PG[@]} -gt 0 ]] && chown postgres: "$DATA"
-"${AS_PG[@]}" "$PGBIN/initdb" -D "$DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C --no-sync >"$WORK/initdb.log" 2>&1 ||
-    die "initdb failed: $(tail -5 "$WORK/initdb.log")"
-cat >>"$DATA/postgresql.conf" <<EOF
-listen_addresses = '127.0.0.1'
-unix_socket_directories = '$DATA'
-fsync = off
-full_page_writes = off
-max_connections = 50
-shared_preload_libraries = 'pg_stat_statements'
-pg_stat_statements.track = 'all'
-pg_stat_statements.track_utility = on
-log_connections = on
-log_line_prefix = '%m [%p] '
-EOF
-PG_LOG=$WORK/postgres.log
-touch "$PG_LOG"
-[[ ${#AS_PG[@]} -gt 0 ]] && chown postgres: "$PG_LOG"
-"${AS_PG[@]}" "$PGBIN/postgres" -D "$DATA" -p "$PG_PORT" >>"$PG_LOG" 2>&1 &
-PIDS+=($!)
-for _ in $(seq 100); do
-    pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres && break
-    sleep 0.2
-done
-pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres || die "postgres did not start: $(tail -5 "$PG_LOG")"
-PG_VERSION=$("$PGBIN/postgres" --version)
-
-q() { psql -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d "${2:-postgres}" -c "$1"; }
-log "PostgreSQL on 127.0.0.1:$PG_PORT ($PG_VERSION)"
-q "CREATE EXTENSION pg_stat_statements" >/dev/null
-q "CREATE ROLE pw_light LOGIN IN ROLE pg_monitor; CREATE ROLE pw_heavy LOGIN IN ROLE pg_monitor; CREATE ROLE pgexp LOGIN IN ROLE pg_monitor" >/dev/null
-q "CREATE DATABASE app" >/dev/null
-q "CREATE TABLE trip (id bigint PRIMARY KEY, driver_id int, created_at timestamptz);
-   CREATE INDEX trip_driver_idx ON trip (driver_id);
-   CREATE INDEX trip_created_idx ON trip (created_at);
-   CREATE TABLE event (id bigint PRIMARY KEY, kind text);
-   INSERT INTO trip SELECT g, g % 100, now() FROM generate_series(1, 10000) g;
-   INSERT INTO event SELECT g, 'k' || g % 7 FROM generate_series(1, 10000) g;
-   ANALYZE;" app >/dev/null
+start_postgres "$WORK"
+pg_load_app pw_light pw_heavy pgexp
 
 # ---------------------------------------------------------------- exporters
 free_port PW_PORT
-free_port EXP_PORT
 cat >"$WORK/perfwatch.toml" <<EOF
 [global]
 interval = "1s"
@@ -179,37 +79,24 @@ EOF
 "$PERFWATCH" --config.file "$WORK/perfwatch.toml" --web.listen-address "127.0.0.1:$PW_PORT" >"$WORK/perfwatch.log" 2>&1 &
 PW_PID=$!
 PIDS+=("$PW_PID")
-DATA_SOURCE_NAME="postgresql://pgexp@127.0.0.1:$PG_PORT/app?sslmode=disable" \
-    prometheus-postgres-exporter --web.listen-address="127.0.0.1:$EXP_PORT" >"$WORK/postgres_exporter.log" 2>&1 &
-EXP_PID=$!
-PIDS+=("$EXP_PID")
+start_postgres_exporter pgexp
+EXP_PID=$PEXP_PID
 EXP_VERSION=$(prometheus-postgres-exporter --version 2>&1 | head -1)
 PW_VERSION=$("$PERFWATCH" --version 2>&1 | head -1)
 
-pw_metric() { # pw_metric NAME TARGET
-    local body
-    body=$(curl -fsS "http://127.0.0.1:$PW_PORT/metrics") || return 1
-    awk -v n="$1" -v t="target=\"$2\"" '!done && $1 ~ "^"n"[{]" && index($1, t) { print $2; done = 1 }' <<<"$body"
-}
+PW_URL="http://127.0.0.1:$PW_PORT"
+pw_value() { pw_metric "$PW_URL" "$@"; } # pw_value NAME TARGET
 for _ in $(seq 100); do
-    [[ $(pw_metric perfwatch_target_up light 2>/dev/null) == 1 && $(pw_metric perfwatch_target_up heavy 2>/dev/null) == 1 ]] && break
+    [[ $(pw_value perfwatch_target_up light 2>/dev/null) == 1 && $(pw_value perfwatch_target_up heavy 2>/dev/null) == 1 ]] && break
     sleep 0.2
 done
-[[ $(pw_metric perfwatch_target_up light) == 1 ]] || die "perfwatch target light not up: $(tail -5 "$WORK/perfwatch.log")"
-[[ $(pw_metric perfwatch_target_up heavy) == 1 ]] || die "perfwatch target heavy not up: $(tail -5 "$WORK/perfwatch.log")"
-for _ in $(seq 50); do
-    curl -fsS "http://127.0.0.1:$EXP_PORT/metrics" >/dev/null 2>&1 && break
-    sleep 0.2
-done
-curl -fsS "http://127.0.0.1:$EXP_PORT/metrics" >"$WORK/exporter-first.txt" || die "postgres_exporter does not answer: $(tail -5 "$WORK/postgres_exporter.log")"
+[[ $(pw_value perfwatch_target_up light) == 1 ]] || die "perfwatch target light not up: $(tail -5 "$WORK/perfwatch.log")"
+[[ $(pw_value perfwatch_target_up heavy) == 1 ]] || die "perfwatch target heavy not up: $(tail -5 "$WORK/perfwatch.log")"
+curl -fsS "$PEXP_URL" >"$WORK/exporter-first.txt" || die "postgres_exporter does not answer: $(tail -5 "$WORK/postgres_exporter.log")"
 grep -q '^pg_up 1' "$WORK/exporter-first.txt" || die "postgres_exporter reports pg_up != 1: $(tail -5 "$WORK/postgres_exporter.log")"
 sleep 2 # let both settle (first connections, prepared statements)
 
 # ---------------------------------------------------------------- measurement
-conns() { # conns ROLE: connections authorized for ROLE so far
-    grep -c "connection authorized: user=$1 " "$PG_LOG" || true
-}
-sessions() { q "SELECT count(*) FROM pg_stat_activity WHERE usename = '$1'"; }
 
 # snapshot SUFFIX: statement counts per role (one query) taken just after
 # both perfwatch targets finished a poll and bracketed by their poll counters
@@ -217,24 +104,24 @@ sessions() { q "SELECT count(*) FROM pg_stat_activity WHERE usename = '$1'"; }
 # window match.
 declare -A C N P
 snapshot() {
-    local sfx=$1 pl ph row r c pl0 ph0
+    local sfx=$1 pl ph r c pl0 ph0
     # Start right after both targets finished a poll: their next polls are
     # ~1s away, so no poll is half-counted.
-    pl0=$(pw_metric perfwatch_polls_total light)
-    ph0=$(pw_metric perfwatch_polls_total heavy)
+    pl0=$(pw_value perfwatch_polls_total light)
+    ph0=$(pw_value perfwatch_polls_total heavy)
     for _ in $(seq 200); do
-        [[ $(pw_metric perfwatch_polls_total light) != "$pl0" && $(pw_metric perfwatch_polls_total heavy) != "$ph0" ]] && break
+        [[ $(pw_value perfwatch_polls_total light) != "$pl0" && $(pw_value perfwatch_polls_total heavy) != "$ph0" ]] && break
         sleep 0.01
     done
     for _ in $(seq 20); do
-        pl=$(pw_metric perfwatch_polls_total light)
-        ph=$(pw_metric perfwatch_polls_total heavy)
-        rows=$(q "SELECT r.rolname || ' ' || coalesce(sum(s.calls), 0) FROM pg_roles r LEFT JOIN pg_stat_statements s ON s.userid = r.oid WHERE r.rolname IN ('pw_light', 'pw_heavy', 'pgexp') GROUP BY r.rolname")
-        if [[ $pl == "$(pw_metric perfwatch_polls_total light)" && $ph == "$(pw_metric perfwatch_polls_total heavy)" ]]; then
+        pl=$(pw_value perfwatch_polls_total light)
+        ph=$(pw_value perfwatch_polls_total heavy)
+        rows=$(pg_statements pw_light pw_heavy pgexp)
+        if [[ $pl == "$(pw_value perfwatch_polls_total light)" && $ph == "$(pw_value perfwatch_polls_total heavy)" ]]; then
             while read -r r c; do C[$r$sfx]=$c; done <<<"$rows"
             P[light$sfx]=$pl
             P[heavy$sfx]=$ph
-            for r in pw_light pw_heavy pgexp; do N[$r$sfx]=$(conns "$r"); done
+            for r in pw_light pw_heavy pgexp; do N[$r$sfx]=$(pg_conns "$r"); done
             return 0
         fi
         sleep 0.1
@@ -248,7 +135,7 @@ scrapes=0
 end=$((SECONDS + WINDOW))
 while ((SECONDS < end)); do
     t0=$(date +%s%N)
-    curl -fsS "http://127.0.0.1:$EXP_PORT/metrics" >/dev/null || die "a postgres_exporter scrape failed"
+    curl -fsS "$PEXP_URL" >/dev/null || die "a postgres_exporter scrape failed"
     scrapes=$((scrapes + 1))
     t1=$(date +%s%N)
     left=$((1000000000 - (t1 - t0)))
@@ -256,10 +143,9 @@ while ((SECONDS < end)); do
 done
 # The last exporter scrape has finished (curl waited for it).
 snapshot 1
-for r in pw_light pw_heavy pgexp; do S[$r]=$(sessions "$r"); done
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-PW_RSS=$(rss_kib "$PW_PID")
-EXP_RSS=$(rss_kib "$EXP_PID")
+for r in pw_light pw_heavy pgexp; do S[$r]=$(pg_sessions "$r"); done
+PW_RSS=$(rss_kb "$PW_PID")
+EXP_RSS=$(rss_kb "$EXP_PID")
 [[ -n $PW_RSS && -n $EXP_RSS ]] || die "could not read VmRSS"
 # perfwatch's RSS split: anonymous (heap, stacks) vs file-backed (binary, libs).
 PW_ANON=$(awk '/^Anonymous:/ { print $2 }' "/proc/$PW_PID/smaps_rollup")
@@ -275,7 +161,6 @@ st_exp=$(per $((C[pgexp1] - C[pgexp0])) "$scrapes")
 cn_light=$(per $((N[pw_light1] - N[pw_light0])) "$polls_light")
 cn_heavy=$(per $((N[pw_heavy1] - N[pw_heavy0])) "$polls_heavy")
 cn_exp=$(per $((N[pgexp1] - N[pgexp0])) "$scrapes")
-mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # Per-statement breakdown of one perfwatch poll (light role).
 breakdown=$(q "SELECT s.calls || ' × ' || regexp_replace(left(s.query, 60), '\s+', ' ', 'g') FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid WHERE r.rolname = 'pw_light' ORDER BY s.calls DESC, s.query")
@@ -312,15 +197,7 @@ EOF
 printf '\n%s\n' "$TABLE"
 
 if ((write_doc)); then
-    [[ -f $DOC ]] || die "$DOC missing"
-    grep -q '<!-- bench-postgres:begin' "$DOC" || die "$DOC has no bench-postgres markers (add the PostgreSQL section)"
-    tmp=$(mktemp)
-    awk -v table="$TABLE" '
-        /<!-- bench-postgres:begin/ { print; print table; skip = 1; next }
-        /<!-- bench-postgres:end/ { skip = 0 }
-        !skip { print }
-    ' "$DOC" >"$tmp"
-    cat "$tmp" >"$DOC"
-    rm -f "$tmp"
+    printf '%s\n' "$TABLE" >"$WORK/report.md"
+    doc_write_block "$DOC" bench-postgres "$WORK/report.md"
     log "updated the PostgreSQL block of $DOC"
 fi
