@@ -27,6 +27,9 @@ use selector::{Buckets, Matched, Selector, bucket_quantile};
 use crate::exposition::Families;
 
 /// The state of one trigger across evaluations.
+/// Most histogram snapshots a windowed quantile keeps per window.
+const MAX_SNAPSHOTS_PER_WINDOW: u32 = 256;
+
 #[derive(Debug, Default, Clone)]
 pub struct TriggerState {
     /// Since when the firing condition has held (pending).
@@ -96,20 +99,30 @@ impl TriggerState {
         if reset {
             self.history.clear();
         }
-        self.history.push_back((now, buckets));
+        let first = self.history.is_empty();
+        // Bounded history: a snapshot equal to the last one adds nothing (the
+        // newest snapshot at or before any start has the same counts), and
+        // snapshots closer together than 1/256 of the window add little
+        // resolution; otherwise every poll of every target would keep a copy
+        // for the whole window.
+        let keep = self.history.back().is_none_or(|(t, last)| {
+            *last != buckets && now.duration_since(*t) >= window / MAX_SNAPSHOTS_PER_WINDOW
+        });
+        if keep {
+            self.history.push_back((now, buckets.clone()));
+        }
         while self.history.len() > 2 && now.duration_since(self.history[1].0) > window {
             self.history.pop_front();
         }
-        let (_, latest) = self.history.back()?;
-        if self.history.len() == 1 {
+        if first {
             // A single snapshot: the lifetime so far is all there is.
-            return bucket_quantile(q, latest);
+            return bucket_quantile(q, &buckets);
         }
         let start = now.checked_sub(window);
         let (_, base) = start
             .and_then(|s| self.history.iter().rev().find(|(t, _)| *t <= s))
             .or_else(|| self.history.front())?;
-        let delta: Buckets = latest
+        let delta: Buckets = buckets
             .iter()
             .zip(base)
             .map(|(l, b)| (l.0, l.1 - b.1))

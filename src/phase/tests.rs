@@ -270,3 +270,41 @@ async fn windowed_histogram_quantile() {
     let v = value(engine.evaluate(&snapshot(&h), t0 + Duration::from_secs(120))).unwrap();
     assert!(v > 1.0 && v <= 10.0, "windowed p50 {v}");
 }
+
+#[test]
+fn windowed_quantile_history_stays_bounded() {
+    let window = Duration::from_secs(900);
+    let t0 = Instant::now();
+    let buckets = |n: f64| vec![(0.1, n), (1.0, 2.0 * n), (f64::INFINITY, 2.0 * n)];
+    // Unchanged histograms: one snapshot, however many polls.
+    let mut idle = TriggerState::default();
+    for i in 0..10_000u64 {
+        idle.windowed_quantile(
+            0.5,
+            window,
+            t0 + Duration::from_millis(100 * i),
+            buckets(5.0),
+        );
+    }
+    assert_eq!(idle.history.len(), 1);
+    // A histogram changing on every 100 ms poll for 20 minutes: at most one
+    // snapshot per window/256, plus the one before the window.
+    let mut busy = TriggerState::default();
+    let mut last = None;
+    for i in 0..12_000u64 {
+        last = busy.windowed_quantile(
+            0.5,
+            window,
+            t0 + Duration::from_millis(100 * i),
+            buckets(i as f64),
+        );
+    }
+    assert!(
+        busy.history.len() <= 258,
+        "{} snapshots",
+        busy.history.len()
+    );
+    // Still a windowed answer: the last 15 minutes' observations all fell
+    // into the first bucket's half-and-half split, so the median is ≤ 1.
+    assert!(last.is_some_and(|v| v > 0.0 && v <= 1.0), "{last:?}");
+}
