@@ -1,6 +1,7 @@
 //! The slow-log collector against a real MariaDB writing its slow log
 //! (`long_query_time=0`): exact counts per query class and exact total time,
-//! through rotation (rename + FLUSH SLOW LOGS) and a perfwatch restart.
+//! through rotation (rename + FLUSH SLOW LOGS; 210 mixed rotations under
+//! write load) and a perfwatch restart.
 
 mod common;
 
@@ -342,5 +343,136 @@ async fn a_log_directory_missing_at_start_is_polled_then_watched() {
     std::fs::write(&log, events(0, 2)).unwrap();
     let body = wait_events(&pw, 2).await;
     assert_eq!(watch_mode(&body, "inotify"), Some(1.0));
+    pw.stop().await;
+}
+
+/// Every `# Query_time:` line from an open handle (a deleted file's only
+/// remaining name), read from the start.
+fn logged_in_handle(file: &mut std::fs::File) -> usize {
+    use std::io::{Read, Seek};
+    let mut text = String::new();
+    file.seek(std::io::SeekFrom::Start(0)).unwrap();
+    file.read_to_string(&mut text).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("# Query_time: "))
+        .count()
+}
+
+/// 210 rotations of three kinds while a client keeps writing: rename + FLUSH
+/// SLOW LOGS, delete + FLUSH SLOW LOGS (the server recreates the file), and
+/// copytruncate. perfwatch's event count equals, exactly, the events in every
+/// file the server wrote (renamed copies, deleted files read through handles
+/// the test kept, and the current file).
+///
+/// copytruncate has an inherent window (logrotate documents it): what the
+/// server writes between the copy and the truncate is in neither place, and
+/// what the tailer had not read before the truncate is only in the copy,
+/// which a tailer of the path never opens. So those rounds pause the writer
+/// and let perfwatch catch up first, as a careful operator's
+/// prerotate script would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_mixed_rotations_under_write_load_lose_and_duplicate_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    const ROUNDS: usize = 210;
+    let dir = tempfile::tempdir().unwrap();
+    let (db, log) = start_mariadb(dir.path());
+    let db = Arc::new(db);
+    let pw = Perfwatch::start(&config(&log, &dir.path().join("state.json"))).await;
+    pw.wait_for(Duration::from_secs(5), "first poll", |b| {
+        (value(b, "perfwatch_target_up", &[("target", "mariadb")]) == Some(1.0)).then_some(())
+    })
+    .await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let pause = Arc::new(Mutex::new(()));
+    let writer = {
+        let (db, stop, pause) = (db.clone(), stop.clone(), pause.clone());
+        std::thread::spawn(move || {
+            let mut batches = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let _writing = pause.lock().unwrap();
+                workload(&db, 1);
+                batches += 1;
+            }
+            batches
+        })
+    };
+
+    let mut copies = Vec::new();
+    let mut deleted = Vec::new();
+    let in_files = |copies: &[std::path::PathBuf], deleted: &mut [std::fs::File]| {
+        copies.iter().map(|p| logged_times(p).len()).sum::<usize>()
+            + deleted.iter_mut().map(logged_in_handle).sum::<usize>()
+            + logged_times(&log).len()
+    };
+    for round in 0..ROUNDS {
+        let old = dir.path().join(format!("slow.log.{round}"));
+        match round % 3 {
+            0 => {
+                std::fs::rename(&log, &old).unwrap();
+                copies.push(old);
+                db.sql("FLUSH SLOW LOGS").unwrap();
+            }
+            1 => {
+                deleted.push(std::fs::File::open(&log).unwrap());
+                std::fs::remove_file(&log).unwrap();
+                db.sql("FLUSH SLOW LOGS").unwrap();
+            }
+            _ => {
+                let paused = pause.lock().unwrap();
+                // The server writes the slow-log entry around its reply:
+                // give the last statement's entry time to land.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let want = in_files(&copies, &mut deleted);
+                wait_events(&pw, want).await;
+                std::fs::copy(&log, &old).unwrap();
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&log)
+                    .unwrap()
+                    .set_len(0)
+                    .unwrap();
+                copies.push(old);
+                drop(paused);
+            }
+        }
+        // A tailer can only follow rotations it gets to see: wait for this
+        // one (one rotation counted per rotation, no spurious ones).
+        let want = (round + 1) as f64;
+        pw.wait_for(Duration::from_secs(10), "rotation followed", |b| {
+            (value(
+                b,
+                "perfwatch_slowlog_rotations_total",
+                &[("target", "mariadb")],
+            ) == Some(want))
+            .then_some(())
+        })
+        .await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let batches = writer.join().unwrap();
+    assert!(
+        batches >= ROUNDS / 3,
+        "the writer ran only {batches} batches"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let all = in_files(&copies, &mut deleted);
+    let body = wait_events_within(&pw, all, Duration::from_secs(30)).await;
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_slowlog_rotations_total",
+            &[("target", "mariadb")]
+        ),
+        Some(ROUNDS as f64)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        total(&pw.scrape().await, "perfwatch_slow_queries_total") as usize,
+        all,
+        "no late duplicates"
+    );
     pw.stop().await;
 }
