@@ -372,8 +372,9 @@ fn logged_in_handle(file: &mut std::fs::File) -> usize {
 /// prerotate script would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_mixed_rotations_under_write_load_lose_and_duplicate_nothing() {
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
+    use tokio::sync::Mutex;
 
     const ROUNDS: usize = 210;
     let dir = tempfile::tempdir().unwrap();
@@ -392,7 +393,7 @@ async fn two_hundred_mixed_rotations_under_write_load_lose_and_duplicate_nothing
         std::thread::spawn(move || {
             let mut batches = 0usize;
             while !stop.load(Ordering::Relaxed) {
-                let _writing = pause.lock().unwrap();
+                let _writing = pause.blocking_lock();
                 workload(&db, 1);
                 batches += 1;
             }
@@ -421,7 +422,7 @@ async fn two_hundred_mixed_rotations_under_write_load_lose_and_duplicate_nothing
                 db.sql("FLUSH SLOW LOGS").unwrap();
             }
             _ => {
-                let paused = pause.lock().unwrap();
+                let paused = pause.lock().await;
                 // The server writes the slow-log entry around its reply:
                 // give the last statement's entry time to land.
                 tokio::time::sleep(Duration::from_millis(50)).await;
