@@ -185,12 +185,14 @@ async fn hung_garbage_and_hangup_servers_fail_cleanly_and_delay_nothing() {
     // The healthy target keeps its schedule and scrapes stay fast.
     let before = value(&body, "perfwatch_polls_total", &[("target", "healthy")]).unwrap();
     let start = Instant::now();
-    let mut worst = Duration::ZERO;
+    let mut times = Vec::new();
     while start.elapsed() < Duration::from_secs(2) {
         let (_, t) = timed(pw.scrape()).await;
-        worst = worst.max(t);
+        times.push(t);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    times.sort();
+    let (median, worst) = (times[times.len() / 2], times[times.len() - 1]);
     let body = pw.scrape().await;
     assert!(
         value(&body, "perfwatch_polls_total", &[("target", "healthy")]).unwrap() >= before + 5.0
@@ -199,9 +201,13 @@ async fn hung_garbage_and_hangup_servers_fail_cleanly_and_delay_nothing() {
         value(&body, "perfwatch_target_up", &[("target", "healthy")]),
         Some(1.0)
     );
+    // A scrape that waited on a hung target would take up to its poll
+    // timeout (240 ms), every time: the median says whether scrapes wait,
+    // the worst stays below one timeout (one scheduling hiccup on a busy
+    // machine is not a wait).
     assert!(
-        worst < Duration::from_millis(100),
-        "slowest scrape {worst:?}"
+        median < Duration::from_millis(50) && worst < Duration::from_millis(200),
+        "median scrape {median:?}, slowest {worst:?}"
     );
     pw.stop().await;
 }
