@@ -374,6 +374,7 @@ impl<K: Eq + Hash + Clone> StatementSource<K> {
                 now_unix,
             );
         }
+        self.digest.rank();
         self.last_read = Some(now);
         self.reads += 1;
         let recovered = self.up == Some(false);

@@ -5,8 +5,8 @@
 //! fingerprints are folded into the `other` class at once. Only the
 //! `top_queries` classes with the most total time over the recent window get
 //! their own `fingerprint` label in metrics; the rest are summed into
-//! `fingerprint="other"`. (A class moving in or out of the top set moves its
-//! counts between its own series and `other`; rate() sees that as a reset.)
+//! `fingerprint="other"`. Classes changing places never make a series go
+//! down (see [`Ranked`]), so rate() sees no false resets.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -58,6 +58,68 @@ pub struct Class {
     pub last_seen: f64,
     /// Recent (time, seconds) for the sliding-window ranking.
     recent: VecDeque<(Instant, f64)>,
+    /// Where the last [`Digest::rank`] put the class.
+    ranked: Ranked,
+}
+
+/// The exported counters of a class (or of several, summed).
+#[derive(Debug, Clone)]
+struct Counters {
+    lock: f64,
+    rows_examined: u64,
+    rows_sent: u64,
+    hist: HistogramData,
+}
+
+impl Counters {
+    fn zero() -> Self {
+        Self {
+            lock: 0.0,
+            rows_examined: 0,
+            rows_sent: 0,
+            hist: HistogramData::new(&DURATION_BUCKETS),
+        }
+    }
+
+    fn add(&mut self, o: &Counters) {
+        self.lock += o.lock;
+        self.rows_examined += o.rows_examined;
+        self.rows_sent += o.rows_sent;
+        for (a, b) in self.hist.counts.iter_mut().zip(&o.hist.counts) {
+            *a += b;
+        }
+        self.hist.count += o.hist.count;
+        self.hist.sum += o.hist.sum;
+    }
+
+    fn minus(&self, o: &Counters) -> Counters {
+        let mut d = self.clone();
+        d.lock -= o.lock;
+        d.rows_examined -= o.rows_examined;
+        d.rows_sent -= o.rows_sent;
+        for (a, b) in d.hist.counts.iter_mut().zip(&o.hist.counts) {
+            *a -= b;
+        }
+        d.hist.count -= o.hist.count;
+        d.hist.sum -= o.hist.sum;
+        d
+    }
+}
+
+/// A class's place in the exported series. Neither a class's own series nor
+/// `other` may ever go down: a counter that drops is a reset to Prometheus,
+/// and rate() turns it into a spike. So a class that gets its own label
+/// leaves in `other` what `other` already showed of it (its `baseline`) and
+/// counts on from there in its own series; one that loses its label goes
+/// back to `other` whole, which only makes `other` grow.
+#[derive(Debug, Clone)]
+enum Ranked {
+    /// New since the last ranking (never exported).
+    New,
+    /// In `other`, with its counters as of the last ranking.
+    Other(Counters),
+    /// Its own label; `other` keeps `baseline`.
+    Own { baseline: Counters },
 }
 
 impl Class {
@@ -75,6 +137,16 @@ impl Class {
             first_seen: now_unix,
             last_seen: now_unix,
             recent: VecDeque::new(),
+            ranked: Ranked::New,
+        }
+    }
+
+    fn counters(&self) -> Counters {
+        Counters {
+            lock: self.lock,
+            rows_examined: self.rows_examined,
+            rows_sent: self.rows_sent,
+            hist: self.hist.clone(),
         }
     }
 
@@ -238,28 +310,51 @@ impl Digest {
             .collect()
     }
 
-    /// Exports the metric families.
-    pub fn export(&self, target: &str, out: &mut Families) {
+    /// Picks the classes with their own label, by total time over the
+    /// window (see [`Ranked`]). Call after each batch of events, before
+    /// [`Digest::export`].
+    pub fn rank(&mut self) {
         let top = self.top_keys();
-        let mut others: BTreeMap<String, Class> = self.other.clone();
-        for (key, class) in &self.classes {
-            if top.contains(key) {
-                continue;
-            }
-            let o = others
-                .entry(key.0.clone())
-                .or_insert_with(|| Class::new(OTHER.into(), String::new(), class.first_seen));
-            merge(o, class);
+        for (key, class) in &mut self.classes {
+            let own = top.contains(key);
+            class.ranked = match (own, std::mem::replace(&mut class.ranked, Ranked::New)) {
+                (true, Ranked::Own { baseline }) => Ranked::Own { baseline },
+                (true, Ranked::Other(shown)) => Ranked::Own { baseline: shown },
+                (true, Ranked::New) => Ranked::Own {
+                    baseline: Counters::zero(),
+                },
+                (false, _) => Ranked::Other(class.counters()),
+            };
         }
-        let emit = |out: &mut Families, db: &str, c: &Class| {
-            let l = [
-                ("target", target),
-                ("db", db),
-                ("fingerprint", c.id.as_str()),
-            ];
+    }
+
+    /// Exports the metric families as of the last [`Digest::rank`].
+    pub fn export(&self, target: &str, out: &mut Families) {
+        let mut others: BTreeMap<&str, Counters> = BTreeMap::new();
+        for (db, c) in &self.other {
+            others
+                .entry(db.as_str())
+                .or_insert_with(Counters::zero)
+                .add(&c.counters());
+        }
+        let mut own: Vec<(&(String, String), &Class, Counters)> = Vec::new();
+        for (key, class) in &self.classes {
+            let o = others.entry(key.0.as_str()).or_insert_with(Counters::zero);
+            match &class.ranked {
+                Ranked::Own { baseline } => {
+                    o.add(baseline);
+                    own.push((key, class, class.counters().minus(baseline)));
+                }
+                // Not ranked yet (events since the last rank): `other`.
+                Ranked::Other(_) | Ranked::New => o.add(&class.counters()),
+            }
+        }
+        own.sort_by(|a, b| a.0.cmp(b.0));
+        let emit = |out: &mut Families, db: &str, id: &str, c: &Counters| {
+            let l = [("target", target), ("db", db), ("fingerprint", id)];
             out.histogram(
                 "perfwatch_slow_query_duration_seconds",
-                "Execution time per query class, from a slow log or the server's statement statistics (see perfwatch_slow_query_source_info; fingerprint = pt-query-digest query id; \"other\" = classes outside the top_queries).",
+                "Execution time per query class, from a slow log or the server's statement statistics (see perfwatch_slow_query_source_info; fingerprint = pt-query-digest query id; \"other\" = classes outside the top_queries, and what a class counted before it got its own label).",
                 &l,
                 &c.hist,
             );
@@ -282,19 +377,17 @@ impl Digest {
                 c.rows_sent as f64,
             );
         };
-        for key in &top {
-            if let Some(c) = self.classes.get(key) {
-                emit(out, &key.0, c);
-                out.gauge(
-                    "perfwatch_slow_query_fingerprint_info",
-                    "A constant 1 carrying the fingerprint text (literals masked, truncated) of a query class.",
-                    &[("target", target), ("fingerprint", c.id.as_str()), ("db", key.0.as_str()), ("query", c.text.as_str())],
-                    1.0,
-                );
-            }
+        for (key, class, c) in &own {
+            emit(out, &key.0, &class.id, c);
+            out.gauge(
+                "perfwatch_slow_query_fingerprint_info",
+                "A constant 1 carrying the fingerprint text (literals masked, truncated) of a query class.",
+                &[("target", target), ("fingerprint", class.id.as_str()), ("db", key.0.as_str()), ("query", class.text.as_str())],
+                1.0,
+            );
         }
         for (db, c) in &others {
-            emit(out, db, c);
+            emit(out, db, OTHER, c);
         }
         for (db, (n, full)) in &self.per_db {
             let l = [("target", target), ("db", db.as_str())];
@@ -398,20 +491,6 @@ fn cumulative(h: &HistogramData) -> Vec<(f64, f64)> {
     out
 }
 
-fn merge(into: &mut Class, from: &Class) {
-    into.count += from.count;
-    into.total += from.total;
-    into.max = into.max.max(from.max);
-    into.lock += from.lock;
-    into.rows_examined += from.rows_examined;
-    into.rows_sent += from.rows_sent;
-    for (a, b) in into.hist.counts.iter_mut().zip(&from.hist.counts) {
-        *a += b;
-    }
-    into.hist.count += from.hist.count;
-    into.hist.sum += from.hist.sum;
-}
-
 /// One query class in `/api/slow-queries`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassSummary {
@@ -478,6 +557,7 @@ mod tests {
         }
         d.add(&ev("select * from c", 0.5), now, 0.0);
         let mut f = Families::new();
+        d.rank();
         d.export("t", &mut f);
         let fams = f.into_vec();
         let count = |fp: &str| {
@@ -537,6 +617,7 @@ mod tests {
         }
         assert_eq!(d.classes.len(), 20);
         let mut f = Families::new();
+        d.rank();
         d.export("t", &mut f);
         let fams = f.into_vec();
         let hist = fams
@@ -584,5 +665,77 @@ mod tests {
         assert_eq!(c.max, 0.5);
         assert_eq!(d.per_db["app"], (5, 1));
         assert_eq!(d.events, 5);
+    }
+
+    #[test]
+    fn series_never_go_down_when_classes_change_places() {
+        // One label: "a" leads, then "b" overtakes it, then "a" again.
+        let mut d = Digest::new(1, 100, Duration::from_secs(3600));
+        let now = Instant::now();
+        let (a, b) = (
+            fingerprint_id("select * from a where id = ?"),
+            fingerprint_id("select * from b where id = ?"),
+        );
+        // (class, events, hours later): b's early 50 leave the window with
+        // b's next events, so "a" then leads with less in total; when b
+        // takes over again, `other` must keep the 52 it already showed of b.
+        let rounds: [(&str, usize, u64); 6] = [
+            ("b", 50, 0),
+            ("a", 5, 2),
+            ("b", 2, 2),
+            ("b", 10, 2),
+            ("a", 20, 2),
+            ("b", 1, 2),
+        ];
+        let mut last: BTreeMap<String, f64> = BTreeMap::new();
+        let mut owners = Vec::new();
+        let mut events = 0.0;
+        for (table, n, hours) in rounds {
+            for i in 0..n {
+                d.add(
+                    &ev(&format!("select * from {table} where id = {i}"), 1.0),
+                    now + Duration::from_secs(3600 * hours),
+                    0.0,
+                );
+            }
+            events += 10.0 * n as f64; // rows examined: 10 per event
+            d.rank();
+            let mut f = Families::new();
+            d.export("t", &mut f);
+            let fams = f.into_vec();
+            let count = |fp: &str| {
+                crate::exposition::sample_value(
+                    &fams,
+                    "perfwatch_slow_query_rows_examined_total",
+                    &[("fingerprint", fp)],
+                )
+            };
+            let mut sum = 0.0;
+            let mut now_shown = BTreeMap::new();
+            for fp in [a.as_str(), b.as_str(), OTHER] {
+                let Some(v) = count(fp) else { continue };
+                sum += v;
+                // A series shown in consecutive exports never goes down
+                // (one that went away and came back is a new series).
+                if let Some(prev) = last.get(fp) {
+                    assert!(v >= *prev, "{fp}: {prev} -> {v}");
+                }
+                now_shown.insert(fp.to_owned(), v);
+            }
+            last = now_shown;
+            assert_eq!(sum, events, "every row is in exactly one series");
+            let own: Vec<_> = [&a, &b]
+                .into_iter()
+                .filter(|fp| count(fp).is_some())
+                .cloned()
+                .collect();
+            assert_eq!(own.len(), 1, "one class with its own label");
+            owners.push(own[0].clone());
+        }
+        assert_eq!(
+            owners,
+            [b.clone(), b.clone(), a.clone(), b.clone(), a.clone(), a],
+            "who leads"
+        );
     }
 }

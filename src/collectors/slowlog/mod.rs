@@ -401,6 +401,7 @@ fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollErro
         }
         inner.event_start = None;
     }
+    inner.digest.rank();
     if let Some(path) = &cfg.state_file
         && let Some(position) = inner.tailer.position(inner.event_start)
     {
