@@ -1,10 +1,11 @@
 //! The binary's command line: check-config, once, --version, and that the
 //! exposition passes `promtool check metrics`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+mod common;
 
-use perfwatch::harness::{RedisServer, find_binary};
+use std::process::Command;
+
+use perfwatch::harness::RedisServer;
 
 fn perfwatch() -> Command {
     Command::new(env!("CARGO_BIN_EXE_perfwatch"))
@@ -96,30 +97,7 @@ fn once_prints_an_exposition_that_promtool_accepts() {
         text.contains("redis_keyspace_hits_total{target=\"cache\"}"),
         "{text}"
     );
-    let promtool = find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let report = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool check metrics:\n{report}"
-    );
+    common::promtool_check_metrics(&text);
 }
 
 #[test]
