@@ -145,21 +145,21 @@ pub fn export_hit_ratio(
         let mut l = labels.to_vec();
         l.push(("window", window));
         if let Some(r) = hit_ratio(h, m) {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_cache_hit_ratio",
                 "Cache hits / (hits + misses) over the window; absent when the window had no lookups. window=\"total\" is since the counters were last reset.",
                 &l,
                 r,
             );
         }
-        out.gauge(
+        out.gauge_named(
             "perfwatch_cache_lookups_in_window",
             "Cache lookups (hits + misses) within the window of perfwatch_cache_hit_ratio.",
             &l,
             (h + m) as f64,
         );
         if let Some(c) = covered {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_cache_window_covered_seconds",
                 "Seconds of history behind the window (shorter than the window right after start or a counter reset).",
                 &l,

@@ -132,7 +132,7 @@ pub fn digest_file(opts: &DigestOptions) -> anyhow::Result<Report> {
         Duration::from_secs(3600),
     );
     let now = Instant::now();
-    let now_unix = crate::engine::unix_now();
+    let now_unix = crate::poll::unix_now();
     tailer
         .read(usize::MAX, &mut |line, _| {
             if let Some(e) = parser.line(line) {

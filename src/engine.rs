@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -23,9 +23,9 @@ use prometheus::proto::MetricFamily;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::exposition::{self, Families};
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput, unix_now};
 use crate::self_metrics;
 
 /// Identifies one target: its kind and its configured name.
@@ -339,14 +339,6 @@ impl Store {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Everything a target's loop needs except the collector itself.
 pub struct PollLoop {
     /// Which target.
@@ -426,40 +418,11 @@ impl PollLoop {
                 // now on asks for another one.
                 let _ = futures_util::FutureExt::now_or_never(w.notify.notified());
             }
-            // A panic in a collector is a bug, but it must cost one poll of
-            // one target, not the target's loop or the process.
-            let guarded = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
-                collector.poll(),
-            ));
-            let result = tokio::select! {
+            let outcome = tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                r = tokio::time::timeout(timeout, guarded) => r,
-            };
-            let result = match result {
-                Ok(Ok(r)) => Ok(r),
-                Ok(Err(_panic)) => Ok(Err(PollError::new(
-                    ErrorReason::Internal,
-                    format!(
-                        "{} target \"{}\": the collector panicked (a bug; please report it)",
-                        self.key.collector, self.key.target
-                    ),
-                ))),
-                Err(e) => Err(e),
+                r = poll_guarded(&mut collector, self.key.collector, &self.key.target, timeout) => r,
             };
             let took = started.elapsed();
-            let outcome = match result {
-                Ok(Ok(out)) => Ok(out),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(PollError::new(
-                    ErrorReason::Timeout,
-                    format!(
-                        "{} target \"{}\": poll did not finish within {}",
-                        self.key.collector,
-                        self.key.target,
-                        humantime::format_duration(timeout)
-                    ),
-                )),
-            };
             match outcome {
                 Ok(out) => {
                     if failures > 0 {
@@ -496,6 +459,34 @@ impl PollLoop {
     }
 }
 
+/// One poll of `collector` under the hard `timeout`, with the panic guard:
+/// the path every poll takes, in the loops and in `perfwatch once`.
+pub async fn poll_guarded<C: Collector>(
+    collector: &mut C,
+    kind: &str,
+    target: &str,
+    timeout: Duration,
+) -> Result<PollOutput, PollError> {
+    // A panic in a collector is a bug, but it must cost one poll of one
+    // target, not the target's loop or the process.
+    let guarded =
+        futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(collector.poll()));
+    match tokio::time::timeout(timeout, guarded).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_panic)) => Err(PollError::new(
+            ErrorReason::Internal,
+            format!("{kind} target \"{target}\": the collector panicked (a bug; please report it)"),
+        )),
+        Err(_) => Err(PollError::new(
+            ErrorReason::Timeout,
+            format!(
+                "{kind} target \"{target}\": poll did not finish within {}",
+                humantime::format_duration(timeout)
+            ),
+        )),
+    }
+}
+
 /// Polls every target once, concurrently, each under its timeout; for
 /// `perfwatch once`. Returns the rendered exposition and the failures.
 pub async fn poll_once(config: &crate::config::Config) -> (Bytes, Vec<(TargetKey, PollError)>) {
@@ -504,7 +495,7 @@ pub async fn poll_once(config: &crate::config::Config) -> (Bytes, Vec<(TargetKey
     for target in &config.targets {
         let key = TargetKey {
             collector: target.kind(),
-            target: target.common().name,
+            target: target.common.name.clone(),
         };
         let timing = config.timing(target);
         store.register(key.clone(), timing);
@@ -604,8 +595,8 @@ mod tests {
             Ok(PollOutput::default())
         }
         fn reset(&mut self) {}
-        fn wake(&self) -> Option<crate::collectors::WakeHandle> {
-            Some(crate::collectors::WakeHandle {
+        fn wake(&self) -> Option<crate::poll::WakeHandle> {
+            Some(crate::poll::WakeHandle {
                 notify: self.notify.clone(),
                 min_gap: Duration::from_millis(0),
             })

@@ -24,16 +24,20 @@
 //! `main.rs` only parses flags, sets up logging, loads the config and calls
 //! [`run`].
 
+pub mod catalog;
 pub mod collectors;
 pub mod config;
 pub mod counter_window;
 pub mod demo;
 pub mod digest_cli;
+pub mod document;
 pub mod engine;
 pub mod exposition;
 pub mod harness;
 pub mod http;
 pub mod phase;
+pub mod poll;
+pub mod secret;
 pub mod self_metrics;
 pub mod supervisor;
 pub mod web;

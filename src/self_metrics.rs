@@ -15,25 +15,25 @@ pub fn render(
     globals: &GlobalState,
     now: Instant,
 ) {
-    out.gauge(
+    out.gauge_named(
         "perfwatch_build_info",
         "A constant 1 labelled with the perfwatch version.",
         &[("version", env!("CARGO_PKG_VERSION"))],
         1.0,
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_config_last_reload_successful",
         "Whether the last configuration load or reload succeeded (1) or failed and the previous config is still running (0).",
         &[],
         if globals.reload_ok { 1.0 } else { 0.0 },
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_config_last_reload_success_timestamp_seconds",
         "When the configuration was last loaded successfully.",
         &[],
         globals.reload_success_unix,
     );
-    out.counter(
+    out.counter_named(
         "perfwatch_config_reload_failures_total",
         "Configuration reloads that failed.",
         &[],
@@ -44,38 +44,38 @@ pub fn render(
             ("collector", key.collector),
             ("target", key.target.as_str()),
         ];
-        out.gauge(
+        out.gauge_named(
             "perfwatch_target_up",
             "Whether the last poll of the target succeeded.",
             &labels,
             if s.up { 1.0 } else { 0.0 },
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_target_stale",
             "1 when the target has not been polled successfully for 3 intervals and its series are withheld.",
             &labels,
             if s.is_stale(now) { 1.0 } else { 0.0 },
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_poll_duration_seconds",
             "How long the last poll of the target took.",
             &labels,
             s.last_duration,
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_poll_interval_seconds",
             "The configured poll interval of the target.",
             &labels,
             s.timing.interval.as_secs_f64(),
         );
-        out.counter(
+        out.counter_named(
             "perfwatch_polls_total",
             "Polls of the target that finished, successful or not.",
             &labels,
             s.polls as f64,
         );
         if let Some(t) = s.last_success_unix {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_last_success_timestamp_seconds",
                 "When the target was last polled successfully.",
                 &labels,
@@ -83,9 +83,9 @@ pub fn render(
             );
         }
         // Every reason appears (at 0) so that rate() works from the first error.
-        for reason in crate::collectors::ErrorReason::ALL {
+        for reason in crate::poll::ErrorReason::ALL {
             let n = s.errors.get(reason).copied().unwrap_or(0);
-            out.counter(
+            out.counter_named(
                 "perfwatch_poll_errors_total",
                 "Polls of the target that failed, by reason.",
                 &[
@@ -97,4 +97,9 @@ pub fn render(
             );
         }
     }
+}
+
+crate::metric_catalog! {
+    /// perfwatch's own families (filled by [`render`]).
+    pub const CATALOG;
 }

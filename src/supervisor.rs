@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::TargetConfig;
+use crate::collectors::Target;
 use crate::config::{Config, Timing};
 use crate::engine::{PollLoop, Store, TargetHandle, TargetKey};
 
 struct Running {
-    config: TargetConfig,
+    config: Target,
     timing: Timing,
     handle: TargetHandle,
 }
@@ -44,11 +44,11 @@ impl Supervisor {
     /// Makes the running targets match `config`: removed and changed targets
     /// stop (their series disappear), new and changed ones start.
     pub async fn apply(&mut self, config: &Config) {
-        let mut wanted: BTreeMap<TargetKey, (TargetConfig, Timing)> = BTreeMap::new();
+        let mut wanted: BTreeMap<TargetKey, (Target, Timing)> = BTreeMap::new();
         for t in &config.targets {
             let key = TargetKey {
                 collector: t.kind(),
-                target: t.common().name,
+                target: t.common.name.clone(),
             };
             wanted.insert(key, (t.clone(), config.timing(t)));
         }

@@ -144,7 +144,7 @@ impl CustomQueries {
         }
         s.rows = rows;
         s.last_duration = took.as_secs_f64();
-        s.last_success_unix = Some(crate::engine::unix_now());
+        s.last_success_unix = Some(crate::poll::unix_now());
     }
 
     /// Records a failed run (the previous rows are dropped: a failing query
@@ -177,7 +177,7 @@ impl CustomQueries {
                         labels.push(("column", column));
                     }
                     labels.extend(row.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                    out.gauge(
+                    out.gauge_named(
                         "perfwatch_custom_query_value",
                         "Value of a configured custom SQL query ([[postgres.query]] / [[mysql.query]]).",
                         &labels,
@@ -185,26 +185,26 @@ impl CustomQueries {
                     );
                 }
             }
-            out.counter(
+            out.counter_named(
                 "perfwatch_custom_query_errors_total",
                 "Runs of a custom query that failed (the target's other metrics are unaffected).",
                 &base,
                 s.errors as f64,
             );
-            out.counter(
+            out.counter_named(
                 "perfwatch_custom_query_truncated_rows_total",
                 "Rows dropped because a custom query returned more than max_rows.",
                 &base,
                 s.truncated_rows as f64,
             );
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_custom_query_duration_seconds",
                 "How long the last run of a custom query took.",
                 &base,
                 s.last_duration,
             );
             if let Some(t) = s.last_success_unix {
-                out.gauge(
+                out.gauge_named(
                     "perfwatch_custom_query_last_success_timestamp_seconds",
                     "When a custom query last succeeded.",
                     &base,

@@ -355,7 +355,7 @@ impl<K: Eq + Hash + Clone> StatementSource<K> {
     /// back (for a log line once per state change).
     pub fn record(&mut self, read: StatementRead<K>) -> bool {
         let now = Instant::now();
-        let now_unix = crate::engine::unix_now();
+        let now_unix = crate::poll::unix_now();
         let since = self.last_read.map_or(Duration::ZERO, |t| now - t);
         for (row, d) in self.deltas.update(read, since) {
             self.digest.add_summary(
@@ -400,19 +400,19 @@ impl<K: Eq + Hash + Clone> StatementSource<K> {
     pub fn export(&self, target: &str, out: &mut Families) {
         self.digest.export(target, out);
         let l = [("target", target), ("source", self.source)];
-        out.gauge(
+        out.gauge_named(
             "perfwatch_slow_query_source_info",
             "A constant 1 naming where a target's perfwatch_slow_query_* series come from: pg_stat_statements or performance_schema (statement statistics: all executions, delta-based, histogram at each interval's mean) — slow-log targets have none.",
             &l,
             1.0,
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_slow_query_source_up",
             "1 when the last read of the statement statistics worked; 0 when they are missing (extension not installed or loaded, performance_schema or its statements_digest consumer off, no privilege) — the target's other metrics continue.",
             &l,
             if self.is_up() { 1.0 } else { 0.0 },
         );
-        out.counter(
+        out.counter_named(
             "perfwatch_slow_query_source_reads_total",
             "Successful reads of the statement statistics (the first is only a baseline).",
             &l,

@@ -26,6 +26,11 @@ use selector::{Buckets, Matched, Selector, bucket_quantile};
 
 use crate::exposition::Families;
 
+crate::metric_catalog! {
+    /// The phase families (filled by [`PhaseEngine::evaluate`]).
+    pub const CATALOG;
+}
+
 /// The state of one trigger across evaluations.
 /// Most histogram snapshots a windowed quantile keeps per window.
 const MAX_SNAPSHOTS_PER_WINDOW: u32 = 256;
@@ -236,13 +241,13 @@ impl PhaseEngine {
             if active {
                 recommended = index + 1;
             }
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_phase_active",
                 "1 when the phase's rule (any/all of its triggers) is met.",
                 &[("phase", &pname)],
                 if active { 1.0 } else { 0.0 },
             );
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_phase_info",
                 "A constant 1 with the phase's description and its position in the config (order).",
                 &[
@@ -254,7 +259,7 @@ impl PhaseEngine {
             );
         }
         if !self.phases.is_empty() {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_phase_recommended",
                 "Position (1-based, as declared) of the last phase whose rule is met; 0 when none is.",
                 &[],
@@ -302,14 +307,14 @@ fn aggregate(how: Aggregate, values: &[f64]) -> f64 {
 
 fn export_trigger(out: &mut Families, phase: &str, t: &Trigger, now: Instant) {
     let l = [("phase", phase), ("trigger", t.config.name.as_str())];
-    out.gauge(
+    out.gauge_named(
         "perfwatch_phase_trigger_active",
         "1 when the trigger's condition has held for its `for` duration (and not cleared by hysteresis).",
         &l,
         if t.state.active() { 1.0 } else { 0.0 },
     );
     if let Some(v) = t.state.value {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_phase_trigger_value",
             "The trigger's current value (its selector, aggregated).",
             &l,
@@ -317,7 +322,7 @@ fn export_trigger(out: &mut Families, phase: &str, t: &Trigger, now: Instant) {
         );
     }
     let (threshold, above) = t.config.threshold();
-    out.gauge(
+    out.gauge_named(
         "perfwatch_phase_trigger_threshold",
         "The trigger's threshold; direction says whether it fires above or below it.",
         &[
@@ -327,7 +332,7 @@ fn export_trigger(out: &mut Families, phase: &str, t: &Trigger, now: Instant) {
         ],
         threshold,
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_phase_trigger_active_seconds",
         "How long the trigger has been active (0 when inactive).",
         &l,
@@ -335,7 +340,7 @@ fn export_trigger(out: &mut Families, phase: &str, t: &Trigger, now: Instant) {
             .active_since
             .map_or(0.0, |s| now.duration_since(s).as_secs_f64()),
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_phase_trigger_no_data",
         "1 when the trigger's selector matched no series perfwatch exports.",
         &l,

@@ -212,13 +212,13 @@ mod tests {
     #[test]
     fn evaluate_values_and_histograms() {
         let mut f = Families::new();
-        f.gauge("g", "h", &[("target", "a"), ("window", "5m")], 0.6);
-        f.gauge("g", "h", &[("target", "b"), ("window", "5m")], 0.9);
+        f.gauge_named("g", "h", &[("target", "a"), ("window", "5m")], 0.6);
+        f.gauge_named("g", "h", &[("target", "b"), ("window", "5m")], 0.9);
         static B: [f64; 2] = [1.0, 10.0];
         let mut h = HistogramData::new(&B);
         h.observe(0.5);
         h.observe(20.0);
-        f.histogram("d_seconds", "h", &[("target", "a")], &h);
+        f.histogram_named("d_seconds", "h", &[("target", "a")], &h);
         let fams = f.into_vec();
         let sel = |t: &str| parse(t).unwrap().evaluate(&fams);
         assert_eq!(sel("g{window=\"5m\"}"), Matched::Values(vec![0.6, 0.9]));

@@ -12,7 +12,8 @@ use std::time::Duration;
 use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use crate::config::{CommonTarget, Secret, read_secret_file};
+use crate::poll::CommonTarget;
+use crate::secret::{Secret, read_secret_file};
 
 /// What the endpoint is, and so what perfwatch reads from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -612,7 +613,7 @@ mod tests {
     #[test]
     fn minimal_health_target_gets_defaults() {
         let c = load("[[http]]\nname = \"api\"\nurl = \"http://127.0.0.1:8000/health\"\nkind = \"health\"\nheaders = { \"X-API-Key\" = \"${API_KEY}\" }\n").unwrap();
-        let crate::collectors::TargetConfig::Http(h) = &c.targets[0] else {
+        let crate::collectors::ReadyTarget::Http(h) = &c.targets[0].ready else {
             panic!("not http")
         };
         assert_eq!(h.kind, EndpointKind::Health);

@@ -38,10 +38,10 @@ pub use config::{EndpointKind, HttpConfig, PoolFormat};
 use pool::PoolStats;
 use scrape::PrefixSlots;
 
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::counter_window::{CounterWindows, WINDOWS, export_hit_ratio};
 use crate::exposition::{Families, HistogramData};
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// Buckets of `perfwatch_app_request_duration_seconds`: 5 ms to 300 s (the
 /// seeds' bad-days endpoint went from 165 s to 79 ms).
@@ -285,26 +285,26 @@ impl HttpCollector {
     ) {
         let t = [("target", self.name())];
         let up = self.expected(ex.status);
-        out.gauge(
+        out.gauge_named(
             "perfwatch_app_up",
             "1 when the endpoint answered with an expected status (expect_status), else 0. Connection failures show in perfwatch_target_up instead.",
             &t,
             if up { 1.0 } else { 0.0 },
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_app_response_status_code",
             "HTTP status code of the last response.",
             &t,
             f64::from(ex.status),
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_app_response_body_bytes",
             "Bytes of the last response body read (at most max_body_bytes + one chunk).",
             &t,
             ex.body.len() as f64,
         );
         if let Body::Complete(_) = ex.body {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_app_response_seconds",
                 "Time from sending the request to the end of the response body (first request of the poll).",
                 &t,
@@ -340,7 +340,7 @@ impl HttpCollector {
         let problem = match parsed {
             Ok(report) => {
                 if let Some(overall) = report.overall {
-                    out.gauge(
+                    out.gauge_named(
                         "perfwatch_app_health_status_up",
                         "1 when the health body's overall status is one of healthy_values, else 0.",
                         &t,
@@ -348,20 +348,20 @@ impl HttpCollector {
                     );
                 }
                 for (check, up) in &report.checks {
-                    out.gauge(
+                    out.gauge_named(
                         "perfwatch_app_health_check_up",
                         "1 when the health check's status is one of healthy_values, else 0 (at most max_checks checks).",
                         &[("target", name.as_str()), ("check", check.as_str())],
                         if *up { 1.0 } else { 0.0 },
                     );
                 }
-                out.gauge(
+                out.gauge_named(
                     "perfwatch_app_health_checks",
                     "Checks found in the health body (more than exported when above max_checks).",
                     &t,
                     report.checks_found as f64,
                 );
-                out.gauge(
+                out.gauge_named(
                     "perfwatch_app_health_checks_unreadable",
                     "Checks in the health body whose status could not be read (skipped).",
                     &t,
@@ -391,7 +391,7 @@ impl HttpCollector {
                 Some(e)
             }
         };
-        out.counter(
+        out.counter_named(
             "perfwatch_app_health_parse_errors_total",
             "Health responses with an expected status whose body was not usable health JSON (not JSON, no status or checks, or larger than max_body_bytes).",
             &t,
@@ -440,14 +440,14 @@ impl HttpCollector {
         }
         let name = self.name();
         let help = "Response time of the endpoint (request to end of body), expected statuses only. attempt=\"first\" is each poll's first request, \"repeat\" the ones right after it (repeat > 1): cold vs cached.";
-        out.histogram(
+        out.histogram_named(
             "perfwatch_app_request_duration_seconds",
             help,
             &[("target", name), ("attempt", "first")],
             &self.first,
         );
         if self.cfg.repeat() > 1 {
-            out.histogram(
+            out.histogram_named(
                 "perfwatch_app_request_duration_seconds",
                 help,
                 &[("target", name), ("attempt", "repeat")],
@@ -455,7 +455,7 @@ impl HttpCollector {
             );
         }
         for ((attempt, result), n) in &self.requests {
-            out.counter(
+            out.counter_named(
                 "perfwatch_app_requests_total",
                 "Requests to a latency endpoint by attempt and result (ok = expected status).",
                 &[("target", name), ("attempt", attempt), ("result", result)],
@@ -509,7 +509,7 @@ impl HttpCollector {
         let picked = scrape::pick(text, &picks).map_err(|e| self.err(ErrorReason::Protocol, e))?;
         let name = self.cfg.name.clone();
         for (metric, n) in &picked.found {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_app_metrics_samples",
                 "Samples of each configured metric name found in the app's /metrics (0 = not there: check the name).",
                 &[("target", name.as_str()), ("metric", metric.as_str())],
@@ -579,20 +579,20 @@ pub fn export_pool(
     headline: &mut Vec<(String, String)>,
 ) {
     let t = [("target", target)];
-    out.gauge(
+    out.gauge_named(
         "perfwatch_app_pool_size",
         "The app's connection pool size (connections kept open).",
         &t,
         s.size,
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_app_pool_checked_out",
         "Pool connections in use by the app.",
         &t,
         s.checked_out,
     );
     if let Some(v) = s.checked_in {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_app_pool_checked_in",
             "Idle connections in the app's pool.",
             &t,
@@ -600,7 +600,7 @@ pub fn export_pool(
         );
     }
     if let Some(v) = s.open() {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_app_pool_connections_open",
             "Connections the pool holds open (checked in + checked out).",
             &t,
@@ -608,13 +608,13 @@ pub fn export_pool(
         );
     }
     if let Some(v) = s.overflow_in_use() {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_app_pool_overflow",
             "Connections open beyond pool_size. SQLAlchemy's negative overflow (pool not yet filled) is reported as 0.",
             &t,
             v,
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_app_pool_overflow_in_use",
             "1 when the pool has connections open beyond pool_size (overflow > 0): pool_size is too small.",
             &t,
@@ -622,7 +622,7 @@ pub fn export_pool(
         );
     }
     if max_overflow >= 0 {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_app_pool_max_overflow",
             "The max_overflow configured for this target (the app's setting).",
             &t,
@@ -630,7 +630,7 @@ pub fn export_pool(
         );
     }
     if let Some(r) = s.saturation(max_overflow) {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_pool_saturation_ratio",
             "Connections in use / connections the pool may open (source=app: checked_out / (pool_size + max_overflow)).",
             &[("source", "app"), ("target", target)],
@@ -673,6 +673,30 @@ impl Collector for HttpCollector {
         // A dropped request already closes its connection; a fresh client
         // also re-reads header_files (rotated secrets).
         self.client = None;
+    }
+}
+
+/// The `[[http]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct HttpKind;
+
+impl super::Kind for HttpKind {
+    const SECTION: &'static str = "http";
+    const METRIC_PREFIXES: &'static [&'static str] = &["perfwatch_app_", "perfwatch_http_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = &[];
+    type Config = HttpConfig;
+    type Target = HttpConfig;
+    type Collector = HttpCollector;
+
+    fn common(config: &HttpConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: HttpConfig) -> Result<HttpConfig, Vec<(String, String)>> {
+        super::checked(config, HttpConfig::validate)
+    }
+
+    fn collector(target: &HttpConfig, timing: crate::poll::Timing) -> HttpCollector {
+        HttpCollector::new(target.clone(), timing)
     }
 }
 

@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
-use crate::config::{CommonTarget, Secret, read_secret_file};
+use crate::poll::CommonTarget;
+use crate::secret::{Secret, read_secret_file};
 
 /// One MySQL/MariaDB target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -434,7 +435,7 @@ interval = "1m"
         let env = |k: &str| (k == "MYSQL_PASSWORD").then(|| "pw".to_owned());
         let config = crate::config::Config::from_source("t.toml", toml, &env)
             .unwrap_or_else(|e| panic!("{e}"));
-        let crate::collectors::TargetConfig::Mysql(c) = &config.targets[0] else {
+        let crate::collectors::ReadyTarget::Mysql(c) = &config.targets[0].ready else {
             panic!("not a mysql target");
         };
         assert_eq!(c.index_interval, Duration::from_secs(300));

@@ -49,10 +49,10 @@ use status::{Flavor, Vars};
 
 use super::custom_query::{CustomQueries, CustomQueryConfig, QueryRow};
 use super::statement_stats::{Counters, StatementRead, StatementRow, StatementSource};
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// Share of the poll timeout a statement may run on the server.
 const STATEMENT_BUDGET: f64 = 0.8;
@@ -475,7 +475,7 @@ impl MysqlCollector {
                 index_reads = Some(ir);
             }
         }
-        out.gauge(
+        out.gauge_named(
             "perfwatch_mysql_index_stats_source_info",
             "A constant 1 naming where index read counts come from: performance_schema, userstat (MariaDB INDEX_STATISTICS) or none (sizes and definitions only, no unused/missing-index verdicts).",
             &[("target", &target), ("source", source)],
@@ -486,8 +486,8 @@ impl MysqlCollector {
             let uptime = status.number("Uptime").unwrap_or(0.0);
             let age = self
                 .stats_epoch
-                .observe(total, uptime, crate::engine::unix_now());
-            out.gauge(
+                .observe(total, uptime, crate::poll::unix_now());
+            out.gauge_named(
                 "perfwatch_mysql_stats_age_seconds",
                 "Seconds of history behind the index read counts (since the server started or the statistics were last seen reset); judge unused indexes only once this covers a full business cycle.",
                 &[("target", &target)],
@@ -691,16 +691,16 @@ impl MysqlCollector {
         let t = [("target", target)];
         for (field, name, help) in STATUS_GAUGES {
             if let Some(v) = st.number(field) {
-                out.gauge(name, help, &t, v);
+                out.gauge_named(name, help, &t, v);
             }
         }
         for (field, name, help) in STATUS_COUNTERS {
             if let Some(v) = st.number(field) {
-                out.counter(name, help, &t, v);
+                out.counter_named(name, help, &t, v);
             }
         }
         for (error, n) in st.with_prefix("Connection_errors_") {
-            out.counter(
+            out.counter_named(
                 "mysql_global_status_connection_errors_total",
                 "Connection errors by kind (Connection_errors_*; max_connections = refused because the server was full).",
                 &[("target", target), ("error", &error)],
@@ -710,7 +710,7 @@ impl MysqlCollector {
         let handlers = st.with_prefix("Handler_read_");
         for (h, n) in &handlers {
             let handler = format!("read_{h}");
-            out.counter(
+            out.counter_named(
                 "mysql_global_status_handlers_total",
                 "Handler read calls (read_rnd_next = rows read by full table scans).",
                 &[("target", target), ("handler", &handler)],
@@ -718,7 +718,7 @@ impl MysqlCollector {
             );
         }
         if let Some(r) = status::full_scan_read_ratio(&handlers) {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_mysql_full_scan_read_ratio",
                 "Handler_read_rnd_next / all Handler_read_* since the server started: the share of row reads done by full table scans.",
                 &t,
@@ -727,7 +727,7 @@ impl MysqlCollector {
         }
         let max_conn = vars.number("max_connections");
         if let Some(m) = max_conn {
-            out.gauge(
+            out.gauge_named(
                 "mysql_global_variables_max_connections",
                 "The max_connections server variable.",
                 &t,
@@ -737,7 +737,7 @@ impl MysqlCollector {
         if let (Some(tc), Some(m)) = (st.number("Threads_connected"), max_conn)
             && let Some(r) = status::saturation(tc, 1.0, m)
         {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_pool_saturation_ratio",
                 "Connections in use / connection limit. source=mysql: (Threads_connected - perfwatch's own connection) / max_connections.",
                 &[("source", "mysql"), ("target", target)],
@@ -748,7 +748,7 @@ impl MysqlCollector {
         let comment = vars
             .text("version_comment")
             .unwrap_or(&live.version_comment);
-        out.gauge(
+        out.gauge_named(
             "mysql_version_info",
             "A constant 1 labelled with the server version.",
             &[
@@ -767,10 +767,7 @@ impl MysqlCollector {
         );
         // The server's start time is the counters' epoch.
         let uptime = st.number("Uptime").unwrap_or(0.0);
-        let epoch = format!(
-            "{:.0}",
-            ((crate::engine::unix_now() - uptime) / 10.0).round()
-        );
+        let epoch = format!("{:.0}", ((crate::poll::unix_now() - uptime) / 10.0).round());
         self.buffer_pool
             .observe(Instant::now(), &epoch, hits, misses);
         let mut windows: Vec<(&str, u64, u64)> = WINDOWS
@@ -784,7 +781,7 @@ impl MysqlCollector {
         windows.push(("total", hits, misses));
         for (label, h, m) in windows {
             if let Some(r) = hit_ratio(h, m) {
-                out.gauge(
+                out.gauge_named(
                     "perfwatch_mysql_buffer_pool_hit_ratio",
                     "InnoDB buffer pool reads served from memory: 1 - Innodb_buffer_pool_reads / Innodb_buffer_pool_read_requests over the window (absent without reads); window=\"total\" is since the server started.",
                     &[("target", target), ("window", label)],
@@ -799,7 +796,7 @@ impl MysqlCollector {
             tracing::warn!(target_name = %target, userstat = vars.flag("userstat").unwrap_or(false), "performance_schema is OFF: no per-index I/O; using MariaDB userstat or index sizes only. Set performance_schema=ON (needs a restart) for full index statistics");
         }
         if perf_schema_off {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_collector_degraded",
                 "1 when a collector runs with reduced data, by reason (e.g. performance_schema_off, permission_denied).",
                 &[("collector", "mysql"), ("target", target), ("reason", "performance_schema_off")],
@@ -807,7 +804,7 @@ impl MysqlCollector {
             );
         }
         if self.permission_denied {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_collector_degraded",
                 "1 when a collector runs with reduced data, by reason (e.g. performance_schema_off, permission_denied).",
                 &[("collector", "mysql"), ("target", target), ("reason", "permission_denied")],
@@ -815,20 +812,20 @@ impl MysqlCollector {
             );
         }
         for ((section, reason), n) in &self.section_errors {
-            out.counter(
+            out.counter_named(
                 "perfwatch_mysql_section_errors_total",
                 "Statistics sections (index definitions, sizes, reads, tables) that failed; the target's other metrics continue.",
                 &[("target", target), ("section", section), ("reason", reason.as_str())],
                 *n as f64,
             );
         }
-        out.counter(
+        out.counter_named(
             "perfwatch_mysql_statements_total",
             "Statements perfwatch sent to the server (its own load: 2 per poll, more on index passes and custom queries).",
             &t,
             self.statements as f64,
         );
-        out.counter(
+        out.counter_named(
             "perfwatch_mysql_connects_total",
             "Connections perfwatch opened to the server (one, kept across polls; more only after errors).",
             &t,
@@ -839,7 +836,7 @@ impl MysqlCollector {
         if let Some(src) = &self.digests {
             src.export(target, out);
             if !src.is_up() {
-                out.gauge(
+                out.gauge_named(
                     "perfwatch_collector_degraded",
                     "1 when a collector runs with reduced data, by reason (e.g. performance_schema_off, permission_denied).",
                     &[("collector", "mysql"), ("target", target), ("reason", "statements_unavailable")],
@@ -1036,7 +1033,7 @@ fn export_io_waits(target: &str, rows: &[IoRow], max: usize, out: &mut Families)
     for r in kept {
         let index = r.index.as_deref().unwrap_or("NONE");
         for (op, n) in OPERATIONS.iter().zip(r.ops) {
-            out.counter(
+            out.counter_named(
                 name,
                 help,
                 &[
@@ -1059,7 +1056,7 @@ fn export_io_waits(target: &str, rows: &[IoRow], max: usize, out: &mut Families)
     }
     for (schema, ops) in other {
         for (op, n) in OPERATIONS.iter().zip(ops) {
-            out.counter(
+            out.counter_named(
                 name,
                 help,
                 &[
@@ -1086,13 +1083,13 @@ fn export_tables(
     let size_help = "Table size in bytes by component (data_length, index_length, data_free) from information_schema.TABLES. Tables beyond max_tables are summed per schema as table=\"other\".";
     let mut emit = |schema: &str, table: &str, rows: u64, data: u64, index: u64, free: u64| {
         let l = [("target", target), ("schema", schema), ("table", table)];
-        out.gauge("mysql_info_schema_table_rows", rows_help, &l, rows as f64);
+        out.gauge_named("mysql_info_schema_table_rows", rows_help, &l, rows as f64);
         for (component, v) in [
             ("data_length", data),
             ("index_length", index),
             ("data_free", free),
         ] {
-            out.gauge(
+            out.gauge_named(
                 "mysql_info_schema_table_size",
                 size_help,
                 &[
@@ -1118,7 +1115,7 @@ fn export_tables(
     for (s, [rows, data, index, free]) in other {
         emit(s, "other", rows, data, index, free);
     }
-    out.gauge(
+    out.gauge_named(
         "perfwatch_mysql_tables_aggregated",
         "Tables summed into table=\"other\" because of max_tables.",
         &[("target", target)],
@@ -1162,7 +1159,7 @@ fn export_indexes(
             ("index", d.index.as_str()),
         ];
         if let Some(s) = size(d) {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_mysql_index_size_bytes",
                 "Index size (mysql.innodb_index_stats size pages × innodb_page_size). Indexes beyond max_indexes are summed per schema as table=\"other\", index=\"other\".",
                 &l,
@@ -1170,7 +1167,7 @@ fn export_indexes(
             );
         }
         if reads.is_some() && schema::eligible_for_unused(d, fks) {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_mysql_index_unused",
                 "1 when the index had no reads since the statistics began (see perfwatch_mysql_stats_age_seconds), 0 when it was read. PRIMARY, UNIQUE and foreign-key indexes are never judged.",
                 &l,
@@ -1178,7 +1175,7 @@ fn export_indexes(
             );
         }
         if let Some(by) = redundant.get(&key(d)) {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_mysql_index_redundant",
                 "1 when the index's columns are a leading prefix of (or equal to) another index of the table, named in covered_by.",
                 &[("target", target), ("schema", d.schema.as_str()), ("table", d.table.as_str()), ("index", d.index.as_str()), ("covered_by", by.as_str())],
@@ -1193,20 +1190,20 @@ fn export_indexes(
         }
     }
     for (s, bytes) in other {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_mysql_index_size_bytes",
             "Index size (mysql.innodb_index_stats size pages × innodb_page_size). Indexes beyond max_indexes are summed per schema as table=\"other\", index=\"other\".",
             &[("target", target), ("schema", s), ("table", "other"), ("index", "other")],
             bytes,
         );
     }
-    out.gauge(
+    out.gauge_named(
         "perfwatch_mysql_indexes_aggregated",
         "Indexes summed into index=\"other\" because of max_indexes.",
         &[("target", target)],
         rest.len() as f64,
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_mysql_redundant_indexes",
         "Indexes whose columns are a prefix of another index of the same table.",
         &[("target", target)],
@@ -1214,13 +1211,13 @@ fn export_indexes(
     );
     reads?;
     let unused_defs: Vec<&IndexDef> = defs.iter().filter(|d| unused(d)).collect();
-    out.gauge(
+    out.gauge_named(
         "perfwatch_mysql_unused_indexes",
         "Indexes with no reads since the statistics began (PRIMARY, UNIQUE and foreign-key indexes excluded).",
         &[("target", target)],
         unused_defs.len() as f64,
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_mysql_unused_index_bytes",
         "Total size of the unused indexes: space and write work spent on indexes nothing reads.",
         &[("target", target)],
@@ -1259,7 +1256,7 @@ fn export_table_reads(
     }
     for (schema, r) in &other {
         for (access, n) in [("full_scan", r.full_scan), ("index", r.via_index)] {
-            out.counter(
+            out.counter_named(
                 "perfwatch_mysql_table_rows_read_total",
                 "Rows read from the table since the statistics began, by access: full_scan (no index) or index. Tables beyond max_tables are summed per schema as table=\"other\".",
                 &[("target", target), ("schema", schema), ("table", "other"), ("access", access)],
@@ -1274,7 +1271,7 @@ fn export_table_reads(
             ("table", k.1.as_str()),
         ];
         for (access, n) in [("full_scan", r.full_scan), ("index", r.via_index)] {
-            out.counter(
+            out.counter_named(
                 "perfwatch_mysql_table_rows_read_total",
                 "Rows read from the table since the statistics began, by access: full_scan (no index) or index. Tables beyond max_tables are summed per schema as table=\"other\".",
                 &[("target", target), ("schema", k.0.as_str()), ("table", k.1.as_str()), ("access", access)],
@@ -1282,21 +1279,21 @@ fn export_table_reads(
             );
         }
         if let Some(ratio) = r.full_scan_ratio() {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_mysql_table_full_scan_ratio",
                 "Share of the table's rows read without an index since the statistics began.",
                 &l,
                 ratio,
             );
         }
-        out.gauge(
+        out.gauge_named(
             "perfwatch_mysql_missing_index_candidate",
             "1 when the table has at least missing_index_min_rows rows and at least missing_index_min_full_scan_ratio of its reads were full scans.",
             &l,
             if rule.is_candidate(rows, r) { 1.0 } else { 0.0 },
         );
     }
-    out.gauge(
+    out.gauge_named(
         "perfwatch_mysql_missing_index_candidates",
         "Tables flagged by perfwatch_mysql_missing_index_candidate.",
         &[("target", target)],
@@ -1368,3 +1365,27 @@ const STATUS_COUNTERS: &[(&str, &str, &str)] = &[
         "Logical reads the buffer pool could not serve (read from disk).",
     ),
 ];
+
+/// The `[[mysql]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct MysqlKind;
+
+impl super::Kind for MysqlKind {
+    const SECTION: &'static str = "mysql";
+    const METRIC_PREFIXES: &'static [&'static str] = &["mysql_", "perfwatch_mysql_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = &[];
+    type Config = MysqlConfig;
+    type Target = MysqlConfig;
+    type Collector = MysqlCollector;
+
+    fn common(config: &MysqlConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: MysqlConfig) -> Result<MysqlConfig, Vec<(String, String)>> {
+        super::checked(config, MysqlConfig::validate)
+    }
+
+    fn collector(target: &MysqlConfig, timing: crate::poll::Timing) -> MysqlCollector {
+        MysqlCollector::new(target.clone(), timing)
+    }
+}

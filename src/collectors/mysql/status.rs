@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::collectors::ErrorReason;
+use crate::poll::ErrorReason;
 
 /// Status variables read on every poll (besides `Connection_errors_%` and
 /// `Handler_read_%`, matched by prefix).

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use sqlx::postgres::PgConnectOptions;
 
-use crate::config::{CommonTarget, Secret, read_secret_file};
+use crate::poll::CommonTarget;
+use crate::secret::{Secret, read_secret_file};
 
 /// One PgBouncer target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

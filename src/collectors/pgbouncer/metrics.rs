@@ -315,11 +315,11 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
         ];
         for (field, name, help) in POOL_GAUGES {
             if let Some(v) = field(p) {
-                out.gauge(name, help, &l, v as f64);
+                out.gauge_named(name, help, &l, v as f64);
             }
         }
         if let Some(w) = p.maxwait_seconds {
-            out.gauge(
+            out.gauge_named(
                 "pgbouncer_pools_client_maxwait_seconds",
                 "Seconds the oldest waiting client has waited, with microsecond precision (SHOW POOLS maxwait + maxwait_us).",
                 &l,
@@ -335,7 +335,7 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
         let l = [("target", target), ("database", st.database.as_str())];
         for (field, name, help, divisor) in STATS_COUNTERS {
             if let Some(v) = field(st) {
-                out.counter(name, help, &l, v as f64 / divisor);
+                out.counter_named(name, help, &l, v as f64 / divisor);
             }
         }
     }
@@ -361,7 +361,7 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
                 _ => field(d),
             };
             if let Some(v) = v {
-                out.gauge(name, help, &l, v as f64);
+                out.gauge_named(name, help, &l, v as f64);
             }
         }
     }
@@ -372,7 +372,7 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
     for (i, (db, ratio)) in sat.iter().enumerate() {
         summary.max_saturation = max_f(summary.max_saturation, Some(*ratio));
         if i < max {
-            out.gauge(
+            out.gauge_named(
                 SATURATION,
                 SATURATION_HELP,
                 &[
@@ -386,7 +386,7 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
     }
     if sat.len() > max {
         let worst = sat.values().skip(max).fold(0.0_f64, |a, &b| a.max(b));
-        out.gauge(
+        out.gauge_named(
             SATURATION,
             SATURATION_HELP,
             &[
@@ -399,7 +399,7 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
     }
 
     if let Some(v) = &s.version {
-        out.gauge(
+        out.gauge_named(
             "pgbouncer_version_info",
             "A constant 1 labelled with the PgBouncer version (SHOW VERSION).",
             &[("target", target), ("version", v.as_str())],
@@ -407,19 +407,19 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
         );
     }
     let t = [("target", target)];
-    out.gauge(
+    out.gauge_named(
         "perfwatch_pgbouncer_pools",
         "(database, user) pools PgBouncer reported in SHOW POOLS.",
         &t,
         summary.pools as f64,
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_pgbouncer_pools_folded",
         "Pools past max_pools, summed into database=\"other\", user=\"other\".",
         &t,
         summary.pools_folded as f64,
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_pgbouncer_databases_folded",
         "Databases past max_pools, summed into database=\"other\" (SHOW DATABASES, SHOW STATS).",
         &t,

@@ -26,9 +26,9 @@ pub use config::PgbouncerConfig;
 use metrics::Snapshot;
 use parse::Table;
 
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// A running PgBouncer collector.
 pub struct PgbouncerCollector {
@@ -154,7 +154,7 @@ impl Collector for PgbouncerCollector {
         let mut families = Families::new();
         let target = self.cfg.name.as_str();
         let summary = metrics::export(&snapshot, target, self.cfg.max_pools, &mut families);
-        families.counter(
+        families.counter_named(
             "perfwatch_pgbouncer_malformed_values_total",
             "SHOW values perfwatch could not parse as numbers (skipped).",
             &[("target", target)],
@@ -344,6 +344,30 @@ pub fn mask_dsn(dsn: &str) -> String {
         out = format!("{head}{query}");
     }
     out
+}
+
+/// The `[[pgbouncer]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct PgbouncerKind;
+
+impl super::Kind for PgbouncerKind {
+    const SECTION: &'static str = "pgbouncer";
+    const METRIC_PREFIXES: &'static [&'static str] = &["pgbouncer_", "perfwatch_pgbouncer_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = &[];
+    type Config = PgbouncerConfig;
+    type Target = PgbouncerConfig;
+    type Collector = PgbouncerCollector;
+
+    fn common(config: &PgbouncerConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: PgbouncerConfig) -> Result<PgbouncerConfig, Vec<(String, String)>> {
+        super::checked(config, PgbouncerConfig::validate)
+    }
+
+    fn collector(target: &PgbouncerConfig, timing: crate::poll::Timing) -> PgbouncerCollector {
+        PgbouncerCollector::new(target.clone(), timing)
+    }
 }
 
 #[cfg(test)]

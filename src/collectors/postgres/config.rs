@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
-use crate::config::{CommonTarget, Secret, read_secret_file};
+use crate::poll::CommonTarget;
+use crate::secret::{Secret, read_secret_file};
 
 /// One PostgreSQL target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

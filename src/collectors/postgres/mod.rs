@@ -47,9 +47,9 @@ pub use config::PostgresConfig;
 use rules::{IndexStat, MissingIndexRule, TableStat};
 
 use super::custom_query::{CustomQueries, CustomQueryConfig, QueryRow};
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// Connection stats, one row per (database, state). Our own sessions are
 /// excluded (this backend and every `application_name = 'perfwatch'`).
@@ -533,7 +533,7 @@ impl PostgresCollector {
         let h = self.heavy.entry(db.to_owned()).or_default();
         h.last_attempt = Some(attempt);
         if any_ok {
-            h.last_success_unix = Some(crate::engine::unix_now());
+            h.last_success_unix = Some(crate::poll::unix_now());
         }
     }
 
@@ -910,7 +910,7 @@ impl PostgresCollector {
                 // postgres_exporter calls this pg_stat_activity_count, a
                 // gauge name promtool rejects (`_count` is reserved for
                 // histograms and summaries); docs show the rename rule.
-                out.gauge(
+                out.gauge_named(
                     "perfwatch_postgres_sessions",
                     "Client sessions by database and state, perfwatch's own excluded (postgres_exporter: pg_stat_activity_count).",
                     &[("target", target), ("datname", datname), ("state", state)],
@@ -918,45 +918,45 @@ impl PostgresCollector {
                 );
             }
             let l = [("target", target), ("datname", datname.as_str())];
-            out.gauge(
+            out.gauge_named(
                 "pg_stat_activity_max_tx_duration",
                 "Age in seconds of the oldest open transaction in the database (0 when none).",
                 &l,
                 a.max_tx,
             );
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_postgres_oldest_query_seconds",
                 "Age in seconds of the oldest running (state active) query in the database (0 when none).",
                 &l,
                 a.max_query,
             );
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_postgres_sessions_waiting_on_lock",
                 "Client sessions waiting for a lock (wait_event_type Lock).",
                 &l,
                 a.waiting,
             );
         }
-        out.gauge(
+        out.gauge_named(
             "pg_settings_max_connections",
             "The max_connections setting.",
             &t,
             *max_conn,
         );
-        out.gauge(
+        out.gauge_named(
             "pg_settings_superuser_reserved_connections",
             "The superuser_reserved_connections setting.",
             &t,
             *su_reserved,
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_postgres_connections_used",
             "Client sessions on the server, perfwatch's own excluded.",
             &t,
             used,
         );
         let available = max_conn - su_reserved - reserved;
-        out.gauge(
+        out.gauge_named(
             "perfwatch_postgres_connections_available",
             "Connection slots for ordinary roles: max_connections - superuser_reserved_connections - reserved_connections.",
             &t,
@@ -964,7 +964,7 @@ impl PostgresCollector {
         );
         let ratio = rules::saturation_ratio(used, *max_conn, su_reserved + reserved);
         if let Some(r) = ratio {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_pool_saturation_ratio",
                 "Used / available connections of a pool or server (1 = full; new connections are refused).",
                 &[("source", "postgres"), ("target", target)],
@@ -978,7 +978,7 @@ impl PostgresCollector {
                 continue;
             }
             let since = reset.unwrap_or(*started_unix);
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_postgres_stats_reset_age_seconds",
                 "Seconds since the database's statistics were reset (or the server started, when never reset): index usage is only meaningful over a long enough age.",
                 &[("target", target), ("datname", datname)],
@@ -1003,7 +1003,7 @@ impl PostgresCollector {
                 export_tables(tb, self.cfg.max_tables, &rule, target, db, out);
             }
             if let Some(ts) = h.last_success_unix {
-                out.gauge(
+                out.gauge_named(
                     "perfwatch_postgres_index_stats_last_success_timestamp_seconds",
                     "When the index/table stats of the database were last read (they are re-exported until the next read, every index_interval).",
                     &[("target", target), ("datname", db.as_str())],
@@ -1011,7 +1011,7 @@ impl PostgresCollector {
                 );
             }
         }
-        out.gauge(
+        out.gauge_named(
             "perfwatch_postgres_databases_skipped",
             "Databases without index/table stats because of max_databases.",
             &t,
@@ -1020,7 +1020,7 @@ impl PostgresCollector {
 
         // Errors of parts.
         for ((datname, part, reason), n) in &self.part_errors {
-            out.counter(
+            out.counter_named(
                 "perfwatch_postgres_part_errors_total",
                 "Failed reads of one part of a target (connect, indexes, tables) by reason; the other parts keep working.",
                 &[
@@ -1034,7 +1034,7 @@ impl PostgresCollector {
         }
         for reason in DEGRADED_REASONS {
             let on = self.failing.values().any(|r| *r == reason);
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_collector_degraded",
                 "1 when part of a target's metrics is missing right now for this reason (the target itself is up).",
                 &[
@@ -1074,13 +1074,13 @@ impl PostgresCollector {
 fn export_indexes(ix: &[IndexStat], max: usize, target: &str, db: &str, out: &mut Families) {
     let unused: Vec<&IndexStat> = ix.iter().filter(|i| rules::index_unused(i)).collect();
     let dl = [("target", target), ("datname", db)];
-    out.gauge(
+    out.gauge_named(
         "perfwatch_postgres_unused_indexes",
         "Indexes with no scan since the statistics were reset, excluding primary keys, unique and constraint-backing indexes.",
         &dl,
         unused.len() as f64,
     );
-    out.gauge(
+    out.gauge_named(
         "perfwatch_postgres_unused_index_bytes",
         "Total size of the unused indexes (space and write cost they waste).",
         &dl,
@@ -1114,25 +1114,25 @@ fn export_indexes(ix: &[IndexStat], max: usize, target: &str, db: &str, out: &mu
             ("relname", i.relname.as_str()),
             ("indexrelname", i.indexrelname.as_str()),
         ];
-        out.counter(
+        out.counter_named(
             "perfwatch_postgres_index_scans_total",
             "Index scans (pg_stat_user_indexes.idx_scan); indexrelname=\"other\" sums the indexes beyond max_indexes.",
             &l,
             i.idx_scan,
         );
-        out.counter(
+        out.counter_named(
             "perfwatch_postgres_index_tuples_read_total",
             "Index entries returned by scans of the index (idx_tup_read).",
             &l,
             i.idx_tup_read,
         );
-        out.counter(
+        out.counter_named(
             "perfwatch_postgres_index_tuples_fetched_total",
             "Live table rows fetched by simple scans of the index (idx_tup_fetch).",
             &l,
             i.idx_tup_fetch,
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_postgres_index_size_bytes",
             "Size of the index (pg_relation_size).",
             &l,
@@ -1140,7 +1140,7 @@ fn export_indexes(ix: &[IndexStat], max: usize, target: &str, db: &str, out: &mu
         );
         let is_other = other_is_some && i.indexrelname == "other" && i.schemaname == "other";
         if !is_other {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_postgres_index_unused",
                 "1 when the index had no scan since the statistics were reset and enforces no constraint (a candidate to drop: check perfwatch_postgres_stats_reset_age_seconds first).",
                 &l,
@@ -1163,7 +1163,7 @@ fn export_tables(
     let mut sorted = tb.to_vec();
     rules::sort_tables(&mut sorted, rule);
     let candidates = tb.iter().filter(|t| rule.candidate(t)).count();
-    out.gauge(
+    out.gauge_named(
         "perfwatch_postgres_missing_index_candidates",
         "Tables in the database matching the missing-index rule.",
         &[("target", target), ("datname", db)],
@@ -1226,27 +1226,51 @@ fn export_tables(
                 t.n_dead_tup,
             ),
         ] {
-            out.gauge(name, help, &l, v);
+            out.gauge_named(name, help, &l, v);
         }
-        out.gauge(
+        out.gauge_named(
             "perfwatch_postgres_table_estimated_rows",
             "The planner's row estimate (pg_class.reltuples; 0 before the first ANALYZE).",
             &l,
             t.reltuples,
         );
-        out.gauge(
+        out.gauge_named(
             "perfwatch_postgres_table_size_bytes",
             "Total size of the table with its indexes and TOAST (pg_total_relation_size).",
             &l,
             t.total_bytes,
         );
         if pos < n_kept {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_postgres_missing_index_candidate",
                 "1 when the table is mostly scanned sequentially while big (see min_table_rows, min_seq_scans, seq_ratio): it likely misses an index.",
                 &l,
                 if rule.candidate(t) { 1.0 } else { 0.0 },
             );
         }
+    }
+}
+
+/// The `[[postgres]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct PostgresKind;
+
+impl super::Kind for PostgresKind {
+    const SECTION: &'static str = "postgres";
+    const METRIC_PREFIXES: &'static [&'static str] = &["pg_", "perfwatch_postgres_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = &[];
+    type Config = PostgresConfig;
+    type Target = PostgresConfig;
+    type Collector = PostgresCollector;
+
+    fn common(config: &PostgresConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: PostgresConfig) -> Result<PostgresConfig, Vec<(String, String)>> {
+        super::checked(config, PostgresConfig::validate)
+    }
+
+    fn collector(target: &PostgresConfig, timing: crate::poll::Timing) -> PostgresCollector {
+        PostgresCollector::new(target.clone(), timing)
     }
 }

@@ -2,7 +2,7 @@
 //! unused-index verdict, the missing-index rule, top-N + `other` bounding,
 //! error classification by SQLSTATE and DSN masking. No I/O here.
 
-use crate::collectors::ErrorReason;
+use crate::poll::ErrorReason;
 
 /// `used / (max_connections - superuser_reserved_connections - reserved_connections)`,
 /// the share of the connection slots ordinary roles can use. `None` when no

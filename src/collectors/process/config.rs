@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::CommonTarget;
+use crate::poll::CommonTarget;
 
 /// One process group.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

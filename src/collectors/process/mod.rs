@@ -15,9 +15,9 @@ pub use config::ProcessConfig;
 use regex::Regex;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// One matched process as seen in one poll.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,26 +138,26 @@ impl Collector for ProcessCollector {
         let cpu_total = self.cpu.update(&samples);
         let mut families = Families::new();
         let t = [("target", name.as_str())];
-        families.gauge(
+        families.gauge_named(
             "perfwatch_process_count",
             "Processes whose command line matches the target's regex.",
             &t,
             samples.len() as f64,
         );
-        families.counter(
+        families.counter_named(
             "perfwatch_process_cpu_seconds_total",
             "CPU time of the matched processes, including processes that have exited since perfwatch started.",
             &t,
             cpu_total,
         );
         let rss: u64 = samples.iter().map(|s| s.rss_bytes).sum();
-        families.gauge(
+        families.gauge_named(
             "perfwatch_process_resident_memory_bytes",
             "Summed resident memory of the matched processes.",
             &t,
             rss as f64,
         );
-        families.gauge(
+        families.gauge_named(
             "perfwatch_process_max_resident_memory_bytes",
             "Resident memory of the largest matched process (a worker whose memory keeps climbing).",
             &t,
@@ -174,6 +174,30 @@ impl Collector for ProcessCollector {
     }
 
     fn reset(&mut self) {}
+}
+
+/// The `[[process]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct ProcessKind;
+
+impl super::Kind for ProcessKind {
+    const SECTION: &'static str = "process";
+    const METRIC_PREFIXES: &'static [&'static str] = &["perfwatch_process_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = &[];
+    type Config = ProcessConfig;
+    type Target = ProcessConfig;
+    type Collector = ProcessCollector;
+
+    fn common(config: &ProcessConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: ProcessConfig) -> Result<ProcessConfig, Vec<(String, String)>> {
+        super::checked(config, ProcessConfig::validate)
+    }
+
+    fn collector(target: &ProcessConfig, timing: crate::poll::Timing) -> ProcessCollector {
+        ProcessCollector::new(target.clone(), timing)
+    }
 }
 
 #[cfg(test)]

@@ -287,27 +287,27 @@ impl KeySampler {
             Some(c) => (c, 1.0),
             None => (&self.current, 0.0),
         };
-        out.gauge(
+        out.gauge_named(
             "perfwatch_redis_key_sampler_cycle_complete",
             "1 when the key group numbers come from a complete SCAN cycle (exact), 0 while the first cycle is still running (partial).",
             &[("target", target), ("db", &db)],
             complete,
         );
         if let Some(d) = self.last_cycle_duration {
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_redis_key_sampler_cycle_duration_seconds",
                 "How long the last complete SCAN cycle over the keyspace took, across polls.",
                 &[("target", target), ("db", &db)],
                 d.as_secs_f64(),
             );
         }
-        out.counter(
+        out.counter_named(
             "perfwatch_redis_key_sampler_keys_scanned_total",
             "Keys examined by the key sampler.",
             &[("target", target), ("db", &db)],
             self.keys_scanned_total as f64,
         );
-        out.counter(
+        out.counter_named(
             "perfwatch_redis_key_sampler_cycles_total",
             "Complete SCAN cycles of the key sampler.",
             &[("target", target), ("db", &db)],
@@ -319,27 +319,27 @@ impl KeySampler {
                 ("db", db.as_str()),
                 ("prefix", group.as_str()),
             ];
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_redis_key_group_keys",
                 "Keys per prefix group (from the last complete SCAN cycle; see perfwatch_redis_key_sampler_cycle_complete).",
                 &labels,
                 s.keys as f64,
             );
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_redis_key_group_keys_without_ttl",
                 "Keys per prefix group that never expire (no TTL).",
                 &labels,
                 s.no_ttl as f64,
             );
             if let Some(bytes) = s.estimated_bytes() {
-                out.gauge(
+                out.gauge_named(
                     "perfwatch_redis_key_group_memory_bytes",
                     "Estimated memory of a prefix group: mean MEMORY USAGE of sampled keys times the key count.",
                     &labels,
                     bytes,
                 );
             }
-            out.histogram(
+            out.histogram_named(
                 "perfwatch_redis_key_group_ttl_seconds",
                 "Remaining TTL of keys that have one, per prefix group, at the time they were scanned.",
                 &labels,

@@ -26,10 +26,10 @@ use info::Info;
 use keys::{KeySampler, OwnLookups};
 use slowlog::SlowlogTracker;
 
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::counter_window::{CounterWindows, WINDOWS, export_hit_ratio, hit_ratio};
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// INFO sections perfwatch reads (Redis ≥ 7 accepts several in one call).
 const INFO_SECTIONS: [&str; 10] = [
@@ -168,7 +168,7 @@ impl RedisCollector {
         let target = self.cfg.name.as_str();
         let t = [("target", target)];
         export_info(info, target, out);
-        out.counter(
+        out.counter_named(
             "perfwatch_redis_info_malformed_lines_total",
             "INFO lines perfwatch could not parse (skipped).",
             &t,
@@ -196,7 +196,7 @@ impl RedisCollector {
         export_hit_ratio(&self.hits, hits, misses, &[("target", target)], out);
         for (label, window) in WINDOWS {
             if let Some(d) = self.evictions.delta(window) {
-                out.gauge(
+                out.gauge_named(
                     "perfwatch_redis_evicted_keys_per_second",
                     "Keys evicted per second over the window (from redis_evicted_keys_total deltas).",
                     &[("target", target), ("window", label)],
@@ -206,13 +206,13 @@ impl RedisCollector {
         }
 
         if let Some(len) = slowlog_len {
-            out.gauge(
+            out.gauge_named(
                 "redis_slowlog_length",
                 "Entries in the Redis SLOWLOG.",
                 &t,
                 len as f64,
             );
-            out.gauge(
+            out.gauge_named(
                 "redis_slowlog_last_id",
                 "Id of the newest SLOWLOG entry.",
                 &t,
@@ -565,16 +565,16 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
     let t = [("target", target)];
     for (field, name, help, scale) in GAUGES {
         if let Some(v) = info.number(field) {
-            out.gauge(name, help, &t, v * scale);
+            out.gauge_named(name, help, &t, v * scale);
         }
     }
     for (field, name, help, scale) in COUNTERS {
         if let Some(v) = info.number(field) {
-            out.counter(name, help, &t, v * scale);
+            out.counter_named(name, help, &t, v * scale);
         }
     }
     let text = |k: &str| info.text(k).unwrap_or("");
-    out.gauge(
+    out.gauge_named(
         "redis_instance_info",
         "A constant 1 labelled with facts about the Redis server.",
         &[
@@ -591,22 +591,22 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
     for db in &info.keyspace {
         let name = format!("db{}", db.db);
         let l = [("target", target), ("db", name.as_str())];
-        out.gauge("redis_db_keys", "Keys in the database.", &l, db.keys as f64);
-        out.gauge(
+        out.gauge_named("redis_db_keys", "Keys in the database.", &l, db.keys as f64);
+        out.gauge_named(
             "redis_db_keys_expiring",
             "Keys with a TTL in the database.",
             &l,
             db.expires as f64,
         );
         if let Some(ms) = db.avg_ttl_ms {
-            out.gauge(
+            out.gauge_named(
                 "redis_db_avg_ttl_seconds",
                 "Average TTL of keys with a TTL (Redis' estimate).",
                 &l,
                 ms as f64 / 1000.0,
             );
         }
-        out.gauge(
+        out.gauge_named(
             "perfwatch_redis_db_keys_without_ttl",
             "Keys in the database that never expire (keys - expires): the seeds' \"cache never expires\" bug.",
             &l,
@@ -615,20 +615,20 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
     }
     for c in &info.commandstats {
         let l = [("target", target), ("cmd", c.cmd.as_str())];
-        out.counter(
+        out.counter_named(
             "redis_commands_total",
             "Calls per command.",
             &l,
             c.calls as f64,
         );
-        out.counter(
+        out.counter_named(
             "redis_commands_duration_seconds_total",
             "Time spent per command.",
             &l,
             c.usec as f64 / 1e6,
         );
         if let Some(n) = c.rejected_calls {
-            out.counter(
+            out.counter_named(
                 "redis_commands_rejected_calls_total",
                 "Rejected calls per command.",
                 &l,
@@ -636,7 +636,7 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
             );
         }
         if let Some(n) = c.failed_calls {
-            out.counter(
+            out.counter_named(
                 "redis_commands_failed_calls_total",
                 "Failed calls per command.",
                 &l,
@@ -645,7 +645,7 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
         }
     }
     for (err, n) in &info.errorstats {
-        out.counter(
+        out.counter_named(
             "redis_errors_total",
             "Error replies by error prefix (OOM = writes rejected at maxmemory).",
             &[("target", target), ("err", err.as_str())],
@@ -655,7 +655,7 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
     if let (Some(used), Some(max)) = (info.number("used_memory"), info.number("maxmemory"))
         && max > 0.0
     {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_redis_memory_used_ratio",
             "used_memory / maxmemory (absent when maxmemory is 0, i.e. no limit).",
             &t,
@@ -665,12 +665,37 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
     if let (Some(c), Some(max)) = (info.number("connected_clients"), info.number("maxclients"))
         && max > 0.0
     {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_redis_clients_used_ratio",
             "connected_clients / maxclients.",
             &t,
             c / max,
         );
+    }
+}
+
+/// The `[[redis]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct RedisKind;
+
+impl super::Kind for RedisKind {
+    const SECTION: &'static str = "redis";
+    const METRIC_PREFIXES: &'static [&'static str] =
+        &["redis_", "perfwatch_redis_", "perfwatch_cache_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = &[];
+    type Config = RedisConfig;
+    type Target = RedisConfig;
+    type Collector = RedisCollector;
+
+    fn common(config: &RedisConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: RedisConfig) -> Result<RedisConfig, Vec<(String, String)>> {
+        super::checked(config, RedisConfig::validate)
+    }
+
+    fn collector(target: &RedisConfig, timing: crate::poll::Timing) -> RedisCollector {
+        RedisCollector::new(target.clone(), timing)
     }
 }
 

@@ -132,7 +132,7 @@ impl SlowlogTracker {
     /// Exports the per-command counters and histograms.
     pub fn export(&self, out: &mut Families, target: &str) {
         for (cmd, h) in &self.per_command {
-            out.histogram(
+            out.histogram_named(
                 "perfwatch_redis_slowlog_duration_seconds",
                 "Execution time of commands that entered the Redis SLOWLOG since perfwatch started, by command.",
                 &[("target", target), ("cmd", cmd)],

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::CommonTarget;
+use crate::poll::CommonTarget;
 
 /// The log's format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

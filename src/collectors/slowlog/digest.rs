@@ -352,25 +352,25 @@ impl Digest {
         own.sort_by(|a, b| a.0.cmp(b.0));
         let emit = |out: &mut Families, db: &str, id: &str, c: &Counters| {
             let l = [("target", target), ("db", db), ("fingerprint", id)];
-            out.histogram(
+            out.histogram_named(
                 "perfwatch_slow_query_duration_seconds",
                 "Execution time per query class, from a slow log or the server's statement statistics (see perfwatch_slow_query_source_info; fingerprint = pt-query-digest query id; \"other\" = classes outside the top_queries, and what a class counted before it got its own label).",
                 &l,
                 &c.hist,
             );
-            out.counter(
+            out.counter_named(
                 "perfwatch_slow_query_lock_seconds_total",
                 "Lock wait time of the statements per query class.",
                 &l,
                 c.lock,
             );
-            out.counter(
+            out.counter_named(
                 "perfwatch_slow_query_rows_examined_total",
                 "Rows examined by the statements per query class.",
                 &l,
                 c.rows_examined as f64,
             );
-            out.counter(
+            out.counter_named(
                 "perfwatch_slow_query_rows_sent_total",
                 "Rows sent by the statements per query class.",
                 &l,
@@ -379,7 +379,7 @@ impl Digest {
         };
         for (key, class, c) in &own {
             emit(out, &key.0, &class.id, c);
-            out.gauge(
+            out.gauge_named(
                 "perfwatch_slow_query_fingerprint_info",
                 "A constant 1 carrying the fingerprint text (literals masked, truncated) of a query class.",
                 &[("target", target), ("fingerprint", class.id.as_str()), ("db", key.0.as_str()), ("query", class.text.as_str())],
@@ -391,13 +391,13 @@ impl Digest {
         }
         for (db, (n, full)) in &self.per_db {
             let l = [("target", target), ("db", db.as_str())];
-            out.counter(
+            out.counter_named(
                 "perfwatch_slow_queries_total",
                 "Statements seen: slow-log events (scaled by the server's sampling rate) or, from statement statistics, every execution.",
                 &l,
                 *n as f64,
             );
-            out.counter(
+            out.counter_named(
                 "perfwatch_slow_query_full_scans_total",
                 "Statements the server marked as full table scans (no index).",
                 &l,

@@ -32,9 +32,9 @@ use serde::{Deserialize, Serialize};
 use tail::{Position, StartAt, Tailer};
 use watch::{DirWatch, Relevant, WatchMode};
 
-use super::{Collector, ErrorReason, PollError, PollOutput, WakeHandle};
-use crate::config::Timing;
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput, WakeHandle};
 
 /// What the state file holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -340,7 +340,7 @@ fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollErro
     }
     let before = inner.tailer.stats.bytes;
     let now = Instant::now();
-    let now_unix = crate::engine::unix_now();
+    let now_unix = crate::poll::unix_now();
     let Inner {
         tailer,
         parser,
@@ -429,37 +429,37 @@ fn export(cfg: &SlowlogConfig, inner: &Inner, out: &mut Families) {
     let t = [("target", cfg.name.as_str())];
     inner.digest.export(&cfg.name, out);
     let s = inner.tailer.stats;
-    out.counter(
+    out.counter_named(
         "perfwatch_slowlog_bytes_read_total",
         "Bytes read from the slow log.",
         &t,
         s.bytes as f64,
     );
-    out.counter(
+    out.counter_named(
         "perfwatch_slowlog_rotations_total",
         "Rotations, truncations and replacements of the log followed.",
         &t,
         s.rotations as f64,
     );
-    out.counter(
+    out.counter_named(
         "perfwatch_slowlog_long_lines_total",
         "Lines cut at max_line_bytes.",
         &t,
         s.long_lines as f64,
     );
-    out.counter(
+    out.counter_named(
         "perfwatch_slowlog_truncated_events_total",
         "Events whose statement text was cut at max_line_bytes (timing kept).",
         &t,
         inner.digest.truncated_events as f64,
     );
-    out.counter(
+    out.counter_named(
         "perfwatch_slowlog_sampled_events_total",
         "Events logged under server-side sampling (counts are scaled; totals are estimates).",
         &t,
         inner.digest.sampled_events as f64,
     );
-    out.counter(
+    out.counter_named(
         "perfwatch_slowlog_skipped_files_total",
         "Rotated log files never read (more rotations between two polls than one poll reads, or deleted first).",
         &t,
@@ -467,14 +467,14 @@ fn export(cfg: &SlowlogConfig, inner: &Inner, out: &mut Families) {
     );
     let mode = inner.watch.as_ref().map_or(WatchMode::Poll, DirWatch::mode);
     for m in [WatchMode::Inotify, WatchMode::Poll] {
-        out.gauge(
+        out.gauge_named(
             "perfwatch_slowlog_watch_mode",
             "How new log data is noticed: inotify (polls woken on writes) or poll (the interval only).",
             &[("target", cfg.name.as_str()), ("mode", m.as_str())],
             if m == mode { 1.0 } else { 0.0 },
         );
     }
-    out.counter(
+    out.counter_named(
         "perfwatch_slowlog_state_write_errors_total",
         "Failures to persist the read position (e.g. disk full).",
         &t,
@@ -541,6 +541,31 @@ impl Collector for SlowlogCollector {
 
     fn details(&self) -> Option<serde_json::Value> {
         self.details.clone()
+    }
+}
+
+/// The `[[slowlog]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct SlowlogKind;
+
+impl super::Kind for SlowlogKind {
+    const SECTION: &'static str = "slowlog";
+    const METRIC_PREFIXES: &'static [&'static str] =
+        &["perfwatch_slow_query", "perfwatch_slowlog_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = &[];
+    type Config = SlowlogConfig;
+    type Target = SlowlogConfig;
+    type Collector = SlowlogCollector;
+
+    fn common(config: &SlowlogConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: SlowlogConfig) -> Result<SlowlogConfig, Vec<(String, String)>> {
+        super::checked(config, SlowlogConfig::validate)
+    }
+
+    fn collector(target: &SlowlogConfig, timing: crate::poll::Timing) -> SlowlogCollector {
+        SlowlogCollector::new(target.clone(), timing)
     }
 }
 
