@@ -99,10 +99,13 @@ metric_catalog! {
     /// Families filled by more than one collector kind: declared once here so
     /// that each has one HELP text whichever kind answers first.
     pub const SHARED;
+    /// `database` is PgBouncer's (one series per database: its fullest
+    /// pool); the other sources have no database and leave it empty, which
+    /// Prometheus stores as no label.
     POOL_SATURATION = Gauge(
         "perfwatch_pool_saturation_ratio",
-        ["source", "target"],
-        "Share of a connection pool in use (0-1): in-use / capacity, by source (postgres, mysql, pgbouncer, app)."
+        ["source", "target", "database"],
+        "Share of a connection pool in use: in-use / capacity, by source (postgres, mysql, pgbouncer, app); 1 = full, new clients wait or are refused. source=\"pgbouncer\": the fullest (database, user) pool of each database, above 1 when the reserve pool is in use; database is empty for the other sources."
     );
 }
 
