@@ -137,6 +137,11 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    /// Families exported under these names before the catalog checked the
+    /// rules; dashboards and the README use them, and names are never
+    /// renamed. Nothing may join this list.
+    const NAMED_BEFORE_THE_RULES: &[&str] = &["perfwatch_process_count"];
+
     fn valid_name(s: &str) -> bool {
         let mut chars = s.chars();
         matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
@@ -168,7 +173,11 @@ mod tests {
                     ),
                 }
                 for suffix in ["_bucket", "_count", "_sum", "_created"] {
-                    assert!(!d.name.ends_with(suffix), "{}: reserved suffix", d.name);
+                    assert!(
+                        !d.name.ends_with(suffix) || NAMED_BEFORE_THE_RULES.contains(&d.name),
+                        "{}: reserved suffix",
+                        d.name
+                    );
                 }
                 let mut labels: Vec<_> = d.labels.to_vec();
                 labels.sort();

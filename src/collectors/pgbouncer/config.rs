@@ -94,13 +94,13 @@ impl PgbouncerConfig {
                 "set password or password_file, not both".into(),
             ));
         }
-        let password = match (&self.password, &self.password_file) {
-            (Some(p), _) => Some(p.clone()),
-            (None, Some(path)) => read_secret_file(path)
+        // The file is read even when `password` is set too, to report both.
+        let from_file = self.password_file.as_ref().and_then(|path| {
+            read_secret_file(path)
                 .map_err(|e| errors.push(("password_file".into(), e)))
-                .ok(),
-            (None, None) => None,
-        };
+                .ok()
+        });
+        let password = self.password.clone().or(from_file);
         if self.max_pools == 0 {
             errors.push((
                 "max_pools".into(),
