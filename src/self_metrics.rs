@@ -9,7 +9,7 @@ use crate::engine::{GlobalState, TargetKey, TargetState};
 use crate::exposition::Families;
 
 /// Adds the self-metrics for the current store state to `out`.
-pub fn render(
+pub(crate) fn render(
     out: &mut Families,
     targets: &BTreeMap<TargetKey, TargetState>,
     globals: &GlobalState,

@@ -13,7 +13,7 @@
 //!   1-based position of the last declared phase whose rule is met (0: none).
 
 pub mod config;
-pub mod selector;
+pub(crate) mod selector;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -90,7 +90,7 @@ fn exported_by_perfwatch(name: &str) -> bool {
 const MAX_SNAPSHOTS_PER_WINDOW: u32 = 256;
 
 #[derive(Debug, Default, Clone)]
-pub struct TriggerState {
+pub(crate) struct TriggerState {
     /// Since when the firing condition has held (pending).
     pub pending_since: Option<Instant>,
     /// Since when the trigger is active.

@@ -25,9 +25,9 @@
 
 pub mod catalog;
 pub mod config;
-pub mod health;
-pub mod pool;
-pub mod scrape;
+pub(crate) mod health;
+pub(crate) mod pool;
+pub(crate) mod scrape;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -47,7 +47,7 @@ use crate::secret::redact;
 
 /// Buckets of `perfwatch_app_request_duration_seconds`: 5 ms to 300 s (the
 /// seeds' bad-days endpoint went from 165 s to 79 ms).
-pub const DURATION_BUCKETS: [f64; 15] = [
+pub(crate) const DURATION_BUCKETS: [f64; 15] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
@@ -519,7 +519,7 @@ fn io_error_in(e: &reqwest::Error) -> bool {
 }
 
 /// Exports the pool gauges and `perfwatch_pool_saturation_ratio{source="app"}` (pure).
-pub fn export_pool(
+pub(crate) fn export_pool(
     s: &PoolStats,
     max_overflow: i64,
     target: &str,

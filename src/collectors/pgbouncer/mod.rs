@@ -15,8 +15,8 @@
 
 pub mod catalog;
 pub mod config;
-pub mod metrics;
-pub mod parse;
+pub(crate) mod metrics;
+pub(crate) mod parse;
 
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Connection, Row, ValueRef};

@@ -22,7 +22,7 @@ use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// One matched process as seen in one poll.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProcessSample {
+pub(crate) struct ProcessSample {
     /// Process id.
     pub pid: u32,
     /// CPU time used so far, seconds.
@@ -33,7 +33,7 @@ pub struct ProcessSample {
 
 /// Keeps the CPU counter monotonic across process exits.
 #[derive(Debug, Default)]
-pub struct CpuAccount {
+pub(crate) struct CpuAccount {
     last: BTreeMap<u32, f64>,
     exited: f64,
 }

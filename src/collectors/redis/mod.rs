@@ -14,9 +14,9 @@
 pub mod catalog;
 pub mod config;
 pub(crate) mod hit_ratio;
-pub mod info;
-pub mod keys;
-pub mod slowlog;
+pub(crate) mod info;
+pub(crate) mod keys;
+pub(crate) mod slowlog;
 
 use std::time::Instant;
 
@@ -52,7 +52,7 @@ const INFO_SECTIONS: [&str; 10] = [
 /// What a connected server supports, detected once per connection instead of
 /// probing (and failing) on every poll.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Capabilities {
+pub(crate) struct Capabilities {
     /// `redis_version` (or Valkey's compatible version).
     pub version: String,
     /// `INFO a b c` (Redis ≥ 7); older servers get `INFO all`.
@@ -420,7 +420,7 @@ const COUNTERS: &[(&str, &MetricDef, f64)] = &[
 ];
 
 /// Exports the raw INFO facts under redis_exporter's names (pure).
-pub fn export_info(info: &Info, target: &str, out: &mut Families) {
+pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
     let t = [("target", target)];
     for (field, def, scale) in GAUGES {
         if let Some(v) = info.number(field) {
