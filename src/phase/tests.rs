@@ -177,25 +177,13 @@ async fn any_all_and_recommended_phase() {
 
 #[tokio::test(start_paused = true)]
 async fn aggregate_and_label_matching() {
+    // As the Redis collector exports them (no key prefix).
     let mut f = Families::new();
-    f.gauge_named(
-        "perfwatch_cache_hit_ratio",
-        "h",
-        &[("target", "a"), ("window", "5m")],
-        0.9,
-    );
-    f.gauge_named(
-        "perfwatch_cache_hit_ratio",
-        "h",
-        &[("target", "b"), ("window", "5m")],
-        0.6,
-    );
-    f.gauge_named(
-        "perfwatch_cache_hit_ratio",
-        "h",
-        &[("target", "b"), ("window", "1m")],
-        0.1,
-    );
+    let ratio = &crate::collectors::redis::catalog::CACHE_HIT_RATIO;
+    for (target, window, v) in [("a", "5m", 0.9), ("b", "5m", 0.6), ("b", "1m", 0.1)] {
+        let labels = [("target", target), ("key_prefix", ""), ("window", window)];
+        f.gauge(ratio, &labels, v);
+    }
     let fams = f.into_vec();
     let cases = [
         (
@@ -307,4 +295,25 @@ fn windowed_quantile_history_stays_bounded() {
     // Still a windowed answer: the last 15 minutes' observations all fell
     // into the first bucket's half-and-half split, so the median is ≤ 1.
     assert!(last.is_some_and(|v| v > 0.0 && v <= 1.0), "{last:?}");
+}
+
+#[test]
+fn known_families_come_from_the_catalogs_and_kind_prefixes() {
+    for name in [
+        "perfwatch_cache_hit_ratio",
+        "perfwatch_target_up",
+        "perfwatch_pool_saturation_ratio",
+        "redis_connected_clients",
+        "pg_custom_query_rows",
+        "process_resident_memory_bytes",
+    ] {
+        assert!(exported_by_perfwatch(name), "{name}");
+    }
+    for name in [
+        "perfwatch_nonsense",
+        "app_requests_total",
+        "cache_hits_total",
+    ] {
+        assert!(!exported_by_perfwatch(name), "{name}");
+    }
 }

@@ -132,9 +132,8 @@ impl SlowlogTracker {
     /// Exports the per-command counters and histograms.
     pub fn export(&self, out: &mut Families, target: &str) {
         for (cmd, h) in &self.per_command {
-            out.histogram_named(
-                "perfwatch_redis_slowlog_duration_seconds",
-                "Execution time of commands that entered the Redis SLOWLOG since perfwatch started, by command.",
+            out.histogram(
+                &super::catalog::SLOWLOG_DURATION_SECONDS,
                 &[("target", target), ("cmd", cmd)],
                 h,
             );
