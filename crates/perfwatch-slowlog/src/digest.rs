@@ -6,7 +6,7 @@
 //! `top_queries` classes with the most total time over the recent window get
 //! their own `fingerprint` label in metrics; the rest are summed into
 //! `fingerprint="other"`. Classes changing places never make a series go
-//! down (see [`Ranked`]), so rate() sees no false resets.
+//! down (see `Ranked`), so rate() sees no false resets.
 //!
 //! [`Digest::series`] is what an exporter turns into metric families (the
 //! perfwatch sidecar: `perfwatch_slow_query_*`); this crate knows no metric
@@ -320,8 +320,8 @@ impl Digest {
     }
 
     /// Picks the classes with their own label, by total time over the
-    /// window (see [`Ranked`]). Call after each batch of events, before
-    /// [`Digest::export`].
+    /// window (see `Ranked`). Call after each batch of events, before
+    /// [`Digest::series`].
     pub fn rank(&mut self) {
         let top = self.top_keys();
         for (key, class) in &mut self.classes {

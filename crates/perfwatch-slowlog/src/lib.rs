@@ -13,7 +13,7 @@
 //! - [`event`]: one slow query as any format describes it.
 //! - [`mysql`], [`postgres`]: streaming parsers (pure), and [`parser`], the
 //!   format names and one parser for any format.
-//! - [`fingerprint`]: pt-query-digest's fingerprint and query id (pure).
+//! - [`fingerprint`](mod@fingerprint): pt-query-digest's fingerprint and query id (pure).
 //! - [`digest`]: aggregation per (db, fingerprint), bounded, with series
 //!   that never go down when classes change places.
 //! - [`histogram`]: bucketed histograms as plain data and their quantiles.
