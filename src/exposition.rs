@@ -167,40 +167,10 @@ fn metric(labels: &[(&str, &str)]) -> Metric {
     )
 }
 
-/// A histogram kept by a collector across polls: fixed upper bounds,
-/// non-cumulative counts (the `+Inf` bucket is implied by `count`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistogramData {
-    /// Upper bounds, ascending, without `+Inf`.
-    pub bounds: &'static [f64],
-    /// Observations per bucket (same length as `bounds`).
-    pub counts: Vec<u64>,
-    /// Number of observations.
-    pub count: u64,
-    /// Sum of observations.
-    pub sum: f64,
-}
-
-impl HistogramData {
-    /// An empty histogram over `bounds`.
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: vec![0; bounds.len()],
-            count: 0,
-            sum: 0.0,
-        }
-    }
-
-    /// Records one observation.
-    pub fn observe(&mut self, value: f64) {
-        if let Some(i) = self.bounds.iter().position(|&b| value <= b) {
-            self.counts[i] += 1;
-        }
-        self.count += 1;
-        self.sum += value;
-    }
-}
+/// Histograms are kept as plain data by the collectors (and by the
+/// slow-query library, whose digest is built on them); see
+/// [`perfwatch_slowlog::histogram`] for why the type lives there.
+pub use perfwatch_slowlog::histogram::HistogramData;
 
 /// Looks up the value of a gauge or counter sample by name and labels (all of
 /// `labels` must match; other labels are ignored). Used by tests and the

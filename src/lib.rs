@@ -6,6 +6,8 @@
 //! - [`config`]: the TOML config, strict, every error at once with line and key.
 //! - [`collectors`]: one folder per source, each with its config type, pure
 //!   parsers and thin I/O; [`collectors::KINDS`] lists them all.
+//! - `crates/perfwatch-slowlog` ([`perfwatch_slowlog`]): slow-log parsers,
+//!   fingerprints and digest, a library on its own under `collectors::slowlog`.
 //! - [`engine`]: one poll loop per target under a hard timeout, and the store
 //!   that `/metrics` renders from (it never waits on a target).
 //! - [`supervisor`]: starts and stops loops on load and reload.
@@ -29,7 +31,6 @@ pub mod collectors;
 pub mod config;
 pub mod counter_window;
 pub mod demo;
-pub mod digest_cli;
 pub mod document;
 pub mod engine;
 pub mod exposition;

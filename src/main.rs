@@ -1,5 +1,7 @@
 //! The `perfwatch` binary: flags, logging, config, then `perfwatch::run`.
 
+mod digest_cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -170,7 +172,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             max_line_bytes,
             json,
         }) => {
-            perfwatch::digest_cli::run(&perfwatch::digest_cli::DigestOptions {
+            digest_cli::run(&digest_cli::DigestOptions {
                 path: file,
                 format,
                 log_line_prefix,

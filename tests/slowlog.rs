@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Perfwatch, promtool_check_metrics, value};
-use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch::harness::MariaDbServer;
+use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 
 /// Every `# Query_time:` value in a log file (the test's own reading of what
 /// the server wrote).

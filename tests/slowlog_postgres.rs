@@ -16,8 +16,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{Perfwatch, value};
-use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch::harness::PostgresServer;
+use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const PREFIX: &str = "%m [%p] %q%u@%d ";

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{Perfwatch, blocking, promtool_check_metrics, value};
-use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch::harness::{MariaDbServer, PostgresServer};
+use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 

@@ -22,7 +22,8 @@ use prometheus::proto::MetricFamily;
 use tokio::time::Instant;
 
 pub use config::{Aggregate, PhaseConfig, TriggerConfig, When, validate_phases};
-use selector::{Buckets, Matched, Selector, bucket_quantile};
+use perfwatch_slowlog::histogram::bucket_quantile;
+use selector::{Buckets, Matched, Selector};
 
 use crate::exposition::Families;
 

@@ -142,34 +142,6 @@ impl Selector {
     }
 }
 
-/// The q-quantile of cumulative buckets, interpolated linearly within the
-/// bucket like Prometheus' `histogram_quantile`; `None` without observations.
-pub fn bucket_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
-    let total = buckets.last()?.1;
-    if total <= 0.0 {
-        return None;
-    }
-    let rank = q * total;
-    let mut prev_bound = 0.0;
-    let mut prev_count = 0.0;
-    for &(bound, count) in buckets {
-        if count >= rank {
-            if bound.is_infinite() {
-                // Like Prometheus: the highest finite bound.
-                return Some(prev_bound);
-            }
-            let in_bucket = count - prev_count;
-            if in_bucket <= 0.0 {
-                return Some(bound);
-            }
-            return Some(prev_bound + (bound - prev_bound) * (rank - prev_count) / in_bucket);
-        }
-        prev_bound = bound;
-        prev_count = count;
-    }
-    Some(prev_bound)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,24 +200,6 @@ mod tests {
         assert_eq!(
             sel("histogram_quantile(0.5, d_seconds)"),
             Matched::Histogram(vec![(1.0, 1.0), (10.0, 1.0), (f64::INFINITY, 2.0)])
-        );
-    }
-
-    #[test]
-    fn quantile_table() {
-        let b = [(1.0, 10.0), (10.0, 90.0), (f64::INFINITY, 100.0)];
-        let cases = [
-            (0.0, Some(0.0)),
-            (0.1, Some(1.0)),
-            (0.5, Some(5.5)),
-            (0.95, Some(10.0)),
-        ];
-        for (q, want) in cases {
-            assert_eq!(bucket_quantile(q, &b), want, "q={q}");
-        }
-        assert_eq!(
-            bucket_quantile(0.5, &[(1.0, 0.0), (f64::INFINITY, 0.0)]),
-            None
         );
     }
 }
