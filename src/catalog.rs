@@ -107,6 +107,13 @@ metric_catalog! {
         ["source", "target", "database"],
         "Share of a connection pool in use: in-use / capacity, by source (postgres, mysql, pgbouncer, app); 1 = full, new clients wait or are refused. source=\"pgbouncer\": the fullest (database, user) pool of each database, above 1 when the reserve pool is in use; database is empty for the other sources."
     );
+    /// Filled by the SQL collectors (postgres: failing parts by reason;
+    /// mysql: performance_schema_off, permission_denied, statements_unavailable).
+    COLLECTOR_DEGRADED = Gauge(
+        "perfwatch_collector_degraded",
+        ["collector", "target", "reason"],
+        "1 when part of a target's metrics is missing right now, by reason (e.g. permission, timeout, performance_schema_off, statements_unavailable); the target itself is up."
+    );
 }
 
 /// Every catalog: the shared one, perfwatch's own, and each collector kind's.
@@ -115,6 +122,7 @@ pub fn all() -> Vec<(&'static str, &'static [&'static MetricDef])> {
         ("shared", SHARED),
         ("self", crate::self_metrics::CATALOG),
         ("phase", crate::phase::CATALOG),
+        ("custom_query", crate::collectors::custom_query::CATALOG),
     ];
     out.extend(
         crate::collectors::KINDS
