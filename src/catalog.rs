@@ -129,6 +129,18 @@ pub fn find(name: &str) -> Option<&'static MetricDef> {
         .find(|d| d.name == name)
 }
 
+/// The declared family a series belongs to: the name itself, or for a
+/// histogram's `_bucket`, `_sum` and `_count` series, the histogram.
+pub fn family_of_series(series: &str) -> Option<&'static MetricDef> {
+    find(series).or_else(|| {
+        ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|suffix| series.strip_suffix(suffix))
+            .find_map(find)
+            .filter(|d| d.kind == MetricType::Histogram)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
