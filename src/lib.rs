@@ -35,6 +35,7 @@ pub mod engine;
 pub mod exposition;
 pub mod harness;
 pub mod http;
+pub mod metric_index;
 pub mod phase;
 pub mod poll;
 pub mod secret;

@@ -27,7 +27,7 @@ const UIDS: [&str; 5] = [
 /// Series perfwatch exports without a `target` label (global to an
 /// instance), as their catalog declares them.
 fn has_no_target(metric: &str) -> bool {
-    perfwatch::catalog::family_of_series(metric).is_some_and(|d| !d.labels.contains(&"target"))
+    perfwatch::metric_index::family_of_series(metric).is_some_and(|d| !d.labels.contains(&"target"))
 }
 
 fn root() -> PathBuf {
@@ -393,7 +393,7 @@ fn every_metric_a_dashboard_uses_is_declared_in_a_catalog() {
         selectors(&ast, false, &mut found);
         for (vs, _) in found {
             let metric = vs.name.clone().unwrap_or_default();
-            if perfwatch::catalog::family_of_series(&metric).is_none() {
+            if perfwatch::metric_index::family_of_series(&metric).is_none() {
                 missing.insert(format!("{metric} ({dash} / {panel})"));
             }
         }

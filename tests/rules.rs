@@ -284,7 +284,7 @@ fn rules_rate_only_counters_and_use_only_exported_metrics() {
                 }
                 continue;
             }
-            if perfwatch::catalog::family_of_series(metric).is_none() {
+            if perfwatch::metric_index::family_of_series(metric).is_none() {
                 problems.push(format!("{name}: {metric} is declared in no metric catalog"));
             }
         }
