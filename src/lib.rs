@@ -13,7 +13,6 @@
 //! - [`supervisor`]: starts and stops loops on load and reload.
 //! - [`exposition`]: metric families, merging and text encoding.
 //! - [`counter_window`]: windowed, reset-aware ratios of counter pairs.
-//! - [`self_metrics`]: perfwatch's own health metrics, in one place.
 //! - [`phase`]: phase triggers, evaluated after every poll round.
 //! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
 //!   `/-/reload`, `/`).
@@ -36,10 +35,10 @@ pub mod engine;
 pub mod exposition;
 pub mod harness;
 pub mod http;
+pub mod metric_index;
 pub mod phase;
 pub mod poll;
 pub mod secret;
-pub mod self_metrics;
 pub mod supervisor;
 pub mod web;
 
@@ -103,9 +102,9 @@ pub async fn run_with(
     let store = Arc::new(Store::new());
     let cancel = CancellationToken::new();
     let mut supervisor = Supervisor::new(store.clone(), cancel.clone());
-    let phases = Arc::new(std::sync::Mutex::new(phase::PhaseEngine::new(
-        &config.phases,
-    )));
+    let engine = phase::PhaseEngine::new(&config.phases);
+    warn_unknown_trigger_metrics(&engine);
+    let phases = Arc::new(std::sync::Mutex::new(engine));
     spawn_phase_evaluator(
         store.clone(),
         phases.clone(),
@@ -144,7 +143,9 @@ pub async fn run_with(
             Some(reply) = reload_rx.recv() => {
                 let result = reload(&mut current, &mut supervisor, &store).await;
                 if result.is_ok() {
-                    lock(&phases).reconfigure(&current.phases);
+                    let mut engine = lock(&phases);
+                    engine.reconfigure(&current.phases);
+                    warn_unknown_trigger_metrics(&engine);
                 }
                 let _ = reply.send(result);
             }
@@ -233,4 +234,12 @@ fn spawn_sighup(reload: mpsc::Sender<http::ReloadRequest>, cancel: CancellationT
             }
         }
     });
+}
+
+/// A trigger whose selector names no family perfwatch may export would wait
+/// for data forever: say so at load and reload.
+fn warn_unknown_trigger_metrics(engine: &phase::PhaseEngine) {
+    for (phase, trigger, metric) in engine.unknown_metrics(metric_index::may_export) {
+        tracing::warn!(%phase, %trigger, %metric, "trigger selector names no metric family perfwatch exports");
+    }
 }

@@ -149,7 +149,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Once) => {
             let config = load(&cli.config_file)?;
             let rt = runtime(cli.worker_threads)?;
-            let (text, failures) = rt.block_on(perfwatch::engine::poll_once(&config));
+            let (text, failures) = rt.block_on(perfwatch::supervisor::poll_once(&config));
             print!("{}", String::from_utf8_lossy(&text));
             for (key, e) in &failures {
                 eprintln!(

@@ -72,20 +72,6 @@ crate::metric_catalog! {
     );
 }
 
-/// Whether perfwatch may export a family named `name`: a declared family
-/// (every catalog), a name under a collector kind's prefixes (custom query
-/// families are named by the user), or the `process_` families of
-/// perfwatch's own process (the `prometheus` crate's process collector).
-/// Derived from the registry, so a new kind needs no edit here.
-fn exported_by_perfwatch(name: &str) -> bool {
-    crate::catalog::find(name).is_some()
-        || name.starts_with("process_")
-        || crate::collectors::KINDS
-            .iter()
-            .flat_map(|k| k.metric_prefixes)
-            .any(|prefix| name.starts_with(prefix))
-}
-
 /// The state of one trigger across evaluations.
 /// Most histogram snapshots a windowed quantile keeps per window.
 const MAX_SNAPSHOTS_PER_WINDOW: u32 = 256;
@@ -243,17 +229,25 @@ impl PhaseEngine {
                     .collect(),
             })
             .collect();
+    }
+
+    /// `(phase, trigger, metric)` of every trigger whose selector names a
+    /// family `known` rejects (a typo would leave the trigger without data
+    /// forever; the caller warns).
+    pub fn unknown_metrics(&self, known: impl Fn(&str) -> bool) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
         for p in &self.phases {
             for t in &p.triggers {
-                let known = t
-                    .selector
-                    .as_ref()
-                    .is_some_and(|s| exported_by_perfwatch(&s.name));
-                if !known {
-                    tracing::warn!(phase = %p.config.name, trigger = %t.config.name, metric = %t.config.metric, "trigger selector names no metric family perfwatch exports");
+                if !t.selector.as_ref().is_some_and(|s| known(&s.name)) {
+                    out.push((
+                        p.config.name.clone(),
+                        t.config.name.clone(),
+                        t.config.metric.clone(),
+                    ));
                 }
             }
         }
+        out
     }
 
     /// Evaluates all triggers against `families` at `now` and returns the

@@ -89,7 +89,7 @@ pub(super) fn export_status(
     {
         out.gauge(
             &POOL_SATURATION,
-            &[("source", "mysql"), ("target", target)],
+            &[("source", "mysql"), ("target", target), ("database", "")],
             r,
         );
     }

@@ -102,7 +102,7 @@ pub(super) fn export_connections(
     if let Some(r) = ratio {
         out.gauge(
             &POOL_SATURATION,
-            &[("source", "postgres"), ("target", target)],
+            &[("source", "postgres"), ("target", target), ("database", "")],
             r,
         );
     }

@@ -11,6 +11,8 @@
 //!   than a second), and a scrape that finds another render under way serves
 //!   the previous bytes instead of waiting.
 
+pub mod self_metrics;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +28,6 @@ use tokio_util::sync::CancellationToken;
 use crate::exposition::{self, Families};
 use crate::poll::Timing;
 use crate::poll::{Collector, ErrorReason, PollError, PollOutput, unix_now};
-use crate::self_metrics;
 
 /// Identifies one target: its kind and its configured name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -485,44 +486,6 @@ pub async fn poll_guarded<C: Collector>(
             ),
         )),
     }
-}
-
-/// Polls every target once, concurrently, each under its timeout; for
-/// `perfwatch once`. Returns the rendered exposition and the failures.
-pub async fn poll_once(config: &crate::config::Config) -> (Bytes, Vec<(TargetKey, PollError)>) {
-    let store = Arc::new(Store::new());
-    let mut tasks = Vec::new();
-    for target in &config.targets {
-        let key = TargetKey {
-            collector: target.kind(),
-            target: target.common.name.clone(),
-        };
-        let timing = config.timing(target);
-        store.register(key.clone(), timing);
-        let target = target.clone();
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let started = Instant::now();
-            let result = target.poll_once(timing).await;
-            match result {
-                Ok(out) => {
-                    store.record_success(&key, out, started.elapsed());
-                    None
-                }
-                Err(e) => {
-                    store.record_failure(&key, &e, started.elapsed());
-                    Some((key, e))
-                }
-            }
-        }));
-    }
-    let mut failures = Vec::new();
-    for t in tasks {
-        if let Ok(Some(f)) = t.await {
-            failures.push(f);
-        }
-    }
-    (store.metrics().text.clone(), failures)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::engine::{GlobalState, TargetKey, TargetState};
+use super::{GlobalState, TargetKey, TargetState};
 use crate::exposition::Families;
 
 /// Adds the self-metrics for the current store state to `out`.
