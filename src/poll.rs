@@ -20,16 +20,25 @@ pub struct Timing {
     pub timeout: Duration,
 }
 
-/// Fields every target has, flattened into each kind's table by hand (serde's
-/// `flatten` does not mix with `deny_unknown_fields`).
-#[derive(Debug, Clone, PartialEq)]
+/// Keys every `[[kind]]` table has. The config loader splits them off the
+/// table and deserializes them here, the rest into the kind's own config
+/// (serde's `flatten` does not mix with `deny_unknown_fields`).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CommonTarget {
-    /// The `target` label.
+    /// The `target` label; unique among the tables of one kind.
     pub name: String,
     /// Overrides `global.interval`.
+    #[serde(default, with = "humantime_serde")]
     pub interval: Option<Duration>,
     /// Overrides `global.timeout`.
+    #[serde(default, with = "humantime_serde")]
     pub timeout: Option<Duration>,
+}
+
+impl CommonTarget {
+    /// The keys [`CommonTarget`] is deserialized from.
+    pub const KEYS: [&'static str; 3] = ["name", "interval", "timeout"];
 }
 
 /// Why a poll failed; becomes the `reason` label of `perfwatch_poll_errors_total`.

@@ -1,13 +1,21 @@
 //! Every collector kind perfwatch knows, registered in one list
 //! ([`register_kinds!`] below, which makes [`KINDS`] and [`ReadyTarget`]).
 //!
-//! A kind is a folder under `src/collectors/` with a unit type implementing
-//! [`Kind`]: its config section (`[[redis]]`), metric prefixes and catalog,
-//! the table as written (`Config`), the validated target the collector takes
-//! as it is (`Target`: parsed connect options, resolved secrets), and the
-//! running [`Collector`]. Adding a kind means that folder plus one line in
-//! the list; config loading, validation, reloads, `perfwatch once` and the
-//! catalog test pick it up from there.
+//! A kind is a folder under `src/collectors/` following three conventions,
+//! so that its registration is one entry in the list and nothing else:
+//!
+//! - `XConfig`: the table as written, without the keys every table has
+//!   (`name`, `interval`, `timeout`: [`CommonTarget`], split off the table
+//!   by [`parse_table`]), with `deny_unknown_fields`;
+//! - `XConfig::validate(&self, &CommonTarget) -> Result<XReady, Problems>`:
+//!   what the collector needs ready (parsed connect options, resolved
+//!   secrets, compiled regexes), or every problem of the table;
+//! - `XCollector::new(&XTarget, Timing)`, where `XTarget` is
+//!   [`Validated<XConfig, XReady>`](Validated): a collector that connects on
+//!   its first poll.
+//!
+//! Config loading, validation, reloads, `perfwatch once` and the catalog
+//! test pick a kind up from the list.
 //!
 //! Two modules are shared by several kinds rather than being kinds:
 //! `custom_query` (`[[x.query]]` SQL metrics) and `statement_stats`
@@ -27,44 +35,24 @@ use std::fmt::Debug;
 
 use serde::de::DeserializeOwned;
 use toml::Spanned;
-use toml::de::DeValue;
+use toml::de::{DeTable, DeValue};
 
 use crate::catalog::MetricDef;
 use crate::document::{ConfigError, Document, deserialize_collecting};
 use crate::engine::{PollLoop, TargetHandle};
-use crate::poll::{Collector, CommonTarget, PollError, PollOutput, Timing};
+use crate::poll::{CommonTarget, PollError, PollOutput, Timing};
+use crate::secret::Secret;
 
-/// What one collector kind provides; implemented once, in the kind's folder.
-pub trait Kind: 'static {
-    /// The TOML array-of-tables name and the `collector` label value.
-    const SECTION: &'static str;
-    /// Metric name prefixes this kind emits (checked unique across kinds).
-    const METRIC_PREFIXES: &'static [&'static str];
-    /// Every family this kind exports (its `catalog.rs`).
-    const CATALOG: &'static [&'static MetricDef];
-    /// One `[[section]]` table as written.
-    type Config: DeserializeOwned;
-    /// A checked target, ready for the collector to use as it is.
-    type Target: Debug + Clone + PartialEq + Send + Sync + 'static;
-    /// The running collector.
-    type Collector: Collector;
-    /// Name, interval and timeout as written (checked across targets even
-    /// when the rest of the table is bad).
-    fn common(config: &Self::Config) -> CommonTarget;
-    /// Checks a table: the ready target, or every problem as
-    /// `(key relative to the table, message)`.
-    fn validate(config: Self::Config) -> Result<Self::Target, Vec<(String, String)>>;
-    /// A collector for `target` that connects on its first poll.
-    fn collector(target: &Self::Target, timing: Timing) -> Self::Collector;
-}
+/// Every problem of one table, as `(key relative to the table, message)`.
+pub type Problems = Vec<(String, String)>;
 
 /// One collector kind as the config loader and the tests see it.
 pub struct KindInfo {
-    /// See [`Kind::SECTION`].
+    /// The TOML array-of-tables name and the `collector` label value.
     pub section: &'static str,
-    /// See [`Kind::METRIC_PREFIXES`].
+    /// Metric name prefixes this kind emits (checked unique across kinds).
     pub metric_prefixes: &'static [&'static str],
-    /// See [`Kind::CATALOG`].
+    /// Every family this kind exports (its `catalog.rs`).
     pub catalog: &'static [&'static MetricDef],
     /// Deserializes and validates one `[[section]]` table at `path`.
     pub parse: ParseFn,
@@ -92,20 +80,102 @@ pub struct Target {
     pub ready: ReadyTarget,
 }
 
-/// Deserializes one table strictly and validates it, collecting every error.
-pub fn parse_table<K: Kind>(
+/// What validation derived from a table, kept next to it in [`Validated`].
+pub trait Ready: Clone + Send + Sync + 'static {
+    /// A resolved secret that reloads compare too, so that a rotated
+    /// password file restarts the target. Everything else a kind derives
+    /// follows from the table, so by default nothing.
+    fn reload_secret(&self) -> Option<&Secret> {
+        None
+    }
+}
+
+/// Kinds that need nothing beyond their table.
+impl Ready for () {}
+
+/// A checked table of one kind, ready for its collector to use as it is:
+/// the common keys, the kind's own keys, and what validation derived from
+/// them (`ready`).
+///
+/// Reloads compare `common`, `config` and the [`Ready::reload_secret`] (the
+/// rest of `ready` follows from them). `Debug` shows `common` and `config`
+/// only: `ready` may hold driver options whose `Debug` prints passwords
+/// (sqlx's does); the configs' own `Debug` hides their secrets.
+#[derive(Clone)]
+pub struct Validated<C, R> {
+    /// Name, interval and timeout.
+    pub common: CommonTarget,
+    /// The kind's table as written (without the common keys).
+    pub config: C,
+    /// What validation derived (see [`Ready`]).
+    pub(crate) ready: R,
+}
+
+impl<C, R> std::ops::Deref for Validated<C, R> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.config
+    }
+}
+
+impl<C: PartialEq, R: Ready> PartialEq for Validated<C, R> {
+    fn eq(&self, other: &Self) -> bool {
+        self.common == other.common
+            && self.config == other.config
+            && self.ready.reload_secret() == other.ready.reload_secret()
+    }
+}
+
+impl<C: Debug, R> Debug for Validated<C, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validated")
+            .field("common", &self.common)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Deserializes one table strictly and validates it, collecting every
+/// error. The common keys go to [`CommonTarget`], the rest to the kind's
+/// config; both deny unknown keys, and the spans are kept, so every error
+/// still names its file, line and key.
+pub fn parse_table<C: DeserializeOwned, R: Ready>(
     doc: &Document<'_>,
     path: &str,
     value: &Spanned<DeValue<'_>>,
     errors: &mut Vec<ConfigError>,
-    wrap: fn(K::Target) -> ReadyTarget,
+    validate: fn(&C, &CommonTarget) -> Result<R, Problems>,
+    wrap: fn(Validated<C, R>) -> ReadyTarget,
 ) -> Option<Parsed> {
-    let config: K::Config = deserialize_collecting(doc, path, value, errors)?;
-    let common = K::common(&config);
-    let target = match K::validate(config) {
-        Ok(t) => Some(Target {
+    let DeValue::Table(table) = value.get_ref() else {
+        // Not a table: the kind's config says what it expected.
+        if deserialize_collecting::<C>(doc, path, value, errors).is_some() {
+            errors.push(doc.error_in(path.to_owned(), "must be a table".into()));
+        }
+        return None;
+    };
+    let (mut common_keys, mut rest) = (DeTable::new(), DeTable::new());
+    for (key, v) in table.iter() {
+        let side = if CommonTarget::KEYS.contains(&&**key.get_ref()) {
+            &mut common_keys
+        } else {
+            &mut rest
+        };
+        side.insert(key.clone(), v.clone());
+    }
+    let as_value = |t| Spanned::new(value.span(), DeValue::Table(t));
+    let common: Option<CommonTarget> =
+        deserialize_collecting(doc, path, &as_value(common_keys), errors);
+    let config: Option<C> = deserialize_collecting(doc, path, &as_value(rest), errors);
+    let (common, config) = (common?, config?);
+    let target = match validate(&config, &common) {
+        Ok(ready) => Some(Target {
             common: common.clone(),
-            ready: wrap(t),
+            ready: wrap(Validated {
+                common: common.clone(),
+                config,
+                ready,
+            }),
         }),
         Err(problems) => {
             for (key, message) in problems {
@@ -117,17 +187,62 @@ pub fn parse_table<K: Kind>(
     Some(Parsed { common, target })
 }
 
-/// Registers every kind: `Variant => folder::KindType`. Generates
-/// [`ReadyTarget`] (one variant per kind), [`KINDS`], and the dispatch of
-/// [`Target`]'s methods.
+/// `Ok(())` when a table has no problems, else every one of them.
+pub(crate) fn no_problems(problems: Problems) -> Result<(), Problems> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// Test tables' common keys: `name`, no interval or timeout override.
+#[cfg(test)]
+pub(crate) fn common(name: &str) -> CommonTarget {
+    CommonTarget {
+        name: name.into(),
+        interval: None,
+        timeout: None,
+    }
+}
+
+/// A test table parsed as [`parse_table`] does, split into the common keys
+/// and the kind's config (without file positions).
+#[cfg(test)]
+pub(crate) fn parse_split<C: DeserializeOwned>(
+    text: &str,
+) -> Result<(CommonTarget, C), toml::de::Error> {
+    let mut rest: toml::Table = toml::from_str(text)?;
+    let mut common = toml::Table::new();
+    for key in CommonTarget::KEYS {
+        if let Some(v) = rest.remove(key) {
+            common.insert(key.into(), v);
+        }
+    }
+    Ok((common.try_into()?, rest.try_into()?))
+}
+
+/// Registers every kind, one entry each: its section, metric prefixes,
+/// catalog, config, ready and collector types (see the module docs for the
+/// conventions they follow). Generates [`ReadyTarget`] (one variant per
+/// kind), [`KINDS`], and the dispatch of [`Target`]'s methods.
 macro_rules! register_kinds {
-    ($($variant:ident => $kind:ty),* $(,)?) => {
+    ($(
+        $variant:ident {
+            section: $section:literal,
+            prefixes: [$($prefix:literal),* $(,)?],
+            catalog: $catalog:expr,
+            config: $config:ty,
+            ready: $ready:ty,
+            collector: $collector:ty $(,)?
+        }
+    ),* $(,)?) => {
         /// The ready target of one kind.
         #[derive(Debug, Clone, PartialEq)]
         pub enum ReadyTarget {
             $(
-                #[doc = concat!("`[[", stringify!($variant), "]]`")]
-                $variant(<$kind as Kind>::Target),
+                #[doc = concat!("`[[", $section, "]]`")]
+                $variant(Validated<$config, $ready>),
             )*
         }
 
@@ -135,11 +250,11 @@ macro_rules! register_kinds {
         pub const KINDS: &[KindInfo] = &[
             $(
                 KindInfo {
-                    section: <$kind as Kind>::SECTION,
-                    metric_prefixes: <$kind as Kind>::METRIC_PREFIXES,
-                    catalog: <$kind as Kind>::CATALOG,
+                    section: $section,
+                    metric_prefixes: &[$($prefix),*],
+                    catalog: $catalog,
                     parse: |doc, path, value, errors| {
-                        parse_table::<$kind>(doc, path, value, errors, ReadyTarget::$variant)
+                        parse_table(doc, path, value, errors, <$config>::validate, ReadyTarget::$variant)
                     },
                 },
             )*
@@ -149,7 +264,7 @@ macro_rules! register_kinds {
             /// The kind's section name, used as the `collector` label.
             pub fn kind(&self) -> &'static str {
                 match &self.ready {
-                    $(ReadyTarget::$variant(_) => <$kind as Kind>::SECTION,)*
+                    $(ReadyTarget::$variant(_) => $section,)*
                 }
             }
 
@@ -157,9 +272,7 @@ macro_rules! register_kinds {
             pub fn start(&self, poll_loop: PollLoop) -> TargetHandle {
                 let timing = poll_loop.timing;
                 match &self.ready {
-                    $(ReadyTarget::$variant(t) => {
-                        poll_loop.spawn(<$kind as Kind>::collector(t, timing))
-                    })*
+                    $(ReadyTarget::$variant(t) => poll_loop.spawn(<$collector>::new(t, timing)),)*
                 }
             }
 
@@ -169,7 +282,7 @@ macro_rules! register_kinds {
                 let (kind, name) = (self.kind(), self.common.name.as_str());
                 match &self.ready {
                     $(ReadyTarget::$variant(t) => {
-                        let mut c = <$kind as Kind>::collector(t, timing);
+                        let mut c = <$collector>::new(t, timing);
                         crate::engine::poll_guarded(&mut c, kind, name, timing.timeout).await
                     })*
                 }
@@ -179,27 +292,64 @@ macro_rules! register_kinds {
 }
 
 register_kinds! {
-    Redis => redis::RedisKind,
-    Postgres => postgres::PostgresKind,
-    Mysql => mysql::MysqlKind,
-    Pgbouncer => pgbouncer::PgbouncerKind,
-    Http => http::HttpKind,
-    Process => process::ProcessKind,
-    Slowlog => slowlog::SlowlogKind,
-}
-
-/// The transitional `validate` of kinds whose target is still their config
-/// table: the table itself when its checks pass.
-pub fn checked<C>(
-    config: C,
-    check: impl FnOnce(&C) -> Vec<(String, String)>,
-) -> Result<C, Vec<(String, String)>> {
-    let problems = check(&config);
-    if problems.is_empty() {
-        Ok(config)
-    } else {
-        Err(problems)
-    }
+    Redis {
+        section: "redis",
+        prefixes: ["redis_", "perfwatch_redis_", "perfwatch_cache_"],
+        catalog: redis::catalog::ALL,
+        config: redis::RedisConfig,
+        ready: redis::RedisReady,
+        collector: redis::RedisCollector,
+    },
+    Postgres {
+        section: "postgres",
+        prefixes: ["pg_", "perfwatch_postgres_"],
+        catalog: postgres::catalog::ALL,
+        config: postgres::PostgresConfig,
+        ready: postgres::PostgresReady,
+        collector: postgres::PostgresCollector,
+    },
+    Mysql {
+        section: "mysql",
+        prefixes: ["mysql_", "perfwatch_mysql_"],
+        catalog: mysql::catalog::ALL,
+        config: mysql::MysqlConfig,
+        ready: mysql::MysqlReady,
+        collector: mysql::MysqlCollector,
+    },
+    Pgbouncer {
+        section: "pgbouncer",
+        prefixes: ["pgbouncer_", "perfwatch_pgbouncer_"],
+        catalog: pgbouncer::catalog::ALL,
+        config: pgbouncer::PgbouncerConfig,
+        ready: pgbouncer::PgbouncerReady,
+        collector: pgbouncer::PgbouncerCollector,
+    },
+    Http {
+        section: "http",
+        prefixes: ["perfwatch_app_", "perfwatch_http_"],
+        catalog: http::catalog::ALL,
+        config: http::HttpConfig,
+        ready: http::HttpReady,
+        collector: http::HttpCollector,
+    },
+    Process {
+        section: "process",
+        prefixes: ["perfwatch_process_"],
+        catalog: process::catalog::ALL,
+        config: process::ProcessConfig,
+        ready: process::ProcessReady,
+        collector: process::ProcessCollector,
+    },
+    // `perfwatch_slow_queries_total` is older than the prefix rule and
+    // keeps its name (dashboards and alerts use it).
+    Slowlog {
+        section: "slowlog",
+        prefixes: ["perfwatch_slow_query", "perfwatch_slow_queries_", "perfwatch_slowlog_"],
+        catalog: slowlog::catalog::ALL,
+        config: slowlog::SlowlogConfig,
+        ready: (),
+        collector: slowlog::SlowlogCollector,
+    },
 }
 
 #[cfg(test)]

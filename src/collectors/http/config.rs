@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use crate::collectors::{Problems, Ready, Validated};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, read_secret_file, redact};
 
@@ -69,20 +69,14 @@ impl std::ops::Deref for HttpConfig {
 }
 
 impl HttpConfig {
-    /// Name, interval and timeout.
-    pub fn common(&self) -> CommonTarget {
-        self.0.common()
-    }
-
-    /// Checks the table, parses the url and builds the headers once: the
-    /// ready target, or every problem as `(key, message)`.
-    pub(crate) fn validate(self) -> Result<HttpTarget, Vec<(String, String)>> {
+    /// Checks the table, parses the url and builds the headers once: what
+    /// the collector needs, or every problem as `(key, message)`.
+    pub(crate) fn validate(&self, _common: &CommonTarget) -> Result<HttpReady, Problems> {
         let mut url = None;
         let mut headers = HeaderMap::new();
         let errors = self.0.check(&mut url, &mut headers);
         match url {
-            Some(url) if errors.is_empty() => Ok(HttpTarget {
-                config: self,
+            Some(url) if errors.is_empty() => Ok(HttpReady {
                 url,
                 header_map: headers,
             }),
@@ -91,28 +85,30 @@ impl HttpConfig {
     }
 }
 
-/// A checked `[[http]]` target: the table as written, its url parsed and its
-/// headers (values resolved, marked sensitive) built once. Compared on
-/// reload by the table only.
+/// What validating an `[[http]]` table derives: its url parsed and its
+/// headers (values resolved, marked sensitive) built once.
 #[derive(Clone)]
-pub struct HttpTarget {
-    /// The table as written.
-    pub config: HttpConfig,
+pub struct HttpReady {
     url: reqwest::Url,
     header_map: HeaderMap,
 }
 
+impl Ready for HttpReady {}
+
+/// A checked `[[http]]` target.
+pub type HttpTarget = Validated<HttpConfig, HttpReady>;
+
 impl HttpTarget {
     /// The parsed url.
     pub(crate) fn url(&self) -> &reqwest::Url {
-        &self.url
+        &self.ready.url
     }
 
     /// The headers to send. `reread_files`: after a failed poll the client is
     /// rebuilt and `header_files` are read again, so a rotated secret is
     /// picked up without a reload.
     pub(crate) fn headers(&self, reread_files: bool) -> Result<HeaderMap, String> {
-        let mut headers = self.header_map.clone();
+        let mut headers = self.ready.header_map.clone();
         if reread_files {
             for (name, path) in &self.config.header_files {
                 let (n, v) = header(name, &read_secret_file(path)?).map_err(|e| e.join("; "))?;
@@ -123,34 +119,10 @@ impl HttpTarget {
     }
 }
 
-impl std::ops::Deref for HttpTarget {
-    type Target = HttpSettings;
-    fn deref(&self) -> &HttpSettings {
-        &self.config
-    }
-}
-
-impl PartialEq for HttpTarget {
-    fn eq(&self, other: &Self) -> bool {
-        self.config == other.config
-    }
-}
-
-impl std::fmt::Debug for HttpTarget {
-    // The table only (its Debug hides header values).
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpTarget")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
-}
-
 /// The keys of one `[[http]]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
-    /// The `target` label; unique among `[[http]]` tables.
-    pub name: String,
     /// `http://host:port/path` (plain HTTP; userinfo is masked in messages).
     pub url: String,
     /// `health`, `latency`, `pool` or `prometheus`.
@@ -176,12 +148,6 @@ pub struct HttpSettings {
     /// Redirects followed at most (0 = none).
     #[serde(default = "default_max_redirects")]
     pub max_redirects: usize,
-    /// Overrides `global.interval`.
-    #[serde(default, with = "humantime_serde")]
-    pub interval: Option<Duration>,
-    /// Overrides `global.timeout`; also the request timeout.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
 
     /// health: status words that mean healthy (case-insensitive).
     #[serde(default)]
@@ -302,15 +268,6 @@ pub struct PoolPointers {
 }
 
 impl HttpSettings {
-    /// Name, interval and timeout.
-    pub fn common(&self) -> CommonTarget {
-        CommonTarget {
-            name: self.name.clone(),
-            interval: self.interval,
-            timeout: self.timeout,
-        }
-    }
-
     /// The request method (validated).
     pub fn method(&self) -> reqwest::Method {
         self.method

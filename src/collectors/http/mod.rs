@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Client;
 
-pub use config::{EndpointKind, HttpConfig, HttpTarget, PoolFormat};
+pub use config::{EndpointKind, HttpConfig, HttpReady, HttpTarget, PoolFormat};
 use pool::PoolStats;
 use scrape::PrefixSlots;
 
@@ -103,10 +103,10 @@ pub struct HttpCollector {
 
 impl HttpCollector {
     /// A collector whose client is built on its first poll.
-    pub fn new(cfg: HttpTarget, timing: Timing) -> Self {
+    pub fn new(cfg: &HttpTarget, timing: Timing) -> Self {
         let slots = PrefixSlots::new(cfg.max_prefixes());
         Self {
-            cfg,
+            cfg: cfg.clone(),
             timing,
             client: None,
             rebuilt: false,
@@ -121,11 +121,14 @@ impl HttpCollector {
     }
 
     fn name(&self) -> &str {
-        &self.cfg.name
+        &self.cfg.common.name
     }
 
     fn err(&self, reason: ErrorReason, msg: impl std::fmt::Display) -> PollError {
-        PollError::new(reason, format!("http target \"{}\": {msg}", self.cfg.name))
+        PollError::new(
+            reason,
+            format!("http target \"{}\": {msg}", self.cfg.common.name),
+        )
     }
 
     /// The persistent client, built once (and again after a reset, which
@@ -258,7 +261,7 @@ impl HttpCollector {
     fn note_problem(&mut self, problem: Option<String>) {
         if problem != self.last_problem {
             if let Some(p) = &problem {
-                tracing::warn!(collector = "http", target_name = %self.cfg.name, error = %p, "unusable response body");
+                tracing::warn!(collector = "http", target_name = %self.cfg.common.name, error = %p, "unusable response body");
             }
             self.last_problem = problem;
         }
@@ -303,7 +306,7 @@ impl HttpCollector {
             ),
             Body::TooLarge { .. } => Err(self.too_large_message(&ex.body)),
         };
-        let name = self.cfg.name.clone();
+        let name = self.cfg.common.name.clone();
         let t = [("target", name.as_str())];
         let problem = match parsed {
             Ok(report) => {
@@ -462,7 +465,7 @@ impl HttpCollector {
             .map_err(|_| self.err(ErrorReason::Protocol, "metrics body is not UTF-8"))?;
         let picks = self.cfg.scrape_picks();
         let picked = scrape::pick(text, &picks).map_err(|e| self.err(ErrorReason::Protocol, e))?;
-        let name = self.cfg.name.clone();
+        let name = self.cfg.common.name.clone();
         for (metric, n) in &picked.found {
             out.gauge(
                 &catalog::METRICS_SAMPLES,
@@ -591,30 +594,6 @@ impl Collector for HttpCollector {
         // A dropped request already closes its connection; a fresh client
         // also re-reads header_files (rotated secrets).
         self.client = None;
-    }
-}
-
-/// The `[[http]]` collector kind (registered in `collectors::register_kinds!`).
-pub struct HttpKind;
-
-impl super::Kind for HttpKind {
-    const SECTION: &'static str = "http";
-    const METRIC_PREFIXES: &'static [&'static str] = &["perfwatch_app_", "perfwatch_http_"];
-    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
-    type Config = HttpConfig;
-    type Target = HttpTarget;
-    type Collector = HttpCollector;
-
-    fn common(config: &HttpConfig) -> crate::poll::CommonTarget {
-        config.common()
-    }
-
-    fn validate(config: HttpConfig) -> Result<HttpTarget, Vec<(String, String)>> {
-        config.validate()
-    }
-
-    fn collector(target: &HttpTarget, timing: crate::poll::Timing) -> HttpCollector {
-        HttpCollector::new(target.clone(), timing)
     }
 }
 

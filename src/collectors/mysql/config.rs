@@ -13,6 +13,7 @@ use super::dsn::{Dsn, parse_dsn};
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
+use crate::collectors::{Problems, Ready, Validated, no_problems};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, read_secret_file, redact};
 
@@ -20,8 +21,6 @@ use crate::secret::{Secret, read_secret_file, redact};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MysqlConfig {
-    /// The `target` label; unique among `[[mysql]]` tables.
-    pub name: String,
     /// `mysql://user[:password]@host[:port][/db]` (or `mariadb://`); the
     /// password may come from `password`/`password_file` instead.
     pub dsn: String,
@@ -31,12 +30,6 @@ pub struct MysqlConfig {
     /// File holding the password.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
-    /// Overrides `global.interval`.
-    #[serde(default, with = "humantime_serde")]
-    pub interval: Option<Duration>,
-    /// Overrides `global.timeout`.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
     /// Schemas whose tables and indexes are examined. Empty: the DSN's
     /// database (none in the DSN: no per-table stats). `["*"]`: every schema
     /// except mysql, sys, information_schema and performance_schema.
@@ -91,17 +84,8 @@ pub(crate) const SYSTEM_SCHEMAS: &[&str] =
     &["mysql", "sys", "information_schema", "performance_schema"];
 
 impl MysqlConfig {
-    /// Name, interval and timeout.
-    pub(crate) fn common(&self) -> CommonTarget {
-        CommonTarget {
-            name: self.name.clone(),
-            interval: self.interval,
-            timeout: self.timeout,
-        }
-    }
-
     /// Cross-field checks; `(key, message)` pairs.
-    pub(crate) fn validate(&self) -> Vec<(String, String)> {
+    pub(crate) fn check(&self) -> Problems {
         let mut errors = Vec::new();
         match parse_dsn(&self.dsn) {
             Ok(d) => {
@@ -179,13 +163,10 @@ impl MysqlConfig {
         }
     }
 
-    /// Checks the table and builds the ready target: every problem as
-    /// `(key, message)`, or the connect options with the password applied.
-    pub(crate) fn into_target(self) -> Result<MysqlTarget, Vec<(String, String)>> {
-        let errors = self.validate();
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+    /// Checks the table and derives what the collector needs: every problem
+    /// as `(key, message)`, or the connect options with the password applied.
+    pub(crate) fn validate(&self, _common: &CommonTarget) -> Result<MysqlReady, Problems> {
+        no_problems(self.check())?;
         let one = |key: &str, e: String| vec![(key.to_owned(), e)];
         let d = parse_dsn(&self.dsn).map_err(|e| one("dsn", e))?;
         let password = match &d.password {
@@ -194,12 +175,11 @@ impl MysqlConfig {
                 .resolved_password()
                 .map_err(|e| one("password_file", e))?,
         };
-        Ok(MysqlTarget {
+        Ok(MysqlReady {
             options: Arc::new(connect_options(&d, password.as_ref())),
             schemas: schemas(&self.databases, d.database.as_deref()),
             dsn_shown: redact(&self.dsn, &[]),
             password,
-            config: self,
         })
     }
 }
@@ -237,18 +217,15 @@ fn schemas(databases: &[String], dsn_database: Option<&str>) -> Option<Vec<Strin
     Some(dsn_database.map(str::to_owned).into_iter().collect())
 }
 
-/// A checked `[[mysql]]` table, ready to connect: the DSN parsed into sqlx's
+/// What validating a `[[mysql]]` table derives: the DSN parsed into sqlx's
 /// options with the password (from the DSN, `password` or `password_file`)
 /// applied, so the collector never parses or reads anything again.
 #[derive(Clone)]
-pub struct MysqlTarget {
-    /// The table as written (what reloads compare).
-    pub(crate) config: MysqlConfig,
+pub struct MysqlReady {
     /// Connect options (behind an `Arc`: sqlx's options are large, and every
     /// kind's target shares one enum).
     pub(crate) options: Arc<MySqlConnectOptions>,
-    /// The resolved password (compared, so a rotated password file restarts
-    /// the target on reload).
+    /// The resolved password.
     pub(crate) password: Option<Secret>,
     /// See [`schemas`].
     pub(crate) schemas: Option<Vec<String>>,
@@ -256,36 +233,27 @@ pub struct MysqlTarget {
     pub(crate) dsn_shown: String,
 }
 
-/// Compares what was configured (and the resolved password); the options
-/// follow from those.
-impl PartialEq for MysqlTarget {
-    fn eq(&self, other: &Self) -> bool {
-        self.config == other.config && self.password == other.password
+/// The resolved password is compared on reload, so that a rotated password
+/// file restarts the target.
+impl Ready for MysqlReady {
+    fn reload_secret(&self) -> Option<&Secret> {
+        self.password.as_ref()
     }
 }
 
-/// Never prints the options (sqlx's `Debug` shows the password).
-impl std::fmt::Debug for MysqlTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MysqlTarget")
-            .field("config", &self.config)
-            .field("schemas", &self.schemas)
-            .finish_non_exhaustive()
-    }
-}
+/// A checked `[[mysql]]` target.
+pub type MysqlTarget = Validated<MysqlConfig, MysqlReady>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::common;
 
     fn cfg(dsn: &str) -> MysqlConfig {
         MysqlConfig {
-            name: "db".into(),
             dsn: dsn.into(),
             password: None,
             password_file: None,
-            interval: None,
-            timeout: None,
             databases: vec![],
             max_tables: 200,
             max_indexes: 500,
@@ -325,8 +293,8 @@ interval = "1m"
         assert_eq!(c.index_interval, Duration::from_secs(300));
         assert_eq!(c.query[0].interval, Some(Duration::from_secs(60)));
         assert_eq!(c.password.as_ref().map(|p| p.expose()), Some("pw"));
-        assert_eq!(t.password.as_ref().map(|p| p.expose()), Some("pw"));
-        assert_eq!(t.schemas, Some(vec!["drive_safe_db".to_owned()]));
+        assert_eq!(t.ready.password.as_ref().map(|p| p.expose()), Some("pw"));
+        assert_eq!(t.ready.schemas, Some(vec!["drive_safe_db".to_owned()]));
         assert!(!format!("{t:?}").contains("\"pw\""), "{t:?}");
 
         let bad = "[[mysql]]\nname = \"x\"\ndsn = \"mysql://u@h/db\"\nmax_table = 3\n[[mysql.query]]\nname = \"q\"\nsql = \"\"\n";
@@ -339,8 +307,8 @@ interval = "1m"
     #[test]
     fn validation_and_schemas() {
         let mut c = cfg("mysql://u:pw@h/app");
-        assert!(c.validate().is_empty(), "{:?}", c.validate());
-        let t = c.clone().into_target().unwrap();
+        assert!(c.check().is_empty(), "{:?}", c.check());
+        let t = c.validate(&common("db")).unwrap();
         assert_eq!(t.schemas, Some(vec!["app".to_owned()]));
         assert_eq!(t.password.as_ref().map(Secret::expose), Some("pw"));
         assert_eq!(t.dsn_shown, "mysql://u:***@h/app");
@@ -348,7 +316,7 @@ interval = "1m"
         c.max_tables = 0;
         c.missing_index_min_full_scan_ratio = 0.0;
         c.databases = vec!["*".into(), "app".into()];
-        let keys: Vec<String> = c.validate().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = c.check().into_iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
             [
@@ -359,12 +327,12 @@ interval = "1m"
             ]
         );
         let mut c = cfg("mysql://u@h");
-        assert_eq!(c.clone().into_target().unwrap().schemas, Some(vec![]));
+        assert_eq!(c.validate(&common("db")).unwrap().schemas, Some(vec![]));
         c.databases = vec!["*".into()];
-        assert_eq!(c.into_target().unwrap().schemas, None);
-        assert_eq!(cfg("redis://h").validate()[0].0, "dsn");
+        assert_eq!(c.validate(&common("db")).unwrap().schemas, None);
+        assert_eq!(cfg("redis://h").check()[0].0, "dsn");
         let mut c = cfg("mysql://u@h");
         c.statements = Some(toml::from_str("max_rows = 0").unwrap());
-        assert_eq!(c.validate()[0].0, "statements.max_rows");
+        assert_eq!(c.check()[0].0, "statements.max_rows");
     }
 }

@@ -43,7 +43,7 @@ impl MysqlCollector {
             self.index_headline = None;
             return Ok(());
         };
-        let target = self.cfg.name.clone();
+        let target = self.cfg.common.name.clone();
         let mut out = Families::new();
 
         let defs = self
@@ -192,7 +192,7 @@ impl MysqlCollector {
             self.permission_denied = true;
         }
         *self.section_errors.entry((section, pe.reason)).or_default() += 1;
-        tracing::warn!(target_name = %self.cfg.name, section, reason = pe.reason.as_str(), error = %pe.message, "mysql statistics section failed; the other metrics continue");
+        tracing::warn!(target_name = %self.cfg.common.name, section, reason = pe.reason.as_str(), error = %pe.message, "mysql statistics section failed; the other metrics continue");
     }
 
     /// Runs one optional section; `None` (recorded) on a server error, `Err`
@@ -213,7 +213,7 @@ impl MysqlCollector {
                 .section_errors
                 .entry((name, ErrorReason::Timeout))
                 .or_default() += 1;
-            tracing::warn!(target_name = %self.cfg.name, section = name, "no poll time left for this statistics section; skipped until the next index pass");
+            tracing::warn!(target_name = %self.cfg.common.name, section = name, "no poll time left for this statistics section; skipped until the next index pass");
             return Ok(None);
         }
         match fetch(&mut live.conn, sql, &mut self.statements).await {

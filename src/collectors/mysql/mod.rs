@@ -30,7 +30,7 @@
 //! `catalog.rs` (the families), `statements.rs` (the digest read and
 //! digest-text normalization), this file (what one poll does, and the kind).
 
-mod catalog;
+pub(crate) mod catalog;
 mod config;
 mod dsn;
 mod index_metrics;
@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 
-pub use config::{MysqlConfig, MysqlTarget};
+pub use config::{MysqlConfig, MysqlReady, MysqlTarget};
 use schema::StatsEpoch;
 use session::Live;
 use sql::fetch;
@@ -58,11 +58,11 @@ use super::custom_query::{CustomQueries, CustomQueryConfig};
 use super::statement_stats::{StatementRead, StatementSource};
 use crate::counter_window::{CounterWindows, WINDOWS};
 use crate::exposition::Families;
-use crate::poll::{Collector, CommonTarget, ErrorReason, PollError, PollOutput, Timing};
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput, Timing};
 
 /// A running MySQL/MariaDB collector.
 pub struct MysqlCollector {
-    cfg: MysqlConfig,
+    cfg: MysqlTarget,
     /// Connect options with the password applied (parsed at validation).
     options: Arc<MySqlConnectOptions>,
     /// Schemas the index pass examines (see `MysqlTarget::schemas`).
@@ -97,7 +97,7 @@ pub struct MysqlCollector {
 impl MysqlCollector {
     /// A collector for a checked target; it connects on its first poll.
     pub(crate) fn new(target: &MysqlTarget, timing: Timing) -> Self {
-        let cfg = target.config.clone();
+        let cfg = target.clone();
         let digests = cfg
             .statements
             .clone()
@@ -106,9 +106,9 @@ impl MysqlCollector {
         Self {
             digests,
             digests_missing: None,
-            options: Arc::clone(&target.options),
-            schemas: target.schemas.clone(),
-            dsn_shown: target.dsn_shown.clone(),
+            options: Arc::clone(&target.ready.options),
+            schemas: target.ready.schemas.clone(),
+            dsn_shown: target.ready.dsn_shown.clone(),
             cfg,
             timing,
             live: None,
@@ -176,7 +176,7 @@ impl MysqlCollector {
                 Err(e) => return Err(self.err("reading statement digests", &e)),
             }
         };
-        let target = &self.cfg.name;
+        let target = &self.cfg.common.name;
         match missing {
             Some(what) => {
                 if let Some(src) = &mut self.digests {
@@ -243,20 +243,20 @@ impl MysqlCollector {
                 Ok(Ok(rows)) => match sql::query_rows(q, &rows) {
                     Ok(rows) => self.queries.record_rows(q, rows, took),
                     Err(m) => {
-                        tracing::warn!(target_name = %self.cfg.name, query = %q.name, error = %m, "custom query result unusable");
+                        tracing::warn!(target_name = %self.cfg.common.name, query = %q.name, error = %m, "custom query result unusable");
                         self.queries.record_error(q, took);
                     }
                 },
                 Ok(Err(e)) => {
                     let pe = self.err(&format!("custom query \"{}\"", q.name), &e);
-                    tracing::warn!(target_name = %self.cfg.name, query = %q.name, reason = pe.reason.as_str(), error = %pe.message, "custom query failed");
+                    tracing::warn!(target_name = %self.cfg.common.name, query = %q.name, reason = pe.reason.as_str(), error = %pe.message, "custom query failed");
                     self.queries.record_error(q, took);
                     if !matches!(e, sqlx::Error::Database(_)) {
                         return false;
                     }
                 }
                 Err(_) => {
-                    tracing::warn!(target_name = %self.cfg.name, query = %q.name, "custom query did not finish within {}; dropping the connection", humantime::format_duration(client_limit));
+                    tracing::warn!(target_name = %self.cfg.common.name, query = %q.name, "custom query did not finish within {}; dropping the connection", humantime::format_duration(client_limit));
                     self.queries.record_error(q, took);
                     return false;
                 }
@@ -273,7 +273,7 @@ impl MysqlCollector {
         vars: &Vars,
         out: &mut Families,
     ) -> Vec<(String, String)> {
-        let target = self.cfg.name.as_str();
+        let target = self.cfg.common.name.as_str();
         let version = vars.text("version").unwrap_or(&live.version);
         let server = metrics::Server {
             version,
@@ -385,29 +385,5 @@ impl Collector for MysqlCollector {
 
     fn details(&self) -> Option<serde_json::Value> {
         self.digests.as_ref().and_then(StatementSource::details)
-    }
-}
-
-/// The `[[mysql]]` collector kind (registered in `collectors::register_kinds!`).
-pub struct MysqlKind;
-
-impl super::Kind for MysqlKind {
-    const SECTION: &'static str = "mysql";
-    const METRIC_PREFIXES: &'static [&'static str] = &["mysql_", "perfwatch_mysql_"];
-    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
-    type Config = MysqlConfig;
-    type Target = MysqlTarget;
-    type Collector = MysqlCollector;
-
-    fn common(config: &MysqlConfig) -> CommonTarget {
-        config.common()
-    }
-
-    fn validate(config: MysqlConfig) -> Result<MysqlTarget, Vec<(String, String)>> {
-        config.into_target()
-    }
-
-    fn collector(target: &MysqlTarget, timing: Timing) -> MysqlCollector {
-        MysqlCollector::new(target, timing)
     }
 }

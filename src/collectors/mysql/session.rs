@@ -32,12 +32,12 @@ pub(super) struct Live {
 impl MysqlCollector {
     /// A poll error for a failure of `context`.
     pub(super) fn err(&self, context: &str, e: &sqlx::Error) -> PollError {
-        classify(&self.cfg.name, context, e)
+        classify(&self.cfg.common.name, context, e)
     }
 
     /// Opens a connection and sets the session limits.
     pub(super) async fn connect(&mut self) -> Result<Live, PollError> {
-        let name = self.cfg.name.clone();
+        let name = self.cfg.common.name.clone();
         let timeout = self.timing.timeout;
         let mut conn = match tokio::time::timeout(
             timeout,
@@ -97,7 +97,7 @@ impl MysqlCollector {
         let result = self.read_status_once(live).await;
         match result {
             Err(e) if live.used && matches!(e, sqlx::Error::Io(_)) => {
-                tracing::debug!(target_name = %self.cfg.name, error = %e, "reused connection is dead, reconnecting");
+                tracing::debug!(target_name = %self.cfg.common.name, error = %e, "reused connection is dead, reconnecting");
                 *live = self.connect().await?;
                 self.read_status_once(live)
                     .await

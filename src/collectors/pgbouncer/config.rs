@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde::Deserialize;
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
+use crate::collectors::{Problems, Ready, Validated};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, read_secret_file, redact};
 
@@ -15,8 +15,6 @@ use crate::secret::{Secret, read_secret_file, redact};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PgbouncerConfig {
-    /// The `target` label; unique among `[[pgbouncer]]` tables.
-    pub name: String,
     /// `postgres://user[:password]@host:port/pgbouncer`: the admin console
     /// (the database must be `pgbouncer`). The user must be in PgBouncer's
     /// `stats_users` (read-only `SHOW`) or `admin_users`.
@@ -27,12 +25,6 @@ pub struct PgbouncerConfig {
     /// File holding the password (Kubernetes secret mounts).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
-    /// Overrides `global.interval`.
-    #[serde(default, with = "humantime_serde")]
-    pub interval: Option<Duration>,
-    /// Overrides `global.timeout`.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
     /// Most (database, user) pools, and most databases, exported with their
     /// own labels; the rest (by name order) are summed into
     /// `database="other"` (and `user="other"`), so a PgBouncer with
@@ -46,18 +38,9 @@ fn default_max_pools() -> usize {
 }
 
 impl PgbouncerConfig {
-    /// Name, interval and timeout.
-    pub fn common(&self) -> CommonTarget {
-        CommonTarget {
-            name: self.name.clone(),
-            interval: self.interval,
-            timeout: self.timeout,
-        }
-    }
-
     /// Checks the table and parses the DSN once: the ready target, or every
     /// problem as `(key, message)`.
-    pub(crate) fn validate(self) -> Result<PgbouncerTarget, Vec<(String, String)>> {
+    pub(crate) fn validate(&self, _common: &CommonTarget) -> Result<PgbouncerReady, Problems> {
         let mut errors = Vec::new();
         let secrets = self.known_secrets();
         let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -114,13 +97,12 @@ impl PgbouncerConfig {
                     .application_name("perfwatch")
                     .statement_cache_capacity(0)
                     .disable_statement_logging();
-                Ok(PgbouncerTarget {
+                Ok(PgbouncerReady {
                     options: match &password {
                         Some(pw) => opts.password(pw.expose()),
                         None => opts,
                     },
                     secrets,
-                    config: self,
                 })
             }
             _ => Err(errors),
@@ -151,33 +133,19 @@ fn dsn_password(dsn: &str) -> Option<String> {
     (!pw.is_empty()).then(|| pw.to_owned())
 }
 
-/// A checked `[[pgbouncer]]` target: the table as written and the connect
-/// options parsed from its DSN once, with the resolved password and the
-/// admin console's startup settings applied. Compared on reload by the table
-/// only.
+/// What validating a `[[pgbouncer]]` table derives: the connect options
+/// parsed from its DSN once, with the resolved password and the admin
+/// console's startup settings applied.
 #[derive(Clone)]
-pub struct PgbouncerTarget {
-    /// The table as written.
-    pub config: PgbouncerConfig,
+pub struct PgbouncerReady {
     options: PgConnectOptions,
     /// Passwords to mask in messages (see [`redact`]).
     secrets: Vec<String>,
 }
 
-impl PgbouncerTarget {
-    /// The options to connect with. `reread_secret`: after a failed session,
-    /// `password_file` is read again so that a rotated secret (a Kubernetes
-    /// secret mount) is picked up without a reload.
-    pub(crate) fn connect_options(&self, reread_secret: bool) -> Result<PgConnectOptions, String> {
-        match &self.config.password_file {
-            Some(path) if reread_secret => {
-                let pw = read_secret_file(path)?;
-                Ok(self.options.clone().password(pw.expose()))
-            }
-            _ => Ok(self.options.clone()),
-        }
-    }
+impl Ready for PgbouncerReady {}
 
+impl PgbouncerReady {
     /// `text` with every URL password and known secret masked.
     pub(crate) fn redact(&self, text: &str) -> String {
         let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
@@ -185,40 +153,32 @@ impl PgbouncerTarget {
     }
 }
 
-impl std::ops::Deref for PgbouncerTarget {
-    type Target = PgbouncerConfig;
-    fn deref(&self) -> &PgbouncerConfig {
-        &self.config
-    }
-}
+/// A checked `[[pgbouncer]]` target.
+pub type PgbouncerTarget = Validated<PgbouncerConfig, PgbouncerReady>;
 
-impl PartialEq for PgbouncerTarget {
-    fn eq(&self, other: &Self) -> bool {
-        self.config == other.config
-    }
-}
-
-impl std::fmt::Debug for PgbouncerTarget {
-    // The table only: its Debug hides the password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgbouncerTarget")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
+impl PgbouncerTarget {
+    /// The options to connect with. `reread_secret`: after a failed session,
+    /// `password_file` is read again so that a rotated secret (a Kubernetes
+    /// secret mount) is picked up without a reload.
+    pub(crate) fn connect_options(&self, reread_secret: bool) -> Result<PgConnectOptions, String> {
+        let options = self.ready.options.clone();
+        match &self.config.password_file {
+            Some(path) if reread_secret => Ok(options.password(read_secret_file(path)?.expose())),
+            _ => Ok(options),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::common;
 
     fn cfg(dsn: &str) -> PgbouncerConfig {
         PgbouncerConfig {
-            name: "b".into(),
             dsn: dsn.into(),
             password: None,
             password_file: None,
-            interval: None,
-            timeout: None,
             max_pools: 100,
         }
     }
@@ -243,7 +203,7 @@ mod tests {
             ("postgres://u@host:99999/pgbouncer", &["is not valid"]),
         ];
         for (dsn, want) in cases {
-            let errors = cfg(dsn).validate().err().unwrap_or_default();
+            let errors = cfg(dsn).validate(&common("b")).err().unwrap_or_default();
             assert_eq!(errors.len(), want.len(), "{dsn}: {errors:?}");
             for ((key, msg), w) in errors.iter().zip(want.iter()) {
                 assert_eq!(key, "dsn");
@@ -260,7 +220,9 @@ mod tests {
             Some("s%40cret")
         );
         assert_eq!(dsn_password("postgres://u@h/pgbouncer"), None);
-        let t = cfg("postgres://u:s%40cret@h/pgbouncer").validate().unwrap();
+        let t = cfg("postgres://u:s%40cret@h/pgbouncer")
+            .validate(&common("b"))
+            .unwrap();
         assert_eq!(t.redact("bad s@cret and s%40cret"), "bad *** and ***");
     }
 
@@ -271,8 +233,9 @@ mod tests {
         c.password_file = Some("/nonexistent/perfwatch-test".into());
         c.max_pools = 0;
         let keys: Vec<_> = c
-            .validate()
-            .unwrap_err()
+            .validate(&common("b"))
+            .err()
+            .unwrap()
             .into_iter()
             .map(|(k, _)| k)
             .collect();

@@ -21,7 +21,7 @@ pub(crate) mod parse;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{Connection, Row, ValueRef};
 
-pub use config::{PgbouncerConfig, PgbouncerTarget};
+pub use config::{PgbouncerConfig, PgbouncerReady, PgbouncerTarget};
 use metrics::Snapshot;
 use parse::Table;
 
@@ -46,9 +46,9 @@ struct Live {
 
 impl PgbouncerCollector {
     /// A collector that connects on its first poll.
-    pub fn new(cfg: PgbouncerTarget, timing: Timing) -> Self {
+    pub fn new(cfg: &PgbouncerTarget, timing: Timing) -> Self {
         Self {
-            cfg,
+            cfg: cfg.clone(),
             timing,
             conn: None,
             reconnecting: false,
@@ -59,8 +59,8 @@ impl PgbouncerCollector {
     fn err(&self, reason: ErrorReason, detail: impl AsRef<str>) -> PollError {
         let msg = format!(
             "pgbouncer target \"{}\": {}",
-            self.cfg.name,
-            self.cfg.redact(detail.as_ref())
+            self.cfg.common.name,
+            self.cfg.ready.redact(detail.as_ref())
         );
         PollError::new(reason, msg)
     }
@@ -94,7 +94,7 @@ impl PgbouncerCollector {
             .map_err(|e| self.classify("SHOW VERSION", &e, false))
             .map(|t| parse::parse_version(&t))?;
         tracing::debug!(
-            target_name = %self.cfg.name,
+            target_name = %self.cfg.common.name,
             version = version.as_deref().unwrap_or("?"),
             timeout = ?self.timing.timeout,
             "connected to pgbouncer"
@@ -144,7 +144,7 @@ impl Collector for PgbouncerCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
         let snapshot = self.read().await?;
         let mut families = Families::new();
-        let target = self.cfg.name.as_str();
+        let target = self.cfg.common.name.as_str();
         let summary = metrics::export(&snapshot, target, self.cfg.max_pools, &mut families);
         families.counter(
             &catalog::MALFORMED_VALUES_TOTAL,
@@ -254,30 +254,6 @@ fn lowercase_first(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_lowercase().chain(c).collect(),
         None => String::new(),
-    }
-}
-
-/// The `[[pgbouncer]]` collector kind (registered in `collectors::register_kinds!`).
-pub struct PgbouncerKind;
-
-impl super::Kind for PgbouncerKind {
-    const SECTION: &'static str = "pgbouncer";
-    const METRIC_PREFIXES: &'static [&'static str] = &["pgbouncer_", "perfwatch_pgbouncer_"];
-    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
-    type Config = PgbouncerConfig;
-    type Target = PgbouncerTarget;
-    type Collector = PgbouncerCollector;
-
-    fn common(config: &PgbouncerConfig) -> crate::poll::CommonTarget {
-        config.common()
-    }
-
-    fn validate(config: PgbouncerConfig) -> Result<PgbouncerTarget, Vec<(String, String)>> {
-        config.validate()
-    }
-
-    fn collector(target: &PgbouncerTarget, timing: crate::poll::Timing) -> PgbouncerCollector {
-        PgbouncerCollector::new(target.clone(), timing)
     }
 }
 

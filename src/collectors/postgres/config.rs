@@ -12,6 +12,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
+use crate::collectors::{Problems, Ready, Validated, no_problems};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, read_secret_file, redact};
 
@@ -19,8 +20,6 @@ use crate::secret::{Secret, read_secret_file, redact};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresConfig {
-    /// The `target` label; unique among `[[postgres]]` tables.
-    pub name: String,
     /// `postgres://user[:password]@host:port/db[?params]`; the password may
     /// come from `password`/`password_file` instead.
     pub dsn: String,
@@ -30,12 +29,6 @@ pub struct PostgresConfig {
     /// File holding the password (Kubernetes secret mounts).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
-    /// Overrides `global.interval`.
-    #[serde(default, with = "humantime_serde")]
-    pub interval: Option<Duration>,
-    /// Overrides `global.timeout`.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
     /// Databases whose index and table stats are read (default: the DSN's
     /// database); `["*"]` means every database that accepts connections and is
     /// not a template.
@@ -111,17 +104,9 @@ fn default_seq_ratio() -> f64 {
 }
 
 impl PostgresConfig {
-    /// Name, interval and timeout.
-    pub(crate) fn common(&self) -> CommonTarget {
-        CommonTarget {
-            name: self.name.clone(),
-            interval: self.interval,
-            timeout: self.timeout,
-        }
-    }
-
-    /// Cross-field checks; `(key, message)` pairs.
-    pub(crate) fn validate(&self) -> Vec<(String, String)> {
+    /// Cross-field checks (`timeout` from the common keys); `(key, message)`
+    /// pairs.
+    pub(crate) fn check(&self, common: &CommonTarget) -> Problems {
         let mut errors = Vec::new();
         if let Err(e) = self.parse_dsn() {
             errors.push(("dsn".into(), e));
@@ -170,7 +155,7 @@ impl PostgresConfig {
                 format!("seq_ratio must be in [0, 1), got {}", self.seq_ratio),
             ));
         }
-        if let (Some(lock), Some(timeout)) = (self.lock_timeout, self.timeout)
+        if let (Some(lock), Some(timeout)) = (self.lock_timeout, common.timeout)
             && lock >= timeout
         {
             errors.push((
@@ -221,13 +206,10 @@ impl PostgresConfig {
         })
     }
 
-    /// Checks the table and builds the ready target: every problem as
-    /// `(key, message)`, or the parsed options with the password applied.
-    pub(crate) fn into_target(self) -> Result<PostgresTarget, Vec<(String, String)>> {
-        let errors = self.validate();
-        if !errors.is_empty() {
-            return Err(errors);
-        }
+    /// Checks the table and derives what the collector needs: every problem
+    /// as `(key, message)`, or the parsed options with the password applied.
+    pub(crate) fn validate(&self, common: &CommonTarget) -> Result<PostgresReady, Problems> {
+        no_problems(self.check(common))?;
         let one = |key: &str, e: String| vec![(key.to_owned(), e)];
         let mut options = self.parse_dsn().map_err(|e| one("dsn", e))?;
         let password = self
@@ -242,30 +224,26 @@ impl PostgresConfig {
             .get_database()
             .unwrap_or_else(|| options.get_username())
             .to_owned();
-        Ok(PostgresTarget {
+        Ok(PostgresReady {
             dsn_shown: redact(&self.dsn, &[]),
             main_db,
             options: Arc::new(options),
             password,
-            config: self,
         })
     }
 }
 
-/// A checked `[[postgres]]` table, ready to connect: the DSN parsed into
-/// sqlx's options with the password from `password`/`password_file` applied,
-/// so the collector never parses or reads anything again.
+/// What validating a `[[postgres]]` table derives: the DSN parsed into
+/// sqlx's options with the password from `password`/`password_file`
+/// applied, so the collector never parses or reads anything again.
 #[derive(Clone)]
-pub struct PostgresTarget {
-    /// The table as written (what reloads compare).
-    pub(crate) config: PostgresConfig,
+pub struct PostgresReady {
     /// The DSN's options without the session settings (the collector adds
     /// the database, `application_name` and timeouts per connection). Behind
     /// an `Arc`: sqlx's options are large, and every kind's target shares one
     /// enum.
     pub(crate) options: Arc<PgConnectOptions>,
-    /// The password resolved from `password`/`password_file` (compared, so
-    /// a rotated password file restarts the target on reload; redacted from
+    /// The password resolved from `password`/`password_file` (redacted from
     /// driver messages).
     pub(crate) password: Option<Secret>,
     /// The DSN's database (or user name): connection stats and custom
@@ -275,42 +253,41 @@ pub struct PostgresTarget {
     pub(crate) dsn_shown: String,
 }
 
-/// Compares what was configured (and the resolved password); the parsed
-/// options follow from those.
-impl PartialEq for PostgresTarget {
-    fn eq(&self, other: &Self) -> bool {
-        self.config == other.config && self.password == other.password
+/// The resolved password is compared on reload, so that a rotated password
+/// file restarts the target.
+impl Ready for PostgresReady {
+    fn reload_secret(&self) -> Option<&Secret> {
+        self.password.as_ref()
     }
 }
 
-/// Never prints the options (sqlx's `Debug` shows the password).
-impl std::fmt::Debug for PostgresTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresTarget")
-            .field("config", &self.config)
-            .field("main_db", &self.main_db)
-            .finish_non_exhaustive()
-    }
-}
+/// A checked `[[postgres]]` target.
+pub type PostgresTarget = Validated<PostgresConfig, PostgresReady>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::parse_split;
 
-    fn parse(toml_text: &str) -> PostgresConfig {
-        toml::from_str(toml_text).unwrap()
+    fn parse(toml_text: &str) -> (CommonTarget, PostgresConfig) {
+        parse_split(toml_text).unwrap()
+    }
+
+    fn target(toml_text: &str) -> Result<PostgresReady, Problems> {
+        let (common, c) = parse(toml_text);
+        c.validate(&common)
     }
 
     #[test]
     fn defaults_and_validation_table() {
         let base = "name = \"main\"\ndsn = \"postgres://perfwatch@127.0.0.1:5432/app\"\n";
-        let c = parse(base);
+        let (common, c) = parse(base);
         assert_eq!(c.max_tables, 200);
         assert_eq!(c.max_indexes, 200);
         assert_eq!(c.max_databases, 20);
         assert_eq!(c.index_interval, Duration::from_secs(300));
         assert_eq!(c.exclude_schemas.len(), 3);
-        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        assert!(c.check(&common).is_empty(), "{:?}", c.check(&common));
         let cases: &[(&str, &[&str])] = &[
             ("", &[]),
             ("databases = [\"*\"]\n", &[]),
@@ -330,12 +307,13 @@ mod tests {
             ("[statements]\ninterval = \"1m\"\n", &[]),
         ];
         for (extra, want) in cases {
-            let c = parse(&format!("{base}{extra}"));
-            let got: Vec<String> = c.validate().into_iter().map(|(k, _)| k).collect();
+            let (common, c) = parse(&format!("{base}{extra}"));
+            let got: Vec<String> = c.check(&common).into_iter().map(|(k, _)| k).collect();
             assert_eq!(got, *want, "{extra}");
         }
-        let bad = parse("name = \"x\"\ndsn = \"mysql://u:hunter2@h/db\"\n");
-        let errs = bad.validate();
+        let errs = target("name = \"x\"\ndsn = \"mysql://u:hunter2@h/db\"\n")
+            .err()
+            .unwrap();
         assert_eq!(errs.len(), 1);
         assert!(!errs[0].1.contains("hunter2"), "{errs:?}");
     }
@@ -345,38 +323,46 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("pw");
         std::fs::write(&file, "hunter2\n").unwrap();
-        let c = parse(&format!(
+        let (common, config) = parse(&format!(
             "name = \"x\"\ndsn = \"postgres://u@h:5433/app\"\npassword_file = \"{}\"\n",
             file.display()
         ));
-        let t = c.clone().into_target().unwrap();
-        assert_eq!(t.main_db, "app");
-        assert_eq!(t.options.get_port(), 5433);
-        assert_eq!(t.password.as_ref().map(Secret::expose), Some("hunter2"));
+        let validated = |config: &PostgresConfig| PostgresTarget {
+            ready: config.validate(&common).unwrap(),
+            common: common.clone(),
+            config: config.clone(),
+        };
+        let t = validated(&config);
+        assert_eq!(t.ready.main_db, "app");
+        assert_eq!(t.ready.options.get_port(), 5433);
+        assert_eq!(
+            t.ready.password.as_ref().map(Secret::expose),
+            Some("hunter2")
+        );
         assert!(!format!("{t:?}").contains("hunter2"));
         // The same table with a rotated password file is a different target.
         std::fs::write(&file, "other").unwrap();
-        assert_ne!(c.clone().into_target().unwrap(), t);
+        assert_ne!(validated(&config), t);
         // Without a database in the DSN, libpq's default: the user name.
-        let t = parse("name = \"x\"\ndsn = \"postgres://u:pw@h\"\n")
-            .into_target()
-            .unwrap();
+        let t = target("name = \"x\"\ndsn = \"postgres://u:pw@h\"\n").unwrap();
         assert_eq!(
             (t.main_db.as_str(), t.dsn_shown.as_str()),
             ("u", "postgres://u:***@h")
         );
-        let bad = parse("name = \"x\"\ndsn = \"postgres://u:pw@h:notaport/db\"\n");
-        let errs = bad.into_target().unwrap_err();
+        let errs = target("name = \"x\"\ndsn = \"postgres://u:pw@h:notaport/db\"\n")
+            .err()
+            .unwrap();
         assert_eq!(errs[0].0, "dsn");
         assert!(!errs[0].1.contains("pw@"), "{errs:?}");
     }
 
     #[test]
     fn unknown_keys_are_rejected() {
-        let r: Result<PostgresConfig, _> =
-            toml::from_str("name = \"x\"\ndsn = \"postgres://h/db\"\nmax_table = 3\n");
+        let r = parse_split::<PostgresConfig>(
+            "name = \"x\"\ndsn = \"postgres://h/db\"\nmax_table = 3\n",
+        );
         assert!(r.is_err());
-        let r: Result<PostgresConfig, _> = toml::from_str(
+        let r = parse_split::<PostgresConfig>(
             "name = \"x\"\ndsn = \"postgres://h/db\"\n[statements]\ntop_query = 3\n",
         );
         assert!(r.is_err());

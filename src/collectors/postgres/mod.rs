@@ -28,7 +28,7 @@
 //! (pg_stat_statements as a slow-query source), this file (what one poll
 //! does, and the kind).
 
-mod catalog;
+pub(crate) mod catalog;
 mod config;
 mod metrics;
 mod rules;
@@ -39,7 +39,7 @@ pub(crate) mod statements;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-pub use config::{PostgresConfig, PostgresTarget};
+pub use config::{PostgresConfig, PostgresReady, PostgresTarget};
 use rules::{IndexStat, MissingIndexRule, TableStat};
 use session::{Fail, Sessions};
 use sql::{ActivityRow, DatabaseRow, SettingsRow, StatementKey};
@@ -47,7 +47,7 @@ use sql::{ActivityRow, DatabaseRow, SettingsRow, StatementKey};
 use super::custom_query::CustomQueries;
 use super::statement_stats::{StatementRead, StatementSource};
 use crate::exposition::Families;
-use crate::poll::{Collector, CommonTarget, ErrorReason, PollError, PollOutput, Timing};
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput, Timing};
 
 /// How soon a failing index/table part is retried (capped by index_interval).
 const RETRY_FAILED_PART: Duration = Duration::from_secs(60);
@@ -63,7 +63,7 @@ struct Heavy {
 
 /// A running PostgreSQL collector.
 pub struct PostgresCollector {
-    cfg: PostgresConfig,
+    cfg: PostgresTarget,
     timing: Timing,
     /// The DSN's database (connection stats and custom queries run there).
     main_db: String,
@@ -86,7 +86,7 @@ pub struct PostgresCollector {
 impl PostgresCollector {
     /// A collector for a checked target; it connects on its first poll.
     pub(crate) fn new(target: &PostgresTarget, timing: Timing) -> Self {
-        let cfg = target.config.clone();
+        let cfg = target.clone();
         let statements = cfg
             .statements
             .clone()
@@ -95,8 +95,8 @@ impl PostgresCollector {
         Self {
             statements,
             sessions: Sessions::new(target, timing),
-            main_db: target.main_db.clone(),
-            dsn_shown: target.dsn_shown.clone(),
+            main_db: target.ready.main_db.clone(),
+            dsn_shown: target.ready.dsn_shown.clone(),
             cfg,
             timing,
             heavy: BTreeMap::new(),
@@ -119,7 +119,7 @@ impl PostgresCollector {
         match result {
             Ok(()) => {
                 if self.failing.remove(&key).is_some() {
-                    tracing::info!(target_name = %self.cfg.name, datname, part, "postgres stats readable again");
+                    tracing::info!(target_name = %self.cfg.common.name, datname, part, "postgres stats readable again");
                 }
             }
             Err(reason) => {
@@ -130,9 +130,9 @@ impl PostgresCollector {
                 let before = self.failing.insert(key, reason);
                 let msg = message.unwrap_or_default();
                 if before != Some(reason) {
-                    tracing::warn!(target_name = %self.cfg.name, datname, part, reason = reason.as_str(), error = %msg, "postgres stats part failed; the target's other metrics continue");
+                    tracing::warn!(target_name = %self.cfg.common.name, datname, part, reason = reason.as_str(), error = %msg, "postgres stats part failed; the target's other metrics continue");
                 } else {
-                    tracing::debug!(target_name = %self.cfg.name, datname, part, reason = reason.as_str(), error = %msg, "postgres stats part failed again");
+                    tracing::debug!(target_name = %self.cfg.common.name, datname, part, reason = reason.as_str(), error = %msg, "postgres stats part failed again");
                 }
             }
         }
@@ -316,7 +316,7 @@ impl PostgresCollector {
                 Ok(Ok(rows)) => {
                     self.custom.record_rows(q, rows, started.elapsed());
                     if self.custom_failing.remove(&q.name) {
-                        tracing::info!(target_name = %self.cfg.name, query = %q.name, "custom query works again");
+                        tracing::info!(target_name = %self.cfg.common.name, query = %q.name, "custom query works again");
                     }
                     continue;
                 }
@@ -334,9 +334,9 @@ impl PostgresCollector {
             self.custom.record_error(q, started.elapsed());
             // Warn once per failure streak; the counter keeps the count.
             if self.custom_failing.insert(q.name.clone()) {
-                tracing::warn!(target_name = %self.cfg.name, query = %q.name, error = %error, "custom query failed; the target's other metrics continue");
+                tracing::warn!(target_name = %self.cfg.common.name, query = %q.name, error = %error, "custom query failed; the target's other metrics continue");
             } else {
-                tracing::debug!(target_name = %self.cfg.name, query = %q.name, error = %error, "custom query failed again");
+                tracing::debug!(target_name = %self.cfg.common.name, query = %q.name, error = %error, "custom query failed again");
             }
         }
     }
@@ -399,7 +399,7 @@ impl Collector for PostgresCollector {
         };
         self.databases_skipped = wanted.len().saturating_sub(self.cfg.max_databases);
         if self.databases_skipped > 0 {
-            tracing::debug!(target_name = %self.cfg.name, skipped = self.databases_skipped, "more databases than max_databases; the rest get no index/table stats");
+            tracing::debug!(target_name = %self.cfg.common.name, skipped = self.databases_skipped, "more databases than max_databases; the rest get no index/table stats");
             wanted.truncate(self.cfg.max_databases);
         }
         // Forget databases no longer wanted (dropped, or config "*").
@@ -442,7 +442,7 @@ impl PostgresCollector {
         wanted: &[String],
         out: &mut Families,
     ) -> Vec<(String, String)> {
-        let target = self.cfg.name.as_str();
+        let target = self.cfg.common.name.as_str();
         let conns = metrics::export_connections(target, activity, settings, databases, out);
 
         // Index and table stats, bounded.
@@ -499,29 +499,5 @@ impl PostgresCollector {
             .sum();
         headline.push(("unused indexes".into(), unused.to_string()));
         headline
-    }
-}
-
-/// The `[[postgres]]` collector kind (registered in `collectors::register_kinds!`).
-pub struct PostgresKind;
-
-impl super::Kind for PostgresKind {
-    const SECTION: &'static str = "postgres";
-    const METRIC_PREFIXES: &'static [&'static str] = &["pg_", "perfwatch_postgres_"];
-    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
-    type Config = PostgresConfig;
-    type Target = PostgresTarget;
-    type Collector = PostgresCollector;
-
-    fn common(config: &PostgresConfig) -> CommonTarget {
-        config.common()
-    }
-
-    fn validate(config: PostgresConfig) -> Result<PostgresTarget, Vec<(String, String)>> {
-        config.into_target()
-    }
-
-    fn collector(target: &PostgresTarget, timing: Timing) -> PostgresCollector {
-        PostgresCollector::new(target, timing)
     }
 }

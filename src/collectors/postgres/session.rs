@@ -74,9 +74,9 @@ impl Sessions {
     /// No session yet; each is opened on first use.
     pub(super) fn new(target: &PostgresTarget, timing: Timing) -> Self {
         Self {
-            name: target.config.name.clone(),
-            options: PgConnectOptions::clone(&target.options),
-            password: target.password.clone(),
+            name: target.common.name.clone(),
+            options: PgConnectOptions::clone(&target.ready.options),
+            password: target.ready.password.clone(),
             lock_timeout: target.config.lock_timeout,
             timing,
             map: BTreeMap::new(),

@@ -1,19 +1,16 @@
 //! `[[process]]` config: a group of neighbour processes (the app's workers)
 //! matched by a regex on their command line.
 
-use std::time::Duration;
-
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::collectors::{Problems, Ready, Validated};
 use crate::poll::CommonTarget;
 
 /// One process group.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessConfig {
-    /// The `target` label; unique among `[[process]]` tables.
-    pub name: String,
     /// Regex matched against the command line (arguments joined by spaces);
     /// e.g. `"gunicorn .*app:app"`. perfwatch never matches itself.
     #[serde(rename = "match")]
@@ -21,12 +18,6 @@ pub struct ProcessConfig {
     /// Most processes counted; a runaway fork bomb must not cost unbounded work.
     #[serde(default = "default_max_processes")]
     pub max_processes: usize,
-    /// Overrides `global.interval`.
-    #[serde(default, with = "humantime_serde")]
-    pub interval: Option<Duration>,
-    /// Overrides `global.timeout`.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
 }
 
 fn default_max_processes() -> usize {
@@ -34,18 +25,9 @@ fn default_max_processes() -> usize {
 }
 
 impl ProcessConfig {
-    /// Name, interval and timeout.
-    pub fn common(&self) -> CommonTarget {
-        CommonTarget {
-            name: self.name.clone(),
-            interval: self.interval,
-            timeout: self.timeout,
-        }
-    }
-
     /// Checks the table and compiles the regex once: the ready target, or
     /// every problem as `(key, message)`.
-    pub(crate) fn validate(self) -> Result<ProcessTarget, Vec<(String, String)>> {
+    pub(crate) fn validate(&self, _common: &CommonTarget) -> Result<ProcessReady, Problems> {
         let mut errors = Vec::new();
         let pattern = Regex::new(&self.pattern)
             .map_err(|e| {
@@ -62,34 +44,20 @@ impl ProcessConfig {
             ));
         }
         match pattern {
-            Some(pattern) if errors.is_empty() => Ok(ProcessTarget {
-                config: self,
-                pattern,
-            }),
+            Some(pattern) if errors.is_empty() => Ok(ProcessReady { pattern }),
             _ => Err(errors),
         }
     }
 }
 
-/// A checked `[[process]]` target: the table as written and its regex,
-/// compiled once. Compared on reload by the table only.
-#[derive(Debug, Clone)]
-pub struct ProcessTarget {
-    /// The table as written.
-    pub config: ProcessConfig,
+/// What validating a `[[process]]` table derives: its regex, compiled once.
+#[derive(Clone)]
+pub struct ProcessReady {
     /// The compiled `match` regex.
     pub(crate) pattern: Regex,
 }
 
-impl std::ops::Deref for ProcessTarget {
-    type Target = ProcessConfig;
-    fn deref(&self) -> &ProcessConfig {
-        &self.config
-    }
-}
+impl Ready for ProcessReady {}
 
-impl PartialEq for ProcessTarget {
-    fn eq(&self, other: &Self) -> bool {
-        self.config == other.config
-    }
-}
+/// A checked `[[process]]` target.
+pub type ProcessTarget = Validated<ProcessConfig, ProcessReady>;

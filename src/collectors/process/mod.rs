@@ -12,7 +12,7 @@ pub mod config;
 
 use std::collections::BTreeMap;
 
-pub use config::{ProcessConfig, ProcessTarget};
+pub use config::{ProcessConfig, ProcessReady, ProcessTarget};
 use regex::Regex;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
@@ -61,9 +61,9 @@ pub struct ProcessCollector {
 
 impl ProcessCollector {
     /// A collector; the regex was compiled when the config loaded.
-    pub fn new(cfg: ProcessTarget, _timing: Timing) -> Self {
+    pub fn new(cfg: &ProcessTarget, _timing: Timing) -> Self {
         Self {
-            cfg,
+            cfg: cfg.clone(),
             system: None,
             cpu: CpuAccount::default(),
         }
@@ -110,8 +110,8 @@ fn scan(system: &mut System, pattern: &Regex, max: usize) -> Vec<ProcessSample> 
 
 impl Collector for ProcessCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
-        let name = self.cfg.name.clone();
-        let pattern = self.cfg.pattern.clone();
+        let name = self.cfg.common.name.clone();
+        let pattern = self.cfg.ready.pattern.clone();
         let system = match self.system.take() {
             Some(s) => s,
             None => System::new().map_err(|e| {
@@ -151,30 +151,6 @@ impl Collector for ProcessCollector {
     }
 
     fn reset(&mut self) {}
-}
-
-/// The `[[process]]` collector kind (registered in `collectors::register_kinds!`).
-pub struct ProcessKind;
-
-impl super::Kind for ProcessKind {
-    const SECTION: &'static str = "process";
-    const METRIC_PREFIXES: &'static [&'static str] = &["perfwatch_process_"];
-    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
-    type Config = ProcessConfig;
-    type Target = ProcessTarget;
-    type Collector = ProcessCollector;
-
-    fn common(config: &ProcessConfig) -> crate::poll::CommonTarget {
-        config.common()
-    }
-
-    fn validate(config: ProcessConfig) -> Result<ProcessTarget, Vec<(String, String)>> {
-        config.validate()
-    }
-
-    fn collector(target: &ProcessTarget, timing: crate::poll::Timing) -> ProcessCollector {
-        ProcessCollector::new(target.clone(), timing)
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::{ConnectionInfo, IntoConnectionInfo};
 use serde::Deserialize;
 
+use crate::collectors::{Problems, Ready, Validated};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, read_secret_file, redact};
 
@@ -13,8 +14,6 @@ use crate::secret::{Secret, read_secret_file, redact};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// The `target` label; unique among `[[redis]]` tables.
-    pub name: String,
     /// `redis://[user:password@]host:port/db`, `rediss://…` (TLS) or
     /// `unix:///path/to/redis.sock?db=0`. The db is the one the key sampler scans.
     pub url: String,
@@ -27,12 +26,6 @@ pub struct RedisConfig {
     /// File holding the password (Kubernetes secret mounts).
     #[serde(default)]
     pub password_file: Option<PathBuf>,
-    /// Overrides `global.interval`.
-    #[serde(default, with = "humantime_serde")]
-    pub interval: Option<Duration>,
-    /// Overrides `global.timeout`.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
     /// How many SLOWLOG entries to fetch per poll (0 turns the slowlog off).
     #[serde(default = "default_slowlog_entries")]
     pub slowlog_entries: u32,
@@ -101,18 +94,9 @@ fn default_min_cycle_interval() -> Duration {
 }
 
 impl RedisConfig {
-    /// Name, interval and timeout.
-    pub fn common(&self) -> CommonTarget {
-        CommonTarget {
-            name: self.name.clone(),
-            interval: self.interval,
-            timeout: self.timeout,
-        }
-    }
-
-    /// Checks the table and parses the url once: the ready target, or every
-    /// problem as `(key, message)`.
-    pub(crate) fn validate(self) -> Result<RedisTarget, Vec<(String, String)>> {
+    /// Checks the table and parses the url once: what the collector needs,
+    /// or every problem as `(key, message)`.
+    pub(crate) fn validate(&self, _common: &CommonTarget) -> Result<RedisReady, Problems> {
         let mut errors = Vec::new();
         let shown = redact(&self.url, &[]);
         let scheme_ok = [
@@ -170,9 +154,8 @@ impl RedisConfig {
                 if let Some(pw) = &password {
                     settings = settings.set_password(pw.expose());
                 }
-                Ok(RedisTarget {
+                Ok(RedisReady {
                     connection: info.set_redis_settings(settings),
-                    config: self,
                 })
             }
             _ => Err(errors),
@@ -222,55 +205,34 @@ fn check_keys(k: &KeySamplerConfig, errors: &mut Vec<(String, String)>) {
     }
 }
 
-/// A checked `[[redis]]` target: the table as written and the connection
-/// info parsed from its url once, with `username` and the resolved password
-/// applied. Compared on reload by the table only (the connection info is
-/// derived from it).
+/// What validating a `[[redis]]` table derives: the connection info parsed
+/// from its url once, with `username` and the resolved password applied.
 #[derive(Clone)]
-pub struct RedisTarget {
-    /// The table as written.
-    pub config: RedisConfig,
+pub struct RedisReady {
     connection: ConnectionInfo,
 }
+
+impl Ready for RedisReady {}
+
+/// A checked `[[redis]]` target.
+pub type RedisTarget = Validated<RedisConfig, RedisReady>;
 
 impl RedisTarget {
     /// The connection info to connect with. `reread_secret`: after a failed
     /// session, `password_file` is read again so that a rotated secret (a
     /// Kubernetes secret mount) is picked up without a reload.
     pub(crate) fn connection_info(&self, reread_secret: bool) -> Result<ConnectionInfo, String> {
+        let connection = &self.ready.connection;
         match &self.config.password_file {
             Some(path) if reread_secret => {
                 let pw = read_secret_file(path)?;
-                let settings = self
-                    .connection
+                let settings = connection
                     .redis_settings()
                     .clone()
                     .set_password(pw.expose());
-                Ok(self.connection.clone().set_redis_settings(settings))
+                Ok(connection.clone().set_redis_settings(settings))
             }
-            _ => Ok(self.connection.clone()),
+            _ => Ok(connection.clone()),
         }
-    }
-}
-
-impl std::ops::Deref for RedisTarget {
-    type Target = RedisConfig;
-    fn deref(&self) -> &RedisConfig {
-        &self.config
-    }
-}
-
-impl PartialEq for RedisTarget {
-    fn eq(&self, other: &Self) -> bool {
-        self.config == other.config
-    }
-}
-
-impl std::fmt::Debug for RedisTarget {
-    // The table only: its Debug already hides the password.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisTarget")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
     }
 }

@@ -23,7 +23,7 @@ use std::time::Instant;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisError, Value};
 
-pub use config::{KeySamplerConfig, RedisConfig, RedisTarget};
+pub use config::{KeySamplerConfig, RedisConfig, RedisReady, RedisTarget};
 use hit_ratio::export_hit_ratio;
 use info::Info;
 use keys::{KeySampler, OwnLookups};
@@ -89,13 +89,13 @@ pub struct RedisCollector {
 
 impl RedisCollector {
     /// A collector that connects on its first poll.
-    pub fn new(cfg: RedisTarget, timing: Timing) -> Self {
+    pub fn new(cfg: &RedisTarget, timing: Timing) -> Self {
         let db = cfg
             .connection_info(false)
             .map_or(0, |i| i.redis_settings().db());
         let sampler = cfg.keys.clone().map(|k| KeySampler::new(k, db));
         Self {
-            cfg,
+            cfg: cfg.clone(),
             timing,
             live: None,
             reconnecting: false,
@@ -110,12 +110,12 @@ impl RedisCollector {
     }
 
     fn error(&self, e: &RedisError) -> PollError {
-        classify(&self.cfg.name, e)
+        classify(&self.cfg.common.name, e)
     }
 
     async fn connect(&mut self) -> Result<Live, PollError> {
         let reread_secret = std::mem::replace(&mut self.reconnecting, true);
-        let name = &self.cfg.name;
+        let name = &self.cfg.common.name;
         let info = self.cfg.connection_info(reread_secret).map_err(|m| {
             PollError::new(ErrorReason::Io, format!("redis target \"{name}\": {m}"))
         })?;
@@ -148,7 +148,7 @@ impl RedisCollector {
         slowlog_len: Option<i64>,
         out: &mut Families,
     ) -> Vec<(String, String)> {
-        let target = self.cfg.name.as_str();
+        let target = self.cfg.common.name.as_str();
         let t = [("target", target)];
         export_info(info, target, out);
         out.counter(
@@ -251,7 +251,7 @@ impl Collector for RedisCollector {
         let replies: Vec<Value> = pipe
             .query_async(&mut live.conn)
             .await
-            .map_err(|e| classify(&self.cfg.name, &e))?;
+            .map_err(|e| classify(&self.cfg.common.name, &e))?;
         let text = match replies.first() {
             Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
             Some(Value::VerbatimString { text, .. }) => text.clone(),
@@ -260,7 +260,7 @@ impl Collector for RedisCollector {
                     ErrorReason::Protocol,
                     format!(
                         "redis target \"{}\": INFO answered {other:?}",
-                        self.cfg.name
+                        self.cfg.common.name
                     ),
                 ));
             }
@@ -272,7 +272,7 @@ impl Collector for RedisCollector {
                 ErrorReason::Protocol,
                 format!(
                     "redis target \"{}\": INFO reply has no redis_version",
-                    self.cfg.name
+                    self.cfg.common.name
                 ),
             ));
         }
@@ -295,7 +295,7 @@ impl Collector for RedisCollector {
             let own = sampler
                 .step(&mut live.conn, budget, caps.memory_usage)
                 .await
-                .map_err(|e| classify(&self.cfg.name, &e))?;
+                .map_err(|e| classify(&self.cfg.common.name, &e))?;
             // INFO was read before the scan, so these lookups show in the
             // counters of the next poll; export first, then add them.
             let mut families = Families::new();
@@ -491,30 +491,5 @@ pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
         && max > 0.0
     {
         out.gauge(&catalog::CLIENTS_USED_RATIO, &t, c / max);
-    }
-}
-
-/// The `[[redis]]` collector kind (registered in `collectors::register_kinds!`).
-pub struct RedisKind;
-
-impl super::Kind for RedisKind {
-    const SECTION: &'static str = "redis";
-    const METRIC_PREFIXES: &'static [&'static str] =
-        &["redis_", "perfwatch_redis_", "perfwatch_cache_"];
-    const CATALOG: &'static [&'static MetricDef] = catalog::ALL;
-    type Config = RedisConfig;
-    type Target = RedisTarget;
-    type Collector = RedisCollector;
-
-    fn common(config: &RedisConfig) -> crate::poll::CommonTarget {
-        config.common()
-    }
-
-    fn validate(config: RedisConfig) -> Result<RedisTarget, Vec<(String, String)>> {
-        config.validate()
-    }
-
-    fn collector(target: &RedisTarget, timing: crate::poll::Timing) -> RedisCollector {
-        RedisCollector::new(target.clone(), timing)
     }
 }

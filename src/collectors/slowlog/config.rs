@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::collectors::{Problems, Validated, no_problems};
 use crate::poll::CommonTarget;
 
 /// The log's format (`mysql`, `postgres`, `postgres-csv`, `postgres-json`).
@@ -25,8 +26,6 @@ pub enum StartAtConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SlowlogConfig {
-    /// The `target` label; unique among `[[slowlog]]` tables.
-    pub name: String,
     /// The log format.
     pub format: LogFormat,
     /// The log file.
@@ -67,12 +66,6 @@ pub struct SlowlogConfig {
     /// is read in batches instead of once per write (at least 100ms).
     #[serde(default = "default_min_interval", with = "humantime_serde")]
     pub min_interval: Duration,
-    /// Overrides `global.interval`.
-    #[serde(default, with = "humantime_serde")]
-    pub interval: Option<Duration>,
-    /// Overrides `global.timeout`.
-    #[serde(default, with = "humantime_serde")]
-    pub timeout: Option<Duration>,
 }
 
 fn default_top_queries() -> usize {
@@ -103,18 +96,13 @@ fn default_min_interval() -> Duration {
 /// The shortest `min_interval` accepted.
 pub const MIN_WAKE_INTERVAL: Duration = Duration::from_millis(100);
 
-impl SlowlogConfig {
-    /// Name, interval and timeout.
-    pub fn common(&self) -> CommonTarget {
-        CommonTarget {
-            name: self.name.clone(),
-            interval: self.interval,
-            timeout: self.timeout,
-        }
-    }
+/// A checked `[[slowlog]]` target (validation derives nothing).
+pub type SlowlogTarget = Validated<SlowlogConfig, ()>;
 
-    /// Cross-field checks; `(key, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
+impl SlowlogConfig {
+    /// Checks the table: the target needs nothing beyond it, or every
+    /// problem as `(key, message)`.
+    pub(crate) fn validate(&self, _common: &CommonTarget) -> Result<(), Problems> {
         let mut e = Vec::new();
         if self.top_queries == 0 {
             e.push((
@@ -163,7 +151,7 @@ impl SlowlogConfig {
                 "log_line_prefix only applies to format = \"postgres\"".into(),
             ));
         }
-        e
+        no_problems(e)
     }
 }
 
@@ -173,7 +161,7 @@ mod tests {
 
     fn parse(extra: &str) -> SlowlogConfig {
         toml::from_str(&format!(
-            "name = \"s\"\nformat = \"mysql\"\npath = \"/var/log/mysql/slow.log\"\n{extra}"
+            "format = \"mysql\"\npath = \"/var/log/mysql/slow.log\"\n{extra}"
         ))
         .unwrap()
     }
@@ -183,18 +171,19 @@ mod tests {
         let c = parse("");
         assert!(c.watch);
         assert_eq!(c.min_interval, Duration::from_millis(250));
-        assert!(c.validate().is_empty());
+        let common = crate::collectors::common("s");
+        assert!(c.validate(&common).is_ok());
         assert!(!parse("watch = false").watch);
-        assert!(parse("min_interval = \"100ms\"").validate().is_empty());
-        let errors = parse("min_interval = \"50ms\"").validate();
+        assert!(parse("min_interval = \"100ms\"").validate(&common).is_ok());
+        let errors = parse("min_interval = \"50ms\"")
+            .validate(&common)
+            .unwrap_err();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].0, "min_interval");
         assert!(errors[0].1.contains("50ms"), "{}", errors[0].1);
         assert!(
-            toml::from_str::<SlowlogConfig>(
-                "name = \"s\"\nformat = \"mysql\"\npath = \"x\"\nwatch_mode = 1"
-            )
-            .is_err()
+            toml::from_str::<SlowlogConfig>("format = \"mysql\"\npath = \"x\"\nwatch_mode = 1")
+                .is_err()
         );
     }
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
-pub use config::{LogFormat, SlowlogConfig, StartAtConfig};
+pub use config::{LogFormat, SlowlogConfig, SlowlogTarget, StartAtConfig};
 use perfwatch_slowlog::mysql::MysqlParser;
 use perfwatch_slowlog::tail::{Position, StartAt, Tailer};
 use perfwatch_slowlog::watch::{DirWatch, Relevant, WatchMode};
@@ -169,7 +169,7 @@ struct Inner {
 
 /// A running slow-log collector.
 pub struct SlowlogCollector {
-    cfg: SlowlogConfig,
+    cfg: SlowlogTarget,
     inner: Arc<Mutex<Inner>>,
     details: Option<serde_json::Value>,
     /// Notified by the directory watch (and the idle-flush timer).
@@ -190,7 +190,7 @@ impl Drop for SlowlogCollector {
 
 impl SlowlogCollector {
     /// A collector; the file is opened on the first poll.
-    pub fn new(cfg: SlowlogConfig, _timing: Timing) -> Self {
+    pub fn new(cfg: &SlowlogTarget, _timing: Timing) -> Self {
         let saved: Option<SavedState> = cfg
             .state_file
             .as_deref()
@@ -221,7 +221,7 @@ impl SlowlogCollector {
                 .flat_map(|p| [p.clone(), p.with_extension("tmp")])
                 .filter_map(|p| p.file_name().map(ToOwned::to_owned))
                 .collect();
-            DirWatch::new(&cfg.name, wake.clone(), ignored)
+            DirWatch::new(&cfg.common.name, wake.clone(), ignored)
         });
         let inner = Inner {
             tailer: Tailer::new(
@@ -239,7 +239,7 @@ impl SlowlogCollector {
             watch,
         };
         Self {
-            cfg,
+            cfg: cfg.clone(),
             inner: Arc::new(Mutex::new(inner)),
             details: None,
             wake,
@@ -249,8 +249,8 @@ impl SlowlogCollector {
 }
 
 /// Reads, parses and persists (blocking file I/O).
-fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollError> {
-    let name = &cfg.name;
+fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollError> {
+    let name = &cfg.common.name;
     if let Some(w) = &mut inner.watch {
         // Before reading: a write after this read wakes the next poll.
         let (dir, relevant) = watch_target(cfg);
@@ -372,9 +372,9 @@ fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollErro
     Ok(())
 }
 
-fn export(cfg: &SlowlogConfig, inner: &Inner, out: &mut Families) {
-    let t = [("target", cfg.name.as_str())];
-    export::digest(&inner.digest, &cfg.name, out);
+fn export(cfg: &SlowlogTarget, inner: &Inner, out: &mut Families) {
+    let t = [("target", cfg.common.name.as_str())];
+    export::digest(&inner.digest, &cfg.common.name, out);
     let s = inner.tailer.stats;
     let d = &inner.digest;
     for (def, value) in [
@@ -392,7 +392,7 @@ fn export(cfg: &SlowlogConfig, inner: &Inner, out: &mut Families) {
     for m in [WatchMode::Inotify, WatchMode::Poll] {
         out.gauge(
             &catalog::WATCH_MODE,
-            &[("target", cfg.name.as_str()), ("mode", m.as_str())],
+            &[("target", cfg.common.name.as_str()), ("mode", m.as_str())],
             if m == mode { 1.0 } else { 0.0 },
         );
     }
@@ -409,7 +409,7 @@ impl Collector for SlowlogCollector {
                     ErrorReason::Timeout,
                     format!(
                         "slowlog target \"{}\": the previous read is still running",
-                        cfg.name
+                        cfg.common.name
                     ),
                 ));
             };
@@ -431,7 +431,7 @@ impl Collector for SlowlogCollector {
         .map_err(|e| {
             PollError::new(
                 ErrorReason::Io,
-                format!("slowlog target \"{}\": {e}", self.cfg.name),
+                format!("slowlog target \"{}\": {e}", self.cfg.common.name),
             )
         })??;
         self.details = details;
@@ -457,36 +457,6 @@ impl Collector for SlowlogCollector {
 
     fn details(&self) -> Option<serde_json::Value> {
         self.details.clone()
-    }
-}
-
-/// The `[[slowlog]]` collector kind (registered in `collectors::register_kinds!`).
-pub struct SlowlogKind;
-
-impl super::Kind for SlowlogKind {
-    const SECTION: &'static str = "slowlog";
-    // `perfwatch_slow_queries_total` is older than the prefix rule and
-    // keeps its name (dashboards and alerts use it).
-    const METRIC_PREFIXES: &'static [&'static str] = &[
-        "perfwatch_slow_query",
-        "perfwatch_slow_queries_",
-        "perfwatch_slowlog_",
-    ];
-    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
-    type Config = SlowlogConfig;
-    type Target = SlowlogConfig;
-    type Collector = SlowlogCollector;
-
-    fn common(config: &SlowlogConfig) -> crate::poll::CommonTarget {
-        config.common()
-    }
-
-    fn validate(config: SlowlogConfig) -> Result<SlowlogConfig, Vec<(String, String)>> {
-        super::checked(config, SlowlogConfig::validate)
-    }
-
-    fn collector(target: &SlowlogConfig, timing: crate::poll::Timing) -> SlowlogCollector {
-        SlowlogCollector::new(target.clone(), timing)
     }
 }
 
