@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::collectors::at_least_one;
 use crate::exposition::Families;
 
 crate::metric_catalog! {
@@ -104,12 +105,7 @@ impl CustomQueryConfig {
                 format!("column \"{c}\" is both a label and a value"),
             ));
         }
-        if self.max_rows == 0 {
-            e.push((
-                "max_rows".into(),
-                "max_rows must be at least 1, got 0".into(),
-            ));
-        }
+        at_least_one(&mut e, "max_rows", self.max_rows);
         e
     }
 }

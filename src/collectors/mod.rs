@@ -196,6 +196,15 @@ pub(crate) fn no_problems(problems: Problems) -> Result<(), Problems> {
     }
 }
 
+/// Adds "`name` must be at least 1, got 0" for `key` (`name` is its last
+/// segment: `keys.max_groups` says `max_groups`) when `value` is 0.
+pub(crate) fn at_least_one(problems: &mut Problems, key: &str, value: usize) {
+    if value == 0 {
+        let name = key.rsplit('.').next().unwrap_or(key);
+        problems.push((key.into(), format!("{name} must be at least 1, got 0")));
+    }
+}
+
 /// Test tables' common keys: `name`, no interval or timeout override.
 #[cfg(test)]
 pub(crate) fn common(name: &str) -> CommonTarget {

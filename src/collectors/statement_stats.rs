@@ -317,6 +317,13 @@ pub struct StatementSource<K> {
 }
 
 impl<K: Eq + Hash + Clone> StatementSource<K> {
+    /// The source a database target's `[x.statements]` table asks for:
+    /// none when the table is absent or `enabled = false`.
+    pub fn configured(cfg: Option<&StatementsConfig>, source: &'static str) -> Option<Self> {
+        cfg.filter(|s| s.enabled)
+            .map(|s| Self::new(s.clone(), source))
+    }
+
     /// A source named `source` (the label value).
     pub fn new(cfg: StatementsConfig, source: &'static str) -> Self {
         let digest = Digest::new(cfg.top_queries, cfg.max_classes, cfg.rank_window);

@@ -13,7 +13,7 @@ use super::dsn::{Dsn, parse_dsn};
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
-use crate::collectors::{Problems, Ready, Validated, no_problems};
+use crate::collectors::{Problems, Ready, Validated, at_least_one, no_problems};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, read_secret_file, redact};
 
@@ -110,18 +110,8 @@ impl MysqlConfig {
         {
             errors.push(("password_file".into(), e));
         }
-        if self.max_tables == 0 {
-            errors.push((
-                "max_tables".into(),
-                "max_tables must be at least 1, got 0".into(),
-            ));
-        }
-        if self.max_indexes == 0 {
-            errors.push((
-                "max_indexes".into(),
-                "max_indexes must be at least 1, got 0".into(),
-            ));
-        }
+        at_least_one(&mut errors, "max_tables", self.max_tables);
+        at_least_one(&mut errors, "max_indexes", self.max_indexes);
         if self.index_interval.is_zero() {
             errors.push((
                 "index_interval".into(),

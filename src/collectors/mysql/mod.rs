@@ -98,13 +98,8 @@ impl MysqlCollector {
     /// A collector for a checked target; it connects on its first poll.
     pub(crate) fn new(target: &MysqlTarget, timing: Timing) -> Self {
         let cfg = target.clone();
-        let digests = cfg
-            .statements
-            .clone()
-            .filter(|s| s.enabled)
-            .map(|s| StatementSource::new(s, "performance_schema"));
         Self {
-            digests,
+            digests: StatementSource::configured(cfg.statements.as_ref(), "performance_schema"),
             digests_missing: None,
             options: Arc::clone(&target.ready.options),
             schemas: target.ready.schemas.clone(),

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
-use crate::collectors::{Problems, Ready, Validated};
+use crate::collectors::{Problems, Ready, Validated, at_least_one};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, read_secret_file, redact};
 
@@ -84,12 +84,7 @@ impl PgbouncerConfig {
                 .ok()
         });
         let password = self.password.clone().or(from_file);
-        if self.max_pools == 0 {
-            errors.push((
-                "max_pools".into(),
-                "max_pools must be at least 1, got 0".into(),
-            ));
-        }
+        at_least_one(&mut errors, "max_pools", self.max_pools);
         match parsed {
             Some(opts) if errors.is_empty() => {
                 let opts = opts

@@ -12,7 +12,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
-use crate::collectors::{Problems, Ready, Validated, no_problems};
+use crate::collectors::{Problems, Ready, Validated, at_least_one, no_problems};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, read_secret_file, redact};
 
@@ -134,15 +134,9 @@ impl PostgresConfig {
                 "database names must not be empty".into(),
             ));
         }
-        for (key, v) in [
-            ("max_databases", self.max_databases),
-            ("max_tables", self.max_tables),
-            ("max_indexes", self.max_indexes),
-        ] {
-            if v == 0 {
-                errors.push((key.into(), format!("{key} must be at least 1, got 0")));
-            }
-        }
+        at_least_one(&mut errors, "max_databases", self.max_databases);
+        at_least_one(&mut errors, "max_tables", self.max_tables);
+        at_least_one(&mut errors, "max_indexes", self.max_indexes);
         if self.index_interval.is_zero() {
             errors.push((
                 "index_interval".into(),

@@ -87,13 +87,8 @@ impl PostgresCollector {
     /// A collector for a checked target; it connects on its first poll.
     pub(crate) fn new(target: &PostgresTarget, timing: Timing) -> Self {
         let cfg = target.clone();
-        let statements = cfg
-            .statements
-            .clone()
-            .filter(|s| s.enabled)
-            .map(|s| StatementSource::new(s, "pg_stat_statements"));
         Self {
-            statements,
+            statements: StatementSource::configured(cfg.statements.as_ref(), "pg_stat_statements"),
             sessions: Sessions::new(target, timing),
             main_db: target.ready.main_db.clone(),
             dsn_shown: target.ready.dsn_shown.clone(),

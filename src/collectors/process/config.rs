@@ -4,7 +4,7 @@
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::collectors::{Problems, Ready, Validated};
+use crate::collectors::{Problems, Ready, Validated, at_least_one};
 use crate::poll::CommonTarget;
 
 /// One process group.
@@ -37,12 +37,7 @@ impl ProcessConfig {
                 ))
             })
             .ok();
-        if self.max_processes == 0 {
-            errors.push((
-                "max_processes".into(),
-                "max_processes must be at least 1, got 0".into(),
-            ));
-        }
+        at_least_one(&mut errors, "max_processes", self.max_processes);
         match pattern {
             Some(pattern) if errors.is_empty() => Ok(ProcessReady { pattern }),
             _ => Err(errors),

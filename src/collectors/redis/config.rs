@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::{ConnectionInfo, IntoConnectionInfo};
 use serde::Deserialize;
 
-use crate::collectors::{Problems, Ready, Validated};
+use crate::collectors::{Problems, Ready, Validated, at_least_one};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, read_secret_file, redact};
 
@@ -163,25 +163,10 @@ impl RedisConfig {
     }
 }
 
-fn check_keys(k: &KeySamplerConfig, errors: &mut Vec<(String, String)>) {
-    if k.max_groups == 0 {
-        errors.push((
-            "keys.max_groups".into(),
-            "max_groups must be at least 1, got 0".into(),
-        ));
-    }
-    if k.scan_count == 0 {
-        errors.push((
-            "keys.scan_count".into(),
-            "scan_count must be at least 1, got 0".into(),
-        ));
-    }
-    if k.max_keys_per_poll == 0 {
-        errors.push((
-            "keys.max_keys_per_poll".into(),
-            "max_keys_per_poll must be at least 1, got 0".into(),
-        ));
-    }
+fn check_keys(k: &KeySamplerConfig, errors: &mut Problems) {
+    at_least_one(errors, "keys.max_groups", k.max_groups);
+    at_least_one(errors, "keys.scan_count", k.scan_count);
+    at_least_one(errors, "keys.max_keys_per_poll", k.max_keys_per_poll);
     if !(k.time_budget_ratio > 0.0 && k.time_budget_ratio <= 1.0) {
         errors.push((
             "keys.time_budget_ratio".into(),
@@ -191,12 +176,7 @@ fn check_keys(k: &KeySamplerConfig, errors: &mut Vec<(String, String)>) {
             ),
         ));
     }
-    if k.memory_sample_every == 0 {
-        errors.push((
-            "keys.memory_sample_every".into(),
-            "memory_sample_every must be at least 1, got 0".into(),
-        ));
-    }
+    at_least_one(errors, "keys.memory_sample_every", k.memory_sample_every);
     if k.prefixes.is_empty() && k.delimiter.is_empty() {
         errors.push((
             "keys.delimiter".into(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::collectors::{Problems, Validated, no_problems};
+use crate::collectors::{Problems, Validated, at_least_one, no_problems};
 use crate::poll::CommonTarget;
 
 /// The log's format (`mysql`, `postgres`, `postgres-csv`, `postgres-json`).
@@ -104,12 +104,7 @@ impl SlowlogConfig {
     /// problem as `(key, message)`.
     pub(crate) fn validate(&self, _common: &CommonTarget) -> Result<(), Problems> {
         let mut e = Vec::new();
-        if self.top_queries == 0 {
-            e.push((
-                "top_queries".into(),
-                "top_queries must be at least 1, got 0".into(),
-            ));
-        }
+        at_least_one(&mut e, "top_queries", self.top_queries);
         if self.max_classes < self.top_queries {
             e.push((
                 "max_classes".into(),
