@@ -15,11 +15,13 @@
 //! - [`phase`]: phase triggers, evaluated after every poll round.
 //! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
 //!   `/-/reload`, `/`).
-//! - [`demo`]: `perfwatch demo`, a throwaway stack (databases, a sample app,
-//!   Prometheus, Alertmanager) with a synthetic workload.
 //! - [`web`]: serving plain or TLS with basic auth (`--web.config.file`).
-//! - [`harness`]: throwaway Redis/PostgreSQL/MariaDB servers for tests, the
-//!   demo and the benchmarks.
+//! - [`digest_cli`]: `perfwatch digest`, a slow log read once and summarized.
+//!
+//! The throwaway servers the integration tests and the demo
+//! (`perfwatch-demo`) run on live in the `perfwatch-testbench` crate
+//! (`crates/perfwatch-testbench`), a dev-dependency only, so none of them is
+//! linked into the sidecar.
 //!
 //! `main.rs` only parses flags, sets up logging, loads the config and calls
 //! [`run`].
@@ -27,11 +29,9 @@
 pub mod collectors;
 pub mod config;
 pub mod counter_window;
-pub mod demo;
 pub mod digest_cli;
 pub mod engine;
 pub mod exposition;
-pub mod harness;
 pub mod http;
 pub mod phase;
 pub mod self_metrics;

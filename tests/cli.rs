@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use perfwatch::harness::RedisServer;
+use perfwatch_testbench::RedisServer;
 
 fn perfwatch() -> Command {
     Command::new(env!("CARGO_BIN_EXE_perfwatch"))
@@ -102,7 +102,7 @@ fn once_prints_an_exposition_that_promtool_accepts() {
 
 #[test]
 fn once_fails_when_a_target_is_down() {
-    let port = perfwatch::harness::free_port().unwrap();
+    let port = perfwatch_testbench::free_port().unwrap();
     let out = once(&format!(
         "[[redis]]\nname = \"down\"\nurl = \"redis://127.0.0.1:{port}/0\"\n"
     ));

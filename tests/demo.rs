@@ -20,8 +20,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::value;
-use perfwatch::demo::{DemoOptions, start};
-use perfwatch::harness::{PrometheusServer, deploy, find_binary, port_accepts};
+use perfwatch_testbench::demo::{DemoOptions, start};
+use perfwatch_testbench::{PrometheusServer, deploy, find_binary, port_accepts};
 
 /// Every target of the demo, as `(collector, target)`.
 const TARGETS: &[(&str, &str)] = &[

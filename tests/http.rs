@@ -609,7 +609,7 @@ async fn failures_are_classified_bounded_and_isolated() {
     let (addr, _state) = app().await;
     let (huge, huge_sent) = huge_server(false).await;
     let (declared, declared_sent) = huge_server(true).await;
-    let refused = perfwatch::harness::free_port().unwrap();
+    let refused = perfwatch_testbench::free_port().unwrap();
     let toml = config(
         &[
             target("hang", &format!("http://{addr}/hang"), "health", ""),

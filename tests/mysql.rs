@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Perfwatch, blocking, value};
-use perfwatch::harness::MariaDbServer;
+use perfwatch_testbench::MariaDbServer;
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{Perfwatch, blocking, value};
-use perfwatch::harness::{PgbouncerServer, PostgresServer};
+use perfwatch_testbench::{PgbouncerServer, PostgresServer};
 
 /// A PostgreSQL and a PgBouncer in front of it with `settings`.
 fn start_stack(settings: &[(&str, &str)]) -> (PostgresServer, PgbouncerServer) {

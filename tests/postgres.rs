@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Perfwatch, blocking, value};
-use perfwatch::harness::PostgresServer;
+use perfwatch_testbench::PostgresServer;
 use sqlx::{Connection, Executor};
 
 fn start_pg(settings: &[(&str, &str)]) -> PostgresServer {

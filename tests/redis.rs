@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Perfwatch, blocking, timed, value};
-use perfwatch::harness::RedisServer;
+use perfwatch_testbench::RedisServer;
 
 fn start_redis(settings: &[(&str, &str)]) -> RedisServer {
     RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))

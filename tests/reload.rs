@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Perfwatch, blocking, value};
-use perfwatch::harness::{MariaDbServer, PostgresServer, RedisServer};
+use perfwatch_testbench::{MariaDbServer, PostgresServer, RedisServer};
 
 const GLOBAL: &str = "[global]\ninterval = \"300ms\"\ntimeout = \"250ms\"\n";
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Perfwatch, promtool_check_metrics, value};
 use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
-use perfwatch::harness::MariaDbServer;
+use perfwatch_testbench::MariaDbServer;
 
 /// Every `# Query_time:` value in a log file (the test's own reading of what
 /// the server wrote).

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::{Perfwatch, value};
 use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
-use perfwatch::harness::PostgresServer;
+use perfwatch_testbench::PostgresServer;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const PREFIX: &str = "%m [%p] %q%u@%d ";

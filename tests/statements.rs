@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Perfwatch, blocking, promtool_check_metrics, value};
 use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
-use perfwatch::harness::{MariaDbServer, PostgresServer};
+use perfwatch_testbench::{MariaDbServer, PostgresServer};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 

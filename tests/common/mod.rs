@@ -141,8 +141,8 @@ pub async fn timed<T>(fut: impl Future<Output = T>) -> (T, Duration) {
 pub fn promtool_check_metrics(text: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let promtool =
-        perfwatch::harness::find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
+    let promtool = perfwatch_testbench::find_binary("promtool", "prometheus")
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut child = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
