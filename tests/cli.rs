@@ -19,6 +19,21 @@ fn version_prints_the_crate_version() {
 }
 
 #[test]
+fn the_demo_is_not_part_of_the_sidecar() {
+    // It moved to the test bench's perfwatch-demo binary (scripts/demo.sh).
+    let out = perfwatch().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(!help.contains("demo"), "{help}");
+    let out = perfwatch().arg("demo").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "perfwatch demo must be an error"
+    );
+}
+
+#[test]
 fn check_config_lists_every_error_and_fails() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");

@@ -1,4 +1,4 @@
-//! `perfwatch demo` (issue 6), started in-process through the same library
+//! `perfwatch-demo` (issue 6), started in-process through the same library
 //! calls `main` makes: every target comes up, the numbers the demo is there
 //! to show move (hit ratio, slow queries from both logs, the growing table),
 //! the cold phase can be forced from the sample app, Prometheus scrapes
