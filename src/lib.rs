@@ -178,6 +178,24 @@ async fn reload(
     }
 }
 
+/// Completes on Ctrl-C (SIGINT) or SIGTERM: what the `perfwatch` binary
+/// and the test bench's `perfwatch-demo` stop on.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM ({e}); stop with Ctrl-C");
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
 /// Locks the phase engine; a panic elsewhere cannot leave it half-updated
 /// (every update is one evaluation), so a poisoned lock is still usable.
 fn lock(

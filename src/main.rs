@@ -185,7 +185,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     .await
                     .with_context(|| format!("cannot listen on \"{}\"", cli.listen_address))?;
                 tracing::info!(address = %cli.listen_address, targets = config.targets.len(), "perfwatch listening");
-                perfwatch::run_with(config, listener, web, shutdown_signal()).await?;
+                perfwatch::run_with(config, listener, web, perfwatch::shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -202,16 +202,6 @@ fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
 }
 
 fn init_logging(level: &str, format: LogFormat) {

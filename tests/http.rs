@@ -230,6 +230,19 @@ fn key_file(dir: &tempfile::TempDir) -> String {
     path.display().to_string()
 }
 
+/// Target `api`: the app's health endpoint with the API key from a file.
+fn keyed_health_target(addr: SocketAddr, dir: &tempfile::TempDir) -> String {
+    target(
+        "api",
+        &format!("http://{addr}/health"),
+        "health",
+        &format!(
+            "header_files = {{ \"X-API-Key\" = \"{}\" }}\n",
+            key_file(dir)
+        ),
+    )
+}
+
 #[tokio::test]
 async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     let (addr, state) = app().await;
@@ -238,15 +251,7 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
         FAST_SHORT_TIMEOUT,
         &format!(
             "{}{}",
-            target(
-                "api",
-                &format!("http://{addr}/health"),
-                "health",
-                &format!(
-                    "header_files = {{ \"X-API-Key\" = \"{}\" }}\n",
-                    key_file(&dir)
-                ),
-            ),
+            keyed_health_target(addr, &dir),
             // Same endpoint without the key: 401 is down, but the poll succeeds.
             target("nokey", &format!("http://{addr}/health"), "health", ""),
         ),
@@ -781,15 +786,7 @@ async fn exposition_with_every_kind_passes_promtool() {
     let toml = config(
         FAST_SHORT_TIMEOUT,
         &[
-            target(
-                "api",
-                &format!("http://{addr}/health"),
-                "health",
-                &format!(
-                    "header_files = {{ \"X-API-Key\" = \"{}\" }}\n",
-                    key_file(&dir)
-                ),
-            ),
+            keyed_health_target(addr, &dir),
             target(
                 "slow",
                 &format!("http://{addr}/slow"),

@@ -112,11 +112,27 @@ const POLL_WAIT: Duration = Duration::from_secs(20);
 #[tokio::test]
 async fn performance_schema_verdicts_custom_queries_and_promtool() {
     let before_start = std::time::Instant::now();
-    let db = blocking(|| {
+    let (db, uptime_before) = blocking(|| {
         let db = start_db(&[("performance_schema", "ON")]);
         db.sql(SCHEMA).unwrap();
         db.sql(&workload(3)).unwrap();
-        db
+        // At least 2 s of server uptime before perfwatch starts, so a stats
+        // age counted from perfwatch's first poll instead of the server's
+        // start is told apart below.
+        let uptime = || -> f64 {
+            db.sql("SHOW GLOBAL STATUS LIKE 'Uptime'")
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        while uptime() < 2.0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let up = uptime();
+        (db, up)
     })
     .await;
     let target = mysql_target(
@@ -208,6 +224,10 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
     assert!(
         age <= uptime && age >= uptime - 3.0,
         "stats age {age} s, server uptime {uptime} s"
+    );
+    assert!(
+        age >= uptime_before,
+        "stats age {age} s, but the server was up {uptime_before} s before perfwatch started"
     );
     let since_start = before_start.elapsed().as_secs_f64();
     assert!(

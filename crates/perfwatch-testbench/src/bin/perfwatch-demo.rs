@@ -67,19 +67,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     rt.block_on(async {
         let demo = demo::start(options).await?;
         print!("{}", demo.describe());
-        demo.run_until(shutdown_signal()).await?;
+        demo.run_until(perfwatch::shutdown_signal()).await?;
         anyhow::Ok(())
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
 }
 
 fn init_logging(level: &str) {
