@@ -1,6 +1,8 @@
 //! Windowed deltas of a pair of monotonic counters (hits and misses), for
-//! `perfwatch_cache_hit_ratio{window="1m|5m|15m"}`. Shared by every source of
-//! hit/miss counters (Redis INFO, the app's own `cache_hits_total`).
+//! `perfwatch_cache_hit_ratio{window="1m|5m|15m"}` and the MySQL buffer pool
+//! ratio. Shared by every source of hit/miss counters (Redis INFO, the app's
+//! own `cache_hits_total`, InnoDB reads); the cache families themselves are
+//! exported by `collectors::redis::hit_ratio`, next to their declaration.
 //!
 //! Reset-aware: when the source restarted (its epoch, e.g. Redis `run_id`,
 //! changed) or a counter went down (`CONFIG RESETSTAT`), the history before
@@ -116,56 +118,6 @@ impl CounterWindows {
     /// The newest counters, if any.
     pub fn latest(&self) -> Option<(u64, u64)> {
         self.samples.back().map(|s| (s.hits, s.misses))
-    }
-}
-
-/// Exports `perfwatch_cache_hit_ratio`, `perfwatch_cache_lookups_in_window`
-/// and `perfwatch_cache_window_covered_seconds` for every window plus
-/// `window="total"` (`hits`/`misses` since the last reset), with `labels`
-/// before `window`. Every hit/miss source exports through here, so the
-/// families (names, help, NaN rule) are the same and one alert covers all. A
-/// window without lookups has no ratio sample, never NaN; its lookups are 0.
-pub fn export_hit_ratio(
-    history: &CounterWindows,
-    hits: u64,
-    misses: u64,
-    labels: &[(&str, &str)],
-    out: &mut crate::exposition::Families,
-) {
-    let mut windows: Vec<(&str, u64, u64, Option<Duration>)> = WINDOWS
-        .iter()
-        .filter_map(|(label, w)| {
-            history
-                .delta(*w)
-                .map(|d| (*label, d.hits, d.misses, Some(d.covered)))
-        })
-        .collect();
-    windows.push(("total", hits, misses, None));
-    for (window, h, m, covered) in windows {
-        let mut l = labels.to_vec();
-        l.push(("window", window));
-        if let Some(r) = hit_ratio(h, m) {
-            out.gauge(
-                "perfwatch_cache_hit_ratio",
-                "Cache hits / (hits + misses) over the window; absent when the window had no lookups. window=\"total\" is since the counters were last reset.",
-                &l,
-                r,
-            );
-        }
-        out.gauge(
-            "perfwatch_cache_lookups_in_window",
-            "Cache lookups (hits + misses) within the window of perfwatch_cache_hit_ratio.",
-            &l,
-            (h + m) as f64,
-        );
-        if let Some(c) = covered {
-            out.gauge(
-                "perfwatch_cache_window_covered_seconds",
-                "Seconds of history behind the window (shorter than the window right after start or a counter reset).",
-                &l,
-                c.as_secs_f64(),
-            );
-        }
     }
 }
 

@@ -9,8 +9,10 @@
 use std::collections::BTreeMap;
 
 use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType as ProtoType,
 };
+
+use crate::catalog::{MetricDef, MetricType};
 
 /// Families of one poll, keyed by name so that samples of one family stay together.
 #[derive(Debug, Default, Clone)]
@@ -24,7 +26,7 @@ impl Families {
         Self::default()
     }
 
-    fn family(&mut self, name: &str, help: &str, kind: MetricType) -> &mut MetricFamily {
+    fn family(&mut self, name: &str, help: &str, kind: ProtoType) -> &mut MetricFamily {
         self.map.entry(name.to_owned()).or_insert_with(|| {
             let mut f = MetricFamily::default();
             f.set_name(name.to_owned());
@@ -34,19 +36,40 @@ impl Families {
         })
     }
 
-    /// Adds a gauge sample.
-    pub fn gauge(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+    /// Adds a gauge sample of a declared family.
+    pub fn gauge(&mut self, def: &MetricDef, labels: &[(&str, &str)], value: f64) {
+        check(def, MetricType::Gauge, labels);
+        self.gauge_named(def.name, def.help, labels, value);
+    }
+
+    /// Adds a counter sample of a declared family.
+    pub fn counter(&mut self, def: &MetricDef, labels: &[(&str, &str)], value: f64) {
+        check(def, MetricType::Counter, labels);
+        self.counter_named(def.name, def.help, labels, value);
+    }
+
+    /// Adds a histogram sample of a declared family from non-cumulative
+    /// bucket counts.
+    pub fn histogram(&mut self, def: &MetricDef, labels: &[(&str, &str)], data: &HistogramData) {
+        check(def, MetricType::Histogram, labels);
+        self.histogram_named(def.name, def.help, labels, data);
+    }
+
+    /// Adds a gauge sample of a family the user named (custom queries);
+    /// everything perfwatch names itself goes through a catalog ([`Self::gauge`]).
+    pub fn gauge_named(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
         let mut g = Gauge::default();
         g.set_value(value);
         let mut m = metric(labels);
         m.set_gauge(g);
-        self.family(name, help, MetricType::GAUGE)
+        self.family(name, help, ProtoType::GAUGE)
             .mut_metric()
             .push(m);
     }
 
-    /// Adds a counter sample (`name` must end in `_total`).
-    pub fn counter(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+    /// Adds a counter sample of a family the user named (`name` must end in
+    /// `_total`); see [`Self::gauge_named`].
+    pub fn counter_named(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
         debug_assert!(
             name.ends_with("_total"),
             "counter {name} must end in _total"
@@ -55,13 +78,12 @@ impl Families {
         c.set_value(value);
         let mut m = metric(labels);
         m.set_counter(c);
-        self.family(name, help, MetricType::COUNTER)
+        self.family(name, help, ProtoType::COUNTER)
             .mut_metric()
             .push(m);
     }
 
-    /// Adds a histogram sample from non-cumulative bucket counts.
-    pub fn histogram(
+    pub fn histogram_named(
         &mut self,
         name: &str,
         help: &str,
@@ -87,7 +109,7 @@ impl Families {
         h.set_sample_sum(data.sum);
         let mut m = metric(labels);
         m.set_histogram(h);
-        self.family(name, help, MetricType::HISTOGRAM)
+        self.family(name, help, ProtoType::HISTOGRAM)
             .mut_metric()
             .push(m);
     }
@@ -113,6 +135,24 @@ impl Families {
     }
 }
 
+/// In debug builds (every test run), a sample must match its declaration.
+fn check(def: &MetricDef, kind: MetricType, labels: &[(&str, &str)]) {
+    debug_assert_eq!(
+        def.kind,
+        kind,
+        "{} is declared as a {}",
+        def.name,
+        def.kind.as_str()
+    );
+    debug_assert!(
+        def.has_labels(labels),
+        "{}: labels {:?} are not the declared {:?}",
+        def.name,
+        labels.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+        def.labels
+    );
+}
+
 fn metric(labels: &[(&str, &str)]) -> Metric {
     Metric::from_label(
         labels
@@ -127,40 +167,10 @@ fn metric(labels: &[(&str, &str)]) -> Metric {
     )
 }
 
-/// A histogram kept by a collector across polls: fixed upper bounds,
-/// non-cumulative counts (the `+Inf` bucket is implied by `count`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistogramData {
-    /// Upper bounds, ascending, without `+Inf`.
-    pub bounds: &'static [f64],
-    /// Observations per bucket (same length as `bounds`).
-    pub counts: Vec<u64>,
-    /// Number of observations.
-    pub count: u64,
-    /// Sum of observations.
-    pub sum: f64,
-}
-
-impl HistogramData {
-    /// An empty histogram over `bounds`.
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: vec![0; bounds.len()],
-            count: 0,
-            sum: 0.0,
-        }
-    }
-
-    /// Records one observation.
-    pub fn observe(&mut self, value: f64) {
-        if let Some(i) = self.bounds.iter().position(|&b| value <= b) {
-            self.counts[i] += 1;
-        }
-        self.count += 1;
-        self.sum += value;
-    }
-}
+/// Histograms are kept as plain data by the collectors (and by the
+/// slow-query library, whose digest is built on them); see
+/// [`perfwatch_slowlog::histogram`] for why the type lives there.
+pub use perfwatch_slowlog::histogram::HistogramData;
 
 /// Looks up the value of a gauge or counter sample by name and labels (all of
 /// `labels` must match; other labels are ignored). Used by tests and the
@@ -177,7 +187,7 @@ pub fn sample_value(families: &[MetricFamily], name: &str, labels: &[(&str, &str
             })
         })
         .map(|m| match f.get_field_type() {
-            MetricType::COUNTER => m.get_counter().get_value(),
+            ProtoType::COUNTER => m.get_counter().get_value(),
             _ => m.get_gauge().get_value(),
         })
 }
@@ -211,10 +221,10 @@ mod tests {
     #[test]
     fn merge_keeps_one_family_per_name() {
         let mut a = Families::new();
-        a.gauge("x", "help", &[("target", "a")], 1.0);
+        a.gauge_named("x", "help", &[("target", "a")], 1.0);
         let mut b = Families::new();
-        b.gauge("x", "help", &[("target", "b")], 2.0);
-        b.counter("y_total", "help", &[], 3.0);
+        b.gauge_named("x", "help", &[("target", "b")], 2.0);
+        b.counter_named("y_total", "help", &[], 3.0);
         let (a, b) = (a.into_vec(), b.into_vec());
         let merged = merge([a.as_slice(), b.as_slice()]);
         assert_eq!(merged.len(), 2);
@@ -233,7 +243,7 @@ mod tests {
             h.observe(v);
         }
         let mut f = Families::new();
-        f.histogram("d_seconds", "help", &[], &h);
+        f.histogram_named("d_seconds", "help", &[], &h);
         let text = String::from_utf8(encode_text(&f.into_vec())).unwrap();
         assert!(text.contains("d_seconds_bucket{le=\"0.1\"} 1\n"), "{text}");
         assert!(text.contains("d_seconds_bucket{le=\"1\"} 3\n"), "{text}");

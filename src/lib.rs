@@ -6,17 +6,17 @@
 //! - [`config`]: the TOML config, strict, every error at once with line and key.
 //! - [`collectors`]: one folder per source, each with its config type, pure
 //!   parsers and thin I/O; [`collectors::KINDS`] lists them all.
+//! - `crates/perfwatch-slowlog` ([`perfwatch_slowlog`]): slow-log parsers,
+//!   fingerprints and digest, a library on its own under `collectors::slowlog`.
 //! - [`engine`]: one poll loop per target under a hard timeout, and the store
 //!   that `/metrics` renders from (it never waits on a target).
 //! - [`supervisor`]: starts and stops loops on load and reload.
 //! - [`exposition`]: metric families, merging and text encoding.
 //! - [`counter_window`]: windowed, reset-aware ratios of counter pairs.
-//! - [`self_metrics`]: perfwatch's own health metrics, in one place.
 //! - [`phase`]: phase triggers, evaluated after every poll round.
 //! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
 //!   `/-/reload`, `/`).
 //! - [`web`]: serving plain or TLS with basic auth (`--web.config.file`).
-//! - [`digest_cli`]: `perfwatch digest`, a slow log read once and summarized.
 //!
 //! The throwaway servers the integration tests and the demo
 //! (`perfwatch-demo`) run on live in the `perfwatch-testbench` crate
@@ -26,15 +26,18 @@
 //! `main.rs` only parses flags, sets up logging, loads the config and calls
 //! [`run`].
 
+pub mod catalog;
 pub mod collectors;
 pub mod config;
 pub mod counter_window;
-pub mod digest_cli;
+pub mod document;
 pub mod engine;
 pub mod exposition;
 pub mod http;
+pub mod metric_index;
 pub mod phase;
-pub mod self_metrics;
+pub mod poll;
+pub mod secret;
 pub mod supervisor;
 pub mod web;
 
@@ -98,9 +101,9 @@ pub async fn run_with(
     let store = Arc::new(Store::new());
     let cancel = CancellationToken::new();
     let mut supervisor = Supervisor::new(store.clone(), cancel.clone());
-    let phases = Arc::new(std::sync::Mutex::new(phase::PhaseEngine::new(
-        &config.phases,
-    )));
+    let engine = phase::PhaseEngine::new(&config.phases);
+    warn_unknown_trigger_metrics(&engine);
+    let phases = Arc::new(std::sync::Mutex::new(engine));
     spawn_phase_evaluator(
         store.clone(),
         phases.clone(),
@@ -139,7 +142,9 @@ pub async fn run_with(
             Some(reply) = reload_rx.recv() => {
                 let result = reload(&mut current, &mut supervisor, &store).await;
                 if result.is_ok() {
-                    lock(&phases).reconfigure(&current.phases);
+                    let mut engine = lock(&phases);
+                    engine.reconfigure(&current.phases);
+                    warn_unknown_trigger_metrics(&engine);
                 }
                 let _ = reply.send(result);
             }
@@ -246,4 +251,12 @@ fn spawn_sighup(reload: mpsc::Sender<http::ReloadRequest>, cancel: CancellationT
             }
         }
     });
+}
+
+/// A trigger whose selector names no family perfwatch may export would wait
+/// for data forever: say so at load and reload.
+fn warn_unknown_trigger_metrics(engine: &phase::PhaseEngine) {
+    for (phase, trigger, metric) in engine.unknown_metrics(metric_index::may_export) {
+        tracing::warn!(%phase, %trigger, %metric, "trigger selector names no metric family perfwatch exports");
+    }
 }

@@ -1,5 +1,7 @@
 //! The `perfwatch` binary: flags, logging, config, then `perfwatch::run`.
 
+mod digest_cli;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -135,7 +137,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Once) => {
             let config = load(&cli.config_file)?;
             let rt = runtime(cli.worker_threads)?;
-            let (text, failures) = rt.block_on(perfwatch::engine::poll_once(&config));
+            let (text, failures) = rt.block_on(perfwatch::supervisor::poll_once(&config));
             print!("{}", String::from_utf8_lossy(&text));
             for (key, e) in &failures {
                 eprintln!(
@@ -158,7 +160,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             max_line_bytes,
             json,
         }) => {
-            perfwatch::digest_cli::run(&perfwatch::digest_cli::DigestOptions {
+            digest_cli::run(&digest_cli::DigestOptions {
                 path: file,
                 format,
                 log_line_prefix,

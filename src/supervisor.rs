@@ -1,18 +1,22 @@
 //! Starts, stops and replaces target loops when the config is loaded or
 //! reloaded. A reload only touches targets whose config changed: unchanged
-//! targets keep their connections and their counter history.
+//! targets keep their connections and their counter history. Also
+//! `perfwatch once`: every target polled once on the loops' own guarded path.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
+use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::TargetConfig;
+use crate::collectors::Target;
 use crate::config::{Config, Timing};
 use crate::engine::{PollLoop, Store, TargetHandle, TargetKey};
+use crate::poll::PollError;
 
 struct Running {
-    config: TargetConfig,
+    config: Target,
     timing: Timing,
     handle: TargetHandle,
 }
@@ -44,11 +48,11 @@ impl Supervisor {
     /// Makes the running targets match `config`: removed and changed targets
     /// stop (their series disappear), new and changed ones start.
     pub async fn apply(&mut self, config: &Config) {
-        let mut wanted: BTreeMap<TargetKey, (TargetConfig, Timing)> = BTreeMap::new();
+        let mut wanted: BTreeMap<TargetKey, (Target, Timing)> = BTreeMap::new();
         for t in &config.targets {
             let key = TargetKey {
                 collector: t.kind(),
-                target: t.common().name,
+                target: t.common.name.clone(),
             };
             wanted.insert(key, (t.clone(), config.timing(t)));
         }
@@ -95,4 +99,42 @@ impl Supervisor {
             r.handle.stop().await;
         }
     }
+}
+
+/// Polls every target once, concurrently, each under its timeout; for
+/// `perfwatch once`. Returns the rendered exposition and the failures.
+pub async fn poll_once(config: &Config) -> (Bytes, Vec<(TargetKey, PollError)>) {
+    let store = Arc::new(Store::new());
+    let mut tasks = Vec::new();
+    for target in &config.targets {
+        let key = TargetKey {
+            collector: target.kind(),
+            target: target.common.name.clone(),
+        };
+        let timing = config.timing(target);
+        store.register(key.clone(), timing);
+        let target = target.clone();
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let result = target.poll_once(timing).await;
+            match result {
+                Ok(out) => {
+                    store.record_success(&key, out, started.elapsed());
+                    None
+                }
+                Err(e) => {
+                    store.record_failure(&key, &e, started.elapsed());
+                    Some((key, e))
+                }
+            }
+        }));
+    }
+    let mut failures = Vec::new();
+    for t in tasks {
+        if let Ok(Some(f)) = t.await {
+            failures.push(f);
+        }
+    }
+    (store.metrics().text.clone(), failures)
 }

@@ -3,7 +3,7 @@
 //! `alerts/tests/`, the generated PrometheusRule in sync, and the conventions
 //! every alert follows (severity, annotations, a runbook section, unit tests
 //! that fire and stay quiet, rate() only of counters, only metric names
-//! perfwatch's code exports).
+//! a metric catalog declares).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,15 +17,6 @@ const RULES: &str = "alerts/perfwatch.rules.yml";
 const PROMETHEUS_RULE: &str = "deploy/kubernetes/prometheusrule.yaml";
 const RUNBOOKS: &str = "docs/runbooks.md";
 const RUNBOOK_BASE: &str = "https://github.com/perfwatch/perfwatch/blob/main/docs/runbooks.md#";
-
-/// Metrics of a collector that was still being written with these rules (the
-/// slow-log collector, `src/collectors/slowlog/`); the rules use the names its
-/// issue fixed. Drop an entry once the collector is merged: everything else
-/// must appear in `src/`.
-const PENDING_METRICS: &[&str] = &[
-    "perfwatch_slow_queries_total",
-    "perfwatch_slow_query_duration_seconds",
-];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -258,36 +249,8 @@ fn note(name: Option<&str>, under_counter_fn: bool, out: &mut Selected) {
     out.all.insert(name);
 }
 
-/// Every `"metric_name"`-looking string literal in `src/`.
-fn names_in_source() -> BTreeSet<String> {
-    fn visit(dir: &Path, out: &mut BTreeSet<String>) {
-        for entry in std::fs::read_dir(dir).expect("readable src dir") {
-            let path = entry.expect("dir entry").path();
-            if path.is_dir() {
-                visit(&path, out);
-            } else if path.extension().is_some_and(|x| x == "rs") {
-                let text = std::fs::read_to_string(&path).expect("readable source");
-                for (i, piece) in text.split('"').enumerate() {
-                    if i % 2 == 1
-                        && !piece.is_empty()
-                        && piece
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-                    {
-                        out.insert(piece.to_owned());
-                    }
-                }
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    visit(&root().join("src"), &mut out);
-    out
-}
-
 #[test]
 fn rules_rate_only_counters_and_use_only_exported_metrics() {
-    let exported = names_in_source();
     let mut problems = Vec::new();
     for rule in rules() {
         let name = str_of(&rule, "alert")
@@ -321,13 +284,8 @@ fn rules_rate_only_counters_and_use_only_exported_metrics() {
                 }
                 continue;
             }
-            let family = ["_bucket", "_count", "_sum"]
-                .iter()
-                .find_map(|s| metric.strip_suffix(s))
-                .filter(|f| exported.contains(*f) || PENDING_METRICS.contains(f))
-                .unwrap_or(metric);
-            if !exported.contains(family) && !PENDING_METRICS.contains(&family) {
-                problems.push(format!("{name}: {metric} is not exported anywhere in src/"));
+            if perfwatch::metric_index::family_of_series(metric).is_none() {
+                problems.push(format!("{name}: {metric} is declared in no metric catalog"));
             }
         }
     }

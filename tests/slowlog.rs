@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{FASTEST, Perfwatch, config, promtool_check_metrics, value};
-use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
+use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::MariaDbServer;
 
 /// Every `# Query_time:` value in a log file (the test's own reading of what

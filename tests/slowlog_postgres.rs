@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{FASTEST, Perfwatch, config, polls, value};
-use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
+use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::PostgresServer;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 

@@ -18,10 +18,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
-use perfwatch::collectors::slowlog::mysql::MysqlParser;
-use perfwatch::collectors::slowlog::postgres::{PgFormat, PgParser, prefix_regex};
-use perfwatch::collectors::slowlog::tail::{StartAt, Tailer};
+use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
+use perfwatch_slowlog::mysql::MysqlParser;
+use perfwatch_slowlog::postgres::{PgFormat, PgParser, prefix_regex};
+use perfwatch_slowlog::tail::{StartAt, Tailer};
 use proptest::prelude::*;
 
 /// `cases` cases; failures are reported with their minimal input (no

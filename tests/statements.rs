@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{FAST, Perfwatch, blocking, config, polls, promtool_check_metrics, value, wait_polls};
-use perfwatch::collectors::slowlog::fingerprint::{fingerprint, fingerprint_id};
+use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::{MariaDbServer, PostgresServer};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};

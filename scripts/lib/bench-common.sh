@@ -302,13 +302,29 @@ threads() { awk '/^Threads:/ { print $2 }' "/proc/$1/status"; }
 # cpu_ticks PID: utime + stime so far, in clock ticks (HZ per second).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 busy_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
-# our_ticks: CPU of every process this script started and still runs.
+# our_ticks: CPU of every process this script started, of all their
+# descendants, and of the descendants they already reaped (cutime + cstime):
+# a PostgreSQL or MariaDB server we started serves an exporter's scrape in a
+# backend process or thread of its own, and that work is the peer's load, not
+# outside load. (Counting only the started PIDs flagged every postgres_exporter
+# run as disturbed.) Sampled twice, the difference is the tree's CPU in
+# between, also for backends that exited between the samples.
 our_ticks() {
-    local pid sum=0
-    for pid in "${PIDS[@]}"; do
-        [[ -r /proc/$pid/stat ]] && sum=$((sum + $(cpu_ticks "$pid")))
-    done
-    echo "$sum"
+    local roots=" ${PIDS[*]} "
+    ps -e -o pid=,ppid= 2>/dev/null | awk -v roots="$roots" '
+        { parent[$1] = $2 }
+        END {
+            n = split(roots, r, " ")
+            for (i = 1; i <= n; i++) if (r[i] != "") ours[r[i]] = 1
+            do {
+                grew = 0
+                for (p in parent) if (!(p in ours) && (parent[p] in ours)) { ours[p] = 1; grew = 1 }
+            } while (grew)
+            for (p in ours) print p
+        }' | while read -r pid; do
+        # Fields after "pid (comm) ": comm may hold spaces, so cut at ") ".
+        [[ -r /proc/$pid/stat ]] && sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null
+    done | awk '{ sum += $12 + $13 + $14 + $15 } END { printf "%d\n", sum }'
 }
 # children_ticks: CPU of this shell's waited-for children so far (wrk), in
 # ticks, into CHILD_TICKS. `times` must run in this shell, not in $(...).

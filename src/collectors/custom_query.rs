@@ -14,6 +14,41 @@ use serde::Deserialize;
 
 use crate::exposition::Families;
 
+crate::metric_catalog! {
+    /// The custom-query families, filled by every SQL collector (postgres,
+    /// mysql), so declared here rather than in one kind's catalog.
+    pub const CATALOG;
+    /// The one family whose label set the user chooses: besides `target` and
+    /// `query`, a `column` label (with several value columns) and one label
+    /// per configured label column. Exported with `gauge_named` for that
+    /// reason; declared here for its name and HELP.
+    VALUE = Gauge(
+        "perfwatch_custom_query_value",
+        ["target", "query"],
+        "Value of a configured custom SQL query ([[postgres.query]] / [[mysql.query]])."
+    );
+    ERRORS = Counter(
+        "perfwatch_custom_query_errors_total",
+        ["target", "query"],
+        "Runs of a custom query that failed (the target's other metrics are unaffected)."
+    );
+    TRUNCATED_ROWS = Counter(
+        "perfwatch_custom_query_truncated_rows_total",
+        ["target", "query"],
+        "Rows dropped because a custom query returned more than max_rows."
+    );
+    DURATION = Gauge(
+        "perfwatch_custom_query_duration_seconds",
+        ["target", "query"],
+        "How long the last run of a custom query took."
+    );
+    LAST_SUCCESS = Gauge(
+        "perfwatch_custom_query_last_success_timestamp_seconds",
+        ["target", "query"],
+        "When a custom query last succeeded."
+    );
+}
+
 /// One `[[<kind>.query]]` table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,7 +84,7 @@ fn default_max_rows() -> usize {
 
 impl CustomQueryConfig {
     /// Cross-field checks, `(key, message)`, keys relative to the query table.
-    pub fn validate(&self) -> Vec<(String, String)> {
+    pub(crate) fn validate(&self) -> Vec<(String, String)> {
         let mut e = Vec::new();
         if self.name.is_empty() {
             e.push(("name".into(), "name must not be empty".into()));
@@ -80,7 +115,7 @@ impl CustomQueryConfig {
 }
 
 /// Checks a list of queries: each on its own, plus unique names.
-pub fn validate_queries(queries: &[CustomQueryConfig]) -> Vec<(String, String)> {
+pub(crate) fn validate_queries(queries: &[CustomQueryConfig]) -> Vec<(String, String)> {
     let mut errors = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for (i, q) in queries.iter().enumerate() {
@@ -99,7 +134,7 @@ pub fn validate_queries(queries: &[CustomQueryConfig]) -> Vec<(String, String)> 
 
 /// One result row, already split into label and value columns.
 #[derive(Debug, Clone, PartialEq)]
-pub struct QueryRow {
+pub(crate) struct QueryRow {
     /// `(column, value)` for each label column.
     pub labels: Vec<(String, String)>,
     /// `(column, value)` for each value column.
@@ -118,13 +153,18 @@ struct QueryState {
 
 /// Per-target state of all custom queries.
 #[derive(Debug, Default)]
-pub struct CustomQueries {
+pub(crate) struct CustomQueries {
     states: BTreeMap<String, QueryState>,
 }
 
 impl CustomQueries {
     /// Whether `q` should run now, given the target's default interval.
-    pub fn due(&self, q: &CustomQueryConfig, default_interval: Duration, now: Instant) -> bool {
+    pub(crate) fn due(
+        &self,
+        q: &CustomQueryConfig,
+        default_interval: Duration,
+        now: Instant,
+    ) -> bool {
         let interval = q.interval.unwrap_or(default_interval);
         match self.states.get(&q.name).and_then(|s| s.last_run) {
             // A little slack so a query with the target's own interval runs on
@@ -135,7 +175,12 @@ impl CustomQueries {
     }
 
     /// Records a successful run.
-    pub fn record_rows(&mut self, q: &CustomQueryConfig, mut rows: Vec<QueryRow>, took: Duration) {
+    pub(crate) fn record_rows(
+        &mut self,
+        q: &CustomQueryConfig,
+        mut rows: Vec<QueryRow>,
+        took: Duration,
+    ) {
         let s = self.states.entry(q.name.clone()).or_default();
         s.last_run = Some(Instant::now());
         if rows.len() > q.max_rows {
@@ -144,12 +189,12 @@ impl CustomQueries {
         }
         s.rows = rows;
         s.last_duration = took.as_secs_f64();
-        s.last_success_unix = Some(crate::engine::unix_now());
+        s.last_success_unix = Some(crate::poll::unix_now());
     }
 
     /// Records a failed run (the previous rows are dropped: a failing query
     /// must not keep serving an old count).
-    pub fn record_error(&mut self, q: &CustomQueryConfig, took: Duration) {
+    pub(crate) fn record_error(&mut self, q: &CustomQueryConfig, took: Duration) {
         let s = self.states.entry(q.name.clone()).or_default();
         s.last_run = Some(Instant::now());
         s.rows.clear();
@@ -158,13 +203,13 @@ impl CustomQueries {
     }
 
     /// Forgets queries no longer configured.
-    pub fn retain(&mut self, queries: &[CustomQueryConfig]) {
+    pub(crate) fn retain(&mut self, queries: &[CustomQueryConfig]) {
         self.states
             .retain(|name, _| queries.iter().any(|q| &q.name == name));
     }
 
     /// Exports every configured query's families.
-    pub fn export(&self, queries: &[CustomQueryConfig], target: &str, out: &mut Families) {
+    pub(crate) fn export(&self, queries: &[CustomQueryConfig], target: &str, out: &mut Families) {
         for q in queries {
             let Some(s) = self.states.get(&q.name) else {
                 continue;
@@ -177,39 +222,14 @@ impl CustomQueries {
                         labels.push(("column", column));
                     }
                     labels.extend(row.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-                    out.gauge(
-                        "perfwatch_custom_query_value",
-                        "Value of a configured custom SQL query ([[postgres.query]] / [[mysql.query]]).",
-                        &labels,
-                        *v,
-                    );
+                    out.gauge_named(VALUE.name, VALUE.help, &labels, *v);
                 }
             }
-            out.counter(
-                "perfwatch_custom_query_errors_total",
-                "Runs of a custom query that failed (the target's other metrics are unaffected).",
-                &base,
-                s.errors as f64,
-            );
-            out.counter(
-                "perfwatch_custom_query_truncated_rows_total",
-                "Rows dropped because a custom query returned more than max_rows.",
-                &base,
-                s.truncated_rows as f64,
-            );
-            out.gauge(
-                "perfwatch_custom_query_duration_seconds",
-                "How long the last run of a custom query took.",
-                &base,
-                s.last_duration,
-            );
+            out.counter(&ERRORS, &base, s.errors as f64);
+            out.counter(&TRUNCATED_ROWS, &base, s.truncated_rows as f64);
+            out.gauge(&DURATION, &base, s.last_duration);
             if let Some(t) = s.last_success_unix {
-                out.gauge(
-                    "perfwatch_custom_query_last_success_timestamp_seconds",
-                    "When a custom query last succeeded.",
-                    &base,
-                    t,
-                );
+                out.gauge(&LAST_SUCCESS, &base, t);
             }
         }
     }

@@ -12,7 +12,9 @@
 //! slow-log collector uses, so the `perfwatch_slow_query_*` families, their
 //! labels, buckets, top-N + `other` and the `/api/slow-queries` JSON are the
 //! same whichever the source. See [`Digest::add_summary`] for what the
-//! histogram can and cannot say from aggregates.
+//! histogram can and cannot say from aggregates. The families, this
+//! module's own included (`perfwatch_slow_query_source_*`), are declared in
+//! `collectors::slowlog::catalog`.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -20,7 +22,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use crate::collectors::slowlog::digest::{Digest, StatementSummary};
+use perfwatch_slowlog::{Digest, StatementSummary};
+
+use crate::collectors::slowlog::{catalog, export};
 use crate::exposition::Families;
 
 /// `[postgres.statements]` / `[mysql.statements]`: read the server's
@@ -355,7 +359,7 @@ impl<K: Eq + Hash + Clone> StatementSource<K> {
     /// back (for a log line once per state change).
     pub fn record(&mut self, read: StatementRead<K>) -> bool {
         let now = Instant::now();
-        let now_unix = crate::engine::unix_now();
+        let now_unix = crate::poll::unix_now();
         let since = self.last_read.map_or(Duration::ZERO, |t| now - t);
         for (row, d) in self.deltas.update(read, since) {
             self.digest.add_summary(
@@ -398,26 +402,15 @@ impl<K: Eq + Hash + Clone> StatementSource<K> {
     /// Exports the `perfwatch_slow_query_*` families and the source's own
     /// health.
     pub fn export(&self, target: &str, out: &mut Families) {
-        self.digest.export(target, out);
+        export::digest(&self.digest, target, out);
         let l = [("target", target), ("source", self.source)];
+        out.gauge(&catalog::SOURCE_INFO, &l, 1.0);
         out.gauge(
-            "perfwatch_slow_query_source_info",
-            "A constant 1 naming where a target's perfwatch_slow_query_* series come from: pg_stat_statements or performance_schema (statement statistics: all executions, delta-based, histogram at each interval's mean) — slow-log targets have none.",
-            &l,
-            1.0,
-        );
-        out.gauge(
-            "perfwatch_slow_query_source_up",
-            "1 when the last read of the statement statistics worked; 0 when they are missing (extension not installed or loaded, performance_schema or its statements_digest consumer off, no privilege) — the target's other metrics continue.",
+            &catalog::SOURCE_UP,
             &l,
             if self.is_up() { 1.0 } else { 0.0 },
         );
-        out.counter(
-            "perfwatch_slow_query_source_reads_total",
-            "Successful reads of the statement statistics (the first is only a baseline).",
-            &l,
-            self.reads as f64,
-        );
+        out.counter(&catalog::SOURCE_READS, &l, self.reads as f64);
     }
 
     /// The `/api/slow-queries` JSON (same shape as a slow-log target's).

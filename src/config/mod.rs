@@ -6,67 +6,17 @@
 //! this module owns what they share: the document with spans, `${VAR}`
 //! expansion, `*_file` secrets, durations and cross-field checks.
 
-mod document;
-mod secret;
-
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 use toml::de::DeValue;
 
-use crate::collectors::{self, TargetConfig};
-use document::expand_env;
-pub use document::expand_str;
-pub use document::{Document, deserialize_collecting};
-pub use secret::{Secret, read_secret_file};
-
-/// One problem in a config file, located by line and key path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The file as given on the command line.
-    pub file: String,
-    /// 1-based line, when the problem has a place in the file.
-    pub line: Option<usize>,
-    /// Dotted key path, e.g. `redis[0].keys.max_groups`; empty for syntax errors.
-    pub key: String,
-    /// What is wrong, quoting the bad value where there is one.
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-        }
-        if !self.key.is_empty() {
-            write!(f, ": {}", self.key)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// Every problem found in one config file (never empty).
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.len();
-        writeln!(
-            f,
-            "{n} problem{} in the config:",
-            if n == 1 { "" } else { "s" }
-        )?;
-        for e in &self.0 {
-            writeln!(f, "  {e}")?;
-        }
-        Ok(())
-    }
-}
+use crate::collectors::{self, Target};
+pub use crate::document::{ConfigError, ConfigErrors};
+use crate::document::{Document, deserialize_collecting, expand_env};
+pub use crate::poll::{CommonTarget, Timing};
 
 /// `[global]`: defaults every target inherits.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -105,18 +55,9 @@ pub struct Config {
     /// `[global]`.
     pub global: GlobalConfig,
     /// Every target of every kind, in file order.
-    pub targets: Vec<TargetConfig>,
+    pub targets: Vec<Target>,
     /// `[[phase]]`: architecture phases and their triggers, in file order.
     pub phases: Vec<crate::phase::PhaseConfig>,
-}
-
-/// How often and how long one target polls, after applying global defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timing {
-    /// Time between poll starts.
-    pub interval: Duration,
-    /// Hard deadline of one poll.
-    pub timeout: Duration,
 }
 
 impl Config {
@@ -153,6 +94,9 @@ impl Config {
         expand_env(&mut doc, env, &mut errors);
 
         let mut config = Config::default();
+        // Name, interval and timeout of every table that deserialized, valid
+        // or not, so that cross-target checks see them all.
+        let mut commons = Vec::new();
         let root = doc.root.get_ref().clone();
         for (key, value) in root.iter() {
             let name: &str = key.get_ref();
@@ -198,12 +142,13 @@ impl Config {
             };
             for (i, item) in items.iter().enumerate() {
                 let path = format!("{name}[{i}]");
-                if let Some(target) = (kind.parse)(&doc, &path, item, &mut errors) {
-                    config.targets.push(target);
+                if let Some(parsed) = (kind.parse)(&doc, &path, item, &mut errors) {
+                    commons.push((kind.section, path, parsed.common));
+                    config.targets.extend(parsed.target);
                 }
             }
         }
-        check(&doc, &config, &mut errors);
+        check(&doc, &config, &commons, &mut errors);
         if syntax_errors > 0 {
             let mut i = 0;
             errors.retain(|e| {
@@ -221,8 +166,11 @@ impl Config {
     }
 
     /// The interval and timeout of one target after applying `[global]`.
-    pub fn timing(&self, target: &TargetConfig) -> Timing {
-        let common = target.common();
+    pub fn timing(&self, target: &Target) -> Timing {
+        self.timing_of(&target.common)
+    }
+
+    fn timing_of(&self, common: &CommonTarget) -> Timing {
         Timing {
             interval: common.interval.unwrap_or(self.global.interval),
             timeout: common.timeout.unwrap_or(self.global.timeout),
@@ -231,7 +179,12 @@ impl Config {
 }
 
 /// Cross-field checks over the whole config; every failure is collected.
-fn check(doc: &Document<'_>, config: &Config, errors: &mut Vec<ConfigError>) {
+fn check(
+    doc: &Document<'_>,
+    config: &Config,
+    commons: &[(&'static str, String, CommonTarget)],
+    errors: &mut Vec<ConfigError>,
+) {
     let g = &config.global;
     if g.timeout >= g.interval {
         errors.push(doc.error_in(
@@ -247,14 +200,8 @@ fn check(doc: &Document<'_>, config: &Config, errors: &mut Vec<ConfigError>) {
         errors.push(doc.error_in(key, message));
     }
     let mut seen = BTreeSet::new();
-    let mut index_in_kind = std::collections::BTreeMap::<&str, usize>::new();
-    for target in &config.targets {
-        let kind = target.kind();
-        let i = index_in_kind.entry(kind).or_default();
-        let path = format!("{kind}[{i}]");
-        *i += 1;
-        let common = target.common();
-        if !seen.insert((kind, common.name.clone())) {
+    for (kind, path, common) in commons {
+        if !seen.insert((*kind, common.name.as_str())) {
             errors.push(doc.error_in(
                 format!("{path}.name"),
                 format!(
@@ -266,7 +213,7 @@ fn check(doc: &Document<'_>, config: &Config, errors: &mut Vec<ConfigError>) {
         if common.name.is_empty() {
             errors.push(doc.error_in(format!("{path}.name"), "name must not be empty".into()));
         }
-        let timing = config.timing(target);
+        let timing = config.timing_of(common);
         // A target inheriting both from [global] was already reported there.
         let overrides = common.interval.is_some() || common.timeout.is_some();
         if overrides && timing.timeout >= timing.interval {
@@ -279,22 +226,7 @@ fn check(doc: &Document<'_>, config: &Config, errors: &mut Vec<ConfigError>) {
                 ),
             ));
         }
-        for (key, message) in target.validate() {
-            errors.push(doc.error_in(format!("{path}.{key}"), message));
-        }
     }
-}
-
-/// Fields every target has, flattened into each kind's table by hand (serde's
-/// `flatten` does not mix with `deny_unknown_fields`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommonTarget {
-    /// The `target` label.
-    pub name: String,
-    /// Overrides `global.interval`.
-    pub interval: Option<Duration>,
-    /// Overrides `global.timeout`.
-    pub timeout: Option<Duration>,
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ fn env_expansion_and_override() {
         "[global]\ninterval = \"20s\"\n[[redis]]\nname = \"c\"\nurl = \"redis://127.0.0.1/0\"\npassword = \"${REDIS_PW}\"\ninterval = \"10s\"\n",
     )
     .unwrap();
-    let crate::collectors::TargetConfig::Redis(r) = &c.targets[0] else {
+    let crate::collectors::ReadyTarget::Redis(r) = &c.targets[0].ready else {
         panic!("not redis")
     };
     assert_eq!(r.password.as_ref().unwrap().expose(), "hunter2");

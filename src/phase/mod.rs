@@ -13,7 +13,7 @@
 //!   1-based position of the last declared phase whose rule is met (0: none).
 
 pub mod config;
-pub mod selector;
+pub(crate) mod selector;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -22,16 +22,62 @@ use prometheus::proto::MetricFamily;
 use tokio::time::Instant;
 
 pub use config::{Aggregate, PhaseConfig, TriggerConfig, When, validate_phases};
-use selector::{Buckets, Matched, Selector, bucket_quantile};
+use perfwatch_slowlog::histogram::bucket_quantile;
+use selector::{Buckets, Matched, Selector};
 
 use crate::exposition::Families;
+
+crate::metric_catalog! {
+    /// The phase families (filled by [`PhaseEngine::evaluate`]).
+    pub const CATALOG;
+    ACTIVE = Gauge(
+        "perfwatch_phase_active",
+        ["phase"],
+        "1 when the phase's rule (any/all of its triggers) is met."
+    );
+    INFO = Gauge(
+        "perfwatch_phase_info",
+        ["phase", "description", "order"],
+        "A constant 1 with the phase's description and its position in the config (order)."
+    );
+    RECOMMENDED = Gauge(
+        "perfwatch_phase_recommended",
+        [],
+        "Position (1-based, as declared) of the last phase whose rule is met; 0 when none is."
+    );
+    TRIGGER_ACTIVE = Gauge(
+        "perfwatch_phase_trigger_active",
+        ["phase", "trigger"],
+        "1 when the trigger's condition has held for its `for` duration (and not cleared by hysteresis)."
+    );
+    TRIGGER_VALUE = Gauge(
+        "perfwatch_phase_trigger_value",
+        ["phase", "trigger"],
+        "The trigger's current value (its selector, aggregated)."
+    );
+    TRIGGER_THRESHOLD = Gauge(
+        "perfwatch_phase_trigger_threshold",
+        ["phase", "trigger", "direction"],
+        "The trigger's threshold; direction says whether it fires above or below it."
+    );
+    TRIGGER_ACTIVE_SECONDS = Gauge(
+        "perfwatch_phase_trigger_active_seconds",
+        ["phase", "trigger"],
+        "How long the trigger has been active (0 when inactive)."
+    );
+    TRIGGER_NO_DATA = Gauge(
+        "perfwatch_phase_trigger_no_data",
+        ["phase", "trigger"],
+        "1 when the trigger's selector matched no series perfwatch exports."
+    );
+}
 
 /// The state of one trigger across evaluations.
 /// Most histogram snapshots a windowed quantile keeps per window.
 const MAX_SNAPSHOTS_PER_WINDOW: u32 = 256;
 
 #[derive(Debug, Default, Clone)]
-pub struct TriggerState {
+pub(crate) struct TriggerState {
     /// Since when the firing condition has held (pending).
     pub pending_since: Option<Instant>,
     /// Since when the trigger is active.
@@ -183,25 +229,25 @@ impl PhaseEngine {
                     .collect(),
             })
             .collect();
+    }
+
+    /// `(phase, trigger, metric)` of every trigger whose selector names a
+    /// family `known` rejects (a typo would leave the trigger without data
+    /// forever; the caller warns).
+    pub fn unknown_metrics(&self, known: impl Fn(&str) -> bool) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
         for p in &self.phases {
             for t in &p.triggers {
-                let known = t.selector.as_ref().is_some_and(|s| {
-                    [
-                        "perfwatch_",
-                        "redis_",
-                        "pg_",
-                        "mysql_",
-                        "pgbouncer_",
-                        "process_",
-                    ]
-                    .iter()
-                    .any(|prefix| s.name.starts_with(prefix))
-                });
-                if !known {
-                    tracing::warn!(phase = %p.config.name, trigger = %t.config.name, metric = %t.config.metric, "trigger selector names no metric family perfwatch exports");
+                if !t.selector.as_ref().is_some_and(|s| known(&s.name)) {
+                    out.push((
+                        p.config.name.clone(),
+                        t.config.name.clone(),
+                        t.config.metric.clone(),
+                    ));
                 }
             }
         }
+        out
     }
 
     /// Evaluates all triggers against `families` at `now` and returns the
@@ -237,14 +283,12 @@ impl PhaseEngine {
                 recommended = index + 1;
             }
             out.gauge(
-                "perfwatch_phase_active",
-                "1 when the phase's rule (any/all of its triggers) is met.",
+                &ACTIVE,
                 &[("phase", &pname)],
                 if active { 1.0 } else { 0.0 },
             );
             out.gauge(
-                "perfwatch_phase_info",
-                "A constant 1 with the phase's description and its position in the config (order).",
+                &INFO,
                 &[
                     ("phase", &pname),
                     ("description", &phase.config.description),
@@ -254,12 +298,7 @@ impl PhaseEngine {
             );
         }
         if !self.phases.is_empty() {
-            out.gauge(
-                "perfwatch_phase_recommended",
-                "Position (1-based, as declared) of the last phase whose rule is met; 0 when none is.",
-                &[],
-                recommended as f64,
-            );
+            out.gauge(&RECOMMENDED, &[], recommended as f64);
         }
         out
     }
@@ -303,23 +342,16 @@ fn aggregate(how: Aggregate, values: &[f64]) -> f64 {
 fn export_trigger(out: &mut Families, phase: &str, t: &Trigger, now: Instant) {
     let l = [("phase", phase), ("trigger", t.config.name.as_str())];
     out.gauge(
-        "perfwatch_phase_trigger_active",
-        "1 when the trigger's condition has held for its `for` duration (and not cleared by hysteresis).",
+        &TRIGGER_ACTIVE,
         &l,
         if t.state.active() { 1.0 } else { 0.0 },
     );
     if let Some(v) = t.state.value {
-        out.gauge(
-            "perfwatch_phase_trigger_value",
-            "The trigger's current value (its selector, aggregated).",
-            &l,
-            v,
-        );
+        out.gauge(&TRIGGER_VALUE, &l, v);
     }
     let (threshold, above) = t.config.threshold();
     out.gauge(
-        "perfwatch_phase_trigger_threshold",
-        "The trigger's threshold; direction says whether it fires above or below it.",
+        &TRIGGER_THRESHOLD,
         &[
             ("phase", phase),
             ("trigger", t.config.name.as_str()),
@@ -328,16 +360,14 @@ fn export_trigger(out: &mut Families, phase: &str, t: &Trigger, now: Instant) {
         threshold,
     );
     out.gauge(
-        "perfwatch_phase_trigger_active_seconds",
-        "How long the trigger has been active (0 when inactive).",
+        &TRIGGER_ACTIVE_SECONDS,
         &l,
         t.state
             .active_since
             .map_or(0.0, |s| now.duration_since(s).as_secs_f64()),
     );
     out.gauge(
-        "perfwatch_phase_trigger_no_data",
-        "1 when the trigger's selector matched no series perfwatch exports.",
+        &TRIGGER_NO_DATA,
         &l,
         if t.state.value.is_none() { 1.0 } else { 0.0 },
     );

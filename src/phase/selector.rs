@@ -142,34 +142,6 @@ impl Selector {
     }
 }
 
-/// The q-quantile of cumulative buckets, interpolated linearly within the
-/// bucket like Prometheus' `histogram_quantile`; `None` without observations.
-pub fn bucket_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
-    let total = buckets.last()?.1;
-    if total <= 0.0 {
-        return None;
-    }
-    let rank = q * total;
-    let mut prev_bound = 0.0;
-    let mut prev_count = 0.0;
-    for &(bound, count) in buckets {
-        if count >= rank {
-            if bound.is_infinite() {
-                // Like Prometheus: the highest finite bound.
-                return Some(prev_bound);
-            }
-            let in_bucket = count - prev_count;
-            if in_bucket <= 0.0 {
-                return Some(bound);
-            }
-            return Some(prev_bound + (bound - prev_bound) * (rank - prev_count) / in_bucket);
-        }
-        prev_bound = bound;
-        prev_count = count;
-    }
-    Some(prev_bound)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,13 +184,13 @@ mod tests {
     #[test]
     fn evaluate_values_and_histograms() {
         let mut f = Families::new();
-        f.gauge("g", "h", &[("target", "a"), ("window", "5m")], 0.6);
-        f.gauge("g", "h", &[("target", "b"), ("window", "5m")], 0.9);
+        f.gauge_named("g", "h", &[("target", "a"), ("window", "5m")], 0.6);
+        f.gauge_named("g", "h", &[("target", "b"), ("window", "5m")], 0.9);
         static B: [f64; 2] = [1.0, 10.0];
         let mut h = HistogramData::new(&B);
         h.observe(0.5);
         h.observe(20.0);
-        f.histogram("d_seconds", "h", &[("target", "a")], &h);
+        f.histogram_named("d_seconds", "h", &[("target", "a")], &h);
         let fams = f.into_vec();
         let sel = |t: &str| parse(t).unwrap().evaluate(&fams);
         assert_eq!(sel("g{window=\"5m\"}"), Matched::Values(vec![0.6, 0.9]));
@@ -228,24 +200,6 @@ mod tests {
         assert_eq!(
             sel("histogram_quantile(0.5, d_seconds)"),
             Matched::Histogram(vec![(1.0, 1.0), (10.0, 1.0), (f64::INFINITY, 2.0)])
-        );
-    }
-
-    #[test]
-    fn quantile_table() {
-        let b = [(1.0, 10.0), (10.0, 90.0), (f64::INFINITY, 100.0)];
-        let cases = [
-            (0.0, Some(0.0)),
-            (0.1, Some(1.0)),
-            (0.5, Some(5.5)),
-            (0.95, Some(10.0)),
-        ];
-        for (q, want) in cases {
-            assert_eq!(bucket_quantile(q, &b), want, "q={q}");
-        }
-        assert_eq!(
-            bucket_quantile(0.5, &[(1.0, 0.0), (f64::INFINITY, 0.0)]),
-            None
         );
     }
 }

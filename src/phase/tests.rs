@@ -22,7 +22,7 @@ fn trigger(metric: &str, above: Option<f64>, below: Option<f64>) -> TriggerConfi
 
 fn gauge(name: &str, labels: &[(&str, &str)], v: f64) -> Vec<MetricFamily> {
     let mut f = Families::new();
-    f.gauge(name, "h", labels, v);
+    f.gauge_named(name, "h", labels, v);
     f.into_vec()
 }
 
@@ -149,10 +149,10 @@ async fn any_all_and_recommended_phase() {
     let mut engine = PhaseEngine::new(&[phase2, phase3]);
     let families = |trips: f64, drivers: f64, cached: f64| {
         let mut f = Families::new();
-        f.gauge("trips", "h", &[], trips);
-        f.gauge("slow", "h", &[], 1.0);
-        f.gauge("drivers", "h", &[], drivers);
-        f.gauge("cached", "h", &[], cached);
+        f.gauge_named("trips", "h", &[], trips);
+        f.gauge_named("slow", "h", &[], 1.0);
+        f.gauge_named("drivers", "h", &[], drivers);
+        f.gauge_named("cached", "h", &[], cached);
         f.into_vec()
     };
     let t0 = Instant::now();
@@ -177,25 +177,13 @@ async fn any_all_and_recommended_phase() {
 
 #[tokio::test(start_paused = true)]
 async fn aggregate_and_label_matching() {
+    // As the Redis collector exports them (no key prefix).
     let mut f = Families::new();
-    f.gauge(
-        "perfwatch_cache_hit_ratio",
-        "h",
-        &[("target", "a"), ("window", "5m")],
-        0.9,
-    );
-    f.gauge(
-        "perfwatch_cache_hit_ratio",
-        "h",
-        &[("target", "b"), ("window", "5m")],
-        0.6,
-    );
-    f.gauge(
-        "perfwatch_cache_hit_ratio",
-        "h",
-        &[("target", "b"), ("window", "1m")],
-        0.1,
-    );
+    let ratio = &crate::collectors::redis::catalog::CACHE_HIT_RATIO;
+    for (target, window, v) in [("a", "5m", 0.9), ("b", "5m", 0.6), ("b", "1m", 0.1)] {
+        let labels = [("target", target), ("key_prefix", ""), ("window", window)];
+        f.gauge(ratio, &labels, v);
+    }
     let fams = f.into_vec();
     let cases = [
         (
@@ -242,7 +230,7 @@ async fn windowed_histogram_quantile() {
     let mut h = crate::exposition::HistogramData::new(&B);
     let snapshot = |h: &crate::exposition::HistogramData| {
         let mut f = Families::new();
-        f.histogram("d_seconds", "h", &[], h);
+        f.histogram_named("d_seconds", "h", &[], h);
         f.into_vec()
     };
     let mut t = trigger("histogram_quantile(0.5, d_seconds)", Some(5.0), None);

@@ -9,10 +9,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use reqwest::header::{HeaderName, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use crate::config::{CommonTarget, Secret, read_secret_file};
+use crate::poll::CommonTarget;
+use crate::secret::{Secret, read_secret_file, redact};
 
 /// What the endpoint is, and so what perfwatch reads from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -73,9 +74,74 @@ impl HttpConfig {
         self.0.common()
     }
 
-    /// Cross-field checks; `(key, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
-        self.0.validate()
+    /// Checks the table, parses the url and builds the headers once: the
+    /// ready target, or every problem as `(key, message)`.
+    pub(crate) fn validate(self) -> Result<HttpTarget, Vec<(String, String)>> {
+        let mut url = None;
+        let mut headers = HeaderMap::new();
+        let errors = self.0.check(&mut url, &mut headers);
+        match url {
+            Some(url) if errors.is_empty() => Ok(HttpTarget {
+                config: self,
+                url,
+                header_map: headers,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A checked `[[http]]` target: the table as written, its url parsed and its
+/// headers (values resolved, marked sensitive) built once. Compared on
+/// reload by the table only.
+#[derive(Clone)]
+pub struct HttpTarget {
+    /// The table as written.
+    pub config: HttpConfig,
+    url: reqwest::Url,
+    header_map: HeaderMap,
+}
+
+impl HttpTarget {
+    /// The parsed url.
+    pub(crate) fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    /// The headers to send. `reread_files`: after a failed poll the client is
+    /// rebuilt and `header_files` are read again, so a rotated secret is
+    /// picked up without a reload.
+    pub(crate) fn headers(&self, reread_files: bool) -> Result<HeaderMap, String> {
+        let mut headers = self.header_map.clone();
+        if reread_files {
+            for (name, path) in &self.config.header_files {
+                let (n, v) = header(name, &read_secret_file(path)?).map_err(|e| e.join("; "))?;
+                headers.insert(n, v);
+            }
+        }
+        Ok(headers)
+    }
+}
+
+impl std::ops::Deref for HttpTarget {
+    type Target = HttpSettings;
+    fn deref(&self) -> &HttpSettings {
+        &self.config
+    }
+}
+
+impl PartialEq for HttpTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
+impl std::fmt::Debug for HttpTarget {
+    // The table only (its Debug hides header values).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpTarget")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -331,19 +397,6 @@ impl HttpSettings {
         }
     }
 
-    /// Every header to send, values resolved (files read).
-    pub fn resolved_headers(&self) -> Result<Vec<(String, Secret)>, String> {
-        let mut out: Vec<(String, Secret)> = self
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (k, path) in &self.header_files {
-            out.push((k.clone(), read_secret_file(path)?));
-        }
-        Ok(out)
-    }
-
     /// Kind-specific keys that are set, with the kinds they apply to.
     fn kind_keys(&self) -> Vec<(&'static str, bool, &'static [EndpointKind])> {
         use EndpointKind::*;
@@ -403,29 +456,34 @@ impl HttpSettings {
         ]
     }
 
-    /// Cross-field checks; `(key, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
+    /// Cross-field checks as `(key, message)` pairs; fills in the parsed url
+    /// and the headers when they are valid.
+    fn check(
+        &self,
+        url: &mut Option<reqwest::Url>,
+        headers: &mut HeaderMap,
+    ) -> Vec<(String, String)> {
         let mut errors: Vec<(String, String)> = Vec::new();
         let mut err = |k: &str, m: String| errors.push((k.to_owned(), m));
         match reqwest::Url::parse(&self.url) {
-            Ok(u) if u.scheme() == "http" && u.host().is_some() => {}
+            Ok(u) if u.scheme() == "http" && u.host().is_some() => *url = Some(u),
             Ok(u) if u.scheme() == "https" => err(
                 "url",
                 format!(
                     "url \"{}\": https is not supported by this build (plain http only)",
-                    mask_url(&self.url)
+                    redact(&self.url, &[])
                 ),
             ),
             Ok(_) => err(
                 "url",
                 format!(
                     "url \"{}\" must be http://host[:port]/path",
-                    mask_url(&self.url)
+                    redact(&self.url, &[])
                 ),
             ),
             Err(e) => err(
                 "url",
-                format!("url \"{}\" is not valid: {e}", mask_url(&self.url)),
+                format!("url \"{}\" is not valid: {e}", redact(&self.url, &[])),
             ),
         }
         if let Some(m) = &self.method
@@ -436,19 +494,27 @@ impl HttpSettings {
                 format!("method \"{m}\" is not a valid HTTP method"),
             );
         }
-        for (name, value) in &self.headers {
-            check_header(&mut err, "headers", name, Some(value));
-        }
-        for (name, path) in &self.header_files {
+        let files = self.header_files.iter().map(|(name, path)| {
             if self.headers.contains_key(name) {
                 err(
                     "header_files",
                     format!("header \"{name}\" is set in both headers and header_files"),
                 );
             }
-            match read_secret_file(path) {
-                Ok(v) => check_header(&mut err, "header_files", name, Some(&v)),
-                Err(e) => err("header_files", e),
+            ("header_files", name, read_secret_file(path))
+        });
+        let given = self
+            .headers
+            .iter()
+            .map(|(n, v)| ("headers", n, Ok(v.clone())));
+        let candidates: Vec<_> = given.chain(files).collect();
+        for (key, name, value) in candidates {
+            match value.map(|v| header(name, &v)) {
+                Ok(Ok((n, v))) => {
+                    headers.insert(n, v);
+                }
+                Ok(Err(problems)) => problems.into_iter().for_each(|m| err(key, m)),
+                Err(e) => err(key, e),
             }
         }
         if self.expect_status.is_empty() {
@@ -563,40 +629,21 @@ impl HttpSettings {
     }
 }
 
-fn check_header(err: &mut impl FnMut(&str, String), key: &str, name: &str, value: Option<&Secret>) {
-    if HeaderName::from_bytes(name.as_bytes()).is_err() {
-        err(key, format!("\"{name}\" is not a valid header name"));
+/// One header to send, its value marked sensitive (never logged); the
+/// problems never quote the value: it is a secret.
+fn header(name: &str, value: &Secret) -> Result<(HeaderName, HeaderValue), Vec<String>> {
+    let n = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("\"{name}\" is not a valid header name"));
+    let v = HeaderValue::from_str(value.expose()).map_err(|_| {
+        format!("the value of header \"{name}\" is not a valid header value (control characters?)")
+    });
+    match (n, v) {
+        (Ok(n), Ok(mut v)) => {
+            v.set_sensitive(true);
+            Ok((n, v))
+        }
+        (n, v) => Err([n.err(), v.err()].into_iter().flatten().collect()),
     }
-    // Never quote the value: it is a secret.
-    if let Some(v) = value
-        && HeaderValue::from_str(v.expose()).is_err()
-    {
-        err(
-            key,
-            format!(
-                "the value of header \"{name}\" is not a valid header value (control characters?)"
-            ),
-        );
-    }
-}
-
-/// Shows a URL with the password of its userinfo replaced by `***`.
-pub fn mask_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &rest[..at];
-    let masked = match userinfo.find(':') {
-        Some(colon) => format!("{}:***", &userinfo[..colon]),
-        None if userinfo.is_empty() => String::new(),
-        None => "***".to_owned(),
-    };
-    format!("{}{masked}{}", &url[..scheme_end + 3], &rest[at..])
 }
 
 #[cfg(test)]
@@ -612,7 +659,7 @@ mod tests {
     #[test]
     fn minimal_health_target_gets_defaults() {
         let c = load("[[http]]\nname = \"api\"\nurl = \"http://127.0.0.1:8000/health\"\nkind = \"health\"\nheaders = { \"X-API-Key\" = \"${API_KEY}\" }\n").unwrap();
-        let crate::collectors::TargetConfig::Http(h) = &c.targets[0] else {
+        let crate::collectors::ReadyTarget::Http(h) = &c.targets[0].ready else {
             panic!("not http")
         };
         assert_eq!(h.kind, EndpointKind::Health);
@@ -692,22 +739,5 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("secretvalue"), "{err}");
-    }
-
-    #[test]
-    fn mask_url_table() {
-        let cases = [
-            (
-                "http://127.0.0.1:8000/health",
-                "http://127.0.0.1:8000/health",
-            ),
-            ("http://u:secret@h:80/x", "http://u:***@h:80/x"),
-            ("http://secret@h/x", "http://***@h/x"),
-            ("http://h/x?next=a@b", "http://h/x?next=a@b"),
-            ("not a url", "not a url"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(mask_url(url), want, "{url}");
-        }
     }
 }

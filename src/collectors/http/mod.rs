@@ -23,29 +23,31 @@
 //! Layout: `config.rs` (the `[[http]]` table), `health.rs`, `pool.rs` and
 //! `scrape.rs` (pure parsers with table tests), this file (I/O and metrics).
 
+pub mod catalog;
 pub mod config;
-pub mod health;
-pub mod pool;
-pub mod scrape;
+pub(crate) mod health;
+pub(crate) mod pool;
+pub(crate) mod scrape;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use reqwest::Client;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-pub use config::{EndpointKind, HttpConfig, PoolFormat};
+pub use config::{EndpointKind, HttpConfig, HttpTarget, PoolFormat};
 use pool::PoolStats;
 use scrape::PrefixSlots;
 
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
-use crate::counter_window::{CounterWindows, WINDOWS, export_hit_ratio};
+use crate::collectors::redis::hit_ratio::export_hit_ratio;
+use crate::counter_window::{CounterWindows, WINDOWS};
 use crate::exposition::{Families, HistogramData};
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
+use crate::secret::redact;
 
 /// Buckets of `perfwatch_app_request_duration_seconds`: 5 ms to 300 s (the
 /// seeds' bad-days endpoint went from 165 s to 79 ms).
-pub const DURATION_BUCKETS: [f64; 15] = [
+pub(crate) const DURATION_BUCKETS: [f64; 15] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
@@ -81,9 +83,11 @@ impl Body {
 
 /// A running HTTP app endpoint collector.
 pub struct HttpCollector {
-    cfg: HttpConfig,
+    cfg: HttpTarget,
     timing: Timing,
     client: Option<Client>,
+    /// A client was built before: the next one re-reads `header_files`.
+    rebuilt: bool,
     health_parse_errors: u64,
     /// latency: durations of the first request of each poll, and of the repeats.
     first: HistogramData,
@@ -99,12 +103,13 @@ pub struct HttpCollector {
 
 impl HttpCollector {
     /// A collector whose client is built on its first poll.
-    pub fn new(cfg: HttpConfig, timing: Timing) -> Self {
+    pub fn new(cfg: HttpTarget, timing: Timing) -> Self {
         let slots = PrefixSlots::new(cfg.max_prefixes());
         Self {
             cfg,
             timing,
             client: None,
+            rebuilt: false,
             health_parse_errors: 0,
             first: HistogramData::new(&DURATION_BUCKETS),
             repeat: HistogramData::new(&DURATION_BUCKETS),
@@ -124,33 +129,16 @@ impl HttpCollector {
     }
 
     /// The persistent client, built once (and again after a reset, which
-    /// also re-reads `header_files`).
+    /// also re-reads `header_files`: rotated secrets).
     fn client(&mut self) -> Result<Client, PollError> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let mut headers = HeaderMap::new();
-        let resolved = self
+        let reread_files = std::mem::replace(&mut self.rebuilt, true);
+        let headers = self
             .cfg
-            .resolved_headers()
+            .headers(reread_files)
             .map_err(|e| self.err(ErrorReason::Io, e))?;
-        for (name, value) in resolved {
-            let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                self.err(
-                    ErrorReason::Io,
-                    format!("\"{name}\" is not a valid header name"),
-                )
-            })?;
-            // The value is never quoted: it is a secret.
-            let mut v = HeaderValue::from_str(value.expose()).map_err(|_| {
-                self.err(
-                    ErrorReason::Io,
-                    format!("the value of header \"{name}\" is not a valid header value"),
-                )
-            })?;
-            v.set_sensitive(true);
-            headers.insert(header, v);
-        }
         let redirect = match self.cfg.max_redirects {
             0 => reqwest::redirect::Policy::none(),
             n => reqwest::redirect::Policy::limited(n),
@@ -177,7 +165,7 @@ impl HttpCollector {
     /// One request; the body is streamed and reading stops past `max_body_bytes`.
     async fn exchange(&self, client: &Client) -> Result<Exchange, PollError> {
         let started = Instant::now();
-        let mut req = client.request(self.cfg.method(), &self.cfg.url);
+        let mut req = client.request(self.cfg.method(), self.cfg.url().clone());
         if let Some(b) = &self.cfg.body {
             req = req.body(b.clone());
         }
@@ -240,7 +228,7 @@ impl HttpCollector {
             format!(
                 "{} {}: {detail}",
                 self.cfg.method(),
-                config::mask_url(&self.cfg.url)
+                redact(&self.cfg.url, &[])
             ),
         )
     }
@@ -285,31 +273,11 @@ impl HttpCollector {
     ) {
         let t = [("target", self.name())];
         let up = self.expected(ex.status);
-        out.gauge(
-            "perfwatch_app_up",
-            "1 when the endpoint answered with an expected status (expect_status), else 0. Connection failures show in perfwatch_target_up instead.",
-            &t,
-            if up { 1.0 } else { 0.0 },
-        );
-        out.gauge(
-            "perfwatch_app_response_status_code",
-            "HTTP status code of the last response.",
-            &t,
-            f64::from(ex.status),
-        );
-        out.gauge(
-            "perfwatch_app_response_body_bytes",
-            "Bytes of the last response body read (at most max_body_bytes + one chunk).",
-            &t,
-            ex.body.len() as f64,
-        );
+        out.gauge(&catalog::UP, &t, if up { 1.0 } else { 0.0 });
+        out.gauge(&catalog::RESPONSE_STATUS_CODE, &t, f64::from(ex.status));
+        out.gauge(&catalog::RESPONSE_BODY_BYTES, &t, ex.body.len() as f64);
         if let Body::Complete(_) = ex.body {
-            out.gauge(
-                "perfwatch_app_response_seconds",
-                "Time from sending the request to the end of the response body (first request of the poll).",
-                &t,
-                ex.took.as_secs_f64(),
-            );
+            out.gauge(&catalog::RESPONSE_SECONDS, &t, ex.took.as_secs_f64());
             headline.push((
                 "response".into(),
                 format!("{} in {:.0} ms", ex.status, ex.took.as_secs_f64() * 1000.0),
@@ -341,29 +309,21 @@ impl HttpCollector {
             Ok(report) => {
                 if let Some(overall) = report.overall {
                     out.gauge(
-                        "perfwatch_app_health_status_up",
-                        "1 when the health body's overall status is one of healthy_values, else 0.",
+                        &catalog::HEALTH_STATUS_UP,
                         &t,
                         if overall { 1.0 } else { 0.0 },
                     );
                 }
                 for (check, up) in &report.checks {
                     out.gauge(
-                        "perfwatch_app_health_check_up",
-                        "1 when the health check's status is one of healthy_values, else 0 (at most max_checks checks).",
+                        &catalog::HEALTH_CHECK_UP,
                         &[("target", name.as_str()), ("check", check.as_str())],
                         if *up { 1.0 } else { 0.0 },
                     );
                 }
+                out.gauge(&catalog::HEALTH_CHECKS, &t, report.checks_found as f64);
                 out.gauge(
-                    "perfwatch_app_health_checks",
-                    "Checks found in the health body (more than exported when above max_checks).",
-                    &t,
-                    report.checks_found as f64,
-                );
-                out.gauge(
-                    "perfwatch_app_health_checks_unreadable",
-                    "Checks in the health body whose status could not be read (skipped).",
+                    &catalog::HEALTH_CHECKS_UNREADABLE,
                     &t,
                     report.checks_unreadable as f64,
                 );
@@ -392,8 +352,7 @@ impl HttpCollector {
             }
         };
         out.counter(
-            "perfwatch_app_health_parse_errors_total",
-            "Health responses with an expected status whose body was not usable health JSON (not JSON, no status or checks, or larger than max_body_bytes).",
+            &catalog::HEALTH_PARSE_ERRORS_TOTAL,
             &t,
             self.health_parse_errors as f64,
         );
@@ -439,25 +398,21 @@ impl HttpCollector {
             }
         }
         let name = self.name();
-        let help = "Response time of the endpoint (request to end of body), expected statuses only. attempt=\"first\" is each poll's first request, \"repeat\" the ones right after it (repeat > 1): cold vs cached.";
         out.histogram(
-            "perfwatch_app_request_duration_seconds",
-            help,
+            &catalog::REQUEST_DURATION_SECONDS,
             &[("target", name), ("attempt", "first")],
             &self.first,
         );
         if self.cfg.repeat() > 1 {
             out.histogram(
-                "perfwatch_app_request_duration_seconds",
-                help,
+                &catalog::REQUEST_DURATION_SECONDS,
                 &[("target", name), ("attempt", "repeat")],
                 &self.repeat,
             );
         }
         for ((attempt, result), n) in &self.requests {
             out.counter(
-                "perfwatch_app_requests_total",
-                "Requests to a latency endpoint by attempt and result (ok = expected status).",
+                &catalog::REQUESTS_TOTAL,
                 &[("target", name), ("attempt", attempt), ("result", result)],
                 *n as f64,
             );
@@ -510,8 +465,7 @@ impl HttpCollector {
         let name = self.cfg.name.clone();
         for (metric, n) in &picked.found {
             out.gauge(
-                "perfwatch_app_metrics_samples",
-                "Samples of each configured metric name found in the app's /metrics (0 = not there: check the name).",
+                &catalog::METRICS_SAMPLES,
                 &[("target", name.as_str()), ("metric", metric.as_str())],
                 *n as f64,
             );
@@ -523,13 +477,7 @@ impl HttpCollector {
         for (prefix, (hits, misses)) in &groups {
             let w = self.windows.entry(prefix.clone()).or_default();
             w.observe(now, &epoch, *hits, *misses);
-            export_hit_ratio(
-                w,
-                *hits,
-                *misses,
-                &[("target", &name), ("key_prefix", prefix)],
-                out,
-            );
+            export_hit_ratio(w, *hits, *misses, &name, prefix, out);
             if let Some(r) = w.delta(WINDOWS[1].1).and_then(|d| d.ratio())
                 && worst.as_ref().is_none_or(|(_, x)| r < *x)
             {
@@ -571,7 +519,7 @@ fn io_error_in(e: &reqwest::Error) -> bool {
 }
 
 /// Exports the pool gauges and `perfwatch_pool_saturation_ratio{source="app"}` (pure).
-pub fn export_pool(
+pub(crate) fn export_pool(
     s: &PoolStats,
     max_overflow: i64,
     target: &str,
@@ -579,61 +527,31 @@ pub fn export_pool(
     headline: &mut Vec<(String, String)>,
 ) {
     let t = [("target", target)];
-    out.gauge(
-        "perfwatch_app_pool_size",
-        "The app's connection pool size (connections kept open).",
-        &t,
-        s.size,
-    );
-    out.gauge(
-        "perfwatch_app_pool_checked_out",
-        "Pool connections in use by the app.",
-        &t,
-        s.checked_out,
-    );
+    out.gauge(&catalog::POOL_SIZE, &t, s.size);
+    out.gauge(&catalog::POOL_CHECKED_OUT, &t, s.checked_out);
     if let Some(v) = s.checked_in {
-        out.gauge(
-            "perfwatch_app_pool_checked_in",
-            "Idle connections in the app's pool.",
-            &t,
-            v,
-        );
+        out.gauge(&catalog::POOL_CHECKED_IN, &t, v);
     }
     if let Some(v) = s.open() {
-        out.gauge(
-            "perfwatch_app_pool_connections_open",
-            "Connections the pool holds open (checked in + checked out).",
-            &t,
-            v,
-        );
+        out.gauge(&catalog::POOL_CONNECTIONS_OPEN, &t, v);
     }
     if let Some(v) = s.overflow_in_use() {
+        out.gauge(&catalog::POOL_OVERFLOW, &t, v);
         out.gauge(
-            "perfwatch_app_pool_overflow",
-            "Connections open beyond pool_size. SQLAlchemy's negative overflow (pool not yet filled) is reported as 0.",
-            &t,
-            v,
-        );
-        out.gauge(
-            "perfwatch_app_pool_overflow_in_use",
-            "1 when the pool has connections open beyond pool_size (overflow > 0): pool_size is too small.",
+            &catalog::POOL_OVERFLOW_IN_USE,
             &t,
             if v > 0.0 { 1.0 } else { 0.0 },
         );
     }
     if max_overflow >= 0 {
-        out.gauge(
-            "perfwatch_app_pool_max_overflow",
-            "The max_overflow configured for this target (the app's setting).",
-            &t,
-            max_overflow as f64,
-        );
+        out.gauge(&catalog::POOL_MAX_OVERFLOW, &t, max_overflow as f64);
     }
     if let Some(r) = s.saturation(max_overflow) {
+        // No database behind an app pool: the label is empty (absent to
+        // Prometheus), as the shared declaration carries pgbouncer's.
         out.gauge(
-            "perfwatch_pool_saturation_ratio",
-            "Connections in use / connections the pool may open (source=app: checked_out / (pool_size + max_overflow)).",
-            &[("source", "app"), ("target", target)],
+            &crate::catalog::POOL_SATURATION,
+            &[("source", "app"), ("target", target), ("database", "")],
             r,
         );
         headline.push((
@@ -676,6 +594,30 @@ impl Collector for HttpCollector {
     }
 }
 
+/// The `[[http]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct HttpKind;
+
+impl super::Kind for HttpKind {
+    const SECTION: &'static str = "http";
+    const METRIC_PREFIXES: &'static [&'static str] = &["perfwatch_app_", "perfwatch_http_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
+    type Config = HttpConfig;
+    type Target = HttpTarget;
+    type Collector = HttpCollector;
+
+    fn common(config: &HttpConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: HttpConfig) -> Result<HttpTarget, Vec<(String, String)>> {
+        config.validate()
+    }
+
+    fn collector(target: &HttpTarget, timing: crate::poll::Timing) -> HttpCollector {
+        HttpCollector::new(target.clone(), timing)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,36 +640,10 @@ mod tests {
         assert_eq!(v("perfwatch_app_pool_connections_open"), Some(5.0));
         let text = String::from_utf8(encode_text(&f)).unwrap();
         assert!(
-            text.contains("perfwatch_pool_saturation_ratio{source=\"app\",target=\"api\"}"),
+            text.contains(
+                "perfwatch_pool_saturation_ratio{source=\"app\",target=\"api\",database=\"\"}"
+            ),
             "{text}"
-        );
-    }
-
-    #[test]
-    fn prefix_ratio_has_no_nan() {
-        let t0 = Instant::now();
-        let mut w = CounterWindows::new();
-        w.observe(t0, "e", 10, 0);
-        w.observe(t0 + Duration::from_secs(10), "e", 10, 0);
-        let mut out = Families::new();
-        export_hit_ratio(
-            &w,
-            10,
-            0,
-            &[("target", "api"), ("key_prefix", "bad_days")],
-            &mut out,
-        );
-        let f = out.into_vec();
-        let l = [("key_prefix", "bad_days"), ("window", "1m")];
-        assert_eq!(sample_value(&f, "perfwatch_cache_hit_ratio", &l), None);
-        assert_eq!(
-            sample_value(&f, "perfwatch_cache_lookups_in_window", &l),
-            Some(0.0)
-        );
-        let total = [("key_prefix", "bad_days"), ("window", "total")];
-        assert_eq!(
-            sample_value(&f, "perfwatch_cache_hit_ratio", &total),
-            Some(1.0)
         );
     }
 }

@@ -1,13 +1,20 @@
-//! `[[mysql]]` config: one MySQL 5.7/8.0 or MariaDB 10.x/11.x server per table.
+//! `[[mysql]]` config: one MySQL 5.7/8.0 or MariaDB 10.x/11.x server per
+//! table, and its validation into a [`MysqlTarget`] the collector takes as it
+//! is (the DSN parsed once, the password resolved once).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+
+use super::dsn::{Dsn, parse_dsn};
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
-use crate::config::{CommonTarget, Secret, read_secret_file};
+use crate::poll::CommonTarget;
+use crate::secret::{Secret, read_secret_file, redact};
 
 /// One MySQL/MariaDB target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -80,11 +87,12 @@ fn default_missing_index_min_full_scan_ratio() -> f64 {
 }
 
 /// Schemas never examined, even with `databases = ["*"]`.
-pub const SYSTEM_SCHEMAS: &[&str] = &["mysql", "sys", "information_schema", "performance_schema"];
+pub(crate) const SYSTEM_SCHEMAS: &[&str] =
+    &["mysql", "sys", "information_schema", "performance_schema"];
 
 impl MysqlConfig {
     /// Name, interval and timeout.
-    pub fn common(&self) -> CommonTarget {
+    pub(crate) fn common(&self) -> CommonTarget {
         CommonTarget {
             name: self.name.clone(),
             interval: self.interval,
@@ -93,7 +101,7 @@ impl MysqlConfig {
     }
 
     /// Cross-field checks; `(key, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
+    pub(crate) fn validate(&self) -> Vec<(String, String)> {
         let mut errors = Vec::new();
         match parse_dsn(&self.dsn) {
             Ok(d) => {
@@ -163,7 +171,7 @@ impl MysqlConfig {
     }
 
     /// The password from `password` or `password_file`, if any.
-    pub fn resolved_password(&self) -> Result<Option<Secret>, String> {
+    fn resolved_password(&self) -> Result<Option<Secret>, String> {
         match (&self.password, &self.password_file) {
             (Some(p), _) => Ok(Some(p.clone())),
             (None, Some(path)) => read_secret_file(path).map(Some),
@@ -171,151 +179,99 @@ impl MysqlConfig {
         }
     }
 
-    /// The schemas to examine: `None` = every non-system schema, `Some(list)`
-    /// otherwise (empty when neither `databases` nor the DSN names one).
-    pub fn schemas(&self) -> Option<Vec<String>> {
-        if self.databases.iter().any(|d| d == "*") {
-            return None;
+    /// Checks the table and builds the ready target: every problem as
+    /// `(key, message)`, or the connect options with the password applied.
+    pub(crate) fn into_target(self) -> Result<MysqlTarget, Vec<(String, String)>> {
+        let errors = self.validate();
+        if !errors.is_empty() {
+            return Err(errors);
         }
-        if !self.databases.is_empty() {
-            return Some(self.databases.clone());
-        }
-        Some(
-            parse_dsn(&self.dsn)
-                .ok()
-                .and_then(|d| d.database)
-                .into_iter()
-                .collect(),
-        )
+        let one = |key: &str, e: String| vec![(key.to_owned(), e)];
+        let d = parse_dsn(&self.dsn).map_err(|e| one("dsn", e))?;
+        let password = match &d.password {
+            Some(p) => Some(Secret::new(p.as_str())),
+            None => self
+                .resolved_password()
+                .map_err(|e| one("password_file", e))?,
+        };
+        Ok(MysqlTarget {
+            options: Arc::new(connect_options(&d, password.as_ref())),
+            schemas: schemas(&self.databases, d.database.as_deref()),
+            dsn_shown: redact(&self.dsn, &[]),
+            password,
+            config: self,
+        })
     }
 }
 
-/// The parts of a DSN perfwatch uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dsn {
-    /// Host name or address.
-    pub host: String,
-    /// TCP port (3306 when absent).
-    pub port: u16,
-    /// User name (percent-decoded).
-    pub user: String,
-    /// Password in the DSN, if any (percent-decoded).
-    pub password: Option<String>,
-    /// Default database, if any.
-    pub database: Option<String>,
-    /// `?socket=/path` for a Unix socket.
-    pub socket: Option<String>,
+/// sqlx's options for a parsed DSN.
+fn connect_options(d: &Dsn, password: Option<&Secret>) -> MySqlConnectOptions {
+    let mut o = MySqlConnectOptions::new()
+        .host(&d.host)
+        .port(d.port)
+        .username(&d.user)
+        // sqlx is built without TLS support here.
+        .ssl_mode(MySqlSslMode::Disabled)
+        .statement_cache_capacity(0);
+    if let Some(s) = &d.socket {
+        o = o.socket(s);
+    }
+    if let Some(db) = &d.database {
+        o = o.database(db);
+    }
+    if let Some(p) = password {
+        o = o.password(p.expose());
+    }
+    o
 }
 
-/// Parses `mysql://user[:pw]@host[:port][/db][?socket=/path]` (also
-/// `mariadb://`). Error messages never contain the password.
-pub fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
-    let masked = mask_dsn(dsn);
-    let rest = dsn
-        .strip_prefix("mysql://")
-        .or_else(|| dsn.strip_prefix("mariadb://"))
-        .ok_or_else(|| format!("dsn \"{masked}\" must start with mysql:// or mariadb://"))?;
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let (authority, path) = match rest.split_once('/') {
-        Some((a, p)) => (a, p),
-        None => (rest, ""),
-    };
-    let (userinfo, hostport) = match authority.rsplit_once('@') {
-        Some((u, h)) => (u, h),
-        None => ("", authority),
-    };
-    let (user, password) = match userinfo.split_once(':') {
-        Some((u, p)) => (u, Some(p)),
-        None => (userinfo, None),
-    };
-    let (host, port) = if let Some(h) = hostport.strip_prefix('[') {
-        // [::1]:3306
-        let (h, after) = h
-            .split_once(']')
-            .ok_or_else(|| format!("dsn \"{masked}\": unclosed [ in the host"))?;
-        (h.to_owned(), after.strip_prefix(':'))
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_owned(), Some(p)),
-            None => (hostport.to_owned(), None),
-        }
-    };
-    let port = match port {
-        Some(p) => p
-            .parse::<u16>()
-            .map_err(|_| format!("dsn \"{masked}\": port \"{p}\" is not a number 1-65535"))?,
-        None => 3306,
-    };
-    let mut socket = None;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("socket", v)) => socket = Some(percent_decode(v)?),
-            _ => {
-                return Err(format!(
-                    "dsn \"{masked}\": unknown parameter \"{pair}\" (only socket=/path is supported)"
-                ));
-            }
-        }
+/// The schemas to examine: `None` = every non-system schema, `Some(list)`
+/// otherwise (empty when neither `databases` nor the DSN names one).
+fn schemas(databases: &[String], dsn_database: Option<&str>) -> Option<Vec<String>> {
+    if databases.iter().any(|d| d == "*") {
+        return None;
     }
-    if host.is_empty() && socket.is_none() {
-        return Err(format!("dsn \"{masked}\" has no host"));
+    if !databases.is_empty() {
+        return Some(databases.to_vec());
     }
-    let user = percent_decode(user)?;
-    if user.is_empty() {
-        return Err(format!("dsn \"{masked}\" has no user"));
-    }
-    let database = (!path.is_empty())
-        .then(|| percent_decode(path))
-        .transpose()?;
-    Ok(Dsn {
-        host,
-        port,
-        user,
-        password: password.map(percent_decode).transpose()?,
-        database,
-        socket,
-    })
+    Some(dsn_database.map(str::to_owned).into_iter().collect())
 }
 
-fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| "bad percent-escape in the dsn".to_owned())?;
-            out.push(hex);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| "the dsn is not valid UTF-8 after percent-decoding".into())
+/// A checked `[[mysql]]` table, ready to connect: the DSN parsed into sqlx's
+/// options with the password (from the DSN, `password` or `password_file`)
+/// applied, so the collector never parses or reads anything again.
+#[derive(Clone)]
+pub struct MysqlTarget {
+    /// The table as written (what reloads compare).
+    pub(crate) config: MysqlConfig,
+    /// Connect options (behind an `Arc`: sqlx's options are large, and every
+    /// kind's target shares one enum).
+    pub(crate) options: Arc<MySqlConnectOptions>,
+    /// The resolved password (compared, so a rotated password file restarts
+    /// the target on reload).
+    pub(crate) password: Option<Secret>,
+    /// See [`schemas`].
+    pub(crate) schemas: Option<Vec<String>>,
+    /// The DSN with its password masked, for messages.
+    pub(crate) dsn_shown: String,
 }
 
-/// Shows a DSN with its password replaced by `***`.
-pub fn mask_dsn(dsn: &str) -> String {
-    let Some(scheme_end) = dsn.find("://") else {
-        return dsn.to_owned();
-    };
-    let rest = &dsn[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return dsn.to_owned();
-    };
-    let userinfo = &rest[..at];
-    let masked = match userinfo.split_once(':') {
-        Some((u, _)) => format!("{u}:***"),
-        None => userinfo.to_owned(),
-    };
-    format!("{}{masked}{}", &dsn[..scheme_end + 3], &rest[at..])
+/// Compares what was configured (and the resolved password); the options
+/// follow from those.
+impl PartialEq for MysqlTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config && self.password == other.password
+    }
+}
+
+/// Never prints the options (sqlx's `Debug` shows the password).
+impl std::fmt::Debug for MysqlTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlTarget")
+            .field("config", &self.config)
+            .field("schemas", &self.schemas)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]
@@ -342,78 +298,6 @@ mod tests {
     }
 
     #[test]
-    fn dsn_table() {
-        let ok =
-            |dsn: &str, host: &str, port: u16, user: &str, pw: Option<&str>, db: Option<&str>| {
-                let d = parse_dsn(dsn).unwrap_or_else(|e| panic!("{dsn}: {e}"));
-                assert_eq!(
-                    (
-                        d.host.as_str(),
-                        d.port,
-                        d.user.as_str(),
-                        d.password.as_deref(),
-                        d.database.as_deref()
-                    ),
-                    (host, port, user, pw, db),
-                    "{dsn}"
-                );
-            };
-        ok(
-            "mysql://perfwatch@127.0.0.1:3306/drive_safe_db",
-            "127.0.0.1",
-            3306,
-            "perfwatch",
-            None,
-            Some("drive_safe_db"),
-        );
-        ok(
-            "mysql://u:p%40ss@db/x",
-            "db",
-            3306,
-            "u",
-            Some("p@ss"),
-            Some("x"),
-        );
-        ok(
-            "mariadb://root@[::1]:3307/",
-            "::1",
-            3307,
-            "root",
-            None,
-            None,
-        );
-        ok("mysql://u:a:b@h:1", "h", 1, "u", Some("a:b"), None);
-        let s = parse_dsn("mysql://u@localhost/db?socket=/run/mysqld/mysqld.sock").unwrap();
-        assert_eq!(s.socket.as_deref(), Some("/run/mysqld/mysqld.sock"));
-        for bad in [
-            "postgres://u@h/db",
-            "mysql://u@h:99999/db",
-            "mysql://@h/db",
-            "mysql://u@/db",
-            "mysql://u@h/db?sslmode=x",
-        ] {
-            assert!(parse_dsn(bad).is_err(), "{bad}");
-        }
-        let e = parse_dsn("mysql://u:secret@h:x/db").unwrap_err();
-        assert!(!e.contains("secret"), "{e}");
-    }
-
-    #[test]
-    fn mask_table() {
-        for (dsn, want) in [
-            ("mysql://u:secret@h/db", "mysql://u:***@h/db"),
-            ("mysql://u@h/db", "mysql://u@h/db"),
-            ("mysql://h:3306", "mysql://h:3306"),
-            (
-                "mysql://u:p@ss@h/d?socket=/x@y",
-                "mysql://u:***@h/d?socket=/x@y",
-            ),
-        ] {
-            assert_eq!(mask_dsn(dsn), want);
-        }
-    }
-
-    #[test]
     fn documented_example_parses_and_errors_name_keys() {
         let toml = r#"
 [[mysql]]
@@ -434,12 +318,16 @@ interval = "1m"
         let env = |k: &str| (k == "MYSQL_PASSWORD").then(|| "pw".to_owned());
         let config = crate::config::Config::from_source("t.toml", toml, &env)
             .unwrap_or_else(|e| panic!("{e}"));
-        let crate::collectors::TargetConfig::Mysql(c) = &config.targets[0] else {
+        let crate::collectors::ReadyTarget::Mysql(t) = &config.targets[0].ready else {
             panic!("not a mysql target");
         };
+        let c = &t.config;
         assert_eq!(c.index_interval, Duration::from_secs(300));
         assert_eq!(c.query[0].interval, Some(Duration::from_secs(60)));
         assert_eq!(c.password.as_ref().map(|p| p.expose()), Some("pw"));
+        assert_eq!(t.password.as_ref().map(|p| p.expose()), Some("pw"));
+        assert_eq!(t.schemas, Some(vec!["drive_safe_db".to_owned()]));
+        assert!(!format!("{t:?}").contains("\"pw\""), "{t:?}");
 
         let bad = "[[mysql]]\nname = \"x\"\ndsn = \"mysql://u@h/db\"\nmax_table = 3\n[[mysql.query]]\nname = \"q\"\nsql = \"\"\n";
         let errors = crate::config::Config::from_source("t.toml", bad, &env)
@@ -452,7 +340,10 @@ interval = "1m"
     fn validation_and_schemas() {
         let mut c = cfg("mysql://u:pw@h/app");
         assert!(c.validate().is_empty(), "{:?}", c.validate());
-        assert_eq!(c.schemas(), Some(vec!["app".to_owned()]));
+        let t = c.clone().into_target().unwrap();
+        assert_eq!(t.schemas, Some(vec!["app".to_owned()]));
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("pw"));
+        assert_eq!(t.dsn_shown, "mysql://u:***@h/app");
         c.password = Some(Secret::new("x"));
         c.max_tables = 0;
         c.missing_index_min_full_scan_ratio = 0.0;
@@ -468,9 +359,9 @@ interval = "1m"
             ]
         );
         let mut c = cfg("mysql://u@h");
-        assert_eq!(c.schemas(), Some(vec![]));
+        assert_eq!(c.clone().into_target().unwrap().schemas, Some(vec![]));
         c.databases = vec!["*".into()];
-        assert_eq!(c.schemas(), None);
+        assert_eq!(c.into_target().unwrap().schemas, None);
         assert_eq!(cfg("redis://h").validate()[0].0, "dsn");
         let mut c = cfg("mysql://u@h");
         c.statements = Some(toml::from_str("max_rows = 0").unwrap());

@@ -12,25 +12,25 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// `(schema, table)`.
-pub type TableKey = (String, String);
+pub(crate) type TableKey = (String, String);
 
 /// `(schema, table, index)`.
-pub type IndexKey = (String, String, String);
+pub(crate) type IndexKey = (String, String, String);
 
 /// `(schema, table, index, non_unique, seq_in_index, column)`: one
 /// `information_schema.STATISTICS` row.
-pub type StatisticsRow = (String, String, String, bool, u32, String);
+pub(crate) type StatisticsRow = (String, String, String, bool, u32, String);
 
 /// `(schema, table, constraint, column, ordinal)`: one
 /// `information_schema.KEY_COLUMN_USAGE` row.
-pub type FkColumnRow = (String, String, String, String, u32);
+pub(crate) type FkColumnRow = (String, String, String, String, u32);
 
 /// Foreign keys per table, each as its columns in order.
-pub type ForeignKeys = BTreeMap<TableKey, Vec<Vec<String>>>;
+pub(crate) type ForeignKeys = BTreeMap<TableKey, Vec<Vec<String>>>;
 
 /// One index, from `information_schema.STATISTICS`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IndexDef {
+pub(crate) struct IndexDef {
     /// Schema.
     pub schema: String,
     /// Table.
@@ -57,7 +57,7 @@ impl IndexDef {
 
 /// Builds index definitions from `(schema, table, index, non_unique,
 /// seq_in_index, column)` rows in any order.
-pub fn index_defs(rows: Vec<StatisticsRow>) -> Vec<IndexDef> {
+pub(crate) fn index_defs(rows: Vec<StatisticsRow>) -> Vec<IndexDef> {
     let mut map: BTreeMap<IndexKey, (bool, Vec<(u32, String)>)> = BTreeMap::new();
     for (schema, table, index, non_unique, seq, column) in rows {
         let e = map
@@ -81,7 +81,7 @@ pub fn index_defs(rows: Vec<StatisticsRow>) -> Vec<IndexDef> {
 
 /// Foreign keys as `(schema, table) → [columns in order]` from
 /// `(schema, table, constraint, column, ordinal)` rows.
-pub fn foreign_keys(rows: Vec<FkColumnRow>) -> ForeignKeys {
+pub(crate) fn foreign_keys(rows: Vec<FkColumnRow>) -> ForeignKeys {
     let mut by_constraint: BTreeMap<(String, String, String), Vec<(u32, String)>> = BTreeMap::new();
     for (schema, table, constraint, column, ord) in rows {
         by_constraint
@@ -103,7 +103,7 @@ pub fn foreign_keys(rows: Vec<FkColumnRow>) -> ForeignKeys {
 /// columns are its leading columns. Such indexes are never called unused
 /// (dropping the only one fails, and the FK checks use it without showing
 /// up in every read statistic).
-pub fn backs_foreign_key(def: &IndexDef, fks: &ForeignKeys) -> bool {
+pub(crate) fn backs_foreign_key(def: &IndexDef, fks: &ForeignKeys) -> bool {
     fks.get(&def.table_key()).is_some_and(|list| {
         list.iter().any(|fk| {
             !fk.is_empty()
@@ -118,7 +118,7 @@ pub fn backs_foreign_key(def: &IndexDef, fks: &ForeignKeys) -> bool {
 
 /// Whether an index may be judged unused at all: not PRIMARY, not UNIQUE,
 /// not backing a foreign key.
-pub fn eligible_for_unused(def: &IndexDef, fks: &ForeignKeys) -> bool {
+pub(crate) fn eligible_for_unused(def: &IndexDef, fks: &ForeignKeys) -> bool {
     !def.is_primary() && !def.unique && !backs_foreign_key(def, fks)
 }
 
@@ -126,7 +126,7 @@ pub fn eligible_for_unused(def: &IndexDef, fks: &ForeignKeys) -> bool {
 /// began. `reads` is `None` when the stats source has no row for the index
 /// (performance_schema: table never opened; userstat: never read), which
 /// means no reads either.
-pub fn is_unused(def: &IndexDef, fks: &ForeignKeys, reads: Option<u64>) -> bool {
+pub(crate) fn is_unused(def: &IndexDef, fks: &ForeignKeys, reads: Option<u64>) -> bool {
     eligible_for_unused(def, fks) && reads.unwrap_or(0) == 0
 }
 
@@ -134,7 +134,7 @@ pub fn is_unused(def: &IndexDef, fks: &ForeignKeys, reads: Option<u64>) -> bool 
 /// leading prefix of another index of the same table (or identical to one;
 /// of two identical non-unique indexes the one with the greater name is the
 /// redundant one). Returns `(index, covered_by)` pairs.
-pub fn redundant_indexes(defs: &[IndexDef]) -> Vec<(&IndexDef, &IndexDef)> {
+pub(crate) fn redundant_indexes(defs: &[IndexDef]) -> Vec<(&IndexDef, &IndexDef)> {
     // Only indexes of the same table can cover each other: grouping first
     // keeps this linear in the number of tables (5,000 tables with 10,000
     // indexes took seconds of CPU as a pairwise scan, which stalled the
@@ -179,7 +179,7 @@ pub fn redundant_indexes(defs: &[IndexDef]) -> Vec<(&IndexDef, &IndexDef)> {
 
 /// Reads per table, for the missing-index rule.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct TableReads {
+pub(crate) struct TableReads {
     /// Rows read without an index (full scans).
     pub full_scan: u64,
     /// Rows read through an index.
@@ -196,7 +196,7 @@ impl TableReads {
 
 /// From performance_schema: `(schema, table, index or None, count_read)`
 /// rows. `INDEX_NAME IS NULL` rows are reads without an index.
-pub fn table_reads_from_perf_schema(
+pub(crate) fn table_reads_from_perf_schema(
     rows: &[(String, String, Option<String>, u64)],
 ) -> BTreeMap<TableKey, TableReads> {
     let mut out: BTreeMap<TableKey, TableReads> = BTreeMap::new();
@@ -213,7 +213,7 @@ pub fn table_reads_from_perf_schema(
 /// From MariaDB userstat: TABLE_STATISTICS `ROWS_READ` per table (every row
 /// read) and INDEX_STATISTICS `ROWS_READ` per index (rows read through it).
 /// Rows read without an index = table rows read − index rows read.
-pub fn table_reads_from_userstat(
+pub(crate) fn table_reads_from_userstat(
     table_rows_read: &BTreeMap<TableKey, u64>,
     index_rows_read: &BTreeMap<IndexKey, u64>,
 ) -> BTreeMap<TableKey, TableReads> {
@@ -237,7 +237,7 @@ pub fn table_reads_from_userstat(
 
 /// Missing-index thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MissingIndexRule {
+pub(crate) struct MissingIndexRule {
     /// Minimum table rows (estimate).
     pub min_rows: u64,
     /// Minimum share of rows read by full scans.
@@ -258,7 +258,7 @@ impl MissingIndexRule {
 /// Splits `items` into the `n` heaviest (by `weight`, ties by original
 /// order) and the rest; both keep their original order. The input order
 /// should be deterministic (e.g. sorted by name) so the cut is stable.
-pub fn top_n<T>(items: Vec<T>, n: usize, weight: impl Fn(&T) -> f64) -> (Vec<T>, Vec<T>) {
+pub(crate) fn top_n<T>(items: Vec<T>, n: usize, weight: impl Fn(&T) -> f64) -> (Vec<T>, Vec<T>) {
     if items.len() <= n {
         return (items, Vec::new());
     }
@@ -289,7 +289,7 @@ pub fn top_n<T>(items: Vec<T>, n: usize, weight: impl Fn(&T) -> f64) -> (Vec<T>,
 /// later when perfwatch sees the totals go down (TRUNCATE of the
 /// performance_schema table, `FLUSH INDEX_STATISTICS`).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct StatsEpoch {
+pub(crate) struct StatsEpoch {
     reset_at_unix: Option<f64>,
     last_total: Option<u64>,
     last_started_unix: Option<f64>,

@@ -67,7 +67,7 @@ pub fn digest_text_to_sql(digest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::slowlog::fingerprint::fingerprint;
+    use perfwatch_slowlog::fingerprint;
 
     #[test]
     fn digests_fingerprint_like_logged_queries() {

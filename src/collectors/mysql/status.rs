@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::collectors::ErrorReason;
+use crate::poll::ErrorReason;
 
 /// Status variables read on every poll (besides `Connection_errors_%` and
 /// `Handler_read_%`, matched by prefix).
-pub const STATUS_NAMES: &[&str] = &[
+pub(crate) const STATUS_NAMES: &[&str] = &[
     "Aborted_clients",
     "Aborted_connects",
     "Connections",
@@ -29,7 +29,7 @@ pub const STATUS_NAMES: &[&str] = &[
 ];
 
 /// Global variables read on every poll.
-pub const VARIABLE_NAMES: &[&str] = &[
+pub(crate) const VARIABLE_NAMES: &[&str] = &[
     "innodb_page_size",
     "max_connections",
     "performance_schema",
@@ -39,7 +39,7 @@ pub const VARIABLE_NAMES: &[&str] = &[
 ];
 
 /// The one status statement of a poll.
-pub fn status_sql() -> String {
+pub(crate) fn status_sql() -> String {
     format!(
         "SHOW GLOBAL STATUS WHERE Variable_name IN ({}) OR Variable_name LIKE 'Connection\\_errors\\_%' OR Variable_name LIKE 'Handler\\_read\\_%'",
         quote_list(STATUS_NAMES.iter().copied())
@@ -47,7 +47,7 @@ pub fn status_sql() -> String {
 }
 
 /// The one variables statement of a poll.
-pub fn variables_sql() -> String {
+pub(crate) fn variables_sql() -> String {
     format!(
         "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})",
         quote_list(VARIABLE_NAMES.iter().copied())
@@ -55,7 +55,7 @@ pub fn variables_sql() -> String {
 }
 
 /// `'a', 'b'` with `'` and `\` escaped (for names that come from the config).
-pub fn quote_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn quote_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     items
         .into_iter()
         .map(|s| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
@@ -66,7 +66,7 @@ pub fn quote_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 /// `(Variable_name, Value)` rows by name, case-insensitive (MySQL 8 writes
 /// `Threads_connected`, old releases sometimes upper-case).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Vars {
+pub(crate) struct Vars {
     map: BTreeMap<String, String>,
 }
 
@@ -130,7 +130,7 @@ impl Vars {
 
 /// MySQL or MariaDB: they name the statement timeout differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Flavor {
+pub(crate) enum Flavor {
     /// Oracle MySQL (and Percona Server).
     Mysql,
     /// MariaDB.
@@ -165,7 +165,7 @@ impl Flavor {
 /// including metadata-lock waits) or MySQL's `max_execution_time`
 /// (milliseconds, read-only SELECTs), plus `lock_wait_timeout` (metadata
 /// locks, whole seconds ≥ 1) and `innodb_lock_wait_timeout` (row locks).
-pub fn session_sql(flavor: Flavor, budget: Duration) -> String {
+pub(crate) fn session_sql(flavor: Flavor, budget: Duration) -> String {
     let lock_secs = budget.as_secs().max(1);
     match flavor {
         Flavor::Mariadb => format!(
@@ -183,7 +183,7 @@ pub fn session_sql(flavor: Flavor, budget: Duration) -> String {
 /// `SET STATEMENT … FOR`). MySQL has no per-statement form that works for
 /// every statement; there the session limit and the client-side deadline
 /// apply.
-pub fn with_statement_timeout(flavor: Flavor, sql: &str, timeout: Duration) -> String {
+pub(crate) fn with_statement_timeout(flavor: Flavor, sql: &str, timeout: Duration) -> String {
     match flavor {
         Flavor::Mariadb => format!(
             "SET STATEMENT max_statement_time = {:.3} FOR {}",
@@ -197,19 +197,19 @@ pub fn with_statement_timeout(flavor: Flavor, sql: &str, timeout: Duration) -> S
 /// Connections in use by others / max_connections. perfwatch's own
 /// connections (`own`) are not counted; `None` when max_connections is
 /// unknown or 0.
-pub fn saturation(threads_connected: f64, own: f64, max_connections: f64) -> Option<f64> {
+pub(crate) fn saturation(threads_connected: f64, own: f64, max_connections: f64) -> Option<f64> {
     (max_connections > 0.0).then(|| (threads_connected - own).max(0.0) / max_connections)
 }
 
 /// Buffer pool `(hits, misses)` from the two counters: logical read requests
 /// that did not have to read from disk, and disk reads.
-pub fn buffer_pool_hits_misses(read_requests: u64, reads: u64) -> (u64, u64) {
+pub(crate) fn buffer_pool_hits_misses(read_requests: u64, reads: u64) -> (u64, u64) {
     (read_requests.saturating_sub(reads), reads)
 }
 
 /// Share of rows read by full scans (`Handler_read_rnd_next`) among all
 /// handler reads since the server started; `None` without reads.
-pub fn full_scan_read_ratio(handler_reads: &[(String, u64)]) -> Option<f64> {
+pub(crate) fn full_scan_read_ratio(handler_reads: &[(String, u64)]) -> Option<f64> {
     let total: u64 = handler_reads.iter().map(|(_, n)| n).sum();
     let rnd_next = handler_reads
         .iter()
@@ -221,7 +221,7 @@ pub fn full_scan_read_ratio(handler_reads: &[(String, u64)]) -> Option<f64> {
 /// Logs a condition once when it appears, not on every poll; again only
 /// after it cleared and came back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WarnOnce {
+pub(crate) struct WarnOnce {
     active: bool,
 }
 
@@ -236,7 +236,7 @@ impl WarnOnce {
 }
 
 /// Maps a server error number to a reason.
-pub fn reason_for_error_number(number: u16) -> ErrorReason {
+pub(crate) fn reason_for_error_number(number: u16) -> ErrorReason {
     match number {
         // ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR,
         // ER_MUST_CHANGE_PASSWORD(_LOGIN)

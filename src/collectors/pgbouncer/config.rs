@@ -5,9 +5,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 
-use crate::config::{CommonTarget, Secret, read_secret_file};
+use crate::poll::CommonTarget;
+use crate::secret::{Secret, read_secret_file, redact};
 
 /// One PgBouncer target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -53,10 +55,14 @@ impl PgbouncerConfig {
         }
     }
 
-    /// Cross-field checks; `(key, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
+    /// Checks the table and parses the DSN once: the ready target, or every
+    /// problem as `(key, message)`.
+    pub(crate) fn validate(self) -> Result<PgbouncerTarget, Vec<(String, String)>> {
         let mut errors = Vec::new();
-        let masked = super::mask_dsn(&self.dsn);
+        let secrets = self.known_secrets();
+        let secret_refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        let masked = redact(&self.dsn, &[]);
+        let mut parsed = None;
         if !(self.dsn.starts_with("postgres://") || self.dsn.starts_with("postgresql://")) {
             errors.push((
                 "dsn".into(),
@@ -68,7 +74,7 @@ impl PgbouncerConfig {
                     "dsn".into(),
                     format!(
                         "dsn \"{masked}\" is not valid: {}",
-                        super::redact(&e.to_string(), &self.dsn_password())
+                        redact(&e.to_string(), &secret_refs)
                     ),
                 )),
                 Ok(opts) if opts.get_database() != Some("pgbouncer") => errors.push((
@@ -79,7 +85,7 @@ impl PgbouncerConfig {
                             .map_or("none".to_owned(), |d| format!("\"{d}\""))
                     ),
                 )),
-                Ok(_) => {}
+                Ok(opts) => parsed = Some(opts),
             }
         }
         if self.password.is_some() && self.password_file.is_some() {
@@ -88,41 +94,116 @@ impl PgbouncerConfig {
                 "set password or password_file, not both".into(),
             ));
         }
-        if let Some(path) = &self.password_file
-            && let Err(e) = read_secret_file(path)
-        {
-            errors.push(("password_file".into(), e));
-        }
+        // The file is read even when `password` is set too, to report both.
+        let from_file = self.password_file.as_ref().and_then(|path| {
+            read_secret_file(path)
+                .map_err(|e| errors.push(("password_file".into(), e)))
+                .ok()
+        });
+        let password = self.password.clone().or(from_file);
         if self.max_pools == 0 {
             errors.push((
                 "max_pools".into(),
                 "max_pools must be at least 1, got 0".into(),
             ));
         }
-        errors
-    }
-
-    /// The password from `password` or `password_file`, if any (a password
-    /// in the DSN is used when neither is set).
-    pub fn resolved_password(&self) -> Result<Option<Secret>, String> {
-        match (&self.password, &self.password_file) {
-            (Some(p), _) => Ok(Some(p.clone())),
-            (None, Some(path)) => read_secret_file(path).map(Some),
-            (None, None) => Ok(None),
+        match parsed {
+            Some(opts) if errors.is_empty() => {
+                let opts = opts
+                    .extra_float_digits(None)
+                    .application_name("perfwatch")
+                    .statement_cache_capacity(0)
+                    .disable_statement_logging();
+                Ok(PgbouncerTarget {
+                    options: match &password {
+                        Some(pw) => opts.password(pw.expose()),
+                        None => opts,
+                    },
+                    secrets,
+                    config: self,
+                })
+            }
+            _ => Err(errors),
         }
     }
 
     /// Every password that could show up in a message: the DSN's and the
     /// configured one (never the file's path).
-    pub(super) fn dsn_password(&self) -> Vec<String> {
+    fn known_secrets(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if let Some(p) = super::dsn_password(&self.dsn) {
+        if let Some(p) = dsn_password(&self.dsn) {
             out.push(p);
         }
         if let Some(p) = &self.password {
             out.push(p.expose().to_owned());
         }
         out
+    }
+}
+
+/// The password in a DSN's userinfo, if any (not percent-decoded: `redact`
+/// masks both forms).
+fn dsn_password(dsn: &str) -> Option<String> {
+    let rest = &dsn[dsn.find("://")? + 3..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    let pw = &userinfo[userinfo.find(':')? + 1..];
+    (!pw.is_empty()).then(|| pw.to_owned())
+}
+
+/// A checked `[[pgbouncer]]` target: the table as written and the connect
+/// options parsed from its DSN once, with the resolved password and the
+/// admin console's startup settings applied. Compared on reload by the table
+/// only.
+#[derive(Clone)]
+pub struct PgbouncerTarget {
+    /// The table as written.
+    pub config: PgbouncerConfig,
+    options: PgConnectOptions,
+    /// Passwords to mask in messages (see [`redact`]).
+    secrets: Vec<String>,
+}
+
+impl PgbouncerTarget {
+    /// The options to connect with. `reread_secret`: after a failed session,
+    /// `password_file` is read again so that a rotated secret (a Kubernetes
+    /// secret mount) is picked up without a reload.
+    pub(crate) fn connect_options(&self, reread_secret: bool) -> Result<PgConnectOptions, String> {
+        match &self.config.password_file {
+            Some(path) if reread_secret => {
+                let pw = read_secret_file(path)?;
+                Ok(self.options.clone().password(pw.expose()))
+            }
+            _ => Ok(self.options.clone()),
+        }
+    }
+
+    /// `text` with every URL password and known secret masked.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        redact(text, &secrets)
+    }
+}
+
+impl std::ops::Deref for PgbouncerTarget {
+    type Target = PgbouncerConfig;
+    fn deref(&self) -> &PgbouncerConfig {
+        &self.config
+    }
+}
+
+impl PartialEq for PgbouncerTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
+impl std::fmt::Debug for PgbouncerTarget {
+    // The table only: its Debug hides the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgbouncerTarget")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -162,7 +243,7 @@ mod tests {
             ("postgres://u@host:99999/pgbouncer", &["is not valid"]),
         ];
         for (dsn, want) in cases {
-            let errors = cfg(dsn).validate();
+            let errors = cfg(dsn).validate().err().unwrap_or_default();
             assert_eq!(errors.len(), want.len(), "{dsn}: {errors:?}");
             for ((key, msg), w) in errors.iter().zip(want.iter()) {
                 assert_eq!(key, "dsn");
@@ -173,12 +254,28 @@ mod tests {
     }
 
     #[test]
+    fn dsn_password_is_a_known_secret() {
+        assert_eq!(
+            dsn_password("postgres://u:s%40cret@h/pgbouncer").as_deref(),
+            Some("s%40cret")
+        );
+        assert_eq!(dsn_password("postgres://u@h/pgbouncer"), None);
+        let t = cfg("postgres://u:s%40cret@h/pgbouncer").validate().unwrap();
+        assert_eq!(t.redact("bad s@cret and s%40cret"), "bad *** and ***");
+    }
+
+    #[test]
     fn validate_password_and_max_pools() {
         let mut c = cfg("postgres://u@h/pgbouncer");
         c.password = Some(Secret::new("p"));
         c.password_file = Some("/nonexistent/perfwatch-test".into());
         c.max_pools = 0;
-        let keys: Vec<_> = c.validate().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<_> = c
+            .validate()
+            .unwrap_err()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(keys, ["password_file", "password_file", "max_pools"]);
     }
 }

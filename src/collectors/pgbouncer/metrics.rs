@@ -12,7 +12,9 @@
 
 use std::collections::BTreeMap;
 
+use super::catalog;
 use super::parse::{Database, Pool, Stats};
+use crate::catalog::{MetricDef, POOL_SATURATION};
 use crate::exposition::Families;
 
 /// The label value that folded pools and databases share.
@@ -31,141 +33,68 @@ pub struct Snapshot {
     pub databases: Vec<Database>,
 }
 
-/// A column exported as-is: (field, metric, help).
-type Column<T> = (fn(&T) -> Option<u64>, &'static str, &'static str);
+/// A column exported as-is: (field, family).
+type Column<T> = (fn(&T) -> Option<u64>, &'static MetricDef);
 
-/// A column exported divided by a unit: (field, metric, help, divisor).
-type ScaledColumn<T> = (fn(&T) -> Option<u64>, &'static str, &'static str, f64);
+/// A column exported divided by a unit: (field, family, divisor).
+type ScaledColumn<T> = (fn(&T) -> Option<u64>, &'static MetricDef, f64);
 
 /// Pool gauges.
 const POOL_GAUGES: &[Column<Pool>] = &[
-    (
-        |p| p.cl_active,
-        "pgbouncer_pools_client_active_connections",
-        "Client connections linked to a server connection or idle with no queries waiting (SHOW POOLS cl_active).",
-    ),
-    (
-        |p| p.cl_waiting,
-        "pgbouncer_pools_client_waiting_connections",
-        "Client connections that sent a query and wait for a server connection (SHOW POOLS cl_waiting).",
-    ),
-    (
-        |p| p.sv_active,
-        "pgbouncer_pools_server_active_connections",
-        "Server connections linked to a client (SHOW POOLS sv_active).",
-    ),
-    (
-        |p| p.sv_idle,
-        "pgbouncer_pools_server_idle_connections",
-        "Server connections idle and ready for a client query (SHOW POOLS sv_idle).",
-    ),
-    (
-        |p| p.sv_used,
-        "pgbouncer_pools_server_used_connections",
-        "Server connections idle longer than server_check_delay, needing server_check_query (SHOW POOLS sv_used).",
-    ),
-    (
-        |p| p.sv_tested,
-        "pgbouncer_pools_server_testing_connections",
-        "Server connections running server_reset_query or server_check_query (SHOW POOLS sv_tested).",
-    ),
-    (
-        |p| p.sv_login,
-        "pgbouncer_pools_server_login_connections",
-        "Server connections logging in (SHOW POOLS sv_login).",
-    ),
+    (|p| p.cl_active, &catalog::POOLS_CLIENT_ACTIVE_CONNECTIONS),
+    (|p| p.cl_waiting, &catalog::POOLS_CLIENT_WAITING_CONNECTIONS),
+    (|p| p.sv_active, &catalog::POOLS_SERVER_ACTIVE_CONNECTIONS),
+    (|p| p.sv_idle, &catalog::POOLS_SERVER_IDLE_CONNECTIONS),
+    (|p| p.sv_used, &catalog::POOLS_SERVER_USED_CONNECTIONS),
+    (|p| p.sv_tested, &catalog::POOLS_SERVER_TESTING_CONNECTIONS),
+    (|p| p.sv_login, &catalog::POOLS_SERVER_LOGIN_CONNECTIONS),
 ];
 
 /// Stats counters. Dividing microseconds by 1e6 (rather than multiplying by
 /// 1e-6) keeps 413 µs at 0.000413.
 const STATS_COUNTERS: &[ScaledColumn<Stats>] = &[
-    (
-        |s| s.query_count,
-        "pgbouncer_stats_queries_pooled_total",
-        "SQL queries pooled by PgBouncer (SHOW STATS total_query_count).",
-        1.0,
-    ),
+    (|s| s.query_count, &catalog::STATS_QUERIES_POOLED_TOTAL, 1.0),
     (
         |s| s.query_time_us,
-        "pgbouncer_stats_queries_duration_seconds_total",
-        "Seconds PgBouncer spent actively connected to PostgreSQL executing queries (SHOW STATS total_query_time).",
+        &catalog::STATS_QUERIES_DURATION_SECONDS_TOTAL,
         1e6,
     ),
     (
         |s| s.wait_time_us,
-        "pgbouncer_stats_client_wait_seconds_total",
-        "Seconds clients spent waiting for a server connection (SHOW STATS total_wait_time).",
+        &catalog::STATS_CLIENT_WAIT_SECONDS_TOTAL,
         1e6,
     ),
     (
         |s| s.xact_count,
-        "pgbouncer_stats_sql_transactions_pooled_total",
-        "SQL transactions pooled by PgBouncer (SHOW STATS total_xact_count).",
+        &catalog::STATS_SQL_TRANSACTIONS_POOLED_TOTAL,
         1.0,
     ),
     (
         |s| s.xact_time_us,
-        "pgbouncer_stats_server_in_transaction_seconds_total",
-        "Seconds PgBouncer spent connected to PostgreSQL in a transaction, idle in transaction or executing queries (SHOW STATS total_xact_time).",
+        &catalog::STATS_SERVER_IN_TRANSACTION_SECONDS_TOTAL,
         1e6,
     ),
     (
         |s| s.received_bytes,
-        "pgbouncer_stats_received_bytes_total",
-        "Bytes of network traffic received by PgBouncer from clients (SHOW STATS total_received).",
+        &catalog::STATS_RECEIVED_BYTES_TOTAL,
         1.0,
     ),
-    (
-        |s| s.sent_bytes,
-        "pgbouncer_stats_sent_bytes_total",
-        "Bytes of network traffic sent by PgBouncer to clients (SHOW STATS total_sent).",
-        1.0,
-    ),
+    (|s| s.sent_bytes, &catalog::STATS_SENT_BYTES_TOTAL, 1.0),
 ];
 
 /// Database gauges.
 const DATABASE_GAUGES: &[Column<Database>] = &[
-    (
-        |d| d.pool_size,
-        "pgbouncer_databases_pool_size",
-        "Most server connections per (database, user) pool (SHOW DATABASES pool_size).",
-    ),
-    (
-        |d| d.min_pool_size,
-        "pgbouncer_databases_min_pool_size",
-        "Server connections kept open per pool (SHOW DATABASES min_pool_size).",
-    ),
-    (
-        |d| d.reserve_pool,
-        "pgbouncer_databases_reserve_pool",
-        "Extra server connections allowed per pool after reserve_pool_timeout (SHOW DATABASES reserve_pool).",
-    ),
-    (
-        |d| d.max_connections,
-        "pgbouncer_databases_max_connections",
-        "Most server connections to this database, 0 = unlimited (SHOW DATABASES max_connections).",
-    ),
+    (|d| d.pool_size, &catalog::DATABASES_POOL_SIZE),
+    (|d| d.min_pool_size, &catalog::DATABASES_MIN_POOL_SIZE),
+    (|d| d.reserve_pool, &catalog::DATABASES_RESERVE_POOL),
+    (|d| d.max_connections, &catalog::DATABASES_MAX_CONNECTIONS),
     (
         |d| d.current_connections,
-        "pgbouncer_databases_current_connections",
-        "Server connections to this database (SHOW DATABASES current_connections).",
+        &catalog::DATABASES_CURRENT_CONNECTIONS,
     ),
-    (
-        |d| d.paused.map(u64::from),
-        "pgbouncer_databases_paused",
-        "1 if the database is PAUSEd (SHOW DATABASES paused); the number of paused databases for \"other\".",
-    ),
-    (
-        |d| d.disabled.map(u64::from),
-        "pgbouncer_databases_disabled",
-        "1 if the database is DISABLEd (SHOW DATABASES disabled); the number of disabled databases for \"other\".",
-    ),
+    (|d| d.paused.map(u64::from), &catalog::DATABASES_PAUSED),
+    (|d| d.disabled.map(u64::from), &catalog::DATABASES_DISABLED),
 ];
-
-/// The shared saturation family (also written by the postgres, mysql and app
-/// collectors, with their own `source`).
-pub const SATURATION: &str = "perfwatch_pool_saturation_ratio";
-const SATURATION_HELP: &str = "Connections in use / pool capacity (1 = full: new clients wait). source=\"pgbouncer\": the fullest (database, user) pool of the database, (sv_active + sv_tested + sv_login) / pool_size; above 1 when the reserve pool is in use.";
 
 /// Totals for the landing page and self-metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -313,18 +242,13 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
             ("database", p.database.as_str()),
             ("user", p.user.as_str()),
         ];
-        for (field, name, help) in POOL_GAUGES {
+        for (field, def) in POOL_GAUGES {
             if let Some(v) = field(p) {
-                out.gauge(name, help, &l, v as f64);
+                out.gauge(def, &l, v as f64);
             }
         }
         if let Some(w) = p.maxwait_seconds {
-            out.gauge(
-                "pgbouncer_pools_client_maxwait_seconds",
-                "Seconds the oldest waiting client has waited, with microsecond precision (SHOW POOLS maxwait + maxwait_us).",
-                &l,
-                w,
-            );
+            out.gauge(&catalog::POOLS_CLIENT_MAXWAIT_SECONDS, &l, w);
         }
         summary.waiting += p.cl_waiting.unwrap_or(0);
         summary.active += p.cl_active.unwrap_or(0);
@@ -333,9 +257,9 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
     let (stats, stats_folded) = fold_stats(&s.stats, max);
     for st in &stats {
         let l = [("target", target), ("database", st.database.as_str())];
-        for (field, name, help, divisor) in STATS_COUNTERS {
+        for (field, def, divisor) in STATS_COUNTERS {
             if let Some(v) = field(st) {
-                out.counter(name, help, &l, v as f64 / divisor);
+                out.counter(def, &l, v as f64 / divisor);
             }
         }
     }
@@ -354,14 +278,14 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
     for d in &dbs {
         let l = [("target", target), ("database", d.name.as_str())];
         let is_other = dbs_folded > 0 && d.name == OTHER;
-        for (field, name, help) in DATABASE_GAUGES {
-            let v = match (*name, is_other) {
-                ("pgbouncer_databases_paused", true) => folded_flags.0,
-                ("pgbouncer_databases_disabled", true) => folded_flags.1,
+        for (field, def) in DATABASE_GAUGES {
+            let v = match is_other {
+                true if **def == catalog::DATABASES_PAUSED => folded_flags.0,
+                true if **def == catalog::DATABASES_DISABLED => folded_flags.1,
                 _ => field(d),
             };
             if let Some(v) = v {
-                out.gauge(name, help, &l, v as f64);
+                out.gauge(def, &l, v as f64);
             }
         }
     }
@@ -373,8 +297,7 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
         summary.max_saturation = max_f(summary.max_saturation, Some(*ratio));
         if i < max {
             out.gauge(
-                SATURATION,
-                SATURATION_HELP,
+                &POOL_SATURATION,
                 &[
                     ("source", "pgbouncer"),
                     ("target", target),
@@ -387,8 +310,7 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
     if sat.len() > max {
         let worst = sat.values().skip(max).fold(0.0_f64, |a, &b| a.max(b));
         out.gauge(
-            SATURATION,
-            SATURATION_HELP,
+            &POOL_SATURATION,
             &[
                 ("source", "pgbouncer"),
                 ("target", target),
@@ -400,28 +322,16 @@ pub fn export(s: &Snapshot, target: &str, max_pools: usize, out: &mut Families) 
 
     if let Some(v) = &s.version {
         out.gauge(
-            "pgbouncer_version_info",
-            "A constant 1 labelled with the PgBouncer version (SHOW VERSION).",
+            &catalog::VERSION_INFO,
             &[("target", target), ("version", v.as_str())],
             1.0,
         );
     }
     let t = [("target", target)];
+    out.gauge(&catalog::POOLS, &t, summary.pools as f64);
+    out.gauge(&catalog::POOLS_FOLDED, &t, summary.pools_folded as f64);
     out.gauge(
-        "perfwatch_pgbouncer_pools",
-        "(database, user) pools PgBouncer reported in SHOW POOLS.",
-        &t,
-        summary.pools as f64,
-    );
-    out.gauge(
-        "perfwatch_pgbouncer_pools_folded",
-        "Pools past max_pools, summed into database=\"other\", user=\"other\".",
-        &t,
-        summary.pools_folded as f64,
-    );
-    out.gauge(
-        "perfwatch_pgbouncer_databases_folded",
-        "Databases past max_pools, summed into database=\"other\" (SHOW DATABASES, SHOW STATS).",
+        &catalog::DATABASES_FOLDED,
         &t,
         summary.databases_folded as f64,
     );
@@ -561,7 +471,7 @@ mod tests {
         assert_eq!(v("pgbouncer_databases_paused", &dl), Some(0.0));
         assert_eq!(
             v(
-                SATURATION,
+                POOL_SATURATION.name,
                 &[
                     ("source", "pgbouncer"),
                     ("target", "b"),
@@ -579,7 +489,7 @@ mod tests {
             assert!(
                 name.starts_with("pgbouncer_")
                     || name.starts_with("perfwatch_pgbouncer_")
-                    || name == SATURATION,
+                    || name == POOL_SATURATION.name,
                 "{name}"
             );
             if fam.get_field_type() == prometheus::proto::MetricType::COUNTER {
@@ -618,7 +528,7 @@ mod tests {
         assert_eq!(count("pgbouncer_pools_client_waiting_connections"), 4);
         assert_eq!(count("pgbouncer_stats_queries_pooled_total"), 4);
         assert_eq!(count("pgbouncer_databases_pool_size"), 4);
-        assert_eq!(count(SATURATION), 4);
+        assert_eq!(count(POOL_SATURATION.name), 4);
         let other_pool = [("database", OTHER), ("user", OTHER)];
         // db3 (3 waiting) and db4 (4 waiting) folded.
         assert_eq!(
@@ -647,7 +557,7 @@ mod tests {
             sample_value(&f, "pgbouncer_databases_paused", &other),
             Some(1.0)
         );
-        assert_eq!(sample_value(&f, SATURATION, &other), Some(0.1));
+        assert_eq!(sample_value(&f, POOL_SATURATION.name, &other), Some(0.1));
         assert_eq!(
             sample_value(&f, "perfwatch_pgbouncer_pools_folded", &[]),
             Some(2.0)

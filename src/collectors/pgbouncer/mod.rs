@@ -13,28 +13,29 @@
 //! parsing by column name), `metrics.rs` (pure metric mapping, bounded
 //! series, saturation), this file (connection, error classification).
 
+pub mod catalog;
 pub mod config;
-pub mod metrics;
-pub mod parse;
+pub(crate) mod metrics;
+pub(crate) mod parse;
 
-use std::str::FromStr;
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{Connection, Row, ValueRef};
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
-use sqlx::{ConnectOptions, Connection, Row, ValueRef};
-
-pub use config::PgbouncerConfig;
+pub use config::{PgbouncerConfig, PgbouncerTarget};
 use metrics::Snapshot;
 use parse::Table;
 
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// A running PgBouncer collector.
 pub struct PgbouncerCollector {
-    cfg: PgbouncerConfig,
+    cfg: PgbouncerTarget,
     timing: Timing,
     conn: Option<Live>,
+    /// A connection was attempted before: read `password_file` again.
+    reconnecting: bool,
     malformed_values: u64,
 }
 
@@ -45,11 +46,12 @@ struct Live {
 
 impl PgbouncerCollector {
     /// A collector that connects on its first poll.
-    pub fn new(cfg: PgbouncerConfig, timing: Timing) -> Self {
+    pub fn new(cfg: PgbouncerTarget, timing: Timing) -> Self {
         Self {
             cfg,
             timing,
             conn: None,
+            reconnecting: false,
             malformed_values: 0,
         }
     }
@@ -58,7 +60,7 @@ impl PgbouncerCollector {
         let msg = format!(
             "pgbouncer target \"{}\": {}",
             self.cfg.name,
-            redact(detail.as_ref(), &self.cfg.dsn_password())
+            self.cfg.redact(detail.as_ref())
         );
         PollError::new(reason, msg)
     }
@@ -69,22 +71,12 @@ impl PgbouncerCollector {
         self.err(reason, format!("{}: {detail}", what.to_ascii_lowercase()))
     }
 
-    async fn connect(&self) -> Result<Live, PollError> {
-        let masked = mask_dsn(&self.cfg.dsn);
-        let mut opts = PgConnectOptions::from_str(&self.cfg.dsn)
-            .map_err(|e| self.err(ErrorReason::Connect, format!("dsn \"{masked}\": {e}")))?;
-        if let Some(pw) = self
+    async fn connect(&mut self) -> Result<Live, PollError> {
+        let reread_secret = std::mem::replace(&mut self.reconnecting, true);
+        let opts = self
             .cfg
-            .resolved_password()
-            .map_err(|e| self.err(ErrorReason::Io, e))?
-        {
-            opts = opts.password(pw.expose());
-        }
-        let opts = opts
-            .extra_float_digits(None)
-            .application_name("perfwatch")
-            .statement_cache_capacity(0)
-            .disable_statement_logging();
+            .connect_options(reread_secret)
+            .map_err(|e| self.err(ErrorReason::Io, e))?;
         let mut conn = PgConnection::connect_with(&opts).await.map_err(|e| {
             let (reason, detail) = classify(&e, true);
             self.err(
@@ -155,8 +147,7 @@ impl Collector for PgbouncerCollector {
         let target = self.cfg.name.as_str();
         let summary = metrics::export(&snapshot, target, self.cfg.max_pools, &mut families);
         families.counter(
-            "perfwatch_pgbouncer_malformed_values_total",
-            "SHOW values perfwatch could not parse as numbers (skipped).",
+            &catalog::MALFORMED_VALUES_TOTAL,
             &[("target", target)],
             self.malformed_values as f64,
         );
@@ -266,129 +257,33 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
-/// The password in a DSN's userinfo, if any (not percent-decoded: both forms
-/// are redacted by [`redact`]).
-pub(crate) fn dsn_password(dsn: &str) -> Option<String> {
-    let rest = &dsn[dsn.find("://")? + 3..];
-    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
-    let userinfo = &authority[..authority.rfind('@')?];
-    let pw = &userinfo[userinfo.find(':')? + 1..];
-    (!pw.is_empty()).then(|| pw.to_owned())
-}
+/// The `[[pgbouncer]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct PgbouncerKind;
 
-/// Replaces every occurrence of each secret in `text` with `***`.
-pub(crate) fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_owned();
-    for s in secrets {
-        if s.is_empty() {
-            continue;
-        }
-        out = out.replace(s.as_str(), "***");
-        let decoded = percent_decode(s);
-        if decoded != *s && !decoded.is_empty() {
-            out = out.replace(decoded.as_str(), "***");
-        }
-    }
-    out
-}
+impl super::Kind for PgbouncerKind {
+    const SECTION: &'static str = "pgbouncer";
+    const METRIC_PREFIXES: &'static [&'static str] = &["pgbouncer_", "perfwatch_pgbouncer_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
+    type Config = PgbouncerConfig;
+    type Target = PgbouncerTarget;
+    type Collector = PgbouncerCollector;
 
-fn percent_decode(s: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
+    fn common(config: &PgbouncerConfig) -> crate::poll::CommonTarget {
+        config.common()
     }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
-/// Shows a DSN with its password replaced by `***`.
-pub fn mask_dsn(dsn: &str) -> String {
-    let Some(scheme_end) = dsn.find("://") else {
-        return dsn.to_owned();
-    };
-    let rest = &dsn[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return dsn.to_owned();
-    };
-    let userinfo = &rest[..at];
-    let masked = match userinfo.find(':') {
-        Some(colon) => format!("{}:***", &userinfo[..colon]),
-        None => userinfo.to_owned(),
-    };
-    let mut out = format!("{}{masked}{}", &dsn[..scheme_end + 3], &rest[at..]);
-    // `?password=` in the query string.
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let query = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_owned(),
-            })
-            .collect::<Vec<_>>()
-            .join("&");
-        out = format!("{head}{query}");
+    fn validate(config: PgbouncerConfig) -> Result<PgbouncerTarget, Vec<(String, String)>> {
+        config.validate()
     }
-    out
+
+    fn collector(target: &PgbouncerTarget, timing: crate::poll::Timing) -> PgbouncerCollector {
+        PgbouncerCollector::new(target.clone(), timing)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mask_dsn_table() {
-        let cases = [
-            (
-                "postgres://perfwatch@127.0.0.1:6432/pgbouncer",
-                "postgres://perfwatch@127.0.0.1:6432/pgbouncer",
-            ),
-            (
-                "postgres://u:secret@h:6432/pgbouncer",
-                "postgres://u:***@h:6432/pgbouncer",
-            ),
-            (
-                "postgresql://u:p@ss@h/pgbouncer",
-                "postgresql://u:***@h/pgbouncer",
-            ),
-            (
-                "postgres://u@h/pgbouncer?sslmode=disable&password=secret",
-                "postgres://u@h/pgbouncer?sslmode=disable&password=***",
-            ),
-            ("not a dsn", "not a dsn"),
-        ];
-        for (dsn, want) in cases {
-            assert_eq!(mask_dsn(dsn), want, "{dsn}");
-        }
-    }
-
-    #[test]
-    fn redact_table() {
-        assert_eq!(
-            dsn_password("postgres://u:s%40cret@h/pgbouncer").as_deref(),
-            Some("s%40cret")
-        );
-        assert_eq!(dsn_password("postgres://u@h/pgbouncer"), None);
-        let secrets = vec!["s%40cret".to_owned()];
-        assert_eq!(
-            redact("bad s@cret and s%40cret", &secrets),
-            "bad *** and ***"
-        );
-    }
 
     #[test]
     fn classify_io_errors() {

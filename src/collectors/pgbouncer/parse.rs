@@ -20,8 +20,9 @@ pub struct Table {
 }
 
 impl Table {
-    /// A table from string literals (tests and fixtures); `""` stays an empty
-    /// string, use [`Table::push_row`] with `None` for NULL.
+    /// A table from string literals (tests); `""` stays an empty string,
+    /// use [`Table::push_row`] with `None` for NULL.
+    #[cfg(test)]
     pub fn from_text(columns: &[&str], rows: &[&[&str]]) -> Self {
         let mut t = Table {
             columns: columns.iter().map(|c| (*c).to_owned()).collect(),

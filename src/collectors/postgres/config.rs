@@ -1,14 +1,19 @@
-//! `[[postgres]]` config: one PostgreSQL server per table.
+//! `[[postgres]]` config: one PostgreSQL server per table, and its
+//! validation into a [`PostgresTarget`] the collector takes as it is (the
+//! DSN parsed once, the password resolved once).
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use sqlx::postgres::PgConnectOptions;
 
 use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
-use crate::config::{CommonTarget, Secret, read_secret_file};
+use crate::poll::CommonTarget;
+use crate::secret::{Secret, read_secret_file, redact};
 
 /// One PostgreSQL target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -107,7 +112,7 @@ fn default_seq_ratio() -> f64 {
 
 impl PostgresConfig {
     /// Name, interval and timeout.
-    pub fn common(&self) -> CommonTarget {
+    pub(crate) fn common(&self) -> CommonTarget {
         CommonTarget {
             name: self.name.clone(),
             interval: self.interval,
@@ -116,21 +121,10 @@ impl PostgresConfig {
     }
 
     /// Cross-field checks; `(key, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
+    pub(crate) fn validate(&self) -> Vec<(String, String)> {
         let mut errors = Vec::new();
-        let masked = super::rules::mask_dsn(&self.dsn);
-        if !(self.dsn.starts_with("postgres://") || self.dsn.starts_with("postgresql://")) {
-            errors.push((
-                "dsn".into(),
-                format!("dsn \"{masked}\" must start with postgres:// or postgresql://"),
-            ));
-        } else if let Err(e) = sqlx::postgres::PgConnectOptions::from_str(&self.dsn) {
-            // sqlx's message may quote the URL; ours names only the masked one.
-            let detail = e.to_string().replace(&self.dsn, &masked);
-            errors.push((
-                "dsn".into(),
-                format!("dsn \"{masked}\" is not valid: {detail}"),
-            ));
+        if let Err(e) = self.parse_dsn() {
+            errors.push(("dsn".into(), e));
         }
         if self.password.is_some() && self.password_file.is_some() {
             errors.push((
@@ -202,12 +196,100 @@ impl PostgresConfig {
     }
 
     /// The password from `password` or `password_file`, if any.
-    pub fn resolved_password(&self) -> Result<Option<Secret>, String> {
+    fn resolved_password(&self) -> Result<Option<Secret>, String> {
         match (&self.password, &self.password_file) {
             (Some(p), _) => Ok(Some(p.clone())),
             (None, Some(path)) => read_secret_file(path).map(Some),
             (None, None) => Ok(None),
         }
+    }
+
+    /// The DSN as sqlx's options; the message names only the redacted DSN.
+    fn parse_dsn(&self) -> Result<PgConnectOptions, String> {
+        let masked = redact(&self.dsn, &[]);
+        if !(self.dsn.starts_with("postgres://") || self.dsn.starts_with("postgresql://")) {
+            return Err(format!(
+                "dsn \"{masked}\" must start with postgres:// or postgresql://"
+            ));
+        }
+        // sqlx's message may quote the URL; redact masks it there too.
+        PgConnectOptions::from_str(&self.dsn).map_err(|e| {
+            format!(
+                "dsn \"{masked}\" is not valid: {}",
+                redact(&e.to_string(), &[])
+            )
+        })
+    }
+
+    /// Checks the table and builds the ready target: every problem as
+    /// `(key, message)`, or the parsed options with the password applied.
+    pub(crate) fn into_target(self) -> Result<PostgresTarget, Vec<(String, String)>> {
+        let errors = self.validate();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let one = |key: &str, e: String| vec![(key.to_owned(), e)];
+        let mut options = self.parse_dsn().map_err(|e| one("dsn", e))?;
+        let password = self
+            .resolved_password()
+            .map_err(|e| one("password_file", e))?;
+        if let Some(pw) = &password {
+            options = options.password(pw.expose());
+        }
+        // Connection stats and custom queries run in the DSN's database
+        // (libpq's default: the user name).
+        let main_db = options
+            .get_database()
+            .unwrap_or_else(|| options.get_username())
+            .to_owned();
+        Ok(PostgresTarget {
+            dsn_shown: redact(&self.dsn, &[]),
+            main_db,
+            options: Arc::new(options),
+            password,
+            config: self,
+        })
+    }
+}
+
+/// A checked `[[postgres]]` table, ready to connect: the DSN parsed into
+/// sqlx's options with the password from `password`/`password_file` applied,
+/// so the collector never parses or reads anything again.
+#[derive(Clone)]
+pub struct PostgresTarget {
+    /// The table as written (what reloads compare).
+    pub(crate) config: PostgresConfig,
+    /// The DSN's options without the session settings (the collector adds
+    /// the database, `application_name` and timeouts per connection). Behind
+    /// an `Arc`: sqlx's options are large, and every kind's target shares one
+    /// enum.
+    pub(crate) options: Arc<PgConnectOptions>,
+    /// The password resolved from `password`/`password_file` (compared, so
+    /// a rotated password file restarts the target on reload; redacted from
+    /// driver messages).
+    pub(crate) password: Option<Secret>,
+    /// The DSN's database (or user name): connection stats and custom
+    /// queries run there.
+    pub(crate) main_db: String,
+    /// The DSN with its password masked, for messages.
+    pub(crate) dsn_shown: String,
+}
+
+/// Compares what was configured (and the resolved password); the parsed
+/// options follow from those.
+impl PartialEq for PostgresTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config && self.password == other.password
+    }
+}
+
+/// Never prints the options (sqlx's `Debug` shows the password).
+impl std::fmt::Debug for PostgresTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresTarget")
+            .field("config", &self.config)
+            .field("main_db", &self.main_db)
+            .finish_non_exhaustive()
     }
 }
 
@@ -256,6 +338,37 @@ mod tests {
         let errs = bad.validate();
         assert_eq!(errs.len(), 1);
         assert!(!errs[0].1.contains("hunter2"), "{errs:?}");
+    }
+
+    #[test]
+    fn target_is_parsed_once_with_the_password_applied() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "hunter2\n").unwrap();
+        let c = parse(&format!(
+            "name = \"x\"\ndsn = \"postgres://u@h:5433/app\"\npassword_file = \"{}\"\n",
+            file.display()
+        ));
+        let t = c.clone().into_target().unwrap();
+        assert_eq!(t.main_db, "app");
+        assert_eq!(t.options.get_port(), 5433);
+        assert_eq!(t.password.as_ref().map(Secret::expose), Some("hunter2"));
+        assert!(!format!("{t:?}").contains("hunter2"));
+        // The same table with a rotated password file is a different target.
+        std::fs::write(&file, "other").unwrap();
+        assert_ne!(c.clone().into_target().unwrap(), t);
+        // Without a database in the DSN, libpq's default: the user name.
+        let t = parse("name = \"x\"\ndsn = \"postgres://u:pw@h\"\n")
+            .into_target()
+            .unwrap();
+        assert_eq!(
+            (t.main_db.as_str(), t.dsn_shown.as_str()),
+            ("u", "postgres://u:***@h")
+        );
+        let bad = parse("name = \"x\"\ndsn = \"postgres://u:pw@h:notaport/db\"\n");
+        let errs = bad.into_target().unwrap_err();
+        assert_eq!(errs[0].0, "dsn");
+        assert!(!errs[0].1.contains("pw@"), "{errs:?}");
     }
 
     #[test]

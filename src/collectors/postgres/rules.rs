@@ -1,20 +1,20 @@
 //! Pure judgements of the PostgreSQL collector: pool saturation, the
 //! unused-index verdict, the missing-index rule, top-N + `other` bounding,
-//! error classification by SQLSTATE and DSN masking. No I/O here.
+//! and error classification by SQLSTATE. No I/O here.
 
-use crate::collectors::ErrorReason;
+use crate::poll::ErrorReason;
 
 /// `used / (max_connections - superuser_reserved_connections - reserved_connections)`,
 /// the share of the connection slots ordinary roles can use. `None` when no
 /// slot is left for them (a misconfigured server) rather than a division by 0.
-pub fn saturation_ratio(used: f64, max_connections: f64, reserved: f64) -> Option<f64> {
+pub(crate) fn saturation_ratio(used: f64, max_connections: f64, reserved: f64) -> Option<f64> {
     let available = max_connections - reserved;
     (available > 0.0).then(|| used / available)
 }
 
 /// One index as read from `pg_stat_user_indexes` joined with `pg_index`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct IndexStat {
+pub(crate) struct IndexStat {
     /// Schema of the table.
     pub schemaname: String,
     /// The table.
@@ -37,13 +37,13 @@ pub struct IndexStat {
 /// Whether an index is unused: no scan since the statistics were reset and
 /// it enforces no constraint (primary keys, unique indexes and indexes
 /// backing a constraint are never reported).
-pub fn index_unused(i: &IndexStat) -> bool {
+pub(crate) fn index_unused(i: &IndexStat) -> bool {
     i.idx_scan == 0.0 && !i.enforces_constraint
 }
 
 /// One table as read from `pg_stat_user_tables` joined with `pg_class`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TableStat {
+pub(crate) struct TableStat {
     /// Schema.
     pub schemaname: String,
     /// Table.
@@ -66,7 +66,7 @@ pub struct TableStat {
 
 /// Thresholds of the missing-index rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct MissingIndexRule {
+pub(crate) struct MissingIndexRule {
     /// Live rows a table needs (small tables are fine to scan).
     pub min_table_rows: f64,
     /// Sequential scans a table needs.
@@ -95,7 +95,7 @@ impl MissingIndexRule {
 /// Keeps the first `n` items of `items` (already in priority order) and
 /// folds the rest into one with `fold`; returns the kept items and the
 /// aggregate of the rest (`None` when nothing was dropped).
-pub fn top_n_with_other<T, A>(
+pub(crate) fn top_n_with_other<T, A>(
     items: Vec<T>,
     n: usize,
     init: A,
@@ -111,7 +111,7 @@ pub fn top_n_with_other<T, A>(
 }
 
 /// Sorts indexes for bounding: largest first, then by name (stable series).
-pub fn sort_indexes(v: &mut [IndexStat]) {
+pub(crate) fn sort_indexes(v: &mut [IndexStat]) {
     v.sort_by(|a, b| {
         b.size_bytes
             .total_cmp(&a.size_bytes)
@@ -122,7 +122,7 @@ pub fn sort_indexes(v: &mut [IndexStat]) {
 
 /// Sorts tables for bounding: missing-index candidates first (what users
 /// look at), then by total size, then by scans (size + activity), then name.
-pub fn sort_tables(v: &mut [TableStat], rule: &MissingIndexRule) {
+pub(crate) fn sort_tables(v: &mut [TableStat], rule: &MissingIndexRule) {
     v.sort_by(|a, b| {
         rule.candidate(b)
             .cmp(&rule.candidate(a))
@@ -134,7 +134,7 @@ pub fn sort_tables(v: &mut [TableStat], rule: &MissingIndexRule) {
 }
 
 /// The reason label for a PostgreSQL SQLSTATE.
-pub fn classify_sqlstate(code: &str) -> ErrorReason {
+pub(crate) fn classify_sqlstate(code: &str) -> ErrorReason {
     match code {
         "28P01" | "28000" => ErrorReason::Auth,
         "42501" => ErrorReason::Permission,
@@ -145,41 +145,6 @@ pub fn classify_sqlstate(code: &str) -> ErrorReason {
         c if c.starts_with("08") => ErrorReason::Connect,
         _ => ErrorReason::Query,
     }
-}
-
-/// Shows a DSN with its password replaced by `***` (also a `password=`
-/// query parameter).
-pub fn mask_dsn(dsn: &str) -> String {
-    let mut out = match dsn.find("://") {
-        Some(scheme_end) => {
-            let rest = &dsn[scheme_end + 3..];
-            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-            match rest[..authority_end].rfind('@') {
-                Some(at) => {
-                    let userinfo = &rest[..at];
-                    let masked = match userinfo.find(':') {
-                        Some(colon) => format!("{}:***", &userinfo[..colon]),
-                        None => userinfo.to_owned(),
-                    };
-                    format!("{}{masked}{}", &dsn[..scheme_end + 3], &rest[at..])
-                }
-                None => dsn.to_owned(),
-            }
-        }
-        None => dsn.to_owned(),
-    };
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let masked: Vec<String> = query
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_owned(),
-            })
-            .collect();
-        out = format!("{head}{}", masked.join("&"));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -332,33 +297,6 @@ mod tests {
         ];
         for (code, want) in cases {
             assert_eq!(classify_sqlstate(code), want, "{code}");
-        }
-    }
-
-    #[test]
-    fn mask_dsn_table() {
-        let cases = [
-            (
-                "postgres://perfwatch@127.0.0.1:5432/app",
-                "postgres://perfwatch@127.0.0.1:5432/app",
-            ),
-            ("postgres://u:secret@h/app", "postgres://u:***@h/app"),
-            (
-                "postgresql://u:p@ss@h:5432/app",
-                "postgresql://u:***@h:5432/app",
-            ),
-            (
-                "postgres://h/app?user=u&password=secret",
-                "postgres://h/app?user=u&password=***",
-            ),
-            (
-                "postgres://u:s@h?sslmode=disable",
-                "postgres://u:***@h?sslmode=disable",
-            ),
-            ("not a dsn", "not a dsn"),
-        ];
-        for (dsn, want) in cases {
-            assert_eq!(mask_dsn(dsn), want, "{dsn}");
         }
     }
 }

@@ -96,7 +96,7 @@ pub fn pg_major(server_version: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collectors::slowlog::fingerprint::fingerprint;
+    use perfwatch_slowlog::fingerprint;
 
     #[test]
     fn pg_placeholders_fingerprint_like_logged_queries() {

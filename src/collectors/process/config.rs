@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use regex::Regex;
 use serde::Deserialize;
 
-use crate::config::CommonTarget;
+use crate::poll::CommonTarget;
 
 /// One process group.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -42,21 +43,53 @@ impl ProcessConfig {
         }
     }
 
-    /// Cross-field checks; `(key, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
+    /// Checks the table and compiles the regex once: the ready target, or
+    /// every problem as `(key, message)`.
+    pub(crate) fn validate(self) -> Result<ProcessTarget, Vec<(String, String)>> {
         let mut errors = Vec::new();
-        if let Err(e) = regex::Regex::new(&self.pattern) {
-            errors.push((
-                "match".into(),
-                format!("match \"{}\" is not a valid regex: {e}", self.pattern),
-            ));
-        }
+        let pattern = Regex::new(&self.pattern)
+            .map_err(|e| {
+                errors.push((
+                    "match".into(),
+                    format!("match \"{}\" is not a valid regex: {e}", self.pattern),
+                ))
+            })
+            .ok();
         if self.max_processes == 0 {
             errors.push((
                 "max_processes".into(),
                 "max_processes must be at least 1, got 0".into(),
             ));
         }
-        errors
+        match pattern {
+            Some(pattern) if errors.is_empty() => Ok(ProcessTarget {
+                config: self,
+                pattern,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A checked `[[process]]` target: the table as written and its regex,
+/// compiled once. Compared on reload by the table only.
+#[derive(Debug, Clone)]
+pub struct ProcessTarget {
+    /// The table as written.
+    pub config: ProcessConfig,
+    /// The compiled `match` regex.
+    pub(crate) pattern: Regex,
+}
+
+impl std::ops::Deref for ProcessTarget {
+    type Target = ProcessConfig;
+    fn deref(&self) -> &ProcessConfig {
+        &self.config
+    }
+}
+
+impl PartialEq for ProcessTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
     }
 }

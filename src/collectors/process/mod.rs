@@ -7,21 +7,22 @@
 //! `perfwatch_process_cpu_seconds_total` stays correct when Gunicorn recycles
 //! a worker.
 
+pub mod catalog;
 pub mod config;
 
 use std::collections::BTreeMap;
 
-pub use config::ProcessConfig;
+pub use config::{ProcessConfig, ProcessTarget};
 use regex::Regex;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// One matched process as seen in one poll.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProcessSample {
+pub(crate) struct ProcessSample {
     /// Process id.
     pub pid: u32,
     /// CPU time used so far, seconds.
@@ -32,7 +33,7 @@ pub struct ProcessSample {
 
 /// Keeps the CPU counter monotonic across process exits.
 #[derive(Debug, Default)]
-pub struct CpuAccount {
+pub(crate) struct CpuAccount {
     last: BTreeMap<u32, f64>,
     exited: f64,
 }
@@ -53,19 +54,16 @@ impl CpuAccount {
 
 /// A running process collector.
 pub struct ProcessCollector {
-    cfg: ProcessConfig,
-    pattern: Option<Regex>,
+    cfg: ProcessTarget,
     system: Option<System>,
     cpu: CpuAccount,
 }
 
 impl ProcessCollector {
-    /// A collector; the regex was checked when the config loaded.
-    pub fn new(cfg: ProcessConfig, _timing: Timing) -> Self {
-        let pattern = Regex::new(&cfg.pattern).ok();
+    /// A collector; the regex was compiled when the config loaded.
+    pub fn new(cfg: ProcessTarget, _timing: Timing) -> Self {
         Self {
             cfg,
-            pattern,
             system: None,
             cpu: CpuAccount::default(),
         }
@@ -113,12 +111,7 @@ fn scan(system: &mut System, pattern: &Regex, max: usize) -> Vec<ProcessSample> 
 impl Collector for ProcessCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
         let name = self.cfg.name.clone();
-        let Some(pattern) = self.pattern.clone() else {
-            return Err(PollError::new(
-                ErrorReason::Query,
-                format!("process target \"{name}\": invalid match regex"),
-            ));
-        };
+        let pattern = self.cfg.pattern.clone();
         let system = match self.system.take() {
             Some(s) => s,
             None => System::new().map_err(|e| {
@@ -138,28 +131,12 @@ impl Collector for ProcessCollector {
         let cpu_total = self.cpu.update(&samples);
         let mut families = Families::new();
         let t = [("target", name.as_str())];
-        families.gauge(
-            "perfwatch_process_count",
-            "Processes whose command line matches the target's regex.",
-            &t,
-            samples.len() as f64,
-        );
-        families.counter(
-            "perfwatch_process_cpu_seconds_total",
-            "CPU time of the matched processes, including processes that have exited since perfwatch started.",
-            &t,
-            cpu_total,
-        );
+        families.gauge(&catalog::COUNT, &t, samples.len() as f64);
+        families.counter(&catalog::CPU_SECONDS_TOTAL, &t, cpu_total);
         let rss: u64 = samples.iter().map(|s| s.rss_bytes).sum();
+        families.gauge(&catalog::RESIDENT_MEMORY_BYTES, &t, rss as f64);
         families.gauge(
-            "perfwatch_process_resident_memory_bytes",
-            "Summed resident memory of the matched processes.",
-            &t,
-            rss as f64,
-        );
-        families.gauge(
-            "perfwatch_process_max_resident_memory_bytes",
-            "Resident memory of the largest matched process (a worker whose memory keeps climbing).",
+            &catalog::MAX_RESIDENT_MEMORY_BYTES,
             &t,
             samples.iter().map(|s| s.rss_bytes).max().unwrap_or(0) as f64,
         );
@@ -174,6 +151,30 @@ impl Collector for ProcessCollector {
     }
 
     fn reset(&mut self) {}
+}
+
+/// The `[[process]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct ProcessKind;
+
+impl super::Kind for ProcessKind {
+    const SECTION: &'static str = "process";
+    const METRIC_PREFIXES: &'static [&'static str] = &["perfwatch_process_"];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
+    type Config = ProcessConfig;
+    type Target = ProcessTarget;
+    type Collector = ProcessCollector;
+
+    fn common(config: &ProcessConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: ProcessConfig) -> Result<ProcessTarget, Vec<(String, String)>> {
+        config.validate()
+    }
+
+    fn collector(target: &ProcessTarget, timing: crate::poll::Timing) -> ProcessCollector {
+        ProcessCollector::new(target.clone(), timing)
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use redis::{ConnectionInfo, IntoConnectionInfo};
 use serde::Deserialize;
 
-use crate::config::{CommonTarget, Secret, read_secret_file};
+use crate::poll::CommonTarget;
+use crate::secret::{Secret, read_secret_file, redact};
 
 /// One Redis target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -108,9 +110,11 @@ impl RedisConfig {
         }
     }
 
-    /// Cross-field checks; `(key, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
+    /// Checks the table and parses the url once: the ready target, or every
+    /// problem as `(key, message)`.
+    pub(crate) fn validate(self) -> Result<RedisTarget, Vec<(String, String)>> {
         let mut errors = Vec::new();
+        let shown = redact(&self.url, &[]);
         let scheme_ok = [
             "redis://",
             "rediss://",
@@ -121,84 +125,152 @@ impl RedisConfig {
         ]
         .iter()
         .any(|s| self.url.starts_with(s));
-        if !scheme_ok {
+        let parsed = if !scheme_ok {
             errors.push((
                 "url".into(),
-                format!(
-                    "url \"{}\" must start with redis://, rediss:// or unix://",
-                    crate::collectors::redis::mask_url(&self.url)
-                ),
+                format!("url \"{shown}\" must start with redis://, rediss:// or unix://"),
             ));
-        } else if let Err(e) = redis::Client::open(self.url.as_str()) {
-            errors.push((
-                "url".into(),
-                format!(
-                    "url \"{}\" is not valid: {e}",
-                    crate::collectors::redis::mask_url(&self.url)
-                ),
-            ));
-        }
+            None
+        } else {
+            match self.url.as_str().into_connection_info() {
+                Ok(info) => Some(info),
+                Err(e) => {
+                    errors.push(("url".into(), format!("url \"{shown}\" is not valid: {e}")));
+                    None
+                }
+            }
+        };
         if self.password.is_some() && self.password_file.is_some() {
             errors.push((
                 "password_file".into(),
                 "set password or password_file, not both".into(),
             ));
         }
-        if let Some(path) = &self.password_file
-            && let Err(e) = read_secret_file(path)
-        {
-            errors.push(("password_file".into(), e));
-        }
+        // The file is read even when `password` is set too, to report both.
+        let from_file = self.password_file.as_ref().and_then(|path| {
+            read_secret_file(path)
+                .map_err(|e| errors.push(("password_file".into(), e)))
+                .ok()
+        });
+        let password = self.password.clone().or(from_file);
         if let Some(k) = &self.keys {
-            if k.max_groups == 0 {
-                errors.push((
-                    "keys.max_groups".into(),
-                    "max_groups must be at least 1, got 0".into(),
-                ));
-            }
-            if k.scan_count == 0 {
-                errors.push((
-                    "keys.scan_count".into(),
-                    "scan_count must be at least 1, got 0".into(),
-                ));
-            }
-            if k.max_keys_per_poll == 0 {
-                errors.push((
-                    "keys.max_keys_per_poll".into(),
-                    "max_keys_per_poll must be at least 1, got 0".into(),
-                ));
-            }
-            if !(k.time_budget_ratio > 0.0 && k.time_budget_ratio <= 1.0) {
-                errors.push((
-                    "keys.time_budget_ratio".into(),
-                    format!(
-                        "time_budget_ratio must be in (0, 1], got {}",
-                        k.time_budget_ratio
-                    ),
-                ));
-            }
-            if k.memory_sample_every == 0 {
-                errors.push((
-                    "keys.memory_sample_every".into(),
-                    "memory_sample_every must be at least 1, got 0".into(),
-                ));
-            }
-            if k.prefixes.is_empty() && k.delimiter.is_empty() {
-                errors.push((
-                    "keys.delimiter".into(),
-                    "delimiter must not be empty when prefixes is empty".into(),
-                ));
-            }
+            check_keys(k, &mut errors);
         }
-        errors
+        match parsed {
+            Some(info) if errors.is_empty() => {
+                let mut settings = info
+                    .redis_settings()
+                    .clone()
+                    // CLIENT SETINFO fails on Redis < 7.2 and would show up as
+                    // an application error in errorstat_ERR on every reconnect.
+                    .set_skip_set_lib_name();
+                if let Some(user) = &self.username {
+                    settings = settings.set_username(user);
+                }
+                if let Some(pw) = &password {
+                    settings = settings.set_password(pw.expose());
+                }
+                Ok(RedisTarget {
+                    connection: info.set_redis_settings(settings),
+                    config: self,
+                })
+            }
+            _ => Err(errors),
+        }
     }
+}
 
-    /// The password from `password` or `password_file`, if any.
-    pub fn resolved_password(&self) -> Result<Option<Secret>, String> {
-        match (&self.password, &self.password_file) {
-            (Some(p), _) => Ok(Some(p.clone())),
-            (None, Some(path)) => read_secret_file(path).map(Some),
-            (None, None) => Ok(None),
+fn check_keys(k: &KeySamplerConfig, errors: &mut Vec<(String, String)>) {
+    if k.max_groups == 0 {
+        errors.push((
+            "keys.max_groups".into(),
+            "max_groups must be at least 1, got 0".into(),
+        ));
+    }
+    if k.scan_count == 0 {
+        errors.push((
+            "keys.scan_count".into(),
+            "scan_count must be at least 1, got 0".into(),
+        ));
+    }
+    if k.max_keys_per_poll == 0 {
+        errors.push((
+            "keys.max_keys_per_poll".into(),
+            "max_keys_per_poll must be at least 1, got 0".into(),
+        ));
+    }
+    if !(k.time_budget_ratio > 0.0 && k.time_budget_ratio <= 1.0) {
+        errors.push((
+            "keys.time_budget_ratio".into(),
+            format!(
+                "time_budget_ratio must be in (0, 1], got {}",
+                k.time_budget_ratio
+            ),
+        ));
+    }
+    if k.memory_sample_every == 0 {
+        errors.push((
+            "keys.memory_sample_every".into(),
+            "memory_sample_every must be at least 1, got 0".into(),
+        ));
+    }
+    if k.prefixes.is_empty() && k.delimiter.is_empty() {
+        errors.push((
+            "keys.delimiter".into(),
+            "delimiter must not be empty when prefixes is empty".into(),
+        ));
+    }
+}
+
+/// A checked `[[redis]]` target: the table as written and the connection
+/// info parsed from its url once, with `username` and the resolved password
+/// applied. Compared on reload by the table only (the connection info is
+/// derived from it).
+#[derive(Clone)]
+pub struct RedisTarget {
+    /// The table as written.
+    pub config: RedisConfig,
+    connection: ConnectionInfo,
+}
+
+impl RedisTarget {
+    /// The connection info to connect with. `reread_secret`: after a failed
+    /// session, `password_file` is read again so that a rotated secret (a
+    /// Kubernetes secret mount) is picked up without a reload.
+    pub(crate) fn connection_info(&self, reread_secret: bool) -> Result<ConnectionInfo, String> {
+        match &self.config.password_file {
+            Some(path) if reread_secret => {
+                let pw = read_secret_file(path)?;
+                let settings = self
+                    .connection
+                    .redis_settings()
+                    .clone()
+                    .set_password(pw.expose());
+                Ok(self.connection.clone().set_redis_settings(settings))
+            }
+            _ => Ok(self.connection.clone()),
         }
+    }
+}
+
+impl std::ops::Deref for RedisTarget {
+    type Target = RedisConfig;
+    fn deref(&self) -> &RedisConfig {
+        &self.config
+    }
+}
+
+impl PartialEq for RedisTarget {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config
+    }
+}
+
+impl std::fmt::Debug for RedisTarget {
+    // The table only: its Debug already hides the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisTarget")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }

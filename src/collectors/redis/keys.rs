@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use redis::Value;
 use redis::aio::MultiplexedConnection;
 
+use super::catalog;
 use super::config::KeySamplerConfig;
 use crate::exposition::{Families, HistogramData};
 
@@ -288,28 +289,24 @@ impl KeySampler {
             None => (&self.current, 0.0),
         };
         out.gauge(
-            "perfwatch_redis_key_sampler_cycle_complete",
-            "1 when the key group numbers come from a complete SCAN cycle (exact), 0 while the first cycle is still running (partial).",
+            &catalog::KEY_SAMPLER_CYCLE_COMPLETE,
             &[("target", target), ("db", &db)],
             complete,
         );
         if let Some(d) = self.last_cycle_duration {
             out.gauge(
-                "perfwatch_redis_key_sampler_cycle_duration_seconds",
-                "How long the last complete SCAN cycle over the keyspace took, across polls.",
+                &catalog::KEY_SAMPLER_CYCLE_DURATION_SECONDS,
                 &[("target", target), ("db", &db)],
                 d.as_secs_f64(),
             );
         }
         out.counter(
-            "perfwatch_redis_key_sampler_keys_scanned_total",
-            "Keys examined by the key sampler.",
+            &catalog::KEY_SAMPLER_KEYS_SCANNED_TOTAL,
             &[("target", target), ("db", &db)],
             self.keys_scanned_total as f64,
         );
         out.counter(
-            "perfwatch_redis_key_sampler_cycles_total",
-            "Complete SCAN cycles of the key sampler.",
+            &catalog::KEY_SAMPLER_CYCLES_TOTAL,
             &[("target", target), ("db", &db)],
             self.cycles_total as f64,
         );
@@ -319,32 +316,16 @@ impl KeySampler {
                 ("db", db.as_str()),
                 ("prefix", group.as_str()),
             ];
+            out.gauge(&catalog::KEY_GROUP_KEYS, &labels, s.keys as f64);
             out.gauge(
-                "perfwatch_redis_key_group_keys",
-                "Keys per prefix group (from the last complete SCAN cycle; see perfwatch_redis_key_sampler_cycle_complete).",
-                &labels,
-                s.keys as f64,
-            );
-            out.gauge(
-                "perfwatch_redis_key_group_keys_without_ttl",
-                "Keys per prefix group that never expire (no TTL).",
+                &catalog::KEY_GROUP_KEYS_WITHOUT_TTL,
                 &labels,
                 s.no_ttl as f64,
             );
             if let Some(bytes) = s.estimated_bytes() {
-                out.gauge(
-                    "perfwatch_redis_key_group_memory_bytes",
-                    "Estimated memory of a prefix group: mean MEMORY USAGE of sampled keys times the key count.",
-                    &labels,
-                    bytes,
-                );
+                out.gauge(&catalog::KEY_GROUP_MEMORY_BYTES, &labels, bytes);
             }
-            out.histogram(
-                "perfwatch_redis_key_group_ttl_seconds",
-                "Remaining TTL of keys that have one, per prefix group, at the time they were scanned.",
-                &labels,
-                &s.ttl,
-            );
+            out.histogram(&catalog::KEY_GROUP_TTL_SECONDS, &labels, &s.ttl);
         }
     }
 }

@@ -11,25 +11,29 @@
 //! `slowlog.rs` (pure SLOWLOG parsing and counting), `keys.rs` (key sampler),
 //! this file (connection, capabilities, metric mapping).
 
+pub mod catalog;
 pub mod config;
-pub mod info;
-pub mod keys;
-pub mod slowlog;
+pub(crate) mod hit_ratio;
+pub(crate) mod info;
+pub(crate) mod keys;
+pub(crate) mod slowlog;
 
 use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, IntoConnectionInfo, RedisError, Value};
+use redis::{AsyncConnectionConfig, RedisError, Value};
 
-pub use config::{KeySamplerConfig, RedisConfig};
+pub use config::{KeySamplerConfig, RedisConfig, RedisTarget};
+use hit_ratio::export_hit_ratio;
 use info::Info;
 use keys::{KeySampler, OwnLookups};
 use slowlog::SlowlogTracker;
 
-use super::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
-use crate::counter_window::{CounterWindows, WINDOWS, export_hit_ratio, hit_ratio};
+use crate::catalog::MetricDef;
+use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// INFO sections perfwatch reads (Redis ≥ 7 accepts several in one call).
 const INFO_SECTIONS: [&str; 10] = [
@@ -48,7 +52,7 @@ const INFO_SECTIONS: [&str; 10] = [
 /// What a connected server supports, detected once per connection instead of
 /// probing (and failing) on every poll.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Capabilities {
+pub(crate) struct Capabilities {
     /// `redis_version` (or Valkey's compatible version).
     pub version: String,
     /// `INFO a b c` (Redis ≥ 7); older servers get `INFO all`.
@@ -66,9 +70,11 @@ struct Live {
 
 /// A running Redis collector.
 pub struct RedisCollector {
-    cfg: RedisConfig,
+    cfg: RedisTarget,
     timing: Timing,
     live: Option<Live>,
+    /// A connection was attempted before: read `password_file` again.
+    reconnecting: bool,
     hits: CounterWindows,
     evictions: CounterWindows,
     slowlog: SlowlogTracker,
@@ -83,18 +89,16 @@ pub struct RedisCollector {
 
 impl RedisCollector {
     /// A collector that connects on its first poll.
-    pub fn new(cfg: RedisConfig, timing: Timing) -> Self {
+    pub fn new(cfg: RedisTarget, timing: Timing) -> Self {
         let db = cfg
-            .url
-            .as_str()
-            .into_connection_info()
-            .map(|i| i.redis_settings().db())
-            .unwrap_or(0);
+            .connection_info(false)
+            .map_or(0, |i| i.redis_settings().db());
         let sampler = cfg.keys.clone().map(|k| KeySampler::new(k, db));
         Self {
             cfg,
             timing,
             live: None,
+            reconnecting: false,
             hits: CounterWindows::new(),
             evictions: CounterWindows::new(),
             slowlog: SlowlogTracker::default(),
@@ -109,34 +113,13 @@ impl RedisCollector {
         classify(&self.cfg.name, e)
     }
 
-    async fn connect(&self) -> Result<Live, PollError> {
+    async fn connect(&mut self) -> Result<Live, PollError> {
+        let reread_secret = std::mem::replace(&mut self.reconnecting, true);
         let name = &self.cfg.name;
-        let bad_config = |m: String| {
-            PollError::new(
-                ErrorReason::Connect,
-                format!("redis target \"{name}\": {m}"),
-            )
-        };
-        let info = self
-            .cfg
-            .url
-            .as_str()
-            .into_connection_info()
-            .map_err(|e| bad_config(format!("url \"{}\": {e}", mask_url(&self.cfg.url))))?;
-        let mut settings = info
-            .redis_settings()
-            .clone()
-            // CLIENT SETINFO fails on Redis < 7.2 and would show up as an
-            // application error in errorstat_ERR on every reconnect.
-            .set_skip_set_lib_name();
-        if let Some(user) = &self.cfg.username {
-            settings = settings.set_username(user);
-        }
-        if let Some(pw) = self.cfg.resolved_password().map_err(bad_config)? {
-            settings = settings.set_password(pw.expose());
-        }
-        let client =
-            redis::Client::open(info.set_redis_settings(settings)).map_err(|e| self.error(&e))?;
+        let info = self.cfg.connection_info(reread_secret).map_err(|m| {
+            PollError::new(ErrorReason::Io, format!("redis target \"{name}\": {m}"))
+        })?;
+        let client = redis::Client::open(info).map_err(|e| self.error(&e))?;
         // Timeouts are the engine's job (one deadline per poll); the crate's
         // own would only add a second, different deadline.
         let conn_cfg = AsyncConnectionConfig::new()
@@ -169,8 +152,7 @@ impl RedisCollector {
         let t = [("target", target)];
         export_info(info, target, out);
         out.counter(
-            "perfwatch_redis_info_malformed_lines_total",
-            "INFO lines perfwatch could not parse (skipped).",
+            &catalog::INFO_MALFORMED_LINES_TOTAL,
             &t,
             self.info_malformed_lines as f64,
         );
@@ -193,12 +175,12 @@ impl RedisCollector {
         self.hits.observe(now, epoch, hits, misses);
         let evicted = info.number("evicted_keys").unwrap_or(0.0) as u64;
         self.evictions.observe(now, epoch, evicted, 0);
-        export_hit_ratio(&self.hits, hits, misses, &[("target", target)], out);
+        // The whole keyspace: no key prefix.
+        export_hit_ratio(&self.hits, hits, misses, target, "", out);
         for (label, window) in WINDOWS {
             if let Some(d) = self.evictions.delta(window) {
                 out.gauge(
-                    "perfwatch_redis_evicted_keys_per_second",
-                    "Keys evicted per second over the window (from redis_evicted_keys_total deltas).",
+                    &catalog::EVICTED_KEYS_PER_SECOND,
                     &[("target", target), ("window", label)],
                     d.hits as f64 / d.covered.as_secs_f64(),
                 );
@@ -206,15 +188,9 @@ impl RedisCollector {
         }
 
         if let Some(len) = slowlog_len {
+            out.gauge(&catalog::SLOWLOG_LENGTH, &t, len as f64);
             out.gauge(
-                "redis_slowlog_length",
-                "Entries in the Redis SLOWLOG.",
-                &t,
-                len as f64,
-            );
-            out.gauge(
-                "redis_slowlog_last_id",
-                "Id of the newest SLOWLOG entry.",
+                &catalog::SLOWLOG_LAST_ID,
                 &t,
                 self.slowlog.last_seen_id as f64,
             );
@@ -382,201 +358,83 @@ fn classify(target: &str, e: &RedisError) -> PollError {
     PollError::new(reason, format!("redis target \"{target}\": {e}"))
 }
 
-/// Shows a Redis URL with its password replaced by `***`.
-pub fn mask_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &rest[..at];
-    let masked = match userinfo.find(':') {
-        Some(colon) => format!("{}:***", &userinfo[..colon]),
-        None if userinfo.is_empty() => String::new(),
-        // `redis://password@host` is how some clients pass a bare password.
-        None => "***".to_owned(),
-    };
-    format!("{}{masked}{}", &url[..scheme_end + 3], &rest[at..])
-}
-
-/// INFO fields exported as gauges: (field, metric, help, scale).
-const GAUGES: &[(&str, &str, &str, f64)] = &[
-    (
-        "uptime_in_seconds",
-        "redis_uptime_in_seconds",
-        "Seconds since the Redis server started.",
-        1.0,
-    ),
-    (
-        "connected_clients",
-        "redis_connected_clients",
-        "Client connections (excluding replicas).",
-        1.0,
-    ),
-    (
-        "blocked_clients",
-        "redis_blocked_clients",
-        "Clients blocked in a blocking call.",
-        1.0,
-    ),
-    (
-        "maxclients",
-        "redis_config_maxclients",
-        "The maxclients setting.",
-        1.0,
-    ),
-    (
-        "used_memory",
-        "redis_memory_used_bytes",
-        "Bytes allocated by Redis.",
-        1.0,
-    ),
-    (
-        "used_memory_rss",
-        "redis_memory_used_rss_bytes",
-        "Resident set size of the Redis process.",
-        1.0,
-    ),
-    (
-        "used_memory_peak",
-        "redis_memory_used_peak_bytes",
-        "Peak bytes allocated by Redis.",
-        1.0,
-    ),
-    (
-        "used_memory_lua",
-        "redis_memory_used_lua_bytes",
-        "Bytes used by the Lua engine.",
-        1.0,
-    ),
-    (
-        "maxmemory",
-        "redis_memory_max_bytes",
-        "The maxmemory setting (0 = no limit).",
-        1.0,
-    ),
+/// INFO fields exported as gauges: (field, family, scale).
+const GAUGES: &[(&str, &MetricDef, f64)] = &[
+    ("uptime_in_seconds", &catalog::UPTIME_IN_SECONDS, 1.0),
+    ("connected_clients", &catalog::CONNECTED_CLIENTS, 1.0),
+    ("blocked_clients", &catalog::BLOCKED_CLIENTS, 1.0),
+    ("maxclients", &catalog::CONFIG_MAXCLIENTS, 1.0),
+    ("used_memory", &catalog::MEMORY_USED_BYTES, 1.0),
+    ("used_memory_rss", &catalog::MEMORY_USED_RSS_BYTES, 1.0),
+    ("used_memory_peak", &catalog::MEMORY_USED_PEAK_BYTES, 1.0),
+    ("used_memory_lua", &catalog::MEMORY_USED_LUA_BYTES, 1.0),
+    ("maxmemory", &catalog::MEMORY_MAX_BYTES, 1.0),
     (
         "mem_fragmentation_ratio",
-        "redis_mem_fragmentation_ratio",
-        "used_memory_rss / used_memory.",
+        &catalog::MEM_FRAGMENTATION_RATIO,
         1.0,
     ),
-    (
-        "connected_slaves",
-        "redis_connected_slaves",
-        "Connected replicas.",
-        1.0,
-    ),
-    (
-        "pubsub_channels",
-        "redis_pubsub_channels",
-        "Pub/sub channels with subscribers.",
-        1.0,
-    ),
+    ("connected_slaves", &catalog::CONNECTED_SLAVES, 1.0),
+    ("pubsub_channels", &catalog::PUBSUB_CHANNELS, 1.0),
     (
         "rdb_changes_since_last_save",
-        "redis_rdb_changes_since_last_save",
-        "Writes since the last RDB save.",
+        &catalog::RDB_CHANGES_SINCE_LAST_SAVE,
         1.0,
     ),
-    (
-        "latest_fork_usec",
-        "redis_latest_fork_seconds",
-        "Duration of the latest fork.",
-        1e-6,
-    ),
+    ("latest_fork_usec", &catalog::LATEST_FORK_SECONDS, 1e-6),
 ];
 
-/// INFO fields exported as counters: (field, metric, help, scale).
-const COUNTERS: &[(&str, &str, &str, f64)] = &[
-    (
-        "keyspace_hits",
-        "redis_keyspace_hits_total",
-        "Successful key lookups.",
-        1.0,
-    ),
-    (
-        "keyspace_misses",
-        "redis_keyspace_misses_total",
-        "Failed key lookups.",
-        1.0,
-    ),
-    (
-        "evicted_keys",
-        "redis_evicted_keys_total",
-        "Keys evicted because of maxmemory.",
-        1.0,
-    ),
-    (
-        "expired_keys",
-        "redis_expired_keys_total",
-        "Keys that expired.",
-        1.0,
-    ),
+/// INFO fields exported as counters: (field, family, scale).
+const COUNTERS: &[(&str, &MetricDef, f64)] = &[
+    ("keyspace_hits", &catalog::KEYSPACE_HITS_TOTAL, 1.0),
+    ("keyspace_misses", &catalog::KEYSPACE_MISSES_TOTAL, 1.0),
+    ("evicted_keys", &catalog::EVICTED_KEYS_TOTAL, 1.0),
+    ("expired_keys", &catalog::EXPIRED_KEYS_TOTAL, 1.0),
     (
         "total_connections_received",
-        "redis_connections_received_total",
-        "Connections accepted.",
+        &catalog::CONNECTIONS_RECEIVED_TOTAL,
         1.0,
     ),
     (
         "rejected_connections",
-        "redis_rejected_connections_total",
-        "Connections rejected because of maxclients.",
+        &catalog::REJECTED_CONNECTIONS_TOTAL,
         1.0,
     ),
     (
         "total_commands_processed",
-        "redis_commands_processed_total",
-        "Commands processed.",
+        &catalog::COMMANDS_PROCESSED_TOTAL,
         1.0,
     ),
     (
         "total_net_input_bytes",
-        "redis_net_input_bytes_total",
-        "Bytes read from the network.",
+        &catalog::NET_INPUT_BYTES_TOTAL,
         1.0,
     ),
     (
         "total_net_output_bytes",
-        "redis_net_output_bytes_total",
-        "Bytes written to the network.",
+        &catalog::NET_OUTPUT_BYTES_TOTAL,
         1.0,
     ),
-    (
-        "used_cpu_sys",
-        "redis_cpu_sys_seconds_total",
-        "System CPU used by Redis.",
-        1.0,
-    ),
-    (
-        "used_cpu_user",
-        "redis_cpu_user_seconds_total",
-        "User CPU used by Redis.",
-        1.0,
-    ),
+    ("used_cpu_sys", &catalog::CPU_SYS_SECONDS_TOTAL, 1.0),
+    ("used_cpu_user", &catalog::CPU_USER_SECONDS_TOTAL, 1.0),
 ];
 
 /// Exports the raw INFO facts under redis_exporter's names (pure).
-pub fn export_info(info: &Info, target: &str, out: &mut Families) {
+pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
     let t = [("target", target)];
-    for (field, name, help, scale) in GAUGES {
+    for (field, def, scale) in GAUGES {
         if let Some(v) = info.number(field) {
-            out.gauge(name, help, &t, v * scale);
+            out.gauge(def, &t, v * scale);
         }
     }
-    for (field, name, help, scale) in COUNTERS {
+    for (field, def, scale) in COUNTERS {
         if let Some(v) = info.number(field) {
-            out.counter(name, help, &t, v * scale);
+            out.counter(def, &t, v * scale);
         }
     }
     let text = |k: &str| info.text(k).unwrap_or("");
     out.gauge(
-        "redis_instance_info",
-        "A constant 1 labelled with facts about the Redis server.",
+        &catalog::INSTANCE_INFO,
         &[
             ("target", target),
             ("redis_version", text("redis_version")),
@@ -591,63 +449,35 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
     for db in &info.keyspace {
         let name = format!("db{}", db.db);
         let l = [("target", target), ("db", name.as_str())];
-        out.gauge("redis_db_keys", "Keys in the database.", &l, db.keys as f64);
-        out.gauge(
-            "redis_db_keys_expiring",
-            "Keys with a TTL in the database.",
-            &l,
-            db.expires as f64,
-        );
+        out.gauge(&catalog::DB_KEYS, &l, db.keys as f64);
+        out.gauge(&catalog::DB_KEYS_EXPIRING, &l, db.expires as f64);
         if let Some(ms) = db.avg_ttl_ms {
-            out.gauge(
-                "redis_db_avg_ttl_seconds",
-                "Average TTL of keys with a TTL (Redis' estimate).",
-                &l,
-                ms as f64 / 1000.0,
-            );
+            out.gauge(&catalog::DB_AVG_TTL_SECONDS, &l, ms as f64 / 1000.0);
         }
         out.gauge(
-            "perfwatch_redis_db_keys_without_ttl",
-            "Keys in the database that never expire (keys - expires): the seeds' \"cache never expires\" bug.",
+            &catalog::DB_KEYS_WITHOUT_TTL,
             &l,
             db.keys.saturating_sub(db.expires) as f64,
         );
     }
     for c in &info.commandstats {
         let l = [("target", target), ("cmd", c.cmd.as_str())];
+        out.counter(&catalog::COMMANDS_TOTAL, &l, c.calls as f64);
         out.counter(
-            "redis_commands_total",
-            "Calls per command.",
-            &l,
-            c.calls as f64,
-        );
-        out.counter(
-            "redis_commands_duration_seconds_total",
-            "Time spent per command.",
+            &catalog::COMMANDS_DURATION_SECONDS_TOTAL,
             &l,
             c.usec as f64 / 1e6,
         );
         if let Some(n) = c.rejected_calls {
-            out.counter(
-                "redis_commands_rejected_calls_total",
-                "Rejected calls per command.",
-                &l,
-                n as f64,
-            );
+            out.counter(&catalog::COMMANDS_REJECTED_CALLS_TOTAL, &l, n as f64);
         }
         if let Some(n) = c.failed_calls {
-            out.counter(
-                "redis_commands_failed_calls_total",
-                "Failed calls per command.",
-                &l,
-                n as f64,
-            );
+            out.counter(&catalog::COMMANDS_FAILED_CALLS_TOTAL, &l, n as f64);
         }
     }
     for (err, n) in &info.errorstats {
         out.counter(
-            "redis_errors_total",
-            "Error replies by error prefix (OOM = writes rejected at maxmemory).",
+            &catalog::ERRORS_TOTAL,
             &[("target", target), ("err", err.as_str())],
             *n as f64,
         );
@@ -655,42 +485,36 @@ pub fn export_info(info: &Info, target: &str, out: &mut Families) {
     if let (Some(used), Some(max)) = (info.number("used_memory"), info.number("maxmemory"))
         && max > 0.0
     {
-        out.gauge(
-            "perfwatch_redis_memory_used_ratio",
-            "used_memory / maxmemory (absent when maxmemory is 0, i.e. no limit).",
-            &t,
-            used / max,
-        );
+        out.gauge(&catalog::MEMORY_USED_RATIO, &t, used / max);
     }
     if let (Some(c), Some(max)) = (info.number("connected_clients"), info.number("maxclients"))
         && max > 0.0
     {
-        out.gauge(
-            "perfwatch_redis_clients_used_ratio",
-            "connected_clients / maxclients.",
-            &t,
-            c / max,
-        );
+        out.gauge(&catalog::CLIENTS_USED_RATIO, &t, c / max);
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The `[[redis]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct RedisKind;
 
-    #[test]
-    fn mask_url_table() {
-        let cases = [
-            ("redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"),
-            ("redis://:secret@host:6379/0", "redis://:***@host:6379/0"),
-            ("redis://user:secret@host/1", "redis://user:***@host/1"),
-            ("rediss://secret@host", "rediss://***@host"),
-            ("unix:///run/redis.sock", "unix:///run/redis.sock"),
-            ("redis://u:p@ss@host/0", "redis://u:***@host/0"),
-            ("not a url", "not a url"),
-        ];
-        for (url, want) in cases {
-            assert_eq!(mask_url(url), want, "{url}");
-        }
+impl super::Kind for RedisKind {
+    const SECTION: &'static str = "redis";
+    const METRIC_PREFIXES: &'static [&'static str] =
+        &["redis_", "perfwatch_redis_", "perfwatch_cache_"];
+    const CATALOG: &'static [&'static MetricDef] = catalog::ALL;
+    type Config = RedisConfig;
+    type Target = RedisTarget;
+    type Collector = RedisCollector;
+
+    fn common(config: &RedisConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: RedisConfig) -> Result<RedisTarget, Vec<(String, String)>> {
+        config.validate()
+    }
+
+    fn collector(target: &RedisTarget, timing: crate::poll::Timing) -> RedisCollector {
+        RedisCollector::new(target.clone(), timing)
     }
 }

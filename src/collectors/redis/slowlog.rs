@@ -133,8 +133,7 @@ impl SlowlogTracker {
     pub fn export(&self, out: &mut Families, target: &str) {
         for (cmd, h) in &self.per_command {
             out.histogram(
-                "perfwatch_redis_slowlog_duration_seconds",
-                "Execution time of commands that entered the Redis SLOWLOG since perfwatch started, by command.",
+                &super::catalog::SLOWLOG_DURATION_SECONDS,
                 &[("target", target), ("cmd", cmd)],
                 h,
             );

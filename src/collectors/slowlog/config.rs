@@ -5,21 +5,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::CommonTarget;
+use crate::poll::CommonTarget;
 
-/// The log's format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LogFormat {
-    /// MySQL 5.7/8.0 (incl. log_slow_extra), MariaDB, Percona.
-    Mysql,
-    /// PostgreSQL stderr log (`log_min_duration_statement`).
-    Postgres,
-    /// PostgreSQL csvlog.
-    PostgresCsv,
-    /// PostgreSQL jsonlog (PG 15+).
-    PostgresJson,
-}
+/// The log's format (`mysql`, `postgres`, `postgres-csv`, `postgres-json`).
+pub use perfwatch_slowlog::LogFormat;
 
 /// Where to start reading a log perfwatch has no saved position for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -162,8 +151,9 @@ impl SlowlogConfig {
             ));
         }
         if self.format == LogFormat::Postgres
-            && let Err(msg) =
-                super::postgres::prefix_regex(self.log_line_prefix.as_deref().unwrap_or("%m [%p] "))
+            && let Err(msg) = perfwatch_slowlog::postgres::prefix_regex(
+                self.log_line_prefix.as_deref().unwrap_or("%m [%p] "),
+            )
         {
             e.push(("log_line_prefix".into(), msg));
         }

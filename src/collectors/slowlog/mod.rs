@@ -1,23 +1,21 @@
 //! The slow-query log collector: follows a log file, parses events,
 //! fingerprints them like pt-query-digest and exports bounded histograms.
 //!
-//! Layout: `config.rs`, `tail.rs` (rotation-safe, resumable follower),
-//! `mysql.rs` (MySQL/MariaDB/Percona parser, pure), `fingerprint.rs` (pure),
-//! `event.rs`, `digest.rs` (bounded aggregation and export), this file (the
-//! poll: read, parse, persist the position).
+//! The log formats, fingerprints, digest, follower and directory watch are
+//! the `perfwatch_slowlog` library (`crates/perfwatch-slowlog`), which knows
+//! nothing of perfwatch. What is the sidecar's is here: `config.rs` (the
+//! `[[slowlog]]` table), `catalog.rs` (every `perfwatch_slow_query*` and
+//! `perfwatch_slowlog_*` family, also those the statement-statistics
+//! sources fill), `export.rs` (a digest as families), and this file (the
+//! poll: read, parse, persist the position; PostgreSQL's rotating files).
 //!
 //! Exactly once across restarts: the saved offset is the start of the event
 //! still being assembled (not the end of what was read), with the parser's
 //! carried-forward `use db;`, so a restart re-reads that event whole.
 
+pub mod catalog;
 pub mod config;
-pub mod digest;
-pub mod event;
-pub mod fingerprint;
-pub mod mysql;
-pub mod postgres;
-pub mod tail;
-pub mod watch;
+pub(crate) mod export;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -25,16 +23,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 pub use config::{LogFormat, SlowlogConfig, StartAtConfig};
-use digest::Digest;
-use mysql::MysqlParser;
-use postgres::{PgFormat, PgParser};
+use perfwatch_slowlog::mysql::MysqlParser;
+use perfwatch_slowlog::tail::{Position, StartAt, Tailer};
+use perfwatch_slowlog::watch::{DirWatch, Relevant, WatchMode};
+use perfwatch_slowlog::{Digest, LogParser};
 use serde::{Deserialize, Serialize};
-use tail::{Position, StartAt, Tailer};
-use watch::{DirWatch, Relevant, WatchMode};
 
-use super::{Collector, ErrorReason, PollError, PollOutput, WakeHandle};
-use crate::config::Timing;
 use crate::exposition::Families;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput, WakeHandle};
 
 /// What the state file holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,46 +39,6 @@ struct SavedState {
     position: Position,
     /// The MySQL parser's current `use db;`.
     db: Option<String>,
-}
-
-/// The parser for the configured format.
-enum Parser {
-    Mysql(MysqlParser),
-    Pg(PgParser),
-}
-
-impl Parser {
-    fn line(&mut self, line: &str) -> Option<event::SlowEvent> {
-        match self {
-            Self::Mysql(p) => p.line(line),
-            Self::Pg(p) => p.line(line),
-        }
-    }
-    fn flush(&mut self) -> Option<event::SlowEvent> {
-        match self {
-            Self::Mysql(p) => p.flush(),
-            Self::Pg(p) => p.flush(),
-        }
-    }
-    fn has_partial(&self) -> bool {
-        match self {
-            Self::Mysql(p) => p.has_partial(),
-            Self::Pg(p) => p.has_partial(),
-        }
-    }
-    /// Whether a complete-looking event waits for the idle flush.
-    fn pending(&self) -> bool {
-        match self {
-            Self::Mysql(p) => p.pending(),
-            Self::Pg(p) => p.has_partial(),
-        }
-    }
-    fn db(&self) -> Option<&str> {
-        match self {
-            Self::Mysql(p) => p.db(),
-            Self::Pg(_) => None,
-        }
-    }
 }
 
 /// Most files finished between two polls that one poll reads (PostgreSQL
@@ -197,7 +154,7 @@ fn watch_target(cfg: &SlowlogConfig) -> (PathBuf, Relevant) {
 
 struct Inner {
     tailer: Tailer,
-    parser: Parser,
+    parser: LogParser,
     digest: Digest,
     /// Offset of the first line of the event being assembled.
     event_start: Option<u64>,
@@ -243,27 +200,17 @@ impl SlowlogCollector {
             StartAtConfig::End => StartAt::End,
             StartAtConfig::Beginning => StartAt::Beginning,
         };
-        let parser = match cfg.format {
-            LogFormat::Mysql => {
-                let mut p = MysqlParser::new(cfg.max_line_bytes);
-                if let Some(db) = saved.as_ref().and_then(|s| s.db.clone()) {
-                    p.set_db(db);
-                }
-                Parser::Mysql(p)
-            }
-            format => {
-                let pg = match format {
-                    LogFormat::PostgresCsv => PgFormat::Csv,
-                    LogFormat::PostgresJson => PgFormat::Json,
-                    _ => PgFormat::Stderr,
-                };
-                // The prefix was validated with the config.
-                match PgParser::new(pg, cfg.log_line_prefix.as_deref(), cfg.max_line_bytes) {
-                    Ok(p) => Parser::Pg(p),
-                    Err(_) => Parser::Mysql(MysqlParser::new(cfg.max_line_bytes)),
-                }
-            }
-        };
+        // The prefix was validated with the config; the MySQL parser only
+        // stands in so that this cannot fail.
+        let mut parser = LogParser::new(
+            cfg.format,
+            cfg.log_line_prefix.as_deref(),
+            cfg.max_line_bytes,
+        )
+        .unwrap_or_else(|_| LogParser::Mysql(MysqlParser::new(cfg.max_line_bytes)));
+        if let Some(db) = saved.as_ref().and_then(|s| s.db.clone()) {
+            parser.set_db(db);
+        }
         let wake = Arc::new(tokio::sync::Notify::new());
         let watch = cfg.watch.then(|| {
             // Our own state file may sit beside the log: writing it must not
@@ -340,7 +287,7 @@ fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollErro
     }
     let before = inner.tailer.stats.bytes;
     let now = Instant::now();
-    let now_unix = crate::engine::unix_now();
+    let now_unix = crate::poll::unix_now();
     let Inner {
         tailer,
         parser,
@@ -427,59 +374,28 @@ fn read_and_parse(cfg: &SlowlogConfig, inner: &mut Inner) -> Result<(), PollErro
 
 fn export(cfg: &SlowlogConfig, inner: &Inner, out: &mut Families) {
     let t = [("target", cfg.name.as_str())];
-    inner.digest.export(&cfg.name, out);
+    export::digest(&inner.digest, &cfg.name, out);
     let s = inner.tailer.stats;
-    out.counter(
-        "perfwatch_slowlog_bytes_read_total",
-        "Bytes read from the slow log.",
-        &t,
-        s.bytes as f64,
-    );
-    out.counter(
-        "perfwatch_slowlog_rotations_total",
-        "Rotations, truncations and replacements of the log followed.",
-        &t,
-        s.rotations as f64,
-    );
-    out.counter(
-        "perfwatch_slowlog_long_lines_total",
-        "Lines cut at max_line_bytes.",
-        &t,
-        s.long_lines as f64,
-    );
-    out.counter(
-        "perfwatch_slowlog_truncated_events_total",
-        "Events whose statement text was cut at max_line_bytes (timing kept).",
-        &t,
-        inner.digest.truncated_events as f64,
-    );
-    out.counter(
-        "perfwatch_slowlog_sampled_events_total",
-        "Events logged under server-side sampling (counts are scaled; totals are estimates).",
-        &t,
-        inner.digest.sampled_events as f64,
-    );
-    out.counter(
-        "perfwatch_slowlog_skipped_files_total",
-        "Rotated log files never read (more rotations between two polls than one poll reads, or deleted first).",
-        &t,
-        inner.skipped_files as f64,
-    );
+    let d = &inner.digest;
+    for (def, value) in [
+        (&catalog::BYTES_READ, s.bytes),
+        (&catalog::ROTATIONS, s.rotations),
+        (&catalog::LONG_LINES, s.long_lines),
+        (&catalog::TRUNCATED_EVENTS, d.truncated_events),
+        (&catalog::SAMPLED_EVENTS, d.sampled_events),
+        (&catalog::SKIPPED_FILES, inner.skipped_files),
+        (&catalog::STATE_WRITE_ERRORS, inner.state_write_errors),
+    ] {
+        out.counter(def, &t, value as f64);
+    }
     let mode = inner.watch.as_ref().map_or(WatchMode::Poll, DirWatch::mode);
     for m in [WatchMode::Inotify, WatchMode::Poll] {
         out.gauge(
-            "perfwatch_slowlog_watch_mode",
-            "How new log data is noticed: inotify (polls woken on writes) or poll (the interval only).",
+            &catalog::WATCH_MODE,
             &[("target", cfg.name.as_str()), ("mode", m.as_str())],
             if m == mode { 1.0 } else { 0.0 },
         );
     }
-    out.counter(
-        "perfwatch_slowlog_state_write_errors_total",
-        "Failures to persist the read position (e.g. disk full).",
-        &t,
-        inner.state_write_errors as f64,
-    );
 }
 
 impl Collector for SlowlogCollector {
@@ -541,6 +457,36 @@ impl Collector for SlowlogCollector {
 
     fn details(&self) -> Option<serde_json::Value> {
         self.details.clone()
+    }
+}
+
+/// The `[[slowlog]]` collector kind (registered in `collectors::register_kinds!`).
+pub struct SlowlogKind;
+
+impl super::Kind for SlowlogKind {
+    const SECTION: &'static str = "slowlog";
+    // `perfwatch_slow_queries_total` is older than the prefix rule and
+    // keeps its name (dashboards and alerts use it).
+    const METRIC_PREFIXES: &'static [&'static str] = &[
+        "perfwatch_slow_query",
+        "perfwatch_slow_queries_",
+        "perfwatch_slowlog_",
+    ];
+    const CATALOG: &'static [&'static crate::catalog::MetricDef] = catalog::ALL;
+    type Config = SlowlogConfig;
+    type Target = SlowlogConfig;
+    type Collector = SlowlogCollector;
+
+    fn common(config: &SlowlogConfig) -> crate::poll::CommonTarget {
+        config.common()
+    }
+
+    fn validate(config: SlowlogConfig) -> Result<SlowlogConfig, Vec<(String, String)>> {
+        super::checked(config, SlowlogConfig::validate)
+    }
+
+    fn collector(target: &SlowlogConfig, timing: crate::poll::Timing) -> SlowlogCollector {
+        SlowlogCollector::new(target.clone(), timing)
     }
 }
 

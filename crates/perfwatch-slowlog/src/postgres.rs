@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
-use super::event::SlowEvent;
+use crate::event::SlowEvent;
 
 /// The three PostgreSQL log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

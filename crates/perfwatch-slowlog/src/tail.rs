@@ -5,9 +5,9 @@
 //! drained to its end before switching to the new one from its start; the
 //! same file shorter than our offset means copytruncate, so we restart at 0.
 //! The position is persisted as (device, inode, offset, hash of the first
-//! bytes) so a restart resumes exactly, and a file replaced while perfwatch
-//! was down (same path, other inode or other first bytes) is read from the
-//! start instead of from a meaningless offset.
+//! bytes) so a restart resumes exactly, and a file replaced while the
+//! reader was not running (same path, other inode or other first bytes) is
+//! read from the start instead of from a meaningless offset.
 //!
 //! Memory is bounded: a line longer than `max_line` is cut (the rest of it is
 //! skipped, not buffered), so a 100 MB statement or binary garbage cannot

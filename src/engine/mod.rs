@@ -11,11 +11,13 @@
 //!   than a second), and a scrape that finds another render under way serves
 //!   the previous bytes instead of waiting.
 
+pub mod self_metrics;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -23,10 +25,9 @@ use prometheus::proto::MetricFamily;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::collectors::{Collector, ErrorReason, PollError, PollOutput};
-use crate::config::Timing;
 use crate::exposition::{self, Families};
-use crate::self_metrics;
+use crate::poll::Timing;
+use crate::poll::{Collector, ErrorReason, PollError, PollOutput, unix_now};
 
 /// Identifies one target: its kind and its configured name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -339,14 +340,6 @@ impl Store {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// Everything a target's loop needs except the collector itself.
 pub struct PollLoop {
     /// Which target.
@@ -426,40 +419,11 @@ impl PollLoop {
                 // now on asks for another one.
                 let _ = futures_util::FutureExt::now_or_never(w.notify.notified());
             }
-            // A panic in a collector is a bug, but it must cost one poll of
-            // one target, not the target's loop or the process.
-            let guarded = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
-                collector.poll(),
-            ));
-            let result = tokio::select! {
+            let outcome = tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                r = tokio::time::timeout(timeout, guarded) => r,
-            };
-            let result = match result {
-                Ok(Ok(r)) => Ok(r),
-                Ok(Err(_panic)) => Ok(Err(PollError::new(
-                    ErrorReason::Internal,
-                    format!(
-                        "{} target \"{}\": the collector panicked (a bug; please report it)",
-                        self.key.collector, self.key.target
-                    ),
-                ))),
-                Err(e) => Err(e),
+                r = poll_guarded(&mut collector, self.key.collector, &self.key.target, timeout) => r,
             };
             let took = started.elapsed();
-            let outcome = match result {
-                Ok(Ok(out)) => Ok(out),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(PollError::new(
-                    ErrorReason::Timeout,
-                    format!(
-                        "{} target \"{}\": poll did not finish within {}",
-                        self.key.collector,
-                        self.key.target,
-                        humantime::format_duration(timeout)
-                    ),
-                )),
-            };
             match outcome {
                 Ok(out) => {
                     if failures > 0 {
@@ -496,42 +460,32 @@ impl PollLoop {
     }
 }
 
-/// Polls every target once, concurrently, each under its timeout; for
-/// `perfwatch once`. Returns the rendered exposition and the failures.
-pub async fn poll_once(config: &crate::config::Config) -> (Bytes, Vec<(TargetKey, PollError)>) {
-    let store = Arc::new(Store::new());
-    let mut tasks = Vec::new();
-    for target in &config.targets {
-        let key = TargetKey {
-            collector: target.kind(),
-            target: target.common().name,
-        };
-        let timing = config.timing(target);
-        store.register(key.clone(), timing);
-        let target = target.clone();
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            let started = Instant::now();
-            let result = target.poll_once(timing).await;
-            match result {
-                Ok(out) => {
-                    store.record_success(&key, out, started.elapsed());
-                    None
-                }
-                Err(e) => {
-                    store.record_failure(&key, &e, started.elapsed());
-                    Some((key, e))
-                }
-            }
-        }));
+/// One poll of `collector` under the hard `timeout`, with the panic guard:
+/// the path every poll takes, in the loops and in `perfwatch once`.
+pub async fn poll_guarded<C: Collector>(
+    collector: &mut C,
+    kind: &str,
+    target: &str,
+    timeout: Duration,
+) -> Result<PollOutput, PollError> {
+    // A panic in a collector is a bug, but it must cost one poll of one
+    // target, not the target's loop or the process.
+    let guarded =
+        futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(collector.poll()));
+    match tokio::time::timeout(timeout, guarded).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_panic)) => Err(PollError::new(
+            ErrorReason::Internal,
+            format!("{kind} target \"{target}\": the collector panicked (a bug; please report it)"),
+        )),
+        Err(_) => Err(PollError::new(
+            ErrorReason::Timeout,
+            format!(
+                "{kind} target \"{target}\": poll did not finish within {}",
+                humantime::format_duration(timeout)
+            ),
+        )),
     }
-    let mut failures = Vec::new();
-    for t in tasks {
-        if let Ok(Some(f)) = t.await {
-            failures.push(f);
-        }
-    }
-    (store.metrics().text.clone(), failures)
 }
 
 #[cfg(test)]
@@ -604,8 +558,8 @@ mod tests {
             Ok(PollOutput::default())
         }
         fn reset(&mut self) {}
-        fn wake(&self) -> Option<crate::collectors::WakeHandle> {
-            Some(crate::collectors::WakeHandle {
+        fn wake(&self) -> Option<crate::poll::WakeHandle> {
+            Some(crate::poll::WakeHandle {
                 notify: self.notify.clone(),
                 min_gap: Duration::from_millis(0),
             })

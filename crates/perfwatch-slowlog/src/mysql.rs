@@ -7,7 +7,7 @@
 //! caller flushes (end of input, idle timeout). The server's start-up header
 //! block (written again on every `FLUSH SLOW LOGS`) may appear mid-file.
 
-use super::event::SlowEvent;
+use crate::event::SlowEvent;
 
 /// Streaming parser state.
 #[derive(Debug)]

@@ -1,21 +1,25 @@
 //! Aggregation of slow-query events by (db, fingerprint), bounded, and the
-//! metric families and JSON summary built from it.
+//! series and JSON summary built from it.
 //!
 //! Bounded: at most `max_classes` classes are tracked; beyond that new
 //! fingerprints are folded into the `other` class at once. Only the
 //! `top_queries` classes with the most total time over the recent window get
 //! their own `fingerprint` label in metrics; the rest are summed into
 //! `fingerprint="other"`. Classes changing places never make a series go
-//! down (see [`Ranked`]), so rate() sees no false resets.
+//! down (see `Ranked`), so rate() sees no false resets.
+//!
+//! [`Digest::series`] is what an exporter turns into metric families (the
+//! perfwatch sidecar: `perfwatch_slow_query_*`); this crate knows no metric
+//! names.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::event::SlowEvent;
-use super::fingerprint::{fingerprint, fingerprint_id};
-use crate::exposition::{Families, HistogramData};
+use crate::event::SlowEvent;
+use crate::fingerprint::{fingerprint, fingerprint_id};
+use crate::histogram::{HistogramData, bucket_quantile};
 
 /// Duration buckets (seconds): the seeds span 13 ms to 165 s.
 pub const DURATION_BUCKETS: [f64; 17] = [
@@ -62,13 +66,18 @@ pub struct Class {
     ranked: Ranked,
 }
 
-/// The exported counters of a class (or of several, summed).
-#[derive(Debug, Clone)]
-struct Counters {
-    lock: f64,
-    rows_examined: u64,
-    rows_sent: u64,
-    hist: HistogramData,
+/// The exported counters of a class (or of several, summed): each only
+/// grows from one [`Digest::series`] to the next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counters {
+    /// Lock wait, seconds.
+    pub lock: f64,
+    /// Rows examined.
+    pub rows_examined: u64,
+    /// Rows sent.
+    pub rows_sent: u64,
+    /// Execution times, seconds ([`DURATION_BUCKETS`]).
+    pub hist: HistogramData,
 }
 
 impl Counters {
@@ -311,8 +320,8 @@ impl Digest {
     }
 
     /// Picks the classes with their own label, by total time over the
-    /// window (see [`Ranked`]). Call after each batch of events, before
-    /// [`Digest::export`].
+    /// window (see `Ranked`). Call after each batch of events, before
+    /// [`Digest::series`].
     pub fn rank(&mut self) {
         let top = self.top_keys();
         for (key, class) in &mut self.classes {
@@ -328,81 +337,52 @@ impl Digest {
         }
     }
 
-    /// Exports the metric families as of the last [`Digest::rank`].
-    pub fn export(&self, target: &str, out: &mut Families) {
-        let mut others: BTreeMap<&str, Counters> = BTreeMap::new();
+    /// The exported series as of the last [`Digest::rank`]: the classes
+    /// with their own label, and per database `other` and the totals.
+    pub fn series(&self) -> Series<'_> {
+        let mut other: BTreeMap<&str, Counters> = BTreeMap::new();
         for (db, c) in &self.other {
-            others
+            other
                 .entry(db.as_str())
                 .or_insert_with(Counters::zero)
                 .add(&c.counters());
         }
-        let mut own: Vec<(&(String, String), &Class, Counters)> = Vec::new();
+        let mut own = Vec::new();
         for (key, class) in &self.classes {
-            let o = others.entry(key.0.as_str()).or_insert_with(Counters::zero);
+            let o = other.entry(key.0.as_str()).or_insert_with(Counters::zero);
             match &class.ranked {
                 Ranked::Own { baseline } => {
                     o.add(baseline);
-                    own.push((key, class, class.counters().minus(baseline)));
+                    own.push(OwnSeries {
+                        db: &key.0,
+                        id: &class.id,
+                        text: &class.text,
+                        counters: class.counters().minus(baseline),
+                        key: &key.1,
+                    });
                 }
                 // Not ranked yet (events since the last rank): `other`.
                 Ranked::Other(_) | Ranked::New => o.add(&class.counters()),
             }
         }
-        own.sort_by(|a, b| a.0.cmp(b.0));
-        let emit = |out: &mut Families, db: &str, id: &str, c: &Counters| {
-            let l = [("target", target), ("db", db), ("fingerprint", id)];
-            out.histogram(
-                "perfwatch_slow_query_duration_seconds",
-                "Execution time per query class, from a slow log or the server's statement statistics (see perfwatch_slow_query_source_info; fingerprint = pt-query-digest query id; \"other\" = classes outside the top_queries, and what a class counted before it got its own label).",
-                &l,
-                &c.hist,
-            );
-            out.counter(
-                "perfwatch_slow_query_lock_seconds_total",
-                "Lock wait time of the statements per query class.",
-                &l,
-                c.lock,
-            );
-            out.counter(
-                "perfwatch_slow_query_rows_examined_total",
-                "Rows examined by the statements per query class.",
-                &l,
-                c.rows_examined as f64,
-            );
-            out.counter(
-                "perfwatch_slow_query_rows_sent_total",
-                "Rows sent by the statements per query class.",
-                &l,
-                c.rows_sent as f64,
-            );
-        };
-        for (key, class, c) in &own {
-            emit(out, &key.0, &class.id, c);
-            out.gauge(
-                "perfwatch_slow_query_fingerprint_info",
-                "A constant 1 carrying the fingerprint text (literals masked, truncated) of a query class.",
-                &[("target", target), ("fingerprint", class.id.as_str()), ("db", key.0.as_str()), ("query", class.text.as_str())],
-                1.0,
-            );
-        }
-        for (db, c) in &others {
-            emit(out, db, OTHER, c);
-        }
-        for (db, (n, full)) in &self.per_db {
-            let l = [("target", target), ("db", db.as_str())];
-            out.counter(
-                "perfwatch_slow_queries_total",
-                "Statements seen: slow-log events (scaled by the server's sampling rate) or, from statement statistics, every execution.",
-                &l,
-                *n as f64,
-            );
-            out.counter(
-                "perfwatch_slow_query_full_scans_total",
-                "Statements the server marked as full table scans (no index).",
-                &l,
-                *full as f64,
-            );
+        own.sort_by(|a, b| (a.db, a.key).cmp(&(b.db, b.key)));
+        let databases = self
+            .per_db
+            .iter()
+            .map(|(db, (statements, full_scans))| {
+                (
+                    db.as_str(),
+                    DbTotals {
+                        statements: *statements,
+                        full_scans: *full_scans,
+                    },
+                )
+            })
+            .collect();
+        Series {
+            own,
+            other,
+            databases,
         }
     }
 
@@ -423,7 +403,7 @@ impl Digest {
                 } else {
                     0.0
                 },
-                p95_seconds: crate::phase::selector::bucket_quantile(0.95, &cumulative(&c.hist)),
+                p95_seconds: bucket_quantile(0.95, &c.hist.cumulative()),
                 max_seconds: c.max,
                 rows_examined: c.rows_examined,
                 first_seen: c.first_seen,
@@ -476,19 +456,40 @@ pub struct StatementSummary<'a> {
     pub max_seconds: f64,
 }
 
-fn cumulative(h: &HistogramData) -> Vec<(f64, f64)> {
-    let mut acc = 0u64;
-    let mut out: Vec<(f64, f64)> = h
-        .bounds
-        .iter()
-        .zip(&h.counts)
-        .map(|(b, c)| {
-            acc += c;
-            (*b, acc as f64)
-        })
-        .collect();
-    out.push((f64::INFINITY, h.count as f64));
-    out
+/// What a digest exports, as of its last [`Digest::rank`] (see
+/// [`Digest::series`]).
+#[derive(Debug, Clone)]
+pub struct Series<'a> {
+    /// Classes with their own `fingerprint` label, by (db, fingerprint).
+    pub own: Vec<OwnSeries<'a>>,
+    /// Per database, every other class summed (`fingerprint="other"`).
+    pub other: BTreeMap<&'a str, Counters>,
+    /// Per database (`other` beyond 50 databases), by name.
+    pub databases: Vec<(&'a str, DbTotals)>,
+}
+
+/// A query class with its own label.
+#[derive(Debug, Clone)]
+pub struct OwnSeries<'a> {
+    /// Database (`""` when unknown).
+    pub db: &'a str,
+    /// pt-query-digest query id (the `fingerprint` label).
+    pub id: &'a str,
+    /// Fingerprint text (literals masked, truncated to 200 bytes).
+    pub text: &'a str,
+    /// Its counters since it got its own label (`other` keeps the rest).
+    pub counters: Counters,
+    /// The full fingerprint (the sort key).
+    key: &'a str,
+}
+
+/// Statements seen in one database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbTotals {
+    /// Slow-log events (scaled by sampling) or executions.
+    pub statements: u64,
+    /// Of those, full table scans.
+    pub full_scans: u64,
 }
 
 /// One query class in `/api/slow-queries`.
@@ -537,6 +538,17 @@ mod tests {
         }
     }
 
+    /// Rows examined in the series with `fingerprint` label `fp` (every
+    /// event of these tests is in database `app`).
+    fn rows_examined(s: &Series<'_>, fp: &str) -> Option<f64> {
+        let counters = if fp == OTHER {
+            s.other.get("app")
+        } else {
+            s.own.iter().find(|o| o.id == fp).map(|o| &o.counters)
+        };
+        counters.map(|c| c.rows_examined as f64)
+    }
+
     #[test]
     fn classes_group_by_fingerprint_and_cap_labels() {
         let mut d = Digest::new(2, 100, Duration::from_secs(3600));
@@ -556,17 +568,9 @@ mod tests {
             );
         }
         d.add(&ev("select * from c", 0.5), now, 0.0);
-        let mut f = Families::new();
         d.rank();
-        d.export("t", &mut f);
-        let fams = f.into_vec();
-        let count = |fp: &str| {
-            crate::exposition::sample_value(
-                &fams,
-                "perfwatch_slow_query_rows_examined_total",
-                &[("fingerprint", fp)],
-            )
-        };
+        let series = d.series();
+        let count = |fp: &str| rows_examined(&series, fp);
         let a = fingerprint_id("select * from a where id = ?");
         let b = fingerprint_id("select * from b where id = ?");
         assert_eq!(count(&a), Some(50.0));
@@ -577,12 +581,14 @@ mod tests {
             "the third class is folded into other"
         );
         assert_eq!(
-            crate::exposition::sample_value(
-                &fams,
-                "perfwatch_slow_queries_total",
-                &[("db", "app")]
-            ),
-            Some(9.0)
+            series.databases,
+            [(
+                "app",
+                DbTotals {
+                    statements: 9,
+                    full_scans: 0
+                }
+            )]
         );
         let s = d.summary(10);
         assert_eq!(s[0].fingerprint, b, "ordered by total time");
@@ -616,15 +622,13 @@ mod tests {
             );
         }
         assert_eq!(d.classes.len(), 20);
-        let mut f = Families::new();
         d.rank();
-        d.export("t", &mut f);
-        let fams = f.into_vec();
-        let hist = fams
-            .iter()
-            .find(|f| f.name() == "perfwatch_slow_query_duration_seconds")
-            .unwrap();
-        assert_eq!(hist.get_metric().len(), 6, "5 top classes + other");
+        let series = d.series();
+        assert_eq!(
+            (series.own.len(), series.other.len()),
+            (5, 1),
+            "5 top classes + other"
+        );
         assert_eq!(d.events, 10_000);
     }
 
@@ -700,16 +704,8 @@ mod tests {
             }
             events += 10.0 * n as f64; // rows examined: 10 per event
             d.rank();
-            let mut f = Families::new();
-            d.export("t", &mut f);
-            let fams = f.into_vec();
-            let count = |fp: &str| {
-                crate::exposition::sample_value(
-                    &fams,
-                    "perfwatch_slow_query_rows_examined_total",
-                    &[("fingerprint", fp)],
-                )
-            };
+            let series = d.series();
+            let count = |fp: &str| rows_examined(&series, fp);
             let mut sum = 0.0;
             let mut now_shown = BTreeMap::new();
             for fp in [a.as_str(), b.as_str(), OTHER] {

@@ -1,0 +1,45 @@
+//! Slow-query logs as data: MySQL/MariaDB/Percona and PostgreSQL (stderr,
+//! csvlog, jsonlog) parsers, query fingerprints and ids compatible with
+//! pt-query-digest, a bounded per-class digest (top-N classes by time plus
+//! `other`), and a rotation-safe, resumable file follower.
+//!
+//! It is the library under perfwatch's `[[slowlog]]` collector, its
+//! statement-statistics sources (pg_stat_statements, performance_schema)
+//! and its `perfwatch digest` command, and has no dependency on perfwatch:
+//! metric names, config files and HTTP stay in the sidecar, which turns
+//! [`digest::Digest::series`] into its `perfwatch_slow_query_*` families.
+//!
+//! # Layout
+//! - [`event`]: one slow query as any format describes it.
+//! - [`mysql`], [`postgres`]: streaming parsers (pure), and [`parser`], the
+//!   format names and one parser for any format.
+//! - [`fingerprint`](mod@fingerprint): pt-query-digest's fingerprint and query id (pure).
+//! - [`digest`]: aggregation per (db, fingerprint), bounded, with series
+//!   that never go down when classes change places.
+//! - [`histogram`]: bucketed histograms as plain data and their quantiles.
+//! - [`tail`]: following a file like `tail -F`, with a persistable position.
+//! - [`watch`]: waking a reader when the log's directory changes (inotify).
+//! - [`report`]: a whole file digested at once (`perfwatch digest`).
+
+pub mod digest;
+pub mod event;
+pub mod fingerprint;
+pub mod histogram;
+pub mod mysql;
+pub mod parser;
+pub mod postgres;
+pub mod report;
+pub mod tail;
+pub mod watch;
+
+pub use digest::{Digest, StatementSummary};
+pub use event::SlowEvent;
+pub use fingerprint::{fingerprint, fingerprint_id};
+pub use parser::{LogFormat, LogParser};
+
+/// Seconds since the Unix epoch (the digest's first/last seen times).
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

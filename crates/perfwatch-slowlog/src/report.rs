@@ -1,0 +1,251 @@
+//! A whole slow log digested at once: the report behind `perfwatch digest`,
+//! a small pt-query-digest. It reads the file with the same tailer, parser
+//! and digest the sidecar's collector follows logs with (from the
+//! beginning, no saved position), so its classes and ids are the ones the
+//! collector exports.
+//!
+//! Classes are keyed by (db, fingerprint) in the digest; here they are
+//! merged by query id, as pt-query-digest groups by fingerprint alone, so the
+//! counts can be compared with its report. Printing is the caller's.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::digest::Digest;
+use crate::parser::{LogFormat, LogParser};
+use crate::tail::{StartAt, Tailer};
+
+/// What to digest and how.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// The log's format.
+    pub format: LogFormat,
+    /// PostgreSQL stderr logs: the server's `log_line_prefix`.
+    pub log_line_prefix: Option<String>,
+    /// Classes kept in [`Report::top`] (0: all).
+    pub top: usize,
+    /// Most distinct classes tracked (beyond: counted as `other`).
+    pub max_classes: usize,
+    /// Longest line / statement kept, bytes (as the collector's
+    /// `max_line_bytes`).
+    pub max_line_bytes: usize,
+}
+
+/// Why a log could not be digested.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The `log_line_prefix` cannot be turned into a pattern (the text says
+    /// why).
+    #[error("log_line_prefix: {0}")]
+    LogLinePrefix(String),
+    /// The file cannot be opened or read.
+    #[error("cannot read \"{}\"", path.display())]
+    Read {
+        /// The log file.
+        path: PathBuf,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path is a directory or a device, not a log file.
+    #[error("\"{}\" is not a regular file", .0.display())]
+    NotAFile(PathBuf),
+}
+
+/// One query class of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportClass {
+    /// pt-query-digest's query id (16 hex digits).
+    pub id: String,
+    /// Events.
+    pub count: u64,
+    /// Total execution time, seconds.
+    pub total_seconds: f64,
+    /// Longest execution, seconds.
+    pub max_seconds: f64,
+    /// Rows examined.
+    pub rows_examined: u64,
+    /// Fingerprint (truncated to 200 bytes).
+    pub fingerprint: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Bytes read.
+    pub bytes: u64,
+    /// Events parsed.
+    pub events: u64,
+    /// Distinct query classes (by id).
+    pub classes: usize,
+    /// Events whose text was cut at `max_line_bytes`.
+    pub truncated_events: u64,
+    /// Execution time of all events, seconds.
+    pub total_seconds: f64,
+    /// Wall time of reading, parsing and aggregating, seconds.
+    pub seconds: f64,
+    /// Bytes / seconds / 10^6.
+    pub mb_per_second: f64,
+    /// Classes by total time, descending (at most `top` unless 0).
+    pub top: Vec<ReportClass>,
+}
+
+/// Reads and digests the whole file at `path`.
+pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportError> {
+    let mut parser = LogParser::new(
+        opts.format,
+        opts.log_line_prefix.as_deref(),
+        opts.max_line_bytes,
+    )
+    .map_err(ReportError::LogLinePrefix)?;
+    let read_error = |source| ReportError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
+        return Err(ReportError::NotAFile(path.to_owned()));
+    }
+    let started = Instant::now();
+    let mut tailer = Tailer::new(
+        path.to_owned(),
+        StartAt::Beginning,
+        None,
+        opts.max_line_bytes,
+    );
+    // One ranking window for the whole run: every event is "now".
+    let mut digest = Digest::new(
+        opts.max_classes.max(1),
+        opts.max_classes.max(1),
+        Duration::from_secs(3600),
+    );
+    let now = Instant::now();
+    let now_unix = crate::unix_now();
+    tailer
+        .read(usize::MAX, &mut |line, _| {
+            if let Some(e) = parser.line(line) {
+                digest.add(&e, now, now_unix);
+            }
+        })
+        .map_err(read_error)?;
+    if let Some(e) = parser.flush() {
+        digest.add(&e, now, now_unix);
+    }
+    // Merge (db, fingerprint) classes by id, as pt-query-digest reports them.
+    let mut by_id: HashMap<String, ReportClass> = HashMap::new();
+    for c in digest.summary(usize::MAX) {
+        let r = by_id
+            .entry(c.fingerprint.clone())
+            .or_insert_with(|| ReportClass {
+                id: c.fingerprint.clone(),
+                count: 0,
+                total_seconds: 0.0,
+                max_seconds: 0.0,
+                rows_examined: 0,
+                fingerprint: c.query.clone(),
+            });
+        r.count += c.count;
+        r.total_seconds += c.total_seconds;
+        r.max_seconds = r.max_seconds.max(c.max_seconds);
+        r.rows_examined += c.rows_examined;
+    }
+    let mut classes: Vec<ReportClass> = by_id.into_values().collect();
+    classes.sort_by(|a, b| {
+        b.total_seconds
+            .total_cmp(&a.total_seconds)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let n_classes = classes.len();
+    let total_seconds = classes.iter().map(|c| c.total_seconds).sum();
+    if opts.top > 0 {
+        classes.truncate(opts.top);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let bytes = tailer.stats.bytes;
+    Ok(Report {
+        bytes,
+        events: digest.events,
+        classes: n_classes,
+        truncated_events: digest.truncated_events,
+        total_seconds,
+        seconds,
+        mb_per_second: if seconds > 0.0 {
+            bytes as f64 / seconds / 1e6
+        } else {
+            0.0
+        },
+        top: classes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(format: LogFormat) -> ReportOptions {
+        ReportOptions {
+            format,
+            log_line_prefix: None,
+            top: 0,
+            max_classes: 100,
+            max_line_bytes: 64 * 1024,
+        }
+    }
+
+    #[test]
+    fn digests_a_mysql_log_by_query_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("slow.log");
+        let mut log = String::new();
+        for (i, db) in ["a", "b", "a"].iter().enumerate() {
+            log.push_str(&format!(
+                "# Time: 240101 12:00:0{i}\n# User@Host: root[root] @ localhost []\n# Thread_id: 8  Schema: {db}  QC_hit: No\n# Query_time: 1.5  Lock_time: 0.0  Rows_sent: 1  Rows_examined: 10\nSET timestamp=1704110400;\nSELECT * FROM t WHERE id IN ({i}, 5);\n"
+            ));
+        }
+        log.push_str(
+            "# Query_time: 0.25  Lock_time: 0 Rows_sent: 0  Rows_examined: 0\nselect 1;\n",
+        );
+        std::fs::write(&p, &log).unwrap();
+        let r = digest_file(&p, &options(LogFormat::Mysql)).unwrap();
+        assert_eq!(r.events, 4);
+        assert_eq!(r.bytes, log.len() as u64);
+        assert_eq!(r.classes, 2, "two dbs, one id: {:?}", r.top);
+        assert_eq!(r.top[0].count, 3);
+        assert_eq!(r.top[0].total_seconds, 4.5);
+        assert_eq!(r.top[0].rows_examined, 30);
+        assert_eq!(r.top[0].fingerprint, "select * from t where id in(?+)");
+        assert_eq!(
+            r.top[0].id,
+            crate::fingerprint::fingerprint_id("select * from t where id in(?+)")
+        );
+        assert_eq!(r.top[1].fingerprint, "select ?");
+        let mut top1 = options(LogFormat::Mysql);
+        top1.top = 1;
+        let r = digest_file(&p, &top1).unwrap();
+        assert_eq!((r.classes, r.top.len()), (2, 1), "top cuts the list only");
+    }
+
+    #[test]
+    fn missing_file_directory_and_bad_prefix_fail() {
+        let err = digest_file(
+            Path::new("/nonexistent/slow.log"),
+            &options(LogFormat::Mysql),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, ReportError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "cannot read \"/nonexistent/slow.log\"");
+        let dir = tempfile::tempdir().unwrap();
+        let err = digest_file(dir.path(), &options(LogFormat::Mysql)).unwrap_err();
+        assert!(matches!(err, ReportError::NotAFile(_)), "{err:?}");
+        let mut bad_prefix = options(LogFormat::Postgres);
+        // Two %p: the pattern would name one group twice.
+        bad_prefix.log_line_prefix = Some("%p %p ".into());
+        let err = digest_file(dir.path(), &bad_prefix).unwrap_err();
+        assert!(err.to_string().starts_with("log_line_prefix: "), "{err}");
+    }
+}

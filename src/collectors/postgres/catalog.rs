@@ -1,0 +1,158 @@
+//! Every family the PostgreSQL collector exports (see `crate::catalog`).
+//! Raw server facts keep postgres_exporter's `pg_` names so its dashboards
+//! work; what perfwatch derives is named `perfwatch_postgres_`. The shared
+//! `perfwatch_pool_saturation_ratio` and `perfwatch_collector_degraded` are
+//! in `crate::catalog::SHARED`, the custom-query families in
+//! `collectors::custom_query::CATALOG`.
+
+crate::metric_catalog! {
+    /// The `[[postgres]]` catalog.
+    pub const ALL;
+
+    // Connections (every poll).
+    /// postgres_exporter calls this `pg_stat_activity_count`, a gauge name
+    /// promtool rejects (`_count` is reserved for histograms and summaries).
+    SESSIONS = Gauge(
+        "perfwatch_postgres_sessions",
+        ["target", "datname", "state"],
+        "Client sessions by database and state, perfwatch's own excluded (postgres_exporter: pg_stat_activity_count)."
+    );
+    MAX_TX_DURATION = Gauge(
+        "pg_stat_activity_max_tx_duration",
+        ["target", "datname"],
+        "Age in seconds of the oldest open transaction in the database (0 when none)."
+    );
+    OLDEST_QUERY = Gauge(
+        "perfwatch_postgres_oldest_query_seconds",
+        ["target", "datname"],
+        "Age in seconds of the oldest running (state active) query in the database (0 when none)."
+    );
+    WAITING_ON_LOCK = Gauge(
+        "perfwatch_postgres_sessions_waiting_on_lock",
+        ["target", "datname"],
+        "Client sessions waiting for a lock (wait_event_type Lock)."
+    );
+    MAX_CONNECTIONS = Gauge(
+        "pg_settings_max_connections",
+        ["target"],
+        "The max_connections setting."
+    );
+    SUPERUSER_RESERVED = Gauge(
+        "pg_settings_superuser_reserved_connections",
+        ["target"],
+        "The superuser_reserved_connections setting."
+    );
+    CONNECTIONS_USED = Gauge(
+        "perfwatch_postgres_connections_used",
+        ["target"],
+        "Client sessions on the server, perfwatch's own excluded."
+    );
+    CONNECTIONS_AVAILABLE = Gauge(
+        "perfwatch_postgres_connections_available",
+        ["target"],
+        "Connection slots for ordinary roles: max_connections - superuser_reserved_connections - reserved_connections."
+    );
+    STATS_RESET_AGE = Gauge(
+        "perfwatch_postgres_stats_reset_age_seconds",
+        ["target", "datname"],
+        "Seconds since the database's statistics were reset (or the server started, when never reset): index usage is only meaningful over a long enough age."
+    );
+
+    // Index and table stats (every index_interval, re-exported in between).
+    INDEX_STATS_LAST_SUCCESS = Gauge(
+        "perfwatch_postgres_index_stats_last_success_timestamp_seconds",
+        ["target", "datname"],
+        "When the index/table stats of the database were last read (they are re-exported until the next read, every index_interval)."
+    );
+    DATABASES_SKIPPED = Gauge(
+        "perfwatch_postgres_databases_skipped",
+        ["target"],
+        "Databases without index/table stats because of max_databases."
+    );
+    PART_ERRORS = Counter(
+        "perfwatch_postgres_part_errors_total",
+        ["target", "datname", "part", "reason"],
+        "Failed reads of one part of a target (connect, indexes, tables) by reason; the other parts keep working."
+    );
+    UNUSED_INDEXES = Gauge(
+        "perfwatch_postgres_unused_indexes",
+        ["target", "datname"],
+        "Indexes with no scan since the statistics were reset, excluding primary keys, unique and constraint-backing indexes."
+    );
+    UNUSED_INDEX_BYTES = Gauge(
+        "perfwatch_postgres_unused_index_bytes",
+        ["target", "datname"],
+        "Total size of the unused indexes (space and write cost they waste)."
+    );
+    INDEX_SCANS = Counter(
+        "perfwatch_postgres_index_scans_total",
+        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        "Index scans (pg_stat_user_indexes.idx_scan); indexrelname=\"other\" sums the indexes beyond max_indexes."
+    );
+    INDEX_TUPLES_READ = Counter(
+        "perfwatch_postgres_index_tuples_read_total",
+        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        "Index entries returned by scans of the index (idx_tup_read)."
+    );
+    INDEX_TUPLES_FETCHED = Counter(
+        "perfwatch_postgres_index_tuples_fetched_total",
+        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        "Live table rows fetched by simple scans of the index (idx_tup_fetch)."
+    );
+    INDEX_SIZE = Gauge(
+        "perfwatch_postgres_index_size_bytes",
+        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        "Size of the index (pg_relation_size)."
+    );
+    INDEX_UNUSED = Gauge(
+        "perfwatch_postgres_index_unused",
+        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        "1 when the index had no scan since the statistics were reset and enforces no constraint (a candidate to drop: check perfwatch_postgres_stats_reset_age_seconds first)."
+    );
+    MISSING_INDEX_CANDIDATES = Gauge(
+        "perfwatch_postgres_missing_index_candidates",
+        ["target", "datname"],
+        "Tables in the database matching the missing-index rule."
+    );
+    // postgres_exporter's names; gauges here (see docs/collectors/postgres.md).
+    TABLE_SEQ_SCAN = Gauge(
+        "pg_stat_user_tables_seq_scan",
+        ["target", "datname", "schemaname", "relname"],
+        "Sequential scans of the table (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    TABLE_SEQ_TUP_READ = Gauge(
+        "pg_stat_user_tables_seq_tup_read",
+        ["target", "datname", "schemaname", "relname"],
+        "Rows read by sequential scans (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    TABLE_IDX_SCAN = Gauge(
+        "pg_stat_user_tables_idx_scan",
+        ["target", "datname", "schemaname", "relname"],
+        "Index scans of the table (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    TABLE_LIVE_TUP = Gauge(
+        "pg_stat_user_tables_n_live_tup",
+        ["target", "datname", "schemaname", "relname"],
+        "Estimated live rows."
+    );
+    TABLE_DEAD_TUP = Gauge(
+        "pg_stat_user_tables_n_dead_tup",
+        ["target", "datname", "schemaname", "relname"],
+        "Estimated dead rows."
+    );
+    TABLE_ESTIMATED_ROWS = Gauge(
+        "perfwatch_postgres_table_estimated_rows",
+        ["target", "datname", "schemaname", "relname"],
+        "The planner's row estimate (pg_class.reltuples; 0 before the first ANALYZE)."
+    );
+    TABLE_SIZE = Gauge(
+        "perfwatch_postgres_table_size_bytes",
+        ["target", "datname", "schemaname", "relname"],
+        "Total size of the table with its indexes and TOAST (pg_total_relation_size)."
+    );
+    MISSING_INDEX_CANDIDATE = Gauge(
+        "perfwatch_postgres_missing_index_candidate",
+        ["target", "datname", "schemaname", "relname"],
+        "1 when the table is mostly scanned sequentially while big (see min_table_rows, min_seq_scans, seq_ratio): it likely misses an index."
+    );
+}

@@ -1,0 +1,265 @@
+//! What the PostgreSQL collector sends and how it reads the answers: the
+//! statement texts, their row types, and the decoding of rows into the
+//! pure types of `rules.rs`, statement statistics and custom-query rows.
+//! No session handling here (see `session.rs`).
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::{AssertSqlSafe, Connection, Row};
+
+use super::rules::{IndexStat, TableStat};
+use super::statements;
+use crate::collectors::custom_query::{CustomQueryConfig, QueryRow};
+use crate::collectors::statement_stats::{Counters, StatementRow};
+
+/// Connection stats, one row per (database, state). Our own sessions are
+/// excluded (this backend and every `application_name = 'perfwatch'`).
+const SQL_ACTIVITY: &str = "SELECT coalesce(datname, '')::text, coalesce(state, 'unknown')::text, \
+count(*)::float8, \
+coalesce(max(extract(epoch FROM now() - xact_start)), 0)::float8, \
+coalesce(max(extract(epoch FROM now() - query_start)) FILTER (WHERE state = 'active'), 0)::float8, \
+(count(*) FILTER (WHERE wait_event_type = 'Lock'))::float8 \
+FROM pg_stat_activity \
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() \
+AND application_name IS DISTINCT FROM 'perfwatch' \
+GROUP BY 1, 2";
+
+/// Connection settings, server start and version.
+const SQL_SETTINGS: &str = "SELECT current_setting('max_connections')::float8, \
+current_setting('superuser_reserved_connections')::float8, \
+coalesce(current_setting('reserved_connections', true), '0')::float8, \
+extract(epoch FROM pg_postmaster_start_time())::float8, \
+current_setting('server_version')::text, \
+extract(epoch FROM now())::float8, \
+pg_has_role('pg_monitor', 'USAGE')";
+
+/// Every database with its statistics reset time.
+const SQL_DATABASES: &str = "SELECT d.datname::text, extract(epoch FROM s.stats_reset)::float8, \
+(d.datallowconn AND NOT d.datistemplate) \
+FROM pg_database d LEFT JOIN pg_stat_database s ON s.datid = d.oid ORDER BY 1";
+
+/// Index usage of the connected database.
+const SQL_INDEXES: &str = "SELECT s.schemaname::text, s.relname::text, s.indexrelname::text, \
+coalesce(s.idx_scan, 0)::float8, coalesce(s.idx_tup_read, 0)::float8, \
+coalesce(s.idx_tup_fetch, 0)::float8, pg_relation_size(s.indexrelid)::float8, \
+(i.indisprimary OR i.indisunique OR EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = s.indexrelid)) \
+FROM pg_stat_user_indexes s JOIN pg_index i ON i.indexrelid = s.indexrelid \
+WHERE s.schemaname <> ALL($1::text[])";
+
+/// Table scans and growth of the connected database.
+const SQL_TABLES: &str = "SELECT s.schemaname::text, s.relname::text, \
+coalesce(s.seq_scan, 0)::float8, coalesce(s.seq_tup_read, 0)::float8, \
+coalesce(s.idx_scan, 0)::float8, coalesce(s.n_live_tup, 0)::float8, \
+coalesce(s.n_dead_tup, 0)::float8, greatest(c.reltuples, 0)::float8, \
+pg_total_relation_size(s.relid)::float8 \
+FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+WHERE s.schemaname <> ALL($1::text[])";
+
+/// `(datname, state, sessions, oldest transaction s, oldest active query s,
+/// sessions waiting on a lock)`.
+pub(super) type ActivityRow = (String, String, f64, f64, f64, f64);
+/// `(max_connections, superuser_reserved_connections, reserved_connections,
+/// server start epoch, server_version, now epoch, member of pg_monitor)`.
+pub(super) type SettingsRow = (f64, f64, f64, f64, String, f64, bool);
+/// `(datname, stats reset epoch, accepts connections and is no template)`.
+pub(super) type DatabaseRow = (String, Option<f64>, bool);
+type IndexRow = (String, String, String, f64, f64, f64, f64, bool);
+type TableRow = (String, String, f64, f64, f64, f64, f64, f64, f64);
+/// userid, dbid, queryid, datname, query, calls, total ms, max ms, rows,
+/// reset epoch.
+type StatementSqlRow = (
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    f64,
+    f64,
+    i64,
+    Option<f64>,
+);
+/// A pg_stat_statements entry's identity: (userid, dbid, queryid).
+pub(super) type StatementKey = (i64, i64, i64);
+
+/// The connection stats of one poll: activity, settings, databases.
+pub(super) async fn connection_stats(
+    c: &mut PgConnection,
+) -> Result<(Vec<ActivityRow>, SettingsRow, Vec<DatabaseRow>), sqlx::Error> {
+    let a = sqlx::query_as::<_, ActivityRow>(SQL_ACTIVITY)
+        .fetch_all(&mut *c)
+        .await?;
+    let s = sqlx::query_as::<_, SettingsRow>(SQL_SETTINGS)
+        .fetch_one(&mut *c)
+        .await?;
+    let d = sqlx::query_as::<_, DatabaseRow>(SQL_DATABASES)
+        .fetch_all(&mut *c)
+        .await?;
+    Ok((a, s, d))
+}
+
+/// Index usage of the connected database, schemas in `exclude` left out.
+pub(super) async fn indexes(
+    c: &mut PgConnection,
+    exclude: Vec<String>,
+) -> Result<Vec<IndexStat>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, IndexRow>(SQL_INDEXES)
+        .bind(exclude)
+        .fetch_all(c)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| IndexStat {
+            schemaname: r.0,
+            relname: r.1,
+            indexrelname: r.2,
+            idx_scan: r.3,
+            idx_tup_read: r.4,
+            idx_tup_fetch: r.5,
+            size_bytes: r.6,
+            enforces_constraint: r.7,
+        })
+        .collect())
+}
+
+/// Table scans and growth of the connected database, schemas in `exclude`
+/// left out.
+pub(super) async fn tables(
+    c: &mut PgConnection,
+    exclude: Vec<String>,
+) -> Result<Vec<TableStat>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, TableRow>(SQL_TABLES)
+        .bind(exclude)
+        .fetch_all(c)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| TableStat {
+            schemaname: r.0,
+            relname: r.1,
+            seq_scan: r.2,
+            seq_tup_read: r.3,
+            idx_scan: r.4,
+            n_live_tup: r.5,
+            n_dead_tup: r.6,
+            reltuples: r.7,
+            total_bytes: r.8,
+        })
+        .collect())
+}
+
+/// One read of pg_stat_statements (`sql` for the server's major version,
+/// at most `limit` rows): the rows and the statistics reset epoch.
+pub(super) async fn statement_rows(
+    c: &mut PgConnection,
+    sql: String,
+    limit: i64,
+) -> Result<(Vec<StatementRow<StatementKey>>, Option<f64>), sqlx::Error> {
+    let rows = sqlx::query_as::<_, StatementSqlRow>(AssertSqlSafe(sql))
+        .bind(limit)
+        .fetch_all(c)
+        .await?;
+    let reset_epoch = rows.first().and_then(|r| r.9);
+    let rows = rows
+        .into_iter()
+        .map(|r| StatementRow {
+            key: (r.0, r.1, r.2),
+            db: r.3,
+            query: statements::pg_statement_text(&r.4),
+            counters: Counters {
+                calls: r.5.max(0) as u64,
+                total_seconds: r.6 / 1000.0,
+                max_seconds: r.7 / 1000.0,
+                rows_sent: r.8.max(0) as u64,
+                ..Counters::default()
+            },
+            age_seconds: None,
+        })
+        .collect();
+    Ok((rows, reset_epoch))
+}
+
+/// Runs one custom query in a read-only transaction with its own
+/// `statement_timeout`, always rolled back.
+pub(super) async fn run_custom(
+    conn: &mut PgConnection,
+    q: CustomQueryConfig,
+    timeout: Duration,
+) -> Result<Result<Vec<QueryRow>, String>, sqlx::Error> {
+    let mut tx = conn.begin_with("BEGIN READ ONLY").await?;
+    // SET LOCAL, as one prepared statement whatever the value.
+    sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+        .bind(timeout.as_millis().max(1).to_string())
+        .execute(&mut *tx)
+        .await?;
+    let rows = sqlx::query(AssertSqlSafe(q.sql.clone()))
+        .fetch_all(&mut *tx)
+        .await;
+    tx.rollback().await?;
+    Ok(to_query_rows(&rows?, &q))
+}
+
+/// Splits result rows into label and value columns.
+fn to_query_rows(rows: &[PgRow], q: &CustomQueryConfig) -> Result<Vec<QueryRow>, String> {
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut labels = Vec::new();
+        for col in &q.labels {
+            let v = cell_text(row, col).map_err(|e| format!("label column \"{col}\": {e}"))?;
+            labels.push((col.clone(), v));
+        }
+        let mut values = Vec::new();
+        for col in &q.values {
+            match cell_number(row, col).map_err(|e| format!("value column \"{col}\": {e}"))? {
+                Some(v) => values.push((col.clone(), v)),
+                None => continue, // NULL: no sample
+            }
+        }
+        out.push(QueryRow { labels, values });
+    }
+    Ok(out)
+}
+
+/// A cell as a number (float, integer or boolean columns).
+fn cell_number(row: &PgRow, col: &str) -> Result<Option<f64>, String> {
+    if let Err(sqlx::Error::ColumnNotFound(_)) = row.try_get_raw(col) {
+        return Err("no such column".into());
+    }
+    if let Ok(v) = row.try_get::<Option<f64>, _>(col) {
+        return Ok(v);
+    }
+    if let Ok(v) = row.try_get::<Option<i64>, _>(col) {
+        return Ok(v.map(|v| v as f64));
+    }
+    if let Ok(v) = row.try_get::<Option<i32>, _>(col) {
+        return Ok(v.map(f64::from));
+    }
+    if let Ok(v) = row.try_get::<Option<i16>, _>(col) {
+        return Ok(v.map(f64::from));
+    }
+    if let Ok(v) = row.try_get::<Option<f32>, _>(col) {
+        return Ok(v.map(f64::from));
+    }
+    if let Ok(v) = row.try_get::<Option<bool>, _>(col) {
+        return Ok(v.map(|b| if b { 1.0 } else { 0.0 }));
+    }
+    Err("not a float, integer or boolean (cast numeric columns with ::float8)".into())
+}
+
+/// A cell as label text (text, integer or boolean columns; NULL → "").
+fn cell_text(row: &PgRow, col: &str) -> Result<String, String> {
+    if let Err(sqlx::Error::ColumnNotFound(_)) = row.try_get_raw(col) {
+        return Err("no such column".into());
+    }
+    if let Ok(v) = row.try_get::<Option<String>, _>(col) {
+        return Ok(v.unwrap_or_default());
+    }
+    if let Ok(Some(v)) = cell_number(row, col) {
+        return Ok(v.to_string());
+    }
+    if let Ok(None) = cell_number(row, col) {
+        return Ok(String::new());
+    }
+    Err("not text, a number or a boolean (cast it with ::text)".into())
+}

@@ -1,0 +1,109 @@
+//! Every family of the slow-query sources, declared once: the per-class
+//! families (`perfwatch_slow_query*`, `perfwatch_slow_queries_total`) that a
+//! slow log and the PostgreSQL/MySQL statement statistics fill alike, the
+//! statement sources' own health, and the log follower's counters
+//! (`perfwatch_slowlog_*`). The statement sources live in the postgres and
+//! mysql kinds but export these declarations, so each name has one HELP and
+//! one label set whichever source fills it.
+
+crate::metric_catalog! {
+    /// Everything the slow-query sources export.
+    pub const ALL;
+
+    // Per query class (the digest; see `export::digest`).
+    DURATION = Histogram(
+        "perfwatch_slow_query_duration_seconds",
+        ["target", "db", "fingerprint"],
+        "Execution time per query class, from a slow log or the server's statement statistics (see perfwatch_slow_query_source_info; fingerprint = pt-query-digest query id; \"other\" = classes outside the top_queries, and what a class counted before it got its own label)."
+    );
+    LOCK_SECONDS = Counter(
+        "perfwatch_slow_query_lock_seconds_total",
+        ["target", "db", "fingerprint"],
+        "Lock wait time of the statements per query class."
+    );
+    ROWS_EXAMINED = Counter(
+        "perfwatch_slow_query_rows_examined_total",
+        ["target", "db", "fingerprint"],
+        "Rows examined by the statements per query class."
+    );
+    ROWS_SENT = Counter(
+        "perfwatch_slow_query_rows_sent_total",
+        ["target", "db", "fingerprint"],
+        "Rows sent by the statements per query class."
+    );
+    FINGERPRINT_INFO = Gauge(
+        "perfwatch_slow_query_fingerprint_info",
+        ["target", "fingerprint", "db", "query"],
+        "A constant 1 carrying the fingerprint text (literals masked, truncated) of a query class."
+    );
+    // Per database.
+    QUERIES = Counter(
+        "perfwatch_slow_queries_total",
+        ["target", "db"],
+        "Statements seen: slow-log events (scaled by the server's sampling rate) or, from statement statistics, every execution."
+    );
+    FULL_SCANS = Counter(
+        "perfwatch_slow_query_full_scans_total",
+        ["target", "db"],
+        "Statements the server marked as full table scans (no index)."
+    );
+
+    // Statement statistics sources (`collectors::statement_stats`).
+    SOURCE_INFO = Gauge(
+        "perfwatch_slow_query_source_info",
+        ["target", "source"],
+        "A constant 1 naming where a target's perfwatch_slow_query_* series come from: pg_stat_statements or performance_schema (statement statistics: all executions, delta-based, histogram at each interval's mean) — slow-log targets have none."
+    );
+    SOURCE_UP = Gauge(
+        "perfwatch_slow_query_source_up",
+        ["target", "source"],
+        "1 when the last read of the statement statistics worked; 0 when they are missing (extension not installed or loaded, performance_schema or its statements_digest consumer off, no privilege) — the target's other metrics continue."
+    );
+    SOURCE_READS = Counter(
+        "perfwatch_slow_query_source_reads_total",
+        ["target", "source"],
+        "Successful reads of the statement statistics (the first is only a baseline)."
+    );
+
+    // The log follower (`[[slowlog]]` targets).
+    BYTES_READ = Counter(
+        "perfwatch_slowlog_bytes_read_total",
+        ["target"],
+        "Bytes read from the slow log."
+    );
+    ROTATIONS = Counter(
+        "perfwatch_slowlog_rotations_total",
+        ["target"],
+        "Rotations, truncations and replacements of the log followed."
+    );
+    LONG_LINES = Counter(
+        "perfwatch_slowlog_long_lines_total",
+        ["target"],
+        "Lines cut at max_line_bytes."
+    );
+    TRUNCATED_EVENTS = Counter(
+        "perfwatch_slowlog_truncated_events_total",
+        ["target"],
+        "Events whose statement text was cut at max_line_bytes (timing kept)."
+    );
+    SAMPLED_EVENTS = Counter(
+        "perfwatch_slowlog_sampled_events_total",
+        ["target"],
+        "Events logged under server-side sampling (counts are scaled; totals are estimates)."
+    );
+    SKIPPED_FILES = Counter(
+        "perfwatch_slowlog_skipped_files_total",
+        ["target"],
+        "Rotated log files never read (more rotations between two polls than one poll reads, or deleted first)."
+    );
+    WATCH_MODE = Gauge(
+        "perfwatch_slowlog_watch_mode",
+        ["target", "mode"],
+        "How new log data is noticed: inotify (polls woken on writes) or poll (the interval only)."
+    );
+    STATE_WRITE_ERRORS = Counter(
+        "perfwatch_slowlog_state_write_errors_total",
+        ["target"],
+        "Failures to persist the read position (e.g. disk full)."
+    );
+}
