@@ -19,7 +19,7 @@
 #
 # The server is mariadb-install-db + mariadbd in a temp dir on a free
 # 127.0.0.1 port (own tmpdir; --user=root when run as root, like the test
-# harness). Everything this script starts is killed on exit.
+# bench, crates/perfwatch-testbench). Everything this script starts is killed on exit.
 #
 # Usage: scripts/bench-mysql.sh [--no-build] [--keep]
 #   --no-build  use target/release/perfwatch as it is (default: cargo build --release)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that perfwatch's tests, demo and benchmarks
-# need. The test harness (src/harness) starts its own throwaway servers from
-# these installed binaries; it never uses the machine's own services.
+# need. The test bench (crates/perfwatch-testbench) starts its own throwaway
+# servers from these installed binaries; it never uses the machine's own
+# services.
 #
 # - Every needed binary already present: does nothing (no apt at all), so CI
 #   stays fast.

@@ -12,6 +12,8 @@ scripts/install-test-deps.sh
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+# --workspace: the test bench (crates/perfwatch-testbench) has its own unit
+# and integration tests, and its demo binary is clippy-checked too.
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"

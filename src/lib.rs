@@ -16,11 +16,12 @@
 //! - [`phase`]: phase triggers, evaluated after every poll round.
 //! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
 //!   `/-/reload`, `/`).
-//! - [`demo`]: `perfwatch demo`, a throwaway stack (databases, a sample app,
-//!   Prometheus, Alertmanager) with a synthetic workload.
 //! - [`web`]: serving plain or TLS with basic auth (`--web.config.file`).
-//! - [`harness`]: throwaway Redis/PostgreSQL/MariaDB servers for tests, the
-//!   demo and the benchmarks.
+//!
+//! The throwaway servers the integration tests and the demo
+//! (`perfwatch-demo`) run on live in the `perfwatch-testbench` crate
+//! (`crates/perfwatch-testbench`), a dev-dependency only, so none of them is
+//! linked into the sidecar.
 //!
 //! `main.rs` only parses flags, sets up logging, loads the config and calls
 //! [`run`].
@@ -29,11 +30,9 @@ pub mod catalog;
 pub mod collectors;
 pub mod config;
 pub mod counter_window;
-pub mod demo;
 pub mod document;
 pub mod engine;
 pub mod exposition;
-pub mod harness;
 pub mod http;
 pub mod metric_index;
 pub mod phase;
@@ -180,6 +179,24 @@ async fn reload(
             store.record_reload(false);
             tracing::error!(file = %path.display(), "config reload failed, keeping the previous config:\n{errors}");
             Err(errors.to_string())
+        }
+    }
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM: what the `perfwatch` binary
+/// and the test bench's `perfwatch-demo` stop on.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM ({e}); stop with Ctrl-C");
+            let _ = ctrl_c.await;
         }
     }
 }

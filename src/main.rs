@@ -67,18 +67,6 @@ enum Command {
     },
     /// Poll every target once, print the exposition, exit 1 if a target failed.
     Once,
-    /// Start a throwaway local stack (Redis, PostgreSQL, MariaDB, a sample
-    /// app, a synthetic workload, and Prometheus + Alertmanager when
-    /// installed) and watch it; prints the URLs and runs until Ctrl-C.
-    Demo {
-        /// Length of each warm/cold workload phase.
-        #[arg(long = "demo.phase", default_value = "2m", value_parser = humantime::parse_duration)]
-        phase: std::time::Duration,
-        /// Load the alert rules with `for: 2s` and 1m windows, so alerts
-        /// fire within a minute.
-        #[arg(long = "demo.fast-alerts")]
-        fast_alerts: bool,
-    },
     /// Read a whole slow log once with the collector's parser and print its
     /// query classes by total time (pt-query-digest ids); throughput to stderr.
     Digest {
@@ -183,27 +171,6 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Some(Command::Demo { phase, fast_alerts }) => {
-            let listen = if cli.listen_address == DEFAULT_LISTEN {
-                "127.0.0.1:9896".to_owned()
-            } else {
-                cli.listen_address
-            };
-            let options = perfwatch::demo::DemoOptions {
-                listen,
-                phase,
-                fast_alerts,
-                ..Default::default()
-            };
-            // The demo runs servers, workloads and perfwatch at once.
-            let rt = runtime(cli.worker_threads.max(2))?;
-            rt.block_on(async {
-                let demo = perfwatch::demo::start(options).await?;
-                print!("{}", demo.describe());
-                demo.run_until(shutdown_signal()).await?;
-                anyhow::Ok(ExitCode::SUCCESS)
-            })
-        }
         None => {
             let config = load(&cli.config_file)?;
             let web = perfwatch::WebOptions {
@@ -220,7 +187,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     .await
                     .with_context(|| format!("cannot listen on \"{}\"", cli.listen_address))?;
                 tracing::info!(address = %cli.listen_address, targets = config.targets.len(), "perfwatch listening");
-                perfwatch::run_with(config, listener, web, shutdown_signal()).await?;
+                perfwatch::run_with(config, listener, web, perfwatch::shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -237,16 +204,6 @@ fn runtime(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("SIGTERM handler");
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term.recv() => {}
-    }
 }
 
 fn init_logging(level: &str, format: LogFormat) {

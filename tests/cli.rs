@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use perfwatch::harness::RedisServer;
+use perfwatch_testbench::RedisServer;
 
 fn perfwatch() -> Command {
     Command::new(env!("CARGO_BIN_EXE_perfwatch"))
@@ -16,6 +16,21 @@ fn version_prints_the_crate_version() {
     let out = perfwatch().arg("--version").output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn the_demo_is_not_part_of_the_sidecar() {
+    // It moved to the test bench's perfwatch-demo binary (scripts/demo.sh).
+    let out = perfwatch().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(!help.contains("demo"), "{help}");
+    let out = perfwatch().arg("demo").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "perfwatch demo must be an error"
+    );
 }
 
 #[test]
@@ -102,7 +117,7 @@ fn once_prints_an_exposition_that_promtool_accepts() {
 
 #[test]
 fn once_fails_when_a_target_is_down() {
-    let port = perfwatch::harness::free_port().unwrap();
+    let port = perfwatch_testbench::free_port().unwrap();
     let out = once(&format!(
         "[[redis]]\nname = \"down\"\nurl = \"redis://127.0.0.1:{port}/0\"\n"
     ));

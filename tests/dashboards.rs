@@ -404,17 +404,28 @@ fn every_metric_a_dashboard_uses_is_declared_in_a_catalog() {
     );
 }
 
+/// How to install what the Python checks need.
+const PYTHON_INSTALL: &str =
+    "apt-get install python3 python3-yaml (or run scripts/install-test-deps.sh)";
+
+/// Runs python3 with `args`; a missing python3 fails the test with the
+/// install command (never a silent skip).
+fn python3(args: &[&std::ffi::OsStr], env: &[(&str, &Path)]) -> std::process::Output {
+    std::process::Command::new("python3")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("python3 not found: {PYTHON_INSTALL} ({e})"))
+}
+
 #[test]
 fn committed_json_is_what_generate_py_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let run = std::process::Command::new("python3")
-        .arg(root().join("dashboards/generate.py"))
-        .env("PERFWATCH_DASHBOARDS_OUT", dir.path())
-        .output();
-    let Ok(out) = run else {
-        eprintln!("python3 not found: dashboards/generate.py not checked");
-        return;
-    };
+    let script = root().join("dashboards/generate.py");
+    let out = python3(
+        &[script.as_os_str()],
+        &[("PERFWATCH_DASHBOARDS_OUT", dir.path())],
+    );
     assert!(
         out.status.success(),
         "generate.py: {}",
@@ -448,29 +459,25 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-/// Parses YAML files with python3's PyYAML when it is installed (it is on the
-/// CI machine: scripts/install-test-deps.sh); returns false when it is not.
-fn python_yaml_check(files: &[&str]) -> bool {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import yaml"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("python3 with PyYAML not found: YAML syntax of deploy/ not checked");
-        return false;
-    }
+/// Parses YAML files with python3's PyYAML; a missing python3 or PyYAML
+/// fails the test with the install command.
+fn python_yaml_check(files: &[&str]) {
+    let probe = python3(&["-c".as_ref(), "import yaml".as_ref()], &[]);
+    assert!(
+        probe.status.success(),
+        "python3 cannot import yaml (PyYAML): {PYTHON_INSTALL}\n{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
     let script = "import sys, yaml\nfor f in sys.argv[1:]:\n    docs = [d for d in yaml.safe_load_all(open(f)) if d is not None]\n    assert docs, f + ': empty'\n    for d in docs:\n        assert isinstance(d, dict), f + ': a document is not a mapping'\n";
-    let out = std::process::Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(files.iter().map(|f| root().join(f)))
-        .output()
-        .unwrap();
+    let paths: Vec<PathBuf> = files.iter().map(|f| root().join(f)).collect();
+    let mut args: Vec<&std::ffi::OsStr> = vec!["-c".as_ref(), script.as_ref()];
+    args.extend(paths.iter().map(|p| p.as_os_str()));
+    let out = python3(&args, &[]);
     assert!(
         out.status.success(),
         "YAML: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    true
 }
 
 const YAML_FILES: &[&str] = &[

@@ -1,4 +1,4 @@
-//! `perfwatch demo` (issue 6), started in-process through the same library
+//! `perfwatch-demo` (issue 6), started in-process through the same library
 //! calls `main` makes: every target comes up, the numbers the demo is there
 //! to show move (hit ratio, slow queries from both logs, the growing table),
 //! the cold phase can be forced from the sample app, Prometheus scrapes
@@ -20,8 +20,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::value;
-use perfwatch::demo::{DemoOptions, start};
-use perfwatch::harness::{PrometheusServer, deploy, find_binary, port_accepts};
+use perfwatch_testbench::demo::{DemoOptions, start};
+use perfwatch_testbench::{PrometheusServer, deploy, find_binary, port_accepts};
 
 /// Every target of the demo, as `(collector, target)`.
 const TARGETS: &[(&str, &str)] = &[

@@ -9,7 +9,7 @@
 //!
 //! What is tested is the real thing:
 //! - Prometheus and Alertmanager run `deploy/prometheus/prometheus.yml` and
-//!   `deploy/alertmanager/alertmanager.yml`, rendered by `perfwatch::harness::deploy`, which
+//!   `deploy/alertmanager/alertmanager.yml`, rendered by `perfwatch_testbench::deploy`, which
 //!   replaces a few literal lines (addresses, intervals) and fails if one of
 //!   them is missing or duplicated;
 //! - the alert test runs a variant of `alerts/perfwatch.rules.yml` made by
@@ -35,14 +35,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Perfwatch, blocking};
-use perfwatch::harness::deploy::{
+use perfwatch_testbench::deploy::{
     self, FAST_FOR, JOB, RULES_FILE, RULES_IN_PROMETHEUS, alertmanager_config, prometheus_config,
     rewrite_for_line, rules_fast_variant,
 };
-use perfwatch::harness::workload::{
+use perfwatch_testbench::workload::{
     CacheTarget, CacheWorkload, DbWorkload, Mode, fill_redis_until_oom, seed_mariadb, seed_postgres,
 };
-use perfwatch::harness::{
+use perfwatch_testbench::{
     AlertWebhook, AlertmanagerServer, DeliveredAlert, MariaDbServer, PgbouncerServer,
     PostgresServer, PrometheusLabels, PrometheusServer, RedisServer, SampleApp, find_binary,
     free_port,
@@ -207,7 +207,7 @@ async fn wait_scraped(prom: &PrometheusServer) {
     .await;
 }
 
-fn start_or_panic<T>(r: Result<T, perfwatch::harness::HarnessError>) -> T {
+fn start_or_panic<T>(r: Result<T, perfwatch_testbench::HarnessError>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 

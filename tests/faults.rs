@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{Perfwatch, blocking, timed, value};
-use perfwatch::harness::RedisServer;
+use perfwatch_testbench::RedisServer;
 
 fn cfg(interval_ms: u64, body: &str) -> String {
     format!(

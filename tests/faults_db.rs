@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{Perfwatch, blocking, timed, value};
-use perfwatch::harness::{MariaDbServer, PostgresServer, find_binary};
+use perfwatch_testbench::{MariaDbServer, PostgresServer, find_binary};
 
 fn cfg(interval_ms: u64, timeout_ms: u64, body: &str) -> String {
     format!("[global]\ninterval = \"{interval_ms}ms\"\ntimeout = \"{timeout_ms}ms\"\n{body}")

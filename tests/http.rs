@@ -17,8 +17,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use common::{Perfwatch, value};
+use common::{FAST_SHORT_TIMEOUT, Perfwatch, config, polls, value, wait_polls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// How long [`wait_polls`] waits for the polls it asks for.
+const POLL_WAIT: Duration = Duration::from_secs(15);
 
 const API_KEY: &str = "k3y-very-secret";
 
@@ -217,25 +220,8 @@ async fn huge_server(declared: bool) -> (SocketAddr, Arc<AtomicU64>) {
     (addr, sent)
 }
 
-fn config(targets: &str) -> String {
-    format!("[global]\ninterval = \"500ms\"\ntimeout = \"300ms\"\n{targets}")
-}
-
 fn target(name: &str, url: &str, kind: &str, extra: &str) -> String {
     format!("[[http]]\nname = \"{name}\"\nurl = \"{url}\"\nkind = \"{kind}\"\n{extra}")
-}
-
-fn polls(body: &str, target: &str) -> f64 {
-    value(body, "perfwatch_polls_total", &[("target", target)]).unwrap_or(0.0)
-}
-
-/// Waits until perfwatch finished `n` more polls of `target` than now.
-async fn wait_polls(pw: &Perfwatch, target: &str, n: f64) -> String {
-    let start = polls(&pw.scrape().await, target);
-    pw.wait_for(Duration::from_secs(15), "more polls", |b| {
-        (polls(b, target) >= start + n).then(|| b.to_owned())
-    })
-    .await
 }
 
 fn key_file(dir: &tempfile::TempDir) -> String {
@@ -244,26 +230,34 @@ fn key_file(dir: &tempfile::TempDir) -> String {
     path.display().to_string()
 }
 
+/// Target `api`: the app's health endpoint with the API key from a file.
+fn keyed_health_target(addr: SocketAddr, dir: &tempfile::TempDir) -> String {
+    target(
+        "api",
+        &format!("http://{addr}/health"),
+        "health",
+        &format!(
+            "header_files = {{ \"X-API-Key\" = \"{}\" }}\n",
+            key_file(dir)
+        ),
+    )
+}
+
 #[tokio::test]
 async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     let (addr, state) = app().await;
     let dir = tempfile::tempdir().unwrap();
-    let toml = config(&format!(
-        "{}{}",
-        target(
-            "api",
-            &format!("http://{addr}/health"),
-            "health",
-            &format!(
-                "header_files = {{ \"X-API-Key\" = \"{}\" }}\n",
-                key_file(&dir)
-            ),
+    let toml = config(
+        FAST_SHORT_TIMEOUT,
+        &format!(
+            "{}{}",
+            keyed_health_target(addr, &dir),
+            // Same endpoint without the key: 401 is down, but the poll succeeds.
+            target("nokey", &format!("http://{addr}/health"), "health", ""),
         ),
-        // Same endpoint without the key: 401 is down, but the poll succeeds.
-        target("nokey", &format!("http://{addr}/health"), "health", ""),
-    ));
+    );
     let pw = Perfwatch::start(&toml).await;
-    let body = wait_polls(&pw, "api", 1.0).await;
+    let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
     let api = [("target", "api")];
     assert_eq!(value(&body, "perfwatch_app_up", &api), Some(1.0));
     assert_eq!(
@@ -289,7 +283,7 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     assert!(value(&body, "perfwatch_app_response_seconds", &api).unwrap() < 0.3);
 
     state.db_healthy.store(false, Ordering::SeqCst);
-    let body = wait_polls(&pw, "api", 1.0).await;
+    let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
     let db = [("target", "api"), ("check", "database")];
     assert_eq!(
         value(&body, "perfwatch_app_health_check_up", &db),
@@ -314,7 +308,7 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     );
 
     state.db_healthy.store(true, Ordering::SeqCst);
-    let body = wait_polls(&pw, "api", 1.0).await;
+    let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
     assert_eq!(
         value(&body, "perfwatch_app_health_check_up", &db),
         Some(1.0)
@@ -361,14 +355,17 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
 #[tokio::test]
 async fn latency_separates_first_and_repeated_requests() {
     let (addr, _state) = app().await;
-    let toml = config(&target(
-        "bad-days",
-        &format!("http://{addr}/slow"),
-        "latency",
-        "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
-    ));
+    let toml = config(
+        FAST_SHORT_TIMEOUT,
+        &target(
+            "bad-days",
+            &format!("http://{addr}/slow"),
+            "latency",
+            "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
-    let body = wait_polls(&pw, "bad-days", 2.0).await;
+    let body = wait_polls(&pw, "bad-days", 2.0, POLL_WAIT).await;
     let n = polls(&body, "bad-days");
     let bucket = |attempt: &str, le: &str| {
         value(
@@ -421,24 +418,27 @@ async fn latency_separates_first_and_repeated_requests() {
 #[tokio::test]
 async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
     let (addr, _state) = app().await;
-    let toml = config(&format!(
-        "{}{}",
-        target(
-            "pool",
-            &format!("http://{addr}/pool"),
-            "pool",
-            "max_overflow = 10\n"
+    let toml = config(
+        FAST_SHORT_TIMEOUT,
+        &format!(
+            "{}{}",
+            target(
+                "pool",
+                &format!("http://{addr}/pool"),
+                "pool",
+                "max_overflow = 10\n"
+            ),
+            target(
+                "pool-text",
+                &format!("http://{addr}/pool-text"),
+                "pool",
+                "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n"
+            ),
         ),
-        target(
-            "pool-text",
-            &format!("http://{addr}/pool-text"),
-            "pool",
-            "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n"
-        ),
-    ));
+    );
     let pw = Perfwatch::start(&toml).await;
-    wait_polls(&pw, "pool", 1.0).await;
-    let body = wait_polls(&pw, "pool-text", 1.0).await;
+    wait_polls(&pw, "pool", 1.0, POLL_WAIT).await;
+    let body = wait_polls(&pw, "pool-text", 1.0, POLL_WAIT).await;
     let p = [("target", "pool")];
     assert_eq!(value(&body, "perfwatch_app_pool_size", &p), Some(5.0));
     assert_eq!(
@@ -488,20 +488,23 @@ async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
         ("bad_days".to_owned(), (100, 100)),
         ("dashboard_stats".to_owned(), (0, 0)),
     ]);
-    let toml = config(&target(
-        "app",
-        &format!("http://{addr}/metrics"),
-        "prometheus",
-        "max_overflow = 20\n",
-    ));
+    let toml = config(
+        FAST_SHORT_TIMEOUT,
+        &target(
+            "app",
+            &format!("http://{addr}/metrics"),
+            "prometheus",
+            "max_overflow = 20\n",
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
-    wait_polls(&pw, "app", 1.0).await;
+    wait_polls(&pw, "app", 1.0, POLL_WAIT).await;
     {
         let mut c = state.cache.lock().unwrap();
         c.insert("bad_days".into(), (130, 110));
         c.insert("dashboard_stats".into(), (5, 5));
     }
-    let body = wait_polls(&pw, "app", 2.0).await;
+    let body = wait_polls(&pw, "app", 2.0, POLL_WAIT).await;
     let w = |prefix: &'static str, window: &'static str| {
         [
             ("target", "app"),
@@ -564,13 +567,13 @@ async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
         c.insert("dashboard_stats".into(), (0, 0));
         state.epoch.store(1_700_000_500, Ordering::SeqCst);
     }
-    wait_polls(&pw, "app", 1.0).await;
+    wait_polls(&pw, "app", 1.0, POLL_WAIT).await;
     state
         .cache
         .lock()
         .unwrap()
         .insert("bad_days".into(), (4, 1));
-    let body = wait_polls(&pw, "app", 2.0).await;
+    let body = wait_polls(&pw, "app", 2.0, POLL_WAIT).await;
     assert_eq!(
         value(&body, "perfwatch_cache_hit_ratio", &w("bad_days", "1m")),
         Some(1.0)
@@ -609,8 +612,9 @@ async fn failures_are_classified_bounded_and_isolated() {
     let (addr, _state) = app().await;
     let (huge, huge_sent) = huge_server(false).await;
     let (declared, declared_sent) = huge_server(true).await;
-    let refused = perfwatch::harness::free_port().unwrap();
+    let refused = perfwatch_testbench::free_port().unwrap();
     let toml = config(
+        FAST_SHORT_TIMEOUT,
         &[
             target("hang", &format!("http://{addr}/hang"), "health", ""),
             target(
@@ -780,16 +784,9 @@ async fn exposition_with_every_kind_passes_promtool() {
         .insert("bad_days".to_owned(), (3, 1));
     let dir = tempfile::tempdir().unwrap();
     let toml = config(
+        FAST_SHORT_TIMEOUT,
         &[
-            target(
-                "api",
-                &format!("http://{addr}/health"),
-                "health",
-                &format!(
-                    "header_files = {{ \"X-API-Key\" = \"{}\" }}\n",
-                    key_file(&dir)
-                ),
-            ),
+            keyed_health_target(addr, &dir),
             target(
                 "slow",
                 &format!("http://{addr}/slow"),

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, value};
-use perfwatch::harness::MariaDbServer;
+use common::{FAST, Perfwatch, blocking, config, polls, value, wait_polls};
+use perfwatch_testbench::MariaDbServer;
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 
@@ -62,14 +62,6 @@ fn workload(scans: usize) -> String {
     sql
 }
 
-fn config(global: &str, target: &str) -> String {
-    format!("[global]\n{global}\n{target}")
-}
-
-fn fast() -> &'static str {
-    "interval = \"500ms\"\ntimeout = \"400ms\""
-}
-
 fn mysql_target(dsn: &str, extra: &str) -> String {
     format!(
         "[[mysql]]\nname = \"db\"\ndsn = \"{dsn}\"\nindex_interval = \"1s\"\nmissing_index_min_rows = 1000\n{extra}\n"
@@ -104,19 +96,6 @@ fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     value(body, name, labels)
 }
 
-fn polls(body: &str) -> f64 {
-    value(body, "perfwatch_polls_total", &[("target", "db")]).unwrap_or(0.0)
-}
-
-/// Waits until perfwatch finished `n` more polls than now.
-async fn wait_polls(pw: &Perfwatch, n: f64) -> String {
-    let start = polls(&pw.scrape().await);
-    pw.wait_for(Duration::from_secs(20), "more polls", |b| {
-        (polls(b) >= start + n).then(|| b.to_owned())
-    })
-    .await
-}
-
 fn verdict(body: &str, table: &str, index: &str) -> Option<f64> {
     sample(
         body,
@@ -127,13 +106,33 @@ fn verdict(body: &str, table: &str, index: &str) -> Option<f64> {
 
 use common::promtool_check_metrics as promtool_check;
 
+/// How long [`wait_polls`] waits for the polls it asks for.
+const POLL_WAIT: Duration = Duration::from_secs(20);
+
 #[tokio::test]
 async fn performance_schema_verdicts_custom_queries_and_promtool() {
-    let db = blocking(|| {
+    let before_start = std::time::Instant::now();
+    let (db, uptime_before) = blocking(|| {
         let db = start_db(&[("performance_schema", "ON")]);
         db.sql(SCHEMA).unwrap();
         db.sql(&workload(3)).unwrap();
-        db
+        // At least 2 s of server uptime before perfwatch starts, so a stats
+        // age counted from perfwatch's first poll instead of the server's
+        // start is told apart below.
+        let uptime = || -> f64 {
+            db.sql("SHOW GLOBAL STATUS LIKE 'Uptime'")
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        while uptime() < 2.0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let up = uptime();
+        (db, up)
     })
     .await;
     let target = mysql_target(
@@ -141,7 +140,7 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
         "[[mysql.query]]\nname = \"trips_total\"\nsql = \"SELECT count(*) AS value FROM trip\"\n\
          [[mysql.query]]\nname = \"broken\"\nsql = \"SELEC oops FROM trip\"\n",
     );
-    let pw = Perfwatch::start(&config(fast(), &target)).await;
+    let pw = Perfwatch::start(&config(FAST, &target)).await;
     let body = pw
         .wait_for(Duration::from_secs(20), "index verdicts", |b| {
             verdict(b, "trip", "idx_note").map(|_| b.to_owned())
@@ -216,8 +215,25 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
         sample(&body, "perfwatch_mysql_missing_index_candidates", &t),
         Some(1.0)
     );
-    // Uptime in whole seconds: may still be 0 right after the start.
-    assert!(sample(&body, "perfwatch_mysql_stats_age_seconds", &t).unwrap() >= 0.0);
+    // No reset of the statistics: their age is the server's uptime (whole
+    // seconds) at the last index pass, which may be a poll or two (each
+    // index_interval = 1 s) older than this poll's uptime.
+    let age = sample(&body, "perfwatch_mysql_stats_age_seconds", &t).unwrap();
+    let uptime = sample(&body, "mysql_global_status_uptime", &t).unwrap();
+    assert_eq!(age.fract(), 0.0, "{age}");
+    assert!(
+        age <= uptime && age >= uptime - 3.0,
+        "stats age {age} s, server uptime {uptime} s"
+    );
+    assert!(
+        age >= uptime_before,
+        "stats age {age} s, but the server was up {uptime_before} s before perfwatch started"
+    );
+    let since_start = before_start.elapsed().as_secs_f64();
+    assert!(
+        age <= since_start.ceil(),
+        "stats age {age} s but the server started at most {since_start:.1} s ago"
+    );
     assert_eq!(
         sample(
             &body,
@@ -303,7 +319,7 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
         db
     })
     .await;
-    let pw = Perfwatch::start(&config(fast(), &mysql_target(&dsn(&db, "root", "app"), ""))).await;
+    let pw = Perfwatch::start(&config(FAST, &mysql_target(&dsn(&db, "root", "app"), ""))).await;
     let degraded = [
         ("collector", "mysql"),
         ("target", "db"),
@@ -414,9 +430,9 @@ async fn saturation_is_exact_and_polls_reuse_one_connection() {
     for _ in 0..5 {
         held.push(connect(&db).await);
     }
-    let pw = Perfwatch::start(&config(fast(), &mysql_target(&dsn(&db, "root", ""), ""))).await;
+    let pw = Perfwatch::start(&config(FAST, &mysql_target(&dsn(&db, "root", ""), ""))).await;
     let t = [("target", "db")];
-    let body = wait_polls(&pw, 2.0).await;
+    let body = wait_polls(&pw, "db", 2.0, POLL_WAIT).await;
     assert_eq!(
         sample(
             &body,
@@ -438,11 +454,11 @@ async fn saturation_is_exact_and_polls_reuse_one_connection() {
     // poll (the only client doing anything is perfwatch).
     let q0 = sample(&body, "mysql_global_status_questions_total", &t).unwrap();
     let c0 = sample(&body, "mysql_global_status_connections_total", &t).unwrap();
-    let p0 = polls(&body);
-    let body = wait_polls(&pw, 4.0).await;
+    let p0 = polls(&body, "db");
+    let body = wait_polls(&pw, "db", 4.0, POLL_WAIT).await;
     let q1 = sample(&body, "mysql_global_status_questions_total", &t).unwrap();
     let c1 = sample(&body, "mysql_global_status_connections_total", &t).unwrap();
-    let p1 = polls(&body);
+    let p1 = polls(&body, "db");
     assert_eq!(c1 - c0, 0.0, "connections opened during {} polls", p1 - p0);
     assert_eq!((q1 - q0) / (p1 - p0), 2.0, "statements per poll");
     assert_eq!(
@@ -608,7 +624,7 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
     let mut admin = connect(&db).await;
     create_pw_user(&mut admin).await;
     drop(admin);
-    let pw = Perfwatch::start(&config(fast(), &mysql_target(&dsn(&db, "pw", ""), ""))).await;
+    let pw = Perfwatch::start(&config(FAST, &mysql_target(&dsn(&db, "pw", ""), ""))).await;
     let l = [("collector", "mysql"), ("target", "db")];
     pw.wait_for(Duration::from_secs(20), "up", |b| {
         (sample(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
@@ -641,7 +657,7 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
         (sample(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
     })
     .await;
-    wait_polls(&pw, 3.0).await;
+    wait_polls(&pw, "db", 3.0, POLL_WAIT).await;
     let mut admin = connect(&db).await;
     assert_eq!(
         pw_connections(&mut admin).await,
@@ -682,7 +698,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
             pw_file.display()
         ),
     );
-    let pw = Perfwatch::start(&config(fast(), &target)).await;
+    let pw = Perfwatch::start(&config(FAST, &target)).await;
     let body = pw
         .wait_for(Duration::from_secs(20), "a permission section error", |b| {
             sample(
@@ -736,7 +752,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
 
     // A wrong password is an auth error, not a crash.
     let bad = mysql_target(&dsn(&db, "mon:wrong", "app"), "");
-    let pw2 = Perfwatch::start(&config(fast(), &bad)).await;
+    let pw2 = Perfwatch::start(&config(FAST, &bad)).await;
     pw2.wait_for(Duration::from_secs(20), "an auth error", |b| {
         (sample(
             b,

@@ -6,8 +6,8 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Perfwatch, blocking, value};
-use perfwatch::harness::{PgbouncerServer, PostgresServer};
+use common::{FAST, Perfwatch, blocking, config, value};
+use perfwatch_testbench::{PgbouncerServer, PostgresServer};
 
 /// A PostgreSQL and a PgBouncer in front of it with `settings`.
 fn start_stack(settings: &[(&str, &str)]) -> (PostgresServer, PgbouncerServer) {
@@ -16,9 +16,11 @@ fn start_stack(settings: &[(&str, &str)]) -> (PostgresServer, PgbouncerServer) {
     (pg, bouncer)
 }
 
-fn config(name: &str, dsn: &str) -> String {
-    format!(
-        "[global]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n[[pgbouncer]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n"
+/// A config with one `[[pgbouncer]]` target.
+fn bouncer_config(name: &str, dsn: &str) -> String {
+    config(
+        FAST,
+        &format!("[[pgbouncer]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n"),
     )
 }
 
@@ -44,7 +46,7 @@ fn spawn_clients(bouncer: &PgbouncerServer, n: usize, sql: &str) -> Vec<Child> {
 async fn full_pool_shows_waiting_clients_and_saturation() {
     let (_pg, bouncer) =
         blocking(|| start_stack(&[("pool_mode", "session"), ("default_pool_size", "2")])).await;
-    let pw = Perfwatch::start(&config("bouncer", &bouncer.dsn())).await;
+    let pw = Perfwatch::start(&bouncer_config("bouncer", &bouncer.dsn())).await;
     pw.wait_for(Duration::from_secs(10), "up", |b| {
         (up(b, "bouncer") == Some(1.0)).then_some(())
     })
@@ -141,7 +143,7 @@ async fn full_pool_shows_waiting_clients_and_saturation() {
 #[tokio::test]
 async fn killed_pgbouncer_goes_down_and_recovers() {
     let (pg, mut bouncer) = blocking(|| start_stack(&[])).await;
-    let pw = Perfwatch::start(&config("k", &bouncer.dsn())).await;
+    let pw = Perfwatch::start(&bouncer_config("k", &bouncer.dsn())).await;
     pw.wait_for(Duration::from_secs(10), "up", |b| {
         (up(b, "k") == Some(1.0)).then_some(())
     })
@@ -189,7 +191,7 @@ async fn killed_pgbouncer_goes_down_and_recovers() {
 #[tokio::test]
 async fn paused_pgbouncer_times_out_and_comes_back() {
     let (_pg, bouncer) = blocking(|| start_stack(&[])).await;
-    let pw = Perfwatch::start(&config("p", &bouncer.dsn())).await;
+    let pw = Perfwatch::start(&bouncer_config("p", &bouncer.dsn())).await;
     pw.wait_for(Duration::from_secs(10), "up", |b| {
         (up(b, "p") == Some(1.0)).then_some(())
     })
@@ -221,7 +223,7 @@ async fn unknown_user_is_an_auth_error_without_the_password() {
         "postgres://nobody:hunter2@127.0.0.1:{}/pgbouncer",
         bouncer.port()
     );
-    let out = once(&config("nobody", &dsn));
+    let out = once(&bouncer_config("nobody", &dsn));
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -245,7 +247,7 @@ async fn unknown_user_is_an_auth_error_without_the_password() {
 async fn user_outside_stats_users_is_a_permission_error() {
     let (_pg, bouncer) = blocking(|| start_stack(&[])).await;
     let dsn = format!("postgres://app@127.0.0.1:{}/pgbouncer", bouncer.port());
-    let out = once(&config("app", &dsn));
+    let out = once(&bouncer_config("app", &dsn));
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -280,7 +282,7 @@ async fn scrape_with_pgbouncer_metrics_passes_promtool() {
         (pg, bouncer)
     })
     .await;
-    let pw = Perfwatch::start(&config("bouncer", &bouncer.dsn())).await;
+    let pw = Perfwatch::start(&bouncer_config("bouncer", &bouncer.dsn())).await;
     let body = pw
         .wait_for(Duration::from_secs(10), "pgbouncer metrics", |b| {
             b.contains("pgbouncer_stats_queries_pooled_total{")

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Perfwatch, blocking, value};
-use perfwatch::harness::RedisServer;
+use perfwatch_testbench::RedisServer;
 
 fn lookups(url: String, hits: usize, misses: usize) -> impl FnOnce() + Send + 'static {
     move || {

@@ -5,32 +5,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Perfwatch, blocking, value};
-use perfwatch::harness::PostgresServer;
+use common::{FAST, Perfwatch, blocking, config, value, wait_polls};
+use perfwatch_testbench::PostgresServer;
 use sqlx::{Connection, Executor};
 
 fn start_pg(settings: &[(&str, &str)]) -> PostgresServer {
     PostgresServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn config(targets: &str) -> String {
-    format!("[global]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n{targets}")
-}
-
 fn pg_target(name: &str, dsn: &str, extra: &str) -> String {
     format!("[[postgres]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n{extra}")
-}
-
-fn polls(body: &str, target: &str) -> f64 {
-    value(body, "perfwatch_polls_total", &[("target", target)]).unwrap_or(0.0)
-}
-
-async fn wait_polls(pw: &Perfwatch, target: &str, n: f64) -> String {
-    let start = polls(&pw.scrape().await, target);
-    pw.wait_for(Duration::from_secs(15), "more polls", |b| {
-        (polls(b, target) >= start + n).then(|| b.to_owned())
-    })
-    .await
 }
 
 /// `(pid, backend_start)` of every perfwatch session on the server.
@@ -100,6 +84,9 @@ fn psql_number(pg: &PostgresServer, db: &str, sql: &str) -> f64 {
 
 use common::promtool_check_metrics as promtool_check;
 
+/// How long [`wait_polls`] waits for the polls it asks for.
+const POLL_WAIT: Duration = Duration::from_secs(15);
+
 fn ix(index: &str) -> [(&str, &str); 3] {
     [
         ("target", "db"),
@@ -111,11 +98,10 @@ fn ix(index: &str) -> [(&str, &str); 3] {
 #[tokio::test]
 async fn index_verdicts_and_missing_index_candidates_are_exact() {
     let pg = app_server(&[]);
-    let toml = config(&pg_target(
-        "db",
-        &pg.dsn_for("app"),
-        "index_interval = \"1s\"\n",
-    ));
+    let toml = config(
+        FAST,
+        &pg_target("db", &pg.dsn_for("app"), "index_interval = \"1s\"\n"),
+    );
     let pw = Perfwatch::start(&toml).await;
     // Statistics are flushed asynchronously: wait for the workload's counts.
     let want_event_seq = psql_number(
@@ -247,13 +233,16 @@ async fn index_verdicts_and_missing_index_candidates_are_exact() {
 #[tokio::test]
 async fn max_tables_and_max_indexes_aggregate_the_rest_as_other() {
     let pg = app_server(&[]);
-    let toml = config(&pg_target(
-        "db",
-        &pg.dsn_for("app"),
-        "max_tables = 2\nmax_indexes = 3\n",
-    ));
+    let toml = config(
+        FAST,
+        &pg_target(
+            "db",
+            &pg.dsn_for("app"),
+            "max_tables = 2\nmax_indexes = 3\n",
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
-    let body = wait_polls(&pw, "db", 2.0).await;
+    let body = wait_polls(&pw, "db", 2.0, POLL_WAIT).await;
     let series = |name: &str| {
         body.lines()
             .filter(|l| l.starts_with(&format!("{name}{{")))
@@ -292,9 +281,9 @@ async fn saturation_is_exact_and_the_session_is_reused() {
         ("superuser_reserved_connections", "3"),
     ]);
     pg.create_database("app").unwrap();
-    let toml = config(&pg_target("db", &pg.dsn_for("app"), ""));
+    let toml = config(FAST, &pg_target("db", &pg.dsn_for("app"), ""));
     let pw = Perfwatch::start(&toml).await;
-    wait_polls(&pw, "db", 1.0).await;
+    wait_polls(&pw, "db", 1.0, POLL_WAIT).await;
     let mut held = Vec::new();
     for _ in 0..5 {
         held.push(
@@ -341,7 +330,7 @@ async fn saturation_is_exact_and_the_session_is_reused() {
     held[0].execute("BEGIN").await.unwrap();
     held[0].execute("SELECT 1").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1200)).await;
-    let body = wait_polls(&pw, "db", 1.0).await;
+    let body = wait_polls(&pw, "db", 1.0, POLL_WAIT).await;
     let tx = value(
         &body,
         "pg_stat_activity_max_tx_duration",
@@ -353,7 +342,7 @@ async fn saturation_is_exact_and_the_session_is_reused() {
     // One session, the same one, over many polls.
     let before = perfwatch_sessions(&pg);
     assert_eq!(before.len(), 1, "{before:?}");
-    wait_polls(&pw, "db", 4.0).await;
+    wait_polls(&pw, "db", 4.0, POLL_WAIT).await;
     let after = perfwatch_sessions(&pg);
     assert_eq!(before, after, "perfwatch must reuse its session");
     let body = pw
@@ -371,13 +360,16 @@ async fn saturation_is_exact_and_the_session_is_reused() {
 #[tokio::test]
 async fn a_held_access_exclusive_lock_does_not_stall_the_poll() {
     let pg = app_server(&[]);
-    let toml = config(&pg_target(
-        "db",
-        &pg.dsn_for("app"),
-        "index_interval = \"1s\"\n[[postgres.query]]\nname = \"trips\"\nsql = \"SELECT count(*) AS value FROM trip\"\n",
-    ));
+    let toml = config(
+        FAST,
+        &pg_target(
+            "db",
+            &pg.dsn_for("app"),
+            "index_interval = \"1s\"\n[[postgres.query]]\nname = \"trips\"\nsql = \"SELECT count(*) AS value FROM trip\"\n",
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
-    wait_polls(&pw, "db", 1.0).await;
+    wait_polls(&pw, "db", 1.0, POLL_WAIT).await;
     let mut locker = sqlx::PgConnection::connect(&pg.dsn_for("app"))
         .await
         .unwrap();
@@ -463,7 +455,7 @@ async fn a_held_access_exclusive_lock_does_not_stall_the_poll() {
 #[tokio::test]
 async fn killed_server_goes_down_and_recovers_without_leaking_sessions() {
     let mut pg = start_pg(&[]);
-    let toml = config(&pg_target("k", &pg.dsn(), ""));
+    let toml = config(FAST, &pg_target("k", &pg.dsn(), ""));
     let pw = Perfwatch::start(&toml).await;
     let up = |want: f64| {
         move |b: &str| {
@@ -491,7 +483,7 @@ async fn killed_server_goes_down_and_recovers_without_leaking_sessions() {
     .await;
     pw.wait_for(Duration::from_secs(15), "up again", up(1.0))
         .await;
-    wait_polls(&pw, "k", 3.0).await;
+    wait_polls(&pw, "k", 3.0, POLL_WAIT).await;
     assert_eq!(perfwatch_sessions(&pg).len(), 1);
     pw.stop().await;
 }
@@ -514,17 +506,20 @@ async fn a_pg_monitor_role_works_and_missing_grants_degrade_not_kill() {
     pg.psql_in("app", "GRANT SELECT ON trip TO mon;").unwrap();
     let dsn = pg.dsn_for("app").replace("postgres@", "mon@");
     let plain = pg.dsn_for("app").replace("postgres@", "plain@");
-    let toml = config(&format!(
-        "{}{}",
-        pg_target("plain", &plain, ""),
-        pg_target(
-            "mon",
-            &dsn,
-            "databases = [\"app\", \"secret\"]\n\
+    let toml = config(
+        FAST,
+        &format!(
+            "{}{}",
+            pg_target("plain", &plain, ""),
+            pg_target(
+                "mon",
+                &dsn,
+                "databases = [\"app\", \"secret\"]\n\
          [[postgres.query]]\nname = \"trips\"\nsql = \"SELECT count(*) AS value FROM trip\"\n\
          [[postgres.query]]\nname = \"events\"\nsql = \"SELECT count(*) AS value FROM event\"\n",
-        )
-    ));
+            )
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
     let l = [
         ("target", "mon"),
@@ -619,14 +614,17 @@ async fn a_pg_monitor_role_works_and_missing_grants_degrade_not_kill() {
 #[tokio::test]
 async fn custom_query_errors_are_counted_and_good_queries_are_exact() {
     let pg = app_server(&[]);
-    let toml = config(&pg_target(
-        "db",
-        &pg.dsn_for("app"),
-        "[[postgres.query]]\nname = \"broken\"\nsql = \"SELEC count(*) AS value FROM trip\"\n\
+    let toml = config(
+        FAST,
+        &pg_target(
+            "db",
+            &pg.dsn_for("app"),
+            "[[postgres.query]]\nname = \"broken\"\nsql = \"SELEC count(*) AS value FROM trip\"\n\
          [[postgres.query]]\nname = \"trips_total\"\nsql = \"SELECT count(*) AS value FROM trip\"\ninterval = \"1m\"\n\
          [[postgres.query]]\nname = \"by_kind\"\nsql = \"SELECT kind, count(*) AS value FROM event GROUP BY kind\"\nlabels = [\"kind\"]\n\
          [[postgres.query]]\nname = \"slow\"\nsql = \"SELECT pg_sleep(1) IS NULL AS value\"\ntimeout = \"50ms\"\n",
-    ));
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
     let q = |name: &'static str| [("target", "db"), ("query", name)];
     let body = pw
@@ -676,12 +674,15 @@ async fn custom_query_errors_are_counted_and_good_queries_are_exact() {
 async fn a_scrape_with_postgres_metrics_passes_promtool() {
     let pg = app_server(&[]);
     pg.create_database("other_db").unwrap();
-    let toml = config(&pg_target(
-        "db",
-        &pg.dsn_for("app"),
-        "databases = [\"*\"]\nmax_tables = 2\nmax_indexes = 2\n\
+    let toml = config(
+        FAST,
+        &pg_target(
+            "db",
+            &pg.dsn_for("app"),
+            "databases = [\"*\"]\nmax_tables = 2\nmax_indexes = 2\n\
          [[postgres.query]]\nname = \"trips\"\nsql = \"SELECT count(*) AS value FROM trip\"\n",
-    ));
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
     let body = pw
         .wait_for(

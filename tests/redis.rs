@@ -5,8 +5,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Perfwatch, blocking, timed, value};
-use perfwatch::harness::RedisServer;
+use common::{FAST_SHORT_TIMEOUT, Perfwatch, blocking, config, polls, timed, value, wait_polls};
+use perfwatch_testbench::RedisServer;
+
+/// How long [`wait_polls`] waits for the polls it asks for.
+const POLL_WAIT: Duration = Duration::from_secs(10);
 
 fn start_redis(settings: &[(&str, &str)]) -> RedisServer {
     RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
@@ -28,35 +31,21 @@ fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String
         .to_owned()
 }
 
-fn config(targets: &str) -> String {
-    format!("[global]\ninterval = \"500ms\"\ntimeout = \"300ms\"\n{targets}")
-}
-
 fn redis_target(name: &str, url: &str) -> String {
     format!("[[redis]]\nname = \"{name}\"\nurl = \"{url}\"\n")
-}
-
-/// Polls counted by perfwatch for a target.
-fn polls(body: &str, target: &str) -> f64 {
-    value(body, "perfwatch_polls_total", &[("target", target)]).unwrap_or(0.0)
-}
-
-/// Waits until perfwatch finished `n` more polls of `target` than now.
-async fn wait_polls(pw: &Perfwatch, target: &str, n: f64) -> String {
-    let start = polls(&pw.scrape().await, target);
-    pw.wait_for(Duration::from_secs(10), "more polls", |b| {
-        (polls(b, target) >= start + n).then(|| b.to_owned())
-    })
-    .await
 }
 
 #[tokio::test]
 async fn hits_and_misses_give_exact_deltas_and_ratio() {
     let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(&redis_target("cache", &redis.url()))).await;
+    let pw = Perfwatch::start(&config(
+        FAST_SHORT_TIMEOUT,
+        &redis_target("cache", &redis.url()),
+    ))
+    .await;
     let url = redis.url();
     // Let the first poll take the baseline before the workload.
-    let body = wait_polls(&pw, "cache", 1.0).await;
+    let body = wait_polls(&pw, "cache", 1.0, POLL_WAIT).await;
     let base_hits = value(&body, "redis_keyspace_hits_total", &[("target", "cache")]).unwrap();
     let base_misses = value(&body, "redis_keyspace_misses_total", &[("target", "cache")]).unwrap();
     blocking(move || {
@@ -82,7 +71,7 @@ async fn hits_and_misses_give_exact_deltas_and_ratio() {
         }
     })
     .await;
-    let body = wait_polls(&pw, "cache", 2.0).await;
+    let body = wait_polls(&pw, "cache", 2.0, POLL_WAIT).await;
     let hits = value(&body, "redis_keyspace_hits_total", &[("target", "cache")]).unwrap();
     let misses = value(&body, "redis_keyspace_misses_total", &[("target", "cache")]).unwrap();
     assert_eq!(hits - base_hits, 30.0);
@@ -107,8 +96,12 @@ async fn hits_and_misses_give_exact_deltas_and_ratio() {
 #[tokio::test]
 async fn idle_cache_has_no_ratio_but_zero_lookups() {
     let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(&redis_target("idle", &redis.url()))).await;
-    let body = wait_polls(&pw, "idle", 3.0).await;
+    let pw = Perfwatch::start(&config(
+        FAST_SHORT_TIMEOUT,
+        &redis_target("idle", &redis.url()),
+    ))
+    .await;
+    let body = wait_polls(&pw, "idle", 3.0, POLL_WAIT).await;
     let l = [("target", "idle"), ("window", "1m")];
     assert_eq!(
         value(&body, "perfwatch_cache_lookups_in_window", &l),
@@ -126,7 +119,11 @@ async fn idle_cache_has_no_ratio_but_zero_lookups() {
 #[tokio::test]
 async fn evictions_are_counted() {
     let redis = start_redis(&[("maxmemory", "2mb"), ("maxmemory-policy", "allkeys-lru")]);
-    let pw = Perfwatch::start(&config(&redis_target("small", &redis.url()))).await;
+    let pw = Perfwatch::start(&config(
+        FAST_SHORT_TIMEOUT,
+        &redis_target("small", &redis.url()),
+    ))
+    .await;
     let url = redis.url();
     let evicted = blocking(move || {
         let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
@@ -147,7 +144,7 @@ async fn evictions_are_counted() {
         evicted > 1000.0,
         "the workload must force evictions, got {evicted}"
     );
-    let body = wait_polls(&pw, "small", 2.0).await;
+    let body = wait_polls(&pw, "small", 2.0, POLL_WAIT).await;
     assert_eq!(
         value(&body, "redis_evicted_keys_total", &[("target", "small")]),
         Some(evicted)
@@ -200,14 +197,17 @@ async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
         let _: () = pipe.query(&mut con).unwrap();
     })
     .await;
-    let toml = config(&format!(
-        "{}[redis.keys]\ndelimiter = \":\"\nmax_keys_per_poll = 3000\nscan_count = 500\n",
-        redis_target("keys", &redis.url())
-    ));
+    let toml = config(
+        FAST_SHORT_TIMEOUT,
+        &format!(
+            "{}[redis.keys]\ndelimiter = \":\"\nmax_keys_per_poll = 3000\nscan_count = 500\n",
+            redis_target("keys", &redis.url())
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
     let l = |p: &'static str| [("target", "keys"), ("prefix", p)];
     // 10k keys at 3k per poll: the first polls report a partial cycle.
-    let body = wait_polls(&pw, "keys", 1.0).await;
+    let body = wait_polls(&pw, "keys", 1.0, POLL_WAIT).await;
     assert_eq!(
         value(
             &body,
@@ -344,8 +344,12 @@ async fn slowlog_entries_are_counted_once() {
         ("slowlog-log-slower-than", "0"),
         ("slowlog-max-len", "1000"),
     ]);
-    let pw = Perfwatch::start(&config(&redis_target("slow", &redis.url()))).await;
-    wait_polls(&pw, "slow", 1.0).await;
+    let pw = Perfwatch::start(&config(
+        FAST_SHORT_TIMEOUT,
+        &redis_target("slow", &redis.url()),
+    ))
+    .await;
+    wait_polls(&pw, "slow", 1.0, POLL_WAIT).await;
     let url = redis.url();
     blocking(move || {
         let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
@@ -358,7 +362,7 @@ async fn slowlog_entries_are_counted_once() {
         }
     })
     .await;
-    let body = wait_polls(&pw, "slow", 3.0).await;
+    let body = wait_polls(&pw, "slow", 3.0, POLL_WAIT).await;
     let l = [("target", "slow"), ("cmd", "set")];
     assert_eq!(
         value(&body, "perfwatch_redis_slowlog_duration_seconds_count", &l),
@@ -371,7 +375,11 @@ async fn slowlog_entries_are_counted_once() {
 #[tokio::test]
 async fn killed_redis_goes_down_and_recovers_without_slowing_metrics() {
     let mut redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(&redis_target("k", &redis.url()))).await;
+    let pw = Perfwatch::start(&config(
+        FAST_SHORT_TIMEOUT,
+        &redis_target("k", &redis.url()),
+    ))
+    .await;
     pw.wait_for(Duration::from_secs(5), "up", |b| {
         (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(1.0)).then_some(())
     })
@@ -428,13 +436,16 @@ async fn killed_redis_goes_down_and_recovers_without_slowing_metrics() {
 async fn stopped_redis_delays_nothing_else() {
     let paused = start_redis(&[]);
     let healthy = start_redis(&[]);
-    let toml = config(&format!(
-        "{}{}",
-        redis_target("paused", &paused.url()),
-        redis_target("healthy", &healthy.url())
-    ));
+    let toml = config(
+        FAST_SHORT_TIMEOUT,
+        &format!(
+            "{}{}",
+            redis_target("paused", &paused.url()),
+            redis_target("healthy", &healthy.url())
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
-    wait_polls(&pw, "paused", 1.0).await;
+    wait_polls(&pw, "paused", 1.0, POLL_WAIT).await;
     paused.pause().unwrap();
     let body = pw
         .wait_for(
@@ -486,8 +497,12 @@ async fn stopped_redis_delays_nothing_else() {
 #[tokio::test]
 async fn series_of_a_dead_target_are_dropped_after_three_intervals() {
     let mut redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(&redis_target("gone", &redis.url()))).await;
-    wait_polls(&pw, "gone", 1.0).await;
+    let pw = Perfwatch::start(&config(
+        FAST_SHORT_TIMEOUT,
+        &redis_target("gone", &redis.url()),
+    ))
+    .await;
+    wait_polls(&pw, "gone", 1.0, POLL_WAIT).await;
     redis.kill().unwrap();
     let body = pw
         .wait_for(Duration::from_secs(5), "stale", |b| {
@@ -510,21 +525,25 @@ async fn series_of_a_dead_target_are_dropped_after_three_intervals() {
 async fn reload_keeps_old_config_on_error_and_applies_target_changes() {
     let a = start_redis(&[]);
     let b = start_redis(&[]);
-    let pw = Perfwatch::start(&config(&redis_target("a", &a.url()))).await;
-    wait_polls(&pw, "a", 1.0).await;
+    let pw = Perfwatch::start(&config(FAST_SHORT_TIMEOUT, &redis_target("a", &a.url()))).await;
+    wait_polls(&pw, "a", 1.0, POLL_WAIT).await;
     std::fs::write(&pw.config_path, "[[redis]]\nname = \"a\"\nurl = 5\n").unwrap();
     let (status, msg) = pw.reload().await;
     assert_eq!(status, 400, "{msg}");
     assert!(msg.contains("redis[0].url"), "{msg}");
-    let body = wait_polls(&pw, "a", 1.0).await;
+    let body = wait_polls(&pw, "a", 1.0, POLL_WAIT).await;
     assert_eq!(
         value(&body, "perfwatch_config_last_reload_successful", &[]),
         Some(0.0)
     );
-    std::fs::write(&pw.config_path, config(&redis_target("b", &b.url()))).unwrap();
+    std::fs::write(
+        &pw.config_path,
+        config(FAST_SHORT_TIMEOUT, &redis_target("b", &b.url())),
+    )
+    .unwrap();
     let (status, msg) = pw.reload().await;
     assert_eq!(status, 200, "{msg}");
-    let body = wait_polls(&pw, "b", 1.0).await;
+    let body = wait_polls(&pw, "b", 1.0, POLL_WAIT).await;
     assert_eq!(
         value(&body, "perfwatch_config_last_reload_successful", &[]),
         Some(1.0)
@@ -553,9 +572,13 @@ async fn reload_keeps_old_config_on_error_and_applies_target_changes() {
 #[tokio::test]
 async fn health_ready_landing_and_gzip() {
     let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(&redis_target("web", &redis.url()))).await;
+    let pw = Perfwatch::start(&config(
+        FAST_SHORT_TIMEOUT,
+        &redis_target("web", &redis.url()),
+    ))
+    .await;
     assert_eq!(pw.get("/-/healthy").await.0, 200);
-    wait_polls(&pw, "web", 1.0).await;
+    wait_polls(&pw, "web", 1.0, POLL_WAIT).await;
     assert_eq!(pw.get("/-/ready").await.0, 200);
     let (status, page) = pw.get("/").await;
     assert_eq!(status, 200);
@@ -613,8 +636,8 @@ async fn the_documented_acl_user_is_enough_and_nothing_is_denied() {
          [redis.keys]\ndelimiter = \":\"\nmemory_sample_every = 1\n",
         redis.url()
     );
-    let pw = Perfwatch::start(&config(&target)).await;
-    let body = wait_polls(&pw, "acl", 3.0).await;
+    let pw = Perfwatch::start(&config(FAST_SHORT_TIMEOUT, &target)).await;
+    let body = wait_polls(&pw, "acl", 3.0, POLL_WAIT).await;
     assert_eq!(
         value(&body, "perfwatch_target_up", &[("target", "acl")]),
         Some(1.0)
@@ -664,14 +687,17 @@ async fn key_sampler_waits_min_cycle_interval_between_cycles() {
         let _: () = pipe.query(&mut con).unwrap();
     })
     .await;
-    let toml = config(&format!(
-        "{}[redis.keys]\n{}[redis.keys]\nmin_cycle_interval = \"0s\"\n",
-        redis_target("default", &redis.url()),
-        redis_target("every", &redis.url()),
-    ));
+    let toml = config(
+        FAST_SHORT_TIMEOUT,
+        &format!(
+            "{}[redis.keys]\n{}[redis.keys]\nmin_cycle_interval = \"0s\"\n",
+            redis_target("default", &redis.url()),
+            redis_target("every", &redis.url()),
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
-    wait_polls(&pw, "default", 1.0).await;
-    let body = wait_polls(&pw, "default", 4.0).await;
+    wait_polls(&pw, "default", 1.0, POLL_WAIT).await;
+    let body = wait_polls(&pw, "default", 4.0, POLL_WAIT).await;
     let cycles = |t| {
         value(
             &body,

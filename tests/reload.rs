@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, value};
-use perfwatch::harness::{MariaDbServer, PostgresServer, RedisServer};
+use common::{Perfwatch, blocking, polls, value};
+use perfwatch_testbench::{MariaDbServer, PostgresServer, RedisServer};
 
 const GLOBAL: &str = "[global]\ninterval = \"300ms\"\ntimeout = \"250ms\"\n";
 
@@ -50,10 +50,6 @@ fn redis_clients(redis: &RedisServer) -> usize {
         .lines()
         .filter(|l| l.contains("name=perfwatch"))
         .count()
-}
-
-fn polls(body: &str, target: &str) -> f64 {
-    value(body, "perfwatch_polls_total", &[("target", target)]).unwrap_or(0.0)
 }
 
 /// Scrapes /metrics back to back on its own task until stopped.

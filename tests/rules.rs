@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use perfwatch::harness::find_binary;
+use perfwatch_testbench::find_binary;
 use promql_parser::parser::{self, Expr};
 use serde_yaml_ng::Value;
 

@@ -8,9 +8,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Perfwatch, promtool_check_metrics, value};
-use perfwatch::harness::MariaDbServer;
+use common::{FASTEST, Perfwatch, config, promtool_check_metrics, value};
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
+use perfwatch_testbench::MariaDbServer;
 
 /// Every `# Query_time:` value in a log file (the test's own reading of what
 /// the server wrote).
@@ -82,11 +82,15 @@ fn total(body: &str, name: &str) -> f64 {
         .sum()
 }
 
-fn config(log: &Path, state: &Path) -> String {
-    format!(
-        "[global]\ninterval = \"100ms\"\ntimeout = \"90ms\"\n[[slowlog]]\nname = \"mariadb\"\nformat = \"mysql\"\npath = \"{}\"\nstart_at = \"beginning\"\nstate_file = \"{}\"\nidle_flush = \"400ms\"\n",
-        log.display(),
-        state.display()
+/// A config with one `[[slowlog]]` target on `log`, polled every 100 ms.
+fn slowlog_config(log: &Path, state: &Path) -> String {
+    config(
+        FASTEST,
+        &format!(
+            "[[slowlog]]\nname = \"mariadb\"\nformat = \"mysql\"\npath = \"{}\"\nstart_at = \"beginning\"\nstate_file = \"{}\"\nidle_flush = \"400ms\"\n",
+            log.display(),
+            state.display()
+        ),
     )
 }
 
@@ -108,7 +112,7 @@ async fn wait_events_within(pw: &Perfwatch, n: usize, timeout: Duration) -> Stri
 async fn counts_and_total_time_match_what_mariadb_wrote() {
     let dir = tempfile::tempdir().unwrap();
     let (db, log) = start_mariadb(dir.path());
-    let pw = Perfwatch::start(&config(&log, &dir.path().join("state.json"))).await;
+    let pw = Perfwatch::start(&slowlog_config(&log, &dir.path().join("state.json"))).await;
     workload(&db, 9);
     let expected = logged_times(&log);
     let body = wait_events(&pw, expected.len()).await;
@@ -153,7 +157,7 @@ async fn rotation_and_restart_lose_and_duplicate_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (db, log) = start_mariadb(dir.path());
     let state = dir.path().join("state.json");
-    let pw = Perfwatch::start(&config(&log, &state)).await;
+    let pw = Perfwatch::start(&slowlog_config(&log, &state)).await;
     // The file must be open before the first rename, or there is nothing to drain.
     pw.wait_for(Duration::from_secs(5), "first poll", |b| {
         (value(b, "perfwatch_target_up", &[("target", "mariadb")]) == Some(1.0)).then_some(())
@@ -199,7 +203,7 @@ async fn rotation_and_restart_lose_and_duplicate_nothing() {
 
     // Restart: events written while perfwatch was down are counted once.
     workload(&db, 6);
-    let pw = Perfwatch::start(&config(&log, &state)).await;
+    let pw = Perfwatch::start(&slowlog_config(&log, &state)).await;
     let now_in_log =
         rotated.iter().map(|p| logged_times(p).len()).sum::<usize>() + logged_times(&log).len();
     let body = wait_events(&pw, now_in_log - first_run).await;
@@ -217,7 +221,7 @@ async fn rotation_and_restart_lose_and_duplicate_nothing() {
 async fn missing_log_is_an_error_metric_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("later.log");
-    let pw = Perfwatch::start(&config(&log, &dir.path().join("s.json"))).await;
+    let pw = Perfwatch::start(&slowlog_config(&log, &dir.path().join("s.json"))).await;
     let body = pw
         .wait_for(Duration::from_secs(5), "io error", |b| {
             (value(
@@ -380,7 +384,7 @@ async fn two_hundred_mixed_rotations_under_write_load_lose_and_duplicate_nothing
     let dir = tempfile::tempdir().unwrap();
     let (db, log) = start_mariadb(dir.path());
     let db = Arc::new(db);
-    let pw = Perfwatch::start(&config(&log, &dir.path().join("state.json"))).await;
+    let pw = Perfwatch::start(&slowlog_config(&log, &dir.path().join("state.json"))).await;
     pw.wait_for(Duration::from_secs(5), "first poll", |b| {
         (value(b, "perfwatch_target_up", &[("target", "mariadb")]) == Some(1.0)).then_some(())
     })

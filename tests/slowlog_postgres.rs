@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Perfwatch, value};
-use perfwatch::harness::PostgresServer;
+use common::{FASTEST, Perfwatch, config, polls, value};
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
+use perfwatch_testbench::PostgresServer;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 const PREFIX: &str = "%m [%p] %q%u@%d ";
@@ -206,8 +206,10 @@ async fn sync_logs(pg: &PostgresServer, conn: &mut PgConnection, tag: &str) {
     }
 }
 
-fn config(pg: &PostgresServer) -> String {
-    let mut toml = String::from("[global]\ninterval = \"100ms\"\ntimeout = \"90ms\"\n");
+/// A config with one `[[slowlog]]` target per log format of `pg`, polled
+/// every 100 ms.
+fn slowlog_config(pg: &PostgresServer) -> String {
+    let mut toml = String::new();
     for (name, format, _) in TARGETS {
         toml.push_str(&format!(
             "[[slowlog]]\nname = \"{name}\"\nformat = \"{format}\"\npath = \"{}\"\nstart_at = \"beginning\"\nidle_flush = \"300ms\"\n",
@@ -217,7 +219,7 @@ fn config(pg: &PostgresServer) -> String {
             toml.push_str(&format!("log_line_prefix = \"{PREFIX}\"\n"));
         }
     }
-    toml
+    config(FASTEST, &toml)
 }
 
 /// Sum of a family's samples of one target.
@@ -291,7 +293,7 @@ async fn counts_and_total_time_match_what_postgres_wrote_in_all_formats() {
     let pg = start_pg();
     let mut conn = connect(&pg).await;
     setup(&mut conn).await;
-    let pw = Perfwatch::start(&config(&pg)).await;
+    let pw = Perfwatch::start(&slowlog_config(&pg)).await;
     workload(&mut conn, 12).await;
     sync_logs(&pg, &mut conn, "end").await;
     let logged = logged(pg.log_dir());
@@ -330,7 +332,7 @@ async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
     let pg = start_pg();
     let mut conn = connect(&pg).await;
     setup(&mut conn).await;
-    let pw = Perfwatch::start(&config(&pg)).await;
+    let pw = Perfwatch::start(&slowlog_config(&pg)).await;
     const ROUNDS: usize = 22;
     // The first rotation must get a file name of its own (a new second).
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -386,20 +388,15 @@ async fn several_rotations_between_two_polls_lose_nothing_in_all_formats() {
     let pg = start_pg();
     let mut conn = connect(&pg).await;
     setup(&mut conn).await;
-    let toml = config(&pg)
+    let toml = slowlog_config(&pg)
         .replace("interval = \"100ms\"", "interval = \"5s\"")
         .replace("timeout = \"90ms\"", "timeout = \"4s\"")
         .replace("[[slowlog]]\n", "[[slowlog]]\nwatch = false\n");
     let pw = Perfwatch::start(&toml).await;
-    let polls = |b: &str| -> Vec<f64> {
-        TARGETS
-            .iter()
-            .map(|(t, _, _)| value(b, "perfwatch_polls_total", &[("target", t)]).unwrap_or(0.0))
-            .collect()
-    };
+    let all_polls = |b: &str| -> Vec<f64> { TARGETS.iter().map(|(t, _, _)| polls(b, t)).collect() };
     let before = pw
         .wait_for(Duration::from_secs(5), "the first polls", |b| {
-            let p = polls(b);
+            let p = all_polls(b);
             p.iter().all(|&n| n >= 1.0).then_some(p)
         })
         .await;
@@ -412,7 +409,7 @@ async fn several_rotations_between_two_polls_lose_nothing_in_all_formats() {
         workload(&mut conn, 1 + usize::from(round % 3 == 0)).await;
         exec(&mut conn, "SELECT pg_rotate_logfile()").await;
     }
-    let after = polls(&pw.scrape().await);
+    let after = all_polls(&pw.scrape().await);
     for (b, a) in before.iter().zip(&after) {
         // The point of the test: rotations outnumber the polls in between.
         assert!(

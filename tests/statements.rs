@@ -8,11 +8,14 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Perfwatch, blocking, promtool_check_metrics, value};
-use perfwatch::harness::{MariaDbServer, PostgresServer};
+use common::{FAST, Perfwatch, blocking, config, polls, promtool_check_metrics, value, wait_polls};
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
+use perfwatch_testbench::{MariaDbServer, PostgresServer};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
+
+/// How long [`wait_polls`] waits for the polls it asks for.
+const POLL_WAIT: Duration = Duration::from_secs(20);
 
 /// The class id a slow log would give `query` (literals and all).
 fn class_of(query: &str) -> String {
@@ -65,10 +68,6 @@ fn sum(body: &str, target: &str, db: &str, fp: &str) -> Option<f64> {
     )
 }
 
-fn polls(body: &str, target: &str) -> f64 {
-    value(body, "perfwatch_polls_total", &[("target", target)]).unwrap_or(0.0)
-}
-
 fn reads(body: &str, target: &str) -> f64 {
     value(
         body,
@@ -78,20 +77,12 @@ fn reads(body: &str, target: &str) -> f64 {
     .unwrap_or(0.0)
 }
 
-async fn wait_polls(pw: &Perfwatch, target: &str, n: f64) -> String {
-    let start = polls(&pw.scrape().await, target);
-    pw.wait_for(Duration::from_secs(20), "more polls", |b| {
-        (polls(b, target) >= start + n).then(|| b.to_owned())
-    })
-    .await
-}
-
 /// Waits until `want` holds, then for two more polls, and checks it still
 /// holds (nothing counted twice, nothing late).
 async fn settle(pw: &Perfwatch, target: &str, what: &str, want: impl Fn(&str) -> bool) -> String {
     pw.wait_for(Duration::from_secs(20), what, |b| want(b).then_some(()))
         .await;
-    let body = wait_polls(pw, target, 2.0).await;
+    let body = wait_polls(pw, target, 2.0, POLL_WAIT).await;
     assert!(want(&body), "{what} no longer holds:\n{body}");
     body
 }
@@ -104,10 +95,6 @@ fn close(a: f64, b: f64) -> bool {
 
 fn start_pg(settings: &[(&str, &str)]) -> PostgresServer {
     PostgresServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn pg_config(targets: &str) -> String {
-    format!("[global]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n{targets}")
 }
 
 /// Three statement shapes in database `app`, `n` executions each with
@@ -176,9 +163,12 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
     pg.psql_in("app", &pg_workload(&[0, 1, 2], 5, 1000))
         .unwrap();
     let dsn = pg.dsn().replace("postgres@", "pw@");
-    let toml = pg_config(&format!(
-        "[[postgres]]\nname = \"pg\"\ndsn = \"{dsn}\"\n[postgres.statements]\ntop_queries = 20\n"
-    ));
+    let toml = config(
+        FAST,
+        &format!(
+            "[[postgres]]\nname = \"pg\"\ndsn = \"{dsn}\"\n[postgres.statements]\ntop_queries = 20\n"
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
     pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
         (reads(b, "pg") >= 1.0).then_some(())
@@ -263,9 +253,9 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
     // Between polls (every 500 ms) the counts are still: read them right
     // after a poll finished.
     let s0 = sessions();
-    let b0 = wait_polls(&pw, "pg", 1.0).await;
+    let b0 = wait_polls(&pw, "pg", 1.0, POLL_WAIT).await;
     let (all0, ours0) = pw_calls();
-    let b1 = wait_polls(&pw, "pg", 4.0).await;
+    let b1 = wait_polls(&pw, "pg", 4.0, POLL_WAIT).await;
     let (all1, ours1) = pw_calls();
     let polled = polls(&b1, "pg") - polls(&b0, "pg");
     assert_eq!(ours1 - ours0, polled, "pg_stat_statements reads per poll");
@@ -314,10 +304,13 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
 #[tokio::test]
 async fn pg_more_shapes_than_top_queries_go_to_other() {
     let pg = blocking(pg_server_with_app).await;
-    let toml = pg_config(&format!(
-        "[[postgres]]\nname = \"pg\"\ndsn = \"{}\"\n[postgres.statements]\ntop_queries = 2\n",
-        pg.dsn()
-    ));
+    let toml = config(
+        FAST,
+        &format!(
+            "[[postgres]]\nname = \"pg\"\ndsn = \"{}\"\n[postgres.statements]\ntop_queries = 2\n",
+            pg.dsn()
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
     pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
         (reads(b, "pg") >= 1.0).then_some(())
@@ -377,11 +370,14 @@ async fn pg_without_the_extension_degrades_and_keeps_the_rest() {
             pg.dsn_for(db)
         )
     };
-    let toml = pg_config(&format!(
-        "{}{}",
-        target("none", "postgres"),
-        target("unloaded", "ext")
-    ));
+    let toml = config(
+        FAST,
+        &format!(
+            "{}{}",
+            target("none", "postgres"),
+            target("unloaded", "ext")
+        ),
+    );
     let pw = Perfwatch::start(&toml).await;
     let body = pw
         .wait_for(Duration::from_secs(20), "both sources down", |b| {
@@ -491,8 +487,9 @@ const MY_PREFIXES: [&str; 3] = [
 ];
 
 fn my_config(dsn: &str, extra: &str) -> String {
-    format!(
-        "[global]\ninterval = \"500ms\"\ntimeout = \"400ms\"\n[[mysql]]\nname = \"my\"\ndsn = \"{dsn}\"\n[mysql.statements]\n{extra}\n"
+    config(
+        FAST,
+        &format!("[[mysql]]\nname = \"my\"\ndsn = \"{dsn}\"\n[mysql.statements]\n{extra}\n"),
     )
 }
 
@@ -594,8 +591,8 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
     // Server-side load on a quiet server: 3 statements per poll (2 + the
     // read) and no new connection.
     let t = [("target", "my")];
-    let b0 = wait_polls(&pw, "my", 1.0).await;
-    let b1 = wait_polls(&pw, "my", 4.0).await;
+    let b0 = wait_polls(&pw, "my", 1.0, POLL_WAIT).await;
+    let b1 = wait_polls(&pw, "my", 4.0, POLL_WAIT).await;
     let q = |b: &str| value(b, "mysql_global_status_questions_total", &t).unwrap();
     let c = |b: &str| value(b, "mysql_global_status_connections_total", &t).unwrap();
     let s = |b: &str| value(b, "perfwatch_mysql_statements_total", &t).unwrap();
@@ -708,8 +705,8 @@ async fn performance_schema_off_degrades_and_keeps_the_rest() {
     assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0));
     assert!(value(&body, "mysql_global_status_questions_total", &t).is_some());
     // No read was even sent: 2 statements per poll.
-    let b0 = wait_polls(&pw, "my", 1.0).await;
-    let b1 = wait_polls(&pw, "my", 3.0).await;
+    let b0 = wait_polls(&pw, "my", 1.0, POLL_WAIT).await;
+    let b1 = wait_polls(&pw, "my", 3.0, POLL_WAIT).await;
     let s = |b: &str| value(b, "perfwatch_mysql_statements_total", &t).unwrap();
     assert_eq!(
         (s(&b1) - s(&b0)) / (polls(&b1, "my") - polls(&b0, "my")),

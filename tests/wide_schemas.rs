@@ -9,7 +9,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Perfwatch, blocking, promtool_check_metrics, value};
-use perfwatch::harness::{MariaDbServer, PostgresServer};
+use perfwatch_testbench::{MariaDbServer, PostgresServer};
 
 /// These tests are CPU-heavy (thousands of rows per poll): one at a time,
 /// so one's load does not push the other past its timeouts.

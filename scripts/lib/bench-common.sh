@@ -209,8 +209,8 @@ PERFWATCH=${BENCH_PERFWATCH:-$BENCH_ROOT/target/release/perfwatch}
 # under the benchmark.
 build_perfwatch() {
     if (($1)); then
-        log "cargo build --release --locked"
-        (cd "$BENCH_ROOT" && cargo build --release --locked --quiet) || die "cargo build --release failed"
+        log "cargo build --release --locked -p perfwatch"
+        (cd "$BENCH_ROOT" && cargo build --release --locked --quiet -p perfwatch) || die "cargo build --release failed"
     fi
     [[ -x $PERFWATCH ]] || die "$PERFWATCH not found: run cargo build --release (or drop --no-build)"
     cp "$PERFWATCH" "$WORK/perfwatch"
@@ -653,7 +653,7 @@ pg_sessions() { q "SELECT count(*) FROM pg_stat_activity WHERE usename = '$1'"; 
 # --------------------------------------------------------------------- MariaDB
 # start_mariadb DIR [EXTRA_CNF]: mariadb-install-db + mariadbd in DIR on a
 # free port (own tmpdir; user = root when run as root, like the test
-# harness). EXTRA_CNF lines go into [mariadbd]. Sets DB_PORT, DB_PID, SOCK,
+# bench, crates/perfwatch-testbench). EXTRA_CNF lines go into [mariadbd]. Sets DB_PORT, DB_PID, SOCK,
 # DB_VERSION, MARIADB_CLIENT.
 start_mariadb() {
     local dir=$1 extra=${2:-} install_args

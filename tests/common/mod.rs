@@ -125,7 +125,38 @@ pub fn value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         })
 }
 
-/// Runs blocking harness calls off the async runtime.
+/// `[global]` lines of most tests: a poll every 500 ms, 400 ms timeout.
+pub const FAST: &str = "interval = \"500ms\"\ntimeout = \"400ms\"";
+
+/// [`FAST`] with a 300 ms poll timeout.
+pub const FAST_SHORT_TIMEOUT: &str = "interval = \"500ms\"\ntimeout = \"300ms\"";
+
+/// `[global]` lines of the slow-log tests: a poll every 100 ms (90 ms
+/// timeout), so lines appended to a log are counted at once.
+pub const FASTEST: &str = "interval = \"100ms\"\ntimeout = \"90ms\"";
+
+/// A config file: `[global]` with the `global` lines (e.g. [`FAST`]), then
+/// the `targets` tables verbatim.
+pub fn config(global: &str, targets: &str) -> String {
+    format!("[global]\n{global}\n{targets}")
+}
+
+/// `perfwatch_polls_total` of `target`; 0 before its first poll.
+pub fn polls(body: &str, target: &str) -> f64 {
+    value(body, "perfwatch_polls_total", &[("target", target)]).unwrap_or(0.0)
+}
+
+/// Waits at most `timeout` until perfwatch finished `n` more polls of
+/// `target` than now; returns the scrape that showed them.
+pub async fn wait_polls(pw: &Perfwatch, target: &str, n: f64, timeout: Duration) -> String {
+    let start = polls(&pw.scrape().await, target);
+    pw.wait_for(timeout, "more polls", |b| {
+        (polls(b, target) >= start + n).then(|| b.to_owned())
+    })
+    .await
+}
+
+/// Runs blocking test-bench calls off the async runtime.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
 }
@@ -141,8 +172,8 @@ pub async fn timed<T>(fut: impl Future<Output = T>) -> (T, Duration) {
 pub fn promtool_check_metrics(text: &str) {
     use std::io::Write;
     use std::process::{Command, Stdio};
-    let promtool =
-        perfwatch::harness::find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"));
+    let promtool = perfwatch_testbench::find_binary("promtool", "prometheus")
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut child = Command::new(promtool)
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

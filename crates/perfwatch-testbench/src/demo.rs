@@ -1,4 +1,4 @@
-//! `perfwatch demo`: a throwaway local stack from the test harness and
+//! `perfwatch-demo`: a throwaway local stack from the test bench and
 //! perfwatch watching all of it — what a new user runs first.
 //!
 //! [`start`] brings up, in parallel, Redis (4 MB `maxmemory`, LRU
@@ -8,7 +8,7 @@
 //! Prometheus (the example config and the real alert rules) with
 //! Alertmanager (the example config, delivering to a webhook whose
 //! notifications the demo prints). Then the sample app
-//! ([`SampleApp`](crate::harness::SampleApp), cache-aside reads through Redis
+//! ([`SampleApp`](crate::SampleApp), cache-aside reads through Redis
 //! and PostgreSQL), the cache workload through the app (alternating warm and
 //! cold phases, or forced with `POST /demo/<mode>` on the app), the database
 //! workload (a growing `trip` table and slow reports in both databases), and
@@ -23,16 +23,16 @@ use std::time::Duration;
 
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::config::Config;
-use crate::harness::deploy;
-use crate::harness::workload::{
+use crate::deploy;
+use crate::workload::{
     CacheTarget, CacheWorkload, DbWorkload, Mode, ModeSwitch, ROWS_PER_TICK, seed_mariadb,
     seed_postgres,
 };
-use crate::harness::{
+use crate::{
     AlertWebhook, AlertmanagerServer, HarnessError, MariaDbServer, PgbouncerServer, PostgresServer,
     PrometheusServer, RedisServer, SampleApp, SampleAppBackends, find_binary, free_port,
 };
+use perfwatch::config::Config;
 
 /// Errors that stop the demo.
 #[derive(Debug, thiserror::Error)]
@@ -43,10 +43,10 @@ pub enum DemoError {
     Harness(#[from] HarnessError),
     /// The generated config did not load (a bug).
     #[error("demo config: {0}")]
-    Config(#[from] crate::config::ConfigErrors),
+    Config(#[from] perfwatch::config::ConfigErrors),
     /// perfwatch itself failed.
     #[error(transparent)]
-    Run(#[from] crate::RunError),
+    Run(#[from] perfwatch::RunError),
     /// A local file operation failed.
     #[error("demo: {context}: {source}")]
     Io {
@@ -100,7 +100,7 @@ const DB_TICK: Duration = Duration::from_secs(1);
 /// The `[[phase]]` tables of `config/perfwatch.example.toml` (the seed
 /// guide's architecture phases), appended to the demo's config.
 pub fn seed_phases() -> &'static str {
-    const EXAMPLE: &str = include_str!("../config/perfwatch.example.toml");
+    const EXAMPLE: &str = include_str!("../../../config/perfwatch.example.toml");
     EXAMPLE
         .find("\n[[phase]]")
         .map_or("", |i| &EXAMPLE[i + 1..])
@@ -260,7 +260,7 @@ pub struct Demo {
     // Fields drop in order: perfwatch and the background tasks first, then
     // the workloads, the app, and last the servers.
     perfwatch_shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    perfwatch: Option<tokio::task::JoinHandle<Result<(), crate::RunError>>>,
+    perfwatch: Option<tokio::task::JoinHandle<Result<(), perfwatch::RunError>>>,
     _background: DropGuard,
     cache_workload: CacheWorkload,
     db_workload: DbWorkload,
@@ -393,7 +393,7 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
     let cache_workload = CacheWorkload::with_switch(CacheTarget::App(app.addr()), switch.clone());
     let db_workload = DbWorkload::start(Some(postgres.clone()), Some(mariadb.clone()), DB_TICK);
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let perfwatch = tokio::spawn(crate::run(config, listener, async {
+    let perfwatch = tokio::spawn(perfwatch::run(config, listener, async {
         let _ = rx.await;
     }));
 
@@ -572,7 +572,7 @@ impl Demo {
         let app = u.app;
         let phase = humantime::format_duration(self.options.phase);
         let mut out = format!(
-            "perfwatch demo: everything below is throwaway (own data dirs, free ports) and stops with Ctrl-C.\n\
+            "perfwatch-demo: everything below is throwaway (own data dirs, free ports) and stops with Ctrl-C.\n\
              \n\
              \x20 perfwatch landing page  http://{pw}/\n\
              \x20 perfwatch metrics       http://{pw}/metrics\n\
@@ -615,15 +615,15 @@ impl Demo {
             u.pgbouncer,
             u.mariadb,
             u.config.display(),
-            crate::harness::ANALYTICS_COST.as_millis(),
-            crate::harness::workload::REPORT_COST.as_millis(),
+            crate::ANALYTICS_COST.as_millis(),
+            crate::workload::REPORT_COST.as_millis(),
         ));
         if u.prometheus.is_some() {
             out.push_str(if self.options.fast_alerts {
                 "  CacheHitRatioLow fires about a minute after the cold phase starts (fast variant: for: 2s, 1m windows).\n"
             } else {
                 "  CacheHitRatioLow fires after 10 minutes of cold traffic (the real rules: for: 10m over 5m windows);\n\
-                 \x20 `perfwatch demo --demo.fast-alerts` loads the same rules with for: 2s and 1m windows instead.\n"
+                 \x20 `scripts/demo.sh --demo.fast-alerts` loads the same rules with for: 2s and 1m windows instead.\n"
             });
             let prom = u.prometheus.as_deref().unwrap_or_default();
             out.push_str(&format!(

@@ -1,4 +1,4 @@
-//! Synthetic traffic for the end-to-end test and `perfwatch demo`: a cache
+//! Synthetic traffic for the end-to-end test and `perfwatch-demo`: a cache
 //! workload with warm and cold phases, and a database workload with index
 //! reads, full scans, slow statements and a growing table, plus the schemas
 //! both run against.

@@ -1,5 +1,5 @@
 //! A small stand-in for the FastAPI-style app perfwatch watches, for the
-//! end-to-end test and `perfwatch demo`: the endpoints perfwatch's `[[http]]`
+//! end-to-end test and `perfwatch-demo`: the endpoints perfwatch's `[[http]]`
 //! collector reads, and (with backends) a cache-aside analytics endpoint
 //! whose traffic makes real Redis hits and misses and real slow PostgreSQL
 //! queries.

@@ -1,20 +1,21 @@
 //! The repository's alert rules and example Prometheus and Alertmanager
 //! configs, rendered for a throwaway stack (the end-to-end test and
-//! `perfwatch demo` run exactly these files, with a few literal lines
+//! `perfwatch-demo` run exactly these files, with a few literal lines
 //! replaced).
 //!
 //! The files are compiled in, so the demo binary needs no checkout.
 
 /// `alerts/perfwatch.rules.yml`: the alerting and recording rules.
-pub const RULES: &str = include_str!("../../alerts/perfwatch.rules.yml");
+pub const RULES: &str = include_str!("../../../alerts/perfwatch.rules.yml");
 /// Path of [`RULES`] in the repository, for messages.
 pub const RULES_FILE: &str = "alerts/perfwatch.rules.yml";
 /// `deploy/prometheus/prometheus.yml`.
-pub const PROMETHEUS_EXAMPLE: &str = include_str!("../../deploy/prometheus/prometheus.yml");
+pub const PROMETHEUS_EXAMPLE: &str = include_str!("../../../deploy/prometheus/prometheus.yml");
 /// Path of [`PROMETHEUS_EXAMPLE`] in the repository, for messages.
 pub const PROMETHEUS_EXAMPLE_FILE: &str = "deploy/prometheus/prometheus.yml";
 /// `deploy/alertmanager/alertmanager.yml`.
-pub const ALERTMANAGER_EXAMPLE: &str = include_str!("../../deploy/alertmanager/alertmanager.yml");
+pub const ALERTMANAGER_EXAMPLE: &str =
+    include_str!("../../../deploy/alertmanager/alertmanager.yml");
 /// Path of [`ALERTMANAGER_EXAMPLE`] in the repository, for messages.
 pub const ALERTMANAGER_EXAMPLE_FILE: &str = "deploy/alertmanager/alertmanager.yml";
 /// Where the Prometheus example expects the rules (relative to its config):

@@ -1,4 +1,4 @@
-//! Integration tests of the throwaway-server harness (`perfwatch::harness`):
+//! Integration tests of the throwaway-server harness (`perfwatch_testbench`):
 //! each server starts from the installed binaries, answers, survives
 //! kill/restart on the same port, pause/resume, and leaves neither a process
 //! nor its temp dir behind on drop. Checks go through the real clients or a
@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use perfwatch::harness::{self, HarnessError, MariaDbServer, PostgresServer, RedisServer};
+use perfwatch_testbench::{HarnessError, MariaDbServer, PostgresServer, RedisServer};
 
 /// Raw `PING` on 127.0.0.1:`port`: the first reply line, or `None` if
 /// nothing answered within `timeout`.
@@ -427,7 +427,7 @@ fn postgres_bad_setting_reports_log_tail() {
 /// `mariadb -e 'select 1'` over TCP as root with no password (what `dsn()`
 /// promises).
 fn mariadb_select_1(port: u16, timeout: Duration) -> Option<String> {
-    let client = harness::find_binary("mariadb", "mariadb-client").unwrap();
+    let client = perfwatch_testbench::find_binary("mariadb", "mariadb-client").unwrap();
     let mut cmd = Command::new(client);
     cmd.args([
         "--no-defaults",
@@ -523,20 +523,21 @@ fn mariadb_lifecycle() {
 #[test]
 fn missing_binary_says_how_to_install_it() {
     let err =
-        harness::find_binary("perfwatch-no-such-server", "perfwatch-no-such-package").unwrap_err();
+        perfwatch_testbench::find_binary("perfwatch-no-such-server", "perfwatch-no-such-package")
+            .unwrap_err();
     assert_eq!(
         err.to_string(),
         "perfwatch-no-such-server not found in PATH: install it with `apt-get install perfwatch-no-such-package` \
          (or run scripts/install-test-deps.sh)"
     );
-    assert!(harness::find_binary("redis-server", "redis-server").is_ok());
+    assert!(perfwatch_testbench::find_binary("redis-server", "redis-server").is_ok());
     // postgres is not on Debian's PATH: found in /usr/lib/postgresql/<major>/bin.
-    assert!(harness::find_binary("postgres", "postgresql").is_ok());
+    assert!(perfwatch_testbench::find_binary("postgres", "postgresql").is_ok());
 }
 
 #[test]
 fn free_port_is_bindable() {
-    let port = harness::free_port().unwrap();
+    let port = perfwatch_testbench::free_port().unwrap();
     assert_ne!(port, 0);
     std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
         .expect("port from free_port() is bindable");

@@ -88,14 +88,14 @@ pub struct PrometheusRule {
 /// deleted on drop.
 ///
 /// ```no_run
-/// use perfwatch::harness::PrometheusServer;
+/// use perfwatch_testbench::PrometheusServer;
 /// let config = "global:\n  scrape_interval: 1s\nrule_files: [perfwatch.rules.yml]\n";
 /// let rules = "groups:\n- name: g\n  rules:\n  - alert: Always\n    expr: vector(1)\n";
 /// let prom = PrometheusServer::start(config, &[("perfwatch.rules.yml", rules)])?;
 /// let samples = prom.query("vector(1)")?;
 /// assert_eq!(samples[0].1, 1.0);
 /// println!("{}", prom.url()); // http://127.0.0.1:<port>
-/// # Ok::<(), perfwatch::harness::HarnessError>(())
+/// # Ok::<(), perfwatch_testbench::HarnessError>(())
 /// ```
 #[derive(Debug)]
 pub struct PrometheusServer {

@@ -40,12 +40,12 @@ pub struct AlertmanagerAlert {
 /// killed and deleted on drop.
 ///
 /// ```no_run
-/// use perfwatch::harness::AlertmanagerServer;
+/// use perfwatch_testbench::AlertmanagerServer;
 /// let config = "route:\n  receiver: hook\nreceivers:\n- name: hook\n  webhook_configs:\n  - url: http://127.0.0.1:5001/\n";
 /// let am = AlertmanagerServer::start(config)?;
 /// println!("{}", am.url()); // http://127.0.0.1:<port>
 /// assert!(am.alerts()?.is_empty());
-/// # Ok::<(), perfwatch::harness::HarnessError>(())
+/// # Ok::<(), perfwatch_testbench::HarnessError>(())
 /// ```
 #[derive(Debug)]
 pub struct AlertmanagerServer {

@@ -1,5 +1,13 @@
-//! Throwaway database servers for integration tests, the demo and the
-//! benchmark scripts.
+//! perfwatch's test bench: throwaway database servers for the integration
+//! tests, the demo and the benchmark scripts.
+//!
+//! It is a crate of its own, apart from the `perfwatch` sidecar, so that none
+//! of it (server launchers with `unsafe` process setup, a sample app, a
+//! workload generator, the repository's rules and example configs compiled
+//! in) is linked into the sidecar binary, and so that the sidecar builds from
+//! its own sources alone (`deploy/Dockerfile`). The library does not depend
+//! on `perfwatch`; only the `demo` feature (the `perfwatch-demo` binary and
+//! [`demo`]) does, because the demo runs perfwatch itself.
 //!
 //! perfwatch scrapes Redis, PostgreSQL and MariaDB. Its tests need real
 //! servers they can configure, kill, pause and restart at will, so every test
@@ -26,13 +34,15 @@
 //! [`workload`] (cache and database traffic and the schemas it runs on),
 //! [`deploy`] (the repository's rules and example Prometheus/Alertmanager
 //! configs, rendered) and [`AlertWebhook`] (records Alertmanager's
-//! notifications), shared by the end-to-end test and `perfwatch demo`.
+//! notifications), shared by the end-to-end test and `perfwatch-demo`.
 //!
 //! Orphans: each server runs in its own process group, is killed with its
 //! whole process tree on drop, and gets `PR_SET_PDEATHSIG` = `SIGKILL`, so it
 //! also dies when the test process itself is killed.
 
 mod alertmanager;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod deploy;
 mod mariadb;
 mod pgbouncer;
@@ -925,22 +935,22 @@ macro_rules! common_server_methods {
         }
 
         #[doc = concat!("Kills ", $server, " and its whole process tree with SIGKILL and reaps it. No-op if not running; the data dir is kept for [`restart`](Self::restart).")]
-        pub fn kill(&mut self) -> Result<(), $crate::harness::HarnessError> {
+        pub fn kill(&mut self) -> Result<(), $crate::HarnessError> {
             self.process.kill()
         }
 
         #[doc = concat!("Shuts ", $server, " down gracefully (SIGKILL if that takes over 30 s). No-op if not running; the data dir is kept.")]
-        pub fn stop(&mut self) -> Result<(), $crate::harness::HarnessError> {
+        pub fn stop(&mut self) -> Result<(), $crate::HarnessError> {
             self.process.stop()
         }
 
         #[doc = concat!("Freezes ", $server, " and its children with SIGSTOP: connections stay open but nothing is answered until [`resume`](Self::resume).")]
-        pub fn pause(&self) -> Result<(), $crate::harness::HarnessError> {
+        pub fn pause(&self) -> Result<(), $crate::HarnessError> {
             self.process.signal_tree(libc::SIGSTOP)
         }
 
         #[doc = concat!("Thaws a [`pause`](Self::pause)d ", $server, " with SIGCONT.")]
-        pub fn resume(&self) -> Result<(), $crate::harness::HarnessError> {
+        pub fn resume(&self) -> Result<(), $crate::HarnessError> {
             self.process.signal_tree(libc::SIGCONT)
         }
 

@@ -1,0 +1,330 @@
+//! The sidecar builds from exactly what `deploy/Dockerfile` copies, and the
+//! binary carries none of the test bench.
+//!
+//! The test reads the Dockerfile's build stage (the one that runs
+//! `cargo build`), copies exactly the paths its `COPY` lines name into a
+//! fresh directory, and runs that stage's `cargo build` command there
+//! (`--offline`: the registry is already downloaded). A source that
+//! `include_str!`s a file the Dockerfile does not copy, or a workspace member
+//! missing from it, fails here instead of in `docker build`. Then it checks
+//! the release binary for texts only the test bench has (server launchers,
+//! its crate name in symbols), which would mean the bench got linked in.
+//!
+//! The build uses the real release profile (fat LTO): the first run takes
+//! minutes on a small machine. The copy and the target dir stay under
+//! `target/tmp/build-context-check/` and file times are kept, so later runs
+//! rebuild only what changed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// Texts that only the test bench contains (checked below against `src/`),
+/// so finding one in the sidecar binary means the bench was linked in.
+const BENCH_ONLY: &[&str] = &[
+    // Crate name: in every symbol of its code (symbols are not stripped).
+    "perfwatch_testbench",
+    // Its sources' paths, in panic locations.
+    "perfwatch-testbench/src",
+    // Server launchers.
+    "mariadb-install-db",
+    "initdb",
+    "prometheus-alertmanager",
+    "perfwatch-harness-spawner",
+];
+
+/// Texts the sidecar binary must contain: proves the search reads the
+/// binary's strings at all.
+const SIDECAR_TEXTS: &[&str] = &["perfwatch_polls_total", "check-config"];
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One Dockerfile instruction, continuation lines joined, comments dropped.
+fn instructions(dockerfile: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in dockerfile.lines() {
+        let trimmed = line.trim();
+        if current.is_empty() && (trimmed.is_empty() || trimmed.starts_with('#')) {
+            continue;
+        }
+        if trimmed.starts_with('#') {
+            continue;
+        }
+        match trimmed.strip_suffix('\\') {
+            Some(part) => {
+                current.push_str(part);
+                current.push(' ');
+            }
+            None => {
+                current.push_str(trimmed);
+                out.push(std::mem::take(&mut current));
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// One source of a `COPY`, relative to the build context, and where it goes,
+/// relative to the stage's WORKDIR (where `cargo build` runs).
+#[derive(Debug, PartialEq)]
+struct CopySource {
+    source: String,
+    dest: String,
+    /// The destination is a directory (it ends in `/` or the `COPY` has
+    /// several sources): a file source keeps its name inside it.
+    into_dir: bool,
+}
+
+impl CopySource {
+    /// Where a copy of `source` lands; Docker copies a directory's contents,
+    /// not the directory itself.
+    fn target(&self, source_is_dir: bool) -> PathBuf {
+        let dest = PathBuf::from(&self.dest);
+        if self.into_dir && !source_is_dir {
+            dest.join(Path::new(&self.source).file_name().unwrap())
+        } else {
+            dest
+        }
+    }
+}
+
+/// The build stage: what it copies and the arguments of its `cargo build`.
+#[derive(Debug, PartialEq)]
+struct BuildStage {
+    copies: Vec<CopySource>,
+    cargo_args: Vec<String>,
+}
+
+fn build_stage(dockerfile: &str) -> BuildStage {
+    let mut stages: Vec<Vec<String>> = Vec::new();
+    for ins in instructions(dockerfile) {
+        let keyword = ins.split_whitespace().next().unwrap_or("").to_uppercase();
+        if keyword == "FROM" {
+            stages.push(Vec::new());
+        } else if let Some(stage) = stages.last_mut() {
+            stage.push(ins);
+        }
+    }
+    let stage = stages
+        .into_iter()
+        .find(|s| s.iter().any(|i| i.contains("cargo build")))
+        .expect("deploy/Dockerfile has no stage that runs cargo build");
+    let mut copies = Vec::new();
+    let mut cargo_args = None;
+    for ins in &stage {
+        let words: Vec<&str> = ins.split_whitespace().collect();
+        match words[0].to_uppercase().as_str() {
+            "COPY" | "ADD" => {
+                let args: Vec<&str> = words[1..]
+                    .iter()
+                    .copied()
+                    .filter(|w| !w.starts_with("--"))
+                    .collect();
+                assert!(
+                    !words[1..].iter().any(|w| w.starts_with("--from")),
+                    "the build stage copies from another stage, which this test cannot follow: {ins}"
+                );
+                let (dest, sources) = args.split_last().expect("COPY without arguments");
+                assert!(!sources.is_empty(), "COPY without a source: {ins}");
+                assert!(
+                    !dest.starts_with('/'),
+                    "COPY to an absolute path, outside the WORKDIR the build runs in: {ins}"
+                );
+                let into_dir = dest.ends_with('/') || sources.len() > 1;
+                let dest = dest.trim_start_matches("./").trim_end_matches('/');
+                let dest = if dest == "." { "" } else { dest };
+                for source in sources {
+                    assert!(
+                        !source.contains(['*', '?']) && !source.starts_with('/'),
+                        "unsupported COPY source {source:?}: {ins}"
+                    );
+                    copies.push(CopySource {
+                        source: source
+                            .trim_start_matches("./")
+                            .trim_end_matches('/')
+                            .to_owned(),
+                        dest: dest.to_owned(),
+                        into_dir,
+                    });
+                }
+            }
+            "RUN" => {
+                let Some(at) = ins.find("cargo build") else {
+                    continue;
+                };
+                let rest = &ins[at + "cargo build".len()..];
+                let end = rest.find(['&', ';', '|']).unwrap_or(rest.len());
+                cargo_args = Some(rest[..end].split_whitespace().map(str::to_owned).collect());
+            }
+            _ => {}
+        }
+    }
+    BuildStage {
+        copies,
+        cargo_args: cargo_args.unwrap(),
+    }
+}
+
+/// Copies `from` (a file or a directory tree) to `to`, keeping modification
+/// times so cargo rebuilds only what changed since the last run.
+fn copy_tree(from: &Path, to: &Path) {
+    let meta = fs::metadata(from).unwrap_or_else(|e| {
+        panic!(
+            "deploy/Dockerfile copies {} which does not exist: {e}",
+            from.display()
+        )
+    });
+    if meta.is_dir() {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        }
+    } else {
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).unwrap();
+        }
+        fs::copy(from, to).unwrap();
+        let file = fs::File::options().write(true).open(to).unwrap();
+        file.set_modified(meta.modified().unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn the_dockerfile_build_stage_is_parsed() {
+    let stage = build_stage(
+        "FROM rust AS build\nWORKDIR /src\n# a comment\nCOPY Cargo.toml Cargo.lock ./\nCOPY src ./src\nCOPY --chown=1:1 crates/ crates/\nRUN --mount=type=cache,target=/x \\\n    cargo build --release --locked -p perfwatch \\\n && cp a b\nFROM debian\nCOPY --from=build /a /b\nCOPY config/x.toml /etc/x.toml\n",
+    );
+    assert_eq!(
+        stage,
+        BuildStage {
+            copies: [
+                ("Cargo.toml", "", true),
+                ("Cargo.lock", "", true),
+                ("src", "src", false),
+                ("crates", "crates", true),
+            ]
+            .iter()
+            .map(|&(source, dest, into_dir)| CopySource {
+                source: source.into(),
+                dest: dest.into(),
+                into_dir,
+            })
+            .collect(),
+            cargo_args: ["--release", "--locked", "-p", "perfwatch"]
+                .map(str::to_owned)
+                .to_vec(),
+        }
+    );
+}
+
+#[test]
+fn bench_only_texts_are_not_in_the_sidecar_sources() {
+    fn scan(dir: &Path, hits: &mut Vec<String>) {
+        for entry in fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                scan(&path, hits);
+            } else {
+                let text = fs::read_to_string(&path).unwrap();
+                for needle in BENCH_ONLY {
+                    if text.contains(needle) {
+                        hits.push(format!("{}: {needle}", path.display()));
+                    }
+                }
+            }
+        }
+    }
+    let mut hits = Vec::new();
+    scan(&repo().join("src"), &mut hits);
+    assert!(
+        hits.is_empty(),
+        "BENCH_ONLY texts must not occur in src/ (pick others):\n{}",
+        hits.join("\n")
+    );
+    // And each really is in the bench, so the binary check means something.
+    let mut bench = String::new();
+    for entry in fs::read_dir(repo().join("crates/perfwatch-testbench/src")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            bench.push_str(&fs::read_to_string(&path).unwrap());
+        }
+    }
+    let names = ["perfwatch_testbench", "perfwatch-testbench/src"];
+    for needle in BENCH_ONLY.iter().filter(|n| !names.contains(n)) {
+        assert!(bench.contains(needle), "{needle} is not in the test bench");
+    }
+}
+
+#[test]
+fn sidecar_builds_from_the_dockerfile_copies_alone_without_the_bench() {
+    let dockerfile = fs::read_to_string(repo().join("deploy/Dockerfile")).unwrap();
+    let stage = build_stage(&dockerfile);
+    assert!(
+        stage.cargo_args.iter().any(|a| a == "--release"),
+        "the Dockerfile's cargo build is not a release build: {:?}",
+        stage.cargo_args
+    );
+
+    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("build-context-check");
+    let context = work.join("context");
+    if context.exists() {
+        fs::remove_dir_all(&context).unwrap();
+    }
+    fs::create_dir_all(&context).unwrap();
+    for copy in &stage.copies {
+        let source = repo().join(&copy.source);
+        let target = copy.target(source.is_dir());
+        copy_tree(&source, &context.join(target));
+    }
+    let target_dir = work.join("target");
+
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO"))
+        .arg("build")
+        .args(&stage.cargo_args)
+        .arg("--offline")
+        .current_dir(&context)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    assert!(
+        out.status.success(),
+        "cargo build {} in a copy of what deploy/Dockerfile copies ({}) failed; \
+         does the build need a file the Dockerfile does not COPY?\n{}",
+        stage.cargo_args.join(" "),
+        context.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("build-context release build took {took:.1?}");
+
+    let binary: PathBuf = target_dir.join("release/perfwatch");
+    // Lossy: the needles are ASCII, so no replacement character can split one.
+    let bytes = fs::read(&binary).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    for needle in SIDECAR_TEXTS {
+        assert!(
+            text.contains(needle),
+            "{needle} not found in {}: the search is broken",
+            binary.display()
+        );
+    }
+    let found: Vec<&str> = BENCH_ONLY
+        .iter()
+        .copied()
+        .filter(|t| text.contains(t))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "the sidecar binary {} contains test-bench texts {found:?}: is perfwatch-testbench a normal dependency again?",
+        binary.display()
+    );
+}
