@@ -3,25 +3,38 @@
 //! learned on `/metrics` for Prometheus.
 //!
 //! # Layout
-//! - [`config`]: the TOML config, strict, every error at once with line and key.
-//! - [`collectors`]: one folder per source, each with its config type, pure
-//!   parsers and thin I/O; [`collectors::KINDS`] lists them all.
-//! - `crates/perfwatch-slowlog` ([`perfwatch_slowlog`]): slow-log parsers,
-//!   fingerprints and digest, a library on its own under `collectors::slowlog`.
-//! - [`engine`]: one poll loop per target under a hard timeout, and the store
-//!   that `/metrics` renders from (it never waits on a target).
-//! - [`supervisor`]: starts and stops loops on load and reload.
+//! (docs/ARCHITECTURE.md is the same map with the path of data drawn out.)
+//!
+//! Leaf modules, the vocabulary every other part shares (they import nothing
+//! of perfwatch above them; `tests/architecture.rs` fails on a cycle):
+//! - [`poll`]: `Collector`, `PollError`, `ErrorReason`, `Timing`, `CommonTarget`.
+//! - [`document`]: the spanned TOML document and `ConfigError`.
+//! - [`secret`]: `Secret` and [`secret::redact`], the one redaction function.
+//! - [`catalog`]: `MetricDef` and `metric_catalog!`: every family declared once.
 //! - [`exposition`]: metric families, merging and text encoding.
 //! - [`counter_window`]: windowed, reset-aware ratios of counter pairs.
-//! - [`phase`]: phase triggers, evaluated after every poll round.
-//! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
-//!   `/-/reload`, `/`).
-//! - [`web`]: serving plain or TLS with basic auth (`--web.config.file`).
 //!
-//! The throwaway servers the integration tests and the demo
-//! (`perfwatch-demo`) run on live in the `perfwatch-testbench` crate
-//! (`crates/perfwatch-testbench`), a dev-dependency only, so none of them is
-//! linked into the sidecar.
+//! Above them:
+//! - [`collectors`]: one folder per source (config, catalog, pure parsers,
+//!   thin I/O), registered by one entry each in `register_kinds!`, which
+//!   makes [`collectors::KINDS`].
+//! - [`config`]: `[global]`, `[[phase]]` and every kind's tables, validated
+//!   once into ready targets, every error at once with file, line and key.
+//! - [`engine`]: one poll loop per target under a hard timeout and a panic
+//!   guard, the store `/metrics` renders from (it never waits on a target),
+//!   and perfwatch's own metrics.
+//! - [`supervisor`]: starts and stops loops on load and reload; `perfwatch once`.
+//! - [`phase`]: phase triggers, evaluated after every poll round.
+//! - [`metric_index`]: every catalog in one index (tests, docs, phase checks).
+//! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
+//!   `/-/reload`, `/`); [`web`]: plain or TLS with basic auth.
+//!
+//! Other crates of the workspace: `crates/perfwatch-slowlog`
+//! ([`perfwatch_slowlog`]: slow-log formats, fingerprints, digest, tailer; a
+//! library on its own, under the `[[slowlog]]` collector and `perfwatch
+//! digest`), and `crates/perfwatch-testbench` (throwaway servers for tests,
+//! benchmarks and the `perfwatch-demo` binary; a dev-dependency only, so
+//! none of it is linked into the sidecar).
 //!
 //! `main.rs` only parses flags, sets up logging, loads the config and calls
 //! [`run`].
