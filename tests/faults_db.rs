@@ -12,21 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, timed, value};
+use common::{Perfwatch, blocking, poll_errors, rss_kb, timed, value};
 use perfwatch_testbench::{MariaDbServer, PostgresServer, find_binary};
 
 fn cfg(interval_ms: u64, timeout_ms: u64, body: &str) -> String {
     format!("[global]\ninterval = \"{interval_ms}ms\"\ntimeout = \"{timeout_ms}ms\"\n{body}")
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
 }
 
 /// Tasks alive on the test's runtime, which also runs perfwatch.
@@ -232,18 +222,8 @@ async fn flap<S: Restartable>(
     let tasks_grown = alive_tasks() as i64 - tasks0;
     let (max_sampled, samples) = sampler.finish();
     let body = pw.scrape().await;
-    let connect_errors = value(
-        &body,
-        "perfwatch_poll_errors_total",
-        &[("target", target), ("reason", "connect")],
-    )
-    .unwrap_or(0.0);
-    let panics = value(
-        &body,
-        "perfwatch_poll_errors_total",
-        &[("target", target), ("reason", "internal")],
-    )
-    .unwrap_or(0.0);
+    let connect_errors = poll_errors(&body, target, "connect").unwrap_or(0.0);
+    let panics = poll_errors(&body, target, "internal").unwrap_or(0.0);
     (
         server,
         Flaps {

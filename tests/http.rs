@@ -17,7 +17,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use common::{FAST_SHORT_TIMEOUT, Perfwatch, config, polls, value, wait_polls};
+use common::{FAST_SHORT_TIMEOUT, Perfwatch, config, poll_errors, polls, value, wait_polls};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long [`wait_polls`] waits for the polls it asks for.
@@ -655,14 +655,7 @@ async fn failures_are_classified_bounded_and_isolated() {
         .concat(),
     );
     let pw = Perfwatch::start(&toml).await;
-    let errors = |b: &str, t: &str, reason: &str| {
-        value(
-            b,
-            "perfwatch_poll_errors_total",
-            &[("target", t), ("reason", reason)],
-        )
-        .unwrap_or(0.0)
-    };
+    let errors = |b: &str, t: &str, reason: &str| poll_errors(b, t, reason).unwrap_or(0.0);
     let body = pw
         .wait_for(
             Duration::from_secs(15),

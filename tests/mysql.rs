@@ -5,40 +5,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{FAST, Perfwatch, blocking, config, polls, value, wait_polls};
-use perfwatch_testbench::MariaDbServer;
+use common::{
+    Db, FAST, Perfwatch, blocking, config, exec, poll_errors, polls, start_db, value, wait_polls,
+};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
-
-/// A server plus its own `tmpdir`: mariadbd deletes `#sql*` files in its
-/// tmpdir at start, so servers sharing /tmp break each other's
-/// `mariadb-install-db` when tests run in parallel.
-struct Db {
-    server: MariaDbServer,
-    _tmp: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Db {
-    type Target = MariaDbServer;
-    fn deref(&self) -> &MariaDbServer {
-        &self.server
-    }
-}
-
-impl std::ops::DerefMut for Db {
-    fn deref_mut(&mut self) -> &mut MariaDbServer {
-        &mut self.server
-    }
-}
-
-fn start_db(settings: &[(&str, &str)]) -> Db {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().display().to_string();
-    let mut all = settings.to_vec();
-    all.push(("tmpdir", &dir));
-    let server = MariaDbServer::start(&all).unwrap_or_else(|e| panic!("{e}"));
-    Db { server, _tmp: tmp }
-}
 
 /// The test schema: a used index, unused ones, a redundant one, PRIMARY,
 /// UNIQUE and a foreign-key index; 2000 trips, 10 drivers.
@@ -74,13 +45,6 @@ fn dsn(db: &Db, user: &str, schema: &str) -> String {
 
 async fn connect(db: &Db) -> MySqlConnection {
     MySqlConnection::connect(&db.dsn()).await.unwrap()
-}
-
-async fn exec(conn: &mut MySqlConnection, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 async fn scalar(conn: &mut MySqlConnection, sql: &str) -> i64 {
@@ -592,14 +556,7 @@ async fn metadata_lock_does_not_pile_up_connections() {
     );
     let poll_errors: f64 = ["timeout", "query", "connect"]
         .iter()
-        .map(|r| {
-            sample(
-                &body,
-                "perfwatch_poll_errors_total",
-                &[("target", "db"), ("reason", r)],
-            )
-            .unwrap_or(0.0)
-        })
+        .map(|r| poll_errors(&body, "db", r).unwrap_or(0.0))
         .sum();
     assert_eq!(poll_errors, 0.0, "the target never failed a poll");
 
@@ -640,12 +597,7 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
             (sample(b, "perfwatch_target_up", &l) == Some(0.0)).then(|| b.to_owned())
         })
         .await;
-    let connect_errors = sample(
-        &body,
-        "perfwatch_poll_errors_total",
-        &[("target", "db"), ("reason", "connect")],
-    )
-    .unwrap();
+    let connect_errors = poll_errors(&body, "db", "connect").unwrap();
     assert!(connect_errors >= 1.0, "{body}");
     db = blocking(move || {
         std::thread::sleep(Duration::from_secs(1));
@@ -754,12 +706,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
     let bad = mysql_target(&dsn(&db, "mon:wrong", "app"), "");
     let pw2 = Perfwatch::start(&config(FAST, &bad)).await;
     pw2.wait_for(Duration::from_secs(20), "an auth error", |b| {
-        (sample(
-            b,
-            "perfwatch_poll_errors_total",
-            &[("target", "db"), ("reason", "auth")],
-        )? >= 1.0)
-            .then_some(())
+        (poll_errors(b, "db", "auth")? >= 1.0).then_some(())
     })
     .await;
     pw2.stop().await;

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{FAST, Perfwatch, blocking, config, value};
+use common::{FAST, Perfwatch, blocking, config, poll_errors, value};
 use perfwatch_testbench::{PgbouncerServer, PostgresServer};
 
 /// A PostgreSQL and a PgBouncer in front of it with `settings`.
@@ -154,16 +154,7 @@ async fn killed_pgbouncer_goes_down_and_recovers() {
             (up(b, "k") == Some(0.0)).then(|| b.to_owned())
         })
         .await;
-    assert!(
-        value(
-            &body,
-            "perfwatch_poll_errors_total",
-            &[("target", "k"), ("reason", "connect")]
-        )
-        .unwrap()
-            >= 1.0,
-        "{body}"
-    );
+    assert!(poll_errors(&body, "k", "connect").unwrap() >= 1.0, "{body}");
     let mut bouncer = blocking(move || {
         bouncer.restart().unwrap();
         bouncer
@@ -199,12 +190,7 @@ async fn paused_pgbouncer_times_out_and_comes_back() {
     bouncer.pause().unwrap();
     let body = pw
         .wait_for(Duration::from_secs(5), "timeouts", |b| {
-            (value(
-                b,
-                "perfwatch_poll_errors_total",
-                &[("target", "p"), ("reason", "timeout")],
-            ) >= Some(2.0))
-            .then(|| b.to_owned())
+            (poll_errors(b, "p", "timeout") >= Some(2.0)).then(|| b.to_owned())
         })
         .await;
     assert_eq!(up(&body, "p"), Some(0.0));
@@ -233,11 +219,7 @@ async fn unknown_user_is_an_auth_error_without_the_password() {
         "{err}"
     );
     assert_eq!(
-        value(
-            &text,
-            "perfwatch_poll_errors_total",
-            &[("target", "nobody"), ("reason", "auth")]
-        ),
+        poll_errors(&text, "nobody", "auth"),
         Some(1.0),
         "{text}\n{err}"
     );
@@ -252,11 +234,7 @@ async fn user_outside_stats_users_is_a_permission_error() {
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        value(
-            &text,
-            "perfwatch_poll_errors_total",
-            &[("target", "app"), ("reason", "permission")]
-        ),
+        poll_errors(&text, "app", "permission"),
         Some(1.0),
         "{text}\n{err}"
     );

@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FAST_SHORT_TIMEOUT, Perfwatch, blocking, config, polls, timed, value, wait_polls};
+use common::{
+    FAST_SHORT_TIMEOUT, Perfwatch, blocking, config, poll_errors, polls, timed, value, wait_polls,
+};
 use perfwatch_testbench::RedisServer;
 
 /// How long [`wait_polls`] waits for the polls it asks for.
@@ -398,15 +400,7 @@ async fn killed_redis_goes_down_and_recovers_without_slowing_metrics() {
         scrape_time < Duration::from_millis(200),
         "/metrics took {scrape_time:?}"
     );
-    assert!(
-        value(
-            &body,
-            "perfwatch_poll_errors_total",
-            &[("target", "k"), ("reason", "connect")]
-        )
-        .unwrap()
-            >= 1.0
-    );
+    assert!(poll_errors(&body, "k", "connect").unwrap() >= 1.0);
     let mut redis = blocking(move || {
         redis.restart().unwrap();
         redis
@@ -451,14 +445,7 @@ async fn stopped_redis_delays_nothing_else() {
         .wait_for(
             Duration::from_secs(5),
             "timeout of the paused target",
-            |b| {
-                (value(
-                    b,
-                    "perfwatch_poll_errors_total",
-                    &[("target", "paused"), ("reason", "timeout")],
-                ) >= Some(2.0))
-                .then(|| b.to_owned())
-            },
+            |b| (poll_errors(b, "paused", "timeout") >= Some(2.0)).then(|| b.to_owned()),
         )
         .await;
     assert_eq!(

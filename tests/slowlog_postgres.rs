@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{FASTEST, Perfwatch, config, polls, value};
+use common::{FASTEST, Perfwatch, config, polls, slowlog_rotations, value};
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::PostgresServer;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -233,6 +233,15 @@ fn target_total(body: &str, name: &str, target: &str) -> f64 {
 }
 
 /// Waits until every target has counted exactly `n` events.
+/// Waits until every target counted all `logged` events, checks them
+/// against the log and returns that scrape.
+async fn wait_logged(pw: &Perfwatch, logged: &BTreeMap<Option<&'static str>, Logged>) -> String {
+    let n: usize = logged.values().map(|l| l.count).sum();
+    let body = wait_events(pw, n).await;
+    assert_matches(&body, logged);
+    body
+}
+
 async fn wait_events(pw: &Perfwatch, n: usize) -> String {
     pw.wait_for(
         Duration::from_secs(20),
@@ -317,9 +326,7 @@ async fn counts_and_total_time_match_what_postgres_wrote_in_all_formats() {
         12,
         "one bind per execution"
     );
-    let n: usize = logged.values().map(|l| l.count).sum();
-    let body = wait_events(&pw, n).await;
-    assert_matches(&body, &logged);
+    wait_logged(&pw, &logged).await;
     // Nothing counted twice later (the stderr parser's held message, the
     // idle flush).
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -361,16 +368,10 @@ async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
     }
     let logged = logged(pg.log_dir());
     assert_eq!(logged[&Some("point")].count, 2 * ROUNDS + ROUNDS / 2 + 3);
-    let n: usize = logged.values().map(|l| l.count).sum();
-    let body = wait_events(&pw, n).await;
-    assert_matches(&body, &logged);
+    let body = wait_logged(&pw, &logged).await;
     for (target, _, _) in TARGETS {
         assert_eq!(
-            value(
-                &body,
-                "perfwatch_slowlog_rotations_total",
-                &[("target", target)]
-            ),
+            slowlog_rotations(&body, target),
             Some(rotations as f64),
             "{target}"
         );
@@ -427,16 +428,10 @@ async fn several_rotations_between_two_polls_lose_nothing_in_all_formats() {
         logged[&Some("point")].count,
         ROUNDS + ROUNDS.div_ceil(3) + 2
     );
-    let n: usize = logged.values().map(|l| l.count).sum();
-    let body = wait_events(&pw, n).await;
-    assert_matches(&body, &logged);
+    let body = wait_logged(&pw, &logged).await;
     for (target, _, _) in TARGETS {
         assert_eq!(
-            value(
-                &body,
-                "perfwatch_slowlog_rotations_total",
-                &[("target", target)]
-            ),
+            slowlog_rotations(&body, target),
             Some(rotations as f64),
             "{target}: every file followed"
         );

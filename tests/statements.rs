@@ -8,9 +8,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{FAST, Perfwatch, blocking, config, polls, promtool_check_metrics, value, wait_polls};
+use common::{
+    Db, FAST, Perfwatch, blocking, config, exec, polls, promtool_check_metrics, start_db, value,
+    wait_polls,
+};
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
-use perfwatch_testbench::{MariaDbServer, PostgresServer};
+use perfwatch_testbench::PostgresServer;
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 
@@ -421,28 +424,6 @@ async fn pg_without_the_extension_degrades_and_keeps_the_rest() {
 }
 
 // ------------------------------------------------------------------- MariaDB
-
-/// A server plus its own `tmpdir` (see tests/mysql.rs).
-struct Db {
-    server: MariaDbServer,
-    _tmp: tempfile::TempDir,
-}
-
-fn start_db(settings: &[(&str, &str)]) -> Db {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().display().to_string();
-    let mut all = settings.to_vec();
-    all.push(("tmpdir", &dir));
-    let server = MariaDbServer::start(&all).unwrap_or_else(|e| panic!("{e}"));
-    Db { server, _tmp: tmp }
-}
-
-async fn exec(conn: &mut MySqlConnection, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
 
 fn my_shape(shape: usize, i: usize) -> String {
     match shape {

@@ -193,15 +193,13 @@ impl PgbouncerServer {
         Ok(server)
     }
 
-    common_server_methods!("pgbouncer");
-
-    /// Starts PgBouncer again on the same port and config (killing it first
-    /// if it is still running) and waits until it is ready. Pools and stats
-    /// start from zero.
-    pub fn restart(&mut self) -> Result<(), HarnessError> {
-        self.process.kill()?;
-        self.launch(self.process.port)
-    }
+    common_server_methods!(
+        "pgbouncer",
+        /// Starts PgBouncer again on the same port and config (killing it first
+        /// if it is still running) and waits until it is ready. Pools and stats
+        /// start from zero.
+        restart
+    );
 
     /// `postgres://perfwatch@127.0.0.1:<port>/pgbouncer`: the admin console.
     pub fn dsn(&self) -> String {
@@ -268,21 +266,14 @@ impl PgbouncerServer {
     /// run, for callers that spawn clients concurrently (e.g. several
     /// `SELECT pg_sleep(3)` to fill a pool).
     pub fn psql_command(&self, user: &str, database: &str, sql: &str) -> Command {
-        let mut cmd = Command::new(&self.psql);
-        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", "127.0.0.1", "-U", user])
-            .arg("-p")
-            .arg(self.port().to_string())
-            .arg("-d")
-            .arg(database)
-            .arg("-c")
-            .arg(sql)
-            .env("PGCONNECT_TIMEOUT", "10")
-            .env_remove("PGPASSWORD")
-            .env_remove("PGSERVICE")
-            .env_remove("PGOPTIONS")
-            .current_dir(self.dir.path());
-        cmd
+        super::postgres::psql_command(
+            &self.psql,
+            self.port(),
+            user,
+            database,
+            sql,
+            self.dir.path(),
+        )
     }
 
     fn write_config(&self, port: u16, settings: &[(String, String)]) -> Result<(), HarnessError> {

@@ -189,15 +189,13 @@ impl PostgresServer {
         Ok(server)
     }
 
-    common_server_methods!("postgres");
-
-    /// Starts the cluster again on the same port and data dir (killing it
-    /// first if it is still running) and waits until `pg_isready` succeeds.
-    /// Data survives (after crash recovery if it was killed).
-    pub fn restart(&mut self) -> Result<(), HarnessError> {
-        self.process.kill()?;
-        self.launch(self.process.port)
-    }
+    common_server_methods!(
+        "postgres",
+        /// Starts the cluster again on the same port and data dir (killing it
+        /// first if it is still running) and waits until `pg_isready` succeeds.
+        /// Data survives (after crash recovery if it was killed).
+        restart
+    );
 
     /// `postgres://postgres@127.0.0.1:<port>/postgres`.
     pub fn dsn(&self) -> String {
@@ -246,30 +244,14 @@ impl PostgresServer {
 
     /// Like [`psql`](Self::psql) in `database`.
     pub fn psql_in(&self, database: &str, sql: &str) -> Result<String, HarnessError> {
-        let mut cmd = Command::new(&self.psql);
-        cmd.args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
+        let cmd = psql_command(
+            &self.psql,
+            self.port(),
             "postgres",
-        ])
-        .arg("-p")
-        .arg(self.port().to_string())
-        .arg("-d")
-        .arg(database)
-        .arg("-c")
-        .arg(sql)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGSERVICE")
-        .env_remove("PGOPTIONS")
-        .current_dir(self.dir.path());
+            database,
+            sql,
+            self.dir.path(),
+        );
         run_command(SERVER, cmd, PSQL_TIMEOUT)
     }
 
@@ -322,4 +304,32 @@ fn quote(value: &str) -> String {
     } else {
         format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
     }
+}
+
+/// A quiet, unaligned `psql -c <sql>` as `user` on 127.0.0.1:`port`, run in
+/// `dir`, ignoring the caller's `PGPASSWORD`/`PGSERVICE`/`PGOPTIONS` (shared
+/// with [`PgbouncerServer`](super::PgbouncerServer)).
+pub(super) fn psql_command(
+    psql: &Path,
+    port: u16,
+    user: &str,
+    database: &str,
+    sql: &str,
+    dir: &Path,
+) -> Command {
+    let mut cmd = Command::new(psql);
+    cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", "127.0.0.1", "-U", user])
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-d")
+        .arg(database)
+        .arg("-c")
+        .arg(sql)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGSERVICE")
+        .env_remove("PGOPTIONS")
+        .current_dir(dir);
+    cmd
 }
