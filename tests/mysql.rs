@@ -6,7 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Db, FAST, Perfwatch, blocking, config, exec, poll_errors, polls, start_db, value, wait_polls,
+    Db, FAST, Perfwatch, assert_values, blocking, config, exec, poll_errors, polls, start_db,
+    value, wait_polls,
 };
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
@@ -56,12 +57,8 @@ async fn scalar(conn: &mut MySqlConnection, sql: &str) -> i64 {
     s.parse().unwrap()
 }
 
-fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    value(body, name, labels)
-}
-
 fn verdict(body: &str, table: &str, index: &str) -> Option<f64> {
-    sample(
+    value(
         body,
         "perfwatch_mysql_index_unused",
         &[("schema", "app"), ("table", table), ("index", index)],
@@ -130,29 +127,28 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
     }
     let t = [("target", "db")];
     assert_eq!(
-        sample(&body, "perfwatch_mysql_unused_indexes", &t),
+        value(&body, "perfwatch_mysql_unused_indexes", &t),
         Some(3.0)
     );
-    assert!(sample(&body, "perfwatch_mysql_unused_index_bytes", &t).unwrap() > 0.0);
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_index_redundant",
-            &[
-                ("table", "trip"),
-                ("index", "idx_status"),
-                ("covered_by", "idx_status_start")
-            ]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&body, "perfwatch_mysql_redundant_indexes", &t),
-        Some(1.0)
+    assert!(value(&body, "perfwatch_mysql_unused_index_bytes", &t).unwrap() > 0.0);
+    assert_values(
+        &body,
+        &[
+            (
+                "perfwatch_mysql_index_redundant",
+                &[
+                    ("table", "trip"),
+                    ("index", "idx_status"),
+                    ("covered_by", "idx_status_start"),
+                ],
+                Some(1.0),
+            ),
+            ("perfwatch_mysql_redundant_indexes", &t, Some(1.0)),
+        ],
     );
     // Full scans: 3 × 2000 rows read without an index.
     let io = |index: &str, op: &str| {
-        sample(
+        value(
             &body,
             "mysql_perf_schema_index_io_waits_total",
             &[
@@ -168,7 +164,7 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
     assert_eq!(io("idx_note", "fetch"), Some(0.0));
     assert!(io("idx_start", "fetch").unwrap() > 0.0);
     let cand = |table: &str| {
-        sample(
+        value(
             &body,
             "perfwatch_mysql_missing_index_candidate",
             &[("schema", "app"), ("table", table)],
@@ -176,14 +172,14 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
     };
     assert_eq!(cand("trip"), Some(1.0));
     assert_eq!(
-        sample(&body, "perfwatch_mysql_missing_index_candidates", &t),
+        value(&body, "perfwatch_mysql_missing_index_candidates", &t),
         Some(1.0)
     );
     // No reset of the statistics: their age is the server's uptime (whole
     // seconds) at the last index pass, which may be a poll or two (each
     // index_interval = 1 s) older than this poll's uptime.
-    let age = sample(&body, "perfwatch_mysql_stats_age_seconds", &t).unwrap();
-    let uptime = sample(&body, "mysql_global_status_uptime", &t).unwrap();
+    let age = value(&body, "perfwatch_mysql_stats_age_seconds", &t).unwrap();
+    let uptime = value(&body, "mysql_global_status_uptime", &t).unwrap();
     assert_eq!(age.fract(), 0.0, "{age}");
     assert!(
         age <= uptime && age >= uptime - 3.0,
@@ -198,21 +194,20 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
         age <= since_start.ceil(),
         "stats age {age} s but the server started at most {since_start:.1} s ago"
     );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_index_stats_source_info",
-            &[("source", "performance_schema")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&body, "perfwatch_collector_degraded", &[("target", "db")]),
-        None
+    assert_values(
+        &body,
+        &[
+            (
+                "perfwatch_mysql_index_stats_source_info",
+                &[("source", "performance_schema")],
+                Some(1.0),
+            ),
+            ("perfwatch_collector_degraded", &[("target", "db")], None),
+        ],
     );
     // Table growth.
     assert!(
-        sample(
+        value(
             &body,
             "mysql_info_schema_table_size",
             &[
@@ -225,7 +220,7 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
             > 0.0
     );
     assert!(
-        sample(
+        value(
             &body,
             "perfwatch_mysql_index_size_bytes",
             &[("table", "trip"), ("index", "idx_note")]
@@ -238,7 +233,7 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
     // does not take the target down.
     let body = pw
         .wait_for(Duration::from_secs(10), "custom query results", |b| {
-            (sample(
+            (value(
                 b,
                 "perfwatch_custom_query_errors_total",
                 &[("query", "broken")],
@@ -246,31 +241,27 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
                 .then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_custom_query_value",
-            &[("query", "trips_total")]
-        ),
-        Some(2000.0)
+    assert_values(
+        &body,
+        &[
+            (
+                "perfwatch_custom_query_value",
+                &[("query", "trips_total")],
+                Some(2000.0),
+            ),
+            (
+                "perfwatch_custom_query_errors_total",
+                &[("query", "trips_total")],
+                Some(0.0),
+            ),
+            (
+                "perfwatch_target_up",
+                &[("collector", "mysql"), ("target", "db")],
+                Some(1.0),
+            ),
+        ],
     );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_custom_query_errors_total",
-            &[("query", "trips_total")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_target_up",
-            &[("collector", "mysql"), ("target", "db")]
-        ),
-        Some(1.0)
-    );
-    assert!(sample(&body, "mysql_global_status_threads_connected", &t).is_some());
+    assert!(value(&body, "mysql_global_status_threads_connected", &t).is_some());
     promtool_check(&body);
     pw.stop().await;
 }
@@ -292,7 +283,7 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
     // userstat off: sizes and definitions only, no verdicts.
     let body = pw
         .wait_for(Duration::from_secs(20), "the degraded signal", |b| {
-            sample(
+            value(
                 b,
                 "perfwatch_mysql_index_stats_source_info",
                 &[("source", "none")],
@@ -301,13 +292,13 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
         })
         .await;
     assert_eq!(
-        sample(&body, "perfwatch_collector_degraded", &degraded),
+        value(&body, "perfwatch_collector_degraded", &degraded),
         Some(1.0)
     );
     assert_eq!(verdict(&body, "trip", "idx_note"), None);
-    assert!(sample(&body, "mysql_perf_schema_index_io_waits_total", &[]).is_none());
+    assert!(value(&body, "mysql_perf_schema_index_io_waits_total", &[]).is_none());
     assert!(
-        sample(
+        value(
             &body,
             "perfwatch_mysql_index_size_bytes",
             &[("table", "trip"), ("index", "idx_note")]
@@ -316,7 +307,7 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
             > 0.0
     );
     assert_eq!(
-        sample(
+        value(
             &body,
             "perfwatch_mysql_index_redundant",
             &[("index", "idx_status")]
@@ -336,17 +327,16 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
             verdict(b, "trip", "idx_note").map(|_| b.to_owned())
         })
         .await;
-    assert_eq!(
-        sample(&body, "perfwatch_collector_degraded", &degraded),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_index_stats_source_info",
-            &[("source", "userstat")]
-        ),
-        Some(1.0)
+    assert_values(
+        &body,
+        &[
+            ("perfwatch_collector_degraded", &degraded, Some(1.0)),
+            (
+                "perfwatch_mysql_index_stats_source_info",
+                &[("source", "userstat")],
+                Some(1.0),
+            ),
+        ],
     );
     assert_eq!(verdict(&body, "trip", "idx_start"), Some(0.0), "{body}");
     assert_eq!(verdict(&body, "trip", "idx_note"), Some(1.0));
@@ -355,33 +345,29 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
     assert_eq!(verdict(&body, "trip", "fk_driver"), None);
     assert_eq!(verdict(&body, "driver", "uq_email"), None);
     assert_eq!(
-        sample(&body, "perfwatch_mysql_unused_indexes", &[("target", "db")]),
+        value(&body, "perfwatch_mysql_unused_indexes", &[("target", "db")]),
         Some(3.0)
     );
     // 2 full scans × 2000 rows without an index.
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_table_rows_read_total",
-            &[("table", "trip"), ("access", "full_scan")]
-        ),
-        Some(4000.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_missing_index_candidate",
-            &[("table", "trip")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_target_up",
-            &[("collector", "mysql"), ("target", "db")]
-        ),
-        Some(1.0)
+    assert_values(
+        &body,
+        &[
+            (
+                "perfwatch_mysql_table_rows_read_total",
+                &[("table", "trip"), ("access", "full_scan")],
+                Some(4000.0),
+            ),
+            (
+                "perfwatch_mysql_missing_index_candidate",
+                &[("table", "trip")],
+                Some(1.0),
+            ),
+            (
+                "perfwatch_target_up",
+                &[("collector", "mysql"), ("target", "db")],
+                Some(1.0),
+            ),
+        ],
     );
     pw.stop().await;
     drop(db);
@@ -398,7 +384,7 @@ async fn saturation_is_exact_and_polls_reuse_one_connection() {
     let t = [("target", "db")];
     let body = wait_polls(&pw, "db", 2.0, POLL_WAIT).await;
     assert_eq!(
-        sample(
+        value(
             &body,
             "perfwatch_pool_saturation_ratio",
             &[("source", "mysql"), ("target", "db")]
@@ -406,38 +392,37 @@ async fn saturation_is_exact_and_polls_reuse_one_connection() {
         Some(5.0 / 20.0),
         "{body}"
     );
-    assert_eq!(
-        sample(&body, "mysql_global_variables_max_connections", &t),
-        Some(20.0)
-    );
-    assert_eq!(
-        sample(&body, "mysql_global_status_threads_connected", &t),
-        Some(6.0)
+    assert_values(
+        &body,
+        &[
+            ("mysql_global_variables_max_connections", &t, Some(20.0)),
+            ("mysql_global_status_threads_connected", &t, Some(6.0)),
+        ],
     );
     // Over several polls: no new connection, and exactly 2 statements per
     // poll (the only client doing anything is perfwatch).
-    let q0 = sample(&body, "mysql_global_status_questions_total", &t).unwrap();
-    let c0 = sample(&body, "mysql_global_status_connections_total", &t).unwrap();
+    let q0 = value(&body, "mysql_global_status_questions_total", &t).unwrap();
+    let c0 = value(&body, "mysql_global_status_connections_total", &t).unwrap();
     let p0 = polls(&body, "db");
     let body = wait_polls(&pw, "db", 4.0, POLL_WAIT).await;
-    let q1 = sample(&body, "mysql_global_status_questions_total", &t).unwrap();
-    let c1 = sample(&body, "mysql_global_status_connections_total", &t).unwrap();
+    let q1 = value(&body, "mysql_global_status_questions_total", &t).unwrap();
+    let c1 = value(&body, "mysql_global_status_connections_total", &t).unwrap();
     let p1 = polls(&body, "db");
     assert_eq!(c1 - c0, 0.0, "connections opened during {} polls", p1 - p0);
     assert_eq!((q1 - q0) / (p1 - p0), 2.0, "statements per poll");
     assert_eq!(
-        sample(&body, "perfwatch_mysql_connects_total", &t),
+        value(&body, "perfwatch_mysql_connects_total", &t),
         Some(1.0)
     );
     held.truncate(2);
     let body = pw
         .wait_for(Duration::from_secs(10), "saturation after closing 3", |b| {
-            (sample(b, "perfwatch_pool_saturation_ratio", &[("source", "mysql")]) == Some(0.1))
+            (value(b, "perfwatch_pool_saturation_ratio", &[("source", "mysql")]) == Some(0.1))
                 .then(|| b.to_owned())
         })
         .await;
     assert_eq!(
-        sample(&body, "mysql_global_status_threads_connected", &t),
+        value(&body, "mysql_global_status_threads_connected", &t),
         Some(3.0)
     );
     drop(held);
@@ -477,7 +462,7 @@ async fn metadata_lock_does_not_pile_up_connections() {
     );
     let pw = Perfwatch::start(&config("interval = \"2s\"\ntimeout = \"1500ms\"", &target)).await;
     pw.wait_for(Duration::from_secs(20), "a first value", |b| {
-        sample(
+        value(
             b,
             "perfwatch_custom_query_value",
             &[("query", "trips_total")],
@@ -504,7 +489,7 @@ async fn metadata_lock_does_not_pile_up_connections() {
     assert_eq!(waiting, 1, "the ALTER must be waiting");
 
     let errors = |b: &str| {
-        sample(
+        value(
             b,
             "perfwatch_custom_query_errors_total",
             &[("query", "trips_total")],
@@ -527,15 +512,11 @@ async fn metadata_lock_does_not_pile_up_connections() {
         "the blocked query is counted as failed:\n{body}"
     );
     let l = [("collector", "mysql"), ("target", "db")];
-    assert_eq!(
-        sample(&body, "perfwatch_target_up", &l),
-        Some(1.0),
-        "{body}"
-    );
-    let took = sample(&body, "perfwatch_poll_duration_seconds", &l).unwrap();
+    assert_eq!(value(&body, "perfwatch_target_up", &l), Some(1.0), "{body}");
+    let took = value(&body, "perfwatch_poll_duration_seconds", &l).unwrap();
     assert!(took < 1.5, "the poll finished within its timeout: {took}");
     assert!(
-        sample(
+        value(
             &body,
             "mysql_global_status_threads_connected",
             &[("target", "db")]
@@ -543,7 +524,7 @@ async fn metadata_lock_does_not_pile_up_connections() {
         .is_some()
     );
     assert_eq!(
-        sample(
+        value(
             &body,
             "perfwatch_custom_query_value",
             &[("query", "trips_total")]
@@ -564,7 +545,7 @@ async fn metadata_lock_does_not_pile_up_connections() {
     exec(&mut holder, "ROLLBACK").await;
     let _ = alter.await.unwrap();
     pw.wait_for(Duration::from_secs(10), "the value again", |b| {
-        sample(
+        value(
             b,
             "perfwatch_custom_query_value",
             &[("query", "trips_total")],
@@ -584,7 +565,7 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
     let pw = Perfwatch::start(&config(FAST, &mysql_target(&dsn(&db, "pw", ""), ""))).await;
     let l = [("collector", "mysql"), ("target", "db")];
     pw.wait_for(Duration::from_secs(20), "up", |b| {
-        (sample(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
+        (value(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
     })
     .await;
     db = blocking(move || {
@@ -594,7 +575,7 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
     .await;
     let body = pw
         .wait_for(Duration::from_secs(20), "down", |b| {
-            (sample(b, "perfwatch_target_up", &l) == Some(0.0)).then(|| b.to_owned())
+            (value(b, "perfwatch_target_up", &l) == Some(0.0)).then(|| b.to_owned())
         })
         .await;
     let connect_errors = poll_errors(&body, "db", "connect").unwrap();
@@ -606,7 +587,7 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
     })
     .await;
     pw.wait_for(Duration::from_secs(30), "up again", |b| {
-        (sample(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
+        (value(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
     })
     .await;
     wait_polls(&pw, "db", 3.0, POLL_WAIT).await;
@@ -653,7 +634,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
     let pw = Perfwatch::start(&config(FAST, &target)).await;
     let body = pw
         .wait_for(Duration::from_secs(20), "a permission section error", |b| {
-            sample(
+            value(
                 b,
                 "perfwatch_mysql_section_errors_total",
                 &[("section", "index_sizes"), ("reason", "permission")],
@@ -662,13 +643,9 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
         })
         .await;
     let l = [("collector", "mysql"), ("target", "db")];
-    assert_eq!(
-        sample(&body, "perfwatch_target_up", &l),
-        Some(1.0),
-        "{body}"
-    );
+    assert_eq!(value(&body, "perfwatch_target_up", &l), Some(1.0), "{body}");
     assert!(
-        sample(
+        value(
             &body,
             "mysql_global_status_threads_connected",
             &[("target", "db")]
@@ -676,7 +653,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
         .is_some()
     );
     assert!(
-        sample(
+        value(
             &body,
             "perfwatch_pool_saturation_ratio",
             &[("source", "mysql")]
@@ -684,7 +661,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
         .is_some()
     );
     assert_eq!(
-        sample(
+        value(
             &body,
             "perfwatch_collector_degraded",
             &[("target", "db"), ("reason", "permission_denied")]
@@ -693,7 +670,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
     );
     // performance_schema is readable: the full-scan reads are there.
     assert_eq!(
-        sample(
+        value(
             &body,
             "mysql_perf_schema_index_io_waits_total",
             &[("name", "trip"), ("index", "NONE"), ("operation", "fetch")]

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    FAST_SHORT_TIMEOUT, Perfwatch, blocking, config, poll_errors, polls, timed, value, wait_polls,
+    FAST_SHORT_TIMEOUT, Perfwatch, assert_values, blocking, config, poll_errors, polls, timed,
+    value, wait_polls,
 };
 use perfwatch_testbench::RedisServer;
 
@@ -79,18 +80,17 @@ async fn hits_and_misses_give_exact_deltas_and_ratio() {
     assert_eq!(hits - base_hits, 30.0);
     assert_eq!(misses - base_misses, 10.0);
     let l = [("target", "cache"), ("window", "1m")];
-    assert_eq!(
-        value(&body, "perfwatch_cache_lookups_in_window", &l),
-        Some(40.0)
-    );
-    assert_eq!(value(&body, "perfwatch_cache_hit_ratio", &l), Some(0.75));
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_cache_hit_ratio",
-            &[("target", "cache"), ("window", "total")]
-        ),
-        Some(0.75)
+    assert_values(
+        &body,
+        &[
+            ("perfwatch_cache_lookups_in_window", &l, Some(40.0)),
+            ("perfwatch_cache_hit_ratio", &l, Some(0.75)),
+            (
+                "perfwatch_cache_hit_ratio",
+                &[("target", "cache"), ("window", "total")],
+                Some(0.75),
+            ),
+        ],
     );
     pw.stop().await;
 }
@@ -147,13 +147,20 @@ async fn evictions_are_counted() {
         "the workload must force evictions, got {evicted}"
     );
     let body = wait_polls(&pw, "small", 2.0, POLL_WAIT).await;
-    assert_eq!(
-        value(&body, "redis_evicted_keys_total", &[("target", "small")]),
-        Some(evicted)
-    );
-    assert_eq!(
-        value(&body, "redis_memory_max_bytes", &[("target", "small")]),
-        Some(2.0 * 1024.0 * 1024.0)
+    assert_values(
+        &body,
+        &[
+            (
+                "redis_evicted_keys_total",
+                &[("target", "small")],
+                Some(evicted),
+            ),
+            (
+                "redis_memory_max_bytes",
+                &[("target", "small")],
+                Some(2.0 * 1024.0 * 1024.0),
+            ),
+        ],
     );
     let ratio = value(
         &body,
@@ -173,28 +180,19 @@ async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
     blocking(move || {
         let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
         let mut pipe = redis::pipe();
-        for i in 0..5000 {
-            pipe.cmd("SET")
-                .arg(format!("bad_days:{i}"))
-                .arg("v")
-                .arg("EX")
-                .arg(3600)
-                .ignore();
-        }
-        for i in 0..3000 {
-            pipe.cmd("SET")
-                .arg(format!("response_cache:{i}"))
-                .arg("v")
-                .arg("EX")
-                .arg(60)
-                .ignore();
-        }
-        // The seeds' bug: cache entries written without a TTL.
-        for i in 0..2000 {
-            pipe.cmd("SET")
-                .arg(format!("session:{i}"))
-                .arg("v")
-                .ignore();
+        // The seeds' bug: cache entries written without a TTL (`session:`).
+        for (prefix, n, ttl) in [
+            ("bad_days:", 5000, Some(3600)),
+            ("response_cache:", 3000, Some(60)),
+            ("session:", 2000, None),
+        ] {
+            for i in 0..n {
+                let set = pipe.cmd("SET").arg(format!("{prefix}{i}")).arg("v");
+                if let Some(ttl) = ttl {
+                    set.arg("EX").arg(ttl);
+                }
+                set.ignore();
+            }
         }
         let _: () = pipe.query(&mut con).unwrap();
     })
@@ -228,62 +226,56 @@ async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
             .then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        value(&body, "perfwatch_redis_key_group_keys", &l("bad_days:")),
-        Some(5000.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_keys",
-            &l("response_cache:")
-        ),
-        Some(3000.0)
-    );
-    assert_eq!(
-        value(&body, "perfwatch_redis_key_group_keys", &l("session:")),
-        Some(2000.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_keys_without_ttl",
-            &l("session:")
-        ),
-        Some(2000.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_keys_without_ttl",
-            &l("bad_days:")
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_ttl_seconds_count",
-            &l("response_cache:")
-        ),
-        Some(3000.0)
+    assert_values(
+        &body,
+        &[
+            (
+                "perfwatch_redis_key_group_keys",
+                &l("bad_days:"),
+                Some(5000.0),
+            ),
+            (
+                "perfwatch_redis_key_group_keys",
+                &l("response_cache:"),
+                Some(3000.0),
+            ),
+            (
+                "perfwatch_redis_key_group_keys",
+                &l("session:"),
+                Some(2000.0),
+            ),
+            (
+                "perfwatch_redis_key_group_keys_without_ttl",
+                &l("session:"),
+                Some(2000.0),
+            ),
+            (
+                "perfwatch_redis_key_group_keys_without_ttl",
+                &l("bad_days:"),
+                Some(0.0),
+            ),
+            (
+                "perfwatch_redis_key_group_ttl_seconds_count",
+                &l("response_cache:"),
+                Some(3000.0),
+            ),
+        ],
     );
     // TTL 60 s lands in the le=60 bucket; 3600 s in le=3600 but not le=900.
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_ttl_seconds_bucket",
-            &[("prefix", "response_cache:"), ("le", "60")]
-        ),
-        Some(3000.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_ttl_seconds_bucket",
-            &[("prefix", "bad_days:"), ("le", "900")]
-        ),
-        Some(0.0)
+    assert_values(
+        &body,
+        &[
+            (
+                "perfwatch_redis_key_group_ttl_seconds_bucket",
+                &[("prefix", "response_cache:"), ("le", "60")],
+                Some(3000.0),
+            ),
+            (
+                "perfwatch_redis_key_group_ttl_seconds_bucket",
+                &[("prefix", "bad_days:"), ("le", "900")],
+                Some(0.0),
+            ),
+        ],
     );
     assert!(
         value(
@@ -497,13 +489,12 @@ async fn series_of_a_dead_target_are_dropped_after_three_intervals() {
                 .then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        value(&body, "redis_connected_clients", &[("target", "gone")]),
-        None
-    );
-    assert_eq!(
-        value(&body, "perfwatch_target_up", &[("target", "gone")]),
-        Some(0.0)
+    assert_values(
+        &body,
+        &[
+            ("redis_connected_clients", &[("target", "gone")], None),
+            ("perfwatch_target_up", &[("target", "gone")], Some(0.0)),
+        ],
     );
     pw.stop().await;
 }
@@ -540,13 +531,12 @@ async fn reload_keeps_old_config_on_error_and_applies_target_changes() {
         None,
         "removed target's series gone"
     );
-    assert_eq!(
-        value(&body, "redis_connected_clients", &[("target", "a")]),
-        None
-    );
-    assert_eq!(
-        value(&body, "perfwatch_target_up", &[("target", "b")]),
-        Some(1.0)
+    assert_values(
+        &body,
+        &[
+            ("redis_connected_clients", &[("target", "a")], None),
+            ("perfwatch_target_up", &[("target", "b")], Some(1.0)),
+        ],
     );
     // The removed target's connection is closed.
     let mut con = client(&a);

@@ -125,6 +125,18 @@ pub fn value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         })
 }
 
+/// One row of [`assert_values`]: a sample's name, labels and expected value.
+pub type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<f64>);
+
+/// Asserts `value(body, name, labels) == want` for every `(name, labels,
+/// want)` row, naming the series on failure.
+#[track_caller]
+pub fn assert_values(body: &str, rows: &[Expected]) {
+    for (name, labels, want) in rows {
+        assert_eq!(value(body, name, labels), *want, "{name}{labels:?}");
+    }
+}
+
 /// `perfwatch_poll_errors_total{target, reason}`.
 pub fn poll_errors(body: &str, target: &str, reason: &str) -> Option<f64> {
     value(
