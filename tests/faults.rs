@@ -186,22 +186,14 @@ async fn hung_garbage_and_hangup_servers_fail_cleanly_and_delay_nothing() {
 async fn sigstop_times_out_without_backlog() {
     let redis = RedisServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
     let pw = Perfwatch::start(&cfg(200, &redis_target("frozen", &redis.url()))).await;
-    pw.wait_for(Duration::from_secs(5), "up", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "frozen")]) == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("frozen", 1.0, Duration::from_secs(5)).await;
     redis.pause().unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let body = pw.scrape().await;
     let polls_paused = value(&body, "perfwatch_polls_total", &[("target", "frozen")]).unwrap();
     assert!(poll_errors(&body, "frozen", "timeout").unwrap() >= 3.0);
     redis.resume().unwrap();
-    let body = pw
-        .wait_for(Duration::from_secs(3), "up after SIGCONT", |b| {
-            (value(b, "perfwatch_target_up", &[("target", "frozen")]) == Some(1.0))
-                .then(|| b.to_owned())
-        })
-        .await;
+    let body = pw.wait_up("frozen", 1.0, Duration::from_secs(3)).await;
     // No backlog: polls continue one per interval, not a burst of queued ones.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let after = value(

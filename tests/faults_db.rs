@@ -133,23 +133,19 @@ trait Restartable: Send + 'static {
     fn restart_now(&mut self);
 }
 
-impl Restartable for PostgresServer {
-    fn kill_now(&mut self) {
-        self.kill().unwrap();
-    }
-    fn restart_now(&mut self) {
-        self.restart().unwrap_or_else(|e| panic!("{e}"));
-    }
+macro_rules! restartable {
+    ($($server:ty),*) => {$(
+        impl Restartable for $server {
+            fn kill_now(&mut self) {
+                self.kill().unwrap();
+            }
+            fn restart_now(&mut self) {
+                self.restart().unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    )*};
 }
-
-impl Restartable for MariaDbServer {
-    fn kill_now(&mut self) {
-        self.kill().unwrap();
-    }
-    fn restart_now(&mut self) {
-        self.restart().unwrap_or_else(|e| panic!("{e}"));
-    }
-}
+restartable!(PostgresServer, MariaDbServer);
 
 /// What a kill/restart run measured.
 struct Flaps {
@@ -288,6 +284,32 @@ fn check_flaps(f: &Flaps, rounds: usize, interval: Duration, reconnect: Duration
     );
 }
 
+/// Runs perfwatch with `toml` (target `flappy`, one connection), waits
+/// until it is up, kills and restarts `server` `rounds` times, reports and
+/// checks the flaps (`interval_ms`: the config's poll interval;
+/// `reconnect_ms`: the allowed reconnect delay), and stops.
+async fn flap_flappy<S: Restartable>(
+    what: &str,
+    server: S,
+    count: Counter,
+    toml: &str,
+    rounds: usize,
+    (interval_ms, reconnect_ms): (u64, u64),
+    started: Instant,
+) {
+    let pw = Perfwatch::start(toml).await;
+    pw.wait_up("flappy", 1.0, Duration::from_secs(10)).await;
+    let (server, f) = flap(&pw, server, "flappy", rounds, count).await;
+    report(what, &f, started.elapsed());
+    let (interval, reconnect) = (
+        Duration::from_millis(interval_ms),
+        Duration::from_millis(reconnect_ms),
+    );
+    check_flaps(&f, rounds, interval, reconnect, 1);
+    pw.stop().await;
+    drop(server);
+}
+
 fn report(what: &str, f: &Flaps, took: Duration) {
     eprintln!(
         "{what}: {took:?}, worst down {:?}, worst up {:?}, connections max {} (after restart {}), {} samples, RSS {:+} kB, tasks {:+}, connect errors {}",
@@ -312,24 +334,8 @@ async fn postgres_killed_and_restarted_22_times() {
         150,
         &format!("[[postgres]]\nname = \"flappy\"\ndsn = \"{}\"\n", pg.dsn()),
     );
-    let pw = Perfwatch::start(&toml).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "flappy")]) == Some(1.0)).then_some(())
-    })
-    .await;
-    let rounds = 22;
-    let (pg, f) = flap(&pw, pg, "flappy", rounds, count).await;
-    report("postgres", &f, started.elapsed());
     // One connection: the DSN's database is the only one examined.
-    check_flaps(
-        &f,
-        rounds,
-        Duration::from_millis(200),
-        Duration::from_millis(150),
-        1,
-    );
-    pw.stop().await;
-    drop(pg);
+    flap_flappy("postgres", pg, count, &toml, 22, (200, 150), started).await;
 }
 
 /// perfwatch's login on MariaDB, so its connections can be told apart.
@@ -358,22 +364,6 @@ async fn mariadb_killed_and_restarted_20_times() {
             db.port()
         ),
     );
-    let pw = Perfwatch::start(&toml).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "flappy")]) == Some(1.0)).then_some(())
-    })
-    .await;
-    let rounds = 20;
-    let (db, f) = flap(&pw, db, "flappy", rounds, count).await;
-    report("mariadb", &f, started.elapsed());
     // A pool of one connection per target.
-    check_flaps(
-        &f,
-        rounds,
-        Duration::from_millis(300),
-        Duration::from_millis(150),
-        1,
-    );
-    pw.stop().await;
-    drop(db);
+    flap_flappy("mariadb", db, count, &toml, 20, (300, 150), started).await;
 }

@@ -93,6 +93,17 @@ impl Perfwatch {
         }
     }
 
+    /// Scrapes until `perfwatch_target_up{target}` is `want`, or panics
+    /// after `timeout`; returns that scrape.
+    pub async fn wait_up(&self, target: &str, want: f64, timeout: Duration) -> String {
+        let what = format!("perfwatch_target_up{{target={target}}} = {want}");
+        self.wait_for(timeout, &what, |b| {
+            (value(b, "perfwatch_target_up", &[("target", target)]) == Some(want))
+                .then(|| b.to_owned())
+        })
+        .await
+    }
+
     /// Stops perfwatch and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
