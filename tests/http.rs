@@ -226,6 +226,12 @@ fn target(name: &str, url: &str, kind: &str, extra: &str) -> String {
     format!("[[http]]\nname = \"{name}\"\nurl = \"{url}\"\nkind = \"{kind}\"\n{extra}")
 }
 
+/// A [`target`] of `kind` for `path` on the test app at `addr`, no extra
+/// lines.
+fn local(name: &str, addr: SocketAddr, path: &str, kind: &str) -> String {
+    target(name, &format!("http://{addr}{path}"), kind, "")
+}
+
 fn key_file(dir: &tempfile::TempDir) -> String {
     let path = dir.path().join("api-key");
     std::fs::write(&path, format!("{API_KEY}\n")).unwrap();
@@ -255,7 +261,7 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
             "{}{}",
             keyed_health_target(addr, &dir),
             // Same endpoint without the key: 401 is down, but the poll succeeds.
-            target("nokey", &format!("http://{addr}/health"), "health", ""),
+            local("nokey", addr, "/health", "health"),
         ),
     );
     let pw = Perfwatch::start(&toml).await;
@@ -611,7 +617,7 @@ async fn failures_are_classified_bounded_and_isolated() {
     let toml = config(
         FAST_SHORT_TIMEOUT,
         &[
-            target("hang", &format!("http://{addr}/hang"), "health", ""),
+            local("hang", addr, "/hang", "health"),
             target(
                 "refused",
                 &format!("http://user:hunter2@127.0.0.1:{refused}/health"),
@@ -626,26 +632,11 @@ async fn failures_are_classified_bounded_and_isolated() {
                 "health",
                 "",
             ),
-            target(
-                "garbage-pool",
-                &format!("http://{addr}/garbage"),
-                "pool",
-                "",
-            ),
-            target(
-                "garbage-health",
-                &format!("http://{addr}/garbage"),
-                "health",
-                "",
-            ),
-            target(
-                "down-health",
-                &format!("http://{addr}/health500"),
-                "health",
-                "",
-            ),
-            target("loop", &format!("http://{addr}/loop"), "health", ""),
-            target("ok", &format!("http://{addr}/pool"), "pool", ""),
+            local("garbage-pool", addr, "/garbage", "pool"),
+            local("garbage-health", addr, "/garbage", "health"),
+            local("down-health", addr, "/health500", "health"),
+            local("loop", addr, "/loop", "health"),
+            local("ok", addr, "/pool", "pool"),
         ]
         .concat(),
     );
@@ -777,8 +768,8 @@ async fn exposition_with_every_kind_passes_promtool() {
                 "latency",
                 "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
             ),
-            target("pool", &format!("http://{addr}/pool"), "pool", ""),
-            target("app", &format!("http://{addr}/metrics"), "prometheus", ""),
+            local("pool", addr, "/pool", "pool"),
+            local("app", addr, "/metrics", "prometheus"),
         ]
         .concat(),
     );
