@@ -166,6 +166,15 @@ struct Flaps {
 /// Kills `server` with SIGKILL and restarts it `rounds` times while
 /// perfwatch (already up on `target`) polls; measures how fast `up` follows,
 /// perfwatch's server connections, and growth between round 5 and the end.
+/// Runs `f` on `server` off the async runtime and hands the server back.
+async fn blocking_on<S: Restartable>(mut server: S, f: fn(&mut S)) -> S {
+    blocking(move || {
+        f(&mut server);
+        server
+    })
+    .await
+}
+
 async fn flap<S: Restartable>(
     pw: &Perfwatch,
     mut server: S,
@@ -186,19 +195,11 @@ async fn flap<S: Restartable>(
     let mut baseline = None;
     for round in 1..=rounds {
         // SIGKILL of the whole tree and reap: quick, no need to leave the runtime.
-        server = blocking(move || {
-            server.kill_now();
-            server
-        })
-        .await;
+        server = blocking_on(server, S::kill_now).await;
         let (_, t) = timed(pw.wait_for(Duration::from_secs(5), "down", up(0.0))).await;
         worst_down = worst_down.max(t);
         // Measured from when the server accepts connections again.
-        server = blocking(move || {
-            server.restart_now();
-            server
-        })
-        .await;
+        server = blocking_on(server, S::restart_now).await;
         let (_, t) = timed(pw.wait_for(Duration::from_secs(5), "up again", up(1.0))).await;
         worst_up = worst_up.max(t);
         let c = count.clone();

@@ -24,8 +24,8 @@ use tempfile::TempDir;
 
 use super::{
     HarnessError, PostgresServer, START_TIMEOUT, ServerProcess, check_setting, chown,
-    common_server_methods, find_binary, is_root, lookup_user, make_temp_dir, port_accepts,
-    run_command, start_on_free_port, write_file,
+    common_server_methods, find_binary, make_temp_dir, port_accepts, run_command,
+    start_on_free_port, write_file,
 };
 
 const SERVER: &str = "pgbouncer";
@@ -140,17 +140,7 @@ impl PgbouncerServer {
                 reason: "the host must be non-empty without spaces",
             });
         }
-        let run_as = if is_root() {
-            Some(
-                lookup_user("postgres").ok_or_else(|| HarnessError::MissingUser {
-                    server: SERVER,
-                    user: "postgres".into(),
-                    package: "postgresql".into(),
-                })?,
-            )
-        } else {
-            None
-        };
+        let run_as = super::postgres::run_as_postgres(SERVER)?;
         let dir = make_temp_dir(SERVER, run_as.is_some())?;
         if let Some((uid, gid)) = run_as {
             // PgBouncer writes its log and Unix socket here.

@@ -101,17 +101,7 @@ impl PostgresServer {
             check_setting(SERVER, key, value, RESERVED)?;
         }
 
-        let run_as = if is_root() {
-            Some(
-                lookup_user("postgres").ok_or_else(|| HarnessError::MissingUser {
-                    server: SERVER,
-                    user: "postgres".into(),
-                    package: "postgresql".into(),
-                })?,
-            )
-        } else {
-            None
-        };
+        let run_as = run_as_postgres(SERVER)?;
         let dir = make_temp_dir("postgres", run_as.is_some())?;
         let data_dir = dir.path().join("data");
         std::fs::create_dir(&data_dir).map_err(super::io_error(
@@ -332,4 +322,19 @@ pub(super) fn psql_command(
         .env_remove("PGOPTIONS")
         .current_dir(dir);
     cmd
+}
+
+/// When the tests run as root: the uid and gid of the `postgres` user, who
+/// runs the server (PostgreSQL refuses root); `None` otherwise.
+pub(super) fn run_as_postgres(server: &'static str) -> Result<Option<(u32, u32)>, HarnessError> {
+    if !is_root() {
+        return Ok(None);
+    }
+    lookup_user("postgres")
+        .map(Some)
+        .ok_or_else(|| HarnessError::MissingUser {
+            server,
+            user: "postgres".into(),
+            package: "postgresql".into(),
+        })
 }
