@@ -84,7 +84,11 @@ impl AlertmanagerServer {
         restart
     );
 
-    http_server_methods!("alertmanager.yml");
+    http_server_methods!(
+        "alertmanager.yml",
+        "--storage.path=",
+        "--cluster.listen-address="
+    );
 
     /// The alerts Alertmanager currently holds (`GET /api/v2/alerts`):
     /// what Prometheus delivered and has not yet resolved.
@@ -97,17 +101,6 @@ impl AlertmanagerServer {
             reply: format!("not an array: {data}"),
         })?;
         Ok(alerts.iter().map(alert_of).collect())
-    }
-
-    /// Spawns on `port` and waits for `/-/ready`.
-    fn launch(&mut self, port: u16) -> Result<(), HarnessError> {
-        let mut cmd = Command::new(&self.binary);
-        cmd.arg(flag_path("--config.file=", &self.config_path()))
-            .arg(flag_path("--storage.path=", &self.data_dir()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .current_dir(self.dir.path());
-        spawn_until_ready(&mut self.process, cmd, port)
     }
 }
 

@@ -149,7 +149,11 @@ impl PrometheusServer {
         restart
     );
 
-    http_server_methods!("prometheus.yml");
+    http_server_methods!(
+        "prometheus.yml",
+        "--storage.tsdb.path=",
+        "--web.enable-lifecycle"
+    );
 
     /// Evaluates `expr` now (`GET /api/v1/query`) and returns every sample
     /// as `(labels, value)`; a scalar result is one sample with no labels.
@@ -197,12 +201,7 @@ impl PrometheusServer {
 
     /// The pending and firing alerts (`GET /api/v1/alerts`).
     pub fn alerts(&self) -> Result<Vec<PrometheusAlert>, HarnessError> {
-        let request = "/api/v1/alerts";
-        let data = api_get(SERVER, self.port(), request)?;
-        let alerts = data["alerts"]
-            .as_array()
-            .ok_or_else(|| bad_reply(request, format!("no `alerts` array: {data}")))?;
-        Ok(alerts
+        Ok(api_list(self.port(), "/api/v1/alerts", "alerts")?
             .iter()
             .map(|a| PrometheusAlert {
                 labels: labels_of(&a["labels"]),
@@ -215,20 +214,17 @@ impl PrometheusServer {
 
     /// The active scrape targets (`GET /api/v1/targets?state=active`).
     pub fn targets(&self) -> Result<Vec<PrometheusTarget>, HarnessError> {
-        let request = "/api/v1/targets?state=active";
-        let data = api_get(SERVER, self.port(), request)?;
-        let targets = data["activeTargets"]
-            .as_array()
-            .ok_or_else(|| bad_reply(request, format!("no `activeTargets` array: {data}")))?;
-        Ok(targets
-            .iter()
-            .map(|t| PrometheusTarget {
-                labels: labels_of(&t["labels"]),
-                scrape_url: text(&t["scrapeUrl"]),
-                health: text(&t["health"]),
-                last_error: text(&t["lastError"]),
-            })
-            .collect())
+        Ok(
+            api_list(self.port(), "/api/v1/targets?state=active", "activeTargets")?
+                .iter()
+                .map(|t| PrometheusTarget {
+                    labels: labels_of(&t["labels"]),
+                    scrape_url: text(&t["scrapeUrl"]),
+                    health: text(&t["health"]),
+                    last_error: text(&t["lastError"]),
+                })
+                .collect(),
+        )
     }
 
     /// Whether there is at least one active target and every one of them
@@ -262,17 +258,6 @@ impl PrometheusServer {
         }
         Ok(rules)
     }
-
-    /// Spawns on `port` and waits for `/-/ready`.
-    fn launch(&mut self, port: u16) -> Result<(), HarnessError> {
-        let mut cmd = Command::new(&self.binary);
-        cmd.arg(flag_path("--config.file=", &self.config_path()))
-            .arg(flag_path("--storage.tsdb.path=", &self.data_dir()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-lifecycle")
-            .current_dir(self.dir.path());
-        spawn_until_ready(&mut self.process, cmd, port)
-    }
 }
 
 /// Prometheus and Alertmanager alike: finds `binary` (from the Debian
@@ -304,11 +289,23 @@ pub(super) fn start_http_server<S>(
     Ok(s)
 }
 
-/// `url`, `config_path`, `data_dir`, `is_ready` and `reload` of the
-/// Prometheus and Alertmanager servers; `$config` is the config file's name
-/// in the temp dir.
+/// `url`, `config_path`, `data_dir`, `is_ready`, `reload` and `launch` of
+/// the Prometheus and Alertmanager servers; `$config` is the config file's
+/// name in the temp dir, `$data_flag` the flag taking the data directory and
+/// `$extra` one more argument.
 macro_rules! http_server_methods {
-    ($config:literal) => {
+    ($config:literal, $data_flag:literal, $extra:literal) => {
+        /// Spawns on `port` and waits for `/-/ready`.
+        fn launch(&mut self, port: u16) -> Result<(), HarnessError> {
+            let mut cmd = Command::new(&self.binary);
+            cmd.arg(flag_path("--config.file=", &self.config_path()))
+                .arg(flag_path($data_flag, &self.data_dir()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg($extra)
+                .current_dir(self.dir.path());
+            spawn_until_ready(&mut self.process, cmd, port)
+        }
+
         /// `http://127.0.0.1:<port>` (what Prometheus' `alertmanagers`
         /// config points at, for Alertmanager).
         pub fn url(&self) -> String {
@@ -434,6 +431,15 @@ fn parse_float(s: &str) -> Option<f64> {
         "+Inf" | "Inf" => Some(f64::INFINITY),
         "-Inf" => Some(f64::NEG_INFINITY),
         _ => s.parse().ok(),
+    }
+}
+
+/// `GET path` against Prometheus' API: the array under `key` in `data`.
+fn api_list(port: u16, path: &str, key: &str) -> Result<Vec<Value>, HarnessError> {
+    let data = api_get(SERVER, port, path)?;
+    match data[key].as_array() {
+        Some(items) => Ok(items.clone()),
+        None => Err(bad_reply(path, format!("no `{key}` array: {data}"))),
     }
 }
 
