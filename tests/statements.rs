@@ -90,6 +90,52 @@ async fn settle(pw: &Perfwatch, target: &str, what: &str, want: impl Fn(&str) ->
     body
 }
 
+/// Waits for perfwatch's first read of `target`: the baseline.
+async fn wait_baseline(pw: &Perfwatch, target: &str) {
+    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
+        (reads(b, target) >= 1.0).then_some(())
+    })
+    .await;
+}
+
+/// Waits until each shape in `ids` shows `n` executions in database `app`
+/// of `target`.
+async fn settle_shapes(pw: &Perfwatch, target: &str, ids: &[String], n: usize) -> String {
+    settle(pw, target, &format!("{n} executions of each shape"), |b| {
+        ids.iter()
+            .all(|id| count(b, target, "app", id) == Some(n as f64))
+    })
+    .await
+}
+
+/// Exactly `n` executions of each of the 3 shapes in database `app` of
+/// `target`: the total, and each shape's count and duration sum against the
+/// server's own `(calls, total time)` views `before` and `after`.
+fn assert_exact(
+    body: &str,
+    target: &str,
+    ids: &[String],
+    n: usize,
+    before: &[(f64, f64)],
+    after: &[(f64, f64)],
+) {
+    assert_eq!(
+        value(
+            body,
+            "perfwatch_slow_queries_total",
+            &[("target", target), ("db", "app")]
+        ),
+        Some((3 * n) as f64),
+        "{body}"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(after[i].0 - before[i].0, n as f64);
+        let want = after[i].1 - before[i].1;
+        let got = sum(body, target, "app", id).unwrap();
+        assert!(close(got, want), "shape {i}: sum {got} vs server {want}");
+    }
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 + 1e-9 * b.abs()
 }
@@ -122,6 +168,11 @@ fn pg_shape(shape: usize, i: usize) -> String {
         4 => format!("SELECT id FROM t ORDER BY a DESC LIMIT {}", i + 1),
         _ => format!("DELETE FROM t WHERE id = -{i}"),
     }
+}
+
+/// [`pg_server_view`] of every shape in [`PG_PREFIXES`].
+fn pg_server_views(pg: &PostgresServer) -> Vec<(f64, f64)> {
+    PG_PREFIXES.iter().map(|p| pg_server_view(pg, p)).collect()
 }
 
 /// The server's own (calls, total seconds) for statements in `app` whose
@@ -173,37 +224,18 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
         ),
     );
     let pw = Perfwatch::start(&toml).await;
-    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
-        (reads(b, "pg") >= 1.0).then_some(())
-    })
-    .await;
-    let before: Vec<(f64, f64)> = PG_PREFIXES.iter().map(|p| pg_server_view(&pg, p)).collect();
+    wait_baseline(&pw, "pg").await;
+    let before = pg_server_views(&pg);
     assert_eq!(before[0].0, 5.0, "the server's own history: {before:?}");
 
     const N: usize = 7;
     pg.psql_in("app", &pg_workload(&[0, 1, 2], N, 0)).unwrap();
     let ids: Vec<String> = (0..3).map(|s| class_of(&pg_shape(s, 42))).collect();
-    let body = settle(&pw, "pg", "7 executions of each shape", |b| {
-        ids.iter()
-            .all(|id| count(b, "pg", "app", id) == Some(N as f64))
-    })
-    .await;
+    let body = settle_shapes(&pw, "pg", &ids, N).await;
+    let after = pg_server_views(&pg);
     // Exactly the workload in app: no history, no double count.
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_slow_queries_total",
-            &[("target", "pg"), ("db", "app")]
-        ),
-        Some((3 * N) as f64),
-        "{body}"
-    );
-    for (i, id) in ids.iter().enumerate() {
-        let after = pg_server_view(&pg, PG_PREFIXES[i]);
-        assert_eq!(after.0 - before[i].0, N as f64);
-        let want = after.1 - before[i].1;
-        let got = sum(&body, "pg", "app", id).unwrap();
-        assert!(close(got, want), "shape {i}: sum {got} vs server {want}");
+    assert_exact(&body, "pg", &ids, N, &before, &after);
+    for id in &ids {
         assert_eq!(
             value(
                 &body,
@@ -314,10 +346,7 @@ async fn pg_more_shapes_than_top_queries_go_to_other() {
         ),
     );
     let pw = Perfwatch::start(&toml).await;
-    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
-        (reads(b, "pg") >= 1.0).then_some(())
-    })
-    .await;
+    wait_baseline(&pw, "pg").await;
     const N: usize = 4;
     let shapes = [0, 1, 2, 3, 4, 5];
     pg.psql_in("app", &pg_workload(&shapes, N, 0)).unwrap();
@@ -445,6 +474,15 @@ async fn my_workload(conn: &mut MySqlConnection, shapes: &[usize], n: usize, fro
 
 /// The server's own (calls, total seconds) for digests in `app` whose text
 /// starts with `prefix`.
+/// [`my_server_view`] of every shape in [`MY_PREFIXES`].
+async fn my_server_views(admin: &mut MySqlConnection) -> Vec<(f64, f64)> {
+    let mut views = Vec::new();
+    for p in MY_PREFIXES {
+        views.push(my_server_view(admin, p).await);
+    }
+    views
+}
+
 async fn my_server_view(admin: &mut MySqlConnection, prefix: &str) -> (f64, f64) {
     let sql = format!(
         "SELECT CAST(COALESCE(SUM(COUNT_STAR), 0) AS CHAR), CAST(COALESCE(SUM(SUM_TIMER_WAIT), 0) AS CHAR) \
@@ -511,40 +549,16 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
     let (db, mut admin, mut app) = my_server_with_app(&[("performance_schema", "ON")]).await;
     my_workload(&mut app, &[0, 1, 2], 5, 1000).await;
     let pw = Perfwatch::start(&my_config(&db.server.dsn(), "top_queries = 20")).await;
-    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
-        (reads(b, "my") >= 1.0).then_some(())
-    })
-    .await;
-    let mut before = Vec::new();
-    for p in MY_PREFIXES {
-        before.push(my_server_view(&mut admin, p).await);
-    }
+    wait_baseline(&pw, "my").await;
+    let before = my_server_views(&mut admin).await;
     assert_eq!(before[0].0, 5.0, "the server's own history: {before:?}");
 
     const N: usize = 7;
     my_workload(&mut app, &[0, 1, 2], N, 0).await;
     let ids: Vec<String> = (0..3).map(|s| class_of(&my_shape(s, 42))).collect();
-    let body = settle(&pw, "my", "7 executions of each shape", |b| {
-        ids.iter()
-            .all(|id| count(b, "my", "app", id) == Some(N as f64))
-    })
-    .await;
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_slow_queries_total",
-            &[("target", "my"), ("db", "app")]
-        ),
-        Some((3 * N) as f64),
-        "{body}"
-    );
-    for (i, id) in ids.iter().enumerate() {
-        let after = my_server_view(&mut admin, MY_PREFIXES[i]).await;
-        assert_eq!(after.0 - before[i].0, N as f64);
-        let want = after.1 - before[i].1;
-        let got = sum(&body, "my", "app", id).unwrap();
-        assert!(close(got, want), "shape {i}: sum {got} vs server {want}");
-    }
+    let body = settle_shapes(&pw, "my", &ids, N).await;
+    let after = my_server_views(&mut admin).await;
+    assert_exact(&body, "my", &ids, N, &before, &after);
     // Rows examined: shape 0 scans the 200-row table each time.
     assert_eq!(
         value(
@@ -637,10 +651,7 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
 async fn performance_schema_more_shapes_than_top_queries_go_to_other() {
     let (db, _admin, mut app) = my_server_with_app(&[("performance_schema", "ON")]).await;
     let pw = Perfwatch::start(&my_config(&db.server.dsn(), "top_queries = 2")).await;
-    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
-        (reads(b, "my") >= 1.0).then_some(())
-    })
-    .await;
+    wait_baseline(&pw, "my").await;
     const N: usize = 4;
     let shapes = [0, 1, 2, 3, 4, 5];
     my_workload(&mut app, &shapes, N, 0).await;
