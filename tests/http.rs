@@ -18,7 +18,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use common::{
-    FAST_SHORT_TIMEOUT, Perfwatch, assert_values, config, poll_errors, polls, value, wait_polls,
+    Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_values, config, poll_errors, polls, value,
+    wait_polls,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -267,13 +268,12 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     let pw = Perfwatch::start(&toml).await;
     let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
     let api = [("target", "api")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_app_up", &api, Some(1.0)),
-            ("perfwatch_app_health_status_up", &api, Some(1.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_up", &api, Some(1.0)),
+        ("perfwatch_app_health_status_up", &api, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     for check in ["database", "cache", "rate_limiter"] {
         assert_eq!(
             value(
@@ -285,30 +285,24 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
             "{check}"
         );
     }
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_app_health_checks", &api, Some(3.0)),
-            ("perfwatch_app_health_parse_errors_total", &api, Some(0.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_health_checks", &api, Some(3.0)),
+        ("perfwatch_app_health_parse_errors_total", &api, Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(value(&body, "perfwatch_app_response_seconds", &api).unwrap() < 0.3);
 
     state.db_healthy.store(false, Ordering::SeqCst);
     let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
     let db = [("target", "api"), ("check", "database")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_app_health_check_up", &db, Some(0.0)),
-            (
-                "perfwatch_app_health_check_up",
-                &[("target", "api"), ("check", "cache")],
-                Some(1.0),
-            ),
-            ("perfwatch_app_health_status_up", &api, Some(0.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_health_check_up", &db, Some(0.0)),
+        ("perfwatch_app_health_check_up", &[("target", "api"), ("check", "cache")], Some(1.0)),
+        ("perfwatch_app_health_status_up", &api, Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(&body, "perfwatch_app_up", &api),
         Some(1.0),
@@ -323,13 +317,12 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     );
 
     let nokey = [("target", "nokey")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_app_up", &nokey, Some(0.0)),
-            ("perfwatch_app_response_status_code", &nokey, Some(401.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_up", &nokey, Some(0.0)),
+        ("perfwatch_app_response_status_code", &nokey, Some(401.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(&body, "perfwatch_target_up", &nokey),
         Some(1.0),
@@ -450,16 +443,15 @@ async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
     wait_polls(&pw, "pool", 1.0, POLL_WAIT).await;
     let body = wait_polls(&pw, "pool-text", 1.0, POLL_WAIT).await;
     let p = [("target", "pool")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_app_pool_size", &p, Some(5.0)),
-            ("perfwatch_app_pool_checked_out", &p, Some(2.0)),
-            ("perfwatch_app_pool_checked_in", &p, Some(3.0)),
-            ("perfwatch_app_pool_overflow", &p, Some(0.0)),
-            ("perfwatch_app_pool_overflow_in_use", &p, Some(0.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_pool_size", &p, Some(5.0)),
+        ("perfwatch_app_pool_checked_out", &p, Some(2.0)),
+        ("perfwatch_app_pool_checked_in", &p, Some(3.0)),
+        ("perfwatch_app_pool_overflow", &p, Some(0.0)),
+        ("perfwatch_app_pool_overflow_in_use", &p, Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(
             &body,
@@ -469,20 +461,15 @@ async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
         Some(2.0 / (5.0 + 10.0))
     );
     let t = [("target", "pool-text")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_app_pool_size", &t, Some(5.0)),
-            ("perfwatch_app_pool_checked_out", &t, Some(8.0)),
-            ("perfwatch_app_pool_overflow", &t, Some(3.0)),
-            ("perfwatch_app_pool_overflow_in_use", &t, Some(1.0)),
-            (
-                "perfwatch_pool_saturation_ratio",
-                &[("source", "app"), ("target", "pool-text")],
-                Some(8.0 / 15.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_pool_size", &t, Some(5.0)),
+        ("perfwatch_app_pool_checked_out", &t, Some(8.0)),
+        ("perfwatch_app_pool_overflow", &t, Some(3.0)),
+        ("perfwatch_app_pool_overflow_in_use", &t, Some(1.0)),
+        ("perfwatch_pool_saturation_ratio", &[("source", "app"), ("target", "pool-text")], Some(8.0 / 15.0)),
+    ];
+    assert_values(&body, wanted);
     pw.stop().await;
 }
 
@@ -517,50 +504,24 @@ async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
             ("window", window),
         ]
     };
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_cache_hit_ratio",
-                &w("bad_days", "1m"),
-                Some(0.75),
-            ),
-            (
-                "perfwatch_cache_lookups_in_window",
-                &w("bad_days", "1m"),
-                Some(40.0),
-            ),
-            (
-                "perfwatch_cache_hit_ratio",
-                &w("bad_days", "total"),
-                Some(130.0 / 240.0),
-            ),
-            (
-                "perfwatch_cache_hit_ratio",
-                &w("dashboard_stats", "5m"),
-                Some(0.5),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_cache_hit_ratio", &w("bad_days", "1m"), Some(0.75)),
+        ("perfwatch_cache_lookups_in_window", &w("bad_days", "1m"), Some(40.0)),
+        ("perfwatch_cache_hit_ratio", &w("bad_days", "total"), Some(130.0 / 240.0)),
+        ("perfwatch_cache_hit_ratio", &w("dashboard_stats", "5m"), Some(0.5)),
+    ];
+    assert_values(&body, wanted);
     // pool gauges picked from the same scrape
     let t = [("target", "app")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_app_pool_size", &t, Some(20.0)),
-            ("perfwatch_app_pool_overflow", &t, Some(0.0)),
-            (
-                "perfwatch_pool_saturation_ratio",
-                &[("source", "app"), ("target", "app")],
-                Some(7.0 / 40.0),
-            ),
-            (
-                "perfwatch_app_metrics_samples",
-                &[("target", "app"), ("metric", "cache_hits_total")],
-                Some(4.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_pool_size", &t, Some(20.0)),
+        ("perfwatch_app_pool_overflow", &t, Some(0.0)),
+        ("perfwatch_pool_saturation_ratio", &[("source", "app"), ("target", "app")], Some(7.0 / 40.0)),
+        ("perfwatch_app_metrics_samples", &[("target", "app"), ("metric", "cache_hits_total")], Some(4.0)),
+    ];
+    assert_values(&body, wanted);
     // Nothing of the app is re-exported wholesale.
     assert!(!body.contains("http_requests_total"), "{body}");
 
@@ -579,22 +540,13 @@ async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
         .unwrap()
         .insert("bad_days".into(), (4, 1));
     let body = wait_polls(&pw, "app", 2.0, POLL_WAIT).await;
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_cache_hit_ratio", &w("bad_days", "1m"), Some(1.0)),
-            (
-                "perfwatch_cache_lookups_in_window",
-                &w("bad_days", "15m"),
-                Some(3.0),
-            ),
-            (
-                "perfwatch_cache_lookups_in_window",
-                &w("dashboard_stats", "1m"),
-                Some(0.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_cache_hit_ratio", &w("bad_days", "1m"), Some(1.0)),
+        ("perfwatch_cache_lookups_in_window", &w("bad_days", "15m"), Some(3.0)),
+        ("perfwatch_cache_lookups_in_window", &w("dashboard_stats", "1m"), Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(
             &body,
@@ -695,19 +647,14 @@ async fn failures_are_classified_bounded_and_isolated() {
     assert!(value(&body, "perfwatch_app_health_parse_errors_total", &hh).unwrap() >= 2.0);
     let dh = [("target", "down-health")];
     assert_eq!(up("down-health"), Some(1.0));
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_app_up", &dh, Some(0.0)),
-            ("perfwatch_app_response_status_code", &dh, Some(503.0)),
-            ("perfwatch_app_health_status_up", &dh, Some(0.0)),
-            (
-                "perfwatch_app_health_check_up",
-                &[("target", "down-health"), ("check", "database")],
-                Some(0.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_up", &dh, Some(0.0)),
+        ("perfwatch_app_response_status_code", &dh, Some(503.0)),
+        ("perfwatch_app_health_status_up", &dh, Some(0.0)),
+        ("perfwatch_app_health_check_up", &[("target", "down-health"), ("check", "database")], Some(0.0)),
+    ];
+    assert_values(&body, wanted);
 
     // Nothing else was disturbed: the healthy target kept its pace.
     assert_eq!(up("ok"), Some(1.0));

@@ -6,8 +6,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{
-    Db, FAST, Perfwatch, assert_values, blocking, config, exec, poll_errors, polls, start_db,
-    value, wait_polls,
+    Db, Expected, FAST, Perfwatch, assert_values, blocking, config, exec, poll_errors, polls,
+    start_db, value, wait_polls,
 };
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
@@ -131,21 +131,12 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
         Some(3.0)
     );
     assert!(value(&body, "perfwatch_mysql_unused_index_bytes", &t).unwrap() > 0.0);
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_mysql_index_redundant",
-                &[
-                    ("table", "trip"),
-                    ("index", "idx_status"),
-                    ("covered_by", "idx_status_start"),
-                ],
-                Some(1.0),
-            ),
-            ("perfwatch_mysql_redundant_indexes", &t, Some(1.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_mysql_index_redundant", &[("table", "trip"), ("index", "idx_status"), ("covered_by", "idx_status_start")], Some(1.0)),
+        ("perfwatch_mysql_redundant_indexes", &t, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     // Full scans: 3 × 2000 rows read without an index.
     let io = |index: &str, op: &str| {
         value(
@@ -194,17 +185,12 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
         age <= since_start.ceil(),
         "stats age {age} s but the server started at most {since_start:.1} s ago"
     );
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_mysql_index_stats_source_info",
-                &[("source", "performance_schema")],
-                Some(1.0),
-            ),
-            ("perfwatch_collector_degraded", &[("target", "db")], None),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_mysql_index_stats_source_info", &[("source", "performance_schema")], Some(1.0)),
+        ("perfwatch_collector_degraded", &[("target", "db")], None),
+    ];
+    assert_values(&body, wanted);
     // Table growth.
     assert!(
         value(
@@ -241,26 +227,13 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
                 .then(|| b.to_owned())
         })
         .await;
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_custom_query_value",
-                &[("query", "trips_total")],
-                Some(2000.0),
-            ),
-            (
-                "perfwatch_custom_query_errors_total",
-                &[("query", "trips_total")],
-                Some(0.0),
-            ),
-            (
-                "perfwatch_target_up",
-                &[("collector", "mysql"), ("target", "db")],
-                Some(1.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_custom_query_value", &[("query", "trips_total")], Some(2000.0)),
+        ("perfwatch_custom_query_errors_total", &[("query", "trips_total")], Some(0.0)),
+        ("perfwatch_target_up", &[("collector", "mysql"), ("target", "db")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(value(&body, "mysql_global_status_threads_connected", &t).is_some());
     promtool_check(&body);
     pw.stop().await;
@@ -327,17 +300,12 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
             verdict(b, "trip", "idx_note").map(|_| b.to_owned())
         })
         .await;
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_collector_degraded", &degraded, Some(1.0)),
-            (
-                "perfwatch_mysql_index_stats_source_info",
-                &[("source", "userstat")],
-                Some(1.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_collector_degraded", &degraded, Some(1.0)),
+        ("perfwatch_mysql_index_stats_source_info", &[("source", "userstat")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(verdict(&body, "trip", "idx_start"), Some(0.0), "{body}");
     assert_eq!(verdict(&body, "trip", "idx_note"), Some(1.0));
     assert_eq!(verdict(&body, "trip", "idx_status"), Some(1.0));
@@ -349,26 +317,13 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
         Some(3.0)
     );
     // 2 full scans × 2000 rows without an index.
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_mysql_table_rows_read_total",
-                &[("table", "trip"), ("access", "full_scan")],
-                Some(4000.0),
-            ),
-            (
-                "perfwatch_mysql_missing_index_candidate",
-                &[("table", "trip")],
-                Some(1.0),
-            ),
-            (
-                "perfwatch_target_up",
-                &[("collector", "mysql"), ("target", "db")],
-                Some(1.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_mysql_table_rows_read_total", &[("table", "trip"), ("access", "full_scan")], Some(4000.0)),
+        ("perfwatch_mysql_missing_index_candidate", &[("table", "trip")], Some(1.0)),
+        ("perfwatch_target_up", &[("collector", "mysql"), ("target", "db")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     pw.stop().await;
     drop(db);
 }
@@ -392,13 +347,12 @@ async fn saturation_is_exact_and_polls_reuse_one_connection() {
         Some(5.0 / 20.0),
         "{body}"
     );
-    assert_values(
-        &body,
-        &[
-            ("mysql_global_variables_max_connections", &t, Some(20.0)),
-            ("mysql_global_status_threads_connected", &t, Some(6.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("mysql_global_variables_max_connections", &t, Some(20.0)),
+        ("mysql_global_status_threads_connected", &t, Some(6.0)),
+    ];
+    assert_values(&body, wanted);
     // Over several polls: no new connection, and exactly 2 statements per
     // poll (the only client doing anything is perfwatch).
     let q0 = value(&body, "mysql_global_status_questions_total", &t).unwrap();

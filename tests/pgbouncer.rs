@@ -6,7 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{FAST, Perfwatch, assert_values, blocking, config, poll_errors, value};
+use common::{Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, value};
 use perfwatch_testbench::{PgbouncerServer, PostgresServer};
 
 /// A PostgreSQL and a PgBouncer in front of it with `settings`.
@@ -79,25 +79,12 @@ async fn full_pool_shows_waiting_clients_and_saturation() {
     );
     let maxwait = value(&body, "pgbouncer_pools_client_maxwait_seconds", &pool).unwrap();
     assert!(maxwait > 0.0 && maxwait < 4.0, "maxwait {maxwait}");
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_pool_saturation_ratio",
-                &[
-                    ("source", "pgbouncer"),
-                    ("target", "bouncer"),
-                    ("database", "postgres"),
-                ],
-                Some(1.0),
-            ),
-            (
-                "pgbouncer_databases_pool_size",
-                &[("target", "bouncer"), ("database", "postgres")],
-                Some(2.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_pool_saturation_ratio", &[("source", "pgbouncer"), ("target", "bouncer"), ("database", "postgres")], Some(1.0)),
+        ("pgbouncer_databases_pool_size", &[("target", "bouncer"), ("database", "postgres")], Some(2.0)),
+    ];
+    assert_values(&body, wanted);
 
     // All five finish (after about 12 s); nobody waits any more.
     let statuses = blocking(move || {

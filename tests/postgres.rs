@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FAST, Perfwatch, assert_values, blocking, config, poll_errors, value, wait_polls};
+use common::{
+    Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, value, wait_polls,
+};
 use perfwatch_testbench::PostgresServer;
 use sqlx::{Connection, Executor};
 
@@ -143,21 +145,12 @@ async fn index_verdicts_and_missing_index_candidates_are_exact() {
             "{index}"
         );
     }
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_postgres_index_scans_total",
-                &ix("trip_created_idx"),
-                Some(0.0),
-            ),
-            (
-                "perfwatch_postgres_unused_indexes",
-                &[("target", "db"), ("datname", "app")],
-                Some(2.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_postgres_index_scans_total", &ix("trip_created_idx"), Some(0.0)),
+        ("perfwatch_postgres_unused_indexes", &[("target", "db"), ("datname", "app")], Some(2.0)),
+    ];
+    assert_values(&body, wanted);
     let wasted = psql_number(
         &pg,
         "app",
@@ -294,19 +287,14 @@ async fn saturation_is_exact_and_the_session_is_reused() {
         })
         .await;
     let t = [("target", "db")];
-    assert_values(
-        &body,
-        &[
-            ("pg_settings_max_connections", &t, Some(20.0)),
-            ("pg_settings_superuser_reserved_connections", &t, Some(3.0)),
-            ("perfwatch_postgres_connections_available", &t, Some(17.0)),
-            (
-                "perfwatch_postgres_sessions",
-                &[("target", "db"), ("datname", "app"), ("state", "idle")],
-                Some(5.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("pg_settings_max_connections", &t, Some(20.0)),
+        ("pg_settings_superuser_reserved_connections", &t, Some(3.0)),
+        ("perfwatch_postgres_connections_available", &t, Some(17.0)),
+        ("perfwatch_postgres_sessions", &[("target", "db"), ("datname", "app"), ("state", "idle")], Some(5.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(
             &body,
@@ -499,33 +487,19 @@ async fn a_pg_monitor_role_works_and_missing_grants_degrade_not_kill() {
         })
         .await;
     let t = [("target", "mon")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_target_up", &t, Some(1.0)),
-            (
-                "perfwatch_collector_degraded",
-                &[("target", "mon"), ("reason", "permission")],
-                Some(1.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_target_up", &t, Some(1.0)),
+        ("perfwatch_collector_degraded", &[("target", "mon"), ("reason", "permission")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     // pg_monitor sees everything the collector reads.
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_postgres_unused_indexes",
-                &[("datname", "app")],
-                Some(2.0),
-            ),
-            (
-                "perfwatch_postgres_missing_index_candidate",
-                &[("datname", "app"), ("relname", "event")],
-                Some(1.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_postgres_unused_indexes", &[("datname", "app")], Some(2.0)),
+        ("perfwatch_postgres_missing_index_candidate", &[("datname", "app"), ("relname", "event")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(value(&body, "pg_settings_max_connections", &t).is_some());
     assert_eq!(
         value(&body, "perfwatch_custom_query_value", &[("query", "trips")]),
@@ -589,27 +563,14 @@ async fn custom_query_errors_are_counted_and_good_queries_are_exact() {
                 .then(|| b.to_owned())
         })
         .await;
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_target_up", &[("target", "db")], Some(1.0)),
-            (
-                "perfwatch_custom_query_value",
-                &q("trips_total"),
-                Some(5000.0),
-            ),
-            (
-                "perfwatch_custom_query_value",
-                &[("query", "by_kind"), ("kind", "x")],
-                Some(50.0),
-            ),
-            (
-                "perfwatch_custom_query_value",
-                &[("query", "by_kind"), ("kind", "y")],
-                Some(4950.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_target_up", &[("target", "db")], Some(1.0)),
+        ("perfwatch_custom_query_value", &q("trips_total"), Some(5000.0)),
+        ("perfwatch_custom_query_value", &[("query", "by_kind"), ("kind", "x")], Some(50.0)),
+        ("perfwatch_custom_query_value", &[("query", "by_kind"), ("kind", "y")], Some(4950.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(value(&body, "perfwatch_custom_query_errors_total", &q("slow")).unwrap() >= 1.0);
     assert_eq!(
         value(

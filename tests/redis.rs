@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    FAST_SHORT_TIMEOUT, Perfwatch, assert_values, blocking, config, poll_errors, polls, timed,
-    value, wait_polls,
+    Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_values, blocking, config, poll_errors, polls,
+    timed, value, wait_polls,
 };
 use perfwatch_testbench::RedisServer;
 
@@ -80,18 +80,13 @@ async fn hits_and_misses_give_exact_deltas_and_ratio() {
     assert_eq!(hits - base_hits, 30.0);
     assert_eq!(misses - base_misses, 10.0);
     let l = [("target", "cache"), ("window", "1m")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_cache_lookups_in_window", &l, Some(40.0)),
-            ("perfwatch_cache_hit_ratio", &l, Some(0.75)),
-            (
-                "perfwatch_cache_hit_ratio",
-                &[("target", "cache"), ("window", "total")],
-                Some(0.75),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_cache_lookups_in_window", &l, Some(40.0)),
+        ("perfwatch_cache_hit_ratio", &l, Some(0.75)),
+        ("perfwatch_cache_hit_ratio", &[("target", "cache"), ("window", "total")], Some(0.75)),
+    ];
+    assert_values(&body, wanted);
     pw.stop().await;
 }
 
@@ -147,21 +142,12 @@ async fn evictions_are_counted() {
         "the workload must force evictions, got {evicted}"
     );
     let body = wait_polls(&pw, "small", 2.0, POLL_WAIT).await;
-    assert_values(
-        &body,
-        &[
-            (
-                "redis_evicted_keys_total",
-                &[("target", "small")],
-                Some(evicted),
-            ),
-            (
-                "redis_memory_max_bytes",
-                &[("target", "small")],
-                Some(2.0 * 1024.0 * 1024.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("redis_evicted_keys_total", &[("target", "small")], Some(evicted)),
+        ("redis_memory_max_bytes", &[("target", "small")], Some(2.0 * 1024.0 * 1024.0)),
+    ];
+    assert_values(&body, wanted);
     let ratio = value(
         &body,
         "perfwatch_redis_memory_used_ratio",
@@ -226,57 +212,23 @@ async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
             .then(|| b.to_owned())
         })
         .await;
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_redis_key_group_keys",
-                &l("bad_days:"),
-                Some(5000.0),
-            ),
-            (
-                "perfwatch_redis_key_group_keys",
-                &l("response_cache:"),
-                Some(3000.0),
-            ),
-            (
-                "perfwatch_redis_key_group_keys",
-                &l("session:"),
-                Some(2000.0),
-            ),
-            (
-                "perfwatch_redis_key_group_keys_without_ttl",
-                &l("session:"),
-                Some(2000.0),
-            ),
-            (
-                "perfwatch_redis_key_group_keys_without_ttl",
-                &l("bad_days:"),
-                Some(0.0),
-            ),
-            (
-                "perfwatch_redis_key_group_ttl_seconds_count",
-                &l("response_cache:"),
-                Some(3000.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_redis_key_group_keys", &l("bad_days:"), Some(5000.0)),
+        ("perfwatch_redis_key_group_keys", &l("response_cache:"), Some(3000.0)),
+        ("perfwatch_redis_key_group_keys", &l("session:"), Some(2000.0)),
+        ("perfwatch_redis_key_group_keys_without_ttl", &l("session:"), Some(2000.0)),
+        ("perfwatch_redis_key_group_keys_without_ttl", &l("bad_days:"), Some(0.0)),
+        ("perfwatch_redis_key_group_ttl_seconds_count", &l("response_cache:"), Some(3000.0)),
+    ];
+    assert_values(&body, wanted);
     // TTL 60 s lands in the le=60 bucket; 3600 s in le=3600 but not le=900.
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_redis_key_group_ttl_seconds_bucket",
-                &[("prefix", "response_cache:"), ("le", "60")],
-                Some(3000.0),
-            ),
-            (
-                "perfwatch_redis_key_group_ttl_seconds_bucket",
-                &[("prefix", "bad_days:"), ("le", "900")],
-                Some(0.0),
-            ),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_redis_key_group_ttl_seconds_bucket", &[("prefix", "response_cache:"), ("le", "60")], Some(3000.0)),
+        ("perfwatch_redis_key_group_ttl_seconds_bucket", &[("prefix", "bad_days:"), ("le", "900")], Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(
         value(
             &body,
@@ -489,13 +441,12 @@ async fn series_of_a_dead_target_are_dropped_after_three_intervals() {
                 .then(|| b.to_owned())
         })
         .await;
-    assert_values(
-        &body,
-        &[
-            ("redis_connected_clients", &[("target", "gone")], None),
-            ("perfwatch_target_up", &[("target", "gone")], Some(0.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("redis_connected_clients", &[("target", "gone")], None),
+        ("perfwatch_target_up", &[("target", "gone")], Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     pw.stop().await;
 }
 
@@ -531,13 +482,12 @@ async fn reload_keeps_old_config_on_error_and_applies_target_changes() {
         None,
         "removed target's series gone"
     );
-    assert_values(
-        &body,
-        &[
-            ("redis_connected_clients", &[("target", "a")], None),
-            ("perfwatch_target_up", &[("target", "b")], Some(1.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("redis_connected_clients", &[("target", "a")], None),
+        ("perfwatch_target_up", &[("target", "b")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     // The removed target's connection is closed.
     let mut con = client(&a);
     tokio::time::sleep(Duration::from_millis(200)).await;

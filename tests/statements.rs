@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{
-    Db, FAST, Perfwatch, assert_values, blocking, config, exec, polls, promtool_check_metrics,
-    start_db, value, wait_polls,
+    Db, Expected, FAST, Perfwatch, assert_values, blocking, config, exec, polls,
+    promtool_check_metrics, start_db, value, wait_polls,
 };
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::PostgresServer;
@@ -246,13 +246,12 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
         );
     }
     let l = [("target", "pg"), ("source", "pg_stat_statements")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_slow_query_source_info", &l, Some(1.0)),
-            ("perfwatch_slow_query_source_up", &l, Some(1.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_slow_query_source_info", &l, Some(1.0)),
+        ("perfwatch_slow_query_source_up", &l, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     promtool_check_metrics(&body);
 
     // The JSON API lists the target like a slow-log one.
@@ -569,13 +568,12 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
         Some((200 * N) as f64)
     );
     let l = [("target", "my"), ("source", "performance_schema")];
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_slow_query_source_info", &l, Some(1.0)),
-            ("perfwatch_slow_query_source_up", &l, Some(1.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_slow_query_source_info", &l, Some(1.0)),
+        ("perfwatch_slow_query_source_up", &l, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     promtool_check_metrics(&body);
     let (status, json) = pw.get("/api/slow-queries?target=my").await;
     assert_eq!(status, 200, "{json}");
@@ -631,17 +629,12 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
             (value(b, "perfwatch_slow_query_source_up", &t) == Some(0.0)).then(|| b.to_owned())
         })
         .await;
-    assert_values(
-        &body,
-        &[
-            (
-                "perfwatch_collector_degraded",
-                &[("target", "my"), ("reason", "statements_unavailable")],
-                Some(1.0),
-            ),
-            ("perfwatch_target_up", &t, Some(1.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_collector_degraded", &[("target", "my"), ("reason", "statements_unavailable")], Some(1.0)),
+        ("perfwatch_target_up", &t, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(count(&body, "my", "app", &ids[2]), Some(7.0), "kept");
     promtool_check_metrics(&body);
     pw.stop().await;
@@ -682,18 +675,13 @@ async fn performance_schema_off_degrades_and_keeps_the_rest() {
             (polls(b, "my") >= 2.0).then(|| b.to_owned())
         })
         .await;
-    assert_values(
-        &body,
-        &[
-            ("perfwatch_slow_query_source_up", &t, Some(0.0)),
-            (
-                "perfwatch_collector_degraded",
-                &[("target", "my"), ("reason", "statements_unavailable")],
-                Some(1.0),
-            ),
-            ("perfwatch_target_up", &t, Some(1.0)),
-        ],
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_slow_query_source_up", &t, Some(0.0)),
+        ("perfwatch_collector_degraded", &[("target", "my"), ("reason", "statements_unavailable")], Some(1.0)),
+        ("perfwatch_target_up", &t, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(value(&body, "mysql_global_status_questions_total", &t).is_some());
     // No read was even sent: 2 statements per poll.
     let b0 = wait_polls(&pw, "my", 1.0, POLL_WAIT).await;
