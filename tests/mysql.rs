@@ -57,6 +57,15 @@ async fn scalar(conn: &mut MySqlConnection, sql: &str) -> i64 {
     s.parse().unwrap()
 }
 
+/// `perfwatch_mysql_index_size_bytes` of `table`.`index`.
+fn index_size(body: &str, table: &str, index: &str) -> Option<f64> {
+    value(
+        body,
+        "perfwatch_mysql_index_size_bytes",
+        &[("table", table), ("index", index)],
+    )
+}
+
 fn verdict(body: &str, table: &str, index: &str) -> Option<f64> {
     value(
         body,
@@ -205,15 +214,7 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
         .unwrap()
             > 0.0
     );
-    assert!(
-        value(
-            &body,
-            "perfwatch_mysql_index_size_bytes",
-            &[("table", "trip"), ("index", "idx_note")]
-        )
-        .unwrap()
-            > 0.0
-    );
+    assert!(index_size(&body, "trip", "idx_note").unwrap() > 0.0);
 
     // Custom queries: the good one is exact, the broken one is counted and
     // does not take the target down.
@@ -270,15 +271,7 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
     );
     assert_eq!(verdict(&body, "trip", "idx_note"), None);
     assert!(value(&body, "mysql_perf_schema_index_io_waits_total", &[]).is_none());
-    assert!(
-        value(
-            &body,
-            "perfwatch_mysql_index_size_bytes",
-            &[("table", "trip"), ("index", "idx_note")]
-        )
-        .unwrap()
-            > 0.0
-    );
+    assert!(index_size(&body, "trip", "idx_note").unwrap() > 0.0);
     assert_eq!(
         value(
             &body,

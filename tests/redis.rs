@@ -18,6 +18,17 @@ fn start_redis(settings: &[(&str, &str)]) -> RedisServer {
     RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A fresh Redis watched by perfwatch as target `name`.
+async fn watch_redis(name: &str) -> (RedisServer, Perfwatch) {
+    let redis = start_redis(&[]);
+    let pw = Perfwatch::start(&config(
+        FAST_SHORT_TIMEOUT,
+        &redis_target(name, &redis.url()),
+    ))
+    .await;
+    (redis, pw)
+}
+
 fn client(redis: &RedisServer) -> redis::Connection {
     redis::Client::open(redis.url())
         .unwrap()
@@ -40,12 +51,7 @@ fn redis_target(name: &str, url: &str) -> String {
 
 #[tokio::test]
 async fn hits_and_misses_give_exact_deltas_and_ratio() {
-    let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("cache", &redis.url()),
-    ))
-    .await;
+    let (redis, pw) = watch_redis("cache").await;
     let url = redis.url();
     // Let the first poll take the baseline before the workload.
     let body = wait_polls(&pw, "cache", 1.0, POLL_WAIT).await;
@@ -92,12 +98,7 @@ async fn hits_and_misses_give_exact_deltas_and_ratio() {
 
 #[tokio::test]
 async fn idle_cache_has_no_ratio_but_zero_lookups() {
-    let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("idle", &redis.url()),
-    ))
-    .await;
+    let (_redis, pw) = watch_redis("idle").await;
     let body = wait_polls(&pw, "idle", 3.0, POLL_WAIT).await;
     let l = [("target", "idle"), ("window", "1m")];
     assert_eq!(
@@ -498,12 +499,7 @@ async fn reload_keeps_old_config_on_error_and_applies_target_changes() {
 
 #[tokio::test]
 async fn health_ready_landing_and_gzip() {
-    let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("web", &redis.url()),
-    ))
-    .await;
+    let (_redis, pw) = watch_redis("web").await;
     assert_eq!(pw.get("/-/healthy").await.0, 200);
     wait_polls(&pw, "web", 1.0, POLL_WAIT).await;
     assert_eq!(pw.get("/-/ready").await.0, 200);

@@ -136,6 +136,18 @@ fn assert_exact(
     }
 }
 
+/// `target` reads `source` and it is up; the scrape passes promtool.
+fn assert_source_up(body: &str, target: &str, source: &str) {
+    let l = [("target", target), ("source", source)];
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_slow_query_source_info", &l, Some(1.0)),
+        ("perfwatch_slow_query_source_up", &l, Some(1.0)),
+    ];
+    assert_values(body, wanted);
+    promtool_check_metrics(body);
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 + 1e-9 * b.abs()
 }
@@ -245,14 +257,7 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
             Some(N as f64)
         );
     }
-    let l = [("target", "pg"), ("source", "pg_stat_statements")];
-    #[rustfmt::skip]
-    let wanted: &[Expected] = &[
-        ("perfwatch_slow_query_source_info", &l, Some(1.0)),
-        ("perfwatch_slow_query_source_up", &l, Some(1.0)),
-    ];
-    assert_values(&body, wanted);
-    promtool_check_metrics(&body);
+    assert_source_up(&body, "pg", "pg_stat_statements");
 
     // The JSON API lists the target like a slow-log one.
     let (status, json) = pw.get("/api/slow-queries").await;
@@ -567,14 +572,7 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
         ),
         Some((200 * N) as f64)
     );
-    let l = [("target", "my"), ("source", "performance_schema")];
-    #[rustfmt::skip]
-    let wanted: &[Expected] = &[
-        ("perfwatch_slow_query_source_info", &l, Some(1.0)),
-        ("perfwatch_slow_query_source_up", &l, Some(1.0)),
-    ];
-    assert_values(&body, wanted);
-    promtool_check_metrics(&body);
+    assert_source_up(&body, "my", "performance_schema");
     let (status, json) = pw.get("/api/slow-queries?target=my").await;
     assert_eq!(status, 200, "{json}");
     assert!(json.contains(&ids[1]), "{json}");
