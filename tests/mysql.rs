@@ -23,6 +23,13 @@ INSERT INTO driver (email) SELECT CONCAT('d', seq, '@x') FROM seq_1_to_10;
 INSERT INTO trip (driver_id, start_time, status, note) SELECT 1 + seq % 10, seq, seq % 3, 'n' FROM seq_1_to_2000;
 ANALYZE TABLE driver, trip;";
 
+/// A server with `performance_schema` `ON` or `OFF` and [`SCHEMA`] loaded.
+fn app_db(performance_schema: &str) -> Db {
+    let db = start_db(&[("performance_schema", performance_schema)]);
+    db.sql(SCHEMA).unwrap();
+    db
+}
+
 /// Index reads on idx_start and `scans` full scans of trip (2000 rows each).
 fn workload(scans: usize) -> String {
     let mut sql = String::from(
@@ -242,12 +249,7 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
 
 #[tokio::test]
 async fn performance_schema_off_degrades_then_uses_userstat() {
-    let db = blocking(|| {
-        let db = start_db(&[("performance_schema", "OFF")]);
-        db.sql(SCHEMA).unwrap();
-        db
-    })
-    .await;
+    let db = blocking(|| app_db("OFF")).await;
     let pw = Perfwatch::start(&config(FAST, &mysql_target(&dsn(&db, "root", "app"), ""))).await;
     let degraded = [
         ("collector", "mysql"),
@@ -395,12 +397,7 @@ async fn create_pw_user(admin: &mut MySqlConnection) {
 
 #[tokio::test]
 async fn metadata_lock_does_not_pile_up_connections() {
-    let db = blocking(|| {
-        let db = start_db(&[("performance_schema", "ON")]);
-        db.sql(SCHEMA).unwrap();
-        db
-    })
-    .await;
+    let db = blocking(|| app_db("ON")).await;
     let mut admin = connect(&db).await;
     create_pw_user(&mut admin).await;
     let target = mysql_target(

@@ -98,6 +98,20 @@ async fn wait_baseline(pw: &Perfwatch, target: &str) {
     .await;
 }
 
+/// Waits until the classes of database `app` of `target` add up to `n`
+/// executions.
+async fn settle_app_total(pw: &Perfwatch, target: &str, n: usize) -> String {
+    settle(pw, target, "every execution counted", |b| {
+        let in_app: f64 = class_counts(b, target)
+            .iter()
+            .filter(|((db, _), _)| db == "app")
+            .map(|(_, n)| n)
+            .sum();
+        in_app == n as f64
+    })
+    .await
+}
+
 /// Waits until each shape in `ids` shows `n` executions in database `app`
 /// of `target`.
 async fn settle_shapes(pw: &Perfwatch, target: &str, ids: &[String], n: usize) -> String {
@@ -354,15 +368,7 @@ async fn pg_more_shapes_than_top_queries_go_to_other() {
     const N: usize = 4;
     let shapes = [0, 1, 2, 3, 4, 5];
     pg.psql_in("app", &pg_workload(&shapes, N, 0)).unwrap();
-    let body = settle(&pw, "pg", "every execution counted", |b| {
-        let in_app: f64 = class_counts(b, "pg")
-            .iter()
-            .filter(|((db, _), _)| db == "app")
-            .map(|(_, n)| n)
-            .sum();
-        in_app == (shapes.len() * N) as f64
-    })
-    .await;
+    let body = settle_app_total(&pw, "pg", shapes.len() * N).await;
     let classes = class_counts(&body, "pg");
     let named: Vec<_> = classes.keys().filter(|(_, fp)| fp != "other").collect();
     assert_eq!(
@@ -646,15 +652,7 @@ async fn performance_schema_more_shapes_than_top_queries_go_to_other() {
     const N: usize = 4;
     let shapes = [0, 1, 2, 3, 4, 5];
     my_workload(&mut app, &shapes, N, 0).await;
-    let body = settle(&pw, "my", "every execution counted", |b| {
-        let in_app: f64 = class_counts(b, "my")
-            .iter()
-            .filter(|((db, _), _)| db == "app")
-            .map(|(_, n)| n)
-            .sum();
-        in_app == (shapes.len() * N) as f64
-    })
-    .await;
+    let body = settle_app_total(&pw, "my", shapes.len() * N).await;
     let classes = class_counts(&body, "my");
     let named: Vec<_> = classes.keys().filter(|(_, fp)| fp != "other").collect();
     assert_eq!(named.len(), 2, "{classes:?}");
