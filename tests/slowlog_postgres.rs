@@ -233,6 +233,21 @@ fn target_total(body: &str, name: &str, target: &str) -> f64 {
 }
 
 /// Waits until every target has counted exactly `n` events.
+/// A server with [`setup`] done, and the connection that did it.
+async fn start_pg_set_up() -> (PostgresServer, PgConnection) {
+    let pg = start_pg();
+    let mut conn = connect(&pg).await;
+    setup(&mut conn).await;
+    (pg, conn)
+}
+
+/// A while later the scrape still matches `logged`: nothing counted twice
+/// (the stderr parser's held message, the idle flush).
+async fn assert_still_matches(pw: &Perfwatch, logged: &BTreeMap<Option<&'static str>, Logged>) {
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_matches(&pw.scrape().await, logged);
+}
+
 /// Waits until every target counted all `logged` events, checks them
 /// against the log and returns that scrape.
 async fn wait_logged(pw: &Perfwatch, logged: &BTreeMap<Option<&'static str>, Logged>) -> String {
@@ -299,9 +314,7 @@ fn assert_matches(body: &str, logged: &BTreeMap<Option<&'static str>, Logged>) {
 // Multi-threaded: the workloads below block, perfwatch must keep polling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_and_total_time_match_what_postgres_wrote_in_all_formats() {
-    let pg = start_pg();
-    let mut conn = connect(&pg).await;
-    setup(&mut conn).await;
+    let (pg, mut conn) = start_pg_set_up().await;
     let pw = Perfwatch::start(&slowlog_config(&pg)).await;
     workload(&mut conn, 12).await;
     sync_logs(&pg, &mut conn, "end").await;
@@ -329,16 +342,13 @@ async fn counts_and_total_time_match_what_postgres_wrote_in_all_formats() {
     wait_logged(&pw, &logged).await;
     // Nothing counted twice later (the stderr parser's held message, the
     // idle flush).
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_matches(&pw.scrape().await, &logged);
+    assert_still_matches(&pw, &logged).await;
     pw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
-    let pg = start_pg();
-    let mut conn = connect(&pg).await;
-    setup(&mut conn).await;
+    let (pg, mut conn) = start_pg_set_up().await;
     let pw = Perfwatch::start(&slowlog_config(&pg)).await;
     const ROUNDS: usize = 22;
     // The first rotation must get a file name of its own (a new second).
@@ -376,8 +386,7 @@ async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
             "{target}"
         );
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_matches(&pw.scrape().await, &logged);
+    assert_still_matches(&pw, &logged).await;
     pw.stop().await;
 }
 
@@ -386,9 +395,7 @@ async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
 /// order before the current one, so nothing is lost or counted twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_rotations_between_two_polls_lose_nothing_in_all_formats() {
-    let pg = start_pg();
-    let mut conn = connect(&pg).await;
-    setup(&mut conn).await;
+    let (pg, mut conn) = start_pg_set_up().await;
     let toml = slowlog_config(&pg)
         .replace("interval = \"100ms\"", "interval = \"5s\"")
         .replace("timeout = \"90ms\"", "timeout = \"4s\"")
