@@ -321,21 +321,10 @@ async fn slowlog_entries_are_counted_once() {
 
 #[tokio::test]
 async fn killed_redis_goes_down_and_recovers_without_slowing_metrics() {
-    let mut redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("k", &redis.url()),
-    ))
-    .await;
-    pw.wait_for(Duration::from_secs(5), "up", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(1.0)).then_some(())
-    })
-    .await;
+    let (mut redis, pw) = watch_redis("k").await;
+    pw.wait_up("k", 1.0, Duration::from_secs(5)).await;
     redis.kill().unwrap();
-    let (_, took) = timed(pw.wait_for(Duration::from_secs(5), "down", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(0.0)).then_some(())
-    }))
-    .await;
+    let (_, took) = timed(pw.wait_up("k", 0.0, Duration::from_secs(5))).await;
     assert!(
         took < Duration::from_millis(1500),
         "down after {took:?}, interval is 500ms"
@@ -351,10 +340,7 @@ async fn killed_redis_goes_down_and_recovers_without_slowing_metrics() {
         redis
     })
     .await;
-    let (_, took) = timed(pw.wait_for(Duration::from_secs(5), "up again", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(1.0)).then_some(())
-    }))
-    .await;
+    let (_, took) = timed(pw.wait_up("k", 1.0, Duration::from_secs(5))).await;
     assert!(took < Duration::from_millis(1500), "up after {took:?}");
     // Only one connection from perfwatch at a time.
     let mut con = client(&redis);
@@ -419,21 +405,13 @@ async fn stopped_redis_delays_nothing_else() {
         "slowest scrape {worst:?}"
     );
     paused.resume().unwrap();
-    pw.wait_for(Duration::from_secs(5), "paused target back", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "paused")]) == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("paused", 1.0, Duration::from_secs(5)).await;
     pw.stop().await;
 }
 
 #[tokio::test]
 async fn series_of_a_dead_target_are_dropped_after_three_intervals() {
-    let mut redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("gone", &redis.url()),
-    ))
-    .await;
+    let (mut redis, pw) = watch_redis("gone").await;
     wait_polls(&pw, "gone", 1.0, POLL_WAIT).await;
     redis.kill().unwrap();
     let body = pw
