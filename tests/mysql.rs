@@ -64,6 +64,22 @@ async fn scalar(conn: &mut MySqlConnection, sql: &str) -> i64 {
     s.parse().unwrap()
 }
 
+/// `mysql_global_status_threads_connected` of target `db`.
+fn threads_connected(body: &str) -> Option<f64> {
+    value(
+        body,
+        "mysql_global_status_threads_connected",
+        &[("target", "db")],
+    )
+}
+
+/// The mysql target `db` is up and reports the server's status counters.
+fn assert_up_with_status(body: &str) {
+    let l = [("collector", "mysql"), ("target", "db")];
+    assert_eq!(value(body, "perfwatch_target_up", &l), Some(1.0), "{body}");
+    assert!(threads_connected(body).is_some());
+}
+
 /// `perfwatch_mysql_index_size_bytes` of `table`.`index`.
 fn index_size(body: &str, table: &str, index: &str) -> Option<f64> {
     value(
@@ -455,18 +471,10 @@ async fn metadata_lock_does_not_pile_up_connections() {
         errors(&body) >= start_errors + 2.0,
         "the blocked query is counted as failed:\n{body}"
     );
+    assert_up_with_status(&body);
     let l = [("collector", "mysql"), ("target", "db")];
-    assert_eq!(value(&body, "perfwatch_target_up", &l), Some(1.0), "{body}");
     let took = value(&body, "perfwatch_poll_duration_seconds", &l).unwrap();
     assert!(took < 1.5, "the poll finished within its timeout: {took}");
-    assert!(
-        value(
-            &body,
-            "mysql_global_status_threads_connected",
-            &[("target", "db")]
-        )
-        .is_some()
-    );
     assert_eq!(
         value(
             &body,
@@ -586,16 +594,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
             .map(|_| b.to_owned())
         })
         .await;
-    let l = [("collector", "mysql"), ("target", "db")];
-    assert_eq!(value(&body, "perfwatch_target_up", &l), Some(1.0), "{body}");
-    assert!(
-        value(
-            &body,
-            "mysql_global_status_threads_connected",
-            &[("target", "db")]
-        )
-        .is_some()
-    );
+    assert_up_with_status(&body);
     assert!(
         value(
             &body,
