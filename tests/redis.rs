@@ -18,6 +18,18 @@ fn start_redis(settings: &[(&str, &str)]) -> RedisServer {
     RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Sends the commands `fill` queues on one pipeline to `redis`.
+async fn pipeline(redis: &RedisServer, fill: impl FnOnce(&mut redis::Pipeline) + Send + 'static) {
+    let url = redis.url();
+    blocking(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut pipe = redis::pipe();
+        fill(&mut pipe);
+        let _: () = pipe.query(&mut con).unwrap();
+    })
+    .await;
+}
+
 /// A fresh Redis watched by perfwatch as target `name`.
 async fn watch_redis(name: &str) -> (RedisServer, Perfwatch) {
     let redis = start_redis(&[]);
@@ -163,10 +175,7 @@ async fn evictions_are_counted() {
 #[tokio::test]
 async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
     let redis = start_redis(&[]);
-    let url = redis.url();
-    blocking(move || {
-        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-        let mut pipe = redis::pipe();
+    pipeline(&redis, |pipe| {
         // The seeds' bug: cache entries written without a TTL (`session:`).
         for (prefix, n, ttl) in [
             ("bad_days:", 5000, Some(3600)),
@@ -181,7 +190,6 @@ async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
                 set.ignore();
             }
         }
-        let _: () = pipe.query(&mut con).unwrap();
     })
     .await;
     let toml = config(
@@ -578,14 +586,10 @@ async fn the_documented_acl_user_is_enough_and_nothing_is_denied() {
 #[tokio::test]
 async fn key_sampler_waits_min_cycle_interval_between_cycles() {
     let redis = start_redis(&[]);
-    let url = redis.url();
-    blocking(move || {
-        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-        let mut pipe = redis::pipe();
+    pipeline(&redis, |pipe| {
         for i in 0..100 {
             pipe.cmd("SET").arg(format!("k:{i}")).arg("v").ignore();
         }
-        let _: () = pipe.query(&mut con).unwrap();
     })
     .await;
     let toml = config(
