@@ -13,15 +13,9 @@ use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 /// The test schema: a used index, unused ones, a redundant one, PRIMARY,
-/// UNIQUE and a foreign-key index; 2000 trips, 10 drivers.
-const SCHEMA: &str = "CREATE DATABASE app; USE app;
-CREATE TABLE driver (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(100), UNIQUE KEY uq_email (email)) ENGINE=InnoDB;
-CREATE TABLE trip (id INT PRIMARY KEY AUTO_INCREMENT, driver_id INT, start_time INT, status INT, note VARCHAR(50),
-  KEY idx_start (start_time), KEY idx_note (note), KEY idx_status (status), KEY idx_status_start (status, start_time),
-  CONSTRAINT fk_driver FOREIGN KEY (driver_id) REFERENCES driver (id)) ENGINE=InnoDB;
-INSERT INTO driver (email) SELECT CONCAT('d', seq, '@x') FROM seq_1_to_10;
-INSERT INTO trip (driver_id, start_time, status, note) SELECT 1 + seq % 10, seq, seq % 3, 'n' FROM seq_1_to_2000;
-ANALYZE TABLE driver, trip;";
+/// UNIQUE and a foreign-key index; 2000 trips, 10 drivers (the demo's
+/// schema).
+const SCHEMA: &str = perfwatch_testbench::workload::MARIADB_SCHEMA;
 
 /// A server with `performance_schema` `ON` or `OFF` and [`SCHEMA`] loaded.
 fn app_db(performance_schema: &str) -> Db {
