@@ -227,6 +227,11 @@ fn target(name: &str, url: &str, kind: &str, extra: &str) -> String {
     format!("[[http]]\nname = \"{name}\"\nurl = \"{url}\"\nkind = \"{kind}\"\n{extra}")
 }
 
+/// perfwatch polling `targets` every 500 ms (300 ms timeout).
+async fn watch(targets: &str) -> Perfwatch {
+    Perfwatch::start(&config(FAST_SHORT_TIMEOUT, targets)).await
+}
+
 /// A [`target`] of `kind` for `path` on the test app at `addr`, no extra
 /// lines.
 fn local(name: &str, addr: SocketAddr, path: &str, kind: &str) -> String {
@@ -256,16 +261,13 @@ fn keyed_health_target(addr: SocketAddr, dir: &tempfile::TempDir) -> String {
 async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     let (addr, state) = app().await;
     let dir = tempfile::tempdir().unwrap();
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
-        &format!(
-            "{}{}",
-            keyed_health_target(addr, &dir),
-            // Same endpoint without the key: 401 is down, but the poll succeeds.
-            local("nokey", addr, "/health", "health"),
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let pw = watch(&format!(
+        "{}{}",
+        keyed_health_target(addr, &dir),
+        // Same endpoint without the key: 401 is down, but the poll succeeds.
+        local("nokey", addr, "/health", "health"),
+    ))
+    .await;
     let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
     let api = [("target", "api")];
     #[rustfmt::skip]
@@ -358,16 +360,13 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
 #[tokio::test]
 async fn latency_separates_first_and_repeated_requests() {
     let (addr, _state) = app().await;
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
-        &target(
-            "bad-days",
-            &format!("http://{addr}/slow"),
-            "latency",
-            "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let pw = watch(&target(
+        "bad-days",
+        &format!("http://{addr}/slow"),
+        "latency",
+        "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
+    ))
+    .await;
     let body = wait_polls(&pw, "bad-days", 2.0, POLL_WAIT).await;
     let n = polls(&body, "bad-days");
     let bucket = |attempt: &str, le: &str| {
@@ -421,25 +420,22 @@ async fn latency_separates_first_and_repeated_requests() {
 #[tokio::test]
 async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
     let (addr, _state) = app().await;
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
-        &format!(
-            "{}{}",
-            target(
-                "pool",
-                &format!("http://{addr}/pool"),
-                "pool",
-                "max_overflow = 10\n"
-            ),
-            target(
-                "pool-text",
-                &format!("http://{addr}/pool-text"),
-                "pool",
-                "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n"
-            ),
+    let pw = watch(&format!(
+        "{}{}",
+        target(
+            "pool",
+            &format!("http://{addr}/pool"),
+            "pool",
+            "max_overflow = 10\n"
         ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+        target(
+            "pool-text",
+            &format!("http://{addr}/pool-text"),
+            "pool",
+            "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n"
+        ),
+    ))
+    .await;
     wait_polls(&pw, "pool", 1.0, POLL_WAIT).await;
     let body = wait_polls(&pw, "pool-text", 1.0, POLL_WAIT).await;
     let p = [("target", "pool")];
@@ -480,16 +476,13 @@ async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
         ("bad_days".to_owned(), (100, 100)),
         ("dashboard_stats".to_owned(), (0, 0)),
     ]);
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
-        &target(
-            "app",
-            &format!("http://{addr}/metrics"),
-            "prometheus",
-            "max_overflow = 20\n",
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let pw = watch(&target(
+        "app",
+        &format!("http://{addr}/metrics"),
+        "prometheus",
+        "max_overflow = 20\n",
+    ))
+    .await;
     wait_polls(&pw, "app", 1.0, POLL_WAIT).await;
     {
         let mut c = state.cache.lock().unwrap();
@@ -566,8 +559,7 @@ async fn failures_are_classified_bounded_and_isolated() {
     let (huge, huge_sent) = huge_server(false).await;
     let (declared, declared_sent) = huge_server(true).await;
     let refused = perfwatch_testbench::free_port().unwrap();
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
+    let pw = watch(
         &[
             local("hang", addr, "/hang", "health"),
             target(
@@ -591,8 +583,8 @@ async fn failures_are_classified_bounded_and_isolated() {
             local("ok", addr, "/pool", "pool"),
         ]
         .concat(),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    )
+    .await;
     let errors = |b: &str, t: &str, reason: &str| poll_errors(b, t, reason).unwrap_or(0.0);
     let body = pw
         .wait_for(
@@ -705,8 +697,7 @@ async fn exposition_with_every_kind_passes_promtool() {
         .unwrap()
         .insert("bad_days".to_owned(), (3, 1));
     let dir = tempfile::tempdir().unwrap();
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
+    let pw = watch(
         &[
             keyed_health_target(addr, &dir),
             target(
@@ -719,8 +710,8 @@ async fn exposition_with_every_kind_passes_promtool() {
             local("app", addr, "/metrics", "prometheus"),
         ]
         .concat(),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    )
+    .await;
     let body = pw
         .wait_for(Duration::from_secs(15), "every kind polled twice", |b| {
             ["api", "slow", "pool", "app"]
