@@ -47,10 +47,7 @@ async fn full_pool_shows_waiting_clients_and_saturation() {
     let (_pg, bouncer) =
         blocking(|| start_stack(&[("pool_mode", "session"), ("default_pool_size", "2")])).await;
     let pw = Perfwatch::start(&bouncer_config("bouncer", &bouncer.dsn())).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (up(b, "bouncer") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("bouncer", 1.0, Duration::from_secs(10)).await;
 
     // Each holds its server connection 4 s: two run, three wait, in rounds
     // of 2, 2 and 1.
@@ -130,26 +127,16 @@ async fn full_pool_shows_waiting_clients_and_saturation() {
 async fn killed_pgbouncer_goes_down_and_recovers() {
     let (pg, mut bouncer) = blocking(|| start_stack(&[])).await;
     let pw = Perfwatch::start(&bouncer_config("k", &bouncer.dsn())).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (up(b, "k") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("k", 1.0, Duration::from_secs(10)).await;
     bouncer.kill().unwrap();
-    let body = pw
-        .wait_for(Duration::from_secs(5), "down", |b| {
-            (up(b, "k") == Some(0.0)).then(|| b.to_owned())
-        })
-        .await;
+    let body = pw.wait_up("k", 0.0, Duration::from_secs(5)).await;
     assert!(poll_errors(&body, "k", "connect").unwrap() >= 1.0, "{body}");
     let mut bouncer = blocking(move || {
         bouncer.restart().unwrap();
         bouncer
     })
     .await;
-    pw.wait_for(Duration::from_secs(10), "up again", |b| {
-        (up(b, "k") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("k", 1.0, Duration::from_secs(10)).await;
     // Exactly one admin console connection from perfwatch after the reconnect.
     let clients = bouncer.admin("SHOW CLIENTS").unwrap();
     assert_eq!(
@@ -169,10 +156,7 @@ async fn killed_pgbouncer_goes_down_and_recovers() {
 async fn paused_pgbouncer_times_out_and_comes_back() {
     let (_pg, bouncer) = blocking(|| start_stack(&[])).await;
     let pw = Perfwatch::start(&bouncer_config("p", &bouncer.dsn())).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (up(b, "p") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("p", 1.0, Duration::from_secs(10)).await;
     bouncer.pause().unwrap();
     let body = pw
         .wait_for(Duration::from_secs(5), "timeouts", |b| {
@@ -181,10 +165,7 @@ async fn paused_pgbouncer_times_out_and_comes_back() {
         .await;
     assert_eq!(up(&body, "p"), Some(0.0));
     bouncer.resume().unwrap();
-    pw.wait_for(Duration::from_secs(5), "up again", |b| {
-        (up(b, "p") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("p", 1.0, Duration::from_secs(5)).await;
     pw.stop().await;
 }
 
