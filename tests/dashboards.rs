@@ -170,25 +170,25 @@ fn every_query_uses_the_datasource_variable() {
             assert!(
                 is_datasource_variable(ds),
                 "{}: panel {title:?} datasource {ds}",
-                name(&path)
+                name(path)
             );
         }
         let targets = p["targets"]
             .as_array()
-            .unwrap_or_else(|| panic!("{}: panel {title:?} has no targets", name(&path)));
-        assert!(!targets.is_empty(), "{}: panel {title:?}", name(&path));
+            .unwrap_or_else(|| panic!("{}: panel {title:?} has no targets", name(path)));
+        assert!(!targets.is_empty(), "{}: panel {title:?}", name(path));
         for t in targets {
             assert!(
                 is_datasource_variable(&t["datasource"]),
                 "{}: panel {title:?} target {} datasource {}",
-                name(&path),
+                name(path),
                 str_at(t, "refId"),
                 t["datasource"]
             );
             assert!(
                 !str_at(t, "expr").is_empty(),
                 "{}: panel {title:?}",
-                name(&path)
+                name(path)
             );
         }
     });
