@@ -164,57 +164,58 @@ fn panel_ids_are_unique_within_a_dashboard_including_rows() {
 
 #[test]
 fn every_query_uses_the_datasource_variable() {
-    for (path, d) in dashboard_files() {
-        for p in all_panels(&d) {
-            let kind = str_at(p, "type");
-            if kind == "row" || kind == "text" {
-                continue;
-            }
-            let title = str_at(p, "title");
-            if let Some(ds) = p.get("datasource") {
-                assert!(
-                    is_datasource_variable(ds),
-                    "{}: panel {title:?} datasource {ds}",
-                    name(&path)
-                );
-            }
-            let targets = p["targets"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{}: panel {title:?} has no targets", name(&path)));
-            assert!(!targets.is_empty(), "{}: panel {title:?}", name(&path));
-            for t in targets {
-                assert!(
-                    is_datasource_variable(&t["datasource"]),
-                    "{}: panel {title:?} target {} datasource {}",
-                    name(&path),
-                    str_at(t, "refId"),
-                    t["datasource"]
-                );
-                assert!(
-                    !str_at(t, "expr").is_empty(),
-                    "{}: panel {title:?}",
-                    name(&path)
-                );
-            }
+    for_each_data_panel(|path, p| {
+        let title = str_at(p, "title");
+        if let Some(ds) = p.get("datasource") {
+            assert!(
+                is_datasource_variable(ds),
+                "{}: panel {title:?} datasource {ds}",
+                name(path)
+            );
         }
-    }
+        let targets = p["targets"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: panel {title:?} has no targets", name(path)));
+        assert!(!targets.is_empty(), "{}: panel {title:?}", name(path));
+        for t in targets {
+            assert!(
+                is_datasource_variable(&t["datasource"]),
+                "{}: panel {title:?} target {} datasource {}",
+                name(path),
+                str_at(t, "refId"),
+                t["datasource"]
+            );
+            assert!(
+                !str_at(t, "expr").is_empty(),
+                "{}: panel {title:?}",
+                name(path)
+            );
+        }
+    });
 }
 
 #[test]
 fn every_panel_has_a_unit() {
+    for_each_data_panel(|path, p| {
+        let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("");
+        assert!(
+            !unit.is_empty(),
+            "{}: panel {:?} has no unit",
+            name(path),
+            str_at(p, "title")
+        );
+    });
+}
+
+/// Calls `f` with every panel but rows and text panels, and its dashboard's
+/// path.
+fn for_each_data_panel(mut f: impl FnMut(&Path, &Value)) {
     for (path, d) in dashboard_files() {
         for p in all_panels(&d) {
             let kind = str_at(p, "type");
-            if kind == "row" || kind == "text" {
-                continue;
+            if kind != "row" && kind != "text" {
+                f(&path, p);
             }
-            let unit = p["fieldConfig"]["defaults"]["unit"].as_str().unwrap_or("");
-            assert!(
-                !unit.is_empty(),
-                "{}: panel {:?} has no unit",
-                name(&path),
-                str_at(p, "title")
-            );
         }
     }
 }

@@ -133,6 +133,11 @@ fn family_hint(name: &str) -> String {
 /// Waits for `alertname` with `status` for `target` at `hook`; on timeout,
 /// panics with everything delivered so far and what Prometheus and
 /// Alertmanager hold.
+/// Label `name` of a delivered alert.
+fn label<'a>(alert: &'a DeliveredAlert, name: &str) -> Option<&'a str> {
+    alert.labels.get(name).map(String::as_str)
+}
+
 async fn wait_notification(
     hook: &AlertWebhook,
     timeout: Duration,
@@ -294,34 +299,25 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
         &format!("{ratio} < 0.5"),
     )
     .await;
-    let firing = wait_notification(
-        &hook,
-        Duration::from_secs(60),
-        "CacheHitRatioLow",
-        "firing",
-        "cache",
-        &prom,
-        &am,
-    )
-    .await;
-    assert_eq!(
-        firing.labels.get("severity").map(String::as_str),
-        Some("warning"),
-        "{firing:?}"
-    );
+    // Notifications about target `cache`, waited for at most `secs`.
+    let (h, p, a) = (&hook, &prom, &am);
+    let notified = move |secs: u64, alertname: &'static str, status: &'static str| {
+        wait_notification(
+            h,
+            Duration::from_secs(secs),
+            alertname,
+            status,
+            "cache",
+            p,
+            a,
+        )
+    };
+    let firing = notified(60, "CacheHitRatioLow", "firing").await;
+    assert_eq!(label(&firing, "severity"), Some("warning"), "{firing:?}");
 
     // Recovery: mostly hits again → a resolved notification.
     workload.set(Mode::Recover);
-    let resolved = wait_notification(
-        &hook,
-        Duration::from_secs(90),
-        "CacheHitRatioLow",
-        "resolved",
-        "cache",
-        &prom,
-        &am,
-    )
-    .await;
+    let resolved = notified(90, "CacheHitRatioLow", "resolved").await;
     assert!(resolved.at >= firing.at, "{resolved:?} before {firing:?}");
     let now = tokio::task::block_in_place(|| prom.query(ratio)).unwrap();
     assert!(
@@ -332,39 +328,13 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
 
     // Redis killed → PerfwatchTargetDown reaches the webhook.
     tokio::task::block_in_place(|| redis.kill()).unwrap();
-    let down = wait_notification(
-        &hook,
-        Duration::from_secs(60),
-        "PerfwatchTargetDown",
-        "firing",
-        "cache",
-        &prom,
-        &am,
-    )
-    .await;
-    assert_eq!(
-        down.labels.get("severity").map(String::as_str),
-        Some("critical"),
-        "{down:?}"
-    );
-    assert_eq!(
-        down.labels.get("collector").map(String::as_str),
-        Some("redis"),
-        "{down:?}"
-    );
+    let down = notified(60, "PerfwatchTargetDown", "firing").await;
+    assert_eq!(label(&down, "severity"), Some("critical"), "{down:?}");
+    assert_eq!(label(&down, "collector"), Some("redis"), "{down:?}");
 
     // And back: resolved once perfwatch polls the restarted Redis.
     tokio::task::block_in_place(|| redis.restart()).unwrap();
-    wait_notification(
-        &hook,
-        Duration::from_secs(60),
-        "PerfwatchTargetDown",
-        "resolved",
-        "cache",
-        &prom,
-        &am,
-    )
-    .await;
+    notified(60, "PerfwatchTargetDown", "resolved").await;
     assert!(!hook.raw().is_empty(), "notifications were recorded");
     pw.stop().await;
 }

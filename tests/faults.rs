@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, timed, value};
+use common::{Perfwatch, blocking, poll_errors, rss_kb, timed, value};
 use perfwatch_testbench::RedisServer;
 
 fn cfg(interval_ms: u64, body: &str) -> String {
@@ -20,16 +20,6 @@ fn cfg(interval_ms: u64, body: &str) -> String {
 
 fn redis_target(name: &str, url: &str) -> String {
     format!("[[redis]]\nname = \"{name}\"\nurl = \"{url}\"\n")
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
 }
 
 fn perfwatch_clients(redis: &RedisServer) -> usize {
@@ -83,15 +73,7 @@ async fn redis_killed_and_restarted_25_times() {
         "test process RSS grew by {grown} kB over 25 restarts"
     );
     let body = pw.scrape().await;
-    assert!(
-        value(
-            &body,
-            "perfwatch_poll_errors_total",
-            &[("target", "flappy"), ("reason", "connect")]
-        )
-        .unwrap()
-            >= 25.0
-    );
+    assert!(poll_errors(&body, "flappy", "connect").unwrap() >= 25.0);
     pw.stop().await;
 }
 
@@ -151,13 +133,7 @@ async fn hung_garbage_and_hangup_servers_fail_cleanly_and_delay_nothing() {
                     .all(|t| {
                         let errs: f64 = ["timeout", "protocol", "connect", "query"]
                             .iter()
-                            .filter_map(|r| {
-                                value(
-                                    b,
-                                    "perfwatch_poll_errors_total",
-                                    &[("target", t), ("reason", r)],
-                                )
-                            })
+                            .filter_map(|r| poll_errors(b, t, r))
                             .sum();
                         errs >= 2.0
                     })
@@ -173,13 +149,7 @@ async fn hung_garbage_and_hangup_servers_fail_cleanly_and_delay_nothing() {
         );
     }
     assert!(
-        value(
-            &body,
-            "perfwatch_poll_errors_total",
-            &[("target", "silent"), ("reason", "timeout")]
-        )
-        .unwrap()
-            >= 1.0,
+        poll_errors(&body, "silent", "timeout").unwrap() >= 1.0,
         "a server that never answers is a timeout"
     );
     // The healthy target keeps its schedule and scrapes stay fast.
@@ -216,30 +186,14 @@ async fn hung_garbage_and_hangup_servers_fail_cleanly_and_delay_nothing() {
 async fn sigstop_times_out_without_backlog() {
     let redis = RedisServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
     let pw = Perfwatch::start(&cfg(200, &redis_target("frozen", &redis.url()))).await;
-    pw.wait_for(Duration::from_secs(5), "up", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "frozen")]) == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("frozen", 1.0, Duration::from_secs(5)).await;
     redis.pause().unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let body = pw.scrape().await;
     let polls_paused = value(&body, "perfwatch_polls_total", &[("target", "frozen")]).unwrap();
-    assert!(
-        value(
-            &body,
-            "perfwatch_poll_errors_total",
-            &[("target", "frozen"), ("reason", "timeout")]
-        )
-        .unwrap()
-            >= 3.0
-    );
+    assert!(poll_errors(&body, "frozen", "timeout").unwrap() >= 3.0);
     redis.resume().unwrap();
-    let body = pw
-        .wait_for(Duration::from_secs(3), "up after SIGCONT", |b| {
-            (value(b, "perfwatch_target_up", &[("target", "frozen")]) == Some(1.0))
-                .then(|| b.to_owned())
-        })
-        .await;
+    let body = pw.wait_up("frozen", 1.0, Duration::from_secs(3)).await;
     // No backlog: polls continue one per interval, not a burst of queued ones.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let after = value(
@@ -362,12 +316,7 @@ async fn broken_slow_logs_are_reported_and_recover() {
     // Replaced by a directory.
     std::fs::create_dir(&log).unwrap();
     pw.wait_for(Duration::from_secs(5), "io errors", |b| {
-        (value(
-            b,
-            "perfwatch_poll_errors_total",
-            &[("target", "s"), ("reason", "io")],
-        ) >= Some(1.0))
-        .then_some(())
+        (poll_errors(b, "s", "io") >= Some(1.0)).then_some(())
     })
     .await;
     let (_, t) = timed(pw.scrape()).await;

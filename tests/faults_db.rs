@@ -12,21 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, timed, value};
+use common::{Perfwatch, blocking, poll_errors, rss_kb, timed, value};
 use perfwatch_testbench::{MariaDbServer, PostgresServer, find_binary};
 
 fn cfg(interval_ms: u64, timeout_ms: u64, body: &str) -> String {
     format!("[global]\ninterval = \"{interval_ms}ms\"\ntimeout = \"{timeout_ms}ms\"\n{body}")
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap()
 }
 
 /// Tasks alive on the test's runtime, which also runs perfwatch.
@@ -143,23 +133,19 @@ trait Restartable: Send + 'static {
     fn restart_now(&mut self);
 }
 
-impl Restartable for PostgresServer {
-    fn kill_now(&mut self) {
-        self.kill().unwrap();
-    }
-    fn restart_now(&mut self) {
-        self.restart().unwrap_or_else(|e| panic!("{e}"));
-    }
+macro_rules! restartable {
+    ($($server:ty),*) => {$(
+        impl Restartable for $server {
+            fn kill_now(&mut self) {
+                self.kill().unwrap();
+            }
+            fn restart_now(&mut self) {
+                self.restart().unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    )*};
 }
-
-impl Restartable for MariaDbServer {
-    fn kill_now(&mut self) {
-        self.kill().unwrap();
-    }
-    fn restart_now(&mut self) {
-        self.restart().unwrap_or_else(|e| panic!("{e}"));
-    }
-}
+restartable!(PostgresServer, MariaDbServer);
 
 /// What a kill/restart run measured.
 struct Flaps {
@@ -180,6 +166,15 @@ struct Flaps {
 /// Kills `server` with SIGKILL and restarts it `rounds` times while
 /// perfwatch (already up on `target`) polls; measures how fast `up` follows,
 /// perfwatch's server connections, and growth between round 5 and the end.
+/// Runs `f` on `server` off the async runtime and hands the server back.
+async fn blocking_on<S: Restartable>(mut server: S, f: fn(&mut S)) -> S {
+    blocking(move || {
+        f(&mut server);
+        server
+    })
+    .await
+}
+
 async fn flap<S: Restartable>(
     pw: &Perfwatch,
     mut server: S,
@@ -200,19 +195,11 @@ async fn flap<S: Restartable>(
     let mut baseline = None;
     for round in 1..=rounds {
         // SIGKILL of the whole tree and reap: quick, no need to leave the runtime.
-        server = blocking(move || {
-            server.kill_now();
-            server
-        })
-        .await;
+        server = blocking_on(server, S::kill_now).await;
         let (_, t) = timed(pw.wait_for(Duration::from_secs(5), "down", up(0.0))).await;
         worst_down = worst_down.max(t);
         // Measured from when the server accepts connections again.
-        server = blocking(move || {
-            server.restart_now();
-            server
-        })
-        .await;
+        server = blocking_on(server, S::restart_now).await;
         let (_, t) = timed(pw.wait_for(Duration::from_secs(5), "up again", up(1.0))).await;
         worst_up = worst_up.max(t);
         let c = count.clone();
@@ -232,18 +219,8 @@ async fn flap<S: Restartable>(
     let tasks_grown = alive_tasks() as i64 - tasks0;
     let (max_sampled, samples) = sampler.finish();
     let body = pw.scrape().await;
-    let connect_errors = value(
-        &body,
-        "perfwatch_poll_errors_total",
-        &[("target", target), ("reason", "connect")],
-    )
-    .unwrap_or(0.0);
-    let panics = value(
-        &body,
-        "perfwatch_poll_errors_total",
-        &[("target", target), ("reason", "internal")],
-    )
-    .unwrap_or(0.0);
+    let connect_errors = poll_errors(&body, target, "connect").unwrap_or(0.0);
+    let panics = poll_errors(&body, target, "internal").unwrap_or(0.0);
     (
         server,
         Flaps {
@@ -308,6 +285,32 @@ fn check_flaps(f: &Flaps, rounds: usize, interval: Duration, reconnect: Duration
     );
 }
 
+/// Runs perfwatch with `toml` (target `flappy`, one connection), waits
+/// until it is up, kills and restarts `server` `rounds` times, reports and
+/// checks the flaps (`interval_ms`: the config's poll interval;
+/// `reconnect_ms`: the allowed reconnect delay), and stops.
+async fn flap_flappy<S: Restartable>(
+    what: &str,
+    server: S,
+    count: Counter,
+    toml: &str,
+    rounds: usize,
+    (interval_ms, reconnect_ms): (u64, u64),
+    started: Instant,
+) {
+    let pw = Perfwatch::start(toml).await;
+    pw.wait_up("flappy", 1.0, Duration::from_secs(10)).await;
+    let (server, f) = flap(&pw, server, "flappy", rounds, count).await;
+    report(what, &f, started.elapsed());
+    let (interval, reconnect) = (
+        Duration::from_millis(interval_ms),
+        Duration::from_millis(reconnect_ms),
+    );
+    check_flaps(&f, rounds, interval, reconnect, 1);
+    pw.stop().await;
+    drop(server);
+}
+
 fn report(what: &str, f: &Flaps, took: Duration) {
     eprintln!(
         "{what}: {took:?}, worst down {:?}, worst up {:?}, connections max {} (after restart {}), {} samples, RSS {:+} kB, tasks {:+}, connect errors {}",
@@ -332,24 +335,8 @@ async fn postgres_killed_and_restarted_22_times() {
         150,
         &format!("[[postgres]]\nname = \"flappy\"\ndsn = \"{}\"\n", pg.dsn()),
     );
-    let pw = Perfwatch::start(&toml).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "flappy")]) == Some(1.0)).then_some(())
-    })
-    .await;
-    let rounds = 22;
-    let (pg, f) = flap(&pw, pg, "flappy", rounds, count).await;
-    report("postgres", &f, started.elapsed());
     // One connection: the DSN's database is the only one examined.
-    check_flaps(
-        &f,
-        rounds,
-        Duration::from_millis(200),
-        Duration::from_millis(150),
-        1,
-    );
-    pw.stop().await;
-    drop(pg);
+    flap_flappy("postgres", pg, count, &toml, 22, (200, 150), started).await;
 }
 
 /// perfwatch's login on MariaDB, so its connections can be told apart.
@@ -378,22 +365,6 @@ async fn mariadb_killed_and_restarted_20_times() {
             db.port()
         ),
     );
-    let pw = Perfwatch::start(&toml).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "flappy")]) == Some(1.0)).then_some(())
-    })
-    .await;
-    let rounds = 20;
-    let (db, f) = flap(&pw, db, "flappy", rounds, count).await;
-    report("mariadb", &f, started.elapsed());
     // A pool of one connection per target.
-    check_flaps(
-        &f,
-        rounds,
-        Duration::from_millis(300),
-        Duration::from_millis(150),
-        1,
-    );
-    pw.stop().await;
-    drop(db);
+    flap_flappy("mariadb", db, count, &toml, 20, (300, 150), started).await;
 }

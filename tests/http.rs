@@ -17,7 +17,10 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use common::{FAST_SHORT_TIMEOUT, Perfwatch, config, polls, value, wait_polls};
+use common::{
+    Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_values, config, poll_errors, polls, value,
+    wait_polls,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long [`wait_polls`] waits for the polls it asks for.
@@ -224,6 +227,17 @@ fn target(name: &str, url: &str, kind: &str, extra: &str) -> String {
     format!("[[http]]\nname = \"{name}\"\nurl = \"{url}\"\nkind = \"{kind}\"\n{extra}")
 }
 
+/// perfwatch polling `targets` every 500 ms (300 ms timeout).
+async fn watch(targets: &str) -> Perfwatch {
+    Perfwatch::start(&config(FAST_SHORT_TIMEOUT, targets)).await
+}
+
+/// A [`target`] of `kind` for `path` on the test app at `addr`, no extra
+/// lines.
+fn local(name: &str, addr: SocketAddr, path: &str, kind: &str) -> String {
+    target(name, &format!("http://{addr}{path}"), kind, "")
+}
+
 fn key_file(dir: &tempfile::TempDir) -> String {
     let path = dir.path().join("api-key");
     std::fs::write(&path, format!("{API_KEY}\n")).unwrap();
@@ -247,23 +261,21 @@ fn keyed_health_target(addr: SocketAddr, dir: &tempfile::TempDir) -> String {
 async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     let (addr, state) = app().await;
     let dir = tempfile::tempdir().unwrap();
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
-        &format!(
-            "{}{}",
-            keyed_health_target(addr, &dir),
-            // Same endpoint without the key: 401 is down, but the poll succeeds.
-            target("nokey", &format!("http://{addr}/health"), "health", ""),
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let pw = watch(&format!(
+        "{}{}",
+        keyed_health_target(addr, &dir),
+        // Same endpoint without the key: 401 is down, but the poll succeeds.
+        local("nokey", addr, "/health", "health"),
+    ))
+    .await;
     let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
     let api = [("target", "api")];
-    assert_eq!(value(&body, "perfwatch_app_up", &api), Some(1.0));
-    assert_eq!(
-        value(&body, "perfwatch_app_health_status_up", &api),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_up", &api, Some(1.0)),
+        ("perfwatch_app_health_status_up", &api, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     for check in ["database", "cache", "rate_limiter"] {
         assert_eq!(
             value(
@@ -275,32 +287,24 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
             "{check}"
         );
     }
-    assert_eq!(value(&body, "perfwatch_app_health_checks", &api), Some(3.0));
-    assert_eq!(
-        value(&body, "perfwatch_app_health_parse_errors_total", &api),
-        Some(0.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_health_checks", &api, Some(3.0)),
+        ("perfwatch_app_health_parse_errors_total", &api, Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(value(&body, "perfwatch_app_response_seconds", &api).unwrap() < 0.3);
 
     state.db_healthy.store(false, Ordering::SeqCst);
     let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
     let db = [("target", "api"), ("check", "database")];
-    assert_eq!(
-        value(&body, "perfwatch_app_health_check_up", &db),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_app_health_check_up",
-            &[("target", "api"), ("check", "cache")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(&body, "perfwatch_app_health_status_up", &api),
-        Some(0.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_health_check_up", &db, Some(0.0)),
+        ("perfwatch_app_health_check_up", &[("target", "api"), ("check", "cache")], Some(1.0)),
+        ("perfwatch_app_health_status_up", &api, Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(&body, "perfwatch_app_up", &api),
         Some(1.0),
@@ -315,11 +319,12 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     );
 
     let nokey = [("target", "nokey")];
-    assert_eq!(value(&body, "perfwatch_app_up", &nokey), Some(0.0));
-    assert_eq!(
-        value(&body, "perfwatch_app_response_status_code", &nokey),
-        Some(401.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_up", &nokey, Some(0.0)),
+        ("perfwatch_app_response_status_code", &nokey, Some(401.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(&body, "perfwatch_target_up", &nokey),
         Some(1.0),
@@ -355,16 +360,13 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
 #[tokio::test]
 async fn latency_separates_first_and_repeated_requests() {
     let (addr, _state) = app().await;
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
-        &target(
-            "bad-days",
-            &format!("http://{addr}/slow"),
-            "latency",
-            "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let pw = watch(&target(
+        "bad-days",
+        &format!("http://{addr}/slow"),
+        "latency",
+        "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
+    ))
+    .await;
     let body = wait_polls(&pw, "bad-days", 2.0, POLL_WAIT).await;
     let n = polls(&body, "bad-days");
     let bucket = |attempt: &str, le: &str| {
@@ -418,39 +420,34 @@ async fn latency_separates_first_and_repeated_requests() {
 #[tokio::test]
 async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
     let (addr, _state) = app().await;
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
-        &format!(
-            "{}{}",
-            target(
-                "pool",
-                &format!("http://{addr}/pool"),
-                "pool",
-                "max_overflow = 10\n"
-            ),
-            target(
-                "pool-text",
-                &format!("http://{addr}/pool-text"),
-                "pool",
-                "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n"
-            ),
+    let pw = watch(&format!(
+        "{}{}",
+        target(
+            "pool",
+            &format!("http://{addr}/pool"),
+            "pool",
+            "max_overflow = 10\n"
         ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+        target(
+            "pool-text",
+            &format!("http://{addr}/pool-text"),
+            "pool",
+            "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n"
+        ),
+    ))
+    .await;
     wait_polls(&pw, "pool", 1.0, POLL_WAIT).await;
     let body = wait_polls(&pw, "pool-text", 1.0, POLL_WAIT).await;
     let p = [("target", "pool")];
-    assert_eq!(value(&body, "perfwatch_app_pool_size", &p), Some(5.0));
-    assert_eq!(
-        value(&body, "perfwatch_app_pool_checked_out", &p),
-        Some(2.0)
-    );
-    assert_eq!(value(&body, "perfwatch_app_pool_checked_in", &p), Some(3.0));
-    assert_eq!(value(&body, "perfwatch_app_pool_overflow", &p), Some(0.0));
-    assert_eq!(
-        value(&body, "perfwatch_app_pool_overflow_in_use", &p),
-        Some(0.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_pool_size", &p, Some(5.0)),
+        ("perfwatch_app_pool_checked_out", &p, Some(2.0)),
+        ("perfwatch_app_pool_checked_in", &p, Some(3.0)),
+        ("perfwatch_app_pool_overflow", &p, Some(0.0)),
+        ("perfwatch_app_pool_overflow_in_use", &p, Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(
             &body,
@@ -460,24 +457,15 @@ async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
         Some(2.0 / (5.0 + 10.0))
     );
     let t = [("target", "pool-text")];
-    assert_eq!(value(&body, "perfwatch_app_pool_size", &t), Some(5.0));
-    assert_eq!(
-        value(&body, "perfwatch_app_pool_checked_out", &t),
-        Some(8.0)
-    );
-    assert_eq!(value(&body, "perfwatch_app_pool_overflow", &t), Some(3.0));
-    assert_eq!(
-        value(&body, "perfwatch_app_pool_overflow_in_use", &t),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_pool_saturation_ratio",
-            &[("source", "app"), ("target", "pool-text")]
-        ),
-        Some(8.0 / 15.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_pool_size", &t, Some(5.0)),
+        ("perfwatch_app_pool_checked_out", &t, Some(8.0)),
+        ("perfwatch_app_pool_overflow", &t, Some(3.0)),
+        ("perfwatch_app_pool_overflow_in_use", &t, Some(1.0)),
+        ("perfwatch_pool_saturation_ratio", &[("source", "app"), ("target", "pool-text")], Some(8.0 / 15.0)),
+    ];
+    assert_values(&body, wanted);
     pw.stop().await;
 }
 
@@ -488,16 +476,13 @@ async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
         ("bad_days".to_owned(), (100, 100)),
         ("dashboard_stats".to_owned(), (0, 0)),
     ]);
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
-        &target(
-            "app",
-            &format!("http://{addr}/metrics"),
-            "prometheus",
-            "max_overflow = 20\n",
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let pw = watch(&target(
+        "app",
+        &format!("http://{addr}/metrics"),
+        "prometheus",
+        "max_overflow = 20\n",
+    ))
+    .await;
     wait_polls(&pw, "app", 1.0, POLL_WAIT).await;
     {
         let mut c = state.cache.lock().unwrap();
@@ -512,50 +497,24 @@ async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
             ("window", window),
         ]
     };
-    assert_eq!(
-        value(&body, "perfwatch_cache_hit_ratio", &w("bad_days", "1m")),
-        Some(0.75)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_cache_lookups_in_window",
-            &w("bad_days", "1m")
-        ),
-        Some(40.0)
-    );
-    assert_eq!(
-        value(&body, "perfwatch_cache_hit_ratio", &w("bad_days", "total")),
-        Some(130.0 / 240.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_cache_hit_ratio",
-            &w("dashboard_stats", "5m")
-        ),
-        Some(0.5)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_cache_hit_ratio", &w("bad_days", "1m"), Some(0.75)),
+        ("perfwatch_cache_lookups_in_window", &w("bad_days", "1m"), Some(40.0)),
+        ("perfwatch_cache_hit_ratio", &w("bad_days", "total"), Some(130.0 / 240.0)),
+        ("perfwatch_cache_hit_ratio", &w("dashboard_stats", "5m"), Some(0.5)),
+    ];
+    assert_values(&body, wanted);
     // pool gauges picked from the same scrape
     let t = [("target", "app")];
-    assert_eq!(value(&body, "perfwatch_app_pool_size", &t), Some(20.0));
-    assert_eq!(value(&body, "perfwatch_app_pool_overflow", &t), Some(0.0));
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_pool_saturation_ratio",
-            &[("source", "app"), ("target", "app")]
-        ),
-        Some(7.0 / 40.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_app_metrics_samples",
-            &[("target", "app"), ("metric", "cache_hits_total")]
-        ),
-        Some(4.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_pool_size", &t, Some(20.0)),
+        ("perfwatch_app_pool_overflow", &t, Some(0.0)),
+        ("perfwatch_pool_saturation_ratio", &[("source", "app"), ("target", "app")], Some(7.0 / 40.0)),
+        ("perfwatch_app_metrics_samples", &[("target", "app"), ("metric", "cache_hits_total")], Some(4.0)),
+    ];
+    assert_values(&body, wanted);
     // Nothing of the app is re-exported wholesale.
     assert!(!body.contains("http_requests_total"), "{body}");
 
@@ -574,26 +533,13 @@ async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
         .unwrap()
         .insert("bad_days".into(), (4, 1));
     let body = wait_polls(&pw, "app", 2.0, POLL_WAIT).await;
-    assert_eq!(
-        value(&body, "perfwatch_cache_hit_ratio", &w("bad_days", "1m")),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_cache_lookups_in_window",
-            &w("bad_days", "15m")
-        ),
-        Some(3.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_cache_lookups_in_window",
-            &w("dashboard_stats", "1m")
-        ),
-        Some(0.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_cache_hit_ratio", &w("bad_days", "1m"), Some(1.0)),
+        ("perfwatch_cache_lookups_in_window", &w("bad_days", "15m"), Some(3.0)),
+        ("perfwatch_cache_lookups_in_window", &w("dashboard_stats", "1m"), Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(
             &body,
@@ -613,10 +559,9 @@ async fn failures_are_classified_bounded_and_isolated() {
     let (huge, huge_sent) = huge_server(false).await;
     let (declared, declared_sent) = huge_server(true).await;
     let refused = perfwatch_testbench::free_port().unwrap();
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
+    let pw = watch(
         &[
-            target("hang", &format!("http://{addr}/hang"), "health", ""),
+            local("hang", addr, "/hang", "health"),
             target(
                 "refused",
                 &format!("http://user:hunter2@127.0.0.1:{refused}/health"),
@@ -631,38 +576,16 @@ async fn failures_are_classified_bounded_and_isolated() {
                 "health",
                 "",
             ),
-            target(
-                "garbage-pool",
-                &format!("http://{addr}/garbage"),
-                "pool",
-                "",
-            ),
-            target(
-                "garbage-health",
-                &format!("http://{addr}/garbage"),
-                "health",
-                "",
-            ),
-            target(
-                "down-health",
-                &format!("http://{addr}/health500"),
-                "health",
-                "",
-            ),
-            target("loop", &format!("http://{addr}/loop"), "health", ""),
-            target("ok", &format!("http://{addr}/pool"), "pool", ""),
+            local("garbage-pool", addr, "/garbage", "pool"),
+            local("garbage-health", addr, "/garbage", "health"),
+            local("down-health", addr, "/health500", "health"),
+            local("loop", addr, "/loop", "health"),
+            local("ok", addr, "/pool", "pool"),
         ]
         .concat(),
-    );
-    let pw = Perfwatch::start(&toml).await;
-    let errors = |b: &str, t: &str, reason: &str| {
-        value(
-            b,
-            "perfwatch_poll_errors_total",
-            &[("target", t), ("reason", reason)],
-        )
-        .unwrap_or(0.0)
-    };
+    )
+    .await;
+    let errors = |b: &str, t: &str, reason: &str| poll_errors(b, t, reason).unwrap_or(0.0);
     let body = pw
         .wait_for(
             Duration::from_secs(15),
@@ -716,23 +639,14 @@ async fn failures_are_classified_bounded_and_isolated() {
     assert!(value(&body, "perfwatch_app_health_parse_errors_total", &hh).unwrap() >= 2.0);
     let dh = [("target", "down-health")];
     assert_eq!(up("down-health"), Some(1.0));
-    assert_eq!(value(&body, "perfwatch_app_up", &dh), Some(0.0));
-    assert_eq!(
-        value(&body, "perfwatch_app_response_status_code", &dh),
-        Some(503.0)
-    );
-    assert_eq!(
-        value(&body, "perfwatch_app_health_status_up", &dh),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_app_health_check_up",
-            &[("target", "down-health"), ("check", "database")]
-        ),
-        Some(0.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_app_up", &dh, Some(0.0)),
+        ("perfwatch_app_response_status_code", &dh, Some(503.0)),
+        ("perfwatch_app_health_status_up", &dh, Some(0.0)),
+        ("perfwatch_app_health_check_up", &[("target", "down-health"), ("check", "database")], Some(0.0)),
+    ];
+    assert_values(&body, wanted);
 
     // Nothing else was disturbed: the healthy target kept its pace.
     assert_eq!(up("ok"), Some(1.0));
@@ -783,8 +697,7 @@ async fn exposition_with_every_kind_passes_promtool() {
         .unwrap()
         .insert("bad_days".to_owned(), (3, 1));
     let dir = tempfile::tempdir().unwrap();
-    let toml = config(
-        FAST_SHORT_TIMEOUT,
+    let pw = watch(
         &[
             keyed_health_target(addr, &dir),
             target(
@@ -793,12 +706,12 @@ async fn exposition_with_every_kind_passes_promtool() {
                 "latency",
                 "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
             ),
-            target("pool", &format!("http://{addr}/pool"), "pool", ""),
-            target("app", &format!("http://{addr}/metrics"), "prometheus", ""),
+            local("pool", addr, "/pool", "pool"),
+            local("app", addr, "/metrics", "prometheus"),
         ]
         .concat(),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    )
+    .await;
     let body = pw
         .wait_for(Duration::from_secs(15), "every kind polled twice", |b| {
             ["api", "slow", "pool", "app"]

@@ -5,51 +5,24 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{FAST, Perfwatch, blocking, config, polls, value, wait_polls};
-use perfwatch_testbench::MariaDbServer;
+use common::{
+    Db, Expected, FAST, Perfwatch, assert_values, blocking, config, exec, poll_errors, polls,
+    start_db, value, wait_polls,
+};
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-/// A server plus its own `tmpdir`: mariadbd deletes `#sql*` files in its
-/// tmpdir at start, so servers sharing /tmp break each other's
-/// `mariadb-install-db` when tests run in parallel.
-struct Db {
-    server: MariaDbServer,
-    _tmp: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Db {
-    type Target = MariaDbServer;
-    fn deref(&self) -> &MariaDbServer {
-        &self.server
-    }
-}
-
-impl std::ops::DerefMut for Db {
-    fn deref_mut(&mut self) -> &mut MariaDbServer {
-        &mut self.server
-    }
-}
-
-fn start_db(settings: &[(&str, &str)]) -> Db {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().display().to_string();
-    let mut all = settings.to_vec();
-    all.push(("tmpdir", &dir));
-    let server = MariaDbServer::start(&all).unwrap_or_else(|e| panic!("{e}"));
-    Db { server, _tmp: tmp }
-}
-
 /// The test schema: a used index, unused ones, a redundant one, PRIMARY,
-/// UNIQUE and a foreign-key index; 2000 trips, 10 drivers.
-const SCHEMA: &str = "CREATE DATABASE app; USE app;
-CREATE TABLE driver (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(100), UNIQUE KEY uq_email (email)) ENGINE=InnoDB;
-CREATE TABLE trip (id INT PRIMARY KEY AUTO_INCREMENT, driver_id INT, start_time INT, status INT, note VARCHAR(50),
-  KEY idx_start (start_time), KEY idx_note (note), KEY idx_status (status), KEY idx_status_start (status, start_time),
-  CONSTRAINT fk_driver FOREIGN KEY (driver_id) REFERENCES driver (id)) ENGINE=InnoDB;
-INSERT INTO driver (email) SELECT CONCAT('d', seq, '@x') FROM seq_1_to_10;
-INSERT INTO trip (driver_id, start_time, status, note) SELECT 1 + seq % 10, seq, seq % 3, 'n' FROM seq_1_to_2000;
-ANALYZE TABLE driver, trip;";
+/// UNIQUE and a foreign-key index; 2000 trips, 10 drivers (the demo's
+/// schema).
+const SCHEMA: &str = perfwatch_testbench::workload::MARIADB_SCHEMA;
+
+/// A server with `performance_schema` `ON` or `OFF` and [`SCHEMA`] loaded.
+fn app_db(performance_schema: &str) -> Db {
+    let db = start_db(&[("performance_schema", performance_schema)]);
+    db.sql(SCHEMA).unwrap();
+    db
+}
 
 /// Index reads on idx_start and `scans` full scans of trip (2000 rows each).
 fn workload(scans: usize) -> String {
@@ -76,13 +49,6 @@ async fn connect(db: &Db) -> MySqlConnection {
     MySqlConnection::connect(&db.dsn()).await.unwrap()
 }
 
-async fn exec(conn: &mut MySqlConnection, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
 async fn scalar(conn: &mut MySqlConnection, sql: &str) -> i64 {
     let row = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
         .fetch_one(conn)
@@ -92,12 +58,33 @@ async fn scalar(conn: &mut MySqlConnection, sql: &str) -> i64 {
     s.parse().unwrap()
 }
 
-fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    value(body, name, labels)
+/// `mysql_global_status_threads_connected` of target `db`.
+fn threads_connected(body: &str) -> Option<f64> {
+    value(
+        body,
+        "mysql_global_status_threads_connected",
+        &[("target", "db")],
+    )
+}
+
+/// The mysql target `db` is up and reports the server's status counters.
+fn assert_up_with_status(body: &str) {
+    let l = [("collector", "mysql"), ("target", "db")];
+    assert_eq!(value(body, "perfwatch_target_up", &l), Some(1.0), "{body}");
+    assert!(threads_connected(body).is_some());
+}
+
+/// `perfwatch_mysql_index_size_bytes` of `table`.`index`.
+fn index_size(body: &str, table: &str, index: &str) -> Option<f64> {
+    value(
+        body,
+        "perfwatch_mysql_index_size_bytes",
+        &[("table", table), ("index", index)],
+    )
 }
 
 fn verdict(body: &str, table: &str, index: &str) -> Option<f64> {
-    sample(
+    value(
         body,
         "perfwatch_mysql_index_unused",
         &[("schema", "app"), ("table", table), ("index", index)],
@@ -166,29 +153,19 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
     }
     let t = [("target", "db")];
     assert_eq!(
-        sample(&body, "perfwatch_mysql_unused_indexes", &t),
+        value(&body, "perfwatch_mysql_unused_indexes", &t),
         Some(3.0)
     );
-    assert!(sample(&body, "perfwatch_mysql_unused_index_bytes", &t).unwrap() > 0.0);
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_index_redundant",
-            &[
-                ("table", "trip"),
-                ("index", "idx_status"),
-                ("covered_by", "idx_status_start")
-            ]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&body, "perfwatch_mysql_redundant_indexes", &t),
-        Some(1.0)
-    );
+    assert!(value(&body, "perfwatch_mysql_unused_index_bytes", &t).unwrap() > 0.0);
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_mysql_index_redundant", &[("table", "trip"), ("index", "idx_status"), ("covered_by", "idx_status_start")], Some(1.0)),
+        ("perfwatch_mysql_redundant_indexes", &t, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     // Full scans: 3 × 2000 rows read without an index.
     let io = |index: &str, op: &str| {
-        sample(
+        value(
             &body,
             "mysql_perf_schema_index_io_waits_total",
             &[
@@ -204,7 +181,7 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
     assert_eq!(io("idx_note", "fetch"), Some(0.0));
     assert!(io("idx_start", "fetch").unwrap() > 0.0);
     let cand = |table: &str| {
-        sample(
+        value(
             &body,
             "perfwatch_mysql_missing_index_candidate",
             &[("schema", "app"), ("table", table)],
@@ -212,14 +189,14 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
     };
     assert_eq!(cand("trip"), Some(1.0));
     assert_eq!(
-        sample(&body, "perfwatch_mysql_missing_index_candidates", &t),
+        value(&body, "perfwatch_mysql_missing_index_candidates", &t),
         Some(1.0)
     );
     // No reset of the statistics: their age is the server's uptime (whole
     // seconds) at the last index pass, which may be a poll or two (each
     // index_interval = 1 s) older than this poll's uptime.
-    let age = sample(&body, "perfwatch_mysql_stats_age_seconds", &t).unwrap();
-    let uptime = sample(&body, "mysql_global_status_uptime", &t).unwrap();
+    let age = value(&body, "perfwatch_mysql_stats_age_seconds", &t).unwrap();
+    let uptime = value(&body, "mysql_global_status_uptime", &t).unwrap();
     assert_eq!(age.fract(), 0.0, "{age}");
     assert!(
         age <= uptime && age >= uptime - 3.0,
@@ -234,21 +211,15 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
         age <= since_start.ceil(),
         "stats age {age} s but the server started at most {since_start:.1} s ago"
     );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_index_stats_source_info",
-            &[("source", "performance_schema")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(&body, "perfwatch_collector_degraded", &[("target", "db")]),
-        None
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_mysql_index_stats_source_info", &[("source", "performance_schema")], Some(1.0)),
+        ("perfwatch_collector_degraded", &[("target", "db")], None),
+    ];
+    assert_values(&body, wanted);
     // Table growth.
     assert!(
-        sample(
+        value(
             &body,
             "mysql_info_schema_table_size",
             &[
@@ -260,21 +231,13 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
         .unwrap()
             > 0.0
     );
-    assert!(
-        sample(
-            &body,
-            "perfwatch_mysql_index_size_bytes",
-            &[("table", "trip"), ("index", "idx_note")]
-        )
-        .unwrap()
-            > 0.0
-    );
+    assert!(index_size(&body, "trip", "idx_note").unwrap() > 0.0);
 
     // Custom queries: the good one is exact, the broken one is counted and
     // does not take the target down.
     let body = pw
         .wait_for(Duration::from_secs(10), "custom query results", |b| {
-            (sample(
+            (value(
                 b,
                 "perfwatch_custom_query_errors_total",
                 &[("query", "broken")],
@@ -282,43 +245,21 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
                 .then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_custom_query_value",
-            &[("query", "trips_total")]
-        ),
-        Some(2000.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_custom_query_errors_total",
-            &[("query", "trips_total")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_target_up",
-            &[("collector", "mysql"), ("target", "db")]
-        ),
-        Some(1.0)
-    );
-    assert!(sample(&body, "mysql_global_status_threads_connected", &t).is_some());
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_custom_query_value", &[("query", "trips_total")], Some(2000.0)),
+        ("perfwatch_custom_query_errors_total", &[("query", "trips_total")], Some(0.0)),
+        ("perfwatch_target_up", &[("collector", "mysql"), ("target", "db")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
+    assert!(value(&body, "mysql_global_status_threads_connected", &t).is_some());
     promtool_check(&body);
     pw.stop().await;
 }
 
 #[tokio::test]
 async fn performance_schema_off_degrades_then_uses_userstat() {
-    let db = blocking(|| {
-        let db = start_db(&[("performance_schema", "OFF")]);
-        db.sql(SCHEMA).unwrap();
-        db
-    })
-    .await;
+    let db = blocking(|| app_db("OFF")).await;
     let pw = Perfwatch::start(&config(FAST, &mysql_target(&dsn(&db, "root", "app"), ""))).await;
     let degraded = [
         ("collector", "mysql"),
@@ -328,7 +269,7 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
     // userstat off: sizes and definitions only, no verdicts.
     let body = pw
         .wait_for(Duration::from_secs(20), "the degraded signal", |b| {
-            sample(
+            value(
                 b,
                 "perfwatch_mysql_index_stats_source_info",
                 &[("source", "none")],
@@ -337,22 +278,14 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
         })
         .await;
     assert_eq!(
-        sample(&body, "perfwatch_collector_degraded", &degraded),
+        value(&body, "perfwatch_collector_degraded", &degraded),
         Some(1.0)
     );
     assert_eq!(verdict(&body, "trip", "idx_note"), None);
-    assert!(sample(&body, "mysql_perf_schema_index_io_waits_total", &[]).is_none());
-    assert!(
-        sample(
-            &body,
-            "perfwatch_mysql_index_size_bytes",
-            &[("table", "trip"), ("index", "idx_note")]
-        )
-        .unwrap()
-            > 0.0
-    );
+    assert!(value(&body, "mysql_perf_schema_index_io_waits_total", &[]).is_none());
+    assert!(index_size(&body, "trip", "idx_note").unwrap() > 0.0);
     assert_eq!(
-        sample(
+        value(
             &body,
             "perfwatch_mysql_index_redundant",
             &[("index", "idx_status")]
@@ -372,18 +305,12 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
             verdict(b, "trip", "idx_note").map(|_| b.to_owned())
         })
         .await;
-    assert_eq!(
-        sample(&body, "perfwatch_collector_degraded", &degraded),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_index_stats_source_info",
-            &[("source", "userstat")]
-        ),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_collector_degraded", &degraded, Some(1.0)),
+        ("perfwatch_mysql_index_stats_source_info", &[("source", "userstat")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(verdict(&body, "trip", "idx_start"), Some(0.0), "{body}");
     assert_eq!(verdict(&body, "trip", "idx_note"), Some(1.0));
     assert_eq!(verdict(&body, "trip", "idx_status"), Some(1.0));
@@ -391,34 +318,17 @@ async fn performance_schema_off_degrades_then_uses_userstat() {
     assert_eq!(verdict(&body, "trip", "fk_driver"), None);
     assert_eq!(verdict(&body, "driver", "uq_email"), None);
     assert_eq!(
-        sample(&body, "perfwatch_mysql_unused_indexes", &[("target", "db")]),
+        value(&body, "perfwatch_mysql_unused_indexes", &[("target", "db")]),
         Some(3.0)
     );
     // 2 full scans × 2000 rows without an index.
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_table_rows_read_total",
-            &[("table", "trip"), ("access", "full_scan")]
-        ),
-        Some(4000.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_mysql_missing_index_candidate",
-            &[("table", "trip")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        sample(
-            &body,
-            "perfwatch_target_up",
-            &[("collector", "mysql"), ("target", "db")]
-        ),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_mysql_table_rows_read_total", &[("table", "trip"), ("access", "full_scan")], Some(4000.0)),
+        ("perfwatch_mysql_missing_index_candidate", &[("table", "trip")], Some(1.0)),
+        ("perfwatch_target_up", &[("collector", "mysql"), ("target", "db")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     pw.stop().await;
     drop(db);
 }
@@ -434,7 +344,7 @@ async fn saturation_is_exact_and_polls_reuse_one_connection() {
     let t = [("target", "db")];
     let body = wait_polls(&pw, "db", 2.0, POLL_WAIT).await;
     assert_eq!(
-        sample(
+        value(
             &body,
             "perfwatch_pool_saturation_ratio",
             &[("source", "mysql"), ("target", "db")]
@@ -442,38 +352,36 @@ async fn saturation_is_exact_and_polls_reuse_one_connection() {
         Some(5.0 / 20.0),
         "{body}"
     );
-    assert_eq!(
-        sample(&body, "mysql_global_variables_max_connections", &t),
-        Some(20.0)
-    );
-    assert_eq!(
-        sample(&body, "mysql_global_status_threads_connected", &t),
-        Some(6.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("mysql_global_variables_max_connections", &t, Some(20.0)),
+        ("mysql_global_status_threads_connected", &t, Some(6.0)),
+    ];
+    assert_values(&body, wanted);
     // Over several polls: no new connection, and exactly 2 statements per
     // poll (the only client doing anything is perfwatch).
-    let q0 = sample(&body, "mysql_global_status_questions_total", &t).unwrap();
-    let c0 = sample(&body, "mysql_global_status_connections_total", &t).unwrap();
+    let q0 = value(&body, "mysql_global_status_questions_total", &t).unwrap();
+    let c0 = value(&body, "mysql_global_status_connections_total", &t).unwrap();
     let p0 = polls(&body, "db");
     let body = wait_polls(&pw, "db", 4.0, POLL_WAIT).await;
-    let q1 = sample(&body, "mysql_global_status_questions_total", &t).unwrap();
-    let c1 = sample(&body, "mysql_global_status_connections_total", &t).unwrap();
+    let q1 = value(&body, "mysql_global_status_questions_total", &t).unwrap();
+    let c1 = value(&body, "mysql_global_status_connections_total", &t).unwrap();
     let p1 = polls(&body, "db");
     assert_eq!(c1 - c0, 0.0, "connections opened during {} polls", p1 - p0);
     assert_eq!((q1 - q0) / (p1 - p0), 2.0, "statements per poll");
     assert_eq!(
-        sample(&body, "perfwatch_mysql_connects_total", &t),
+        value(&body, "perfwatch_mysql_connects_total", &t),
         Some(1.0)
     );
     held.truncate(2);
     let body = pw
         .wait_for(Duration::from_secs(10), "saturation after closing 3", |b| {
-            (sample(b, "perfwatch_pool_saturation_ratio", &[("source", "mysql")]) == Some(0.1))
+            (value(b, "perfwatch_pool_saturation_ratio", &[("source", "mysql")]) == Some(0.1))
                 .then(|| b.to_owned())
         })
         .await;
     assert_eq!(
-        sample(&body, "mysql_global_status_threads_connected", &t),
+        value(&body, "mysql_global_status_threads_connected", &t),
         Some(3.0)
     );
     drop(held);
@@ -499,12 +407,7 @@ async fn create_pw_user(admin: &mut MySqlConnection) {
 
 #[tokio::test]
 async fn metadata_lock_does_not_pile_up_connections() {
-    let db = blocking(|| {
-        let db = start_db(&[("performance_schema", "ON")]);
-        db.sql(SCHEMA).unwrap();
-        db
-    })
-    .await;
+    let db = blocking(|| app_db("ON")).await;
     let mut admin = connect(&db).await;
     create_pw_user(&mut admin).await;
     let target = mysql_target(
@@ -513,7 +416,7 @@ async fn metadata_lock_does_not_pile_up_connections() {
     );
     let pw = Perfwatch::start(&config("interval = \"2s\"\ntimeout = \"1500ms\"", &target)).await;
     pw.wait_for(Duration::from_secs(20), "a first value", |b| {
-        sample(
+        value(
             b,
             "perfwatch_custom_query_value",
             &[("query", "trips_total")],
@@ -540,7 +443,7 @@ async fn metadata_lock_does_not_pile_up_connections() {
     assert_eq!(waiting, 1, "the ALTER must be waiting");
 
     let errors = |b: &str| {
-        sample(
+        value(
             b,
             "perfwatch_custom_query_errors_total",
             &[("query", "trips_total")],
@@ -562,24 +465,12 @@ async fn metadata_lock_does_not_pile_up_connections() {
         errors(&body) >= start_errors + 2.0,
         "the blocked query is counted as failed:\n{body}"
     );
+    assert_up_with_status(&body);
     let l = [("collector", "mysql"), ("target", "db")];
-    assert_eq!(
-        sample(&body, "perfwatch_target_up", &l),
-        Some(1.0),
-        "{body}"
-    );
-    let took = sample(&body, "perfwatch_poll_duration_seconds", &l).unwrap();
+    let took = value(&body, "perfwatch_poll_duration_seconds", &l).unwrap();
     assert!(took < 1.5, "the poll finished within its timeout: {took}");
-    assert!(
-        sample(
-            &body,
-            "mysql_global_status_threads_connected",
-            &[("target", "db")]
-        )
-        .is_some()
-    );
     assert_eq!(
-        sample(
+        value(
             &body,
             "perfwatch_custom_query_value",
             &[("query", "trips_total")]
@@ -592,14 +483,7 @@ async fn metadata_lock_does_not_pile_up_connections() {
     );
     let poll_errors: f64 = ["timeout", "query", "connect"]
         .iter()
-        .map(|r| {
-            sample(
-                &body,
-                "perfwatch_poll_errors_total",
-                &[("target", "db"), ("reason", r)],
-            )
-            .unwrap_or(0.0)
-        })
+        .map(|r| poll_errors(&body, "db", r).unwrap_or(0.0))
         .sum();
     assert_eq!(poll_errors, 0.0, "the target never failed a poll");
 
@@ -607,7 +491,7 @@ async fn metadata_lock_does_not_pile_up_connections() {
     exec(&mut holder, "ROLLBACK").await;
     let _ = alter.await.unwrap();
     pw.wait_for(Duration::from_secs(10), "the value again", |b| {
-        sample(
+        value(
             b,
             "perfwatch_custom_query_value",
             &[("query", "trips_total")],
@@ -627,7 +511,7 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
     let pw = Perfwatch::start(&config(FAST, &mysql_target(&dsn(&db, "pw", ""), ""))).await;
     let l = [("collector", "mysql"), ("target", "db")];
     pw.wait_for(Duration::from_secs(20), "up", |b| {
-        (sample(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
+        (value(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
     })
     .await;
     db = blocking(move || {
@@ -637,15 +521,10 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
     .await;
     let body = pw
         .wait_for(Duration::from_secs(20), "down", |b| {
-            (sample(b, "perfwatch_target_up", &l) == Some(0.0)).then(|| b.to_owned())
+            (value(b, "perfwatch_target_up", &l) == Some(0.0)).then(|| b.to_owned())
         })
         .await;
-    let connect_errors = sample(
-        &body,
-        "perfwatch_poll_errors_total",
-        &[("target", "db"), ("reason", "connect")],
-    )
-    .unwrap();
+    let connect_errors = poll_errors(&body, "db", "connect").unwrap();
     assert!(connect_errors >= 1.0, "{body}");
     db = blocking(move || {
         std::thread::sleep(Duration::from_secs(1));
@@ -654,7 +533,7 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
     })
     .await;
     pw.wait_for(Duration::from_secs(30), "up again", |b| {
-        (sample(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
+        (value(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
     })
     .await;
     wait_polls(&pw, "db", 3.0, POLL_WAIT).await;
@@ -701,7 +580,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
     let pw = Perfwatch::start(&config(FAST, &target)).await;
     let body = pw
         .wait_for(Duration::from_secs(20), "a permission section error", |b| {
-            sample(
+            value(
                 b,
                 "perfwatch_mysql_section_errors_total",
                 &[("section", "index_sizes"), ("reason", "permission")],
@@ -709,22 +588,9 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
             .map(|_| b.to_owned())
         })
         .await;
-    let l = [("collector", "mysql"), ("target", "db")];
-    assert_eq!(
-        sample(&body, "perfwatch_target_up", &l),
-        Some(1.0),
-        "{body}"
-    );
+    assert_up_with_status(&body);
     assert!(
-        sample(
-            &body,
-            "mysql_global_status_threads_connected",
-            &[("target", "db")]
-        )
-        .is_some()
-    );
-    assert!(
-        sample(
+        value(
             &body,
             "perfwatch_pool_saturation_ratio",
             &[("source", "mysql")]
@@ -732,7 +598,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
         .is_some()
     );
     assert_eq!(
-        sample(
+        value(
             &body,
             "perfwatch_collector_degraded",
             &[("target", "db"), ("reason", "permission_denied")]
@@ -741,7 +607,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
     );
     // performance_schema is readable: the full-scan reads are there.
     assert_eq!(
-        sample(
+        value(
             &body,
             "mysql_perf_schema_index_io_waits_total",
             &[("name", "trip"), ("index", "NONE"), ("operation", "fetch")]
@@ -754,12 +620,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
     let bad = mysql_target(&dsn(&db, "mon:wrong", "app"), "");
     let pw2 = Perfwatch::start(&config(FAST, &bad)).await;
     pw2.wait_for(Duration::from_secs(20), "an auth error", |b| {
-        (sample(
-            b,
-            "perfwatch_poll_errors_total",
-            &[("target", "db"), ("reason", "auth")],
-        )? >= 1.0)
-            .then_some(())
+        (poll_errors(b, "db", "auth")? >= 1.0).then_some(())
     })
     .await;
     pw2.stop().await;

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{FAST, Perfwatch, blocking, config, value};
+use common::{Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, value};
 use perfwatch_testbench::{PgbouncerServer, PostgresServer};
 
 /// A PostgreSQL and a PgBouncer in front of it with `settings`.
@@ -47,10 +47,7 @@ async fn full_pool_shows_waiting_clients_and_saturation() {
     let (_pg, bouncer) =
         blocking(|| start_stack(&[("pool_mode", "session"), ("default_pool_size", "2")])).await;
     let pw = Perfwatch::start(&bouncer_config("bouncer", &bouncer.dsn())).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (up(b, "bouncer") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("bouncer", 1.0, Duration::from_secs(10)).await;
 
     // Each holds its server connection 4 s: two run, three wait, in rounds
     // of 2, 2 and 1.
@@ -79,26 +76,12 @@ async fn full_pool_shows_waiting_clients_and_saturation() {
     );
     let maxwait = value(&body, "pgbouncer_pools_client_maxwait_seconds", &pool).unwrap();
     assert!(maxwait > 0.0 && maxwait < 4.0, "maxwait {maxwait}");
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_pool_saturation_ratio",
-            &[
-                ("source", "pgbouncer"),
-                ("target", "bouncer"),
-                ("database", "postgres")
-            ]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "pgbouncer_databases_pool_size",
-            &[("target", "bouncer"), ("database", "postgres")]
-        ),
-        Some(2.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_pool_saturation_ratio", &[("source", "pgbouncer"), ("target", "bouncer"), ("database", "postgres")], Some(1.0)),
+        ("pgbouncer_databases_pool_size", &[("target", "bouncer"), ("database", "postgres")], Some(2.0)),
+    ];
+    assert_values(&body, wanted);
 
     // All five finish (after about 12 s); nobody waits any more.
     let statuses = blocking(move || {
@@ -144,35 +127,16 @@ async fn full_pool_shows_waiting_clients_and_saturation() {
 async fn killed_pgbouncer_goes_down_and_recovers() {
     let (pg, mut bouncer) = blocking(|| start_stack(&[])).await;
     let pw = Perfwatch::start(&bouncer_config("k", &bouncer.dsn())).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (up(b, "k") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("k", 1.0, Duration::from_secs(10)).await;
     bouncer.kill().unwrap();
-    let body = pw
-        .wait_for(Duration::from_secs(5), "down", |b| {
-            (up(b, "k") == Some(0.0)).then(|| b.to_owned())
-        })
-        .await;
-    assert!(
-        value(
-            &body,
-            "perfwatch_poll_errors_total",
-            &[("target", "k"), ("reason", "connect")]
-        )
-        .unwrap()
-            >= 1.0,
-        "{body}"
-    );
+    let body = pw.wait_up("k", 0.0, Duration::from_secs(5)).await;
+    assert!(poll_errors(&body, "k", "connect").unwrap() >= 1.0, "{body}");
     let mut bouncer = blocking(move || {
         bouncer.restart().unwrap();
         bouncer
     })
     .await;
-    pw.wait_for(Duration::from_secs(10), "up again", |b| {
-        (up(b, "k") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("k", 1.0, Duration::from_secs(10)).await;
     // Exactly one admin console connection from perfwatch after the reconnect.
     let clients = bouncer.admin("SHOW CLIENTS").unwrap();
     assert_eq!(
@@ -192,27 +156,16 @@ async fn killed_pgbouncer_goes_down_and_recovers() {
 async fn paused_pgbouncer_times_out_and_comes_back() {
     let (_pg, bouncer) = blocking(|| start_stack(&[])).await;
     let pw = Perfwatch::start(&bouncer_config("p", &bouncer.dsn())).await;
-    pw.wait_for(Duration::from_secs(10), "up", |b| {
-        (up(b, "p") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("p", 1.0, Duration::from_secs(10)).await;
     bouncer.pause().unwrap();
     let body = pw
         .wait_for(Duration::from_secs(5), "timeouts", |b| {
-            (value(
-                b,
-                "perfwatch_poll_errors_total",
-                &[("target", "p"), ("reason", "timeout")],
-            ) >= Some(2.0))
-            .then(|| b.to_owned())
+            (poll_errors(b, "p", "timeout") >= Some(2.0)).then(|| b.to_owned())
         })
         .await;
     assert_eq!(up(&body, "p"), Some(0.0));
     bouncer.resume().unwrap();
-    pw.wait_for(Duration::from_secs(5), "up again", |b| {
-        (up(b, "p") == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("p", 1.0, Duration::from_secs(5)).await;
     pw.stop().await;
 }
 
@@ -233,11 +186,7 @@ async fn unknown_user_is_an_auth_error_without_the_password() {
         "{err}"
     );
     assert_eq!(
-        value(
-            &text,
-            "perfwatch_poll_errors_total",
-            &[("target", "nobody"), ("reason", "auth")]
-        ),
+        poll_errors(&text, "nobody", "auth"),
         Some(1.0),
         "{text}\n{err}"
     );
@@ -252,11 +201,7 @@ async fn user_outside_stats_users_is_a_permission_error() {
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
-        value(
-            &text,
-            "perfwatch_poll_errors_total",
-            &[("target", "app"), ("reason", "permission")]
-        ),
+        poll_errors(&text, "app", "permission"),
         Some(1.0),
         "{text}\n{err}"
     );

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Perfwatch, blocking, value};
+use common::{Expected, Perfwatch, assert_values, blocking, value};
 use perfwatch_testbench::RedisServer;
 
 fn lookups(url: String, hits: usize, misses: usize) -> impl FnOnce() + Send + 'static {
@@ -78,11 +78,12 @@ clear_above = 0.75
         "activated after only {took:?}"
     );
     let body = pw.scrape().await;
-    assert_eq!(
-        value(&body, "perfwatch_phase_active", &[("phase", "phase2")]),
-        Some(1.0)
-    );
-    assert_eq!(value(&body, "perfwatch_phase_recommended", &[]), Some(1.0));
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_phase_active", &[("phase", "phase2")], Some(1.0)),
+        ("perfwatch_phase_recommended", &[], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(body.contains("description=\"Pre-aggregated summary tables (trip_summary)\""));
     let (_, page) = pw.get("/").await;
     assert!(page.contains("phase2") && page.contains("ACTIVE"), "{page}");

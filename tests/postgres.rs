@@ -5,7 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FAST, Perfwatch, blocking, config, value, wait_polls};
+use common::{
+    Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, value, wait_polls,
+};
 use perfwatch_testbench::PostgresServer;
 use sqlx::{Connection, Executor};
 
@@ -75,6 +77,15 @@ fn app_server(settings: &[(&str, &str)]) -> PostgresServer {
     pg
 }
 
+/// [`app_server`] without settings, watched by perfwatch as target `db`
+/// on database `app` with `extra` target lines.
+async fn watch_app(extra: &str) -> (PostgresServer, Perfwatch) {
+    let pg = app_server(&[]);
+    let toml = config(FAST, &pg_target("db", &pg.dsn_for("app"), extra));
+    let pw = Perfwatch::start(&toml).await;
+    (pg, pw)
+}
+
 fn psql_number(pg: &PostgresServer, db: &str, sql: &str) -> f64 {
     let out = pg.psql_in(db, sql).unwrap();
     out.trim()
@@ -97,12 +108,7 @@ fn ix(index: &str) -> [(&str, &str); 3] {
 
 #[tokio::test]
 async fn index_verdicts_and_missing_index_candidates_are_exact() {
-    let pg = app_server(&[]);
-    let toml = config(
-        FAST,
-        &pg_target("db", &pg.dsn_for("app"), "index_interval = \"1s\"\n"),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let (pg, pw) = watch_app("index_interval = \"1s\"\n").await;
     // Statistics are flushed asynchronously: wait for the workload's counts.
     let want_event_seq = psql_number(
         &pg,
@@ -139,22 +145,12 @@ async fn index_verdicts_and_missing_index_candidates_are_exact() {
             "{index}"
         );
     }
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_postgres_index_scans_total",
-            &ix("trip_created_idx")
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_postgres_unused_indexes",
-            &[("target", "db"), ("datname", "app")]
-        ),
-        Some(2.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_postgres_index_scans_total", &ix("trip_created_idx"), Some(0.0)),
+        ("perfwatch_postgres_unused_indexes", &[("target", "db"), ("datname", "app")], Some(2.0)),
+    ];
+    assert_values(&body, wanted);
     let wasted = psql_number(
         &pg,
         "app",
@@ -232,16 +228,7 @@ async fn index_verdicts_and_missing_index_candidates_are_exact() {
 
 #[tokio::test]
 async fn max_tables_and_max_indexes_aggregate_the_rest_as_other() {
-    let pg = app_server(&[]);
-    let toml = config(
-        FAST,
-        &pg_target(
-            "db",
-            &pg.dsn_for("app"),
-            "max_tables = 2\nmax_indexes = 3\n",
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let (pg, pw) = watch_app("max_tables = 2\nmax_indexes = 3\n").await;
     let body = wait_polls(&pw, "db", 2.0, POLL_WAIT).await;
     let series = |name: &str| {
         body.lines()
@@ -300,23 +287,14 @@ async fn saturation_is_exact_and_the_session_is_reused() {
         })
         .await;
     let t = [("target", "db")];
-    assert_eq!(value(&body, "pg_settings_max_connections", &t), Some(20.0));
-    assert_eq!(
-        value(&body, "pg_settings_superuser_reserved_connections", &t),
-        Some(3.0)
-    );
-    assert_eq!(
-        value(&body, "perfwatch_postgres_connections_available", &t),
-        Some(17.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_postgres_sessions",
-            &[("target", "db"), ("datname", "app"), ("state", "idle")]
-        ),
-        Some(5.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("pg_settings_max_connections", &t, Some(20.0)),
+        ("pg_settings_superuser_reserved_connections", &t, Some(3.0)),
+        ("perfwatch_postgres_connections_available", &t, Some(17.0)),
+        ("perfwatch_postgres_sessions", &[("target", "db"), ("datname", "app"), ("state", "idle")], Some(5.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(
         value(
             &body,
@@ -359,16 +337,7 @@ async fn saturation_is_exact_and_the_session_is_reused() {
 
 #[tokio::test]
 async fn a_held_access_exclusive_lock_does_not_stall_the_poll() {
-    let pg = app_server(&[]);
-    let toml = config(
-        FAST,
-        &pg_target(
-            "db",
-            &pg.dsn_for("app"),
-            "index_interval = \"1s\"\n[[postgres.query]]\nname = \"trips\"\nsql = \"SELECT count(*) AS value FROM trip\"\n",
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let (pg, pw) = watch_app("index_interval = \"1s\"\n[[postgres.query]]\nname = \"trips\"\nsql = \"SELECT count(*) AS value FROM trip\"\n").await;
     wait_polls(&pw, "db", 1.0, POLL_WAIT).await;
     let mut locker = sqlx::PgConnection::connect(&pg.dsn_for("app"))
         .await
@@ -392,15 +361,7 @@ async fn a_held_access_exclusive_lock_does_not_stall_the_poll() {
     // Still up, polls finish within the timeout, the other metrics arrive.
     let t = [("target", "db")];
     assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0), "{body}");
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_poll_errors_total",
-            &[("target", "db"), ("reason", "timeout")]
-        )
-        .unwrap_or(0.0),
-        0.0
-    );
+    assert_eq!(poll_errors(&body, "db", "timeout").unwrap_or(0.0), 0.0);
     let took = value(&body, "perfwatch_poll_duration_seconds", &t).unwrap();
     assert!(took < 0.4, "poll took {took}s");
     assert!(value(&body, "pg_settings_max_connections", &t).is_some());
@@ -466,16 +427,7 @@ async fn killed_server_goes_down_and_recovers_without_leaking_sessions() {
     pg.kill().unwrap();
     pw.wait_for(Duration::from_secs(10), "down", up(0.0)).await;
     let body = pw.scrape().await;
-    assert!(
-        value(
-            &body,
-            "perfwatch_poll_errors_total",
-            &[("target", "k"), ("reason", "connect")]
-        )
-        .unwrap()
-            >= 1.0,
-        "{body}"
-    );
+    assert!(poll_errors(&body, "k", "connect").unwrap() >= 1.0, "{body}");
     let pg = blocking(move || {
         pg.restart().unwrap();
         pg
@@ -535,32 +487,19 @@ async fn a_pg_monitor_role_works_and_missing_grants_degrade_not_kill() {
         })
         .await;
     let t = [("target", "mon")];
-    assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0));
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_collector_degraded",
-            &[("target", "mon"), ("reason", "permission")]
-        ),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_target_up", &t, Some(1.0)),
+        ("perfwatch_collector_degraded", &[("target", "mon"), ("reason", "permission")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     // pg_monitor sees everything the collector reads.
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_postgres_unused_indexes",
-            &[("datname", "app")]
-        ),
-        Some(2.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_postgres_missing_index_candidate",
-            &[("datname", "app"), ("relname", "event")]
-        ),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_postgres_unused_indexes", &[("datname", "app")], Some(2.0)),
+        ("perfwatch_postgres_missing_index_candidate", &[("datname", "app"), ("relname", "event")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(value(&body, "pg_settings_max_connections", &t).is_some());
     assert_eq!(
         value(&body, "perfwatch_custom_query_value", &[("query", "trips")]),
@@ -613,19 +552,10 @@ async fn a_pg_monitor_role_works_and_missing_grants_degrade_not_kill() {
 
 #[tokio::test]
 async fn custom_query_errors_are_counted_and_good_queries_are_exact() {
-    let pg = app_server(&[]);
-    let toml = config(
-        FAST,
-        &pg_target(
-            "db",
-            &pg.dsn_for("app"),
-            "[[postgres.query]]\nname = \"broken\"\nsql = \"SELEC count(*) AS value FROM trip\"\n\
+    let (_pg, pw) = watch_app("[[postgres.query]]\nname = \"broken\"\nsql = \"SELEC count(*) AS value FROM trip\"\n\
          [[postgres.query]]\nname = \"trips_total\"\nsql = \"SELECT count(*) AS value FROM trip\"\ninterval = \"1m\"\n\
          [[postgres.query]]\nname = \"by_kind\"\nsql = \"SELECT kind, count(*) AS value FROM event GROUP BY kind\"\nlabels = [\"kind\"]\n\
-         [[postgres.query]]\nname = \"slow\"\nsql = \"SELECT pg_sleep(1) IS NULL AS value\"\ntimeout = \"50ms\"\n",
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+         [[postgres.query]]\nname = \"slow\"\nsql = \"SELECT pg_sleep(1) IS NULL AS value\"\ntimeout = \"50ms\"\n").await;
     let q = |name: &'static str| [("target", "db"), ("query", name)];
     let body = pw
         .wait_for(Duration::from_secs(15), "three broken runs", |b| {
@@ -633,30 +563,14 @@ async fn custom_query_errors_are_counted_and_good_queries_are_exact() {
                 .then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        value(&body, "perfwatch_target_up", &[("target", "db")]),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(&body, "perfwatch_custom_query_value", &q("trips_total")),
-        Some(5000.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_custom_query_value",
-            &[("query", "by_kind"), ("kind", "x")]
-        ),
-        Some(50.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_custom_query_value",
-            &[("query", "by_kind"), ("kind", "y")]
-        ),
-        Some(4950.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_target_up", &[("target", "db")], Some(1.0)),
+        ("perfwatch_custom_query_value", &q("trips_total"), Some(5000.0)),
+        ("perfwatch_custom_query_value", &[("query", "by_kind"), ("kind", "x")], Some(50.0)),
+        ("perfwatch_custom_query_value", &[("query", "by_kind"), ("kind", "y")], Some(4950.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(value(&body, "perfwatch_custom_query_errors_total", &q("slow")).unwrap() >= 1.0);
     assert_eq!(
         value(

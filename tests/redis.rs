@@ -5,7 +5,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{FAST_SHORT_TIMEOUT, Perfwatch, blocking, config, polls, timed, value, wait_polls};
+use common::{
+    Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_values, blocking, config, poll_errors, polls,
+    timed, value, wait_polls,
+};
 use perfwatch_testbench::RedisServer;
 
 /// How long [`wait_polls`] waits for the polls it asks for.
@@ -13,6 +16,29 @@ const POLL_WAIT: Duration = Duration::from_secs(10);
 
 fn start_redis(settings: &[(&str, &str)]) -> RedisServer {
     RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Sends the commands `fill` queues on one pipeline to `redis`.
+async fn pipeline(redis: &RedisServer, fill: impl FnOnce(&mut redis::Pipeline) + Send + 'static) {
+    let url = redis.url();
+    blocking(move || {
+        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+        let mut pipe = redis::pipe();
+        fill(&mut pipe);
+        let _: () = pipe.query(&mut con).unwrap();
+    })
+    .await;
+}
+
+/// A fresh Redis watched by perfwatch as target `name`.
+async fn watch_redis(name: &str) -> (RedisServer, Perfwatch) {
+    let redis = start_redis(&[]);
+    let pw = Perfwatch::start(&config(
+        FAST_SHORT_TIMEOUT,
+        &redis_target(name, &redis.url()),
+    ))
+    .await;
+    (redis, pw)
 }
 
 fn client(redis: &RedisServer) -> redis::Connection {
@@ -37,12 +63,7 @@ fn redis_target(name: &str, url: &str) -> String {
 
 #[tokio::test]
 async fn hits_and_misses_give_exact_deltas_and_ratio() {
-    let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("cache", &redis.url()),
-    ))
-    .await;
+    let (redis, pw) = watch_redis("cache").await;
     let url = redis.url();
     // Let the first poll take the baseline before the workload.
     let body = wait_polls(&pw, "cache", 1.0, POLL_WAIT).await;
@@ -77,30 +98,19 @@ async fn hits_and_misses_give_exact_deltas_and_ratio() {
     assert_eq!(hits - base_hits, 30.0);
     assert_eq!(misses - base_misses, 10.0);
     let l = [("target", "cache"), ("window", "1m")];
-    assert_eq!(
-        value(&body, "perfwatch_cache_lookups_in_window", &l),
-        Some(40.0)
-    );
-    assert_eq!(value(&body, "perfwatch_cache_hit_ratio", &l), Some(0.75));
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_cache_hit_ratio",
-            &[("target", "cache"), ("window", "total")]
-        ),
-        Some(0.75)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_cache_lookups_in_window", &l, Some(40.0)),
+        ("perfwatch_cache_hit_ratio", &l, Some(0.75)),
+        ("perfwatch_cache_hit_ratio", &[("target", "cache"), ("window", "total")], Some(0.75)),
+    ];
+    assert_values(&body, wanted);
     pw.stop().await;
 }
 
 #[tokio::test]
 async fn idle_cache_has_no_ratio_but_zero_lookups() {
-    let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("idle", &redis.url()),
-    ))
-    .await;
+    let (_redis, pw) = watch_redis("idle").await;
     let body = wait_polls(&pw, "idle", 3.0, POLL_WAIT).await;
     let l = [("target", "idle"), ("window", "1m")];
     assert_eq!(
@@ -145,14 +155,12 @@ async fn evictions_are_counted() {
         "the workload must force evictions, got {evicted}"
     );
     let body = wait_polls(&pw, "small", 2.0, POLL_WAIT).await;
-    assert_eq!(
-        value(&body, "redis_evicted_keys_total", &[("target", "small")]),
-        Some(evicted)
-    );
-    assert_eq!(
-        value(&body, "redis_memory_max_bytes", &[("target", "small")]),
-        Some(2.0 * 1024.0 * 1024.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("redis_evicted_keys_total", &[("target", "small")], Some(evicted)),
+        ("redis_memory_max_bytes", &[("target", "small")], Some(2.0 * 1024.0 * 1024.0)),
+    ];
+    assert_values(&body, wanted);
     let ratio = value(
         &body,
         "perfwatch_redis_memory_used_ratio",
@@ -167,34 +175,21 @@ async fn evictions_are_counted() {
 #[tokio::test]
 async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
     let redis = start_redis(&[]);
-    let url = redis.url();
-    blocking(move || {
-        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-        let mut pipe = redis::pipe();
-        for i in 0..5000 {
-            pipe.cmd("SET")
-                .arg(format!("bad_days:{i}"))
-                .arg("v")
-                .arg("EX")
-                .arg(3600)
-                .ignore();
+    pipeline(&redis, |pipe| {
+        // The seeds' bug: cache entries written without a TTL (`session:`).
+        for (prefix, n, ttl) in [
+            ("bad_days:", 5000, Some(3600)),
+            ("response_cache:", 3000, Some(60)),
+            ("session:", 2000, None),
+        ] {
+            for i in 0..n {
+                let set = pipe.cmd("SET").arg(format!("{prefix}{i}")).arg("v");
+                if let Some(ttl) = ttl {
+                    set.arg("EX").arg(ttl);
+                }
+                set.ignore();
+            }
         }
-        for i in 0..3000 {
-            pipe.cmd("SET")
-                .arg(format!("response_cache:{i}"))
-                .arg("v")
-                .arg("EX")
-                .arg(60)
-                .ignore();
-        }
-        // The seeds' bug: cache entries written without a TTL.
-        for i in 0..2000 {
-            pipe.cmd("SET")
-                .arg(format!("session:{i}"))
-                .arg("v")
-                .ignore();
-        }
-        let _: () = pipe.query(&mut con).unwrap();
     })
     .await;
     let toml = config(
@@ -226,63 +221,23 @@ async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
             .then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        value(&body, "perfwatch_redis_key_group_keys", &l("bad_days:")),
-        Some(5000.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_keys",
-            &l("response_cache:")
-        ),
-        Some(3000.0)
-    );
-    assert_eq!(
-        value(&body, "perfwatch_redis_key_group_keys", &l("session:")),
-        Some(2000.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_keys_without_ttl",
-            &l("session:")
-        ),
-        Some(2000.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_keys_without_ttl",
-            &l("bad_days:")
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_ttl_seconds_count",
-            &l("response_cache:")
-        ),
-        Some(3000.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_redis_key_group_keys", &l("bad_days:"), Some(5000.0)),
+        ("perfwatch_redis_key_group_keys", &l("response_cache:"), Some(3000.0)),
+        ("perfwatch_redis_key_group_keys", &l("session:"), Some(2000.0)),
+        ("perfwatch_redis_key_group_keys_without_ttl", &l("session:"), Some(2000.0)),
+        ("perfwatch_redis_key_group_keys_without_ttl", &l("bad_days:"), Some(0.0)),
+        ("perfwatch_redis_key_group_ttl_seconds_count", &l("response_cache:"), Some(3000.0)),
+    ];
+    assert_values(&body, wanted);
     // TTL 60 s lands in the le=60 bucket; 3600 s in le=3600 but not le=900.
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_ttl_seconds_bucket",
-            &[("prefix", "response_cache:"), ("le", "60")]
-        ),
-        Some(3000.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_group_ttl_seconds_bucket",
-            &[("prefix", "bad_days:"), ("le", "900")]
-        ),
-        Some(0.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_redis_key_group_ttl_seconds_bucket", &[("prefix", "response_cache:"), ("le", "60")], Some(3000.0)),
+        ("perfwatch_redis_key_group_ttl_seconds_bucket", &[("prefix", "bad_days:"), ("le", "900")], Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(
         value(
             &body,
@@ -374,21 +329,10 @@ async fn slowlog_entries_are_counted_once() {
 
 #[tokio::test]
 async fn killed_redis_goes_down_and_recovers_without_slowing_metrics() {
-    let mut redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("k", &redis.url()),
-    ))
-    .await;
-    pw.wait_for(Duration::from_secs(5), "up", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(1.0)).then_some(())
-    })
-    .await;
+    let (mut redis, pw) = watch_redis("k").await;
+    pw.wait_up("k", 1.0, Duration::from_secs(5)).await;
     redis.kill().unwrap();
-    let (_, took) = timed(pw.wait_for(Duration::from_secs(5), "down", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(0.0)).then_some(())
-    }))
-    .await;
+    let (_, took) = timed(pw.wait_up("k", 0.0, Duration::from_secs(5))).await;
     assert!(
         took < Duration::from_millis(1500),
         "down after {took:?}, interval is 500ms"
@@ -398,24 +342,13 @@ async fn killed_redis_goes_down_and_recovers_without_slowing_metrics() {
         scrape_time < Duration::from_millis(200),
         "/metrics took {scrape_time:?}"
     );
-    assert!(
-        value(
-            &body,
-            "perfwatch_poll_errors_total",
-            &[("target", "k"), ("reason", "connect")]
-        )
-        .unwrap()
-            >= 1.0
-    );
+    assert!(poll_errors(&body, "k", "connect").unwrap() >= 1.0);
     let mut redis = blocking(move || {
         redis.restart().unwrap();
         redis
     })
     .await;
-    let (_, took) = timed(pw.wait_for(Duration::from_secs(5), "up again", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "k")]) == Some(1.0)).then_some(())
-    }))
-    .await;
+    let (_, took) = timed(pw.wait_up("k", 1.0, Duration::from_secs(5))).await;
     assert!(took < Duration::from_millis(1500), "up after {took:?}");
     // Only one connection from perfwatch at a time.
     let mut con = client(&redis);
@@ -451,14 +384,7 @@ async fn stopped_redis_delays_nothing_else() {
         .wait_for(
             Duration::from_secs(5),
             "timeout of the paused target",
-            |b| {
-                (value(
-                    b,
-                    "perfwatch_poll_errors_total",
-                    &[("target", "paused"), ("reason", "timeout")],
-                ) >= Some(2.0))
-                .then(|| b.to_owned())
-            },
+            |b| (poll_errors(b, "paused", "timeout") >= Some(2.0)).then(|| b.to_owned()),
         )
         .await;
     assert_eq!(
@@ -487,21 +413,13 @@ async fn stopped_redis_delays_nothing_else() {
         "slowest scrape {worst:?}"
     );
     paused.resume().unwrap();
-    pw.wait_for(Duration::from_secs(5), "paused target back", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "paused")]) == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("paused", 1.0, Duration::from_secs(5)).await;
     pw.stop().await;
 }
 
 #[tokio::test]
 async fn series_of_a_dead_target_are_dropped_after_three_intervals() {
-    let mut redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("gone", &redis.url()),
-    ))
-    .await;
+    let (mut redis, pw) = watch_redis("gone").await;
     wait_polls(&pw, "gone", 1.0, POLL_WAIT).await;
     redis.kill().unwrap();
     let body = pw
@@ -510,14 +428,12 @@ async fn series_of_a_dead_target_are_dropped_after_three_intervals() {
                 .then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        value(&body, "redis_connected_clients", &[("target", "gone")]),
-        None
-    );
-    assert_eq!(
-        value(&body, "perfwatch_target_up", &[("target", "gone")]),
-        Some(0.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("redis_connected_clients", &[("target", "gone")], None),
+        ("perfwatch_target_up", &[("target", "gone")], Some(0.0)),
+    ];
+    assert_values(&body, wanted);
     pw.stop().await;
 }
 
@@ -553,14 +469,12 @@ async fn reload_keeps_old_config_on_error_and_applies_target_changes() {
         None,
         "removed target's series gone"
     );
-    assert_eq!(
-        value(&body, "redis_connected_clients", &[("target", "a")]),
-        None
-    );
-    assert_eq!(
-        value(&body, "perfwatch_target_up", &[("target", "b")]),
-        Some(1.0)
-    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("redis_connected_clients", &[("target", "a")], None),
+        ("perfwatch_target_up", &[("target", "b")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     // The removed target's connection is closed.
     let mut con = client(&a);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -571,12 +485,7 @@ async fn reload_keeps_old_config_on_error_and_applies_target_changes() {
 
 #[tokio::test]
 async fn health_ready_landing_and_gzip() {
-    let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST_SHORT_TIMEOUT,
-        &redis_target("web", &redis.url()),
-    ))
-    .await;
+    let (_redis, pw) = watch_redis("web").await;
     assert_eq!(pw.get("/-/healthy").await.0, 200);
     wait_polls(&pw, "web", 1.0, POLL_WAIT).await;
     assert_eq!(pw.get("/-/ready").await.0, 200);
@@ -677,14 +586,10 @@ async fn the_documented_acl_user_is_enough_and_nothing_is_denied() {
 #[tokio::test]
 async fn key_sampler_waits_min_cycle_interval_between_cycles() {
     let redis = start_redis(&[]);
-    let url = redis.url();
-    blocking(move || {
-        let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-        let mut pipe = redis::pipe();
+    pipeline(&redis, |pipe| {
         for i in 0..100 {
             pipe.cmd("SET").arg(format!("k:{i}")).arg("v").ignore();
         }
-        let _: () = pipe.query(&mut con).unwrap();
     })
     .await;
     let toml = config(

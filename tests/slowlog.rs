@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{FASTEST, Perfwatch, config, promtool_check_metrics, value};
+use common::{
+    FASTEST, Perfwatch, config, poll_errors, promtool_check_metrics, slowlog_rotations, value,
+};
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::MariaDbServer;
 
@@ -177,12 +179,7 @@ async fn rotation_and_restart_lose_and_duplicate_nothing() {
         // delaycompress assumes): wait until this one was followed.
         let want = (round + 1) as f64;
         pw.wait_for(Duration::from_secs(10), "rotation followed", |b| {
-            (value(
-                b,
-                "perfwatch_slowlog_rotations_total",
-                &[("target", "mariadb")],
-            ) == Some(want))
-            .then_some(())
+            (slowlog_rotations(b, "mariadb") == Some(want)).then_some(())
         })
         .await;
     }
@@ -190,14 +187,7 @@ async fn rotation_and_restart_lose_and_duplicate_nothing() {
     let all: usize =
         rotated.iter().map(|p| logged_times(p).len()).sum::<usize>() + logged_times(&log).len();
     let body = wait_events(&pw, all).await;
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_slowlog_rotations_total",
-            &[("target", "mariadb")]
-        ),
-        Some(20.0)
-    );
+    assert_eq!(slowlog_rotations(&body, "mariadb"), Some(20.0));
     let first_run = total(&body, "perfwatch_slow_queries_total") as usize;
     pw.stop().await;
 
@@ -224,12 +214,7 @@ async fn missing_log_is_an_error_metric_and_recovers() {
     let pw = Perfwatch::start(&slowlog_config(&log, &dir.path().join("s.json"))).await;
     let body = pw
         .wait_for(Duration::from_secs(5), "io error", |b| {
-            (value(
-                b,
-                "perfwatch_poll_errors_total",
-                &[("target", "mariadb"), ("reason", "io")],
-            ) >= Some(1.0))
-            .then(|| b.to_owned())
+            (poll_errors(b, "mariadb", "io") >= Some(1.0)).then(|| b.to_owned())
         })
         .await;
     assert_eq!(
@@ -304,14 +289,7 @@ async fn with_inotify_appended_events_are_read_long_before_the_interval() {
     std::fs::rename(&log, dir.path().join("slow.log.1")).unwrap();
     std::fs::write(&log, events(4, 2)).unwrap();
     let body = wait_events_within(&pw, 6, SOON).await;
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_slowlog_rotations_total",
-            &[("target", "file")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(slowlog_rotations(&body, "file"), Some(1.0));
     pw.stop().await;
 }
 
@@ -335,12 +313,7 @@ async fn a_log_directory_missing_at_start_is_polled_then_watched() {
     let log = dir.path().join("later").join("slow.log");
     let pw = Perfwatch::start(&watch_config(&log, "1s", None)).await;
     pw.wait_for(Duration::from_secs(5), "io error", |b| {
-        (value(
-            b,
-            "perfwatch_poll_errors_total",
-            &[("target", "file"), ("reason", "io")],
-        ) >= Some(1.0))
-        .then_some(())
+        (poll_errors(b, "file", "io") >= Some(1.0)).then_some(())
     })
     .await;
     std::fs::create_dir(log.parent().unwrap()).unwrap();
@@ -447,12 +420,7 @@ async fn two_hundred_mixed_rotations_under_write_load_lose_and_duplicate_nothing
         // one (one rotation counted per rotation, no spurious ones).
         let want = (round + 1) as f64;
         pw.wait_for(Duration::from_secs(10), "rotation followed", |b| {
-            (value(
-                b,
-                "perfwatch_slowlog_rotations_total",
-                &[("target", "mariadb")],
-            ) == Some(want))
-            .then_some(())
+            (slowlog_rotations(b, "mariadb") == Some(want)).then_some(())
         })
         .await;
     }
@@ -465,14 +433,7 @@ async fn two_hundred_mixed_rotations_under_write_load_lose_and_duplicate_nothing
     tokio::time::sleep(Duration::from_millis(200)).await;
     let all = in_files(&copies, &mut deleted);
     let body = wait_events_within(&pw, all, Duration::from_secs(30)).await;
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_slowlog_rotations_total",
-            &[("target", "mariadb")]
-        ),
-        Some(ROUNDS as f64)
-    );
+    assert_eq!(slowlog_rotations(&body, "mariadb"), Some(ROUNDS as f64));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         total(&pw.scrape().await, "perfwatch_slow_queries_total") as usize,

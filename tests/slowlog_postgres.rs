@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{FASTEST, Perfwatch, config, polls, value};
+use common::{FASTEST, Perfwatch, config, polls, slowlog_rotations, value};
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::PostgresServer;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
@@ -233,6 +233,30 @@ fn target_total(body: &str, name: &str, target: &str) -> f64 {
 }
 
 /// Waits until every target has counted exactly `n` events.
+/// A server with [`setup`] done, and the connection that did it.
+async fn start_pg_set_up() -> (PostgresServer, PgConnection) {
+    let pg = start_pg();
+    let mut conn = connect(&pg).await;
+    setup(&mut conn).await;
+    (pg, conn)
+}
+
+/// A while later the scrape still matches `logged`: nothing counted twice
+/// (the stderr parser's held message, the idle flush).
+async fn assert_still_matches(pw: &Perfwatch, logged: &BTreeMap<Option<&'static str>, Logged>) {
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_matches(&pw.scrape().await, logged);
+}
+
+/// Waits until every target counted all `logged` events, checks them
+/// against the log and returns that scrape.
+async fn wait_logged(pw: &Perfwatch, logged: &BTreeMap<Option<&'static str>, Logged>) -> String {
+    let n: usize = logged.values().map(|l| l.count).sum();
+    let body = wait_events(pw, n).await;
+    assert_matches(&body, logged);
+    body
+}
+
 async fn wait_events(pw: &Perfwatch, n: usize) -> String {
     pw.wait_for(
         Duration::from_secs(20),
@@ -290,9 +314,7 @@ fn assert_matches(body: &str, logged: &BTreeMap<Option<&'static str>, Logged>) {
 // Multi-threaded: the workloads below block, perfwatch must keep polling.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_and_total_time_match_what_postgres_wrote_in_all_formats() {
-    let pg = start_pg();
-    let mut conn = connect(&pg).await;
-    setup(&mut conn).await;
+    let (pg, mut conn) = start_pg_set_up().await;
     let pw = Perfwatch::start(&slowlog_config(&pg)).await;
     workload(&mut conn, 12).await;
     sync_logs(&pg, &mut conn, "end").await;
@@ -317,21 +339,16 @@ async fn counts_and_total_time_match_what_postgres_wrote_in_all_formats() {
         12,
         "one bind per execution"
     );
-    let n: usize = logged.values().map(|l| l.count).sum();
-    let body = wait_events(&pw, n).await;
-    assert_matches(&body, &logged);
+    wait_logged(&pw, &logged).await;
     // Nothing counted twice later (the stderr parser's held message, the
     // idle flush).
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_matches(&pw.scrape().await, &logged);
+    assert_still_matches(&pw, &logged).await;
     pw.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
-    let pg = start_pg();
-    let mut conn = connect(&pg).await;
-    setup(&mut conn).await;
+    let (pg, mut conn) = start_pg_set_up().await;
     let pw = Perfwatch::start(&slowlog_config(&pg)).await;
     const ROUNDS: usize = 22;
     // The first rotation must get a file name of its own (a new second).
@@ -361,22 +378,15 @@ async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
     }
     let logged = logged(pg.log_dir());
     assert_eq!(logged[&Some("point")].count, 2 * ROUNDS + ROUNDS / 2 + 3);
-    let n: usize = logged.values().map(|l| l.count).sum();
-    let body = wait_events(&pw, n).await;
-    assert_matches(&body, &logged);
+    let body = wait_logged(&pw, &logged).await;
     for (target, _, _) in TARGETS {
         assert_eq!(
-            value(
-                &body,
-                "perfwatch_slowlog_rotations_total",
-                &[("target", target)]
-            ),
+            slowlog_rotations(&body, target),
             Some(rotations as f64),
             "{target}"
         );
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_matches(&pw.scrape().await, &logged);
+    assert_still_matches(&pw, &logged).await;
     pw.stop().await;
 }
 
@@ -385,9 +395,7 @@ async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
 /// order before the current one, so nothing is lost or counted twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_rotations_between_two_polls_lose_nothing_in_all_formats() {
-    let pg = start_pg();
-    let mut conn = connect(&pg).await;
-    setup(&mut conn).await;
+    let (pg, mut conn) = start_pg_set_up().await;
     let toml = slowlog_config(&pg)
         .replace("interval = \"100ms\"", "interval = \"5s\"")
         .replace("timeout = \"90ms\"", "timeout = \"4s\"")
@@ -427,16 +435,10 @@ async fn several_rotations_between_two_polls_lose_nothing_in_all_formats() {
         logged[&Some("point")].count,
         ROUNDS + ROUNDS.div_ceil(3) + 2
     );
-    let n: usize = logged.values().map(|l| l.count).sum();
-    let body = wait_events(&pw, n).await;
-    assert_matches(&body, &logged);
+    let body = wait_logged(&pw, &logged).await;
     for (target, _, _) in TARGETS {
         assert_eq!(
-            value(
-                &body,
-                "perfwatch_slowlog_rotations_total",
-                &[("target", target)]
-            ),
+            slowlog_rotations(&body, target),
             Some(rotations as f64),
             "{target}: every file followed"
         );

@@ -8,9 +8,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{FAST, Perfwatch, blocking, config, polls, promtool_check_metrics, value, wait_polls};
+use common::{
+    Db, Expected, FAST, Perfwatch, assert_values, blocking, config, exec, polls,
+    promtool_check_metrics, start_db, value, wait_polls,
+};
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
-use perfwatch_testbench::{MariaDbServer, PostgresServer};
+use perfwatch_testbench::PostgresServer;
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 
@@ -87,6 +90,78 @@ async fn settle(pw: &Perfwatch, target: &str, what: &str, want: impl Fn(&str) ->
     body
 }
 
+/// Waits for perfwatch's first read of `target`: the baseline.
+async fn wait_baseline(pw: &Perfwatch, target: &str) {
+    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
+        (reads(b, target) >= 1.0).then_some(())
+    })
+    .await;
+}
+
+/// Waits until the classes of database `app` of `target` add up to `n`
+/// executions.
+async fn settle_app_total(pw: &Perfwatch, target: &str, n: usize) -> String {
+    settle(pw, target, "every execution counted", |b| {
+        let in_app: f64 = class_counts(b, target)
+            .iter()
+            .filter(|((db, _), _)| db == "app")
+            .map(|(_, n)| n)
+            .sum();
+        in_app == n as f64
+    })
+    .await
+}
+
+/// Waits until each shape in `ids` shows `n` executions in database `app`
+/// of `target`.
+async fn settle_shapes(pw: &Perfwatch, target: &str, ids: &[String], n: usize) -> String {
+    settle(pw, target, &format!("{n} executions of each shape"), |b| {
+        ids.iter()
+            .all(|id| count(b, target, "app", id) == Some(n as f64))
+    })
+    .await
+}
+
+/// Exactly `n` executions of each of the 3 shapes in database `app` of
+/// `target`: the total, and each shape's count and duration sum against the
+/// server's own `(calls, total time)` views `before` and `after`.
+fn assert_exact(
+    body: &str,
+    target: &str,
+    ids: &[String],
+    n: usize,
+    before: &[(f64, f64)],
+    after: &[(f64, f64)],
+) {
+    assert_eq!(
+        value(
+            body,
+            "perfwatch_slow_queries_total",
+            &[("target", target), ("db", "app")]
+        ),
+        Some((3 * n) as f64),
+        "{body}"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(after[i].0 - before[i].0, n as f64);
+        let want = after[i].1 - before[i].1;
+        let got = sum(body, target, "app", id).unwrap();
+        assert!(close(got, want), "shape {i}: sum {got} vs server {want}");
+    }
+}
+
+/// `target` reads `source` and it is up; the scrape passes promtool.
+fn assert_source_up(body: &str, target: &str, source: &str) {
+    let l = [("target", target), ("source", source)];
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_slow_query_source_info", &l, Some(1.0)),
+        ("perfwatch_slow_query_source_up", &l, Some(1.0)),
+    ];
+    assert_values(body, wanted);
+    promtool_check_metrics(body);
+}
+
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 + 1e-9 * b.abs()
 }
@@ -119,6 +194,11 @@ fn pg_shape(shape: usize, i: usize) -> String {
         4 => format!("SELECT id FROM t ORDER BY a DESC LIMIT {}", i + 1),
         _ => format!("DELETE FROM t WHERE id = -{i}"),
     }
+}
+
+/// [`pg_server_view`] of every shape in [`PG_PREFIXES`].
+fn pg_server_views(pg: &PostgresServer) -> Vec<(f64, f64)> {
+    PG_PREFIXES.iter().map(|p| pg_server_view(pg, p)).collect()
 }
 
 /// The server's own (calls, total seconds) for statements in `app` whose
@@ -170,37 +250,18 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
         ),
     );
     let pw = Perfwatch::start(&toml).await;
-    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
-        (reads(b, "pg") >= 1.0).then_some(())
-    })
-    .await;
-    let before: Vec<(f64, f64)> = PG_PREFIXES.iter().map(|p| pg_server_view(&pg, p)).collect();
+    wait_baseline(&pw, "pg").await;
+    let before = pg_server_views(&pg);
     assert_eq!(before[0].0, 5.0, "the server's own history: {before:?}");
 
     const N: usize = 7;
     pg.psql_in("app", &pg_workload(&[0, 1, 2], N, 0)).unwrap();
     let ids: Vec<String> = (0..3).map(|s| class_of(&pg_shape(s, 42))).collect();
-    let body = settle(&pw, "pg", "7 executions of each shape", |b| {
-        ids.iter()
-            .all(|id| count(b, "pg", "app", id) == Some(N as f64))
-    })
-    .await;
+    let body = settle_shapes(&pw, "pg", &ids, N).await;
+    let after = pg_server_views(&pg);
     // Exactly the workload in app: no history, no double count.
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_slow_queries_total",
-            &[("target", "pg"), ("db", "app")]
-        ),
-        Some((3 * N) as f64),
-        "{body}"
-    );
-    for (i, id) in ids.iter().enumerate() {
-        let after = pg_server_view(&pg, PG_PREFIXES[i]);
-        assert_eq!(after.0 - before[i].0, N as f64);
-        let want = after.1 - before[i].1;
-        let got = sum(&body, "pg", "app", id).unwrap();
-        assert!(close(got, want), "shape {i}: sum {got} vs server {want}");
+    assert_exact(&body, "pg", &ids, N, &before, &after);
+    for id in &ids {
         assert_eq!(
             value(
                 &body,
@@ -210,16 +271,7 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
             Some(N as f64)
         );
     }
-    let l = [("target", "pg"), ("source", "pg_stat_statements")];
-    assert_eq!(
-        value(&body, "perfwatch_slow_query_source_info", &l),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(&body, "perfwatch_slow_query_source_up", &l),
-        Some(1.0)
-    );
-    promtool_check_metrics(&body);
+    assert_source_up(&body, "pg", "pg_stat_statements");
 
     // The JSON API lists the target like a slow-log one.
     let (status, json) = pw.get("/api/slow-queries").await;
@@ -312,22 +364,11 @@ async fn pg_more_shapes_than_top_queries_go_to_other() {
         ),
     );
     let pw = Perfwatch::start(&toml).await;
-    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
-        (reads(b, "pg") >= 1.0).then_some(())
-    })
-    .await;
+    wait_baseline(&pw, "pg").await;
     const N: usize = 4;
     let shapes = [0, 1, 2, 3, 4, 5];
     pg.psql_in("app", &pg_workload(&shapes, N, 0)).unwrap();
-    let body = settle(&pw, "pg", "every execution counted", |b| {
-        let in_app: f64 = class_counts(b, "pg")
-            .iter()
-            .filter(|((db, _), _)| db == "app")
-            .map(|(_, n)| n)
-            .sum();
-        in_app == (shapes.len() * N) as f64
-    })
-    .await;
+    let body = settle_app_total(&pw, "pg", shapes.len() * N).await;
     let classes = class_counts(&body, "pg");
     let named: Vec<_> = classes.keys().filter(|(_, fp)| fp != "other").collect();
     assert_eq!(
@@ -422,37 +463,11 @@ async fn pg_without_the_extension_degrades_and_keeps_the_rest() {
 
 // ------------------------------------------------------------------- MariaDB
 
-/// A server plus its own `tmpdir` (see tests/mysql.rs).
-struct Db {
-    server: MariaDbServer,
-    _tmp: tempfile::TempDir,
-}
-
-fn start_db(settings: &[(&str, &str)]) -> Db {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().display().to_string();
-    let mut all = settings.to_vec();
-    all.push(("tmpdir", &dir));
-    let server = MariaDbServer::start(&all).unwrap_or_else(|e| panic!("{e}"));
-    Db { server, _tmp: tmp }
-}
-
-async fn exec(conn: &mut MySqlConnection, sql: &str) {
-    sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-        .execute(conn)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
+/// [`pg_shape`] as MariaDB digests spell it (`COUNT`, `MAX`).
 fn my_shape(shape: usize, i: usize) -> String {
-    match shape {
-        0 => format!("SELECT COUNT(*) FROM t WHERE a = {i}"),
-        1 => format!("SELECT b FROM t WHERE id = {i}"),
-        2 => format!("UPDATE t SET b = 'x{i}' WHERE id = {i}"),
-        3 => format!("SELECT MAX(a) FROM t WHERE b <> 'q{i}'"),
-        4 => format!("SELECT id FROM t ORDER BY a DESC LIMIT {}", i + 1),
-        _ => format!("DELETE FROM t WHERE id = -{i}"),
-    }
+    pg_shape(shape, i)
+        .replace("count(", "COUNT(")
+        .replace("max(", "MAX(")
 }
 
 async fn my_workload(conn: &mut MySqlConnection, shapes: &[usize], n: usize, from: usize) {
@@ -465,6 +480,15 @@ async fn my_workload(conn: &mut MySqlConnection, shapes: &[usize], n: usize, fro
 
 /// The server's own (calls, total seconds) for digests in `app` whose text
 /// starts with `prefix`.
+/// [`my_server_view`] of every shape in [`MY_PREFIXES`].
+async fn my_server_views(admin: &mut MySqlConnection) -> Vec<(f64, f64)> {
+    let mut views = Vec::new();
+    for p in MY_PREFIXES {
+        views.push(my_server_view(admin, p).await);
+    }
+    views
+}
+
 async fn my_server_view(admin: &mut MySqlConnection, prefix: &str) -> (f64, f64) {
     let sql = format!(
         "SELECT CAST(COALESCE(SUM(COUNT_STAR), 0) AS CHAR), CAST(COALESCE(SUM(SUM_TIMER_WAIT), 0) AS CHAR) \
@@ -531,40 +555,16 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
     let (db, mut admin, mut app) = my_server_with_app(&[("performance_schema", "ON")]).await;
     my_workload(&mut app, &[0, 1, 2], 5, 1000).await;
     let pw = Perfwatch::start(&my_config(&db.server.dsn(), "top_queries = 20")).await;
-    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
-        (reads(b, "my") >= 1.0).then_some(())
-    })
-    .await;
-    let mut before = Vec::new();
-    for p in MY_PREFIXES {
-        before.push(my_server_view(&mut admin, p).await);
-    }
+    wait_baseline(&pw, "my").await;
+    let before = my_server_views(&mut admin).await;
     assert_eq!(before[0].0, 5.0, "the server's own history: {before:?}");
 
     const N: usize = 7;
     my_workload(&mut app, &[0, 1, 2], N, 0).await;
     let ids: Vec<String> = (0..3).map(|s| class_of(&my_shape(s, 42))).collect();
-    let body = settle(&pw, "my", "7 executions of each shape", |b| {
-        ids.iter()
-            .all(|id| count(b, "my", "app", id) == Some(N as f64))
-    })
-    .await;
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_slow_queries_total",
-            &[("target", "my"), ("db", "app")]
-        ),
-        Some((3 * N) as f64),
-        "{body}"
-    );
-    for (i, id) in ids.iter().enumerate() {
-        let after = my_server_view(&mut admin, MY_PREFIXES[i]).await;
-        assert_eq!(after.0 - before[i].0, N as f64);
-        let want = after.1 - before[i].1;
-        let got = sum(&body, "my", "app", id).unwrap();
-        assert!(close(got, want), "shape {i}: sum {got} vs server {want}");
-    }
+    let body = settle_shapes(&pw, "my", &ids, N).await;
+    let after = my_server_views(&mut admin).await;
+    assert_exact(&body, "my", &ids, N, &before, &after);
     // Rows examined: shape 0 scans the 200-row table each time.
     assert_eq!(
         value(
@@ -574,16 +574,7 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
         ),
         Some((200 * N) as f64)
     );
-    let l = [("target", "my"), ("source", "performance_schema")];
-    assert_eq!(
-        value(&body, "perfwatch_slow_query_source_info", &l),
-        Some(1.0)
-    );
-    assert_eq!(
-        value(&body, "perfwatch_slow_query_source_up", &l),
-        Some(1.0)
-    );
-    promtool_check_metrics(&body);
+    assert_source_up(&body, "my", "performance_schema");
     let (status, json) = pw.get("/api/slow-queries?target=my").await;
     assert_eq!(status, 200, "{json}");
     assert!(json.contains(&ids[1]), "{json}");
@@ -638,15 +629,12 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
             (value(b, "perfwatch_slow_query_source_up", &t) == Some(0.0)).then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_collector_degraded",
-            &[("target", "my"), ("reason", "statements_unavailable")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0));
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_collector_degraded", &[("target", "my"), ("reason", "statements_unavailable")], Some(1.0)),
+        ("perfwatch_target_up", &t, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert_eq!(count(&body, "my", "app", &ids[2]), Some(7.0), "kept");
     promtool_check_metrics(&body);
     pw.stop().await;
@@ -656,22 +644,11 @@ async fn performance_schema_digests_are_exact_reset_safe_and_cost_one_statement(
 async fn performance_schema_more_shapes_than_top_queries_go_to_other() {
     let (db, _admin, mut app) = my_server_with_app(&[("performance_schema", "ON")]).await;
     let pw = Perfwatch::start(&my_config(&db.server.dsn(), "top_queries = 2")).await;
-    pw.wait_for(Duration::from_secs(20), "the baseline read", |b| {
-        (reads(b, "my") >= 1.0).then_some(())
-    })
-    .await;
+    wait_baseline(&pw, "my").await;
     const N: usize = 4;
     let shapes = [0, 1, 2, 3, 4, 5];
     my_workload(&mut app, &shapes, N, 0).await;
-    let body = settle(&pw, "my", "every execution counted", |b| {
-        let in_app: f64 = class_counts(b, "my")
-            .iter()
-            .filter(|((db, _), _)| db == "app")
-            .map(|(_, n)| n)
-            .sum();
-        in_app == (shapes.len() * N) as f64
-    })
-    .await;
+    let body = settle_app_total(&pw, "my", shapes.len() * N).await;
     let classes = class_counts(&body, "my");
     let named: Vec<_> = classes.keys().filter(|(_, fp)| fp != "other").collect();
     assert_eq!(named.len(), 2, "{classes:?}");
@@ -690,19 +667,13 @@ async fn performance_schema_off_degrades_and_keeps_the_rest() {
             (polls(b, "my") >= 2.0).then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        value(&body, "perfwatch_slow_query_source_up", &t),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_collector_degraded",
-            &[("target", "my"), ("reason", "statements_unavailable")]
-        ),
-        Some(1.0)
-    );
-    assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0));
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_slow_query_source_up", &t, Some(0.0)),
+        ("perfwatch_collector_degraded", &[("target", "my"), ("reason", "statements_unavailable")], Some(1.0)),
+        ("perfwatch_target_up", &t, Some(1.0)),
+    ];
+    assert_values(&body, wanted);
     assert!(value(&body, "mysql_global_status_questions_total", &t).is_some());
     // No read was even sent: 2 statements per poll.
     let b0 = wait_polls(&pw, "my", 1.0, POLL_WAIT).await;

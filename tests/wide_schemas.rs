@@ -166,21 +166,14 @@ async fn postgres_5000_tables_stay_within_max_tables_and_max_indexes() {
         )),
         want_index_bytes
     );
-    let l = [("target", "wide")];
-    assert_eq!(value(&body, "perfwatch_target_up", &l), Some(1.0), "{body}");
-    let took = value(&body, "perfwatch_poll_duration_seconds", &l).unwrap();
+    let took = value(
+        &body,
+        "perfwatch_poll_duration_seconds",
+        &[("target", "wide")],
+    )
+    .unwrap();
     assert!(took < 3.0, "the poll finished within its timeout: {took}");
-    let errors: f64 = body
-        .lines()
-        .filter(|l| {
-            (l.starts_with("perfwatch_poll_errors_total{")
-                || l.starts_with("perfwatch_postgres_part_errors_total{"))
-                && l.contains("target=\"wide\"")
-        })
-        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
-        .sum();
-    assert_eq!(errors, 0.0, "no poll or part failed:\n{body}");
-    promtool_check_metrics(&body);
+    assert_clean(&body, "perfwatch_postgres_part_errors_total", "part");
     pw.stop().await;
 }
 
@@ -328,20 +321,27 @@ async fn mariadb_5000_tables_stay_within_max_tables_and_max_indexes() {
         ),
         Some((TABLES - max_tables) as f64)
     );
+    assert_clean(&body, "perfwatch_mysql_section_errors_total", "section");
+    pw.stop().await;
+}
+
+/// Target `wide` is up, no poll and no `what` failed (the samples of
+/// `perfwatch_poll_errors_total` and `part_errors` add up to 0), and the
+/// scrape passes promtool.
+fn assert_clean(body: &str, part_errors: &str, what: &str) {
     let l = [("target", "wide")];
-    assert_eq!(value(&body, "perfwatch_target_up", &l), Some(1.0), "{body}");
+    assert_eq!(value(body, "perfwatch_target_up", &l), Some(1.0), "{body}");
     let errors: f64 = body
         .lines()
         .filter(|l| {
             (l.starts_with("perfwatch_poll_errors_total{")
-                || l.starts_with("perfwatch_mysql_section_errors_total{"))
+                || l.starts_with(&format!("{part_errors}{{")))
                 && l.contains("target=\"wide\"")
         })
         .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
         .sum();
-    assert_eq!(errors, 0.0, "no poll or section failed:\n{body}");
-    promtool_check_metrics(&body);
-    pw.stop().await;
+    assert_eq!(errors, 0.0, "no poll or {what} failed:\n{body}");
+    promtool_check_metrics(body);
 }
 
 /// A raw `GET /metrics` from outside the runtime; how long the full reply took.

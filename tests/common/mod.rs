@@ -93,6 +93,17 @@ impl Perfwatch {
         }
     }
 
+    /// Scrapes until `perfwatch_target_up{target}` is `want`, or panics
+    /// after `timeout`; returns that scrape.
+    pub async fn wait_up(&self, target: &str, want: f64, timeout: Duration) -> String {
+        let what = format!("perfwatch_target_up{{target={target}}} = {want}");
+        self.wait_for(timeout, &what, |b| {
+            (value(b, "perfwatch_target_up", &[("target", target)]) == Some(want))
+                .then(|| b.to_owned())
+        })
+        .await
+    }
+
     /// Stops perfwatch and waits for it.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -123,6 +134,47 @@ pub fn value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
                 .all(|(k, val)| rest.contains(&format!("{k}=\"{val}\"")));
             if all { v.parse().ok() } else { None }
         })
+}
+
+/// One row of [`assert_values`]: a sample's name, labels and expected value.
+pub type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<f64>);
+
+/// Asserts `value(body, name, labels) == want` for every `(name, labels,
+/// want)` row, naming the series on failure.
+#[track_caller]
+pub fn assert_values(body: &str, rows: &[Expected]) {
+    for (name, labels, want) in rows {
+        assert_eq!(value(body, name, labels), *want, "{name}{labels:?}");
+    }
+}
+
+/// `perfwatch_poll_errors_total{target, reason}`.
+pub fn poll_errors(body: &str, target: &str, reason: &str) -> Option<f64> {
+    value(
+        body,
+        "perfwatch_poll_errors_total",
+        &[("target", target), ("reason", reason)],
+    )
+}
+
+/// `perfwatch_slowlog_rotations_total{target}`.
+pub fn slowlog_rotations(body: &str, target: &str) -> Option<f64> {
+    value(
+        body,
+        "perfwatch_slowlog_rotations_total",
+        &[("target", target)],
+    )
+}
+
+/// This process's resident set size in kB (`VmRSS` in /proc/self/status).
+pub fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap()
 }
 
 /// `[global]` lines of most tests: a poll every 500 ms, 400 ms timeout.
@@ -197,4 +249,44 @@ pub fn promtool_check_metrics(text: &str) {
         out.status.success() && report.trim().is_empty(),
         "promtool check metrics:\n{report}"
     );
+}
+
+/// A server plus its own `tmpdir`: mariadbd deletes `#sql*` files in its
+/// tmpdir at start, so servers sharing /tmp break each other's
+/// `mariadb-install-db` when tests run in parallel.
+pub struct Db {
+    pub server: perfwatch_testbench::MariaDbServer,
+    _tmp: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Db {
+    type Target = perfwatch_testbench::MariaDbServer;
+    fn deref(&self) -> &perfwatch_testbench::MariaDbServer {
+        &self.server
+    }
+}
+
+impl std::ops::DerefMut for Db {
+    fn deref_mut(&mut self) -> &mut perfwatch_testbench::MariaDbServer {
+        &mut self.server
+    }
+}
+
+/// Starts MariaDB with `settings` plus a `tmpdir` of its own.
+pub fn start_db(settings: &[(&str, &str)]) -> Db {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().display().to_string();
+    let mut all = settings.to_vec();
+    all.push(("tmpdir", &dir));
+    let server = perfwatch_testbench::MariaDbServer::start(&all).unwrap_or_else(|e| panic!("{e}"));
+    Db { server, _tmp: tmp }
+}
+
+/// Runs `sql` (several statements allowed) on a MariaDB connection; panics
+/// with the SQL on error.
+pub async fn exec(conn: &mut sqlx::mysql::MySqlConnection, sql: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }

@@ -7,7 +7,6 @@
 //! nothing listens on 0.0.0.0:9094 and instances never gossip with each
 //! other.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
@@ -15,11 +14,11 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
-use super::prometheus::{Labels, http_request, json_get};
-use super::{
-    HarnessError, START_TIMEOUT, ServerProcess, common_server_methods, find_binary, flag_path,
-    make_temp_dir, start_on_free_port, write_file,
+use super::prometheus::{
+    Labels, answers_ready, http_server_methods, json_get, post_reload, spawn_until_ready,
+    start_http_server,
 };
+use super::{HarnessError, ServerProcess, common_server_methods, flag_path};
 
 const SERVER: &str = "alertmanager";
 
@@ -65,86 +64,31 @@ impl AlertmanagerServer {
     /// `--cluster.listen-address=` (no cluster port, no gossip). A config
     /// Alertmanager rejects makes it exit, and the error carries its log.
     pub fn start(config_yaml: &str) -> Result<Self, HarnessError> {
-        let binary = find_binary("prometheus-alertmanager", "prometheus-alertmanager")?;
-        let dir = make_temp_dir(SERVER, false)?;
-        let process = ServerProcess::new(
+        start_http_server(
             SERVER,
-            libc::SIGTERM,
-            dir.path().join("alertmanager.console.log"),
-        );
-        let mut server = AlertmanagerServer {
-            process,
-            binary,
-            dir,
-        };
-        write_file(SERVER, &server.config_path(), config_yaml)?;
-        start_on_free_port(SERVER, |port| server.launch(port))?;
-        Ok(server)
-    }
-
-    common_server_methods!("alertmanager");
-
-    /// Starts Alertmanager again on the same port, config and data (killing
-    /// it first if it is still running) and waits until it is ready.
-    pub fn restart(&mut self) -> Result<(), HarnessError> {
-        self.process.kill()?;
-        self.launch(self.process.port)
-    }
-
-    /// `http://127.0.0.1:<port>`, what Prometheus' `alertmanagers` config
-    /// points at.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port())
-    }
-
-    /// `127.0.0.1:<port>`.
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port()))
-    }
-
-    /// The config file (`<dir>/alertmanager.yml`); rewrite it and call
-    /// [`reload`](Self::reload) to change the config.
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("alertmanager.yml")
-    }
-
-    /// The data directory (notification log, silences).
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// Whether `GET /-/ready` answers 200 within 5 s.
-    pub fn is_ready(&self) -> bool {
-        http_request(
-            SERVER,
-            self.port(),
-            "GET",
-            "/-/ready",
-            Duration::from_secs(5),
+            "prometheus-alertmanager",
+            &[("alertmanager.yml", config_yaml)],
+            |process, binary, dir| AlertmanagerServer {
+                process,
+                binary,
+                dir,
+            },
+            Self::launch,
         )
-        .is_ok_and(|(status, _)| status == 200)
     }
 
-    /// `POST /-/reload`: re-reads the config. An error when Alertmanager
-    /// rejects it (it keeps the old one).
-    pub fn reload(&self) -> Result<(), HarnessError> {
-        let (status, body) = http_request(
-            SERVER,
-            self.port(),
-            "POST",
-            "/-/reload",
-            Duration::from_secs(10),
-        )?;
-        if status == 200 {
-            Ok(())
-        } else {
-            Err(HarnessError::BadReply {
-                server: SERVER,
-                request: "POST /-/reload".into(),
-                reply: format!("HTTP {status}: {}", body.trim()),
-            })
-        }
-    }
+    common_server_methods!(
+        "alertmanager",
+        /// Starts Alertmanager again on the same port, config and data (killing
+        /// it first if it is still running) and waits until it is ready.
+        restart
+    );
+
+    http_server_methods!(
+        "alertmanager.yml",
+        "--storage.path=",
+        "--cluster.listen-address="
+    );
 
     /// The alerts Alertmanager currently holds (`GET /api/v2/alerts`):
     /// what Prometheus delivered and has not yet resolved.
@@ -157,21 +101,6 @@ impl AlertmanagerServer {
             reply: format!("not an array: {data}"),
         })?;
         Ok(alerts.iter().map(alert_of).collect())
-    }
-
-    /// Spawns on `port` and waits for `/-/ready`.
-    fn launch(&mut self, port: u16) -> Result<(), HarnessError> {
-        let mut cmd = Command::new(&self.binary);
-        cmd.arg(flag_path("--config.file=", &self.config_path()))
-            .arg(flag_path("--storage.path=", &self.data_dir()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .current_dir(self.dir.path());
-        self.process.spawn(cmd, port)?;
-        self.process.wait_ready(START_TIMEOUT, |port| {
-            http_request(SERVER, port, "GET", "/-/ready", Duration::from_millis(500))
-                .is_ok_and(|(status, _)| status == 200)
-        })
     }
 }
 

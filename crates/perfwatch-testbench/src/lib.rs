@@ -917,8 +917,23 @@ fn start_on_free_port(
 }
 
 /// Accessors and process control shared by every server type.
+///
+/// `restart` kills the process (if it is still running) and calls the
+/// server's own `launch(port)` on the same port; its doc comment comes from
+/// the invocation.
 macro_rules! common_server_methods {
-    ($server:literal) => {
+    ($server:literal, $(#[$restart_doc:meta])* restart) => {
+        $(#[$restart_doc])*
+        pub fn restart(&mut self) -> Result<(), $crate::HarnessError> {
+            self.process.kill()?;
+            self.launch(self.process.port)
+        }
+
+        /// `127.0.0.1:<port>`.
+        pub fn addr(&self) -> std::net::SocketAddr {
+            std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, self.process.port))
+        }
+
         #[doc = concat!("The TCP port ", $server, " listens on (127.0.0.1); unchanged by [`restart`](Self::restart).")]
         pub fn port(&self) -> u16 {
             self.process.port
@@ -973,6 +988,15 @@ macro_rules! common_server_methods {
     };
 }
 use common_server_methods;
+
+/// `s` cut to its first `max` characters (with an ellipsis) when longer.
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() > max {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
 
 /// An argument that is an `OsStr` path joined with a prefix, e.g.
 /// `--datadir=/tmp/x`.

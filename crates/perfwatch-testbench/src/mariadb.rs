@@ -156,15 +156,13 @@ impl MariaDbServer {
         Ok(server)
     }
 
-    common_server_methods!("mariadbd");
-
-    /// Starts the server again on the same port and datadir (killing it
-    /// first if it is still running) and waits until `mariadb-admin ping`
-    /// succeeds. Data survives (after InnoDB recovery if it was killed).
-    pub fn restart(&mut self) -> Result<(), HarnessError> {
-        self.process.kill()?;
-        self.launch(self.process.port)
-    }
+    common_server_methods!(
+        "mariadbd",
+        /// Starts the server again on the same port and datadir (killing it
+        /// first if it is still running) and waits until `mariadb-admin ping`
+        /// succeeds. Data survives (after InnoDB recovery if it was killed).
+        restart
+    );
 
     /// `mysql://root@127.0.0.1:<port>/` (root, empty password, TCP).
     pub fn dsn(&self) -> String {

@@ -24,8 +24,8 @@ use tempfile::TempDir;
 
 use super::{
     HarnessError, PostgresServer, START_TIMEOUT, ServerProcess, check_setting, chown,
-    common_server_methods, find_binary, is_root, lookup_user, make_temp_dir, port_accepts,
-    run_command, start_on_free_port, write_file,
+    common_server_methods, find_binary, make_temp_dir, port_accepts, run_command,
+    start_on_free_port, write_file,
 };
 
 const SERVER: &str = "pgbouncer";
@@ -140,17 +140,7 @@ impl PgbouncerServer {
                 reason: "the host must be non-empty without spaces",
             });
         }
-        let run_as = if is_root() {
-            Some(
-                lookup_user("postgres").ok_or_else(|| HarnessError::MissingUser {
-                    server: SERVER,
-                    user: "postgres".into(),
-                    package: "postgresql".into(),
-                })?,
-            )
-        } else {
-            None
-        };
+        let run_as = super::postgres::run_as_postgres(SERVER)?;
         let dir = make_temp_dir(SERVER, run_as.is_some())?;
         if let Some((uid, gid)) = run_as {
             // PgBouncer writes its log and Unix socket here.
@@ -193,15 +183,13 @@ impl PgbouncerServer {
         Ok(server)
     }
 
-    common_server_methods!("pgbouncer");
-
-    /// Starts PgBouncer again on the same port and config (killing it first
-    /// if it is still running) and waits until it is ready. Pools and stats
-    /// start from zero.
-    pub fn restart(&mut self) -> Result<(), HarnessError> {
-        self.process.kill()?;
-        self.launch(self.process.port)
-    }
+    common_server_methods!(
+        "pgbouncer",
+        /// Starts PgBouncer again on the same port and config (killing it first
+        /// if it is still running) and waits until it is ready. Pools and stats
+        /// start from zero.
+        restart
+    );
 
     /// `postgres://perfwatch@127.0.0.1:<port>/pgbouncer`: the admin console.
     pub fn dsn(&self) -> String {
@@ -268,21 +256,14 @@ impl PgbouncerServer {
     /// run, for callers that spawn clients concurrently (e.g. several
     /// `SELECT pg_sleep(3)` to fill a pool).
     pub fn psql_command(&self, user: &str, database: &str, sql: &str) -> Command {
-        let mut cmd = Command::new(&self.psql);
-        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .args(["-h", "127.0.0.1", "-U", user])
-            .arg("-p")
-            .arg(self.port().to_string())
-            .arg("-d")
-            .arg(database)
-            .arg("-c")
-            .arg(sql)
-            .env("PGCONNECT_TIMEOUT", "10")
-            .env_remove("PGPASSWORD")
-            .env_remove("PGSERVICE")
-            .env_remove("PGOPTIONS")
-            .current_dir(self.dir.path());
-        cmd
+        super::postgres::psql_command(
+            &self.psql,
+            self.port(),
+            user,
+            database,
+            sql,
+            self.dir.path(),
+        )
     }
 
     fn write_config(&self, port: u16, settings: &[(String, String)]) -> Result<(), HarnessError> {

@@ -101,17 +101,7 @@ impl PostgresServer {
             check_setting(SERVER, key, value, RESERVED)?;
         }
 
-        let run_as = if is_root() {
-            Some(
-                lookup_user("postgres").ok_or_else(|| HarnessError::MissingUser {
-                    server: SERVER,
-                    user: "postgres".into(),
-                    package: "postgresql".into(),
-                })?,
-            )
-        } else {
-            None
-        };
+        let run_as = run_as_postgres(SERVER)?;
         let dir = make_temp_dir("postgres", run_as.is_some())?;
         let data_dir = dir.path().join("data");
         std::fs::create_dir(&data_dir).map_err(super::io_error(
@@ -189,15 +179,13 @@ impl PostgresServer {
         Ok(server)
     }
 
-    common_server_methods!("postgres");
-
-    /// Starts the cluster again on the same port and data dir (killing it
-    /// first if it is still running) and waits until `pg_isready` succeeds.
-    /// Data survives (after crash recovery if it was killed).
-    pub fn restart(&mut self) -> Result<(), HarnessError> {
-        self.process.kill()?;
-        self.launch(self.process.port)
-    }
+    common_server_methods!(
+        "postgres",
+        /// Starts the cluster again on the same port and data dir (killing it
+        /// first if it is still running) and waits until `pg_isready` succeeds.
+        /// Data survives (after crash recovery if it was killed).
+        restart
+    );
 
     /// `postgres://postgres@127.0.0.1:<port>/postgres`.
     pub fn dsn(&self) -> String {
@@ -246,30 +234,14 @@ impl PostgresServer {
 
     /// Like [`psql`](Self::psql) in `database`.
     pub fn psql_in(&self, database: &str, sql: &str) -> Result<String, HarnessError> {
-        let mut cmd = Command::new(&self.psql);
-        cmd.args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
+        let cmd = psql_command(
+            &self.psql,
+            self.port(),
             "postgres",
-        ])
-        .arg("-p")
-        .arg(self.port().to_string())
-        .arg("-d")
-        .arg(database)
-        .arg("-c")
-        .arg(sql)
-        .env("PGCONNECT_TIMEOUT", "10")
-        .env_remove("PGPASSWORD")
-        .env_remove("PGSERVICE")
-        .env_remove("PGOPTIONS")
-        .current_dir(self.dir.path());
+            database,
+            sql,
+            self.dir.path(),
+        );
         run_command(SERVER, cmd, PSQL_TIMEOUT)
     }
 
@@ -322,4 +294,47 @@ fn quote(value: &str) -> String {
     } else {
         format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
     }
+}
+
+/// A quiet, unaligned `psql -c <sql>` as `user` on 127.0.0.1:`port`, run in
+/// `dir`, ignoring the caller's `PGPASSWORD`/`PGSERVICE`/`PGOPTIONS` (shared
+/// with [`PgbouncerServer`](super::PgbouncerServer)).
+pub(super) fn psql_command(
+    psql: &Path,
+    port: u16,
+    user: &str,
+    database: &str,
+    sql: &str,
+    dir: &Path,
+) -> Command {
+    let mut cmd = Command::new(psql);
+    cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(["-h", "127.0.0.1", "-U", user])
+        .arg("-p")
+        .arg(port.to_string())
+        .arg("-d")
+        .arg(database)
+        .arg("-c")
+        .arg(sql)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGSERVICE")
+        .env_remove("PGOPTIONS")
+        .current_dir(dir);
+    cmd
+}
+
+/// When the tests run as root: the uid and gid of the `postgres` user, who
+/// runs the server (PostgreSQL refuses root); `None` otherwise.
+pub(super) fn run_as_postgres(server: &'static str) -> Result<Option<(u32, u32)>, HarnessError> {
+    if !is_root() {
+        return Ok(None);
+    }
+    lookup_user("postgres")
+        .map(Some)
+        .ok_or_else(|| HarnessError::MissingUser {
+            server,
+            user: "postgres".into(),
+            package: "postgresql".into(),
+        })
 }

@@ -124,90 +124,36 @@ impl PrometheusServer {
     /// rule file Prometheus rejects makes it exit, and the error carries its
     /// log.
     pub fn start(config_yaml: &str, rule_files: &[(&str, &str)]) -> Result<Self, HarnessError> {
-        let binary = find_binary("prometheus", "prometheus")?;
         for (name, _) in rule_files {
             check_relative_name(name)?;
         }
-        let dir = make_temp_dir(SERVER, false)?;
-        for (name, content) in rule_files {
-            let path = dir.path().join(name);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(io_error(SERVER, format!("creating {}", parent.display())))?;
-            }
-            write_file(SERVER, &path, content)?;
-        }
-        let process = ServerProcess::new(
+        let mut files = vec![("prometheus.yml", config_yaml)];
+        files.extend_from_slice(rule_files);
+        start_http_server(
             SERVER,
-            libc::SIGTERM,
-            dir.path().join("prometheus.console.log"),
-        );
-        let mut server = PrometheusServer {
-            process,
-            binary,
-            dir,
-        };
-        write_file(SERVER, &server.config_path(), config_yaml)?;
-        start_on_free_port(SERVER, |port| server.launch(port))?;
-        Ok(server)
-    }
-
-    common_server_methods!("prometheus");
-
-    /// Starts Prometheus again on the same port, config and TSDB (killing it
-    /// first if it is still running) and waits until it is ready.
-    pub fn restart(&mut self) -> Result<(), HarnessError> {
-        self.process.kill()?;
-        self.launch(self.process.port)
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port())
-    }
-
-    /// `127.0.0.1:<port>`.
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port()))
-    }
-
-    /// The config file (`<dir>/prometheus.yml`); rewrite it and call
-    /// [`reload`](Self::reload) to change the config.
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("prometheus.yml")
-    }
-
-    /// The TSDB directory.
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    /// `POST /-/reload`: re-reads the config and rule files. An error when
-    /// Prometheus rejects them (it keeps the old ones).
-    pub fn reload(&self) -> Result<(), HarnessError> {
-        let (status, body) =
-            http_request(SERVER, self.port(), "POST", "/-/reload", REQUEST_TIMEOUT)?;
-        if status == 200 {
-            Ok(())
-        } else {
-            Err(bad_reply(
-                "POST /-/reload",
-                format!("HTTP {status}: {}", body.trim()),
-            ))
-        }
-    }
-
-    /// Whether `GET /-/ready` answers 200 within 5 s.
-    pub fn is_ready(&self) -> bool {
-        http_request(
-            SERVER,
-            self.port(),
-            "GET",
-            "/-/ready",
-            Duration::from_secs(5),
+            "prometheus",
+            &files,
+            |process, binary, dir| PrometheusServer {
+                process,
+                binary,
+                dir,
+            },
+            Self::launch,
         )
-        .is_ok_and(|(status, _)| status == 200)
     }
+
+    common_server_methods!(
+        "prometheus",
+        /// Starts Prometheus again on the same port, config and TSDB (killing it
+        /// first if it is still running) and waits until it is ready.
+        restart
+    );
+
+    http_server_methods!(
+        "prometheus.yml",
+        "--storage.tsdb.path=",
+        "--web.enable-lifecycle"
+    );
 
     /// Evaluates `expr` now (`GET /api/v1/query`) and returns every sample
     /// as `(labels, value)`; a scalar result is one sample with no labels.
@@ -255,12 +201,7 @@ impl PrometheusServer {
 
     /// The pending and firing alerts (`GET /api/v1/alerts`).
     pub fn alerts(&self) -> Result<Vec<PrometheusAlert>, HarnessError> {
-        let request = "/api/v1/alerts";
-        let data = api_get(SERVER, self.port(), request)?;
-        let alerts = data["alerts"]
-            .as_array()
-            .ok_or_else(|| bad_reply(request, format!("no `alerts` array: {data}")))?;
-        Ok(alerts
+        Ok(api_list(self.port(), "/api/v1/alerts", "alerts")?
             .iter()
             .map(|a| PrometheusAlert {
                 labels: labels_of(&a["labels"]),
@@ -273,20 +214,17 @@ impl PrometheusServer {
 
     /// The active scrape targets (`GET /api/v1/targets?state=active`).
     pub fn targets(&self) -> Result<Vec<PrometheusTarget>, HarnessError> {
-        let request = "/api/v1/targets?state=active";
-        let data = api_get(SERVER, self.port(), request)?;
-        let targets = data["activeTargets"]
-            .as_array()
-            .ok_or_else(|| bad_reply(request, format!("no `activeTargets` array: {data}")))?;
-        Ok(targets
-            .iter()
-            .map(|t| PrometheusTarget {
-                labels: labels_of(&t["labels"]),
-                scrape_url: text(&t["scrapeUrl"]),
-                health: text(&t["health"]),
-                last_error: text(&t["lastError"]),
-            })
-            .collect())
+        Ok(
+            api_list(self.port(), "/api/v1/targets?state=active", "activeTargets")?
+                .iter()
+                .map(|t| PrometheusTarget {
+                    labels: labels_of(&t["labels"]),
+                    scrape_url: text(&t["scrapeUrl"]),
+                    health: text(&t["health"]),
+                    last_error: text(&t["lastError"]),
+                })
+                .collect(),
+        )
     }
 
     /// Whether there is at least one active target and every one of them
@@ -320,19 +258,116 @@ impl PrometheusServer {
         }
         Ok(rules)
     }
+}
 
-    /// Spawns on `port` and waits for `/-/ready`.
-    fn launch(&mut self, port: u16) -> Result<(), HarnessError> {
-        let mut cmd = Command::new(&self.binary);
-        cmd.arg(flag_path("--config.file=", &self.config_path()))
-            .arg(flag_path("--storage.tsdb.path=", &self.data_dir()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-lifecycle")
-            .current_dir(self.dir.path());
-        self.process.spawn(cmd, port)?;
-        self.process.wait_ready(START_TIMEOUT, |port| {
-            http_request(SERVER, port, "GET", "/-/ready", Duration::from_millis(500))
-                .is_ok_and(|(status, _)| status == 200)
+/// Prometheus and Alertmanager alike: finds `binary` (from the Debian
+/// package of the same name), writes `files` (relative names) into a new
+/// temp dir, builds the server with `make` (console log
+/// `<dir>/<server>.console.log`, SIGTERM to stop) and starts it on a free
+/// port with `launch`.
+pub(super) fn start_http_server<S>(
+    server: &'static str,
+    binary: &str,
+    files: &[(&str, &str)],
+    make: impl FnOnce(ServerProcess, PathBuf, TempDir) -> S,
+    mut launch: impl FnMut(&mut S, u16) -> Result<(), HarnessError>,
+) -> Result<S, HarnessError> {
+    let binary = find_binary(binary, binary)?;
+    let dir = make_temp_dir(server, false)?;
+    for (name, content) in files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(io_error(server, format!("creating {}", parent.display())))?;
+        }
+        write_file(server, &path, content)?;
+    }
+    let console_log = dir.path().join(format!("{server}.console.log"));
+    let process = ServerProcess::new(server, libc::SIGTERM, console_log);
+    let mut s = make(process, binary, dir);
+    start_on_free_port(server, |port| launch(&mut s, port))?;
+    Ok(s)
+}
+
+/// `url`, `config_path`, `data_dir`, `is_ready`, `reload` and `launch` of
+/// the Prometheus and Alertmanager servers; `$config` is the config file's
+/// name in the temp dir, `$data_flag` the flag taking the data directory and
+/// `$extra` one more argument.
+macro_rules! http_server_methods {
+    ($config:literal, $data_flag:literal, $extra:literal) => {
+        /// Spawns on `port` and waits for `/-/ready`.
+        fn launch(&mut self, port: u16) -> Result<(), HarnessError> {
+            let mut cmd = Command::new(&self.binary);
+            cmd.arg(flag_path("--config.file=", &self.config_path()))
+                .arg(flag_path($data_flag, &self.data_dir()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg($extra)
+                .current_dir(self.dir.path());
+            spawn_until_ready(&mut self.process, cmd, port)
+        }
+
+        /// `http://127.0.0.1:<port>` (what Prometheus' `alertmanagers`
+        /// config points at, for Alertmanager).
+        pub fn url(&self) -> String {
+            format!("http://127.0.0.1:{}", self.port())
+        }
+
+        #[doc = concat!("The config file (`<dir>/", $config, "`); rewrite it and call [`reload`](Self::reload) to change the config.")]
+        pub fn config_path(&self) -> PathBuf {
+            self.dir.path().join($config)
+        }
+
+        /// The data directory (`<dir>/data`): Prometheus' TSDB,
+        /// Alertmanager's notification log and silences.
+        pub fn data_dir(&self) -> PathBuf {
+            self.dir.path().join("data")
+        }
+
+        /// `POST /-/reload`: re-reads the config (and Prometheus' rule
+        /// files). An error when the server rejects them (it keeps the old
+        /// ones).
+        pub fn reload(&self) -> Result<(), HarnessError> {
+            post_reload(SERVER, self.port())
+        }
+
+        /// Whether `GET /-/ready` answers 200 within 5 s.
+        pub fn is_ready(&self) -> bool {
+            answers_ready(SERVER, self.port(), Duration::from_secs(5))
+        }
+    };
+}
+pub(super) use http_server_methods;
+
+/// Whether `GET /-/ready` on `port` answers 200 within `timeout`
+/// (Prometheus and Alertmanager alike).
+pub(super) fn answers_ready(server: &'static str, port: u16, timeout: Duration) -> bool {
+    http_request(server, port, "GET", "/-/ready", timeout).is_ok_and(|(status, _)| status == 200)
+}
+
+/// Spawns `cmd` for `process` on `port` and waits (up to [`START_TIMEOUT`])
+/// until `GET /-/ready` answers 200.
+pub(super) fn spawn_until_ready(
+    process: &mut ServerProcess,
+    cmd: Command,
+    port: u16,
+) -> Result<(), HarnessError> {
+    let server = process.server;
+    process.spawn(cmd, port)?;
+    process.wait_ready(START_TIMEOUT, |port| {
+        answers_ready(server, port, Duration::from_millis(500))
+    })
+}
+
+/// `POST /-/reload`: an error carrying the reply unless it is 200.
+pub(super) fn post_reload(server: &'static str, port: u16) -> Result<(), HarnessError> {
+    let (status, body) = http_request(server, port, "POST", "/-/reload", REQUEST_TIMEOUT)?;
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(HarnessError::BadReply {
+            server,
+            request: "POST /-/reload".into(),
+            reply: shorten_long(&format!("HTTP {status}: {}", body.trim())),
         })
     }
 }
@@ -396,6 +431,15 @@ fn parse_float(s: &str) -> Option<f64> {
         "+Inf" | "Inf" => Some(f64::INFINITY),
         "-Inf" => Some(f64::NEG_INFINITY),
         _ => s.parse().ok(),
+    }
+}
+
+/// `GET path` against Prometheus' API: the array under `key` in `data`.
+fn api_list(port: u16, path: &str, key: &str) -> Result<Vec<Value>, HarnessError> {
+    let data = api_get(SERVER, port, path)?;
+    match data[key].as_array() {
+        Some(items) => Ok(items.clone()),
+        None => Err(bad_reply(path, format!("no `{key}` array: {data}"))),
     }
 }
 
@@ -520,19 +564,11 @@ pub(super) fn percent_encode(s: &str) -> String {
 }
 
 fn shorten(s: &str) -> String {
-    if s.chars().count() > 200 {
-        format!("{}…", s.chars().take(200).collect::<String>())
-    } else {
-        s.to_owned()
-    }
+    super::shorten(s, 200)
 }
 
 fn shorten_long(s: &str) -> String {
-    if s.chars().count() > 2000 {
-        format!("{}…", s.chars().take(2000).collect::<String>())
-    } else {
-        s.to_owned()
-    }
+    super::shorten(s, 2000)
 }
 
 #[cfg(test)]

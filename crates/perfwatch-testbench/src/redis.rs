@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use super::prometheus::percent_encode;
 use super::{
     HarnessError, START_TIMEOUT, ServerProcess, check_setting, common_server_methods, find_binary,
     make_temp_dir, start_on_free_port, write_file,
@@ -102,15 +103,13 @@ impl RedisServer {
         Ok(server)
     }
 
-    common_server_methods!("redis-server");
-
-    /// Starts the server again on the same port and dir (killing it first if
-    /// it is still running) and waits until it answers `PING`. The data set
-    /// is empty afterwards: persistence is off.
-    pub fn restart(&mut self) -> Result<(), HarnessError> {
-        self.process.kill()?;
-        self.launch(self.process.port)
-    }
+    common_server_methods!(
+        "redis-server",
+        /// Starts the server again on the same port and dir (killing it first if
+        /// it is still running) and waits until it answers `PING`. The data set
+        /// is empty afterwards: persistence is off.
+        restart
+    );
 
     /// `redis://127.0.0.1:<port>/0`, or `redis://:<password>@127.0.0.1:<port>/0`
     /// with a `requirepass` setting.
@@ -123,11 +122,6 @@ impl RedisServer {
             ),
             None => format!("redis://127.0.0.1:{}/0", self.port()),
         }
-    }
-
-    /// `127.0.0.1:<port>`.
-    pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port()))
     }
 
     /// The generated `redis.conf`.
@@ -311,22 +305,6 @@ fn unquote(s: &str) -> &str {
     }
 }
 
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 fn shorten(s: &str) -> String {
-    if s.chars().count() > 120 {
-        format!("{}…", s.chars().take(120).collect::<String>())
-    } else {
-        s.to_owned()
-    }
+    super::shorten(s, 120)
 }
