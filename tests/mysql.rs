@@ -626,3 +626,61 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
     pw2.stop().await;
     pw.stop().await;
 }
+
+/// A rotated `password_file` (a Kubernetes secret mount) is read again when
+/// perfwatch reconnects, without a reload: the server changes the user's
+/// password, the file gets the new one, the old session ends, and the next
+/// connect uses the file's new content. Reading the file only at load would
+/// reconnect with the old password and fail with `auth` forever.
+#[tokio::test]
+async fn rotated_password_file_is_read_again_at_reconnect() {
+    let db = blocking(|| {
+        let db = start_db(&[]);
+        db.sql(
+            "CREATE USER 'rot'@'127.0.0.1' IDENTIFIED BY 'first';
+             GRANT PROCESS ON *.* TO 'rot'@'127.0.0.1';",
+        )
+        .unwrap();
+        db
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, "first\n").unwrap();
+    let target = mysql_target(
+        &dsn(&db, "rot", ""),
+        &format!("password_file = \"{}\"", pw_file.display()),
+    );
+    let pw = Perfwatch::start(&config(FAST, &target)).await;
+    pw.wait_up("db", 1.0, POLL_WAIT).await;
+
+    let mut admin = connect(&db).await;
+    exec(
+        &mut admin,
+        "ALTER USER 'rot'@'127.0.0.1' IDENTIFIED BY 'second'",
+    )
+    .await;
+    std::fs::write(&pw_file, "second\n").unwrap();
+    let old = scalar(
+        &mut admin,
+        "SELECT CAST(ID AS CHAR) FROM information_schema.PROCESSLIST WHERE USER = 'rot'",
+    )
+    .await;
+    exec(&mut admin, &format!("KILL CONNECTION {old}")).await;
+
+    // Polls go on, up, on a new session of `rot`.
+    let body = wait_polls(&pw, "db", 3.0, POLL_WAIT).await;
+    assert_eq!(
+        value(&body, "perfwatch_target_up", &[("target", "db")]),
+        Some(1.0),
+        "{body}"
+    );
+    let new = scalar(
+        &mut admin,
+        "SELECT CAST(ID AS CHAR) FROM information_schema.PROCESSLIST WHERE USER = 'rot'",
+    )
+    .await;
+    assert_ne!(new, old, "perfwatch reconnected");
+    assert_eq!(poll_errors(&body, "db", "auth"), Some(0.0), "{body}");
+    pw.stop().await;
+}

@@ -629,3 +629,53 @@ async fn a_scrape_with_postgres_metrics_passes_promtool() {
     promtool_check(&body);
     pw.stop().await;
 }
+
+/// A rotated `password_file` (a Kubernetes secret mount) is read again when
+/// perfwatch reconnects, without a reload: the role's password changes, the
+/// file gets the new one, the old session ends, and the next connect uses
+/// the file's new content. Reading the file only at load would reconnect
+/// with the old password and fail with `auth` forever.
+#[tokio::test]
+async fn rotated_password_file_is_read_again_at_reconnect() {
+    let pg = blocking(|| {
+        let pg = start_pg(&[]);
+        // The role `rot` needs a password over TCP (first matching line
+        // wins); everyone else keeps the harness's trust.
+        let hba = pg.data_dir().join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(
+            &hba,
+            format!("host all rot 127.0.0.1/32 scram-sha-256\n{rest}"),
+        )
+        .unwrap();
+        pg.psql("CREATE ROLE rot LOGIN PASSWORD 'first'; SELECT pg_reload_conf();")
+            .unwrap();
+        pg
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let pw_file = dir.path().join("pw");
+    std::fs::write(&pw_file, "first\n").unwrap();
+    let dsn = format!("postgres://rot@127.0.0.1:{}/postgres", pg.port());
+    let extra = format!("password_file = \"{}\"\n", pw_file.display());
+    let pw = Perfwatch::start(&config(FAST, &pg_target("db", &dsn, &extra))).await;
+    pw.wait_up("db", 1.0, POLL_WAIT).await;
+    let before = perfwatch_sessions(&pg);
+    assert!(!before.is_empty());
+
+    std::fs::write(&pw_file, "second\n").unwrap();
+    pg.psql(
+        "ALTER ROLE rot PASSWORD 'second'; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'rot';",
+    )
+    .unwrap();
+
+    // Polls go on, up, on new sessions of `rot`.
+    wait_polls(&pw, "db", 3.0, POLL_WAIT).await;
+    let body = pw.wait_up("db", 1.0, POLL_WAIT).await;
+    let after = perfwatch_sessions(&pg);
+    assert!(!after.is_empty() && after.iter().all(|s| !before.contains(s)));
+    let auth = poll_errors(&body, "db", "auth").unwrap_or(0.0);
+    assert_eq!(auth, 0.0, "reconnected with the old password: {body}");
+    pw.stop().await;
+}

@@ -7,12 +7,13 @@
 //! dead on the first statement of a poll is replaced once.
 
 use sqlx::Connection;
-use sqlx::mysql::{MySqlConnection, MySqlDatabaseError, MySqlRow};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow};
 
 use super::MysqlCollector;
 use super::sql::{fetch, text};
 use super::status::{self, Flavor, Vars};
 use crate::poll::{ErrorReason, PollError};
+use crate::secret::read_secret_file;
 
 /// Share of the poll timeout a statement may run on the server.
 const STATEMENT_BUDGET: f64 = 0.8;
@@ -30,6 +31,26 @@ pub(super) struct Live {
 }
 
 impl MysqlCollector {
+    /// The options to connect with. `password_file` is read again at every
+    /// connect (connections persist, so that is rare): a rotated secret (a
+    /// Kubernetes secret mount) is picked up when the old session ends,
+    /// without a reload.
+    fn connect_options(&self) -> Result<MySqlConnectOptions, PollError> {
+        let options = MySqlConnectOptions::clone(&self.options);
+        match &self.cfg.password_file {
+            Some(path) => {
+                let pw = read_secret_file(path).map_err(|e| {
+                    PollError::new(
+                        ErrorReason::Io,
+                        format!("mysql target \"{}\": {e}", self.cfg.common.name),
+                    )
+                })?;
+                Ok(options.password(pw.expose()))
+            }
+            None => Ok(options),
+        }
+    }
+
     /// A poll error for a failure of `context`.
     pub(super) fn err(&self, context: &str, e: &sqlx::Error) -> PollError {
         classify(&self.cfg.common.name, context, e)
@@ -39,27 +60,24 @@ impl MysqlCollector {
     pub(super) async fn connect(&mut self) -> Result<Live, PollError> {
         let name = self.cfg.common.name.clone();
         let timeout = self.timing.timeout;
-        let mut conn = match tokio::time::timeout(
-            timeout,
-            MySqlConnection::connect_with(&*self.options),
-        )
-        .await
-        {
-            Ok(Ok(c)) => c,
-            Ok(Err(e)) => {
-                return Err(self.err(&format!("connecting to {}", self.dsn_shown), &e));
-            }
-            Err(_) => {
-                return Err(PollError::new(
-                    ErrorReason::Timeout,
-                    format!(
-                        "mysql target \"{name}\": connecting to {} did not finish within {}",
-                        self.dsn_shown,
-                        humantime::format_duration(timeout)
-                    ),
-                ));
-            }
-        };
+        let options = self.connect_options()?;
+        let mut conn =
+            match tokio::time::timeout(timeout, MySqlConnection::connect_with(&options)).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => {
+                    return Err(self.err(&format!("connecting to {}", self.dsn_shown), &e));
+                }
+                Err(_) => {
+                    return Err(PollError::new(
+                        ErrorReason::Timeout,
+                        format!(
+                            "mysql target \"{name}\": connecting to {} did not finish within {}",
+                            self.dsn_shown,
+                            humantime::format_duration(timeout)
+                        ),
+                    ));
+                }
+            };
         self.connects += 1;
         let rows = fetch(
             &mut conn,

@@ -14,6 +14,7 @@
 //! never joined by a second session.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -22,7 +23,7 @@ use sqlx::{ConnectOptions, Connection};
 use super::config::PostgresTarget;
 use super::rules;
 use crate::poll::{ErrorReason, PollError, Timing};
-use crate::secret::{Secret, redact};
+use crate::secret::{Secret, read_secret_file, redact};
 
 /// A boxed future borrowing a connection.
 pub(super) type BoxFuture<'a, T> =
@@ -39,6 +40,8 @@ struct Session {
 pub(super) enum Fail {
     Sql(sqlx::Error),
     Deadline(Duration),
+    /// `password_file` could not be read at connect.
+    Secret(String),
 }
 
 impl Fail {
@@ -47,6 +50,7 @@ impl Fail {
         match self {
             Fail::Deadline(_) => ErrorReason::Timeout,
             Fail::Sql(e) => classify(e),
+            Fail::Secret(_) => ErrorReason::Io,
         }
     }
 
@@ -65,6 +69,10 @@ pub(super) struct Sessions {
     options: PgConnectOptions,
     /// The resolved password, redacted from driver messages.
     password: Option<Secret>,
+    /// Read again at every connect (sessions persist, so that is rare): a
+    /// rotated secret (a Kubernetes secret mount) is picked up when the old
+    /// session ends, without a reload.
+    password_file: Option<PathBuf>,
     lock_timeout: Option<Duration>,
     timing: Timing,
     map: BTreeMap<String, Session>,
@@ -77,6 +85,7 @@ impl Sessions {
             name: target.common.name.clone(),
             options: PgConnectOptions::clone(&target.ready.options),
             password: target.ready.password.clone(),
+            password_file: target.config.password_file.clone(),
             lock_timeout: target.config.lock_timeout,
             timing,
             map: BTreeMap::new(),
@@ -133,6 +142,7 @@ impl Sessions {
                 humantime::format_duration(*d)
             ),
             Fail::Sql(e) => format!("{}: {what}: {}", self.prefix(), self.scrub(&e.to_string())),
+            Fail::Secret(e) => format!("{}: {what}: {e}", self.prefix()),
         }
     }
 
@@ -158,6 +168,11 @@ impl Sessions {
                     self.map.remove(database);
                 }
             }
+        }
+        if let Some(path) = &self.password_file {
+            let pw = read_secret_file(path).map_err(Fail::Secret)?;
+            self.options = self.options.clone().password(pw.expose());
+            self.password = Some(pw);
         }
         let opts = self.options(database);
         let conn = match tokio::time::timeout(budget, opts.connect()).await {
