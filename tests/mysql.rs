@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Db, Expected, FAST, Perfwatch, assert_values, blocking, config, exec, poll_errors, polls,
-    start_db, value, wait_polls,
+    secret_file, start_db, value, wait_polls,
 };
 use sqlx::mysql::MySqlConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
@@ -565,9 +565,7 @@ async fn least_privilege_user_works_and_reports_what_it_cannot_read() {
         db
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let pw_file = dir.path().join("pw");
-    std::fs::write(&pw_file, "s3cret\n").unwrap();
+    let (_dir, pw_file) = secret_file("s3cret");
     // No database in the DSN: the user has no privilege on `app`, which a
     // default database would need; `databases` names the schema instead.
     let target = mysql_target(
@@ -644,9 +642,7 @@ async fn rotated_password_file_is_read_again_at_reconnect() {
         db
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let pw_file = dir.path().join("pw");
-    std::fs::write(&pw_file, "first\n").unwrap();
+    let (_dir, pw_file) = secret_file("first");
     let target = mysql_target(
         &dsn(&db, "rot", ""),
         &format!("password_file = \"{}\"", pw_file.display()),

@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, value, wait_polls,
+    Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, secret_file, value,
+    wait_polls,
 };
 use perfwatch_testbench::PostgresServer;
 use sqlx::{Connection, Executor};
@@ -653,9 +654,7 @@ async fn rotated_password_file_is_read_again_at_reconnect() {
         pg
     })
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let pw_file = dir.path().join("pw");
-    std::fs::write(&pw_file, "first\n").unwrap();
+    let (_dir, pw_file) = secret_file("first");
     let dsn = format!("postgres://rot@127.0.0.1:{}/postgres", pg.port());
     let extra = format!("password_file = \"{}\"\n", pw_file.display());
     let pw = Perfwatch::start(&config(FAST, &pg_target("db", &dsn, &extra))).await;

@@ -290,3 +290,13 @@ pub async fn exec(conn: &mut sqlx::mysql::MySqlConnection, sql: &str) {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
+
+/// A secret file holding `content` and a newline (as `echo pw > file` and
+/// Kubernetes secret mounts write it), in a temp dir that lives as long as
+/// the returned guard.
+pub fn secret_file(content: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pw");
+    std::fs::write(&path, format!("{content}\n")).unwrap();
+    (dir, path)
+}
