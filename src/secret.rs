@@ -35,6 +35,42 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
         .map_err(|e| format!("cannot read secret file \"{}\": {e}", path.display()))
 }
 
+/// Checks a target's `password` and `password_file` keys, pushing problems
+/// as `(key, message)`: both set, or the file unreadable (it is read even
+/// when `password` is set too, to report both). The configured password
+/// (`password` first, else the file's), if any.
+pub(crate) fn check_password_keys(
+    password: Option<&Secret>,
+    password_file: Option<&Path>,
+    errors: &mut Vec<(String, String)>,
+) -> Option<Secret> {
+    if password.is_some() && password_file.is_some() {
+        errors.push((
+            "password_file".into(),
+            "set password or password_file, not both".into(),
+        ));
+    }
+    let from_file = password_file.and_then(|path| {
+        read_secret_file(path)
+            .map_err(|e| errors.push(("password_file".into(), e)))
+            .ok()
+    });
+    password.cloned().or(from_file)
+}
+
+/// The password from `password` or, when that is unset, a fresh read of
+/// `password_file`, if any.
+pub(crate) fn resolve_password(
+    password: Option<&Secret>,
+    password_file: Option<&Path>,
+) -> Result<Option<Secret>, String> {
+    match (password, password_file) {
+        (Some(p), _) => Ok(Some(p.clone())),
+        (None, Some(path)) => read_secret_file(path).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
 /// Schemes whose bare `user@host` names a user; elsewhere (`redis://pw@host`,
 /// `http://token@host`) a bare userinfo is how clients pass a password.
 const USER_ONLY_SCHEMES: &[&str] = &["postgres", "postgresql", "mysql", "mariadb"];

@@ -24,6 +24,9 @@ use serde::Deserialize;
 
 use perfwatch_slowlog::{Digest, StatementSummary};
 
+use crate::collectors::slowlog::config::{
+    default_max_classes, default_rank_window, default_top_queries,
+};
 use crate::collectors::slowlog::{catalog, export};
 use crate::exposition::Families;
 
@@ -55,15 +58,6 @@ pub struct StatementsConfig {
 
 fn default_enabled() -> bool {
     true
-}
-fn default_top_queries() -> usize {
-    50
-}
-fn default_max_classes() -> usize {
-    1000
-}
-fn default_rank_window() -> Duration {
-    Duration::from_secs(3600)
 }
 fn default_max_rows() -> usize {
     500

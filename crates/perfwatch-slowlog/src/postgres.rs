@@ -398,6 +398,19 @@ mod tests {
         out
     }
 
+    /// Feeds `log` as the tailer hands it out (each line cut at `cap`) and
+    /// returns the events as the cut-line tables compare them.
+    fn run_capped(p: &mut PgParser, cap: usize, log: &str) -> Vec<Event> {
+        let event = |e: SlowEvent| (e.query, e.duration * 1000.0, e.truncated);
+        let mut got: Vec<Event> = log
+            .lines()
+            .filter_map(|l| p.line(&l[..l.len().min(cap)]))
+            .map(event)
+            .collect();
+        got.extend(p.flush().map(event));
+        got
+    }
+
     #[test]
     fn stderr_messages_table() {
         let prefix = "%m [%p] %q%u@%d ";
@@ -541,19 +554,7 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
         ];
         for (format, cap, log, want) in cases {
             let mut p = PgParser::new(format, Some("%m [%p] %q%u@%d "), cap).unwrap();
-            let mut got: Vec<Event> = Vec::new();
-            for l in log.lines() {
-                // What the tailer hands out.
-                let l = &l[..l.len().min(cap)];
-                got.extend(
-                    p.line(l)
-                        .map(|e| (e.query, e.duration * 1000.0, e.truncated)),
-                );
-            }
-            got.extend(
-                p.flush()
-                    .map(|e| (e.query, e.duration * 1000.0, e.truncated)),
-            );
+            let got = run_capped(&mut p, cap, &log);
             assert_eq!(got, want, "{format:?} {log:?}");
         }
     }
@@ -610,18 +611,7 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
         ];
         for (cap, log, want) in cases {
             let mut p = PgParser::new(PgFormat::Csv, None, cap).unwrap();
-            let mut got: Vec<Event> = Vec::new();
-            for l in log.lines() {
-                let l = &l[..l.len().min(cap)];
-                got.extend(
-                    p.line(l)
-                        .map(|e| (e.query, e.duration * 1000.0, e.truncated)),
-                );
-            }
-            got.extend(
-                p.flush()
-                    .map(|e| (e.query, e.duration * 1000.0, e.truncated)),
-            );
+            let got = run_capped(&mut p, cap, &log);
             assert_eq!(got, want, "{log:?}");
         }
     }

@@ -439,13 +439,10 @@ impl HttpCollector {
 
     fn poll_pool(
         &self,
-        ex: &Exchange,
+        body: &[u8],
         out: &mut Families,
         headline: &mut Vec<(String, String)>,
     ) -> Result<(), PollError> {
-        let Some(body) = self.data_body(ex)? else {
-            return Ok(());
-        };
         let stats = pool::parse_pool(body, self.cfg.pool_format(), &self.cfg.pool_pointers())
             .map_err(|e| self.err(ErrorReason::Protocol, e))?;
         export_pool(&stats, self.cfg.max_overflow(), self.name(), out, headline);
@@ -454,13 +451,10 @@ impl HttpCollector {
 
     fn poll_prometheus(
         &mut self,
-        ex: &Exchange,
+        body: &[u8],
         out: &mut Families,
         headline: &mut Vec<(String, String)>,
     ) -> Result<(), PollError> {
-        let Some(body) = self.data_body(ex)? else {
-            return Ok(());
-        };
         let text = std::str::from_utf8(body)
             .map_err(|_| self.err(ErrorReason::Protocol, "metrics body is not UTF-8"))?;
         let picks = self.cfg.scrape_picks();
@@ -582,9 +576,15 @@ impl Collector for HttpCollector {
                 self.poll_latency(&client, first, &mut families, &mut headline)
                     .await?
             }
-            EndpointKind::Pool => self.poll_pool(&first, &mut families, &mut headline)?,
+            EndpointKind::Pool => {
+                if let Some(body) = self.data_body(&first)? {
+                    self.poll_pool(body, &mut families, &mut headline)?
+                }
+            }
             EndpointKind::Prometheus => {
-                self.poll_prometheus(&first, &mut families, &mut headline)?
+                if let Some(body) = self.data_body(&first)? {
+                    self.poll_prometheus(body, &mut families, &mut headline)?
+                }
             }
         }
         Ok(PollOutput { families, headline })

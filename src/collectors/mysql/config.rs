@@ -15,7 +15,7 @@ use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
 use crate::collectors::{Problems, Ready, Validated, at_least_one, no_problems};
 use crate::poll::CommonTarget;
-use crate::secret::{Secret, read_secret_file, redact};
+use crate::secret::{Secret, check_password_keys, redact, resolve_password};
 
 /// One MySQL/MariaDB target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -99,17 +99,11 @@ impl MysqlConfig {
             }
             Err(e) => errors.push(("dsn".into(), e)),
         }
-        if self.password.is_some() && self.password_file.is_some() {
-            errors.push((
-                "password_file".into(),
-                "set password or password_file, not both".into(),
-            ));
-        }
-        if let Some(path) = &self.password_file
-            && let Err(e) = read_secret_file(path)
-        {
-            errors.push(("password_file".into(), e));
-        }
+        check_password_keys(
+            self.password.as_ref(),
+            self.password_file.as_deref(),
+            &mut errors,
+        );
         at_least_one(&mut errors, "max_tables", self.max_tables);
         at_least_one(&mut errors, "max_indexes", self.max_indexes);
         if self.index_interval.is_zero() {
@@ -146,11 +140,7 @@ impl MysqlConfig {
 
     /// The password from `password` or `password_file`, if any.
     fn resolved_password(&self) -> Result<Option<Secret>, String> {
-        match (&self.password, &self.password_file) {
-            (Some(p), _) => Ok(Some(p.clone())),
-            (None, Some(path)) => read_secret_file(path).map(Some),
-            (None, None) => Ok(None),
-        }
+        resolve_password(self.password.as_ref(), self.password_file.as_deref())
     }
 
     /// Checks the table and derives what the collector needs: every problem

@@ -9,7 +9,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use crate::collectors::{Problems, Ready, Validated, at_least_one};
 use crate::poll::CommonTarget;
-use crate::secret::{Secret, read_secret_file, redact};
+use crate::secret::{Secret, check_password_keys, read_secret_file, redact};
 
 /// One PgBouncer target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -71,19 +71,11 @@ impl PgbouncerConfig {
                 Ok(opts) => parsed = Some(opts),
             }
         }
-        if self.password.is_some() && self.password_file.is_some() {
-            errors.push((
-                "password_file".into(),
-                "set password or password_file, not both".into(),
-            ));
-        }
-        // The file is read even when `password` is set too, to report both.
-        let from_file = self.password_file.as_ref().and_then(|path| {
-            read_secret_file(path)
-                .map_err(|e| errors.push(("password_file".into(), e)))
-                .ok()
-        });
-        let password = self.password.clone().or(from_file);
+        let password = check_password_keys(
+            self.password.as_ref(),
+            self.password_file.as_deref(),
+            &mut errors,
+        );
         at_least_one(&mut errors, "max_pools", self.max_pools);
         match parsed {
             Some(opts) if errors.is_empty() => {

@@ -10,6 +10,7 @@
 //! the rest are summed into `database="other"` (`user="other"`), with the
 //! maximum for `maxwait` and saturation.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use super::catalog;
@@ -127,19 +128,41 @@ fn max_f(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Pools in name order, the ones past `max` summed into one `other` pool.
-fn fold_pools(pools: &[Pool], max: usize) -> (Vec<Pool>, usize) {
-    let mut sorted: Vec<&Pool> = pools.iter().collect();
-    sorted.sort_by(|a, b| (&a.database, &a.user).cmp(&(&b.database, &b.user)));
-    let mut out: Vec<Pool> = sorted.iter().take(max).map(|p| (*p).clone()).collect();
+/// `rows` in `order`, the ones past `max` added by `add_into` into `other`
+/// (appended when there are any); with how many were folded.
+fn fold_past_max<T: Clone>(
+    rows: &[T],
+    max: usize,
+    order: impl Fn(&T, &T) -> Ordering,
+    mut other: T,
+    add_into: impl Fn(&mut T, &T),
+) -> (Vec<T>, usize) {
+    let mut sorted: Vec<&T> = rows.iter().collect();
+    sorted.sort_by(|a, b| order(a, b));
+    let mut out: Vec<T> = sorted.iter().take(max).map(|r| (*r).clone()).collect();
     let rest = &sorted[max.min(sorted.len())..];
     if !rest.is_empty() {
-        let mut o = Pool {
-            database: OTHER.into(),
-            user: OTHER.into(),
-            ..Pool::default()
-        };
-        for p in rest {
+        for r in rest {
+            add_into(&mut other, r);
+        }
+        out.push(other);
+    }
+    (out, rest.len())
+}
+
+/// Pools in name order, the ones past `max` summed into one `other` pool.
+fn fold_pools(pools: &[Pool], max: usize) -> (Vec<Pool>, usize) {
+    let other = Pool {
+        database: OTHER.into(),
+        user: OTHER.into(),
+        ..Pool::default()
+    };
+    fold_past_max(
+        pools,
+        max,
+        |a, b| (&a.database, &a.user).cmp(&(&b.database, &b.user)),
+        other,
+        |o, p| {
             o.cl_active = add(o.cl_active, p.cl_active);
             o.cl_waiting = add(o.cl_waiting, p.cl_waiting);
             o.sv_active = add(o.sv_active, p.sv_active);
@@ -148,23 +171,21 @@ fn fold_pools(pools: &[Pool], max: usize) -> (Vec<Pool>, usize) {
             o.sv_tested = add(o.sv_tested, p.sv_tested);
             o.sv_login = add(o.sv_login, p.sv_login);
             o.maxwait_seconds = max_f(o.maxwait_seconds, p.maxwait_seconds);
-        }
-        out.push(o);
-    }
-    (out, rest.len())
+        },
+    )
 }
 
 fn fold_stats(stats: &[Stats], max: usize) -> (Vec<Stats>, usize) {
-    let mut sorted: Vec<&Stats> = stats.iter().collect();
-    sorted.sort_by(|a, b| a.database.cmp(&b.database));
-    let mut out: Vec<Stats> = sorted.iter().take(max).map(|s| (*s).clone()).collect();
-    let rest = &sorted[max.min(sorted.len())..];
-    if !rest.is_empty() {
-        let mut o = Stats {
-            database: OTHER.into(),
-            ..Stats::default()
-        };
-        for s in rest {
+    let other = Stats {
+        database: OTHER.into(),
+        ..Stats::default()
+    };
+    fold_past_max(
+        stats,
+        max,
+        |a, b| a.database.cmp(&b.database),
+        other,
+        |o, s| {
             o.xact_count = add(o.xact_count, s.xact_count);
             o.query_count = add(o.query_count, s.query_count);
             o.received_bytes = add(o.received_bytes, s.received_bytes);
@@ -172,34 +193,30 @@ fn fold_stats(stats: &[Stats], max: usize) -> (Vec<Stats>, usize) {
             o.xact_time_us = add(o.xact_time_us, s.xact_time_us);
             o.query_time_us = add(o.query_time_us, s.query_time_us);
             o.wait_time_us = add(o.wait_time_us, s.wait_time_us);
-        }
-        out.push(o);
-    }
-    (out, rest.len())
+        },
+    )
 }
 
 fn fold_databases(dbs: &[Database], max: usize) -> (Vec<Database>, usize) {
-    let mut sorted: Vec<&Database> = dbs.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut out: Vec<Database> = sorted.iter().take(max).map(|d| (*d).clone()).collect();
-    let rest = &sorted[max.min(sorted.len())..];
-    if !rest.is_empty() {
-        let mut o = Database {
-            name: OTHER.into(),
-            ..Database::default()
-        };
-        // `paused` and `disabled` are flags; the export counts them for
-        // `other` (see `export`).
-        for d in rest {
+    let other = Database {
+        name: OTHER.into(),
+        ..Database::default()
+    };
+    // `paused` and `disabled` are flags; the export counts them for
+    // `other` (see `export`).
+    fold_past_max(
+        dbs,
+        max,
+        |a, b| a.name.cmp(&b.name),
+        other,
+        |o, d| {
             o.pool_size = add(o.pool_size, d.pool_size);
             o.min_pool_size = add(o.min_pool_size, d.min_pool_size);
             o.reserve_pool = add(o.reserve_pool, d.reserve_pool);
             o.max_connections = add(o.max_connections, d.max_connections);
             o.current_connections = add(o.current_connections, d.current_connections);
-        }
-        out.push(o);
-    }
-    (out, rest.len())
+        },
+    )
 }
 
 /// Saturation per PgBouncer database: the fullest of its pools, in use /

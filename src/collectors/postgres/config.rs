@@ -14,7 +14,7 @@ use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
 use crate::collectors::{Problems, Ready, Validated, at_least_one, no_problems};
 use crate::poll::CommonTarget;
-use crate::secret::{Secret, read_secret_file, redact};
+use crate::secret::{Secret, check_password_keys, redact, resolve_password};
 
 /// One PostgreSQL target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -111,17 +111,11 @@ impl PostgresConfig {
         if let Err(e) = self.parse_dsn() {
             errors.push(("dsn".into(), e));
         }
-        if self.password.is_some() && self.password_file.is_some() {
-            errors.push((
-                "password_file".into(),
-                "set password or password_file, not both".into(),
-            ));
-        }
-        if let Some(path) = &self.password_file
-            && let Err(e) = read_secret_file(path)
-        {
-            errors.push(("password_file".into(), e));
-        }
+        check_password_keys(
+            self.password.as_ref(),
+            self.password_file.as_deref(),
+            &mut errors,
+        );
         if self.databases.iter().any(|d| d == "*") && self.databases.len() > 1 {
             errors.push((
                 "databases".into(),
@@ -176,11 +170,7 @@ impl PostgresConfig {
 
     /// The password from `password` or `password_file`, if any.
     fn resolved_password(&self) -> Result<Option<Secret>, String> {
-        match (&self.password, &self.password_file) {
-            (Some(p), _) => Ok(Some(p.clone())),
-            (None, Some(path)) => read_secret_file(path).map(Some),
-            (None, None) => Ok(None),
-        }
+        resolve_password(self.password.as_ref(), self.password_file.as_deref())
     }
 
     /// The DSN as sqlx's options; the message names only the redacted DSN.

@@ -349,16 +349,7 @@ mod tests {
 
     #[test]
     fn indexes_and_tables_beyond_max_become_other() {
-        let ix = |name: &str, scans: f64, size: f64| IndexStat {
-            schemaname: "public".into(),
-            relname: "t".into(),
-            indexrelname: name.into(),
-            idx_scan: scans,
-            idx_tup_read: 0.0,
-            idx_tup_fetch: 0.0,
-            size_bytes: size,
-            enforces_constraint: false,
-        };
+        let ix = |name: &str, scans: f64, size: f64| IndexStat::sample(name, scans, size, false);
         let mut out = Families::new();
         export_indexes(
             &[

@@ -163,15 +163,9 @@ impl PostgresCollector {
             .sessions
             .run(db, left, move |c| Box::pin(sql::indexes(c, s2)))
             .await;
-        let mut any_ok = false;
-        match indexes {
-            Ok(v) => {
-                self.heavy.entry(db.to_owned()).or_default().indexes = Some(v);
-                self.record_part(db, "indexes", Ok(()), None);
-                any_ok = true;
-            }
-            Err(e) => self.heavy_part_failed(db, "indexes", "index stats", &e),
-        }
+        let mut any_ok = self.record_heavy_part(db, "indexes", "index stats", indexes, |h, v| {
+            h.indexes = Some(v)
+        });
         let left = deadline.saturating_duration_since(Instant::now());
         let tables = if left.is_zero() {
             Err(Fail::Deadline(self.timing.timeout))
@@ -180,14 +174,9 @@ impl PostgresCollector {
                 .run(db, left, move |c| Box::pin(sql::tables(c, schemas)))
                 .await
         };
-        match tables {
-            Ok(v) => {
-                self.heavy.entry(db.to_owned()).or_default().tables = Some(v);
-                self.record_part(db, "tables", Ok(()), None);
-                any_ok = true;
-            }
-            Err(e) => self.heavy_part_failed(db, "tables", "table stats", &e),
-        }
+        any_ok |= self.record_heavy_part(db, "tables", "table stats", tables, |h, v| {
+            h.tables = Some(v)
+        });
         let h = self.heavy.entry(db.to_owned()).or_default();
         h.last_attempt = Some(attempt);
         if any_ok {
@@ -215,13 +204,31 @@ impl PostgresCollector {
             .is_none_or(|t| t.elapsed() + Duration::from_millis(50) >= every)
     }
 
-    /// Records a failed index or table read of `db`.
-    fn heavy_part_failed(&mut self, db: &str, part: &'static str, what: &str, e: &Fail) {
-        self.sessions.forget_broken(db, e);
-        let msg = self
-            .sessions
-            .fail_message(&format!("{what} of database \"{db}\""), e);
-        self.record_part(db, part, Err(e.reason()), Some(msg));
+    /// Records an index or table read of `db`: a result is kept with `keep`
+    /// (true returned); a failure forgets a broken session and is recorded.
+    fn record_heavy_part<T>(
+        &mut self,
+        db: &str,
+        part: &'static str,
+        what: &str,
+        result: Result<T, Fail>,
+        keep: impl FnOnce(&mut Heavy, T),
+    ) -> bool {
+        match result {
+            Ok(v) => {
+                keep(self.heavy.entry(db.to_owned()).or_default(), v);
+                self.record_part(db, part, Ok(()), None);
+                true
+            }
+            Err(e) => {
+                self.sessions.forget_broken(db, &e);
+                let msg = self
+                    .sessions
+                    .fail_message(&format!("{what} of database \"{db}\""), &e);
+                self.record_part(db, part, Err(e.reason()), Some(msg));
+                false
+            }
+        }
     }
 
     /// Reads pg_stat_statements when due: one statement on the main session

@@ -34,6 +34,24 @@ pub(crate) struct IndexStat {
     pub enforces_constraint: bool,
 }
 
+#[cfg(test)]
+impl IndexStat {
+    /// A test index `public.t.<name>` with these scans, size and constraint
+    /// flag (no tuples read or fetched).
+    pub(crate) fn sample(name: &str, scans: f64, size: f64, enforces: bool) -> Self {
+        IndexStat {
+            schemaname: "public".into(),
+            relname: "t".into(),
+            indexrelname: name.into(),
+            idx_scan: scans,
+            idx_tup_read: 0.0,
+            idx_tup_fetch: 0.0,
+            size_bytes: size,
+            enforces_constraint: enforces,
+        }
+    }
+}
+
 /// Whether an index is unused: no scan since the statistics were reset and
 /// it enforces no constraint (primary keys, unique indexes and indexes
 /// backing a constraint are never reported).
@@ -170,16 +188,7 @@ mod tests {
     }
 
     fn idx(name: &str, scans: f64, size: f64, enforces: bool) -> IndexStat {
-        IndexStat {
-            schemaname: "public".into(),
-            relname: "t".into(),
-            indexrelname: name.into(),
-            idx_scan: scans,
-            idx_tup_read: 0.0,
-            idx_tup_fetch: 0.0,
-            size_bytes: size,
-            enforces_constraint: enforces,
-        }
+        IndexStat::sample(name, scans, size, enforces)
     }
 
     #[test]

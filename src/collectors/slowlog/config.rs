@@ -68,13 +68,16 @@ pub struct SlowlogConfig {
     pub min_interval: Duration,
 }
 
-fn default_top_queries() -> usize {
+/// Default `top_queries`, shared with the statement statistics (`statements.…`).
+pub(crate) fn default_top_queries() -> usize {
     50
 }
-fn default_max_classes() -> usize {
+/// Default `max_classes`, shared with the statement statistics.
+pub(crate) fn default_max_classes() -> usize {
     1000
 }
-fn default_rank_window() -> Duration {
+/// Default `rank_window`, shared with the statement statistics.
+pub(crate) fn default_rank_window() -> Duration {
     Duration::from_secs(3600)
 }
 fn default_max_line_bytes() -> usize {
