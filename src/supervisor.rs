@@ -52,7 +52,7 @@ impl Supervisor {
         for t in &config.targets {
             let key = TargetKey {
                 collector: t.kind(),
-                target: t.common.name.clone(),
+                target: t.common().name.clone(),
             };
             wanted.insert(key, (t.clone(), config.timing(t)));
         }
@@ -109,7 +109,7 @@ pub async fn poll_once(config: &Config) -> (Bytes, Vec<(TargetKey, PollError)>) 
     for target in &config.targets {
         let key = TargetKey {
             collector: target.kind(),
-            target: target.common.name.clone(),
+            target: target.common().name.clone(),
         };
         let timing = config.timing(target);
         store.register(key.clone(), timing);

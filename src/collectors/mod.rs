@@ -74,9 +74,8 @@ pub struct Parsed {
 /// A validated target of any kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
-    /// Name, interval and timeout (the `target` label is `common.name`).
-    pub common: CommonTarget,
-    /// The kind and its ready target.
+    /// The kind and its ready target (which holds the common keys: see
+    /// [`Target::common`]).
     pub ready: ReadyTarget,
 }
 
@@ -170,7 +169,6 @@ pub fn parse_table<C: DeserializeOwned, R: Ready>(
     let (common, config) = (common?, config?);
     let target = match validate(&config, &common) {
         Ok(ready) => Some(Target {
-            common: common.clone(),
             ready: wrap(Validated {
                 common: common.clone(),
                 config,
@@ -270,6 +268,13 @@ macro_rules! register_kinds {
         ];
 
         impl Target {
+            /// Name, interval and timeout (the `target` label is `common().name`).
+            pub fn common(&self) -> &CommonTarget {
+                match &self.ready {
+                    $(ReadyTarget::$variant(t) => &t.common,)*
+                }
+            }
+
             /// The kind's section name, used as the `collector` label.
             pub fn kind(&self) -> &'static str {
                 match &self.ready {
@@ -288,7 +293,7 @@ macro_rules! register_kinds {
             /// Polls this target once on the engine's own guarded path (hard
             /// timeout, panic guard), for `perfwatch once`.
             pub async fn poll_once(&self, timing: Timing) -> Result<PollOutput, PollError> {
-                let (kind, name) = (self.kind(), self.common.name.as_str());
+                let (kind, name) = (self.kind(), self.common().name.as_str());
                 match &self.ready {
                     $(ReadyTarget::$variant(t) => {
                         let mut c = <$collector>::new(t, timing);

@@ -167,7 +167,7 @@ impl Config {
 
     /// The interval and timeout of one target after applying `[global]`.
     pub fn timing(&self, target: &Target) -> Timing {
-        self.timing_of(&target.common)
+        self.timing_of(target.common())
     }
 
     fn timing_of(&self, common: &CommonTarget) -> Timing {
