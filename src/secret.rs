@@ -58,19 +58,6 @@ pub(crate) fn check_password_keys(
     password.cloned().or(from_file)
 }
 
-/// The password from `password` or, when that is unset, a fresh read of
-/// `password_file`, if any.
-pub(crate) fn resolve_password(
-    password: Option<&Secret>,
-    password_file: Option<&Path>,
-) -> Result<Option<Secret>, String> {
-    match (password, password_file) {
-        (Some(p), _) => Ok(Some(p.clone())),
-        (None, Some(path)) => read_secret_file(path).map(Some),
-        (None, None) => Ok(None),
-    }
-}
-
 /// Schemes whose bare `user@host` names a user; elsewhere (`redis://pw@host`,
 /// `http://token@host`) a bare userinfo is how clients pass a password.
 const USER_ONLY_SCHEMES: &[&str] = &["postgres", "postgresql", "mysql", "mariadb"];

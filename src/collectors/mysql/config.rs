@@ -15,7 +15,7 @@ use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
 use crate::collectors::{Problems, Ready, Validated, at_least_one, no_problems};
 use crate::poll::CommonTarget;
-use crate::secret::{Secret, check_password_keys, redact, resolve_password};
+use crate::secret::{Secret, check_password_keys, redact};
 
 /// One MySQL/MariaDB target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -85,7 +85,15 @@ pub(crate) const SYSTEM_SCHEMAS: &[&str] =
 
 impl MysqlConfig {
     /// Cross-field checks; `(key, message)` pairs.
+    #[cfg(test)]
     pub(crate) fn check(&self) -> Problems {
+        self.check_reading_password().0
+    }
+
+    /// Cross-field checks as `(key, message)` pairs, and the password from
+    /// `password` or `password_file` (read once here, so validation does not
+    /// read the file twice).
+    fn check_reading_password(&self) -> (Problems, Option<Secret>) {
         let mut errors = Vec::new();
         match parse_dsn(&self.dsn) {
             Ok(d) => {
@@ -99,7 +107,7 @@ impl MysqlConfig {
             }
             Err(e) => errors.push(("dsn".into(), e)),
         }
-        check_password_keys(
+        let password = check_password_keys(
             self.password.as_ref(),
             self.password_file.as_deref(),
             &mut errors,
@@ -135,25 +143,18 @@ impl MysqlConfig {
         if let Some(st) = &self.statements {
             errors.extend(st.validate());
         }
-        errors
-    }
-
-    /// The password from `password` or `password_file`, if any.
-    fn resolved_password(&self) -> Result<Option<Secret>, String> {
-        resolve_password(self.password.as_ref(), self.password_file.as_deref())
+        (errors, password)
     }
 
     /// Checks the table and derives what the collector needs: every problem
     /// as `(key, message)`, or the connect options with the password applied.
     pub(crate) fn validate(&self, _common: &CommonTarget) -> Result<MysqlReady, Problems> {
-        no_problems(self.check())?;
-        let one = |key: &str, e: String| vec![(key.to_owned(), e)];
-        let d = parse_dsn(&self.dsn).map_err(|e| one("dsn", e))?;
+        let (problems, from_keys) = self.check_reading_password();
+        no_problems(problems)?;
+        let d = parse_dsn(&self.dsn).map_err(|e| vec![("dsn".to_owned(), e)])?;
         let password = match &d.password {
             Some(p) => Some(Secret::new(p.as_str())),
-            None => self
-                .resolved_password()
-                .map_err(|e| one("password_file", e))?,
+            None => from_keys,
         };
         Ok(MysqlReady {
             options: Arc::new(connect_options(&d, password.as_ref())),
@@ -296,7 +297,12 @@ interval = "1m"
         c.max_tables = 0;
         c.missing_index_min_full_scan_ratio = 0.0;
         c.databases = vec!["*".into(), "app".into()];
-        let keys: Vec<String> = c.check().into_iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = c
+            .check_reading_password()
+            .0
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         assert_eq!(
             keys,
             [

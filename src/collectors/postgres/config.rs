@@ -14,7 +14,7 @@ use crate::collectors::custom_query::{CustomQueryConfig, validate_queries};
 use crate::collectors::statement_stats::StatementsConfig;
 use crate::collectors::{Problems, Ready, Validated, at_least_one, no_problems};
 use crate::poll::CommonTarget;
-use crate::secret::{Secret, check_password_keys, redact, resolve_password};
+use crate::secret::{Secret, check_password_keys, redact};
 
 /// One PostgreSQL target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -106,12 +106,19 @@ fn default_seq_ratio() -> f64 {
 impl PostgresConfig {
     /// Cross-field checks (`timeout` from the common keys); `(key, message)`
     /// pairs.
+    #[cfg(test)]
     pub(crate) fn check(&self, common: &CommonTarget) -> Problems {
+        self.check_reading_password(common).0
+    }
+
+    /// [`Self::check`], and the password from `password` or `password_file`
+    /// (read once here, so validation does not read the file twice).
+    fn check_reading_password(&self, common: &CommonTarget) -> (Problems, Option<Secret>) {
         let mut errors = Vec::new();
         if let Err(e) = self.parse_dsn() {
             errors.push(("dsn".into(), e));
         }
-        check_password_keys(
+        let password = check_password_keys(
             self.password.as_ref(),
             self.password_file.as_deref(),
             &mut errors,
@@ -165,12 +172,7 @@ impl PostgresConfig {
         if let Some(st) = &self.statements {
             errors.extend(st.validate());
         }
-        errors
-    }
-
-    /// The password from `password` or `password_file`, if any.
-    fn resolved_password(&self) -> Result<Option<Secret>, String> {
-        resolve_password(self.password.as_ref(), self.password_file.as_deref())
+        (errors, password)
     }
 
     /// The DSN as sqlx's options; the message names only the redacted DSN.
@@ -193,12 +195,9 @@ impl PostgresConfig {
     /// Checks the table and derives what the collector needs: every problem
     /// as `(key, message)`, or the parsed options with the password applied.
     pub(crate) fn validate(&self, common: &CommonTarget) -> Result<PostgresReady, Problems> {
-        no_problems(self.check(common))?;
-        let one = |key: &str, e: String| vec![(key.to_owned(), e)];
-        let mut options = self.parse_dsn().map_err(|e| one("dsn", e))?;
-        let password = self
-            .resolved_password()
-            .map_err(|e| one("password_file", e))?;
+        let (problems, password) = self.check_reading_password(common);
+        no_problems(problems)?;
+        let mut options = self.parse_dsn().map_err(|e| vec![("dsn".to_owned(), e)])?;
         if let Some(pw) = &password {
             options = options.password(pw.expose());
         }
