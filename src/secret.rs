@@ -27,12 +27,33 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Largest secret file read: a password or token is far smaller, and a
+/// mistaken path (`/dev/zero`, a log file) must not fill the memory.
+pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 /// Reads a `*_file` secret: the whole file, without a trailing newline (what
-/// `echo pw > file` and Kubernetes secret mounts produce).
+/// `echo pw > file` and Kubernetes secret mounts produce). Only a regular
+/// file (symlinks followed, as Kubernetes mounts use them) of at most
+/// [`MAX_SECRET_FILE_BYTES`] is read: a FIFO would block the read forever
+/// and a device never ends, so both are refused before they are opened.
 pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    std::fs::read_to_string(path)
-        .map(|s| Secret(s.trim_end_matches(['\n', '\r']).to_owned()))
-        .map_err(|e| format!("cannot read secret file \"{}\": {e}", path.display()))
+    use std::io::Read;
+    let fail = |what: String| format!("cannot read secret file \"{}\": {what}", path.display());
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(fail(format!(
+            "larger than {MAX_SECRET_FILE_BYTES} bytes; is it the right file?"
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8".into()))?;
+    Ok(Secret(text.trim_end_matches(['\n', '\r']).to_owned()))
 }
 
 /// Checks a target's `password` and `password_file` keys, pushing problems
@@ -205,6 +226,29 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(redact(text, &[]), want, "{text}");
         }
+    }
+
+    #[test]
+    fn secret_files_are_bounded_regular_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = dir.path().join("pw");
+        std::fs::write(&ok, "hunter2\n").unwrap();
+        assert_eq!(read_secret_file(&ok).unwrap().expose(), "hunter2");
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; MAX_SECRET_FILE_BYTES as usize + 1]).unwrap();
+        let e = read_secret_file(&big).unwrap_err();
+        assert!(e.contains("larger than 65536 bytes"), "{e}");
+        let e = read_secret_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates a node.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Returns at once instead of blocking until a writer opens the FIFO.
+        let e = read_secret_file(&fifo).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = read_secret_file(&dir.path().join("missing")).unwrap_err();
+        assert!(e.contains("cannot read secret file"), "{e}");
     }
 
     #[test]
