@@ -1301,7 +1301,7 @@ def app():
         w=6,
         thresholds=SAT,
         minv=0,
-        description="checked_out / (pool_size + max_overflow).",
+        description="checked_out / (pool_size + max_overflow); checked_out / pool_size (capped at 1) when the overflow limit is unknown.",
     )
     b.panel(
         "stat",

@@ -131,6 +131,13 @@ pub trait Collector: Send + 'static {
     fn details(&self) -> Option<serde_json::Value> {
         None
     }
+    /// Families that state the target's answer right now (an up/down
+    /// verdict, a health check): the engine drops them when a poll fails, so
+    /// they read as unknown instead of the last good answer. Every other
+    /// family is kept until it goes stale.
+    fn dropped_on_failure(&self) -> &'static [&'static crate::catalog::MetricDef] {
+        &[]
+    }
     /// For a collector that learns of new input between polls (a slow log
     /// being written): the engine then polls early when woken. Called once,
     /// before the first poll.

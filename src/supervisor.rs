@@ -124,7 +124,7 @@ pub async fn poll_once(config: &Config) -> (Bytes, Vec<(TargetKey, PollError)>) 
                     None
                 }
                 Err(e) => {
-                    store.record_failure(&key, &e, started.elapsed());
+                    store.record_failure(&key, &e, started.elapsed(), &[]);
                     Some((key, e))
                 }
             }

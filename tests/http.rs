@@ -31,6 +31,8 @@ const API_KEY: &str = "k3y-very-secret";
 #[derive(Default)]
 struct AppState {
     db_healthy: AtomicBool,
+    /// /health never answers (after checking the key) while set.
+    stalled: AtomicBool,
     /// Client ports seen by /health (connection reuse) and user agents.
     health_ports: Mutex<BTreeSet<u16>>,
     user_agents: Mutex<BTreeSet<String>>,
@@ -48,7 +50,6 @@ async fn health(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    s.health_ports.lock().unwrap().insert(peer.port());
     if let Some(ua) = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -57,6 +58,10 @@ async fn health(
     }
     if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
         return (StatusCode::UNAUTHORIZED, "no key").into_response();
+    }
+    s.health_ports.lock().unwrap().insert(peer.port());
+    if s.stalled.load(Ordering::SeqCst) {
+        std::future::pending::<()>().await;
     }
     let db = if s.db_healthy.load(Ordering::SeqCst) {
         "healthy"
@@ -147,6 +152,16 @@ async fn app() -> (SocketAddr, Shared) {
         .route(
             "/pool",
             get(|| async { r#"{"pool_size":5,"checked_in":3,"checked_out":2,"overflow":0}"# }),
+        )
+        // The field test's exhausted pool, which the old default
+        // max_overflow = 10 read as 0.67.
+        .route(
+            "/pool-exhausted",
+            get(|| async { r#"{"pool_size":10,"checked_in":0,"checked_out":10,"overflow":5}"# }),
+        )
+        .route(
+            "/pool-reported",
+            get(|| async { r#"{"pool_size":10,"checked_out":6,"overflow":0,"max_overflow":5}"# }),
         )
         .route(
             "/pool-text",
@@ -264,7 +279,7 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     let pw = watch(&format!(
         "{}{}",
         keyed_health_target(addr, &dir),
-        // Same endpoint without the key: 401 is down, but the poll succeeds.
+        // Same endpoint without the key: the app refuses perfwatch.
         local("nokey", addr, "/health", "health"),
     ))
     .await;
@@ -318,22 +333,25 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
         Some(1.0)
     );
 
+    // A 401 is perfwatch's credentials refused, not an unhealthy app: the
+    // poll fails with reason auth, and no verdict about the app is served.
     let nokey = [("target", "nokey")];
     #[rustfmt::skip]
     let wanted: &[Expected] = &[
-        ("perfwatch_app_up", &nokey, Some(0.0)),
-        ("perfwatch_app_response_status_code", &nokey, Some(401.0)),
+        ("perfwatch_target_up", &nokey, Some(0.0)),
+        ("perfwatch_app_up", &nokey, None),
+        ("perfwatch_app_response_status_code", &nokey, None),
+        ("perfwatch_app_health_status_up", &nokey, None),
     ];
     assert_values(&body, wanted);
-    assert_eq!(
-        value(&body, "perfwatch_target_up", &nokey),
-        Some(1.0),
-        "an HTTP exchange is a successful poll"
+    assert!(
+        poll_errors(&body, "nokey", "auth").unwrap() >= 1.0,
+        "{body}"
     );
-    assert_eq!(
-        value(&body, "perfwatch_app_health_parse_errors_total", &nokey),
-        Some(0.0),
-        "a 401 body is not expected to be health JSON"
+    let (_, targets) = pw.get("/").await;
+    assert!(
+        targets.contains("answered 401 Unauthorized: the app refused perfwatch's credentials"),
+        "the landing page shows why: {targets}"
     );
 
     // One persistent connection per target, our user agent.
@@ -342,8 +360,8 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     let ports = state.health_ports.lock().unwrap().clone();
     assert_eq!(
         ports.len(),
-        2,
-        "one connection per target, reused: {ports:?}"
+        1,
+        "one connection for the keyed target, reused: {ports:?}"
     );
     let agents = state.user_agents.lock().unwrap().clone();
     assert_eq!(
@@ -354,6 +372,32 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     for text in [&body, &landing] {
         assert!(!text.contains(API_KEY), "secret leaked");
     }
+
+    // A health endpoint that stops answering: its checks read unknown
+    // (absent), never the last good answer.
+    state.stalled.store(true, Ordering::SeqCst);
+    let body = pw
+        .wait_for(POLL_WAIT, "a timed-out poll of api", |b| {
+            (poll_errors(b, "api", "timeout").unwrap_or(0.0) >= 1.0).then(|| b.to_owned())
+        })
+        .await;
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_target_up", &api, Some(0.0)),
+        ("perfwatch_app_up", &api, None),
+        ("perfwatch_app_health_status_up", &api, None),
+        ("perfwatch_app_health_check_up", &db, None),
+        // Counters stay: they are history, not a verdict.
+        ("perfwatch_app_health_parse_errors_total", &api, Some(0.0)),
+    ];
+    assert_values(&body, wanted);
+    state.stalled.store(false, Ordering::SeqCst);
+    let body = pw
+        .wait_for(POLL_WAIT, "api answering again", |b| {
+            (value(b, "perfwatch_app_health_check_up", &db) == Some(1.0)).then(|| b.to_owned())
+        })
+        .await;
+    assert_eq!(value(&body, "perfwatch_app_up", &api), Some(1.0));
     pw.stop().await;
 }
 
@@ -420,23 +464,34 @@ async fn latency_separates_first_and_repeated_requests() {
 #[tokio::test]
 async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
     let (addr, _state) = app().await;
-    let pw = watch(&format!(
-        "{}{}",
-        target(
-            "pool",
-            &format!("http://{addr}/pool"),
-            "pool",
-            "max_overflow = 10\n"
-        ),
-        target(
-            "pool-text",
-            &format!("http://{addr}/pool-text"),
-            "pool",
-            "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n"
-        ),
-    ))
+    let pw = watch(
+        &[
+            target(
+                "pool",
+                &format!("http://{addr}/pool"),
+                "pool",
+                "max_overflow = 10\n",
+            ),
+            target(
+                "pool-text",
+                &format!("http://{addr}/pool-text"),
+                "pool",
+                "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n",
+            ),
+            local("exhausted", addr, "/pool-exhausted", "pool"),
+            target(
+                "reported",
+                &format!("http://{addr}/pool-reported"),
+                "pool",
+                "max_overflow = 20\n",
+            ),
+        ]
+        .concat(),
+    )
     .await;
     wait_polls(&pw, "pool", 1.0, POLL_WAIT).await;
+    wait_polls(&pw, "exhausted", 1.0, POLL_WAIT).await;
+    wait_polls(&pw, "reported", 1.0, POLL_WAIT).await;
     let body = wait_polls(&pw, "pool-text", 1.0, POLL_WAIT).await;
     let p = [("target", "pool")];
     #[rustfmt::skip]
@@ -464,6 +519,13 @@ async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
         ("perfwatch_app_pool_overflow", &t, Some(3.0)),
         ("perfwatch_app_pool_overflow_in_use", &t, Some(1.0)),
         ("perfwatch_pool_saturation_ratio", &[("source", "app"), ("target", "pool-text")], Some(8.0 / 15.0)),
+        // No limit reported or configured: checked_out / pool_size (the seed
+        // guide's rule), so an exhausted pool reads full.
+        ("perfwatch_pool_saturation_ratio", &[("source", "app"), ("target", "exhausted")], Some(1.0)),
+        ("perfwatch_app_pool_max_overflow", &[("target", "exhausted")], None),
+        // The limit the app reports wins over the config's.
+        ("perfwatch_pool_saturation_ratio", &[("source", "app"), ("target", "reported")], Some(6.0 / 15.0)),
+        ("perfwatch_app_pool_max_overflow", &[("target", "reported")], Some(5.0)),
     ];
     assert_values(&body, wanted);
     pw.stop().await;
@@ -723,5 +785,226 @@ async fn exposition_with_every_kind_passes_promtool() {
     assert!(body.contains("perfwatch_app_request_duration_seconds_bucket"));
     assert!(body.contains("perfwatch_cache_hit_ratio{"), "{body}");
     common::promtool_check_metrics(&body);
+    pw.stop().await;
+}
+
+/// The field test: `hits_metric` misspelt (`cache_hit_total`, the app says
+/// `cache_hits_total`) read as a 0 % hit ratio over thousands of lookups. A
+/// configured name the scrape lacks is a degraded target with a reason, and
+/// no ratio at all.
+#[tokio::test]
+async fn a_misspelt_metric_name_degrades_instead_of_reading_zero() {
+    let (addr, state) = app().await;
+    state
+        .cache
+        .lock()
+        .unwrap()
+        .insert("bad_days".into(), (95, 5));
+    let pw = watch(
+        &[
+            target(
+                "misspelt",
+                &format!("http://{addr}/metrics"),
+                "prometheus",
+                "hits_metric = \"cache_hit_total\"\n",
+            ),
+            local("right", addr, "/metrics", "prometheus"),
+        ]
+        .concat(),
+    )
+    .await;
+    wait_polls(&pw, "misspelt", 2.0, POLL_WAIT).await;
+    let body = wait_polls(&pw, "right", 2.0, POLL_WAIT).await;
+    let degraded = |t: &'static str| {
+        [
+            ("collector", "http"),
+            ("target", t),
+            ("reason", "metric_missing"),
+        ]
+    };
+    let ratio = |t: &'static str| {
+        [
+            ("target", t),
+            ("key_prefix", "bad_days"),
+            ("window", "total"),
+        ]
+    };
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_collector_degraded", &degraded("misspelt"), Some(1.0)),
+        ("perfwatch_cache_hit_ratio", &ratio("misspelt"), None),
+        ("perfwatch_app_metrics_samples", &[("target", "misspelt"), ("metric", "cache_hit_total")], Some(0.0)),
+        // The target itself answers: up, but degraded.
+        ("perfwatch_target_up", &[("target", "misspelt")], Some(1.0)),
+        ("perfwatch_collector_degraded", &degraded("right"), Some(0.0)),
+        ("perfwatch_cache_hit_ratio", &ratio("right"), Some(0.95)),
+    ];
+    assert_values(&body, wanted);
+    let (_, landing) = pw.get("/").await;
+    assert!(
+        landing.contains("configured metric \"cache_hit_total\" is not in the scrape")
+            || landing
+                .contains("configured metric &quot;cache_hit_total&quot; is not in the scrape"),
+        "the landing page says why: {landing}"
+    );
+    pw.stop().await;
+}
+
+/// Configured headers (an API key) are meant for the app: a redirect to
+/// another origin is not followed, so they never reach it; a redirect on the
+/// same origin still is.
+#[tokio::test]
+async fn redirects_never_carry_headers_to_another_origin() {
+    #[derive(Default)]
+    struct Seen {
+        requests: AtomicU64,
+        keys: Mutex<Vec<String>>,
+    }
+    async fn record(State(seen): State<Arc<Seen>>, headers: HeaderMap) -> &'static str {
+        seen.requests.fetch_add(1, Ordering::SeqCst);
+        if let Some(k) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+            seen.keys.lock().unwrap().push(k.to_owned());
+        }
+        "ok"
+    }
+    async fn serve(router: Router) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        addr
+    }
+    let other = Arc::new(Seen::default());
+    let other_addr = serve(
+        Router::new()
+            .fallback(get(record))
+            .with_state(other.clone()),
+    )
+    .await;
+    let app_seen = Arc::new(Seen::default());
+    let app_addr =
+        serve(
+            Router::new()
+                .route(
+                    "/cross",
+                    get(move || async move {
+                        Redirect::temporary(&format!("http://{other_addr}/steal"))
+                    }),
+                )
+                .route("/same", get(|| async { Redirect::temporary("/ok") }))
+                .route("/ok", get(record))
+                .with_state(app_seen.clone()),
+        )
+        .await;
+    let key = "headers = { \"X-API-Key\" = \"redirect-secret\" }\n";
+    let pw = watch(
+        &[
+            target("cross", &format!("http://{app_addr}/cross"), "latency", key),
+            target("same", &format!("http://{app_addr}/same"), "latency", key),
+        ]
+        .concat(),
+    )
+    .await;
+    wait_polls(&pw, "cross", 2.0, POLL_WAIT).await;
+    let body = wait_polls(&pw, "same", 2.0, POLL_WAIT).await;
+    assert_eq!(
+        other.requests.load(Ordering::SeqCst),
+        0,
+        "another origin was contacted; keys it saw: {:?}",
+        other.keys.lock().unwrap()
+    );
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        // The redirect itself is the answer: not an expected status.
+        ("perfwatch_app_response_status_code", &[("target", "cross")], Some(307.0)),
+        ("perfwatch_app_up", &[("target", "cross")], Some(0.0)),
+        ("perfwatch_app_response_status_code", &[("target", "same")], Some(200.0)),
+        ("perfwatch_app_up", &[("target", "same")], Some(1.0)),
+    ];
+    assert_values(&body, wanted);
+    let keys = app_seen.keys.lock().unwrap().clone();
+    assert!(
+        !keys.is_empty() && keys.iter().all(|k| k == "redirect-secret"),
+        "same-origin redirects keep the header: {keys:?}"
+    );
+    pw.stop().await;
+}
+
+/// A server that answers the first request of each connection (keep-alive)
+/// and closes the connection, unanswered, on the next one: what uvicorn does
+/// when its 5 s keep-alive timeout races a poll that reuses the connection.
+async fn closes_idle_connections() -> (SocketAddr, Arc<AtomicU64>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicU64::new(0));
+    let counter = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut answered = false;
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    let Ok(n) = sock.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                    if !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        continue;
+                    }
+                    head.clear();
+                    if answered {
+                        return; // closed under the request, no answer
+                    }
+                    let reply =
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+                    if sock.write_all(reply).await.is_err() {
+                        return;
+                    }
+                    answered = true;
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test]
+async fn a_connection_closed_while_idle_is_retried_once_on_a_fresh_one() {
+    let (addr, connections) = closes_idle_connections().await;
+    let pw = watch(&target(
+        "keepalive",
+        &format!("http://{addr}/"),
+        "latency",
+        "",
+    ))
+    .await;
+    let body = wait_polls(&pw, "keepalive", 4.0, POLL_WAIT).await;
+    let t = [("target", "keepalive")];
+    let failed: f64 = [
+        "connect",
+        "auth",
+        "timeout",
+        "protocol",
+        "query",
+        "permission",
+        "io",
+        "internal",
+    ]
+    .iter()
+    .map(|r| poll_errors(&body, "keepalive", r).unwrap_or(0.0))
+    .sum();
+    assert_eq!(failed, 0.0, "no poll failed: {body}");
+    let retries = value(&body, "perfwatch_app_request_retries_total", &t).unwrap();
+    let polls = polls(&body, "keepalive");
+    // Every poll after the first found its idle connection closed.
+    assert!(
+        retries >= polls - 2.0 && retries <= polls,
+        "retries {retries} of {polls} polls"
+    );
+    assert!(connections.load(Ordering::SeqCst) as f64 >= polls);
     pw.stop().await;
 }

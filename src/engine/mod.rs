@@ -227,10 +227,30 @@ impl Store {
         self.bump();
     }
 
-    /// Records a failed poll. The previous families are kept until they go stale.
-    pub fn record_failure(&self, key: &TargetKey, err: &PollError, took: Duration) {
+    /// Records a failed poll. The previous families are kept until they go
+    /// stale, except those in `dropped` (what the collector says describes
+    /// the target's answer right now).
+    pub fn record_failure(
+        &self,
+        key: &TargetKey,
+        err: &PollError,
+        took: Duration,
+        dropped: &[&crate::catalog::MetricDef],
+    ) {
         self.with_targets(|t| {
             if let Some(s) = t.get_mut(key) {
+                if s.families
+                    .iter()
+                    .any(|f| dropped.iter().any(|d| d.name == f.name()))
+                {
+                    s.families = Arc::new(
+                        s.families
+                            .iter()
+                            .filter(|f| !dropped.iter().any(|d| d.name == f.name()))
+                            .cloned()
+                            .collect(),
+                    );
+                }
                 s.up = false;
                 s.polled = true;
                 s.polls += 1;
@@ -442,7 +462,8 @@ impl PollLoop {
                         tracing::debug!(collector = self.key.collector, target_name = %self.key.target, reason = e.reason.as_str(), error = %e.message, "poll failed again");
                     }
                     failures = failures.saturating_add(1);
-                    self.store.record_failure(&self.key, &e, took);
+                    self.store
+                        .record_failure(&self.key, &e, took, collector.dropped_on_failure());
                     // Retry a quick failure (connection refused) sooner than
                     // the interval so recovery shows fast, backing off to the
                     // interval; never poll more often than every FIRST_RETRY.

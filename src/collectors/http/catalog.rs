@@ -103,7 +103,13 @@ crate::metric_catalog! {
     POOL_MAX_OVERFLOW = Gauge(
         "perfwatch_app_pool_max_overflow",
         ["target"],
-        "The max_overflow configured for this target (the app's setting)."
+        "The pool's overflow limit: as the app reports it (max_overflow_pointer, pool_max_overflow_metric), else as configured (max_overflow). Absent when neither says: saturation is then checked_out / pool_size."
+    );
+
+    REQUEST_RETRIES_TOTAL = Counter(
+        "perfwatch_app_request_retries_total",
+        ["target"],
+        "Requests sent a second time, on a fresh connection, because the server had closed the idle keep-alive connection they were sent on (a race with its keep-alive timeout, e.g. uvicorn's 5 s)."
     );
 
     // kind = "prometheus".
@@ -113,3 +119,15 @@ crate::metric_catalog! {
         "Samples of each configured metric name found in the app's /metrics (0 = not there: check the name)."
     );
 }
+
+/// Families that state what the endpoint answers right now: dropped when a
+/// poll fails (timeout, refused, auth), so a stalled app never keeps reading
+/// "healthy" from its last good answer. Absent means unknown;
+/// `perfwatch_target_up` says why.
+pub static CURRENT_ANSWER: [&crate::catalog::MetricDef; 5] = [
+    &UP,
+    &RESPONSE_STATUS_CODE,
+    &RESPONSE_SECONDS,
+    &HEALTH_STATUS_UP,
+    &HEALTH_CHECK_UP,
+];

@@ -182,8 +182,13 @@ pub struct HttpSettings {
     /// pool: JSON pointer to the overflow (default `/overflow`).
     #[serde(default)]
     pub overflow_pointer: Option<String>,
-    /// pool, prometheus: the app's `max_overflow` (default 10, SQLAlchemy's;
-    /// -1 = unlimited, then no saturation ratio).
+    /// pool: JSON pointer to the overflow limit the app reports (default
+    /// `/max_overflow`; absent in the body = not reported).
+    #[serde(default)]
+    pub max_overflow_pointer: Option<String>,
+    /// pool, prometheus: the app's `max_overflow` when the endpoint does not
+    /// report it (-1 = unlimited, then no saturation ratio). Unset and not
+    /// reported: saturation is checked_out / pool_size, the seed guide's rule.
     #[serde(default)]
     pub max_overflow: Option<i64>,
 
@@ -215,6 +220,10 @@ pub struct HttpSettings {
     /// prometheus: overflow gauge (default `db_connection_pool_overflow`).
     #[serde(default)]
     pub pool_overflow_metric: Option<String>,
+    /// prometheus: overflow limit gauge (default `db_connection_pool_max_overflow`;
+    /// absent from the scrape = not reported).
+    #[serde(default)]
+    pub pool_max_overflow_metric: Option<String>,
 }
 
 fn default_expect_status() -> Vec<u16> {
@@ -226,6 +235,10 @@ fn default_max_body_bytes() -> u64 {
 fn default_max_redirects() -> usize {
     5
 }
+
+/// Largest `max_body_bytes`: a body is held in memory while it is parsed, and
+/// no health, pool or metrics body needs more.
+const MAX_BODY_BYTES_LIMIT: u64 = 256 * 1024 * 1024;
 
 /// Most checks / prefixes a user may ask for (label cardinality guard).
 const MAX_SERIES_LIMIT: usize = 1000;
@@ -252,6 +265,8 @@ pub struct ScrapePicks {
     pub pool_checked_out: String,
     /// Overflow gauge.
     pub pool_overflow: String,
+    /// Overflow limit gauge (max_overflow).
+    pub pool_max_overflow: String,
 }
 
 /// The pool-kind JSON pointers, defaults applied.
@@ -265,6 +280,8 @@ pub struct PoolPointers {
     pub checked_out: String,
     /// Overflow.
     pub overflow: String,
+    /// The overflow limit (max_overflow), optional.
+    pub max_overflow: String,
 }
 
 impl HttpSettings {
@@ -320,12 +337,14 @@ impl HttpSettings {
             checked_in: p(&self.checked_in_pointer, "/checked_in"),
             checked_out: p(&self.checked_out_pointer, "/checked_out"),
             overflow: p(&self.overflow_pointer, "/overflow"),
+            max_overflow: p(&self.max_overflow_pointer, "/max_overflow"),
         }
     }
 
-    /// The app's max_overflow.
-    pub fn max_overflow(&self) -> i64 {
-        self.max_overflow.unwrap_or(10)
+    /// The app's max_overflow as configured (`None`: not configured; what
+    /// the endpoint reports, else the seed rule, applies).
+    pub fn max_overflow(&self) -> Option<i64> {
+        self.max_overflow
     }
 
     /// Most key prefixes with their own series.
@@ -351,7 +370,29 @@ impl HttpSettings {
                 "db_connection_pool_checked_out",
             ),
             pool_overflow: p(&self.pool_overflow_metric, "db_connection_pool_overflow"),
+            pool_max_overflow: p(
+                &self.pool_max_overflow_metric,
+                "db_connection_pool_max_overflow",
+            ),
         }
+    }
+
+    /// The metric names the config sets explicitly (prometheus kind): each
+    /// must be in the scrape, else the target is degraded.
+    pub fn explicit_metrics(&self) -> Vec<&str> {
+        [
+            &self.hits_metric,
+            &self.misses_metric,
+            &self.pool_size_metric,
+            &self.pool_checked_in_metric,
+            &self.pool_checked_out_metric,
+            &self.pool_overflow_metric,
+            &self.pool_max_overflow_metric,
+        ]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect()
     }
 
     /// Kind-specific keys that are set, with the kinds they apply to.
@@ -381,6 +422,11 @@ impl HttpSettings {
             ),
             ("overflow_pointer", self.overflow_pointer.is_some(), &[Pool]),
             (
+                "max_overflow_pointer",
+                self.max_overflow_pointer.is_some(),
+                &[Pool],
+            ),
+            (
                 "max_overflow",
                 self.max_overflow.is_some(),
                 &[Pool, Prometheus],
@@ -408,6 +454,11 @@ impl HttpSettings {
             (
                 "pool_overflow_metric",
                 self.pool_overflow_metric.is_some(),
+                &[Prometheus],
+            ),
+            (
+                "pool_max_overflow_metric",
+                self.pool_max_overflow_metric.is_some(),
                 &[Prometheus],
             ),
         ]
@@ -485,10 +536,13 @@ impl HttpSettings {
                 );
             }
         }
-        if self.max_body_bytes == 0 {
+        if !(1..=MAX_BODY_BYTES_LIMIT).contains(&self.max_body_bytes) {
             err(
                 "max_body_bytes",
-                "max_body_bytes must be at least 1, got 0".into(),
+                format!(
+                    "max_body_bytes must be between 1 and {MAX_BODY_BYTES_LIMIT} (256 MiB), got {}",
+                    self.max_body_bytes
+                ),
             );
         }
         for (key, set, kinds) in self.kind_keys() {
@@ -519,6 +573,7 @@ impl HttpSettings {
             ("checked_in_pointer", &self.checked_in_pointer),
             ("checked_out_pointer", &self.checked_out_pointer),
             ("overflow_pointer", &self.overflow_pointer),
+            ("max_overflow_pointer", &self.max_overflow_pointer),
         ] {
             if let Some(p) = p
                 && !p.is_empty()
@@ -569,6 +624,7 @@ impl HttpSettings {
             ("pool_checked_in_metric", &self.pool_checked_in_metric),
             ("pool_checked_out_metric", &self.pool_checked_out_metric),
             ("pool_overflow_metric", &self.pool_overflow_metric),
+            ("pool_max_overflow_metric", &self.pool_max_overflow_metric),
             ("epoch_metric", &self.epoch_metric),
             ("prefix_label", &self.prefix_label),
         ] {
@@ -670,7 +726,12 @@ mod tests {
             ),
             (
                 "url = \"http://x/\"\nkind = \"health\"\nmax_body_bytes = 0\n",
-                "http[0].max_body_bytes: max_body_bytes must be at least 1, got 0",
+                "http[0].max_body_bytes: max_body_bytes must be between 1 and 268435456 (256 MiB), got 0",
+            ),
+            // A lying Content-Length below a huge limit once aborted the process.
+            (
+                "url = \"http://x/\"\nkind = \"health\"\nmax_body_bytes = 9000000000000000000\n",
+                "http[0].max_body_bytes: max_body_bytes must be between 1 and 268435456 (256 MiB), got 9000000000000000000",
             ),
             (
                 "url = \"http://x/\"\nkind = \"bogus\"\n",

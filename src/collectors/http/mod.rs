@@ -30,6 +30,7 @@ pub(crate) mod pool;
 pub(crate) mod scrape;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::Client;
@@ -52,6 +53,11 @@ pub(crate) const DURATION_BUCKETS: [f64; 15] = [
 ];
 
 const USER_AGENT: &str = concat!("perfwatch/", env!("CARGO_PKG_VERSION"));
+
+/// Most bytes reserved before a body arrives, whatever its Content-Length
+/// says: a server may lie (a declared 9 EB once aborted the process), so the
+/// buffer grows with what is actually read.
+const INITIAL_BODY_CAPACITY: u64 = 64 * 1024;
 
 /// One finished HTTP exchange.
 #[derive(Debug)]
@@ -99,6 +105,8 @@ pub struct HttpCollector {
     slots: PrefixSlots,
     /// The last body problem logged, to log changes only.
     last_problem: Option<String>,
+    /// Requests sent again after the server closed an idle connection.
+    retries: AtomicU64,
 }
 
 impl HttpCollector {
@@ -117,6 +125,7 @@ impl HttpCollector {
             windows: BTreeMap::new(),
             slots,
             last_problem: None,
+            retries: AtomicU64::new(0),
         }
     }
 
@@ -142,10 +151,26 @@ impl HttpCollector {
             .cfg
             .headers(reread_files)
             .map_err(|e| self.err(ErrorReason::Io, e))?;
-        let redirect = match self.cfg.max_redirects {
-            0 => reqwest::redirect::Policy::none(),
-            n => reqwest::redirect::Policy::limited(n),
-        };
+        let max_redirects = self.cfg.max_redirects;
+        // Configured headers are secrets (API keys) meant for this app only:
+        // a redirect to another origin (scheme, host or port) is not followed,
+        // so they are never sent there. reqwest itself strips only
+        // Authorization and cookies on such redirects.
+        let redirect = reqwest::redirect::Policy::custom(move |attempt| {
+            let same_origin = attempt
+                .previous()
+                .first()
+                .is_some_and(|first| first.origin() == attempt.url().origin());
+            if max_redirects == 0 || !same_origin {
+                attempt.stop()
+            } else if attempt.previous().len() > max_redirects {
+                attempt.error(format!(
+                    "more than {max_redirects} redirects (max_redirects)"
+                ))
+            } else {
+                attempt.follow()
+            }
+        });
         let client = Client::builder()
             .user_agent(USER_AGENT)
             .default_headers(headers)
@@ -153,7 +178,9 @@ impl HttpCollector {
             .no_proxy()
             .connect_timeout(self.timing.timeout)
             .timeout(self.timing.timeout)
-            .pool_max_idle_per_host(2)
+            // One idle connection: after a stale one fails, the retry in
+            // `send` can only get a fresh connection.
+            .pool_max_idle_per_host(1)
             .build()
             .map_err(|e| {
                 self.err(
@@ -165,14 +192,33 @@ impl HttpCollector {
         Ok(client)
     }
 
+    /// Sends the request. A reused keep-alive connection that the server
+    /// closed while it sat idle fails at once (uvicorn closes idle
+    /// connections after 5 s, which a 5 s poll races); the request then never
+    /// reached the app, so an idempotent one is sent once more, on a fresh
+    /// connection, and counted.
+    async fn send(&self, client: &Client) -> Result<reqwest::Response, PollError> {
+        let request = || {
+            let mut req = client.request(self.cfg.method(), self.cfg.url().clone());
+            if let Some(b) = &self.cfg.body {
+                req = req.body(b.clone());
+            }
+            req
+        };
+        match request().send().await {
+            Ok(resp) => Ok(resp),
+            Err(e) if self.cfg.method().is_idempotent() && closed_by_peer(&e) => {
+                self.retries.fetch_add(1, Ordering::Relaxed);
+                request().send().await.map_err(|e| self.classify(e))
+            }
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
     /// One request; the body is streamed and reading stops past `max_body_bytes`.
     async fn exchange(&self, client: &Client) -> Result<Exchange, PollError> {
         let started = Instant::now();
-        let mut req = client.request(self.cfg.method(), self.cfg.url().clone());
-        if let Some(b) = &self.cfg.body {
-            req = req.body(b.clone());
-        }
-        let mut resp = req.send().await.map_err(|e| self.classify(e))?;
+        let mut resp = self.send(client).await?;
         let status = resp.status().as_u16();
         let max = self.cfg.max_body_bytes;
         let declared = resp.content_length();
@@ -186,7 +232,8 @@ impl HttpCollector {
                 took: started.elapsed(),
             });
         }
-        let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(max) as usize);
+        let mut buf =
+            Vec::with_capacity(declared.unwrap_or(0).min(max).min(INITIAL_BODY_CAPACITY) as usize);
         while let Some(chunk) = resp.chunk().await.map_err(|e| self.classify(e))? {
             let read = buf.len() as u64 + chunk.len() as u64;
             if read > max {
@@ -240,6 +287,28 @@ impl HttpCollector {
         self.cfg.expect_status.contains(&status)
     }
 
+    /// A 401, 403 or 407 that `expect_status` does not list: the app (or a
+    /// proxy) refused perfwatch's credentials. That is a failed poll with
+    /// reason `auth`, logged with the target and status, not an unhealthy app.
+    fn refused(&self, ex: &Exchange) -> Result<(), PollError> {
+        if matches!(ex.status, 401 | 403 | 407) && !self.expected(ex.status) {
+            let reason = reqwest::StatusCode::from_u16(ex.status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .unwrap_or("");
+            return Err(self.err(
+                ErrorReason::Auth,
+                format!(
+                    "{} {} answered {} {reason}: the app refused perfwatch's credentials (check headers and header_files)",
+                    self.cfg.method(),
+                    redact(&self.cfg.url, &[]),
+                    ex.status
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn too_large_message(&self, body: &Body) -> String {
         match body {
             Body::TooLarge {
@@ -261,7 +330,7 @@ impl HttpCollector {
     fn note_problem(&mut self, problem: Option<String>) {
         if problem != self.last_problem {
             if let Some(p) = &problem {
-                tracing::warn!(collector = "http", target_name = %self.cfg.common.name, error = %p, "unusable response body");
+                tracing::warn!(collector = "http", target_name = %self.cfg.common.name, error = %p, "unusable response");
             }
             self.last_problem = problem;
         }
@@ -467,6 +536,25 @@ impl HttpCollector {
                 *n as f64,
             );
         }
+        // A misspelt name must never read as a 0 % (or 100 %) hit ratio:
+        // degraded, logged, and no ratio or pool numbers from this scrape.
+        let missing = picked.missing(&picks, &self.cfg.explicit_metrics());
+        out.gauge(
+            &crate::catalog::COLLECTOR_DEGRADED,
+            &[
+                ("collector", "http"),
+                ("target", name.as_str()),
+                ("reason", "metric_missing"),
+            ],
+            if missing.is_empty() { 0.0 } else { 1.0 },
+        );
+        if !missing.is_empty() {
+            let problem = format!("{}; no hit ratio or pool numbers", missing.join("; "));
+            headline.push(("degraded".into(), problem.clone()));
+            self.note_problem(Some(problem));
+            return Ok(());
+        }
+        self.note_problem(None);
         let epoch = picked.epoch.map(|e| e.to_string()).unwrap_or_default();
         let now = Instant::now();
         let groups = self.slots.group(&picked.cache);
@@ -494,6 +582,29 @@ impl HttpCollector {
     }
 }
 
+/// Whether the server closed the connection under a request that was sent
+/// (not a timeout, not a failed connect): hyper's "connection closed before
+/// message completed", or a reset / broken pipe while sending.
+fn closed_by_peer(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() {
+        return false;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>()
+            && h.is_incomplete_message()
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return matches!(io.kind(), ConnectionReset | BrokenPipe | UnexpectedEof);
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// Whether an I/O error (reset, refused, broken pipe) is among the causes.
 fn io_error_in(e: &reqwest::Error) -> bool {
     let mut source = std::error::Error::source(e);
@@ -518,7 +629,7 @@ fn io_error_in(e: &reqwest::Error) -> bool {
 /// Exports the pool gauges and `perfwatch_pool_saturation_ratio{source="app"}` (pure).
 pub(crate) fn export_pool(
     s: &PoolStats,
-    max_overflow: i64,
+    max_overflow: Option<i64>,
     target: &str,
     out: &mut Families,
     headline: &mut Vec<(String, String)>,
@@ -540,8 +651,8 @@ pub(crate) fn export_pool(
             if v > 0.0 { 1.0 } else { 0.0 },
         );
     }
-    if max_overflow >= 0 {
-        out.gauge(&catalog::POOL_MAX_OVERFLOW, &t, max_overflow as f64);
+    if let Some(limit) = s.overflow_limit(max_overflow).filter(|l| *l >= 0.0) {
+        out.gauge(&catalog::POOL_MAX_OVERFLOW, &t, limit);
     }
     if let Some(r) = s.saturation(max_overflow) {
         // No database behind an app pool: the label is empty (absent to
@@ -567,9 +678,15 @@ impl Collector for HttpCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
         let client = self.client()?;
         let first = self.exchange(&client).await?;
+        self.refused(&first)?;
         let mut families = Families::new();
         let mut headline = Vec::new();
         self.export_exchange(&first, &mut families, &mut headline);
+        families.counter(
+            &catalog::REQUEST_RETRIES_TOTAL,
+            &[("target", self.name())],
+            self.retries.load(Ordering::Relaxed) as f64,
+        );
         match self.cfg.kind {
             EndpointKind::Health => self.poll_health(&first, &mut families, &mut headline),
             EndpointKind::Latency => {
@@ -595,6 +712,10 @@ impl Collector for HttpCollector {
         // also re-reads header_files (rotated secrets).
         self.client = None;
     }
+
+    fn dropped_on_failure(&self) -> &'static [&'static crate::catalog::MetricDef] {
+        &catalog::CURRENT_ANSWER
+    }
 }
 
 #[cfg(test)]
@@ -609,9 +730,10 @@ mod tests {
             checked_out: 2.0,
             checked_in: Some(3.0),
             overflow: Some(0.0),
+            max_overflow: None,
         };
         let mut out = Families::new();
-        export_pool(&s, 10, "api", &mut out, &mut Vec::new());
+        export_pool(&s, Some(10), "api", &mut out, &mut Vec::new());
         let f = out.into_vec();
         let v = |n: &str| sample_value(&f, n, &[("target", "api")]);
         assert_eq!(v("perfwatch_pool_saturation_ratio"), Some(2.0 / 15.0));

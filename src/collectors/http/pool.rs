@@ -33,6 +33,8 @@ pub struct PoolStats {
     pub checked_in: Option<f64>,
     /// SQLAlchemy's overflow (may be negative, see the module doc), when reported.
     pub overflow: Option<f64>,
+    /// The pool's overflow limit (`max_overflow`), when the app reports it.
+    pub max_overflow: Option<f64>,
 }
 
 impl PoolStats {
@@ -41,14 +43,26 @@ impl PoolStats {
         self.overflow.map(|o| o.max(0.0))
     }
 
-    /// checked_out / (pool_size + max_overflow); `None` for an unlimited
-    /// overflow (`max_overflow = -1`) or a zero capacity.
-    pub fn saturation(&self, max_overflow: i64) -> Option<f64> {
-        if max_overflow < 0 {
-            return None;
-        }
-        let capacity = self.size + max_overflow as f64;
-        (capacity > 0.0).then(|| self.checked_out / capacity)
+    /// The overflow limit that applies: what the app reports, else what the
+    /// config says; `None` when neither knows it.
+    pub fn overflow_limit(&self, configured: Option<i64>) -> Option<f64> {
+        self.max_overflow.or(configured.map(|m| m as f64))
+    }
+
+    /// How full the pool is, 0 to 1:
+    /// - overflow limit known: checked_out / (pool_size + max_overflow);
+    /// - limit unknown: the seed guide's rule, checked_out / pool_size, capped
+    ///   at 1 (a pool using overflow reads as full). Assuming SQLAlchemy's
+    ///   default limit instead made a fully exhausted pool read 0.67, so the
+    ///   alert could never fire;
+    /// - unlimited overflow (`max_overflow = -1`) or a zero capacity: `None`.
+    pub fn saturation(&self, configured_max_overflow: Option<i64>) -> Option<f64> {
+        let capacity = match self.overflow_limit(configured_max_overflow) {
+            Some(m) if m < 0.0 => return None,
+            Some(m) => self.size + m,
+            None => self.size,
+        };
+        (capacity > 0.0).then(|| (self.checked_out / capacity).clamp(0.0, 1.0))
     }
 
     /// Connections open (idle + in use), when both are known.
@@ -87,6 +101,8 @@ pub fn parse_sqlalchemy(text: &str) -> Result<PoolStats, String> {
         checked_in: Some(n(2)),
         overflow: Some(n(3)),
         checked_out: n(4),
+        // status() does not say; the config's max_overflow or the seed rule applies.
+        max_overflow: None,
     })
 }
 
@@ -113,6 +129,7 @@ pub fn parse_json(json: &Value, p: &PoolPointers) -> Result<PoolStats, String> {
         checked_out: required(&p.checked_out)?,
         checked_in: number(&p.checked_in)?,
         overflow: number(&p.overflow)?,
+        max_overflow: number(&p.max_overflow)?,
     })
 }
 
@@ -160,6 +177,7 @@ mod tests {
             checked_in: "/checked_in".into(),
             checked_out: "/checked_out".into(),
             overflow: "/overflow".into(),
+            max_overflow: "/max_overflow".into(),
         }
     }
 
@@ -190,6 +208,12 @@ mod tests {
                 r#""Pool size: 10  Connections in pool: 1 Current Overflow: -8 Current Checked out connections: 1""#,
                 PoolFormat::Auto,
                 Ok((10.0, 1.0, Some(1.0), Some(-8.0))),
+            ),
+            // the overflow limit reported
+            (
+                r#"{"pool_size":5,"checked_out":1,"max_overflow":2}"#,
+                PoolFormat::Json,
+                Ok((5.0, 1.0, None, None)),
             ),
             // optional fields missing
             (
@@ -252,6 +276,7 @@ mod tests {
             checked_in: String::new(),
             checked_out: "/db/pool/busy".into(),
             overflow: "/db/pool/extra".into(),
+            max_overflow: String::new(),
         };
         let s = parse_json(&json, &p).unwrap();
         assert_eq!(
@@ -267,10 +292,30 @@ mod tests {
             checked_out: 2.0,
             checked_in: Some(0.0),
             overflow: Some(-3.0),
+            max_overflow: None,
         };
-        assert_eq!(s.saturation(10), Some(2.0 / 15.0));
-        assert_eq!(s.saturation(0), Some(0.4));
-        assert_eq!(s.saturation(-1), None);
+        assert_eq!(s.saturation(Some(10)), Some(2.0 / 15.0));
+        assert_eq!(s.saturation(Some(0)), Some(0.4));
+        assert_eq!(s.saturation(Some(-1)), None);
+        // No limit known: the seed rule checked_out / pool_size.
+        assert_eq!(s.saturation(None), Some(0.4));
+        // The field test's exhausted pool: 10 of 10 out, overflow 5 of 5.
+        let exhausted = PoolStats {
+            size: 10.0,
+            checked_out: 10.0,
+            checked_in: Some(0.0),
+            overflow: Some(5.0),
+            max_overflow: None,
+        };
+        assert_eq!(exhausted.saturation(None), Some(1.0));
+        // What the app reports wins over the config.
+        let reported = PoolStats {
+            max_overflow: Some(5.0),
+            checked_out: 15.0,
+            ..exhausted
+        };
+        assert_eq!(reported.saturation(Some(10)), Some(1.0));
+        assert_eq!(reported.overflow_limit(Some(10)), Some(5.0));
         assert_eq!(s.overflow_in_use(), Some(0.0));
         assert_eq!(s.open(), Some(2.0));
         let busy = PoolStats {
@@ -279,6 +324,7 @@ mod tests {
         };
         assert_eq!(busy.overflow_in_use(), Some(4.0));
         let empty = PoolStats { size: 0.0, ..s };
-        assert_eq!(empty.saturation(0), None);
+        assert_eq!(empty.saturation(Some(0)), None);
+        assert_eq!(empty.saturation(None), None);
     }
 }

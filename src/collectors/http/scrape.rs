@@ -28,6 +28,36 @@ pub struct Picked {
     pub found: BTreeMap<String, usize>,
 }
 
+impl Picked {
+    /// Why the cache or pool numbers of this scrape cannot be trusted: a
+    /// configured (`explicit`) name with no sample, or hits without misses (or
+    /// the reverse), which would read as a 100 % or 0 % hit ratio. Empty when
+    /// all is well. With the default names and neither family present, the app
+    /// simply has no cache metrics: nothing is wrong.
+    pub fn missing(&self, picks: &ScrapePicks, explicit: &[&str]) -> Vec<String> {
+        let has = |n: &str| self.found.get(n).is_some_and(|c| *c > 0);
+        let mut problems = Vec::new();
+        for name in explicit {
+            if !has(name) {
+                problems.push(format!("configured metric \"{name}\" is not in the scrape"));
+            }
+        }
+        for (a, b) in [
+            (&picks.hits, &picks.misses),
+            (&picks.pool_size, &picks.pool_checked_out),
+        ] {
+            for (present, absent) in [(a, b), (b, a)] {
+                if has(present) && !has(absent) && !explicit.contains(&absent.as_str()) {
+                    problems.push(format!(
+                        "\"{present}\" is in the scrape but \"{absent}\" is not"
+                    ));
+                }
+            }
+        }
+        problems
+    }
+}
+
 /// Picks the configured families from Prometheus text. `Err` when the body
 /// holds no sample at all (not a metrics page).
 pub fn pick(text: &str, picks: &ScrapePicks) -> Result<Picked, String> {
@@ -48,6 +78,7 @@ pub fn pick(text: &str, picks: &ScrapePicks) -> Result<Picked, String> {
         &picks.pool_checked_in,
         &picks.pool_checked_out,
         &picks.pool_overflow,
+        &picks.pool_max_overflow,
     ];
     for n in names {
         out.found.insert(n.clone(), 0);
@@ -88,6 +119,7 @@ pub fn pick(text: &str, picks: &ScrapePicks) -> Result<Picked, String> {
             checked_out: *out_,
             checked_in: sums.get(picks.pool_checked_in.as_str()).copied(),
             overflow: sums.get(picks.pool_overflow.as_str()).copied(),
+            max_overflow: sums.get(picks.pool_max_overflow.as_str()).copied(),
         });
     }
     Ok(out)
@@ -179,6 +211,7 @@ mod tests {
             pool_checked_in: "db_connection_pool_checked_in".into(),
             pool_checked_out: "db_connection_pool_checked_out".into(),
             pool_overflow: "db_connection_pool_overflow".into(),
+            pool_max_overflow: "db_connection_pool_max_overflow".into(),
         }
     }
 
@@ -236,6 +269,7 @@ http_request_duration_seconds_sum{handler="/api/analytics/bad-days"} 165.2
                 checked_out: 7.0,
                 checked_in: None,
                 overflow: Some(-13.0),
+                max_overflow: None,
             })
         );
         assert_eq!(p.epoch, Some(1.76e9));
@@ -283,6 +317,56 @@ http_request_duration_seconds_sum{handler="/api/analytics/bad-days"} 165.2
                 (Err(e), Err(w)) => assert!(e.contains(w), "{body}: {e}"),
                 (got, want) => panic!("{body:?}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn missing_families_are_named_never_read_as_zero() {
+        let both = "cache_hits_total 9\ncache_misses_total 1\n";
+        let hits_only = "cache_hits_total 9\n";
+        let misses_only = "cache_misses_total 1\n";
+        let neither = "up 1\n";
+        let half_pool = "db_connection_pool_size 5\n";
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (both, &[], &[]),
+            // no cache metrics at all under the default names: nothing to say
+            (neither, &[], &[]),
+            (
+                hits_only,
+                &[],
+                &["\"cache_hits_total\" is in the scrape but \"cache_misses_total\" is not"],
+            ),
+            (
+                misses_only,
+                &[],
+                &["\"cache_misses_total\" is in the scrape but \"cache_hits_total\" is not"],
+            ),
+            // the field test: hits_metric misspelt in the config
+            (
+                misses_only,
+                &["cache_hit_total", "cache_misses_total"],
+                &["configured metric \"cache_hit_total\" is not in the scrape"],
+            ),
+            (
+                neither,
+                &["cache_hits_total"],
+                &["configured metric \"cache_hits_total\" is not in the scrape"],
+            ),
+            (
+                half_pool,
+                &[],
+                &[
+                    "\"db_connection_pool_size\" is in the scrape but \"db_connection_pool_checked_out\" is not",
+                ],
+            ),
+        ];
+        for (body, explicit, want) in cases {
+            let mut p = picks();
+            if explicit.contains(&"cache_hit_total") {
+                p.hits = "cache_hit_total".into();
+            }
+            let got = pick(body, &p).unwrap().missing(&p, explicit);
+            assert_eq!(got, *want, "{body:?} {explicit:?}");
         }
     }
 
