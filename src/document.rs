@@ -142,9 +142,11 @@ impl<'a> Document<'a> {
     }
 }
 
-/// Deserializes one value of the document, collecting errors. Unknown keys are
-/// reported, removed and the value retried, so every unknown key in a table is
-/// listed in one run; any other error ends the attempt for this value.
+/// Deserializes one value of the document, collecting errors. The key an
+/// error points at (unknown, or of the wrong type or value) is reported,
+/// removed and the value retried, so every bad key in a table is listed in
+/// one run. A removed key that was required then comes back as "missing
+/// field": that is not news, and ends the attempt for this value.
 pub fn deserialize_collecting<T: DeserializeOwned>(
     doc: &Document<'_>,
     key: &str,
@@ -152,27 +154,48 @@ pub fn deserialize_collecting<T: DeserializeOwned>(
     errors: &mut Vec<ConfigError>,
 ) -> Option<T> {
     let mut value = value.clone();
+    let mut removed: Vec<String> = Vec::new();
     // Bounded: each retry removes one key, and a table has finitely many.
     for _ in 0..64 {
         match T::deserialize(ValueDeserializer::from(value.clone())) {
             Ok(v) => return Some(v),
             Err(e) => {
                 let msg = e.message().trim().to_owned();
+                if missing_field(&msg).is_some_and(|f| removed.iter().any(|r| r == f)) {
+                    return None;
+                }
                 let span = e.span();
-                let mut err = doc.error_at(span.clone(), msg.clone());
+                let mut err = doc.error_at(span.clone(), msg);
                 if err.key.is_empty() {
                     err.key = key.to_owned();
                 }
+                if crate::secret::is_secret_key(&err.key) {
+                    err.message = hide_values(&err.message);
+                }
                 errors.push(err);
-                let removed = msg.starts_with("unknown field")
-                    && span.as_ref().is_some_and(|s| remove_key_at(&mut value, s));
-                if !removed {
-                    return None;
+                match span.and_then(|s| remove_entry_at(&mut value, &s)) {
+                    Some(name) => removed.push(name),
+                    None => return None,
                 }
             }
         }
     }
     None
+}
+
+/// `x` of serde's "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.strip_suffix('`')
+}
+
+/// A serde message without the values it quotes (`integer \`987654321\``,
+/// `string "…"`): the message of a secret key must not echo what was
+/// written there, which may be the secret itself.
+fn hide_values(message: &str) -> String {
+    static QUOTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#" (?:`[^`]*`|"(?:[^"\\]|\\.)*")"#).expect("static regex")
+    });
+    QUOTED.replace_all(message, "").into_owned()
 }
 
 /// The dotted key path (relative to `value`, e.g. `.keys.max_groups` or
@@ -252,19 +275,23 @@ fn contains(outer: &Range<usize>, inner: &Range<usize>) -> bool {
     outer.start <= inner.start && inner.end <= outer.end && outer != &(0..0)
 }
 
-/// Removes the key whose own span is `span`, anywhere below `value`.
-fn remove_key_at(value: &mut Spanned<DeValue<'_>>, span: &Range<usize>) -> bool {
+/// Removes the innermost entry whose key is `span` or whose value contains
+/// it, anywhere below `value`; returns its key.
+fn remove_entry_at(value: &mut Spanned<DeValue<'_>>, span: &Range<usize>) -> Option<String> {
     match value.get_mut() {
         DeValue::Table(table) => {
-            let hit = table.keys().find(|k| &k.span() == span).cloned();
-            if let Some(k) = hit {
-                table.remove(&k);
-                return true;
+            if let Some(name) = table.iter_mut().find_map(|(_, v)| remove_entry_at(v, span)) {
+                return Some(name);
             }
-            table.iter_mut().any(|(_, v)| remove_key_at(v, span))
+            let hit = table
+                .iter()
+                .find(|(k, v)| &k.span() == span || contains(&v.span(), span))
+                .map(|(k, _)| k.clone())?;
+            table.remove(&hit);
+            Some(hit.get_ref().to_string())
         }
-        DeValue::Array(items) => items.iter_mut().any(|v| remove_key_at(v, span)),
-        _ => false,
+        DeValue::Array(items) => items.iter_mut().find_map(|v| remove_entry_at(v, span)),
+        _ => None,
     }
 }
 

@@ -62,8 +62,8 @@ enum LogFormat {
 enum Command {
     /// Check a config file and print every problem; exits 1 if there is any.
     CheckConfig {
-        /// The config file.
-        path: PathBuf,
+        /// The config file (default: --config.file, as the other commands).
+        path: Option<PathBuf>,
     },
     /// Poll every target once, print the exposition, exit 1 if a target failed.
     Once,
@@ -124,16 +124,10 @@ fn limit_malloc_arenas() {
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Some(Command::CheckConfig { path }) => match Config::load(&path) {
-            Ok(c) => {
-                println!("{}: ok, {} target(s)", path.display(), c.targets.len());
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(errors) => {
-                eprint!("{errors}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        Some(Command::CheckConfig { path }) => {
+            let path = path.unwrap_or(cli.config_file);
+            check_config(&path)
+        }
         Some(Command::Once) => {
             let config = load(&cli.config_file)?;
             let rt = runtime(cli.worker_threads)?;
@@ -226,5 +220,19 @@ fn init_logging(level: &str, format: LogFormat) {
                     .with_writer(std::io::stderr),
             )
             .init(),
+    }
+}
+
+/// `check-config`: every problem of the file, exit 1 if there is any.
+fn check_config(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    match Config::load(path) {
+        Ok(c) => {
+            println!("{}: ok, {} target(s)", path.display(), c.targets.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }

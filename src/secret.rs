@@ -27,6 +27,19 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Config keys whose values are or may carry secrets: a password, a DSN or
+/// URL with credentials in it, request headers (API keys). Error messages
+/// about them never quote the value.
+pub const SECRET_KEYS: [&str; 4] = ["password", "dsn", "url", "headers"];
+
+/// Whether a dotted key path (`redis[1].password`, `http[0].headers.X-Key`)
+/// is or lies under a secret-bearing key.
+pub fn is_secret_key(path: &str) -> bool {
+    path.split('.')
+        .map(|segment| segment.split('[').next().unwrap_or(segment))
+        .any(|segment| SECRET_KEYS.contains(&segment))
+}
+
 /// Largest secret file read: a password or token is far smaller, and a
 /// mistaken path (`/dev/zero`, a log file) must not fill the memory.
 pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;

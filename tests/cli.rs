@@ -56,6 +56,44 @@ fn check_config_lists_every_error_and_fails() {
     assert!(err.starts_with("3 problems"), "{err}");
 }
 
+/// Finding 18 of issue 13: `check-config --config.file=X` exited 2 (usage)
+/// while `once` takes `--config.file`; both forms work now.
+#[test]
+fn check_config_takes_the_config_file_flag_like_the_other_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "[[redis]]\nname = \"c\"\nurl = \"redis://x\"\n").unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[redis]]\nname = \"c\"\n").unwrap();
+    for args in [
+        vec![
+            format!("--config.file={}", good.display()),
+            "check-config".into(),
+        ],
+        vec![
+            "check-config".into(),
+            format!("--config.file={}", good.display()),
+        ],
+        vec!["check-config".into(), good.display().to_string()],
+    ] {
+        let out = perfwatch().args(&args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 1 target(s)"));
+    }
+    let out = perfwatch()
+        .arg("check-config")
+        .arg(format!("--config.file={}", bad.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("redis[0]: missing field `url`"));
+}
+
 #[test]
 fn check_config_accepts_the_example() {
     let out = perfwatch()

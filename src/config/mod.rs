@@ -178,6 +178,62 @@ impl Config {
     }
 }
 
+/// Shortest poll interval accepted: below it a typo (`1ns`, `1ms`) would
+/// poll a target thousands of times a second and flood the log.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// Shortest poll timeout accepted: no target answers a poll faster.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+
+/// Problems of one interval/timeout pair (`at` is `global` or `redis[0]`):
+/// the floors of the values set at `at` (`own`: interval, timeout; a value
+/// inherited from [global] is reported there, once), then the timeout
+/// shorter than the interval.
+fn timing_problems(
+    at: &str,
+    timing: Timing,
+    own: (bool, bool),
+    errors: &mut Vec<(String, String)>,
+) {
+    let floors = [
+        (
+            "interval",
+            timing.interval,
+            MIN_INTERVAL,
+            own.0,
+            "polling that often would hammer the target",
+        ),
+        (
+            "timeout",
+            timing.timeout,
+            MIN_TIMEOUT,
+            own.1,
+            "no poll can finish that fast",
+        ),
+    ];
+    for (key, value, floor, set_here, why) in floors {
+        if set_here && value < floor {
+            errors.push((
+                format!("{at}.{key}"),
+                format!(
+                    "{key} \"{}\" is below the floor of {}: {why}",
+                    humantime::format_duration(value),
+                    humantime::format_duration(floor)
+                ),
+            ));
+        }
+    }
+    if timing.timeout >= timing.interval {
+        errors.push((
+            format!("{at}.timeout"),
+            format!(
+                "timeout \"{}\" must be shorter than interval \"{}\"",
+                humantime::format_duration(timing.timeout),
+                humantime::format_duration(timing.interval)
+            ),
+        ));
+    }
+}
+
 /// Cross-field checks over the whole config; every failure is collected.
 fn check(
     doc: &Document<'_>,
@@ -186,16 +242,16 @@ fn check(
     errors: &mut Vec<ConfigError>,
 ) {
     let g = &config.global;
-    if g.timeout >= g.interval {
-        errors.push(doc.error_in(
-            "global.timeout".into(),
-            format!(
-                "timeout \"{}\" must be shorter than interval \"{}\"",
-                humantime::format_duration(g.timeout),
-                humantime::format_duration(g.interval)
-            ),
-        ));
-    }
+    let mut timing_errors = Vec::new();
+    timing_problems(
+        "global",
+        Timing {
+            interval: g.interval,
+            timeout: g.timeout,
+        },
+        (true, true),
+        &mut timing_errors,
+    );
     for (key, message) in crate::phase::validate_phases(&config.phases) {
         errors.push(doc.error_in(key, message));
     }
@@ -213,19 +269,18 @@ fn check(
         if common.name.is_empty() {
             errors.push(doc.error_in(format!("{path}.name"), "name must not be empty".into()));
         }
-        let timing = config.timing_of(common);
         // A target inheriting both from [global] was already reported there.
-        let overrides = common.interval.is_some() || common.timeout.is_some();
-        if overrides && timing.timeout >= timing.interval {
-            errors.push(doc.error_in(
-                format!("{path}.timeout"),
-                format!(
-                    "timeout \"{}\" must be shorter than interval \"{}\"",
-                    humantime::format_duration(timing.timeout),
-                    humantime::format_duration(timing.interval)
-                ),
-            ));
+        if common.interval.is_some() || common.timeout.is_some() {
+            timing_problems(
+                path,
+                config.timing_of(common),
+                (common.interval.is_some(), common.timeout.is_some()),
+                &mut timing_errors,
+            );
         }
+    }
+    for (key, message) in timing_errors {
+        errors.push(doc.error_in(key, message));
     }
 }
 

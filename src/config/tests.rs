@@ -172,3 +172,120 @@ clear_below = 20
         );
     }
 }
+
+/// Finding 11 of issue 13: a type error used to end the checks of its
+/// table, so fixing one key revealed the next. Every bad key of every table
+/// is listed, each at its own line and table index, and a key removed for
+/// its bad value does not come back as "missing".
+#[test]
+fn every_bad_value_of_every_table_is_reported_at_its_line() {
+    let src = r#"[[http]]
+name = "a"
+url = "http://x/"
+kind = "health"
+repeat = "x"
+max_checks = "many"
+expect_status = [200, "ok"]
+
+[[redis]]
+name = "r"
+url = 5
+slowlog_entries = "x"
+keys = 5
+
+[[http]]
+name = "b"
+url = "http://x/"
+kind = "bogus"
+max_checks = "q"
+"#;
+    let errors = load(src).unwrap_err();
+    let want = [
+        "test.toml:5: http[0].repeat: invalid type: string \"x\", expected u32",
+        "test.toml:6: http[0].max_checks: invalid type: string \"many\", expected usize",
+        "test.toml:7: http[0].expect_status[1]: invalid type: string \"ok\", expected u16",
+        "test.toml:11: redis[0].url: invalid type: integer, expected a string",
+        "test.toml:12: redis[0].slowlog_entries: invalid type: string \"x\", expected u32",
+        "test.toml:13: redis[0].keys: invalid type: integer `5`",
+        "test.toml:18: http[1].kind: unknown variant `bogus`",
+        "test.toml:19: http[1].max_checks: invalid type: string \"q\", expected usize",
+    ];
+    assert_eq!(errors.len(), want.len(), "{}", errors.join("\n"));
+    for (got, w) in errors.iter().zip(want) {
+        assert!(
+            got.starts_with(w),
+            "want {w:?}, got {got:?}\nall:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
+/// Finding 12 of issue 13: a password written as a number was echoed in the
+/// error (and so in the log and the reload reply).
+#[test]
+fn errors_about_secret_keys_never_quote_the_value() {
+    let src = r#"[[redis]]
+name = "r"
+url = "redis://x"
+password = 987654321
+
+[[postgres]]
+name = "p"
+dsn = 123456789
+
+[[http]]
+name = "h"
+url = "http://x/"
+kind = "health"
+headers = { "X-Key" = 55555555 }
+"#;
+    let errors = load(src).unwrap_err();
+    let all = errors.join("\n");
+    for secret in ["987654321", "123456789", "55555555"] {
+        assert!(!all.contains(secret), "{secret} echoed:\n{all}");
+    }
+    for w in [
+        "test.toml:4: redis[0].password: invalid type: integer, expected a string",
+        "test.toml:8: postgres[0].dsn: invalid type: integer, expected a string",
+        "test.toml:14: http[0].headers.X-Key: invalid type: integer",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.starts_with(w)),
+            "missing {w:?} in:\n{all}"
+        );
+    }
+}
+
+/// Finding 9 of issue 13: `interval = "1ns"` was accepted.
+#[test]
+fn intervals_and_timeouts_below_their_floor_are_rejected() {
+    let src = r#"[global]
+interval = "1ns"
+timeout = "0s"
+
+[[redis]]
+name = "a"
+url = "redis://x"
+interval = "1ms"
+timeout = "500us"
+
+[[redis]]
+name = "b"
+url = "redis://x"
+interval = "10s"
+timeout = "1s"
+"#;
+    let errors = load(src).unwrap_err();
+    let want = [
+        "test.toml:2: global.interval: interval \"1ns\" is below the floor of 100ms",
+        "test.toml:3: global.timeout: timeout \"0s\" is below the floor of 10ms",
+        "test.toml:8: redis[0].interval: interval \"1ms\" is below the floor of 100ms",
+        "test.toml:9: redis[0].timeout: timeout \"500us\" is below the floor of 10ms",
+    ];
+    assert_eq!(errors.len(), want.len(), "{}", errors.join("\n"));
+    for (got, w) in errors.iter().zip(want) {
+        assert!(got.starts_with(w), "want {w:?}, got {got:?}");
+    }
+    // The floors themselves are accepted.
+    load("[global]\ninterval = \"100ms\"\ntimeout = \"10ms\"\n").unwrap();
+}
