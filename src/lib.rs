@@ -10,6 +10,7 @@
 //! - [`poll`]: `Collector`, `PollError`, `ErrorReason`, `Timing`, `CommonTarget`.
 //! - [`document`]: the spanned TOML document and `ConfigError`.
 //! - [`secret`]: `Secret` and [`secret::redact`], the one redaction function.
+//! - [`local_file`]: bounded, non-blocking reads of the files a config names.
 //! - [`catalog`]: `MetricDef` and `metric_catalog!`: every family declared once.
 //! - [`exposition`]: metric families, merging and text encoding.
 //! - [`counter_window`]: windowed, reset-aware ratios of counter pairs.
@@ -47,6 +48,7 @@ pub mod document;
 pub mod engine;
 pub mod exposition;
 pub mod http;
+pub mod local_file;
 pub mod metric_index;
 pub mod phase;
 pub mod poll;

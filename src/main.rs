@@ -13,6 +13,8 @@ use perfwatch::config::Config;
 /// default-port-allocations wiki marks FREE (between the last allocated
 /// exporter port and 9901), so it collides with no known exporter.
 const DEFAULT_LISTEN: &str = "0.0.0.0:9896";
+/// Longest wait at exit for work still running on blocking threads.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Parser)]
 #[command(
@@ -132,12 +134,24 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load(&cli.config_file)?;
             let rt = runtime(cli.worker_threads)?;
             let (text, failures) = rt.block_on(perfwatch::supervisor::poll_once(&config));
-            print!("{}", String::from_utf8_lossy(&text));
+            rt.shutdown_timeout(SHUTDOWN_GRACE);
+            let text = String::from_utf8_lossy(&text);
+            print!("{text}");
             for (key, e) in &failures {
                 eprintln!(
                     "perfwatch: {} target \"{}\" failed: {}",
                     key.collector, key.target, e.message
                 );
+            }
+            // Up but partly blind (a configured metric missing, statements
+            // unavailable): not a failure, but never silent either.
+            for line in text.lines() {
+                if let Some(series) = line
+                    .strip_prefix("perfwatch_collector_degraded{")
+                    .and_then(|l| l.strip_suffix("} 1"))
+                {
+                    eprintln!("perfwatch: degraded: {series}");
+                }
             }
             Ok(if failures.is_empty() {
                 ExitCode::SUCCESS
@@ -176,14 +190,19 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 enable_reload: !cli.disable_reload,
             };
             let rt = runtime(cli.worker_threads)?;
-            rt.block_on(async {
+            let result = rt.block_on(async {
                 let listener = tokio::net::TcpListener::bind(&cli.listen_address)
                     .await
                     .with_context(|| format!("cannot listen on \"{}\"", cli.listen_address))?;
                 tracing::info!(address = %cli.listen_address, targets = config.targets.len(), "perfwatch listening");
                 perfwatch::run_with(config, listener, web, perfwatch::shutdown_signal()).await?;
                 Ok(ExitCode::SUCCESS)
-            })
+            });
+            // Dropping a runtime waits for every blocking thread, and a
+            // collector's file read may be stuck in the kernel (a hung NFS
+            // mount): exit anyway, within a bound.
+            rt.shutdown_timeout(SHUTDOWN_GRACE);
+            result
         }
     }
 }

@@ -50,22 +50,8 @@ pub const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 /// [`MAX_SECRET_FILE_BYTES`] is read: a FIFO would block the read forever
 /// and a device never ends, so both are refused before they are opened.
 pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    use std::io::Read;
-    let fail = |what: String| format!("cannot read secret file \"{}\": {what}", path.display());
-    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-    if !meta.is_file() {
-        return Err(fail("not a regular file".into()));
-    }
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_SECRET_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| fail(e.to_string()))?;
-    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
-        return Err(fail(format!(
-            "larger than {MAX_SECRET_FILE_BYTES} bytes; is it the right file?"
-        )));
-    }
-    let text = String::from_utf8(bytes).map_err(|_| fail("not UTF-8".into()))?;
+    let text = crate::local_file::read_regular_text(path, MAX_SECRET_FILE_BYTES)
+        .map_err(|e| format!("cannot read secret file \"{}\": {e}", path.display()))?;
     Ok(Secret(text.trim_end_matches(['\n', '\r']).to_owned()))
 }
 

@@ -29,6 +29,10 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use crate::local_file::{
+    LocalFileError, MAX_PEM_OR_WEB_CONFIG_BYTES, read_regular_file, read_regular_text,
+};
 use subtle::ConstantTimeEq;
 
 /// Errors in the web config file; messages name the file and the bad value.
@@ -40,7 +44,7 @@ pub enum WebConfigError {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        source: LocalFileError,
     },
     /// The YAML is malformed or has unknown keys.
     #[error("web config \"{path}\": {message}")]
@@ -97,9 +101,11 @@ pub struct TlsServerConfig {
 impl WebConfig {
     /// Loads and checks a web config file.
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
-            path: path.to_owned(),
-            source,
+        let text = read_regular_text(path, MAX_PEM_OR_WEB_CONFIG_BYTES).map_err(|source| {
+            WebConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }
         })?;
         let config: WebConfig =
             serde_yaml_ng::from_str(&text).map_err(|e| WebConfigError::Parse {
@@ -138,8 +144,15 @@ impl TlsServerConfig {
             key: format!("tls_server_config.{key}"),
             message,
         };
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&self.cert_file)
-            .and_then(|i| i.collect())
+        // Bounded reads (a FIFO or /dev/zero named by mistake must not hang
+        // or fill the memory), then parsed from memory.
+        let pem = |key: &str, path: &Path| {
+            read_regular_file(path, MAX_PEM_OR_WEB_CONFIG_BYTES)
+                .map_err(|e| invalid(key, format!("\"{}\": {e}", path.display())))
+        };
+        let cert_pem = pem("cert_file", &self.cert_file)?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<_, _>>()
             .map_err(|e| {
                 invalid(
                     "cert_file",
@@ -152,7 +165,7 @@ impl TlsServerConfig {
                 format!("\"{}\" holds no certificate", self.cert_file.display()),
             ));
         }
-        let key = PrivateKeyDer::from_pem_file(&self.key_file)
+        let key = PrivateKeyDer::from_pem_slice(&pem("key_file", &self.key_file)?)
             .map_err(|e| invalid("key_file", format!("\"{}\": {e}", self.key_file.display())))?;
         let versions: &[&rustls::SupportedProtocolVersion] = match self.min_version.as_deref() {
             None | Some("TLS12") => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -177,9 +190,8 @@ impl TlsServerConfig {
                 ));
             };
             let mut store = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(ca)
-                .map_err(|e| invalid("client_ca_file", format!("\"{}\": {e}", ca.display())))?
-            {
+            let ca_pem = pem("client_ca_file", ca)?;
+            for cert in CertificateDer::pem_slice_iter(&ca_pem) {
                 let cert = cert
                     .map_err(|e| invalid("client_ca_file", format!("\"{}\": {e}", ca.display())))?;
                 store

@@ -168,3 +168,158 @@ fn once_fails_when_a_target_is_down() {
         "{text}"
     );
 }
+
+/// Makes a FIFO at `path` (no writer ever opens it).
+fn mkfifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo only reads the NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+}
+
+/// Waits up to `limit` for `child` to exit; kills it and fails if it does not.
+fn wait_at_most(child: &mut std::process::Child, limit: std::time::Duration, what: &str) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{what}: still running after {limit:?}");
+}
+
+/// Findings 6 and 7 of issue 13: `/dev/zero` or a FIFO given as a file
+/// perfwatch reads (the config here; secrets, certificates and the web
+/// config go through the same reader) made it read forever or block forever.
+#[test]
+fn files_that_never_end_or_never_open_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("config.fifo");
+    mkfifo(&fifo);
+    let secret_fifo = dir.path().join("password.fifo");
+    mkfifo(&secret_fifo);
+    let with_fifo_secret = dir.path().join("secret.toml");
+    std::fs::write(
+        &with_fifo_secret,
+        format!(
+            "[[redis]]\nname = \"c\"\nurl = \"redis://x\"\npassword_file = \"{}\"\n",
+            secret_fifo.display()
+        ),
+    )
+    .unwrap();
+    for (path, want) in [
+        (std::path::PathBuf::from("/dev/zero"), "not a regular file"),
+        (fifo, "not a regular file"),
+        (
+            with_fifo_secret,
+            "redis[0].password_file: cannot read secret file",
+        ),
+    ] {
+        let mut child = perfwatch()
+            .arg("check-config")
+            .arg(&path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_at_most(
+            &mut child,
+            std::time::Duration::from_secs(10),
+            "check-config",
+        );
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", path.display());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{}: {err}", path.display());
+    }
+}
+
+/// Finding 6 of issue 13: with a FIFO as the slow-log path, SIGTERM logged
+/// "shutting down" and the process never exited. Now the log is refused
+/// (the target is down, saying why) and SIGTERM ends the process at once.
+#[test]
+fn sigterm_ends_perfwatch_promptly_whatever_its_slow_log_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("slow.log");
+    mkfifo(&fifo);
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[slowlog]]\nname = \"fifo\"\nformat = \"mysql\"\npath = \"{}\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\n",
+            fifo.display()
+        ),
+    )
+    .unwrap();
+    let mut child = perfwatch()
+        .arg(format!("--config.file={}", config.display()))
+        .arg("--web.listen-address=127.0.0.1:0")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: kill only sends a signal to our own child.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    wait_at_most(
+        &mut child,
+        std::time::Duration::from_secs(8),
+        "perfwatch after SIGTERM",
+    );
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a FIFO"), "{err}");
+}
+
+/// Finding 10 of issue 13: a slow log perfwatch may not read counted as
+/// `reason="io"` while docs/SECURITY.md says `permission`. Root reads any
+/// file, so as root the check runs `once` as `nobody`.
+#[test]
+fn a_slow_log_perfwatch_may_not_read_is_reason_permission() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.path().join("slow.log");
+    std::fs::write(&log, "# Time: 2024-01-01T00:00:00Z\n").unwrap();
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let config = dir.path().join("p.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[slowlog]]\nname = \"locked\"\nformat = \"mysql\"\npath = \"{}\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // SAFETY: geteuid has no preconditions.
+    let mut cmd = if unsafe { libc::geteuid() } == 0 {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_perfwatch"),
+        ]);
+        c
+    } else {
+        perfwatch()
+    };
+    let out = cmd
+        .arg("once")
+        .arg(format!("--config.file={}", config.display()))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run setpriv (util-linux): {e}"));
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "perfwatch_poll_errors_total{collector=\"slowlog\",target=\"locked\",reason=\"permission\"} 1"
+        ),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Permission denied"), "{err}");
+}

@@ -64,14 +64,16 @@ impl Config {
     /// Loads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
         let file = path.display().to_string();
-        let source = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: file.clone(),
-                line: None,
-                key: String::new(),
-                message: format!("cannot read the config file: {e}"),
-            }])
-        })?;
+        let source =
+            crate::local_file::read_regular_text(path, crate::local_file::MAX_CONFIG_FILE_BYTES)
+                .map_err(|e| {
+                    ConfigErrors(vec![ConfigError {
+                        file: file.clone(),
+                        line: None,
+                        key: String::new(),
+                        message: format!("cannot read the config file: {e}"),
+                    }])
+                })?;
         let mut config = Self::from_source(&file, &source, &|k| std::env::var(k).ok())?;
         config.path = Some(path.to_owned());
         Ok(config)

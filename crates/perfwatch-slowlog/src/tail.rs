@@ -82,8 +82,36 @@ pub struct Tailer {
     pub stats: TailStats,
 }
 
+/// Opens a log for reading, only if it is a regular file. The open does not
+/// block: a FIFO given as the log path would otherwise wait for a writer
+/// forever (a read thread stuck, and shutdown with it); a FIFO, device or
+/// directory is an error naming what it is.
+pub fn open_log(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let kind = file.metadata()?.file_type();
+    let what = if kind.is_file() {
+        return Ok(file);
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(io::Error::other(format!(
+        "\"{}\" is {what}: a slow log must be a regular file",
+        path.display()
+    )))
+}
+
 fn head_hash(path: &Path) -> io::Result<Option<String>> {
-    let mut f = File::open(path)?;
+    let mut f = open_log(path)?;
     let mut buf = [0u8; HEAD_BYTES];
     let mut n = 0;
     while n < HEAD_BYTES {
@@ -136,14 +164,8 @@ impl Tailer {
     }
 
     fn open(&mut self, first: bool) -> io::Result<()> {
-        let mut file = File::open(&self.path)?;
+        let mut file = open_log(&self.path)?;
         let meta = file.metadata()?;
-        if meta.is_dir() {
-            return Err(io::Error::other(format!(
-                "\"{}\" is a directory",
-                self.path.display()
-            )));
-        }
         let (dev, ino) = (meta.dev(), meta.ino());
         let mut offset = 0;
         if first {

@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod config;
 pub(crate) mod export;
 
+use crate::local_file::read_regular_text;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -72,7 +73,8 @@ fn resolve_path(cfg: &SlowlogConfig) -> PathBuf {
     }
     let (kind, ext) = pg_kind(cfg.format);
     for base in [Some(path.as_path()), path.parent()].into_iter().flatten() {
-        if let Ok(text) = std::fs::read_to_string(base.join("current_logfiles")) {
+        // A one-line file PostgreSQL writes; bounded like any file we read.
+        if let Ok(text) = read_regular_text(&base.join("current_logfiles"), 64 * 1024) {
             for line in text.lines() {
                 if let Some(rel) = line.strip_prefix(kind).and_then(|r| r.strip_prefix(' ')) {
                     let p = Path::new(rel.trim());
@@ -194,7 +196,7 @@ impl SlowlogCollector {
         let saved: Option<SavedState> = cfg
             .state_file
             .as_deref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|p| read_regular_text(p, 64 * 1024).ok())
             .and_then(|t| serde_json::from_str(&t).ok());
         let start_at = match cfg.start_at {
             StartAtConfig::End => StartAt::End,
@@ -331,7 +333,13 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
     }
     if let Err(e) = result {
         inner.tailer.close();
-        let reason = ErrorReason::Io;
+        // What the operator must fix differs: file mode / group membership
+        // (docs/SECURITY.md) versus a missing or unreadable file.
+        let reason = if e.kind() == std::io::ErrorKind::PermissionDenied {
+            ErrorReason::Permission
+        } else {
+            ErrorReason::Io
+        };
         return Err(PollError::new(
             reason,
             format!(
