@@ -14,7 +14,9 @@
 //! ```
 //!
 //! Hardening applied whatever the config: bounded header size, a header read
-//! timeout, a request timeout and a body limit (see [`crate::http::app`]).
+//! timeout, a request timeout and a body limit (see [`crate::http::app`]);
+//! basic-auth checks run bcrypt a few at a time off the async workers, after
+//! a cache of successes (see [`BasicAuth`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -225,28 +227,55 @@ impl TlsServerConfig {
 /// The basic-auth check: bcrypt verification with a small cache of recent
 /// successes (bcrypt is deliberately slow; Prometheus scrapes every few
 /// seconds), keyed by a SHA-256 of the credentials so no password is held.
+///
+/// Served requests go through [`BasicAuth::admit`]: a cached success answers
+/// on the async path at once; bcrypt runs on blocking threads, at most
+/// [`BasicAuth::new`]'s `permits` at a time with a short bounded queue, so a
+/// flood of wrong passwords can neither take every CPU nor make an
+/// authorized (cached) scrape wait behind it.
 #[derive(Clone)]
 pub struct BasicAuth {
     users: Arc<BTreeMap<String, String>>,
+    /// What an unknown user's password is checked against: a hash at the
+    /// highest cost among the users, so that an unknown name costs as much
+    /// time as a known one and timing tells no user name.
+    dummy_hash: Arc<str>,
     ok_cache: Arc<Mutex<HashMap<[u8; 32], ()>>>,
+    /// Bcrypt checks running at once.
+    running: Arc<tokio::sync::Semaphore>,
+    /// Bcrypt checks running or waiting; none left = answer [`Verdict::Busy`].
+    admitted: Arc<tokio::sync::Semaphore>,
 }
 
-/// A valid bcrypt hash of a random string: unknown users are checked against
-/// it so their requests take as long as a known user's.
-const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DSJLlb0kTBBzvEKyjh1Lq";
+/// The password of [`BasicAuth`]'s dummy hash; no user can log in with it
+/// (an unknown user is refused whatever the bcrypt result).
+const DUMMY_PASSWORD: &str = "perfwatch: no such user";
 
-impl BasicAuth {
-    /// An authenticator over `user → bcrypt hash`.
-    pub fn new(users: BTreeMap<String, String>) -> Self {
-        Self {
-            users: Arc::new(users),
-            ok_cache: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
+/// Bcrypt checks that may wait for a running one to finish before new ones
+/// are answered [`Verdict::Busy`]: the wait stays under a few bcrypt runs.
+const MAX_WAITING_CHECKS: usize = 8;
 
-    /// Whether `Authorization: Basic …` carries valid credentials.
-    pub fn check(&self, authorization: Option<&HeaderValue>) -> bool {
-        let Some((user, password)) = authorization
+/// What [`BasicAuth::admit`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid credentials.
+    Allowed,
+    /// Missing, malformed or wrong credentials: 401.
+    Denied,
+    /// Too many password checks under way to start one more: 429.
+    Busy,
+}
+
+/// The user, password and the cache key of one `Authorization` header.
+struct Credentials {
+    user: String,
+    password: String,
+    digest: [u8; 32],
+}
+
+impl Credentials {
+    fn parse(authorization: Option<&HeaderValue>) -> Option<Self> {
+        let (user, password) = authorization
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Basic "))
             .and_then(|b| {
@@ -255,52 +284,135 @@ impl BasicAuth {
                     .ok()
             })
             .and_then(|raw| String::from_utf8(raw).ok())
-            .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())))
-        else {
-            return false;
-        };
-        let digest: [u8; 32] = Sha256::new()
+            .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned())))?;
+        let digest = Sha256::new()
             .chain_update(user.as_bytes())
             .chain_update([0])
             .chain_update(password.as_bytes())
             .finalize()
             .into();
-        let mut cache = self.ok_cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.keys().any(|k| bool::from(k.ct_eq(&digest))) {
-            return true;
+        Some(Self {
+            user,
+            password,
+            digest,
+        })
+    }
+}
+
+impl BasicAuth {
+    /// An authenticator over `user → bcrypt hash`. Hashes the dummy password
+    /// once, at the highest cost among the users (one bcrypt run).
+    pub fn new(users: BTreeMap<String, String>) -> Self {
+        let cost = users
+            .values()
+            .filter_map(|h| h.parse::<bcrypt::HashParts>().ok())
+            .map(|p| p.get_cost())
+            .max()
+            .unwrap_or(bcrypt::DEFAULT_COST);
+        let dummy_hash = bcrypt::hash(DUMMY_PASSWORD, cost)
+            .or_else(|_| bcrypt::hash(DUMMY_PASSWORD, bcrypt::DEFAULT_COST))
+            .expect("bcrypt hashes at its default cost");
+        // Half the CPUs (1 to 4): the other half keeps serving /metrics and
+        // polling while wrong passwords are checked.
+        let permits = std::thread::available_parallelism()
+            .map_or(1, |n| n.get() / 2)
+            .clamp(1, 4);
+        Self {
+            users: Arc::new(users),
+            dummy_hash: dummy_hash.into(),
+            ok_cache: Arc::new(Mutex::new(HashMap::new())),
+            running: Arc::new(tokio::sync::Semaphore::new(permits)),
+            admitted: Arc::new(tokio::sync::Semaphore::new(permits + MAX_WAITING_CHECKS)),
         }
-        drop(cache);
-        let (hash, known) = match self.users.get(&user) {
-            Some(h) => (h.as_str(), true),
-            None => (DUMMY_HASH, false),
+    }
+
+    /// Whether `Authorization: Basic …` carries valid credentials; blocks
+    /// for the bcrypt run when they are not cached.
+    pub fn check(&self, authorization: Option<&HeaderValue>) -> bool {
+        Credentials::parse(authorization).is_some_and(|c| self.cached(&c) || self.verify(&c))
+    }
+
+    /// [`check`](Self::check) for a request being served: cached successes
+    /// at once; bcrypt on a blocking thread when one of the few check slots
+    /// is free, else [`Verdict::Busy`] at once.
+    pub async fn admit(&self, authorization: Option<&HeaderValue>) -> Verdict {
+        let Some(credentials) = Credentials::parse(authorization) else {
+            return Verdict::Denied;
         };
-        let ok = bcrypt::verify(&password, hash).unwrap_or(false) && known;
+        if self.cached(&credentials) {
+            return Verdict::Allowed;
+        }
+        let Ok(admitted) = self.admitted.clone().try_acquire_owned() else {
+            return Verdict::Busy;
+        };
+        let Ok(running) = self.running.clone().acquire_owned().await else {
+            return Verdict::Busy;
+        };
+        let auth = self.clone();
+        // The permits go with the bcrypt run: a client that hangs up does not
+        // free its slot before the CPU work is done.
+        let ok = tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
+            auth.verify(&credentials)
+        })
+        .await
+        .unwrap_or(false);
         if ok {
-            cache = self.ok_cache.lock().unwrap_or_else(|e| e.into_inner());
+            Verdict::Allowed
+        } else {
+            Verdict::Denied
+        }
+    }
+
+    fn cached(&self, credentials: &Credentials) -> bool {
+        let cache = self.ok_cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .keys()
+            .any(|k| bool::from(k.ct_eq(&credentials.digest)))
+    }
+
+    /// The bcrypt check (slow on purpose); remembers a success.
+    fn verify(&self, credentials: &Credentials) -> bool {
+        let (hash, known) = match self.users.get(&credentials.user) {
+            Some(h) => (h.as_str(), true),
+            None => (&*self.dummy_hash, false),
+        };
+        let ok = bcrypt::verify(&credentials.password, hash).unwrap_or(false) && known;
+        if ok {
+            let mut cache = self.ok_cache.lock().unwrap_or_else(|e| e.into_inner());
             if cache.len() >= 64 {
                 cache.clear();
             }
-            cache.insert(digest, ());
+            cache.insert(credentials.digest, ());
         }
         ok
     }
 }
 
 async fn require_auth(State(auth): State<BasicAuth>, request: Request, next: Next) -> Response {
-    let header = request.headers().get(header::AUTHORIZATION).cloned();
-    // bcrypt takes tens of milliseconds: off the async workers.
-    let ok = tokio::task::spawn_blocking(move || auth.check(header.as_ref()))
+    match auth
+        .admit(request.headers().get(header::AUTHORIZATION))
         .await
-        .unwrap_or(false);
-    if ok {
-        next.run(request).await
-    } else {
-        let mut r = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"perfwatch\""),
-        );
-        r
+    {
+        Verdict::Allowed => next.run(request).await,
+        Verdict::Denied => {
+            let mut r = (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"perfwatch\""),
+            );
+            r
+        }
+        Verdict::Busy => {
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many password checks under way, retry later\n",
+            )
+                .into_response();
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            r
+        }
     }
 }
 
@@ -407,8 +519,44 @@ mod tests {
         assert!(e.contains("unknown field"), "{e}");
     }
 
+    fn basic(credentials: &str) -> HeaderValue {
+        HeaderValue::from_str(&format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        ))
+        .unwrap()
+    }
+
+    /// Median time of `runs` checks of `credentials`.
+    fn median_check(auth: &BasicAuth, credentials: &str, runs: usize) -> Duration {
+        let header = basic(credentials);
+        let mut times: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let t = std::time::Instant::now();
+                assert!(!auth.check(Some(&header)));
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[runs / 2]
+    }
+
+    /// Finding 5 of issue 13: a wrong password of a known user with a cost-5
+    /// hash (`htpasswd -B`'s default) and any password of an unknown user
+    /// take about as long, so timing tells no user name. (Before the fix the
+    /// unknown user was checked against a cost-10 hash: 32 times the work.)
     #[test]
-    fn dummy_hash_is_valid() {
-        assert!(DUMMY_HASH.parse::<bcrypt::HashParts>().is_ok());
+    fn unknown_users_take_as_long_as_known_ones() {
+        let auth = BasicAuth::new(BTreeMap::from([(
+            "prom".to_owned(),
+            bcrypt::hash("s3cret", 5).unwrap(),
+        )]));
+        let known = median_check(&auth, "prom:wrong", 7);
+        let unknown = median_check(&auth, "nobody:wrong", 7);
+        let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+        assert!(
+            (0.5..2.0).contains(&ratio),
+            "known user {known:?}, unknown user {unknown:?} (ratio {ratio:.2})"
+        );
     }
 }
