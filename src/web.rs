@@ -15,13 +15,20 @@
 //!
 //! Hardening applied whatever the config: bounded header size, a header read
 //! timeout, a request timeout and a body limit (see [`crate::http::app`]);
-//! basic-auth checks run bcrypt a few at a time off the async workers, after
-//! a cache of successes (see [`BasicAuth`]).
+//! connections that send no complete request head within 10 s are closed,
+//! and open connections are capped below the open-file limit, shedding the
+//! oldest that never sent a request (see [`serve`]); basic-auth checks run
+//! bcrypt a few at a time off the async workers, after a cache of successes
+//! (see [`BasicAuth`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd as _, RawFd};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -427,10 +434,18 @@ pub fn protect(router: Router, web: &WebConfig) -> Router {
 
 /// Largest request head accepted (request line + headers).
 const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// How long a client may take to send its request head.
+/// How long a client may take to send its request head; a new connection
+/// that has sent no complete request head this long after it was accepted
+/// is closed (see [`Connections`]).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `router` on `listener` (TLS when configured) until `shutdown`.
+///
+/// Open connections are capped below the open-file limit (raised to the hard
+/// limit first): at the cap, a new connection sheds the oldest one that has
+/// not sent a request yet, so that sockets which never send a byte can
+/// neither exhaust the files nor lock Prometheus out; and they are closed
+/// [`HEADER_READ_TIMEOUT`] after they were accepted anyway.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -441,25 +456,30 @@ pub async fn serve(
     let listener = listener.into_std()?;
     let handle = axum_server::Handle::new();
     let h = handle.clone();
+    let connections = Arc::new(Connections::new(connection_cap(), HEADER_READ_TIMEOUT));
+    tokio::spawn(connections.clone().sweep_until(shutdown.clone()));
     tokio::spawn(async move {
         shutdown.cancelled().await;
         h.graceful_shutdown(Some(Duration::from_secs(5)));
     });
-    let service = router.into_make_service();
+    let service = router
+        .layer(axum::middleware::from_fn_with_state(
+            connections.clone(),
+            mark_request,
+        ))
+        .into_make_service_with_connect_info::<SocketAddr>();
+    let acceptor = Tracking(connections);
+    let mut server = axum_server::from_tcp(listener)?.handle(handle);
+    harden(server.http_builder());
     match &web.tls_server_config {
         Some(tls) => {
             let file = web_config_path.unwrap_or(Path::new("web config"));
             let config = tls.rustls_config(file).map_err(std::io::Error::other)?;
             let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
-            let mut server = axum_server::from_tcp_rustls(listener, rustls)?.handle(handle);
-            harden(server.http_builder());
-            server.serve(service).await
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls).acceptor(acceptor);
+            server.acceptor(acceptor).serve(service).await
         }
-        None => {
-            let mut server = axum_server::from_tcp(listener)?.handle(handle);
-            harden(server.http_builder());
-            server.serve(service).await
-        }
+        None => server.acceptor(acceptor).serve(service).await,
     }
 }
 
@@ -472,6 +492,284 @@ fn harden(builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::
     builder
         .http2()
         .max_header_list_size(MAX_HEADER_BYTES as u32);
+}
+
+/// The open connections, by peer address (unique among open TCP
+/// connections to one listener), so that the router can mark a connection
+/// that sent a request and the sweeper can close those that did not.
+///
+/// Needed because hyper's `header_read_timeout` never starts on a socket
+/// that sends nothing: hyper-util's HTTP/1-or-2 detection waits for the
+/// first bytes without a timeout, and a TLS handshake for its first record.
+struct Connections {
+    epoch: Instant,
+    cap: usize,
+    head_timeout: Duration,
+    open: Mutex<HashMap<SocketAddr, Connection>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+struct Connection {
+    /// Accept order.
+    id: u64,
+    /// The socket, to shut down: valid while the entry exists, because the
+    /// stream removes its entry before it closes the socket.
+    fd: RawFd,
+    accepted: Duration,
+    /// When the last complete request head arrived (since `epoch`).
+    last_request: Option<Duration>,
+}
+
+impl Connections {
+    fn new(cap: usize, head_timeout: Duration) -> Self {
+        Self {
+            epoch: Instant::now(),
+            cap: cap.max(1),
+            head_timeout,
+            open: Mutex::new(HashMap::new()),
+            next_id: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, Connection>> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers an accepted socket; at the cap, first shuts down the
+    /// connection [`victim`] picks.
+    fn admit(&self, peer: SocketAddr, fd: RawFd) -> u64 {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let accepted = self.epoch.elapsed();
+        let mut open = self.lock();
+        while open.len() >= self.cap {
+            let Some(peer) = victim(open.iter().map(|(p, c)| (*p, c.id, c.last_request))) else {
+                break;
+            };
+            if let Some(c) = open.remove(&peer) {
+                tracing::debug!(%peer, cap = self.cap, "connection limit reached: closing the oldest idle connection");
+                shut_down(c.fd);
+            }
+        }
+        open.insert(
+            peer,
+            Connection {
+                id,
+                fd,
+                accepted,
+                last_request: None,
+            },
+        );
+        id
+    }
+
+    /// Forgets a connection whose stream is being dropped.
+    fn forget(&self, peer: SocketAddr, id: u64) {
+        let mut open = self.lock();
+        if open.get(&peer).is_some_and(|c| c.id == id) {
+            open.remove(&peer);
+        }
+    }
+
+    fn mark_request(&self, peer: SocketAddr) {
+        let now = self.epoch.elapsed();
+        if let Some(c) = self.lock().get_mut(&peer) {
+            c.last_request = Some(now);
+        }
+    }
+
+    /// Shuts down the connections that sent no request head within
+    /// `head_timeout` of their accept; returns how many.
+    fn sweep(&self) -> usize {
+        let Some(cutoff) = self.epoch.elapsed().checked_sub(self.head_timeout) else {
+            return 0;
+        };
+        let mut closed = 0;
+        self.lock().retain(|_, c| {
+            let silent = c.last_request.is_none() && c.accepted <= cutoff;
+            if silent {
+                shut_down(c.fd);
+                closed += 1;
+            }
+            !silent
+        });
+        closed
+    }
+
+    async fn sweep_until(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let mut every = tokio::time::interval(
+            (self.head_timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(1)),
+        );
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let closed = self.sweep();
+            if closed > 0 {
+                tracing::debug!(
+                    closed,
+                    timeout = ?self.head_timeout,
+                    "closed connections that sent no request head in time"
+                );
+            }
+        }
+    }
+}
+
+/// Which connection to shed at the cap, from `(peer, accept order, last
+/// request)`: the oldest that never sent a request; else the one whose last
+/// request is the oldest (most likely an idle keep-alive connection).
+fn victim(
+    connections: impl Iterator<Item = (SocketAddr, u64, Option<Duration>)>,
+) -> Option<SocketAddr> {
+    connections
+        .min_by_key(|(_, id, last)| (last.is_some(), *last, *id))
+        .map(|(peer, _, _)| peer)
+}
+
+/// Ends a connection now: its pending read sees end-of-file, so hyper drops
+/// the connection and its stream closes the socket.
+fn shut_down(fd: RawFd) {
+    // SAFETY: `fd` is an open socket owned by a live `TrackedStream` (see
+    // `Connection::fd`); shutdown(2) does not close or invalidate it.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}
+
+/// Marks the connection of each request: its head arrived complete.
+async fn mark_request(
+    State(connections): State<Arc<Connections>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    connections.mark_request(peer);
+    next.run(request).await
+}
+
+/// The acceptor that registers every accepted socket in [`Connections`].
+#[derive(Clone)]
+struct Tracking(Arc<Connections>);
+
+impl<S> axum_server::accept::Accept<tokio::net::TcpStream, S> for Tracking {
+    type Stream = TrackedStream;
+    type Service = S;
+    type Future = std::future::Ready<std::io::Result<(TrackedStream, S)>>;
+
+    fn accept(&self, io: tokio::net::TcpStream, service: S) -> Self::Future {
+        std::future::ready(io.peer_addr().map(|peer| {
+            let id = self.0.admit(peer, io.as_raw_fd());
+            let stream = TrackedStream {
+                io,
+                peer,
+                id,
+                connections: self.0.clone(),
+            };
+            (stream, service)
+        }))
+    }
+}
+
+/// An accepted socket that leaves [`Connections`] when dropped.
+struct TrackedStream {
+    io: tokio::net::TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    connections: Arc<Connections>,
+}
+
+impl Drop for TrackedStream {
+    fn drop(&mut self) {
+        // Before `io` closes the socket: a shutdown by the sweeper must never
+        // reach a file descriptor number already reused.
+        self.connections.forget(self.peer, self.id);
+    }
+}
+
+impl tokio::io::AsyncRead for TrackedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for TrackedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// How many connections may be open at once: the open-file limit (raised
+/// to the hard limit first) minus a reserve for the targets' connections,
+/// log files and the listener, so that accept never fails for lack of files.
+fn connection_cap() -> usize {
+    let files = raise_open_file_limit().min(1 << 20) as usize;
+    files - (files / 8).max(64).min(files / 2)
+}
+
+/// Raises the soft open-file limit to the hard limit, as Go programs do at
+/// start since Go 1.19 (the soft limit, often 1024, is a leftover of
+/// select(2), which perfwatch does not use); returns the soft limit in force.
+/// Done once per process.
+fn raise_open_file_limit() -> u64 {
+    static LIMIT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes into the struct it is given.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            // SAFETY: setrlimit reads the struct it is given.
+            if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+                tracing::debug!(
+                    from = limit.rlim_cur,
+                    to = limit.rlim_max,
+                    "raised the soft open-file limit (RLIMIT_NOFILE) to the hard limit"
+                );
+                return limit.rlim_max;
+            }
+        }
+        limit.rlim_cur
+    })
 }
 
 #[cfg(test)]
@@ -517,6 +815,26 @@ mod tests {
         std::fs::write(&p, "basic_auth_user:\n  prom: x\n").unwrap();
         let e = WebConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn the_cap_sheds_the_oldest_silent_connection_first() {
+        let peer = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let secs = Duration::from_secs;
+        // (peer, accept order, last request)
+        let open = [
+            (peer(1), 1, Some(secs(50))),
+            (peer(2), 2, None),
+            (peer(3), 3, Some(secs(40))),
+            (peer(4), 4, None),
+        ];
+        assert_eq!(victim(open.into_iter()), Some(peer(2)));
+        // No silent one: the connection idle the longest.
+        assert_eq!(
+            victim(open.into_iter().filter(|c| c.2.is_some())),
+            Some(peer(3))
+        );
+        assert_eq!(victim(std::iter::empty()), None);
     }
 
     fn basic(credentials: &str) -> HeaderValue {
