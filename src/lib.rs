@@ -54,6 +54,7 @@ pub mod phase;
 pub mod poll;
 pub mod secret;
 pub mod supervisor;
+pub mod tls;
 pub mod web;
 
 use std::future::Future;
@@ -113,6 +114,7 @@ pub async fn run_with(
     web: WebOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    tls::install_default_provider();
     let store = Arc::new(Store::new());
     let cancel = CancellationToken::new();
     let mut supervisor = Supervisor::new(store.clone(), cancel.clone());

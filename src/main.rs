@@ -97,6 +97,7 @@ enum Command {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
+    perfwatch::tls::install_default_provider();
     let cli = Cli::parse();
     init_logging(&cli.log_level, cli.log_format);
     match real_main(cli) {

@@ -58,6 +58,9 @@ pub enum ErrorReason {
     Permission,
     /// A local file could not be read or written.
     Io,
+    /// The TLS handshake failed (unknown authority, hostname mismatch,
+    /// expired certificate, client certificate required, no TLS on the server).
+    Tls,
     /// A bug: the collector panicked (the target keeps being polled).
     Internal,
 }
@@ -72,6 +75,7 @@ impl ErrorReason {
         Self::Query,
         Self::Permission,
         Self::Io,
+        Self::Tls,
         Self::Internal,
     ];
 
@@ -85,6 +89,7 @@ impl ErrorReason {
             Self::Query => "query",
             Self::Permission => "permission",
             Self::Io => "io",
+            Self::Tls => "tls",
             Self::Internal => "internal",
         }
     }

@@ -23,6 +23,8 @@ pub struct Perfwatch {
 impl Perfwatch {
     /// Writes `toml` to a temp file, loads it and runs perfwatch on 127.0.0.1:0.
     pub async fn start(toml: &str) -> Self {
+        // The tests' own reqwest clients need the process's rustls provider.
+        perfwatch::tls::install_default_provider();
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("perfwatch.toml");
         std::fs::write(&config_path, toml).unwrap();

@@ -46,6 +46,7 @@ pub mod demo;
 pub mod deploy;
 mod mariadb;
 mod pgbouncer;
+pub mod pki;
 mod postgres;
 mod prometheus;
 mod redis;

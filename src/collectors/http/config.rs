@@ -5,6 +5,7 @@
 //! (`repeat` on a `health` target is a mistake worth reporting). The
 //! accessors apply the defaults.
 
+use crate::tls::{TlsReady, TlsSettings};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -74,11 +75,26 @@ impl HttpConfig {
     pub(crate) fn validate(&self, _common: &CommonTarget) -> Result<HttpReady, Problems> {
         let mut url = None;
         let mut headers = HeaderMap::new();
-        let errors = self.0.check(&mut url, &mut headers);
+        let mut errors = self.0.check(&mut url, &mut headers);
+        let tls = match self.0.tls.as_ref().map(TlsSettings::validate) {
+            Some(Ok(ready)) => Some(ready),
+            Some(Err(problems)) => {
+                errors.extend(problems);
+                None
+            }
+            None => None,
+        };
+        if self.0.tls.is_some() && url.as_ref().is_some_and(|u| u.scheme() != "https") {
+            errors.push((
+                "tls".into(),
+                "a tls table applies to https:// urls only".into(),
+            ));
+        }
         match url {
             Some(url) if errors.is_empty() => Ok(HttpReady {
                 url,
                 header_map: headers,
+                tls,
             }),
             _ => Err(errors),
         }
@@ -91,6 +107,9 @@ impl HttpConfig {
 pub struct HttpReady {
     url: reqwest::Url,
     header_map: HeaderMap,
+    /// The `[http.tls]` table, checked (https only; without it, the system
+    /// roots and the url's host).
+    tls: Option<TlsReady>,
 }
 
 impl Ready for HttpReady {}
@@ -102,6 +121,18 @@ impl HttpTarget {
     /// The parsed url.
     pub(crate) fn url(&self) -> &reqwest::Url {
         &self.ready.url
+    }
+
+    /// The TLS client config for an https url: the `[http.tls]` table, else
+    /// the system roots.
+    pub(crate) fn tls_client_config(&self) -> Result<rustls::ClientConfig, String> {
+        match &self.ready.tls {
+            Some(t) => t.client_config(),
+            None => TlsSettings::default()
+                .validate()
+                .map_err(|p| format!("{p:?}"))?
+                .client_config(),
+        }
     }
 
     /// The headers to send. `reread_files`: after a failed poll the client is
@@ -123,8 +154,11 @@ impl HttpTarget {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
-    /// `http://host:port/path` (plain HTTP; userinfo is masked in messages).
+    /// `http://host:port/path` or `https://…` (userinfo is masked in messages).
     pub url: String,
+    /// TLS to an `https://` url (Prometheus' `tls_config` keys).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
     /// `health`, `latency`, `pool` or `prometheus`.
     pub kind: EndpointKind,
     /// Request method (default GET).
@@ -474,18 +508,11 @@ impl HttpSettings {
         let mut errors: Vec<(String, String)> = Vec::new();
         let mut err = |k: &str, m: String| errors.push((k.to_owned(), m));
         match reqwest::Url::parse(&self.url) {
-            Ok(u) if u.scheme() == "http" && u.host().is_some() => *url = Some(u),
-            Ok(u) if u.scheme() == "https" => err(
-                "url",
-                format!(
-                    "url \"{}\": https is not supported by this build (plain http only)",
-                    redact(&self.url, &[])
-                ),
-            ),
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => *url = Some(u),
             Ok(_) => err(
                 "url",
                 format!(
-                    "url \"{}\" must be http://host[:port]/path",
+                    "url \"{}\" must be http(s)://host[:port]/path",
                     redact(&self.url, &[])
                 ),
             ),
@@ -690,7 +717,15 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (
                 "url = \"ftp://x/\"\nkind = \"health\"\n",
-                "http[0].url: url \"ftp://x/\" must be http://host[:port]/path",
+                "http[0].url: url \"ftp://x/\" must be http(s)://host[:port]/path",
+            ),
+            (
+                "url = \"https://x/\"\nkind = \"health\"\n[http.tls]\nca_file = \"/nonexistent/ca.crt\"\n",
+                "http[0].tls.ca_file: cannot read \"/nonexistent/ca.crt\"",
+            ),
+            (
+                "url = \"http://x/\"\nkind = \"health\"\n[http.tls]\ninsecure_skip_verify = false\n",
+                "http[0].tls: a tls table applies to https:// urls only",
             ),
             (
                 "url = \"http://u:pw@x/\"\nkind = \"health\"\nmethod = \"G E T\"\n",

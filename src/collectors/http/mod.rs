@@ -171,7 +171,12 @@ impl HttpCollector {
                 attempt.follow()
             }
         });
+        let tls = self
+            .cfg
+            .tls_client_config()
+            .map_err(|e| self.err(ErrorReason::Tls, e))?;
         let client = Client::builder()
+            .tls_backend_preconfigured(tls)
             .user_agent(USER_AGENT)
             .default_headers(headers)
             .redirect(redirect)
@@ -255,6 +260,16 @@ impl HttpCollector {
     /// Maps a reqwest error to a reason and a message naming the target, with
     /// the URL masked (reqwest's own message would show it).
     fn classify(&self, e: reqwest::Error) -> PollError {
+        if let Some(tls) = crate::tls::describe_failure(&e) {
+            return self.err(
+                ErrorReason::Tls,
+                format!(
+                    "{} {}: {tls}",
+                    self.cfg.method(),
+                    redact(&self.cfg.url, &[])
+                ),
+            );
+        }
         let reason = if e.is_timeout() {
             ErrorReason::Timeout
         } else if e.is_connect() || io_error_in(&e) {

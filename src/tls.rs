@@ -1,0 +1,466 @@
+//! Client TLS to the targets: the `tls` table every kind accepts
+//! (`[redis.tls]`, `[http.tls]`, `[postgres.tls]`, …) with the key names of
+//! Prometheus' `tls_config`, checked once into [`TlsReady`], and the one place
+//! that turns a TLS failure into words an operator can act on.
+//!
+//! One TLS stack: rustls with the `ring` provider (the web server already
+//! uses it; no OpenSSL, no second provider to audit). Without `ca_file`, the
+//! system's roots (`/etc/ssl/certs`, through `rustls-native-certs`) are
+//! trusted, as curl and libpq users expect.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::Deserialize;
+
+use crate::local_file::{MAX_PEM_OR_WEB_CONFIG_BYTES, read_regular_file};
+
+/// A `tls` table, as Prometheus' `tls_config` names its keys.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM bundle of the CAs to trust instead of the system roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain, for servers that require one.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// The name the server's certificate must be valid for, when it differs
+    /// from the host perfwatch connects to (an IP address, a tunnel).
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// Accept any server certificate (encryption without authentication).
+    /// Off by default; on, a warning is logged when the config is loaded.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// Checked TLS settings: the files read (bounded) and parsed.
+#[derive(Clone)]
+pub struct TlsReady {
+    /// The settings as written.
+    pub settings: TlsSettings,
+    /// `ca_file`'s certificates; `None`: the system roots.
+    pub ca: Option<Vec<CertificateDer<'static>>>,
+    /// `ca_file` as read, for clients that take PEM (sqlx).
+    pub ca_pem: Option<Vec<u8>>,
+    /// The client certificate chain and key, PEM as read.
+    pub client_pem: Option<(Vec<u8>, Vec<u8>)>,
+    server_name: Option<ServerName<'static>>,
+}
+
+impl std::fmt::Debug for TlsReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key.
+        f.debug_struct("TlsReady")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `(key, message)` problems, keys relative to the target's table.
+pub type TlsProblems = Vec<(String, String)>;
+
+impl TlsSettings {
+    /// Reads and checks the files; every problem at once, keyed `tls.<key>`.
+    pub fn validate(&self) -> Result<TlsReady, TlsProblems> {
+        let mut problems = TlsProblems::new();
+        let mut read = |key: &str, path: &Option<PathBuf>| -> Option<Vec<u8>> {
+            let path = path.as_ref()?;
+            match read_regular_file(path, MAX_PEM_OR_WEB_CONFIG_BYTES) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    problems.push((
+                        format!("tls.{key}"),
+                        format!("cannot read \"{}\": {e}", path.display()),
+                    ));
+                    None
+                }
+            }
+        };
+        let ca_pem = read("ca_file", &self.ca_file);
+        let cert_pem = read("cert_file", &self.cert_file);
+        let key_pem = read("key_file", &self.key_file);
+        let ca = ca_pem.as_ref().and_then(|pem| {
+            let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem).collect();
+            match certs {
+                Ok(c) if !c.is_empty() => Some(c),
+                Ok(_) => {
+                    problems.push(("tls.ca_file".into(), "holds no PEM certificate".into()));
+                    None
+                }
+                Err(e) => {
+                    problems.push(("tls.ca_file".into(), format!("is not PEM: {e}")));
+                    None
+                }
+            }
+        });
+        match (&self.cert_file, &self.key_file) {
+            (Some(_), None) => problems.push((
+                "tls.key_file".into(),
+                "key_file is required with cert_file".into(),
+            )),
+            (None, Some(_)) => problems.push((
+                "tls.cert_file".into(),
+                "cert_file is required with key_file".into(),
+            )),
+            _ => {}
+        }
+        if let Some(pem) = &cert_pem
+            && CertificateDer::pem_slice_iter(pem).next().is_none()
+        {
+            problems.push(("tls.cert_file".into(), "holds no PEM certificate".into()));
+        }
+        if let Some(pem) = &key_pem
+            && PrivateKeyDer::from_pem_slice(pem).is_err()
+        {
+            // Never quote the file: it is a private key.
+            problems.push((
+                "tls.key_file".into(),
+                "holds no PEM private key (PKCS#8, PKCS#1 or SEC1)".into(),
+            ));
+        }
+        let server_name = match &self.server_name {
+            Some(n) => match ServerName::try_from(n.clone()) {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    problems.push((
+                        "tls.server_name".into(),
+                        format!("\"{n}\" is not a DNS name or IP address"),
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        if self.insecure_skip_verify && self.ca_file.is_some() {
+            problems.push((
+                "tls.insecure_skip_verify".into(),
+                "insecure_skip_verify = true ignores ca_file: set one or the other".into(),
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        if self.insecure_skip_verify {
+            tracing::warn!(
+                "tls insecure_skip_verify = true: the server's certificate is not checked (encryption without authentication)"
+            );
+        }
+        Ok(TlsReady {
+            settings: self.clone(),
+            ca,
+            ca_pem,
+            client_pem: cert_pem.zip(key_pem),
+            server_name,
+        })
+    }
+}
+
+impl TlsReady {
+    /// A rustls client config: `ca_file` or the system roots, the client
+    /// certificate if any, `server_name` checked instead of the host, or no
+    /// check with `insecure_skip_verify`.
+    pub fn client_config(&self) -> Result<rustls::ClientConfig, String> {
+        install_default_provider();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let verifier: Arc<dyn ServerCertVerifier> = if self.settings.insecure_skip_verify {
+            Arc::new(AcceptAny(provider))
+        } else {
+            let roots = match &self.ca {
+                Some(ca) => {
+                    let mut store = RootCertStore::empty();
+                    for c in ca {
+                        store.add(c.clone()).map_err(|e| format!("ca_file: {e}"))?;
+                    }
+                    Arc::new(store)
+                }
+                None => system_roots(),
+            };
+            let webpki =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+                    .build()
+                    .map_err(|e| e.to_string())?;
+            match &self.server_name {
+                Some(name) => Arc::new(FixedName {
+                    inner: webpki,
+                    name: name.clone(),
+                }),
+                None => webpki,
+            }
+        };
+        let builder = builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        match &self.client_pem {
+            Some((cert, key)) => {
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("cert_file: {e}"))?;
+                let key = PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|_| "key_file holds no PEM private key".to_owned())?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("cert_file/key_file: {e}"))
+            }
+            None => Ok(builder.with_no_client_auth()),
+        }
+    }
+}
+
+/// Makes `ring` the process's default rustls provider (once). Libraries
+/// that build their own TLS config still ask for the default (reqwest
+/// does, even when handed a config), and the process must have exactly one.
+pub fn install_default_provider() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        // Err: another part already installed one; that one stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// The system's roots, loaded once (a few hundred files): an empty store
+/// when there are none, which then fails every handshake as "unknown
+/// authority", naming the fix.
+pub fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let mut store = RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            store.add_parsable_certificates(found.certs);
+            Arc::new(store)
+        })
+        .clone()
+}
+
+/// Checks the certificate against a configured name instead of the host
+/// connected to (`server_name`).
+#[derive(Debug)]
+struct FixedName {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    name: ServerName<'static>,
+}
+
+impl ServerCertVerifier for FixedName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _connected_to: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// `insecure_skip_verify`: any certificate is accepted, but the handshake's
+/// signatures are still checked (the session is encrypted to whoever holds
+/// the certificate's key).
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// When a TLS failure is among the causes of `err`, what it means in words
+/// an operator can act on; `None` when TLS is not the problem.
+pub fn describe_failure(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(t) = e.downcast_ref::<rustls::Error>() {
+            return Some(describe_rustls(t));
+        }
+        // An io::Error's source() skips the error it wraps (and connectors
+        // wrap io errors in io errors): step into it instead.
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+fn describe_rustls(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    use rustls::Error as E;
+    match e {
+        E::InvalidCertificate(C::UnknownIssuer) => "tls: unknown authority: the server's certificate is not signed by a trusted CA (ca_file, or the system roots without it)".into(),
+        E::InvalidCertificate(C::BadSignature) => "tls: unknown authority: the server's certificate does not verify against the trusted CA of that name".into(),
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            "tls: hostname mismatch: the server's certificate is not valid for the name perfwatch checks (the host, or server_name)".into()
+        }
+        E::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "tls: the server's certificate has expired".into()
+        }
+        E::InvalidCertificate(C::NotValidYet | C::NotValidYetContext { .. }) => {
+            "tls: the server's certificate is not valid yet (check the clocks)".into()
+        }
+        E::InvalidCertificate(other) => format!("tls: the server's certificate is not acceptable: {other:?}"),
+        E::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
+            "tls: client certificate required: the server wants one (set cert_file and key_file)".into()
+        }
+        E::AlertReceived(rustls::AlertDescription::BadCertificate | rustls::AlertDescription::UnknownCA) => {
+            "tls: the server rejected perfwatch's client certificate".into()
+        }
+        E::AlertReceived(alert) => format!("tls: the server ended the handshake ({alert:?})"),
+        E::InvalidMessage(rustls::InvalidMessage::InvalidContentType) => {
+            "tls: the server does not speak TLS on this port (plaintext? use http:// or its TLS port)".into()
+        }
+        other => format!("tls: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_name_the_key_and_never_quote_a_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "PRIVATE-SECRET-TEXT").unwrap();
+        let settings = TlsSettings {
+            ca_file: Some(dir.path().join("missing.pem")),
+            cert_file: Some(junk.clone()),
+            key_file: Some(junk),
+            server_name: Some("not a name!".into()),
+            insecure_skip_verify: true,
+        };
+        let problems = settings.validate().unwrap_err();
+        let keys: Vec<&str> = problems.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "tls.ca_file",
+                "tls.cert_file",
+                "tls.key_file",
+                "tls.server_name",
+                "tls.insecure_skip_verify"
+            ],
+            "{problems:?}"
+        );
+        assert!(
+            !format!("{problems:?}").contains("PRIVATE-SECRET-TEXT"),
+            "{problems:?}"
+        );
+        let half = TlsSettings {
+            cert_file: Some(dir.path().join("c.pem")),
+            ..Default::default()
+        };
+        let problems = half.validate().unwrap_err();
+        assert!(
+            problems
+                .iter()
+                .any(|(k, m)| k == "tls.key_file" && m.contains("required")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn failures_are_described_by_cause() {
+        use rustls::CertificateError as C;
+        let cases = [
+            (
+                rustls::Error::InvalidCertificate(C::UnknownIssuer),
+                "unknown authority",
+            ),
+            (
+                rustls::Error::InvalidCertificate(C::NotValidForName),
+                "hostname mismatch",
+            ),
+            (rustls::Error::InvalidCertificate(C::Expired), "expired"),
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+                "client certificate required",
+            ),
+        ];
+        for (err, want) in cases {
+            // As tokio-rustls hands it over: inside an io::Error.
+            let io = std::io::Error::new(std::io::ErrorKind::InvalidData, err);
+            let got = describe_failure(&io).unwrap();
+            assert!(got.contains(want), "{got}");
+        }
+        let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert_eq!(describe_failure(&plain), None);
+    }
+}

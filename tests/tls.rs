@@ -1,0 +1,261 @@
+//! TLS to the targets (issue 12), against real servers the test starts with
+//! certificates it makes (`perfwatch_testbench::pki`): the right CA is up,
+//! a wrong CA, a hostname mismatch or a missing client certificate is down
+//! with `reason="tls"` and a message naming the cause, and a connection
+//! does one handshake, not one per poll.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use common::{Expected, Perfwatch, assert_values, config, poll_errors, wait_polls};
+use perfwatch_testbench::pki::TestPki;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+
+const POLL_WAIT: Duration = Duration::from_secs(15);
+const GLOBAL: &str = "interval = \"500ms\"\ntimeout = \"400ms\"";
+
+/// The server's certificate, counting every full handshake (session
+/// resumption is off, so each TLS connection is one call).
+#[derive(Debug)]
+struct CountingCert {
+    key: Arc<CertifiedKey>,
+    handshakes: Arc<AtomicU64>,
+}
+
+impl ResolvesServerCert for CountingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.handshakes.fetch_add(1, Ordering::SeqCst);
+        Some(self.key.clone())
+    }
+}
+
+/// An HTTPS app (health and pool endpoints) with `pki`'s server
+/// certificate; `client_ca`: require a client certificate signed by the CA.
+async fn https_app(pki: &TestPki, client_ca: bool) -> (SocketAddr, Arc<AtomicU64>) {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.file("server.crt"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(pki.file("server.key")).unwrap();
+    let certified = CertifiedKey::from_der(chain, key, &provider).unwrap();
+    let handshakes = Arc::new(AtomicU64::new(0));
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if client_ca {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(pki.file("ca.crt")).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let mut server = builder.with_cert_resolver(Arc::new(CountingCert {
+        key: Arc::new(certified),
+        handshakes: handshakes.clone(),
+    }));
+    server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    server.send_tls13_tickets = 0;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let router = Router::new()
+        .route(
+            "/health",
+            get(|| async { r#"{"status":"healthy","checks":{"database":{"status":"healthy"}}}"# }),
+        )
+        .route(
+            "/pool",
+            get(|| async { r#"{"pool_size":10,"checked_out":4,"max_overflow":0}"# }),
+        );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(server));
+    tokio::spawn(async move {
+        axum_server::from_tcp_rustls(listener, tls)
+            .unwrap()
+            .serve(router.into_make_service())
+            .await
+            .unwrap();
+    });
+    (addr, handshakes)
+}
+
+/// A plain HTTP app, to point https:// at.
+async fn plain_app() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = Router::new().route("/health", get(|| async { "{}" }));
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+fn http_target(name: &str, url: &str, kind: &str, tls: &str) -> String {
+    format!("[[http]]\nname = \"{name}\"\nurl = \"{url}\"\nkind = \"{kind}\"\n{tls}")
+}
+
+fn tls_table(kind: &str, lines: &[(&str, String)]) -> String {
+    let mut t = format!("[{kind}.tls]\n");
+    for (k, v) in lines {
+        t.push_str(&format!("{k} = \"{v}\"\n"));
+    }
+    t
+}
+
+#[tokio::test]
+async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
+    let pki = TestPki::new(&["localhost"]).unwrap();
+    let (app, _) = https_app(&pki, false).await;
+    let (counted, handshakes) = https_app(&pki, false).await;
+    let (mtls, _) = https_app(&pki, true).await;
+    let plain = plain_app().await;
+    let ca = || ("ca_file", pki.path("ca.crt"));
+    let client = || {
+        [
+            ca(),
+            ("cert_file", pki.path("client.crt")),
+            ("key_file", pki.path("client.key")),
+        ]
+    };
+    let port = |a: SocketAddr| a.port();
+    let targets = [
+        http_target(
+            "counted",
+            &format!("https://localhost:{}/health", port(counted)),
+            "health",
+            &tls_table("http", &[ca()]),
+        ),
+        http_target(
+            "pool",
+            &format!("https://localhost:{}/pool", port(app)),
+            "pool",
+            &tls_table("http", &[ca()]),
+        ),
+        http_target(
+            "wrong-ca",
+            &format!("https://localhost:{}/health", port(app)),
+            "health",
+            &tls_table("http", &[("ca_file", pki.path("wrong-ca.crt"))]),
+        ),
+        // The certificate names localhost only.
+        http_target(
+            "by-ip",
+            &format!("https://127.0.0.1:{}/health", port(app)),
+            "health",
+            &tls_table("http", &[ca()]),
+        ),
+        http_target(
+            "by-ip-named",
+            &format!("https://127.0.0.1:{}/health", port(app)),
+            "health",
+            &tls_table("http", &[ca(), ("server_name", "localhost".into())]),
+        ),
+        http_target(
+            "wrong-name",
+            &format!("https://localhost:{}/health", port(app)),
+            "health",
+            &tls_table("http", &[ca(), ("server_name", "db.example.org".into())]),
+        ),
+        http_target(
+            "no-client-cert",
+            &format!("https://localhost:{}/health", port(mtls)),
+            "health",
+            &tls_table("http", &[ca()]),
+        ),
+        http_target(
+            "client-cert",
+            &format!("https://localhost:{}/health", port(mtls)),
+            "health",
+            &tls_table("http", &client()),
+        ),
+        // The system roots do not know the test CA.
+        http_target(
+            "system-roots",
+            &format!("https://localhost:{}/health", port(app)),
+            "health",
+            "",
+        ),
+        http_target(
+            "tls-to-plain",
+            &format!("https://localhost:{}/health", port(plain)),
+            "health",
+            "",
+        ),
+    ]
+    .concat();
+    let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
+    let body = wait_polls(&pw, "counted", 4.0, POLL_WAIT).await;
+    for t in ["pool", "by-ip-named", "client-cert"] {
+        wait_polls(&pw, t, 1.0, POLL_WAIT).await;
+    }
+    let body = pw
+        .wait_for(POLL_WAIT, "every failing target failed twice", |b| {
+            [
+                "wrong-ca",
+                "by-ip",
+                "wrong-name",
+                "no-client-cert",
+                "system-roots",
+                "tls-to-plain",
+            ]
+            .iter()
+            .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0)
+            .then(|| b.to_owned())
+        })
+        .await
+        .max(body);
+    let up = |t: &'static str| [("collector", "http"), ("target", t)];
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_target_up", &up("counted"), Some(1.0)),
+        ("perfwatch_target_up", &up("pool"), Some(1.0)),
+        ("perfwatch_pool_saturation_ratio", &[("source", "app"), ("target", "pool")], Some(0.4)),
+        ("perfwatch_target_up", &up("by-ip-named"), Some(1.0)),
+        ("perfwatch_target_up", &up("client-cert"), Some(1.0)),
+        ("perfwatch_target_up", &up("wrong-ca"), Some(0.0)),
+        ("perfwatch_target_up", &up("by-ip"), Some(0.0)),
+        ("perfwatch_target_up", &up("wrong-name"), Some(0.0)),
+        ("perfwatch_target_up", &up("no-client-cert"), Some(0.0)),
+        ("perfwatch_target_up", &up("system-roots"), Some(0.0)),
+        ("perfwatch_target_up", &up("tls-to-plain"), Some(0.0)),
+    ];
+    assert_values(&body, wanted);
+    // One handshake for all the polls of a target: the connection is kept.
+    let polls = common::polls(&body, "counted");
+    assert!(polls >= 4.0);
+    assert_eq!(handshakes.load(Ordering::SeqCst), 1, "{polls} polls");
+
+    let (_, page) = pw.get("/").await;
+    for (target, cause) in [
+        ("wrong-ca", "unknown authority"),
+        ("by-ip", "hostname mismatch"),
+        ("wrong-name", "hostname mismatch"),
+        ("no-client-cert", "client certificate required"),
+        ("system-roots", "unknown authority"),
+        ("tls-to-plain", "does not speak TLS"),
+    ] {
+        assert!(
+            page.contains(&format!("http target &quot;{target}&quot;"))
+                && page
+                    .split(&format!("http target &quot;{target}&quot;"))
+                    .nth(1)
+                    .is_some_and(|rest| rest.split("</tr>").next().unwrap_or("").contains(cause)),
+            "{target}: want {cause:?} in the landing page:\n{page}"
+        );
+    }
+    pw.stop().await;
+}
