@@ -29,6 +29,11 @@ pub struct RedisConfig {
     /// How many SLOWLOG entries to fetch per poll (0 turns the slowlog off).
     #[serde(default = "default_slowlog_entries")]
     pub slowlog_entries: u32,
+    /// Most bytes read from the server in one poll, and in one connect
+    /// handshake. A reply beyond it fails the poll (reason `protocol`) and
+    /// drops the connection; perfwatch never buffers much more than this.
+    #[serde(default = "default_max_reply_bytes")]
+    pub max_reply_bytes: usize,
     /// The optional key sampler.
     #[serde(default)]
     pub keys: Option<KeySamplerConfig>,
@@ -37,6 +42,21 @@ pub struct RedisConfig {
 fn default_slowlog_entries() -> u32 {
     128
 }
+
+/// What one poll reads from a real server is far below this: `INFO all` of
+/// Redis 7 with a few hundred commands is ~50 KB, `SLOWLOG GET 128` at most
+/// ~0.6 MB (Redis truncates each entry to 32 arguments of 128 bytes), and
+/// the key sampler stops starting SCAN batches past half of it.
+fn default_max_reply_bytes() -> usize {
+    8 * 1024 * 1024
+}
+
+/// Least `max_reply_bytes`: below it even the handshake's `INFO server` and
+/// a small `INFO` fail.
+pub const MIN_REPLY_BYTES: usize = 64 * 1024;
+/// Most `max_reply_bytes`: the bound exists to keep a hostile reply from
+/// taking the sidecar's memory, and a bigger one would not.
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024 * 1024;
 
 /// `[redis.keys]`: the incremental SCAN-based key sampler.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -129,6 +149,15 @@ impl RedisConfig {
             self.password_file.as_deref(),
             &mut errors,
         );
+        if !(MIN_REPLY_BYTES..=MAX_REPLY_BYTES).contains(&self.max_reply_bytes) {
+            errors.push((
+                "max_reply_bytes".into(),
+                format!(
+                    "max_reply_bytes must be between {MIN_REPLY_BYTES} and {MAX_REPLY_BYTES}, got {}",
+                    self.max_reply_bytes
+                ),
+            ));
+        }
         if let Some(k) = &self.keys {
             check_keys(k, &mut errors);
         }
@@ -206,5 +235,43 @@ impl RedisTarget {
             }
             _ => Ok(connection.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::collectors::ReadyTarget;
+    use crate::config::Config;
+
+    fn load(keys: &str) -> Result<Config, String> {
+        let body = format!("[[redis]]\nname = \"c\"\nurl = \"redis://127.0.0.1/0\"\n{keys}");
+        Config::from_source("t.toml", &body, &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bounds_have_defaults() {
+        let c = load("").unwrap();
+        let ReadyTarget::Redis(r) = &c.targets[0].ready else {
+            panic!("not redis")
+        };
+        assert_eq!(r.max_reply_bytes, 8 * 1024 * 1024);
+    }
+
+    #[test]
+    fn bad_bounds_name_the_key_and_the_value() {
+        for (keys, want) in [
+            (
+                "max_reply_bytes = 0",
+                "redis[0].max_reply_bytes: max_reply_bytes must be between 65536 and 1073741824, got 0",
+            ),
+            (
+                "max_reply_bytes = 1099511627776",
+                "max_reply_bytes must be between 65536 and 1073741824, got 1099511627776",
+            ),
+        ] {
+            let err = load(keys).unwrap_err();
+            assert!(err.contains(want), "{keys}: {err}");
+        }
+        assert!(load("max_reply_bytes = 65536").is_ok());
     }
 }
