@@ -1,15 +1,17 @@
 //! The Redis collector against hostile fake servers written here: a reply
-//! that declares 300 MB.
+//! that declares 300 MB, and an INFO with 50,000 commands and error codes.
 //! A fake server is a tokio listener on 127.0.0.1 that speaks just enough
 //! RESP for the collector's handshake (it answers what `connect` sends:
 //! `CLIENT SETNAME`, `INFO server`, `SLOWLOG LEN`, `MEMORY USAGE`) and then
 //! misbehaves on the poll's `INFO`. It accepts a few connections at most and
 //! lives as long as the test's runtime.
 //!
-//! How this was checked to fail before the fix: `a_300_mb_…` ran against the
-//! collector as it was (no reply bound). The huge reply was read to its end
-//! and the poll succeeded (the server wrote all 300 MB; the peak RSS of the
-//! test process rose by 588,072 kB).
+//! How these were checked to fail before the fix: `a_300_mb_…` and
+//! `fifty_thousand_…` ran against the collector as it was (no reply bound,
+//! no series bound).
+//! The huge reply was read to its end and the poll succeeded (the server
+//! wrote all 300 MB; the peak RSS of the test process rose by 588,072 kB),
+//! and the wide INFO gave 50,000 series per command family instead of 101.
 //! With the fix: 13.4 MB written (8 MiB read plus socket buffers), peak RSS
 //! +10 MB. The sampler test failed with the bound but without the sampler's
 //! byte check ("the server sent more than max_reply_bytes (65536 bytes)").
@@ -26,7 +28,7 @@ use perfwatch::collectors::redis::RedisCollector;
 use perfwatch::config::Config;
 use perfwatch::exposition::sample_value;
 use perfwatch::poll::{Collector, ErrorReason, PollError, PollOutput};
-use prometheus::proto::MetricFamily;
+use prometheus::proto::{MetricFamily, MetricType};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -45,6 +47,8 @@ enum Behaviour {
     HugeInfo,
     /// The same, already in answer to the handshake's `INFO server`.
     HugeHandshake,
+    /// This INFO text.
+    Info(Arc<String>),
 }
 
 /// One fake server: its port and what it saw.
@@ -130,6 +134,7 @@ async fn serve(stream: TcpStream, behaviour: Behaviour, written: Arc<AtomicU64>)
                 write_huge(&mut w, &written).await;
                 return;
             }
+            ("INFO", Behaviour::Info(text)) if !handshake => bulk(text),
             ("INFO", _) => bulk("# Server\r\nredis_version:7.0.0\r\n"),
             ("CLIENT" | "SELECT" | "AUTH", _) => b"+OK\r\n".to_vec(),
             ("PING", _) => b"+PONG\r\n".to_vec(),
@@ -369,4 +374,157 @@ async fn rediss_still_verifies_certificates() {
     };
     assert_eq!(err.reason, ErrorReason::Protocol, "{}", err.message);
     assert!(err.message.contains("insecure"), "{}", err.message);
+}
+
+/// Series of family `name`.
+fn series(families: &[MetricFamily], name: &str) -> usize {
+    families
+        .iter()
+        .find(|f| f.name() == name)
+        .map_or(0, |f| f.get_metric().len())
+}
+
+/// The sum of every sample of counter or gauge family `name`.
+fn total(families: &[MetricFamily], name: &str) -> f64 {
+    let Some(f) = families.iter().find(|f| f.name() == name) else {
+        return 0.0;
+    };
+    let counter = f.get_field_type() == MetricType::COUNTER;
+    f.get_metric()
+        .iter()
+        .map(|m| {
+            if counter {
+                m.get_counter().get_value()
+            } else {
+                m.get_gauge().get_value()
+            }
+        })
+        .sum()
+}
+
+/// An INFO reply with `commands` commands (`cmdstat_x<i>`, i+1 calls each),
+/// `errors` error codes (`E<i>`, i+1 each) and `dbs` databases (db<i>, i+1
+/// keys, one expiring).
+fn wide_info(commands: u64, errors: u64, dbs: u64) -> String {
+    let mut s =
+        String::from("# Server\r\nredis_version:7.0.0\r\nrun_id:wide\r\n# Commandstats\r\n");
+    for i in 0..commands {
+        let calls = i + 1;
+        s.push_str(&format!(
+            "cmdstat_x{i}:calls={calls},usec={},usec_per_call=2.00,rejected_calls=1,failed_calls={}\r\n",
+            2 * calls,
+            i % 3
+        ));
+    }
+    s.push_str("# Errorstats\r\n");
+    for i in 0..errors {
+        s.push_str(&format!("errorstat_E{i}:count={}\r\n", i + 1));
+    }
+    s.push_str("# Keyspace\r\n");
+    for i in 0..dbs {
+        s.push_str(&format!("db{i}:keys={},expires=1,avg_ttl=1000\r\n", i + 1));
+    }
+    s
+}
+
+/// Sum of 1..=n.
+fn triangle(n: u64) -> f64 {
+    (n * (n + 1) / 2) as f64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_thousand_commands_and_errors_give_top_n_and_other() {
+    let _serial = SERIAL.lock().await;
+    let (commands, errors, dbs) = (50_000u64, 50_000u64, 1_000u64);
+    let info = wide_info(commands, errors, dbs);
+    assert!(info.len() < 7 * 1024 * 1024, "fits the default bound");
+    let fake = Fake::start(Behaviour::Info(Arc::new(info))).await;
+    let mut c = collector(&fake.url(), "");
+    let out = poll(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    let f = out.families.into_vec();
+    // Defaults: 100 commands, 50 error codes, 16 databases, plus `other`.
+    for (family, n) in [
+        ("redis_commands_total", 101),
+        ("redis_commands_duration_seconds_total", 101),
+        ("redis_commands_rejected_calls_total", 101),
+        ("redis_commands_failed_calls_total", 101),
+        ("redis_errors_total", 51),
+        ("redis_db_keys", 17),
+        ("redis_db_keys_expiring", 17),
+        ("redis_db_avg_ttl_seconds", 17),
+        ("perfwatch_redis_db_keys_without_ttl", 17),
+    ] {
+        assert_eq!(series(&f, family), n, "{family}");
+    }
+    // The heaviest are kept by name; the rest is summed into `other`, so the
+    // family totals are exact.
+    let calls = |cmd: &str| sample_value(&f, "redis_commands_total", &[("cmd", cmd)]);
+    assert_eq!(calls("x49999"), Some(50_000.0));
+    assert_eq!(calls("x49900"), Some(49_901.0));
+    assert_eq!(calls("x49899"), None, "folded into other");
+    assert_eq!(calls("other"), Some(triangle(49_900)));
+    assert_eq!(total(&f, "redis_commands_total"), triangle(commands));
+    assert_eq!(
+        total(&f, "redis_commands_duration_seconds_total"),
+        2.0 * triangle(commands) / 1e6
+    );
+    assert_eq!(
+        sample_value(
+            &f,
+            "redis_commands_rejected_calls_total",
+            &[("cmd", "other")]
+        ),
+        Some(49_900.0)
+    );
+    assert_eq!(
+        total(&f, "redis_commands_rejected_calls_total"),
+        commands as f64
+    );
+    let failed: u64 = (0..commands).map(|i| i % 3).sum();
+    assert_eq!(
+        total(&f, "redis_commands_failed_calls_total"),
+        failed as f64
+    );
+    let err = |code: &str| sample_value(&f, "redis_errors_total", &[("err", code)]);
+    assert_eq!(err("E49999"), Some(50_000.0));
+    assert_eq!(err("E49949"), None, "folded into other");
+    assert_eq!(err("other"), Some(triangle(49_950)));
+    assert_eq!(total(&f, "redis_errors_total"), triangle(errors));
+    let db = |name: &str| sample_value(&f, "redis_db_keys", &[("db", name)]);
+    assert_eq!(db("db999"), Some(1_000.0));
+    assert_eq!(db("other"), Some(triangle(984)));
+    assert_eq!(total(&f, "redis_db_keys"), triangle(dbs));
+    assert_eq!(total(&f, "redis_db_keys_expiring"), dbs as f64);
+    assert_eq!(
+        sample_value(&f, "redis_db_keys_expiring", &[("db", "other")]),
+        Some(984.0)
+    );
+    assert_eq!(
+        sample_value(&f, "redis_db_avg_ttl_seconds", &[("db", "other")]),
+        Some(1.0),
+        "the mean TTL of the folded databases, weighted by their expiring keys"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn series_limits_are_configurable() {
+    let _serial = SERIAL.lock().await;
+    let fake = Fake::start(Behaviour::Info(Arc::new(wide_info(10, 10, 10)))).await;
+    let mut c = collector(
+        &fake.url(),
+        "max_commands = 3\nmax_error_codes = 2\nmax_dbs = 1\n",
+    );
+    let out = poll(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{}", e.message));
+    let f = out.families.into_vec();
+    assert_eq!(series(&f, "redis_commands_total"), 4);
+    assert_eq!(series(&f, "redis_errors_total"), 3);
+    assert_eq!(series(&f, "redis_db_keys"), 2);
+    assert_eq!(
+        sample_value(&f, "redis_commands_total", &[("cmd", "other")]),
+        Some(triangle(7))
+    );
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::{ConnectionInfo, IntoConnectionInfo};
 use serde::Deserialize;
 
+use super::top::SeriesLimits;
 use crate::collectors::{Problems, Ready, Validated, at_least_one};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, check_password_keys, read_secret_file, redact};
@@ -34,6 +35,18 @@ pub struct RedisConfig {
     /// drops the connection; perfwatch never buffers much more than this.
     #[serde(default = "default_max_reply_bytes")]
     pub max_reply_bytes: usize,
+    /// Commands with a `cmd` label of their own (the busiest by calls); the
+    /// rest are summed into `cmd="other"`.
+    #[serde(default = "default_max_commands")]
+    pub max_commands: usize,
+    /// Error codes with an `err` label of their own (the most frequent); the
+    /// rest are summed into `err="other"`.
+    #[serde(default = "default_max_error_codes")]
+    pub max_error_codes: usize,
+    /// Databases with a `db` label of their own (the largest by keys); the
+    /// rest are summed into `db="other"`.
+    #[serde(default = "default_max_dbs")]
+    pub max_dbs: usize,
     /// The optional key sampler.
     #[serde(default)]
     pub keys: Option<KeySamplerConfig>,
@@ -49,6 +62,15 @@ fn default_slowlog_entries() -> u32 {
 /// the key sampler stops starting SCAN batches past half of it.
 fn default_max_reply_bytes() -> usize {
     8 * 1024 * 1024
+}
+fn default_max_commands() -> usize {
+    100
+}
+fn default_max_error_codes() -> usize {
+    50
+}
+fn default_max_dbs() -> usize {
+    16
 }
 
 /// Least `max_reply_bytes`: below it even the handshake's `INFO server` and
@@ -158,6 +180,9 @@ impl RedisConfig {
                 ),
             ));
         }
+        at_least_one(&mut errors, "max_commands", self.max_commands);
+        at_least_one(&mut errors, "max_error_codes", self.max_error_codes);
+        at_least_one(&mut errors, "max_dbs", self.max_dbs);
         if let Some(k) = &self.keys {
             check_keys(k, &mut errors);
         }
@@ -219,6 +244,15 @@ impl Ready for RedisReady {}
 pub type RedisTarget = Validated<RedisConfig, RedisReady>;
 
 impl RedisTarget {
+    /// The series bounds of the INFO families.
+    pub(crate) fn series_limits(&self) -> SeriesLimits {
+        SeriesLimits {
+            commands: self.config.max_commands,
+            error_codes: self.config.max_error_codes,
+            dbs: self.config.max_dbs,
+        }
+    }
+
     /// The connection info to connect with. `reread_secret`: after a failed
     /// session, `password_file` is read again so that a rotated secret (a
     /// Kubernetes secret mount) is picked up without a reload.
@@ -255,6 +289,8 @@ mod tests {
             panic!("not redis")
         };
         assert_eq!(r.max_reply_bytes, 8 * 1024 * 1024);
+        let l = r.series_limits();
+        assert_eq!((l.commands, l.error_codes, l.dbs), (100, 50, 16));
     }
 
     #[test]
@@ -267,6 +303,18 @@ mod tests {
             (
                 "max_reply_bytes = 1099511627776",
                 "max_reply_bytes must be between 65536 and 1073741824, got 1099511627776",
+            ),
+            (
+                "max_commands = 0",
+                "redis[0].max_commands: max_commands must be at least 1, got 0",
+            ),
+            (
+                "max_error_codes = 0",
+                "redis[0].max_error_codes: max_error_codes must be at least 1, got 0",
+            ),
+            (
+                "max_dbs = 0",
+                "redis[0].max_dbs: max_dbs must be at least 1, got 0",
             ),
         ] {
             let err = load(keys).unwrap_err();

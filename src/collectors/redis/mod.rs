@@ -3,12 +3,15 @@
 //! Per poll, one pipelined round trip on one persistent connection: `INFO`
 //! (only the sections we read) and `SLOWLOG GET`/`LEN`. The optional key
 //! sampler adds bounded SCAN batches. What a poll reads is bounded in bytes
-//! (`max_reply_bytes`, see `connection.rs`). Raw INFO facts keep redis_exporter's names and labels (plus `target`) so its
+//! (`max_reply_bytes`, see `connection.rs`), and the INFO families with a
+//! label per command, error code or database in series (`top.rs`). Raw INFO
+//! facts keep redis_exporter's names and labels (plus `target`) so its
 //! dashboards work; perfwatch's own judgements (hit ratio windows, memory
 //! ratio, eviction rate, key groups) are under `perfwatch_`.
 //!
 //! Layout: `config.rs` (the `[[redis]]` table), `connection.rs` (the
-//! byte-bounded connection), `info.rs` (pure INFO parser), `slowlog.rs` (pure SLOWLOG parsing and
+//! byte-bounded connection), `info.rs` (pure INFO parser), `top.rs` (top-N +
+//! `other` of the INFO families), `slowlog.rs` (pure SLOWLOG parsing and
 //! counting), `keys.rs` (key sampler), this file (capabilities, metric
 //! mapping).
 
@@ -19,6 +22,7 @@ pub(crate) mod hit_ratio;
 pub(crate) mod info;
 pub(crate) mod keys;
 pub(crate) mod slowlog;
+pub(crate) mod top;
 
 use std::time::Instant;
 
@@ -31,6 +35,7 @@ use hit_ratio::export_hit_ratio;
 use info::Info;
 use keys::{KeySampler, OwnLookups};
 use slowlog::SlowlogTracker;
+use top::SeriesLimits;
 
 use crate::catalog::MetricDef;
 use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
@@ -153,7 +158,7 @@ impl RedisCollector {
     ) -> Vec<(String, String)> {
         let target = self.cfg.common.name.as_str();
         let t = [("target", target)];
-        export_info(info, target, out);
+        export_info(info, target, self.cfg.series_limits(), out);
         out.counter(
             &catalog::INFO_MALFORMED_LINES_TOTAL,
             &t,
@@ -439,8 +444,10 @@ const COUNTERS: &[(&str, &MetricDef, f64)] = &[
     ("used_cpu_user", &catalog::CPU_USER_SECONDS_TOTAL, 1.0),
 ];
 
-/// Exports the raw INFO facts under redis_exporter's names (pure).
-pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
+/// Exports the raw INFO facts under redis_exporter's names (pure); the
+/// families with a label per command, error code or database are cut to
+/// `limits` (top N + `other`).
+pub(crate) fn export_info(info: &Info, target: &str, limits: SeriesLimits, out: &mut Families) {
     let t = [("target", target)];
     for (field, def, scale) in GAUGES {
         if let Some(v) = info.number(field) {
@@ -466,13 +473,12 @@ pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
         ],
         1.0,
     );
-    for db in &info.keyspace {
-        let name = format!("db{}", db.db);
-        let l = [("target", target), ("db", name.as_str())];
+    for db in top::top_dbs(&info.keyspace, limits.dbs) {
+        let l = [("target", target), ("db", db.label.as_str())];
         out.gauge(&catalog::DB_KEYS, &l, db.keys as f64);
         out.gauge(&catalog::DB_KEYS_EXPIRING, &l, db.expires as f64);
         if let Some(ms) = db.avg_ttl_ms {
-            out.gauge(&catalog::DB_AVG_TTL_SECONDS, &l, ms as f64 / 1000.0);
+            out.gauge(&catalog::DB_AVG_TTL_SECONDS, &l, ms / 1000.0);
         }
         out.gauge(
             &catalog::DB_KEYS_WITHOUT_TTL,
@@ -480,7 +486,7 @@ pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
             db.keys.saturating_sub(db.expires) as f64,
         );
     }
-    for c in &info.commandstats {
+    for c in &top::top_commands(&info.commandstats, limits.commands) {
         let l = [("target", target), ("cmd", c.cmd.as_str())];
         out.counter(&catalog::COMMANDS_TOTAL, &l, c.calls as f64);
         out.counter(
@@ -495,7 +501,7 @@ pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
             out.counter(&catalog::COMMANDS_FAILED_CALLS_TOTAL, &l, n as f64);
         }
     }
-    for (err, n) in &info.errorstats {
+    for (err, n) in &top::top_error_codes(&info.errorstats, limits.error_codes) {
         out.counter(
             &catalog::ERRORS_TOTAL,
             &[("target", target), ("err", err.as_str())],
