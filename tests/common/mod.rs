@@ -170,10 +170,27 @@ pub fn slowlog_rotations(body: &str, target: &str) -> Option<f64> {
 
 /// This process's resident set size in kB (`VmRSS` in /proc/self/status).
 pub fn rss_kb() -> u64 {
+    proc_status_kb("VmRSS:")
+}
+
+/// This process's peak resident set size in kB (`VmHWM`), since it started
+/// or since [`reset_peak_rss`].
+pub fn peak_rss_kb() -> u64 {
+    proc_status_kb("VmHWM:")
+}
+
+/// Resets the peak RSS to the current RSS (Linux ≥ 4.0), so that
+/// [`peak_rss_kb`] measures what comes after.
+pub fn reset_peak_rss() {
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+}
+
+/// A `kB` line of /proc/self/status.
+fn proc_status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap()

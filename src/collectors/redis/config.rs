@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::{ConnectionInfo, IntoConnectionInfo};
 use serde::Deserialize;
 
+use super::top::SeriesLimits;
 use crate::collectors::{Problems, Ready, Validated, at_least_one};
 use crate::poll::CommonTarget;
 use crate::secret::{Secret, check_password_keys, read_secret_file, redact};
@@ -29,6 +30,23 @@ pub struct RedisConfig {
     /// How many SLOWLOG entries to fetch per poll (0 turns the slowlog off).
     #[serde(default = "default_slowlog_entries")]
     pub slowlog_entries: u32,
+    /// Most bytes read from the server in one poll, and in one connect
+    /// handshake. A reply beyond it fails the poll (reason `protocol`) and
+    /// drops the connection; perfwatch never buffers much more than this.
+    #[serde(default = "default_max_reply_bytes")]
+    pub max_reply_bytes: usize,
+    /// Commands with a `cmd` label of their own (the busiest by calls); the
+    /// rest are summed into `cmd="other"`.
+    #[serde(default = "default_max_commands")]
+    pub max_commands: usize,
+    /// Error codes with an `err` label of their own (the most frequent); the
+    /// rest are summed into `err="other"`.
+    #[serde(default = "default_max_error_codes")]
+    pub max_error_codes: usize,
+    /// Databases with a `db` label of their own (the largest by keys); the
+    /// rest are summed into `db="other"`.
+    #[serde(default = "default_max_dbs")]
+    pub max_dbs: usize,
     /// The optional key sampler.
     #[serde(default)]
     pub keys: Option<KeySamplerConfig>,
@@ -37,6 +55,30 @@ pub struct RedisConfig {
 fn default_slowlog_entries() -> u32 {
     128
 }
+
+/// What one poll reads from a real server is far below this: `INFO all` of
+/// Redis 7 with a few hundred commands is ~50 KB, `SLOWLOG GET 128` at most
+/// ~0.6 MB (Redis truncates each entry to 32 arguments of 128 bytes), and
+/// the key sampler stops starting SCAN batches past half of it.
+fn default_max_reply_bytes() -> usize {
+    8 * 1024 * 1024
+}
+fn default_max_commands() -> usize {
+    100
+}
+fn default_max_error_codes() -> usize {
+    50
+}
+fn default_max_dbs() -> usize {
+    16
+}
+
+/// Least `max_reply_bytes`: below it even the handshake's `INFO server` and
+/// a small `INFO` fail.
+pub const MIN_REPLY_BYTES: usize = 64 * 1024;
+/// Most `max_reply_bytes`: the bound exists to keep a hostile reply from
+/// taking the sidecar's memory, and a bigger one would not.
+pub const MAX_REPLY_BYTES: usize = 1024 * 1024 * 1024;
 
 /// `[redis.keys]`: the incremental SCAN-based key sampler.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -129,6 +171,18 @@ impl RedisConfig {
             self.password_file.as_deref(),
             &mut errors,
         );
+        if !(MIN_REPLY_BYTES..=MAX_REPLY_BYTES).contains(&self.max_reply_bytes) {
+            errors.push((
+                "max_reply_bytes".into(),
+                format!(
+                    "max_reply_bytes must be between {MIN_REPLY_BYTES} and {MAX_REPLY_BYTES}, got {}",
+                    self.max_reply_bytes
+                ),
+            ));
+        }
+        at_least_one(&mut errors, "max_commands", self.max_commands);
+        at_least_one(&mut errors, "max_error_codes", self.max_error_codes);
+        at_least_one(&mut errors, "max_dbs", self.max_dbs);
         if let Some(k) = &self.keys {
             check_keys(k, &mut errors);
         }
@@ -190,6 +244,15 @@ impl Ready for RedisReady {}
 pub type RedisTarget = Validated<RedisConfig, RedisReady>;
 
 impl RedisTarget {
+    /// The series bounds of the INFO families.
+    pub(crate) fn series_limits(&self) -> SeriesLimits {
+        SeriesLimits {
+            commands: self.config.max_commands,
+            error_codes: self.config.max_error_codes,
+            dbs: self.config.max_dbs,
+        }
+    }
+
     /// The connection info to connect with. `reread_secret`: after a failed
     /// session, `password_file` is read again so that a rotated secret (a
     /// Kubernetes secret mount) is picked up without a reload.
@@ -206,5 +269,57 @@ impl RedisTarget {
             }
             _ => Ok(connection.clone()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::collectors::ReadyTarget;
+    use crate::config::Config;
+
+    fn load(keys: &str) -> Result<Config, String> {
+        let body = format!("[[redis]]\nname = \"c\"\nurl = \"redis://127.0.0.1/0\"\n{keys}");
+        Config::from_source("t.toml", &body, &|_| None).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bounds_have_defaults() {
+        let c = load("").unwrap();
+        let ReadyTarget::Redis(r) = &c.targets[0].ready else {
+            panic!("not redis")
+        };
+        assert_eq!(r.max_reply_bytes, 8 * 1024 * 1024);
+        let l = r.series_limits();
+        assert_eq!((l.commands, l.error_codes, l.dbs), (100, 50, 16));
+    }
+
+    #[test]
+    fn bad_bounds_name_the_key_and_the_value() {
+        for (keys, want) in [
+            (
+                "max_reply_bytes = 0",
+                "redis[0].max_reply_bytes: max_reply_bytes must be between 65536 and 1073741824, got 0",
+            ),
+            (
+                "max_reply_bytes = 1099511627776",
+                "max_reply_bytes must be between 65536 and 1073741824, got 1099511627776",
+            ),
+            (
+                "max_commands = 0",
+                "redis[0].max_commands: max_commands must be at least 1, got 0",
+            ),
+            (
+                "max_error_codes = 0",
+                "redis[0].max_error_codes: max_error_codes must be at least 1, got 0",
+            ),
+            (
+                "max_dbs = 0",
+                "redis[0].max_dbs: max_dbs must be at least 1, got 0",
+            ),
+        ] {
+            let err = load(keys).unwrap_err();
+            assert!(err.contains(want), "{keys}: {err}");
+        }
+        assert!(load("max_reply_bytes = 65536").is_ok());
     }
 }

@@ -17,6 +17,7 @@ use redis::aio::MultiplexedConnection;
 
 use super::catalog;
 use super::config::KeySamplerConfig;
+use super::connection::ReplyBudget;
 use crate::exposition::{Families, HistogramData};
 
 /// Upper bounds (seconds) of the TTL histogram: a minute to a week.
@@ -161,8 +162,11 @@ impl KeySampler {
         self.cycle_started = None;
     }
 
-    /// Advances the scan within the budgets. `memory_usage` says whether the
-    /// server has MEMORY USAGE (Redis ≥ 4 and allowed by ACL).
+    /// Advances the scan within the budgets: keys, time, and bytes (no new
+    /// SCAN batch once the poll has read half of `bytes`, so that long key
+    /// names end the step early instead of failing the poll at
+    /// `max_reply_bytes`). `memory_usage` says whether the server has MEMORY
+    /// USAGE (Redis ≥ 4 and allowed by ACL).
     ///
     /// Returns the keyspace lookups the sampler itself caused: Redis counts a
     /// PTTL of an existing key as a keyspace hit and of a vanished key as a
@@ -171,6 +175,7 @@ impl KeySampler {
         &mut self,
         conn: &mut MultiplexedConnection,
         time_budget: Duration,
+        bytes: &ReplyBudget,
         memory_usage: bool,
     ) -> redis::RedisResult<OwnLookups> {
         let deadline = Instant::now() + time_budget;
@@ -209,7 +214,10 @@ impl KeySampler {
                 // One cycle per poll at most: the next poll starts the next one.
                 return Ok(own);
             }
-            if examined >= self.cfg.max_keys_per_poll || Instant::now() >= deadline {
+            if examined >= self.cfg.max_keys_per_poll
+                || Instant::now() >= deadline
+                || bytes.used() >= bytes.limit() / 2
+            {
                 return Ok(own);
             }
         }

@@ -2,32 +2,40 @@
 //!
 //! Per poll, one pipelined round trip on one persistent connection: `INFO`
 //! (only the sections we read) and `SLOWLOG GET`/`LEN`. The optional key
-//! sampler adds bounded SCAN batches. Raw INFO facts keep redis_exporter's
-//! names and labels (plus `target`) so its dashboards work; perfwatch's own
-//! judgements (hit ratio windows, memory ratio, eviction rate, key groups) are
-//! under `perfwatch_`.
+//! sampler adds bounded SCAN batches. What a poll reads is bounded in bytes
+//! (`max_reply_bytes`, see `connection.rs`), and the INFO families with a
+//! label per command, error code or database in series (`top.rs`). Raw INFO
+//! facts keep redis_exporter's names and labels (plus `target`) so its
+//! dashboards work; perfwatch's own judgements (hit ratio windows, memory
+//! ratio, eviction rate, key groups) are under `perfwatch_`.
 //!
-//! Layout: `config.rs` (the `[[redis]]` table), `info.rs` (pure INFO parser),
-//! `slowlog.rs` (pure SLOWLOG parsing and counting), `keys.rs` (key sampler),
-//! this file (connection, capabilities, metric mapping).
+//! Layout: `config.rs` (the `[[redis]]` table), `connection.rs` (the
+//! byte-bounded connection), `info.rs` (pure INFO parser), `top.rs` (top-N +
+//! `other` of the INFO families), `slowlog.rs` (pure SLOWLOG parsing and
+//! counting), `keys.rs` (key sampler), this file (capabilities, metric
+//! mapping).
 
 pub mod catalog;
 pub mod config;
+pub(crate) mod connection;
 pub(crate) mod hit_ratio;
 pub(crate) mod info;
 pub(crate) mod keys;
 pub(crate) mod slowlog;
+pub(crate) mod top;
 
 use std::time::Instant;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, RedisError, Value};
+use redis::{RedisError, Value};
 
 pub use config::{KeySamplerConfig, RedisConfig, RedisReady, RedisTarget};
+use connection::{ReplyBudget, Session};
 use hit_ratio::export_hit_ratio;
 use info::Info;
 use keys::{KeySampler, OwnLookups};
 use slowlog::SlowlogTracker;
+use top::SeriesLimits;
 
 use crate::catalog::MetricDef;
 use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
@@ -64,7 +72,7 @@ pub(crate) struct Capabilities {
 }
 
 struct Live {
-    conn: MultiplexedConnection,
+    session: Session,
     caps: Capabilities,
 }
 
@@ -73,6 +81,9 @@ pub struct RedisCollector {
     cfg: RedisTarget,
     timing: Timing,
     live: Option<Live>,
+    /// Bytes the current poll (or connect) may still read; the live
+    /// connection's stream spends it.
+    budget: ReplyBudget,
     /// A connection was attempted before: read `password_file` again.
     reconnecting: bool,
     hits: CounterWindows,
@@ -98,6 +109,7 @@ impl RedisCollector {
             cfg: cfg.clone(),
             timing,
             live: None,
+            budget: ReplyBudget::new(cfg.max_reply_bytes),
             reconnecting: false,
             hits: CounterWindows::new(),
             evictions: CounterWindows::new(),
@@ -110,7 +122,7 @@ impl RedisCollector {
     }
 
     fn error(&self, e: &RedisError) -> PollError {
-        classify(&self.cfg.common.name, e)
+        classify(&self.cfg.common.name, &self.budget, e)
     }
 
     async fn connect(&mut self) -> Result<Live, PollError> {
@@ -119,27 +131,23 @@ impl RedisCollector {
         let info = self.cfg.connection_info(reread_secret).map_err(|m| {
             PollError::new(ErrorReason::Io, format!("redis target \"{name}\": {m}"))
         })?;
-        let client = redis::Client::open(info).map_err(|e| self.error(&e))?;
-        // Timeouts are the engine's job (one deadline per poll); the crate's
-        // own would only add a second, different deadline.
-        let conn_cfg = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(self.timing.timeout))
-            .set_response_timeout(None);
-        let mut conn = client
-            .get_multiplexed_async_connection_with_config(&conn_cfg)
+        // The handshake has a budget of its own, as a poll does. Its time is
+        // the engine's one deadline per poll.
+        self.budget.reset();
+        let mut session = connection::connect(&info, &self.budget)
             .await
             .map_err(|e| self.error(&e))?;
         // Tag the session so `CLIENT LIST` shows who we are. Best effort.
         let _: Result<Value, _> = redis::cmd("CLIENT")
             .arg("SETNAME")
             .arg("perfwatch")
-            .query_async(&mut conn)
+            .query_async(&mut session.conn)
             .await;
-        let caps = detect_capabilities(&mut conn)
+        let caps = detect_capabilities(&mut session.conn)
             .await
             .map_err(|e| self.error(&e))?;
         tracing::debug!(target_name = %name, version = %caps.version, slowlog = caps.slowlog, memory_usage = caps.memory_usage, "connected to redis");
-        Ok(Live { conn, caps })
+        Ok(Live { session, caps })
     }
 
     fn export(
@@ -150,7 +158,7 @@ impl RedisCollector {
     ) -> Vec<(String, String)> {
         let target = self.cfg.common.name.as_str();
         let t = [("target", target)];
-        export_info(info, target, out);
+        export_info(info, target, self.cfg.series_limits(), out);
         out.counter(
             &catalog::INFO_MALFORMED_LINES_TOTAL,
             &t,
@@ -233,6 +241,7 @@ impl Collector for RedisCollector {
                 s.restart_cycle();
             }
         }
+        self.budget.reset();
         let Some(live) = self.live.as_mut() else {
             unreachable!("connected above")
         };
@@ -249,9 +258,9 @@ impl Collector for RedisCollector {
             pipe.cmd("SLOWLOG").arg("LEN");
         }
         let replies: Vec<Value> = pipe
-            .query_async(&mut live.conn)
+            .query_async(&mut live.session.conn)
             .await
-            .map_err(|e| classify(&self.cfg.common.name, &e))?;
+            .map_err(|e| classify(&self.cfg.common.name, &self.budget, &e))?;
         let text = match replies.first() {
             Some(Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
             Some(Value::VerbatimString { text, .. }) => text.clone(),
@@ -293,9 +302,14 @@ impl Collector for RedisCollector {
                 .timeout
                 .mul_f64(self.cfg.keys.as_ref().map_or(0.5, |k| k.time_budget_ratio));
             let own = sampler
-                .step(&mut live.conn, budget, caps.memory_usage)
+                .step(
+                    &mut live.session.conn,
+                    budget,
+                    &self.budget,
+                    caps.memory_usage,
+                )
                 .await
-                .map_err(|e| classify(&self.cfg.common.name, &e))?;
+                .map_err(|e| classify(&self.cfg.common.name, &self.budget, &e))?;
             // INFO was read before the scan, so these lookups show in the
             // counters of the next poll; export first, then add them.
             let mut families = Families::new();
@@ -344,8 +358,19 @@ async fn detect_capabilities(conn: &mut MultiplexedConnection) -> Result<Capabil
     })
 }
 
-/// Maps a redis error to a reason and a message naming the target.
-fn classify(target: &str, e: &RedisError) -> PollError {
+/// Maps a redis error to a reason and a message naming the target. A reply
+/// over the byte budget is a protocol error naming the bound: the crate's
+/// own error then only says that the read failed.
+fn classify(target: &str, budget: &ReplyBudget, e: &RedisError) -> PollError {
+    if budget.exceeded() {
+        return PollError::new(
+            ErrorReason::Protocol,
+            format!(
+                "redis target \"{target}\": the server sent more than max_reply_bytes ({} bytes) in one poll; connection dropped",
+                budget.limit()
+            ),
+        );
+    }
     let reason = match e.code() {
         Some("NOPERM") => ErrorReason::Permission,
         Some("NOAUTH" | "WRONGPASS") => ErrorReason::Auth,
@@ -419,8 +444,10 @@ const COUNTERS: &[(&str, &MetricDef, f64)] = &[
     ("used_cpu_user", &catalog::CPU_USER_SECONDS_TOTAL, 1.0),
 ];
 
-/// Exports the raw INFO facts under redis_exporter's names (pure).
-pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
+/// Exports the raw INFO facts under redis_exporter's names (pure); the
+/// families with a label per command, error code or database are cut to
+/// `limits` (top N + `other`).
+pub(crate) fn export_info(info: &Info, target: &str, limits: SeriesLimits, out: &mut Families) {
     let t = [("target", target)];
     for (field, def, scale) in GAUGES {
         if let Some(v) = info.number(field) {
@@ -446,13 +473,12 @@ pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
         ],
         1.0,
     );
-    for db in &info.keyspace {
-        let name = format!("db{}", db.db);
-        let l = [("target", target), ("db", name.as_str())];
+    for db in top::top_dbs(&info.keyspace, limits.dbs) {
+        let l = [("target", target), ("db", db.label.as_str())];
         out.gauge(&catalog::DB_KEYS, &l, db.keys as f64);
         out.gauge(&catalog::DB_KEYS_EXPIRING, &l, db.expires as f64);
         if let Some(ms) = db.avg_ttl_ms {
-            out.gauge(&catalog::DB_AVG_TTL_SECONDS, &l, ms as f64 / 1000.0);
+            out.gauge(&catalog::DB_AVG_TTL_SECONDS, &l, ms / 1000.0);
         }
         out.gauge(
             &catalog::DB_KEYS_WITHOUT_TTL,
@@ -460,7 +486,7 @@ pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
             db.keys.saturating_sub(db.expires) as f64,
         );
     }
-    for c in &info.commandstats {
+    for c in &top::top_commands(&info.commandstats, limits.commands) {
         let l = [("target", target), ("cmd", c.cmd.as_str())];
         out.counter(&catalog::COMMANDS_TOTAL, &l, c.calls as f64);
         out.counter(
@@ -475,7 +501,7 @@ pub(crate) fn export_info(info: &Info, target: &str, out: &mut Families) {
             out.counter(&catalog::COMMANDS_FAILED_CALLS_TOTAL, &l, n as f64);
         }
     }
-    for (err, n) in &info.errorstats {
+    for (err, n) in &top::top_error_codes(&info.errorstats, limits.error_codes) {
         out.counter(
             &catalog::ERRORS_TOTAL,
             &[("target", target), ("err", err.as_str())],
