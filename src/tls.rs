@@ -169,6 +169,17 @@ impl TlsReady {
     /// certificate if any, `server_name` checked instead of the host, or no
     /// check with `insecure_skip_verify`.
     pub fn client_config(&self) -> Result<rustls::ClientConfig, String> {
+        self.client_config_noting_requests()
+            .map(|(config, _)| config)
+    }
+
+    /// [`client_config`](Self::client_config), plus, when no client
+    /// certificate is configured, a flag set when the server asks for one.
+    /// A TLS 1.3 server checks the certificate after the handshake and may
+    /// just close the connection: the flag is how that failure gets its name.
+    pub fn client_config_noting_requests(
+        &self,
+    ) -> Result<(rustls::ClientConfig, Option<CertRequested>), String> {
         install_default_provider();
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -203,6 +214,11 @@ impl TlsReady {
             .dangerous()
             .with_custom_certificate_verifier(verifier);
         match &self.client_pem {
+            None => {
+                let requested = CertRequested::default();
+                let config = builder.with_client_cert_resolver(Arc::new(requested.clone()));
+                Ok((config, Some(requested)))
+            }
             Some((cert, key)) => {
                 let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
                     .collect::<Result<_, _>>()
@@ -211,9 +227,9 @@ impl TlsReady {
                     .map_err(|_| "key_file holds no PEM private key".to_owned())?;
                 builder
                     .with_client_auth_cert(chain, key)
+                    .map(|config| (config, None))
                     .map_err(|e| format!("cert_file/key_file: {e}"))
             }
-            None => Ok(builder.with_no_client_auth()),
         }
     }
 }
@@ -227,6 +243,36 @@ pub fn install_default_provider() {
         // Err: another part already installed one; that one stays.
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// Set when the server asked for a client certificate that perfwatch does
+/// not have (see [`TlsReady::client_config_noting_requests`]).
+#[derive(Debug, Clone, Default)]
+pub struct CertRequested(Arc<std::sync::atomic::AtomicBool>);
+
+impl CertRequested {
+    /// Whether the server asked for a client certificate.
+    pub fn get(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The failure to report when the server asked and then dropped us.
+    pub const MESSAGE: &str = "tls: client certificate required: the server asked for one and perfwatch has none (set cert_file and key_file)";
+}
+
+impl rustls::client::ResolvesClientCert for CertRequested {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
 }
 
 /// The system's roots, loaded once (a few hundred files): an empty store

@@ -259,3 +259,104 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
     }
     pw.stop().await;
 }
+
+fn redis_target(name: &str, url: &str, tls: &str) -> String {
+    format!("[[redis]]\nname = \"{name}\"\nurl = \"{url}\"\n{tls}")
+}
+
+/// `redis-server --port 0 --tls-port N --tls-auth-clients yes`.
+#[tokio::test]
+async fn redis_over_tls_is_verified_both_ways_and_keeps_one_handshake() {
+    let pki = TestPki::new(&["localhost"]).unwrap();
+    let redis =
+        perfwatch_testbench::RedisServer::start_tls(pki.dir()).unwrap_or_else(|e| panic!("{e}"));
+    let port = redis.port();
+    let client = |extra: &[(&str, String)]| {
+        let mut lines = vec![
+            ("ca_file", pki.path("ca.crt")),
+            ("cert_file", pki.path("client.crt")),
+            ("key_file", pki.path("client.key")),
+        ];
+        lines.extend(extra.iter().cloned());
+        tls_table("redis", &lines)
+    };
+    let targets = [
+        redis_target("ok", &redis.url(), &client(&[])),
+        redis_target(
+            "by-ip-named",
+            &format!("rediss://127.0.0.1:{port}/0"),
+            &client(&[("server_name", "localhost".into())]),
+        ),
+        redis_target(
+            "wrong-ca",
+            &redis.url(),
+            &tls_table(
+                "redis",
+                &[
+                    ("ca_file", pki.path("wrong-ca.crt")),
+                    ("cert_file", pki.path("client.crt")),
+                    ("key_file", pki.path("client.key")),
+                ],
+            ),
+        ),
+        redis_target(
+            "by-ip",
+            &format!("rediss://127.0.0.1:{port}/0"),
+            &client(&[]),
+        ),
+        redis_target(
+            "no-client-cert",
+            &redis.url(),
+            &tls_table("redis", &[("ca_file", pki.path("ca.crt"))]),
+        ),
+        redis_target("plaintext", &format!("redis://localhost:{port}/0"), ""),
+    ]
+    .concat();
+    let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
+    let first = wait_polls(&pw, "ok", 2.0, POLL_WAIT).await;
+    let body = pw
+        .wait_for(POLL_WAIT, "every failing target failed twice", |b| {
+            let tls_failures = ["wrong-ca", "by-ip", "no-client-cert"]
+                .iter()
+                .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0);
+            let plaintext: f64 = ["connect", "protocol", "tls"]
+                .iter()
+                .map(|r| poll_errors(b, "plaintext", r).unwrap_or(0.0))
+                .sum();
+            (tls_failures && plaintext >= 2.0 && common::polls(b, "ok") >= 5.0)
+                .then(|| b.to_owned())
+        })
+        .await;
+    let up = |t: &'static str| [("collector", "redis"), ("target", t)];
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_target_up", &up("ok"), Some(1.0)),
+        ("perfwatch_target_up", &up("by-ip-named"), Some(1.0)),
+        ("perfwatch_target_up", &up("wrong-ca"), Some(0.0)),
+        ("perfwatch_target_up", &up("by-ip"), Some(0.0)),
+        ("perfwatch_target_up", &up("no-client-cert"), Some(0.0)),
+        ("perfwatch_target_up", &up("plaintext"), Some(0.0)),
+    ];
+    assert_values(&body, wanted);
+    // No new connection (so no new handshake) between poll 2 and poll 5:
+    // the server counts every accepted connection.
+    let accepted =
+        |b: &str| common::value(b, "redis_connections_received_total", &[("target", "ok")]);
+    assert_eq!(accepted(&first), accepted(&body), "a poll reconnected");
+
+    let (_, page) = pw.get("/").await;
+    for (target, cause) in [
+        ("wrong-ca", "unknown authority"),
+        ("by-ip", "hostname mismatch"),
+        ("no-client-cert", "client certificate required"),
+        ("plaintext", "rediss://"),
+    ] {
+        let row = page
+            .split(&format!("redis target &quot;{target}&quot;"))
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or("");
+        assert!(row.contains(cause), "{target}: want {cause:?} in {row:?}");
+    }
+    pw.stop().await;
+}

@@ -245,6 +245,9 @@ macro_rules! register_kinds {
         }
     ),* $(,)?) => {
         /// The ready target of one kind.
+        // Built once per config load and moved rarely: the size of the
+        // largest kind costs nothing worth a Box per target.
+        #[allow(clippy::large_enum_variant)]
         #[derive(Debug, Clone, PartialEq)]
         pub enum ReadyTarget {
             $(

@@ -1,5 +1,6 @@
 //! `[[redis]]` config: one Redis (or Valkey) server per table.
 
+use crate::tls::{TlsReady, TlsSettings};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,6 +22,10 @@ pub struct RedisConfig {
     /// ACL user, when not in the URL.
     #[serde(default)]
     pub username: Option<String>,
+    /// TLS for a `rediss://` url (Prometheus' `tls_config` keys); without
+    /// it, the system roots and the url's host.
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
     /// Password, when not in the URL; `${ENV}` is expanded.
     #[serde(default)]
     pub password: Option<Secret>,
@@ -186,6 +191,24 @@ impl RedisConfig {
         if let Some(k) = &self.keys {
             check_keys(k, &mut errors);
         }
+        let tls = match self.tls.as_ref().map(TlsSettings::validate) {
+            Some(Ok(ready)) => Some(ready),
+            Some(Err(problems)) => {
+                errors.extend(problems);
+                None
+            }
+            None => None,
+        };
+        if self.tls.is_some()
+            && parsed
+                .as_ref()
+                .is_some_and(|i| !matches!(i.addr(), redis::ConnectionAddr::TcpTls { .. }))
+        {
+            errors.push((
+                "tls".into(),
+                "a tls table applies to rediss:// urls only".into(),
+            ));
+        }
         match parsed {
             Some(info) if errors.is_empty() => {
                 let mut settings = info
@@ -202,6 +225,7 @@ impl RedisConfig {
                 }
                 Ok(RedisReady {
                     connection: info.set_redis_settings(settings),
+                    tls,
                 })
             }
             _ => Err(errors),
@@ -236,6 +260,8 @@ fn check_keys(k: &KeySamplerConfig, errors: &mut Problems) {
 #[derive(Clone)]
 pub struct RedisReady {
     connection: ConnectionInfo,
+    /// The `[redis.tls]` table, checked.
+    tls: Option<TlsReady>,
 }
 
 impl Ready for RedisReady {}
@@ -244,6 +270,11 @@ impl Ready for RedisReady {}
 pub type RedisTarget = Validated<RedisConfig, RedisReady>;
 
 impl RedisTarget {
+    /// The `[redis.tls]` table, if any.
+    pub(crate) fn tls(&self) -> Option<&TlsReady> {
+        self.ready.tls.as_ref()
+    }
+
     /// The series bounds of the INFO families.
     pub(crate) fn series_limits(&self) -> SeriesLimits {
         SeriesLimits {

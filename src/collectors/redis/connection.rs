@@ -12,6 +12,7 @@
 //! reports it as a protocol error naming the bound and reconnects on the
 //! next poll.
 
+use crate::tls::{CertRequested, TlsReady, TlsSettings};
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -146,6 +147,8 @@ pub(crate) struct Session {
     /// The connection, as the crate's own connect would have made it.
     pub conn: MultiplexedConnection,
     driver: JoinHandle<()>,
+    /// TLS without a client certificate: set if the server asked for one.
+    pub cert_requested: Option<CertRequested>,
 }
 
 impl Drop for Session {
@@ -160,8 +163,9 @@ impl Drop for Session {
 pub(crate) async fn connect(
     info: &ConnectionInfo,
     budget: &ReplyBudget,
-) -> Result<Session, RedisError> {
-    let stream = open(info.addr()).await?;
+    tls: Option<&TlsReady>,
+) -> Result<Session, ConnectError> {
+    let (stream, cert_requested) = open(info.addr(), tls).await?;
     let stream = Budgeted {
         inner: stream,
         budget: budget.clone(),
@@ -170,22 +174,59 @@ pub(crate) async fn connect(
     // the crate would only add a second, different one.
     let config = AsyncConnectionConfig::new().set_response_timeout(None);
     let (conn, driver) =
-        MultiplexedConnection::new_with_config(info.redis_settings(), stream, config).await?;
+        MultiplexedConnection::new_with_config(info.redis_settings(), stream, config)
+            .await
+            // TLS 1.3 servers check the client certificate after the
+            // handshake: a missing one shows up on the first read here.
+            .map_err(|e| match crate::tls::describe_failure(&e) {
+                Some(why) => ConnectError::Tls(why),
+                None if cert_requested.as_ref().is_some_and(CertRequested::get) => {
+                    ConnectError::Tls(CertRequested::MESSAGE.into())
+                }
+                None => ConnectError::Redis(e),
+            })?;
+    // (The crate sends nothing on connect without a password or db: the
+    // caller's first command is where a refused certificate shows.)
     Ok(Session {
         conn,
         driver: tokio::spawn(driver),
+        cert_requested,
     })
 }
 
-/// Opens the byte stream the way the redis crate does (`aio::connect_simple`
-/// with the tokio runtime and rustls): plain TCP with its default settings,
-/// TLS with the webpki roots (the crate's `tls-rustls-webpki-roots`
-/// feature, which perfwatch enables) and the host as SNI name, or a unix
-/// socket.
-async fn open(addr: &ConnectionAddr) -> Result<Box<dyn Transport>, RedisError> {
+/// Why a connection could not be made: the TLS handshake (in words, see
+/// [`crate::tls::describe_failure`]) or anything else.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// The TLS handshake failed; why.
+    Tls(String),
+    /// Connecting or the Redis handshake failed.
+    Redis(RedisError),
+}
+
+impl From<RedisError> for ConnectError {
+    fn from(e: RedisError) -> Self {
+        Self::Redis(e)
+    }
+}
+
+impl From<std::io::Error> for ConnectError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Redis(e.into())
+    }
+}
+
+/// Opens the byte stream: plain TCP, a unix socket, or TLS with perfwatch's
+/// one TLS stack (`crate::tls`: the `[redis.tls]` table, else the system
+/// roots and the url's host as the name checked and sent as SNI).
+async fn open(
+    addr: &ConnectionAddr,
+    tls: Option<&TlsReady>,
+) -> Result<(Box<dyn Transport>, Option<CertRequested>), ConnectError> {
     match addr {
-        ConnectionAddr::Tcp(host, port) => Ok(Box::new(
-            tokio::net::TcpStream::connect((host.as_str(), *port)).await?,
+        ConnectionAddr::Tcp(host, port) => Ok((
+            Box::new(tokio::net::TcpStream::connect((host.as_str(), *port)).await?),
+            None,
         )),
         ConnectionAddr::TcpTls {
             host,
@@ -193,36 +234,51 @@ async fn open(addr: &ConnectionAddr) -> Result<Box<dyn Transport>, RedisError> {
             insecure,
             ..
         } => {
-            // Without the crate's `tls-rustls-insecure` feature (perfwatch
-            // does not enable it) `#insecure` was refused at connect; it
-            // still is.
+            // One way to turn checks off, the documented one.
             if *insecure {
                 return Err(RedisError::from((
                     ErrorKind::InvalidClientConfig,
-                    "rediss:// with #insecure (no certificate check) is not supported",
-                )));
+                    "rediss:// with #insecure is not supported: set insecure_skip_verify = true in [redis.tls]",
+                ))
+                .into());
             }
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            let default;
+            let tls = match tls {
+                Some(t) => t,
+                None => {
+                    default = TlsSettings::default().validate().map_err(|p| {
+                        RedisError::from((ErrorKind::InvalidClientConfig, "tls", format!("{p:?}")))
+                    })?;
+                    &default
+                }
             };
-            // `builder()` takes the process's crypto provider, as the crate
-            // does (ring: the only one perfwatch links).
-            let config = rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let name = rustls::pki_types::ServerName::try_from(host.as_str())?.to_owned();
+            let (config, requested) = tls
+                .client_config_noting_requests()
+                .map_err(|e| RedisError::from((ErrorKind::InvalidClientConfig, "tls", e)))?;
+            let name = rustls::pki_types::ServerName::try_from(host.as_str())
+                .map_err(|e| {
+                    ConnectError::Tls(format!("tls: \"{host}\" is not a server name: {e}"))
+                })?
+                .to_owned();
             let tcp = tokio::net::TcpStream::connect((host.as_str(), *port)).await?;
             let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
                 .connect(name, tcp)
-                .await?;
-            Ok(Box::new(tls))
+                .await
+                .map_err(|e| match crate::tls::describe_failure(&e) {
+                    Some(why) => ConnectError::Tls(why),
+                    None => ConnectError::Redis(e.into()),
+                })?;
+            Ok((Box::new(tls), requested))
         }
-        ConnectionAddr::Unix(path) => Ok(Box::new(tokio::net::UnixStream::connect(path).await?)),
+        ConnectionAddr::Unix(path) => {
+            Ok((Box::new(tokio::net::UnixStream::connect(path).await?), None))
+        }
         other => Err(RedisError::from((
             ErrorKind::InvalidClientConfig,
             "unsupported address",
             format!("{other:?}"),
-        ))),
+        ))
+        .into()),
     }
 }
 

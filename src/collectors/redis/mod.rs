@@ -30,6 +30,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Value};
 
 pub use config::{KeySamplerConfig, RedisConfig, RedisReady, RedisTarget};
+use connection::ConnectError;
 use connection::{ReplyBudget, Session};
 use hit_ratio::export_hit_ratio;
 use info::Info;
@@ -121,10 +122,6 @@ impl RedisCollector {
         }
     }
 
-    fn error(&self, e: &RedisError) -> PollError {
-        classify(&self.cfg.common.name, &self.budget, e)
-    }
-
     async fn connect(&mut self) -> Result<Live, PollError> {
         let reread_secret = std::mem::replace(&mut self.reconnecting, true);
         let name = &self.cfg.common.name;
@@ -134,18 +131,48 @@ impl RedisCollector {
         // The handshake has a budget of its own, as a poll does. Its time is
         // the engine's one deadline per poll.
         self.budget.reset();
-        let mut session = connection::connect(&info, &self.budget)
+        let plaintext = !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. });
+        // What a failure during the handshake (connect, then the first
+        // command) means, when the plain message would mislead.
+        let handshake_error = |e: &RedisError, cert_requested: bool| {
+            if cert_requested {
+                // A TLS 1.3 server that wanted a client certificate closes
+                // the connection after the handshake.
+                return PollError::new(
+                    ErrorReason::Tls,
+                    format!(
+                        "redis target \"{name}\": {}",
+                        crate::tls::CertRequested::MESSAGE
+                    ),
+                );
+            }
+            let mut err = classify(name, &self.budget, e);
+            // A TLS-only port closes a plaintext handshake at once.
+            if plaintext && (e.is_io_error() || e.is_connection_dropped()) {
+                err.message.push_str(
+                    " (the server closed the connection during the handshake: if it accepts only TLS, use rediss://)",
+                );
+            }
+            err
+        };
+        let mut session = connection::connect(&info, &self.budget, self.cfg.tls())
             .await
-            .map_err(|e| self.error(&e))?;
+            .map_err(|e| match e {
+                ConnectError::Tls(why) => {
+                    PollError::new(ErrorReason::Tls, format!("redis target \"{name}\": {why}"))
+                }
+                ConnectError::Redis(e) => handshake_error(&e, false),
+            })?;
         // Tag the session so `CLIENT LIST` shows who we are. Best effort.
         let _: Result<Value, _> = redis::cmd("CLIENT")
             .arg("SETNAME")
             .arg("perfwatch")
             .query_async(&mut session.conn)
             .await;
-        let caps = detect_capabilities(&mut session.conn)
-            .await
-            .map_err(|e| self.error(&e))?;
+        let caps = detect_capabilities(&mut session.conn).await.map_err(|e| {
+            let requested = session.cert_requested.as_ref().is_some_and(|r| r.get());
+            handshake_error(&e, requested)
+        })?;
         tracing::debug!(target_name = %name, version = %caps.version, slowlog = caps.slowlog, memory_usage = caps.memory_usage, "connected to redis");
         Ok(Live { session, caps })
     }
