@@ -406,6 +406,37 @@ pub fn describe_failure(err: &(dyn std::error::Error + 'static)) -> Option<Strin
     None
 }
 
+/// [`describe_failure`] for the database drivers (sqlx): the TLS layer's
+/// errors, and the server's own answers that are about TLS (PostgreSQL's
+/// pg_hba.conf refusing a plaintext session or wanting a client
+/// certificate; MariaDB's `require_secure_transport`).
+pub fn describe_sqlx_failure(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Tls(inner) => Some(describe_failure(inner.as_ref()).unwrap_or_else(|| {
+            let text = inner.to_string();
+            if text.contains("does not support TLS") {
+                "tls: the server does not support TLS: enable it on the server, or use sslmode=prefer/disable (ssl-mode=PREFERRED/DISABLED)".into()
+            } else {
+                format!("tls: {text}")
+            }
+        })),
+        sqlx::Error::Io(io) => describe_failure(io),
+        sqlx::Error::Database(d) => {
+            let m = d.message().to_ascii_lowercase();
+            if m.contains("valid client certificate") || m.contains("certificate authentication failed") {
+                Some("tls: client certificate required: the server wants one (set sslcert/sslkey, or cert_file and key_file)".into())
+            } else if m.contains("no encryption") {
+                Some("tls: the server accepts only TLS connections from here (pg_hba.conf hostssl): set sslmode=require or verify-full".into())
+            } else if m.contains("insecure transport") || m.contains("require_secure_transport") {
+                Some("tls: the server accepts only TLS connections (require_secure_transport): set ssl-mode=REQUIRED or VERIFY_IDENTITY".into())
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
 fn describe_rustls(e: &rustls::Error) -> String {
     use rustls::CertificateError as C;
     use rustls::Error as E;

@@ -360,3 +360,186 @@ async fn redis_over_tls_is_verified_both_ways_and_keeps_one_handshake() {
     }
     pw.stop().await;
 }
+
+/// A throwaway PostgreSQL with `ssl = on` (the test PKI's server
+/// certificate) whose pg_hba.conf takes TCP sessions over TLS only, and
+/// wants a client certificate from the role `perfwatch` (the client
+/// certificate's CN).
+fn tls_only_postgres_in(pki_dir: &std::path::Path) -> perfwatch_testbench::PostgresServer {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let pg = perfwatch_testbench::PostgresServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
+    let data = pg.data_dir();
+    let owner = std::fs::metadata(data).unwrap();
+    for name in ["server.crt", "server.key", "ca.crt"] {
+        let to = data.join(name);
+        std::fs::copy(pki_dir.join(name), &to).unwrap();
+        std::os::unix::fs::chown(&to, Some(owner.uid()), Some(owner.gid())).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\n\
+         hostssl all perfwatch 127.0.0.1/32 trust clientcert=verify-full\n\
+         hostssl all all 127.0.0.1/32 trust\n",
+    )
+    .unwrap();
+    // One statement per call: ALTER SYSTEM refuses a transaction block.
+    for sql in [
+        "ALTER SYSTEM SET ssl_cert_file = 'server.crt'",
+        "ALTER SYSTEM SET ssl_key_file = 'server.key'",
+        "ALTER SYSTEM SET ssl_ca_file = 'ca.crt'",
+        "ALTER SYSTEM SET ssl = on",
+        "CREATE ROLE perfwatch LOGIN IN ROLE pg_monitor",
+        "SELECT pg_reload_conf()",
+    ] {
+        pg.psql(sql).unwrap();
+    }
+    pg
+}
+
+/// `ssl = on`, pg_hba.conf `hostssl` only, and a role with
+/// `clientcert=verify-full`: libpq's DSN parameters and the tls table.
+#[tokio::test]
+async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
+    let pki = TestPki::new(&["localhost"]).unwrap();
+    let dir = pki.dir().to_owned();
+    let pg = common::blocking(move || tls_only_postgres_in(&dir)).await;
+    let port = pg.port();
+    let ca = pki.path("ca.crt");
+    let dsn = |user: &str, host: &str, params: &str| {
+        format!("postgres://{user}@{host}:{port}/postgres?{params}")
+    };
+    let pg_target = |name: &str, dsn: &str, extra: &str| {
+        format!("[[postgres]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n{extra}")
+    };
+    let client_files = format!(
+        "&sslcert={}&sslkey={}",
+        pki.path("client.crt"),
+        pki.path("client.key")
+    );
+    let targets = [
+        pg_target(
+            "verify-full",
+            &dsn(
+                "postgres",
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={ca}"),
+            ),
+            "",
+        ),
+        pg_target(
+            "table",
+            &dsn("postgres", "localhost", ""),
+            &tls_table("postgres", &[("ca_file", ca.clone())]),
+        ),
+        pg_target(
+            "verify-ca-by-ip",
+            &dsn(
+                "postgres",
+                "127.0.0.1",
+                &format!("sslmode=verify-ca&sslrootcert={ca}"),
+            ),
+            "",
+        ),
+        pg_target(
+            "client-cert",
+            &dsn(
+                "perfwatch",
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={ca}{client_files}"),
+            ),
+            "",
+        ),
+        pg_target(
+            "wrong-ca",
+            &dsn(
+                "postgres",
+                "localhost",
+                &format!(
+                    "sslmode=verify-full&sslrootcert={}",
+                    pki.path("wrong-ca.crt")
+                ),
+            ),
+            "",
+        ),
+        pg_target(
+            "by-ip",
+            &dsn(
+                "postgres",
+                "127.0.0.1",
+                &format!("sslmode=verify-full&sslrootcert={ca}"),
+            ),
+            "",
+        ),
+        pg_target(
+            "no-client-cert",
+            &dsn(
+                "perfwatch",
+                "localhost",
+                &format!("sslmode=verify-full&sslrootcert={ca}"),
+            ),
+            "",
+        ),
+        pg_target(
+            "plaintext",
+            &dsn("postgres", "localhost", "sslmode=disable"),
+            "",
+        ),
+    ]
+    .concat();
+    let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
+    for t in ["verify-full", "table", "verify-ca-by-ip", "client-cert"] {
+        wait_polls(&pw, t, 2.0, POLL_WAIT).await;
+    }
+    let sessions = |pg: &perfwatch_testbench::PostgresServer| {
+        pg.psql(
+            "SELECT a.pid || ' ' || a.backend_start FROM pg_stat_activity a \
+             JOIN pg_stat_ssl s USING (pid) WHERE s.ssl AND a.usename = 'perfwatch' \
+             AND a.application_name = 'perfwatch' ORDER BY 1",
+        )
+        .unwrap()
+    };
+    let before = sessions(&pg);
+    let body = pw
+        .wait_for(POLL_WAIT, "failures and three more polls", |b| {
+            let failed = ["wrong-ca", "by-ip", "no-client-cert", "plaintext"]
+                .iter()
+                .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0);
+            (failed && common::polls(b, "client-cert") >= 5.0).then(|| b.to_owned())
+        })
+        .await;
+    assert!(!before.trim().is_empty(), "no TLS session of perfwatch");
+    assert_eq!(
+        before,
+        sessions(&pg),
+        "a poll made a new session (a new handshake)"
+    );
+    let up = |t: &'static str| [("collector", "postgres"), ("target", t)];
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_target_up", &up("verify-full"), Some(1.0)),
+        ("perfwatch_target_up", &up("table"), Some(1.0)),
+        ("perfwatch_target_up", &up("verify-ca-by-ip"), Some(1.0)),
+        ("perfwatch_target_up", &up("client-cert"), Some(1.0)),
+        ("perfwatch_target_up", &up("wrong-ca"), Some(0.0)),
+        ("perfwatch_target_up", &up("by-ip"), Some(0.0)),
+        ("perfwatch_target_up", &up("no-client-cert"), Some(0.0)),
+        ("perfwatch_target_up", &up("plaintext"), Some(0.0)),
+    ];
+    assert_values(&body, wanted);
+    let (_, page) = pw.get("/").await;
+    for (target, cause) in [
+        ("wrong-ca", "unknown authority"),
+        ("by-ip", "hostname mismatch"),
+        ("no-client-cert", "client certificate required"),
+        ("plaintext", "accepts only TLS"),
+    ] {
+        let row = page
+            .split(&format!("postgres target &quot;{target}&quot;"))
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or("");
+        assert!(row.contains(cause), "{target}: want {cause:?} in {row:?}");
+    }
+    pw.stop().await;
+}

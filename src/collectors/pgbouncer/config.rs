@@ -1,5 +1,7 @@
 //! `[[pgbouncer]]` config: one PgBouncer admin console per table.
 
+use crate::collectors::postgres::apply_tls;
+use crate::tls::TlsSettings;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -31,6 +33,10 @@ pub struct PgbouncerConfig {
     /// thousands of pools cannot explode the series count.
     #[serde(default = "default_max_pools")]
     pub max_pools: usize,
+    /// TLS (Prometheus' `tls_config` keys), instead of libpq's `sslmode`,
+    /// `sslrootcert`, `sslcert` and `sslkey` in the DSN (not both).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
 }
 
 fn default_max_pools() -> usize {
@@ -68,7 +74,10 @@ impl PgbouncerConfig {
                             .map_or("none".to_owned(), |d| format!("\"{d}\""))
                     ),
                 )),
-                Ok(opts) => parsed = Some(opts),
+                Ok(opts) => match apply_tls(opts, &self.dsn, self.tls.as_ref()) {
+                    Ok(opts) => parsed = Some(opts),
+                    Err(problems) => errors.extend(problems),
+                },
             }
         }
         let password = check_password_keys(
@@ -167,6 +176,7 @@ mod tests {
             password: None,
             password_file: None,
             max_pools: 100,
+            tls: None,
         }
     }
 

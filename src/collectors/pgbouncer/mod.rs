@@ -206,6 +206,9 @@ async fn show(conn: &mut PgConnection, command: &'static str) -> Result<Table, s
 /// error that is not about credentials or privileges is a connect failure.
 fn classify(e: &sqlx::Error, connecting: bool) -> (ErrorReason, String) {
     use sqlx::Error as E;
+    if let Some(tls) = crate::tls::describe_sqlx_failure(e) {
+        return (ErrorReason::Tls, tls);
+    }
     let reason = match e {
         E::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => ErrorReason::Timeout,
         E::Io(_) | E::Tls(_) | E::Configuration(_) => ErrorReason::Connect,

@@ -2,6 +2,7 @@
 //! validation into a [`PostgresTarget`] the collector takes as it is (the
 //! DSN parsed once, the password resolved once).
 
+use crate::tls::TlsSettings;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -72,6 +73,10 @@ pub struct PostgresConfig {
     /// `pg_stat_statements` as a slow-query source (`[postgres.statements]`).
     #[serde(default)]
     pub statements: Option<StatementsConfig>,
+    /// TLS (Prometheus' `tls_config` keys), instead of libpq's `sslmode`,
+    /// `sslrootcert`, `sslcert` and `sslkey` in the DSN (not both).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
 }
 
 fn default_max_databases() -> usize {
@@ -197,7 +202,8 @@ impl PostgresConfig {
     pub(crate) fn validate(&self, common: &CommonTarget) -> Result<PostgresReady, Problems> {
         let (problems, password) = self.check_reading_password(common);
         no_problems(problems)?;
-        let mut options = self.parse_dsn().map_err(|e| vec![("dsn".to_owned(), e)])?;
+        let options = self.parse_dsn().map_err(|e| vec![("dsn".to_owned(), e)])?;
+        let mut options = apply_tls(options, &self.dsn, self.tls.as_ref())?;
         if let Some(pw) = &password {
             options = options.password(pw.expose());
         }
@@ -213,6 +219,119 @@ impl PostgresConfig {
             options: Arc::new(options),
             password,
         })
+    }
+}
+
+/// libpq's TLS parameters, as PostgreSQL users write them in a DSN.
+const DSN_TLS_PARAMS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+
+/// Applies TLS to options parsed from `dsn` (PostgreSQL and PgBouncer):
+/// libpq's `sslmode` (sqlx reads it), with the `sslrootcert`, `sslcert` and
+/// `sslkey` files read now (bounded; sqlx would read them at every connect,
+/// unbounded), or a `tls` table. Both at once, a file that cannot be read,
+/// `server_name` (sqlx checks the DSN's host) or a verify mode without a CA
+/// file on a system with no roots are problems.
+pub(crate) fn apply_tls(
+    mut options: PgConnectOptions,
+    dsn: &str,
+    table: Option<&TlsSettings>,
+) -> Result<PgConnectOptions, Problems> {
+    use sqlx::postgres::PgSslMode;
+    let mut problems = Problems::new();
+    let params: Vec<(String, String)> = reqwest::Url::parse(dsn)
+        .map(|u| {
+            u.query_pairs()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let in_dsn: Vec<&str> = DSN_TLS_PARAMS
+        .into_iter()
+        .filter(|p| param(p).is_some())
+        .collect();
+    if let Some(table) = table {
+        if !in_dsn.is_empty() {
+            problems.push((
+                "tls".into(),
+                format!(
+                    "TLS is set both in the dsn ({}) and in the tls table: use one",
+                    in_dsn.join(", ")
+                ),
+            ));
+        }
+        if table.server_name.is_some() {
+            problems.push((
+                "tls.server_name".into(),
+                "server_name is not supported here: the certificate is checked against the dsn's host (sslmode=verify-ca skips the name)".into(),
+            ));
+        }
+        match table.validate() {
+            Err(p) => problems.extend(p),
+            Ok(ready) => {
+                options = options.ssl_mode(if table.insecure_skip_verify {
+                    PgSslMode::Require
+                } else {
+                    PgSslMode::VerifyFull
+                });
+                if let Some(ca) = ready.ca_pem {
+                    options = options.ssl_root_cert_from_pem(ca);
+                }
+                if let Some((cert, key)) = ready.client_pem {
+                    options = options
+                        .ssl_client_cert_from_pem(cert)
+                        .ssl_client_key_from_pem(key);
+                }
+            }
+        }
+    } else {
+        let files = TlsSettings {
+            ca_file: param("sslrootcert").map(PathBuf::from),
+            cert_file: param("sslcert").map(PathBuf::from),
+            key_file: param("sslkey").map(PathBuf::from),
+            ..TlsSettings::default()
+        };
+        match files.validate() {
+            // The table's key names mean nothing in a DSN: name libpq's.
+            Err(p) => problems.extend(p.into_iter().map(|(key, m)| {
+                let name = match key.as_str() {
+                    "tls.ca_file" => "sslrootcert",
+                    "tls.cert_file" => "sslcert",
+                    _ => "sslkey",
+                };
+                ("dsn".to_owned(), format!("{name}: {m}"))
+            })),
+            Ok(ready) => {
+                if let Some(ca) = ready.ca_pem {
+                    options = options.ssl_root_cert_from_pem(ca);
+                }
+                if let Some((cert, key)) = ready.client_pem {
+                    options = options
+                        .ssl_client_cert_from_pem(cert)
+                        .ssl_client_key_from_pem(key);
+                }
+            }
+        }
+        let verifying = matches!(
+            options.get_ssl_mode(),
+            PgSslMode::VerifyCa | PgSslMode::VerifyFull
+        );
+        if verifying && files.ca_file.is_none() && crate::tls::system_roots().is_empty() {
+            problems.push((
+                "dsn".into(),
+                "sslmode=verify-ca/verify-full needs sslrootcert: this system has no CA roots installed".into(),
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(options)
+    } else {
+        Err(problems)
     }
 }
 
@@ -337,6 +456,61 @@ mod tests {
             .unwrap();
         assert_eq!(errs[0].0, "dsn");
         assert!(!errs[0].1.contains("pw@"), "{errs:?}");
+    }
+
+    #[test]
+    fn tls_comes_from_the_dsn_or_the_table_and_files_are_checked() {
+        use sqlx::postgres::PgSslMode;
+        let dir = tempfile::tempdir().unwrap();
+        let pki = perfwatch_testbench::pki::TestPki::new(&["localhost"]).unwrap();
+        let ca = pki.path("ca.crt");
+        let missing = dir.path().join("missing.crt").display().to_string();
+        let problems = |text: &str| -> Vec<String> {
+            match target(text) {
+                Ok(_) => Vec::new(),
+                Err(p) => p.into_iter().map(|(k, m)| format!("{k}: {m}")).collect(),
+            }
+        };
+        // libpq's parameters, files read at load.
+        let ok = target(&format!(
+            "name = \"x\"\ndsn = \"postgres://u@h/db?sslmode=verify-full&sslrootcert={ca}\"\n"
+        ))
+        .unwrap();
+        assert!(matches!(ok.options.get_ssl_mode(), PgSslMode::VerifyFull));
+        // The table: verify-full by default, require with insecure_skip_verify.
+        let table = target(&format!(
+            "name = \"x\"\ndsn = \"postgres://u@h/db\"\n[tls]\nca_file = \"{ca}\"\n"
+        ))
+        .unwrap();
+        assert!(matches!(table.options.get_ssl_mode(), PgSslMode::VerifyFull));
+        let insecure = target(
+            "name = \"x\"\ndsn = \"postgres://u@h/db\"\n[tls]\ninsecure_skip_verify = true\n",
+        )
+        .unwrap();
+        assert!(matches!(insecure.options.get_ssl_mode(), PgSslMode::Require));
+        for (text, want) in [
+            (
+                format!("name = \"x\"\ndsn = \"postgres://u@h/db?sslrootcert={missing}\"\n"),
+                "dsn: sslrootcert: cannot read",
+            ),
+            (
+                format!(
+                    "name = \"x\"\ndsn = \"postgres://u@h/db?sslmode=require\"\n[tls]\nca_file = \"{ca}\"\n"
+                ),
+                "tls: TLS is set both in the dsn (sslmode) and in the tls table",
+            ),
+            (
+                "name = \"x\"\ndsn = \"postgres://u@h/db\"\n[tls]\nserver_name = \"db\"\n".into(),
+                "tls.server_name: server_name is not supported here",
+            ),
+            (
+                format!("name = \"x\"\ndsn = \"postgres://u@h/db\"\n[tls]\ncert_file = \"{ca}\"\n"),
+                "tls.key_file: key_file is required with cert_file",
+            ),
+        ] {
+            let got = problems(&text);
+            assert!(got.iter().any(|g| g.starts_with(want)), "{text}: want {want:?}, got {got:?}");
+        }
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub(crate) mod statements;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+pub(crate) use config::apply_tls;
 pub use config::{PostgresConfig, PostgresReady, PostgresTarget};
 use rules::{IndexStat, MissingIndexRule, TableStat};
 use session::{Fail, Sessions};

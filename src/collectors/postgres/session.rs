@@ -141,7 +141,10 @@ impl Sessions {
                 self.prefix(),
                 humantime::format_duration(*d)
             ),
-            Fail::Sql(e) => format!("{}: {what}: {}", self.prefix(), self.scrub(&e.to_string())),
+            Fail::Sql(e) => match crate::tls::describe_sqlx_failure(e) {
+                Some(tls) => format!("{}: {what}: {tls}", self.prefix()),
+                None => format!("{}: {what}: {}", self.prefix(), self.scrub(&e.to_string())),
+            },
             Fail::Secret(e) => format!("{}: {what}: {e}", self.prefix()),
         }
     }
@@ -248,6 +251,9 @@ impl Sessions {
 
 /// Maps a sqlx error to a reason.
 fn classify(e: &sqlx::Error) -> ErrorReason {
+    if crate::tls::describe_sqlx_failure(e).is_some() {
+        return ErrorReason::Tls;
+    }
     match e {
         sqlx::Error::Database(d) => d
             .code()
