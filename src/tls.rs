@@ -164,6 +164,24 @@ impl TlsSettings {
     }
 }
 
+/// Problems of a [`TlsSettings`] made from a DSN's own file parameters
+/// (libpq's `sslrootcert`, mysql's `ssl-ca`, …), keyed `dsn` and naming the
+/// DSN's parameter (`names`: for the CA, the certificate, the key): the
+/// table's key names would mean nothing there.
+pub fn as_dsn_problems(problems: TlsProblems, names: [&str; 3]) -> TlsProblems {
+    problems
+        .into_iter()
+        .map(|(key, m)| {
+            let name = match key.as_str() {
+                "tls.ca_file" => names[0],
+                "tls.cert_file" => names[1],
+                _ => names[2],
+            };
+            ("dsn".to_owned(), format!("{name}: {m}"))
+        })
+        .collect()
+}
+
 impl TlsReady {
     /// A rustls client config: `ca_file` or the system roots, the client
     /// certificate if any, `server_name` checked instead of the host, or no

@@ -239,24 +239,19 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
     assert!(polls >= 4.0);
     assert_eq!(handshakes.load(Ordering::SeqCst), 1, "{polls} polls");
 
-    let (_, page) = pw.get("/").await;
-    for (target, cause) in [
-        ("wrong-ca", "unknown authority"),
-        ("by-ip", "hostname mismatch"),
-        ("wrong-name", "hostname mismatch"),
-        ("no-client-cert", "client certificate required"),
-        ("system-roots", "unknown authority"),
-        ("tls-to-plain", "does not speak TLS"),
-    ] {
-        assert!(
-            page.contains(&format!("http target &quot;{target}&quot;"))
-                && page
-                    .split(&format!("http target &quot;{target}&quot;"))
-                    .nth(1)
-                    .is_some_and(|rest| rest.split("</tr>").next().unwrap_or("").contains(cause)),
-            "{target}: want {cause:?} in the landing page:\n{page}"
-        );
-    }
+    assert_causes(
+        &pw,
+        "http",
+        &[
+            ("wrong-ca", "unknown authority"),
+            ("by-ip", "hostname mismatch"),
+            ("wrong-name", "hostname mismatch"),
+            ("no-client-cert", "client certificate required"),
+            ("system-roots", "unknown authority"),
+            ("tls-to-plain", "does not speak TLS"),
+        ],
+    )
+    .await;
     pw.stop().await;
 }
 
@@ -344,20 +339,17 @@ async fn redis_over_tls_is_verified_both_ways_and_keeps_one_handshake() {
         |b: &str| common::value(b, "redis_connections_received_total", &[("target", "ok")]);
     assert_eq!(accepted(&first), accepted(&body), "a poll reconnected");
 
-    let (_, page) = pw.get("/").await;
-    for (target, cause) in [
-        ("wrong-ca", "unknown authority"),
-        ("by-ip", "hostname mismatch"),
-        ("no-client-cert", "client certificate required"),
-        ("plaintext", "rediss://"),
-    ] {
-        let row = page
-            .split(&format!("redis target &quot;{target}&quot;"))
-            .nth(1)
-            .and_then(|rest| rest.split("</tr>").next())
-            .unwrap_or("");
-        assert!(row.contains(cause), "{target}: want {cause:?} in {row:?}");
-    }
+    assert_causes(
+        &pw,
+        "redis",
+        &[
+            ("wrong-ca", "unknown authority"),
+            ("by-ip", "hostname mismatch"),
+            ("no-client-cert", "client certificate required"),
+            ("plaintext", "rediss://"),
+        ],
+    )
+    .await;
     pw.stop().await;
 }
 
@@ -527,19 +519,201 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
         ("perfwatch_target_up", &up("plaintext"), Some(0.0)),
     ];
     assert_values(&body, wanted);
+    assert_causes(
+        &pw,
+        "postgres",
+        &[
+            ("wrong-ca", "unknown authority"),
+            ("by-ip", "hostname mismatch"),
+            ("no-client-cert", "client certificate required"),
+            ("plaintext", "accepts only TLS"),
+        ],
+    )
+    .await;
+    pw.stop().await;
+}
+
+/// MariaDB with `require_secure_transport = ON` (the test PKI's server
+/// certificate), a user `tlsok` and a user `x509` that REQUIREs X509.
+fn tls_only_mariadb(pki: &std::path::Path) -> common::Db {
+    let (ca, cert, key) = (
+        pki.join("ca.crt").display().to_string(),
+        pki.join("server.crt").display().to_string(),
+        pki.join("server.key").display().to_string(),
+    );
+    let db = common::start_db(&[
+        ("ssl_ca", &ca),
+        ("ssl_cert", &cert),
+        ("ssl_key", &key),
+        ("require_secure_transport", "ON"),
+    ]);
+    db.server
+        .sql(
+            "CREATE USER 'tlsok'@'127.0.0.1'; GRANT ALL ON *.* TO 'tlsok'@'127.0.0.1'; \
+             CREATE USER 'x509'@'127.0.0.1' REQUIRE X509; GRANT ALL ON *.* TO 'x509'@'127.0.0.1';",
+        )
+        .unwrap();
+    db
+}
+
+/// `require_secure_transport = ON` and a `REQUIRE X509` account: the
+/// mysql client's `ssl-mode` parameters and the tls table.
+#[tokio::test]
+async fn mariadb_over_tls_follows_ssl_mode_and_keeps_one_handshake() {
+    let pki = TestPki::new(&["localhost"]).unwrap();
+    let dir = pki.dir().to_owned();
+    let db = common::blocking(move || tls_only_mariadb(&dir)).await;
+    let port = db.server.port();
+    let ca = pki.path("ca.crt");
+    let dsn =
+        |user: &str, host: &str, params: &str| format!("mysql://{user}@{host}:{port}/?{params}");
+    let target = |name: &str, dsn: &str, extra: &str| {
+        format!("[[mysql]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n{extra}")
+    };
+    let client_files = format!(
+        "&ssl-cert={}&ssl-key={}",
+        pki.path("client.crt"),
+        pki.path("client.key")
+    );
+    let targets = [
+        target(
+            "verify-identity",
+            &dsn(
+                "tlsok",
+                "localhost",
+                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+            ),
+            "",
+        ),
+        target(
+            "table",
+            &dsn("root", "localhost", ""),
+            &tls_table("mysql", &[("ca_file", ca.clone())]),
+        ),
+        target(
+            "verify-ca-by-ip",
+            &dsn(
+                "root",
+                "127.0.0.1",
+                &format!("ssl-mode=VERIFY_CA&ssl-ca={ca}"),
+            ),
+            "",
+        ),
+        target(
+            "x509",
+            &dsn(
+                "x509",
+                "localhost",
+                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}{client_files}"),
+            ),
+            "",
+        ),
+        target(
+            "wrong-ca",
+            &dsn(
+                "root",
+                "localhost",
+                &format!(
+                    "ssl-mode=VERIFY_IDENTITY&ssl-ca={}",
+                    pki.path("wrong-ca.crt")
+                ),
+            ),
+            "",
+        ),
+        target(
+            "by-ip",
+            &dsn(
+                "root",
+                "127.0.0.1",
+                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+            ),
+            "",
+        ),
+        target(
+            "x509-no-cert",
+            &dsn(
+                "x509",
+                "localhost",
+                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
+            ),
+            "",
+        ),
+        target(
+            "plaintext",
+            &dsn("root", "localhost", "ssl-mode=DISABLED"),
+            "",
+        ),
+    ]
+    .concat();
+    let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
+    for t in ["verify-identity", "table", "verify-ca-by-ip", "x509"] {
+        wait_polls(&pw, t, 2.0, POLL_WAIT).await;
+    }
+    let sessions = |db: &common::Db| {
+        db.server
+            .sql("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'tlsok' ORDER BY ID")
+            .unwrap()
+    };
+    let before = sessions(&db);
+    let body = pw
+        .wait_for(POLL_WAIT, "failures and three more polls", |b| {
+            let tls_failed = ["wrong-ca", "by-ip"]
+                .iter()
+                .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0);
+            // MariaDB refuses both with "access denied" (1045): reason auth,
+            // the message says what it may mean.
+            let denied = ["x509-no-cert", "plaintext"]
+                .iter()
+                .all(|t| poll_errors(b, t, "auth").unwrap_or(0.0) >= 2.0);
+            (tls_failed && denied && common::polls(b, "verify-identity") >= 5.0)
+                .then(|| b.to_owned())
+        })
+        .await;
+    assert!(!before.trim().is_empty(), "no session of tlsok");
+    assert_eq!(
+        before,
+        sessions(&db),
+        "a poll made a new connection (a new handshake)"
+    );
+    let up = |t: &'static str| [("collector", "mysql"), ("target", t)];
+    #[rustfmt::skip]
+    let wanted: &[Expected] = &[
+        ("perfwatch_target_up", &up("verify-identity"), Some(1.0)),
+        ("perfwatch_target_up", &up("table"), Some(1.0)),
+        ("perfwatch_target_up", &up("verify-ca-by-ip"), Some(1.0)),
+        ("perfwatch_target_up", &up("x509"), Some(1.0)),
+        ("perfwatch_target_up", &up("wrong-ca"), Some(0.0)),
+        ("perfwatch_target_up", &up("by-ip"), Some(0.0)),
+        ("perfwatch_target_up", &up("x509-no-cert"), Some(0.0)),
+        ("perfwatch_target_up", &up("plaintext"), Some(0.0)),
+    ];
+    assert_values(&body, wanted);
+    assert_causes(
+        &pw,
+        "mysql",
+        &[
+            ("wrong-ca", "unknown authority"),
+            ("by-ip", "hostname mismatch"),
+            ("x509-no-cert", "REQUIREs X509"),
+            (
+                "plaintext",
+                "require_secure_transport = ON refuses plaintext",
+            ),
+        ],
+    )
+    .await;
+    pw.stop().await;
+}
+
+/// Each target's row of the landing page names the cause of its failure.
+async fn assert_causes(pw: &Perfwatch, kind: &str, causes: &[(&str, &str)]) {
     let (_, page) = pw.get("/").await;
-    for (target, cause) in [
-        ("wrong-ca", "unknown authority"),
-        ("by-ip", "hostname mismatch"),
-        ("no-client-cert", "client certificate required"),
-        ("plaintext", "accepts only TLS"),
-    ] {
+    for (target, cause) in causes {
         let row = page
-            .split(&format!("postgres target &quot;{target}&quot;"))
+            .split(&format!("{kind} target &quot;{target}&quot;"))
             .nth(1)
             .and_then(|rest| rest.split("</tr>").next())
             .unwrap_or("");
         assert!(row.contains(cause), "{target}: want {cause:?} in {row:?}");
     }
-    pw.stop().await;
 }

@@ -2,6 +2,7 @@
 //! table, and its validation into a [`MysqlTarget`] the collector takes as it
 //! is (the DSN parsed once, the password resolved once).
 
+use crate::tls::{TlsSettings, as_dsn_problems};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,10 @@ pub struct MysqlConfig {
     /// `mysql://user[:password]@host[:port][/db]` (or `mariadb://`); the
     /// password may come from `password`/`password_file` instead.
     pub dsn: String,
+    /// TLS (Prometheus' `tls_config` keys), instead of `ssl-mode`, `ssl-ca`,
+    /// `ssl-cert` and `ssl-key` in the DSN (not both).
+    #[serde(default)]
+    pub tls: Option<TlsSettings>,
     /// Password, when not in the DSN; `${ENV}` is expanded.
     #[serde(default)]
     pub password: Option<Secret>,
@@ -156,8 +161,23 @@ impl MysqlConfig {
             Some(p) => Some(Secret::new(p.as_str())),
             None => from_keys,
         };
+        let options = apply_tls(
+            connect_options(&d, password.as_ref()),
+            &d,
+            self.tls.as_ref(),
+        )?;
+        let client_cert =
+            d.ssl_cert.is_some() || self.tls.as_ref().is_some_and(|t| t.cert_file.is_some());
+        let access_denied_hint = if matches!(options.get_ssl_mode(), MySqlSslMode::Disabled) {
+            " (a server with require_secure_transport = ON refuses plaintext with this same error: set ssl-mode=REQUIRED or VERIFY_IDENTITY)"
+        } else if !client_cert {
+            " (an account that REQUIREs X509 gives this same error without a client certificate: set ssl-cert and ssl-key, or tls.cert_file and tls.key_file)"
+        } else {
+            ""
+        };
         Ok(MysqlReady {
-            options: Arc::new(connect_options(&d, password.as_ref())),
+            access_denied_hint,
+            options: Arc::new(options),
             schemas: schemas(&self.databases, d.database.as_deref()),
             dsn_shown: redact(&self.dsn, &[]),
             password,
@@ -171,8 +191,8 @@ fn connect_options(d: &Dsn, password: Option<&Secret>) -> MySqlConnectOptions {
         .host(&d.host)
         .port(d.port)
         .username(&d.user)
-        // sqlx is built without TLS support here.
-        .ssl_mode(MySqlSslMode::Disabled)
+        // The mysql client's default: TLS when the server offers it.
+        .ssl_mode(MySqlSslMode::Preferred)
         .statement_cache_capacity(0);
     if let Some(s) = &d.socket {
         o = o.socket(s);
@@ -184,6 +204,97 @@ fn connect_options(d: &Dsn, password: Option<&Secret>) -> MySqlConnectOptions {
         o = o.password(p.expose());
     }
     o
+}
+
+/// Applies TLS: the DSN's `ssl-mode`, `ssl-ca`, `ssl-cert`, `ssl-key` (files
+/// read now, bounded, instead of by sqlx at every connect), or a `tls`
+/// table (VERIFY_IDENTITY against `ca_file` or the system roots; REQUIRED
+/// with `insecure_skip_verify`). Both at once, an unreadable file,
+/// `server_name` (sqlx checks the DSN's host) or a verify mode without a CA
+/// on a system with no roots are problems.
+fn apply_tls(
+    mut o: MySqlConnectOptions,
+    d: &Dsn,
+    table: Option<&TlsSettings>,
+) -> Result<MySqlConnectOptions, Problems> {
+    let mut problems = Problems::new();
+    let in_dsn: Vec<&str> = [
+        ("ssl-mode", &d.ssl_mode),
+        ("ssl-ca", &d.ssl_ca),
+        ("ssl-cert", &d.ssl_cert),
+        ("ssl-key", &d.ssl_key),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(k, _)| k)
+    .collect();
+    let (settings, mode) = match table {
+        Some(t) => {
+            if !in_dsn.is_empty() {
+                problems.push((
+                    "tls".into(),
+                    format!(
+                        "TLS is set both in the dsn ({}) and in the tls table: use one",
+                        in_dsn.join(", ")
+                    ),
+                ));
+            }
+            if t.server_name.is_some() {
+                problems.push((
+                    "tls.server_name".into(),
+                    "server_name is not supported here: the certificate is checked against the dsn's host (ssl-mode=VERIFY_CA skips the name)".into(),
+                ));
+            }
+            let mode = if t.insecure_skip_verify {
+                MySqlSslMode::Required
+            } else {
+                MySqlSslMode::VerifyIdentity
+            };
+            (t.clone(), mode)
+        }
+        None => {
+            let mode = match d.ssl_mode.as_deref() {
+                Some("DISABLED") => MySqlSslMode::Disabled,
+                Some("REQUIRED") => MySqlSslMode::Required,
+                Some("VERIFY_CA") => MySqlSslMode::VerifyCa,
+                Some("VERIFY_IDENTITY") => MySqlSslMode::VerifyIdentity,
+                _ => MySqlSslMode::Preferred,
+            };
+            let files = TlsSettings {
+                ca_file: d.ssl_ca.as_ref().map(PathBuf::from),
+                cert_file: d.ssl_cert.as_ref().map(PathBuf::from),
+                key_file: d.ssl_key.as_ref().map(PathBuf::from),
+                ..TlsSettings::default()
+            };
+            (files, mode)
+        }
+    };
+    match settings.validate() {
+        Err(p) if table.is_some() => problems.extend(p),
+        Err(p) => problems.extend(as_dsn_problems(p, ["ssl-ca", "ssl-cert", "ssl-key"])),
+        Ok(ready) => {
+            o = o.ssl_mode(mode);
+            let verifying = matches!(mode, MySqlSslMode::VerifyCa | MySqlSslMode::VerifyIdentity);
+            if let Some(ca) = ready.ca_pem {
+                o = o.ssl_ca_from_pem(ca);
+            } else if verifying && crate::tls::system_roots().is_empty() {
+                problems.push((
+                    "dsn".into(),
+                    "ssl-mode=VERIFY_CA/VERIFY_IDENTITY needs ssl-ca: this system has no CA roots installed".into(),
+                ));
+            }
+            if let Some((cert, key)) = ready.client_pem {
+                o = o
+                    .ssl_client_cert_from_pem(cert)
+                    .ssl_client_key_from_pem(key);
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(o)
+    } else {
+        Err(problems)
+    }
 }
 
 /// The schemas to examine: `None` = every non-system schema, `Some(list)`
@@ -212,6 +323,11 @@ pub struct MysqlReady {
     pub(crate) schemas: Option<Vec<String>>,
     /// The DSN with its password masked, for messages.
     pub(crate) dsn_shown: String,
+    /// What an "access denied" may really mean for this target's TLS
+    /// settings (MariaDB answers a refused plaintext session, and an account
+    /// that REQUIREs X509 without a client certificate, with the same error
+    /// as a wrong password).
+    pub(crate) access_denied_hint: &'static str,
 }
 
 /// The resolved password is compared on reload, so that a rotated password
@@ -233,6 +349,7 @@ mod tests {
     fn cfg(dsn: &str) -> MysqlConfig {
         MysqlConfig {
             dsn: dsn.into(),
+            tls: None,
             password: None,
             password_file: None,
             databases: vec![],

@@ -1,7 +1,9 @@
-//! The `[[mysql]]` DSN: `mysql://user[:pw]@host[:port][/db][?socket=/path]`
-//! (also `mariadb://`), parsed by hand because sqlx's MySQL URL parser
-//! accepts parameters perfwatch does not support (TLS is not built in) and
-//! its messages may quote the password.
+//! The `[[mysql]]` DSN: `mysql://user[:pw]@host[:port][/db][?params]` (also
+//! `mariadb://`), parsed by hand because sqlx's MySQL URL parser accepts
+//! parameters perfwatch does not support and its messages may quote the
+//! password. Parameters: `socket=/path`, and TLS as the mysql client names
+//! it: `ssl-mode` (DISABLED, PREFERRED, REQUIRED, VERIFY_CA,
+//! VERIFY_IDENTITY), `ssl-ca`, `ssl-cert`, `ssl-key`.
 
 use crate::secret::redact;
 
@@ -20,7 +22,24 @@ pub(crate) struct Dsn {
     pub database: Option<String>,
     /// `?socket=/path` for a Unix socket.
     pub socket: Option<String>,
+    /// `ssl-mode`, upper-cased and checked.
+    pub ssl_mode: Option<String>,
+    /// `ssl-ca`, `ssl-cert`, `ssl-key`: file paths.
+    pub ssl_ca: Option<String>,
+    /// Client certificate file.
+    pub ssl_cert: Option<String>,
+    /// Client key file.
+    pub ssl_key: Option<String>,
 }
+
+/// The `ssl-mode` values the mysql client accepts.
+pub(crate) const SSL_MODES: [&str; 5] = [
+    "DISABLED",
+    "PREFERRED",
+    "REQUIRED",
+    "VERIFY_CA",
+    "VERIFY_IDENTITY",
+];
 
 /// Parses `mysql://user[:pw]@host[:port][/db][?socket=/path]` (also
 /// `mariadb://`). Error messages never contain the password.
@@ -64,15 +83,32 @@ pub(crate) fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
             .map_err(|_| format!("dsn \"{masked}\": port \"{p}\" is not a number 1-65535"))?,
         None => 3306,
     };
-    let mut socket = None;
+    let (mut socket, mut ssl_mode, mut ssl_ca, mut ssl_cert, mut ssl_key) =
+        (None, None, None, None, None);
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("socket", v)) => socket = Some(percent_decode(v)?),
+        // The mysql client takes both ssl-mode and ssl_mode.
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let slot = match key.replace('_', "-").as_str() {
+            "socket" => &mut socket,
+            "ssl-mode" => &mut ssl_mode,
+            "ssl-ca" => &mut ssl_ca,
+            "ssl-cert" => &mut ssl_cert,
+            "ssl-key" => &mut ssl_key,
             _ => {
                 return Err(format!(
-                    "dsn \"{masked}\": unknown parameter \"{pair}\" (only socket=/path is supported)"
+                    "dsn \"{masked}\": unknown parameter \"{key}\" (supported: socket, ssl-mode, ssl-ca, ssl-cert, ssl-key)"
                 ));
             }
+        };
+        *slot = Some(percent_decode(value)?);
+    }
+    if let Some(mode) = &mut ssl_mode {
+        *mode = mode.to_ascii_uppercase();
+        if !SSL_MODES.contains(&mode.as_str()) {
+            return Err(format!(
+                "dsn \"{masked}\": ssl-mode \"{mode}\" is not one of {}",
+                SSL_MODES.join(", ")
+            ));
         }
     }
     if host.is_empty() && socket.is_none() {
@@ -92,6 +128,10 @@ pub(crate) fn parse_dsn(dsn: &str) -> Result<Dsn, String> {
         password: password.map(percent_decode).transpose()?,
         database,
         socket,
+        ssl_mode,
+        ssl_ca,
+        ssl_cert,
+        ssl_key,
     })
 }
 
@@ -169,6 +209,7 @@ mod tests {
             "mysql://@h/db",
             "mysql://u@/db",
             "mysql://u@h/db?sslmode=x",
+            "mysql://u@h/db?ssl-mode=sometimes",
         ] {
             assert!(parse_dsn(bad).is_err(), "{bad}");
         }

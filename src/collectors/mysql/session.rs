@@ -53,7 +53,11 @@ impl MysqlCollector {
 
     /// A poll error for a failure of `context`.
     pub(super) fn err(&self, context: &str, e: &sqlx::Error) -> PollError {
-        classify(&self.cfg.common.name, context, e)
+        let mut err = classify(&self.cfg.common.name, context, e);
+        if err.reason == ErrorReason::Auth {
+            err.message.push_str(self.cfg.ready.access_denied_hint);
+        }
+        err
     }
 
     /// Opens a connection and sets the session limits.
@@ -146,6 +150,12 @@ impl MysqlCollector {
 
 /// Maps an sqlx error to a reason and a message naming the target.
 fn classify(target: &str, context: &str, e: &sqlx::Error) -> PollError {
+    if let Some(tls) = crate::tls::describe_sqlx_failure(e) {
+        return PollError::new(
+            ErrorReason::Tls,
+            format!("mysql target \"{target}\": {context}: {tls}"),
+        );
+    }
     let reason = match e {
         sqlx::Error::Database(db) => match db.try_downcast_ref::<MySqlDatabaseError>() {
             Some(m) => status::reason_for_error_number(m.number()),

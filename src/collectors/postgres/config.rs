@@ -2,7 +2,7 @@
 //! validation into a [`PostgresTarget`] the collector takes as it is (the
 //! DSN parsed once, the password resolved once).
 
-use crate::tls::TlsSettings;
+use crate::tls::{TlsSettings, as_dsn_problems};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -297,15 +297,7 @@ pub(crate) fn apply_tls(
             ..TlsSettings::default()
         };
         match files.validate() {
-            // The table's key names mean nothing in a DSN: name libpq's.
-            Err(p) => problems.extend(p.into_iter().map(|(key, m)| {
-                let name = match key.as_str() {
-                    "tls.ca_file" => "sslrootcert",
-                    "tls.cert_file" => "sslcert",
-                    _ => "sslkey",
-                };
-                ("dsn".to_owned(), format!("{name}: {m}"))
-            })),
+            Err(p) => problems.extend(as_dsn_problems(p, ["sslrootcert", "sslcert", "sslkey"])),
             Ok(ready) => {
                 if let Some(ca) = ready.ca_pem {
                     options = options.ssl_root_cert_from_pem(ca);
@@ -482,12 +474,18 @@ mod tests {
             "name = \"x\"\ndsn = \"postgres://u@h/db\"\n[tls]\nca_file = \"{ca}\"\n"
         ))
         .unwrap();
-        assert!(matches!(table.options.get_ssl_mode(), PgSslMode::VerifyFull));
+        assert!(matches!(
+            table.options.get_ssl_mode(),
+            PgSslMode::VerifyFull
+        ));
         let insecure = target(
             "name = \"x\"\ndsn = \"postgres://u@h/db\"\n[tls]\ninsecure_skip_verify = true\n",
         )
         .unwrap();
-        assert!(matches!(insecure.options.get_ssl_mode(), PgSslMode::Require));
+        assert!(matches!(
+            insecure.options.get_ssl_mode(),
+            PgSslMode::Require
+        ));
         for (text, want) in [
             (
                 format!("name = \"x\"\ndsn = \"postgres://u@h/db?sslrootcert={missing}\"\n"),
@@ -509,7 +507,10 @@ mod tests {
             ),
         ] {
             let got = problems(&text);
-            assert!(got.iter().any(|g| g.starts_with(want)), "{text}: want {want:?}, got {got:?}");
+            assert!(
+                got.iter().any(|g| g.starts_with(want)),
+                "{text}: want {want:?}, got {got:?}"
+            );
         }
     }
 
