@@ -40,13 +40,14 @@ impl ResolvesServerCert for CountingCert {
 
 /// An HTTPS app (health and pool endpoints) with `pki`'s server
 /// certificate; `client_ca`: require a client certificate signed by the CA.
-async fn https_app(pki: &TestPki, client_ca: bool) -> (SocketAddr, Arc<AtomicU64>) {
+async fn https_app(pki: &TestPki, server: &str, client_ca: bool) -> (SocketAddr, Arc<AtomicU64>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(pki.file("server.crt"))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_file(pki.file("server.key")).unwrap();
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(pki.file(&format!("{server}.crt")))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(pki.file(&format!("{server}.key"))).unwrap();
     let certified = CertifiedKey::from_der(chain, key, &provider).unwrap();
     let handshakes = Arc::new(AtomicU64::new(0));
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -119,9 +120,10 @@ fn tls_table(kind: &str, lines: &[(&str, String)]) -> String {
 #[tokio::test]
 async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
     let pki = TestPki::new(&["localhost"]).unwrap();
-    let (app, _) = https_app(&pki, false).await;
-    let (counted, handshakes) = https_app(&pki, false).await;
-    let (mtls, _) = https_app(&pki, true).await;
+    let (app, _) = https_app(&pki, "server", false).await;
+    let (counted, handshakes) = https_app(&pki, "server", false).await;
+    let (mtls, _) = https_app(&pki, "server", true).await;
+    let (expired, _) = https_app(&pki, "expired", false).await;
     let plain = plain_app().await;
     let ca = || ("ca_file", pki.path("ca.crt"));
     let client = || {
@@ -182,6 +184,12 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
             "health",
             &tls_table("http", &client()),
         ),
+        http_target(
+            "expired",
+            &format!("https://localhost:{}/health", port(expired)),
+            "health",
+            &tls_table("http", &[ca()]),
+        ),
         // The system roots do not know the test CA.
         http_target(
             "system-roots",
@@ -209,6 +217,7 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
                 "by-ip",
                 "wrong-name",
                 "no-client-cert",
+                "expired",
                 "system-roots",
                 "tls-to-plain",
             ]
@@ -247,6 +256,7 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
             ("by-ip", "hostname mismatch"),
             ("wrong-name", "hostname mismatch"),
             ("no-client-cert", "client certificate required"),
+            ("expired", "has expired"),
             ("system-roots", "unknown authority"),
             ("tls-to-plain", "does not speak TLS"),
         ],
@@ -396,6 +406,11 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
     let pki = TestPki::new(&["localhost"]).unwrap();
     let dir = pki.dir().to_owned();
     let pg = common::blocking(move || tls_only_postgres_in(&dir)).await;
+    // A server without TLS at all (ssl = off, the default).
+    let plain = common::blocking(|| {
+        perfwatch_testbench::PostgresServer::start(&[]).unwrap_or_else(|e| panic!("{e}"))
+    })
+    .await;
     let port = pg.port();
     let ca = pki.path("ca.crt");
     let dsn = |user: &str, host: &str, params: &str| {
@@ -477,6 +492,14 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
             &dsn("postgres", "localhost", "sslmode=disable"),
             "",
         ),
+        pg_target(
+            "no-tls-server",
+            &format!(
+                "postgres://postgres@127.0.0.1:{}/postgres?sslmode=require",
+                plain.port()
+            ),
+            "",
+        ),
     ]
     .concat();
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
@@ -494,9 +517,15 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
     let before = sessions(&pg);
     let body = pw
         .wait_for(POLL_WAIT, "failures and three more polls", |b| {
-            let failed = ["wrong-ca", "by-ip", "no-client-cert", "plaintext"]
-                .iter()
-                .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0);
+            let failed = [
+                "wrong-ca",
+                "by-ip",
+                "no-client-cert",
+                "plaintext",
+                "no-tls-server",
+            ]
+            .iter()
+            .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0);
             (failed && common::polls(b, "client-cert") >= 5.0).then(|| b.to_owned())
         })
         .await;
@@ -527,6 +556,7 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
             ("by-ip", "hostname mismatch"),
             ("no-client-cert", "client certificate required"),
             ("plaintext", "accepts only TLS"),
+            ("no-tls-server", "does not support TLS"),
         ],
     )
     .await;

@@ -32,7 +32,13 @@ impl TestPki {
         let (wrong_ca, _) = make_ca("another CA")?;
         let server_key = KeyPair::generate()?;
         let names: Vec<String> = server_names.iter().map(|s| s.to_string()).collect();
-        let server = CertificateParams::new(names)?.signed_by(&server_key, &issuer)?;
+        let server = CertificateParams::new(names.clone())?.signed_by(&server_key, &issuer)?;
+        // The same names, valid in 2000 only.
+        let expired_key = KeyPair::generate()?;
+        let mut expired_params = CertificateParams::new(names)?;
+        expired_params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        expired_params.not_after = rcgen::date_time_ymd(2000, 12, 31);
+        let expired = expired_params.signed_by(&expired_key, &issuer)?;
         let client_key = KeyPair::generate()?;
         let mut client_params = CertificateParams::new(vec!["perfwatch".to_owned()])?;
         client_params
@@ -44,6 +50,8 @@ impl TestPki {
             ("wrong-ca.crt", wrong_ca.pem()),
             ("server.crt", server.pem()),
             ("server.key", server_key.serialize_pem()),
+            ("expired.crt", expired.pem()),
+            ("expired.key", expired_key.serialize_pem()),
             ("client.crt", client.pem()),
             ("client.key", client_key.serialize_pem()),
         ];
@@ -60,6 +68,7 @@ impl TestPki {
     }
 
     /// One of `ca.crt`, `wrong-ca.crt`, `server.crt`, `server.key`,
+    /// `expired.crt`, `expired.key` (the server's names, expired in 2000),
     /// `client.crt`, `client.key`.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
