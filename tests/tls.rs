@@ -246,7 +246,14 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
     // One handshake for all the polls of a target: the connection is kept.
     let polls = common::polls(&body, "counted");
     assert!(polls >= 4.0);
-    assert_eq!(handshakes.load(Ordering::SeqCst), 1, "{polls} polls");
+    // (A poll that fails, e.g. times out on a loaded machine, drops its
+    // connection on purpose; only those may add a handshake.)
+    let handshakes = handshakes.load(Ordering::SeqCst) as f64;
+    let failed = failed_polls(&body, "counted");
+    assert!(
+        handshakes >= 1.0 && handshakes <= 1.0 + failed,
+        "{handshakes} handshakes for {polls} polls, {failed} of them failed"
+    );
 
     assert_causes(
         &pw,
@@ -347,7 +354,12 @@ async fn redis_over_tls_is_verified_both_ways_and_keeps_one_handshake() {
     // the server counts every accepted connection.
     let accepted =
         |b: &str| common::value(b, "redis_connections_received_total", &[("target", "ok")]);
-    assert_eq!(accepted(&first), accepted(&body), "a poll reconnected");
+    let new_connections = accepted(&body).unwrap() - accepted(&first).unwrap();
+    let failed = failed_polls(&body, "ok") - failed_polls(&first, "ok");
+    assert!(
+        new_connections <= failed,
+        "{new_connections} reconnects, {failed} failed polls"
+    );
 
     assert_causes(
         &pw,
@@ -514,6 +526,7 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
         )
         .unwrap()
     };
+    let first = pw.scrape().await;
     let before = sessions(&pg);
     let body = pw
         .wait_for(POLL_WAIT, "failures and three more polls", |b| {
@@ -530,11 +543,15 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
         })
         .await;
     assert!(!before.trim().is_empty(), "no TLS session of perfwatch");
-    assert_eq!(
-        before,
-        sessions(&pg),
-        "a poll made a new session (a new handshake)"
-    );
+    // Unless a poll failed (and dropped its session on purpose), the same
+    // TLS sessions serve every poll.
+    if failed_polls(&body, "client-cert") == failed_polls(&first, "client-cert") {
+        assert_eq!(
+            before,
+            sessions(&pg),
+            "a poll made a new session (a new handshake)"
+        );
+    }
     let up = |t: &'static str| [("collector", "postgres"), ("target", t)];
     #[rustfmt::skip]
     let wanted: &[Expected] = &[
@@ -684,6 +701,7 @@ async fn mariadb_over_tls_follows_ssl_mode_and_keeps_one_handshake() {
             .sql("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'tlsok' ORDER BY ID")
             .unwrap()
     };
+    let first = pw.scrape().await;
     let before = sessions(&db);
     let body = pw
         .wait_for(POLL_WAIT, "failures and three more polls", |b| {
@@ -700,11 +718,13 @@ async fn mariadb_over_tls_follows_ssl_mode_and_keeps_one_handshake() {
         })
         .await;
     assert!(!before.trim().is_empty(), "no session of tlsok");
-    assert_eq!(
-        before,
-        sessions(&db),
-        "a poll made a new connection (a new handshake)"
-    );
+    if failed_polls(&body, "verify-identity") == failed_polls(&first, "verify-identity") {
+        assert_eq!(
+            before,
+            sessions(&db),
+            "a poll made a new connection (a new handshake)"
+        );
+    }
     let up = |t: &'static str| [("collector", "mysql"), ("target", t)];
     #[rustfmt::skip]
     let wanted: &[Expected] = &[
@@ -746,4 +766,23 @@ async fn assert_causes(pw: &Perfwatch, kind: &str, causes: &[(&str, &str)]) {
             .unwrap_or("");
         assert!(row.contains(cause), "{target}: want {cause:?} in {row:?}");
     }
+}
+
+/// Failed polls of `target`, every reason: each drops its connection on
+/// purpose, so only those may add a handshake.
+fn failed_polls(body: &str, target: &str) -> f64 {
+    [
+        "connect",
+        "auth",
+        "timeout",
+        "protocol",
+        "query",
+        "permission",
+        "io",
+        "tls",
+        "internal",
+    ]
+    .iter()
+    .map(|r| poll_errors(body, target, r).unwrap_or(0.0))
+    .sum()
 }
