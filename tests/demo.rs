@@ -42,6 +42,9 @@ const TARGETS: &[(&str, &str)] = &[
 const PHASES: &[&str] = &["phase2", "phase3"];
 
 async fn scrape(addr: SocketAddr) -> String {
+    // This process's reqwest clients need the rustls provider perfwatch
+    // uses (the demo's perfwatch may run in another process).
+    perfwatch::tls::install_default_provider();
     reqwest::get(format!("http://{addr}/metrics"))
         .await
         .unwrap()
