@@ -18,6 +18,10 @@ pub struct Perfwatch {
     _dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     join: Option<tokio::task::JoinHandle<()>>,
+    /// One client for every request: building one loads the system's TLS
+    /// roots, which costs tens of milliseconds in a debug build (timed
+    /// scrapes would measure that, not perfwatch).
+    client: reqwest::Client,
 }
 
 impl Perfwatch {
@@ -45,12 +49,16 @@ impl Perfwatch {
             _dir: dir,
             shutdown: Some(tx),
             join: Some(join),
+            client: reqwest::Client::new(),
         }
     }
 
     /// GET a path; returns status and body.
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let resp = reqwest::get(format!("http://{}{path}", self.addr))
+        let resp = self
+            .client
+            .get(format!("http://{}{path}", self.addr))
+            .send()
             .await
             .unwrap();
         let status = resp.status().as_u16();
@@ -66,7 +74,8 @@ impl Perfwatch {
 
     /// POST /-/reload.
     pub async fn reload(&self) -> (u16, String) {
-        let resp = reqwest::Client::new()
+        let resp = self
+            .client
             .post(format!("http://{}/-/reload", self.addr))
             .send()
             .await
