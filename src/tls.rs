@@ -182,6 +182,36 @@ pub fn as_dsn_problems(problems: TlsProblems, names: [&str; 3]) -> TlsProblems {
         .collect()
 }
 
+/// What is wrong with a database target's tls table beside its DSN: TLS
+/// parameters in both (`in_dsn` names the DSN's), or a `server_name`, which
+/// the database drivers cannot use (sqlx checks the DSN's host;
+/// `skip_name_hint` is the DSN setting that skips the name check).
+pub fn dsn_table_conflicts(
+    table: &TlsSettings,
+    in_dsn: &[&str],
+    skip_name_hint: &str,
+) -> TlsProblems {
+    let mut problems = TlsProblems::new();
+    if !in_dsn.is_empty() {
+        problems.push((
+            "tls".into(),
+            format!(
+                "TLS is set both in the dsn ({}) and in the tls table: use one",
+                in_dsn.join(", ")
+            ),
+        ));
+    }
+    if table.server_name.is_some() {
+        problems.push((
+            "tls.server_name".into(),
+            format!(
+                "server_name is not supported here: the certificate is checked against the dsn's host ({skip_name_hint} skips the name)"
+            ),
+        ));
+    }
+    problems
+}
+
 impl TlsReady {
     /// A rustls client config: `ca_file` or the system roots, the client
     /// certificate if any, `server_name` checked instead of the host, or no

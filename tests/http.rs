@@ -984,19 +984,7 @@ async fn a_connection_closed_while_idle_is_retried_once_on_a_fresh_one() {
     .await;
     let body = wait_polls(&pw, "keepalive", 4.0, POLL_WAIT).await;
     let t = [("target", "keepalive")];
-    let failed: f64 = [
-        "connect",
-        "auth",
-        "timeout",
-        "protocol",
-        "query",
-        "permission",
-        "io",
-        "internal",
-    ]
-    .iter()
-    .map(|r| poll_errors(&body, "keepalive", r).unwrap_or(0.0))
-    .sum();
+    let failed = common::failed_polls(&body, "keepalive");
     assert_eq!(failed, 0.0, "no poll failed: {body}");
     let retries = value(&body, "perfwatch_app_request_retries_total", &t).unwrap();
     let polls = polls(&body, "keepalive");

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use common::{Expected, Perfwatch, assert_values, config, poll_errors, wait_polls};
+use common::{Expected, Perfwatch, assert_values, config, failed_polls, poll_errors, wait_polls};
 use perfwatch_testbench::pki::TestPki;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -766,23 +766,4 @@ async fn assert_causes(pw: &Perfwatch, kind: &str, causes: &[(&str, &str)]) {
             .unwrap_or("");
         assert!(row.contains(cause), "{target}: want {cause:?} in {row:?}");
     }
-}
-
-/// Failed polls of `target`, every reason: each drops its connection on
-/// purpose, so only those may add a handshake.
-fn failed_polls(body: &str, target: &str) -> f64 {
-    [
-        "connect",
-        "auth",
-        "timeout",
-        "protocol",
-        "query",
-        "permission",
-        "io",
-        "tls",
-        "internal",
-    ]
-    .iter()
-    .map(|r| poll_errors(body, target, r).unwrap_or(0.0))
-    .sum()
 }

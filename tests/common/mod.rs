@@ -168,6 +168,14 @@ pub fn poll_errors(body: &str, target: &str, reason: &str) -> Option<f64> {
     )
 }
 
+/// Failed polls of `target`, summed over every reason perfwatch has.
+pub fn failed_polls(body: &str, target: &str) -> f64 {
+    perfwatch::poll::ErrorReason::ALL
+        .iter()
+        .map(|r| poll_errors(body, target, r.as_str()).unwrap_or(0.0))
+        .sum()
+}
+
 /// `perfwatch_slowlog_rotations_total{target}`.
 pub fn slowlog_rotations(body: &str, target: &str) -> Option<f64> {
     value(

@@ -2,7 +2,7 @@
 //! table, and its validation into a [`MysqlTarget`] the collector takes as it
 //! is (the DSN parsed once, the password resolved once).
 
-use crate::tls::{TlsSettings, as_dsn_problems};
+use crate::tls::{TlsSettings, as_dsn_problems, dsn_table_conflicts};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,21 +230,7 @@ fn apply_tls(
     .collect();
     let (settings, mode) = match table {
         Some(t) => {
-            if !in_dsn.is_empty() {
-                problems.push((
-                    "tls".into(),
-                    format!(
-                        "TLS is set both in the dsn ({}) and in the tls table: use one",
-                        in_dsn.join(", ")
-                    ),
-                ));
-            }
-            if t.server_name.is_some() {
-                problems.push((
-                    "tls.server_name".into(),
-                    "server_name is not supported here: the certificate is checked against the dsn's host (ssl-mode=VERIFY_CA skips the name)".into(),
-                ));
-            }
+            problems.extend(dsn_table_conflicts(t, &in_dsn, "ssl-mode=VERIFY_CA"));
             let mode = if t.insecure_skip_verify {
                 MySqlSslMode::Required
             } else {

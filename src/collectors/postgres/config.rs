@@ -2,7 +2,7 @@
 //! validation into a [`PostgresTarget`] the collector takes as it is (the
 //! DSN parsed once, the password resolved once).
 
-use crate::tls::{TlsSettings, as_dsn_problems};
+use crate::tls::{TlsSettings, as_dsn_problems, dsn_table_conflicts};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -255,70 +255,54 @@ pub(crate) fn apply_tls(
         .into_iter()
         .filter(|p| param(p).is_some())
         .collect();
-    if let Some(table) = table {
-        if !in_dsn.is_empty() {
-            problems.push((
-                "tls".into(),
-                format!(
-                    "TLS is set both in the dsn ({}) and in the tls table: use one",
-                    in_dsn.join(", ")
-                ),
-            ));
+    // One set of files either way: the table's, or the DSN's parameters.
+    let (settings, dsn_names) = match table {
+        Some(t) => {
+            problems.extend(dsn_table_conflicts(t, &in_dsn, "sslmode=verify-ca"));
+            options = options.ssl_mode(if t.insecure_skip_verify {
+                PgSslMode::Require
+            } else {
+                PgSslMode::VerifyFull
+            });
+            (t.clone(), None)
         }
-        if table.server_name.is_some() {
-            problems.push((
-                "tls.server_name".into(),
-                "server_name is not supported here: the certificate is checked against the dsn's host (sslmode=verify-ca skips the name)".into(),
-            ));
-        }
-        match table.validate() {
-            Err(p) => problems.extend(p),
-            Ok(ready) => {
-                options = options.ssl_mode(if table.insecure_skip_verify {
-                    PgSslMode::Require
-                } else {
-                    PgSslMode::VerifyFull
-                });
-                if let Some(ca) = ready.ca_pem {
-                    options = options.ssl_root_cert_from_pem(ca);
-                }
-                if let Some((cert, key)) = ready.client_pem {
-                    options = options
-                        .ssl_client_cert_from_pem(cert)
-                        .ssl_client_key_from_pem(key);
-                }
+        None => (
+            TlsSettings {
+                ca_file: param("sslrootcert").map(PathBuf::from),
+                cert_file: param("sslcert").map(PathBuf::from),
+                key_file: param("sslkey").map(PathBuf::from),
+                ..TlsSettings::default()
+            },
+            Some(["sslrootcert", "sslcert", "sslkey"]),
+        ),
+    };
+    match (settings.validate(), dsn_names) {
+        (Err(p), Some(names)) => problems.extend(as_dsn_problems(p, names)),
+        (Err(p), None) => problems.extend(p),
+        (Ok(ready), _) => {
+            if let Some(ca) = ready.ca_pem {
+                options = options.ssl_root_cert_from_pem(ca);
+            }
+            if let Some((cert, key)) = ready.client_pem {
+                options = options
+                    .ssl_client_cert_from_pem(cert)
+                    .ssl_client_key_from_pem(key);
             }
         }
-    } else {
-        let files = TlsSettings {
-            ca_file: param("sslrootcert").map(PathBuf::from),
-            cert_file: param("sslcert").map(PathBuf::from),
-            key_file: param("sslkey").map(PathBuf::from),
-            ..TlsSettings::default()
-        };
-        match files.validate() {
-            Err(p) => problems.extend(as_dsn_problems(p, ["sslrootcert", "sslcert", "sslkey"])),
-            Ok(ready) => {
-                if let Some(ca) = ready.ca_pem {
-                    options = options.ssl_root_cert_from_pem(ca);
-                }
-                if let Some((cert, key)) = ready.client_pem {
-                    options = options
-                        .ssl_client_cert_from_pem(cert)
-                        .ssl_client_key_from_pem(key);
-                }
-            }
-        }
-        let verifying = matches!(
-            options.get_ssl_mode(),
-            PgSslMode::VerifyCa | PgSslMode::VerifyFull
-        );
-        if verifying && files.ca_file.is_none() && crate::tls::system_roots().is_empty() {
-            problems.push((
-                "dsn".into(),
-                "sslmode=verify-ca/verify-full needs sslrootcert: this system has no CA roots installed".into(),
-            ));
-        }
+    }
+    let verifying = matches!(
+        options.get_ssl_mode(),
+        PgSslMode::VerifyCa | PgSslMode::VerifyFull
+    );
+    if table.is_none()
+        && verifying
+        && settings.ca_file.is_none()
+        && crate::tls::system_roots().is_empty()
+    {
+        problems.push((
+            "dsn".into(),
+            "sslmode=verify-ca/verify-full needs sslrootcert: this system has no CA roots installed".into(),
+        ));
     }
     if problems.is_empty() {
         Ok(options)
