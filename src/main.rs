@@ -146,9 +146,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             // Up but partly blind (a configured metric missing, statements
             // unavailable): not a failure, but never silent either.
+            let degraded = perfwatch::catalog::COLLECTOR_DEGRADED.name;
             for line in text.lines() {
                 if let Some(series) = line
-                    .strip_prefix("perfwatch_collector_degraded{")
+                    .strip_prefix(degraded)
+                    .and_then(|l| l.strip_prefix('{'))
                     .and_then(|l| l.strip_suffix("} 1"))
                 {
                     eprintln!("perfwatch: degraded: {series}");
