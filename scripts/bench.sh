@@ -34,7 +34,7 @@
 # Redis is stopped; RSS <= 12 MiB with everything on, growth ~0 over an
 # hour of polls; >= 50x pt-query-digest; 0 new connections per poll.
 #
-# Usage: scripts/bench.sh [--quick] [--no-build] [--no-doc] [--strict] [--keep] [--allow-busy]
+# Usage: scripts/bench.sh [--quick] [--no-build] [--no-doc] [--strict] [--keep] [--allow-busy] [--hold]
 #   --quick       a fast validation run: 3 s wrk runs, fewer polls and
 #                 scrapes, a small slow log (BENCH_LOG_MB=5: one 25 MB
 #                 round), no waiting for an idle machine;
@@ -45,6 +45,11 @@
 #   --keep        keep the work dir (configs, logs, wrk output) after the run
 #   --allow-busy  record the run in the doc even if other processes used the
 #                 CPU during a wrk run (default: exit 4, doc untouched)
+#   --hold        for profiling: start the servers, the exporters and the
+#                 all-collectors perfwatch, warm it up, print its pid, URL
+#                 and config, and wait (measuring nothing) until Ctrl-C,
+#                 which stops everything (see docs/PERFORMANCE.md, "Where
+#                 the memory and the tail latency go")
 # Environment: BENCH_KEYS (10000), BENCH_ROWS (20000), BENCH_SCRAPES (20),
 #   BENCH_POLLS (10), BENCH_FAST_INTERVAL_MS (100), BENCH_LOG_MB (100),
 #   BENCH_IDLE_WAIT (300; --quick: 0), BENCH_WRK_TRIES (5; --quick: 1),
@@ -65,7 +70,15 @@ DOC="$ROOT/docs/PERFORMANCE.md"
 
 build=1 write_doc=1 strict=0 allow_busy=0 quick=0
 ARGS=("$@")
-for arg in "$@"; do bench_flag "$arg" "--quick --no-build --no-doc --strict --keep --allow-busy"; done
+hold=0
+BENCH_USAGE_EXTRA="[--hold]"
+for arg in "$@"; do
+    if [[ $arg == --hold ]]; then
+        hold=1
+        continue
+    fi
+    bench_flag "$arg" "--quick --no-build --no-doc --strict --keep --allow-busy"
+done
 if ((quick)); then
     write_doc=0
     : "${BENCH_IDLE_WAIT:=0}" "${BENCH_WRK_TRIES:=1}" "${WRK_DURATION:=3s}"
@@ -395,6 +408,10 @@ start_perfwatch_all perfwatch "$WORK/perfwatch.toml"
 PW_MAIN_PID=$PW_PID PW_MAIN_URL=$PW_URL
 # Warm-up: a few rounds after every target is up.
 wait_poll "$PW_URL" cache $(($(wait_poll "$PW_URL" cache 0) + 3)) >/dev/null
+if ((hold)); then
+    log "--hold: everything is up. perfwatch pid $PW_MAIN_PID at $PW_URL (binary $PERFWATCH, config $WORK/perfwatch.toml, log $WORK/perfwatch.log); redis_exporter $REXP_URL; Ctrl-C stops it all"
+    while :; do sleep 3600; done
+fi
 fig perfwatch.rss_idle "$(mib "$(rss_kb "$PW_MAIN_PID")")"
 
 # CPU per poll round: an idle window (no scrape but the two reading the

@@ -475,6 +475,10 @@ pub fn describe_sqlx_failure(e: &sqlx::Error) -> Option<String> {
                 Some("tls: client certificate required: the server wants one (set sslcert/sslkey, or cert_file and key_file)".into())
             } else if m.contains("no encryption") {
                 Some("tls: the server accepts only TLS connections from here (pg_hba.conf hostssl): set sslmode=require or verify-full".into())
+            } else if m == "ssl required" {
+                // PgBouncer's answer to a plaintext client under
+                // client_tls_sslmode = require or stricter.
+                Some("tls: the server accepts only TLS connections (PgBouncer client_tls_sslmode): set sslmode=require or verify-full".into())
             } else if m.contains("insecure transport") || m.contains("require_secure_transport") {
                 Some("tls: the server accepts only TLS connections (require_secure_transport): set ssl-mode=REQUIRED or VERIFY_IDENTITY".into())
             } else {

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, value};
+use perfwatch_testbench::pki::TestPki;
 use perfwatch_testbench::{PgbouncerServer, PostgresServer};
 
 /// A PostgreSQL and a PgBouncer in front of it with `settings`.
@@ -252,4 +253,138 @@ async fn scrape_with_pgbouncer_metrics_passes_promtool() {
         );
     }
     common::promtool_check_metrics(&body);
+}
+
+/// The test PKI's server files, copied where PgBouncer (running as the
+/// `postgres` system user when the tests run as root) can read them.
+fn pgbouncer_readable_certs(pki: &TestPki) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let owner = perfwatch_testbench::run_as_postgres("pgbouncer").unwrap_or_else(|e| panic!("{e}"));
+    for name in ["server.crt", "server.key", "ca.crt"] {
+        let to = dir.path().join(name);
+        std::fs::copy(pki.dir().join(name), &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(&to, Some(uid), Some(gid)).unwrap();
+        }
+    }
+    dir
+}
+
+/// perfwatch's TLS client sessions on a PgBouncer's admin console, as
+/// "port connect_time" lines (one per session; a new handshake is a new line).
+fn tls_sessions(bouncer: &PgbouncerServer) -> String {
+    let clients = bouncer.admin("SHOW CLIENTS").unwrap();
+    let mut sessions: Vec<String> = clients
+        .lines()
+        // Not the psql that runs this SHOW (application_name, the last column).
+        .filter(|row| {
+            row.contains("|perfwatch|pgbouncer|")
+                && row.contains("TLSv1")
+                && !row.ends_with("|psql")
+        })
+        .map(|row| {
+            // type|user|database|state|addr|port|local_addr|local_port|connect_time|...
+            let fields: Vec<&str> = row.split('|').collect();
+            format!("{} {}", fields[5], fields[8])
+        })
+        .collect();
+    sessions.sort();
+    sessions.join("\n")
+}
+
+/// PgBouncer with TLS on its client side (`client_tls_sslmode = require`,
+/// and a second one with `verify-full`, which wants a client certificate):
+/// libpq's DSN parameters and the tls table work as against PostgreSQL, each
+/// failure has `reason="tls"` and its cause, and a session keeps its one
+/// handshake over polls.
+#[tokio::test]
+async fn pgbouncer_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
+    let pki = TestPki::new(&["localhost"]).unwrap();
+    let certs = pgbouncer_readable_certs(&pki);
+    let tls_settings = |mode: &'static str| {
+        let file = |name: &str| certs.path().join(name).display().to_string();
+        vec![
+            ("client_tls_sslmode", mode.to_owned()),
+            ("client_tls_cert_file", file("server.crt")),
+            ("client_tls_key_file", file("server.key")),
+            ("client_tls_ca_file", file("ca.crt")),
+        ]
+    };
+    let (require, verify) = (tls_settings("require"), tls_settings("verify-full"));
+    let (_pg, bouncer, mtls_bouncer) = blocking(move || {
+        let start = |pg: &PostgresServer, s: &[(&'static str, String)]| {
+            let s: Vec<(&str, &str)> = s.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            PgbouncerServer::start(pg, &s).unwrap_or_else(|e| panic!("{e}"))
+        };
+        let pg = PostgresServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let bouncer = start(&pg, &require);
+        let mtls = start(&pg, &verify);
+        (pg, bouncer, mtls)
+    })
+    .await;
+    let ca = pki.path("ca.crt");
+    let target = |name: &str, port: u16, host: &str, params: &str, extra: &str| {
+        format!(
+            "[[pgbouncer]]\nname = \"{name}\"\n\
+             dsn = \"postgres://perfwatch@{host}:{port}/pgbouncer?{params}\"\n{extra}"
+        )
+    };
+    let (port, mtls_port) = (bouncer.port(), mtls_bouncer.port());
+    let verify_full = format!("sslmode=verify-full&sslrootcert={ca}");
+    let client_files = format!(
+        "{verify_full}&sslcert={}&sslkey={}",
+        pki.path("client.crt"),
+        pki.path("client.key")
+    );
+    let targets = [
+        target("verify-full", port, "localhost", &verify_full, ""),
+        target(
+            "table",
+            port,
+            "localhost",
+            "",
+            &format!("[pgbouncer.tls]\nca_file = \"{ca}\"\n"),
+        ),
+        target("client-cert", mtls_port, "localhost", &client_files, ""),
+        target(
+            "wrong-ca",
+            port,
+            "localhost",
+            &format!(
+                "sslmode=verify-full&sslrootcert={}",
+                pki.path("wrong-ca.crt")
+            ),
+            "",
+        ),
+        target("by-ip", port, "127.0.0.1", &verify_full, ""),
+        target("no-client-cert", mtls_port, "localhost", &verify_full, ""),
+        target("plaintext", port, "localhost", "sslmode=disable", ""),
+    ]
+    .concat();
+    let pw = Perfwatch::start(&config(FAST, &targets)).await;
+    let want = common::TlsOutcome {
+        kind: "pgbouncer",
+        up: &["verify-full", "table", "client-cert"],
+        down: &[
+            ("wrong-ca", "tls", "unknown authority"),
+            ("by-ip", "tls", "hostname mismatch"),
+            ("no-client-cert", "tls", "client certificate required"),
+            ("plaintext", "tls", "accepts only TLS"),
+        ],
+        steady: &["verify-full", "table"],
+    };
+    common::assert_tls_outcome(&pw, &want, Duration::from_secs(20), || {
+        let sessions = tls_sessions(&bouncer);
+        assert_eq!(
+            sessions.lines().count(),
+            2,
+            "want one TLS session each for `verify-full` and `table`: {sessions:?}"
+        );
+        sessions
+    })
+    .await;
+    pw.stop().await;
 }

@@ -336,3 +336,98 @@ pub fn secret_file(content: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::write(&path, format!("{content}\n")).unwrap();
     (dir, path)
 }
+
+/// Asserts that each target's row of the landing page (`/`) names the cause
+/// of its failure: `causes` holds (target, text the row must contain).
+pub async fn assert_causes(pw: &Perfwatch, kind: &str, causes: &[(&str, &str)]) {
+    let (_, page) = pw.get("/").await;
+    for (target, cause) in causes {
+        let row = page
+            .split(&format!("{kind} target &quot;{target}&quot;"))
+            .nth(1)
+            .and_then(|rest| rest.split("</tr>").next())
+            .unwrap_or("");
+        assert!(row.contains(cause), "{target}: want {cause:?} in {row:?}");
+    }
+}
+
+/// What a TLS test of one collector kind expects (tests/tls.rs,
+/// tests/pgbouncer.rs).
+pub struct TlsOutcome<'a> {
+    /// The `collector` label (`postgres`, `mysql`, `pgbouncer`).
+    pub kind: &'a str,
+    /// Targets that must be up.
+    pub up: &'a [&'a str],
+    /// Targets that must be down: (target, the `reason` of its failed polls,
+    /// text its row of the landing page must contain).
+    pub down: &'a [(&'a str, &'a str, &'a str)],
+    /// Up targets whose sessions the caller's `sessions` lists: unless one of
+    /// their polls failed, those sessions must not change over polls.
+    pub steady: &'a [&'a str],
+}
+
+/// Waits for two polls of every `up` target, takes `sessions()`, waits for
+/// two failures of every `down` target (with its reason) and three more
+/// polls of the `steady` ones, then asserts the outcome: the same sessions
+/// (one TLS handshake per connection, not per poll), up 1 / up 0, and each
+/// failure's cause on the landing page.
+pub async fn assert_tls_outcome(
+    pw: &Perfwatch,
+    want: &TlsOutcome<'_>,
+    timeout: Duration,
+    sessions: impl Fn() -> String,
+) {
+    for t in want.up {
+        wait_polls(pw, t, 2.0, timeout).await;
+    }
+    let first = pw.scrape().await;
+    let before = sessions();
+    let steady_polls = |b: &str| {
+        want.steady
+            .iter()
+            .map(|t| polls(b, t))
+            .fold(f64::MAX, f64::min)
+    };
+    let first_polls = steady_polls(&first);
+    let body = pw
+        .wait_for(timeout, "failures and three more polls", |b| {
+            let failed = want
+                .down
+                .iter()
+                .all(|(t, reason, _)| poll_errors(b, t, reason).unwrap_or(0.0) >= 2.0);
+            (failed && steady_polls(b) >= first_polls + 3.0).then(|| b.to_owned())
+        })
+        .await;
+    assert!(
+        !before.trim().is_empty(),
+        "no session of perfwatch on the server"
+    );
+    // A failed poll drops its session on purpose; otherwise the same TLS
+    // sessions serve every poll.
+    let failures = |b: &str| want.steady.iter().map(|t| failed_polls(b, t)).sum::<f64>();
+    if failures(&body) == failures(&first) {
+        assert_eq!(
+            before,
+            sessions(),
+            "a poll made a new session (a new handshake)"
+        );
+    }
+    for t in want.up {
+        let labels = [("collector", want.kind), ("target", *t)];
+        assert_eq!(
+            value(&body, "perfwatch_target_up", &labels),
+            Some(1.0),
+            "{t}"
+        );
+    }
+    for (t, _, _) in want.down {
+        let labels = [("collector", want.kind), ("target", *t)];
+        assert_eq!(
+            value(&body, "perfwatch_target_up", &labels),
+            Some(0.0),
+            "{t}"
+        );
+    }
+    let causes: Vec<(&str, &str)> = want.down.iter().map(|(t, _, cause)| (*t, *cause)).collect();
+    assert_causes(pw, want.kind, &causes).await;
+}

@@ -57,7 +57,7 @@ pub mod workload;
 pub use alertmanager::{AlertmanagerAlert, AlertmanagerServer};
 pub use mariadb::MariaDbServer;
 pub use pgbouncer::{PGBOUNCER_ADMIN_USER, PgbouncerBackend, PgbouncerServer};
-pub use postgres::PostgresServer;
+pub use postgres::{PostgresServer, run_as_postgres};
 pub use prometheus::{
     Labels as PrometheusLabels, PrometheusAlert, PrometheusRule, PrometheusServer, PrometheusTarget,
 };

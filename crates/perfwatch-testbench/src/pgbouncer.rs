@@ -227,7 +227,7 @@ impl PgbouncerServer {
 
     /// Whether the admin console answers `SHOW VERSION` (2 s timeout).
     pub fn is_ready(&self) -> bool {
-        show_version(&self.psql, self.port(), 2)
+        show_version(&self.psql, self.dir.path(), self.port(), 2)
     }
 
     /// Runs one admin console command (`SHOW POOLS`, `PAUSE`, ...) as
@@ -299,15 +299,22 @@ impl PgbouncerServer {
         }
         self.process.spawn(cmd, port)?;
         let psql = self.psql.clone();
+        let socket_dir = self.dir.path().to_owned();
         self.process.wait_ready(START_TIMEOUT, |port| {
-            port_accepts(port, Duration::from_millis(200)) && show_version(&psql, port, 2)
+            port_accepts(port, Duration::from_millis(200))
+                && show_version(&psql, &socket_dir, port, 2)
         })
     }
 }
 
-fn show_version(psql: &Path, port: u16, timeout_secs: u32) -> bool {
+/// `SHOW VERSION` on the admin console through PgBouncer's Unix socket in
+/// `socket_dir`: TLS settings (`client_tls_sslmode = verify-full` wants a
+/// client certificate psql does not have) apply to TCP clients only, so the
+/// readiness check works whatever the test configures.
+fn show_version(psql: &Path, socket_dir: &Path, port: u16, timeout_secs: u32) -> bool {
     let mut cmd = Command::new(psql);
-    cmd.args(["-X", "-q", "-A", "-t", "-h", "127.0.0.1"])
+    cmd.args(["-X", "-q", "-A", "-t", "-h"])
+        .arg(socket_dir)
         .args(["-U", PGBOUNCER_ADMIN_USER, "-d", "pgbouncer"])
         .arg("-p")
         .arg(port.to_string())

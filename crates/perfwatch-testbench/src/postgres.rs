@@ -325,8 +325,9 @@ pub(super) fn psql_command(
 }
 
 /// When the tests run as root: the uid and gid of the `postgres` user, who
-/// runs the server (PostgreSQL refuses root); `None` otherwise.
-pub(super) fn run_as_postgres(server: &'static str) -> Result<Option<(u32, u32)>, HarnessError> {
+/// runs the server (PostgreSQL and PgBouncer refuse root); `None` otherwise.
+/// Files such servers must read (e.g. TLS keys) belong to that user.
+pub fn run_as_postgres(server: &'static str) -> Result<Option<(u32, u32)>, HarnessError> {
     if !is_root() {
         return Ok(None);
     }
