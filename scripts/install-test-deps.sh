@@ -46,6 +46,8 @@ needs=(
     "percona-toolkit:pt-query-digest"
     "chromium:chromium"
     "python3-yaml:python3-yaml"
+    # The MySQL 8 login server's RSA key and decryption (tests/mysql8_auth.rs).
+    "openssl:openssl"
 )
 
 have_binary() {

@@ -30,6 +30,11 @@
 //! constructors inside `tokio::task::spawn_blocking` or directly: starting
 //! takes well under a few seconds. Linux only (uses `/proc` and `prctl`).
 //!
+//! One server is not a real one: [`mysql8_login`], a protocol-level MySQL 8
+//! *login* server (caching_sha2_password and sha256_password, with TLS and
+//! the RSA exchange), because MySQL 8 has no package here; it checks
+//! passwords for real but answers nothing after the login.
+//!
 //! Besides the servers: [`SampleApp`] (a stand-in for the watched app),
 //! [`workload`] (cache and database traffic and the schemas it runs on),
 //! [`deploy`] (the repository's rules and example Prometheus/Alertmanager
@@ -45,6 +50,7 @@ mod alertmanager;
 pub mod demo;
 pub mod deploy;
 mod mariadb;
+pub mod mysql8_login;
 mod pgbouncer;
 pub mod pki;
 mod postgres;
