@@ -38,6 +38,15 @@ fn yaml_documents(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// What a tool printed, both streams.
+fn stdout_and_stderr(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// The one YAML document of `rel`.
 fn yaml_file(rel: &str) -> Value {
     let mut docs = yaml_documents(&read(rel));
@@ -97,11 +106,7 @@ fn kubernetes_validate(files: &[PathBuf]) -> Result<String, String> {
     }
     args.extend(files.iter().map(|f| f.as_os_str()));
     let out = venv_tool("kubernetes-validate", &args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = stdout_and_stderr(&out);
     let unchecked: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("WARN"))
@@ -201,11 +206,7 @@ fn prometheus_operator_check(files: &[PathBuf]) -> Result<String, String> {
         vec!["-c".as_ref(), CRD_CHECK.as_ref(), crd_files.as_ref()];
     args.extend(files.iter().map(|f| f.as_os_str()));
     let out = venv_tool("python", &args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = stdout_and_stderr(&out);
     if out.status.success() {
         Ok(text)
     } else {
@@ -257,8 +258,8 @@ fn both_manifest_checks_reject_a_misspelt_field() {
         "scrapeTimeout:",
         "scrapeTimout:",
     );
-    let err =
-        prometheus_operator_check(&[monitor.clone()]).expect_err("a misspelt scrapeTimeout passed");
+    let err = prometheus_operator_check(std::slice::from_ref(&monitor))
+        .expect_err("a misspelt scrapeTimeout passed");
     assert!(err.contains("scrapeTimout"), "{err}");
     // And kubernetes-validate alone would have let it through: why the CRD
     // check exists.
@@ -351,11 +352,7 @@ fn systemd_verify(unit_text: &str) -> Result<(), String> {
         .unwrap_or_else(|e| {
             panic!("systemd-analyze not found ({e}): apt-get install -y systemd (or run scripts/install-test-deps.sh)")
         });
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = stdout_and_stderr(&out);
     if out.status.success() && text.trim().is_empty() {
         Ok(())
     } else {
@@ -376,7 +373,7 @@ fn the_systemd_unit_passes_systemd_analyze_verify() {
 fn unit_value<'a>(unit: &'a str, key: &str) -> Option<&'a str> {
     unit.lines()
         .filter_map(|l| l.trim().strip_prefix(key)?.strip_prefix('='))
-        .last()
+        .next_back()
 }
 
 #[test]
