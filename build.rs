@@ -57,11 +57,12 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
 }
 
 /// HEAD's commit, and rerun-if-changed lines for the files that move when
-/// HEAD does (HEAD itself, the branch ref, packed refs), so that a commit
-/// or a checkout rebuilds the facts.
+/// HEAD does (HEAD itself, its reflog, the branch ref, packed refs), so that
+/// a commit or a checkout rebuilds the facts. Only existing files: cargo
+/// reruns a script on every build while a watched path is missing.
 fn git_commit(dir: &Path) -> Option<String> {
     let commit = git(dir, &["rev-parse", "HEAD"])?;
-    for name in ["HEAD", "packed-refs"] {
+    for name in ["HEAD", "logs/HEAD", "packed-refs"] {
         if let Some(p) = git(dir, &["rev-parse", "--git-path", name]) {
             watch(dir, &p);
         }
