@@ -12,6 +12,12 @@
 # - Something missing and we are not root: prints the exact command to run
 #   and exits 1.
 #
+# Then the Python tools the deploy-file tests run (kubernetes-validate, and
+# jsonschema with it), pinned, in their own venv at /opt/perfwatch-test-venv
+# (PERFWATCH_TEST_VENV overrides; tests/deploy.rs looks there): pip from PyPI,
+# never into the system Python (Debian's is externally managed). Also only
+# when missing or of another version.
+#
 # Usage: scripts/install-test-deps.sh [--check]
 #   --check   only report what is missing (exit 1 if anything is), never install.
 set -euo pipefail
@@ -48,13 +54,35 @@ needs=(
     "python3-yaml:python3-yaml"
     # The MySQL 8 login server's RSA key and decryption (tests/mysql8_auth.rs).
     "openssl:openssl"
+    # The image test (tests/build_context.rs, scripts/build-image.sh).
+    "buildah:buildah"
+    "binutils:strip"
+    "ca-certificates:ca-certificates"
+    # tests/deploy.rs: `systemd-analyze verify` of the unit.
+    "systemd:systemd-analyze"
+    # The venv below.
+    "python3-venv:python3-venv"
 )
+
+venv=${PERFWATCH_TEST_VENV:-/opt/perfwatch-test-venv}
+# Pinned: a new release may change what --strict rejects.
+kubernetes_validate_version=1.37.0
 
 have_binary() {
     local name=$1
     # Not a binary: the YAML module the deploy-file tests parse with.
     if [[ $name == python3-yaml ]]; then
         python3 -c 'import yaml' >/dev/null 2>&1
+        return
+    fi
+    # Not binaries either: the CA bundle the image ships, and what
+    # `python3 -m venv` needs (Debian splits ensurepip into python3-venv).
+    if [[ $name == ca-certificates ]]; then
+        [[ -s /etc/ssl/certs/ca-certificates.crt ]]
+        return
+    fi
+    if [[ $name == python3-venv ]]; then
+        python3 -c 'import ensurepip, venv' >/dev/null 2>&1
         return
     fi
     if command -v "$name" >/dev/null 2>&1; then
@@ -80,7 +108,35 @@ for entry in "${needs[@]}"; do
     fi
 done
 
+have_venv_tools() {
+    [[ -x $venv/bin/kubernetes-validate ]] &&
+        [[ $("$venv/bin/kubernetes-validate" --version 2>/dev/null) == "$kubernetes_validate_version" ]] &&
+        "$venv/bin/python" -c 'import jsonschema, yaml' >/dev/null 2>&1
+}
+
+install_venv_tools() {
+    have_venv_tools && return 0
+    echo "install-test-deps: kubernetes-validate $kubernetes_validate_version missing in $venv"
+    if [[ $check_only -eq 1 ]]; then
+        echo "install it with: python3 -m venv $venv && $venv/bin/pip install kubernetes-validate==$kubernetes_validate_version"
+        return 1
+    fi
+    if [[ ! -w $(dirname "$venv") ]]; then
+        echo "install-test-deps: cannot write $(dirname "$venv"); run as root or set PERFWATCH_TEST_VENV" >&2
+        return 1
+    fi
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+        "kubernetes-validate==$kubernetes_validate_version"
+    have_venv_tools || {
+        echo "install-test-deps: kubernetes-validate still missing in $venv after pip" >&2
+        return 1
+    }
+    echo "install-test-deps: installed kubernetes-validate $kubernetes_validate_version in $venv"
+}
+
 if [[ ${#missing_pkgs[@]} -eq 0 ]]; then
+    install_venv_tools
     echo "install-test-deps: all test dependencies are installed"
     exit 0
 fi
@@ -88,6 +144,7 @@ fi
 echo "install-test-deps: missing binaries: ${missing_bins[*]}"
 if [[ $check_only -eq 1 ]]; then
     echo "install them with: apt-get update && apt-get install -y ${missing_pkgs[*]}"
+    install_venv_tools || true
     exit 1
 fi
 if [[ $(id -u) -ne 0 ]]; then
@@ -137,4 +194,5 @@ if [[ ${#still_missing[@]} -gt 0 ]]; then
     echo "install-test-deps: still missing after install: ${still_missing[*]}" >&2
     exit 1
 fi
+install_venv_tools
 echo "install-test-deps: done"

@@ -14,6 +14,7 @@
 //! - [`catalog`]: `MetricDef` and `metric_catalog!`: every family declared once.
 //! - [`exposition`]: metric families, merging and text encoding.
 //! - [`counter_window`]: windowed, reset-aware ratios of counter pairs.
+//! - [`build_info`]: version, git commit, build date, rustc (from `build.rs`).
 //!
 //! Above them:
 //! - [`collectors`]: one folder per source (config, catalog, pure parsers,
@@ -40,6 +41,7 @@
 //! `main.rs` only parses flags, sets up logging, loads the config and calls
 //! [`run`].
 
+pub mod build_info;
 pub mod catalog;
 pub mod collectors;
 pub mod config;

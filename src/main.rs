@@ -20,6 +20,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 #[command(
     name = "perfwatch",
     version,
+    long_version = perfwatch::build_info::LONG_VERSION,
     about = "Watches a web backend (Redis, database, slow logs, app endpoints) and serves Prometheus metrics."
 )]
 struct Cli {

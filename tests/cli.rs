@@ -11,11 +11,84 @@ fn perfwatch() -> Command {
     Command::new(env!("CARGO_BIN_EXE_perfwatch"))
 }
 
-#[test]
-fn version_prints_the_crate_version() {
+/// The commit this checkout is at, if it is a git checkout (CI's clone is):
+/// what build.rs must have recorded.
+fn checkout_commit() -> Option<String> {
+    let out = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// `--version`'s fields: version, revision, build date, rustc.
+fn version_fields() -> [String; 4] {
     let out = perfwatch().arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let version = lines.next().unwrap().strip_prefix("perfwatch ").unwrap();
+    let mut field = |name: &str| {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("no {name} line:\n{text}"));
+        let (key, value) = line.split_once(':').unwrap();
+        assert_eq!(key.trim(), name, "{text}");
+        value.trim().to_owned()
+    };
+    let revision = field("revision");
+    let date = field("build date");
+    let rustc = field("rustc");
+    [version.to_owned(), revision, date, rustc]
+}
+
+#[test]
+fn version_prints_version_commit_build_date_and_rustc() {
+    let [version, revision, date, rustc] = version_fields();
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    // build.rs reran when HEAD moved, so this is the checkout's commit.
+    assert_eq!(
+        revision,
+        checkout_commit().unwrap_or_else(|| "unknown".into())
+    );
+    // RFC 3339 UTC, not in the future (tests/build_context.rs checks a fixed
+    // SOURCE_DATE_EPOCH gives exactly its date).
+    assert!(
+        date.len() == 20 && date.ends_with('Z') && date.as_bytes()[10] == b'T',
+        "{date}"
+    );
+    let now = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    assert!(
+        date.as_str() <= String::from_utf8_lossy(&now.stdout).trim(),
+        "{date}"
+    );
+    let out = Command::new("rustc").arg("--version").output().unwrap();
+    let toolchain = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        Some(rustc.as_str()),
+        toolchain.trim().strip_prefix("rustc ")
+    );
+}
+
+#[test]
+fn build_info_carries_the_same_facts_as_version() {
+    let [version, revision, date, rustc] = version_fields();
+    // A target that is down: `once` still prints perfwatch's own metrics.
+    let port = perfwatch_testbench::free_port().unwrap();
+    let out = once(&format!(
+        "[[redis]]\nname = \"down\"\nurl = \"redis://127.0.0.1:{port}/0\"\n"
+    ));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let want = format!(
+        "perfwatch_build_info{{version=\"{version}\",revision=\"{revision}\",build_date=\"{date}\",rustc_version=\"{rustc}\"}} 1"
+    );
+    assert!(text.lines().any(|l| l == want), "no {want} in:\n{text}");
 }
 
 #[test]
@@ -94,20 +167,82 @@ fn check_config_takes_the_config_file_flag_like_the_other_commands() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("redis[0]: missing field `url`"));
 }
 
+/// The quickstart works as is: no environment variable, no other file, and
+/// against a Redis on 127.0.0.1 (a throwaway one: only the port rewritten).
 #[test]
-fn check_config_accepts_the_example() {
+fn the_quickstart_config_works_as_is_with_a_local_redis() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/quickstart.toml");
     let out = perfwatch()
+        .arg("check-config")
+        .arg(path)
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let quickstart = std::fs::read_to_string(path).unwrap();
+    let url = "\"redis://127.0.0.1:6379/0\"";
+    assert_eq!(quickstart.matches(url).count(), 1);
+    let redis = RedisServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
+    let out = once(&quickstart.replace(url, &format!("\"{}\"", redis.url())));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("perfwatch_target_up{collector=\"redis\",target=\"cache\"} 1"),
+        "{text}"
+    );
+}
+
+/// The example references secrets through `${VAR}`: its header's check
+/// command sets every one of them, so following it works.
+#[test]
+fn the_example_config_documents_every_variable_its_check_needs() {
+    let example = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/perfwatch.example.toml"
+    ))
+    .unwrap();
+    // Comments are not expanded (commented-out keys, the header's own text).
+    let mut vars: Vec<&str> = example
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(|l| l.split("${").skip(1))
+        .filter_map(|rest| rest.split_once('}').map(|(v, _)| v))
+        .collect();
+    vars.sort();
+    vars.dedup();
+    assert!(!vars.is_empty());
+    let command = example
+        .lines()
+        .find(|l| l.contains("perfwatch check-config config/perfwatch.example.toml"))
+        .expect("the example's header has no check-config command");
+    let mut set: Vec<&str> = command
+        .trim_start_matches('#')
+        .split_whitespace()
+        .filter_map(|w| w.split_once('=').map(|(k, _)| k))
+        .collect();
+    set.sort();
+    assert_eq!(set, vars, "{command}");
+    // And with exactly those set, the check passes.
+    let mut check = perfwatch();
+    check
         .arg("check-config")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/config/perfwatch.example.toml"
         ))
-        .env("REDIS_PASSWORD", "example")
-        .env("API_KEY", "example")
-        .env("MYSQL_PASSWORD", "example")
-        .env("PERFWATCH_PG_PASSWORD", "example")
-        .output()
-        .unwrap();
+        .env_clear();
+    for v in &vars {
+        check.env(v, "example");
+    }
+    let out = check.output().unwrap();
     assert!(
         out.status.success(),
         "{}",

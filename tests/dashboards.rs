@@ -594,14 +594,22 @@ fn compose_stack_has_every_service_and_its_files() {
     );
 }
 
-/// deploy/prometheus/prometheus.yml is mounted unchanged: its rule files must
-/// be mounted where it looks for them, and the addresses it scrapes and
-/// alerts must be reachable from the Prometheus container (a service name, or
-/// 127.0.0.1 of the network namespace it shares); Grafana's datasource must
-/// point at the Prometheus container.
+/// The Prometheus config the stack mounts (deploy/prometheus/prometheus.compose.yml):
+/// its rule files must be mounted where it looks for them, and the addresses
+/// it scrapes and alerts must be reachable from the Prometheus container (a
+/// service name, or 127.0.0.1 of the network namespace it shares); Grafana's
+/// datasource must point at the Prometheus container.
 fn prometheus_config_fits_the_stack(compose: &str, services: &[String]) {
-    let prom_cfg = read("deploy/prometheus/prometheus.yml");
     let prom = compose_service(compose, "prometheus");
+    let mounted = prom
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("- ./")?
+                .strip_suffix(":/etc/prometheus/prometheus.yml:ro")
+        })
+        .expect("docker-compose.yml mounts no /etc/prometheus/prometheus.yml");
+    let prom_cfg = read(&format!("deploy/{mounted}"));
     let mut lines = prom_cfg
         .lines()
         .skip_while(|l| !l.starts_with("rule_files:"));
@@ -705,12 +713,11 @@ fn dockerfile_is_multi_stage_non_root_with_healthcheck() {
 fn kubernetes_shapes_use_probes_resources_and_secrets() {
     let side = read("deploy/kubernetes/sidecar-deployment.yaml");
     let shared = read("deploy/kubernetes/shared-deployment.yaml");
+    // Probes: tests/deploy.rs (the sidecar must have no readinessProbe).
     for (f, t) in [("sidecar", &side), ("shared", &shared)] {
         for want in [
             "livenessProbe:",
-            "readinessProbe:",
             "path: /-/healthy",
-            "path: /-/ready",
             "resources:",
             "limits:",
             "requests:",

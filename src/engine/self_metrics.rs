@@ -15,7 +15,7 @@ pub(crate) fn render(
     globals: &GlobalState,
     now: Instant,
 ) {
-    out.gauge(&BUILD_INFO, &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+    out.gauge(&BUILD_INFO, &crate::build_info::LABELS, 1.0);
     out.gauge(
         &CONFIG_LAST_RELOAD_SUCCESSFUL,
         &[],
@@ -73,8 +73,8 @@ crate::metric_catalog! {
     pub const CATALOG;
     BUILD_INFO = Gauge(
         "perfwatch_build_info",
-        ["version"],
-        "A constant 1 labelled with the perfwatch version."
+        ["version", "revision", "build_date", "rustc_version"],
+        "A constant 1 labelled with the perfwatch version, the git commit it was built from, its build date and the rustc version (each `unknown` when the build could not tell)."
     );
     CONFIG_LAST_RELOAD_SUCCESSFUL = Gauge(
         "perfwatch_config_last_reload_successful",
