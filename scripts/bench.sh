@@ -410,7 +410,11 @@ PW_MAIN_PID=$PW_PID PW_MAIN_URL=$PW_URL
 wait_poll "$PW_URL" cache $(($(wait_poll "$PW_URL" cache 0) + 3)) >/dev/null
 if ((hold)); then
     log "--hold: everything is up. perfwatch pid $PW_MAIN_PID at $PW_URL (binary $PERFWATCH, config $WORK/perfwatch.toml, log $WORK/perfwatch.log); redis_exporter $REXP_URL; Ctrl-C stops it all"
-    while :; do sleep 3600; done
+    # `wait` returns on a signal; a foreground sleep would defer the trap.
+    while :; do
+        sleep 3600 &
+        wait $!
+    done
 fi
 fig perfwatch.rss_idle "$(mib "$(rss_kb "$PW_MAIN_PID")")"
 
