@@ -311,7 +311,7 @@ async fn sha256_password_as_the_default_plugin_logs_in_over_tls_only() {
     assert_logged_in(&failures, "tls");
     let plain = &failures["plain"];
     assert!(
-        plain.reason != ErrorReason::Auth && plain.message.contains("1043: Bad handshake"),
+        plain.reason == ErrorReason::Connect && plain.message.contains("1043: Bad handshake"),
         "{plain:?}"
     );
     let over_tls = LoginRecord {

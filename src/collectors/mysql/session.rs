@@ -164,6 +164,9 @@ fn classify(target: &str, context: &str, e: &sqlx::Error) -> PollError {
         sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => ErrorReason::Timeout,
         sqlx::Error::Io(_) | sqlx::Error::Tls(_) => ErrorReason::Connect,
         sqlx::Error::PoolTimedOut => ErrorReason::Timeout,
+        // sqlx cannot log in the way the server asks (e.g. an auth plugin it
+        // was built without): the session never started, no query ran.
+        sqlx::Error::Configuration(_) => ErrorReason::Connect,
         sqlx::Error::Protocol(_) | sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
             ErrorReason::Protocol
         }

@@ -247,9 +247,10 @@ pub(crate) fn reason_for_error_number(number: u16) -> ErrorReason {
         // ER_QUERY_TIMEOUT (MySQL max_execution_time), ER_STATEMENT_TIMEOUT
         // (MariaDB max_statement_time), ER_LOCK_WAIT_TIMEOUT, ER_QUERY_INTERRUPTED
         3024 | 1969 | 1205 | 1317 => ErrorReason::Timeout,
-        // ER_CON_COUNT_ERROR, ER_HOST_IS_BLOCKED, ER_HOST_NOT_PRIVILEGED,
+        // ER_CON_COUNT_ERROR, ER_HANDSHAKE_ERROR ("Bad handshake": the login
+        // exchange itself failed), ER_HOST_IS_BLOCKED, ER_HOST_NOT_PRIVILEGED,
         // ER_SERVER_SHUTDOWN
-        1040 | 1129 | 1130 | 1053 => ErrorReason::Connect,
+        1040 | 1043 | 1129 | 1130 | 1053 => ErrorReason::Connect,
         _ => ErrorReason::Query,
     }
 }
@@ -389,6 +390,7 @@ mod tests {
             (1969, ErrorReason::Timeout),
             (1205, ErrorReason::Timeout),
             (1040, ErrorReason::Connect),
+            (1043, ErrorReason::Connect),
             (1064, ErrorReason::Query),
             (1146, ErrorReason::Query),
         ];
