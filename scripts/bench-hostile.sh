@@ -24,13 +24,10 @@
 #
 # Exit codes: 0 measured; 1 a step failed; 2 bad usage; 3 goal missed.
 set -euo pipefail
-export LC_ALL=C
 
 BENCH_NAME=bench-hostile
 # shellcheck source=scripts/lib/bench-common.sh
 . "$(dirname "$0")/lib/bench-common.sh"
-ROOT=$BENCH_ROOT
-DOC="$ROOT/docs/PERFORMANCE.md"
 
 build=1 write_doc=1
 for arg in "$@"; do bench_flag "$arg" "--no-build --no-doc --keep"; done
@@ -226,9 +223,7 @@ EOF
 )
 printf '\n%s\n' "$REPORT"
 if ((write_doc)); then
-    printf '%s\n' "$REPORT" >"$WORK/report.md"
-    doc_write_block "$DOC" bench-hostile "$WORK/report.md"
-    log "wrote the figures into ${DOC#"$ROOT"/} (Hostile clients section)"
+    bench_write_doc bench-hostile "Hostile clients section" "$REPORT"
 fi
 [[ $GOAL == met ]] || exit 3
 exit 0

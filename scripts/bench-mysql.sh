@@ -29,7 +29,6 @@
 # Exit codes: 0 all figures measured; 1 a step failed (the message says
 # which); 2 bad usage.
 set -euo pipefail
-export LC_ALL=C
 
 BENCH_NAME=bench-mysql
 # shellcheck source=scripts/lib/bench-common.sh

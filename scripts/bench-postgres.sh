@@ -34,12 +34,10 @@
 # Exit codes: 0 all figures measured; 1 a figure could not be measured or a
 # step failed (the message says which); 2 bad usage.
 set -euo pipefail
-export LC_ALL=C
 
 BENCH_NAME=bench-postgres
 # shellcheck source=scripts/lib/bench-common.sh
 . "$(dirname "$0")/lib/bench-common.sh"
-DOC="$BENCH_ROOT/docs/PERFORMANCE.md"
 
 build=1 write_doc=1
 for arg in "$@"; do bench_flag "$arg" "--no-build --no-doc --keep"; done
@@ -197,7 +195,5 @@ EOF
 printf '\n%s\n' "$TABLE"
 
 if ((write_doc)); then
-    printf '%s\n' "$TABLE" >"$WORK/report.md"
-    doc_write_block "$DOC" bench-postgres "$WORK/report.md"
-    log "updated the PostgreSQL block of $DOC"
+    bench_write_doc bench-postgres "PostgreSQL section" "$TABLE"
 fi

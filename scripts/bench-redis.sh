@@ -36,13 +36,10 @@
 # step failed (the message says which); 2 bad usage; 3 goal missed (--strict);
 # 4 other processes disturbed a wrk run (not recorded; see --allow-busy).
 set -euo pipefail
-export LC_ALL=C
 
 BENCH_NAME=bench-redis
 # shellcheck source=scripts/lib/bench-common.sh
 . "$(dirname "$0")/lib/bench-common.sh"
-ROOT=$BENCH_ROOT
-DOC="$ROOT/docs/PERFORMANCE.md"
 
 build=1 write_doc=1 strict=0 allow_busy=0
 for arg in "$@"; do bench_flag "$arg" "--no-build --no-doc --strict --keep --allow-busy"; done
@@ -363,9 +360,7 @@ fi
 
 # ------------------------------------------------------- docs/PERFORMANCE.md
 if ((write_doc)); then
-    printf '%s\n' "$REPORT" >"$WORK/report.md"
-    doc_write_block "$DOC" bench-redis "$WORK/report.md"
-    log "wrote the measured figures into ${DOC#"$ROOT"/} (Redis section)"
+    bench_write_doc bench-redis "Redis section" "$REPORT"
 fi
 
 if ((${#MISSED[@]})); then

@@ -38,7 +38,6 @@
 # Exit codes: 0 every figure measured (goals met or not: the table says);
 # 1 a step failed or a figure could not be measured; 2 bad usage.
 set -euo pipefail
-export LC_ALL=C
 
 BENCH_NAME=bench-slowlog
 BENCH_USAGE_EXTRA="[--log FILE] [--cache-dir DIR] [--figures FILE] [--perfwatch BIN]"

@@ -60,13 +60,10 @@
 # step failed (the message names it); 2 bad usage; 3 goal missed (--strict);
 # 4 other processes disturbed a wrk run (not recorded; see --allow-busy).
 set -euo pipefail
-export LC_ALL=C
 
 BENCH_NAME=bench
 # shellcheck source=scripts/lib/bench-common.sh
 . "$(dirname "$0")/lib/bench-common.sh"
-ROOT=$BENCH_ROOT
-DOC="$ROOT/docs/PERFORMANCE.md"
 
 build=1 write_doc=1 strict=0 allow_busy=0 quick=0
 ARGS=("$@")
@@ -96,7 +93,7 @@ WRK_ARGS=(-t2 -c4 "-d$WRK_DURATION" --latency)
 WRK_STOPPED_ARGS=(-t2 -c4 "-d$WRK_DURATION" --latency --timeout 1s)
 INTERVAL_MS=1000 TIMEOUT_MS=800
 BENCH_OK_CODES=" 0 3 4 "
-EXAMPLE="$ROOT/config/perfwatch.example.toml"
+EXAMPLE="$BENCH_ROOT/config/perfwatch.example.toml"
 
 # An hour of polls at the default interval (the example config's [global]
 # interval, which documents the default).
@@ -531,8 +528,8 @@ for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
 
 # ------------------------------------------------------------ slow log
 log "slow log vs pt-query-digest (scripts/bench-slowlog.sh, BENCH_LOG_MB=$LOG_MB)"
-BENCH_LOG_MB=$LOG_MB "$ROOT/scripts/bench-slowlog.sh" --no-build --perfwatch "$PERFWATCH" \
-    --cache-dir "$ROOT/target/bench-cache" --figures "$WORK/slowlog.figures" >"$WORK/slowlog.out" 2>&1 ||
+BENCH_LOG_MB=$LOG_MB "$BENCH_ROOT/scripts/bench-slowlog.sh" --no-build --perfwatch "$PERFWATCH" \
+    --cache-dir "$BENCH_ROOT/target/bench-cache" --figures "$WORK/slowlog.figures" >"$WORK/slowlog.out" 2>&1 ||
     die "scripts/bench-slowlog.sh failed: $(tail -n 20 "$WORK/slowlog.out")"
 for k in pw_mbs pt_mbs pw_rss_mib pt_rss_mib log_mb classes_match classes_pt; do
     fig "slowlog.$k" "$(awk -v k="$k" '$1 == k { print $2 }' "$WORK/slowlog.figures")"
@@ -664,9 +661,7 @@ if ((write_doc)); then
         log "NOT RECORDED: other processes used the CPU during a wrk run ($DISTURBED); docs/PERFORMANCE.md left as it was. Rerun on an idle machine (or pass --allow-busy)."
         exit 4
     fi
-    printf '%s\n' "$REPORT" >"$WORK/report.md"
-    doc_write_block "$DOC" bench-all "$WORK/report.md"
-    log "wrote the figures into ${DOC#"$ROOT"/} (All collectors at once)"
+    bench_write_doc bench-all "All collectors at once" "$REPORT"
 fi
 log "done in $((SECONDS - START)) s"
 ((${#MISSED[@]})) && ((strict)) && exit 3

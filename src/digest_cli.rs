@@ -13,22 +13,30 @@ use anyhow::bail;
 use perfwatch_slowlog::LogFormat;
 use perfwatch_slowlog::report::{Report, ReportOptions, digest_file};
 
-/// What `perfwatch digest` was asked for.
-#[derive(Debug, Clone)]
+/// What `perfwatch digest` was asked for (its command-line arguments: the
+/// doc comments are the `--help` texts).
+#[derive(Debug, Clone, clap::Args)]
 pub struct DigestOptions {
-    /// The log file.
+    /// The slow-log file.
+    #[arg(value_name = "FILE")]
     pub path: PathBuf,
-    /// `mysql` (default), `postgres`, `postgres-csv` or `postgres-json`.
+    /// Log format: mysql, postgres, postgres-csv, postgres-json.
+    #[arg(long, default_value = "mysql")]
     pub format: String,
-    /// PostgreSQL stderr logs: the server's `log_line_prefix`.
+    /// PostgreSQL stderr logs: the server's log_line_prefix.
+    #[arg(long = "log-line-prefix")]
     pub log_line_prefix: Option<String>,
-    /// Classes printed (0: all).
+    /// Classes to print (0: all).
+    #[arg(long, default_value_t = 20)]
     pub top: usize,
-    /// Most distinct classes tracked (beyond: counted as `other`).
+    /// Most distinct classes tracked; beyond, events count as "other".
+    #[arg(long = "max-classes", default_value_t = 100_000)]
     pub max_classes: usize,
-    /// Longest line / statement kept, bytes (as `max_line_bytes`).
+    /// Longest line / statement kept, bytes (like max_line_bytes).
+    #[arg(long = "max-line-bytes", default_value_t = 64 * 1024)]
     pub max_line_bytes: usize,
-    /// JSON instead of a table.
+    /// Print JSON instead of a table.
+    #[arg(long)]
     pub json: bool,
 }
 

@@ -36,6 +36,21 @@ impl Families {
         })
     }
 
+    /// Adds one sample with `labels` to the family `name`, created with
+    /// `help` and `kind` if it is new; `set_value` fills in the value.
+    fn push(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: ProtoType,
+        labels: &[(&str, &str)],
+        set_value: impl FnOnce(&mut Metric),
+    ) {
+        let mut m = metric(labels);
+        set_value(&mut m);
+        self.family(name, help, kind).mut_metric().push(m);
+    }
+
     /// Adds a gauge sample of a declared family.
     pub fn gauge(&mut self, def: &MetricDef, labels: &[(&str, &str)], value: f64) {
         check(def, MetricType::Gauge, labels);
@@ -60,11 +75,7 @@ impl Families {
     pub fn gauge_named(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
         let mut g = Gauge::default();
         g.set_value(value);
-        let mut m = metric(labels);
-        m.set_gauge(g);
-        self.family(name, help, ProtoType::GAUGE)
-            .mut_metric()
-            .push(m);
+        self.push(name, help, ProtoType::GAUGE, labels, |m| m.set_gauge(g));
     }
 
     /// Adds a counter sample of a family the user named (`name` must end in
@@ -76,11 +87,7 @@ impl Families {
         );
         let mut c = Counter::default();
         c.set_value(value);
-        let mut m = metric(labels);
-        m.set_counter(c);
-        self.family(name, help, ProtoType::COUNTER)
-            .mut_metric()
-            .push(m);
+        self.push(name, help, ProtoType::COUNTER, labels, |m| m.set_counter(c));
     }
 
     pub fn histogram_named(
@@ -107,11 +114,9 @@ impl Families {
         h.set_bucket(buckets);
         h.set_sample_count(data.count);
         h.set_sample_sum(data.sum);
-        let mut m = metric(labels);
-        m.set_histogram(h);
-        self.family(name, help, ProtoType::HISTOGRAM)
-            .mut_metric()
-            .push(m);
+        self.push(name, help, ProtoType::HISTOGRAM, labels, |m| {
+            m.set_histogram(h)
+        });
     }
 
     /// Adds families produced elsewhere (e.g. the process collector).

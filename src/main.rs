@@ -72,28 +72,7 @@ enum Command {
     Once,
     /// Read a whole slow log once with the collector's parser and print its
     /// query classes by total time (pt-query-digest ids); throughput to stderr.
-    Digest {
-        /// The slow-log file.
-        file: PathBuf,
-        /// Log format: mysql, postgres, postgres-csv, postgres-json.
-        #[arg(long, default_value = "mysql")]
-        format: String,
-        /// PostgreSQL stderr logs: the server's log_line_prefix.
-        #[arg(long = "log-line-prefix")]
-        log_line_prefix: Option<String>,
-        /// Classes to print (0: all).
-        #[arg(long, default_value_t = 20)]
-        top: usize,
-        /// Most distinct classes tracked; beyond, events count as "other".
-        #[arg(long = "max-classes", default_value_t = 100_000)]
-        max_classes: usize,
-        /// Longest line / statement kept, bytes (like max_line_bytes).
-        #[arg(long = "max-line-bytes", default_value_t = 64 * 1024)]
-        max_line_bytes: usize,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    Digest(digest_cli::DigestOptions),
 }
 
 fn main() -> ExitCode {
@@ -163,24 +142,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Some(Command::Digest {
-            file,
-            format,
-            log_line_prefix,
-            top,
-            max_classes,
-            max_line_bytes,
-            json,
-        }) => {
-            digest_cli::run(&digest_cli::DigestOptions {
-                path: file,
-                format,
-                log_line_prefix,
-                top,
-                max_classes,
-                max_line_bytes,
-                json,
-            })?;
+        Some(Command::Digest(options)) => {
+            digest_cli::run(&options)?;
             Ok(ExitCode::SUCCESS)
         }
         None => {

@@ -233,8 +233,14 @@ impl TlsReady {
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?;
-        let verifier: Arc<dyn ServerCertVerifier> = if self.settings.insecure_skip_verify {
-            Arc::new(AcceptAny(provider))
+        let custom = |check| -> Arc<dyn ServerCertVerifier> {
+            Arc::new(CustomVerifier {
+                check,
+                algorithms: provider.signature_verification_algorithms,
+            })
+        };
+        let verifier = if self.settings.insecure_skip_verify {
+            custom(CertCheck::AcceptAny)
         } else {
             let roots = match &self.ca {
                 Some(ca) => {
@@ -246,12 +252,14 @@ impl TlsReady {
                 }
                 None => system_roots(),
             };
-            let webpki =
-                rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
-                    .build()
-                    .map_err(|e| e.to_string())?;
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                roots,
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| e.to_string())?;
             match &self.server_name {
-                Some(name) => Arc::new(FixedName {
+                Some(name) => custom(CertCheck::FixedName {
                     inner: webpki,
                     name: name.clone(),
                 }),
@@ -338,15 +346,30 @@ pub fn system_roots() -> Arc<RootCertStore> {
         .clone()
 }
 
-/// Checks the certificate against a configured name instead of the host
-/// connected to (`server_name`).
+/// A server certificate check other than webpki's default (the roots, for
+/// the host connected to). The handshake's signatures are checked the same
+/// way in both cases, with the provider's algorithms, as webpki does.
 #[derive(Debug)]
-struct FixedName {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-    name: ServerName<'static>,
+struct CustomVerifier {
+    check: CertCheck,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for FixedName {
+/// What [`CustomVerifier`] accepts as the server's certificate.
+#[derive(Debug)]
+enum CertCheck {
+    /// Valid for a configured name instead of the host connected to
+    /// (`server_name`).
+    FixedName {
+        inner: Arc<rustls::client::WebPkiServerVerifier>,
+        name: ServerName<'static>,
+    },
+    /// `insecure_skip_verify`: any certificate (the session is still
+    /// encrypted to whoever holds the certificate's key).
+    AcceptAny,
+}
+
+impl ServerCertVerifier for CustomVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -355,8 +378,12 @@ impl ServerCertVerifier for FixedName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
+        match &self.check {
+            CertCheck::FixedName { inner, name } => {
+                inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
+            }
+            CertCheck::AcceptAny => Ok(ServerCertVerified::assertion()),
+        }
     }
 
     fn verify_tls12_signature(
@@ -365,7 +392,7 @@ impl ServerCertVerifier for FixedName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -374,62 +401,11 @@ impl ServerCertVerifier for FixedName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `insecure_skip_verify`: any certificate is accepted, but the handshake's
-/// signatures are still checked (the session is encrypted to whoever holds
-/// the certificate's key).
-#[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 

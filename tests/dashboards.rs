@@ -6,6 +6,7 @@
 //! the same queries (via `support_dashboards`) against a real Prometheus.
 
 mod support_dashboards;
+mod support_promql;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr};
 use serde_json::Value;
 use support_dashboards::{all_panels, dashboard_files, panel_queries, substitute};
+use support_promql::Place;
 
 /// The dashboards issue 6 asks for, by uid.
 const UIDS: [&str; 5] = [
@@ -240,38 +242,24 @@ fn panel_exprs(p: &Value) -> Vec<&str> {
 
 #[test]
 fn hit_ratio_panels_have_070_080_thresholds_and_saturation_panels_080() {
-    let mut hit = 0;
-    let mut sat = 0;
+    // (series, thresholds its panels must have, panels found)
+    let mut kinds = [
+        ("perfwatch_cache_hit_ratio", &[0.7, 0.8][..], 0),
+        ("perfwatch_pool_saturation_ratio", &[0.8][..], 0),
+    ];
     for (path, d) in dashboard_files() {
         for p in all_panels(&d) {
             let exprs = panel_exprs(p);
             let t = threshold_values(p);
             let title = str_at(p, "title");
-            if exprs
-                .iter()
-                .any(|e| e.contains("perfwatch_cache_hit_ratio"))
-            {
-                hit += 1;
+            for (series, want, found) in &mut kinds {
+                if !exprs.iter().any(|e| e.contains(*series)) {
+                    continue;
+                }
+                *found += 1;
                 assert!(
-                    t.contains(&0.7) && t.contains(&0.8),
-                    "{}: hit ratio panel {title:?} thresholds {t:?}",
-                    name(&path)
-                );
-                assert_eq!(
-                    p["fieldConfig"]["defaults"]["unit"],
-                    "percentunit",
-                    "{}: {title:?}",
-                    name(&path)
-                );
-            }
-            if exprs
-                .iter()
-                .any(|e| e.contains("perfwatch_pool_saturation_ratio"))
-            {
-                sat += 1;
-                assert!(
-                    t.contains(&0.8),
-                    "{}: saturation panel {title:?} thresholds {t:?}",
+                    want.iter().all(|w| t.contains(w)),
+                    "{}: {series} panel {title:?} thresholds {t:?}",
                     name(&path)
                 );
                 assert_eq!(
@@ -283,8 +271,9 @@ fn hit_ratio_panels_have_070_080_thresholds_and_saturation_panels_080() {
             }
         }
     }
-    assert!(hit >= 3, "expected hit ratio panels, found {hit}");
-    assert!(sat >= 3, "expected saturation panels, found {sat}");
+    for (series, _, found) in kinds {
+        assert!(found >= 3, "expected {series} panels, found {found}");
+    }
 }
 
 /// Vector selectors of `e`, each with whether an aggregation encloses it.
@@ -293,29 +282,8 @@ fn selectors<'a>(
     aggregated: bool,
     out: &mut Vec<(&'a promql_parser::parser::VectorSelector, bool)>,
 ) {
-    match e {
-        Expr::Aggregate(a) => {
-            selectors(&a.expr, true, out);
-            if let Some(p) = &a.param {
-                selectors(p, aggregated, out);
-            }
-        }
-        Expr::Unary(u) => selectors(&u.expr, aggregated, out),
-        Expr::Binary(b) => {
-            selectors(&b.lhs, aggregated, out);
-            selectors(&b.rhs, aggregated, out);
-        }
-        Expr::Paren(p) => selectors(&p.expr, aggregated, out),
-        Expr::Subquery(s) => selectors(&s.expr, aggregated, out),
-        Expr::VectorSelector(v) => out.push((v, aggregated)),
-        Expr::MatrixSelector(m) => out.push((&m.vs, aggregated)),
-        Expr::Call(c) => {
-            for a in &c.args.args {
-                selectors(a, aggregated, out);
-            }
-        }
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
-    }
+    let step = |aggregated, place| aggregated || place == Place::Aggregated;
+    support_promql::selectors_with(e, aggregated, &step, out);
 }
 
 /// Replaces only Grafana's interval variables, keeping `$job` etc. as the

@@ -61,18 +61,8 @@ async fn wait_for<T>(
     what: &str,
     f: impl Fn(&str) -> Option<T>,
 ) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let body = scrape(addr).await;
-        if let Some(v) = f(&body) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}; last scrape:\n{body}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let every = Duration::from_millis(500);
+    common::scrape_until(timeout, every, what, || scrape(addr), f).await
 }
 
 /// Sum of every sample of `name` whose labels include `labels`.

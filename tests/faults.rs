@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{Perfwatch, blocking, poll_errors, rss_kb, timed, value};
+use perfwatch::collectors::redis::catalog::KEY_SAMPLER_CYCLE_COMPLETE as CYCLE_COMPLETE;
 use perfwatch_testbench::RedisServer;
 
 fn cfg(interval_ms: u64, body: &str) -> String {
@@ -239,15 +240,9 @@ async fn hundred_thousand_prefixes_stay_within_max_groups() {
         ),
     );
     let pw = Perfwatch::start(&toml).await;
+    let wide = [("target", "wide")];
     let body = pw
-        .wait_for(Duration::from_secs(30), "complete cycle", |b| {
-            (value(
-                b,
-                "perfwatch_redis_key_sampler_cycle_complete",
-                &[("target", "wide")],
-            ) == Some(1.0))
-            .then(|| b.to_owned())
-        })
+        .wait_value(Duration::from_secs(30), CYCLE_COMPLETE.name, &wide, 1.0)
         .await;
     let groups = body
         .lines()

@@ -393,9 +393,7 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     assert_values(&body, wanted);
     state.stalled.store(false, Ordering::SeqCst);
     let body = pw
-        .wait_for(POLL_WAIT, "api answering again", |b| {
-            (value(b, "perfwatch_app_health_check_up", &db) == Some(1.0)).then(|| b.to_owned())
-        })
+        .wait_value(POLL_WAIT, "perfwatch_app_health_check_up", &db, 1.0)
         .await;
     assert_eq!(value(&body, "perfwatch_app_up", &api), Some(1.0));
     pw.stop().await;

@@ -510,19 +510,15 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
     drop(admin);
     let pw = Perfwatch::start(&config(FAST, &mysql_target(&dsn(&db, "pw", ""), ""))).await;
     let l = [("collector", "mysql"), ("target", "db")];
-    pw.wait_for(Duration::from_secs(20), "up", |b| {
-        (value(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_value(Duration::from_secs(20), "perfwatch_target_up", &l, 1.0)
+        .await;
     db = blocking(move || {
         db.kill().unwrap();
         db
     })
     .await;
     let body = pw
-        .wait_for(Duration::from_secs(20), "down", |b| {
-            (value(b, "perfwatch_target_up", &l) == Some(0.0)).then(|| b.to_owned())
-        })
+        .wait_value(Duration::from_secs(20), "perfwatch_target_up", &l, 0.0)
         .await;
     let connect_errors = poll_errors(&body, "db", "connect").unwrap();
     assert!(connect_errors >= 1.0, "{body}");
@@ -532,10 +528,8 @@ async fn server_restart_gives_up_0_then_1_without_leaks() {
         db
     })
     .await;
-    pw.wait_for(Duration::from_secs(30), "up again", |b| {
-        (value(b, "perfwatch_target_up", &l) == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_value(Duration::from_secs(30), "perfwatch_target_up", &l, 1.0)
+        .await;
     wait_polls(&pw, "db", 3.0, POLL_WAIT).await;
     let mut admin = connect(&db).await;
     assert_eq!(

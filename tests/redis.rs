@@ -9,6 +9,7 @@ use common::{
     Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_values, blocking, config, poll_errors, polls,
     timed, value, wait_polls,
 };
+use perfwatch::collectors::redis::catalog::KEY_SAMPLER_CYCLE_COMPLETE as CYCLE_COMPLETE;
 use perfwatch_testbench::RedisServer;
 
 /// How long [`wait_polls`] waits for the polls it asks for.
@@ -57,6 +58,17 @@ fn info_field(con: &mut redis::Connection, section: &str, field: &str) -> String
         .to_owned()
 }
 
+/// Sets `{prefix}0` .. `{prefix}{n - 1}` to `value`, one command each.
+fn set_keys(con: &mut redis::Connection, prefix: &str, n: usize, value: &str) {
+    for i in 0..n {
+        let _: () = redis::cmd("SET")
+            .arg(format!("{prefix}{i}"))
+            .arg(value)
+            .query(con)
+            .unwrap();
+    }
+}
+
 fn redis_target(name: &str, url: &str) -> String {
     format!("[[redis]]\nname = \"{name}\"\nurl = \"{url}\"\n")
 }
@@ -71,13 +83,7 @@ async fn hits_and_misses_give_exact_deltas_and_ratio() {
     let base_misses = value(&body, "redis_keyspace_misses_total", &[("target", "cache")]).unwrap();
     blocking(move || {
         let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-        for i in 0..10 {
-            let _: () = redis::cmd("SET")
-                .arg(format!("k{i}"))
-                .arg("v")
-                .query(&mut con)
-                .unwrap();
-        }
+        set_keys(&mut con, "k", 10, "v");
         for i in 0..30 {
             let _: Option<String> = redis::cmd("GET")
                 .arg(format!("k{}", i % 10))
@@ -138,13 +144,7 @@ async fn evictions_are_counted() {
     let evicted = blocking(move || {
         let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
         let blob = "x".repeat(1024);
-        for i in 0..5000 {
-            let _: () = redis::cmd("SET")
-                .arg(format!("blob:{i}"))
-                .arg(&blob)
-                .query(&mut con)
-                .unwrap();
-        }
+        set_keys(&mut con, "blob:", 5000, &blob);
         info_field(&mut con, "stats", "evicted_keys")
             .parse::<f64>()
             .unwrap()
@@ -203,23 +203,10 @@ async fn key_sampler_counts_prefixes_exactly_without_keys_command() {
     let l = |p: &'static str| [("target", "keys"), ("prefix", p)];
     // 10k keys at 3k per poll: the first polls report a partial cycle.
     let body = wait_polls(&pw, "keys", 1.0, POLL_WAIT).await;
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_redis_key_sampler_cycle_complete",
-            &[("target", "keys")]
-        ),
-        Some(0.0)
-    );
+    let keys = [("target", "keys")];
+    assert_eq!(value(&body, CYCLE_COMPLETE.name, &keys), Some(0.0));
     let body = pw
-        .wait_for(Duration::from_secs(15), "a complete cycle", |b| {
-            (value(
-                b,
-                "perfwatch_redis_key_sampler_cycle_complete",
-                &[("target", "keys")],
-            ) == Some(1.0))
-            .then(|| b.to_owned())
-        })
+        .wait_value(Duration::from_secs(15), CYCLE_COMPLETE.name, &keys, 1.0)
         .await;
     #[rustfmt::skip]
     let wanted: &[Expected] = &[
@@ -308,13 +295,7 @@ async fn slowlog_entries_are_counted_once() {
     let url = redis.url();
     blocking(move || {
         let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
-        for i in 0..7 {
-            let _: () = redis::cmd("SET")
-                .arg(format!("s{i}"))
-                .arg("v")
-                .query(&mut con)
-                .unwrap();
-        }
+        set_keys(&mut con, "s", 7, "v");
     })
     .await;
     let body = wait_polls(&pw, "slow", 3.0, POLL_WAIT).await;

@@ -235,12 +235,7 @@ async fn reload_under_load_keeps_old_config_on_errors_and_swaps_targets_without_
     let db_polls_before = polls(&pw.scrape().await, "db");
     let (status, msg) = pw.reload().await;
     assert_eq!(status, 200, "{msg}");
-    let body = pw
-        .wait_for(Duration::from_secs(15), "the new target up", |b| {
-            (value(b, "perfwatch_target_up", &[("target", "sql")]) == Some(1.0))
-                .then(|| b.to_owned())
-        })
-        .await;
+    let body = pw.wait_up("sql", 1.0, Duration::from_secs(15)).await;
     assert_eq!(
         value(&body, "perfwatch_config_last_reload_successful", &[]),
         Some(1.0)

@@ -5,6 +5,8 @@
 //! that fire and stay quiet, rate() only of counters, only metric names
 //! a metric catalog declares).
 
+mod support_promql;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +14,7 @@ use std::process::Command;
 use perfwatch_testbench::find_binary;
 use promql_parser::parser::{self, Expr};
 use serde_yaml_ng::Value;
+use support_promql::Place;
 
 const RULES: &str = "alerts/perfwatch.rules.yml";
 const PROMETHEUS_RULE: &str = "deploy/kubernetes/prometheusrule.yaml";
@@ -215,29 +218,15 @@ struct Selected {
 }
 
 fn walk(e: &Expr, under_counter_fn: bool, out: &mut Selected) {
-    match e {
-        Expr::VectorSelector(vs) => note(vs.name.as_deref(), under_counter_fn, out),
-        Expr::MatrixSelector(ms) => note(ms.vs.name.as_deref(), under_counter_fn, out),
-        Expr::Aggregate(a) => {
-            walk(&a.expr, under_counter_fn, out);
-            if let Some(p) = &a.param {
-                walk(p, false, out);
-            }
-        }
-        Expr::Unary(u) => walk(&u.expr, under_counter_fn, out),
-        Expr::Binary(b) => {
-            walk(&b.lhs, under_counter_fn, out);
-            walk(&b.rhs, under_counter_fn, out);
-        }
-        Expr::Paren(p) => walk(&p.expr, under_counter_fn, out),
-        Expr::Subquery(s) => walk(&s.expr, under_counter_fn, out),
-        Expr::Call(c) => {
-            let counter_fn = matches!(c.func.name, "rate" | "irate" | "increase" | "resets");
-            for a in &c.args.args {
-                walk(a, counter_fn, out);
-            }
-        }
-        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    let step = |under_counter_fn, place| match place {
+        Place::Aggregated | Place::Plain => under_counter_fn,
+        Place::AggregationParam => false,
+        Place::Argument(f) => matches!(f, "rate" | "irate" | "increase" | "resets"),
+    };
+    let mut found = Vec::new();
+    support_promql::selectors_with(e, under_counter_fn, &step, &mut found);
+    for (vs, under_counter_fn) in found {
+        note(vs.name.as_deref(), under_counter_fn, out);
     }
 }
 

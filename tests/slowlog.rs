@@ -161,10 +161,7 @@ async fn rotation_and_restart_lose_and_duplicate_nothing() {
     let state = dir.path().join("state.json");
     let pw = Perfwatch::start(&slowlog_config(&log, &state)).await;
     // The file must be open before the first rename, or there is nothing to drain.
-    pw.wait_for(Duration::from_secs(5), "first poll", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "mariadb")]) == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("mariadb", 1.0, Duration::from_secs(5)).await;
     let mut rotated = Vec::new();
     for round in 0..20 {
         workload(&db, 2);
@@ -358,10 +355,7 @@ async fn two_hundred_mixed_rotations_under_write_load_lose_and_duplicate_nothing
     let (db, log) = start_mariadb(dir.path());
     let db = Arc::new(db);
     let pw = Perfwatch::start(&slowlog_config(&log, &dir.path().join("state.json"))).await;
-    pw.wait_for(Duration::from_secs(5), "first poll", |b| {
-        (value(b, "perfwatch_target_up", &[("target", "mariadb")]) == Some(1.0)).then_some(())
-    })
-    .await;
+    pw.wait_up("mariadb", 1.0, Duration::from_secs(5)).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let pause = Arc::new(Mutex::new(()));

@@ -169,6 +169,18 @@ fn logged(dir: &Path) -> BTreeMap<Option<&'static str>, Logged> {
 }
 
 /// The log files with extension `ext`, oldest first.
+/// Asserts that every target followed `rotations` rotations of its log.
+#[track_caller]
+fn assert_every_target_followed(body: &str, rotations: usize) {
+    for (target, _, _) in TARGETS {
+        assert_eq!(
+            slowlog_rotations(body, target),
+            Some(rotations as f64),
+            "{target}: every file followed"
+        );
+    }
+}
+
 fn files(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
@@ -379,13 +391,7 @@ async fn rotations_lose_and_duplicate_nothing_in_all_formats() {
     let logged = logged(pg.log_dir());
     assert_eq!(logged[&Some("point")].count, 2 * ROUNDS + ROUNDS / 2 + 3);
     let body = wait_logged(&pw, &logged).await;
-    for (target, _, _) in TARGETS {
-        assert_eq!(
-            slowlog_rotations(&body, target),
-            Some(rotations as f64),
-            "{target}"
-        );
-    }
+    assert_every_target_followed(&body, rotations);
     assert_still_matches(&pw, &logged).await;
     pw.stop().await;
 }
@@ -436,12 +442,8 @@ async fn several_rotations_between_two_polls_lose_nothing_in_all_formats() {
         ROUNDS + ROUNDS.div_ceil(3) + 2
     );
     let body = wait_logged(&pw, &logged).await;
+    assert_every_target_followed(&body, rotations);
     for (target, _, _) in TARGETS {
-        assert_eq!(
-            slowlog_rotations(&body, target),
-            Some(rotations as f64),
-            "{target}: every file followed"
-        );
         assert_eq!(
             value(
                 &body,

@@ -255,7 +255,7 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
         "{handshakes} handshakes for {polls} polls, {failed} of them failed"
     );
 
-    assert_causes(
+    common::assert_causes(
         &pw,
         "http",
         &[
@@ -361,7 +361,7 @@ async fn redis_over_tls_is_verified_both_ways_and_keeps_one_handshake() {
         "{new_connections} reconnects, {failed} failed polls"
     );
 
-    assert_causes(
+    common::assert_causes(
         &pw,
         "redis",
         &[
@@ -515,67 +515,27 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
     ]
     .concat();
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
-    for t in ["verify-full", "table", "verify-ca-by-ip", "client-cert"] {
-        wait_polls(&pw, t, 2.0, POLL_WAIT).await;
-    }
-    let sessions = |pg: &perfwatch_testbench::PostgresServer| {
+    let want = common::TlsOutcome {
+        kind: "postgres",
+        up: &["verify-full", "table", "verify-ca-by-ip", "client-cert"],
+        down: &[
+            ("wrong-ca", "tls", "unknown authority"),
+            ("by-ip", "tls", "hostname mismatch"),
+            ("no-client-cert", "tls", "client certificate required"),
+            ("plaintext", "tls", "accepts only TLS"),
+            ("no-tls-server", "tls", "does not support TLS"),
+        ],
+        // The sessions below are the role perfwatch's: this target's.
+        steady: &["client-cert"],
+    };
+    common::assert_tls_outcome(&pw, &want, POLL_WAIT, || {
         pg.psql(
             "SELECT a.pid || ' ' || a.backend_start FROM pg_stat_activity a \
              JOIN pg_stat_ssl s USING (pid) WHERE s.ssl AND a.usename = 'perfwatch' \
              AND a.application_name = 'perfwatch' ORDER BY 1",
         )
         .unwrap()
-    };
-    let first = pw.scrape().await;
-    let before = sessions(&pg);
-    let body = pw
-        .wait_for(POLL_WAIT, "failures and three more polls", |b| {
-            let failed = [
-                "wrong-ca",
-                "by-ip",
-                "no-client-cert",
-                "plaintext",
-                "no-tls-server",
-            ]
-            .iter()
-            .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0);
-            (failed && common::polls(b, "client-cert") >= 5.0).then(|| b.to_owned())
-        })
-        .await;
-    assert!(!before.trim().is_empty(), "no TLS session of perfwatch");
-    // Unless a poll failed (and dropped its session on purpose), the same
-    // TLS sessions serve every poll.
-    if failed_polls(&body, "client-cert") == failed_polls(&first, "client-cert") {
-        assert_eq!(
-            before,
-            sessions(&pg),
-            "a poll made a new session (a new handshake)"
-        );
-    }
-    let up = |t: &'static str| [("collector", "postgres"), ("target", t)];
-    #[rustfmt::skip]
-    let wanted: &[Expected] = &[
-        ("perfwatch_target_up", &up("verify-full"), Some(1.0)),
-        ("perfwatch_target_up", &up("table"), Some(1.0)),
-        ("perfwatch_target_up", &up("verify-ca-by-ip"), Some(1.0)),
-        ("perfwatch_target_up", &up("client-cert"), Some(1.0)),
-        ("perfwatch_target_up", &up("wrong-ca"), Some(0.0)),
-        ("perfwatch_target_up", &up("by-ip"), Some(0.0)),
-        ("perfwatch_target_up", &up("no-client-cert"), Some(0.0)),
-        ("perfwatch_target_up", &up("plaintext"), Some(0.0)),
-    ];
-    assert_values(&body, wanted);
-    assert_causes(
-        &pw,
-        "postgres",
-        &[
-            ("wrong-ca", "unknown authority"),
-            ("by-ip", "hostname mismatch"),
-            ("no-client-cert", "client certificate required"),
-            ("plaintext", "accepts only TLS"),
-            ("no-tls-server", "does not support TLS"),
-        ],
-    )
+    })
     .await;
     pw.stop().await;
 }
@@ -693,77 +653,29 @@ async fn mariadb_over_tls_follows_ssl_mode_and_keeps_one_handshake() {
     ]
     .concat();
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
-    for t in ["verify-identity", "table", "verify-ca-by-ip", "x509"] {
-        wait_polls(&pw, t, 2.0, POLL_WAIT).await;
-    }
-    let sessions = |db: &common::Db| {
-        db.server
-            .sql("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'tlsok' ORDER BY ID")
-            .unwrap()
-    };
-    let first = pw.scrape().await;
-    let before = sessions(&db);
-    let body = pw
-        .wait_for(POLL_WAIT, "failures and three more polls", |b| {
-            let tls_failed = ["wrong-ca", "by-ip"]
-                .iter()
-                .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0);
-            // MariaDB refuses both with "access denied" (1045): reason auth,
-            // the message says what it may mean.
-            let denied = ["x509-no-cert", "plaintext"]
-                .iter()
-                .all(|t| poll_errors(b, t, "auth").unwrap_or(0.0) >= 2.0);
-            (tls_failed && denied && common::polls(b, "verify-identity") >= 5.0)
-                .then(|| b.to_owned())
-        })
-        .await;
-    assert!(!before.trim().is_empty(), "no session of tlsok");
-    if failed_polls(&body, "verify-identity") == failed_polls(&first, "verify-identity") {
-        assert_eq!(
-            before,
-            sessions(&db),
-            "a poll made a new connection (a new handshake)"
-        );
-    }
-    let up = |t: &'static str| [("collector", "mysql"), ("target", t)];
-    #[rustfmt::skip]
-    let wanted: &[Expected] = &[
-        ("perfwatch_target_up", &up("verify-identity"), Some(1.0)),
-        ("perfwatch_target_up", &up("table"), Some(1.0)),
-        ("perfwatch_target_up", &up("verify-ca-by-ip"), Some(1.0)),
-        ("perfwatch_target_up", &up("x509"), Some(1.0)),
-        ("perfwatch_target_up", &up("wrong-ca"), Some(0.0)),
-        ("perfwatch_target_up", &up("by-ip"), Some(0.0)),
-        ("perfwatch_target_up", &up("x509-no-cert"), Some(0.0)),
-        ("perfwatch_target_up", &up("plaintext"), Some(0.0)),
-    ];
-    assert_values(&body, wanted);
-    assert_causes(
-        &pw,
-        "mysql",
-        &[
-            ("wrong-ca", "unknown authority"),
-            ("by-ip", "hostname mismatch"),
-            ("x509-no-cert", "REQUIREs X509"),
+    let want = common::TlsOutcome {
+        kind: "mysql",
+        up: &["verify-identity", "table", "verify-ca-by-ip", "x509"],
+        // MariaDB refuses the last two with "access denied" (1045): reason
+        // auth, the message says what it may mean.
+        down: &[
+            ("wrong-ca", "tls", "unknown authority"),
+            ("by-ip", "tls", "hostname mismatch"),
+            ("x509-no-cert", "auth", "REQUIREs X509"),
             (
                 "plaintext",
+                "auth",
                 "require_secure_transport = ON refuses plaintext",
             ),
         ],
-    )
+        // The sessions below are the user tlsok's: this target's.
+        steady: &["verify-identity"],
+    };
+    common::assert_tls_outcome(&pw, &want, POLL_WAIT, || {
+        db.server
+            .sql("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'tlsok' ORDER BY ID")
+            .unwrap()
+    })
     .await;
     pw.stop().await;
-}
-
-/// Each target's row of the landing page names the cause of its failure.
-async fn assert_causes(pw: &Perfwatch, kind: &str, causes: &[(&str, &str)]) {
-    let (_, page) = pw.get("/").await;
-    for (target, cause) in causes {
-        let row = page
-            .split(&format!("{kind} target &quot;{target}&quot;"))
-            .nth(1)
-            .and_then(|rest| rest.split("</tr>").next())
-            .unwrap_or("");
-        assert!(row.contains(cause), "{target}: want {cause:?} in {row:?}");
-    }
 }

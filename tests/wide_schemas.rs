@@ -61,28 +61,7 @@ async fn postgres_5000_tables_stay_within_max_tables_and_max_indexes() {
             ),
         )
         .unwrap();
-        // Rows in a few, index scans on some, sequential scans on others.
-        let mut w = String::new();
-        for i in 1..=5 {
-            w.push_str(&format!(
-                "INSERT INTO t{i} SELECT g, g FROM generate_series(1, {}) g;\n",
-                i * 100
-            ));
-        }
-        w.push_str("ANALYZE t1, t2, t3, t4, t5;\nSET enable_seqscan = off;\n");
-        for i in 1..=3 {
-            for k in 0..(i * 4) {
-                w.push_str(&format!("SELECT v FROM t{i} WHERE id = {k};\n"));
-            }
-        }
-        w.push_str("RESET enable_seqscan;\n");
-        for i in 3..=5 {
-            for _ in 0..(i * 3) {
-                w.push_str(&format!("SELECT count(*) FROM t{i};\n"));
-            }
-        }
-        w.push_str("SELECT pg_stat_force_next_flush();\n");
-        pg.psql_in("app", &w).unwrap();
+        pg.psql_in("app", &known_reads(Server::Postgres)).unwrap();
         pg
     })
     .await;
@@ -120,7 +99,7 @@ async fn postgres_5000_tables_stay_within_max_tables_and_max_indexes() {
                 .then(|| b.to_owned())
         })
         .await;
-    for family in [
+    let table_families = [
         "pg_stat_user_tables_seq_scan",
         "pg_stat_user_tables_seq_tup_read",
         "pg_stat_user_tables_idx_scan",
@@ -128,28 +107,27 @@ async fn postgres_5000_tables_stay_within_max_tables_and_max_indexes() {
         "pg_stat_user_tables_n_dead_tup",
         "perfwatch_postgres_table_estimated_rows",
         "perfwatch_postgres_table_size_bytes",
-    ] {
-        let s = series(&body, family, "wide");
-        assert_eq!(s.len(), max_tables + 1, "{family}: {max_tables} + other");
-        assert_eq!(with_label(&s, "relname=\"other\"").len(), 1, "{family}");
-    }
-    assert!(
-        series(&body, "perfwatch_postgres_missing_index_candidate", "wide").len() <= max_tables
-    );
-    for family in [
+    ];
+    let index_families = [
         "perfwatch_postgres_index_scans_total",
         "perfwatch_postgres_index_tuples_read_total",
         "perfwatch_postgres_index_tuples_fetched_total",
         "perfwatch_postgres_index_size_bytes",
+    ];
+    // Each family: `max` series of their own and one `other`.
+    for (families, max, other) in [
+        (&table_families[..], max_tables, "relname=\"other\""),
+        (&index_families[..], max_indexes, "indexrelname=\"other\""),
     ] {
-        let s = series(&body, family, "wide");
-        assert_eq!(s.len(), max_indexes + 1, "{family}: {max_indexes} + other");
-        assert_eq!(
-            with_label(&s, "indexrelname=\"other\"").len(),
-            1,
-            "{family}"
-        );
+        for family in families {
+            let s = series(&body, family, "wide");
+            assert_eq!(s.len(), max + 1, "{family}: {max} + other");
+            assert_eq!(with_label(&s, other).len(), 1, "{family}");
+        }
     }
+    assert!(
+        series(&body, "perfwatch_postgres_missing_index_candidate", "wide").len() <= max_tables
+    );
     // `other` is exactly the rest: kept + other = every table's live rows.
     let want_live = number("SELECT sum(n_live_tup) FROM pg_stat_user_tables");
     assert_eq!(
@@ -199,32 +177,66 @@ fn mariadb_with_5000_tables() -> MariaDbServer {
         }
         db.sql(&ddl).unwrap();
     }
-    let mut w = String::from("USE app;");
-    for i in 1..=5 {
-        w.push_str(&format!(
-            "INSERT INTO t{i} SELECT seq, seq FROM seq_1_to_{};",
-            i * 100
-        ));
-    }
-    w.push_str("ANALYZE TABLE t1, t2, t3, t4, t5;");
-    for i in 1..=3 {
-        for k in 0..(i * 4) {
-            w.push_str(&format!(
-                "SELECT v FROM t{i} FORCE INDEX (iv) WHERE v = {k};"
-            ));
-        }
-    }
-    for i in 3..=5 {
-        for _ in 0..(i * 3) {
-            w.push_str(&format!(
-                "SELECT count(*) FROM t{i} IGNORE INDEX (iv) WHERE v + 0 > 0;"
-            ));
-        }
-    }
-    db.sql(&w).unwrap();
+    db.sql(&format!("USE app;{}", known_reads(Server::Mariadb)))
+        .unwrap();
     db.sql("CREATE USER 'pw'@'127.0.0.1'; GRANT ALL PRIVILEGES ON *.* TO 'pw'@'127.0.0.1';")
         .unwrap();
     db
+}
+
+/// The server [`known_reads`] writes its statements for.
+#[derive(Clone, Copy, PartialEq)]
+enum Server {
+    Postgres,
+    Mariadb,
+}
+
+/// Rows in a few tables, index scans on some, sequential scans on others,
+/// alike on both servers: 100 × i rows in t_i (i = 1..5), 4 × i index reads
+/// of t1..t3 and 3 × i full scans of t3..t5.
+fn known_reads(server: Server) -> String {
+    let pg = server == Server::Postgres;
+    let mut w = String::new();
+    for i in 1..=5 {
+        let rows = i * 100;
+        w.push_str(&match server {
+            Server::Postgres => {
+                format!("INSERT INTO t{i} SELECT g, g FROM generate_series(1, {rows}) g;\n")
+            }
+            Server::Mariadb => format!("INSERT INTO t{i} SELECT seq, seq FROM seq_1_to_{rows};"),
+        });
+    }
+    // PostgreSQL's planner would scan tables this small: index reads are forced.
+    w.push_str(match server {
+        Server::Postgres => "ANALYZE t1, t2, t3, t4, t5;\nSET enable_seqscan = off;\n",
+        Server::Mariadb => "ANALYZE TABLE t1, t2, t3, t4, t5;",
+    });
+    for i in 1..=3 {
+        for k in 0..(i * 4) {
+            w.push_str(&match server {
+                Server::Postgres => format!("SELECT v FROM t{i} WHERE id = {k};\n"),
+                Server::Mariadb => format!("SELECT v FROM t{i} FORCE INDEX (iv) WHERE v = {k};"),
+            });
+        }
+    }
+    if pg {
+        w.push_str("RESET enable_seqscan;\n");
+    }
+    for i in 3..=5 {
+        for _ in 0..(i * 3) {
+            w.push_str(&match server {
+                Server::Postgres => format!("SELECT count(*) FROM t{i};\n"),
+                Server::Mariadb => {
+                    format!("SELECT count(*) FROM t{i} IGNORE INDEX (iv) WHERE v + 0 > 0;")
+                }
+            });
+        }
+    }
+    if pg {
+        // Pending statistics are published at most once a second: now.
+        w.push_str("SELECT pg_stat_force_next_flush();\n");
+    }
+    w
 }
 
 fn mariadb_wide_target(db: &MariaDbServer, extra: &str) -> String {

@@ -12,7 +12,11 @@
 # bench_workdir installs) kills everything listed in PIDS.
 
 : "${BENCH_NAME:?set BENCH_NAME before sourcing bench-common.sh}"
+# Figures are parsed and sorted by awk and sort: one locale for all.
+export LC_ALL=C
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# The document every bench writes its figures into.
+BENCH_DOC="$BENCH_ROOT/docs/PERFORMANCE.md"
 HZ=$(getconf CLK_TCK)
 
 log() { printf '[%s] %s\n' "$BENCH_NAME" "$*" >&2; }
@@ -748,4 +752,12 @@ doc_write_block() {
         !skip
     ' "$doc" >"$WORK/doc.new"
     cat "$WORK/doc.new" >"$doc"
+}
+
+# bench_write_doc NAME SECTION TEXT: TEXT becomes the NAME block of
+# docs/PERFORMANCE.md; SECTION names that block in the log.
+bench_write_doc() {
+    printf '%s\n' "$3" >"$WORK/report.md"
+    doc_write_block "$BENCH_DOC" "$1" "$WORK/report.md"
+    log "wrote the figures into ${BENCH_DOC#"$BENCH_ROOT"/} ($2)"
 }

@@ -113,24 +113,9 @@ impl StatementsConfig {
     }
 }
 
-/// Cumulative counters of one statement as the server reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct Counters {
-    /// Executions.
-    pub calls: u64,
-    /// Total execution time, seconds.
-    pub total_seconds: f64,
-    /// Total lock time, seconds.
-    pub lock_seconds: f64,
-    /// Rows examined.
-    pub rows_examined: u64,
-    /// Rows returned or affected.
-    pub rows_sent: u64,
-    /// Executions without an index.
-    pub full_scans: u64,
-    /// Longest execution, seconds.
-    pub max_seconds: f64,
-}
+/// Cumulative counters of one statement as the server reports them (the
+/// digest's own type: a difference of two readings is what it adds).
+pub use perfwatch_slowlog::StatementCounters as Counters;
 
 /// One statement row of a read.
 #[derive(Debug, Clone, PartialEq)]
@@ -367,13 +352,7 @@ impl<K: Eq + Hash + Clone> StatementSource<K> {
                 &StatementSummary {
                     db: &row.db,
                     query: &row.query,
-                    calls: d.calls,
-                    total_seconds: d.total_seconds,
-                    lock_seconds: d.lock_seconds,
-                    rows_examined: d.rows_examined,
-                    rows_sent: d.rows_sent,
-                    full_scans: d.full_scans,
-                    max_seconds: d.max_seconds,
+                    counters: d,
                 },
                 now,
                 now_unix,

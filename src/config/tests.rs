@@ -11,6 +11,35 @@ fn load(src: &str) -> Result<Config, Vec<String>> {
         .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
 }
 
+/// Asserts that loading `src` fails with, among its errors, one containing
+/// each of `want`.
+#[track_caller]
+fn assert_errors_include(src: &str, want: &[&str]) {
+    let errors = load(src).unwrap_err();
+    for w in want {
+        assert!(
+            errors.iter().any(|e| e.contains(w)),
+            "missing error {w:?} in:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
+/// Asserts that loading `src` fails with exactly `want.len()` errors, the
+/// i-th starting with `want[i]`.
+#[track_caller]
+fn assert_errors_are(src: &str, want: &[&str]) {
+    let errors = load(src).unwrap_err();
+    assert_eq!(errors.len(), want.len(), "{}", errors.join("\n"));
+    for (got, w) in errors.iter().zip(want) {
+        assert!(
+            got.starts_with(w),
+            "want {w:?}, got {got:?}\nall:\n{}",
+            errors.join("\n")
+        );
+    }
+}
+
 #[test]
 fn minimal_config_loads_with_defaults() {
     let c = load("[[redis]]\nname = \"cache\"\nurl = \"redis://127.0.0.1:6379/0\"\n").unwrap();
@@ -66,26 +95,21 @@ interval = "soon"
 [mystery]
 x = 1
 "#;
-    let errors = load(src).unwrap_err();
-    let want = [
-        "test.toml:4: global.bogus: unknown field `bogus`",
-        "test.toml:9: redis[0].colour: unknown field `colour`",
-        "test.toml:10: redis[0].shape: unknown field `shape`",
-        "test.toml:15: redis[1].password: environment variable \"NOPE\" is not set",
-        "test.toml:22: redis[2].interval:",
-        "test.toml:24: mystery: unknown section \"mystery\"",
-        "redis[1].name: duplicate redis name \"cache\"",
-        "redis[1].url: url \"http://example.com\" must start with redis://",
-        "redis[1].keys.max_groups: max_groups must be at least 1, got 0",
-        "global.timeout: timeout \"20s\" must be shorter than interval \"15s\"",
-    ];
-    for w in want {
-        assert!(
-            errors.iter().any(|e| e.contains(w)),
-            "missing error {w:?} in:\n{}",
-            errors.join("\n")
-        );
-    }
+    assert_errors_include(
+        src,
+        &[
+            "test.toml:4: global.bogus: unknown field `bogus`",
+            "test.toml:9: redis[0].colour: unknown field `colour`",
+            "test.toml:10: redis[0].shape: unknown field `shape`",
+            "test.toml:15: redis[1].password: environment variable \"NOPE\" is not set",
+            "test.toml:22: redis[2].interval:",
+            "test.toml:24: mystery: unknown section \"mystery\"",
+            "redis[1].name: duplicate redis name \"cache\"",
+            "redis[1].url: url \"http://example.com\" must start with redis://",
+            "redis[1].keys.max_groups: max_groups must be at least 1, got 0",
+            "global.timeout: timeout \"20s\" must be shorter than interval \"15s\"",
+        ],
+    );
 }
 
 #[test]
@@ -156,21 +180,16 @@ metric = "x"
 above = 10
 clear_below = 20
 "#;
-    let errors = load(src).unwrap_err();
-    let want = [
-        "test.toml:7: phase[0].trigger[0].below: set above or below, not both",
-        "test.toml:8: phase[0].trigger[1].above: set one of above or below",
-        "test.toml:13: phase[0].trigger[2].metric: selector \"x{\" is not valid",
-        "test.toml:19: phase[0].trigger[3].clear_below: hysteresis on the wrong side",
-        "test.toml:24: phase[0].trigger[4].clear_below: clear_below 20 must not exceed above 10",
-    ];
-    for w in want {
-        assert!(
-            errors.iter().any(|e| e.contains(w)),
-            "missing error {w:?} in:\n{}",
-            errors.join("\n")
-        );
-    }
+    assert_errors_include(
+        src,
+        &[
+            "test.toml:7: phase[0].trigger[0].below: set above or below, not both",
+            "test.toml:8: phase[0].trigger[1].above: set one of above or below",
+            "test.toml:13: phase[0].trigger[2].metric: selector \"x{\" is not valid",
+            "test.toml:19: phase[0].trigger[3].clear_below: hysteresis on the wrong side",
+            "test.toml:24: phase[0].trigger[4].clear_below: clear_below 20 must not exceed above 10",
+        ],
+    );
 }
 
 /// Finding 11 of issue 13: a type error used to end the checks of its
@@ -199,25 +218,19 @@ url = "http://x/"
 kind = "bogus"
 max_checks = "q"
 "#;
-    let errors = load(src).unwrap_err();
-    let want = [
-        "test.toml:5: http[0].repeat: invalid type: string \"x\", expected u32",
-        "test.toml:6: http[0].max_checks: invalid type: string \"many\", expected usize",
-        "test.toml:7: http[0].expect_status[1]: invalid type: string \"ok\", expected u16",
-        "test.toml:11: redis[0].url: invalid type: integer, expected a string",
-        "test.toml:12: redis[0].slowlog_entries: invalid type: string \"x\", expected u32",
-        "test.toml:13: redis[0].keys: invalid type: integer `5`",
-        "test.toml:18: http[1].kind: unknown variant `bogus`",
-        "test.toml:19: http[1].max_checks: invalid type: string \"q\", expected usize",
-    ];
-    assert_eq!(errors.len(), want.len(), "{}", errors.join("\n"));
-    for (got, w) in errors.iter().zip(want) {
-        assert!(
-            got.starts_with(w),
-            "want {w:?}, got {got:?}\nall:\n{}",
-            errors.join("\n")
-        );
-    }
+    assert_errors_are(
+        src,
+        &[
+            "test.toml:5: http[0].repeat: invalid type: string \"x\", expected u32",
+            "test.toml:6: http[0].max_checks: invalid type: string \"many\", expected usize",
+            "test.toml:7: http[0].expect_status[1]: invalid type: string \"ok\", expected u16",
+            "test.toml:11: redis[0].url: invalid type: integer, expected a string",
+            "test.toml:12: redis[0].slowlog_entries: invalid type: string \"x\", expected u32",
+            "test.toml:13: redis[0].keys: invalid type: integer `5`",
+            "test.toml:18: http[1].kind: unknown variant `bogus`",
+            "test.toml:19: http[1].max_checks: invalid type: string \"q\", expected usize",
+        ],
+    );
 }
 
 /// Finding 12 of issue 13: a password written as a number was echoed in the
@@ -275,17 +288,15 @@ url = "redis://x"
 interval = "10s"
 timeout = "1s"
 "#;
-    let errors = load(src).unwrap_err();
-    let want = [
-        "test.toml:2: global.interval: interval \"1ns\" is below the floor of 100ms",
-        "test.toml:3: global.timeout: timeout \"0s\" is below the floor of 10ms",
-        "test.toml:8: redis[0].interval: interval \"1ms\" is below the floor of 100ms",
-        "test.toml:9: redis[0].timeout: timeout \"500us\" is below the floor of 10ms",
-    ];
-    assert_eq!(errors.len(), want.len(), "{}", errors.join("\n"));
-    for (got, w) in errors.iter().zip(want) {
-        assert!(got.starts_with(w), "want {w:?}, got {got:?}");
-    }
+    assert_errors_are(
+        src,
+        &[
+            "test.toml:2: global.interval: interval \"1ns\" is below the floor of 100ms",
+            "test.toml:3: global.timeout: timeout \"0s\" is below the floor of 10ms",
+            "test.toml:8: redis[0].interval: interval \"1ms\" is below the floor of 100ms",
+            "test.toml:9: redis[0].timeout: timeout \"500us\" is below the floor of 10ms",
+        ],
+    );
     // The floors themselves are accepted.
     load("[global]\ninterval = \"100ms\"\ntimeout = \"10ms\"\n").unwrap();
 }

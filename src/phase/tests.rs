@@ -20,6 +20,16 @@ fn trigger(metric: &str, above: Option<f64>, below: Option<f64>) -> TriggerConfi
     }
 }
 
+/// An engine with one phase "p" (`when = "any"`) of the one trigger `t`.
+fn engine_of(t: TriggerConfig) -> PhaseEngine {
+    PhaseEngine::new(&[PhaseConfig {
+        name: "p".into(),
+        description: String::new(),
+        when: When::Any,
+        triggers: vec![t],
+    }])
+}
+
 fn gauge(name: &str, labels: &[(&str, &str)], v: f64) -> Vec<MetricFamily> {
     let mut f = Families::new();
     f.gauge_named(name, "h", labels, v);
@@ -210,13 +220,7 @@ async fn aggregate_and_label_matching() {
     for (agg, metric, want) in cases {
         let mut t = trigger(metric, None, Some(0.0));
         t.aggregate = agg;
-        let phase = PhaseConfig {
-            name: "p".into(),
-            description: String::new(),
-            when: When::Any,
-            triggers: vec![t],
-        };
-        let mut engine = PhaseEngine::new(&[phase]);
+        let mut engine = engine_of(t);
         let out = engine.evaluate(&fams, Instant::now()).into_vec();
         let v =
             crate::exposition::sample_value(&out, "perfwatch_phase_trigger_value", &[]).unwrap();
@@ -235,13 +239,7 @@ async fn windowed_histogram_quantile() {
     };
     let mut t = trigger("histogram_quantile(0.5, d_seconds)", Some(5.0), None);
     t.window = Some(Duration::from_secs(60));
-    let phase = PhaseConfig {
-        name: "p".into(),
-        description: String::new(),
-        when: When::Any,
-        triggers: vec![t],
-    };
-    let mut engine = PhaseEngine::new(&[phase]);
+    let mut engine = engine_of(t);
     let t0 = Instant::now();
     let value = |out: Families| {
         crate::exposition::sample_value(&out.into_vec(), "perfwatch_phase_trigger_value", &[])

@@ -53,16 +53,21 @@ impl Perfwatch {
         }
     }
 
-    /// GET a path; returns status and body.
-    pub async fn get(&self, path: &str) -> (u16, String) {
+    /// Sends a request without a body to a path; returns status and body.
+    async fn request(&self, method: reqwest::Method, path: &str) -> (u16, String) {
         let resp = self
             .client
-            .get(format!("http://{}{path}", self.addr))
+            .request(method, format!("http://{}{path}", self.addr))
             .send()
             .await
             .unwrap();
         let status = resp.status().as_u16();
         (status, resp.text().await.unwrap())
+    }
+
+    /// GET a path; returns status and body.
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        self.request(reqwest::Method::GET, path).await
     }
 
     /// The /metrics body.
@@ -74,14 +79,7 @@ impl Perfwatch {
 
     /// POST /-/reload.
     pub async fn reload(&self) -> (u16, String) {
-        let resp = self
-            .client
-            .post(format!("http://{}/-/reload", self.addr))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.text().await.unwrap())
+        self.request(reqwest::Method::POST, "/-/reload").await
     }
 
     /// Scrapes until `f(body)` returns Some, or panics after `timeout` with the last body.
@@ -91,26 +89,30 @@ impl Perfwatch {
         what: &str,
         f: impl Fn(&str) -> Option<T>,
     ) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let body = self.scrape().await;
-            if let Some(v) = f(&body) {
-                return v;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out after {timeout:?} waiting for {what}; last scrape:\n{body}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let every = Duration::from_millis(50);
+        scrape_until(timeout, every, what, || self.scrape(), f).await
     }
 
     /// Scrapes until `perfwatch_target_up{target}` is `want`, or panics
     /// after `timeout`; returns that scrape.
     pub async fn wait_up(&self, target: &str, want: f64, timeout: Duration) -> String {
-        let what = format!("perfwatch_target_up{{target={target}}} = {want}");
+        let labels = [("target", target)];
+        self.wait_value(timeout, "perfwatch_target_up", &labels, want)
+            .await
+    }
+
+    /// Scrapes until [`value`]`(name, labels)` is `want`, or panics after
+    /// `timeout`; returns that scrape.
+    pub async fn wait_value(
+        &self,
+        timeout: Duration,
+        name: &str,
+        labels: &[(&str, &str)],
+        want: f64,
+    ) -> String {
+        let what = format!("{name}{labels:?} = {want}");
         self.wait_for(timeout, &what, |b| {
-            (value(b, "perfwatch_target_up", &[("target", target)]) == Some(want))
-                .then(|| b.to_owned())
+            (value(b, name, labels) == Some(want)).then(|| b.to_owned())
         })
         .await
     }
@@ -123,6 +125,29 @@ impl Perfwatch {
         if let Some(j) = self.join.take() {
             j.await.unwrap();
         }
+    }
+}
+
+/// Calls `scrape` every `every` until `f` of the body it returns gives
+/// Some; panics after `timeout` with the last body.
+pub async fn scrape_until<T, S: Future<Output = String>>(
+    timeout: Duration,
+    every: Duration,
+    what: &str,
+    scrape: impl Fn() -> S,
+    f: impl Fn(&str) -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let body = scrape().await;
+        if let Some(v) = f(&body) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}; last scrape:\n{body}"
+        );
+        tokio::time::sleep(every).await;
     }
 }
 

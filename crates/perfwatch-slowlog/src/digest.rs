@@ -227,23 +227,24 @@ impl Digest {
     /// Adds many executions of one statement at once, from a server's
     /// per-statement statistics (pg_stat_statements,
     /// performance_schema.events_statements_summary_by_digest) rather than
-    /// a log: `s` is the difference between two reads.
+    /// a log: `summary.counters` is the difference between two reads.
     ///
     /// Counts, total time, lock time and rows are exact. The duration
     /// histogram is not: the server keeps no per-execution times, so all
-    /// `s.calls` observations are placed at the mean (`total / calls`) of
+    /// `counters.calls` observations are placed at the mean (`total / calls`) of
     /// this difference; `_count` and `_sum` stay exact, the bucket spread
-    /// within one read interval is lost. `s.max_seconds` is the longest
+    /// within one read interval is lost. `counters.max_seconds` is the longest
     /// execution when the server's own maximum grew in this interval,
     /// otherwise a lower bound (the mean).
-    pub fn add_summary(&mut self, s: &StatementSummary<'_>, now: Instant, now_unix: f64) {
+    pub fn add_summary(&mut self, summary: &StatementSummary<'_>, now: Instant, now_unix: f64) {
+        let s = &summary.counters;
         if s.calls == 0 {
             return;
         }
         self.events += s.calls;
-        let db = self.count_db(s.db, s.calls, s.full_scans.min(s.calls));
+        let db = self.count_db(summary.db, s.calls, s.full_scans.min(s.calls));
         let window = self.window;
-        let class = self.class_mut(db, s.query, now_unix);
+        let class = self.class_mut(db, summary.query, now_unix);
         let total = s.total_seconds.max(0.0);
         let mean = total / s.calls as f64;
         class.count += s.calls;
@@ -440,6 +441,14 @@ pub struct StatementSummary<'a> {
     /// Statement text as the server normalized it (literals masked); it is
     /// fingerprinted like a logged query.
     pub query: &'a str,
+    /// What the executions counted.
+    pub counters: StatementCounters,
+}
+
+/// What a server's statement statistics count for one statement: the
+/// cumulative values of one read, or the difference between two reads.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct StatementCounters {
     /// Executions.
     pub calls: u64,
     /// Total execution time, seconds.
@@ -646,9 +655,7 @@ mod tests {
         let mut d = Digest::new(5, 20, Duration::from_secs(3600));
         let now = Instant::now();
         d.add(&ev("select * from a where id = 7", 0.5), now, 0.0);
-        let s = StatementSummary {
-            db: "app",
-            query: "SELECT * FROM a WHERE id = ?",
+        let counters = StatementCounters {
             calls: 4,
             total_seconds: 0.2,
             lock_seconds: 0.01,
@@ -657,8 +664,24 @@ mod tests {
             full_scans: 1,
             max_seconds: 0.0,
         };
+        let s = StatementSummary {
+            db: "app",
+            query: "SELECT * FROM a WHERE id = ?",
+            counters,
+        };
         d.add_summary(&s, now, 0.0);
-        d.add_summary(&StatementSummary { calls: 0, ..s }, now, 0.0);
+        let none = StatementCounters {
+            calls: 0,
+            ..counters
+        };
+        d.add_summary(
+            &StatementSummary {
+                counters: none,
+                ..s
+            },
+            now,
+            0.0,
+        );
         let c = &d.classes[&("app".to_owned(), "select * from a where id = ?".to_owned())];
         assert_eq!((c.count, c.hist.count), (5, 5));
         assert!((c.total - 0.7).abs() < 1e-12 && (c.hist.sum - 0.7).abs() < 1e-12);

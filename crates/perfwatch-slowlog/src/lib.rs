@@ -32,7 +32,7 @@ pub mod report;
 pub mod tail;
 pub mod watch;
 
-pub use digest::{Digest, StatementSummary};
+pub use digest::{Digest, StatementCounters, StatementSummary};
 pub use event::SlowEvent;
 pub use fingerprint::{fingerprint, fingerprint_id};
 pub use parser::{LogFormat, LogParser};

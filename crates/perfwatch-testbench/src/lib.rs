@@ -49,6 +49,7 @@ mod alertmanager;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod deploy;
+mod local_http;
 mod mariadb;
 pub mod mysql8_login;
 mod pgbouncer;

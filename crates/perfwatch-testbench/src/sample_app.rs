@@ -28,15 +28,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::HarnessError;
+use super::local_http::LocalHttpServer;
+use super::workload::{Mode, ModeSwitch};
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio_util::sync::CancellationToken;
-
-use super::HarnessError;
-use super::workload::{Mode, ModeSwitch};
 
 const SERVER: &str = "sample-app";
 
@@ -64,8 +63,7 @@ pub struct SampleAppBackends {
 /// A running sample app on 127.0.0.1; stopped when dropped.
 #[derive(Debug)]
 pub struct SampleApp {
-    addr: SocketAddr,
-    cancel: CancellationToken,
+    server: LocalHttpServer,
 }
 
 #[derive(Clone)]
@@ -112,39 +110,18 @@ impl SampleApp {
             .route("/api/analytics/bad-days", get(bad_days))
             .route("/demo/{mode}", post(set_mode))
             .with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(super::io_error(SERVER, "binding 127.0.0.1:0".into()))?;
-        let addr = listener
-            .local_addr()
-            .map_err(super::io_error(SERVER, "reading the bound address".into()))?;
-        let cancel = CancellationToken::new();
-        let stopped = cancel.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stopped.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!("sample app stopped: {e}");
-            }
-        });
-        Ok(SampleApp { addr, cancel })
+        let server = LocalHttpServer::start(SERVER, router).await?;
+        Ok(SampleApp { server })
     }
 
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for SampleApp {
-    fn drop(&mut self) {
-        self.cancel.cancel();
+        format!("http://{}{path}", self.addr())
     }
 }
 

@@ -5,14 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use super::HarnessError;
+use super::local_http::LocalHttpServer;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use serde_json::Value;
-use tokio_util::sync::CancellationToken;
-
-use super::HarnessError;
 
 /// One alert of one notification.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,7 +30,8 @@ pub struct DeliveredAlert {
 pub struct AlertWebhook {
     url: String,
     state: WebhookState,
-    cancel: CancellationToken,
+    /// Serves until the webhook is dropped.
+    _server: LocalHttpServer,
 }
 
 #[derive(Clone, Debug)]
@@ -79,27 +79,11 @@ impl AlertWebhook {
         let app = Router::new()
             .route("/alerts", post(receive))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(super::io_error("webhook", "binding 127.0.0.1:0".into()))?;
-        let addr = listener.local_addr().map_err(super::io_error(
-            "webhook",
-            "reading the bound address".into(),
-        ))?;
-        let cancel = CancellationToken::new();
-        let stopped = cancel.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopped.cancelled().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!("alert webhook stopped: {e}");
-            }
-        });
+        let server = LocalHttpServer::start("webhook", app).await?;
         Ok(AlertWebhook {
-            url: format!("http://{addr}/alerts"),
+            url: format!("http://{}/alerts", server.addr()),
             state,
-            cancel,
+            _server: server,
         })
     }
 
@@ -125,11 +109,5 @@ impl AlertWebhook {
     /// The raw bodies received so far.
     pub fn raw(&self) -> Vec<String> {
         lock(&self.state.raw).clone()
-    }
-}
-
-impl Drop for AlertWebhook {
-    fn drop(&mut self) {
-        self.cancel.cancel();
     }
 }

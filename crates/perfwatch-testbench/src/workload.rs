@@ -177,8 +177,7 @@ impl CacheTarget {
 /// ratio is over a sliding window of poll history). Stops when dropped.
 pub struct CacheWorkload {
     switch: ModeSwitch,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    thread: LoopThread,
 }
 
 impl CacheWorkload {
@@ -189,17 +188,12 @@ impl CacheWorkload {
 
     /// Starts in whatever mode `switch` holds, following its changes.
     pub fn with_switch(target: CacheTarget, switch: ModeSwitch) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (m, s) = (switch.clone(), stop.clone());
-        let thread = std::thread::spawn(move || match &target {
-            CacheTarget::Redis(url) => redis_lookups(&target, url, &m, &s),
-            CacheTarget::App(addr) => app_lookups(&target, addr.port(), &m, &s),
+        let m = switch.clone();
+        let thread = LoopThread::spawn(move |stop| match &target {
+            CacheTarget::Redis(url) => redis_lookups(&target, url, &m, stop),
+            CacheTarget::App(addr) => app_lookups(&target, addr.port(), &m, stop),
         });
-        CacheWorkload {
-            switch,
-            stop,
-            thread: Some(thread),
-        }
+        CacheWorkload { switch, thread }
     }
 
     /// Changes the mode.
@@ -214,6 +208,33 @@ impl CacheWorkload {
 
     /// Stops the thread and waits for it.
     pub fn stop(&mut self) {
+        self.thread.stop();
+    }
+}
+
+/// A workload's thread: it runs until its stop flag is set, which
+/// [`LoopThread::stop`] does and waits for, and dropping does without
+/// waiting.
+struct LoopThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LoopThread {
+    /// Runs `body` on a new thread; `body` returns once the flag it is
+    /// given is set.
+    fn spawn(body: impl FnOnce(&AtomicBool) + Send + 'static) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || body(&flag));
+        LoopThread {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Sets the stop flag and waits for the thread.
+    fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -221,7 +242,7 @@ impl CacheWorkload {
     }
 }
 
-impl Drop for CacheWorkload {
+impl Drop for LoopThread {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
@@ -367,9 +388,8 @@ pub const ROWS_PER_TICK: u64 = 20;
 /// candidates' counters moving) and a report that takes [`REPORT_COST`]
 /// (a slow-log entry above a 10 ms threshold). Stops when dropped.
 pub struct DbWorkload {
-    stop: Arc<AtomicBool>,
     ticks: Arc<AtomicU64>,
-    thread: Option<JoinHandle<()>>,
+    thread: LoopThread,
 }
 
 impl DbWorkload {
@@ -379,10 +399,9 @@ impl DbWorkload {
         mariadb: Option<Arc<MariaDbServer>>,
         tick: Duration,
     ) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
         let ticks = Arc::new(AtomicU64::new(0));
-        let (s, t) = (stop.clone(), ticks.clone());
-        let thread = std::thread::spawn(move || {
+        let t = ticks.clone();
+        let thread = LoopThread::spawn(move |s| {
             let cost = REPORT_COST.as_secs_f64();
             // PostgreSQL ids continue after the seeded 5 000 rows.
             let mut next_id = 5_001u64;
@@ -414,11 +433,7 @@ impl DbWorkload {
                 std::thread::sleep(tick);
             }
         });
-        DbWorkload {
-            stop,
-            ticks,
-            thread: Some(thread),
-        }
+        DbWorkload { ticks, thread }
     }
 
     /// Ticks done so far.
@@ -428,16 +443,7 @@ impl DbWorkload {
 
     /// Stops the thread and waits for its current tick.
     pub fn stop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for DbWorkload {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.thread.stop();
     }
 }
 

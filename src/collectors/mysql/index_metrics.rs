@@ -182,28 +182,14 @@ pub(super) fn export_indexes(
             bytes,
         );
     }
-    out.gauge(
-        &catalog::INDEXES_AGGREGATED,
-        &[("target", target)],
-        rest.len() as f64,
-    );
-    out.gauge(
-        &catalog::REDUNDANT_INDEXES,
-        &[("target", target)],
-        redundant.len() as f64,
-    );
+    let t = [("target", target)];
+    out.gauge(&catalog::INDEXES_AGGREGATED, &t, rest.len() as f64);
+    out.gauge(&catalog::REDUNDANT_INDEXES, &t, redundant.len() as f64);
     reads?;
     let unused_defs: Vec<&IndexDef> = defs.iter().filter(|d| unused(d)).collect();
-    out.gauge(
-        &catalog::UNUSED_INDEXES,
-        &[("target", target)],
-        unused_defs.len() as f64,
-    );
-    out.gauge(
-        &catalog::UNUSED_INDEX_BYTES,
-        &[("target", target)],
-        unused_defs.iter().filter_map(|d| size(d)).sum(),
-    );
+    out.gauge(&catalog::UNUSED_INDEXES, &t, unused_defs.len() as f64);
+    let unused_bytes = unused_defs.iter().filter_map(|d| size(d)).sum();
+    out.gauge(&catalog::UNUSED_INDEX_BYTES, &t, unused_bytes);
     Some(unused_defs.len())
 }
 

@@ -44,10 +44,11 @@ pub(super) fn index_definitions(rows: &[MySqlRow]) -> Vec<IndexDef> {
     schema::index_defs(
         rows.iter()
             .filter_map(|r| {
+                let (schema, table, index) = leading_names(r)?;
                 Some((
-                    text(r, 0)?,
-                    text(r, 1)?,
-                    text(r, 2)?,
+                    schema,
+                    table,
+                    index,
                     number(r, 3) != 0,
                     number(r, 4) as u32,
                     text(r, 5).unwrap_or_default(),
@@ -69,13 +70,8 @@ pub(super) fn foreign_keys(rows: &[MySqlRow]) -> ForeignKeys {
     schema::foreign_keys(
         rows.iter()
             .filter_map(|r| {
-                Some((
-                    text(r, 0)?,
-                    text(r, 1)?,
-                    text(r, 2)?,
-                    text(r, 3)?,
-                    number(r, 4) as u32,
-                ))
+                let (schema, table, constraint) = leading_names(r)?;
+                Some((schema, table, constraint, text(r, 3)?, number(r, 4) as u32))
             })
             .collect(),
     )
@@ -117,7 +113,7 @@ pub(super) fn index_sizes_sql(filter: &str) -> String {
 pub(super) fn index_sizes(rows: &[MySqlRow], page_size: f64) -> BTreeMap<IndexKey, f64> {
     let mut sizes: BTreeMap<IndexKey, f64> = BTreeMap::new();
     for r in rows {
-        if let (Some(s), Some(t), Some(i)) = (text(r, 0), text(r, 1), text(r, 2)) {
+        if let Some((s, t, i)) = leading_names(r) {
             let t = t.split("#P#").next().unwrap_or_default().to_owned();
             *sizes.entry((s, t, i)).or_default() += number(r, 3) as f64 * page_size;
         }
@@ -168,7 +164,7 @@ pub(super) fn index_statistics_sql(filter: &str) -> String {
 /// Rows read per index from [`index_statistics_sql`] rows.
 pub(super) fn index_statistics(rows: &[MySqlRow]) -> BTreeMap<IndexKey, u64> {
     rows.iter()
-        .filter_map(|r| Some(((text(r, 0)?, text(r, 1)?, text(r, 2)?), number(r, 3))))
+        .filter_map(|r| Some((leading_names(r)?, number(r, 3))))
         .collect()
 }
 
@@ -240,6 +236,12 @@ pub(super) async fn fetch(
 /// its SQL type, so BIGINT UNSIGNED and DECIMAL decode the same way).
 pub(super) fn text(row: &MySqlRow, i: usize) -> Option<String> {
     row.try_get_unchecked::<Option<String>, _>(i).ok().flatten()
+}
+
+/// The first three columns as text (schema, table and index or constraint
+/// name: how most of these queries start); `None` when one is NULL.
+fn leading_names(row: &MySqlRow) -> Option<(String, String, String)> {
+    Some((text(row, 0)?, text(row, 1)?, text(row, 2)?))
 }
 
 /// A column as an unsigned number (0 when NULL or not a number).
