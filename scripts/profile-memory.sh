@@ -45,7 +45,7 @@ sleep 20
 pkill -INT -f -- "--web.listen-address 127.0.0.1:$port" || true
 wait "$hpid" || true
 heaptrack_print -f "$work/heap.zst" --print-peaks 0 --print-allocators 0 --print-temporary 0 \
-    --print-leaks 0 --print-histogram 0 --flamegraph-cost-type peak -F "$work/peak.folded" |
+    --print-leaks 0 --flamegraph-cost-type peak -F "$work/peak.folded" |
     grep -E '^(peak heap|peak RSS|calls to allocation)' || true
 python3 "$here/lib/heap-owners.py" "$work/peak.folded" 20
 echo "(files kept in $work)"
