@@ -2,11 +2,10 @@
 //! the unused-index verdict), missing-index candidates, table growth and
 //! custom SQL metrics.
 //!
-//! Per poll, on one persistent connection to the DSN's database: four
+//! Per poll, on one persistent connection to the DSN's database: three
 //! statements for the connection stats (`pg_stat_activity` grouped by
-//! database and state, the connection settings with replication state,
-//! `pg_database` joined with `pg_stat_database`, and `pg_stat_database`
-//! with database sizes under postgres_exporter's names). Index and table stats are heavier: two statements per
+//! database and state, the connection settings with the replication state,
+//! `pg_stat_database` joined with `pg_database`, with database sizes). Index and table stats are heavier: two statements per
 //! configured database, only every `index_interval`, on one persistent
 //! connection per database (at most `max_databases`); their last result is
 //! re-exported in between. A part that fails (permission, lock timeout) is

@@ -39,24 +39,27 @@ pg_is_in_recovery(), \
 CASE WHEN NOT pg_is_in_recovery() THEN 0 \
 ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp())) END::float8";
 
-/// Every database with its statistics reset time.
-const SQL_DATABASES: &str = "SELECT d.datname::text, extract(epoch FROM s.stats_reset)::float8, \
-(d.datallowconn AND NOT d.datistemplate) \
-FROM pg_database d LEFT JOIN pg_stat_database s ON s.datid = d.oid ORDER BY 1";
-
-/// `pg_stat_database` (every row, the shared-objects row `datid = 0`
-/// included, as postgres_exporter reads it) with each database's size. The
-/// size needs CONNECT on the database or pg_read_all_stats; without them it
-/// is NULL instead of an error failing the whole statement. Columns after
-/// datid and datname are in `metrics::STAT_DATABASE` order.
-const SQL_STAT_DATABASE: &str = "SELECT s.datid::int8, coalesce(s.datname, '')::text, \
+/// Every database with its statistics reset time, whether it accepts
+/// connections and is no template, its `pg_stat_database` counters and its
+/// size. Every row of the view, the shared-objects row `datid = 0` included
+/// (as postgres_exporter reads it); the view lists every database of
+/// `pg_database`. The size needs CONNECT on the database or
+/// pg_read_all_stats: without them it is NULL instead of an error failing
+/// the whole statement. The counters (after the first four columns) are in
+/// `metrics::STAT_DATABASE` order.
+const SQL_DATABASES: &str = "SELECT s.datid::int8, coalesce(s.datname, '')::text, \
+extract(epoch FROM s.stats_reset)::float8, \
+coalesce(d.datallowconn AND NOT d.datistemplate, false), \
 s.numbackends::float8, s.xact_commit::float8, s.xact_rollback::float8, \
 s.blks_read::float8, s.blks_hit::float8, s.tup_returned::float8, s.tup_fetched::float8, \
 s.tup_inserted::float8, s.tup_updated::float8, s.tup_deleted::float8, \
 s.conflicts::float8, s.temp_files::float8, s.temp_bytes::float8, s.deadlocks::float8, \
 CASE WHEN s.datid <> 0 AND (has_database_privilege(s.datid, 'CONNECT') \
 OR pg_has_role('pg_read_all_stats', 'USAGE')) THEN pg_database_size(s.datid)::float8 END \
-FROM pg_stat_database s";
+FROM pg_stat_database s LEFT JOIN pg_database d ON d.oid = s.datid ORDER BY 2";
+
+/// Columns of [`SQL_DATABASES`] before the counters.
+const DATABASE_KEY_COLUMNS: usize = 4;
 
 /// Index usage of the connected database.
 const SQL_INDEXES: &str = "SELECT s.schemaname::text, s.relname::text, s.indexrelname::text, \
@@ -111,7 +114,7 @@ pub(super) struct ConnectionStats {
     pub(super) settings: SettingsRow,
     /// Every database with its statistics reset time.
     pub(super) databases: Vec<DatabaseRow>,
-    /// `pg_stat_database` with sizes.
+    /// `pg_stat_database` with sizes (the same statement as `databases`).
     pub(super) stat_databases: Vec<DatabaseStat>,
 }
 
@@ -124,31 +127,40 @@ pub(super) async fn connection_stats(c: &mut PgConnection) -> Result<ConnectionS
     let s = sqlx::query_as::<_, SettingsRow>(SQL_SETTINGS)
         .fetch_one(&mut *c)
         .await?;
-    let d = sqlx::query_as::<_, DatabaseRow>(SQL_DATABASES)
-        .fetch_all(&mut *c)
-        .await?;
-    let rows = sqlx::query(SQL_STAT_DATABASE).fetch_all(&mut *c).await?;
-    let stat_databases = rows.iter().map(database_stat).collect::<Result<_, _>>()?;
+    let rows = sqlx::query(SQL_DATABASES).fetch_all(&mut *c).await?;
+    let mut databases = Vec::with_capacity(rows.len());
+    let mut stat_databases = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let stat = database_stat(row)?;
+        // The shared-objects row is no database.
+        if stat.datid != "0" {
+            databases.push((stat.datname.clone(), row.try_get(2)?, row.try_get(3)?));
+        }
+        stat_databases.push(stat);
+    }
     Ok(ConnectionStats {
         activity: a,
         settings: s,
-        databases: d,
+        databases,
         stat_databases,
     })
 }
 
-/// Decodes one row of [`SQL_STAT_DATABASE`] (a NULL counter, which the view
-/// never returns for a real database, reads as 0).
+/// Decodes the `pg_stat_database` part of one row of [`SQL_DATABASES`] (a
+/// NULL counter, which the view never returns for a real database, reads as
+/// 0).
 fn database_stat(row: &PgRow) -> Result<DatabaseStat, sqlx::Error> {
     let mut columns = [0.0; STAT_DATABASE_COLUMNS];
     for (i, v) in columns.iter_mut().enumerate() {
-        *v = row.try_get::<Option<f64>, _>(i + 2)?.unwrap_or(0.0);
+        *v = row
+            .try_get::<Option<f64>, _>(DATABASE_KEY_COLUMNS + i)?
+            .unwrap_or(0.0);
     }
     Ok(DatabaseStat {
         datid: row.try_get::<i64, _>(0)?.to_string(),
         datname: row.try_get(1)?,
         columns,
-        size_bytes: row.try_get(STAT_DATABASE_COLUMNS + 2)?,
+        size_bytes: row.try_get(DATABASE_KEY_COLUMNS + STAT_DATABASE_COLUMNS)?,
     })
 }
 
