@@ -58,6 +58,100 @@ crate::metric_catalog! {
         "Seconds since the database's statistics were reset (or the server started, when never reset): index usage is only meaningful over a long enough age."
     );
 
+    // Database-level statistics (every poll; postgres_exporter's names and
+    // labels, `server` replaced by `target`; counters declared gauges, see
+    // docs/collectors/postgres.md "Names").
+    STAT_DATABASE_NUMBACKENDS = Gauge(
+        "pg_stat_database_numbackends",
+        ["target", "datid", "datname"],
+        "Backends connected to the database right now (pg_stat_database.numbackends; perfwatch's own included, as in the view)."
+    );
+    STAT_DATABASE_XACT_COMMIT = Gauge(
+        "pg_stat_database_xact_commit",
+        ["target", "datid", "datname"],
+        "Transactions committed in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_XACT_ROLLBACK = Gauge(
+        "pg_stat_database_xact_rollback",
+        ["target", "datid", "datname"],
+        "Transactions rolled back in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_BLKS_READ = Gauge(
+        "pg_stat_database_blks_read",
+        ["target", "datid", "datname"],
+        "Disk blocks read in the database, i.e. missed in PostgreSQL's buffer cache (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_BLKS_HIT = Gauge(
+        "pg_stat_database_blks_hit",
+        ["target", "datid", "datname"],
+        "Disk blocks found in PostgreSQL's buffer cache, so no read was needed (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_TUP_RETURNED = Gauge(
+        "pg_stat_database_tup_returned",
+        ["target", "datid", "datname"],
+        "Rows returned by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_TUP_FETCHED = Gauge(
+        "pg_stat_database_tup_fetched",
+        ["target", "datid", "datname"],
+        "Rows fetched by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_TUP_INSERTED = Gauge(
+        "pg_stat_database_tup_inserted",
+        ["target", "datid", "datname"],
+        "Rows inserted by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_TUP_UPDATED = Gauge(
+        "pg_stat_database_tup_updated",
+        ["target", "datid", "datname"],
+        "Rows updated by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_TUP_DELETED = Gauge(
+        "pg_stat_database_tup_deleted",
+        ["target", "datid", "datname"],
+        "Rows deleted by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_CONFLICTS = Gauge(
+        "pg_stat_database_conflicts",
+        ["target", "datid", "datname"],
+        "Queries canceled by conflicts with recovery, on a standby (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_TEMP_FILES = Gauge(
+        "pg_stat_database_temp_files",
+        ["target", "datid", "datname"],
+        "Temporary files created by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_TEMP_BYTES = Gauge(
+        "pg_stat_database_temp_bytes",
+        ["target", "datid", "datname"],
+        "Bytes written to temporary files by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    STAT_DATABASE_DEADLOCKS = Gauge(
+        "pg_stat_database_deadlocks",
+        ["target", "datid", "datname"],
+        "Deadlocks detected in the database (a counter exported as a gauge under postgres_exporter's name)."
+    );
+    DATABASE_SIZE = Gauge(
+        "pg_database_size_bytes",
+        ["target", "datname"],
+        "Disk space used by the database (pg_database_size; absent when the role may not connect to it and lacks pg_read_all_stats)."
+    );
+    DATABASES_SUMMED_INTO_OTHER = Gauge(
+        "perfwatch_postgres_databases_summed_into_other",
+        ["target"],
+        "Databases beyond max_databases whose pg_stat_database_* and pg_database_size_bytes series are summed into datname=\"other\"."
+    );
+    REPLICATION_IS_REPLICA = Gauge(
+        "pg_replication_is_replica",
+        ["target"],
+        "1 when the server is a standby (pg_is_in_recovery()), else 0."
+    );
+    REPLICATION_LAG = Gauge(
+        "pg_replication_lag",
+        ["target"],
+        "Seconds since the last transaction replayed on a standby (now() - pg_last_xact_replay_timestamp()); 0 on a primary, absent on a standby that has replayed none yet."
+    );
+
     // Index and table stats (every index_interval, re-exported in between).
     INDEX_STATS_LAST_SUCCESS = Gauge(
         "perfwatch_postgres_index_stats_last_success_timestamp_seconds",

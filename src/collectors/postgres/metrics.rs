@@ -6,9 +6,11 @@
 use std::collections::BTreeMap;
 
 use super::catalog;
-use super::rules::{self, IndexStat, MissingIndexRule, TableStat};
+use super::rules::{
+    self, DatabaseStat, IndexStat, MissingIndexRule, STAT_DATABASE_COLUMNS, TableStat,
+};
 use super::sql::{ActivityRow, DatabaseRow, SettingsRow};
-use crate::catalog::{COLLECTOR_DEGRADED, POOL_SATURATION};
+use crate::catalog::{COLLECTOR_DEGRADED, MetricDef, POOL_SATURATION};
 use crate::exposition::Families;
 use crate::poll::ErrorReason;
 
@@ -20,6 +22,25 @@ const STATES: [&str; 6] = [
     "idle in transaction (aborted)",
     "fastpath function call",
     "disabled",
+];
+
+/// The `pg_stat_database` families, in the column order of
+/// `sql::SQL_STAT_DATABASE` and `DatabaseStat::columns`.
+const STAT_DATABASE: [&MetricDef; STAT_DATABASE_COLUMNS] = [
+    &catalog::STAT_DATABASE_NUMBACKENDS,
+    &catalog::STAT_DATABASE_XACT_COMMIT,
+    &catalog::STAT_DATABASE_XACT_ROLLBACK,
+    &catalog::STAT_DATABASE_BLKS_READ,
+    &catalog::STAT_DATABASE_BLKS_HIT,
+    &catalog::STAT_DATABASE_TUP_RETURNED,
+    &catalog::STAT_DATABASE_TUP_FETCHED,
+    &catalog::STAT_DATABASE_TUP_INSERTED,
+    &catalog::STAT_DATABASE_TUP_UPDATED,
+    &catalog::STAT_DATABASE_TUP_DELETED,
+    &catalog::STAT_DATABASE_CONFLICTS,
+    &catalog::STAT_DATABASE_TEMP_FILES,
+    &catalog::STAT_DATABASE_TEMP_BYTES,
+    &catalog::STAT_DATABASE_DEADLOCKS,
 ];
 
 /// Reasons exported by `perfwatch_collector_degraded`.
@@ -60,7 +81,8 @@ pub(super) fn export_connections(
     out: &mut Families,
 ) -> Connections {
     let t = [("target", target)];
-    let (max_conn, su_reserved, reserved, started_unix, _, now_unix, _) = settings;
+    let (max_conn, su_reserved, reserved, started_unix, _, now_unix, _, in_recovery, lag) =
+        settings;
 
     // Connections by database and state.
     let mut per_db: BTreeMap<String, DbActivity> = BTreeMap::new();
@@ -107,6 +129,15 @@ pub(super) fn export_connections(
         );
     }
 
+    out.gauge(
+        &catalog::REPLICATION_IS_REPLICA,
+        &t,
+        if *in_recovery { 1.0 } else { 0.0 },
+    );
+    if let Some(lag) = lag {
+        out.gauge(&catalog::REPLICATION_LAG, &t, *lag);
+    }
+
     // Statistics age per database.
     for (datname, reset, connectable) in databases {
         if !connectable {
@@ -123,6 +154,56 @@ pub(super) fn export_connections(
         used,
         available,
         ratio,
+    }
+}
+
+/// Exports `pg_stat_database` and the database sizes: the `max` busiest
+/// databases with their own series, the rest summed into `datname="other"`
+/// (`datid=""`), so cluster-wide sums stay whole.
+pub(super) fn export_databases(
+    target: &str,
+    stats: &[DatabaseStat],
+    max: usize,
+    out: &mut Families,
+) {
+    let mut sorted = stats.to_vec();
+    rules::sort_databases(&mut sorted);
+    let zero = DatabaseStat {
+        datid: String::new(),
+        datname: "other".into(),
+        columns: [0.0; STAT_DATABASE_COLUMNS],
+        size_bytes: None,
+    };
+    let (kept, other) = rules::top_n_with_other(sorted, max, zero, |mut acc, d| {
+        for (sum, v) in acc.columns.iter_mut().zip(d.columns) {
+            *sum += v;
+        }
+        if let Some(size) = d.size_bytes {
+            acc.size_bytes = Some(acc.size_bytes.unwrap_or(0.0) + size);
+        }
+        acc
+    });
+    out.gauge(
+        &catalog::DATABASES_SUMMED_INTO_OTHER,
+        &[("target", target)],
+        stats.len().saturating_sub(kept.len()) as f64,
+    );
+    for d in kept.iter().chain(other.iter()) {
+        let l = [
+            ("target", target),
+            ("datid", d.datid.as_str()),
+            ("datname", d.datname.as_str()),
+        ];
+        for (def, v) in STAT_DATABASE.iter().zip(d.columns) {
+            out.gauge(def, &l, v);
+        }
+        if let Some(size) = d.size_bytes {
+            out.gauge(
+                &catalog::DATABASE_SIZE,
+                &[("target", target), ("datname", d.datname.as_str())],
+                size,
+            );
+        }
     }
 }
 
@@ -299,7 +380,17 @@ mod tests {
             ("app".into(), "active".into(), 2.0, 5.0, 3.0, 1.0),
             ("app".into(), "idle".into(), 3.0, 0.0, 0.0, 0.0),
         ];
-        let settings: SettingsRow = (100.0, 3.0, 2.0, 1000.0, "16.2".into(), 1600.0, true);
+        let settings: SettingsRow = (
+            100.0,
+            3.0,
+            2.0,
+            1000.0,
+            "16.2".into(),
+            1600.0,
+            true,
+            true,
+            Some(7.5),
+        );
         let databases: Vec<DatabaseRow> = vec![
             ("app".into(), Some(1500.0), true),
             ("postgres".into(), None, true),
@@ -327,6 +418,8 @@ mod tests {
             Some(0.0)
         );
         assert_eq!(v("pg_stat_activity_max_tx_duration", &app), Some(5.0));
+        assert_eq!(v("pg_replication_is_replica", &[]), Some(1.0));
+        assert_eq!(v("pg_replication_lag", &[]), Some(7.5));
         assert_eq!(
             v("perfwatch_postgres_stats_reset_age_seconds", &app),
             Some(100.0)
@@ -344,6 +437,92 @@ mod tests {
                 &[("datname", "template0")]
             ),
             None
+        );
+    }
+
+    #[test]
+    fn databases_beyond_max_are_summed_into_other() {
+        let db = |datid: &str, datname: &str, commits: f64, size: Option<f64>| {
+            let mut columns = [0.0; STAT_DATABASE_COLUMNS];
+            columns[0] = 1.0; // numbackends
+            columns[1] = commits; // xact_commit
+            columns[4] = 10.0 * commits; // blks_hit
+            DatabaseStat {
+                datid: datid.into(),
+                datname: datname.into(),
+                columns,
+                size_bytes: size,
+            }
+        };
+        let stats = [
+            db("0", "", 0.0, None),
+            db("5", "postgres", 3.0, Some(100.0)),
+            db("16384", "app", 50.0, Some(500.0)),
+            db("1", "template1", 2.0, Some(80.0)),
+        ];
+        /// (name, labels, value) rows checked against one export.
+        type Expected<'a> = [(&'a str, &'a [(&'a str, &'a str)], Option<f64>)];
+        let check = |max: usize, rows: &Expected| {
+            let mut out = Families::new();
+            export_databases("pg", &stats, max, &mut out);
+            let f = out.into_vec();
+            for (name, labels, want) in rows {
+                assert_eq!(
+                    sample_value(&f, name, labels),
+                    *want,
+                    "max {max}: {name}{labels:?}"
+                );
+            }
+        };
+        let app: &[(&str, &str)] = &[("datid", "16384"), ("datname", "app")];
+        // The busiest two keep their series; template1 and the shared row
+        // (no size) are summed.
+        let other: &[(&str, &str)] = &[("datid", ""), ("datname", "other")];
+        check(
+            2,
+            &[
+                ("pg_stat_database_xact_commit", app, Some(50.0)),
+                ("pg_stat_database_blks_hit", app, Some(500.0)),
+                ("pg_database_size_bytes", &[("datname", "app")], Some(500.0)),
+                ("pg_stat_database_xact_commit", other, Some(2.0)),
+                ("pg_stat_database_numbackends", other, Some(2.0)),
+                (
+                    "pg_database_size_bytes",
+                    &[("datname", "other")],
+                    Some(80.0),
+                ),
+                (
+                    "pg_stat_database_xact_commit",
+                    &[("datname", "template1")],
+                    None,
+                ),
+                (
+                    "perfwatch_postgres_databases_summed_into_other",
+                    &[],
+                    Some(2.0),
+                ),
+            ],
+        );
+        check(
+            20,
+            &[
+                (
+                    "pg_stat_database_numbackends",
+                    &[("datid", "0"), ("datname", "")],
+                    Some(1.0),
+                ),
+                ("pg_database_size_bytes", &[("datname", "")], None),
+                (
+                    "pg_stat_database_xact_commit",
+                    &[("datname", "other")],
+                    None,
+                ),
+                (
+                    "perfwatch_postgres_databases_summed_into_other",
+                    &[],
+                    Some(0.0),
+                ),
+            ],
         );
     }
 

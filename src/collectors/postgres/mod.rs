@@ -4,8 +4,8 @@
 //!
 //! Per poll, on one persistent connection to the DSN's database: three
 //! statements for the connection stats (`pg_stat_activity` grouped by
-//! database and state, the connection settings, `pg_database` joined with
-//! `pg_stat_database`). Index and table stats are heavier: two statements per
+//! database and state, the connection settings with the replication state,
+//! `pg_stat_database` joined with `pg_database`, with database sizes). Index and table stats are heavier: two statements per
 //! configured database, only every `index_interval`, on one persistent
 //! connection per database (at most `max_databases`); their last result is
 //! re-exported in between. A part that fails (permission, lock timeout) is
@@ -363,7 +363,12 @@ impl Collector for PostgresCollector {
             .sessions
             .run(&main, left, |c| Box::pin(sql::connection_stats(c)))
             .await;
-        let (activity, settings, databases) = match stats {
+        let sql::ConnectionStats {
+            activity,
+            settings,
+            databases,
+            stat_databases,
+        } = match stats {
             Ok(v) => v,
             Err(e) => {
                 self.sessions.forget_broken(&main, &e);
@@ -420,6 +425,12 @@ impl Collector for PostgresCollector {
 
         let mut out = Families::new();
         let headline = self.export(&activity, &settings, &databases, &wanted, &mut out);
+        metrics::export_databases(
+            &self.cfg.common.name,
+            &stat_databases,
+            self.cfg.max_databases,
+            &mut out,
+        );
         Ok(PollOutput {
             families: out,
             headline,

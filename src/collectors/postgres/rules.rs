@@ -52,6 +52,42 @@ impl IndexStat {
     }
 }
 
+/// How many `pg_stat_database` columns perfwatch exports (numbackends
+/// through deadlocks, in `metrics::STAT_DATABASE` order).
+pub(crate) const STAT_DATABASE_COLUMNS: usize = 14;
+
+/// One row of `pg_stat_database` with the database's size.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct DatabaseStat {
+    /// The database's OID as text (`"0"` for the shared-objects row).
+    pub datid: String,
+    /// The database (empty for the shared-objects row).
+    pub datname: String,
+    /// The exported columns, in `metrics::STAT_DATABASE` order.
+    pub columns: [f64; STAT_DATABASE_COLUMNS],
+    /// `pg_database_size`, when the role may read it.
+    pub size_bytes: Option<f64>,
+}
+
+impl DatabaseStat {
+    /// Transactions since the statistics were reset (columns 1 and 2:
+    /// xact_commit + xact_rollback).
+    fn transactions(&self) -> f64 {
+        self.columns[1] + self.columns[2]
+    }
+}
+
+/// Sorts databases for bounding: most transactions first (the busy ones are
+/// what the dashboards look at; a cumulative count keeps the order stable),
+/// then by name.
+pub(crate) fn sort_databases(v: &mut [DatabaseStat]) {
+    v.sort_by(|a, b| {
+        b.transactions()
+            .total_cmp(&a.transactions())
+            .then_with(|| a.datname.cmp(&b.datname))
+    });
+}
+
 /// Whether an index is unused: no scan since the statistics were reset and
 /// it enforces no constraint (primary keys, unique indexes and indexes
 /// backing a constraint are never reported).

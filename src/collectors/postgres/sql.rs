@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::rules::{IndexStat, TableStat};
+use super::rules::{DatabaseStat, IndexStat, STAT_DATABASE_COLUMNS, TableStat};
 use super::statements;
 use crate::collectors::custom_query::{CustomQueryConfig, QueryRow};
 use crate::collectors::statement_stats::{Counters, StatementRow};
@@ -25,19 +25,41 @@ WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() \
 AND application_name IS DISTINCT FROM 'perfwatch' \
 GROUP BY 1, 2";
 
-/// Connection settings, server start and version.
+/// Connection settings, server start and version, and replication: the lag
+/// is postgres_exporter 0.11's `pg_replication` query (0 on a primary; NULL
+/// on a standby that has replayed nothing yet).
 const SQL_SETTINGS: &str = "SELECT current_setting('max_connections')::float8, \
 current_setting('superuser_reserved_connections')::float8, \
 coalesce(current_setting('reserved_connections', true), '0')::float8, \
 extract(epoch FROM pg_postmaster_start_time())::float8, \
 current_setting('server_version')::text, \
 extract(epoch FROM now())::float8, \
-pg_has_role('pg_monitor', 'USAGE')";
+pg_has_role('pg_monitor', 'USAGE'), \
+pg_is_in_recovery(), \
+CASE WHEN NOT pg_is_in_recovery() THEN 0 \
+ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp())) END::float8";
 
-/// Every database with its statistics reset time.
-const SQL_DATABASES: &str = "SELECT d.datname::text, extract(epoch FROM s.stats_reset)::float8, \
-(d.datallowconn AND NOT d.datistemplate) \
-FROM pg_database d LEFT JOIN pg_stat_database s ON s.datid = d.oid ORDER BY 1";
+/// Every database with its statistics reset time, whether it accepts
+/// connections and is no template, its `pg_stat_database` counters and its
+/// size. Every row of the view, the shared-objects row `datid = 0` included
+/// (as postgres_exporter reads it); the view lists every database of
+/// `pg_database`. The size needs CONNECT on the database or
+/// pg_read_all_stats: without them it is NULL instead of an error failing
+/// the whole statement. The counters (after the first four columns) are in
+/// `metrics::STAT_DATABASE` order.
+const SQL_DATABASES: &str = "SELECT s.datid::int8, coalesce(s.datname, '')::text, \
+extract(epoch FROM s.stats_reset)::float8, \
+coalesce(d.datallowconn AND NOT d.datistemplate, false), \
+s.numbackends::float8, s.xact_commit::float8, s.xact_rollback::float8, \
+s.blks_read::float8, s.blks_hit::float8, s.tup_returned::float8, s.tup_fetched::float8, \
+s.tup_inserted::float8, s.tup_updated::float8, s.tup_deleted::float8, \
+s.conflicts::float8, s.temp_files::float8, s.temp_bytes::float8, s.deadlocks::float8, \
+CASE WHEN s.datid <> 0 AND (has_database_privilege(s.datid, 'CONNECT') \
+OR pg_has_role('pg_read_all_stats', 'USAGE')) THEN pg_database_size(s.datid)::float8 END \
+FROM pg_stat_database s LEFT JOIN pg_database d ON d.oid = s.datid ORDER BY 2";
+
+/// Columns of [`SQL_DATABASES`] before the counters.
+const DATABASE_KEY_COLUMNS: usize = 4;
 
 /// Index usage of the connected database.
 const SQL_INDEXES: &str = "SELECT s.schemaname::text, s.relname::text, s.indexrelname::text, \
@@ -60,8 +82,9 @@ WHERE s.schemaname <> ALL($1::text[])";
 /// sessions waiting on a lock)`.
 pub(super) type ActivityRow = (String, String, f64, f64, f64, f64);
 /// `(max_connections, superuser_reserved_connections, reserved_connections,
-/// server start epoch, server_version, now epoch, member of pg_monitor)`.
-pub(super) type SettingsRow = (f64, f64, f64, f64, String, f64, bool);
+/// server start epoch, server_version, now epoch, member of pg_monitor,
+/// in recovery, replication lag s)`.
+pub(super) type SettingsRow = (f64, f64, f64, f64, String, f64, bool, bool, Option<f64>);
 /// `(datname, stats reset epoch, accepts connections and is no template)`.
 pub(super) type DatabaseRow = (String, Option<f64>, bool);
 type IndexRow = (String, String, String, f64, f64, f64, f64, bool);
@@ -83,20 +106,62 @@ type StatementSqlRow = (
 /// A pg_stat_statements entry's identity: (userid, dbid, queryid).
 pub(super) type StatementKey = (i64, i64, i64);
 
-/// The connection stats of one poll: activity, settings, databases.
-pub(super) async fn connection_stats(
-    c: &mut PgConnection,
-) -> Result<(Vec<ActivityRow>, SettingsRow, Vec<DatabaseRow>), sqlx::Error> {
+/// What every poll reads on the main session.
+pub(super) struct ConnectionStats {
+    /// Sessions by database and state.
+    pub(super) activity: Vec<ActivityRow>,
+    /// Settings, server start, version, replication.
+    pub(super) settings: SettingsRow,
+    /// Every database with its statistics reset time.
+    pub(super) databases: Vec<DatabaseRow>,
+    /// `pg_stat_database` with sizes (the same statement as `databases`).
+    pub(super) stat_databases: Vec<DatabaseStat>,
+}
+
+/// The connection stats of one poll: activity, settings, databases,
+/// database statistics.
+pub(super) async fn connection_stats(c: &mut PgConnection) -> Result<ConnectionStats, sqlx::Error> {
     let a = sqlx::query_as::<_, ActivityRow>(SQL_ACTIVITY)
         .fetch_all(&mut *c)
         .await?;
     let s = sqlx::query_as::<_, SettingsRow>(SQL_SETTINGS)
         .fetch_one(&mut *c)
         .await?;
-    let d = sqlx::query_as::<_, DatabaseRow>(SQL_DATABASES)
-        .fetch_all(&mut *c)
-        .await?;
-    Ok((a, s, d))
+    let rows = sqlx::query(SQL_DATABASES).fetch_all(&mut *c).await?;
+    let mut databases = Vec::with_capacity(rows.len());
+    let mut stat_databases = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let stat = database_stat(row)?;
+        // The shared-objects row is no database.
+        if stat.datid != "0" {
+            databases.push((stat.datname.clone(), row.try_get(2)?, row.try_get(3)?));
+        }
+        stat_databases.push(stat);
+    }
+    Ok(ConnectionStats {
+        activity: a,
+        settings: s,
+        databases,
+        stat_databases,
+    })
+}
+
+/// Decodes the `pg_stat_database` part of one row of [`SQL_DATABASES`] (a
+/// NULL counter, which the view never returns for a real database, reads as
+/// 0).
+fn database_stat(row: &PgRow) -> Result<DatabaseStat, sqlx::Error> {
+    let mut columns = [0.0; STAT_DATABASE_COLUMNS];
+    for (i, v) in columns.iter_mut().enumerate() {
+        *v = row
+            .try_get::<Option<f64>, _>(DATABASE_KEY_COLUMNS + i)?
+            .unwrap_or(0.0);
+    }
+    Ok(DatabaseStat {
+        datid: row.try_get::<i64, _>(0)?.to_string(),
+        datname: row.try_get(1)?,
+        columns,
+        size_bytes: row.try_get(DATABASE_KEY_COLUMNS + STAT_DATABASE_COLUMNS)?,
+    })
 }
 
 /// Index usage of the connected database, schemas in `exclude` left out.
