@@ -238,6 +238,52 @@ async fn wait_scraped(prom: &PrometheusServer) {
     .await;
 }
 
+/// Waits until Alertmanager holds `alertname` for `target` in `state`
+/// (`active`, `suppressed`), or panics after 30 s with what it holds.
+async fn wait_alertmanager_state(
+    am: &AlertmanagerServer,
+    alertname: &str,
+    target: &str,
+    state: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = tokio::task::block_in_place(|| am.alerts()).unwrap();
+        let found = held.iter().find(|a| {
+            a.labels.get("alertname").map(String::as_str) == Some(alertname)
+                && a.labels.get("target").map(String::as_str) == Some(target)
+        });
+        if found.is_some_and(|a| a.state == state) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Alertmanager does not hold {alertname} for {target} as {state}: {held:#?}\nlog:\n{}",
+            am.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until Prometheus has no pending or firing `alertname`.
+async fn wait_prometheus_quiet(prom: &PrometheusServer, alertname: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let alerts = tokio::task::block_in_place(|| prom.alerts()).unwrap();
+        if !alerts
+            .iter()
+            .any(|a| a.labels.get("alertname").map(String::as_str) == Some(alertname))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{alertname} still active in Prometheus after {timeout:?}: {alerts:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 fn start_or_panic<T>(r: Result<T, perfwatch_testbench::HarnessError>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
@@ -256,8 +302,9 @@ fn start_or_panic<T>(r: Result<T, perfwatch_testbench::HarnessError>) -> T {
 /// the cold phase does 10 000 lookups/s at 0.10, so after x seconds the
 /// window holds (950·W + 1 000·x) hits over (1 000·W + 10 000·x) lookups:
 /// below 0.70 after 0.2·W s and below 0.5 after 0.6·W s, i.e. within about
-/// one poll. The recovery phase does 50 000 hits/s: after C seconds of cold
-/// traffic the ratio is back above 0.70 after about 0.4·C s (and the cold
+/// one poll: CacheHitRatioLow, then CacheHitRatioCritical, which inhibits
+/// it in Alertmanager. The recovery phase does 50 000 hits/s: after C seconds
+/// of cold traffic the ratio is back above 0.70 after about 0.4·C s (and the cold
 /// lookups leave the window entirely after 60 s at worst). Each transition
 /// then needs a poll (1 s), a scrape (1 s), `for` (2 s), an evaluation (1 s),
 /// Prometheus' alertmanager discovery (up to 5 s, first time only) and
@@ -316,7 +363,10 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
         hook.delivered()
     );
 
-    // Cold: below 0.5 → CacheHitRatioLow fires and reaches the webhook.
+    // Cold: below 0.5 → CacheHitRatioCritical fires and reaches the critical
+    // receiver. CacheHitRatioLow fires too (below 0.70, a poll or two
+    // earlier, so its own notification may or may not get out first); while
+    // the critical one fires, the example config's inhibit rule holds it.
     workload.set(Mode::Cold);
     wait_query(
         &prom,
@@ -338,24 +388,44 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
             a,
         )
     };
-    let firing = notified(60, "CacheHitRatioLow", "firing").await;
-    assert_eq!(label(&firing, "severity"), Some("warning"), "{firing:?}");
-    assert_eq!(firing.receiver, receiver_of("warning"), "{firing:?}");
+    let firing = notified(60, "CacheHitRatioCritical", "firing").await;
+    assert_eq!(label(&firing, "severity"), Some("critical"), "{firing:?}");
+    assert_eq!(firing.receiver, receiver_of("critical"), "{firing:?}");
     assert_eq!(
         firing.annotations.get("runbook_url").map(String::as_str),
-        Some(format!("{RUNBOOK_BASE}#cachehitratiolow").as_str()),
+        Some(format!("{RUNBOOK_BASE}#cachehitratiocritical").as_str()),
         "{firing:?}"
     );
+    wait_alertmanager_state(&am, "CacheHitRatioLow", "cache", "suppressed").await;
 
-    // Recovery: mostly hits again → a resolved notification.
+    // Recovery: mostly hits again → a resolved notification, then the
+    // warning clears too.
     workload.set(Mode::Recover);
-    let resolved = notified(90, "CacheHitRatioLow", "resolved").await;
+    let resolved = notified(90, "CacheHitRatioCritical", "resolved").await;
     assert!(resolved.at >= firing.at, "{resolved:?} before {firing:?}");
     let now = tokio::task::block_in_place(|| prom.query(ratio)).unwrap();
     assert!(
-        now.iter().all(|(_, v)| *v >= 0.70),
+        now.iter().all(|(_, v)| *v >= 0.50),
         "resolved while the ratio is {now:?}"
     );
+    wait_prometheus_quiet(&prom, "CacheHitRatioLow", Duration::from_secs(90)).await;
+    let now = tokio::task::block_in_place(|| prom.query(ratio)).unwrap();
+    assert!(
+        now.iter().all(|(_, v)| *v >= 0.70),
+        "CacheHitRatioLow cleared while the ratio is {now:?}"
+    );
+    // If the warning got out (before the critical one fired, or between the
+    // two thresholds on the way back), it went to the warning receiver and
+    // its resolution follows.
+    if let Some(warning) = hook.find("CacheHitRatioLow", "firing", "cache") {
+        assert_eq!(warning.receiver, receiver_of("warning"), "{warning:?}");
+        assert_eq!(
+            warning.annotations.get("runbook_url").map(String::as_str),
+            Some(format!("{RUNBOOK_BASE}#cachehitratiolow").as_str()),
+            "{warning:?}"
+        );
+        notified(60, "CacheHitRatioLow", "resolved").await;
+    }
     workload.stop();
 
     // Redis killed → PerfwatchTargetDown reaches the webhook.
