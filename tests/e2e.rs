@@ -33,6 +33,7 @@
 //!   reaches the receiver of its severity).
 
 mod common;
+mod support_commands;
 mod support_dashboards;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -56,6 +57,7 @@ use perfwatch_testbench::{
 };
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr};
+use support_commands::stdout_ok;
 
 /// The real alert rules (compiled into the library from
 /// `alerts/perfwatch.rules.yml`).
@@ -149,6 +151,19 @@ fn family_hint(name: &str) -> String {
 // ---------------------------------------------------------------------------
 // Webhook receiver
 // ---------------------------------------------------------------------------
+
+/// A delivered alert has `severity`, came through the example's receiver of
+/// that severity, and links to its runbook section under [`RUNBOOK_BASE`].
+fn assert_routed_with_runbook(alert: &DeliveredAlert, severity: &str) {
+    assert_eq!(label(alert, "severity"), Some(severity), "{alert:?}");
+    assert_eq!(alert.receiver, receiver_of(severity), "{alert:?}");
+    let anchor = label(alert, "alertname").unwrap_or_default().to_lowercase();
+    assert_eq!(
+        alert.annotations.get("runbook_url"),
+        Some(&format!("{RUNBOOK_BASE}#{anchor}")),
+        "{alert:?}"
+    );
+}
 
 /// Label `name` of a delivered alert.
 fn label<'a>(alert: &'a DeliveredAlert, name: &str) -> Option<&'a str> {
@@ -389,13 +404,7 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
         )
     };
     let firing = notified(60, "CacheHitRatioCritical", "firing").await;
-    assert_eq!(label(&firing, "severity"), Some("critical"), "{firing:?}");
-    assert_eq!(firing.receiver, receiver_of("critical"), "{firing:?}");
-    assert_eq!(
-        firing.annotations.get("runbook_url").map(String::as_str),
-        Some(format!("{RUNBOOK_BASE}#cachehitratiocritical").as_str()),
-        "{firing:?}"
-    );
+    assert_routed_with_runbook(&firing, "critical");
     wait_alertmanager_state(&am, "CacheHitRatioLow", "cache", "suppressed").await;
 
     // Recovery: mostly hits again → a resolved notification, then the
@@ -418,12 +427,7 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
     // two thresholds on the way back), it went to the warning receiver and
     // its resolution follows.
     if let Some(warning) = hook.find("CacheHitRatioLow", "firing", "cache") {
-        assert_eq!(warning.receiver, receiver_of("warning"), "{warning:?}");
-        assert_eq!(
-            warning.annotations.get("runbook_url").map(String::as_str),
-            Some(format!("{RUNBOOK_BASE}#cachehitratiolow").as_str()),
-            "{warning:?}"
-        );
+        assert_routed_with_runbook(&warning, "warning");
         notified(60, "CacheHitRatioLow", "resolved").await;
     }
     workload.stop();
@@ -431,9 +435,8 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
     // Redis killed → PerfwatchTargetDown reaches the webhook.
     tokio::task::block_in_place(|| redis.kill()).unwrap();
     let down = notified(60, "PerfwatchTargetDown", "firing").await;
-    assert_eq!(label(&down, "severity"), Some("critical"), "{down:?}");
+    assert_routed_with_runbook(&down, "critical");
     assert_eq!(label(&down, "collector"), Some("redis"), "{down:?}");
-    assert_eq!(down.receiver, receiver_of("critical"), "{down:?}");
 
     // And back: resolved once perfwatch polls the restarted Redis.
     tokio::task::block_in_place(|| redis.restart()).unwrap();
@@ -453,13 +456,7 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
         &am,
     )
     .await;
-    assert_eq!(label(&pw_down, "severity"), Some("critical"), "{pw_down:?}");
-    assert_eq!(pw_down.receiver, receiver_of("critical"), "{pw_down:?}");
-    assert_eq!(
-        pw_down.annotations.get("runbook_url").map(String::as_str),
-        Some(format!("{RUNBOOK_BASE}#perfwatchdown").as_str()),
-        "{pw_down:?}"
-    );
+    assert_routed_with_runbook(&pw_down, "critical");
 }
 
 // ---------------------------------------------------------------------------
@@ -492,7 +489,27 @@ fn alert_severities() -> BTreeSet<(String, String)> {
 }
 
 /// An alert as `amtool alert add` takes it: `name=value` labels.
-type PostedAlert = Vec<(&'static str, &'static str)>;
+type PostedAlert = Vec<(String, String)>;
+
+/// `"<alertname> <severity> name=value ..."` as labels.
+fn posted(spec: &str) -> PostedAlert {
+    let mut words = spec.split_whitespace();
+    let mut labels = vec![
+        (
+            "alertname".to_owned(),
+            words.next().expect("alertname").to_owned(),
+        ),
+        (
+            "severity".to_owned(),
+            words.next().expect("severity").to_owned(),
+        ),
+    ];
+    labels.extend(words.map(|w| {
+        let (k, v) = w.split_once('=').expect("name=value");
+        (k.to_owned(), v.to_owned())
+    }));
+    labels
+}
 
 /// One inhibit rule of the example at work: while `source` fires, `inhibited`
 /// is suppressed and `control` (the same alert with another value of an
@@ -504,165 +521,87 @@ struct InhibitCase {
 }
 
 /// One case per inhibit rule of `deploy/alertmanager/alertmanager.yml`, in
-/// its order. Each case uses its own targets, so that no rule of another
-/// case reaches into it (PerfwatchTargetDown inhibits everything of its
-/// target).
+/// its order: source, inhibited alerts, control (see [`posted`]). Each case
+/// uses its own targets, so that no rule of another case reaches into it
+/// (PerfwatchTargetDown inhibits everything of its target).
+const INHIBIT_CASES: &[(&str, &[&str], Option<&str>)] = &[
+    (
+        "PerfwatchTargetDown critical collector=redis target=down",
+        &[
+            "CacheHitRatioLow warning target=down",
+            "PerfwatchPollsStale warning collector=redis target=down",
+        ],
+        Some("CacheHitRatioLow warning target=up"),
+    ),
+    (
+        "PerfwatchAbsent critical",
+        &["PerfwatchDown warning job=perfwatch-sidecar"],
+        None,
+    ),
+    (
+        "CacheHitRatioCritical critical target=app key_prefix=stats",
+        &["CacheHitRatioLow warning target=app key_prefix=stats"],
+        Some("CacheHitRatioLow warning target=app key_prefix=drivers"),
+    ),
+    (
+        "DatabaseConnectionsNearMax critical source=postgres target=pg",
+        &["PoolSaturationHigh warning source=postgres target=pg"],
+        Some("PoolSaturationHigh warning source=app target=pg"),
+    ),
+    (
+        "AppHealthCheckFailing critical target=api",
+        &["AppHealthCheckFailing warning target=api check=redis"],
+        Some("AppHealthCheckFailing warning target=admin check=redis"),
+    ),
+    (
+        "RedisRejectedWrites critical target=full",
+        &[
+            "RedisNoEvictionNearLimit warning target=full",
+            "RedisMemoryNearLimit warning target=full",
+        ],
+        Some("RedisMemoryNearLimit warning target=other-full"),
+    ),
+    (
+        "RedisNoEvictionNearLimit warning target=queue",
+        &["RedisMemoryNearLimit warning target=queue"],
+        Some("RedisMemoryNearLimit warning target=sessions"),
+    ),
+    (
+        "RedisRejectedConnections critical target=busy",
+        &["RedisClientsNearMax warning target=busy"],
+        Some("RedisClientsNearMax warning target=calm"),
+    ),
+];
+
 fn inhibit_cases() -> Vec<InhibitCase> {
-    let alert =
-        |name: &'static str, severity: &'static str, labels: &[(&'static str, &'static str)]| {
-            let mut a = vec![("alertname", name), ("severity", severity)];
-            a.extend_from_slice(labels);
-            a
-        };
-    vec![
-        InhibitCase {
-            source: alert(
-                "PerfwatchTargetDown",
-                "critical",
-                &[("collector", "redis"), ("target", "down")],
-            ),
-            inhibited: vec![
-                alert("CacheHitRatioLow", "warning", &[("target", "down")]),
-                alert(
-                    "PerfwatchPollsStale",
-                    "warning",
-                    &[("collector", "redis"), ("target", "down")],
-                ),
-            ],
-            control: Some(alert("CacheHitRatioLow", "warning", &[("target", "up")])),
-        },
-        InhibitCase {
-            source: alert("PerfwatchAbsent", "critical", &[]),
-            inhibited: vec![alert(
-                "PerfwatchDown",
-                "warning",
-                &[("job", "perfwatch-sidecar")],
-            )],
-            control: None,
-        },
-        InhibitCase {
-            source: alert(
-                "CacheHitRatioCritical",
-                "critical",
-                &[("target", "app"), ("key_prefix", "stats")],
-            ),
-            inhibited: vec![alert(
-                "CacheHitRatioLow",
-                "warning",
-                &[("target", "app"), ("key_prefix", "stats")],
-            )],
-            control: Some(alert(
-                "CacheHitRatioLow",
-                "warning",
-                &[("target", "app"), ("key_prefix", "drivers")],
-            )),
-        },
-        InhibitCase {
-            source: alert(
-                "DatabaseConnectionsNearMax",
-                "critical",
-                &[("source", "postgres"), ("target", "pg")],
-            ),
-            inhibited: vec![alert(
-                "PoolSaturationHigh",
-                "warning",
-                &[("source", "postgres"), ("target", "pg")],
-            )],
-            control: Some(alert(
-                "PoolSaturationHigh",
-                "warning",
-                &[("source", "app"), ("target", "pg")],
-            )),
-        },
-        InhibitCase {
-            source: alert("AppHealthCheckFailing", "critical", &[("target", "api")]),
-            inhibited: vec![alert(
-                "AppHealthCheckFailing",
-                "warning",
-                &[("target", "api"), ("check", "redis")],
-            )],
-            control: Some(alert(
-                "AppHealthCheckFailing",
-                "warning",
-                &[("target", "admin"), ("check", "redis")],
-            )),
-        },
-        InhibitCase {
-            source: alert("RedisRejectedWrites", "critical", &[("target", "full")]),
-            inhibited: vec![
-                alert("RedisNoEvictionNearLimit", "warning", &[("target", "full")]),
-                alert("RedisMemoryNearLimit", "warning", &[("target", "full")]),
-            ],
-            control: Some(alert(
-                "RedisMemoryNearLimit",
-                "warning",
-                &[("target", "other-full")],
-            )),
-        },
-        InhibitCase {
-            source: alert(
-                "RedisNoEvictionNearLimit",
-                "warning",
-                &[("target", "queue")],
-            ),
-            inhibited: vec![alert(
-                "RedisMemoryNearLimit",
-                "warning",
-                &[("target", "queue")],
-            )],
-            control: Some(alert(
-                "RedisMemoryNearLimit",
-                "warning",
-                &[("target", "sessions")],
-            )),
-        },
-        InhibitCase {
-            source: alert(
-                "RedisRejectedConnections",
-                "critical",
-                &[("target", "busy")],
-            ),
-            inhibited: vec![alert(
-                "RedisClientsNearMax",
-                "warning",
-                &[("target", "busy")],
-            )],
-            control: Some(alert(
-                "RedisClientsNearMax",
-                "warning",
-                &[("target", "calm")],
-            )),
-        },
-    ]
+    INHIBIT_CASES
+        .iter()
+        .map(|(source, inhibited, control)| InhibitCase {
+            source: posted(source),
+            inhibited: inhibited.iter().map(|i| posted(i)).collect(),
+            control: control.map(posted),
+        })
+        .collect()
 }
 
 /// Posts alerts to Alertmanager with `amtool alert add` (no end time:
 /// Alertmanager keeps them firing for its resolve_timeout, 5 minutes).
 fn post_alerts(am: &AlertmanagerServer, alerts: &[&PostedAlert]) {
     for a in alerts {
-        let out = Command::new(amtool())
-            .arg("alert")
-            .arg("add")
-            .arg(format!("--alertmanager.url={}", am.url()))
-            .args(a.iter().map(|(k, v)| format!("{k}={v}")))
-            .arg("--annotation=summary=posted by tests/e2e.rs")
-            .output()
-            .expect("amtool runs");
-        assert!(
-            out.status.success(),
-            "amtool alert add {a:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        stdout_ok(
+            Command::new(amtool())
+                .arg("alert")
+                .arg("add")
+                .arg(format!("--alertmanager.url={}", am.url()))
+                .args(a.iter().map(|(k, v)| format!("{k}={v}")))
+                .arg("--annotation=summary=posted by tests/e2e.rs"),
         );
     }
 }
 
 /// Whether Alertmanager's alert has exactly the labels of `posted`.
 fn is_posted(labels: &BTreeMap<String, String>, posted: &PostedAlert) -> bool {
-    labels.len() == posted.len()
-        && posted
-            .iter()
-            .all(|(k, v)| labels.get(*k).map(String::as_str) == Some(*v))
+    labels.len() == posted.len() && posted.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 /// Every inhibit rule of the example config, run by a real Alertmanager:
@@ -691,7 +630,7 @@ async fn example_alertmanager_inhibits_what_each_inhibit_rule_names() {
         posted.extend(&c.control);
     }
     for a in &posted {
-        let name = a[0].1;
+        let name = &a[0].1;
         assert!(alerts.contains(name), "{name} is no alert of {RULES_FILE}");
     }
 
@@ -1270,17 +1209,7 @@ fn example_configs_render_and_pass_promtool_and_amtool() {
         ),
     ] {
         let bin = find_binary(tool, package).unwrap_or_else(|e| panic!("{e}"));
-        let out = Command::new(bin)
-            .args(&args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        stdout_ok(Command::new(bin).args(&args).current_dir(dir.path()));
     }
 }
 
@@ -1297,18 +1226,14 @@ fn example_alertmanager_routes_every_alert_to_the_receiver_of_its_severity() {
     )
     .unwrap();
     let route = |labels: &[String]| -> String {
-        let out = Command::new(amtool())
-            .args(["config", "routes", "test"])
-            .arg(format!("--config.file={}", config.display()))
-            .args(labels)
-            .output()
-            .expect("amtool runs");
-        assert!(
-            out.status.success(),
-            "amtool config routes test {labels:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        stdout_ok(
+            Command::new(amtool())
+                .args(["config", "routes", "test"])
+                .arg(format!("--config.file={}", config.display()))
+                .args(labels),
+        )
+        .trim()
+        .to_owned()
     };
     let mut problems = Vec::new();
     let alerts = alert_severities();

@@ -6,6 +6,8 @@
 //! quiet, rate() only of counters, only metric names a metric catalog
 //! declares).
 
+mod support_commands;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +16,7 @@ use perfwatch_testbench::deploy::{RUNBOOKS_RELATIVE, rules_with_runbook_base};
 use perfwatch_testbench::find_binary;
 use promql_parser::parser::{self, Expr};
 use serde_yaml_ng::Value;
+use support_commands::output_ok;
 
 const RULES: &str = "alerts/perfwatch.rules.yml";
 const PROMETHEUS_RULE: &str = "deploy/kubernetes/prometheusrule.yaml";
@@ -30,35 +33,25 @@ fn promtool() -> PathBuf {
     find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Runs `bash script args` in the repository; its stdout, or a panic with
-/// its stderr.
+/// Runs `bash script args` in the repository; its stdout.
 fn script_stdout(script: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("bash")
-        .arg(script)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "{script} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    output_ok(
+        Command::new("bash")
+            .arg(script)
+            .args(args)
+            .current_dir(root()),
+    )
+    .stdout
 }
 
+/// Runs `cmd` in the repository; its stdout and stderr.
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!(
+    let out = output_ok(cmd.current_dir(root()));
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
+    )
 }
 
 fn yaml(path: &Path) -> Value {
