@@ -40,6 +40,11 @@ def agg(op, by, metric, extra=""):
     return f"{op} by ({by}) ({s(metric, extra)})"
 
 
+def per_target(op, *metrics):
+    """One line per target for each (metric, legend suffix): `op by (target)`."""
+    return [(agg(op, "target", m), "{{target}} " + suffix) for m, suffix in metrics]
+
+
 def agg_rate(op, by, metric, extra="", window=None):
     """`op by (by) (rate(metric{...}[window]))`."""
     return f"{op} by ({by}) (rate({s(metric, extra)}[{window or RATE}]))"
@@ -458,6 +463,7 @@ def value_if(by, value, verdict):
 SLOW = "perfwatch_slow_query_duration_seconds"
 OOM = 'err="OOM"'
 DB_SOURCES = 'source=~"postgres|mysql|pgbouncer"'
+IDLE_IN_TX = 'state=~"idle in transaction.*"'
 W5M = 'window="5m"'
 DATA_INDEX = 'component=~"data_length|index_length"'
 APP_SOURCE = 'source="app"'
@@ -467,14 +473,20 @@ NOT_OTHER_FP = 'fingerprint!="other"'
 
 # ---------------------------------------------------------------- overview
 def overview():
-    b = Board(
-        "perfwatch-overview",
-        "perfwatch / Overview",
-        "Architecture phases and their triggers, cache hit ratio, evictions, pool saturation, slow-query p95 and target health.",
-        ["overview"],
-        "",
-    )
+    b = Board("perfwatch-overview", "perfwatch / Overview", "Target health first, then the architecture phases and their triggers, cache hit ratio, evictions, pool saturation and slow-query p95.", ["overview"], "")
     nt = dict(target=False)
+    b.row("Health")
+    b.stat("Targets up", "percentunit", [(share_up("perfwatch_target_up", "collector, target"), "{{collector}} {{target}}")], h=6,
+           description="Share of perfwatch instances whose last poll of the target succeeded (per-pod sidecars: share of pods).",
+           thresholds=FRACTION_UP, minv=0, maxv=1)
+    b.stat("App up", "percentunit", [(share_up("perfwatch_app_up", "target"), "{{target}}")], h=6,
+           description="Share of pods whose endpoint answered with an expected status.", thresholds=FRACTION_UP, minv=0, maxv=1)
+    b.ts("Poll errors", "ops", [(agg_rate("sum", "collector, target, reason", "perfwatch_poll_errors_total"), "{{collector}} {{target}} {{reason}}")])
+    b.stat("Config reload ok", "none", [(f"min({s('perfwatch_config_last_reload_successful', **nt)})", "reload ok")], w=6,
+           mappings=[{"type": "value", "options": {"0": {"text": "FAILED", "color": "red", "index": 0}, "1": {"text": "ok", "color": "green", "index": 1}}}],
+           thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}])
+    b.stat("Stale targets", "short", [(f"sum({s('perfwatch_target_stale')})", "stale")], w=6,
+           description="Targets not polled successfully for 3 intervals: their series are withheld.", thresholds=BAD_IF_ONE)
     b.row("Architecture phases")
     b.stat("Recommended phase", "none", [(f"max({s('perfwatch_phase_recommended', **nt)})", "recommended")], w=4, h=6,
            description="Position (1-based, as declared in [[phase]]) of the last phase whose rule is met; 0 = the current architecture is enough.",
@@ -515,30 +527,12 @@ def overview():
          thresholds=SAT, minv=0)
     b.ts("Slow-query p95", "s", [(f"histogram_quantile(0.95, {agg_rate('sum', 'le, target', SLOW + '_bucket')})", "{{target}}")],
          description="95th percentile duration of the queries in the slow logs (slow-log collector).")
-    b.row("Health")
-    b.stat("Targets up", "percentunit", [(share_up("perfwatch_target_up", "collector, target"), "{{collector}} {{target}}")], h=6,
-           description="Share of perfwatch instances whose last poll of the target succeeded (per-pod sidecars: share of pods).",
-           thresholds=FRACTION_UP, minv=0, maxv=1)
-    b.stat("App up", "percentunit", [(share_up("perfwatch_app_up", "target"), "{{target}}")], h=6,
-           description="Share of pods whose endpoint answered with an expected status.", thresholds=FRACTION_UP, minv=0, maxv=1)
-    b.ts("Poll errors", "ops", [(agg_rate("sum", "collector, target, reason", "perfwatch_poll_errors_total"), "{{collector}} {{target}} {{reason}}")])
-    b.stat("Config reload ok", "none", [(f"min({s('perfwatch_config_last_reload_successful', **nt)})", "reload ok")], w=6,
-           mappings=[{"type": "value", "options": {"0": {"text": "FAILED", "color": "red", "index": 0}, "1": {"text": "ok", "color": "green", "index": 1}}}],
-           thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}])
-    b.stat("Stale targets", "short", [(f"sum({s('perfwatch_target_stale')})", "stale")], w=6,
-           description="Targets not polled successfully for 3 intervals: their series are withheld.", thresholds=BAD_IF_ONE)
     return b
 
 
 # ---------------------------------------------------------------- redis
 def redis():
-    b = Board(
-        "perfwatch-redis",
-        "perfwatch / Redis cache",
-        "Hit ratio by window, keys and memory per prefix, keys without TTL, evictions, memory vs maxmemory, commands and the SLOWLOG.",
-        ["redis", "cache"],
-        "redis",
-    )
+    b = Board("perfwatch-redis", "perfwatch / Redis cache", "Hit ratio by window, keys and memory per prefix, keys without TTL, evictions, memory vs maxmemory, commands and the SLOWLOG.", ["redis", "cache"], "redis")
     R = 'key_prefix=""'
     b.row("Hit ratio")
     for w in ["1m", "5m", "15m", "total"]:
@@ -571,11 +565,9 @@ def redis():
          description="Mean MEMORY USAGE of sampled keys x key count.")
     b.ts("Keys without TTL by db", "short", [(agg("max", "target, db", "perfwatch_redis_db_keys_without_ttl"), "{{target}} {{db}}")], w=8)
     b.row("Memory and evictions")
-    b.ts("Memory vs maxmemory", "bytes", [
-        (agg("max", "target", "redis_memory_used_bytes"), "{{target}} used"),
-        (agg("max", "target", "redis_memory_used_rss_bytes"), "{{target}} rss"),
-        (agg("max", "target", "redis_memory_max_bytes"), "{{target}} maxmemory (0 = no limit)"),
-    ])
+    memory = per_target("max", ("redis_memory_used_bytes", "used"), ("redis_memory_used_rss_bytes", "rss"),
+                        ("redis_memory_max_bytes", "maxmemory (0 = no limit)"))
+    b.ts("Memory vs maxmemory", "bytes", memory)
     b.ts("Memory used ratio", "percentunit", [(agg("max", "target", "perfwatch_redis_memory_used_ratio"), "{{target}}")], w=6,
          thresholds=SAT, minv=0, maxv=1, description="used_memory / maxmemory (absent without maxmemory). Above 0.8 evictions are near.")
     b.ts("Evictions", "ops", [(agg_rate("max", "target", "redis_evicted_keys_total"), "{{target}}")], w=6)
@@ -603,131 +595,151 @@ def redis():
 
 # ---------------------------------------------------------------- database
 def database():
-    b = Board(
-        "perfwatch-database",
-        "perfwatch / Database",
-        "PostgreSQL, MySQL/MariaDB and PgBouncer: connections vs max, saturation, index usage, unused indexes, missing-index candidates, table growth.",
-        ["postgres", "mysql", "pgbouncer"],
-        "postgres|mysql|pgbouncer",
-    )
-    b.row("Connections")
-    b.ts("PostgreSQL connections vs max", "short", [
-        (agg("max", "target", "perfwatch_postgres_connections_used"), "{{target}} used"),
-        (agg("max", "target", "perfwatch_postgres_connections_available"), "{{target}} available"),
-        (agg("max", "target", "pg_settings_max_connections"), "{{target}} max_connections"),
-    ], w=8, description="Client sessions (perfwatch's own excluded) vs max_connections and the slots left for ordinary roles.")
+    b = Board("perfwatch-database", "perfwatch / Database", "PostgreSQL, MySQL/MariaDB and PgBouncer, one row group each: connections and sessions, index usage, unused indexes, missing-index candidates, table growth.", ["postgres", "mysql", "pgbouncer"], "postgres|mysql|pgbouncer")
+    b.row("Saturation")
+    b.ts("Saturation", "percentunit", [(agg("max", "source, target", "perfwatch_pool_saturation_ratio", DB_SOURCES), "{{source}} {{target}}")], w=24,
+         thresholds=SAT, minv=0, description="Connections in use / capacity of every database server and PgBouncer pool. 0.8 = act before clients are refused or queue.")
+    postgres_rows(b)
+    mysql_rows(b)
+    b.row("PgBouncer")
+    waiting = f"max by (target, database) ({agg('sum', 'job, instance, target, database', 'pgbouncer_pools_client_waiting_connections')})"
+    b.ts("PgBouncer clients waiting", "short", [(waiting, "{{target}} {{database}}")])
+    b.ts("PgBouncer longest wait", "s", [(agg("max", "target, database", "pgbouncer_pools_client_maxwait_seconds"), "{{target}} {{database}}")])
+    return b
+
+
+def postgres_rows(b):
+    """The PostgreSQL part of the database dashboard. (Transactions/s,
+    buffer-cache hit ratio, database size and replication panels come with
+    the metrics for them.)"""
+    by_db = "target, datname"
+    pg_ix = "target, datname, schemaname, relname, indexrelname"
+    pg_t = "target, datname, schemaname, relname"
+    db_legend = "{{target}} {{datname}}"
+    table_legend = "{{target}} {{datname}} {{schemaname}}.{{relname}}"
+    in_range = lambda by, m: f"max by ({by}) (increase({s(m)}[$__range]))"
+    changed = lambda m: f"max by ({pg_t}) (delta({s(m)}[$__range]))"
+
+    b.row("PostgreSQL: connections and sessions")
+    connections = per_target("max", ("perfwatch_postgres_connections_used", "used"),
+                             ("perfwatch_postgres_connections_available", "available"), ("pg_settings_max_connections", "max_connections"))
+    b.ts("PostgreSQL connections vs max", "short", connections, w=8, description="Client sessions (perfwatch's own excluded) vs max_connections and the slots left for ordinary roles.")
     b.ts("PostgreSQL sessions by state", "short", [(agg("max", "target, datname, state", "perfwatch_postgres_sessions"), "{{target}} {{datname}} {{state}}")],
          w=8, description="postgres_exporter's pg_stat_activity_count, renamed perfwatch_postgres_sessions.")
-    b.ts("MySQL connections vs max", "short", [
-        (agg("max", "target", "mysql_global_status_threads_connected"), "{{target}} connected"),
-        (agg("max", "target", "mysql_global_status_threads_running"), "{{target}} running"),
-        (agg("max", "target", "mysql_global_variables_max_connections"), "{{target}} max_connections"),
-    ], w=8)
-    b.ts("Saturation", "percentunit", [(agg("max", "source, target", "perfwatch_pool_saturation_ratio", DB_SOURCES), "{{source}} {{target}}")], w=8,
-         thresholds=SAT, minv=0, description="Connections in use / capacity. 0.8 = act before clients are refused or queue.")
-    waiting = f"max by (target, database) ({agg('sum', 'job, instance, target, database', 'pgbouncer_pools_client_waiting_connections')})"
-    b.ts("PgBouncer clients waiting", "short", [(waiting, "{{target}} {{database}}")], w=8)
-    b.ts("PgBouncer longest wait", "s", [(agg("max", "target, database", "pgbouncer_pools_client_maxwait_seconds"), "{{target}} {{database}}")], w=8)
-    b.ts("Oldest transaction / query", "s", [
-        (agg("max", "target, datname", "pg_stat_activity_max_tx_duration"), "{{target}} {{datname}} transaction"),
-        (agg("max", "target, datname", "perfwatch_postgres_oldest_query_seconds"), "{{target}} {{datname}} query"),
-    ])
-    b.ts("MySQL InnoDB buffer pool hit ratio / full-scan reads", "percentunit", [
-        (agg("min", "target", "perfwatch_mysql_buffer_pool_hit_ratio", W5M), "{{target}} buffer pool hit (5m)"),
-        (agg("max", "target", "perfwatch_mysql_full_scan_read_ratio"), "{{target}} full-scan read share"),
-    ], minv=0, maxv=1)
-    b.row("Index usage")
-    pg_ix = "target, datname, schemaname, relname, indexrelname"
+    b.ts("PostgreSQL oldest transaction / query", "s", [
+        (agg("max", by_db, "pg_stat_activity_max_tx_duration"), "{{target}} {{datname}} transaction"),
+        (agg("max", by_db, "perfwatch_postgres_oldest_query_seconds"), "{{target}} {{datname}} query"),
+    ], w=8, thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 300}],
+        description="Alerts PostgresLongRunningQuery (a query above 5 minutes) and, with idle-in-transaction sessions, PostgresIdleInTransaction.")
+    idle = f"sum by ({by_db}) ({agg('max', by_db + ', state', 'perfwatch_postgres_sessions', IDLE_IN_TX)})"
+    b.ts("PostgreSQL sessions idle in transaction", "short", [(idle, db_legend)], w=12,
+         description="Sessions between statements of an open transaction: harmless for milliseconds, a leak when one stays while the oldest transaction ages (PostgresIdleInTransaction).")
+    b.ts("PostgreSQL sessions waiting for a lock", "short", [(agg("max", by_db, "perfwatch_postgres_sessions_waiting_on_lock"), db_legend)], w=12,
+         description="wait_event_type = Lock. A queue that lasts across polls sits behind a long transaction or DDL (PostgresLockWaits).")
+
+    b.row("PostgreSQL: indexes")
     b.table(
         "PostgreSQL index usage",
         "short",
         [
-            ("scans in range", f"max by ({pg_ix}) (increase({s('perfwatch_postgres_index_scans_total')}[$__range]))"),
+            ("scans in range", in_range(pg_ix, "perfwatch_postgres_index_scans_total")),
             ("scans since reset", agg("max", pg_ix, "perfwatch_postgres_index_scans_total")),
+            ("entries read in range", in_range(pg_ix, "perfwatch_postgres_index_tuples_read_total")),
+            ("rows fetched in range", in_range(pg_ix, "perfwatch_postgres_index_tuples_fetched_total")),
             ("size", agg("max", pg_ix, "perfwatch_postgres_index_size_bytes")),
         ],
+        w=24,
         h=10,
-        description="Index scans in the dashboard's time range and since the statistics reset, with size. indexrelname=other sums the indexes beyond max_indexes.",
+        description="Index scans in the dashboard's time range and since the statistics reset, index entries they returned and table rows they fetched, with size. indexrelname=other sums the indexes beyond max_indexes.",
         overrides=[col_unit("size", "bytes")],
     )
-    my_ix = "target, schema, name, index"
-    io_waits = "mysql_perf_schema_index_io_waits_total"
-    b.table(
-        "MySQL index I/O",
-        "short",
-        [
-            ("operations in range", f"sum by ({my_ix}) (max by ({my_ix}, operation) (increase({s(io_waits)}[$__range])))"),
-            ("operations since start", f"sum by ({my_ix}) ({agg('max', my_ix + ', operation', io_waits)})"),
-        ],
-        h=10,
-        description="performance_schema index I/O (fetch+insert+update+delete); index=NONE = rows read without an index.",
-    )
-    b.row("Unused indexes")
-    b.stat("Unused index bytes", "bytes", [
-        (f"sum by (target) ({agg('max', 'target, datname', 'perfwatch_postgres_unused_index_bytes')})", "{{target}}"),
-        (agg("max", "target", "perfwatch_mysql_unused_index_bytes"), "{{target}}"),
-    ], w=6, h=10, description="Space (and write work) spent on indexes nothing reads. Check the statistics age first.",
-        thresholds=ORANGE_FROM_ONE, options={**default_options("stat"), "orientation": "horizontal"})
+    b.table("PostgreSQL unused indexes per database", "short", [
+        ("unused indexes", agg("max", by_db, "perfwatch_postgres_unused_indexes")),
+        ("wasted", agg("max", by_db, "perfwatch_postgres_unused_index_bytes")),
+        ("statistics age", agg("max", by_db, "perfwatch_postgres_stats_reset_age_seconds")),
+    ], w=10, h=10, overrides=[col_unit("wasted", "bytes"), col_unit("statistics age", "s")],
+        description="Alert UnusedIndexes (info) once the statistics cover 7 days. Index usage is only meaningful over a long enough statistics age (a week covers weekly jobs).")
     b.table("PostgreSQL unused indexes", "bytes", [("wasted", value_if(pg_ix, "perfwatch_postgres_index_size_bytes", "perfwatch_postgres_index_unused"))],
-            nonzero_col="wasted", w=9, h=10,
+            nonzero_col="wasted", w=14, h=10,
             description="No scan since the statistics reset; primary keys, unique and constraint-backing indexes excluded. Value = wasted bytes (size x perfwatch_postgres_index_unused; used indexes are filtered out).")
-    my_ix2 = "target, schema, table, index"
-    b.table("MySQL unused indexes", "bytes", [("wasted", value_if(my_ix2, "perfwatch_mysql_index_size_bytes", "perfwatch_mysql_index_unused"))],
-            nonzero_col="wasted", w=9, h=10,
+
+    b.row("PostgreSQL: tables")
+    candidate = "perfwatch_postgres_missing_index_candidate"
+    b.table("PostgreSQL missing-index candidates", "short", [
+        ("rows read by seq scans", value_if(pg_t, "pg_stat_user_tables_seq_tup_read", candidate)),
+        ("live rows", value_if(pg_t, "pg_stat_user_tables_n_live_tup", candidate)),
+    ], nonzero_col="rows read by seq scans", w=14, h=9,
+        description="Big tables read mostly by sequential scans (min_table_rows, min_seq_scans, seq_ratio). Alert MissingIndexCandidates (info): one per database.")
+    b.stat("PostgreSQL missing-index candidates per database", "short", [(agg("max", by_db, "perfwatch_postgres_missing_index_candidates"), db_legend)],
+           w=10, h=9, thresholds=ORANGE_FROM_ONE, options={**default_options("stat"), "orientation": "horizontal"})
+    b.table("PostgreSQL scans in range", "short", [
+        ("sequential scans", changed("pg_stat_user_tables_seq_scan")),
+        ("rows read by them", changed("pg_stat_user_tables_seq_tup_read")),
+        ("index scans", changed("pg_stat_user_tables_idx_scan")),
+    ], w=14, h=9, description="Per table over the dashboard's time range: sequential scans, the rows they read, and index scans (all indexes of the table).")
+    b.ts("PostgreSQL dead rows (top 10)", "short", [(f"topk(10, {agg('max', pg_t, 'pg_stat_user_tables_n_dead_tup')})", table_legend)], w=10, h=9,
+         description="Rows deleted or updated and not yet vacuumed: they grow behind long transactions and idle-in-transaction sessions.")
+    b.ts("PostgreSQL table size (top 10)", "bytes", [(f"topk(10, {agg('max', pg_t, 'perfwatch_postgres_table_size_bytes')})", table_legend)], w=8)
+    b.ts("PostgreSQL table rows (top 10)", "short", [(f"topk(10, {agg('max', pg_t, 'pg_stat_user_tables_n_live_tup')})", table_legend)], w=8)
+    b.table("PostgreSQL growth in range", "bytes", [("growth", f"topk(20, {changed('perfwatch_postgres_table_size_bytes')})")], w=8,
+            description="Size change over the dashboard's time range (table + indexes + TOAST).")
+
+
+def mysql_rows(b):
+    """The MySQL/MariaDB part of the database dashboard."""
+    my_ix = "target, schema, table, index"
+    my_t = "target, schema, table"
+    my_size = lambda inner: f"sum by ({my_t}) (max by ({my_t}, component) ({inner}))"
+
+    b.row("MySQL/MariaDB: connections and buffer pool")
+    threads = per_target("max", ("mysql_global_status_threads_connected", "connected"),
+                         ("mysql_global_status_threads_running", "running"), ("mysql_global_variables_max_connections", "max_connections"))
+    b.ts("MySQL connections vs max", "short", threads, w=8)
+    b.ts("MySQL connection errors", "ops", [
+        (agg_rate("max", "target, error", "mysql_global_status_connection_errors_total"), "{{target}} {{error}}"),
+        (agg_rate("max", "target", "mysql_global_status_aborted_connects_total"), "{{target}} aborted connects"),
+    ], w=8, description="Connection_errors_* by kind (max_connections = refused because the server was full: alert MySQLConnectionErrors) and failed connection attempts (Aborted_connects: bad passwords, handshake timeouts).")
+    b.ts("MySQL InnoDB buffer pool hit ratio / full-scan reads", "percentunit", [
+        (agg("min", "target", "perfwatch_mysql_buffer_pool_hit_ratio", W5M), "{{target}} buffer pool hit (5m)"),
+        (agg("max", "target", "perfwatch_mysql_full_scan_read_ratio"), "{{target}} full-scan read share"),
+    ], w=8, minv=0, maxv=1, description="Below 0.95 under load: alert MySQLBufferPoolHitRatioLow.")
+
+    b.row("MySQL/MariaDB: indexes")
+    io_by = "target, schema, name, index"
+    io_waits = "mysql_perf_schema_index_io_waits_total"
+    io_in_range = f"sum by ({io_by}) (max by ({io_by}, operation) (increase({s(io_waits)}[$__range])))"
+    b.table("MySQL index I/O", "short", [
+        ("operations in range", io_in_range),
+        ("operations since start", f"sum by ({io_by}) ({agg('max', io_by + ', operation', io_waits)})"),
+    ], h=10, description="performance_schema index I/O (fetch+insert+update+delete); index=NONE = rows read without an index.")
+    b.table("MySQL unused indexes", "bytes", [("wasted", value_if(my_ix, "perfwatch_mysql_index_size_bytes", "perfwatch_mysql_index_unused"))],
+            nonzero_col="wasted", h=10,
             description="No reads since the statistics began; PRIMARY, UNIQUE and foreign-key indexes never judged. Value = wasted bytes.")
-    b.table("Statistics age", "s", [("age", agg("max", "target, datname", "perfwatch_postgres_stats_reset_age_seconds"))], w=8,
-            description="Index usage is only meaningful over a long enough statistics age (a week covers weekly jobs).")
-    b.table("MySQL statistics age", "s", [("age", agg("max", "target", "perfwatch_mysql_stats_age_seconds"))], w=4)
+    b.table("MySQL unused indexes per server", "short", [
+        ("unused indexes", agg("max", "target", "perfwatch_mysql_unused_indexes")),
+        ("wasted", agg("max", "target", "perfwatch_mysql_unused_index_bytes")),
+        ("statistics age", agg("max", "target", "perfwatch_mysql_stats_age_seconds")),
+    ], overrides=[col_unit("wasted", "bytes"), col_unit("statistics age", "s")],
+        description="Alert UnusedIndexes (info) once the statistics cover 7 days.")
     b.table("MySQL redundant indexes", "short", [(None, agg("max", "target, schema, table, index, covered_by", "perfwatch_mysql_index_redundant"))],
             description="Indexes whose columns are a leading prefix of another index (covered_by).")
-    b.row("Missing-index candidates")
-    pg_t = "target, datname, schemaname, relname"
-    candidate = "perfwatch_postgres_missing_index_candidate"
-    b.table(
-        "PostgreSQL missing-index candidates",
-        "short",
-        [
-            ("rows read by seq scans", value_if(pg_t, "pg_stat_user_tables_seq_tup_read", candidate)),
-            ("live rows", value_if(pg_t, "pg_stat_user_tables_n_live_tup", candidate)),
-        ],
-        nonzero_col="rows read by seq scans",
-        h=9,
-        description="Big tables read mostly by sequential scans (min_table_rows, min_seq_scans, seq_ratio).",
-    )
-    my_t = "target, schema, table"
+
+    b.row("MySQL/MariaDB: tables")
     b.table("MySQL missing-index candidates", "percentunit",
             [("full-scan share", value_if(my_t, "perfwatch_mysql_table_full_scan_ratio", "perfwatch_mysql_missing_index_candidate"))],
             nonzero_col="full-scan share", h=9,
-            description="Tables with at least missing_index_min_rows rows, mostly read by full scans. Value = share of rows read without an index.")
-    b.row("Table growth")
-    pg_table = "{{target}} {{datname}} {{schemaname}}.{{relname}}"
-    my_size = lambda inner: f"sum by ({my_t}) (max by ({my_t}, component) ({inner}))"
-    b.ts("PostgreSQL table size (top 10)", "bytes", [(f"topk(10, {agg('max', pg_t, 'perfwatch_postgres_table_size_bytes')})", pg_table)])
-    b.ts("MySQL table size (top 10)", "bytes", [(f"topk(10, {my_size(s('mysql_info_schema_table_size', DATA_INDEX))})", "{{target}} {{schema}}.{{table}}")])
-    b.ts("PostgreSQL table rows (top 10)", "short", [(f"topk(10, {agg('max', pg_t, 'pg_stat_user_tables_n_live_tup')})", pg_table)])
+            description="Tables with at least missing_index_min_rows rows, mostly read by full scans. Value = share of rows read without an index. Alert MissingIndexCandidates (info): one per server.")
+    b.ts("MySQL table size (top 10)", "bytes", [(f"topk(10, {my_size(s('mysql_info_schema_table_size', DATA_INDEX))})", "{{target}} {{schema}}.{{table}}")], h=9)
     my_delta = f"delta({s('mysql_info_schema_table_size', DATA_INDEX)}[$__range])"
-    b.table(
-        "Growth in range",
-        "bytes",
-        [
-            ("postgres growth", f"topk(20, max by ({pg_t}) (delta({s('perfwatch_postgres_table_size_bytes')}[$__range])))"),
-            ("mysql growth", f"topk(20, {my_size(my_delta)})"),
-        ],
-        h=8,
-        description="Size change over the dashboard's time range (PostgreSQL: table+indexes+TOAST; MySQL: data+index).",
-    )
-    return b
+    b.table("MySQL growth in range", "bytes", [("growth", f"topk(20, {my_size(my_delta)})")],
+            description="Size change over the dashboard's time range (data + index).")
 
 
 # ---------------------------------------------------------------- slow queries
 def slow_queries():
-    b = Board(
-        "perfwatch-slow-queries",
-        "perfwatch / Slow queries",
-        "Slow-log query classes (pt-query-digest fingerprints): where the time goes, duration heatmap and quantiles, rows examined vs sent, full scans.",
-        ["slow-queries"],
-        "slowlog|mysql",
-    )
+    # The target variable lists every kind that fills perfwatch_slow_query_*:
+    # [[slowlog]], and [[mysql]] / [[postgres]] with their statements source.
+    b = Board("perfwatch-slow-queries", "perfwatch / Slow queries", "Query classes (pt-query-digest fingerprints) from slow logs, pg_stat_statements and performance_schema: where the time goes, duration heatmap and quantiles, rows examined vs sent, full scans.", ["slow-queries"], "slowlog|mysql|postgres")
     by = "target, db, fingerprint"
     info = agg("max", f"{by}, query", "perfwatch_slow_query_fingerprint_info")
     in_range = lambda m: f"sum by ({by}) (increase({s(m)}[$__range]))"
@@ -774,13 +786,7 @@ def slow_queries():
 
 # ---------------------------------------------------------------- app
 def app():
-    b = Board(
-        "perfwatch-app",
-        "perfwatch / App",
-        "Health checks, endpoint latency (cold first request vs repeat), the app's connection pool and cache, worker processes.",
-        ["app"],
-        "http|process",
-    )
+    b = Board("perfwatch-app", "perfwatch / App", "Health checks, endpoint latency (cold first request vs repeat), the app's connection pool and cache, worker processes.", ["app"], "http|process")
     b.row("Health")
     b.states("Health checks", [(agg("min", "target, check", "perfwatch_app_health_check_up"), "{{target}} {{check}}")], h=8,
              description="Per check in the health JSON; min across pods (one failing pod shows down).",
@@ -801,12 +807,9 @@ def app():
     b.ts("App cache hit ratio by key prefix (5m)", "percentunit", [(hit_ratio("5m", "target, key_prefix", 'key_prefix!=""'), "{{target}} {{key_prefix}}")],
          thresholds=HIT, minv=0, maxv=1, description="From the app's own cache_hits_total / cache_misses_total, weighted across pods.")
     b.row("Connection pool")
-    b.ts("Pool (all pods)", "short", [
-        (agg("sum", "target", "perfwatch_app_pool_checked_out"), "{{target}} checked out"),
-        (agg("sum", "target", "perfwatch_app_pool_checked_in"), "{{target}} checked in"),
-        (agg("sum", "target", "perfwatch_app_pool_size"), "{{target}} pool size"),
-        (agg("sum", "target", "perfwatch_app_pool_overflow"), "{{target}} overflow"),
-    ], description="Summed over pods: the connections the app fleet holds on the database.")
+    pool = per_target("sum", ("perfwatch_app_pool_checked_out", "checked out"), ("perfwatch_app_pool_checked_in", "checked in"),
+                      ("perfwatch_app_pool_size", "pool size"), ("perfwatch_app_pool_overflow", "overflow"))
+    b.ts("Pool (all pods)", "short", pool, description="Summed over pods: the connections the app fleet holds on the database.")
     b.ts("Pool saturation (worst pod)", "percentunit", [(agg("max", "target", "perfwatch_pool_saturation_ratio", APP_SOURCE), "{{target}}")], w=6,
          thresholds=SAT, minv=0, description="checked_out / (pool_size + max_overflow); checked_out / pool_size (capped at 1) when the overflow limit is unknown.")
     b.stat("Pods in overflow", "short", [(agg("sum", "target", "perfwatch_app_pool_overflow_in_use"), "{{target}}")], w=6,

@@ -1218,13 +1218,10 @@ fn example_configs_render_and_pass_promtool_and_amtool() {
 /// severity, and a label set without a severity the default one.
 #[test]
 fn example_alertmanager_routes_every_alert_to_the_receiver_of_its_severity() {
+    let rendered = alertmanager_config("http://127.0.0.1:34567/alerts");
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        alertmanager_config("http://127.0.0.1:34567/alerts"),
-    )
-    .unwrap();
+    std::fs::write(&config, rendered).unwrap();
     let route = |labels: &[String]| -> String {
         stdout_ok(
             Command::new(amtool())
