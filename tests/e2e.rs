@@ -22,9 +22,9 @@
 //!   the alert pipeline, about one minute: each alert reaches the receiver of
 //!   its severity, with its runbook link under the test's base, and
 //!   stopping perfwatch itself fires `PerfwatchDown`.
-//! - [`example_alertmanager_inhibits_what_each_inhibit_rule_names`]: alerts
-//!   posted to a real Alertmanager running the example config; which ones it
-//!   suppresses and where it sends the others.
+//! - [`example_alertmanager_inhibits_what_each_inhibit_rule_names`], with
+//!   alerts posted to a real Alertmanager running the example config: which
+//!   ones it suppresses and where it sends the others.
 //! - [`rule_metrics_and_dashboard_queries_have_data_with_every_collector`]:
 //!   every metric name in the rules exists in Prometheus, and every dashboard
 //!   panel query returns a series, with every collector kind running.
