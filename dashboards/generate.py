@@ -35,6 +35,21 @@ def s(metric, extra="", target=True):
     return f"{metric}{{{m}}}"
 
 
+def agg(op, by, metric, extra=""):
+    """`op by (by) (metric{...})`: across the perfwatch instances that export it."""
+    return f"{op} by ({by}) ({s(metric, extra)})"
+
+
+def per_target(op, *metrics):
+    """One line per target for each (metric, legend suffix): `op by (target)`."""
+    return [(agg(op, "target", m), "{{target}} " + suffix) for m, suffix in metrics]
+
+
+def agg_rate(op, by, metric, extra="", window=None):
+    """`op by (by) (rate(metric{...}[window]))`."""
+    return f"{op} by ({by}) (rate({s(metric, extra)}[{window or RATE}]))"
+
+
 RATE = "$__rate_interval"
 # Latency probes run every few minutes: a 1m rate would be empty.
 LAT_WIN = "30m"
@@ -174,6 +189,37 @@ class Board:
         self.next_id += 1
         self.panels.append(p)
         return p
+
+    # One method per panel kind, so that a panel is one call with its title,
+    # unit and queries first (the keyword arguments are panel()'s).
+    def ts(self, title, unit, targets, **kw):
+        return self.panel("timeseries", title, targets, unit, **kw)
+
+    def stat(self, title, unit, targets, **kw):
+        return self.panel("stat", title, targets, unit, **kw)
+
+    def states(self, title, targets, **kw):
+        return self.panel("state-timeline", title, targets, "none", **kw)
+
+    def heatmap(self, title, expr, **kw):
+        return self.panel("heatmap", title, [(expr, "{{le}}")], "s", **kw)
+
+    def table(self, title, unit, columns, nonzero_col=None, **kw):
+        """A table of instant queries merged on their labels: `columns` is
+        [(column name, expr)]; a name of None drops the value (the labels
+        are the table). `nonzero_col` keeps only the rows where that column
+        is above 0."""
+        names = [n for n, _ in columns]
+        if names == [None]:
+            transformations = merge_table({}, exclude=("Time", "Value"))
+        elif len(names) == 1:
+            transformations = merge_table({"Value": names[0]})
+        else:
+            transformations = merge_table({f"Value #{r}": n for r, n in zip("ABCDEFGHIJ", names)})
+        if nonzero_col:
+            transformations.append(nonzero(nonzero_col))
+        targets = [(expr, "") for _, expr in columns]
+        return self.panel("table", title, targets, unit, transformations=transformations, **kw)
 
     def json(self):
         coll = self.target_collectors
@@ -354,6 +400,8 @@ ACTIVE = [
     {"type": "value", "options": {"0": {"text": "inactive", "color": "green", "index": 0}, "1": {"text": "ACTIVE", "color": "orange", "index": 1}}}
 ]
 BAD_IF_ONE = [{"color": "green", "value": None}, {"color": "red", "value": 1}]
+ORANGE_FROM_ONE = [{"color": "green", "value": None}, {"color": "orange", "value": 1}]
+CELL_COLOR = {"id": "custom.cellOptions", "value": {"type": "color-background"}}
 FRACTION_UP = [{"color": "red", "value": None}, {"color": "orange", "value": 0.5}, {"color": "green", "value": 1}]
 
 
@@ -396,9 +444,26 @@ def col_unit(col, unit):
     return {"matcher": {"id": "byName", "options": col}, "properties": [{"id": "unit", "value": unit}]}
 
 
+def color_background(col):
+    return {"matcher": {"id": "byName", "options": col}, "properties": [CELL_COLOR]}
+
+
+def share_up(metric, by):
+    """Share of the perfwatch instances (pods) whose 0/1 `metric` is 1."""
+    return f"sum by ({by}) ({s(metric)}) / count by ({by}) ({s(metric)})"
+
+
+def value_if(by, value, verdict):
+    """`value` where the 0/1 `verdict` series with the same labels is 1, and
+    0 where it is 0 (so that the query returns every row, never nothing;
+    see nonzero())."""
+    return f"max by ({by}) ({s(value)} * on (job, instance, {by}) ({s(verdict)}))"
+
+
 SLOW = "perfwatch_slow_query_duration_seconds"
 OOM = 'err="OOM"'
 DB_SOURCES = 'source=~"postgres|mysql|pgbouncer"'
+IDLE_IN_TX = 'state=~"idle in transaction.*"'
 W5M = 'window="5m"'
 DATA_INDEX = 'component=~"data_length|index_length"'
 APP_SOURCE = 'source="app"'
@@ -408,937 +473,355 @@ NOT_OTHER_FP = 'fingerprint!="other"'
 
 # ---------------------------------------------------------------- overview
 def overview():
-    b = Board(
-        "perfwatch-overview",
-        "perfwatch / Overview",
-        "Architecture phases and their triggers, cache hit ratio, evictions, pool saturation, slow-query p95 and target health.",
-        ["overview"],
-        "",
-    )
-    b.row("Architecture phases")
-    b.panel(
-        "stat",
-        "Recommended phase",
-        [(f"max({s('perfwatch_phase_recommended', target=False)})", "recommended")],
-        "none",
-        w=4,
-        h=6,
-        description="Position (1-based, as declared in [[phase]]) of the last phase whose rule is met; 0 = the current architecture is enough.",
-        thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
-        mappings=[{"type": "value", "options": {"0": {"text": "none", "color": "green", "index": 0}}}],
-    )
-    b.panel(
-        "table",
-        "Phases",
-        [
-            (
-                f"max by (phase, description, order) ({s('perfwatch_phase_info', target=False)})"
-                f" * on (phase) group_left max by (phase) ({s('perfwatch_phase_active', target=False)})",
-                "",
-            )
-        ],
-        "none",
-        w=20,
-        h=6,
-        description="perfwatch_phase_info joined with perfwatch_phase_active (1 = the phase's rule is met on any perfwatch instance).",
-        mappings=ACTIVE,
-        transformations=merge_table({"Value": "active"}),
-        overrides=[
-            {"matcher": {"id": "byName", "options": "active"}, "properties": [{"id": "custom.cellOptions", "value": {"type": "color-background"}}]}
-        ],
-    )
-    b.panel(
-        "state-timeline",
-        "Phase active",
-        [(f"max by (phase) ({s('perfwatch_phase_active', target=False)})", "{{phase}}")],
-        "none",
-        w=12,
-        h=7,
-        mappings=ACTIVE,
-        thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
-    )
-    b.panel(
-        "state-timeline",
-        "Trigger active",
-        [(f"max by (phase, trigger) ({s('perfwatch_phase_trigger_active', target=False)})", "{{phase}} / {{trigger}}")],
-        "none",
-        w=12,
-        h=7,
-        mappings=ACTIVE,
-        thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
-    )
-    b.panel(
-        "table",
-        "Triggers: value vs threshold",
-        [
-            (f"max by (phase, trigger) ({s('perfwatch_phase_trigger_value', target=False)})", ""),
-            (f"max by (phase, trigger, direction) ({s('perfwatch_phase_trigger_threshold', target=False)})", ""),
-            (f"max by (phase, trigger) ({s('perfwatch_phase_trigger_active', target=False)})", ""),
-            (f"max by (phase, trigger) ({s('perfwatch_phase_trigger_active_seconds', target=False)})", ""),
-            (f"max by (phase, trigger) ({s('perfwatch_phase_trigger_no_data', target=False)})", ""),
-        ],
-        "short",
-        w=24,
-        h=8,
-        description="A trigger fires when its value is above/below (direction) its threshold for its `for` duration. no data = the selector matched nothing (target down or metric missing).",
-        transformations=merge_table(
-            {"Value #A": "value", "Value #B": "threshold", "Value #C": "active", "Value #D": "active for", "Value #E": "no data"}
-        ),
-        overrides=[
-            col_unit("active for", "s"),
-            {"matcher": {"id": "byName", "options": "active"}, "properties": [{"id": "mappings", "value": ACTIVE}, {"id": "custom.cellOptions", "value": {"type": "color-background"}}]},
-        ],
-    )
-    b.panel(
-        "timeseries",
-        "Trigger values",
-        [(f"max by (phase, trigger) ({s('perfwatch_phase_trigger_value', target=False)})", "{{phase}} / {{trigger}}")],
-        "short",
-        w=24,
-        h=8,
-        description="Each trigger's current value; compare with the threshold column above (units differ per trigger).",
-    )
-    b.row("Cache")
-    b.panel(
-        "timeseries",
-        "Cache hit ratio (5m)",
-        [(hit_ratio("5m", "target, key_prefix"), "{{target}} {{key_prefix}}")],
-        "percentunit",
-        w=12,
-        description="Hits / lookups over 5 minutes, Redis (per target) and the app's own counters (per key_prefix), weighted by lookups across pods. Below 0.70: seed phase-2 trigger; 0.80 is the target.",
-        thresholds=HIT,
-        minv=0,
-        maxv=1,
-    )
-    b.panel(
-        "timeseries",
-        "Redis evictions",
-        [(f"max by (target) (rate({s('redis_evicted_keys_total')}[{RATE}]))", "{{target}}")],
-        "ops",
-        w=12,
-        description="Keys evicted per second: Redis hit maxmemory and is dropping keys.",
-    )
-    b.row("Pools and slow queries")
-    b.panel(
-        "timeseries",
-        "Pool saturation by source",
-        [(f"max by (source, target) ({s('perfwatch_pool_saturation_ratio')})", "{{source}} {{target}}")],
-        "percentunit",
-        w=12,
-        description="Connections in use / capacity: app pool (worst pod), PgBouncer (fullest pool), PostgreSQL / MySQL (server max_connections). 0.8 = saturated.",
-        thresholds=SAT,
-        minv=0,
-    )
-    b.panel(
-        "timeseries",
-        "Slow-query p95",
-        [
-            (
-                f"histogram_quantile(0.95, sum by (le, target) (rate({s(SLOW + '_bucket')}[{RATE}])))",
-                "{{target}}",
-            )
-        ],
-        "s",
-        w=12,
-        description="95th percentile duration of the queries in the slow logs (slow-log collector).",
-    )
+    b = Board("perfwatch-overview", "perfwatch / Overview", "Target health first, then the architecture phases and their triggers, cache hit ratio, evictions, pool saturation and slow-query p95.", ["overview"], "")
+    nt = dict(target=False)
     b.row("Health")
-    b.panel(
-        "stat",
-        "Targets up",
-        [(f"sum by (collector, target) ({s('perfwatch_target_up')}) / count by (collector, target) ({s('perfwatch_target_up')})", "{{collector}} {{target}}")],
-        "percentunit",
-        w=12,
-        h=6,
-        description="Share of perfwatch instances whose last poll of the target succeeded (per-pod sidecars: share of pods).",
-        thresholds=FRACTION_UP,
-        minv=0,
-        maxv=1,
-    )
-    b.panel(
-        "stat",
-        "App up",
-        [(f"sum by (target) ({s('perfwatch_app_up')}) / count by (target) ({s('perfwatch_app_up')})", "{{target}}")],
-        "percentunit",
-        w=12,
-        h=6,
-        description="Share of pods whose endpoint answered with an expected status.",
-        thresholds=FRACTION_UP,
-        minv=0,
-        maxv=1,
-    )
-    b.panel(
-        "timeseries",
-        "Poll errors",
-        [(f"sum by (collector, target, reason) (rate({s('perfwatch_poll_errors_total')}[{RATE}]))", "{{collector}} {{target}} {{reason}}")],
-        "ops",
-        w=12,
-    )
-    b.panel(
-        "stat",
-        "Config reload ok",
-        [(f"min({s('perfwatch_config_last_reload_successful', target=False)})", "reload ok")],
-        "none",
-        w=6,
-        h=8,
-        mappings=[{"type": "value", "options": {"0": {"text": "FAILED", "color": "red", "index": 0}, "1": {"text": "ok", "color": "green", "index": 1}}}],
-        thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
-    )
-    b.panel(
-        "stat",
-        "Stale targets",
-        [(f"sum({s('perfwatch_target_stale')})", "stale")],
+    b.stat("Targets up", "percentunit", [(share_up("perfwatch_target_up", "collector, target"), "{{collector}} {{target}}")], h=6,
+           description="Share of perfwatch instances whose last poll of the target succeeded (per-pod sidecars: share of pods).",
+           thresholds=FRACTION_UP, minv=0, maxv=1)
+    b.stat("App up", "percentunit", [(share_up("perfwatch_app_up", "target"), "{{target}}")], h=6,
+           description="Share of pods whose endpoint answered with an expected status.", thresholds=FRACTION_UP, minv=0, maxv=1)
+    b.ts("Poll errors", "ops", [(agg_rate("sum", "collector, target, reason", "perfwatch_poll_errors_total"), "{{collector}} {{target}} {{reason}}")])
+    b.stat("Config reload ok", "none", [(f"min({s('perfwatch_config_last_reload_successful', **nt)})", "reload ok")], w=6,
+           mappings=[{"type": "value", "options": {"0": {"text": "FAILED", "color": "red", "index": 0}, "1": {"text": "ok", "color": "green", "index": 1}}}],
+           thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}])
+    b.stat("Stale targets", "short", [(f"sum({s('perfwatch_target_stale')})", "stale")], w=6,
+           description="Targets not polled successfully for 3 intervals: their series are withheld.", thresholds=BAD_IF_ONE)
+    b.row("Architecture phases")
+    b.stat("Recommended phase", "none", [(f"max({s('perfwatch_phase_recommended', **nt)})", "recommended")], w=4, h=6,
+           description="Position (1-based, as declared in [[phase]]) of the last phase whose rule is met; 0 = the current architecture is enough.",
+           thresholds=ORANGE_FROM_ONE, mappings=[{"type": "value", "options": {"0": {"text": "none", "color": "green", "index": 0}}}])
+    phases = (f"max by (phase, description, order) ({s('perfwatch_phase_info', **nt)})"
+              f" * on (phase) group_left max by (phase) ({s('perfwatch_phase_active', **nt)})")
+    b.table("Phases", "none", [("active", phases)], w=20, h=6,
+            description="perfwatch_phase_info joined with perfwatch_phase_active (1 = the phase's rule is met on any perfwatch instance).",
+            mappings=ACTIVE, overrides=[color_background("active")])
+    b.states("Phase active", [(f"max by (phase) ({s('perfwatch_phase_active', **nt)})", "{{phase}}")], w=12, h=7, mappings=ACTIVE, thresholds=ORANGE_FROM_ONE)
+    trigger = lambda m, by="phase, trigger": f"max by ({by}) ({s(m, **nt)})"
+    b.states("Trigger active", [(trigger("perfwatch_phase_trigger_active"), "{{phase}} / {{trigger}}")], w=12, h=7, mappings=ACTIVE, thresholds=ORANGE_FROM_ONE)
+    b.table(
+        "Triggers: value vs threshold",
         "short",
-        w=6,
-        h=8,
-        description="Targets not polled successfully for 3 intervals: their series are withheld.",
-        thresholds=BAD_IF_ONE,
+        [
+            ("value", trigger("perfwatch_phase_trigger_value")),
+            ("threshold", trigger("perfwatch_phase_trigger_threshold", "phase, trigger, direction")),
+            ("active", trigger("perfwatch_phase_trigger_active")),
+            ("active for", trigger("perfwatch_phase_trigger_active_seconds")),
+            ("no data", trigger("perfwatch_phase_trigger_no_data")),
+        ],
+        w=24,
+        description="A trigger fires when its value is above/below (direction) its threshold for its `for` duration. no data = the selector matched nothing (target down or metric missing).",
+        overrides=[col_unit("active for", "s"), {"matcher": {"id": "byName", "options": "active"}, "properties": [{"id": "mappings", "value": ACTIVE}, CELL_COLOR]}],
     )
+    b.ts("Trigger values", "short", [(trigger("perfwatch_phase_trigger_value"), "{{phase}} / {{trigger}}")], w=24,
+         description="Each trigger's current value; compare with the threshold column above (units differ per trigger).")
+    b.row("Cache")
+    b.ts("Cache hit ratio (5m)", "percentunit", [(hit_ratio("5m", "target, key_prefix"), "{{target}} {{key_prefix}}")],
+         description="Hits / lookups over 5 minutes, Redis (per target) and the app's own counters (per key_prefix), weighted by lookups across pods. Below 0.70: seed phase-2 trigger; 0.80 is the target.",
+         thresholds=HIT, minv=0, maxv=1)
+    b.ts("Redis evictions", "ops", [(agg_rate("max", "target", "redis_evicted_keys_total"), "{{target}}")],
+         description="Keys evicted per second: Redis hit maxmemory and is dropping keys.")
+    b.row("Pools and slow queries")
+    b.ts("Pool saturation by source", "percentunit", [(agg("max", "source, target", "perfwatch_pool_saturation_ratio"), "{{source}} {{target}}")],
+         description="Connections in use / capacity: app pool (worst pod), PgBouncer (fullest pool), PostgreSQL / MySQL (server max_connections). 0.8 = saturated.",
+         thresholds=SAT, minv=0)
+    b.ts("Slow-query p95", "s", [(f"histogram_quantile(0.95, {agg_rate('sum', 'le, target', SLOW + '_bucket')})", "{{target}}")],
+         description="95th percentile duration of the queries in the slow logs (slow-log collector).")
     return b
 
 
 # ---------------------------------------------------------------- redis
 def redis():
-    b = Board(
-        "perfwatch-redis",
-        "perfwatch / Redis cache",
-        "Hit ratio by window, keys and memory per prefix, keys without TTL, evictions, memory vs maxmemory, commands and the SLOWLOG.",
-        ["redis", "cache"],
-        "redis",
-    )
+    b = Board("perfwatch-redis", "perfwatch / Redis cache", "Hit ratio by window, keys and memory per prefix, keys without TTL, evictions, memory vs maxmemory, commands and the SLOWLOG.", ["redis", "cache"], "redis")
     R = 'key_prefix=""'
     b.row("Hit ratio")
-    for i, w in enumerate(["1m", "5m", "15m", "total"]):
-        b.panel(
-            "stat",
-            f"Hit ratio {w}",
-            [(hit_ratio(w, "target", R), "{{target}}")],
-            "percentunit",
-            w=6,
-            h=5,
-            thresholds=HIT,
-            minv=0,
-            maxv=1,
-            description="perfwatch_cache_hit_ratio (the sampler's own lookups subtracted). Absent when the window had no lookups.",
-        )
-    b.panel(
-        "timeseries",
-        "Hit ratio by window",
-        [(hit_ratio('=~"1m|5m|15m"', "target, window", R), "{{target}} {{window}}")],
-        "percentunit",
-        w=16,
-        thresholds=HIT,
-        minv=0,
-        maxv=1,
-        description="Below 0.70 (seed phase-2 trigger) the cache is not carrying the load; 0.80 is the target.",
-    )
-    b.panel(
-        "timeseries",
-        "Lookups",
-        [
-            (f"max by (target) (rate({s('redis_keyspace_hits_total')}[{RATE}]))", "{{target}} hits"),
-            (f"max by (target) (rate({s('redis_keyspace_misses_total')}[{RATE}]))", "{{target}} misses"),
-        ],
-        "ops",
-        w=8,
-    )
+    for w in ["1m", "5m", "15m", "total"]:
+        b.stat(f"Hit ratio {w}", "percentunit", [(hit_ratio(w, "target", R), "{{target}}")], w=6, h=5, thresholds=HIT, minv=0, maxv=1,
+               description="perfwatch_cache_hit_ratio (the sampler's own lookups subtracted). Absent when the window had no lookups.")
+    b.ts("Hit ratio by window", "percentunit", [(hit_ratio('=~"1m|5m|15m"', "target, window", R), "{{target}} {{window}}")], w=16,
+         thresholds=HIT, minv=0, maxv=1, description="Below 0.70 (seed phase-2 trigger) the cache is not carrying the load; 0.80 is the target.")
+    b.ts("Lookups", "ops", [
+        (agg_rate("max", "target", "redis_keyspace_hits_total"), "{{target}} hits"),
+        (agg_rate("max", "target", "redis_keyspace_misses_total"), "{{target}} misses"),
+    ], w=8)
     b.row("Keys per prefix (key sampler)")
-    keys = lambda m: f"max by (target, db, prefix) ({s(m)})"
-    b.panel(
-        "table",
+    keys = lambda m: agg("max", "target, db, prefix", m)
+    by_prefix = "{{target}} {{db}} {{prefix}}"
+    b.table(
         "Key groups",
-        [
-            (keys("perfwatch_redis_key_group_keys"), ""),
-            (keys("perfwatch_redis_key_group_keys_without_ttl"), ""),
-            (keys("perfwatch_redis_key_group_memory_bytes"), ""),
-        ],
         "short",
-        w=12,
+        [
+            ("keys", keys("perfwatch_redis_key_group_keys")),
+            ("without TTL", keys("perfwatch_redis_key_group_keys_without_ttl")),
+            ("memory", keys("perfwatch_redis_key_group_memory_bytes")),
+        ],
         h=9,
         description="From the last complete SCAN cycle (perfwatch_redis_key_sampler_cycle_complete). Keys without TTL in a cache prefix: the 'cache never expires' bug.",
-        transformations=merge_table({"Value #A": "keys", "Value #B": "without TTL", "Value #C": "memory"}),
         overrides=[col_unit("memory", "bytes")],
     )
-    b.panel(
-        "timeseries",
-        "Keys without TTL by prefix",
-        [(keys("perfwatch_redis_key_group_keys_without_ttl"), "{{target}} {{db}} {{prefix}}")],
-        "short",
-        w=12,
-        h=9,
-    )
-    b.panel(
-        "timeseries",
-        "Keys by prefix",
-        [(keys("perfwatch_redis_key_group_keys"), "{{target}} {{db}} {{prefix}}")],
-        "short",
-        w=8,
-    )
-    b.panel(
-        "timeseries",
-        "Memory by prefix",
-        [(keys("perfwatch_redis_key_group_memory_bytes"), "{{target}} {{db}} {{prefix}}")],
-        "bytes",
-        w=8,
-        description="Mean MEMORY USAGE of sampled keys x key count.",
-    )
-    b.panel(
-        "timeseries",
-        "Keys without TTL by db",
-        [(f"max by (target, db) ({s('perfwatch_redis_db_keys_without_ttl')})", "{{target}} {{db}}")],
-        "short",
-        w=8,
-    )
+    b.ts("Keys without TTL by prefix", "short", [(keys("perfwatch_redis_key_group_keys_without_ttl"), by_prefix)], h=9)
+    b.ts("Keys by prefix", "short", [(keys("perfwatch_redis_key_group_keys"), by_prefix)], w=8)
+    b.ts("Memory by prefix", "bytes", [(keys("perfwatch_redis_key_group_memory_bytes"), by_prefix)], w=8,
+         description="Mean MEMORY USAGE of sampled keys x key count.")
+    b.ts("Keys without TTL by db", "short", [(agg("max", "target, db", "perfwatch_redis_db_keys_without_ttl"), "{{target}} {{db}}")], w=8)
     b.row("Memory and evictions")
-    b.panel(
-        "timeseries",
-        "Memory vs maxmemory",
-        [
-            (f"max by (target) ({s('redis_memory_used_bytes')})", "{{target}} used"),
-            (f"max by (target) ({s('redis_memory_used_rss_bytes')})", "{{target}} rss"),
-            (f"max by (target) ({s('redis_memory_max_bytes')})", "{{target}} maxmemory (0 = no limit)"),
-        ],
-        "bytes",
-        w=12,
-    )
-    b.panel(
-        "timeseries",
-        "Memory used ratio",
-        [(f"max by (target) ({s('perfwatch_redis_memory_used_ratio')})", "{{target}}")],
-        "percentunit",
-        w=6,
-        thresholds=SAT,
-        minv=0,
-        maxv=1,
-        description="used_memory / maxmemory (absent without maxmemory). Above 0.8 evictions are near.",
-    )
-    b.panel(
-        "timeseries",
-        "Evictions",
-        [(f"max by (target) (rate({s('redis_evicted_keys_total')}[{RATE}]))", "{{target}}")],
-        "ops",
-        w=6,
-    )
-    b.panel(
-        "timeseries",
-        "Clients used ratio",
-        [(f"max by (target) ({s('perfwatch_redis_clients_used_ratio')})", "{{target}}")],
-        "percentunit",
-        w=8,
-        thresholds=SAT,
-        minv=0,
-    )
-    b.panel(
-        "timeseries",
-        "Rejected writes (OOM) and connections",
-        [
-            (
-                # redis_errors_total{err="OOM"} exists only after the first OOM
-                # error: fall back to 0 per target so the line is always drawn.
-                f"max by (target) (rate({s('redis_errors_total', OOM)}[{RATE}]))"
-                f" or 0 * max by (target) ({s('redis_uptime_in_seconds')})",
-                "{{target}} OOM errors",
-            ),
-            (f"max by (target) (rate({s('redis_rejected_connections_total')}[{RATE}]))", "{{target}} rejected connections"),
-        ],
-        "ops",
-        w=8,
-    )
-    b.panel(
-        "timeseries",
-        "Expired keys",
-        [(f"max by (target) (rate({s('redis_expired_keys_total')}[{RATE}]))", "{{target}}")],
-        "ops",
-        w=8,
-    )
+    memory = per_target("max", ("redis_memory_used_bytes", "used"), ("redis_memory_used_rss_bytes", "rss"),
+                        ("redis_memory_max_bytes", "maxmemory (0 = no limit)"))
+    b.ts("Memory vs maxmemory", "bytes", memory)
+    b.ts("Memory used ratio", "percentunit", [(agg("max", "target", "perfwatch_redis_memory_used_ratio"), "{{target}}")], w=6,
+         thresholds=SAT, minv=0, maxv=1, description="used_memory / maxmemory (absent without maxmemory). Above 0.8 evictions are near.")
+    b.ts("Evictions", "ops", [(agg_rate("max", "target", "redis_evicted_keys_total"), "{{target}}")], w=6)
+    b.ts("Clients used ratio", "percentunit", [(agg("max", "target", "perfwatch_redis_clients_used_ratio"), "{{target}}")], w=8, thresholds=SAT, minv=0)
+    b.ts("Rejected writes (OOM) and connections", "ops", [
+        (
+            # redis_errors_total{err="OOM"} exists only after the first OOM
+            # error: fall back to 0 per target so the line is always drawn.
+            f"{agg_rate('max', 'target', 'redis_errors_total', OOM)} or 0 * {agg('max', 'target', 'redis_uptime_in_seconds')}",
+            "{{target}} OOM errors",
+        ),
+        (agg_rate("max", "target", "redis_rejected_connections_total"), "{{target}} rejected connections"),
+    ], w=8)
+    b.ts("Expired keys", "ops", [(agg_rate("max", "target", "redis_expired_keys_total"), "{{target}}")], w=8)
     b.row("Commands and SLOWLOG")
-    b.panel(
-        "timeseries",
-        "Commands by cmd (top 10)",
-        [(f"topk(10, max by (target, cmd) (rate({s('redis_commands_total')}[{RATE}])))", "{{target}} {{cmd}}")],
-        "ops",
-        w=12,
-    )
-    b.panel(
-        "timeseries",
-        "Mean command latency by cmd (top 10)",
-        [
-            (
-                f"topk(10, max by (target, cmd) (rate({s('redis_commands_duration_seconds_total')}[{RATE}]))"
-                f" / max by (target, cmd) (rate({s('redis_commands_total')}[{RATE}])))",
-                "{{target}} {{cmd}}",
-            )
-        ],
-        "s",
-        w=12,
-    )
-    b.panel(
-        "heatmap",
-        "SLOWLOG durations",
-        [(f"sum by (le) (max by (target, cmd, le) (increase({s('perfwatch_redis_slowlog_duration_seconds_bucket')}[{RATE}])))", "{{le}}")],
-        "s",
-        w=12,
-        description="New SLOWLOG entries (deduplicated by id) by duration bucket.",
-    )
-    b.panel(
-        "timeseries",
-        "SLOWLOG entries by cmd",
-        [(f"max by (target, cmd) (rate({s('perfwatch_redis_slowlog_duration_seconds_count')}[{RATE}]))", "{{target}} {{cmd}}")],
-        "ops",
-        w=12,
-    )
+    b.ts("Commands by cmd (top 10)", "ops", [(f"topk(10, {agg_rate('max', 'target, cmd', 'redis_commands_total')})", "{{target}} {{cmd}}")])
+    mean_latency = (f"topk(10, {agg_rate('max', 'target, cmd', 'redis_commands_duration_seconds_total')}"
+                    f" / {agg_rate('max', 'target, cmd', 'redis_commands_total')})")
+    b.ts("Mean command latency by cmd (top 10)", "s", [(mean_latency, "{{target}} {{cmd}}")])
+    slowlog_new = f"sum by (le) (max by (target, cmd, le) (increase({s('perfwatch_redis_slowlog_duration_seconds_bucket')}[{RATE}])))"
+    b.heatmap("SLOWLOG durations", slowlog_new, description="New SLOWLOG entries (deduplicated by id) by duration bucket.")
+    b.ts("SLOWLOG entries by cmd", "ops", [(agg_rate("max", "target, cmd", "perfwatch_redis_slowlog_duration_seconds_count"), "{{target}} {{cmd}}")])
     return b
 
 
 # ---------------------------------------------------------------- database
 def database():
-    b = Board(
-        "perfwatch-database",
-        "perfwatch / Database",
-        "PostgreSQL, MySQL/MariaDB and PgBouncer: connections vs max, saturation, index usage, unused indexes, missing-index candidates, table growth.",
-        ["postgres", "mysql", "pgbouncer"],
-        "postgres|mysql|pgbouncer",
-    )
-    b.row("Connections")
-    b.panel(
-        "timeseries",
-        "PostgreSQL connections vs max",
-        [
-            (f"max by (target) ({s('perfwatch_postgres_connections_used')})", "{{target}} used"),
-            (f"max by (target) ({s('perfwatch_postgres_connections_available')})", "{{target}} available"),
-            (f"max by (target) ({s('pg_settings_max_connections')})", "{{target}} max_connections"),
-        ],
-        "short",
-        w=8,
-        description="Client sessions (perfwatch's own excluded) vs max_connections and the slots left for ordinary roles.",
-    )
-    b.panel(
-        "timeseries",
-        "PostgreSQL sessions by state",
-        [(f"max by (target, datname, state) ({s('perfwatch_postgres_sessions')})", "{{target}} {{datname}} {{state}}")],
-        "short",
-        w=8,
-        description="postgres_exporter's pg_stat_activity_count, renamed perfwatch_postgres_sessions.",
-    )
-    b.panel(
-        "timeseries",
-        "MySQL connections vs max",
-        [
-            (f"max by (target) ({s('mysql_global_status_threads_connected')})", "{{target}} connected"),
-            (f"max by (target) ({s('mysql_global_status_threads_running')})", "{{target}} running"),
-            (f"max by (target) ({s('mysql_global_variables_max_connections')})", "{{target}} max_connections"),
-        ],
-        "short",
-        w=8,
-    )
-    b.panel(
-        "timeseries",
-        "Saturation",
-        [(f"max by (source, target) ({s('perfwatch_pool_saturation_ratio', DB_SOURCES)})", "{{source}} {{target}}")],
-        "percentunit",
-        w=8,
-        thresholds=SAT,
-        minv=0,
-        description="Connections in use / capacity. 0.8 = act before clients are refused or queue.",
-    )
-    b.panel(
-        "timeseries",
-        "PgBouncer clients waiting",
-        [
-            (
-                f"max by (target, database) (sum by (job, instance, target, database) ({s('pgbouncer_pools_client_waiting_connections')}))",
-                "{{target}} {{database}}",
-            )
-        ],
-        "short",
-        w=8,
-    )
-    b.panel(
-        "timeseries",
-        "PgBouncer longest wait",
-        [(f"max by (target, database) ({s('pgbouncer_pools_client_maxwait_seconds')})", "{{target}} {{database}}")],
-        "s",
-        w=8,
-    )
-    b.panel(
-        "timeseries",
-        "Oldest transaction / query",
-        [
-            (f"max by (target, datname) ({s('pg_stat_activity_max_tx_duration')})", "{{target}} {{datname}} transaction"),
-            (f"max by (target, datname) ({s('perfwatch_postgres_oldest_query_seconds')})", "{{target}} {{datname}} query"),
-        ],
-        "s",
-        w=12,
-    )
-    b.panel(
-        "timeseries",
-        "MySQL InnoDB buffer pool hit ratio / full-scan reads",
-        [
-            (f"min by (target) ({s('perfwatch_mysql_buffer_pool_hit_ratio', W5M)})", "{{target}} buffer pool hit (5m)"),
-            (f"max by (target) ({s('perfwatch_mysql_full_scan_read_ratio')})", "{{target}} full-scan read share"),
-        ],
-        "percentunit",
-        w=12,
-        minv=0,
-        maxv=1,
-    )
-    b.row("Index usage")
+    b = Board("perfwatch-database", "perfwatch / Database", "PostgreSQL, MySQL/MariaDB and PgBouncer, one row group each: connections and sessions, index usage, unused indexes, missing-index candidates, table growth.", ["postgres", "mysql", "pgbouncer"], "postgres|mysql|pgbouncer")
+    b.row("Saturation")
+    b.ts("Saturation", "percentunit", [(agg("max", "source, target", "perfwatch_pool_saturation_ratio", DB_SOURCES), "{{source}} {{target}}")], w=24,
+         thresholds=SAT, minv=0, description="Connections in use / capacity of every database server and PgBouncer pool. 0.8 = act before clients are refused or queue.")
+    postgres_rows(b)
+    mysql_rows(b)
+    b.row("PgBouncer")
+    waiting = f"max by (target, database) ({agg('sum', 'job, instance, target, database', 'pgbouncer_pools_client_waiting_connections')})"
+    b.ts("PgBouncer clients waiting", "short", [(waiting, "{{target}} {{database}}")])
+    b.ts("PgBouncer longest wait", "s", [(agg("max", "target, database", "pgbouncer_pools_client_maxwait_seconds"), "{{target}} {{database}}")])
+    return b
+
+
+def postgres_rows(b):
+    """The PostgreSQL part of the database dashboard. (Transactions/s,
+    buffer-cache hit ratio, database size and replication panels come with
+    the metrics for them.)"""
+    by_db = "target, datname"
     pg_ix = "target, datname, schemaname, relname, indexrelname"
-    b.panel(
-        "table",
+    pg_t = "target, datname, schemaname, relname"
+    db_legend = "{{target}} {{datname}}"
+    table_legend = "{{target}} {{datname}} {{schemaname}}.{{relname}}"
+    in_range = lambda by, m: f"max by ({by}) (increase({s(m)}[$__range]))"
+    changed = lambda m: f"max by ({pg_t}) (delta({s(m)}[$__range]))"
+
+    b.row("PostgreSQL: connections and sessions")
+    connections = per_target("max", ("perfwatch_postgres_connections_used", "used"),
+                             ("perfwatch_postgres_connections_available", "available"), ("pg_settings_max_connections", "max_connections"))
+    b.ts("PostgreSQL connections vs max", "short", connections, w=8, description="Client sessions (perfwatch's own excluded) vs max_connections and the slots left for ordinary roles.")
+    b.ts("PostgreSQL sessions by state", "short", [(agg("max", "target, datname, state", "perfwatch_postgres_sessions"), "{{target}} {{datname}} {{state}}")],
+         w=8, description="postgres_exporter's pg_stat_activity_count, renamed perfwatch_postgres_sessions.")
+    b.ts("PostgreSQL oldest transaction / query", "s", [
+        (agg("max", by_db, "pg_stat_activity_max_tx_duration"), "{{target}} {{datname}} transaction"),
+        (agg("max", by_db, "perfwatch_postgres_oldest_query_seconds"), "{{target}} {{datname}} query"),
+    ], w=8, thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 300}],
+        description="Alerts PostgresLongRunningQuery (a query above 5 minutes) and, with idle-in-transaction sessions, PostgresIdleInTransaction.")
+    idle = f"sum by ({by_db}) ({agg('max', by_db + ', state', 'perfwatch_postgres_sessions', IDLE_IN_TX)})"
+    b.ts("PostgreSQL sessions idle in transaction", "short", [(idle, db_legend)], w=12,
+         description="Sessions between statements of an open transaction: harmless for milliseconds, a leak when one stays while the oldest transaction ages (PostgresIdleInTransaction).")
+    b.ts("PostgreSQL sessions waiting for a lock", "short", [(agg("max", by_db, "perfwatch_postgres_sessions_waiting_on_lock"), db_legend)], w=12,
+         description="wait_event_type = Lock. A queue that lasts across polls sits behind a long transaction or DDL (PostgresLockWaits).")
+
+    b.row("PostgreSQL: indexes")
+    b.table(
         "PostgreSQL index usage",
-        [
-            (f"max by ({pg_ix}) (increase({s('perfwatch_postgres_index_scans_total')}[$__range]))", ""),
-            (f"max by ({pg_ix}) ({s('perfwatch_postgres_index_scans_total')})", ""),
-            (f"max by ({pg_ix}) ({s('perfwatch_postgres_index_size_bytes')})", ""),
-        ],
         "short",
-        w=12,
+        [
+            ("scans in range", in_range(pg_ix, "perfwatch_postgres_index_scans_total")),
+            ("scans since reset", agg("max", pg_ix, "perfwatch_postgres_index_scans_total")),
+            ("entries read in range", in_range(pg_ix, "perfwatch_postgres_index_tuples_read_total")),
+            ("rows fetched in range", in_range(pg_ix, "perfwatch_postgres_index_tuples_fetched_total")),
+            ("size", agg("max", pg_ix, "perfwatch_postgres_index_size_bytes")),
+        ],
+        w=24,
         h=10,
-        description="Index scans in the dashboard's time range and since the statistics reset, with size. indexrelname=other sums the indexes beyond max_indexes.",
-        transformations=merge_table({"Value #A": "scans in range", "Value #B": "scans since reset", "Value #C": "size"}),
+        description="Index scans in the dashboard's time range and since the statistics reset, index entries they returned and table rows they fetched, with size. indexrelname=other sums the indexes beyond max_indexes.",
         overrides=[col_unit("size", "bytes")],
     )
-    my_ix = "target, schema, name, index"
-    b.panel(
-        "table",
-        "MySQL index I/O",
-        [
-            (f"sum by ({my_ix}) (max by ({my_ix}, operation) (increase({s('mysql_perf_schema_index_io_waits_total')}[$__range])))", ""),
-            (f"sum by ({my_ix}) (max by ({my_ix}, operation) ({s('mysql_perf_schema_index_io_waits_total')}))", ""),
-        ],
-        "short",
-        w=12,
-        h=10,
-        description="performance_schema index I/O (fetch+insert+update+delete); index=NONE = rows read without an index.",
-        transformations=merge_table({"Value #A": "operations in range", "Value #B": "operations since start"}),
-    )
-    b.row("Unused indexes")
-    b.panel(
-        "stat",
-        "Unused index bytes",
-        [
-            (f"sum by (target) (max by (target, datname) ({s('perfwatch_postgres_unused_index_bytes')}))", "{{target}}"),
-            (f"max by (target) ({s('perfwatch_mysql_unused_index_bytes')})", "{{target}}"),
-        ],
-        "bytes",
-        w=6,
-        h=10,
-        description="Space (and write work) spent on indexes nothing reads. Check the statistics age first.",
-        thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1}],
-        options={**default_options("stat"), "orientation": "horizontal"},
-    )
-    b.panel(
-        "table",
-        "PostgreSQL unused indexes",
-        [
-            (
-                f"max by ({pg_ix}) ({s('perfwatch_postgres_index_size_bytes')}"
-                f" * on (job, instance, {pg_ix}) ({s('perfwatch_postgres_index_unused')}))",
-                "",
-            )
-        ],
-        "bytes",
-        w=9,
-        h=10,
-        description="No scan since the statistics reset; primary keys, unique and constraint-backing indexes excluded. Value = wasted bytes (size x perfwatch_postgres_index_unused; used indexes are filtered out).",
-        transformations=merge_table({"Value": "wasted"}) + [nonzero("wasted")],
-    )
-    my_ix2 = "target, schema, table, index"
-    b.panel(
-        "table",
-        "MySQL unused indexes",
-        [
-            (
-                f"max by ({my_ix2}) ({s('perfwatch_mysql_index_size_bytes')}"
-                f" * on (job, instance, {my_ix2}) ({s('perfwatch_mysql_index_unused')}))",
-                "",
-            )
-        ],
-        "bytes",
-        w=9,
-        h=10,
-        description="No reads since the statistics began; PRIMARY, UNIQUE and foreign-key indexes never judged. Value = wasted bytes.",
-        transformations=merge_table({"Value": "wasted"}) + [nonzero("wasted")],
-    )
-    b.panel(
-        "table",
-        "Statistics age",
-        [
-            (f"max by (target, datname) ({s('perfwatch_postgres_stats_reset_age_seconds')})", ""),
-        ],
-        "s",
-        w=8,
-        h=8,
-        description="Index usage is only meaningful over a long enough statistics age (a week covers weekly jobs).",
-        transformations=merge_table({"Value": "age"}),
-    )
-    b.panel(
-        "table",
-        "MySQL statistics age",
-        [(f"max by (target) ({s('perfwatch_mysql_stats_age_seconds')})", "")],
-        "s",
-        w=4,
-        h=8,
-        transformations=merge_table({"Value": "age"}),
-    )
-    b.panel(
-        "table",
-        "MySQL redundant indexes",
-        [(f"max by (target, schema, table, index, covered_by) ({s('perfwatch_mysql_index_redundant')})", "")],
-        "short",
-        w=12,
-        h=8,
-        description="Indexes whose columns are a leading prefix of another index (covered_by).",
-        transformations=merge_table({}, exclude=("Time", "Value")),
-    )
-    b.row("Missing-index candidates")
-    pg_t = "target, datname, schemaname, relname"
-    b.panel(
-        "table",
-        "PostgreSQL missing-index candidates",
-        [
-            (
-                f"max by ({pg_t}) ({s('pg_stat_user_tables_seq_tup_read')}"
-                f" * on (job, instance, {pg_t}) ({s('perfwatch_postgres_missing_index_candidate')}))",
-                "",
-            ),
-            (
-                f"max by ({pg_t}) ({s('pg_stat_user_tables_n_live_tup')}"
-                f" * on (job, instance, {pg_t}) ({s('perfwatch_postgres_missing_index_candidate')}))",
-                "",
-            ),
-        ],
-        "short",
-        w=12,
-        h=9,
-        description="Big tables read mostly by sequential scans (min_table_rows, min_seq_scans, seq_ratio).",
-        transformations=merge_table({"Value #A": "rows read by seq scans", "Value #B": "live rows"}) + [nonzero("rows read by seq scans")],
-    )
+    b.table("PostgreSQL unused indexes per database", "short", [
+        ("unused indexes", agg("max", by_db, "perfwatch_postgres_unused_indexes")),
+        ("wasted", agg("max", by_db, "perfwatch_postgres_unused_index_bytes")),
+        ("statistics age", agg("max", by_db, "perfwatch_postgres_stats_reset_age_seconds")),
+    ], w=10, h=10, overrides=[col_unit("wasted", "bytes"), col_unit("statistics age", "s")],
+        description="Alert UnusedIndexes (info) once the statistics cover 7 days. Index usage is only meaningful over a long enough statistics age (a week covers weekly jobs).")
+    b.table("PostgreSQL unused indexes", "bytes", [("wasted", value_if(pg_ix, "perfwatch_postgres_index_size_bytes", "perfwatch_postgres_index_unused"))],
+            nonzero_col="wasted", w=14, h=10,
+            description="No scan since the statistics reset; primary keys, unique and constraint-backing indexes excluded. Value = wasted bytes (size x perfwatch_postgres_index_unused; used indexes are filtered out).")
+
+    b.row("PostgreSQL: tables")
+    candidate = "perfwatch_postgres_missing_index_candidate"
+    b.table("PostgreSQL missing-index candidates", "short", [
+        ("rows read by seq scans", value_if(pg_t, "pg_stat_user_tables_seq_tup_read", candidate)),
+        ("live rows", value_if(pg_t, "pg_stat_user_tables_n_live_tup", candidate)),
+    ], nonzero_col="rows read by seq scans", w=14, h=9,
+        description="Big tables read mostly by sequential scans (min_table_rows, min_seq_scans, seq_ratio). Alert MissingIndexCandidates (info): one per database.")
+    b.stat("PostgreSQL missing-index candidates per database", "short", [(agg("max", by_db, "perfwatch_postgres_missing_index_candidates"), db_legend)],
+           w=10, h=9, thresholds=ORANGE_FROM_ONE, options={**default_options("stat"), "orientation": "horizontal"})
+    b.table("PostgreSQL scans in range", "short", [
+        ("sequential scans", changed("pg_stat_user_tables_seq_scan")),
+        ("rows read by them", changed("pg_stat_user_tables_seq_tup_read")),
+        ("index scans", changed("pg_stat_user_tables_idx_scan")),
+    ], w=14, h=9, description="Per table over the dashboard's time range: sequential scans, the rows they read, and index scans (all indexes of the table).")
+    b.ts("PostgreSQL dead rows (top 10)", "short", [(f"topk(10, {agg('max', pg_t, 'pg_stat_user_tables_n_dead_tup')})", table_legend)], w=10, h=9,
+         description="Rows deleted or updated and not yet vacuumed: they grow behind long transactions and idle-in-transaction sessions.")
+    b.ts("PostgreSQL table size (top 10)", "bytes", [(f"topk(10, {agg('max', pg_t, 'perfwatch_postgres_table_size_bytes')})", table_legend)], w=8)
+    b.ts("PostgreSQL table rows (top 10)", "short", [(f"topk(10, {agg('max', pg_t, 'pg_stat_user_tables_n_live_tup')})", table_legend)], w=8)
+    b.table("PostgreSQL growth in range", "bytes", [("growth", f"topk(20, {changed('perfwatch_postgres_table_size_bytes')})")], w=8,
+            description="Size change over the dashboard's time range (table + indexes + TOAST).")
+
+
+def mysql_rows(b):
+    """The MySQL/MariaDB part of the database dashboard."""
+    my_ix = "target, schema, table, index"
     my_t = "target, schema, table"
-    b.panel(
-        "table",
-        "MySQL missing-index candidates",
-        [
-            (
-                f"max by ({my_t}) ({s('perfwatch_mysql_table_full_scan_ratio')}"
-                f" * on (job, instance, {my_t}) ({s('perfwatch_mysql_missing_index_candidate')}))",
-                "",
-            ),
-        ],
-        "percentunit",
-        w=12,
-        h=9,
-        description="Tables with at least missing_index_min_rows rows, mostly read by full scans. Value = share of rows read without an index.",
-        transformations=merge_table({"Value": "full-scan share"}) + [nonzero("full-scan share")],
-    )
-    b.row("Table growth")
-    b.panel(
-        "timeseries",
-        "PostgreSQL table size (top 10)",
-        [(f"topk(10, max by ({pg_t}) ({s('perfwatch_postgres_table_size_bytes')}))", "{{target}} {{datname}} {{schemaname}}.{{relname}}")],
-        "bytes",
-        w=12,
-    )
-    b.panel(
-        "timeseries",
-        "MySQL table size (top 10)",
-        [
-            (
-                f"topk(10, sum by ({my_t}) (max by ({my_t}, component) ({s('mysql_info_schema_table_size', DATA_INDEX)})))",
-                "{{target}} {{schema}}.{{table}}",
-            )
-        ],
-        "bytes",
-        w=12,
-    )
-    b.panel(
-        "timeseries",
-        "PostgreSQL table rows (top 10)",
-        [(f"topk(10, max by ({pg_t}) ({s('pg_stat_user_tables_n_live_tup')}))", "{{target}} {{datname}} {{schemaname}}.{{relname}}")],
-        "short",
-        w=12,
-    )
-    b.panel(
-        "table",
-        "Growth in range",
-        [
-            (f"topk(20, max by ({pg_t}) (delta({s('perfwatch_postgres_table_size_bytes')}[$__range])))", ""),
-            (
-                f"topk(20, sum by ({my_t}) (max by ({my_t}, component) (delta({s('mysql_info_schema_table_size', DATA_INDEX)}[$__range]))))",
-                "",
-            ),
-        ],
-        "bytes",
-        w=12,
-        description="Size change over the dashboard's time range (PostgreSQL: table+indexes+TOAST; MySQL: data+index).",
-        transformations=merge_table({"Value #A": "postgres growth", "Value #B": "mysql growth"}),
-    )
-    return b
+    my_size = lambda inner: f"sum by ({my_t}) (max by ({my_t}, component) ({inner}))"
+
+    b.row("MySQL/MariaDB: connections and buffer pool")
+    threads = per_target("max", ("mysql_global_status_threads_connected", "connected"),
+                         ("mysql_global_status_threads_running", "running"), ("mysql_global_variables_max_connections", "max_connections"))
+    b.ts("MySQL connections vs max", "short", threads, w=8)
+    b.ts("MySQL connection errors", "ops", [
+        (agg_rate("max", "target, error", "mysql_global_status_connection_errors_total"), "{{target}} {{error}}"),
+        (agg_rate("max", "target", "mysql_global_status_aborted_connects_total"), "{{target}} aborted connects"),
+    ], w=8, description="Connection_errors_* by kind (max_connections = refused because the server was full: alert MySQLConnectionErrors) and failed connection attempts (Aborted_connects: bad passwords, handshake timeouts).")
+    b.ts("MySQL InnoDB buffer pool hit ratio / full-scan reads", "percentunit", [
+        (agg("min", "target", "perfwatch_mysql_buffer_pool_hit_ratio", W5M), "{{target}} buffer pool hit (5m)"),
+        (agg("max", "target", "perfwatch_mysql_full_scan_read_ratio"), "{{target}} full-scan read share"),
+    ], w=8, minv=0, maxv=1, description="Below 0.95 under load: alert MySQLBufferPoolHitRatioLow.")
+
+    b.row("MySQL/MariaDB: indexes")
+    io_by = "target, schema, name, index"
+    io_waits = "mysql_perf_schema_index_io_waits_total"
+    io_in_range = f"sum by ({io_by}) (max by ({io_by}, operation) (increase({s(io_waits)}[$__range])))"
+    b.table("MySQL index I/O", "short", [
+        ("operations in range", io_in_range),
+        ("operations since start", f"sum by ({io_by}) ({agg('max', io_by + ', operation', io_waits)})"),
+    ], h=10, description="performance_schema index I/O (fetch+insert+update+delete); index=NONE = rows read without an index.")
+    b.table("MySQL unused indexes", "bytes", [("wasted", value_if(my_ix, "perfwatch_mysql_index_size_bytes", "perfwatch_mysql_index_unused"))],
+            nonzero_col="wasted", h=10,
+            description="No reads since the statistics began; PRIMARY, UNIQUE and foreign-key indexes never judged. Value = wasted bytes.")
+    b.table("MySQL unused indexes per server", "short", [
+        ("unused indexes", agg("max", "target", "perfwatch_mysql_unused_indexes")),
+        ("wasted", agg("max", "target", "perfwatch_mysql_unused_index_bytes")),
+        ("statistics age", agg("max", "target", "perfwatch_mysql_stats_age_seconds")),
+    ], overrides=[col_unit("wasted", "bytes"), col_unit("statistics age", "s")],
+        description="Alert UnusedIndexes (info) once the statistics cover 7 days.")
+    b.table("MySQL redundant indexes", "short", [(None, agg("max", "target, schema, table, index, covered_by", "perfwatch_mysql_index_redundant"))],
+            description="Indexes whose columns are a leading prefix of another index (covered_by).")
+
+    b.row("MySQL/MariaDB: tables")
+    b.table("MySQL missing-index candidates", "percentunit",
+            [("full-scan share", value_if(my_t, "perfwatch_mysql_table_full_scan_ratio", "perfwatch_mysql_missing_index_candidate"))],
+            nonzero_col="full-scan share", h=9,
+            description="Tables with at least missing_index_min_rows rows, mostly read by full scans. Value = share of rows read without an index. Alert MissingIndexCandidates (info): one per server.")
+    b.ts("MySQL table size (top 10)", "bytes", [(f"topk(10, {my_size(s('mysql_info_schema_table_size', DATA_INDEX))})", "{{target}} {{schema}}.{{table}}")], h=9)
+    my_delta = f"delta({s('mysql_info_schema_table_size', DATA_INDEX)}[$__range])"
+    b.table("MySQL growth in range", "bytes", [("growth", f"topk(20, {my_size(my_delta)})")],
+            description="Size change over the dashboard's time range (data + index).")
 
 
 # ---------------------------------------------------------------- slow queries
 def slow_queries():
-    b = Board(
-        "perfwatch-slow-queries",
-        "perfwatch / Slow queries",
-        "Slow-log query classes (pt-query-digest fingerprints): where the time goes, duration heatmap and quantiles, rows examined vs sent, full scans.",
-        ["slow-queries"],
-        "slowlog|mysql",
-    )
+    # The target variable lists every kind that fills perfwatch_slow_query_*:
+    # [[slowlog]], and [[mysql]] / [[postgres]] with their statements source.
+    b = Board("perfwatch-slow-queries", "perfwatch / Slow queries", "Query classes (pt-query-digest fingerprints) from slow logs, pg_stat_statements and performance_schema: where the time goes, duration heatmap and quantiles, rows examined vs sent, full scans.", ["slow-queries"], "slowlog|mysql|postgres")
     by = "target, db, fingerprint"
-    info = f"max by ({by}, query) ({s('perfwatch_slow_query_fingerprint_info')})"
+    info = agg("max", f"{by}, query", "perfwatch_slow_query_fingerprint_info")
+    in_range = lambda m: f"sum by ({by}) (increase({s(m)}[$__range]))"
     b.row("Where the time goes")
-    b.panel(
-        "timeseries",
-        "Top fingerprints by time spent",
-        [
-            (
-                f"topk(10, sum by ({by}) (rate({s(SLOW + '_sum', NOT_OTHER_FP)}[{RATE}])))"
+    top_time = (f"topk(10, {agg_rate('sum', by, SLOW + '_sum', NOT_OTHER_FP)})"
                 f" * on ({by}) group_left (query) {info}"
-                f" or sum by ({by}) (rate({s(SLOW + '_sum', OTHER_FP)}[{RATE}]))",
-                "{{db}} {{fingerprint}} {{query}}",
-            ),
-        ],
-        "s",
-        w=24,
-        h=9,
-        description="Seconds of query time per second (the load each query class puts on the server), top 10 by fingerprint: what to optimise first. fingerprint=other sums the classes outside top_queries.",
-    )
-    b.panel(
-        "table",
+                f" or {agg_rate('sum', by, SLOW + '_sum', OTHER_FP)}")
+    b.ts("Top fingerprints by time spent", "s", [(top_time, "{{db}} {{fingerprint}} {{query}}")], w=24, h=9,
+         description="Seconds of query time per second (the load each query class puts on the server), top 10 by fingerprint: what to optimise first. fingerprint=other sums the classes outside top_queries.")
+    examined = "perfwatch_slow_query_rows_examined_total"
+    b.table(
         "Top fingerprints in range",
-        [
-            (f"topk(20, sum by ({by}) (increase({s(SLOW + '_sum')}[$__range])))", ""),
-            (f"sum by ({by}) (increase({s(SLOW + '_count')}[$__range]))", ""),
-            (
-                f"sum by ({by}) (increase({s(SLOW + '_sum')}[$__range])) / sum by ({by}) (increase({s(SLOW + '_count')}[$__range]))",
-                "",
-            ),
-            (f"sum by ({by}) (increase({s('perfwatch_slow_query_rows_examined_total')}[$__range]))", ""),
-            (
-                f"sum by ({by}) (increase({s('perfwatch_slow_query_rows_examined_total')}[$__range]))"
-                f" / sum by ({by}) (increase({s('perfwatch_slow_query_rows_sent_total')}[$__range]))",
-                "",
-            ),
-            (f"sum by ({by}) (increase({s('perfwatch_slow_query_lock_seconds_total')}[$__range]))", ""),
-        ],
         "s",
+        [
+            ("total time", f"topk(20, {in_range(SLOW + '_sum')})"),
+            ("queries", in_range(SLOW + "_count")),
+            ("mean", f"{in_range(SLOW + '_sum')} / {in_range(SLOW + '_count')}"),
+            ("rows examined", in_range(examined)),
+            ("examined / sent", f"{in_range(examined)} / {in_range('perfwatch_slow_query_rows_sent_total')}"),
+            ("lock time", in_range("perfwatch_slow_query_lock_seconds_total")),
+        ],
         w=14,
         h=10,
         description="Per query class over the dashboard's time range. Rows examined per row sent far above 1 = the server reads many rows to return few: a missing index.",
-        transformations=merge_table(
-            {
-                "Value #A": "total time",
-                "Value #B": "queries",
-                "Value #C": "mean",
-                "Value #D": "rows examined",
-                "Value #E": "examined / sent",
-                "Value #F": "lock time",
-            }
-        ),
         overrides=[col_unit("queries", "short"), col_unit("rows examined", "short"), col_unit("examined / sent", "short")],
     )
-    b.panel(
-        "table",
-        "Fingerprint text",
-        [(info, "")],
-        "short",
-        w=10,
-        h=10,
-        description="The normalized query of each class (literals masked, truncated), from perfwatch_slow_query_fingerprint_info.",
-        transformations=merge_table({}, exclude=("Time", "Value")),
-    )
+    b.table("Fingerprint text", "short", [(None, info)], w=10, h=10,
+            description="The normalized query of each class (literals masked, truncated), from perfwatch_slow_query_fingerprint_info.")
     b.row("Durations")
-    b.panel(
-        "heatmap",
-        "Duration heatmap",
-        [(f"sum by (le) (increase({s(SLOW + '_bucket')}[{RATE}]))", "{{le}}")],
-        "s",
-        w=12,
-        h=9,
-    )
-    b.panel(
-        "timeseries",
-        "Duration p50 / p95 / p99",
-        [
-            (f"histogram_quantile({q}, sum by (le, target) (rate({s(SLOW + '_bucket')}[{RATE}])))", f"{{{{target}}}} p{int(q * 100)}")
-            for q in (0.5, 0.95, 0.99)
-        ],
-        "s",
-        w=12,
-        h=9,
-    )
-    b.panel(
-        "timeseries",
-        "Slow queries per second",
-        [
-            (f"sum by (target, db) (rate({s('perfwatch_slow_queries_total')}[{RATE}]))", "{{target}} {{db}}"),
-            (f"sum by (target, db) (rate({s('perfwatch_slow_query_full_scans_total')}[{RATE}]))", "{{target}} {{db}} full scans"),
-            (f"max by (target) (rate({s('mysql_global_status_slow_queries_total')}[{RATE}]))", "{{target}} (server Slow_queries)"),
-        ],
-        "ops",
-        w=12,
-        description="Slow-log events (scaled by the server's sampling rate), those the server marked as full table scans, and MySQL's own Slow_queries counter.",
-    )
-    b.panel(
-        "timeseries",
-        "Rows examined by fingerprint (top 10)",
-        [(f"topk(10, sum by ({by}) (rate({s('perfwatch_slow_query_rows_examined_total')}[{RATE}])))", "{{target}} {{db}} {{fingerprint}}")],
-        "short",
-        w=12,
-        description="Rows the server read per second for each query class: far more rows examined than sent means a missing index.",
-    )
+    b.heatmap("Duration heatmap", f"sum by (le) (increase({s(SLOW + '_bucket')}[{RATE}]))", h=9)
+    b.ts("Duration p50 / p95 / p99", "s", [
+        (f"histogram_quantile({q}, {agg_rate('sum', 'le, target', SLOW + '_bucket')})", f"{{{{target}}}} p{int(q * 100)}")
+        for q in (0.5, 0.95, 0.99)
+    ], h=9)
+    b.ts("Slow queries per second", "ops", [
+        (agg_rate("sum", "target, db", "perfwatch_slow_queries_total"), "{{target}} {{db}}"),
+        (agg_rate("sum", "target, db", "perfwatch_slow_query_full_scans_total"), "{{target}} {{db}} full scans"),
+        (agg_rate("max", "target", "mysql_global_status_slow_queries_total"), "{{target}} (server Slow_queries)"),
+    ], description="Slow-log events (scaled by the server's sampling rate), those the server marked as full table scans, and MySQL's own Slow_queries counter.")
+    b.ts("Rows examined by fingerprint (top 10)", "short", [(f"topk(10, {agg_rate('sum', by, examined)})", "{{target}} {{db}} {{fingerprint}}")],
+         description="Rows the server read per second for each query class: far more rows examined than sent means a missing index.")
     return b
 
 
 # ---------------------------------------------------------------- app
 def app():
-    b = Board(
-        "perfwatch-app",
-        "perfwatch / App",
-        "Health checks, endpoint latency (cold first request vs repeat), the app's connection pool and cache, worker processes.",
-        ["app"],
-        "http|process",
-    )
+    b = Board("perfwatch-app", "perfwatch / App", "Health checks, endpoint latency (cold first request vs repeat), the app's connection pool and cache, worker processes.", ["app"], "http|process")
     b.row("Health")
-    b.panel(
-        "state-timeline",
-        "Health checks",
-        [(f"min by (target, check) ({s('perfwatch_app_health_check_up')})", "{{target}} {{check}}")],
-        "none",
-        w=12,
-        h=8,
-        description="Per check in the health JSON; min across pods (one failing pod shows down).",
-        mappings=UPDOWN,
-        thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}],
-    )
-    b.panel(
-        "stat",
-        "Pods healthy",
-        [(f"sum by (target) ({s('perfwatch_app_up')}) / count by (target) ({s('perfwatch_app_up')})", "{{target}}")],
-        "percentunit",
-        w=6,
-        h=8,
-        thresholds=FRACTION_UP,
-        minv=0,
-        maxv=1,
-    )
-    b.panel(
-        "timeseries",
-        "Health response time",
-        [(f"max by (target) ({s('perfwatch_app_response_seconds')})", "{{target}}")],
-        "s",
-        w=6,
-        h=8,
-        description="Last response time of each endpoint (slowest pod).",
-    )
+    b.states("Health checks", [(agg("min", "target, check", "perfwatch_app_health_check_up"), "{{target}} {{check}}")], h=8,
+             description="Per check in the health JSON; min across pods (one failing pod shows down).",
+             mappings=UPDOWN, thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 1}])
+    b.stat("Pods healthy", "percentunit", [(share_up("perfwatch_app_up", "target"), "{{target}}")], w=6, thresholds=FRACTION_UP, minv=0, maxv=1)
+    b.ts("Health response time", "s", [(agg("max", "target", "perfwatch_app_response_seconds"), "{{target}}")], w=6,
+         description="Last response time of each endpoint (slowest pod).")
     b.row("Endpoint latency")
     lat = "perfwatch_app_request_duration_seconds"
-    b.panel(
-        "timeseries",
-        "p95 first vs repeat",
-        [
-            (
-                f"histogram_quantile(0.95, sum by (target, attempt, le) (rate({s(lat + '_bucket')}[{LAT_WIN}])))",
-                "{{target}} {{attempt}}",
-            )
-        ],
-        "s",
-        w=12,
-        description="attempt=first: each poll's first request (cold); repeat: right after it (cached). Latency probes run every few minutes, hence a 30m window.",
-        thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 0.5}, {"color": "red", "value": 10}],
-    )
-    b.panel(
-        "timeseries",
-        "Mean first vs repeat",
-        [
-            (
-                f"sum by (target, attempt) (rate({s(lat + '_sum')}[{LAT_WIN}])) / sum by (target, attempt) (rate({s(lat + '_count')}[{LAT_WIN}]))",
-                "{{target}} {{attempt}}",
-            )
-        ],
-        "s",
-        w=12,
-    )
-    b.panel(
-        "timeseries",
-        "Probe requests by result",
-        [(f"sum by (target, attempt, result) (increase({s('perfwatch_app_requests_total')}[{LAT_WIN}]))", "{{target}} {{attempt}} {{result}}")],
-        "short",
-        w=12,
-    )
-    b.panel(
-        "timeseries",
-        "App cache hit ratio by key prefix (5m)",
-        [(hit_ratio("5m", "target, key_prefix", 'key_prefix!=""'), "{{target}} {{key_prefix}}")],
-        "percentunit",
-        w=12,
-        thresholds=HIT,
-        minv=0,
-        maxv=1,
-        description="From the app's own cache_hits_total / cache_misses_total, weighted across pods.",
-    )
+    by_attempt = "target, attempt"
+    b.ts("p95 first vs repeat", "s", [(f"histogram_quantile(0.95, {agg_rate('sum', by_attempt + ', le', lat + '_bucket', window=LAT_WIN)})", "{{target}} {{attempt}}")],
+         description="attempt=first: each poll's first request (cold); repeat: right after it (cached). Latency probes run every few minutes, hence a 30m window.",
+         thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 0.5}, {"color": "red", "value": 10}])
+    mean = f"{agg_rate('sum', by_attempt, lat + '_sum', window=LAT_WIN)} / {agg_rate('sum', by_attempt, lat + '_count', window=LAT_WIN)}"
+    b.ts("Mean first vs repeat", "s", [(mean, "{{target}} {{attempt}}")])
+    requests = f"sum by (target, attempt, result) (increase({s('perfwatch_app_requests_total')}[{LAT_WIN}]))"
+    b.ts("Probe requests by result", "short", [(requests, "{{target}} {{attempt}} {{result}}")])
+    b.ts("App cache hit ratio by key prefix (5m)", "percentunit", [(hit_ratio("5m", "target, key_prefix", 'key_prefix!=""'), "{{target}} {{key_prefix}}")],
+         thresholds=HIT, minv=0, maxv=1, description="From the app's own cache_hits_total / cache_misses_total, weighted across pods.")
     b.row("Connection pool")
-    b.panel(
-        "timeseries",
-        "Pool (all pods)",
-        [
-            (f"sum by (target) ({s('perfwatch_app_pool_checked_out')})", "{{target}} checked out"),
-            (f"sum by (target) ({s('perfwatch_app_pool_checked_in')})", "{{target}} checked in"),
-            (f"sum by (target) ({s('perfwatch_app_pool_size')})", "{{target}} pool size"),
-            (f"sum by (target) ({s('perfwatch_app_pool_overflow')})", "{{target}} overflow"),
-        ],
-        "short",
-        w=12,
-        description="Summed over pods: the connections the app fleet holds on the database.",
-    )
-    b.panel(
-        "timeseries",
-        "Pool saturation (worst pod)",
-        [(f"max by (target) ({s('perfwatch_pool_saturation_ratio', APP_SOURCE)})", "{{target}}")],
-        "percentunit",
-        w=6,
-        thresholds=SAT,
-        minv=0,
-        description="checked_out / (pool_size + max_overflow); checked_out / pool_size (capped at 1) when the overflow limit is unknown.",
-    )
-    b.panel(
-        "stat",
-        "Pods in overflow",
-        [(f"sum by (target) ({s('perfwatch_app_pool_overflow_in_use')})", "{{target}}")],
-        "short",
-        w=6,
-        description="Pods with connections beyond pool_size: pool_size is too small (seed: overflow must stay 0).",
-        thresholds=BAD_IF_ONE,
-    )
+    pool = per_target("sum", ("perfwatch_app_pool_checked_out", "checked out"), ("perfwatch_app_pool_checked_in", "checked in"),
+                      ("perfwatch_app_pool_size", "pool size"), ("perfwatch_app_pool_overflow", "overflow"))
+    b.ts("Pool (all pods)", "short", pool, description="Summed over pods: the connections the app fleet holds on the database.")
+    b.ts("Pool saturation (worst pod)", "percentunit", [(agg("max", "target", "perfwatch_pool_saturation_ratio", APP_SOURCE), "{{target}}")], w=6,
+         thresholds=SAT, minv=0, description="checked_out / (pool_size + max_overflow); checked_out / pool_size (capped at 1) when the overflow limit is unknown.")
+    b.stat("Pods in overflow", "short", [(agg("sum", "target", "perfwatch_app_pool_overflow_in_use"), "{{target}}")], w=6,
+           description="Pods with connections beyond pool_size: pool_size is too small (seed: overflow must stay 0).", thresholds=BAD_IF_ONE)
     b.row("Processes")
-    b.panel(
-        "timeseries",
-        "Worker processes",
-        [(f"sum by (target) ({s('perfwatch_process_count')})", "{{target}}")],
-        "short",
-        w=6,
-    )
-    b.panel(
-        "timeseries",
-        "Worker CPU",
-        [(f"sum by (target) (rate({s('perfwatch_process_cpu_seconds_total')}[{RATE}]))", "{{target}}")],
-        "percentunit",
-        w=6,
-        description="CPU seconds per second of the matched processes (1 = one core), summed over pods.",
-    )
-    b.panel(
-        "timeseries",
-        "Worker memory",
-        [
-            (f"sum by (target) ({s('perfwatch_process_resident_memory_bytes')})", "{{target}} total"),
-            (f"max by (target) ({s('perfwatch_process_max_resident_memory_bytes')})", "{{target}} largest worker"),
-        ],
-        "bytes",
-        w=12,
-        description="A largest worker whose memory keeps climbing is a leak.",
-    )
+    b.ts("Worker processes", "short", [(agg("sum", "target", "perfwatch_process_count"), "{{target}}")], w=6)
+    b.ts("Worker CPU", "percentunit", [(agg_rate("sum", "target", "perfwatch_process_cpu_seconds_total"), "{{target}}")], w=6,
+         description="CPU seconds per second of the matched processes (1 = one core), summed over pods.")
+    b.ts("Worker memory", "bytes", [
+        (agg("sum", "target", "perfwatch_process_resident_memory_bytes"), "{{target}} total"),
+        (agg("max", "target", "perfwatch_process_max_resident_memory_bytes"), "{{target}} largest worker"),
+    ], description="A largest worker whose memory keeps climbing is a leak.")
     return b
 
 

@@ -9,6 +9,11 @@
 #   scripts/gen-prometheusrule.sh            write deploy/kubernetes/prometheusrule.yaml
 #   scripts/gen-prometheusrule.sh --stdout   print it instead
 #   scripts/gen-prometheusrule.sh --check    exit 1 if the committed file is out of date
+#   scripts/gen-prometheusrule.sh --runbook-base URL --stdout
+#       print it with every runbook_url as URL#<anchor> (see
+#       scripts/render-rules.sh); the committed file keeps the rules file's
+#       relative links, so deploy with e.g.
+#       scripts/gen-prometheusrule.sh --runbook-base URL --stdout | kubectl apply -f -
 #
 # tests/rules.rs runs `--stdout` and compares with the committed file.
 set -euo pipefail
@@ -16,6 +21,16 @@ cd "$(dirname "$0")/.."
 
 rules=alerts/perfwatch.rules.yml
 out=deploy/kubernetes/prometheusrule.yaml
+
+base_args=()
+if [[ "${1:-}" == --runbook-base ]]; then
+    if [[ $# -lt 2 ]]; then
+        echo "gen-prometheusrule: --runbook-base takes one URL" >&2
+        exit 2
+    fi
+    base_args=(--runbook-base "$2")
+    shift 2
+fi
 
 generate() {
     if ! grep -q '^groups:' "$rules"; then
@@ -41,11 +56,15 @@ spec:
 HEADER
     # From `groups:` on (the file's leading comments describe the rules file,
     # not the resource); indent non-empty lines so blank lines stay empty.
-    sed -n '/^groups:/,$p' "$rules" | sed 's/^\(.\)/  \1/'
+    scripts/render-rules.sh "${base_args[@]}" | sed -n '/^groups:/,$p' | sed 's/^\(.\)/  \1/'
 }
 
 case "${1:-}" in
     "")
+        if [[ ${#base_args[@]} -gt 0 ]]; then
+            echo "gen-prometheusrule: the committed $out keeps relative runbook links; use --runbook-base with --stdout" >&2
+            exit 2
+        fi
         tmp=$(mktemp "$out.XXXXXX")
         trap 'rm -f "$tmp"' EXIT
         generate >"$tmp"
@@ -64,7 +83,7 @@ case "${1:-}" in
         fi
         ;;
     *)
-        echo "usage: $0 [--stdout|--check]" >&2
+        echo "usage: $0 [--runbook-base URL] [--stdout|--check]" >&2
         exit 2
         ;;
 esac

@@ -373,6 +373,147 @@ fn every_metric_a_dashboard_uses_is_declared_in_a_catalog() {
     );
 }
 
+/// The dashboard with `uid`.
+fn dashboard(uid: &str) -> Value {
+    dashboard_files()
+        .into_iter()
+        .map(|(_, d)| d)
+        .find(|d| str_at(d, "uid") == uid)
+        .unwrap_or_else(|| panic!("no dashboard {uid}"))
+}
+
+/// The top-level panels of a dashboard in order, each with the title of the
+/// row above it ("" before the first row); rows themselves left out.
+fn panels_by_row(d: &Value) -> Vec<(String, &Value)> {
+    let mut row = String::new();
+    let mut out = Vec::new();
+    for p in d["panels"].as_array().into_iter().flatten() {
+        if str_at(p, "type") == "row" {
+            row = str_at(p, "title").to_owned();
+        } else {
+            out.push((row.clone(), p));
+        }
+    }
+    out
+}
+
+/// The metric names a panel's queries select.
+fn panel_metrics(p: &Value) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for expr in panel_exprs(p) {
+        let ast = parser::parse(&intervals_only(expr)).unwrap_or_else(|e| panic!("{expr}: {e}"));
+        let mut found = Vec::new();
+        selectors(&ast, false, &mut found);
+        names.extend(found.into_iter().filter_map(|(vs, _)| vs.name.clone()));
+    }
+    names
+}
+
+/// The catalog that declares the family of `series`: a collector kind's
+/// section (`postgres`, `mysql`, ...), or `shared`, `self`, `phase`.
+fn catalog_of(series: &str) -> Option<&'static str> {
+    let family = perfwatch::metric_index::family_of_series(series)?;
+    perfwatch::metric_index::all()
+        .into_iter()
+        .find(|(_, defs)| defs.iter().any(|d| d.name == family.name))
+        .map(|(catalog, _)| catalog)
+}
+
+#[test]
+fn overview_shows_target_health_above_the_phases() {
+    let d = dashboard("perfwatch-overview");
+    let panels = panels_by_row(&d);
+    let y = |p: &Value| p["gridPos"]["y"].as_u64().expect("gridPos.y");
+    let (row, targets_up) = panels
+        .iter()
+        .find(|(_, p)| str_at(p, "title") == "Targets up")
+        .expect("a Targets up panel");
+    assert_eq!(row, "Health", "Targets up is not in the Health row");
+    let phases: Vec<&Value> = panels
+        .iter()
+        .map(|(_, p)| *p)
+        .filter(|p| {
+            panel_metrics(p)
+                .iter()
+                .any(|m| catalog_of(m) == Some("phase"))
+        })
+        .collect();
+    assert!(!phases.is_empty(), "the overview shows no phase");
+    for p in phases {
+        assert!(
+            y(targets_up) < y(p),
+            "phase panel {:?} is above Targets up",
+            str_at(p, "title")
+        );
+    }
+}
+
+/// Each server kind has its own rows ("PostgreSQL: ...", "MySQL/MariaDB:
+/// ...", "PgBouncer"): no panel mixes kinds, and a panel on one kind's
+/// metrics sits in that kind's rows. Panels of shared families (saturation
+/// of every source) may sit anywhere.
+#[test]
+fn database_dashboard_keeps_each_server_kind_in_its_own_rows() {
+    let row_prefix = [
+        ("postgres", "PostgreSQL"),
+        ("mysql", "MySQL/MariaDB"),
+        ("pgbouncer", "PgBouncer"),
+    ];
+    let d = dashboard("perfwatch-database");
+    let mut seen = BTreeSet::new();
+    for (row, p) in panels_by_row(&d) {
+        let title = str_at(p, "title");
+        let kinds: BTreeSet<&str> = panel_metrics(p)
+            .iter()
+            .filter_map(|m| catalog_of(m))
+            .filter(|c| row_prefix.iter().any(|(k, _)| k == c))
+            .collect();
+        assert!(kinds.len() <= 1, "panel {title:?} mixes {kinds:?}");
+        for kind in kinds {
+            let prefix = row_prefix.iter().find(|(k, _)| *k == kind).unwrap().1;
+            assert!(
+                row.starts_with(prefix),
+                "panel {title:?} on {kind} metrics is in row {row:?}, not a {prefix} row"
+            );
+            seen.insert(kind);
+        }
+    }
+    assert_eq!(seen.len(), row_prefix.len(), "kinds with panels: {seen:?}");
+}
+
+/// The target variable of the slow-queries dashboard lists every collector
+/// kind that fills `perfwatch_slow_query_*`, so that each source can be
+/// picked alone: `[[slowlog]]`, and `[[mysql]]` / `[[postgres]]` with their
+/// statements source (`[mysql.statements]`: performance_schema,
+/// `[postgres.statements]`: pg_stat_statements).
+#[test]
+fn slow_queries_target_variable_lists_every_slow_query_source() {
+    let d = dashboard("perfwatch-slow-queries");
+    let target = d["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| str_at(v, "name") == "target")
+        .expect("a target variable");
+    let query = str_at(&target["query"], "query");
+    let kinds: BTreeSet<&str> = query
+        .split("collector=~\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no collector matcher in {query}"))
+        .split('|')
+        .collect();
+    for kind in ["slowlog", "mysql", "postgres"] {
+        assert!(
+            perfwatch::collectors::KINDS
+                .iter()
+                .any(|k| k.section == kind),
+            "{kind} is no collector kind"
+        );
+        assert!(kinds.contains(kind), "{query} does not list {kind} targets");
+    }
+}
+
 /// How to install what the Python checks need.
 const PYTHON_INSTALL: &str =
     "apt-get install python3 python3-yaml (or run scripts/install-test-deps.sh)";

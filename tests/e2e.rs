@@ -19,14 +19,21 @@
 //!
 //! Tests:
 //! - [`cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook`]:
-//!   the alert pipeline, about one minute.
+//!   the alert pipeline, about one minute: each alert reaches the receiver of
+//!   its severity, with its runbook link under the test's base, and
+//!   stopping perfwatch itself fires `PerfwatchDown`.
+//! - [`example_alertmanager_inhibits_what_each_inhibit_rule_names`], with
+//!   alerts posted to a real Alertmanager running the example config: which
+//!   ones it suppresses and where it sends the others.
 //! - [`rule_metrics_and_dashboard_queries_have_data_with_every_collector`]:
 //!   every metric name in the rules exists in Prometheus, and every dashboard
 //!   panel query returns a series, with every collector kind running.
 //! - fast checks of the rule transform, the metric-name extractor and the
-//!   example configs.
+//!   example configs (`amtool config routes test`: every alert of the rules
+//!   reaches the receiver of its severity).
 
 mod common;
+mod support_commands;
 mod support_dashboards;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,8 +43,9 @@ use std::time::{Duration, Instant};
 
 use common::{Perfwatch, blocking};
 use perfwatch_testbench::deploy::{
-    self, FAST_FOR, JOB, RULES_FILE, RULES_IN_PROMETHEUS, alertmanager_config, prometheus_config,
-    rewrite_for_line, rules_fast_variant,
+    self, ALERTMANAGER_EXAMPLE, ALERTMANAGER_EXAMPLE_FILE, FAST_FOR, JOB, RECEIVER_BY_SEVERITY,
+    RULES_FILE, RULES_IN_PROMETHEUS, alertmanager_config, prometheus_config, rewrite_for_line,
+    rules_fast_variant, rules_with_runbook_base,
 };
 use perfwatch_testbench::workload::{
     CacheTarget, CacheWorkload, DbWorkload, Mode, fill_redis_until_oom, seed_mariadb, seed_postgres,
@@ -49,11 +57,25 @@ use perfwatch_testbench::{
 };
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr};
+use support_commands::stdout_ok;
 
 /// The real alert rules (compiled into the library from
 /// `alerts/perfwatch.rules.yml`).
 fn real_rules() -> String {
     deploy::RULES.to_owned()
+}
+
+/// Where the alert test's runbook links point (any base will do: nothing
+/// fetches it, the test checks the delivered link).
+const RUNBOOK_BASE: &str = "https://runbooks.example.test/perfwatch/runbooks.md";
+
+/// The receiver [`ALERTMANAGER_EXAMPLE`] routes `severity` to.
+fn receiver_of(severity: &str) -> &'static str {
+    RECEIVER_BY_SEVERITY
+        .iter()
+        .find(|(s, _)| *s == severity)
+        .map(|(_, r)| *r)
+        .unwrap_or_else(|| panic!("no receiver for severity {severity}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -130,34 +152,53 @@ fn family_hint(name: &str) -> String {
 // Webhook receiver
 // ---------------------------------------------------------------------------
 
-/// Waits for `alertname` with `status` for `target` at `hook`; on timeout,
-/// panics with everything delivered so far and what Prometheus and
-/// Alertmanager hold.
+/// A delivered alert has `severity`, came through the example's receiver of
+/// that severity, and links to its runbook section under [`RUNBOOK_BASE`].
+fn assert_routed_with_runbook(alert: &DeliveredAlert, severity: &str) {
+    assert_eq!(label(alert, "severity"), Some(severity), "{alert:?}");
+    assert_eq!(alert.receiver, receiver_of(severity), "{alert:?}");
+    let anchor = label(alert, "alertname").unwrap_or_default().to_lowercase();
+    assert_eq!(
+        alert.annotations.get("runbook_url"),
+        Some(&format!("{RUNBOOK_BASE}#{anchor}")),
+        "{alert:?}"
+    );
+}
+
 /// Label `name` of a delivered alert.
 fn label<'a>(alert: &'a DeliveredAlert, name: &str) -> Option<&'a str> {
     alert.labels.get(name).map(String::as_str)
 }
 
+/// Waits for `alertname` with `status` whose label `key.0` is `key.1`
+/// (`("target", "cache")`) at `hook`; on timeout, panics with everything
+/// delivered so far and what Prometheus and Alertmanager hold.
 async fn wait_notification(
     hook: &AlertWebhook,
     timeout: Duration,
     alertname: &str,
     status: &str,
-    target: &str,
+    key: (&str, &str),
     prom: &PrometheusServer,
     am: &AlertmanagerServer,
 ) -> DeliveredAlert {
     let deadline = Instant::now() + timeout;
+    let (key_name, key_value) = key;
     loop {
-        if let Some(d) = hook.find(alertname, status, target) {
+        let found = hook.delivered().into_iter().find(|d| {
+            d.status == status
+                && label(d, "alertname") == Some(alertname)
+                && label(d, key_name) == Some(key_value)
+        });
+        if let Some(d) = found {
             return d;
         }
         if Instant::now() > deadline {
             let prom_alerts = tokio::task::block_in_place(|| prom.alerts());
             let am_alerts = tokio::task::block_in_place(|| am.alerts());
             panic!(
-                "no `{status}` notification of {alertname} for target {target} reached the \
-                     webhook within {timeout:?}.\ndelivered: {:#?}\nPrometheus alerts: \
+                "no `{status}` notification of {alertname} with {key_name}={key_value} reached \
+                     the webhook within {timeout:?}.\ndelivered: {:#?}\nPrometheus alerts: \
                      {prom_alerts:#?}\nAlertmanager alerts: {am_alerts:#?}\nPrometheus log:\n{}\n\
                      Alertmanager log:\n{}",
                 hook.delivered(),
@@ -212,6 +253,52 @@ async fn wait_scraped(prom: &PrometheusServer) {
     .await;
 }
 
+/// Waits until Alertmanager holds `alertname` for `target` in `state`
+/// (`active`, `suppressed`), or panics after 30 s with what it holds.
+async fn wait_alertmanager_state(
+    am: &AlertmanagerServer,
+    alertname: &str,
+    target: &str,
+    state: &str,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = tokio::task::block_in_place(|| am.alerts()).unwrap();
+        let found = held.iter().find(|a| {
+            a.labels.get("alertname").map(String::as_str) == Some(alertname)
+                && a.labels.get("target").map(String::as_str) == Some(target)
+        });
+        if found.is_some_and(|a| a.state == state) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Alertmanager does not hold {alertname} for {target} as {state}: {held:#?}\nlog:\n{}",
+            am.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until Prometheus has no pending or firing `alertname`.
+async fn wait_prometheus_quiet(prom: &PrometheusServer, alertname: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let alerts = tokio::task::block_in_place(|| prom.alerts()).unwrap();
+        if !alerts
+            .iter()
+            .any(|a| a.labels.get("alertname").map(String::as_str) == Some(alertname))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{alertname} still active in Prometheus after {timeout:?}: {alerts:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 fn start_or_panic<T>(r: Result<T, perfwatch_testbench::HarnessError>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
@@ -230,8 +317,9 @@ fn start_or_panic<T>(r: Result<T, perfwatch_testbench::HarnessError>) -> T {
 /// the cold phase does 10 000 lookups/s at 0.10, so after x seconds the
 /// window holds (950·W + 1 000·x) hits over (1 000·W + 10 000·x) lookups:
 /// below 0.70 after 0.2·W s and below 0.5 after 0.6·W s, i.e. within about
-/// one poll. The recovery phase does 50 000 hits/s: after C seconds of cold
-/// traffic the ratio is back above 0.70 after about 0.4·C s (and the cold
+/// one poll: CacheHitRatioLow, then CacheHitRatioCritical, which inhibits
+/// it in Alertmanager. The recovery phase does 50 000 hits/s: after C seconds
+/// of cold traffic the ratio is back above 0.70 after about 0.4·C s (and the cold
 /// lookups leave the window entirely after 60 s at worst). Each transition
 /// then needs a poll (1 s), a scrape (1 s), `for` (2 s), an evaluation (1 s),
 /// Prometheus' alertmanager discovery (up to 5 s, first time only) and
@@ -239,7 +327,7 @@ fn start_or_panic<T>(r: Result<T, perfwatch_testbench::HarnessError>) -> T {
 /// the timeouts below are several times that per step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook() {
-    let rules = rules_fast_variant(&real_rules());
+    let rules = rules_fast_variant(&rules_with_runbook_base(&real_rules(), RUNBOOK_BASE));
     let mut redis = start_or_panic(blocking(|| RedisServer::start(&[])).await);
     let mut workload = CacheWorkload::start(CacheTarget::Redis(redis.url()), Mode::Warm);
     let pw = Perfwatch::start(&format!(
@@ -260,7 +348,7 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
 
     // The variant loaded with both alerts the test drives.
     let loaded = tokio::task::block_in_place(|| prom.rules()).unwrap();
-    for name in ["CacheHitRatioLow", "PerfwatchTargetDown"] {
+    for name in ["CacheHitRatioLow", "PerfwatchTargetDown", "PerfwatchDown"] {
         let rule = loaded
             .iter()
             .find(|r| r.name == name && r.kind == "alerting")
@@ -290,7 +378,10 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
         hook.delivered()
     );
 
-    // Cold: below 0.5 → CacheHitRatioLow fires and reaches the webhook.
+    // Cold: below 0.5 → CacheHitRatioCritical fires and reaches the critical
+    // receiver. CacheHitRatioLow fires too (below 0.70, a poll or two
+    // earlier, so its own notification may or may not get out first); while
+    // the critical one fires, the example config's inhibit rule holds it.
     workload.set(Mode::Cold);
     wait_query(
         &prom,
@@ -307,36 +398,324 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
             Duration::from_secs(secs),
             alertname,
             status,
-            "cache",
+            ("target", "cache"),
             p,
             a,
         )
     };
-    let firing = notified(60, "CacheHitRatioLow", "firing").await;
-    assert_eq!(label(&firing, "severity"), Some("warning"), "{firing:?}");
+    let firing = notified(60, "CacheHitRatioCritical", "firing").await;
+    assert_routed_with_runbook(&firing, "critical");
+    wait_alertmanager_state(&am, "CacheHitRatioLow", "cache", "suppressed").await;
 
-    // Recovery: mostly hits again → a resolved notification.
+    // Recovery: mostly hits again → a resolved notification, then the
+    // warning clears too.
     workload.set(Mode::Recover);
-    let resolved = notified(90, "CacheHitRatioLow", "resolved").await;
+    let resolved = notified(90, "CacheHitRatioCritical", "resolved").await;
     assert!(resolved.at >= firing.at, "{resolved:?} before {firing:?}");
     let now = tokio::task::block_in_place(|| prom.query(ratio)).unwrap();
     assert!(
-        now.iter().all(|(_, v)| *v >= 0.70),
+        now.iter().all(|(_, v)| *v >= 0.50),
         "resolved while the ratio is {now:?}"
     );
+    wait_prometheus_quiet(&prom, "CacheHitRatioLow", Duration::from_secs(90)).await;
+    let now = tokio::task::block_in_place(|| prom.query(ratio)).unwrap();
+    assert!(
+        now.iter().all(|(_, v)| *v >= 0.70),
+        "CacheHitRatioLow cleared while the ratio is {now:?}"
+    );
+    // If the warning got out (before the critical one fired, or between the
+    // two thresholds on the way back), it went to the warning receiver and
+    // its resolution follows.
+    if let Some(warning) = hook.find("CacheHitRatioLow", "firing", "cache") {
+        assert_routed_with_runbook(&warning, "warning");
+        notified(60, "CacheHitRatioLow", "resolved").await;
+    }
     workload.stop();
 
     // Redis killed → PerfwatchTargetDown reaches the webhook.
     tokio::task::block_in_place(|| redis.kill()).unwrap();
     let down = notified(60, "PerfwatchTargetDown", "firing").await;
-    assert_eq!(label(&down, "severity"), Some("critical"), "{down:?}");
+    assert_routed_with_runbook(&down, "critical");
     assert_eq!(label(&down, "collector"), Some("redis"), "{down:?}");
 
     // And back: resolved once perfwatch polls the restarted Redis.
     tokio::task::block_in_place(|| redis.restart()).unwrap();
     notified(60, "PerfwatchTargetDown", "resolved").await;
     assert!(!hook.raw().is_empty(), "notifications were recorded");
+
+    // perfwatch itself stops: Prometheus' scrapes fail and the only instance
+    // of the job is down, the one alert that can still say so.
     pw.stop().await;
+    let pw_down = wait_notification(
+        &hook,
+        Duration::from_secs(60),
+        "PerfwatchDown",
+        "firing",
+        ("job", JOB),
+        &prom,
+        &am,
+    )
+    .await;
+    assert_routed_with_runbook(&pw_down, "critical");
+}
+
+// ---------------------------------------------------------------------------
+// The example Alertmanager config: inhibition and routing
+// ---------------------------------------------------------------------------
+
+fn amtool() -> std::path::PathBuf {
+    find_binary("amtool", "prometheus-alertmanager").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The YAML document of the rules or the Alertmanager example.
+fn yaml_doc(name: &str, text: &str) -> serde_yaml_ng::Value {
+    serde_yaml_ng::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `(alertname, severity)` of every alerting rule of the real rules file.
+fn alert_severities() -> BTreeSet<(String, String)> {
+    let doc = yaml_doc(RULES_FILE, deploy::RULES);
+    let mut out = BTreeSet::new();
+    for group in doc["groups"].as_sequence().expect("groups") {
+        for rule in group["rules"].as_sequence().expect("rules") {
+            if let Some(alert) = rule["alert"].as_str() {
+                let severity = rule["labels"]["severity"].as_str().unwrap_or_default();
+                out.insert((alert.to_owned(), severity.to_owned()));
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no alert in {RULES_FILE}");
+    out
+}
+
+/// An alert as `amtool alert add` takes it: `name=value` labels.
+type PostedAlert = Vec<(String, String)>;
+
+/// `"<alertname> <severity> name=value ..."` as labels.
+fn posted(spec: &str) -> PostedAlert {
+    let mut words = spec.split_whitespace();
+    let mut labels = vec![
+        (
+            "alertname".to_owned(),
+            words.next().expect("alertname").to_owned(),
+        ),
+        (
+            "severity".to_owned(),
+            words.next().expect("severity").to_owned(),
+        ),
+    ];
+    labels.extend(words.map(|w| {
+        let (k, v) = w.split_once('=').expect("name=value");
+        (k.to_owned(), v.to_owned())
+    }));
+    labels
+}
+
+/// One inhibit rule of the example at work: while `source` fires, `inhibited`
+/// is suppressed and `control` (the same alert with another value of an
+/// `equal` label, or nothing for a rule without `equal`) is not.
+struct InhibitCase {
+    source: PostedAlert,
+    inhibited: Vec<PostedAlert>,
+    control: Option<PostedAlert>,
+}
+
+/// One case per inhibit rule of `deploy/alertmanager/alertmanager.yml`, in
+/// its order: source, inhibited alerts, control (see [`posted`]). Each case
+/// uses its own targets, so that no rule of another case reaches into it
+/// (PerfwatchTargetDown inhibits everything of its target).
+const INHIBIT_CASES: &[(&str, &[&str], Option<&str>)] = &[
+    (
+        "PerfwatchTargetDown critical collector=redis target=down",
+        &[
+            "CacheHitRatioLow warning target=down",
+            "PerfwatchPollsStale warning collector=redis target=down",
+        ],
+        Some("CacheHitRatioLow warning target=up"),
+    ),
+    (
+        "PerfwatchAbsent critical",
+        &["PerfwatchDown warning job=perfwatch-sidecar"],
+        None,
+    ),
+    (
+        "CacheHitRatioCritical critical target=app key_prefix=stats",
+        &["CacheHitRatioLow warning target=app key_prefix=stats"],
+        Some("CacheHitRatioLow warning target=app key_prefix=drivers"),
+    ),
+    (
+        "DatabaseConnectionsNearMax critical source=postgres target=pg",
+        &["PoolSaturationHigh warning source=postgres target=pg"],
+        Some("PoolSaturationHigh warning source=app target=pg"),
+    ),
+    (
+        "AppHealthCheckFailing critical target=api",
+        &["AppHealthCheckFailing warning target=api check=redis"],
+        Some("AppHealthCheckFailing warning target=admin check=redis"),
+    ),
+    (
+        "RedisRejectedWrites critical target=full",
+        &[
+            "RedisNoEvictionNearLimit warning target=full",
+            "RedisMemoryNearLimit warning target=full",
+        ],
+        Some("RedisMemoryNearLimit warning target=other-full"),
+    ),
+    (
+        "RedisNoEvictionNearLimit warning target=queue",
+        &["RedisMemoryNearLimit warning target=queue"],
+        Some("RedisMemoryNearLimit warning target=sessions"),
+    ),
+    (
+        "RedisRejectedConnections critical target=busy",
+        &["RedisClientsNearMax warning target=busy"],
+        Some("RedisClientsNearMax warning target=calm"),
+    ),
+];
+
+fn inhibit_cases() -> Vec<InhibitCase> {
+    INHIBIT_CASES
+        .iter()
+        .map(|(source, inhibited, control)| InhibitCase {
+            source: posted(source),
+            inhibited: inhibited.iter().map(|i| posted(i)).collect(),
+            control: control.map(posted),
+        })
+        .collect()
+}
+
+/// Posts alerts to Alertmanager with `amtool alert add` (no end time:
+/// Alertmanager keeps them firing for its resolve_timeout, 5 minutes).
+fn post_alerts(am: &AlertmanagerServer, alerts: &[&PostedAlert]) {
+    for a in alerts {
+        stdout_ok(
+            Command::new(amtool())
+                .arg("alert")
+                .arg("add")
+                .arg(format!("--alertmanager.url={}", am.url()))
+                .args(a.iter().map(|(k, v)| format!("{k}={v}")))
+                .arg("--annotation=summary=posted by tests/e2e.rs"),
+        );
+    }
+}
+
+/// Whether Alertmanager's alert has exactly the labels of `posted`.
+fn is_posted(labels: &BTreeMap<String, String>, posted: &PostedAlert) -> bool {
+    labels.len() == posted.len() && posted.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Every inhibit rule of the example config, run by a real Alertmanager:
+/// the sources are posted first (as Prometheus would send them while they
+/// fire), then the alerts they should inhibit and the controls. Checked:
+/// Alertmanager reports each inhibited alert as suppressed and each control
+/// as active; the webhook receives the controls and the sources, each from
+/// the receiver of its severity, and never an inhibited alert.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_alertmanager_inhibits_what_each_inhibit_rule_names() {
+    let cases = inhibit_cases();
+    let rules_in_example =
+        yaml_doc(ALERTMANAGER_EXAMPLE_FILE, ALERTMANAGER_EXAMPLE)["inhibit_rules"]
+            .as_sequence()
+            .map_or(0, Vec::len);
+    assert_eq!(
+        cases.len(),
+        rules_in_example,
+        "one case per inhibit rule of {ALERTMANAGER_EXAMPLE_FILE}: add a case for a new rule"
+    );
+    let alerts: BTreeSet<String> = alert_severities().into_iter().map(|(a, _)| a).collect();
+    let mut posted: Vec<&PostedAlert> = Vec::new();
+    for c in &cases {
+        posted.push(&c.source);
+        posted.extend(&c.inhibited);
+        posted.extend(&c.control);
+    }
+    for a in &posted {
+        let name = &a[0].1;
+        assert!(alerts.contains(name), "{name} is no alert of {RULES_FILE}");
+    }
+
+    let hook = AlertWebhook::start().await.unwrap();
+    let config = alertmanager_config(hook.url());
+    let am = start_or_panic(blocking(move || AlertmanagerServer::start(&config)).await);
+    let sources: Vec<&PostedAlert> = cases.iter().map(|c| &c.source).collect();
+    tokio::task::block_in_place(|| post_alerts(&am, &sources));
+    // The inhibitor only knows sources Alertmanager has taken in.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let held = tokio::task::block_in_place(|| am.alerts()).unwrap();
+        if sources
+            .iter()
+            .all(|s| held.iter().any(|h| is_posted(&h.labels, s)))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Alertmanager does not hold the sources: {held:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let rest: Vec<&PostedAlert> = posted
+        .iter()
+        .copied()
+        .filter(|a| !sources.contains(a))
+        .collect();
+    tokio::task::block_in_place(|| post_alerts(&am, &rest));
+
+    // Everything not inhibited reaches the webhook (group_wait 1 s).
+    let expected: Vec<&PostedAlert> = cases
+        .iter()
+        .flat_map(|c| std::iter::once(&c.source).chain(&c.control))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let delivered = loop {
+        let delivered = hook.delivered();
+        let all_there = expected
+            .iter()
+            .all(|e| delivered.iter().any(|d| is_posted(&d.labels, e)));
+        if all_there {
+            break delivered;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every source and control reached the webhook: {delivered:#?}\nAlertmanager log:\n{}",
+            am.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Give an inhibited alert that slipped through the same group time.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let delivered: Vec<DeliveredAlert> = delivered.into_iter().chain(hook.delivered()).collect();
+    let held = tokio::task::block_in_place(|| am.alerts()).unwrap();
+    let mut problems = Vec::new();
+    for c in &cases {
+        for i in &c.inhibited {
+            if delivered.iter().any(|d| is_posted(&d.labels, i)) {
+                problems.push(format!("{i:?} was delivered while {:?} fired", c.source));
+            }
+            match held.iter().find(|h| is_posted(&h.labels, i)) {
+                Some(h) if h.state == "suppressed" => {}
+                other => problems.push(format!("{i:?} is not suppressed: {other:?}")),
+            }
+        }
+        for e in std::iter::once(&c.source).chain(&c.control) {
+            match held.iter().find(|h| is_posted(&h.labels, e)) {
+                Some(h) if h.state == "active" => {}
+                other => problems.push(format!("{e:?} is not active: {other:?}")),
+            }
+        }
+    }
+    for d in &delivered {
+        let severity = label(d, "severity").unwrap_or_default();
+        if d.receiver != receiver_of(severity) {
+            problems.push(format!(
+                "{:?} ({severity}) went to {}",
+                label(d, "alertname"),
+                d.receiver
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}\nheld: {held:#?}");
 }
 
 // ---------------------------------------------------------------------------
@@ -830,16 +1209,51 @@ fn example_configs_render_and_pass_promtool_and_amtool() {
         ),
     ] {
         let bin = find_binary(tool, package).unwrap_or_else(|e| panic!("{e}"));
-        let out = Command::new(bin)
-            .args(&args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{tool} {args:?} failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        stdout_ok(Command::new(bin).args(&args).current_dir(dir.path()));
     }
+}
+
+/// `amtool config routes test` on the example config: every alert of the
+/// rules file (by its name and severity) reaches the receiver of its
+/// severity, and a label set without a severity the default one.
+#[test]
+fn example_alertmanager_routes_every_alert_to_the_receiver_of_its_severity() {
+    let rendered = alertmanager_config("http://127.0.0.1:34567/alerts");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("alertmanager.yml");
+    std::fs::write(&config, rendered).unwrap();
+    let route = |labels: &[String]| -> String {
+        stdout_ok(
+            Command::new(amtool())
+                .args(["config", "routes", "test"])
+                .arg(format!("--config.file={}", config.display()))
+                .args(labels),
+        )
+        .trim()
+        .to_owned()
+    };
+    let mut problems = Vec::new();
+    let alerts = alert_severities();
+    for (alert, severity) in &alerts {
+        let labels = [
+            format!("alertname={alert}"),
+            format!("severity={severity}"),
+            "target=cache".to_owned(),
+        ];
+        let got = route(&labels);
+        if got != receiver_of(severity) {
+            problems.push(format!("{alert} ({severity}) routes to {got:?}"));
+        }
+    }
+    let severities: BTreeSet<&str> = alerts.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        severities,
+        RECEIVER_BY_SEVERITY.iter().map(|(s, _)| *s).collect(),
+        "the rules use every severity the example routes, and no other"
+    );
+    assert_eq!(
+        route(&["alertname=Other".to_owned()]),
+        receiver_of("warning")
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
 }

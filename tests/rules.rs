@@ -1,9 +1,12 @@
 //! The alerting and recording rules in `alerts/perfwatch.rules.yml`:
 //! `promtool check rules`, the `promtool test rules` unit tests in
-//! `alerts/tests/`, the generated PrometheusRule in sync, and the conventions
-//! every alert follows (severity, annotations, a runbook section, unit tests
-//! that fire and stay quiet, rate() only of counters, only metric names
-//! a metric catalog declares).
+//! `alerts/tests/`, the generated PrometheusRule in sync, the runbook links
+//! under one configurable base, and the conventions every alert follows
+//! (severity, annotations, a runbook section, unit tests that fire and stay
+//! quiet, rate() only of counters, only metric names a metric catalog
+//! declares).
+
+mod support_commands;
 
 mod support_promql;
 
@@ -11,15 +14,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use perfwatch_testbench::deploy::{RUNBOOKS_RELATIVE, rules_with_runbook_base};
 use perfwatch_testbench::find_binary;
 use promql_parser::parser::{self, Expr};
 use serde_yaml_ng::Value;
+use support_commands::output_ok;
 use support_promql::Place;
 
 const RULES: &str = "alerts/perfwatch.rules.yml";
 const PROMETHEUS_RULE: &str = "deploy/kubernetes/prometheusrule.yaml";
 const RUNBOOKS: &str = "docs/runbooks.md";
-const RUNBOOK_BASE: &str = "https://github.com/perfwatch/perfwatch/blob/main/docs/runbooks.md#";
+/// Series Prometheus makes itself for every scrape target, which alerts
+/// about perfwatch being scraped at all may use.
+const PROMETHEUS_OWN_SERIES: &[&str] = &["up"];
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,18 +36,25 @@ fn promtool() -> PathBuf {
     find_binary("promtool", "prometheus").unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Runs `bash script args` in the repository; its stdout.
+fn script_stdout(script: &str, args: &[&str]) -> Vec<u8> {
+    output_ok(
+        Command::new("bash")
+            .arg(script)
+            .args(args)
+            .current_dir(root()),
+    )
+    .stdout
+}
+
+/// Runs `cmd` in the repository; its stdout and stderr.
 fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!(
+    let out = output_ok(cmd.current_dir(root()));
+    format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
+    )
 }
 
 fn yaml(path: &Path) -> Value {
@@ -62,7 +76,11 @@ fn unit_test_files() -> Vec<PathBuf> {
 
 /// Every rule of the rules file, as YAML mappings.
 fn rules() -> Vec<Value> {
-    let doc = yaml(&root().join(RULES));
+    rules_of(&yaml(&root().join(RULES)))
+}
+
+/// Every rule of a rules document.
+fn rules_of(doc: &Value) -> Vec<Value> {
     doc["groups"]
         .as_sequence()
         .expect("groups is a list")
@@ -91,20 +109,10 @@ fn promtool_unit_tests_pass() {
 
 #[test]
 fn prometheusrule_is_generated_from_the_rules_file() {
-    let out = Command::new("bash")
-        .arg("scripts/gen-prometheusrule.sh")
-        .arg("--stdout")
-        .current_dir(root())
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "gen-prometheusrule.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let generated = script_stdout("scripts/gen-prometheusrule.sh", &["--stdout"]);
     let committed = std::fs::read(root().join(PROMETHEUS_RULE)).expect("prometheusrule.yaml");
     assert!(
-        out.stdout == committed,
+        generated == committed,
         "{PROMETHEUS_RULE} is out of date: run scripts/gen-prometheusrule.sh"
     );
 
@@ -117,6 +125,68 @@ fn prometheusrule_is_generated_from_the_rules_file() {
     assert_eq!(str_of(&resource, "kind"), Some("PrometheusRule"));
     assert!(str_of(&resource["metadata"], "name").is_some());
     assert_eq!(resource["spec"], yaml(&root().join(RULES)));
+}
+
+/// One base moves every runbook link, the same way for the plain rules file
+/// (`scripts/render-rules.sh`), the PrometheusRule
+/// (`scripts/gen-prometheusrule.sh`) and the test stack
+/// (`deploy::rules_with_runbook_base`); nothing else changes.
+#[test]
+fn runbook_links_move_to_one_configurable_base() {
+    let base = "https://git.example.com/ops/perfwatch/-/blob/main/docs/runbooks.md";
+    let committed = std::fs::read_to_string(root().join(RULES)).expect("rules file");
+    let rendered = String::from_utf8(script_stdout(
+        "scripts/render-rules.sh",
+        &["--runbook-base", base],
+    ))
+    .expect("utf-8");
+    assert_eq!(rendered, rules_with_runbook_base(&committed, base));
+    let as_is = script_stdout("scripts/render-rules.sh", &[]);
+    assert!(
+        as_is == committed.as_bytes(),
+        "without a base the rules stay as committed"
+    );
+
+    let doc: Value = serde_yaml_ng::from_str(&rendered).expect("rendered rules are YAML");
+    let links: Vec<String> = rules_of(&doc)
+        .iter()
+        .filter_map(|r| str_of(&r["annotations"], "runbook_url").map(str::to_owned))
+        .collect();
+    let alerts: Vec<String> = rules()
+        .iter()
+        .filter_map(|r| str_of(r, "alert").map(|a| format!("{base}#{}", a.to_lowercase())))
+        .collect();
+    assert_eq!(links, alerts, "one link per alert, under the base");
+    // Only the links changed.
+    let changed = committed
+        .lines()
+        .zip(rendered.lines())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert_eq!(
+        changed,
+        alerts.len(),
+        "lines other than runbook links changed"
+    );
+
+    let resource = String::from_utf8(script_stdout(
+        "scripts/gen-prometheusrule.sh",
+        &["--runbook-base", base, "--stdout"],
+    ))
+    .expect("utf-8");
+    let resource: Value = serde_yaml_ng::from_str(&resource).expect("PrometheusRule is YAML");
+    assert_eq!(resource["spec"], doc);
+
+    for bad in ["it's", "a b", "x#y"] {
+        let out = Command::new("bash")
+            .args(["scripts/render-rules.sh", "--runbook-base", bad])
+            .current_dir(root())
+            .output()
+            .expect("bash runs");
+        assert!(!out.status.success(), "base {bad:?} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(bad), "the error names the bad base: {err}");
+    }
 }
 
 #[test]
@@ -149,7 +219,7 @@ fn every_alert_has_severity_annotations_and_a_runbook_section() {
         if !str_of(ann, "description").is_some_and(|d| d.contains("$value")) {
             problems.push(format!("{alert}: description does not show $value"));
         }
-        let want = format!("{RUNBOOK_BASE}{}", alert.to_lowercase());
+        let want = format!("{RUNBOOKS_RELATIVE}#{}", alert.to_lowercase());
         if str_of(ann, "runbook_url") != Some(want.as_str()) {
             problems.push(format!("{alert}: runbook_url is not {want}"));
         }
@@ -273,7 +343,9 @@ fn rules_rate_only_counters_and_use_only_exported_metrics() {
                 }
                 continue;
             }
-            if perfwatch::metric_index::family_of_series(metric).is_none() {
+            if perfwatch::metric_index::family_of_series(metric).is_none()
+                && !PROMETHEUS_OWN_SERIES.contains(&metric.as_str())
+            {
                 problems.push(format!("{name}: {metric} is declared in no metric catalog"));
             }
         }

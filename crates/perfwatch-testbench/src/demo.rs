@@ -527,9 +527,10 @@ async fn print_notifications(webhook: Arc<AlertWebhook>, cancel: CancellationTok
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             println!(
-                "alertmanager: {} {} ({})",
+                "alertmanager: {} {} to {} ({})",
                 label("alertname"),
                 a.status,
+                a.receiver,
                 others.join(", ")
             );
         }

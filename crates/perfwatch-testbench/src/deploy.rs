@@ -25,6 +25,33 @@ pub const RULES_IN_PROMETHEUS: &str = "rules/perfwatch.rules.yml";
 /// The job name of the example's scrape config.
 pub const JOB: &str = "perfwatch";
 
+/// What every `runbook_url` of [`RULES`] starts with: `docs/runbooks.md`,
+/// relative to the repository, then `#` and the alert's name in lower case.
+pub const RUNBOOKS_RELATIVE: &str = "docs/runbooks.md";
+
+/// [`RULES`] (or a variant of it) with every runbook link under `base`
+/// instead of [`RUNBOOKS_RELATIVE`]: what `scripts/render-rules.sh
+/// --runbook-base <base>` prints for the rules file (`tests/rules.rs`
+/// checks that the two agree). Only the quoted value's prefix changes; the
+/// anchors stay.
+///
+/// # Panics
+///
+/// When `rules` has no runbook link to replace, or `base` holds a quote,
+/// white space or `#` (the script refuses those too).
+pub fn rules_with_runbook_base(rules: &str, base: &str) -> String {
+    assert!(
+        !base.contains(['\'', '#']) && !base.contains(char::is_whitespace),
+        "runbook base `{base}` must not contain a quote, white space or '#'"
+    );
+    let relative = format!("runbook_url: '{RUNBOOKS_RELATIVE}#");
+    assert!(
+        rules.contains(&relative),
+        "the rules have no line with `{relative}`"
+    );
+    rules.replace(&relative, &format!("runbook_url: '{base}#"))
+}
+
 /// Renders an example config: every `(from, to)` replaces one literal
 /// substring that must occur exactly once in the template, so an edit of the
 /// example that drops or duplicates one of them fails loudly instead of
@@ -64,8 +91,18 @@ pub fn prometheus_config(perfwatch: std::net::SocketAddr, alertmanager_port: u16
     )
 }
 
-/// [`ALERTMANAGER_EXAMPLE`] delivering to `webhook_url` with `group_wait`
-/// and `group_interval` of 1 s (and a 1 h `repeat_interval`, so every
+/// The receivers of [`ALERTMANAGER_EXAMPLE`], by the `severity` label it
+/// routes on (the top-level route's receiver takes warnings and anything
+/// without a severity).
+pub const RECEIVER_BY_SEVERITY: [(&str, &str); 3] = [
+    ("critical", "perfwatch-critical"),
+    ("warning", "perfwatch-warning"),
+    ("info", "perfwatch-info"),
+];
+
+/// [`ALERTMANAGER_EXAMPLE`] delivering every receiver to `webhook_url` (the
+/// notification's `receiver` field tells them apart) with `group_wait` and
+/// `group_interval` of 1 s (and a 1 h `repeat_interval`, so every
 /// notification is a state change).
 pub fn alertmanager_config(webhook_url: &str) -> String {
     let url = format!("- url: {webhook_url}");
@@ -76,7 +113,9 @@ pub fn alertmanager_config(webhook_url: &str) -> String {
             ("group_wait: 30s", "group_wait: 1s"),
             ("group_interval: 5m", "group_interval: 1s"),
             ("repeat_interval: 4h", "repeat_interval: 1h"),
-            ("- url: http://127.0.0.1:5001/alerts", &url),
+            ("- url: http://127.0.0.1:5001/critical", &url),
+            ("- url: http://127.0.0.1:5001/warning", &url),
+            ("- url: http://127.0.0.1:5001/info", &url),
         ],
     )
 }

@@ -16,12 +16,25 @@ use serde_json::Value;
 /// One alert of one notification.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveredAlert {
+    /// The Alertmanager receiver the notification was for (its route).
+    pub receiver: String,
     /// `firing` or `resolved` (the alert's own status).
     pub status: String,
     /// Its labels, `alertname` included.
     pub labels: BTreeMap<String, String>,
+    /// Its annotations (`summary`, `description`, `runbook_url`, ...).
+    pub annotations: BTreeMap<String, String>,
     /// Seconds since the receiver started.
     pub at: f64,
+}
+
+/// The string values of a JSON object.
+fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+        .collect()
 }
 
 /// An axum server on 127.0.0.1:0 recording every notification POSTed to
@@ -51,15 +64,13 @@ async fn receive(State(s): State<WebhookState>, body: Bytes) -> &'static str {
     let at = s.started.elapsed().as_secs_f64();
     if let Ok(v) = serde_json::from_str::<Value>(&text) {
         let mut received = lock(&s.received);
+        let receiver = v["receiver"].as_str().unwrap_or_default();
         for a in v["alerts"].as_array().into_iter().flatten() {
             received.push(DeliveredAlert {
+                receiver: receiver.to_owned(),
                 status: a["status"].as_str().unwrap_or_default().to_owned(),
-                labels: a["labels"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect(),
+                labels: string_map(&a["labels"]),
+                annotations: string_map(&a["annotations"]),
                 at,
             });
         }
