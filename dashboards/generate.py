@@ -609,9 +609,7 @@ def database():
 
 
 def postgres_rows(b):
-    """The PostgreSQL part of the database dashboard. (Transactions/s,
-    buffer-cache hit ratio, database size and replication panels come with
-    the metrics for them.)"""
+    """The PostgreSQL part of the database dashboard."""
     by_db = "target, datname"
     pg_ix = "target, datname, schemaname, relname, indexrelname"
     pg_t = "target, datname, schemaname, relname"
@@ -636,6 +634,25 @@ def postgres_rows(b):
          description="Sessions between statements of an open transaction: harmless for milliseconds, a leak when one stays while the oldest transaction ages (PostgresIdleInTransaction).")
     b.ts("PostgreSQL sessions waiting for a lock", "short", [(agg("max", by_db, "perfwatch_postgres_sessions_waiting_on_lock"), db_legend)], w=12,
          description="wait_event_type = Lock. A queue that lasts across polls sits behind a long transaction or DDL (PostgresLockWaits).")
+
+    b.row("PostgreSQL: transactions, buffer cache, size, replication")
+    # Real databases only: not the templates, not the shared-catalog row.
+    real = 'datname!~"template0|template1|"'
+    rate_db = lambda m: agg_rate("max", by_db, m, real)
+    b.ts("PostgreSQL transactions/s", "ops", [
+        (rate_db("pg_stat_database_xact_commit"), "{{target}} {{datname}} commits"),
+        (rate_db("pg_stat_database_xact_rollback"), "{{target}} {{datname}} rollbacks"),
+    ], w=6, description="pg_stat_database (postgres_exporter's names). A rise in rollbacks next to steady commits is an application error path.")
+    hits, reads = rate_db("pg_stat_database_blks_hit"), rate_db("pg_stat_database_blks_read")
+    b.ts("PostgreSQL buffer-cache hit ratio", "percentunit", [(f"{hits} / ({hits} + {reads})", db_legend)], w=6,
+         thresholds=[{"color": "red", "value": None}, {"color": "orange", "value": 0.9}, {"color": "green", "value": 0.99}],
+         description="Blocks found in shared_buffers / all blocks read. An OLTP database below ~0.99 reads from disk (or the OS cache) more than its working set should need: shared_buffers or memory.")
+    b.ts("PostgreSQL database size", "bytes", [(agg("max", by_db, "pg_database_size_bytes", real), db_legend)], w=6,
+         description="pg_database_size(). Growth with the trip count is the signal for the pre-aggregated summary tables of the seed guide.")
+    b.ts("PostgreSQL replication lag", "s", [
+        (agg("max", "target", "pg_replication_lag"), "{{target}} lag"),
+        (agg("max", "target", "pg_replication_is_replica"), "{{target}} is replica"),
+    ], w=6, description="On a standby: seconds since the last replayed commit (it grows on a standby of an idle primary too). 0 on a primary.")
 
     b.row("PostgreSQL: indexes")
     b.table(

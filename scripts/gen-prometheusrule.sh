@@ -48,9 +48,11 @@ metadata:
   labels:
     app.kubernetes.io/name: perfwatch
     app.kubernetes.io/component: alerting-rules
-    # Match your Prometheus' ruleSelector (kube-prometheus-stack selects
-    # `release: <helm release name>` by default).
-    prometheus: k8s
+    # The label your Prometheus selects PrometheusRules by: kube-prometheus-stack
+    # selects `release: <helm release name>` by default (its ruleSelector).
+    # Set the value to your release name, the same as in the ServiceMonitors
+    # (tests/deploy.rs checks they agree).
+    release: kube-prometheus-stack
     role: alert-rules
 spec:
 HEADER

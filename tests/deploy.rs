@@ -321,14 +321,21 @@ fn the_sidecar_never_gates_the_app_pods_readiness() {
 }
 
 #[test]
-fn servicemonitors_carry_one_prometheus_selector_label() {
-    let labels: Vec<Value> = ["sidecar", "shared"]
-        .map(|f| yaml_file(&format!("deploy/kubernetes/{f}-servicemonitor.yaml")))
-        .iter()
-        .map(|m| m["metadata"]["labels"]["release"].clone())
-        .collect();
+fn servicemonitors_and_the_prometheusrule_carry_one_prometheus_selector_label() {
+    let labels: Vec<Value> = [
+        "sidecar-servicemonitor",
+        "shared-servicemonitor",
+        "prometheusrule",
+    ]
+    .map(|f| yaml_file(&format!("deploy/kubernetes/{f}.yaml")))
+    .iter()
+    .map(|m| m["metadata"]["labels"]["release"].clone())
+    .collect();
     assert!(labels[0].is_string(), "no release label: {labels:?}");
-    assert_eq!(labels[0], labels[1], "the ServiceMonitors disagree");
+    assert!(
+        labels.iter().all(|l| *l == labels[0]),
+        "the ServiceMonitors and the PrometheusRule disagree: {labels:?}"
+    );
 }
 
 // ------------------------------------------------------------ systemd
