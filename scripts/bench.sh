@@ -381,10 +381,13 @@ db_polls() {
     echo "$out"
 }
 # server_snapshot SUFFIX: all three servers' counters, taken while no poll of
-# a database target finished (retried otherwise); POLLS_<SUFFIX> = counts.
+# a database target finished (retried otherwise); POLLS_<SUFFIX> = counts,
+# TRIES_<SUFFIX> = snapshots taken (a retried one still cost the servers a
+# measurement, which the deltas must calibrate out too).
 server_snapshot() {
-    local sfx=$1 before after
-    for _ in $(seq 20); do
+    local sfx=$1 before after try
+    for try in $(seq 20); do
+        printf -v "TRIES_$sfx" '%s' "$try"
         before=$(db_polls)
         redis_snapshot "$WORK/pw.r$sfx"
         mariadb_snapshot "$WORK/pw.m$sfx"
@@ -433,13 +436,14 @@ server_snapshot 1
 read -r rc0 pc0 mc0 <<<"$POLLS_0"
 read -r rc1 pc1 mc1 <<<"$POLLS_1"
 ((rc1 > rc0 && pc1 > pc0 && mc1 > mc0)) || die "no polls of cache/main/legacy in the load window ($POLLS_0 -> $POLLS_1)"
-redis_delta "$WORK/pw.r0" "$WORK/pw.r1" $((rc1 - rc0)) >"$WORK/load.perfwatch"
+# Measurements inside the window: the last snapshot, and any retried one.
+redis_delta "$WORK/pw.r0" "$WORK/pw.r1" $((rc1 - rc0)) "$TRIES_1" >"$WORK/load.perfwatch"
 fig redis.pw.cmds "$(kv_get commands "$WORK/load.perfwatch")"
 fig redis.pw.rtt "$(redis_round_trips "$WORK/load.perfwatch")"
 fig redis.pw.conns "$(kv_get connections "$WORK/load.perfwatch")"
 fig pg.pw.stmts "$(awk -v n=$((pc1 - pc0)) 'NR == FNR { a = $2; next } { printf "%.3g", ($2 - a) / n }' "$WORK/pw.p0" "$WORK/pw.p1")"
 fig pg.pw.conns "$(awk -v n=$((pc1 - pc0)) -v d=$(($(cat "$WORK/pw.c1") - $(cat "$WORK/pw.c0"))) 'BEGIN { printf "%.3g", d / n }')"
-read -r q c < <(mariadb_per_unit "$WORK/pw.m0" "$WORK/pw.m1" $((mc1 - mc0)))
+read -r q c < <(mariadb_per_unit "$WORK/pw.m0" "$WORK/pw.m1" $((mc1 - mc0)) "$TRIES_1")
 fig mysql.pw.questions "$q"
 fig mysql.pw.conns "$c"
 sequential_scrapes "$PW_MAIN_URL/metrics" "$NSCRAPES" "$WORK/perfwatch.scrapes"

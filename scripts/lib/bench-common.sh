@@ -549,10 +549,10 @@ redis_snapshot() {
 # redis_delta A B [DIVISOR]: (B - A - calibration) / DIVISOR for every
 # counter, as "name value" lines; counters that did not move are left out.
 redis_delta() {
-    awk -v div="${3:-1}" '
+    awk -v div="${3:-1}" -v m="${4:-1}" '
         FILENAME == ARGV[1] { cal[$1] = $2; next }
         FILENAME == ARGV[2] { a[$1] = $2; next }
-        { d = ($2 - a[$1] - cal[$1]) / div; if (d != 0) printf "%s %.10g\n", $1, d }
+        { d = ($2 - a[$1] - m * cal[$1]) / div; if (d != 0) printf "%s %.10g\n", $1, d }
     ' "$WORK/redis.calibration" "$1" "$2"
 }
 # redis_calibrate: three snapshots with nothing else talking to Redis; their
@@ -731,10 +731,10 @@ mariadb_calibrate() {
 }
 # mariadb_per_unit A B N: "questions connections" per unit, calibration removed.
 mariadb_per_unit() {
-    awk -v n="$3" -v cq="$CAL_Q" -v cc="$CAL_C" '
+    awk -v n="$3" -v m="${4:-1}" -v cq="$CAL_Q" -v cc="$CAL_C" '
         FILENAME == ARGV[1] { a[$1] = $2; next }
         { b[$1] = $2 }
-        END { printf "%.3g %.3g\n", (b["questions"] - a["questions"] - cq) / n, (b["connections"] - a["connections"] - cc) / n }
+        END { printf "%.3g %.3g\n", (b["questions"] - a["questions"] - m * cq) / n, (b["connections"] - a["connections"] - m * cc) / n }
     ' "$1" "$2"
 }
 
