@@ -9,12 +9,11 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::peer::{PeerExporter, Scrape};
 use common::{FAST, Perfwatch, config, wait_polls};
-use perfwatch_testbench::{PostgresServer, find_binary, free_port};
+use perfwatch_testbench::PostgresServer;
 
 /// The peer's `pg_stat_database` families and the type it gives each.
 const STAT_DATABASE: [(&str, &str); 14] = [
@@ -47,160 +46,22 @@ const PEER_REPLICATION_QUERY: &str = r#"pg_replication:
         description: "Replication lag behind master in seconds"
 "#;
 
-/// One scrape in the text format: `# TYPE` per family and every sample.
-struct Scrape {
-    types: BTreeMap<String, String>,
-    samples: Vec<(String, BTreeMap<String, String>, f64)>,
-}
-
-impl Scrape {
-    fn parse(body: &str) -> Self {
-        let mut types = BTreeMap::new();
-        let mut samples = Vec::new();
-        for line in body.lines() {
-            if let Some(rest) = line.strip_prefix("# TYPE ") {
-                let (name, kind) = rest.split_once(' ').expect("TYPE line");
-                types.insert(name.to_owned(), kind.to_owned());
-                continue;
-            }
-            if line.starts_with('#') || line.is_empty() {
-                continue;
-            }
-            let (series, value) = line.rsplit_once(' ').expect("sample line");
-            let (name, labels) = match series.split_once('{') {
-                Some((n, l)) => (n, parse_labels(l.strip_suffix('}').expect("closing }"))),
-                None => (series, BTreeMap::new()),
-            };
-            samples.push((name.to_owned(), labels, value.parse().expect("value")));
-        }
-        Scrape { types, samples }
-    }
-
-    /// The samples of `family`, keyed by the label values of `keys`.
-    fn series(&self, family: &str, keys: &[&str]) -> BTreeMap<Vec<String>, f64> {
-        self.samples
-            .iter()
-            .filter(|(n, _, _)| n == family)
-            .map(|(_, l, v)| {
-                let key = keys.iter().map(|k| l.get(*k).cloned().unwrap_or_default());
-                (key.collect(), *v)
-            })
-            .collect()
-    }
-
-    /// The label names of `family` (the union over its samples).
-    fn label_names(&self, family: &str) -> BTreeSet<String> {
-        self.samples
-            .iter()
-            .filter(|(n, _, _)| n == family)
-            .flat_map(|(_, l, _)| l.keys().cloned())
-            .collect()
-    }
-}
-
-/// `a="x",b="y\"z"` → {a: x, b: y"z}.
-fn parse_labels(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut chars = text.chars().peekable();
-    loop {
-        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
-        if name.is_empty() {
-            return out;
-        }
-        assert_eq!(chars.next(), Some('"'), "label {name} in {text}");
-        let mut value = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => match chars.next() {
-                    Some('n') => value.push('\n'),
-                    Some(other) => value.push(other),
-                    None => break,
-                },
-                '"' => break,
-                c => value.push(c),
-            }
-        }
-        out.insert(name.trim_start_matches(',').to_owned(), value);
-        if chars.peek() == Some(&',') {
-            chars.next();
-        }
-    }
-}
-
-/// The peer exporter, killed when dropped.
-struct PeerExporter {
-    child: Child,
-    url: String,
-    _dir: tempfile::TempDir,
-}
-
-impl PeerExporter {
-    /// Starts prometheus-postgres-exporter the way scripts/lib/bench-common.sh
-    /// does (`DATA_SOURCE_NAME`), on database `database`, with the example
-    /// `pg_replication` query, and waits until it reaches the server.
-    async fn start(pg: &PostgresServer, database: &str) -> Self {
-        // reqwest needs the process's rustls provider even for plain http.
-        perfwatch::tls::install_default_provider();
-        let binary = find_binary(
-            "prometheus-postgres-exporter",
-            "prometheus-postgres-exporter",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let dir = tempfile::tempdir().unwrap();
-        let queries = dir.path().join("queries.yaml");
-        std::fs::write(&queries, PEER_REPLICATION_QUERY).unwrap();
-        let port = free_port().unwrap();
-        let log = std::fs::File::create(dir.path().join("exporter.log")).unwrap();
-        let child = Command::new(binary)
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--extend.query-path={}", queries.display()))
-            .env(
-                "DATA_SOURCE_NAME",
-                format!(
-                    "postgresql://postgres@127.0.0.1:{}/{database}?sslmode=disable",
-                    pg.port()
-                ),
-            )
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawning prometheus-postgres-exporter");
-        let peer = PeerExporter {
-            child,
-            url: format!("http://127.0.0.1:{port}/metrics"),
-            _dir: dir,
-        };
-        let started = Instant::now();
-        loop {
-            if let Some(body) = peer.try_scrape().await
-                && body.lines().any(|l| l == "pg_up 1")
-            {
-                return peer;
-            }
-            if started.elapsed() > Duration::from_secs(20) {
-                let log = std::fs::read_to_string(peer._dir.path().join("exporter.log"));
-                panic!("prometheus-postgres-exporter not up after 20 s: {log:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn try_scrape(&self) -> Option<String> {
-        let resp = reqwest::get(&self.url).await.ok()?;
-        resp.status().is_success().then_some(())?;
-        resp.text().await.ok()
-    }
-
-    async fn scrape(&self) -> Scrape {
-        Scrape::parse(&self.try_scrape().await.expect("scraping the peer exporter"))
-    }
-}
-
-impl Drop for PeerExporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// prometheus-postgres-exporter the way scripts/lib/bench-common.sh starts it
+/// (`DATA_SOURCE_NAME`), on database `database`, with the example
+/// `pg_replication` query, once it reaches the server.
+async fn start_peer(pg: &PostgresServer, database: &str) -> PeerExporter {
+    let dsn = format!(
+        "postgresql://postgres@127.0.0.1:{}/{database}?sslmode=disable",
+        pg.port()
+    );
+    PeerExporter::start(
+        "prometheus-postgres-exporter",
+        &["--extend.query-path={dir}/queries.yaml"],
+        &[("DATA_SOURCE_NAME", &dsn)],
+        &[("queries.yaml", PEER_REPLICATION_QUERY)],
+        "pg_up 1",
+    )
+    .await
 }
 
 /// Commits, rollbacks, inserted/updated/deleted rows and temporary files in
@@ -238,7 +99,7 @@ async fn database_families_match_postgres_exporter() {
     let pg = PostgresServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
     pg.create_database("app").unwrap();
     pg.create_database("work").unwrap();
-    let peer = PeerExporter::start(&pg, "app").await;
+    let peer = start_peer(&pg, "app").await;
     let toml = config(
         FAST,
         &format!(

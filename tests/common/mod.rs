@@ -2,6 +2,8 @@
 //! API on port 0, scrape it, read sample values, wait for conditions.
 #![allow(dead_code)]
 
+pub mod peer;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
