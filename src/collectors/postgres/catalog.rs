@@ -9,6 +9,14 @@ crate::metric_catalog! {
     /// The `[[postgres]]` catalog.
     pub const ALL;
 
+    /// postgres_exporter's up gauge, filled by the engine from each poll's
+    /// outcome (see `KindInfo::peer_up`): the postgres-mixin's down alert.
+    UP = Gauge(
+        "pg_up",
+        ["target"],
+        "Whether the last poll reached the PostgreSQL server (1) or not (0); perfwatch_target_up says whether it also succeeded."
+    );
+
     // Connections (every poll).
     /// postgres_exporter calls this `pg_stat_activity_count`, a gauge name
     /// promtool rejects (`_count` is reserved for histograms and summaries).

@@ -10,6 +10,10 @@ crate::metric_catalog! {
     /// families the HTTP collector fills too).
     pub const ALL;
 
+    /// redis_exporter's up gauge, filled by the engine from each poll's
+    /// outcome (see `KindInfo::peer_up`): the redis-mixin's `RedisDown`.
+    UP = Gauge("redis_up", ["target"], "Whether the last poll reached the Redis server (1) or not (0); perfwatch_target_up says whether it also succeeded.");
+
     // INFO fields exported as they are (`GAUGES` / `COUNTERS` in `mod.rs`).
     UPTIME_IN_SECONDS = Gauge("redis_uptime_in_seconds", ["target"], "Seconds since the Redis server started.");
     CONNECTED_CLIENTS = Gauge("redis_connected_clients", ["target"], "Client connections (excluding replicas).");
