@@ -2,7 +2,8 @@
 //!
 //! Per poll, one pipelined round trip on one persistent connection: `INFO`
 //! (only the sections we read) and `SLOWLOG GET`/`LEN`. The optional key
-//! sampler adds bounded SCAN batches. What a poll reads is bounded in bytes
+//! sampler adds bounded SCAN batches, the optional key checks a few
+//! pipelines (`key_checks.rs`). What a poll reads is bounded in bytes
 //! (`max_reply_bytes`, see `connection.rs`), and the INFO families with a
 //! label per command, error code or database in series (`top.rs`). Raw INFO
 //! facts keep redis_exporter's names and labels (plus `target`) so its
@@ -12,8 +13,8 @@
 //! Layout: `config.rs` (the `[[redis]]` table), `connection.rs` (the
 //! byte-bounded connection), `info.rs` (pure INFO parser), `top.rs` (top-N +
 //! `other` of the INFO families), `slowlog.rs` (pure SLOWLOG parsing and
-//! counting), `keys.rs` (key sampler), this file (capabilities, metric
-//! mapping).
+//! counting), `keys.rs` (key sampler), `key_checks.rs` (redis_exporter's
+//! key checks), this file (capabilities, metric mapping).
 
 pub mod catalog;
 pub mod config;
