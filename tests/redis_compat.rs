@@ -394,3 +394,107 @@ async fn redis_families_match_redis_exporter() {
     common::promtool_check_metrics(&pw.scrape().await);
     pw.stop().await;
 }
+
+/// The grants of docs/SECURITY.md for the INFO poll plus those for
+/// `[redis.key_checks]`.
+const KEY_CHECK_ACL: &str = "ACL SETUSER perfwatch on >kc-secret resetkeys resetchannels -@all \
+    +info +slowlog|get +slowlog|len +client|setname \
+    +scan +pttl +memory|usage \
+    +type +llen +scard +zcard +hlen +xlen +strlen +getrange +pfcount +select %R~*";
+
+#[tokio::test]
+async fn key_checks_are_bounded_counted_and_need_only_the_documented_grants() {
+    let redis = RedisServer::start(&[("databases", "2")]).unwrap_or_else(|e| panic!("{e}"));
+    cmd(&redis, &["SET", "a", "12"]);
+    for i in 0..30 {
+        cmd(&redis, &["RPUSH", &format!("q:{i}"), "job"]);
+    }
+    let acl: Vec<&str> = KEY_CHECK_ACL.split_whitespace().collect();
+    cmd(&redis, &acl);
+    cmd(&redis, &["ACL", "LOG", "RESET"]);
+    let url = format!("redis://perfwatch:kc-secret@127.0.0.1:{}/0", redis.port());
+    // db5 does not exist (databases 2); 30 matches of q:* with room for 10
+    // keys; SCAN walks 5 keys per call and 10 per poll, so the pattern
+    // needs several polls for one pass.
+    let toml = config(
+        FAST,
+        &format!(
+            "[[redis]]\nname = \"kc\"\nurl = \"{url}\"\n[redis.key_checks]\n\
+             keys = [\"db5=nope\", \"a\"]\npatterns = [\"q:*\"]\n\
+             max_keys = 10\nscan_count = 5\nmax_scan_per_poll = 10\n"
+        ),
+    );
+    let pw = Perfwatch::start(&toml).await;
+    let pattern = [("target", "kc"), ("db", "db0"), ("pattern", "q:*")];
+    let first = pw
+        .wait_for(Duration::from_secs(15), "a first key-check poll", |b| {
+            common::value(b, "perfwatch_redis_key_check_pattern_complete", &pattern)
+                .map(|_| b.to_owned())
+        })
+        .await;
+    assert_eq!(
+        common::value(
+            &first,
+            "perfwatch_redis_key_check_pattern_complete",
+            &pattern
+        ),
+        Some(0.0),
+        "30+ keys at 10 per poll: not one pass after the first poll"
+    );
+    pw.wait_value(
+        Duration::from_secs(20),
+        "perfwatch_redis_key_check_pattern_complete",
+        &pattern,
+        1.0,
+    )
+    .await;
+    let body = wait_polls(&pw, "kc", 1.0, Duration::from_secs(15)).await;
+    let s = Scrape::parse(&body).target("kc");
+    // Named first ("nope" fails its SELECT), then the 10 smallest matches
+    // cut to the 8 that fit: q:0, q:1, q:10 … q:15.
+    let mut want: Vec<Vec<String>> = vec![vec!["db0".into(), "a".into()]];
+    for k in ["q:0", "q:1", "q:10", "q:11", "q:12", "q:13", "q:14", "q:15"] {
+        want.push(vec!["db0".into(), k.into()]);
+    }
+    want.sort();
+    let sizes = s.series("redis_key_size", &["db", "key"]);
+    assert_eq!(sizes.keys().cloned().collect::<Vec<_>>(), want);
+    assert_eq!(sizes[&vec!["db0".to_owned(), "a".to_owned()]], 2.0);
+    assert!(
+        sizes
+            .iter()
+            .filter(|(k, _)| k[1] != "a")
+            .all(|(_, v)| *v == 1.0)
+    );
+    assert_eq!(
+        s.series("redis_key_value", &["key"])
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [(vec!["a".to_owned()], 12.0)]
+    );
+    // 20 matches not kept by the pattern, 2 more cut by max_keys.
+    assert_eq!(
+        s.series("perfwatch_redis_key_checks_over_limit", &[])
+            .values()
+            .collect::<Vec<_>>(),
+        [&22.0]
+    );
+    let errors = s.series("perfwatch_redis_key_check_errors_total", &[]);
+    assert!(errors.values().all(|e| *e >= 1.0), "{errors:?}");
+    // The failed SELECT left the connection in db0: the poll goes on.
+    assert_eq!(
+        s.series("perfwatch_target_up", &[])
+            .values()
+            .collect::<Vec<_>>(),
+        [&1.0]
+    );
+    // The checks' own lookups are not cache traffic.
+    let l = [("target", "kc"), ("window", "1m")];
+    assert_eq!(
+        common::value(&body, "perfwatch_cache_lookups_in_window", &l),
+        Some(0.0)
+    );
+    // Nothing was denied.
+    assert_eq!(cmd(&redis, &["ACL", "LOG"]), "");
+    pw.stop().await;
+}

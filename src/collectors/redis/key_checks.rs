@@ -66,17 +66,16 @@ struct PatternScan {
 }
 
 impl PatternScan {
-    /// The matches to check: the last complete cycle's and the running
-    /// one's (a key created since shows at once, a deleted one is gone
-    /// after the next complete cycle), and how many matches were not kept.
+    /// The matches to check, and how many matches were not kept: the last
+    /// complete cycle's (a key created since shows when the running cycle
+    /// completes, a deleted one is gone then), or before the first cycle
+    /// completes the running one's so far.
     fn matches(&self) -> (BTreeSet<&str>, u64) {
-        let mut keys: BTreeSet<&str> = self.current.iter().map(String::as_str).collect();
-        let mut over = self.current_over;
-        if let Some((done, done_over)) = &self.complete {
-            keys.extend(done.iter().map(String::as_str));
-            over = over.max(*done_over);
-        }
-        (keys, over)
+        let (keys, over) = match &self.complete {
+            Some((done, over)) => (done, *over),
+            None => (&self.current, self.current_over),
+        };
+        (keys.iter().map(String::as_str).collect(), over)
     }
 
     /// Records one SCAN batch, keeping at most `max_keys` matches (the
@@ -210,16 +209,17 @@ impl KeyChecker {
     }
 
     /// Runs `build`'s commands in database `db`: with `SELECT db` first and
-    /// `SELECT url_db` last when `db` is another. None when the first
-    /// `SELECT` failed (the replies would be the wrong database's); an error
-    /// when the `SELECT` back failed, since the connection is then in an
-    /// unknown database and must be dropped.
+    /// `SELECT url_db` last when `db` is another. Their replies, and false
+    /// when the first `SELECT` failed: the commands then ran in the url's
+    /// database, so the replies are not about `db`. An error when the
+    /// `SELECT` back failed, since the connection is then in an unknown
+    /// database and must be dropped.
     async fn in_db(
         &self,
         conn: &mut MultiplexedConnection,
         db: i64,
         build: impl FnOnce(&mut Pipeline),
-    ) -> redis::RedisResult<Option<Vec<Value>>> {
+    ) -> redis::RedisResult<(bool, Vec<Value>)> {
         let switch = db != self.url_db;
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
@@ -232,15 +232,13 @@ impl KeyChecker {
         }
         let mut replies: Vec<Value> = pipe.query_async(conn).await?;
         if !switch {
-            return Ok(Some(replies));
+            return Ok((true, replies));
         }
         if let Some(Value::ServerError(e)) = replies.pop() {
             return Err(RedisError::from(e.clone()));
         }
-        if replies.is_empty() || matches!(replies.remove(0), Value::ServerError(_)) {
-            return Ok(None);
-        }
-        Ok(Some(replies))
+        let selected = !replies.is_empty() && !matches!(replies.remove(0), Value::ServerError(_));
+        Ok((selected, replies))
     }
 
     /// Advances the pattern SCANs within the budgets, then checks the keys.
@@ -310,8 +308,11 @@ impl KeyChecker {
                             .arg(count);
                     })
                     .await?;
+                let (selected, replies) = replies;
                 let batch = replies
-                    .and_then(|r| r.into_iter().next())
+                    .into_iter()
+                    .next()
+                    .filter(|_| selected)
                     .and_then(|v| redis::from_redis_value::<(u64, Vec<String>)>(v).ok());
                 let Some((next, keys)) = batch else {
                     self.errors += 1;
@@ -369,17 +370,26 @@ impl KeyChecker {
         checked: &mut Vec<Checked>,
         own: &mut OwnLookups,
     ) -> redis::RedisResult<()> {
-        let Some(types) = self
+        let (selected, types) = self
             .in_db(conn, db, |pipe| {
                 for (k, _) in keys {
                     pipe.cmd("TYPE").arg(*k);
                 }
             })
-            .await?
-        else {
+            .await?;
+        if !selected {
+            // The TYPEs ran in the url's database: still lookups to leave
+            // out of the hit ratio.
+            for t in &types {
+                match text(t) {
+                    Some("none") => own.misses += 1,
+                    Some(_) => own.hits += 1,
+                    None => {}
+                }
+            }
             self.errors += keys.len() as u64;
             return Ok(());
-        };
+        }
         // (key, named, type) of the keys that exist, or are named.
         let mut sized: Vec<(&str, &str)> = Vec::new();
         for ((key, named), t) in keys.iter().zip(&types) {
@@ -409,7 +419,7 @@ impl KeyChecker {
         if sized.is_empty() {
             return Ok(());
         }
-        let Some(replies) = self
+        let (selected, replies) = self
             .in_db(conn, db, |pipe| {
                 for (k, cmd) in &sized {
                     pipe.cmd(cmd).arg(*k);
@@ -421,11 +431,11 @@ impl KeyChecker {
                     }
                 }
             })
-            .await?
-        else {
+            .await?;
+        if !selected {
             self.errors += sized.len() as u64;
             return Ok(());
-        };
+        }
         let mut replies = replies.iter();
         let mut hll: Vec<usize> = Vec::new();
         for (key, cmd) in &sized {
@@ -459,14 +469,14 @@ impl KeyChecker {
         }
         // HyperLogLogs: the size is the estimated cardinality.
         let names: Vec<String> = hll.iter().map(|&i| checked[i].key.clone()).collect();
-        let counts = self
+        let (selected, counts) = self
             .in_db(conn, db, |pipe| {
                 for k in &names {
                     pipe.cmd("PFCOUNT").arg(k);
                 }
             })
-            .await?
-            .unwrap_or_default();
+            .await?;
+        let counts = if selected { counts } else { Vec::new() };
         for (n, &i) in hll.iter().enumerate() {
             own.hits += 1;
             match counts.get(n).and_then(int) {
@@ -604,12 +614,15 @@ mod tests {
             ["k1", "k2"]
         );
         assert_eq!(p.current_over, 1);
-        // A complete cycle stays in the matches while the next one runs.
+        let (keys, over) = p.matches();
+        assert_eq!(keys.into_iter().collect::<Vec<_>>(), ["k1", "k2"]);
+        assert_eq!(over, 1, "before the first complete cycle: the partial one");
+        // A complete cycle is what is checked while the next one runs.
         p.complete = Some((std::mem::take(&mut p.current), 1));
         p.current_over = 0;
         p.record(vec!["k0".into()], 2);
         let (keys, over) = p.matches();
-        assert_eq!(keys.into_iter().collect::<Vec<_>>(), ["k0", "k1", "k2"]);
+        assert_eq!(keys.into_iter().collect::<Vec<_>>(), ["k1", "k2"]);
         assert_eq!(over, 1);
     }
 }
