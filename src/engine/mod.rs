@@ -559,12 +559,10 @@ mod tests {
         store.register(key.clone(), timing, Some(peer_up));
         let read = |store: &Store| {
             let text = String::from_utf8(store.metrics().text.to_vec()).unwrap();
-            let line = text
-                .lines()
+            text.lines()
                 .find(|l| l.starts_with("redis_up{"))
                 .unwrap_or_else(|| panic!("no redis_up in {text}"))
-                .to_owned();
-            line
+                .to_owned()
         };
         assert_eq!(
             read(&store),
