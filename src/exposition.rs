@@ -90,6 +90,19 @@ impl Families {
         self.push(name, help, ProtoType::COUNTER, labels, |m| m.set_counter(c));
     }
 
+    /// Adds an untyped sample of a family named from server data, for a peer
+    /// exporter that types it `untyped` (mysqld_exporter's generic
+    /// `mysql_global_status_<variable>`: the server does not say which status
+    /// variables are counters). Everything perfwatch can type goes through a
+    /// catalog. The value is kept as a gauge's (the `prometheus` crate
+    /// cannot encode untyped samples; [`encode_text`] writes the family as
+    /// a gauge and corrects its `# TYPE` line).
+    pub fn untyped_named(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        let mut g = Gauge::default();
+        g.set_value(value);
+        self.push(name, help, ProtoType::UNTYPED, labels, |m| m.set_gauge(g));
+    }
+
     pub fn histogram_named(
         &mut self,
         name: &str,
@@ -207,21 +220,67 @@ pub fn merge<'a>(sources: impl IntoIterator<Item = &'a [MetricFamily]>) -> Vec<M
     out.into_vec()
 }
 
-/// Encodes families in the Prometheus text format.
+/// Encodes families in the Prometheus text format. Untyped families (see
+/// [`Families::untyped_named`]) are encoded as gauges, their `# TYPE` line
+/// then rewritten: the `prometheus` crate panics on untyped samples.
 pub fn encode_text(families: &[MetricFamily]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(16 * 1024);
-    // Only fails on families the crate considers malformed (e.g. a missing
-    // name), which `Families` never builds; an empty body is the safe fallback.
-    if let Err(e) = prometheus::Encoder::encode(&prometheus::TextEncoder::new(), families, &mut buf)
-    {
-        tracing::error!(error = %e, "cannot encode metrics");
+    for run in families.chunk_by(|a, b| {
+        (a.get_field_type() == ProtoType::UNTYPED) == (b.get_field_type() == ProtoType::UNTYPED)
+    }) {
+        if run[0].get_field_type() != ProtoType::UNTYPED {
+            encode_into(run, &mut buf);
+            continue;
+        }
+        for f in run {
+            let mut gauge = f.clone();
+            gauge.set_field_type(ProtoType::GAUGE);
+            let mut one = Vec::new();
+            encode_into(std::slice::from_ref(&gauge), &mut one);
+            let line = format!("# TYPE {} gauge\n", f.name());
+            match one.windows(line.len()).position(|w| w == line.as_bytes()) {
+                Some(at) => {
+                    buf.extend_from_slice(&one[..at]);
+                    buf.extend_from_slice(format!("# TYPE {} untyped\n", f.name()).as_bytes());
+                    buf.extend_from_slice(&one[at + line.len()..]);
+                }
+                None => buf.extend_from_slice(&one),
+            }
+        }
     }
     buf
+}
+
+fn encode_into(families: &[MetricFamily], buf: &mut Vec<u8>) {
+    // Only fails on families the crate considers malformed (e.g. a missing
+    // name), which `Families` never builds; an empty body is the safe fallback.
+    if let Err(e) = prometheus::Encoder::encode(&prometheus::TextEncoder::new(), families, buf) {
+        tracing::error!(error = %e, "cannot encode metrics");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn untyped_families_are_encoded_as_untyped() {
+        let mut f = Families::new();
+        f.gauge_named("a_gauge", "h", &[], 1.0);
+        f.untyped_named("b_untyped", "h", &[("target", "t")], 2.5);
+        f.untyped_named("c_untyped", "h", &[], 3.0);
+        f.counter_named("d_total", "h", &[], 4.0);
+        let families = f.into_vec();
+        assert_eq!(sample_value(&families, "b_untyped", &[]), Some(2.5));
+        let text = String::from_utf8(encode_text(&families)).unwrap();
+        assert_eq!(
+            text,
+            "# HELP a_gauge h\n# TYPE a_gauge gauge\na_gauge 1\n\
+             # HELP b_untyped h\n# TYPE b_untyped untyped\nb_untyped{target=\"t\"} 2.5\n\
+             # HELP c_untyped h\n# TYPE c_untyped untyped\nc_untyped 3\n\
+             # HELP d_total h\n# TYPE d_total counter\nd_total 4\n"
+        );
+    }
 
     #[test]
     fn merge_keeps_one_family_per_name() {

@@ -234,6 +234,16 @@ pub(super) async fn fetch(
 
 /// A column as text (text protocol: every value arrives as text, whatever
 /// its SQL type, so BIGINT UNSIGNED and DECIMAL decode the same way).
+/// A `compat::PROCESSLIST_SQL` row: command, state, threads, seconds.
+pub(super) fn processlist_row(row: &MySqlRow) -> Option<(String, String, f64, f64)> {
+    Some((
+        text(row, 0)?,
+        text(row, 1)?,
+        text(row, 2)?.parse().ok()?,
+        text(row, 3)?.parse().ok()?,
+    ))
+}
+
 pub(super) fn text(row: &MySqlRow, i: usize) -> Option<String> {
     row.try_get_unchecked::<Option<String>, _>(i).ok().flatten()
 }
