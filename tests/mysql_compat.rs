@@ -154,31 +154,32 @@ BEGIN; INSERT INTO t VALUES (5002, 'y', 1); ROLLBACK;";
 const PEER_USER: &str = "CREATE USER 'exporter'@'127.0.0.1' IDENTIFIED BY 'exporter-pw';
 GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'exporter'@'127.0.0.1';";
 
-#[tokio::test]
-async fn status_and_variable_families_match_mysqld_exporter() {
-    let db = start_db(&[]);
-    db.sql(PEER_USER).unwrap();
-    db.sql(WORKLOAD).unwrap();
-    // A client in a known state for the processlist families.
-    let mut sleeper = sqlx::mysql::MySqlConnection::connect(&db.dsn())
-        .await
-        .unwrap();
-    let sleeping = tokio::spawn(async move {
-        sqlx::raw_sql("SELECT SLEEP(60)")
-            .execute(&mut sleeper)
-            .await
-            .map(drop)
-    });
+/// perfwatch and the peer on one server, and three scrapes: perfwatch's
+/// before the peer's and one after (a counter the peer read must lie
+/// between them).
+struct Run {
+    pw: Perfwatch,
+    _peer: PeerExporter,
+    before: Scrape,
+    theirs: Scrape,
+    theirs_body: String,
+    after: Scrape,
+}
+
+/// Starts the peer (with `peer_args`, logging in as `exporter`, see
+/// [`PEER_USER`]) and perfwatch (as root, with `target_extra` in its
+/// `[[mysql]]` table) on `db` and scrapes them; perfwatch's last scrape
+/// must pass `promtool check metrics`.
+async fn compare_run(db: &common::Db, peer_args: &[&str], target_extra: &str) -> Run {
     let my_cnf = format!(
         "[client]\nuser = exporter\npassword = exporter-pw\nhost = 127.0.0.1\nport = {}\n",
         db.port()
     );
+    let mut args = vec!["--config.my-cnf={dir}/my.cnf"];
+    args.extend_from_slice(peer_args);
     let peer = PeerExporter::start(
         "prometheus-mysqld-exporter",
-        &[
-            "--config.my-cnf={dir}/my.cnf",
-            "--collect.info_schema.processlist",
-        ],
+        &args,
         &[],
         &[("my.cnf", &my_cnf)],
         "mysql_up 1",
@@ -187,61 +188,35 @@ async fn status_and_variable_families_match_mysqld_exporter() {
     let toml = config(
         FAST,
         &format!(
-            "[[mysql]]\nname = \"db\"\ndsn = \"mysql://root@127.0.0.1:{}/\"\nprocesslist = true\n",
+            "[[mysql]]\nname = \"db\"\ndsn = \"mysql://root@127.0.0.1:{}/\"\n{target_extra}",
             db.port()
         ),
     );
     let pw = Perfwatch::start(&toml).await;
-
-    // perfwatch's reading before the peer's and one after: a counter the
-    // peer read must lie between them.
     let before_body = wait_polls(&pw, "db", 2.0, Duration::from_secs(15)).await;
     let theirs_body = peer.body().await;
     let after_body = wait_polls(&pw, "db", 2.0, Duration::from_secs(15)).await;
     promtool_check_metrics(&after_body);
-    let (before, theirs, after) = (
-        Scrape::parse(&before_body),
-        Scrape::parse(&theirs_body),
-        Scrape::parse(&after_body),
-    );
-    let compared = |s: &Scrape| -> BTreeSet<String> {
-        s.types
-            .keys()
-            .filter(|n| {
-                n.starts_with("mysql_global_status_")
-                    || n.starts_with("mysql_global_variables_")
-                    || n.starts_with("mysql_info_schema_processlist_")
-            })
-            .cloned()
-            .collect()
-    };
-    let (peer_names, our_names) = (compared(&theirs), compared(&after));
+    Run {
+        pw,
+        _peer: peer,
+        before: Scrape::parse(&before_body),
+        theirs: Scrape::parse(&theirs_body),
+        theirs_body,
+        after: Scrape::parse(&after_body),
+    }
+}
 
-    // Names: the peer's, minus what promtool rejects, plus perfwatch's own
-    // older counters.
-    let flagged = promtool_flagged(&theirs_body);
-    let missing: BTreeSet<_> = peer_names.difference(&our_names).cloned().collect();
-    let mut flagged_here: BTreeSet<_> = flagged.intersection(&peer_names).cloned().collect();
-    assert!(
-        !flagged_here.is_empty(),
-        "promtool flags none of the peer's names: is the check broken?"
-    );
-    flagged_here.extend(NOT_EXPORTED.iter().map(|s| s.to_string()));
-    assert_eq!(
-        missing, flagged_here,
-        "families of the peer perfwatch lacks (left) vs. the ones promtool rejects and the unbounded ones (right)"
-    );
-    let extra: BTreeSet<_> = our_names.difference(&peer_names).cloned().collect();
-    let expected_extra: BTreeSet<String> = PERFWATCH_ONLY.iter().map(|s| s.to_string()).collect();
-    assert_eq!(extra, expected_extra, "families only perfwatch exports");
-    assert!(
-        peer_names.len() > 700,
-        "only {} peer families",
-        peer_names.len()
-    );
-
+/// Compares `families` (exported by both): type, label names (the peer's
+/// plus `target`), series and values; returns the differences.
+fn compare_families(
+    families: &[&String],
+    before: &Scrape,
+    theirs: &Scrape,
+    after: &Scrape,
+) -> Vec<String> {
     let mut problems = Vec::new();
-    for family in peer_names.intersection(&our_names) {
+    for family in families.iter().copied() {
         // Type.
         let want_type = if GAUGES_BY_PERFWATCH.contains(&family.as_str()) {
             "gauge"
@@ -295,6 +270,69 @@ async fn status_and_variable_families_match_mysqld_exporter() {
             }
         }
     }
+    problems
+}
+
+#[tokio::test]
+async fn status_and_variable_families_match_mysqld_exporter() {
+    let db = start_db(&[]);
+    db.sql(PEER_USER).unwrap();
+    db.sql(WORKLOAD).unwrap();
+    // A client in a known state for the processlist families.
+    let mut sleeper = sqlx::mysql::MySqlConnection::connect(&db.dsn())
+        .await
+        .unwrap();
+    let sleeping = tokio::spawn(async move {
+        sqlx::raw_sql("SELECT SLEEP(60)")
+            .execute(&mut sleeper)
+            .await
+            .map(drop)
+    });
+    let run = compare_run(
+        &db,
+        &["--collect.info_schema.processlist"],
+        "processlist = true\n",
+    )
+    .await;
+    let (before, theirs, after) = (&run.before, &run.theirs, &run.after);
+    let compared = |s: &Scrape| -> BTreeSet<String> {
+        s.types
+            .keys()
+            .filter(|n| {
+                n.starts_with("mysql_global_status_")
+                    || n.starts_with("mysql_global_variables_")
+                    || n.starts_with("mysql_info_schema_processlist_")
+            })
+            .cloned()
+            .collect()
+    };
+    let (peer_names, our_names) = (compared(theirs), compared(after));
+
+    // Names: the peer's, minus what promtool rejects, plus perfwatch's own
+    // older counters.
+    let flagged = promtool_flagged(&run.theirs_body);
+    let missing: BTreeSet<_> = peer_names.difference(&our_names).cloned().collect();
+    let mut flagged_here: BTreeSet<_> = flagged.intersection(&peer_names).cloned().collect();
+    assert!(
+        !flagged_here.is_empty(),
+        "promtool flags none of the peer's names: is the check broken?"
+    );
+    flagged_here.extend(NOT_EXPORTED.iter().map(|s| s.to_string()));
+    assert_eq!(
+        missing, flagged_here,
+        "families of the peer perfwatch lacks (left) vs. the ones promtool rejects and the unbounded ones (right)"
+    );
+    let extra: BTreeSet<_> = our_names.difference(&peer_names).cloned().collect();
+    let expected_extra: BTreeSet<String> = PERFWATCH_ONLY.iter().map(|s| s.to_string()).collect();
+    assert_eq!(extra, expected_extra, "families only perfwatch exports");
+    assert!(
+        peer_names.len() > 700,
+        "only {} peer families",
+        peer_names.len()
+    );
+
+    let both: Vec<&String> = peer_names.intersection(&our_names).collect();
+    let problems = compare_families(&both, before, theirs, after);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 
     // The workload shows (the comparison above would also accept zeros on
@@ -345,5 +383,76 @@ async fn status_and_variable_families_match_mysqld_exporter() {
         );
     }
     sleeping.abort();
-    pw.stop().await;
+    run.pw.stop().await;
+}
+
+/// A MariaDB replica of a second throwaway server: `mysql_slave_status_*`
+/// from both exporters (MariaDB's `SHOW ALL SLAVES STATUS`).
+#[tokio::test]
+async fn slave_status_families_match_mysqld_exporter_on_a_replica() {
+    let primary = start_db(&[("server_id", "1"), ("log_bin", "mysql-bin")]);
+    primary
+        .sql(
+            "CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-pw';
+             GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
+             CREATE DATABASE shop; CREATE TABLE shop.o (id INT PRIMARY KEY);
+             USE shop; INSERT INTO o SELECT seq FROM seq_1_to_100;",
+        )
+        .unwrap();
+    let replica = start_db(&[("server_id", "2")]);
+    replica.sql(PEER_USER).unwrap();
+    replica
+        .sql(&format!(
+            "GRANT SLAVE MONITOR ON *.* TO 'exporter'@'127.0.0.1';
+             CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {},
+               MASTER_USER = 'repl', MASTER_PASSWORD = 'repl-pw',
+               MASTER_USE_GTID = slave_pos;
+             START SLAVE;",
+            primary.port()
+        ))
+        .unwrap();
+    // Caught up: the 100 rows are there (the primary stays idle from here,
+    // so the positions both exporters read do not move).
+    let started = std::time::Instant::now();
+    while replica
+        .sql("SELECT COUNT(*) FROM shop.o")
+        .map(|o| o.trim() != "100")
+        .unwrap_or(true)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "replica never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let run = compare_run(&replica, &[], "").await;
+    let slave = |s: &Scrape| -> BTreeSet<String> {
+        s.types
+            .keys()
+            .filter(|n| n.starts_with("mysql_slave_status_"))
+            .cloned()
+            .collect()
+    };
+    let (peer_names, our_names) = (slave(&run.theirs), slave(&run.after));
+    let flagged: BTreeSet<_> = promtool_flagged(&run.theirs_body)
+        .intersection(&peer_names)
+        .cloned()
+        .collect();
+    let missing: BTreeSet<_> = peer_names.difference(&our_names).cloned().collect();
+    assert_eq!(missing, flagged, "slave status families perfwatch lacks");
+    assert!(our_names.is_subset(&peer_names), "{our_names:?}");
+    assert!(peer_names.len() > 20, "{peer_names:?}");
+    let both: Vec<&String> = our_names.iter().collect();
+    let problems = compare_families(&both, &run.before, &run.theirs, &run.after);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    for (family, want) in [
+        ("mysql_slave_status_slave_io_running", 1.0),
+        ("mysql_slave_status_slave_sql_running", 1.0),
+        ("mysql_slave_status_seconds_behind_master", 0.0),
+        ("mysql_slave_status_master_port", primary.port() as f64),
+    ] {
+        let got: Vec<f64> = run.after.series(family, &[]).into_values().collect();
+        assert_eq!(got, [want], "{family}");
+    }
+    run.pw.stop().await;
 }

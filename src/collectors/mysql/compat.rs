@@ -17,7 +17,10 @@
 //!   the peer types `untyped` (the server does not say which status
 //!   variables are counters) and so does perfwatch: an untyped family needs
 //!   no `_total`, and Prometheus treats it like a gauge;
-//! - every numeric variable is the gauge `mysql_global_variables_<name>`.
+//! - every numeric variable is the gauge `mysql_global_variables_<name>`;
+//! - every numeric column of the slave status is the untyped
+//!   `mysql_slave_status_<column>` (one series per source connection);
+//! - with `processlist = true`, threads by command and state.
 //!
 //! Where the peer's name breaks a rule of `promtool check metrics` (e.g.
 //! `mysql_global_variables_max_error_count`: a `_count` suffix,
@@ -29,7 +32,7 @@
 use std::collections::BTreeMap;
 
 use super::catalog;
-use super::status::Vars;
+use super::status::{Flavor, Vars};
 use crate::catalog::MetricDef;
 use crate::exposition::Families;
 
@@ -141,7 +144,7 @@ const UNIT_ABBREVIATIONS: &[&str] = &[
 /// Whether `promtool check metrics` would complain about a family named
 /// `name`, untyped (`gauge = false`) or a gauge: the promlint rules that
 /// can fire on a name built from a server variable (a gauge's reserved
-/// `_count`, `_sum`, `_bucket` suffixes and type words; a non-base or
+/// `_count`, `_sum`, `_bucket` suffixes; a type word; a non-base or
 /// abbreviated unit).
 pub(super) fn promtool_rejects(name: &str, gauge: bool) -> bool {
     // promlint leaves untyped families out of the reserved-suffix rule.
@@ -154,10 +157,9 @@ pub(super) fn promtool_rejects(name: &str, gauge: bool) -> bool {
     }
     let has_part =
         |part: &str| name.contains(&format!("_{part}_")) || name.ends_with(&format!("_{part}"));
-    if gauge
-        && ["counter", "gauge", "histogram", "summary"]
-            .iter()
-            .any(|t| has_part(t))
+    if ["counter", "gauge", "histogram", "summary"]
+        .iter()
+        .any(|t| has_part(t))
     {
         return true;
     }
@@ -330,6 +332,59 @@ pub(super) fn export_processlist(target: &str, list: &Processlist, out: &mut Fam
     }
 }
 
+/// A replica's replication state (mysqld_exporter's `slave_status`):
+/// MariaDB lists every source connection with `SHOW ALL SLAVES STATUS`.
+/// Read on the first poll and every `FULL_VARIABLES_EVERY` while the server
+/// is no replica, on every poll while it is one.
+pub(super) fn slave_status_sql(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::Mariadb => "SHOW ALL SLAVES STATUS",
+        Flavor::Mysql => "SHOW SLAVE STATUS",
+    }
+}
+
+/// Most source connections exported (multi-source replication); a real
+/// replica has a handful.
+pub(super) const MAX_SOURCES: usize = 32;
+
+/// Rows of the slave status: `(column, value)` in the server's order.
+pub(super) type SlaveStatus = Vec<Vec<(String, Option<String>)>>;
+
+/// `HELP` of the slave status families (mysqld_exporter's text).
+const SLAVE_STATUS_HELP: &str = "Generic metric from SHOW SLAVE STATUS.";
+
+/// Exports every numeric column of every source connection as
+/// mysqld_exporter's untyped `mysql_slave_status_<column>`, labelled with
+/// the source's `master_host`, `master_uuid` (MySQL), `channel_name`
+/// (MySQL) and `connection_name` (MariaDB), empty where the server has no
+/// such column.
+pub(super) fn export_slave_status(target: &str, rows: &SlaveStatus, out: &mut Families) {
+    for row in rows.iter().take(MAX_SOURCES) {
+        let column = |name: &str| {
+            row.iter()
+                .find(|(c, _)| c == name)
+                .and_then(|(_, v)| v.as_deref())
+                .unwrap_or("")
+        };
+        let labels = [
+            ("target", target),
+            ("master_host", column("Master_Host")),
+            ("master_uuid", column("Master_UUID")),
+            ("channel_name", column("Channel_Name")),
+            ("connection_name", column("Connection_name")),
+        ];
+        for (col, value) in row {
+            let Some(v) = value.as_deref().and_then(peer_value) else {
+                continue;
+            };
+            let name = format!("mysql_slave_status_{}", col.to_lowercase());
+            if !promtool_rejects(&name, false) {
+                out.untyped_named(&name, SLAVE_STATUS_HELP, &labels, v);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,7 +452,8 @@ mod tests {
             ("mysql_global_variables_foo_ms", true, true),
             ("mysql_global_status_bytes_received", false, false),
             ("mysql_global_status_threads_created", false, false),
-            ("mysql_global_status_histogram_size", false, false),
+            ("mysql_global_status_histogram_size", false, true),
+            ("mysql_slave_status_skip_counter", false, true),
             ("mysql_global_status_prepared_stmt_count", false, false),
             ("mysql_global_status_x_ms", false, true),
         ];
@@ -560,6 +616,36 @@ mod tests {
             many[&("other".into(), "other".into())],
             ((0..=50).sum::<i32>() as f64, 51.0)
         );
+    }
+
+    #[test]
+    fn slave_status_columns() {
+        let row = |name: &str, ts: &str| {
+            vec![
+                ("Connection_name".to_owned(), Some(name.to_owned())),
+                ("Master_Host".to_owned(), Some("10.0.0.1".to_owned())),
+                ("Slave_IO_Running".to_owned(), Some("Yes".to_owned())),
+                ("Slave_SQL_Running".to_owned(), Some("No".to_owned())),
+                ("Seconds_Behind_Master".to_owned(), None),
+                (
+                    "Master_Log_File".to_owned(),
+                    Some("mysql-bin.000003".to_owned()),
+                ),
+                ("Read_Master_Log_Pos".to_owned(), Some(ts.to_owned())),
+            ]
+        };
+        let mut out = Families::new();
+        export_slave_status("db", &vec![row("", "42"), row("b", "7")], &mut out);
+        let f = out.into_vec();
+        let v = |name: &str, conn: &str| {
+            sample_value(&f, name, &[("connection_name", conn), ("master_uuid", "")])
+        };
+        assert_eq!(v("mysql_slave_status_slave_io_running", ""), Some(1.0));
+        assert_eq!(v("mysql_slave_status_slave_sql_running", "b"), Some(0.0));
+        assert_eq!(v("mysql_slave_status_read_master_log_pos", "b"), Some(7.0));
+        assert_eq!(v("mysql_slave_status_seconds_behind_master", ""), None);
+        assert_eq!(v("mysql_slave_status_master_log_file", ""), None);
+        assert_eq!(slave_status_sql(Flavor::Mariadb), "SHOW ALL SLAVES STATUS");
     }
 
     #[test]

@@ -89,6 +89,10 @@ pub struct MysqlCollector {
     /// The last processlist read (`processlist = true`); `None` when it
     /// failed (counted in the section errors).
     processlist: Option<compat::Processlist>,
+    /// The last slave status read (empty: no replica) and when; read on
+    /// every poll while the server is a replica.
+    slave_status: Option<compat::SlaveStatus>,
+    slave_status_read: Option<Instant>,
     section_errors: BTreeMap<(&'static str, ErrorReason), u64>,
     /// Sections that failed with a permission error in the last index pass.
     permission_denied: bool,
@@ -126,6 +130,8 @@ impl MysqlCollector {
             perf_schema_off: status::WarnOnce::default(),
             too_many_variables: status::WarnOnce::default(),
             processlist: None,
+            slave_status: None,
+            slave_status_read: None,
             section_errors: BTreeMap::new(),
             permission_denied: false,
             statements: 0,
@@ -333,6 +339,9 @@ impl MysqlCollector {
             self.connects,
             out,
         );
+        if let Some(rows) = &self.slave_status {
+            compat::export_slave_status(target, rows, out);
+        }
         if let Some(list) = &self.processlist {
             compat::export_processlist(target, list, out);
         }
@@ -381,6 +390,18 @@ impl Collector for MysqlCollector {
             let r = self.index_pass(&mut live, &vars, &st).await;
             self.pass_deadline = None;
             r?;
+        }
+        let replica_due = self.slave_status.as_ref().is_some_and(|r| !r.is_empty())
+            || self
+                .slave_status_read
+                .is_none_or(|t| t.elapsed() >= status::FULL_VARIABLES_EVERY);
+        if replica_due {
+            self.slave_status_read = Some(Instant::now());
+            let sql = compat::slave_status_sql(live.flavor).into();
+            self.slave_status = self
+                .section(&mut live, "slave_status", sql)
+                .await?
+                .map(|rows| rows.iter().map(sql::named_texts).collect());
         }
         if self.cfg.processlist {
             self.processlist = self
