@@ -145,7 +145,7 @@ crate::metric_catalog! {
     STATEMENTS = Counter(
         "perfwatch_mysql_statements_total",
         ["target"],
-        "Statements perfwatch sent to the server (its own load: 2 per poll, more on index passes and custom queries)."
+        "Statements perfwatch sent to the server (its own load: 2 per poll, more on index passes, custom queries, statement digests, processlist = true and replicas)."
     );
     CONNECTS = Counter(
         "perfwatch_mysql_connects_total",
