@@ -155,8 +155,9 @@ pub(super) fn promtool_rejects(name: &str, gauge: bool) -> bool {
     {
         return true;
     }
-    let has_part =
-        |part: &str| name.contains(&format!("_{part}_")) || name.ends_with(&format!("_{part}"));
+    // promlint looks for `_<word>_` or a `_<word>` suffix: a part after
+    // the first (no allocation: this runs for every variable of a poll).
+    let has_part = |word: &str| name.split('_').skip(1).any(|p| p == word);
     if ["counter", "gauge", "histogram", "summary"]
         .iter()
         .any(|t| has_part(t))
