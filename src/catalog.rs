@@ -24,6 +24,12 @@ pub enum MetricType {
     Counter,
     /// Bucketed observations.
     Histogram,
+    /// No type (`# TYPE … untyped`): only for a peer exporter's gauge whose
+    /// name promtool rejects for a gauge (a `_count` suffix, e.g.
+    /// postgres_exporter's `pg_stat_activity_count`), so its dashboards keep
+    /// working and `promtool check metrics` stays clean. Prometheus treats it
+    /// like a gauge.
+    Untyped,
 }
 
 impl MetricType {
@@ -33,6 +39,7 @@ impl MetricType {
             Self::Gauge => "gauge",
             Self::Counter => "counter",
             Self::Histogram => "histogram",
+            Self::Untyped => "untyped",
         }
     }
 }
@@ -42,7 +49,7 @@ impl MetricType {
 pub struct MetricDef {
     /// The family name, e.g. `redis_connected_clients`.
     pub name: &'static str,
-    /// Gauge, counter or histogram.
+    /// Gauge, counter, histogram or (for a peer's `_count` gauge) untyped.
     pub kind: MetricType,
     /// The `# HELP` text.
     pub help: &'static str,

@@ -63,6 +63,37 @@ impl Families {
         self.counter_named(def.name, def.help, labels, value);
     }
 
+    /// Adds an untyped sample of a declared family (see
+    /// [`MetricType::Untyped`]: a peer's gauge named like a histogram series).
+    /// The value is kept in the sample's gauge field (the `prometheus`
+    /// crate's untyped value is deprecated and its text encoder refuses
+    /// untyped families: [`encode_text`] writes them itself), so everything
+    /// reading a non-counter value reads it as it reads a gauge.
+    pub fn untyped(&mut self, def: &MetricDef, labels: &[(&str, &str)], value: f64) {
+        check(def, MetricType::Untyped, labels);
+        self.untyped_named(def.name, def.help, labels, value);
+    }
+
+    /// Adds an untyped sample of a family named from a source's own list (a
+    /// server setting whose name ends in `_count`); see [`Self::untyped`].
+    pub fn untyped_named(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
+        self.gauge_field(name, help, ProtoType::UNTYPED, labels, value);
+    }
+
+    /// Adds a sample whose value is in the gauge field (gauges and untyped).
+    fn gauge_field(
+        &mut self,
+        name: &str,
+        help: &str,
+        kind: ProtoType,
+        labels: &[(&str, &str)],
+        value: f64,
+    ) {
+        let mut g = Gauge::default();
+        g.set_value(value);
+        self.push(name, help, kind, labels, |m| m.set_gauge(g));
+    }
+
     /// Adds a histogram sample of a declared family from non-cumulative
     /// bucket counts.
     pub fn histogram(&mut self, def: &MetricDef, labels: &[(&str, &str)], data: &HistogramData) {
@@ -73,9 +104,7 @@ impl Families {
     /// Adds a gauge sample of a family the user named (custom queries);
     /// everything perfwatch names itself goes through a catalog ([`Self::gauge`]).
     pub fn gauge_named(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        let mut g = Gauge::default();
-        g.set_value(value);
-        self.push(name, help, ProtoType::GAUGE, labels, |m| m.set_gauge(g));
+        self.gauge_field(name, help, ProtoType::GAUGE, labels, value);
     }
 
     /// Adds a counter sample of a family the user named (`name` must end in
@@ -88,19 +117,6 @@ impl Families {
         let mut c = Counter::default();
         c.set_value(value);
         self.push(name, help, ProtoType::COUNTER, labels, |m| m.set_counter(c));
-    }
-
-    /// Adds an untyped sample of a family named from server data, for a peer
-    /// exporter that types it `untyped` (mysqld_exporter's generic
-    /// `mysql_global_status_<variable>`: the server does not say which status
-    /// variables are counters). Everything perfwatch can type goes through a
-    /// catalog. The value is kept as a gauge's (the `prometheus` crate
-    /// cannot encode untyped samples; [`encode_text`] writes the family as
-    /// a gauge and corrects its `# TYPE` line).
-    pub fn untyped_named(&mut self, name: &str, help: &str, labels: &[(&str, &str)], value: f64) {
-        let mut g = Gauge::default();
-        g.set_value(value);
-        self.push(name, help, ProtoType::UNTYPED, labels, |m| m.set_gauge(g));
     }
 
     pub fn histogram_named(
@@ -206,6 +222,7 @@ pub fn sample_value(families: &[MetricFamily], name: &str, labels: &[(&str, &str
         })
         .map(|m| match f.get_field_type() {
             ProtoType::COUNTER => m.get_counter().get_value(),
+            // Untyped samples keep their value in the gauge field.
             _ => m.get_gauge().get_value(),
         })
 }
@@ -220,43 +237,66 @@ pub fn merge<'a>(sources: impl IntoIterator<Item = &'a [MetricFamily]>) -> Vec<M
     out.into_vec()
 }
 
-/// Encodes families in the Prometheus text format. Untyped families (see
-/// [`Families::untyped_named`]) are encoded as gauges, their `# TYPE` line
-/// then rewritten: the `prometheus` crate panics on untyped samples.
+/// Encodes families in the Prometheus text format: untyped ones (see
+/// [`Families::untyped`]) here, every other run of families by the
+/// `prometheus` crate (whose encoder panics on an untyped family).
 pub fn encode_text(families: &[MetricFamily]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(16 * 1024);
-    for run in families.chunk_by(|a, b| {
-        (a.get_field_type() == ProtoType::UNTYPED) == (b.get_field_type() == ProtoType::UNTYPED)
-    }) {
-        if run[0].get_field_type() != ProtoType::UNTYPED {
-            encode_into(run, &mut buf);
-            continue;
-        }
-        for f in run {
-            let mut gauge = f.clone();
-            gauge.set_field_type(ProtoType::GAUGE);
-            let mut one = Vec::new();
-            encode_into(std::slice::from_ref(&gauge), &mut one);
-            let line = format!("# TYPE {} gauge\n", f.name());
-            match one.windows(line.len()).position(|w| w == line.as_bytes()) {
-                Some(at) => {
-                    buf.extend_from_slice(&one[..at]);
-                    buf.extend_from_slice(format!("# TYPE {} untyped\n", f.name()).as_bytes());
-                    buf.extend_from_slice(&one[at + line.len()..]);
-                }
-                None => buf.extend_from_slice(&one),
-            }
+    let mut start = 0;
+    for (i, f) in families.iter().enumerate() {
+        if f.get_field_type() == ProtoType::UNTYPED {
+            encode_typed(&families[start..i], &mut buf);
+            encode_untyped(f, &mut buf);
+            start = i + 1;
         }
     }
+    encode_typed(&families[start..], &mut buf);
     buf
 }
 
-fn encode_into(families: &[MetricFamily], buf: &mut Vec<u8>) {
+fn encode_typed(families: &[MetricFamily], buf: &mut Vec<u8>) {
     // Only fails on families the crate considers malformed (e.g. a missing
-    // name), which `Families` never builds; an empty body is the safe fallback.
+    // name), which `Families` never builds; leaving them out is the safe
+    // fallback.
     if let Err(e) = prometheus::Encoder::encode(&prometheus::TextEncoder::new(), families, buf) {
         tracing::error!(error = %e, "cannot encode metrics");
     }
+}
+
+/// Writes one untyped family as the crate writes a gauge (same escaping and
+/// number format), with `# TYPE … untyped`.
+fn encode_untyped(f: &MetricFamily, buf: &mut Vec<u8>) {
+    use std::fmt::Write as _;
+    let escape = |s: &str, quote: bool| {
+        let mut out = String::with_capacity(s.len());
+        for c in s.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '"' if quote => out.push_str("\\\""),
+                c => out.push(c),
+            }
+        }
+        out
+    };
+    let name = f.name();
+    let mut text = String::new();
+    if !f.help().is_empty() {
+        let _ = writeln!(text, "# HELP {name} {}", escape(f.help(), false));
+    }
+    let _ = writeln!(text, "# TYPE {name} untyped");
+    for m in f.get_metric() {
+        text.push_str(name);
+        for (i, l) in m.get_label().iter().enumerate() {
+            text.push(if i == 0 { '{' } else { ',' });
+            let _ = write!(text, "{}=\"{}\"", l.name(), escape(l.value(), true));
+        }
+        if !m.get_label().is_empty() {
+            text.push('}');
+        }
+        let _ = writeln!(text, " {}", m.get_gauge().get_value());
+    }
+    buf.extend_from_slice(text.as_bytes());
 }
 
 #[cfg(test)]
@@ -264,21 +304,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn untyped_families_are_encoded_as_untyped() {
+    fn untyped_families_are_encoded_between_the_others() {
+        const U: MetricDef = MetricDef {
+            name: "b_count",
+            kind: MetricType::Untyped,
+            help: "a \\ b",
+            labels: &["k"],
+        };
         let mut f = Families::new();
-        f.gauge_named("a_gauge", "h", &[], 1.0);
-        f.untyped_named("b_untyped", "h", &[("target", "t")], 2.5);
-        f.untyped_named("c_untyped", "h", &[], 3.0);
-        f.counter_named("d_total", "h", &[], 4.0);
+        f.gauge_named("a", "ha", &[], 1.0);
+        f.untyped(&U, &[("k", "x\"y\n")], 2.5);
+        f.untyped(&U, &[("k", "z")], 3.0);
+        f.gauge_named("c", "hc", &[("k", "v")], 4.0);
         let families = f.into_vec();
-        assert_eq!(sample_value(&families, "b_untyped", &[]), Some(2.5));
+        assert_eq!(sample_value(&families, "b_count", &[("k", "z")]), Some(3.0));
         let text = String::from_utf8(encode_text(&families)).unwrap();
         assert_eq!(
             text,
-            "# HELP a_gauge h\n# TYPE a_gauge gauge\na_gauge 1\n\
-             # HELP b_untyped h\n# TYPE b_untyped untyped\nb_untyped{target=\"t\"} 2.5\n\
-             # HELP c_untyped h\n# TYPE c_untyped untyped\nc_untyped 3\n\
-             # HELP d_total h\n# TYPE d_total counter\nd_total 4\n"
+            "# HELP a ha\n# TYPE a gauge\na 1\n\
+             # HELP b_count a \\\\ b\n# TYPE b_count untyped\n\
+             b_count{k=\"x\\\"y\\n\"} 2.5\nb_count{k=\"z\"} 3\n\
+             # HELP c hc\n# TYPE c gauge\nc{k=\"v\"} 4\n"
         );
     }
 

@@ -79,6 +79,13 @@ impl ErrorReason {
         Self::Internal,
     ];
 
+    /// Whether this failure came from a server that answered (it returned
+    /// an error to a statement, or our account lacks a privilege): the Go
+    /// exporters' `*_up` stays 1 then, since they report reachability.
+    pub fn server_answered(self) -> bool {
+        matches!(self, Self::Query | Self::Permission)
+    }
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -79,6 +79,7 @@ impl Supervisor {
                 store: self.store.clone(),
                 cancel: self.shutdown.child_token(),
                 polled: self.polled.clone(),
+                peer_up: config.peer_up(),
             };
             let handle = config.start(poll_loop);
             tracing::info!(collector = key.collector, target_name = %key.target, interval = %humantime::format_duration(timing.interval), "target started");
@@ -112,7 +113,7 @@ pub async fn poll_once(config: &Config) -> (Bytes, Vec<(TargetKey, PollError)>) 
             target: target.common().name.clone(),
         };
         let timing = config.timing(target);
-        store.register(key.clone(), timing);
+        store.register(key.clone(), timing, target.peer_up());
         let target = target.clone();
         let store = store.clone();
         tasks.push(tokio::spawn(async move {

@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, poll_errors, rss_kb, timed, value};
+use common::{Perfwatch, blocking, both_up, poll_errors, rss_kb, timed, value};
 use perfwatch::collectors::redis::catalog::KEY_SAMPLER_CYCLE_COMPLETE as CYCLE_COMPLETE;
 use perfwatch_testbench::RedisServer;
 
@@ -34,11 +34,7 @@ fn perfwatch_clients(redis: &RedisServer) -> usize {
 async fn redis_killed_and_restarted_25_times() {
     let mut redis = RedisServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
     let pw = Perfwatch::start(&cfg(200, &redis_target("flappy", &redis.url()))).await;
-    let up = |v: f64| {
-        move |b: &str| {
-            (value(b, "perfwatch_target_up", &[("target", "flappy")]) == Some(v)).then_some(())
-        }
-    };
+    let up = |v: f64| move |b: &str| both_up(b, "flappy", "redis_up", v);
     pw.wait_for(Duration::from_secs(5), "up", up(1.0)).await;
     let rss_before = rss_kb();
     let mut worst_down = Duration::ZERO;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, poll_errors, rss_kb, timed, value};
+use common::{Perfwatch, blocking, both_up, poll_errors, rss_kb, timed};
 use perfwatch_testbench::{MariaDbServer, PostgresServer, find_binary};
 
 fn cfg(interval_ms: u64, timeout_ms: u64, body: &str) -> String {
@@ -178,15 +178,13 @@ async fn blocking_on<S: Restartable>(mut server: S, f: fn(&mut S)) -> S {
 async fn flap<S: Restartable>(
     pw: &Perfwatch,
     mut server: S,
-    target: &str,
+    (target, peer_up): (&str, &str),
     rounds: usize,
     count: Counter,
 ) -> (S, Flaps) {
     let up = |v: f64| {
-        let target = target.to_owned();
-        move |b: &str| {
-            (value(b, "perfwatch_target_up", &[("target", &target)]) == Some(v)).then_some(())
-        }
+        let (target, peer_up) = (target.to_owned(), peer_up.to_owned());
+        move |b: &str| both_up(b, &target, &peer_up, v)
     };
     let sampler = ConnectionSampler::start(count.clone());
     let mut worst_down = Duration::ZERO;
@@ -290,7 +288,7 @@ fn check_flaps(f: &Flaps, rounds: usize, interval: Duration, reconnect: Duration
 /// checks the flaps (`interval_ms`: the config's poll interval;
 /// `reconnect_ms`: the allowed reconnect delay), and stops.
 async fn flap_flappy<S: Restartable>(
-    what: &str,
+    (what, peer_up): (&str, &str),
     server: S,
     count: Counter,
     toml: &str,
@@ -300,7 +298,7 @@ async fn flap_flappy<S: Restartable>(
 ) {
     let pw = Perfwatch::start(toml).await;
     pw.wait_up("flappy", 1.0, Duration::from_secs(10)).await;
-    let (server, f) = flap(&pw, server, "flappy", rounds, count).await;
+    let (server, f) = flap(&pw, server, ("flappy", peer_up), rounds, count).await;
     report(what, &f, started.elapsed());
     let (interval, reconnect) = (
         Duration::from_millis(interval_ms),
@@ -336,7 +334,16 @@ async fn postgres_killed_and_restarted_22_times() {
         &format!("[[postgres]]\nname = \"flappy\"\ndsn = \"{}\"\n", pg.dsn()),
     );
     // One connection: the DSN's database is the only one examined.
-    flap_flappy("postgres", pg, count, &toml, 22, (200, 150), started).await;
+    flap_flappy(
+        ("postgres", "pg_up"),
+        pg,
+        count,
+        &toml,
+        22,
+        (200, 150),
+        started,
+    )
+    .await;
 }
 
 /// perfwatch's login on MariaDB, so its connections can be told apart.
@@ -366,5 +373,14 @@ async fn mariadb_killed_and_restarted_20_times() {
         ),
     );
     // A pool of one connection per target.
-    flap_flappy("mariadb", db, count, &toml, 20, (300, 150), started).await;
+    flap_flappy(
+        ("mariadb", "mysql_up"),
+        db,
+        count,
+        &toml,
+        20,
+        (300, 150),
+        started,
+    )
+    .await;
 }

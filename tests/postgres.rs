@@ -313,7 +313,11 @@ async fn saturation_is_exact_and_the_session_is_reused() {
     let tx = value(
         &body,
         "pg_stat_activity_max_tx_duration",
-        &[("target", "db"), ("datname", "app")],
+        &[
+            ("target", "db"),
+            ("datname", "app"),
+            ("state", "idle in transaction"),
+        ],
     )
     .unwrap();
     assert!((1.0..30.0).contains(&tx), "max_tx_duration {tx}");
@@ -676,5 +680,105 @@ async fn rotated_password_file_is_read_again_at_reconnect() {
     assert!(!after.is_empty() && after.iter().all(|s| !before.contains(s)));
     let auth = poll_errors(&body, "db", "auth").unwrap_or(0.0);
     assert_eq!(auth, 0.0, "reconnected with the old password: {body}");
+    pw.stop().await;
+}
+
+/// The `[[postgres.query]]` named `name` and the phase-3 trigger named
+/// `trigger` of config/perfwatch.example.toml, as TOML tables.
+fn example_query_and_trigger(name: &str, trigger: &str) -> (toml::Table, toml::Table) {
+    let example: toml::Table = toml::from_str(include_str!("../config/perfwatch.example.toml"))
+        .expect("the example config parses");
+    let query = example["postgres"].as_array().unwrap()[0]["query"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("the example has no [[postgres.query]] {name}"))
+        .as_table()
+        .unwrap()
+        .clone();
+    let trigger = example["phase"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["trigger"].as_array().unwrap())
+        .find(|t| t["name"].as_str() == Some(trigger))
+        .unwrap_or_else(|| panic!("the example has no trigger {trigger}"))
+        .as_table()
+        .unwrap()
+        .clone();
+    (query, trigger)
+}
+
+/// Phase 3 (background pre-computation): the example config's job
+/// freshness query and its "jobs falling behind" trigger, as shipped, on a
+/// summary table whose `computed_at` falls behind and then catches up.
+#[tokio::test]
+async fn the_example_job_freshness_query_and_trigger_see_jobs_falling_behind() {
+    let (mut query, mut trigger) =
+        example_query_and_trigger("trip_summary_age_seconds", "jobs_falling_behind");
+    let sql = query["sql"].as_str().unwrap().to_owned();
+    let above = trigger["above"]
+        .as_float()
+        .unwrap_or_else(|| trigger["above"].as_integer().unwrap() as f64);
+    // Every poll here, and no `for`: the test is about what is measured.
+    query.remove("interval");
+    trigger.remove("for");
+    let pg = start_pg(&[]);
+    pg.create_database("app").unwrap();
+    // The last run filled the summary two runs' worth of `above` ago.
+    pg.psql_in(
+        "app",
+        &format!(
+            "CREATE TABLE trip_summary (day date, trips int, computed_at timestamptz NOT NULL);\n\
+             INSERT INTO trip_summary VALUES (current_date - 1, 10, now() - interval '{} seconds'),\n\
+             (current_date - 2, 12, now() - interval '{} seconds');",
+            2.0 * above,
+            4.0 * above
+        ),
+    )
+    .unwrap();
+    let toml = format!(
+        "{}\n[[postgres.query]]\n{}\n[[phase]]\nname = \"phase3\"\n[[phase.trigger]]\n{}",
+        config(FAST, &pg_target("db", &pg.dsn_for("app"), "")),
+        toml::to_string(&query).unwrap(),
+        toml::to_string(&trigger).unwrap()
+    );
+    let pw = Perfwatch::start(&toml).await;
+    let age_of = |b: &str| {
+        value(
+            b,
+            "perfwatch_custom_query_value",
+            &[("target", "db"), ("query", "trip_summary_age_seconds")],
+        )
+    };
+    let active = [("phase", "phase3"), ("trigger", "jobs_falling_behind")];
+    let body = pw
+        .wait_for(POLL_WAIT, "the trigger to fire", |b| {
+            (value(b, "perfwatch_phase_trigger_active", &active) == Some(1.0)).then(|| b.to_owned())
+        })
+        .await;
+    // now() - max(computed_at): the newer row, 2 x above seconds ago.
+    let age = age_of(&body).unwrap();
+    assert!((2.0 * above..2.0 * above + 60.0).contains(&age), "{age}");
+    // The job runs again: fresh, the trigger clears.
+    pg.psql_in(
+        "app",
+        "INSERT INTO trip_summary VALUES (current_date, 3, now());",
+    )
+    .unwrap();
+    let body = pw
+        .wait_for(POLL_WAIT, "the trigger to clear", |b| {
+            (value(b, "perfwatch_phase_trigger_active", &active) == Some(0.0)).then(|| b.to_owned())
+        })
+        .await;
+    assert!(age_of(&body).unwrap() < 60.0);
+    // The job never ran (empty summary): no sample, never a made-up age.
+    pg.psql_in("app", "TRUNCATE trip_summary;").unwrap();
+    pw.wait_for(POLL_WAIT, "no freshness sample", |b| {
+        (value(b, "perfwatch_phase_trigger_no_data", &active) == Some(1.0)).then_some(())
+    })
+    .await;
+    assert_eq!(age_of(&pw.scrape().await), None, "{sql}");
     pw.stop().await;
 }

@@ -64,6 +64,19 @@ async fn start_peer(pg: &PostgresServer, database: &str) -> PeerExporter {
     .await
 }
 
+/// The peer and perfwatch (target `db`, [`FAST`] polls) on database `app`.
+async fn start_both(pg: &PostgresServer) -> (PeerExporter, Perfwatch) {
+    let peer = start_peer(pg, "app").await;
+    let toml = config(
+        FAST,
+        &format!(
+            "[[postgres]]\nname = \"db\"\ndsn = \"{}\"\n",
+            pg.dsn_for("app")
+        ),
+    );
+    (peer, Perfwatch::start(&toml).await)
+}
+
 /// Commits, rollbacks, inserted/updated/deleted rows and temporary files in
 /// database `work`, which neither exporter connects to: its counters stop
 /// moving when the workload ends, so both must read exactly the same.
@@ -94,20 +107,40 @@ fn workload() -> String {
     w
 }
 
+/// Checks `family`'s TYPEs (the peer's `peer_type`, perfwatch's `ours`) and
+/// label names (the peer's, `server` replaced by `target`).
+fn assert_type_and_labels(
+    theirs: &Scrape,
+    ours: &Scrape,
+    family: &str,
+    peer_type: &str,
+    our_type: &str,
+) {
+    assert_eq!(
+        theirs.types.get(family).map(String::as_str),
+        Some(peer_type),
+        "peer TYPE of {family}"
+    );
+    assert_eq!(
+        ours.types.get(family).map(String::as_str),
+        Some(our_type),
+        "perfwatch TYPE of {family}"
+    );
+    let mut want = theirs.label_names(family);
+    assert!(
+        want.remove("server"),
+        "{family}: the peer has no server label"
+    );
+    want.insert("target".to_owned());
+    assert_eq!(ours.label_names(family), want, "label names of {family}");
+}
+
 #[tokio::test]
 async fn database_families_match_postgres_exporter() {
     let pg = PostgresServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
     pg.create_database("app").unwrap();
     pg.create_database("work").unwrap();
-    let peer = start_peer(&pg, "app").await;
-    let toml = config(
-        FAST,
-        &format!(
-            "[[postgres]]\nname = \"db\"\ndsn = \"{}\"\n",
-            pg.dsn_for("app")
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let (peer, pw) = start_both(&pg).await;
     pg.psql_in("work", &workload()).unwrap();
 
     // Wait until perfwatch has read the workload's final counters (two
@@ -149,25 +182,9 @@ async fn database_families_match_postgres_exporter() {
     families.push(("pg_replication_lag", "gauge", &[]));
     for (family, peer_type, keys) in families {
         // Type: the peer's as expected (a newer peer would show here); ours
-        // the same, except counters declared gauges for promtool.
-        assert_eq!(
-            theirs.types.get(family).map(String::as_str),
-            Some(peer_type),
-            "peer TYPE of {family}"
-        );
-        assert_eq!(
-            ours.types.get(family).map(String::as_str),
-            Some("gauge"),
-            "perfwatch TYPE of {family}"
-        );
-        // Label names: the peer's, `server` replaced by `target`.
-        let mut want = theirs.label_names(family);
-        assert!(
-            want.remove("server"),
-            "{family}: the peer has no server label"
-        );
-        want.insert("target".to_owned());
-        assert_eq!(ours.label_names(family), want, "label names of {family}");
+        // the same, except counters declared gauges for promtool. Label
+        // names: the peer's, `server` replaced by `target`.
+        assert_type_and_labels(&theirs, &ours, family, peer_type, "gauge");
         // Series and values.
         let (t, o) = (theirs.series(family, keys), ours.series(family, keys));
         let after = ours_after.series(family, keys);
@@ -232,5 +249,258 @@ async fn database_families_match_postgres_exporter() {
             .collect::<Vec<_>>(),
         [&0.0]
     );
+    pw.stop().await;
+}
+
+/// Settings the client sets for its own session (`pg_settings.source =
+/// 'client'`): perfwatch's session timeouts and sqlx's
+/// `extra_float_digits`. They are the session's values, not the server's,
+/// so perfwatch leaves them out while the peer reports its own session's.
+const CLIENT_SETTINGS: [&str; 4] = [
+    "pg_settings_extra_float_digits",
+    "pg_settings_idle_in_transaction_session_timeout_seconds",
+    "pg_settings_lock_timeout_seconds",
+    "pg_settings_statement_timeout_seconds",
+];
+
+#[tokio::test]
+async fn activity_locks_settings_and_bgwriter_match_postgres_exporter() {
+    use sqlx::{Connection, Executor, PgConnection};
+
+    let pg = PostgresServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
+    pg.create_database("app").unwrap();
+    pg.create_database("work").unwrap();
+    // A requested checkpoint, so pg_stat_bgwriter has non-zero counters.
+    pg.psql_in(
+        "work",
+        "CREATE TABLE item (id int PRIMARY KEY, v text);\n\
+         INSERT INTO item SELECT g, 'v' || g FROM generate_series(1, 5000) g;\n\
+         CHECKPOINT;\n",
+    )
+    .unwrap();
+
+    // Sessions in `work`, which neither exporter connects to: one idle in a
+    // transaction holding a lock, one whose transaction failed, one running
+    // a long statement in an old transaction, one waiting for the lock.
+    let work = pg.dsn_for("work");
+    let mut holder = PgConnection::connect(&work).await.unwrap();
+    holder.execute("BEGIN").await.unwrap();
+    holder
+        .execute("LOCK TABLE item IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let mut aborted = PgConnection::connect(&work).await.unwrap();
+    aborted.execute("BEGIN").await.unwrap();
+    assert!(aborted.execute("SELECT 1 / 0").await.is_err());
+    let mut sleeper = PgConnection::connect(&work).await.unwrap();
+    sleeper.execute("BEGIN").await.unwrap();
+    let sleeping = tokio::spawn(async move {
+        let _ = sleeper.execute("SELECT pg_sleep(120)").await;
+        sleeper
+    });
+    let mut waiter = PgConnection::connect(&work).await.unwrap();
+    waiter.execute("BEGIN").await.unwrap();
+    let waiting = tokio::spawn(async move {
+        let _ = waiter
+            .execute("LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+            .await;
+        waiter
+    });
+
+    let (peer, pw) = start_both(&pg).await;
+    // Until perfwatch sees every induced session (and transactions old
+    // enough that the ages are not all ~0).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let count = |s: &Scrape, state: &str| {
+        s.series("pg_stat_activity_count", &["datname", "state"])
+            .get(&vec!["work".to_owned(), state.to_owned()])
+            .copied()
+    };
+    pw.wait_for(Duration::from_secs(15), "the induced sessions", |b| {
+        let s = Scrape::parse(b);
+        (count(&s, "active") == Some(2.0) && count(&s, "idle in transaction") == Some(1.0))
+            .then_some(())
+    })
+    .await;
+    let ours = Scrape::parse(&wait_polls(&pw, "db", 1.0, Duration::from_secs(15)).await);
+    let theirs = peer.scrape().await;
+    let ours_after = Scrape::parse(&wait_polls(&pw, "db", 2.0, Duration::from_secs(15)).await);
+
+    // pg_stat_activity_count and pg_stat_activity_max_tx_duration: every
+    // database x state. perfwatch's own sessions and the peer's live in
+    // `app`: each sees itself active (its own query) and the other mostly
+    // idle, so those two may differ by one; everything else exactly.
+    let keys: &[&str] = &["datname", "state"];
+    for family in ["pg_stat_activity_count", "pg_stat_activity_max_tx_duration"] {
+        let our_type = if family.ends_with("_count") {
+            "untyped"
+        } else {
+            "gauge"
+        };
+        assert_type_and_labels(&theirs, &ours, family, "gauge", our_type);
+        let (t, o, after) = (
+            theirs.series(family, keys),
+            ours.series(family, keys),
+            ours_after.series(family, keys),
+        );
+        assert_eq!(
+            t.keys().collect::<Vec<_>>(),
+            o.keys().collect::<Vec<_>>(),
+            "series of {family}"
+        );
+        for (key, peer_value) in &t {
+            let (datname, state) = (key[0].as_str(), key[1].as_str());
+            let our_value = o[key];
+            let ok = if family == "pg_stat_activity_count" {
+                let slack = if datname == "app" && (state == "active" || state == "idle") {
+                    1.0
+                } else {
+                    0.0
+                };
+                (peer_value - our_value).abs() <= slack
+            } else {
+                // Ages grow between the readings; the exporters' own
+                // transactions last milliseconds.
+                our_value - 0.5 <= *peer_value && *peer_value <= after[key] + 0.5
+            };
+            assert!(
+                ok,
+                "{family}{key:?}: peer {peer_value}, perfwatch {our_value} (then {})",
+                after[key]
+            );
+        }
+    }
+    let work_key = |state: &str| vec!["work".to_owned(), state.to_owned()];
+    let counts = ours.series("pg_stat_activity_count", keys);
+    assert_eq!(counts[&work_key("active")], 2.0);
+    assert_eq!(counts[&work_key("idle in transaction")], 1.0);
+    assert_eq!(counts[&work_key("idle in transaction (aborted)")], 1.0);
+    let ages = ours.series("pg_stat_activity_max_tx_duration", keys);
+    assert!(ages[&work_key("active")] >= 1.0, "{ages:?}");
+    assert!(ages[&work_key("idle in transaction")] >= 1.0, "{ages:?}");
+
+    // pg_locks_count: every database x mode. Each exporter's own statement
+    // holds a few AccessShareLocks on catalog views in `app`; the rest
+    // exactly (the held and the awaited lock in `work`).
+    let keys: &[&str] = &["datname", "mode"];
+    assert_type_and_labels(&theirs, &ours, "pg_locks_count", "gauge", "untyped");
+    let (t, o) = (
+        theirs.series("pg_locks_count", keys),
+        ours.series("pg_locks_count", keys),
+    );
+    assert_eq!(
+        t.keys().collect::<Vec<_>>(),
+        o.keys().collect::<Vec<_>>(),
+        "series of pg_locks_count"
+    );
+    for (key, peer_value) in &t {
+        let slack = if key[0] == "app" && key[1] == "accesssharelock" {
+            10.0
+        } else {
+            0.0
+        };
+        assert!(
+            (peer_value - o[key]).abs() <= slack,
+            "pg_locks_count{key:?}: peer {peer_value}, perfwatch {}",
+            o[key]
+        );
+    }
+    let lock = |mode: &str| o[&vec!["work".to_owned(), mode.to_owned()]];
+    assert_eq!(lock("sharerowexclusivelock"), 1.0);
+    assert_eq!(lock("accessexclusivelock"), 1.0, "the awaited lock counts");
+
+    // pg_settings_*: every numeric setting the peer exports, the same name,
+    // TYPE, labels and value, but the client's own session settings.
+    let names = |s: &Scrape| -> std::collections::BTreeSet<String> {
+        s.types
+            .keys()
+            .filter(|n| n.starts_with("pg_settings_"))
+            .cloned()
+            .collect()
+    };
+    let (peer_settings, our_settings) = (names(&theirs), names(&ours));
+    assert!(peer_settings.len() > 200, "{peer_settings:?}");
+    let missing: Vec<&String> = peer_settings.difference(&our_settings).collect();
+    assert_eq!(
+        missing,
+        CLIENT_SETTINGS.iter().collect::<Vec<_>>(),
+        "settings only the peer has"
+    );
+    let extra: Vec<&String> = our_settings.difference(&peer_settings).collect();
+    assert!(extra.is_empty(), "settings only perfwatch has: {extra:?}");
+    for family in &our_settings {
+        // A gauge named `_count` (tcp_keepalives_count) fails promtool:
+        // untyped, as pg_stat_activity_count.
+        let our_type = if family.ends_with("_count") {
+            "untyped"
+        } else {
+            "gauge"
+        };
+        assert_type_and_labels(&theirs, &ours, family, "gauge", our_type);
+        let (t, o) = (theirs.series(family, &[]), ours.series(family, &[]));
+        assert_eq!(t, o, "{family}");
+    }
+    for (family, want) in [
+        ("pg_settings_max_connections", 50.0), // the test bench's
+        ("pg_settings_fsync", 0.0),            // the test bench's
+        ("pg_settings_ssl", 0.0),
+        ("pg_settings_shared_buffers_bytes", 128.0 * 1024.0 * 1024.0),
+        ("pg_settings_autovacuum_naptime_seconds", 60.0),
+        ("pg_settings_autovacuum_vacuum_scale_factor", 0.2),
+    ] {
+        assert_eq!(
+            ours.series(family, &[]).values().collect::<Vec<_>>(),
+            [&want],
+            "{family}"
+        );
+    }
+
+    // pg_stat_bgwriter: 0.11's `_total` counters. Counters move between
+    // the readings (buffers are allocated all the time): the peer's lies
+    // between perfwatch's before and after; the reset time exactly.
+    let bgwriter: Vec<&String> = theirs
+        .types
+        .keys()
+        .filter(|n| n.starts_with("pg_stat_bgwriter_"))
+        .collect();
+    assert_eq!(bgwriter.len(), 11, "{bgwriter:?}");
+    for family in bgwriter {
+        assert_type_and_labels(&theirs, &ours, family, "counter", "counter");
+        let (t, o, after) = (
+            theirs.series(family, &[]),
+            ours.series(family, &[]),
+            ours_after.series(family, &[]),
+        );
+        let (peer_value, before, after) = (t[&vec![]], o[&vec![]], after[&vec![]]);
+        assert!(
+            before <= peer_value && peer_value <= after,
+            "{family}: peer {peer_value}, perfwatch {before} then {after}"
+        );
+    }
+    let checkpoints = ours.series("pg_stat_bgwriter_checkpoints_req_total", &[]);
+    assert!(
+        checkpoints[&vec![]] >= 1.0,
+        "the CHECKPOINT counts: {checkpoints:?}"
+    );
+
+    // A reload changes settings: perfwatch reads them again (it reads them
+    // only when pg_conf_load_time() moves), like the peer.
+    pg.psql("ALTER SYSTEM SET autovacuum_vacuum_scale_factor = 0.05")
+        .unwrap();
+    pg.psql("SELECT pg_reload_conf()").unwrap();
+    let family = "pg_settings_autovacuum_vacuum_scale_factor";
+    pw.wait_for(Duration::from_secs(15), "the reloaded setting", |b| {
+        (Scrape::parse(b).series(family, &[]).values().next() == Some(&0.05)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        peer.scrape().await.series(family, &[]).values().next(),
+        Some(&0.05)
+    );
+
+    common::promtool_check_metrics(&pw.scrape().await);
+    sleeping.abort();
+    waiting.abort();
+    drop((holder, aborted));
     pw.stop().await;
 }

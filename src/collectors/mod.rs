@@ -54,6 +54,10 @@ pub struct KindInfo {
     pub metric_prefixes: &'static [&'static str],
     /// Every family this kind exports (its `catalog.rs`).
     pub catalog: &'static [&'static MetricDef],
+    /// The peer exporter's up gauge (`redis_up`, ...), declared in the
+    /// catalog and filled by the engine from each poll's outcome (a failed
+    /// poll has no families of its own to carry it).
+    pub peer_up: Option<&'static MetricDef>,
     /// Deserializes and validates one `[[section]]` table at `path`.
     pub parse: ParseFn,
 }
@@ -239,6 +243,7 @@ macro_rules! register_kinds {
             section: $section:literal,
             prefixes: [$($prefix:literal),* $(,)?],
             catalog: $catalog:expr,
+            peer_up: $peer_up:expr,
             config: $config:ty,
             ready: $ready:ty,
             collector: $collector:ty $(,)?
@@ -263,6 +268,7 @@ macro_rules! register_kinds {
                     section: $section,
                     metric_prefixes: &[$($prefix),*],
                     catalog: $catalog,
+                    peer_up: $peer_up,
                     parse: |doc, path, value, errors| {
                         parse_table(doc, path, value, errors, <$config>::validate, ReadyTarget::$variant)
                     },
@@ -275,6 +281,13 @@ macro_rules! register_kinds {
             pub fn common(&self) -> &CommonTarget {
                 match &self.ready {
                     $(ReadyTarget::$variant(t) => &t.common,)*
+                }
+            }
+
+            /// The kind's peer exporter's up gauge, if it has one.
+            pub fn peer_up(&self) -> Option<&'static MetricDef> {
+                match &self.ready {
+                    $(ReadyTarget::$variant(_) => $peer_up,)*
                 }
             }
 
@@ -313,6 +326,7 @@ register_kinds! {
         section: "redis",
         prefixes: ["redis_", "perfwatch_redis_", "perfwatch_cache_"],
         catalog: redis::catalog::ALL,
+        peer_up: Some(&redis::catalog::UP),
         config: redis::RedisConfig,
         ready: redis::RedisReady,
         collector: redis::RedisCollector,
@@ -321,6 +335,7 @@ register_kinds! {
         section: "postgres",
         prefixes: ["pg_", "perfwatch_postgres_"],
         catalog: postgres::catalog::ALL,
+        peer_up: Some(&postgres::catalog::UP),
         config: postgres::PostgresConfig,
         ready: postgres::PostgresReady,
         collector: postgres::PostgresCollector,
@@ -329,6 +344,7 @@ register_kinds! {
         section: "mysql",
         prefixes: ["mysql_", "perfwatch_mysql_"],
         catalog: mysql::catalog::ALL,
+        peer_up: Some(&mysql::catalog::UP),
         config: mysql::MysqlConfig,
         ready: mysql::MysqlReady,
         collector: mysql::MysqlCollector,
@@ -337,6 +353,7 @@ register_kinds! {
         section: "pgbouncer",
         prefixes: ["pgbouncer_", "perfwatch_pgbouncer_"],
         catalog: pgbouncer::catalog::ALL,
+        peer_up: None,
         config: pgbouncer::PgbouncerConfig,
         ready: pgbouncer::PgbouncerReady,
         collector: pgbouncer::PgbouncerCollector,
@@ -345,6 +362,7 @@ register_kinds! {
         section: "http",
         prefixes: ["perfwatch_app_", "perfwatch_http_"],
         catalog: http::catalog::ALL,
+        peer_up: None,
         config: http::HttpConfig,
         ready: http::HttpReady,
         collector: http::HttpCollector,
@@ -353,6 +371,7 @@ register_kinds! {
         section: "process",
         prefixes: ["perfwatch_process_"],
         catalog: process::catalog::ALL,
+        peer_up: None,
         config: process::ProcessConfig,
         ready: process::ProcessReady,
         collector: process::ProcessCollector,
@@ -363,6 +382,7 @@ register_kinds! {
         section: "slowlog",
         prefixes: ["perfwatch_slow_query", "perfwatch_slow_queries_", "perfwatch_slowlog_"],
         catalog: slowlog::catalog::ALL,
+        peer_up: None,
         config: slowlog::SlowlogConfig,
         ready: (),
         collector: slowlog::SlowlogCollector,

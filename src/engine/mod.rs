@@ -25,6 +25,7 @@ use prometheus::proto::MetricFamily;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::catalog::MetricDef;
 use crate::exposition::{self, Families};
 use crate::poll::Timing;
 use crate::poll::{Collector, ErrorReason, PollError, PollOutput, unix_now};
@@ -45,6 +46,13 @@ pub struct TargetState {
     pub timing: Timing,
     /// Whether the last poll succeeded.
     pub up: bool,
+    /// Whether the server answered the last poll: it succeeded, or failed
+    /// with an error the server itself returned (a query or a privilege),
+    /// which the Go exporters still count as up. Fills [`Self::peer_up`].
+    pub answered: bool,
+    /// The kind's peer exporter's up gauge (`redis_up`, `pg_up`,
+    /// `mysql_up`), so that the community mixins' "down" alerts work.
+    pub peer_up: Option<&'static MetricDef>,
     /// Whether any poll has finished (for `/-/ready`).
     pub polled: bool,
     /// Families of the last successful poll.
@@ -68,10 +76,12 @@ pub struct TargetState {
 }
 
 impl TargetState {
-    fn new(timing: Timing) -> Self {
+    fn new(timing: Timing, peer_up: Option<&'static MetricDef>) -> Self {
         Self {
             timing,
             up: false,
+            answered: false,
+            peer_up,
             polled: false,
             families: Arc::new(Vec::new()),
             last_success: None,
@@ -185,8 +195,8 @@ impl Store {
     }
 
     /// Adds a target (before its loop starts), so `/-/ready` waits for it.
-    pub fn register(&self, key: TargetKey, timing: Timing) {
-        self.with_targets(|t| t.insert(key, TargetState::new(timing)));
+    pub fn register(&self, key: TargetKey, timing: Timing, peer_up: Option<&'static MetricDef>) {
+        self.with_targets(|t| t.insert(key, TargetState::new(timing, peer_up)));
         self.bump();
     }
 
@@ -213,6 +223,7 @@ impl Store {
         self.with_targets(|t| {
             if let Some(s) = t.get_mut(key) {
                 s.up = true;
+                s.answered = true;
                 s.polled = true;
                 s.polls += 1;
                 s.families = families;
@@ -252,6 +263,7 @@ impl Store {
                     );
                 }
                 s.up = false;
+                s.answered = err.reason.server_answered();
                 s.polled = true;
                 s.polls += 1;
                 s.last_duration = took.as_secs_f64();
@@ -372,6 +384,8 @@ pub struct PollLoop {
     pub cancel: CancellationToken,
     /// Woken after every finished poll (phase triggers evaluate then).
     pub polled: Arc<tokio::sync::Notify>,
+    /// The kind's peer-exporter up gauge (see [`TargetState::peer_up`]).
+    pub peer_up: Option<&'static MetricDef>,
 }
 
 /// A running target loop.
@@ -396,7 +410,8 @@ const MIN_WAKE_GAP: Duration = Duration::from_millis(100);
 impl PollLoop {
     /// Spawns the loop for `collector` on the current tokio runtime.
     pub fn spawn<C: Collector>(self, collector: C) -> TargetHandle {
-        self.store.register(self.key.clone(), self.timing);
+        self.store
+            .register(self.key.clone(), self.timing, self.peer_up);
         let cancel = self.cancel.clone();
         let join = tokio::spawn(self.run(collector));
         TargetHandle { cancel, join }
@@ -527,6 +542,57 @@ mod tests {
         fn reset(&mut self) {}
     }
 
+    /// The peer up gauge follows reachability, not success: a server that
+    /// answered with an error is up for the Go exporters' mixins.
+    #[test]
+    fn the_peer_up_gauge_is_zero_only_when_the_server_did_not_answer() {
+        let store = Store::new();
+        let key = TargetKey {
+            collector: "redis",
+            target: "cache".into(),
+        };
+        let peer_up = &crate::collectors::redis::catalog::UP;
+        let timing = Timing {
+            interval: Duration::from_secs(60),
+            timeout: Duration::from_secs(5),
+        };
+        store.register(key.clone(), timing, Some(peer_up));
+        let read = |store: &Store| {
+            let text = String::from_utf8(store.metrics().text.to_vec()).unwrap();
+            let line = text
+                .lines()
+                .find(|l| l.starts_with("redis_up{"))
+                .unwrap_or_else(|| panic!("no redis_up in {text}"))
+                .to_owned();
+            line
+        };
+        assert_eq!(
+            read(&store),
+            r#"redis_up{target="cache"} 0"#,
+            "before a poll"
+        );
+        let took = Duration::from_millis(1);
+        store.record_success(&key, PollOutput::default(), took);
+        assert_eq!(read(&store), r#"redis_up{target="cache"} 1"#);
+        let fail = |reason| PollError::new(reason, "x");
+        store.record_failure(&key, &fail(ErrorReason::Query), took, &[]);
+        assert_eq!(
+            read(&store),
+            r#"redis_up{target="cache"} 1"#,
+            "a query error"
+        );
+        for reason in [
+            ErrorReason::Connect,
+            ErrorReason::Auth,
+            ErrorReason::Timeout,
+            ErrorReason::Tls,
+        ] {
+            store.record_success(&key, PollOutput::default(), took);
+            store.record_failure(&key, &fail(reason), took, &[]);
+            assert_eq!(read(&store), r#"redis_up{target="cache"} 0"#, "{reason:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_panicking_poll_costs_one_poll_not_the_loop() {
         let store = Arc::new(Store::new());
@@ -543,6 +609,7 @@ mod tests {
             store: store.clone(),
             cancel: CancellationToken::new(),
             polled: Arc::new(tokio::sync::Notify::new()),
+            peer_up: None,
         }
         .spawn(Flaky(0));
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -604,6 +671,7 @@ mod tests {
             store: Arc::new(Store::new()),
             cancel: CancellationToken::new(),
             polled: Arc::new(tokio::sync::Notify::new()),
+            peer_up: None,
         }
         .spawn(Woken {
             polls: polls.clone(),

@@ -37,6 +37,11 @@ pub(crate) fn render(
             ("target", key.target.as_str()),
         ];
         out.gauge(&TARGET_UP, &labels, if s.up { 1.0 } else { 0.0 });
+        if let Some(peer_up) = s.peer_up {
+            // Before the first poll the peers have no answer either: 0.
+            let answered = if s.answered { 1.0 } else { 0.0 };
+            out.gauge(peer_up, &[("target", key.target.as_str())], answered);
+        }
         out.gauge(
             &TARGET_STALE,
             &labels,

@@ -130,6 +130,7 @@ impl Selector {
                     Matched::Values(v)
                 }
             }
+            // Gauges, and untyped families (their value is in the gauge field).
             _ => {
                 let v: Vec<f64> = metrics.map(|m| m.get_gauge().get_value()).collect();
                 if v.is_empty() {

@@ -174,6 +174,15 @@ pub fn value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         })
 }
 
+/// `Some(())` when `perfwatch_target_up` and the kind's peer up gauge
+/// (`redis_up`, `pg_up`, `mysql_up`) of `target` both read `want`: on a
+/// killed server they move together.
+pub fn both_up(body: &str, target: &str, peer_up: &str, want: f64) -> Option<()> {
+    let ours = value(body, "perfwatch_target_up", &[("target", target)]);
+    let peer = value(body, peer_up, &[("target", target)]);
+    (ours == Some(want) && peer == Some(want)).then_some(())
+}
+
 /// One row of [`assert_values`]: a sample's name, labels and expected value.
 pub type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<f64>);
 

@@ -52,6 +52,25 @@ impl Scrape {
             .collect()
     }
 
+    /// The samples of one perfwatch `target`, its `target` label removed:
+    /// what an exporter watching that server alone shows.
+    pub fn target(&self, target: &str) -> Scrape {
+        let samples = self
+            .samples
+            .iter()
+            .filter(|(_, l, _)| l.get("target").is_some_and(|t| t == target))
+            .map(|(n, l, v)| {
+                let mut l = l.clone();
+                l.remove("target");
+                (n.clone(), l, *v)
+            })
+            .collect();
+        Scrape {
+            types: self.types.clone(),
+            samples,
+        }
+    }
+
     /// The label names of `family` (the union over its samples).
     pub fn label_names(&self, family: &str) -> BTreeSet<String> {
         self.samples

@@ -9,6 +9,14 @@ crate::metric_catalog! {
     /// The `[[mysql]]` catalog.
     pub const ALL;
 
+    /// mysqld_exporter's up gauge, filled by the engine from each poll's
+    /// outcome (see `KindInfo::peer_up`): the mysqld-mixin's `MySQLDown`.
+    UP = Gauge(
+        "mysql_up",
+        ["target"],
+        "Whether the last poll reached the MySQL/MariaDB server (1) or not (0); perfwatch_target_up says whether it also succeeded."
+    );
+
     // Global status and variables (every poll).
     THREADS_CONNECTED = Gauge(
         "mysql_global_status_threads_connected",

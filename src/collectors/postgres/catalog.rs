@@ -9,18 +9,40 @@ crate::metric_catalog! {
     /// The `[[postgres]]` catalog.
     pub const ALL;
 
+    /// postgres_exporter's up gauge, filled by the engine from each poll's
+    /// outcome (see `KindInfo::peer_up`): the postgres-mixin's down alert.
+    UP = Gauge(
+        "pg_up",
+        ["target"],
+        "Whether the last poll reached the PostgreSQL server (1) or not (0); perfwatch_target_up says whether it also succeeded."
+    );
+
     // Connections (every poll).
-    /// postgres_exporter calls this `pg_stat_activity_count`, a gauge name
-    /// promtool rejects (`_count` is reserved for histograms and summaries).
+    /// postgres_exporter's `pg_stat_activity_count` counts every backend
+    /// (perfwatch's own included) in this family's per-(database, state)
+    /// split; this one counts client sessions only, without perfwatch's.
     SESSIONS = Gauge(
         "perfwatch_postgres_sessions",
         ["target", "datname", "state"],
-        "Client sessions by database and state, perfwatch's own excluded (postgres_exporter: pg_stat_activity_count)."
+        "Client sessions by database and state, perfwatch's own and background processes excluded (pg_stat_activity_count counts every backend)."
+    );
+    /// postgres_exporter's gauge; untyped because promtool rejects a gauge
+    /// named `_count` (see `crate::catalog::MetricType::Untyped`).
+    ACTIVITY_COUNT = Untyped(
+        "pg_stat_activity_count",
+        ["target", "datname", "state"],
+        "Backends by database and state, as postgres_exporter counts them: every backend of pg_stat_activity (monitoring sessions and background workers included), every state of its list with zeros, datname=\"other\" beyond max_databases."
     );
     MAX_TX_DURATION = Gauge(
         "pg_stat_activity_max_tx_duration",
-        ["target", "datname"],
-        "Age in seconds of the oldest open transaction in the database (0 when none)."
+        ["target", "datname", "state"],
+        "Age in seconds of the oldest open transaction of the database's backends in this state (0 when none), as postgres_exporter reads it."
+    );
+    /// postgres_exporter's gauge; untyped for promtool, as `ACTIVITY_COUNT`.
+    LOCKS_COUNT = Untyped(
+        "pg_locks_count",
+        ["target", "datname", "mode"],
+        "Locks held or awaited in the database by mode (pg_locks.mode lowercased), every mode with zeros, as postgres_exporter counts them."
     );
     OLDEST_QUERY = Gauge(
         "perfwatch_postgres_oldest_query_seconds",
@@ -32,6 +54,11 @@ crate::metric_catalog! {
         ["target", "datname"],
         "Client sessions waiting for a lock (wait_event_type Lock)."
     );
+
+    // Settings: every numeric pg_settings row is exported as
+    // postgres_exporter names it (`metrics::export_settings`); the ones
+    // perfwatch's rules, the shipped alerts or the postgres-mixin use are
+    // declared here, the rest are named from the server's own list.
     MAX_CONNECTIONS = Gauge(
         "pg_settings_max_connections",
         ["target"],
@@ -41,6 +68,51 @@ crate::metric_catalog! {
         "pg_settings_superuser_reserved_connections",
         ["target"],
         "The superuser_reserved_connections setting."
+    );
+    MAX_LOCKS_PER_TRANSACTION = Gauge(
+        "pg_settings_max_locks_per_transaction",
+        ["target"],
+        "The max_locks_per_transaction setting (the lock table holds about max_locks_per_transaction * (max_connections + max_prepared_transactions) locks)."
+    );
+    MAX_PREPARED_TRANSACTIONS = Gauge(
+        "pg_settings_max_prepared_transactions",
+        ["target"],
+        "The max_prepared_transactions setting."
+    );
+    AUTOVACUUM_VACUUM_SCALE_FACTOR = Gauge(
+        "pg_settings_autovacuum_vacuum_scale_factor",
+        ["target"],
+        "The autovacuum_vacuum_scale_factor setting (share of a table's rows that must be dead before autovacuum vacuums it)."
+    );
+    AUTOVACUUM_VACUUM_THRESHOLD = Gauge(
+        "pg_settings_autovacuum_vacuum_threshold",
+        ["target"],
+        "The autovacuum_vacuum_threshold setting (dead rows a table needs before autovacuum vacuums it, on top of the scale factor)."
+    );
+    AUTOVACUUM_ANALYZE_SCALE_FACTOR = Gauge(
+        "pg_settings_autovacuum_analyze_scale_factor",
+        ["target"],
+        "The autovacuum_analyze_scale_factor setting."
+    );
+    AUTOVACUUM_ANALYZE_THRESHOLD = Gauge(
+        "pg_settings_autovacuum_analyze_threshold",
+        ["target"],
+        "The autovacuum_analyze_threshold setting."
+    );
+    AUTOVACUUM_MAX_WORKERS = Gauge(
+        "pg_settings_autovacuum_max_workers",
+        ["target"],
+        "The autovacuum_max_workers setting."
+    );
+    AUTOVACUUM_FREEZE_MAX_AGE = Gauge(
+        "pg_settings_autovacuum_freeze_max_age",
+        ["target"],
+        "The autovacuum_freeze_max_age setting (transactions before a table is vacuumed to prevent wraparound)."
+    );
+    SHARED_BUFFERS = Gauge(
+        "pg_settings_shared_buffers_bytes",
+        ["target"],
+        "The shared_buffers setting in bytes."
     );
     CONNECTIONS_USED = Gauge(
         "perfwatch_postgres_connections_used",
@@ -150,6 +222,65 @@ crate::metric_catalog! {
         "pg_replication_lag",
         ["target"],
         "Seconds since the last transaction replayed on a standby (now() - pg_last_xact_replay_timestamp()); 0 on a primary, absent on a standby that has replayed none yet."
+    );
+
+    // pg_stat_bgwriter (every poll; postgres_exporter 0.11's names, proper
+    // counters; times in milliseconds as the server and the peer give them).
+    BGWRITER_CHECKPOINTS_TIMED = Counter(
+        "pg_stat_bgwriter_checkpoints_timed_total",
+        ["target"],
+        "Scheduled checkpoints that have been performed (absent on PostgreSQL 17+, where it moved to pg_stat_checkpointer)."
+    );
+    BGWRITER_CHECKPOINTS_REQ = Counter(
+        "pg_stat_bgwriter_checkpoints_req_total",
+        ["target"],
+        "Requested checkpoints that have been performed (absent on PostgreSQL 17+)."
+    );
+    BGWRITER_CHECKPOINT_WRITE_TIME = Counter(
+        "pg_stat_bgwriter_checkpoint_write_time_total",
+        ["target"],
+        "Milliseconds spent writing checkpoint files to disk (postgres_exporter's name and unit; absent on PostgreSQL 17+)."
+    );
+    BGWRITER_CHECKPOINT_SYNC_TIME = Counter(
+        "pg_stat_bgwriter_checkpoint_sync_time_total",
+        ["target"],
+        "Milliseconds spent synchronizing checkpoint files to disk (postgres_exporter's name and unit; absent on PostgreSQL 17+)."
+    );
+    BGWRITER_BUFFERS_CHECKPOINT = Counter(
+        "pg_stat_bgwriter_buffers_checkpoint_total",
+        ["target"],
+        "Buffers written during checkpoints (absent on PostgreSQL 17+)."
+    );
+    BGWRITER_BUFFERS_CLEAN = Counter(
+        "pg_stat_bgwriter_buffers_clean_total",
+        ["target"],
+        "Buffers written by the background writer."
+    );
+    BGWRITER_MAXWRITTEN_CLEAN = Counter(
+        "pg_stat_bgwriter_maxwritten_clean_total",
+        ["target"],
+        "Times the background writer stopped a cleaning scan because it had written too many buffers."
+    );
+    BGWRITER_BUFFERS_BACKEND = Counter(
+        "pg_stat_bgwriter_buffers_backend_total",
+        ["target"],
+        "Buffers written directly by a backend (absent on PostgreSQL 17+, see pg_stat_io)."
+    );
+    BGWRITER_BUFFERS_BACKEND_FSYNC = Counter(
+        "pg_stat_bgwriter_buffers_backend_fsync_total",
+        ["target"],
+        "Times a backend had to execute its own fsync call (absent on PostgreSQL 17+)."
+    );
+    BGWRITER_BUFFERS_ALLOC = Counter(
+        "pg_stat_bgwriter_buffers_alloc_total",
+        ["target"],
+        "Buffers allocated."
+    );
+    /// postgres_exporter 0.11 exports the reset time as a counter; kept so.
+    BGWRITER_STATS_RESET = Counter(
+        "pg_stat_bgwriter_stats_reset_total",
+        ["target"],
+        "When pg_stat_bgwriter was last reset, epoch seconds (a timestamp that postgres_exporter exports as a counter)."
     );
 
     // Index and table stats (every index_interval, re-exported in between).

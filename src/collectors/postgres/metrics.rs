@@ -7,26 +7,48 @@ use std::collections::BTreeMap;
 
 use super::catalog;
 use super::rules::{
-    self, DatabaseStat, IndexStat, MissingIndexRule, STAT_DATABASE_COLUMNS, TableStat,
+    self, ACTIVITY_STATES, DatabaseStat, IndexStat, LOCK_MODES, MissingIndexRule, Setting,
+    TableStat,
 };
-use super::sql::{ActivityRow, DatabaseRow, SettingsRow};
+use super::sql::{ActivityRow, BGWRITER_COLUMNS, DatabaseRow, ServerRow};
 use crate::catalog::{COLLECTOR_DEGRADED, MetricDef, POOL_SATURATION};
 use crate::exposition::Families;
 use crate::poll::ErrorReason;
 
-/// States postgres_exporter always exports (zeros included) per database.
-const STATES: [&str; 6] = [
-    "active",
-    "idle",
-    "idle in transaction",
-    "idle in transaction (aborted)",
-    "fastpath function call",
-    "disabled",
+/// The `pg_stat_bgwriter` families, in the column order of `sql::SQL_SERVER`.
+const BGWRITER: [&MetricDef; BGWRITER_COLUMNS] = [
+    &catalog::BGWRITER_CHECKPOINTS_TIMED,
+    &catalog::BGWRITER_CHECKPOINTS_REQ,
+    &catalog::BGWRITER_CHECKPOINT_WRITE_TIME,
+    &catalog::BGWRITER_CHECKPOINT_SYNC_TIME,
+    &catalog::BGWRITER_BUFFERS_CHECKPOINT,
+    &catalog::BGWRITER_BUFFERS_CLEAN,
+    &catalog::BGWRITER_MAXWRITTEN_CLEAN,
+    &catalog::BGWRITER_BUFFERS_BACKEND,
+    &catalog::BGWRITER_BUFFERS_BACKEND_FSYNC,
+    &catalog::BGWRITER_BUFFERS_ALLOC,
+    &catalog::BGWRITER_STATS_RESET,
+];
+
+/// The `pg_settings_*` families declared in the catalog (the others are
+/// named from the server's list).
+const DECLARED_SETTINGS: [&MetricDef; 11] = [
+    &catalog::MAX_CONNECTIONS,
+    &catalog::SUPERUSER_RESERVED,
+    &catalog::MAX_LOCKS_PER_TRANSACTION,
+    &catalog::MAX_PREPARED_TRANSACTIONS,
+    &catalog::AUTOVACUUM_VACUUM_SCALE_FACTOR,
+    &catalog::AUTOVACUUM_VACUUM_THRESHOLD,
+    &catalog::AUTOVACUUM_ANALYZE_SCALE_FACTOR,
+    &catalog::AUTOVACUUM_ANALYZE_THRESHOLD,
+    &catalog::AUTOVACUUM_MAX_WORKERS,
+    &catalog::AUTOVACUUM_FREEZE_MAX_AGE,
+    &catalog::SHARED_BUFFERS,
 ];
 
 /// The `pg_stat_database` families, in the column order of
-/// `sql::SQL_STAT_DATABASE` and `DatabaseStat::columns`.
-const STAT_DATABASE: [&MetricDef; STAT_DATABASE_COLUMNS] = [
+/// `sql::SQL_DATABASES` and `DatabaseStat::columns`.
+const STAT_DATABASE: [&MetricDef; rules::STAT_DATABASE_COLUMNS] = [
     &catalog::STAT_DATABASE_NUMBACKENDS,
     &catalog::STAT_DATABASE_XACT_COMMIT,
     &catalog::STAT_DATABASE_XACT_ROLLBACK,
@@ -56,7 +78,6 @@ const DEGRADED_REASONS: [ErrorReason; 5] = [
 #[derive(Default, Clone)]
 struct DbActivity {
     states: BTreeMap<String, f64>,
-    max_tx: f64,
     max_query: f64,
     waiting: f64,
 }
@@ -65,24 +86,29 @@ struct DbActivity {
 pub(super) struct Connections {
     /// Client sessions, perfwatch's own excluded.
     pub(super) used: f64,
-    /// Slots for ordinary roles.
-    pub(super) available: f64,
+    /// Slots for ordinary roles (`None` before the settings were read).
+    pub(super) available: Option<f64>,
     /// `used / available`, when any slot is left for ordinary roles.
     pub(super) ratio: Option<f64>,
 }
 
-/// Exports sessions by database and state, the connection settings and
-/// saturation, and the statistics age of every connectable database.
+/// The value of the setting `name` (`pg_settings.name`).
+fn setting_value(settings: &[Setting], name: &str) -> Option<f64> {
+    settings.iter().find(|s| s.name == name).map(|s| s.value)
+}
+
+/// Exports client sessions by database and state (perfwatch's own view:
+/// the rows `counted`), saturation from the settings, replication, and the
+/// statistics age of every connectable database.
 pub(super) fn export_connections(
     target: &str,
     activity: &[ActivityRow],
-    settings: &SettingsRow,
+    server: &ServerRow,
+    settings: &[Setting],
     databases: &[DatabaseRow],
     out: &mut Families,
 ) -> Connections {
     let t = [("target", target)];
-    let (max_conn, su_reserved, reserved, started_unix, _, now_unix, _, in_recovery, lag) =
-        settings;
 
     // Connections by database and state.
     let mut per_db: BTreeMap<String, DbActivity> = BTreeMap::new();
@@ -90,16 +116,15 @@ pub(super) fn export_connections(
         per_db.entry(d.0.clone()).or_default();
     }
     let mut used = 0.0;
-    for (datname, state, n, max_tx, max_query, waiting) in activity {
+    for (datname, state, _, n, _, max_query, waiting) in activity.iter().filter(|a| a.2) {
         used += n;
         let a = per_db.entry(datname.clone()).or_default();
         *a.states.entry(state.clone()).or_default() += n;
-        a.max_tx = a.max_tx.max(*max_tx);
         a.max_query = a.max_query.max(*max_query);
         a.waiting += waiting;
     }
     for (datname, a) in &per_db {
-        let mut states: BTreeMap<&str, f64> = STATES.iter().map(|s| (*s, 0.0)).collect();
+        let mut states: BTreeMap<&str, f64> = ACTIVITY_STATES.iter().map(|s| (*s, 0.0)).collect();
         for (s, n) in &a.states {
             *states.entry(s.as_str()).or_default() += n;
         }
@@ -111,16 +136,19 @@ pub(super) fn export_connections(
             );
         }
         let l = [("target", target), ("datname", datname.as_str())];
-        out.gauge(&catalog::MAX_TX_DURATION, &l, a.max_tx);
         out.gauge(&catalog::OLDEST_QUERY, &l, a.max_query);
         out.gauge(&catalog::WAITING_ON_LOCK, &l, a.waiting);
     }
-    out.gauge(&catalog::MAX_CONNECTIONS, &t, *max_conn);
-    out.gauge(&catalog::SUPERUSER_RESERVED, &t, *su_reserved);
     out.gauge(&catalog::CONNECTIONS_USED, &t, used);
-    let available = max_conn - su_reserved - reserved;
-    out.gauge(&catalog::CONNECTIONS_AVAILABLE, &t, available);
-    let ratio = rules::saturation_ratio(used, *max_conn, su_reserved + reserved);
+    // reserved_connections is PostgreSQL 16+; 0 before.
+    let reserved = setting_value(settings, "superuser_reserved_connections").unwrap_or(0.0)
+        + setting_value(settings, "reserved_connections").unwrap_or(0.0);
+    let max_conn = setting_value(settings, "max_connections");
+    let available = max_conn.map(|m| m - reserved);
+    if let Some(available) = available {
+        out.gauge(&catalog::CONNECTIONS_AVAILABLE, &t, available);
+    }
+    let ratio = max_conn.and_then(|m| rules::saturation_ratio(used, m, reserved));
     if let Some(r) = ratio {
         out.gauge(
             &POOL_SATURATION,
@@ -132,10 +160,10 @@ pub(super) fn export_connections(
     out.gauge(
         &catalog::REPLICATION_IS_REPLICA,
         &t,
-        if *in_recovery { 1.0 } else { 0.0 },
+        if server.in_recovery { 1.0 } else { 0.0 },
     );
-    if let Some(lag) = lag {
-        out.gauge(&catalog::REPLICATION_LAG, &t, *lag);
+    if let Some(lag) = server.lag {
+        out.gauge(&catalog::REPLICATION_LAG, &t, lag);
     }
 
     // Statistics age per database.
@@ -143,11 +171,11 @@ pub(super) fn export_connections(
         if !connectable {
             continue;
         }
-        let since = reset.unwrap_or(*started_unix);
+        let since = reset.unwrap_or(server.started_unix);
         out.gauge(
             &catalog::STATS_RESET_AGE,
             &[("target", target), ("datname", datname)],
-            (now_unix - since).max(0.0),
+            (server.now_unix - since).max(0.0),
         );
     }
     Connections {
@@ -157,30 +185,69 @@ pub(super) fn export_connections(
     }
 }
 
-/// Exports `pg_stat_database` and the database sizes: the `max` busiest
-/// databases with their own series, the rest summed into `datname="other"`
-/// (`datid=""`), so cluster-wide sums stay whole.
+/// Exports `pg_stat_bgwriter` (the columns the server has).
+pub(super) fn export_bgwriter(target: &str, server: &ServerRow, out: &mut Families) {
+    for (def, v) in BGWRITER.iter().zip(server.bgwriter) {
+        if let Some(v) = v {
+            out.counter(def, &[("target", target)], v);
+        }
+    }
+}
+
+/// Exports every numeric setting under postgres_exporter's name: through
+/// its catalog declaration when it has one, else named from the server's
+/// list (a fixed list, so bounded like a custom query's families). A name
+/// promtool reserves for histograms (`pg_settings_tcp_keepalives_count`)
+/// is untyped instead of a gauge, as `pg_stat_activity_count` is.
+pub(super) fn export_settings(target: &str, settings: &[Setting], out: &mut Families) {
+    let t = [("target", target)];
+    for s in settings {
+        match DECLARED_SETTINGS.iter().find(|d| d.name == s.metric) {
+            Some(def) => out.gauge(def, &t, s.value),
+            None if ["_count", "_sum", "_bucket"]
+                .iter()
+                .any(|x| s.metric.ends_with(x)) =>
+            {
+                out.untyped_named(&s.metric, &s.help, &t, s.value)
+            }
+            None => out.gauge_named(&s.metric, &s.help, &t, s.value),
+        }
+    }
+}
+
+/// Exports `pg_stat_database`, the database sizes and, per database,
+/// postgres_exporter's `pg_stat_activity_count`,
+/// `pg_stat_activity_max_tx_duration` (every backend of `activity`) and
+/// `pg_locks_count`: the `max` busiest databases with their own series, the
+/// rest summed into `datname="other"` (`datid=""`; the oldest transaction is
+/// the oldest of theirs), so cluster-wide sums stay whole.
 pub(super) fn export_databases(
     target: &str,
     stats: &[DatabaseStat],
+    activity: &[ActivityRow],
     max: usize,
     out: &mut Families,
 ) {
+    let mut by_name: BTreeMap<&str, Vec<&ActivityRow>> = BTreeMap::new();
+    for a in activity {
+        by_name.entry(a.0.as_str()).or_default().push(a);
+    }
     let mut sorted = stats.to_vec();
+    for d in sorted.iter_mut().filter(|d| d.is_database()) {
+        for (_, state, _, n, max_tx, _, _) in by_name.get(d.datname.as_str()).into_iter().flatten()
+        {
+            // postgres_exporter joins its state list: NULL ("unknown")
+            // states are not counted.
+            if let Some(i) = ACTIVITY_STATES.iter().position(|s| s == state) {
+                d.sessions[i] += n;
+                d.max_tx[i] = d.max_tx[i].max(*max_tx);
+            }
+        }
+    }
     rules::sort_databases(&mut sorted);
-    let zero = DatabaseStat {
-        datid: String::new(),
-        datname: "other".into(),
-        columns: [0.0; STAT_DATABASE_COLUMNS],
-        size_bytes: None,
-    };
+    let zero = DatabaseStat::empty("", "other");
     let (kept, other) = rules::top_n_with_other(sorted, max, zero, |mut acc, d| {
-        for (sum, v) in acc.columns.iter_mut().zip(d.columns) {
-            *sum += v;
-        }
-        if let Some(size) = d.size_bytes {
-            acc.size_bytes = Some(acc.size_bytes.unwrap_or(0.0) + size);
-        }
+        acc.absorb(d);
         acc
     });
     out.gauge(
@@ -197,11 +264,27 @@ pub(super) fn export_databases(
         for (def, v) in STAT_DATABASE.iter().zip(d.columns) {
             out.gauge(def, &l, v);
         }
+        let datname = d.datname.as_str();
         if let Some(size) = d.size_bytes {
             out.gauge(
                 &catalog::DATABASE_SIZE,
-                &[("target", target), ("datname", d.datname.as_str())],
+                &[("target", target), ("datname", datname)],
                 size,
+            );
+        }
+        if !d.is_database() {
+            continue;
+        }
+        for (i, state) in ACTIVITY_STATES.iter().enumerate() {
+            let l = [("target", target), ("datname", datname), ("state", state)];
+            out.untyped(&catalog::ACTIVITY_COUNT, &l, d.sessions[i]);
+            out.gauge(&catalog::MAX_TX_DURATION, &l, d.max_tx[i]);
+        }
+        for (mode, n) in LOCK_MODES.iter().zip(d.locks) {
+            out.untyped(
+                &catalog::LOCKS_COUNT,
+                &[("target", target), ("datname", datname), ("mode", mode)],
+                n,
             );
         }
     }
@@ -377,29 +460,48 @@ mod tests {
     #[test]
     fn connections_by_database_and_state() {
         let activity: Vec<ActivityRow> = vec![
-            ("app".into(), "active".into(), 2.0, 5.0, 3.0, 1.0),
-            ("app".into(), "idle".into(), 3.0, 0.0, 0.0, 0.0),
+            ("app".into(), "active".into(), true, 2.0, 5.0, 3.0, 1.0),
+            ("app".into(), "idle".into(), true, 3.0, 0.0, 0.0, 0.0),
+            // perfwatch's own session and a background worker: not counted.
+            ("app".into(), "active".into(), false, 2.0, 0.0, 9.0, 0.0),
         ];
-        let settings: SettingsRow = (
-            100.0,
-            3.0,
-            2.0,
-            1000.0,
-            "16.2".into(),
-            1600.0,
-            true,
-            true,
-            Some(7.5),
-        );
+        let server = ServerRow {
+            started_unix: 1000.0,
+            version: "16.2".into(),
+            now_unix: 1600.0,
+            monitor: true,
+            in_recovery: true,
+            lag: Some(7.5),
+            conf_loaded_unix: 1000.0,
+            bgwriter: [Some(1.0); BGWRITER_COLUMNS],
+        };
+        let settings: Vec<Setting> = [
+            ("max_connections", "100"),
+            ("superuser_reserved_connections", "3"),
+            ("reserved_connections", "2"),
+        ]
+        .iter()
+        .filter_map(|(n, v)| rules::setting(n, v, "", "integer"))
+        .collect();
         let databases: Vec<DatabaseRow> = vec![
             ("app".into(), Some(1500.0), true),
             ("postgres".into(), None, true),
             ("template0".into(), None, false),
         ];
         let mut out = Families::new();
-        let c = export_connections("pg", &activity, &settings, &databases, &mut out);
-        assert_eq!((c.used, c.available), (5.0, 95.0));
+        let c = export_connections("pg", &activity, &server, &settings, &databases, &mut out);
+        assert_eq!((c.used, c.available), (5.0, Some(95.0)));
         assert_eq!(c.ratio, Some(5.0 / 95.0));
+        // Without settings (never the case after a good poll): no guess.
+        let c = export_connections(
+            "pg",
+            &activity,
+            &server,
+            &[],
+            &databases,
+            &mut Families::new(),
+        );
+        assert_eq!((c.available, c.ratio), (None, None));
         let f = out.into_vec();
         let v = |name: &str, labels: &[(&str, &str)]| sample_value(&f, name, labels);
         let app = [("datname", "app")];
@@ -413,11 +515,21 @@ mod tests {
         assert_eq!(
             v(
                 "perfwatch_postgres_sessions",
+                &[("datname", "app"), ("state", "active")]
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            v("perfwatch_postgres_oldest_query_seconds", &app),
+            Some(3.0)
+        );
+        assert_eq!(
+            v(
+                "perfwatch_postgres_sessions",
                 &[("datname", "postgres"), ("state", "disabled")]
             ),
             Some(0.0)
         );
-        assert_eq!(v("pg_stat_activity_max_tx_duration", &app), Some(5.0));
         assert_eq!(v("pg_replication_is_replica", &[]), Some(1.0));
         assert_eq!(v("pg_replication_lag", &[]), Some(7.5));
         assert_eq!(
@@ -443,16 +555,15 @@ mod tests {
     #[test]
     fn databases_beyond_max_are_summed_into_other() {
         let db = |datid: &str, datname: &str, commits: f64, size: Option<f64>| {
-            let mut columns = [0.0; STAT_DATABASE_COLUMNS];
+            let mut columns = [0.0; rules::STAT_DATABASE_COLUMNS];
             columns[0] = 1.0; // numbackends
             columns[1] = commits; // xact_commit
             columns[4] = 10.0 * commits; // blks_hit
-            DatabaseStat {
-                datid: datid.into(),
-                datname: datname.into(),
-                columns,
-                size_bytes: size,
-            }
+            let mut d = DatabaseStat::empty(datid, datname);
+            d.columns = columns;
+            d.size_bytes = size;
+            d.locks[0] = commits; // accesssharelock
+            d
         };
         let stats = [
             db("0", "", 0.0, None),
@@ -460,11 +571,28 @@ mod tests {
             db("16384", "app", 50.0, Some(500.0)),
             db("1", "template1", 2.0, Some(80.0)),
         ];
+        let activity: Vec<ActivityRow> = vec![
+            ("app".into(), "active".into(), false, 1.0, 4.0, 4.0, 0.0),
+            ("app".into(), "active".into(), true, 2.0, 6.0, 6.0, 0.0),
+            (
+                "template1".into(),
+                "idle in transaction".into(),
+                true,
+                2.0,
+                30.0,
+                0.0,
+                0.0,
+            ),
+            // A hidden state and a background process without a database
+            // are not in postgres_exporter's counts.
+            ("app".into(), "unknown".into(), true, 5.0, 99.0, 0.0, 0.0),
+            ("".into(), "active".into(), false, 1.0, 99.0, 0.0, 0.0),
+        ];
         /// (name, labels, value) rows checked against one export.
         type Expected<'a> = [(&'a str, &'a [(&'a str, &'a str)], Option<f64>)];
         let check = |max: usize, rows: &Expected| {
             let mut out = Families::new();
-            export_databases("pg", &stats, max, &mut out);
+            export_databases("pg", &stats, &activity, max, &mut out);
             let f = out.into_vec();
             for (name, labels, want) in rows {
                 assert_eq!(
@@ -503,6 +631,20 @@ mod tests {
                 ),
             ],
         );
+        #[rustfmt::skip]
+        let activity_and_locks: &Expected = &[
+            ("pg_stat_activity_count", &[("datname", "app"), ("state", "active")], Some(3.0)),
+            ("pg_stat_activity_max_tx_duration", &[("datname", "app"), ("state", "active")], Some(6.0)),
+            ("pg_stat_activity_count", &[("datname", "app"), ("state", "idle")], Some(0.0)),
+            ("pg_stat_activity_count", &[("datname", "app"), ("state", "unknown")], None),
+            ("pg_stat_activity_count", &[("datname", "other"), ("state", "idle in transaction")], Some(2.0)),
+            ("pg_stat_activity_max_tx_duration", &[("datname", "other"), ("state", "idle in transaction")], Some(30.0)),
+            ("pg_stat_activity_count", &[("datname", "postgres"), ("state", "disabled")], Some(0.0)),
+            ("pg_locks_count", &[("datname", "app"), ("mode", "accesssharelock")], Some(50.0)),
+            ("pg_locks_count", &[("datname", "app"), ("mode", "sireadlock")], Some(0.0)),
+            ("pg_locks_count", &[("datname", "other"), ("mode", "accesssharelock")], Some(2.0)),
+        ];
+        check(2, activity_and_locks);
         check(
             20,
             &[
@@ -512,6 +654,13 @@ mod tests {
                     Some(1.0),
                 ),
                 ("pg_database_size_bytes", &[("datname", "")], None),
+                ("pg_stat_activity_count", &[("datname", "")], None),
+                ("pg_locks_count", &[("datname", "")], None),
+                (
+                    "pg_stat_activity_count",
+                    &[("datname", "template1"), ("state", "idle in transaction")],
+                    Some(2.0),
+                ),
                 (
                     "pg_stat_database_xact_commit",
                     &[("datname", "other")],

@@ -41,9 +41,9 @@ use std::time::{Duration, Instant};
 
 pub(crate) use config::apply_tls;
 pub use config::{PostgresConfig, PostgresReady, PostgresTarget};
-use rules::{IndexStat, MissingIndexRule, TableStat};
+use rules::{IndexStat, MissingIndexRule, Setting, TableStat};
 use session::{Fail, Sessions};
-use sql::{ActivityRow, DatabaseRow, SettingsRow, StatementKey};
+use sql::{ActivityRow, DatabaseRow, ServerRow, StatementKey};
 
 use super::custom_query::CustomQueries;
 use super::statement_stats::{StatementRead, StatementSource};
@@ -82,6 +82,9 @@ pub struct PostgresCollector {
     custom_failing: BTreeSet<String>,
     /// pg_stat_statements as a slow-query source, when configured.
     statements: Option<StatementSource<StatementKey>>,
+    /// The numeric settings with the `pg_conf_load_time()` they were read
+    /// at: re-read only when the server reloads its configuration.
+    settings: Option<(f64, Vec<Setting>)>,
 }
 
 impl PostgresCollector {
@@ -101,6 +104,7 @@ impl PostgresCollector {
             failing: BTreeMap::new(),
             databases_skipped: 0,
             custom_failing: BTreeSet::new(),
+            settings: None,
         }
     }
 
@@ -359,15 +363,19 @@ impl Collector for PostgresCollector {
                 .poll_error(&format!("connecting to {}", self.dsn_shown), &e));
         }
         let left = deadline.saturating_duration_since(Instant::now());
+        let loaded = self.settings.as_ref().map(|s| s.0);
         let stats = self
             .sessions
-            .run(&main, left, |c| Box::pin(sql::connection_stats(c)))
+            .run(&main, left, move |c| {
+                Box::pin(sql::connection_stats(c, loaded))
+            })
             .await;
         let sql::ConnectionStats {
             activity,
-            settings,
+            server,
             databases,
             stat_databases,
+            settings,
         } = match stats {
             Ok(v) => v,
             Err(e) => {
@@ -375,9 +383,12 @@ impl Collector for PostgresCollector {
                 return Err(self.sessions.poll_error("reading connection stats", &e));
             }
         };
+        if settings.is_some() {
+            self.settings = settings;
+        }
         // Without pg_monitor, other roles' sessions show no state or query:
         // the numbers would be wrong, so say so.
-        let privileged = settings.6;
+        let privileged = server.monitor;
         self.record_part(
             &main,
             "privileges",
@@ -416,7 +427,7 @@ impl Collector for PostgresCollector {
             .retain(|d| d == main || wanted.iter().any(|w| w == d));
         self.failing
             .retain(|(d, _), _| wanted.contains(d) || *d == main);
-        self.poll_statements(&main, &settings.4, deadline).await;
+        self.poll_statements(&main, &server.version, deadline).await;
         for db in &wanted {
             self.poll_heavy(db, deadline).await;
         }
@@ -424,10 +435,11 @@ impl Collector for PostgresCollector {
         self.custom.retain(&self.cfg.query);
 
         let mut out = Families::new();
-        let headline = self.export(&activity, &settings, &databases, &wanted, &mut out);
+        let headline = self.export(&activity, &server, &databases, &wanted, &mut out);
         metrics::export_databases(
             &self.cfg.common.name,
             &stat_databases,
+            &activity,
             self.cfg.max_databases,
             &mut out,
         );
@@ -451,13 +463,20 @@ impl PostgresCollector {
     fn export(
         &self,
         activity: &[ActivityRow],
-        settings: &SettingsRow,
+        server: &ServerRow,
         databases: &[DatabaseRow],
         wanted: &[String],
         out: &mut Families,
     ) -> Vec<(String, String)> {
         let target = self.cfg.common.name.as_str();
-        let conns = metrics::export_connections(target, activity, settings, databases, out);
+        let settings = self
+            .settings
+            .as_ref()
+            .map(|s| s.1.as_slice())
+            .unwrap_or(&[]);
+        let conns = metrics::export_connections(target, activity, server, settings, databases, out);
+        metrics::export_settings(target, settings, out);
+        metrics::export_bgwriter(target, server, out);
 
         // Index and table stats, bounded.
         let rule = MissingIndexRule {
@@ -496,10 +515,13 @@ impl PostgresCollector {
         }
 
         let mut headline = vec![
-            ("version".to_owned(), settings.4.clone()),
+            ("version".to_owned(), server.version.clone()),
             (
                 "connections".to_owned(),
-                format!("{} / {}", conns.used, conns.available),
+                match conns.available {
+                    Some(a) => format!("{} / {a}", conns.used),
+                    None => conns.used.to_string(),
+                },
             ),
         ];
         if let Some(r) = conns.ratio {

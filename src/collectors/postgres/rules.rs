@@ -56,6 +56,31 @@ impl IndexStat {
 /// through deadlocks, in `metrics::STAT_DATABASE` order).
 pub(crate) const STAT_DATABASE_COLUMNS: usize = 14;
 
+/// The session states postgres_exporter exports per database, zeros
+/// included (its `pg_stat_activity` query joins them to `pg_database`).
+pub(crate) const ACTIVITY_STATES: [&str; 6] = [
+    "active",
+    "idle",
+    "idle in transaction",
+    "idle in transaction (aborted)",
+    "fastpath function call",
+    "disabled",
+];
+
+/// The lock modes postgres_exporter exports per database (`pg_locks.mode`
+/// lowercased), zeros included.
+pub(crate) const LOCK_MODES: [&str; 9] = [
+    "accesssharelock",
+    "rowsharelock",
+    "rowexclusivelock",
+    "shareupdateexclusivelock",
+    "sharelock",
+    "sharerowexclusivelock",
+    "exclusivelock",
+    "accessexclusivelock",
+    "sireadlock",
+];
+
 /// One row of `pg_stat_database` with the database's size.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct DatabaseStat {
@@ -67,9 +92,56 @@ pub(crate) struct DatabaseStat {
     pub columns: [f64; STAT_DATABASE_COLUMNS],
     /// `pg_database_size`, when the role may read it.
     pub size_bytes: Option<f64>,
+    /// Sessions by state ([`ACTIVITY_STATES`] order), every backend as
+    /// postgres_exporter counts them (monitoring sessions included).
+    pub sessions: [f64; ACTIVITY_STATES.len()],
+    /// Age in seconds of the oldest transaction per state (0 when none).
+    pub max_tx: [f64; ACTIVITY_STATES.len()],
+    /// Locks held or awaited by mode ([`LOCK_MODES`] order).
+    pub locks: [f64; LOCK_MODES.len()],
 }
 
 impl DatabaseStat {
+    /// A database with every count 0 and no size.
+    pub(crate) fn empty(datid: &str, datname: &str) -> Self {
+        DatabaseStat {
+            datid: datid.into(),
+            datname: datname.into(),
+            columns: [0.0; STAT_DATABASE_COLUMNS],
+            size_bytes: None,
+            sessions: [0.0; ACTIVITY_STATES.len()],
+            max_tx: [0.0; ACTIVITY_STATES.len()],
+            locks: [0.0; LOCK_MODES.len()],
+        }
+    }
+
+    /// Whether this is a database of `pg_database` or `other` (not the
+    /// shared-objects row `datid = 0`): only those have sessions and locks,
+    /// as in postgres_exporter.
+    pub(crate) fn is_database(&self) -> bool {
+        self.datid != "0"
+    }
+
+    /// Adds `d`'s counts to these (`max_tx` is the larger of both): what
+    /// `datname="other"` shows.
+    pub(crate) fn absorb(&mut self, d: &DatabaseStat) {
+        for (sum, v) in self.columns.iter_mut().zip(d.columns) {
+            *sum += v;
+        }
+        if let Some(size) = d.size_bytes {
+            self.size_bytes = Some(self.size_bytes.unwrap_or(0.0) + size);
+        }
+        for (sum, v) in self.sessions.iter_mut().zip(d.sessions) {
+            *sum += v;
+        }
+        for (max, v) in self.max_tx.iter_mut().zip(d.max_tx) {
+            *max = max.max(v);
+        }
+        for (sum, v) in self.locks.iter_mut().zip(d.locks) {
+            *sum += v;
+        }
+    }
+
     /// Transactions since the statistics were reset (columns 1 and 2:
     /// xact_commit + xact_rollback).
     fn transactions(&self) -> f64 {
@@ -86,6 +158,91 @@ pub(crate) fn sort_databases(v: &mut [DatabaseStat]) {
             .total_cmp(&a.transactions())
             .then_with(|| a.datname.cmp(&b.datname))
     });
+}
+
+/// A numeric `pg_settings` row exported the way postgres_exporter does it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Setting {
+    /// The setting (`pg_settings.name`), e.g. `max_connections`.
+    pub name: String,
+    /// The family: `pg_settings_` + the name with `.` and `-` as `_`, plus
+    /// `_seconds` or `_bytes` for a setting with a time or size unit.
+    pub metric: String,
+    /// The value in seconds or bytes (a bool is 1 or 0; -1, "disabled" for
+    /// many settings, is kept as -1).
+    pub value: f64,
+    /// The HELP text, postgres_exporter's (made once, when read).
+    pub help: String,
+}
+
+/// postgres_exporter's conversion of a `pg_settings` row (`vartype` bool,
+/// integer or real): the unit word of the family name, and the factor to
+/// base units. `None` for a unit it does not know (the row is skipped, as
+/// postgres_exporter skips it).
+fn setting_unit(unit: &str) -> Option<(&'static str, f64)> {
+    let kib = 1024.0;
+    Some(match unit {
+        "" => ("", 1.0),
+        "ms" => ("seconds", 0.001),
+        "s" => ("seconds", 1.0),
+        "min" => ("seconds", 60.0),
+        "h" => ("seconds", 3600.0),
+        "d" => ("seconds", 86_400.0),
+        "B" => ("bytes", 1.0),
+        "kB" | "1kB" => ("bytes", kib),
+        "2kB" => ("bytes", 2.0 * kib),
+        "4kB" => ("bytes", 4.0 * kib),
+        "8kB" => ("bytes", 8.0 * kib),
+        "16kB" => ("bytes", 16.0 * kib),
+        "32kB" => ("bytes", 32.0 * kib),
+        "64kB" => ("bytes", 64.0 * kib),
+        "MB" => ("bytes", kib * kib),
+        "16MB" => ("bytes", 16.0 * kib * kib),
+        "32MB" => ("bytes", 32.0 * kib * kib),
+        "64MB" => ("bytes", 64.0 * kib * kib),
+        "GB" => ("bytes", kib * kib * kib),
+        "TB" => ("bytes", kib * kib * kib * kib),
+        _ => return None,
+    })
+}
+
+/// One `pg_settings` row (`name`, `setting`, `unit`, `vartype`) as
+/// postgres_exporter exports it; `None` when it would skip it (an unknown
+/// unit or vartype, a value that is no number) or the name cannot be a
+/// metric name.
+pub(crate) fn setting(name: &str, setting: &str, unit: &str, vartype: &str) -> Option<Setting> {
+    let base = name.replace(['.', '-'], "_");
+    let valid = base.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if base.is_empty() || !valid {
+        return None;
+    }
+    let (suffix, value) = match vartype {
+        "bool" => ("", if setting == "on" { 1.0 } else { 0.0 }),
+        "integer" | "real" => {
+            let v: f64 = setting.trim().parse().ok()?;
+            let (suffix, factor) = setting_unit(unit)?;
+            // -1 means "disabled" for many settings: kept as is.
+            (suffix, if v == -1.0 { v } else { v * factor })
+        }
+        _ => return None,
+    };
+    let (metric, help) = if suffix.is_empty() {
+        (
+            format!("pg_settings_{base}"),
+            format!("Server Parameter: {name}"),
+        )
+    } else {
+        (
+            format!("pg_settings_{base}_{suffix}"),
+            format!("Server Parameter: {name} [Units converted to {suffix}.]"),
+        )
+    };
+    Some(Setting {
+        name: name.to_owned(),
+        metric,
+        value,
+        help,
+    })
 }
 
 /// Whether an index is unused: no scan since the statistics were reset and
@@ -284,6 +441,36 @@ mod tests {
         let mut t = table(20.0, 100_000.0, 0.0, 0.0);
         t.reltuples = 5000.0;
         assert!(rule.candidate(&t));
+    }
+
+    #[test]
+    fn settings_are_named_and_converted_like_postgres_exporter() {
+        /// (name, setting, unit, vartype, expected family and value)
+        type Case<'a> = (&'a str, &'a str, &'a str, &'a str, Option<(&'a str, f64)>);
+        #[rustfmt::skip]
+        let cases: [Case; 11] = [
+            ("max_connections", "100", "", "integer", Some(("pg_settings_max_connections", 100.0))),
+            ("shared_buffers", "16384", "8kB", "integer", Some(("pg_settings_shared_buffers_bytes", 134_217_728.0))),
+            ("work_mem", "4096", "kB", "integer", Some(("pg_settings_work_mem_bytes", 4_194_304.0))),
+            ("bgwriter_delay", "200", "ms", "integer", Some(("pg_settings_bgwriter_delay_seconds", 0.2))),
+            ("autovacuum_naptime", "1", "min", "integer", Some(("pg_settings_autovacuum_naptime_seconds", 60.0))),
+            ("autovacuum_work_mem", "-1", "kB", "integer", Some(("pg_settings_autovacuum_work_mem_bytes", -1.0))),
+            ("autovacuum_vacuum_scale_factor", "0.2", "", "real", Some(("pg_settings_autovacuum_vacuum_scale_factor", 0.2))),
+            ("log_file_mode", "0600", "", "integer", Some(("pg_settings_log_file_mode", 600.0))),
+            ("fsync", "on", "", "bool", Some(("pg_settings_fsync", 1.0))),
+            ("pg_stat_statements.track-x", "off", "", "bool", Some(("pg_settings_pg_stat_statements_track_x", 0.0))),
+            ("odd", "1", "parsec", "integer", None),
+        ];
+        for (name, value, unit, vartype, want) in cases {
+            let got = setting(name, value, unit, vartype).map(|s| (s.metric, s.value));
+            assert_eq!(
+                got,
+                want.map(|(m, v)| (m.to_owned(), v)),
+                "{name} = {value} {unit}"
+            );
+        }
+        assert_eq!(setting("application_name", "x", "", "string"), None);
+        assert_eq!(setting("x", "abc", "", "integer"), None);
     }
 
     #[test]

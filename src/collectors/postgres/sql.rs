@@ -8,40 +8,92 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::rules::{DatabaseStat, IndexStat, STAT_DATABASE_COLUMNS, TableStat};
+use super::rules::{self, DatabaseStat, IndexStat, STAT_DATABASE_COLUMNS, Setting, TableStat};
 use super::statements;
 use crate::collectors::custom_query::{CustomQueryConfig, QueryRow};
 use crate::collectors::statement_stats::{Counters, StatementRow};
 
-/// Connection stats, one row per (database, state). Our own sessions are
-/// excluded (this backend and every `application_name = 'perfwatch'`).
+/// Sessions, one row per (database, state, counted by perfwatch): every
+/// backend, as postgres_exporter's `pg_stat_activity_count` counts them;
+/// `counted` marks the client sessions perfwatch's own families count (not
+/// this backend, not any `application_name = 'perfwatch'` session, no
+/// background process; NULL `backend_type`, another role's session seen
+/// without pg_monitor, is not counted either). One read of the view serves
+/// both.
 const SQL_ACTIVITY: &str = "SELECT coalesce(datname, '')::text, coalesce(state, 'unknown')::text, \
+coalesce(backend_type = 'client backend' AND pid <> pg_backend_pid() \
+AND application_name IS DISTINCT FROM 'perfwatch', false) AS counted, \
 count(*)::float8, \
 coalesce(max(extract(epoch FROM now() - xact_start)), 0)::float8, \
 coalesce(max(extract(epoch FROM now() - query_start)) FILTER (WHERE state = 'active'), 0)::float8, \
 (count(*) FILTER (WHERE wait_event_type = 'Lock'))::float8 \
-FROM pg_stat_activity \
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() \
-AND application_name IS DISTINCT FROM 'perfwatch' \
-GROUP BY 1, 2";
+FROM pg_stat_activity GROUP BY 1, 2, 3";
 
-/// Connection settings, server start and version, and replication: the lag
-/// is postgres_exporter 0.11's `pg_replication` query (0 on a primary; NULL
-/// on a standby that has replayed nothing yet).
-const SQL_SETTINGS: &str = "SELECT current_setting('max_connections')::float8, \
-current_setting('superuser_reserved_connections')::float8, \
-coalesce(current_setting('reserved_connections', true), '0')::float8, \
-extract(epoch FROM pg_postmaster_start_time())::float8, \
+/// The head of [`SQL_SERVER`]: server start and version, privileges,
+/// replication (the lag is postgres_exporter 0.11's `pg_replication` query:
+/// 0 on a primary, NULL on a standby that has replayed nothing yet), and
+/// when the configuration was last loaded (`pg_settings` is re-read when it
+/// changes).
+macro_rules! server_head {
+    () => {
+        "SELECT extract(epoch FROM pg_postmaster_start_time())::float8, \
 current_setting('server_version')::text, \
 extract(epoch FROM now())::float8, \
 pg_has_role('pg_monitor', 'USAGE'), \
 pg_is_in_recovery(), \
 CASE WHEN NOT pg_is_in_recovery() THEN 0 \
-ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp())) END::float8";
+ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp())) END::float8, \
+extract(epoch FROM pg_conf_load_time())::float8, "
+    };
+}
+
+/// Server facts and `pg_stat_bgwriter` in one row (PostgreSQL < 17): the
+/// columns after the head in `metrics::BGWRITER` order; `stats_reset` in
+/// whole seconds, as postgres_exporter exports it.
+const SQL_SERVER: &str = concat!(
+    server_head!(),
+    "b.checkpoints_timed::float8, b.checkpoints_req::float8, \
+b.checkpoint_write_time::float8, b.checkpoint_sync_time::float8, \
+b.buffers_checkpoint::float8, b.buffers_clean::float8, b.maxwritten_clean::float8, \
+b.buffers_backend::float8, b.buffers_backend_fsync::float8, b.buffers_alloc::float8, \
+floor(extract(epoch FROM b.stats_reset))::float8 FROM pg_stat_bgwriter b"
+);
+
+/// [`SQL_SERVER`] for PostgreSQL 17+, whose `pg_stat_bgwriter` lost the
+/// checkpoint and backend columns (moved to `pg_stat_checkpointer` and
+/// `pg_stat_io`): those read NULL, so their families are absent, as they
+/// are with postgres_exporter 0.11 there.
+const SQL_SERVER_17: &str = concat!(
+    server_head!(),
+    "NULL::float8, NULL::float8, NULL::float8, NULL::float8, NULL::float8, \
+b.buffers_clean::float8, b.maxwritten_clean::float8, NULL::float8, NULL::float8, \
+b.buffers_alloc::float8, floor(extract(epoch FROM b.stats_reset))::float8 \
+FROM pg_stat_bgwriter b"
+);
+
+/// Columns of [`SQL_SERVER`] before `pg_stat_bgwriter`'s.
+const SERVER_HEAD_COLUMNS: usize = 7;
+
+/// How many `pg_stat_bgwriter` columns perfwatch exports.
+pub(super) const BGWRITER_COLUMNS: usize = 11;
+
+/// The numeric settings, as postgres_exporter reads them, except those the
+/// client set for its own session (`source = 'client'`: perfwatch's
+/// `statement_timeout`, `lock_timeout`, `idle_in_transaction_session_timeout`
+/// and sqlx's `extra_float_digits` are the session's values, not the
+/// server's). The view is a fixed list of the server's settings (~250 on
+/// PostgreSQL 15, plus those of loaded extensions); the LIMIT is only a
+/// ceiling.
+const SQL_PG_SETTINGS: &str = "SELECT name::text, coalesce(setting, '')::text, \
+coalesce(unit, '')::text, vartype::text FROM pg_settings \
+WHERE vartype IN ('bool', 'integer', 'real') AND source <> 'client' \
+ORDER BY name LIMIT 2000";
 
 /// Every database with its statistics reset time, whether it accepts
-/// connections and is no template, its `pg_stat_database` counters and its
-/// size. Every row of the view, the shared-objects row `datid = 0` included
+/// connections and is no template, its `pg_stat_database` counters, its
+/// size and its locks by mode (`rules::LOCK_MODES` order; one read of
+/// `pg_locks`, grouped, as postgres_exporter's `pg_locks` query counts
+/// them). Every row of the view, the shared-objects row `datid = 0` included
 /// (as postgres_exporter reads it); the view lists every database of
 /// `pg_database`. The size needs CONNECT on the database or
 /// pg_read_all_stats: without them it is NULL instead of an error failing
@@ -55,8 +107,23 @@ s.blks_read::float8, s.blks_hit::float8, s.tup_returned::float8, s.tup_fetched::
 s.tup_inserted::float8, s.tup_updated::float8, s.tup_deleted::float8, \
 s.conflicts::float8, s.temp_files::float8, s.temp_bytes::float8, s.deadlocks::float8, \
 CASE WHEN s.datid <> 0 AND (has_database_privilege(s.datid, 'CONNECT') \
-OR pg_has_role('pg_read_all_stats', 'USAGE')) THEN pg_database_size(s.datid)::float8 END \
-FROM pg_stat_database s LEFT JOIN pg_database d ON d.oid = s.datid ORDER BY 2";
+OR pg_has_role('pg_read_all_stats', 'USAGE')) THEN pg_database_size(s.datid)::float8 END, \
+coalesce(l.m0, 0)::float8, coalesce(l.m1, 0)::float8, coalesce(l.m2, 0)::float8, \
+coalesce(l.m3, 0)::float8, coalesce(l.m4, 0)::float8, coalesce(l.m5, 0)::float8, \
+coalesce(l.m6, 0)::float8, coalesce(l.m7, 0)::float8, coalesce(l.m8, 0)::float8 \
+FROM pg_stat_database s LEFT JOIN pg_database d ON d.oid = s.datid \
+LEFT JOIN (SELECT database, \
+count(*) FILTER (WHERE lower(mode) = 'accesssharelock') AS m0, \
+count(*) FILTER (WHERE lower(mode) = 'rowsharelock') AS m1, \
+count(*) FILTER (WHERE lower(mode) = 'rowexclusivelock') AS m2, \
+count(*) FILTER (WHERE lower(mode) = 'shareupdateexclusivelock') AS m3, \
+count(*) FILTER (WHERE lower(mode) = 'sharelock') AS m4, \
+count(*) FILTER (WHERE lower(mode) = 'sharerowexclusivelock') AS m5, \
+count(*) FILTER (WHERE lower(mode) = 'exclusivelock') AS m6, \
+count(*) FILTER (WHERE lower(mode) = 'accessexclusivelock') AS m7, \
+count(*) FILTER (WHERE lower(mode) = 'sireadlock') AS m8 \
+FROM pg_locks WHERE database IS NOT NULL AND database <> 0 GROUP BY database) l \
+ON l.database = s.datid ORDER BY 2";
 
 /// Columns of [`SQL_DATABASES`] before the counters.
 const DATABASE_KEY_COLUMNS: usize = 4;
@@ -78,13 +145,32 @@ pg_total_relation_size(s.relid)::float8 \
 FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
 WHERE s.schemaname <> ALL($1::text[])";
 
-/// `(datname, state, sessions, oldest transaction s, oldest active query s,
-/// sessions waiting on a lock)`.
-pub(super) type ActivityRow = (String, String, f64, f64, f64, f64);
-/// `(max_connections, superuser_reserved_connections, reserved_connections,
-/// server start epoch, server_version, now epoch, member of pg_monitor,
-/// in recovery, replication lag s)`.
-pub(super) type SettingsRow = (f64, f64, f64, f64, String, f64, bool, bool, Option<f64>);
+/// `(datname, state, counted by perfwatch, sessions, oldest transaction s,
+/// oldest active query s, sessions waiting on a lock)`.
+pub(super) type ActivityRow = (String, String, bool, f64, f64, f64, f64);
+
+/// The one-row server facts of every poll.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ServerRow {
+    /// When the server started (epoch seconds).
+    pub(super) started_unix: f64,
+    /// `server_version`.
+    pub(super) version: String,
+    /// The server's clock (epoch seconds).
+    pub(super) now_unix: f64,
+    /// Whether the role is a member of pg_monitor.
+    pub(super) monitor: bool,
+    /// `pg_is_in_recovery()`.
+    pub(super) in_recovery: bool,
+    /// Replication lag in seconds (0 on a primary).
+    pub(super) lag: Option<f64>,
+    /// `pg_conf_load_time()` (epoch seconds).
+    pub(super) conf_loaded_unix: f64,
+    /// `pg_stat_bgwriter` in `metrics::BGWRITER` order (NULL: the server has
+    /// no such column).
+    pub(super) bgwriter: [Option<f64>; BGWRITER_COLUMNS],
+}
+
 /// `(datname, stats reset epoch, accepts connections and is no template)`.
 pub(super) type DatabaseRow = (String, Option<f64>, bool);
 type IndexRow = (String, String, String, f64, f64, f64, f64, bool);
@@ -110,23 +196,35 @@ pub(super) type StatementKey = (i64, i64, i64);
 pub(super) struct ConnectionStats {
     /// Sessions by database and state.
     pub(super) activity: Vec<ActivityRow>,
-    /// Settings, server start, version, replication.
-    pub(super) settings: SettingsRow,
+    /// Server start, version, replication, bgwriter.
+    pub(super) server: ServerRow,
     /// Every database with its statistics reset time.
     pub(super) databases: Vec<DatabaseRow>,
-    /// `pg_stat_database` with sizes (the same statement as `databases`).
+    /// `pg_stat_database` with sizes and locks (the same statement as
+    /// `databases`).
     pub(super) stat_databases: Vec<DatabaseStat>,
+    /// The numeric settings, when they were (re)read by this call, with the
+    /// configuration load time they belong to.
+    pub(super) settings: Option<(f64, Vec<Setting>)>,
 }
 
-/// The connection stats of one poll: activity, settings, databases,
-/// database statistics.
-pub(super) async fn connection_stats(c: &mut PgConnection) -> Result<ConnectionStats, sqlx::Error> {
+/// The connection stats of one poll: activity, server facts, databases,
+/// database statistics, and the settings when the configuration was
+/// (re)loaded since `settings_loaded` (the `pg_conf_load_time()` of the
+/// settings the caller has; `None`: it has none).
+pub(super) async fn connection_stats(
+    c: &mut PgConnection,
+    settings_loaded: Option<f64>,
+) -> Result<ConnectionStats, sqlx::Error> {
     let a = sqlx::query_as::<_, ActivityRow>(SQL_ACTIVITY)
         .fetch_all(&mut *c)
         .await?;
-    let s = sqlx::query_as::<_, SettingsRow>(SQL_SETTINGS)
-        .fetch_one(&mut *c)
-        .await?;
+    let server_sql = if c.server_version_num().is_some_and(|v| v >= 170_000) {
+        SQL_SERVER_17
+    } else {
+        SQL_SERVER
+    };
+    let server = server_row(&sqlx::query(server_sql).fetch_one(&mut *c).await?)?;
     let rows = sqlx::query(SQL_DATABASES).fetch_all(&mut *c).await?;
     let mut databases = Vec::with_capacity(rows.len());
     let mut stat_databases = Vec::with_capacity(rows.len());
@@ -138,11 +236,44 @@ pub(super) async fn connection_stats(c: &mut PgConnection) -> Result<ConnectionS
         }
         stat_databases.push(stat);
     }
+    // Settings change only when the configuration is reloaded (or the
+    // server restarts, which reloads it): read them then, not every poll.
+    let settings = if settings_loaded != Some(server.conf_loaded_unix) {
+        let rows = sqlx::query_as::<_, (String, String, String, String)>(SQL_PG_SETTINGS)
+            .fetch_all(&mut *c)
+            .await?;
+        let parsed = rows
+            .iter()
+            .filter_map(|(name, value, unit, vartype)| rules::setting(name, value, unit, vartype))
+            .collect();
+        Some((server.conf_loaded_unix, parsed))
+    } else {
+        None
+    };
     Ok(ConnectionStats {
         activity: a,
-        settings: s,
+        server,
         databases,
         stat_databases,
+        settings,
+    })
+}
+
+/// Decodes the row of [`SQL_SERVER`].
+fn server_row(row: &PgRow) -> Result<ServerRow, sqlx::Error> {
+    let mut bgwriter = [None; BGWRITER_COLUMNS];
+    for (i, v) in bgwriter.iter_mut().enumerate() {
+        *v = row.try_get(SERVER_HEAD_COLUMNS + i)?;
+    }
+    Ok(ServerRow {
+        started_unix: row.try_get(0)?,
+        version: row.try_get(1)?,
+        now_unix: row.try_get(2)?,
+        monitor: row.try_get(3)?,
+        in_recovery: row.try_get(4)?,
+        lag: row.try_get(5)?,
+        conf_loaded_unix: row.try_get(6)?,
+        bgwriter,
     })
 }
 
@@ -156,12 +287,15 @@ fn database_stat(row: &PgRow) -> Result<DatabaseStat, sqlx::Error> {
             .try_get::<Option<f64>, _>(DATABASE_KEY_COLUMNS + i)?
             .unwrap_or(0.0);
     }
-    Ok(DatabaseStat {
-        datid: row.try_get::<i64, _>(0)?.to_string(),
-        datname: row.try_get(1)?,
-        columns,
-        size_bytes: row.try_get(DATABASE_KEY_COLUMNS + STAT_DATABASE_COLUMNS)?,
-    })
+    let size_at = DATABASE_KEY_COLUMNS + STAT_DATABASE_COLUMNS;
+    let datname: String = row.try_get(1)?;
+    let mut stat = DatabaseStat::empty(&row.try_get::<i64, _>(0)?.to_string(), &datname);
+    stat.columns = columns;
+    stat.size_bytes = row.try_get(size_at)?;
+    for (i, v) in stat.locks.iter_mut().enumerate() {
+        *v = row.try_get(size_at + 1 + i)?;
+    }
+    Ok(stat)
 }
 
 /// Index usage of the connected database, schemas in `exclude` left out.
@@ -327,4 +461,35 @@ fn cell_text(row: &PgRow, col: &str) -> Result<String, String> {
         return Ok(String::new());
     }
     Err("not text, a number or a boolean (cast it with ::text)".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The lock columns of [`SQL_DATABASES`] follow `rules::LOCK_MODES`,
+    /// which names the exported series.
+    #[test]
+    fn lock_columns_follow_the_lock_modes() {
+        for (i, mode) in rules::LOCK_MODES.iter().enumerate() {
+            assert!(
+                SQL_DATABASES.contains(&format!("lower(mode) = '{mode}') AS m{i},"))
+                    || SQL_DATABASES.contains(&format!("lower(mode) = '{mode}') AS m{i} ")),
+                "{mode} is not column m{i}"
+            );
+            assert!(SQL_DATABASES.contains(&format!("coalesce(l.m{i}, 0)::float8")));
+        }
+    }
+
+    /// Both versions of the server statement have the same columns.
+    #[test]
+    fn server_statements_have_the_same_columns() {
+        let columns = |sql: &str| sql.matches("::float8").count();
+        assert_eq!(columns(SQL_SERVER), columns(SQL_SERVER_17));
+        assert_eq!(
+            columns(SQL_SERVER),
+            SERVER_HEAD_COLUMNS - 3 + BGWRITER_COLUMNS,
+            "head: 4 float8 (start, now, lag, conf load) and 3 others"
+        );
+    }
 }

@@ -10,6 +10,10 @@ crate::metric_catalog! {
     /// families the HTTP collector fills too).
     pub const ALL;
 
+    /// redis_exporter's up gauge, filled by the engine from each poll's
+    /// outcome (see `KindInfo::peer_up`): the redis-mixin's `RedisDown`.
+    UP = Gauge("redis_up", ["target"], "Whether the last poll reached the Redis server (1) or not (0); perfwatch_target_up says whether it also succeeded.");
+
     // INFO fields exported as they are (`GAUGES` / `COUNTERS` in `mod.rs`).
     UPTIME_IN_SECONDS = Gauge("redis_uptime_in_seconds", ["target"], "Seconds since the Redis server started.");
     CONNECTED_CLIENTS = Gauge("redis_connected_clients", ["target"], "Client connections (excluding replicas).");
@@ -36,11 +40,95 @@ crate::metric_catalog! {
     NET_OUTPUT_BYTES_TOTAL = Counter("redis_net_output_bytes_total", ["target"], "Bytes written to the network.");
     CPU_SYS_SECONDS_TOTAL = Counter("redis_cpu_sys_seconds_total", ["target"], "System CPU used by Redis.");
     CPU_USER_SECONDS_TOTAL = Counter("redis_cpu_user_seconds_total", ["target"], "User CPU used by Redis.");
+    TOTAL_SYSTEM_MEMORY_BYTES = Gauge("redis_total_system_memory_bytes", ["target"], "Memory of the host Redis runs on, as Redis reads it (redis_exporter exports it with -include-system-metrics only).");
+    LOADING_DUMP_FILE = Gauge("redis_loading_dump_file", ["target"], "1 while Redis loads its RDB or AOF file.");
+
+    // Persistence. The `*_status` families are 1 for `ok`, 0 otherwise (as
+    // redis_exporter); the durations are -1 when there was none.
+    RDB_BGSAVE_IN_PROGRESS = Gauge("redis_rdb_bgsave_in_progress", ["target"], "1 while an RDB save runs.");
+    RDB_LAST_SAVE_TIMESTAMP_SECONDS = Gauge("redis_rdb_last_save_timestamp_seconds", ["target"], "Unix time of the last successful RDB save.");
+    RDB_LAST_BGSAVE_STATUS = Gauge("redis_rdb_last_bgsave_status", ["target"], "1 when the last RDB save succeeded, 0 when it failed.");
+    RDB_LAST_BGSAVE_DURATION_SECONDS = Gauge("redis_rdb_last_bgsave_duration_seconds", ["target"], "Duration of the last RDB save (-1: none yet). redis_exporter: redis_rdb_last_bgsave_duration_sec.");
+    RDB_CURRENT_BGSAVE_DURATION_SECONDS = Gauge("redis_rdb_current_bgsave_duration_seconds", ["target"], "Duration of the running RDB save (-1: none). redis_exporter: redis_rdb_current_bgsave_duration_sec.");
+    RDB_LAST_COW_SIZE_BYTES = Gauge("redis_rdb_last_cow_size_bytes", ["target"], "Copy-on-write memory of the last RDB save.");
+    AOF_ENABLED = Gauge("redis_aof_enabled", ["target"], "1 when the append-only file is on.");
+    AOF_REWRITE_IN_PROGRESS = Gauge("redis_aof_rewrite_in_progress", ["target"], "1 while an AOF rewrite runs.");
+    AOF_REWRITE_SCHEDULED = Gauge("redis_aof_rewrite_scheduled", ["target"], "1 when an AOF rewrite waits for an RDB save to end.");
+    AOF_LAST_REWRITE_DURATION_SECONDS = Gauge("redis_aof_last_rewrite_duration_seconds", ["target"], "Duration of the last AOF rewrite (-1: none yet). redis_exporter: redis_aof_last_rewrite_duration_sec.");
+    AOF_CURRENT_REWRITE_DURATION_SECONDS = Gauge("redis_aof_current_rewrite_duration_seconds", ["target"], "Duration of the running AOF rewrite (-1: none). redis_exporter: redis_aof_current_rewrite_duration_sec.");
+    AOF_LAST_COW_SIZE_BYTES = Gauge("redis_aof_last_cow_size_bytes", ["target"], "Copy-on-write memory of the last AOF rewrite.");
+    AOF_LAST_BGREWRITE_STATUS = Gauge("redis_aof_last_bgrewrite_status", ["target"], "1 when the last AOF rewrite succeeded, 0 when it failed.");
+    AOF_LAST_WRITE_STATUS = Gauge("redis_aof_last_write_status", ["target"], "1 when the last write to the AOF succeeded, 0 when it failed.");
+    AOF_CURRENT_SIZE_BYTES = Gauge("redis_aof_current_size_bytes", ["target"], "Size of the AOF (only while AOF is on).");
+    AOF_BASE_SIZE_BYTES = Gauge("redis_aof_base_size_bytes", ["target"], "Size of the AOF at the last rewrite or start (only while AOF is on).");
+    AOF_PENDING_REWRITE = Gauge("redis_aof_pending_rewrite", ["target"], "1 when an AOF rewrite is pending (only while AOF is on).");
+    AOF_BUFFER_LENGTH = Gauge("redis_aof_buffer_length", ["target"], "Bytes in the AOF buffer (only while AOF is on).");
+    AOF_REWRITE_BUFFER_LENGTH = Gauge("redis_aof_rewrite_buffer_length", ["target"], "Bytes in the AOF rewrite buffer (Redis < 7, only while AOF is on).");
+    AOF_PENDING_BIO_FSYNC = Gauge("redis_aof_pending_bio_fsync", ["target"], "fsync jobs queued in the background I/O (only while AOF is on).");
+    AOF_DELAYED_FSYNC = Gauge("redis_aof_delayed_fsync", ["target"], "Delayed fsyncs of the AOF (only while AOF is on).");
+
+    // Replication, both roles.
+    MASTER_REPL_OFFSET = Gauge("redis_master_repl_offset", ["target"], "Replication offset of this server (a primary's own; a replica's copy of its primary's).");
+    SECOND_REPL_OFFSET = Gauge("redis_second_repl_offset", ["target"], "Offset up to which the previous replication id is accepted (-1: none).");
+    REPL_BACKLOG_IS_ACTIVE = Gauge("redis_repl_backlog_is_active", ["target"], "1 when the replication backlog is allocated.");
+    REPLICATION_BACKLOG_BYTES = Gauge("redis_replication_backlog_bytes", ["target"], "Configured size of the replication backlog.");
+    REPL_BACKLOG_FIRST_BYTE_OFFSET = Gauge("redis_repl_backlog_first_byte_offset", ["target"], "Replication offset of the first byte in the backlog.");
+    REPL_BACKLOG_HISTORY_BYTES = Gauge("redis_repl_backlog_history_bytes", ["target"], "Bytes of data in the replication backlog.");
+    SLAVE_EXPIRES_TRACKED_KEYS = Gauge("redis_slave_expires_tracked_keys", ["target"], "Keys a writable replica tracks for expiry.");
+    // Primary side: one series per connected replica (`slaveN:` lines).
+    CONNECTED_SLAVE_OFFSET_BYTES = Gauge(
+        "redis_connected_slave_offset_bytes",
+        ["target", "slave_ip", "slave_port", "slave_state"],
+        "Replication offset a connected replica acknowledged."
+    );
+    CONNECTED_SLAVE_LAG_SECONDS = Gauge(
+        "redis_connected_slave_lag_seconds",
+        ["target", "slave_ip", "slave_port", "slave_state"],
+        "Seconds since a connected replica last acknowledged."
+    );
+    // Replica side.
+    MASTER_LINK_UP = Gauge(
+        "redis_master_link_up",
+        ["target", "master_host", "master_port"],
+        "1 when the replica's link to its primary is up."
+    );
+    MASTER_LAST_IO_SECONDS_AGO = Gauge(
+        "redis_master_last_io_seconds_ago",
+        ["target", "master_host", "master_port"],
+        "Seconds since the replica last heard from its primary (-1 while the link is down)."
+    );
+    MASTER_SYNC_IN_PROGRESS = Gauge(
+        "redis_master_sync_in_progress",
+        ["target", "master_host", "master_port"],
+        "1 while the replica syncs from its primary."
+    );
+    SLAVE_REPL_OFFSET = Gauge(
+        "redis_slave_repl_offset",
+        ["target", "master_host", "master_port"],
+        "Replication offset the replica has processed."
+    );
+    SLAVE_PRIORITY = Gauge("redis_slave_priority", ["target"], "The replica's priority for promotion (0: never).");
+    SLAVE_INFO = Gauge(
+        "redis_slave_info",
+        ["target", "master_host", "master_port", "read_only"],
+        "A constant 1 on a replica, labelled with its primary and read-only setting."
+    );
 
     // INFO facts with labels of their own.
     INSTANCE_INFO = Gauge(
         "redis_instance_info",
-        ["target", "redis_version", "redis_mode", "role", "os", "maxmemory_policy", "run_id"],
+        [
+            "target",
+            "redis_version",
+            "redis_mode",
+            "role",
+            "os",
+            "maxmemory_policy",
+            "run_id",
+            "redis_build_id",
+            "process_id",
+            "tcp_port"
+        ],
         "A constant 1 labelled with facts about the Redis server."
     );
     DB_KEYS = Gauge("redis_db_keys", ["target", "db"], "Keys in the database.");
@@ -146,6 +234,40 @@ crate::metric_catalog! {
         "perfwatch_redis_key_group_ttl_seconds",
         ["target", "db", "prefix"],
         "Remaining TTL of keys that have one, per prefix group, at the time they were scanned."
+    );
+
+    // Key checks (`key_checks.rs`): redis_exporter's -check-keys and
+    // -check-single-keys. `key` values are the keys the config names or its
+    // patterns match, at most `max_keys` of them.
+    KEY_SIZE = Gauge(
+        "redis_key_size",
+        ["target", "db", "key"],
+        "Length of a checked key: elements of a list, set, sorted set, hash or stream, bytes of a string, cardinality of a HyperLogLog; 0 for a named key that does not exist."
+    );
+    KEY_VALUE = Gauge(
+        "redis_key_value",
+        ["target", "db", "key"],
+        "Value of a checked string key that holds a number."
+    );
+    KEY_CHECKS_OVER_LIMIT = Gauge(
+        "perfwatch_redis_key_checks_over_limit",
+        ["target"],
+        "Keys named or matched by key_checks that were not checked this poll because of max_keys (0 when every key was checked)."
+    );
+    KEY_CHECK_PATTERN_COMPLETE = Gauge(
+        "perfwatch_redis_key_check_pattern_complete",
+        ["target", "db", "pattern"],
+        "1 once a key_checks pattern's SCAN has gone once over the whole database, 0 before (its matches so far are partial)."
+    );
+    KEY_CHECK_ERRORS_TOTAL = Counter(
+        "perfwatch_redis_key_check_errors_total",
+        ["target"],
+        "Key checks that got an error reply (database out of range, command denied by ACL); those keys are left out."
+    );
+    REPLICAS_NOT_EXPORTED = Gauge(
+        "perfwatch_redis_replicas_not_exported",
+        ["target"],
+        "Connected replicas beyond the first 64 (slaveN lines), whose redis_connected_slave_* series are left out."
     );
 
     // Cache hit ratio windows (`hit_ratio.rs`), filled by Redis (the whole

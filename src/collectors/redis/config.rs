@@ -55,7 +55,48 @@ pub struct RedisConfig {
     /// The optional key sampler.
     #[serde(default)]
     pub keys: Option<KeySamplerConfig>,
+    /// The optional key checks (`redis_key_size`, `redis_key_value`).
+    #[serde(default)]
+    pub key_checks: Option<KeyChecksConfig>,
 }
+
+/// `[redis.key_checks]`: redis_exporter's `-check-single-keys` (`keys`)
+/// and `-check-keys` (`patterns`), bounded.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyChecksConfig {
+    /// Keys to check, checked on every poll (a missing one reads 0):
+    /// `name` in the url's database, `db<N>=name` in database N.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// SCAN MATCH patterns (`celery*`, `db2=queue:*`); the keys they match
+    /// are checked.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// Most keys checked per poll; the rest are counted in
+    /// `perfwatch_redis_key_checks_over_limit`.
+    #[serde(default = "default_max_checked_keys")]
+    pub max_keys: usize,
+    /// COUNT hint of each pattern SCAN call.
+    #[serde(default = "default_scan_count")]
+    pub scan_count: usize,
+    /// Most keys the pattern SCANs may walk per poll (the sum of their
+    /// COUNT hints); a SCAN resumes from its cursor on the next poll.
+    #[serde(default = "default_max_scan_per_poll")]
+    pub max_scan_per_poll: usize,
+}
+
+fn default_max_checked_keys() -> usize {
+    100
+}
+fn default_max_scan_per_poll() -> usize {
+    10_000
+}
+
+/// Most `max_keys`: each checked key is one or two series.
+pub const MAX_CHECKED_KEYS: usize = 10_000;
+/// Most `keys` plus `patterns` entries.
+pub const MAX_KEY_CHECK_ENTRIES: usize = 1_000;
 
 fn default_slowlog_entries() -> u32 {
     128
@@ -191,6 +232,9 @@ impl RedisConfig {
         if let Some(k) = &self.keys {
             check_keys(k, &mut errors);
         }
+        if let Some(k) = &self.key_checks {
+            check_key_checks(k, &mut errors);
+        }
         let tls = match self.tls.as_ref().map(TlsSettings::validate) {
             Some(Ok(ready)) => Some(ready),
             Some(Err(problems)) => {
@@ -253,6 +297,47 @@ fn check_keys(k: &KeySamplerConfig, errors: &mut Problems) {
             "delimiter must not be empty when prefixes is empty".into(),
         ));
     }
+}
+
+fn check_key_checks(k: &KeyChecksConfig, errors: &mut Problems) {
+    let entries = k.keys.len() + k.patterns.len();
+    if entries == 0 {
+        errors.push((
+            "key_checks".into(),
+            "key_checks needs at least one entry in keys or patterns".into(),
+        ));
+    }
+    if entries > MAX_KEY_CHECK_ENTRIES {
+        errors.push((
+            "key_checks".into(),
+            format!(
+                "keys and patterns may have at most {MAX_KEY_CHECK_ENTRIES} entries together, got {entries}"
+            ),
+        ));
+    }
+    for (list, items) in [("keys", &k.keys), ("patterns", &k.patterns)] {
+        for (i, entry) in items.iter().enumerate() {
+            let (_, key) = super::key_checks::parse_entry(entry);
+            if key.is_empty() {
+                errors.push((
+                    format!("key_checks.{list}"),
+                    format!("{list}[{i}] \"{entry}\" names no key"),
+                ));
+            }
+        }
+    }
+    at_least_one(errors, "key_checks.max_keys", k.max_keys);
+    if k.max_keys > MAX_CHECKED_KEYS {
+        errors.push((
+            "key_checks.max_keys".into(),
+            format!(
+                "max_keys must be at most {MAX_CHECKED_KEYS}, got {}",
+                k.max_keys
+            ),
+        ));
+    }
+    at_least_one(errors, "key_checks.scan_count", k.scan_count);
+    at_least_one(errors, "key_checks.max_scan_per_poll", k.max_scan_per_poll);
 }
 
 /// What validating a `[[redis]]` table derives: the connection info parsed
@@ -352,5 +437,48 @@ mod tests {
             assert!(err.contains(want), "{keys}: {err}");
         }
         assert!(load("max_reply_bytes = 65536").is_ok());
+    }
+
+    #[test]
+    fn key_checks_are_bounded_and_name_the_bad_value() {
+        for (table, want) in [
+            (
+                "[redis.key_checks]\n",
+                "redis[0].key_checks: key_checks needs at least one entry in keys or patterns",
+            ),
+            (
+                "[redis.key_checks]\nkeys = [\"db2=\"]\n",
+                "redis[0].key_checks.keys: keys[0] \"db2=\" names no key",
+            ),
+            (
+                "[redis.key_checks]\npatterns = [\"\"]\n",
+                "redis[0].key_checks.patterns: patterns[0] \"\" names no key",
+            ),
+            (
+                "[redis.key_checks]\nkeys = [\"q\"]\nmax_keys = 0\n",
+                "max_keys must be at least 1, got 0",
+            ),
+            (
+                "[redis.key_checks]\nkeys = [\"q\"]\nmax_keys = 10001\n",
+                "max_keys must be at most 10000, got 10001",
+            ),
+            (
+                "[redis.key_checks]\nkeys = [\"q\"]\nmax_scan_per_poll = 0\n",
+                "max_scan_per_poll must be at least 1, got 0",
+            ),
+        ] {
+            let err = load(table).unwrap_err();
+            assert!(err.contains(want), "{table}: {err}");
+        }
+        let c =
+            load("[redis.key_checks]\nkeys = [\"celery\"]\npatterns = [\"db1=q:*\"]\n").unwrap();
+        let ReadyTarget::Redis(r) = &c.targets[0].ready else {
+            panic!("not redis")
+        };
+        let k = r.key_checks.as_ref().unwrap();
+        assert_eq!(
+            (k.max_keys, k.scan_count, k.max_scan_per_poll),
+            (100, 1000, 10_000)
+        );
     }
 }

@@ -104,6 +104,97 @@ impl Info {
     }
 }
 
+/// One `slaveN:` line of a primary's replication section:
+/// `slave0:ip=127.0.0.1,port=16392,state=online,offset=417,lag=0`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaLine {
+    /// `ip=`, as the replica announced it.
+    pub ip: String,
+    /// `port=`, the replica's listening port.
+    pub port: String,
+    /// `state=`: `online`, `wait_bgsave`, `send_bulk`, ….
+    pub state: String,
+    /// `offset=`: the replication offset the replica acknowledged.
+    pub offset: f64,
+    /// `lag=`: seconds since its last acknowledgement. None before Redis 3,
+    /// which has no `lag`.
+    pub lag: Option<f64>,
+}
+
+/// What a replica reports about its primary (the fields exist only when
+/// `role:slave`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrimaryLink {
+    /// `master_host:`.
+    pub host: String,
+    /// `master_port:`.
+    pub port: String,
+    /// `master_link_status:` is `up`.
+    pub up: bool,
+    /// `master_last_io_seconds_ago:` (-1 while the link is down).
+    pub last_io_seconds_ago: Option<f64>,
+    /// `master_sync_in_progress:`.
+    pub sync_in_progress: Option<f64>,
+    /// `slave_repl_offset:`.
+    pub repl_offset: Option<f64>,
+    /// `slave_read_only:` as written (`1`/`0`).
+    pub read_only: String,
+}
+
+impl Info {
+    /// A status field as redis_exporter exports it: 1 for `ok`, 0 for
+    /// anything else (`err`), None when absent.
+    pub fn status(&self, field: &str) -> Option<f64> {
+        self.text(field).map(|v| if v == "ok" { 1.0 } else { 0.0 })
+    }
+
+    /// The `slaveN:` lines of a primary, in N order. They are plain fields
+    /// to [`parse_info`] (their names are not fixed); a line whose offset is
+    /// missing or not a number is left out, as redis_exporter does.
+    pub fn replicas(&self) -> Vec<ReplicaLine> {
+        let mut lines: Vec<(u32, ReplicaLine)> = self
+            .fields
+            .iter()
+            .filter_map(|(name, value)| {
+                let n: u32 = name.strip_prefix("slave")?.parse().ok()?;
+                let get = |key: &str| pairs(value).find(|(k, _)| *k == key).map(|(_, v)| v);
+                let offset = get("offset")?.parse::<f64>().ok()?;
+                let lag = match get("lag") {
+                    Some(l) => Some(l.parse::<f64>().ok()?),
+                    None => None,
+                };
+                let line = ReplicaLine {
+                    ip: get("ip").unwrap_or("").to_owned(),
+                    port: get("port").unwrap_or("").to_owned(),
+                    state: get("state").unwrap_or("").to_owned(),
+                    offset,
+                    lag,
+                };
+                Some((n, line))
+            })
+            .collect();
+        // BTreeMap order is by name (`slave10` before `slave2`): sort by N.
+        lines.sort_by_key(|(n, _)| *n);
+        lines.into_iter().map(|(_, l)| l).collect()
+    }
+
+    /// A replica's link to its primary; None on a primary.
+    pub fn primary_link(&self) -> Option<PrimaryLink> {
+        if self.text("role") != Some("slave") {
+            return None;
+        }
+        Some(PrimaryLink {
+            host: self.text("master_host").unwrap_or("").to_owned(),
+            port: self.text("master_port").unwrap_or("").to_owned(),
+            up: self.text("master_link_status") == Some("up"),
+            last_io_seconds_ago: self.number("master_last_io_seconds_ago"),
+            sync_in_progress: self.number("master_sync_in_progress"),
+            repl_offset: self.number("slave_repl_offset"),
+            read_only: self.text("slave_read_only").unwrap_or("").to_owned(),
+        })
+    }
+}
+
 /// Parse an INFO reply. Never fails: unknown fields are kept, malformed lines are skipped (counted in the returned usize so the caller can export a parse-error counter).
 ///
 /// Accepts CRLF (as Redis sends it) and LF line endings. Blank lines and
@@ -582,7 +673,16 @@ mod tests {
     const VALKEY_8_1: &str = fixture!("valkey-8.1.txt");
     const VALKEY_9_1: &str = fixture!("valkey-9.1.txt");
 
+    const REDIS_7_0_PRIMARY: &str = fixture!("redis-7.0-primary.txt");
+    const REDIS_7_0_REPLICA: &str = fixture!("redis-7.0-replica.txt");
+    const REDIS_7_0_REPLICA_DOWN: &str = fixture!("redis-7.0-replica-link-down.txt");
+    const REDIS_7_0_AOF: &str = fixture!("redis-7.0-aof.txt");
+
     const ALL_FIXTURES: &[(&str, &str)] = &[
+        ("redis-7.0-primary", REDIS_7_0_PRIMARY),
+        ("redis-7.0-replica", REDIS_7_0_REPLICA),
+        ("redis-7.0-replica-link-down", REDIS_7_0_REPLICA_DOWN),
+        ("redis-7.0-aof", REDIS_7_0_AOF),
         ("redis-5.0", REDIS_5_0),
         ("redis-6.0", REDIS_6_0),
         ("redis-6.2", REDIS_6_2),
@@ -882,5 +982,152 @@ mod tests {
         // one copied from another project's test data.
         assert!(REDIS_7_0.contains("\r\n"));
         assert!(!REDIS_6_0.contains('\r'));
+    }
+
+    fn replica(ip: &str, port: &str, state: &str, offset: f64, lag: Option<f64>) -> ReplicaLine {
+        ReplicaLine {
+            ip: ip.into(),
+            port: port.into(),
+            state: state.into(),
+            offset,
+            lag,
+        }
+    }
+
+    #[test]
+    fn replica_lines_in_index_order_lag_optional_bad_offset_left_out() {
+        let (info, malformed) = parse_info(
+            "role:master\r\nconnected_slaves:4\r\n\
+             slave10:ip=10.0.0.10,port=6379,state=online,offset=7,lag=1\r\n\
+             slave2:ip=10.0.0.2,port=6380,state=wait_bgsave,offset=0,lag=0\r\n\
+             slave3:ip=10.0.0.3,port=6379,state=online,offset=5\r\n\
+             slave4:ip=10.0.0.4,port=6379,state=online,offset=x,lag=0\r\n\
+             slave_expires_tracked_keys:0\r\nslave_repl_offset:3\r\n",
+        );
+        assert_eq!(malformed, 0);
+        assert_eq!(
+            info.replicas(),
+            vec![
+                replica("10.0.0.2", "6380", "wait_bgsave", 0.0, Some(0.0)),
+                replica("10.0.0.3", "6379", "online", 5.0, None),
+                replica("10.0.0.10", "6379", "online", 7.0, Some(1.0)),
+            ]
+        );
+        assert_eq!(info.primary_link(), None, "a primary has no link");
+    }
+
+    #[test]
+    fn status_fields_are_one_for_ok_only() {
+        let (info, _) = parse_info(
+            "rdb_last_bgsave_status:ok\r\naof_last_bgrewrite_status:err\r\naof_last_write_status:\r\n",
+        );
+        assert_eq!(info.status("rdb_last_bgsave_status"), Some(1.0));
+        assert_eq!(info.status("aof_last_bgrewrite_status"), Some(0.0));
+        assert_eq!(info.status("aof_last_write_status"), Some(0.0));
+        assert_eq!(info.status("absent"), None);
+    }
+
+    #[test]
+    fn fixture_redis_7_0_primary_with_a_replica() {
+        let (info, malformed) = parse_info(REDIS_7_0_PRIMARY);
+        assert_eq!(malformed, 0);
+        assert_eq!(
+            info.replicas(),
+            vec![replica("127.0.0.1", "16392", "online", 417.0, Some(0.0))]
+        );
+        assert_eq!(info.primary_link(), None);
+        for (field, want) in [
+            ("connected_slaves", 1.0),
+            ("master_repl_offset", 417.0),
+            ("repl_backlog_active", 1.0),
+            ("repl_backlog_size", 1048576.0),
+            ("repl_backlog_first_byte_offset", 1.0),
+            ("repl_backlog_histlen", 417.0),
+            ("second_repl_offset", -1.0),
+            ("total_system_memory", 25276182528.0),
+            ("rdb_last_save_time", 1796620777.0),
+            ("rdb_last_bgsave_time_sec", 0.0),
+            ("rdb_current_bgsave_time_sec", -1.0),
+            ("rdb_last_cow_size", 409600.0),
+            ("aof_enabled", 0.0),
+            ("aof_last_rewrite_time_sec", -1.0),
+            ("loading", 0.0),
+        ] {
+            assert_eq!(info.number(field), Some(want), "{field}");
+        }
+        assert_eq!(info.number("aof_current_size"), None, "AOF is off");
+        assert_eq!(info.status("rdb_last_bgsave_status"), Some(1.0));
+        assert_eq!(info.status("aof_last_write_status"), Some(1.0));
+    }
+
+    #[test]
+    fn fixture_redis_7_0_replica_link_up_and_down() {
+        let link = |text: &str| {
+            let (info, malformed) = parse_info(text);
+            assert_eq!(malformed, 0);
+            assert!(info.replicas().is_empty());
+            assert_eq!(info.number("slave_priority"), Some(100.0));
+            info.primary_link().expect("a replica")
+        };
+        let want = |up: bool, last_io: f64| PrimaryLink {
+            host: "127.0.0.1".into(),
+            port: "16391".into(),
+            up,
+            last_io_seconds_ago: Some(last_io),
+            sync_in_progress: Some(0.0),
+            repl_offset: Some(417.0),
+            read_only: "1".into(),
+        };
+        assert_eq!(link(REDIS_7_0_REPLICA), want(true, 8.0));
+        assert_eq!(link(REDIS_7_0_REPLICA_DOWN), want(false, -1.0));
+    }
+
+    #[test]
+    fn fixture_redis_7_0_aof_on() {
+        let (info, malformed) = parse_info(REDIS_7_0_AOF);
+        assert_eq!(malformed, 0);
+        for (field, want) in [
+            ("aof_enabled", 1.0),
+            ("aof_current_size", 105.0),
+            ("aof_base_size", 0.0),
+            ("aof_pending_rewrite", 0.0),
+            ("aof_buffer_length", 0.0),
+            ("aof_pending_bio_fsync", 0.0),
+            ("aof_delayed_fsync", 0.0),
+        ] {
+            assert_eq!(info.number(field), Some(want), "{field}");
+        }
+        assert_eq!(
+            info.number("aof_rewrite_buffer_length"),
+            None,
+            "gone in Redis 7"
+        );
+    }
+
+    #[test]
+    fn older_servers_have_persistence_and_replication_fields() {
+        // The families redis_exporter derives from these fields exist on
+        // every recorded version (Redis 5 to Valkey 9).
+        for (name, text) in ALL_FIXTURES {
+            let (info, _) = parse_info(text);
+            for field in [
+                "total_system_memory",
+                "rdb_last_save_time",
+                "rdb_last_bgsave_time_sec",
+                "aof_enabled",
+                "aof_last_rewrite_time_sec",
+                "master_repl_offset",
+                "repl_backlog_size",
+            ] {
+                assert!(info.number(field).is_some(), "{name}: {field}");
+            }
+            for field in [
+                "rdb_last_bgsave_status",
+                "aof_last_bgrewrite_status",
+                "aof_last_write_status",
+            ] {
+                assert!(info.status(field).is_some(), "{name}: {field}");
+            }
+        }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Per poll, one pipelined round trip on one persistent connection: `INFO`
 //! (only the sections we read) and `SLOWLOG GET`/`LEN`. The optional key
-//! sampler adds bounded SCAN batches. What a poll reads is bounded in bytes
+//! sampler adds bounded SCAN batches, the optional key checks a few
+//! pipelines (`key_checks.rs`). What a poll reads is bounded in bytes
 //! (`max_reply_bytes`, see `connection.rs`), and the INFO families with a
 //! label per command, error code or database in series (`top.rs`). Raw INFO
 //! facts keep redis_exporter's names and labels (plus `target`) so its
@@ -12,14 +13,15 @@
 //! Layout: `config.rs` (the `[[redis]]` table), `connection.rs` (the
 //! byte-bounded connection), `info.rs` (pure INFO parser), `top.rs` (top-N +
 //! `other` of the INFO families), `slowlog.rs` (pure SLOWLOG parsing and
-//! counting), `keys.rs` (key sampler), this file (capabilities, metric
-//! mapping).
+//! counting), `keys.rs` (key sampler), `key_checks.rs` (redis_exporter's
+//! key checks), this file (capabilities, metric mapping).
 
 pub mod catalog;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod hit_ratio;
 pub(crate) mod info;
+pub(crate) mod key_checks;
 pub(crate) mod keys;
 pub(crate) mod slowlog;
 pub(crate) mod top;
@@ -29,11 +31,12 @@ use std::time::Instant;
 use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Value};
 
-pub use config::{KeySamplerConfig, RedisConfig, RedisReady, RedisTarget};
+pub use config::{KeyChecksConfig, KeySamplerConfig, RedisConfig, RedisReady, RedisTarget};
 use connection::ConnectError;
 use connection::{ReplyBudget, Session};
 use hit_ratio::export_hit_ratio;
 use info::Info;
+use key_checks::KeyChecker;
 use keys::{KeySampler, OwnLookups};
 use slowlog::SlowlogTracker;
 use top::SeriesLimits;
@@ -91,6 +94,7 @@ pub struct RedisCollector {
     evictions: CounterWindows,
     slowlog: SlowlogTracker,
     sampler: Option<KeySampler>,
+    key_checks: Option<KeyChecker>,
     info_malformed_lines: u64,
     /// Lookups by our own key sampler since the server's counters were last
     /// reset, subtracted from the hit ratio.
@@ -106,6 +110,7 @@ impl RedisCollector {
             .connection_info(false)
             .map_or(0, |i| i.redis_settings().db());
         let sampler = cfg.keys.clone().map(|k| KeySampler::new(k, db));
+        let key_checks = cfg.key_checks.clone().map(|k| KeyChecker::new(k, db));
         Self {
             cfg: cfg.clone(),
             timing,
@@ -116,6 +121,7 @@ impl RedisCollector {
             evictions: CounterWindows::new(),
             slowlog: SlowlogTracker::default(),
             sampler,
+            key_checks,
             info_malformed_lines: 0,
             own_lookups: OwnLookups::default(),
             last_raw: None,
@@ -234,6 +240,9 @@ impl RedisCollector {
         if let Some(s) = &self.sampler {
             s.export(out, target);
         }
+        if let Some(k) = &self.key_checks {
+            k.export(out, target);
+        }
 
         let mut headline = vec![(
             "version".to_owned(),
@@ -266,6 +275,9 @@ impl Collector for RedisCollector {
             self.live = Some(live);
             if let Some(s) = &mut self.sampler {
                 s.restart_cycle();
+            }
+            if let Some(k) = &mut self.key_checks {
+                k.restart();
             }
         }
         self.budget.reset();
@@ -323,12 +335,16 @@ impl Collector for RedisCollector {
         } else {
             None
         };
+        // Lookups our own commands cause (key sampler, key checks): INFO
+        // was read before them, so they show in the counters of the next
+        // poll; export first, then add them.
+        let mut own = OwnLookups::default();
         if let Some(sampler) = &mut self.sampler {
             let budget = self
                 .timing
                 .timeout
                 .mul_f64(self.cfg.keys.as_ref().map_or(0.5, |k| k.time_budget_ratio));
-            let own = sampler
+            let o = sampler
                 .step(
                     &mut live.session.conn,
                     budget,
@@ -337,16 +353,21 @@ impl Collector for RedisCollector {
                 )
                 .await
                 .map_err(|e| classify(&self.cfg.common.name, &self.budget, &e))?;
-            // INFO was read before the scan, so these lookups show in the
-            // counters of the next poll; export first, then add them.
-            let mut families = Families::new();
-            let headline = self.export(&info, slowlog_len, &mut families);
-            self.own_lookups.hits += own.hits;
-            self.own_lookups.misses += own.misses;
-            return Ok(PollOutput { families, headline });
+            own.hits += o.hits;
+            own.misses += o.misses;
+        }
+        if let Some(checks) = &mut self.key_checks {
+            let o = checks
+                .step(&mut live.session.conn, &self.budget)
+                .await
+                .map_err(|e| classify(&self.cfg.common.name, &self.budget, &e))?;
+            own.hits += o.hits;
+            own.misses += o.misses;
         }
         let mut families = Families::new();
         let headline = self.export(&info, slowlog_len, &mut families);
+        self.own_lookups.hits += own.hits;
+        self.own_lookups.misses += own.misses;
         Ok(PollOutput { families, headline })
     }
 
@@ -410,7 +431,9 @@ fn classify(target: &str, budget: &ReplyBudget, e: &RedisError) -> PollError {
     PollError::new(reason, format!("redis target \"{target}\": {e}"))
 }
 
-/// INFO fields exported as gauges: (field, family, scale).
+/// INFO fields exported as gauges: (field, family, divisor to the base
+/// unit). Dividing, not multiplying by 1e-6, gives redis_exporter's exact
+/// values (519 / 1e6 is 0.000519; 519 * 1e-6 is not).
 const GAUGES: &[(&str, &MetricDef, f64)] = &[
     ("uptime_in_seconds", &catalog::UPTIME_IN_SECONDS, 1.0),
     ("connected_clients", &catalog::CONNECTED_CLIENTS, 1.0),
@@ -433,10 +456,115 @@ const GAUGES: &[(&str, &MetricDef, f64)] = &[
         &catalog::RDB_CHANGES_SINCE_LAST_SAVE,
         1.0,
     ),
-    ("latest_fork_usec", &catalog::LATEST_FORK_SECONDS, 1e-6),
+    ("latest_fork_usec", &catalog::LATEST_FORK_SECONDS, 1e6),
+    (
+        "total_system_memory",
+        &catalog::TOTAL_SYSTEM_MEMORY_BYTES,
+        1.0,
+    ),
+    ("loading", &catalog::LOADING_DUMP_FILE, 1.0),
+    // Persistence.
+    (
+        "rdb_bgsave_in_progress",
+        &catalog::RDB_BGSAVE_IN_PROGRESS,
+        1.0,
+    ),
+    (
+        "rdb_last_save_time",
+        &catalog::RDB_LAST_SAVE_TIMESTAMP_SECONDS,
+        1.0,
+    ),
+    (
+        "rdb_last_bgsave_time_sec",
+        &catalog::RDB_LAST_BGSAVE_DURATION_SECONDS,
+        1.0,
+    ),
+    (
+        "rdb_current_bgsave_time_sec",
+        &catalog::RDB_CURRENT_BGSAVE_DURATION_SECONDS,
+        1.0,
+    ),
+    ("rdb_last_cow_size", &catalog::RDB_LAST_COW_SIZE_BYTES, 1.0),
+    ("aof_enabled", &catalog::AOF_ENABLED, 1.0),
+    (
+        "aof_rewrite_in_progress",
+        &catalog::AOF_REWRITE_IN_PROGRESS,
+        1.0,
+    ),
+    (
+        "aof_rewrite_scheduled",
+        &catalog::AOF_REWRITE_SCHEDULED,
+        1.0,
+    ),
+    (
+        "aof_last_rewrite_time_sec",
+        &catalog::AOF_LAST_REWRITE_DURATION_SECONDS,
+        1.0,
+    ),
+    (
+        "aof_current_rewrite_time_sec",
+        &catalog::AOF_CURRENT_REWRITE_DURATION_SECONDS,
+        1.0,
+    ),
+    ("aof_last_cow_size", &catalog::AOF_LAST_COW_SIZE_BYTES, 1.0),
+    ("aof_current_size", &catalog::AOF_CURRENT_SIZE_BYTES, 1.0),
+    ("aof_base_size", &catalog::AOF_BASE_SIZE_BYTES, 1.0),
+    ("aof_pending_rewrite", &catalog::AOF_PENDING_REWRITE, 1.0),
+    ("aof_buffer_length", &catalog::AOF_BUFFER_LENGTH, 1.0),
+    (
+        "aof_rewrite_buffer_length",
+        &catalog::AOF_REWRITE_BUFFER_LENGTH,
+        1.0,
+    ),
+    (
+        "aof_pending_bio_fsync",
+        &catalog::AOF_PENDING_BIO_FSYNC,
+        1.0,
+    ),
+    ("aof_delayed_fsync", &catalog::AOF_DELAYED_FSYNC, 1.0),
+    // Replication.
+    ("master_repl_offset", &catalog::MASTER_REPL_OFFSET, 1.0),
+    ("second_repl_offset", &catalog::SECOND_REPL_OFFSET, 1.0),
+    ("repl_backlog_active", &catalog::REPL_BACKLOG_IS_ACTIVE, 1.0),
+    (
+        "repl_backlog_size",
+        &catalog::REPLICATION_BACKLOG_BYTES,
+        1.0,
+    ),
+    (
+        "repl_backlog_first_byte_offset",
+        &catalog::REPL_BACKLOG_FIRST_BYTE_OFFSET,
+        1.0,
+    ),
+    (
+        "repl_backlog_histlen",
+        &catalog::REPL_BACKLOG_HISTORY_BYTES,
+        1.0,
+    ),
+    (
+        "slave_expires_tracked_keys",
+        &catalog::SLAVE_EXPIRES_TRACKED_KEYS,
+        1.0,
+    ),
+    ("slave_priority", &catalog::SLAVE_PRIORITY, 1.0),
 ];
 
-/// INFO fields exported as counters: (field, family, scale).
+/// INFO status fields (`ok` or `err`), exported as 1 or 0.
+const STATUSES: &[(&str, &MetricDef)] = &[
+    ("rdb_last_bgsave_status", &catalog::RDB_LAST_BGSAVE_STATUS),
+    (
+        "aof_last_bgrewrite_status",
+        &catalog::AOF_LAST_BGREWRITE_STATUS,
+    ),
+    ("aof_last_write_status", &catalog::AOF_LAST_WRITE_STATUS),
+];
+
+/// Most `slaveN:` lines exported as series: a primary has a handful of
+/// replicas; a server that lists thousands is broken or hostile, and each
+/// line is two series.
+pub(crate) const MAX_REPLICAS: usize = 64;
+
+/// INFO fields exported as counters: (field, family, divisor).
 const COUNTERS: &[(&str, &MetricDef, f64)] = &[
     ("keyspace_hits", &catalog::KEYSPACE_HITS_TOTAL, 1.0),
     ("keyspace_misses", &catalog::KEYSPACE_MISSES_TOTAL, 1.0),
@@ -476,14 +604,14 @@ const COUNTERS: &[(&str, &MetricDef, f64)] = &[
 /// `limits` (top N + `other`).
 pub(crate) fn export_info(info: &Info, target: &str, limits: SeriesLimits, out: &mut Families) {
     let t = [("target", target)];
-    for (field, def, scale) in GAUGES {
+    for (field, def, divisor) in GAUGES {
         if let Some(v) = info.number(field) {
-            out.gauge(def, &t, v * scale);
+            out.gauge(def, &t, v / divisor);
         }
     }
-    for (field, def, scale) in COUNTERS {
+    for (field, def, divisor) in COUNTERS {
         if let Some(v) = info.number(field) {
-            out.counter(def, &t, v * scale);
+            out.counter(def, &t, v / divisor);
         }
     }
     let text = |k: &str| info.text(k).unwrap_or("");
@@ -497,9 +625,18 @@ pub(crate) fn export_info(info: &Info, target: &str, limits: SeriesLimits, out: 
             ("os", text("os")),
             ("maxmemory_policy", text("maxmemory_policy")),
             ("run_id", text("run_id")),
+            ("redis_build_id", text("redis_build_id")),
+            ("process_id", text("process_id")),
+            ("tcp_port", text("tcp_port")),
         ],
         1.0,
     );
+    for (field, def) in STATUSES {
+        if let Some(v) = info.status(field) {
+            out.gauge(def, &t, v);
+        }
+    }
+    export_replication(info, target, out);
     for db in top::top_dbs(&info.keyspace, limits.dbs) {
         let l = [("target", target), ("db", db.label.as_str())];
         out.gauge(&catalog::DB_KEYS, &l, db.keys as f64);
@@ -544,5 +681,195 @@ pub(crate) fn export_info(info: &Info, target: &str, limits: SeriesLimits, out: 
         && max > 0.0
     {
         out.gauge(&catalog::CLIENTS_USED_RATIO, &t, c / max);
+    }
+}
+
+/// The replication facts with labels of their own: per connected replica on
+/// a primary, the link to the primary on a replica (redis_exporter's names
+/// and labels).
+fn export_replication(info: &Info, target: &str, out: &mut Families) {
+    let replicas = info.replicas();
+    for r in replicas.iter().take(MAX_REPLICAS) {
+        let l = [
+            ("target", target),
+            ("slave_ip", r.ip.as_str()),
+            ("slave_port", r.port.as_str()),
+            ("slave_state", r.state.as_str()),
+        ];
+        out.gauge(&catalog::CONNECTED_SLAVE_OFFSET_BYTES, &l, r.offset);
+        if let Some(lag) = r.lag {
+            out.gauge(&catalog::CONNECTED_SLAVE_LAG_SECONDS, &l, lag);
+        }
+    }
+    out.gauge(
+        &catalog::REPLICAS_NOT_EXPORTED,
+        &[("target", target)],
+        replicas.len().saturating_sub(MAX_REPLICAS) as f64,
+    );
+    let Some(link) = info.primary_link() else {
+        return;
+    };
+    let l = [
+        ("target", target),
+        ("master_host", link.host.as_str()),
+        ("master_port", link.port.as_str()),
+    ];
+    out.gauge(&catalog::MASTER_LINK_UP, &l, f64::from(u8::from(link.up)));
+    for (def, v) in [
+        (
+            &catalog::MASTER_LAST_IO_SECONDS_AGO,
+            link.last_io_seconds_ago,
+        ),
+        (&catalog::MASTER_SYNC_IN_PROGRESS, link.sync_in_progress),
+        (&catalog::SLAVE_REPL_OFFSET, link.repl_offset),
+    ] {
+        if let Some(v) = v {
+            out.gauge(def, &l, v);
+        }
+    }
+    out.gauge(
+        &catalog::SLAVE_INFO,
+        &[
+            ("target", target),
+            ("master_host", link.host.as_str()),
+            ("master_port", link.port.as_str()),
+            ("read_only", link.read_only.as_str()),
+        ],
+        1.0,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exposition::sample_value;
+
+    const LIMITS: SeriesLimits = SeriesLimits {
+        commands: 100,
+        error_codes: 50,
+        dbs: 16,
+    };
+
+    fn export(file: &str) -> Vec<prometheus::proto::MetricFamily> {
+        let path = format!(
+            "{}/tests/data/redis-info/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let (info, _) = info::parse_info(&std::fs::read_to_string(path).unwrap());
+        let mut out = Families::new();
+        export_info(&info, "t", LIMITS, &mut out);
+        out.into_vec()
+    }
+
+    #[test]
+    fn a_primary_exports_persistence_and_one_series_per_replica() {
+        let f = export("redis-7.0-primary.txt");
+        let replica = [
+            ("target", "t"),
+            ("slave_ip", "127.0.0.1"),
+            ("slave_port", "16392"),
+            ("slave_state", "online"),
+        ];
+        let t = [("target", "t")];
+        for (name, labels, want) in [
+            (
+                "redis_connected_slave_offset_bytes",
+                &replica[..],
+                Some(417.0),
+            ),
+            ("redis_connected_slave_lag_seconds", &replica[..], Some(0.0)),
+            ("redis_master_repl_offset", &t[..], Some(417.0)),
+            ("redis_repl_backlog_history_bytes", &t[..], Some(417.0)),
+            (
+                "redis_total_system_memory_bytes",
+                &t[..],
+                Some(25276182528.0),
+            ),
+            ("redis_rdb_last_bgsave_status", &t[..], Some(1.0)),
+            ("redis_rdb_last_bgsave_duration_seconds", &t[..], Some(0.0)),
+            (
+                "redis_aof_last_rewrite_duration_seconds",
+                &t[..],
+                Some(-1.0),
+            ),
+            (
+                "redis_rdb_last_save_timestamp_seconds",
+                &t[..],
+                Some(1796620777.0),
+            ),
+            ("perfwatch_redis_replicas_not_exported", &t[..], Some(0.0)),
+            ("redis_master_link_up", &t[..], None),
+            ("redis_slave_info", &t[..], None),
+            ("redis_aof_current_size_bytes", &t[..], None),
+        ] {
+            assert_eq!(sample_value(&f, name, labels), want, "{name}");
+        }
+        assert_eq!(
+            sample_value(
+                &f,
+                "redis_instance_info",
+                &[("tcp_port", "16391"), ("redis_build_id", "ae4d7c971a948f0")]
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn a_replica_exports_its_link_labelled_with_its_primary() {
+        let primary = [
+            ("target", "t"),
+            ("master_host", "127.0.0.1"),
+            ("master_port", "16391"),
+        ];
+        for (file, up, last_io) in [
+            ("redis-7.0-replica.txt", 1.0, 8.0),
+            ("redis-7.0-replica-link-down.txt", 0.0, -1.0),
+        ] {
+            let f = export(file);
+            for (name, want) in [
+                ("redis_master_link_up", Some(up)),
+                ("redis_master_last_io_seconds_ago", Some(last_io)),
+                ("redis_master_sync_in_progress", Some(0.0)),
+                ("redis_slave_repl_offset", Some(417.0)),
+                ("redis_connected_slave_offset_bytes", None),
+            ] {
+                assert_eq!(sample_value(&f, name, &primary), want, "{file}: {name}");
+            }
+            let mut info = primary.to_vec();
+            info.push(("read_only", "1"));
+            assert_eq!(sample_value(&f, "redis_slave_info", &info), Some(1.0));
+            assert_eq!(
+                sample_value(&f, "redis_slave_priority", &[("target", "t")]),
+                Some(100.0)
+            );
+        }
+    }
+
+    #[test]
+    fn replicas_beyond_the_cap_are_counted() {
+        let mut text = String::from("role:master\r\n");
+        for i in 0..MAX_REPLICAS + 3 {
+            text.push_str(&format!(
+                "slave{i}:ip=10.0.0.1,port={},state=online,offset=1,lag=0\r\n",
+                7000 + i
+            ));
+        }
+        let (info, _) = info::parse_info(&text);
+        let mut out = Families::new();
+        export_info(&info, "t", LIMITS, &mut out);
+        let f = out.into_vec();
+        let offsets = f
+            .iter()
+            .find(|m| m.name() == "redis_connected_slave_offset_bytes")
+            .map_or(0, |m| m.get_metric().len());
+        assert_eq!(offsets, MAX_REPLICAS);
+        assert_eq!(
+            sample_value(
+                &f,
+                "perfwatch_redis_replicas_not_exported",
+                &[("target", "t")]
+            ),
+            Some(3.0)
+        );
     }
 }
