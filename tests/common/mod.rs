@@ -294,6 +294,16 @@ pub async fn timed<T>(fut: impl Future<Output = T>) -> (T, Duration) {
 
 /// Asserts that `promtool check metrics` accepts `text` without a word.
 pub fn promtool_check_metrics(text: &str) {
+    let (success, report) = promtool_report(text);
+    assert!(
+        success && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+}
+
+/// Runs `promtool check metrics` on `text`: whether it exited 0, and what
+/// it printed (one `name message` line per problem).
+pub fn promtool_report(text: &str) -> (bool, String) {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let promtool = perfwatch_testbench::find_binary("promtool", "prometheus")
@@ -317,10 +327,7 @@ pub fn promtool_check_metrics(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        out.status.success() && report.trim().is_empty(),
-        "promtool check metrics:\n{report}"
-    );
+    (out.status.success(), report)
 }
 
 /// A server plus its own `tmpdir`: mariadbd deletes `#sql*` files in its

@@ -179,7 +179,12 @@ impl PeerExporter {
 
     /// Scrapes the exporter (panics if it does not answer 200).
     pub async fn scrape(&self) -> Scrape {
-        Scrape::parse(&self.try_scrape().await.expect("scraping the peer exporter"))
+        Scrape::parse(&self.body().await)
+    }
+
+    /// The text of one scrape (panics if it does not answer 200).
+    pub async fn body(&self) -> String {
+        self.try_scrape().await.expect("scraping the peer exporter")
     }
 }
 

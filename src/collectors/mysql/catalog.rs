@@ -81,12 +81,52 @@ crate::metric_catalog! {
     HANDLERS = Counter(
         "mysql_global_status_handlers_total",
         ["target", "handler"],
-        "Handler read calls (read_rnd_next = rows read by full table scans)."
+        "Storage engine handler calls by handler (Handler_*; read_rnd_next = rows read by full table scans)."
+    );
+    COMMANDS = Counter(
+        "mysql_global_status_commands_total",
+        ["target", "command"],
+        "Statements executed by kind (Com_*; e.g. select, insert, commit)."
+    );
+    BUFFER_POOL_PAGES = Gauge(
+        "mysql_global_status_buffer_pool_pages",
+        ["target", "state"],
+        "InnoDB buffer pool pages by state: data, free, misc, old (Innodb_buffer_pool_pages_*)."
+    );
+    BUFFER_POOL_DIRTY_PAGES = Gauge(
+        "mysql_global_status_buffer_pool_dirty_pages",
+        ["target"],
+        "InnoDB buffer pool pages modified in memory and not yet written (Innodb_buffer_pool_pages_dirty)."
+    );
+    BUFFER_POOL_PAGE_CHANGES = Counter(
+        "mysql_global_status_buffer_pool_page_changes_total",
+        ["target", "operation"],
+        "InnoDB buffer pool page state changes by operation (flushed, made_young, ...: the other Innodb_buffer_pool_pages_*)."
+    );
+    INNODB_ROW_OPS = Counter(
+        "mysql_global_status_innodb_row_ops_total",
+        ["target", "operation"],
+        "InnoDB row operations by operation (Innodb_rows_*; MySQL and MariaDB before 10.6 only)."
+    );
+    PERFORMANCE_SCHEMA_LOST = Counter(
+        "mysql_global_status_performance_schema_lost_total",
+        ["target", "instrumentation"],
+        "performance_schema instruments that could not be loaded or created for lack of memory (Performance_schema_*)."
     );
     FULL_SCAN_READ_RATIO = Gauge(
         "perfwatch_mysql_full_scan_read_ratio",
         ["target"],
         "Handler_read_rnd_next / all Handler_read_* since the server started: the share of row reads done by full table scans."
+    );
+    PROCESSLIST_THREADS = Gauge(
+        "mysql_info_schema_processlist_threads",
+        ["target", "command", "state"],
+        "Threads by command and state from information_schema.PROCESSLIST (with processlist = true), perfwatch's own left out; series beyond 100 are summed as command=\"other\", state=\"other\"."
+    );
+    PROCESSLIST_SECONDS = Gauge(
+        "mysql_info_schema_processlist_seconds",
+        ["target", "command", "state"],
+        "Seconds the threads of mysql_info_schema_processlist_threads have spent in their current state, summed."
     );
     MAX_CONNECTIONS = Gauge(
         "mysql_global_variables_max_connections",
@@ -113,7 +153,7 @@ crate::metric_catalog! {
     STATEMENTS = Counter(
         "perfwatch_mysql_statements_total",
         ["target"],
-        "Statements perfwatch sent to the server (its own load: 2 per poll, more on index passes and custom queries)."
+        "Statements perfwatch sent to the server (its own load: 2 per poll, more on index passes, custom queries, statement digests, processlist = true and replicas)."
     );
     CONNECTS = Counter(
         "perfwatch_mysql_connects_total",

@@ -59,6 +59,10 @@ pub struct MysqlConfig {
     /// the stats began were read without an index (full scans).
     #[serde(default = "default_missing_index_min_full_scan_ratio")]
     pub missing_index_min_full_scan_ratio: f64,
+    /// Read `information_schema.PROCESSLIST` on every poll (one more
+    /// statement) for mysqld_exporter's `mysql_info_schema_processlist_*`.
+    #[serde(default)]
+    pub processlist: bool,
     /// Custom SQL metrics (`[[mysql.query]]`).
     #[serde(default)]
     pub query: Vec<CustomQueryConfig>,
@@ -344,6 +348,7 @@ mod tests {
             index_interval: Duration::from_secs(300),
             missing_index_min_rows: 10_000,
             missing_index_min_full_scan_ratio: 0.5,
+            processlist: false,
             query: vec![],
             statements: None,
         }

@@ -197,7 +197,7 @@ impl MysqlCollector {
 
     /// Runs one optional section; `None` (recorded) on a server error, `Err`
     /// when the connection itself broke.
-    async fn section(
+    pub(super) async fn section(
         &mut self,
         live: &mut Live,
         name: &'static str,

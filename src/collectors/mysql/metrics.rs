@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::catalog;
+use super::compat;
 use super::status::{self, Flavor, Vars};
 use crate::catalog::{COLLECTOR_DEGRADED, MetricDef, POOL_SATURATION};
 use crate::exposition::Families;
@@ -40,16 +41,18 @@ pub(super) struct Server<'a> {
     pub(super) flavor: Flavor,
 }
 
-/// Exports status counters and gauges, connection errors, handler reads,
-/// `max_connections`, saturation and the version.
+/// Exports status counters and gauges, mysqld_exporter's status and
+/// variable families (`compat.rs`), saturation and the version; returns how
+/// many variables were left out for `compat::MAX_VARIABLES`.
 pub(super) fn export_status(
     target: &str,
     st: &Vars,
     vars: &Vars,
     server: &Server<'_>,
     out: &mut Families,
-) {
+) -> usize {
     let t = [("target", target)];
+    let mut dropped = 0;
     for (field, def) in STATUS_GAUGES {
         if let Some(v) = st.number(field) {
             out.gauge(def, &t, v);
@@ -60,22 +63,11 @@ pub(super) fn export_status(
             out.counter(def, &t, v);
         }
     }
-    for (error, n) in st.with_prefix("Connection_errors_") {
-        out.counter(
-            &catalog::CONNECTION_ERRORS,
-            &[("target", target), ("error", &error)],
-            n as f64,
-        );
-    }
+    // Connection errors, handlers and every other status variable under
+    // mysqld_exporter's names: from the same rows.
+    dropped += compat::export_global_status(target, st, out);
+    dropped += compat::export_global_variables(target, vars, out);
     let handlers = st.with_prefix("Handler_read_");
-    for (h, n) in &handlers {
-        let handler = format!("read_{h}");
-        out.counter(
-            &catalog::HANDLERS,
-            &[("target", target), ("handler", &handler)],
-            *n as f64,
-        );
-    }
     if let Some(r) = status::full_scan_read_ratio(&handlers) {
         out.gauge(&catalog::FULL_SCAN_READ_RATIO, &t, r);
     }
@@ -103,6 +95,7 @@ pub(super) fn export_status(
         ],
         1.0,
     );
+    dropped
 }
 
 /// Exports the buffer pool hit ratio per `(window, hits, misses)`; a window

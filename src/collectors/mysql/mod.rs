@@ -2,8 +2,11 @@
 //! index usage and table growth every `index_interval`, custom SQL metrics
 //! on their own intervals.
 //!
-//! Per poll, on one persistent connection: `SHOW GLOBAL STATUS WHERE …` and
-//! `SHOW GLOBAL VARIABLES WHERE …` (2 statements, no new connection). Every
+//! Per poll, on one persistent connection: `SHOW GLOBAL STATUS` and
+//! `SHOW GLOBAL VARIABLES [WHERE …]` (2 statements, no new connection; all
+//! variables on a new connection and every 5 minutes, the few perfwatch
+//! judges by in between). mysqld_exporter's `mysql_global_status_*` and
+//! `mysql_global_variables_*` families come from those rows (`compat.rs`). Every
 //! `index_interval` up to 6 more read index definitions, foreign keys, table
 //! sizes, index sizes and index reads (performance_schema, or MariaDB's
 //! userstat tables when performance_schema is off). Raw server facts keep
@@ -27,10 +30,12 @@
 //! saturation, error numbers), `schema.rs` (pure index verdicts,
 //! missing-index rule, top-N), `index_pass.rs` (the index and table pass in
 //! named steps), `metrics.rs` and `index_metrics.rs` (pure export),
-//! `catalog.rs` (the families), `statements.rs` (the digest read and
+//! `compat.rs` (mysqld_exporter's generic families), `catalog.rs` (the
+//! families), `statements.rs` (the digest read and
 //! digest-text normalization), this file (what one poll does, and the kind).
 
 pub(crate) mod catalog;
+mod compat;
 mod config;
 mod dsn;
 mod index_metrics;
@@ -79,6 +84,15 @@ pub struct MysqlCollector {
     index_headline: Option<(usize, usize)>,
     stats_epoch: StatsEpoch,
     perf_schema_off: status::WarnOnce,
+    /// More status variables or global variables than `compat::MAX_VARIABLES`.
+    too_many_variables: status::WarnOnce,
+    /// The last processlist read (`processlist = true`); `None` when it
+    /// failed (counted in the section errors).
+    processlist: Option<compat::Processlist>,
+    /// The last slave status read (empty: no replica) and when; read on
+    /// every poll while the server is a replica.
+    slave_status: Option<compat::SlaveStatus>,
+    slave_status_read: Option<Instant>,
     section_errors: BTreeMap<(&'static str, ErrorReason), u64>,
     /// Sections that failed with a permission error in the last index pass.
     permission_denied: bool,
@@ -114,6 +128,10 @@ impl MysqlCollector {
             index_headline: None,
             stats_epoch: StatsEpoch::default(),
             perf_schema_off: status::WarnOnce::default(),
+            too_many_variables: status::WarnOnce::default(),
+            processlist: None,
+            slave_status: None,
+            slave_status_read: None,
             section_errors: BTreeMap::new(),
             permission_denied: false,
             statements: 0,
@@ -277,7 +295,10 @@ impl MysqlCollector {
                 .unwrap_or(&live.version_comment),
             flavor: live.flavor,
         };
-        metrics::export_status(target, st, vars, &server, out);
+        let dropped = metrics::export_status(target, st, vars, &server, out);
+        if self.too_many_variables.observe(dropped > 0) {
+            tracing::warn!(target_name = %target, dropped, limit = compat::MAX_VARIABLES, "the server lists more status or global variables than perfwatch exports; the rest are left out");
+        }
 
         // Buffer pool hit ratio, windowed like the cache hit ratio.
         let (hits, misses) = status::buffer_pool_hits_misses(
@@ -318,6 +339,12 @@ impl MysqlCollector {
             self.connects,
             out,
         );
+        if let Some(rows) = &self.slave_status {
+            compat::export_slave_status(target, rows, out);
+        }
+        if let Some(list) = &self.processlist {
+            compat::export_processlist(target, list, out);
+        }
         out.extend(self.index_families.clone().into_vec());
         self.queries.export(&self.cfg.query, target, out);
         if let Some(src) = &self.digests {
@@ -363,6 +390,24 @@ impl Collector for MysqlCollector {
             let r = self.index_pass(&mut live, &vars, &st).await;
             self.pass_deadline = None;
             r?;
+        }
+        let replica_due = self.slave_status.as_ref().is_some_and(|r| !r.is_empty())
+            || self
+                .slave_status_read
+                .is_none_or(|t| t.elapsed() >= status::FULL_VARIABLES_EVERY);
+        if replica_due {
+            self.slave_status_read = Some(Instant::now());
+            let sql = compat::slave_status_sql(live.flavor).into();
+            self.slave_status = self
+                .section(&mut live, "slave_status", sql)
+                .await?
+                .map(|rows| rows.iter().map(sql::named_texts).collect());
+        }
+        if self.cfg.processlist {
+            self.processlist = self
+                .section(&mut live, "processlist", compat::PROCESSLIST_SQL.into())
+                .await?
+                .map(|rows| compat::processlist(rows.iter().filter_map(sql::processlist_row)));
         }
         self.read_statements(&mut live, &vars, deadline).await?;
         let keep = self.run_custom_queries(&mut live, deadline).await;

@@ -6,6 +6,8 @@
 //! stopped by the server instead of piling up. A reused connection found
 //! dead on the first statement of a poll is replaced once.
 
+use std::time::Instant;
+
 use sqlx::Connection;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlDatabaseError, MySqlRow};
 
@@ -28,6 +30,10 @@ pub(super) struct Live {
     /// of the first statement of a poll on a reused connection is retried
     /// once on a new connection: the server may have closed an idle one).
     used: bool,
+    /// The last full `SHOW GLOBAL VARIABLES` read on this connection and
+    /// when; `None` until the first poll (so a new connection reads them
+    /// all).
+    variables: Option<(Instant, Vars)>,
 }
 
 impl MysqlCollector {
@@ -110,6 +116,7 @@ impl MysqlCollector {
             version,
             version_comment,
             used: false,
+            variables: None,
         })
     }
 
@@ -129,14 +136,27 @@ impl MysqlCollector {
         }
     }
 
+    /// One status statement and one variables statement: all variables on
+    /// a new connection and every `FULL_VARIABLES_EVERY`, otherwise the few
+    /// perfwatch judges by, laid over the last full read. The variables
+    /// returned are always the full set.
     async fn read_status_once(&mut self, live: &mut Live) -> Result<(Vars, Vars), sqlx::Error> {
-        let s = fetch(&mut live.conn, status::status_sql(), &mut self.statements).await?;
-        let v = fetch(
+        let s = fetch(
             &mut live.conn,
-            status::variables_sql(),
+            status::STATUS_SQL.into(),
             &mut self.statements,
         )
         .await?;
+        let full_due = live
+            .variables
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= status::FULL_VARIABLES_EVERY);
+        let sql = if full_due {
+            status::ALL_VARIABLES_SQL.into()
+        } else {
+            status::variables_sql()
+        };
+        let v = fetch(&mut live.conn, sql, &mut self.statements).await?;
         live.used = true;
         let pairs = |rows: Vec<MySqlRow>| {
             Vars::from_rows(
@@ -144,7 +164,18 @@ impl MysqlCollector {
                     .filter_map(|r| Some((text(r, 0)?, text(r, 1).unwrap_or_default()))),
             )
         };
-        Ok((pairs(s), pairs(v)))
+        let fresh = pairs(v);
+        let vars = match &mut live.variables {
+            Some((_, all)) if !full_due => {
+                all.overlay(&fresh);
+                all.clone()
+            }
+            slot => {
+                *slot = Some((Instant::now(), fresh.clone()));
+                fresh
+            }
+        };
+        Ok((pairs(s), vars))
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::mysql::{MySqlConnection, MySqlRow};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::{AssertSqlSafe, Column, Row};
 
 use super::config::SYSTEM_SCHEMAS;
 use super::schema::{self, ForeignKeys, IndexDef, IndexKey, TableKey};
@@ -234,6 +234,26 @@ pub(super) async fn fetch(
 
 /// A column as text (text protocol: every value arrives as text, whatever
 /// its SQL type, so BIGINT UNSIGNED and DECIMAL decode the same way).
+/// Every column of a row with its name, values as text (`SHOW SLAVE
+/// STATUS`, whose columns differ between versions).
+pub(super) fn named_texts(row: &MySqlRow) -> Vec<(String, Option<String>)> {
+    row.columns()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name().to_owned(), text(row, i)))
+        .collect()
+}
+
+/// A `compat::PROCESSLIST_SQL` row: command, state, threads, seconds.
+pub(super) fn processlist_row(row: &MySqlRow) -> Option<(String, String, f64, f64)> {
+    Some((
+        text(row, 0)?,
+        text(row, 1)?,
+        text(row, 2)?.parse().ok()?,
+        text(row, 3)?.parse().ok()?,
+    ))
+}
+
 pub(super) fn text(row: &MySqlRow, i: usize) -> Option<String> {
     row.try_get_unchecked::<Option<String>, _>(i).ok().flatten()
 }
