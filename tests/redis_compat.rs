@@ -60,6 +60,7 @@ const RENAMED: [(&str, &str); 4] = [
 /// replica or only a primary has are compared where the peer has them.
 const FAMILIES: &[(&str, Tol)] = &[
     // Server, clients, memory.
+    ("redis_up", Exact),
     ("redis_uptime_in_seconds", Between),
     ("redis_connected_clients", Abs(2.0)),
     ("redis_blocked_clients", Exact),
