@@ -469,11 +469,12 @@ DATA_INDEX = 'component=~"data_length|index_length"'
 APP_SOURCE = 'source="app"'
 OTHER_FP = 'fingerprint="other"'
 NOT_OTHER_FP = 'fingerprint!="other"'
+HEALTH = 'kind="health"'
 
 
 # ---------------------------------------------------------------- overview
 def overview():
-    b = Board("perfwatch-overview", "perfwatch / Overview", "Target health first, then the architecture phases and their triggers, cache hit ratio, evictions, pool saturation and slow-query p95.", ["overview"], "")
+    b = Board("perfwatch-overview", "perfwatch / Overview", "Target health first, then the architecture phases and their triggers, phase 3's background jobs, cache hit ratio, evictions, pool saturation and slow-query p95.", ["overview"], "")
     nt = dict(target=False)
     b.row("Health")
     b.stat("Targets up", "percentunit", [(share_up("perfwatch_target_up", "collector, target"), "{{collector}} {{target}}")], h=6,
@@ -515,6 +516,17 @@ def overview():
     )
     b.ts("Trigger values", "short", [(trigger("perfwatch_phase_trigger_value"), "{{phase}} / {{trigger}}")], w=24,
          description="Each trigger's current value; compare with the threshold column above (units differ per trigger).")
+    b.row("Background jobs (phase 3)")
+    b.ts("Job queue depth", "short", [(agg("max", "target, db, key", "redis_key_size"), "{{target}} {{db}} {{key}}")], w=8,
+         description="redis_key_size of the keys in [redis.key_checks]: a job queue's depth (a Celery queue is a list, `celery` by default). A depth that keeps growing: the workers do not keep up.")
+    b.ts("Job freshness", "s", [(agg("max", "target, query", "perfwatch_custom_query_value", 'query=~".+_age_seconds"'), "{{target}} {{query}}")], w=8,
+         description="Custom queries named *_age_seconds, e.g. the example's trip_summary_age_seconds = now() - max(computed_at) of the summary the scheduled job fills. Above 2 runs of the schedule (1800 s for 15 minutes): jobs falling behind.",
+         thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 1800}], minv=0)
+    health = (f"max by (phase, trigger) ({s('perfwatch_phase_trigger_active', **nt)})"
+              f" * on (phase, trigger) max by (phase, trigger) ({s('perfwatch_phase_trigger_info', HEALTH, **nt)})")
+    b.states("Health triggers", [(health, "{{phase}} / {{trigger}}")], w=8,
+             description="The phase health triggers (kind = \"health\"): the phase is in place but its jobs fall behind (BackgroundJobsFallingBehind). They never count toward the recommended phase.",
+             mappings=ACTIVE, thresholds=ORANGE_FROM_ONE)
     b.row("Cache")
     b.ts("Cache hit ratio (5m)", "percentunit", [(hit_ratio("5m", "target, key_prefix"), "{{target}} {{key_prefix}}")],
          description="Hits / lookups over 5 minutes, Redis (per target) and the app's own counters (per key_prefix), weighted by lookups across pods. Below 0.70: seed phase-2 trigger; 0.80 is the target.",

@@ -211,16 +211,23 @@ pub fn landing_page(store: &Store, phases: &[crate::phase::PhaseSummary]) -> Str
         );
         for p in phases {
             let mut triggers = String::new();
-            for (name, active, value) in &p.triggers {
+            for (name, kind, active, value) in &p.triggers {
                 let value = value.map_or("no data".to_owned(), |v| format!("{v:.3}"));
                 let (class, state) = if *active {
                     ("down", "ACTIVE")
                 } else {
                     ("up", "inactive")
                 };
+                // Health triggers watch the phase once in place; they never
+                // recommend it, so the page says which is which.
+                let health = if *kind == crate::phase::TriggerKind::Health {
+                    " [health]"
+                } else {
+                    ""
+                };
                 let _ = write!(
                     triggers,
-                    "{}: <span class=\"{class}\">{state}</span> ({})<br>",
+                    "{}{health}: <span class=\"{class}\">{state}</span> ({})<br>",
                     escape(name),
                     escape(&value)
                 );

@@ -752,14 +752,17 @@ impl Sources {
 
         // Redis: maxmemory with noeviction (memory ratio, OOM-rejected
         // writes), every command in the SLOWLOG, prefixed keys with and
-        // without TTL for the key sampler, and a cache workload.
+        // without TTL for the key sampler, a Celery queue (a list, pushed
+        // before the OOM) for the key checks, and a cache workload.
         let redis = start_or_panic(
             blocking(|| {
-                RedisServer::start(&[
+                let redis = RedisServer::start(&[
                     ("maxmemory", "4mb"),
                     ("maxmemory-policy", "noeviction"),
                     ("slowlog-log-slower-than", "0"),
-                ])
+                ])?;
+                redis.command(&["RPUSH", "celery", "job-1", "job-2", "job-3"])?;
+                Ok(redis)
             })
             .await,
         );
@@ -769,7 +772,8 @@ impl Sources {
         blocks.push(Block {
             kind: "redis",
             toml: format!(
-                "[[redis]]\nname = \"cache\"\nurl = \"{}\"\n[redis.keys]\nprefixes = [\"bad_days:\", \"response_cache:\"]\n",
+                "[[redis]]\nname = \"cache\"\nurl = \"{}\"\n[redis.keys]\nprefixes = [\"bad_days:\", \"response_cache:\"]\n\
+                 [redis.key_checks]\nkeys = [\"celery\"]\n",
                 redis.url()
             ),
         });
@@ -787,6 +791,13 @@ impl Sources {
             blocking(|| {
                 let pg = PostgresServer::start(&[])?;
                 seed_postgres(&pg)?;
+                // Phase 3: a summary its scheduled job last filled 40
+                // minutes ago (job freshness, jobs falling behind).
+                pg.psql_in(
+                    "app",
+                    "CREATE TABLE trip_summary (day date, trips int, computed_at timestamptz NOT NULL);\n\
+                     INSERT INTO trip_summary VALUES (current_date, 42, now() - interval '40 minutes');",
+                )?;
                 Ok(pg)
             })
             .await,
@@ -795,7 +806,9 @@ impl Sources {
         blocks.push(Block {
             kind: "postgres",
             toml: format!(
-                "[[postgres]]\nname = \"db\"\ndsn = \"{}\"\nindex_interval = \"1s\"\nmin_table_rows = 1000\nmin_seq_scans = 5\n",
+                "[[postgres]]\nname = \"db\"\ndsn = \"{}\"\nindex_interval = \"1s\"\nmin_table_rows = 1000\nmin_seq_scans = 5\n\
+                 [[postgres.query]]\nname = \"trip_summary_age_seconds\"\n\
+                 sql = \"SELECT extract(epoch FROM now() - max(computed_at))::float8 AS value FROM trip_summary\"\n",
                 pg.dsn_for("app")
             ),
         });
@@ -883,13 +896,21 @@ impl Sources {
             toml: format!("[[process]]\nname = \"workers\"\nmatch = \"{marker}\"\n"),
         });
 
-        // A phase whose trigger holds with the warm cache.
+        // A phase whose trigger holds with the warm cache, and phase 3's
+        // health triggers (its jobs falling behind: the summary is 40
+        // minutes old).
         blocks.push(Block {
             kind: "phase",
             toml: "[[phase]]\nname = \"phase2\"\ndescription = \"Pre-aggregated summary tables\"\n\
                    [[phase.trigger]]\nname = \"cache_hit_ratio\"\n\
                    metric = 'perfwatch_cache_hit_ratio{target=\"cache\",window=\"1m\"}'\n\
-                   above = 0.5\nfor = \"1s\"\n"
+                   above = 0.5\nfor = \"1s\"\n\
+                   [[phase]]\nname = \"phase3\"\n\
+                   [[phase.trigger]]\nname = \"jobs_falling_behind\"\nkind = \"health\"\n\
+                   metric = 'perfwatch_custom_query_value{query=\"trip_summary_age_seconds\"}'\n\
+                   above = 1800\n\
+                   [[phase.trigger]]\nname = \"job_queue_backlog\"\nkind = \"health\"\n\
+                   metric = 'redis_key_size{key=\"celery\"}'\nabove = 100\n"
                 .to_owned(),
         });
 

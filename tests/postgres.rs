@@ -712,7 +712,8 @@ fn example_query_and_trigger(name: &str, trigger: &str) -> (toml::Table, toml::T
 
 /// Phase 3 (background pre-computation): the example config's job
 /// freshness query and its "jobs falling behind" trigger, as shipped, on a
-/// summary table whose `computed_at` falls behind and then catches up.
+/// summary table whose `computed_at` falls behind and then catches up. A
+/// health trigger: late jobs never recommend phase 3.
 #[tokio::test]
 async fn the_example_job_freshness_query_and_trigger_see_jobs_falling_behind() {
     let (mut query, mut trigger) =
@@ -758,6 +759,13 @@ async fn the_example_job_freshness_query_and_trigger_see_jobs_falling_behind() {
             (value(b, "perfwatch_phase_trigger_active", &active) == Some(1.0)).then(|| b.to_owned())
         })
         .await;
+    let health = [("trigger", "jobs_falling_behind"), ("kind", "health")];
+    assert_eq!(
+        value(&body, "perfwatch_phase_trigger_info", &health),
+        Some(1.0)
+    );
+    assert_eq!(value(&body, "perfwatch_phase_active", &[]), Some(0.0));
+    assert_eq!(value(&body, "perfwatch_phase_recommended", &[]), Some(0.0));
     // now() - max(computed_at): the newer row, 2 x above seconds ago.
     let age = age_of(&body).unwrap();
     assert!((2.0 * above..2.0 * above + 60.0).contains(&age), "{age}");

@@ -179,6 +179,11 @@ name = "inverted"
 metric = "x"
 above = 10
 clear_below = 20
+[[phase.trigger]]
+name = "late"
+kind = "late"
+metric = "x"
+above = 1
 "#;
     assert_errors_include(
         src,
@@ -188,6 +193,7 @@ clear_below = 20
             "test.toml:13: phase[0].trigger[2].metric: selector \"x{\" is not valid",
             "test.toml:19: phase[0].trigger[3].clear_below: hysteresis on the wrong side",
             "test.toml:24: phase[0].trigger[4].clear_below: clear_below 20 must not exceed above 10",
+            "test.toml:27: phase[0].trigger[5].kind: unknown variant `late`",
         ],
     );
 }

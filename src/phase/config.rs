@@ -30,6 +30,30 @@ pub enum Aggregate {
     Sum,
 }
 
+/// What a trigger says about its phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    /// A sign that it is time for the phase: counts toward its `when` rule
+    /// and so toward `perfwatch_phase_recommended`.
+    #[default]
+    Signal,
+    /// The health of the phase once it is in place (phase 3's jobs falling
+    /// behind): exported like any trigger, never part of the phase's rule,
+    /// since a phase whose machinery lags is no reason to recommend it.
+    Health,
+}
+
+impl TriggerKind {
+    /// The `kind` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signal => "signal",
+            Self::Health => "health",
+        }
+    }
+}
+
 /// One architecture phase: a description and the signals that say it is time.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,7 +63,7 @@ pub struct PhaseConfig {
     /// What moving to this phase means (shown in alerts and on the landing page).
     #[serde(default)]
     pub description: String,
-    /// `any` or `all` of the triggers.
+    /// `any` or `all` of the `signal` triggers.
     #[serde(default)]
     pub when: When,
     /// The triggers, `[[phase.trigger]]`.
@@ -53,6 +77,10 @@ pub struct PhaseConfig {
 pub struct TriggerConfig {
     /// The `trigger` label; unique within the phase.
     pub name: String,
+    /// `signal` (default: counts toward the phase's rule) or `health`
+    /// (watched and exported, never part of the rule).
+    #[serde(default)]
+    pub kind: TriggerKind,
     /// A selector over perfwatch's own series: `name{label="v",l2=~"re"}` or
     /// `histogram_quantile(0.95, name{…})`.
     pub metric: String,

@@ -11,6 +11,10 @@
 //!   Prometheus alert would resolve; `perfwatch_phase_trigger_no_data` says why.
 //! - Phases are ordered as declared; `perfwatch_phase_recommended` is the
 //!   1-based position of the last declared phase whose rule is met (0: none).
+//! - A phase's rule (`when`) reads only its `signal` triggers. `health`
+//!   triggers watch a phase already in place (phase 3's jobs falling behind):
+//!   a late job must not read as "time for phase 3". They share the trigger
+//!   families; `perfwatch_phase_trigger_info{kind}` tells the two apart.
 
 pub mod config;
 pub(crate) mod selector;
@@ -21,7 +25,7 @@ use std::time::Duration;
 use prometheus::proto::MetricFamily;
 use tokio::time::Instant;
 
-pub use config::{Aggregate, PhaseConfig, TriggerConfig, When, validate_phases};
+pub use config::{Aggregate, PhaseConfig, TriggerConfig, TriggerKind, When, validate_phases};
 use perfwatch_slowlog::histogram::bucket_quantile;
 use selector::{Buckets, Matched, Selector};
 
@@ -44,6 +48,11 @@ crate::metric_catalog! {
         "perfwatch_phase_recommended",
         [],
         "Position (1-based, as declared) of the last phase whose rule is met; 0 when none is."
+    );
+    TRIGGER_INFO = Gauge(
+        "perfwatch_phase_trigger_info",
+        ["phase", "trigger", "kind"],
+        "A constant 1 with the trigger's kind: signal (counts toward the phase's rule) or health (the phase's health once in place; never counts)."
     );
     TRIGGER_ACTIVE = Gauge(
         "perfwatch_phase_trigger_active",
@@ -273,11 +282,14 @@ impl PhaseEngine {
                 t.state.step(&t.config, now, value);
                 export_trigger(&mut out, &pname, t, now);
             }
+            let mut signals = phase
+                .triggers
+                .iter()
+                .filter(|t| t.config.kind == TriggerKind::Signal)
+                .peekable();
             let active = match phase.config.when {
-                When::Any => phase.triggers.iter().any(|t| t.state.active()),
-                When::All => {
-                    !phase.triggers.is_empty() && phase.triggers.iter().all(|t| t.state.active())
-                }
+                When::Any => signals.any(|t| t.state.active()),
+                When::All => signals.peek().is_some() && signals.all(|t| t.state.active()),
             };
             if active {
                 recommended = index + 1;
@@ -313,7 +325,14 @@ impl PhaseEngine {
                 triggers: p
                     .triggers
                     .iter()
-                    .map(|t| (t.config.name.clone(), t.state.active(), t.state.value))
+                    .map(|t| {
+                        (
+                            t.config.name.clone(),
+                            t.config.kind,
+                            t.state.active(),
+                            t.state.value,
+                        )
+                    })
                     .collect(),
             })
             .collect()
@@ -327,8 +346,8 @@ pub struct PhaseSummary {
     pub name: String,
     /// Its description.
     pub description: String,
-    /// `(trigger, active, last value)`.
-    pub triggers: Vec<(String, bool, Option<f64>)>,
+    /// `(trigger, kind, active, last value)`.
+    pub triggers: Vec<(String, TriggerKind, bool, Option<f64>)>,
 }
 
 fn aggregate(how: Aggregate, values: &[f64]) -> f64 {
@@ -341,6 +360,15 @@ fn aggregate(how: Aggregate, values: &[f64]) -> f64 {
 
 fn export_trigger(out: &mut Families, phase: &str, t: &Trigger, now: Instant) {
     let l = [("phase", phase), ("trigger", t.config.name.as_str())];
+    out.gauge(
+        &TRIGGER_INFO,
+        &[
+            ("phase", phase),
+            ("trigger", t.config.name.as_str()),
+            ("kind", t.config.kind.as_str()),
+        ],
+        1.0,
+    );
     out.gauge(
         &TRIGGER_ACTIVE,
         &l,

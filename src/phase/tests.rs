@@ -9,6 +9,7 @@ use super::*;
 fn trigger(metric: &str, above: Option<f64>, below: Option<f64>) -> TriggerConfig {
     TriggerConfig {
         name: "t".into(),
+        kind: TriggerKind::Signal,
         metric: metric.into(),
         above,
         below,
@@ -182,6 +183,68 @@ async fn any_all_and_recommended_phase() {
             t0 + Duration::from_secs(i as u64),
         );
         assert_eq!(rec(out), Some(want), "step {i}");
+    }
+}
+
+/// Phase 3 in place, its jobs late: a health trigger is exported and
+/// alertable but never makes its phase active or recommended, under `any`
+/// or `all`; an inactive one does not hold back an `all` rule either.
+#[tokio::test(start_paused = true)]
+async fn health_triggers_are_exported_but_never_recommend_their_phase() {
+    let named = |n: &str, kind: TriggerKind| TriggerConfig {
+        name: n.into(),
+        kind,
+        ..trigger(n, Some(1.0), None)
+    };
+    // (when, signal value, health value) → (phase active, health active)
+    let cases = [
+        (When::Any, 0.0, 5.0, 0.0, 1.0),
+        (When::All, 0.0, 5.0, 0.0, 1.0),
+        (When::Any, 5.0, 0.0, 1.0, 0.0),
+        (When::All, 5.0, 0.0, 1.0, 0.0),
+        (When::All, 5.0, 5.0, 1.0, 1.0),
+    ];
+    for (when, signal, health, want_phase, want_health) in cases {
+        let mut engine = PhaseEngine::new(&[PhaseConfig {
+            name: "phase3".into(),
+            description: String::new(),
+            when,
+            triggers: vec![
+                named("load", TriggerKind::Signal),
+                named("late", TriggerKind::Health),
+            ],
+        }]);
+        let mut f = Families::new();
+        f.gauge_named("load", "h", &[], signal);
+        f.gauge_named("late", "h", &[], health);
+        let out = engine.evaluate(&f.into_vec(), Instant::now()).into_vec();
+        let v = |n: &str, l: &[(&str, &str)]| crate::exposition::sample_value(&out, n, l);
+        let case = format!("{when:?} signal {signal} health {health}");
+        assert_eq!(v("perfwatch_phase_active", &[]), Some(want_phase), "{case}");
+        assert_eq!(
+            v("perfwatch_phase_recommended", &[]),
+            Some(want_phase),
+            "{case}"
+        );
+        let late = [("trigger", "late")];
+        assert_eq!(
+            v("perfwatch_phase_trigger_active", &late),
+            Some(want_health),
+            "{case}"
+        );
+        assert_eq!(
+            v("perfwatch_phase_trigger_value", &late),
+            Some(health),
+            "{case}"
+        );
+        for (trigger, kind) in [("late", "health"), ("load", "signal")] {
+            let info = [("trigger", trigger), ("kind", kind)];
+            assert_eq!(
+                v("perfwatch_phase_trigger_info", &info),
+                Some(1.0),
+                "{case}"
+            );
+        }
     }
 }
 
