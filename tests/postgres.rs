@@ -686,9 +686,7 @@ async fn rotated_password_file_is_read_again_at_reconnect() {
 /// The `[[postgres.query]]` named `name` and the phase-3 trigger named
 /// `trigger` of config/perfwatch.example.toml, as TOML tables.
 fn example_query_and_trigger(name: &str, trigger: &str) -> (toml::Table, toml::Table) {
-    let example: toml::Table = toml::from_str(include_str!("../config/perfwatch.example.toml"))
-        .expect("the example config parses");
-    let query = example["postgres"].as_array().unwrap()[0]["query"]
+    let query = common::example_config()["postgres"].as_array().unwrap()[0]["query"]
         .as_array()
         .unwrap()
         .iter()
@@ -697,17 +695,7 @@ fn example_query_and_trigger(name: &str, trigger: &str) -> (toml::Table, toml::T
         .as_table()
         .unwrap()
         .clone();
-    let trigger = example["phase"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|p| p["trigger"].as_array().unwrap())
-        .find(|t| t["name"].as_str() == Some(trigger))
-        .unwrap_or_else(|| panic!("the example has no trigger {trigger}"))
-        .as_table()
-        .unwrap()
-        .clone();
-    (query, trigger)
+    (query, common::example_trigger(trigger))
 }
 
 /// Phase 3 (background pre-computation): the example config's job
@@ -719,9 +707,7 @@ async fn the_example_job_freshness_query_and_trigger_see_jobs_falling_behind() {
     let (mut query, mut trigger) =
         example_query_and_trigger("trip_summary_age_seconds", "jobs_falling_behind");
     let sql = query["sql"].as_str().unwrap().to_owned();
-    let above = trigger["above"]
-        .as_float()
-        .unwrap_or_else(|| trigger["above"].as_integer().unwrap() as f64);
+    let above = common::toml_number(&trigger, "above");
     // Every poll here, and no `for`: the test is about what is measured.
     query.remove("interval");
     trigger.remove("for");

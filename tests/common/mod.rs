@@ -265,6 +265,35 @@ pub fn config(global: &str, targets: &str) -> String {
     format!("[global]\n{global}\n{targets}")
 }
 
+/// config/perfwatch.example.toml, parsed: tests of what the example ships
+/// read its own text.
+pub fn example_config() -> toml::Table {
+    toml::from_str(include_str!("../../config/perfwatch.example.toml"))
+        .expect("the example config parses")
+}
+
+/// The example config's `[[phase.trigger]]` named `name`, of any phase.
+pub fn example_trigger(name: &str) -> toml::Table {
+    example_config()["phase"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["trigger"].as_array().unwrap())
+        .find(|t| t["name"].as_str() == Some(name))
+        .unwrap_or_else(|| panic!("the example has no trigger {name}"))
+        .as_table()
+        .unwrap()
+        .clone()
+}
+
+/// A number of a TOML table, integer or float.
+pub fn toml_number(table: &toml::Table, key: &str) -> f64 {
+    let v = &table[key];
+    v.as_float()
+        .or_else(|| v.as_integer().map(|i| i as f64))
+        .unwrap_or_else(|| panic!("{key} = {v} is not a number"))
+}
+
 /// `perfwatch_polls_total` of `target`; 0 before its first poll.
 pub fn polls(body: &str, target: &str) -> f64 {
     value(body, "perfwatch_polls_total", &[("target", target)]).unwrap_or(0.0)
