@@ -78,11 +78,19 @@ pub fn run(opts: &DigestOptions) -> anyhow::Result<()> {
         "perfwatch digest: {} bytes, {} events, {} classes, {:.3} s, {:.1} MB/s",
         report.bytes, report.events, report.classes, report.seconds, report.mb_per_second
     );
+    if let Some(why) = &report.diagnosis {
+        eprintln!("perfwatch digest: degraded: {why}");
+    }
     if report.events == 0 {
         bail!(
-            "no {} slow-log event found in \"{}\"",
+            "no {} slow-log event found in \"{}\"{}",
             opts.format,
-            opts.path.display()
+            opts.path.display(),
+            report
+                .diagnosis
+                .as_deref()
+                .map(|why| format!(": {why}"))
+                .unwrap_or_default()
         );
     }
     Ok(())
@@ -141,6 +149,9 @@ mod tests {
             bytes: 10,
             events: 4,
             classes: 2,
+            unrecognized_lines: 0,
+            unrecognized_bytes: 0,
+            diagnosis: None,
             truncated_events: 0,
             total_seconds: 4.75,
             seconds: 0.1,

@@ -288,7 +288,8 @@ impl Digest {
         let tracked = self.classes.contains_key(&key) || self.classes.len() < self.max_classes;
         if tracked {
             self.classes.entry(key).or_insert_with_key(|(_, fp)| {
-                let mut text = fp.clone();
+                // A byte that is not UTF-8 shows as U+FFFD (the id has it).
+                let mut text = crate::fingerprint::display_text(fp).into_owned();
                 if text.len() > MAX_TEXT {
                     let mut end = MAX_TEXT;
                     while !text.is_char_boundary(end) {
@@ -385,6 +386,16 @@ impl Digest {
             other,
             databases,
         }
+    }
+
+    /// The classes beyond `max_classes` (every database's `other`) summed:
+    /// (events, total seconds, longest, rows examined).
+    pub fn other_totals(&self) -> (u64, f64, f64, u64) {
+        self.other
+            .values()
+            .fold((0, 0.0, 0.0, 0), |(n, t, m, r), c| {
+                (n + c.count, t + c.total, m.max(c.max), r + c.rows_examined)
+            })
     }
 
     /// The JSON summary for `/api/slow-queries`.

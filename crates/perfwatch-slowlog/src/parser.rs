@@ -103,6 +103,34 @@ impl LogParser {
         }
     }
 
+    /// Feeds the next piece of the last line, when it was longer than the
+    /// tailer's `max_line` ([`crate::tail::Tailer::read_pieces`]).
+    pub fn more(&mut self, piece: &str) {
+        match self {
+            Self::Mysql(p) => p.more(piece),
+            Self::Pg(p) => p.more(piece),
+        }
+    }
+
+    /// Feeds a line or a piece of one as [`crate::tail::Tailer::read_pieces`]
+    /// hands them out.
+    pub fn piece(&mut self, text: &str, more: bool) -> Option<SlowEvent> {
+        if more {
+            self.more(text);
+            None
+        } else {
+            self.line(text)
+        }
+    }
+
+    /// Lines that are no part of the format (see [`crate::diagnose`]).
+    pub fn unrecognized(&self) -> &crate::diagnose::Unrecognized {
+        match self {
+            Self::Mysql(p) => &p.unrecognized,
+            Self::Pg(p) => &p.unrecognized,
+        }
+    }
+
     /// Completes the event being assembled (end of input, idle timeout).
     pub fn flush(&mut self) -> Option<SlowEvent> {
         match self {

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
+use crate::diagnose::Unrecognized;
 use crate::event::SlowEvent;
+use crate::statement::Statement;
 
 /// The three PostgreSQL log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +30,7 @@ pub enum PgFormat {
 }
 
 /// One log message, whatever the format.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone)]
 struct Message {
     pid: String,
     db: Option<String>,
@@ -38,6 +40,10 @@ struct Message {
     /// A line of it reached the cap (the tailer cuts lines there): the text
     /// is incomplete.
     cut: bool,
+    /// stderr: the statement of a `duration: … statement:` / `execute …:` /
+    /// `statement:` message as it streams (`text` then holds only the
+    /// words before it), so its size does not matter.
+    body: Option<Statement>,
 }
 
 /// Streaming parser.
@@ -60,6 +66,10 @@ pub struct PgParser {
     /// pid (with whether their text was cut).
     statements: HashMap<String, (String, bool)>,
     max_query_bytes: usize,
+    /// Lines that are no message of the format (stderr: no
+    /// `log_line_prefix` match and no TAB continuation; csv: no record;
+    /// json: no object with an `error_severity`).
+    pub unrecognized: Unrecognized,
 }
 
 /// Translates a `log_line_prefix` into a regex with named groups for the
@@ -132,7 +142,28 @@ impl PgParser {
             csv_resync: false,
             statements: HashMap::new(),
             max_query_bytes,
+            unrecognized: Unrecognized::default(),
         })
+    }
+
+    fn unrecognized(&mut self, line: &str) {
+        self.unrecognized.note(line);
+    }
+
+    /// Feeds the next piece of the last line (a line longer than the
+    /// tailer's `max_line`): stderr statements take it; csv and json lines
+    /// were cut at the cap (their text is incomplete, the timing is kept).
+    pub fn more(&mut self, piece: &str) {
+        if let Some(Message {
+            body: Some(body),
+            cut,
+            ..
+        }) = &mut self.pending
+        {
+            body.push(piece);
+            // The rest of the cut line came after all.
+            *cut = false;
+        }
     }
 
     /// Feeds one line; returns an event it completed.
@@ -147,18 +178,44 @@ impl PgParser {
     fn stderr_line(&mut self, line: &str) -> Option<SlowEvent> {
         let cut = line.len() >= self.max_query_bytes;
         if let Some(rest) = line.strip_prefix('\t') {
-            if let Some(p) = &mut self.pending {
-                if p.text.len() < self.max_query_bytes {
-                    p.text.push('\n');
-                    p.text.push_str(rest);
-                    p.cut |= cut;
-                } else {
-                    p.cut = true;
+            match &mut self.pending {
+                Some(Message {
+                    body: Some(body),
+                    cut: was_cut,
+                    ..
+                }) => {
+                    body.push("\n");
+                    body.push(rest);
+                    *was_cut |= cut;
                 }
+                Some(p) => {
+                    if p.text.len() < self.max_query_bytes {
+                        p.text.push('\n');
+                        p.text.push_str(rest);
+                        p.cut |= cut;
+                    } else {
+                        p.cut = true;
+                    }
+                }
+                None => self.unrecognized(line),
             }
             return None;
         }
-        let caps = self.prefix.as_ref()?.captures(line)?;
+        let Some(caps) = self.prefix.as_ref().and_then(|p| p.captures(line)) else {
+            self.unrecognized(line);
+            return None;
+        };
+        let mut text = caps["msg"].to_owned();
+        let severity = caps["sev"].to_owned();
+        let body = (severity == "LOG")
+            .then(|| statement_start(&text))
+            .flatten()
+            .map(|at| {
+                let mut body = Statement::new(self.max_query_bytes);
+                body.push(&text[at..]);
+                text.truncate(at);
+                body
+            });
         let msg = Message {
             pid: caps.name("pid").map_or("", |m| m.as_str()).to_owned(),
             db: caps
@@ -169,9 +226,10 @@ impl PgParser {
                 .name("user")
                 .map(|m| m.as_str().to_owned())
                 .filter(|s| !s.is_empty()),
-            severity: caps["sev"].to_owned(),
-            text: caps["msg"].to_owned(),
+            severity,
+            text,
             cut,
+            body,
         };
         let done = self.pending.take().and_then(|m| self.message(m));
         self.pending = Some(msg);
@@ -186,8 +244,15 @@ impl PgParser {
                 let m = salvage_json(line)?;
                 return self.message(m);
             }
-            Err(_) => return None,
+            Err(_) => {
+                self.unrecognized(line);
+                return None;
+            }
         };
+        if v.get("error_severity").is_none() {
+            self.unrecognized(line);
+            return None;
+        }
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
         let msg = Message {
             pid: v.get("pid").map(|p| p.to_string()).unwrap_or_default(),
@@ -196,6 +261,7 @@ impl PgParser {
             severity: s("error_severity").unwrap_or_default(),
             text: s("message").unwrap_or_default(),
             cut: false,
+            body: None,
         };
         self.message(msg)
     }
@@ -245,7 +311,14 @@ impl PgParser {
             .has_headers(false)
             .flexible(true)
             .from_reader(record.as_bytes());
-        let row = reader.records().next()?.ok()?;
+        let Some(Ok(row)) = reader.records().next() else {
+            self.unrecognized(&record);
+            return None;
+        };
+        if row.len() < 14 && !dropped {
+            self.unrecognized(&record);
+            return None;
+        }
         let field = |i: usize| row.get(i).map(str::to_owned).filter(|s| !s.is_empty());
         let msg = Message {
             pid: field(3).unwrap_or_default(),
@@ -256,32 +329,45 @@ impl PgParser {
             // Closed by force or cut short: the message is incomplete unless
             // the record got past it.
             cut: dropped && row.len() <= 14,
+            body: None,
         };
         self.message(msg)
     }
 
     /// Turns a complete message into an event, or remembers a statement.
-    fn message(&mut self, m: Message) -> Option<SlowEvent> {
+    fn message(&mut self, mut m: Message) -> Option<SlowEvent> {
         if m.severity != "LOG" {
             return None;
         }
+        let body = m.body.take().map(Statement::finish);
         if let Some(q) = m.text.strip_prefix("statement: ") {
             // log_statement: the duration may follow as a bare line.
             if self.statements.len() > 10_000 {
                 self.statements.clear();
             }
-            self.statements.insert(m.pid.clone(), (q.to_owned(), m.cut));
+            let q = body
+                .map(|(q, t)| (q, t || m.cut))
+                .unwrap_or_else(|| (q.to_owned(), m.cut));
+            self.statements.insert(m.pid.clone(), q);
             return None;
         }
         let caps = DURATION.captures(&m.text)?;
         let ms: f64 = caps["ms"].parse().ok()?;
         let (mut query, cut) = match caps.name("kind").map(|k| k.as_str()) {
             Some(k) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
-            Some(_) => (caps["q"].to_owned(), m.cut),
-            None => self.statements.remove(&m.pid)?,
+            Some(_) => body
+                .map(|(q, t)| (q, t || m.cut))
+                .unwrap_or_else(|| (caps["q"].to_owned(), m.cut)),
+            // A bare duration with no statement logged before it
+            // (`log_duration`): an execution without text, counted like
+            // pt-query-digest's text-less events (empty fingerprint).
+            None => self
+                .statements
+                .remove(&m.pid)
+                .unwrap_or_else(|| (String::new(), false)),
         };
         let truncated = cut || query.len() > self.max_query_bytes;
-        if truncated {
+        if query.len() > self.max_query_bytes {
             let mut end = self.max_query_bytes;
             while !query.is_char_boundary(end) {
                 end -= 1;
@@ -312,6 +398,23 @@ impl PgParser {
     pub fn has_partial(&self) -> bool {
         self.pending.is_some() || !self.csv_buffer.is_empty() || self.csv_quotes % 2 == 1
     }
+}
+
+/// Where the statement starts in a stderr `LOG` message that carries one
+/// (`duration: X ms  statement: `, `… execute <name>: `, `statement: `).
+fn statement_start(text: &str) -> Option<usize> {
+    if text.starts_with("statement: ") {
+        return Some("statement: ".len());
+    }
+    let rest = text.strip_prefix("duration: ")?;
+    let (_, after_ms) = rest.split_once(" ms  ")?;
+    let kind_end = after_ms.find(": ")?;
+    let kind = &after_ms[..kind_end];
+    let known = kind == "statement"
+        || kind.starts_with("execute ")
+        || kind.starts_with("parse ")
+        || kind.starts_with("bind ");
+    known.then(|| text.len() - after_ms.len() + kind_end + 2)
 }
 
 /// The top-level fields of a jsonlog line cut short (no longer valid JSON):

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::digest::Digest;
+use crate::diagnose::diagnose;
+use crate::digest::{Digest, OTHER};
 use crate::parser::{LogFormat, LogParser};
-use crate::tail::{StartAt, Tailer};
+use crate::tail::{StartAt, Tailer, read_gz};
 
 /// What to digest and how.
 #[derive(Debug, Clone)]
@@ -75,12 +76,21 @@ pub struct ReportClass {
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// Bytes read.
+    /// Bytes read (decompressed, for a `*.gz` file).
     pub bytes: u64,
-    /// Events parsed.
+    /// Events parsed (all of them: those of classes beyond
+    /// `max_classes` are in the `other` row).
     pub events: u64,
-    /// Distinct query classes (by id).
+    /// Distinct query classes (by id) tracked; beyond `max_classes`, the
+    /// `other` row.
     pub classes: usize,
+    /// Lines that are no part of the format.
+    pub unrecognized_lines: u64,
+    /// Their bytes.
+    pub unrecognized_bytes: u64,
+    /// Why much of the input was not recognized (the likely cause), when
+    /// it was not.
+    pub diagnosis: Option<String>,
     /// Events whose text was cut at `max_line_bytes`.
     pub truncated_events: u64,
     /// Execution time of all events, seconds.
@@ -89,7 +99,9 @@ pub struct Report {
     pub seconds: f64,
     /// Bytes / seconds / 10^6.
     pub mb_per_second: f64,
-    /// Classes by total time, descending (at most `top` unless 0).
+    /// Classes by total time, descending (at most `top` unless 0), then an
+    /// `other` row (id `other`) for the events of classes beyond
+    /// `max_classes`, if any.
     pub top: Vec<ReportClass>,
 }
 
@@ -109,12 +121,6 @@ pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportEr
         return Err(ReportError::NotAFile(path.to_owned()));
     }
     let started = Instant::now();
-    let mut tailer = Tailer::new(
-        path.to_owned(),
-        StartAt::Beginning,
-        None,
-        opts.max_line_bytes,
-    );
     // One ranking window for the whole run: every event is "now".
     let mut digest = Digest::new(
         opts.max_classes.max(1),
@@ -123,13 +129,28 @@ pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportEr
     );
     let now = Instant::now();
     let now_unix = crate::unix_now();
-    tailer
-        .read(usize::MAX, &mut |line, _| {
-            if let Some(e) = parser.line(line) {
-                digest.add(&e, now, now_unix);
-            }
-        })
-        .map_err(read_error)?;
+    let mut on_piece = |text: &str, _: u64, more: bool| {
+        if let Some(e) = parser.piece(text, more) {
+            digest.add(&e, now, now_unix);
+        }
+    };
+    let bytes = if path.extension().is_some_and(|x| x == "gz") {
+        // A rotated, compressed log (logrotate's `compress`).
+        read_gz(path, opts.max_line_bytes, &mut on_piece)
+            .map_err(read_error)?
+            .0
+    } else {
+        let mut tailer = Tailer::new(
+            path.to_owned(),
+            StartAt::Beginning,
+            None,
+            opts.max_line_bytes,
+        );
+        tailer
+            .read_pieces(usize::MAX, &mut on_piece)
+            .map_err(read_error)?;
+        tailer.stats.bytes
+    };
     if let Some(e) = parser.flush() {
         digest.add(&e, now, now_unix);
     }
@@ -158,16 +179,36 @@ pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportEr
             .then_with(|| a.id.cmp(&b.id))
     });
     let n_classes = classes.len();
-    let total_seconds = classes.iter().map(|c| c.total_seconds).sum();
+    let (other_events, other_seconds, other_max, other_rows) = digest.other_totals();
+    let total_seconds = classes.iter().map(|c| c.total_seconds).sum::<f64>() + other_seconds;
     if opts.top > 0 {
         classes.truncate(opts.top);
     }
+    if other_events > 0 {
+        classes.push(ReportClass {
+            id: OTHER.into(),
+            count: other_events,
+            total_seconds: other_seconds,
+            max_seconds: other_max,
+            rows_examined: other_rows,
+            fingerprint: format!("(classes beyond --max-classes {})", opts.max_classes),
+        });
+    }
     let seconds = started.elapsed().as_secs_f64();
-    let bytes = tailer.stats.bytes;
+    let unrecognized = parser.unrecognized();
     Ok(Report {
         bytes,
         events: digest.events,
         classes: n_classes,
+        unrecognized_lines: unrecognized.lines,
+        unrecognized_bytes: unrecognized.bytes,
+        diagnosis: diagnose(
+            opts.format,
+            opts.log_line_prefix.as_deref(),
+            digest.events,
+            bytes,
+            unrecognized,
+        ),
         truncated_events: digest.truncated_events,
         total_seconds,
         seconds,
