@@ -20,10 +20,13 @@ pub struct DigestOptions {
     /// The slow-log file.
     #[arg(value_name = "FILE")]
     pub path: PathBuf,
-    /// Log format: mysql, postgres, postgres-csv, postgres-json.
+    /// Log format: mysql, postgres, postgres-csv, postgres-json,
+    /// postgres-syslog, postgres-heroku, postgres-cnpg, postgres-cloudsql
+    /// (a *.gz file is read through gzip).
     #[arg(long, default_value = "mysql")]
     pub format: String,
-    /// PostgreSQL stderr logs: the server's log_line_prefix.
+    /// PostgreSQL stderr logs (also through syslog, Cloud SQL): the
+    /// server's log_line_prefix.
     #[arg(long = "log-line-prefix")]
     pub log_line_prefix: Option<String>,
     /// Classes to print (0: all).
@@ -190,7 +193,7 @@ mod tests {
         let e = digest(&options("/nonexistent/slow.log", "oracle")).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown --format \"oracle\" (mysql, postgres, postgres-csv, postgres-json)"
+            "unknown --format \"oracle\" (mysql, postgres, postgres-csv, postgres-json, postgres-syslog, postgres-heroku, postgres-cnpg, postgres-cloudsql)"
         );
     }
 }

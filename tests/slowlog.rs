@@ -561,3 +561,39 @@ fn classes_counts_and_ids_match_pt_query_digest() {
         assert_eq!(ours.get(&id), Some(&count), "{fp:?}");
     }
 }
+
+#[tokio::test]
+async fn unrecognized_input_degrades_the_target_with_the_likely_cause() {
+    // Issue 16: a PostgreSQL log read with the default log_line_prefix
+    // while the server writes another: bytes read, 0 events, nothing said.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postgresql.log");
+    let line = "2024-01-01 10:00:00 UTC [42]: [1-1] user=app,db=shop,app=psql,client=[local] LOG:  duration: 1.000 ms  statement: select 1\n";
+    std::fs::write(&log, line.repeat(50)).unwrap();
+    let pw = Perfwatch::start(&config(
+        FASTEST,
+        &format!(
+            "[[slowlog]]\nname = \"pg\"\nformat = \"postgres\"\npath = \"{}\"\nstart_at = \"beginning\"\n",
+            log.display()
+        ),
+    ))
+    .await;
+    let t = [("target", "pg")];
+    let body = pw
+        .wait_for(Duration::from_secs(15), "degraded", |b| {
+            (value(b, "perfwatch_slowlog_degraded", &t) == Some(1.0)).then(|| b.to_owned())
+        })
+        .await;
+    for (name, want) in [
+        ("perfwatch_slowlog_unrecognized_lines_total", 50.0),
+        (
+            "perfwatch_slowlog_unrecognized_bytes_total",
+            line.len() as f64 * 50.0,
+        ),
+    ] {
+        assert_eq!(value(&body, name, &t), Some(want), "{name}");
+    }
+    assert_eq!(total(&body, "perfwatch_slow_queries_total"), 0.0);
+    promtool_check_metrics(&body);
+    pw.stop().await;
+}

@@ -99,10 +99,17 @@ pub fn diagnose(
         format!(
             "the file is {kind}-compressed: decompress it first (perfwatch reads gzip only for *.gz files)"
         )
-    } else if let Some(layout) = other_layout(format, &u.sample) {
+    } else if let Some(layout) =
+        other_layout(format, &u.sample).filter(|l| !l.contains(&format!("\"{format}\"")))
+    {
         layout
-    } else if format == LogFormat::Postgres {
-        let current = log_line_prefix.unwrap_or("%m [%p] ");
+    } else if format.takes_log_line_prefix() {
+        let default = if format == LogFormat::PostgresCloudsql {
+            crate::postgres::CLOUD_SQL_PREFIX
+        } else {
+            "%m [%p] "
+        };
+        let current = log_line_prefix.unwrap_or(default);
         match suggest_prefix(&u.sample) {
             Some(p) if p != current => format!(
                 "log_line_prefix mismatch: the lines do not start with \"{current}\"; they look like log_line_prefix = '{p}'"

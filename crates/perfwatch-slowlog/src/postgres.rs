@@ -27,7 +27,38 @@ pub enum PgFormat {
     Csv,
     /// `jsonlog` (PG 15+).
     Json,
+    /// stderr messages through syslog (`log_destination = syslog`, rsyslog
+    /// or journald writing a file): `… ident[pid]: [N-M] ` before each
+    /// line, a message's further lines as `[N-2]`, `[N-3]`, … (a TAB, or
+    /// rsyslog's `#011`, first when the message had a newline there).
+    Syslog,
+    /// Heroku Postgres through logplex: `… app[postgres.PID]: [COLOR]
+    /// [N-M] sql_error_code = … LOG:  …` (its own prefix, `key="value"`
+    /// fields with `database` and `user` in newer plans).
+    Heroku,
+    /// CloudNativePG's JSON lines: the csvlog fields under `record`.
+    Cnpg,
+    /// A Google Cloud Logging export of Cloud SQL (JSON lines): the stderr
+    /// message in `textPayload`, Cloud SQL's prefix `%m [%p]: [%l-1]
+    /// db=%d,user=%u `.
+    CloudSql,
 }
+
+/// syslog's part of a line: the pid and the `[N-M]` line number, then the
+/// message line.
+static SYSLOG: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"^.*? \S+\[(?P<pid>\d+)\]: \[(?P<seq>\d+)-(?P<n>\d+)\] (?P<rest>.*)$")
+        .expect("static regex")
+});
+
+/// logplex's part of a Heroku Postgres line.
+static HEROKU: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"^.*? app(?:\[postgres\.(?P<pid>\d+)\]:| postgres\.(?P<pid2>\d+) -) (?:\[[A-Z0-9_]+\] )?\[(?P<seq>\d+)-(?P<n>\d+)\] (?P<rest>.*)$")
+        .expect("static regex")
+});
+
+/// Cloud SQL for PostgreSQL's `log_line_prefix` (not settable there).
+pub const CLOUD_SQL_PREFIX: &str = "%m [%p]: [%l-1] db=%d,user=%u ";
 
 /// One log message, whatever the format.
 #[derive(Debug, Default, Clone)]
@@ -66,6 +97,8 @@ pub struct PgParser {
     /// pid (with whether their text was cut).
     statements: HashMap<String, (String, bool)>,
     max_query_bytes: usize,
+    /// The pid syslog or logplex gave the line (when the prefix has no %p).
+    wrapper_pid: String,
     /// Lines that are no message of the format (stderr: no
     /// `log_line_prefix` match and no TAB continuation; csv: no record;
     /// json: no object with an `error_severity`).
@@ -129,7 +162,16 @@ impl PgParser {
         max_query_bytes: usize,
     ) -> Result<Self, String> {
         let prefix = match format {
-            PgFormat::Stderr => Some(prefix_regex(log_line_prefix.unwrap_or("%m [%p] "))?),
+            PgFormat::Stderr | PgFormat::Syslog => {
+                Some(prefix_regex(log_line_prefix.unwrap_or("%m [%p] "))?)
+            }
+            PgFormat::CloudSql => Some(prefix_regex(log_line_prefix.unwrap_or(CLOUD_SQL_PREFIX))?),
+            // Heroku's own prefix: anything before the severity;
+            // `database="…"` / `user="…"` are picked from it.
+            PgFormat::Heroku => Some(
+                Regex::new(r"^(?P<pre>.*?)(?P<sev>[A-Z]+[0-9]?):  (?P<msg>.*)$")
+                    .expect("static regex"),
+            ),
             _ => None,
         };
         Ok(Self {
@@ -143,6 +185,7 @@ impl PgParser {
             statements: HashMap::new(),
             max_query_bytes,
             unrecognized: Unrecognized::default(),
+            wrapper_pid: String::new(),
         })
     }
 
@@ -172,7 +215,100 @@ impl PgParser {
             PgFormat::Stderr => self.stderr_line(line),
             PgFormat::Json => self.json_line(line),
             PgFormat::Csv => self.csv_line(line),
+            PgFormat::Syslog | PgFormat::Heroku => self.wrapped_line(line),
+            PgFormat::Cnpg | PgFormat::CloudSql => self.cloud_json_line(line),
         }
+    }
+
+    /// A syslog or logplex line: its first part (`[N-1]`) is a stderr
+    /// line, the others continue the message.
+    fn wrapped_line(&mut self, line: &str) -> Option<SlowEvent> {
+        let re = if self.format == PgFormat::Syslog {
+            &*SYSLOG
+        } else {
+            &*HEROKU
+        };
+        let Some(caps) = re.captures(line) else {
+            self.unrecognized(line);
+            return None;
+        };
+        let rest = caps.name("rest").map_or("", |m| m.as_str());
+        if caps.name("n").is_some_and(|n| n.as_str() != "1") {
+            // rsyslog writes control characters as `#ooo`.
+            match rest
+                .strip_prefix("#011")
+                .or_else(|| rest.strip_prefix('\t'))
+            {
+                Some(after_tab) => {
+                    let continued = format!("\t{after_tab}");
+                    return self.stderr_line(&continued);
+                }
+                // A line split at syslog's length limit: the same line goes on.
+                None => {
+                    self.more(rest);
+                    return None;
+                }
+            }
+        }
+        self.wrapper_pid = caps
+            .name("pid")
+            .or_else(|| caps.name("pid2"))
+            .map_or_else(String::new, |m| m.as_str().to_owned());
+        self.stderr_line(rest)
+    }
+
+    /// CloudNativePG and Cloud SQL JSON lines.
+    fn cloud_json_line(&mut self, line: &str) -> Option<SlowEvent> {
+        // A `gcloud logging read --format=json` array, one entry a line.
+        let trimmed = line
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches([',', ']']);
+        if trimmed.is_empty() {
+            return None;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) else {
+            self.unrecognized(line);
+            return None;
+        };
+        if self.format == PgFormat::CloudSql {
+            let Some(text) = v.get("textPayload").and_then(|t| t.as_str()) else {
+                // Another entry (an audit log, a jsonPayload): not ours.
+                if v.get("jsonPayload").is_none() && v.get("protoPayload").is_none() {
+                    self.unrecognized(line);
+                }
+                return None;
+            };
+            // One entry is one whole message: its lines as stderr gives them.
+            let mut done = None;
+            for (i, l) in text.split('\n').enumerate() {
+                let l = if i == 0 {
+                    l.to_owned()
+                } else {
+                    format!("\t{}", l.strip_prefix('\t').unwrap_or(l))
+                };
+                done = done.or(self.stderr_line(&l));
+            }
+            return done.or_else(|| self.flush());
+        }
+        let Some(r) = v.get("record") else {
+            // CloudNativePG's own messages (instance manager): not ours.
+            if v.get("logger").is_none() {
+                self.unrecognized(line);
+            }
+            return None;
+        };
+        let s = |k: &str| r.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let msg = Message {
+            pid: s("process_id").unwrap_or_default(),
+            db: s("database_name").filter(|d| !d.is_empty()),
+            user: s("user_name").filter(|u| !u.is_empty()),
+            severity: s("error_severity").unwrap_or_default(),
+            text: s("message").unwrap_or_default(),
+            cut: false,
+            body: None,
+        };
+        self.message(msg)
     }
 
     fn stderr_line(&mut self, line: &str) -> Option<SlowEvent> {
@@ -216,15 +352,25 @@ impl PgParser {
                 text.truncate(at);
                 body
             });
+        // Heroku's `key="value"` fields before the severity.
+        let pre = caps.name("pre").map_or("", |m| m.as_str());
+        let field = |key: &str| {
+            let at = pre.find(key)? + key.len();
+            pre[at..].split('"').next().map(str::to_owned)
+        };
         let msg = Message {
-            pid: caps.name("pid").map_or("", |m| m.as_str()).to_owned(),
+            pid: caps
+                .name("pid")
+                .map_or_else(|| self.wrapper_pid.clone(), |m| m.as_str().to_owned()),
             db: caps
                 .name("db")
                 .map(|m| m.as_str().to_owned())
+                .or_else(|| field("database=\""))
                 .filter(|s| !s.is_empty() && s != "[unknown]"),
             user: caps
                 .name("user")
                 .map(|m| m.as_str().to_owned())
+                .or_else(|| field(" user=\""))
                 .filter(|s| !s.is_empty()),
             severity,
             text,
@@ -716,6 +862,104 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
             let mut p = PgParser::new(PgFormat::Csv, None, cap).unwrap();
             let got = run_capped(&mut p, cap, &log);
             assert_eq!(got, want, "{log:?}");
+        }
+    }
+
+    #[test]
+    fn layouts_table() {
+        // Samples written from each layout's documentation: (format,
+        // log_line_prefix, log, events as (query, ms, db, user)).
+        type Want = (
+            &'static str,
+            f64,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: Vec<(PgFormat, Option<&str>, &str, Vec<Want>)> = vec![
+            // rsyslog's traditional file format (TAB as #011), a message
+            // split at syslog's length limit, journald's ISO time with TABs.
+            (
+                PgFormat::Syslog,
+                Some("%q%u@%d "),
+                "Jan  1 10:00:00 dbhost postgres[4242]: [3-1] app@shop LOG:  duration: 12.500 ms  statement: SELECT *
+Jan  1 10:00:00 dbhost postgres[4242]: [3-2] #011FROM trips
+Jan  1 10:00:00 dbhost postgres[4242]: [3-3] #011WHERE driver_id = 7
+Jan  1 10:00:01 dbhost postgres[4243]: [4-1] app@shop LOG:  duration: 1.000 ms  statement: SELECT 'aaa
+Jan  1 10:00:01 dbhost postgres[4243]: [4-2]  bbb'
+Jan  1 10:00:02 dbhost postgres[17]: [5-1] LOG:  checkpoint starting: time
+2024-01-01T10:00:03.123456+00:00 dbhost postgres[4244]: [6-1] app@other LOG:  duration: 2.000 ms  statement: select 1
+2024-01-01T10:00:03.123456+00:00 dbhost postgres[4244]: [6-2] \tfrom t
+",
+                vec![
+                    ("SELECT *\nFROM trips\nWHERE driver_id = 7", 12.5, Some("shop"), Some("app")),
+                    ("SELECT 'aaa bbb'", 1.0, Some("shop"), Some("app")),
+                    ("select 1\nfrom t", 2.0, Some("other"), Some("app")),
+                ],
+            ),
+            // Heroku Dev Center's examples: the old prefix-less lines, the
+            // newer key="value" fields, a syslog drain (RFC 5424).
+            (
+                PgFormat::Heroku,
+                None,
+                r#"2014-08-27T17:58:23+00:00 app[postgres.5280]: [BRONZE] [14-1] LOG:  duration: 2004.117 ms  statement: SELECT pg_sleep(2);
+2024-01-01T10:00:00+00:00 app[postgres.1234567]: [DATABASE] [15-1] sql_error_code = 00000 time_ms = "2024-01-01 10:00:00.123 UTC" pid="1234567" proc_start_time="2024-01-01 09:00:00 UTC" session_id="a.b" vtid="4/5" tid="0" log_line="3" database="d8abc" connection_source="1.2.3.4(5678)" user="u1abc" application_name="web.1" LOG:  duration: 12.345 ms  statement: SELECT * FROM users
+2024-01-01T10:00:00+00:00 app[postgres.1234567]: [DATABASE] [15-2] #011WHERE id = 7
+2024-01-01T10:00:01+00:00 app[postgres.1234567]: [DATABASE] [16-1] sql_error_code = 00000 LOG:  checkpoint starting: time
+<134>1 2024-01-01T10:00:02+00:00 host app postgres.1234 - [DATABASE] [17-1] sql_error_code = 00000 LOG:  duration: 3.000 ms  statement: select 1
+"#,
+                vec![
+                    ("SELECT pg_sleep(2);", 2004.117, None, None),
+                    ("SELECT * FROM users\nWHERE id = 7", 12.345, Some("d8abc"), Some("u1abc")),
+                    ("select 1", 3.0, None, None),
+                ],
+            ),
+            // CloudNativePG's documented record, one with a duration, and
+            // the instance manager's own lines.
+            (
+                PgFormat::Cnpg,
+                None,
+                r#"{"level":"info","ts":1619781249.7188137,"logger":"postgres","msg":"record","logging_pod":"cluster-example-1","record":{"log_time":"2021-04-30 11:14:09.718 UTC","user_name":"","database_name":"","process_id":"25","connection_from":"","session_id":"608be681.19","session_line_num":"1","session_start_time":"2021-04-30 11:14:09 UTC","virtual_transaction_id":"","transaction_id":"0","error_severity":"LOG","sql_state_code":"00000","message":"database system was interrupted; last known up at 2021-04-30 11:14:07 UTC","backend_type":"startup"}}
+{"level":"info","ts":1619781250.1,"logger":"postgres","msg":"record","logging_pod":"cluster-example-1","record":{"log_time":"2021-04-30 11:14:10.100 UTC","user_name":"app","database_name":"app","process_id":"88","connection_from":"10.0.0.7:51234","session_id":"608be682.58","session_line_num":"3","command_tag":"SELECT","session_start_time":"2021-04-30 11:14:10 UTC","virtual_transaction_id":"3/12","transaction_id":"0","error_severity":"LOG","sql_state_code":"00000","message":"duration: 7.250 ms  statement: select * from t\nwhere a = 1","backend_type":"client backend","query_id":"0"}}
+{"level":"info","ts":1619781251.2,"logger":"instance-manager","msg":"Checking for free disk space for WALs","logging_pod":"cluster-example-1"}
+"#,
+                vec![("select * from t\nwhere a = 1", 7.25, Some("app"), Some("app"))],
+            ),
+            // A Cloud Logging export of Cloud SQL (JSON lines, and the
+            // array `gcloud logging read --format=json` prints).
+            (
+                PgFormat::CloudSql,
+                None,
+                r#"{"insertId":"s=abc;i=1","logName":"projects/my-proj/logs/cloudsql.googleapis.com%2Fpostgres.log","receiveTimestamp":"2024-01-01T10:00:01.000Z","resource":{"labels":{"database_id":"my-proj:pg1","project_id":"my-proj","region":"us-central1"},"type":"cloudsql_database"},"severity":"INFO","textPayload":"2024-01-01 10:00:00.123 UTC [4242]: [3-1] db=shop,user=app LOG:  duration: 12.500 ms  statement: SELECT *\n\tFROM trips\n\tWHERE driver_id = 7","timestamp":"2024-01-01T10:00:00.123Z"}
+[{"insertId":"s=abc;i=2","logName":"projects/my-proj/logs/cloudsql.googleapis.com%2Fpostgres.log","severity":"INFO","textPayload":"2024-01-01 10:00:01.000 UTC [4243]: [1-1] db=shop,user=app LOG:  duration: 1.000 ms  statement: select 1","timestamp":"2024-01-01T10:00:01Z"},
+{"insertId":"s=abc;i=3","logName":"projects/my-proj/logs/cloudaudit.googleapis.com%2Factivity","protoPayload":{"methodName":"cloudsql.instances.update"},"timestamp":"2024-01-01T10:00:02Z"}]
+"#,
+                vec![
+                    ("SELECT *\nFROM trips\nWHERE driver_id = 7", 12.5, Some("shop"), Some("app")),
+                    ("select 1", 1.0, Some("shop"), Some("app")),
+                ],
+            ),
+        ];
+        for (format, prefix, log, want) in cases {
+            let mut p = PgParser::new(format, prefix, 1 << 20).unwrap();
+            let mut got: Vec<SlowEvent> = log.lines().filter_map(|l| p.line(l)).collect();
+            got.extend(p.flush());
+            let got: Vec<(&str, f64, Option<&str>, Option<&str>)> = got
+                .iter()
+                .map(|e| {
+                    (
+                        e.query.as_str(),
+                        e.duration * 1000.0,
+                        e.db.as_deref(),
+                        e.user.as_deref(),
+                    )
+                })
+                .collect();
+            assert_eq!(got, want, "{format:?}");
+            assert_eq!(
+                p.unrecognized.lines, 0,
+                "{format:?}: {:?}",
+                p.unrecognized.sample
+            );
         }
     }
 

@@ -269,6 +269,135 @@ mod tests {
     }
 
     #[test]
+    fn max_classes_keeps_every_event_in_the_totals_with_an_other_row() {
+        // Issue 16: with --max-classes 10 the report covered 208 of 645
+        // events and 10.28 of 32.20 s.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("slow.log");
+        let mut log = String::new();
+        let mut total = 0.0;
+        for i in 0..645u32 {
+            let secs = f64::from(i % 7) * 0.125;
+            total += secs;
+            // Letters only: pt-style fingerprints mask digits in names.
+            let table: String = [b'a' + (i % 26) as u8, b'a' + (i / 26 % 26) as u8]
+                .iter()
+                .map(|&b| char::from(b))
+                .collect();
+            log.push_str(&format!(
+                "# Query_time: {secs}  Lock_time: 0 Rows_sent: 0  Rows_examined: 1\nselect * from t{table} where id = {i};\n"
+            ));
+        }
+        std::fs::write(&p, &log).unwrap();
+        let mut opts = options(LogFormat::Mysql);
+        opts.max_classes = 10;
+        opts.top = 3;
+        let r = digest_file(&p, &opts).unwrap();
+        assert_eq!(r.events, 645);
+        assert!(
+            (r.total_seconds - total).abs() < 1e-9,
+            "{} vs {total}",
+            r.total_seconds
+        );
+        assert_eq!((r.classes, r.top.len()), (10, 4), "3 shown + other");
+        let other = r.top.last().unwrap();
+        assert_eq!(other.id, "other");
+        let tracked: u64 = digest_file(
+            &p,
+            &ReportOptions {
+                top: 0,
+                ..opts.clone()
+            },
+        )
+        .unwrap()
+        .top
+        .iter()
+        .filter(|c| c.id != "other")
+        .map(|c| c.count)
+        .sum();
+        assert_eq!(tracked + other.count, 645, "every event in one row");
+    }
+
+    #[test]
+    fn unrecognized_input_says_why_table() {
+        // (file name, content, format, log_line_prefix, events, what the
+        // diagnosis must say; None: no diagnosis)
+        let gz = {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(
+                b"# Query_time: 1.5  Lock_time: 0 Rows_sent: 0  Rows_examined: 0\nselect 1;\n",
+            )
+            .unwrap();
+            e.finish().unwrap()
+        };
+        let pg_t = b"2024-01-01 10:00:00 UTC [42]: [1-1] user=app,db=shop,app=psql,client=[local] LOG:  duration: 1.000 ms  statement: select 1\n".to_vec();
+        type Case<'a> = (
+            &'a str,
+            Vec<u8>,
+            LogFormat,
+            Option<&'a str>,
+            u64,
+            Option<&'a str>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            ("slow.log.gz", gz.clone(), LogFormat::Mysql, None, 1, None),
+            (
+                "slow.log.1",
+                gz,
+                LogFormat::Mysql,
+                None,
+                0,
+                Some("gzip-compressed"),
+            ),
+            (
+                "postgresql.log",
+                pg_t.clone(),
+                LogFormat::Postgres,
+                None,
+                0,
+                Some("log_line_prefix = '%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h '"),
+            ),
+            (
+                "postgresql.log",
+                pg_t,
+                LogFormat::Postgres,
+                Some("%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "),
+                1,
+                None,
+            ),
+            (
+                "x.log",
+                b"hello\nworld\n".to_vec(),
+                LogFormat::PostgresCsv,
+                None,
+                0,
+                Some("unknown layout"),
+            ),
+        ];
+        for (name, content, format, prefix, events, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join(name);
+            std::fs::write(&p, &content).unwrap();
+            let mut opts = options(format);
+            opts.log_line_prefix = prefix.map(str::to_owned);
+            let r = digest_file(&p, &opts).unwrap();
+            assert_eq!(r.events, events, "{name} {format}");
+            match want {
+                None => assert_eq!(r.diagnosis, None, "{name}"),
+                Some(w) => {
+                    let d = r.diagnosis.unwrap_or_default();
+                    assert!(d.contains(w), "{name}: {d}");
+                    assert!(
+                        r.unrecognized_lines > 0 && r.unrecognized_bytes > 0,
+                        "{name}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn missing_file_directory_and_bad_prefix_fail() {
         let err = digest_file(
             Path::new("/nonexistent/slow.log"),

@@ -92,6 +92,8 @@ pub struct Statement {
     truncated: bool,
     /// A multi-row insert's first row is complete: the rest is not needed.
     done: bool,
+    /// Still short: kept as it came, not yet read byte by byte.
+    raw: bool,
     prev: u8,
     /// The current word so far (lower-cased, packed) and its length, and
     /// whether a non-word byte came before it.
@@ -139,6 +141,7 @@ impl Statement {
             dirty: false,
             truncated: false,
             done: false,
+            raw: true,
             prev: b'\n',
             word: 0,
             word_len: 0,
@@ -164,7 +167,24 @@ impl Statement {
         if self.done {
             return;
         }
-        for &b in text.as_bytes() {
+        if self.raw {
+            // Nothing is reduced within the first STRING_WINDOW bytes: most
+            // statements are only copied.
+            if self.out.len() + text.len() <= STRING_WINDOW.min(self.cap) {
+                self.out.extend_from_slice(text.as_bytes());
+                return;
+            }
+            self.raw = false;
+            let kept = std::mem::take(&mut self.out);
+            self.push_bytes(&kept);
+        }
+        if !self.done {
+            self.push_bytes(text.as_bytes());
+        }
+    }
+
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        for &b in bytes {
             self.byte(b);
             if self.done {
                 return;
