@@ -179,6 +179,13 @@ fn other_layout(format: LogFormat, sample: &[String]) -> Option<String> {
     if share(&|l| l.contains("]: [") && (l.contains(" postgres[") || l.contains(" postgresql["))) {
         return Some("PostgreSQL through syslog: use format = \"postgres-syslog\"".into());
     }
+    if format == LogFormat::Mysql
+        && share(&|l| l.contains("LOG:  ") || l.contains("ERROR:  ") || l.contains("STATEMENT:  "))
+    {
+        return Some(
+            "a PostgreSQL log: use format = \"postgres\" (or postgres-csv, postgres-json)".into(),
+        );
+    }
     if format == LogFormat::Postgres
         && share(&|l| {
             l.len() > 20
@@ -261,6 +268,28 @@ mod tests {
                 None,
                 vec!["hello world"],
                 "unknown layout",
+            ),
+            (
+                LogFormat::Mysql,
+                None,
+                vec![
+                    "2024-01-01 10:00:00.123 UTC [42] LOG:  duration: 1.000 ms  statement: select 1",
+                ],
+                "format = \"postgres\"",
+            ),
+            (
+                LogFormat::Postgres,
+                None,
+                vec![
+                    r#"{"level":"info","logger":"postgres","msg":"record","record":{"error_severity":"LOG"}}"#,
+                ],
+                "format = \"postgres-cnpg\"",
+            ),
+            (
+                LogFormat::PostgresJson,
+                None,
+                vec!["Jan  1 10:00:00 h postgres[42]: [3-1] LOG:  duration: 1 ms  statement: x"],
+                "format = \"postgres-syslog\"",
             ),
         ];
         for (format, prefix, lines, want) in cases {

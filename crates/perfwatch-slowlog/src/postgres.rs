@@ -866,6 +866,47 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
     }
 
     #[test]
+    fn statements_longer_than_the_cap_get_their_class_as_they_stream() {
+        // Issue 16 on the PostgreSQL path: a 2 MB statement handed out as
+        // the tailer does (the first `cap` bytes, then pieces), plain and
+        // through syslog's continuation lines.
+        let cap = 64 * 1024;
+        let body = "lorem ipsum ".repeat(200_000);
+        let ids: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+        let stderr = [
+            format!(
+                "2024-01-01 10:00:00.123 UTC [42] LOG:  duration: 12.500 ms  statement: UPDATE docs SET body='{body}' WHERE id=7"
+            ),
+            format!(
+                "2024-01-01 10:00:00.123 UTC [43] LOG:  duration: 1.500 ms  execute <unnamed>: SELECT * FROM t WHERE id IN ({})",
+                ids.join(", ")
+            ),
+        ];
+        let want = [
+            "update docs set body=? where id=?",
+            "select * from t where id in(?+)",
+        ];
+        let mut p = PgParser::new(PgFormat::Stderr, None, cap).unwrap();
+        let mut got = Vec::new();
+        for line in &stderr {
+            got.extend(p.line(&line[..cap]));
+            for piece in line.as_bytes()[cap..].chunks(65_536) {
+                p.more(std::str::from_utf8(piece).unwrap());
+            }
+        }
+        got.extend(p.flush());
+        let got: Vec<(String, bool)> = got
+            .iter()
+            .map(|e| (crate::fingerprint::fingerprint(&e.query), e.truncated))
+            .collect();
+        assert_eq!(
+            got,
+            want.map(|w| (w.to_owned(), false)),
+            "classes, not truncated"
+        );
+    }
+
+    #[test]
     fn layouts_table() {
         // Samples written from each layout's documentation: (format,
         // log_line_prefix, log, events as (query, ms, db, user)).
