@@ -108,6 +108,16 @@ pub struct PgParser {
 /// Translates a `log_line_prefix` into a regex with named groups for the
 /// fields we use; everything else matches loosely.
 pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
+    prefix_regex_ending(prefix, r"(?P<sev>[A-Z]+[0-9]?):  (?P<msg>.*)$")
+}
+
+/// The regex of a line's head only: the prefix, the severity and its
+/// `:  `, to the end of what it is given (see [`PgParser::head`]).
+fn head_regex(prefix: &str) -> Result<Regex, String> {
+    prefix_regex_ending(prefix, r"(?P<sev>[A-Z]+[0-9]?):  $")
+}
+
+fn prefix_regex_ending(prefix: &str, ending: &str) -> Result<Regex, String> {
     let mut re = String::from("^");
     let mut optional_from = None;
     let mut chars = prefix.chars().peekable();
@@ -140,7 +150,7 @@ pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
         re.insert_str(at, "(?:");
         re.push_str(")?");
     }
-    re.push_str(r"(?P<sev>[A-Z]+[0-9]?):  (?P<msg>.*)$");
+    re.push_str(ending);
     Regex::new(&re).map_err(|e| format!("log_line_prefix \"{prefix}\" cannot be parsed: {e}"))
 }
 
@@ -163,15 +173,14 @@ impl PgParser {
     ) -> Result<Self, String> {
         let prefix = match format {
             PgFormat::Stderr | PgFormat::Syslog => {
-                Some(prefix_regex(log_line_prefix.unwrap_or("%m [%p] "))?)
+                Some(head_regex(log_line_prefix.unwrap_or("%m [%p] "))?)
             }
-            PgFormat::CloudSql => Some(prefix_regex(log_line_prefix.unwrap_or(CLOUD_SQL_PREFIX))?),
+            PgFormat::CloudSql => Some(head_regex(log_line_prefix.unwrap_or(CLOUD_SQL_PREFIX))?),
             // Heroku's own prefix: anything before the severity;
             // `database="…"` / `user="…"` are picked from it.
-            PgFormat::Heroku => Some(
-                Regex::new(r"^(?P<pre>.*?)(?P<sev>[A-Z]+[0-9]?):  (?P<msg>.*)$")
-                    .expect("static regex"),
-            ),
+            PgFormat::Heroku => {
+                Some(Regex::new(r"^(?P<pre>.*?)(?P<sev>[A-Z]+[0-9]?):  $").expect("static regex"))
+            }
             _ => None,
         };
         Ok(Self {
@@ -218,6 +227,28 @@ impl PgParser {
             PgFormat::Syslog | PgFormat::Heroku => self.wrapped_line(line),
             PgFormat::Cnpg | PgFormat::CloudSql => self.cloud_json_line(line),
         }
+    }
+
+    /// The prefix and severity of a stderr line, and where its message
+    /// starts: the first `:  ` whose head matches the prefix (what the
+    /// whole-line regex's lazy groups pick), without running a regex with
+    /// captures over the whole message (the bulk of a log's bytes).
+    fn head<'l>(&self, line: &'l str) -> Option<(regex::Captures<'l>, usize)> {
+        let re = self.prefix.as_ref()?;
+        let b = line.as_bytes();
+        let mut from = 0;
+        while let Some(p) = b[from..].windows(3).position(|w| w == b":  ") {
+            let end = from + p + 3;
+            // `.` of the regex does not match a newline (as before).
+            if b[..end].contains(&b'\n') {
+                return None;
+            }
+            if let Some(caps) = re.captures(&line[..end]) {
+                return Some((caps, end));
+            }
+            from = from + p + 1;
+        }
+        None
     }
 
     /// A syslog or logplex line: its first part (`[N-1]`) is a stderr
@@ -337,11 +368,11 @@ impl PgParser {
             }
             return None;
         }
-        let Some(caps) = self.prefix.as_ref().and_then(|p| p.captures(line)) else {
+        let Some((caps, head_len)) = self.head(line) else {
             self.unrecognized(line);
             return None;
         };
-        let mut text = caps["msg"].to_owned();
+        let mut text = line[head_len..].to_owned();
         let severity = caps["sev"].to_owned();
         let body = (severity == "LOG")
             .then(|| statement_start(&text))
