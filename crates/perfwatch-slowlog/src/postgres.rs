@@ -299,6 +299,10 @@ impl PgParser {
             return None;
         }
         let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) else {
+            if line.len() >= self.max_query_bytes {
+                // Cut by the tailer at the cap: keep what the line still says.
+                return self.salvage_cloud_json(line);
+            }
             self.unrecognized(line);
             return None;
         };
@@ -311,15 +315,7 @@ impl PgParser {
                 return None;
             };
             // One entry is one whole message: its lines as stderr gives them.
-            let mut done = None;
-            for (i, l) in text.split('\n').enumerate() {
-                let l = if i == 0 {
-                    l.to_owned()
-                } else {
-                    format!("\t{}", l.strip_prefix('\t').unwrap_or(l))
-                };
-                done = done.or(self.stderr_line(&l));
-            }
+            let done = self.stderr_message(text);
             return done.or_else(|| self.flush());
         }
         let Some(r) = v.get("record") else {
@@ -329,17 +325,44 @@ impl PgParser {
             }
             return None;
         };
-        let s = |k: &str| r.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-        let msg = Message {
-            pid: s("process_id").unwrap_or_default(),
-            db: s("database_name").filter(|d| !d.is_empty()),
-            user: s("user_name").filter(|u| !u.is_empty()),
-            severity: s("error_severity").unwrap_or_default(),
-            text: s("message").unwrap_or_default(),
-            cut: false,
-            body: None,
-        };
-        self.message(msg)
+        self.message(json_message(
+            r,
+            ["process_id", "database_name", "user_name"],
+        ))
+    }
+
+    /// A whole stderr message with its newlines (Cloud SQL's textPayload),
+    /// line by line as stderr writes it (a TAB after each newline); the
+    /// caller completes it.
+    fn stderr_message(&mut self, text: &str) -> Option<SlowEvent> {
+        let mut done = None;
+        for (i, l) in text.split('\n').enumerate() {
+            let l = if i == 0 {
+                l.to_owned()
+            } else {
+                format!("\t{}", l.strip_prefix('\t').unwrap_or(l))
+            };
+            done = done.or(self.stderr_line(&l));
+        }
+        done
+    }
+
+    /// A CloudNativePG or Cloud SQL line cut at the cap: the event with the
+    /// text it still has, marked truncated (its timing is kept).
+    fn salvage_cloud_json(&mut self, line: &str) -> Option<SlowEvent> {
+        if self.format == PgFormat::Cnpg {
+            let at = line.find("\"record\":")?;
+            let m = salvage_json(&line[at + "\"record\":".len()..])?;
+            return self.message(m);
+        }
+        let at = line.find("\"textPayload\":")?;
+        let rest = line[at + "\"textPayload\":".len()..].trim_start();
+        let (text, _, _) = json_string(rest)?;
+        let done = self.stderr_message(&text);
+        if let Some(p) = &mut self.pending {
+            p.cut = true;
+        }
+        done.or_else(|| self.flush())
     }
 
     fn stderr_line(&mut self, line: &str) -> Option<SlowEvent> {
@@ -430,17 +453,7 @@ impl PgParser {
             self.unrecognized(line);
             return None;
         }
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-        let msg = Message {
-            pid: v.get("pid").map(|p| p.to_string()).unwrap_or_default(),
-            db: s("dbname"),
-            user: s("user"),
-            severity: s("error_severity").unwrap_or_default(),
-            text: s("message").unwrap_or_default(),
-            cut: false,
-            body: None,
-        };
-        self.message(msg)
+        self.message(json_message(&v, ["pid", "dbname", "user"]))
     }
 
     fn csv_line(&mut self, line: &str) -> Option<SlowEvent> {
@@ -577,6 +590,30 @@ impl PgParser {
     }
 }
 
+/// A message from a JSON record whose pid, database and user fields are
+/// named `keys` (jsonlog's, or csvlog's names in CloudNativePG's record).
+fn json_message(v: &serde_json::Value, [pid, db, user]: [&str; 3]) -> Message {
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+    };
+    Message {
+        // jsonlog's pid is a number, CloudNativePG's a string.
+        pid: v
+            .get(pid)
+            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+            .unwrap_or_default(),
+        db: s(db),
+        user: s(user),
+        severity: s("error_severity").unwrap_or_default(),
+        text: s("message").unwrap_or_default(),
+        cut: false,
+        body: None,
+    }
+}
+
 /// Where the statement starts in a stderr `LOG` message that carries one
 /// (`duration: X ms  statement: `, `… execute <name>: `, `statement: `).
 fn statement_start(text: &str) -> Option<usize> {
@@ -613,8 +650,10 @@ fn salvage_json(line: &str) -> Option<Message> {
         if after.starts_with('"') {
             let (value, after, complete) = json_string(after)?;
             match key.as_str() {
-                "user" => m.user = Some(value),
-                "dbname" => m.db = Some(value),
+                // jsonlog's names, and csvlog's (CloudNativePG's record).
+                "user" | "user_name" => m.user = Some(value),
+                "dbname" | "database_name" => m.db = Some(value),
+                "process_id" => m.pid = value,
                 "error_severity" => m.severity = value,
                 "message" => m.text = value,
                 _ => {}
@@ -935,6 +974,28 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
             want.map(|w| (w.to_owned(), false)),
             "classes, not truncated"
         );
+    }
+
+    #[test]
+    fn cut_cloud_json_lines_keep_their_timing() {
+        // A CloudNativePG or Cloud SQL line longer than the cap is no
+        // longer JSON: the event is kept (truncated), not lost.
+        let long = "x".repeat(500);
+        let cnpg = format!(
+            r#"{{"level":"info","logger":"postgres","msg":"record","record":{{"user_name":"app","database_name":"shop","process_id":"88","error_severity":"LOG","message":"duration: 7.250 ms  statement: select '{long}'"}}}}"#
+        );
+        let cloudsql = format!(
+            r#"{{"insertId":"1","textPayload":"2024-01-01 10:00:00.123 UTC [4242]: [3-1] db=shop,user=app LOG:  duration: 7.250 ms  statement: select '{long}'","timestamp":"2024-01-01T10:00:00.123Z"}}"#
+        );
+        for (format, line) in [(PgFormat::Cnpg, cnpg), (PgFormat::CloudSql, cloudsql)] {
+            let cap = 300;
+            let mut p = PgParser::new(format, None, cap).unwrap();
+            let got = run_capped(&mut p, cap, &format!("{line}\n"));
+            assert_eq!(got.len(), 1, "{format:?}");
+            assert_eq!((got[0].1, got[0].2), (7.25, true), "{format:?}");
+            assert!(got[0].0.starts_with("select 'xxx"), "{format:?}: {got:?}");
+            assert_eq!(p.unrecognized.lines, 0, "{format:?}");
+        }
     }
 
     #[test]
