@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::peer::PeerExporter;
-use common::peer::Scrape;
+use common::peer::{PG_REPLICATION_QUERY, Scrape};
 use common::{Perfwatch, blocking};
 use perfwatch_testbench::deploy::FAST_FOR;
 use perfwatch_testbench::workload::{
@@ -1158,21 +1158,6 @@ async fn mysql_down_fires() {
 // The not-applicable marks, against the peers
 // ---------------------------------------------------------------------------
 
-/// What the postgres_exporter of the mixin's time collects built in (its
-/// `replication` collector, then [`peer_table_query`]'s) and Debian's 0.11.1
-/// only through `--extend.query-path`: the same names and labels
-/// (`pg_replication_lag`, `pg_replication_is_replica`), written here in our
-/// own SQL, for [`not_applicable_names_are_what_the_peers_leave_out`]: the
-/// seconds since the last replayed transaction (0 on a primary) and 1 on a
-/// standby.
-const PEER_PG_REPLICATION: &str = r#"pg_replication:
-  query: "SELECT COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) AS lag, pg_is_in_recovery()::int AS is_replica"
-  master: true
-  metrics:
-    - lag: {usage: "GAUGE", description: "seconds since the last replayed transaction, 0 on a primary"}
-    - is_replica: {usage: "GAUGE", description: "1 on a standby, 0 on a primary"}
-"#;
-
 /// A `--extend.query-path` entry like postgres_exporter's built-in
 /// `stat_user_tables`/`statio_user_tables` collectors: one series per table
 /// of `view`, labels `datname`, `schemaname`, `relname`, and `columns`
@@ -1195,7 +1180,7 @@ fn peer_table_query(view: &str, columns: &[(&str, &str)]) -> String {
     out
 }
 
-/// [`PEER_PG_REPLICATION`] and the two table views' queries.
+/// [`PG_REPLICATION_QUERY`] and the two table views' queries.
 fn peer_pg_queries() -> String {
     let stat = [
         ("seq_scan", "COUNTER"),
@@ -1211,7 +1196,7 @@ fn peer_pg_queries() -> String {
     ]
     .map(|c| (c, "COUNTER"));
     format!(
-        "{PEER_PG_REPLICATION}{}{}",
+        "{PG_REPLICATION_QUERY}{}{}",
         peer_table_query("pg_stat_user_tables", &stat),
         peer_table_query("pg_statio_user_tables", &statio)
     )
