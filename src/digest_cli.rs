@@ -20,10 +20,13 @@ pub struct DigestOptions {
     /// The slow-log file.
     #[arg(value_name = "FILE")]
     pub path: PathBuf,
-    /// Log format: mysql, postgres, postgres-csv, postgres-json.
+    /// Log format: mysql, postgres, postgres-csv, postgres-json,
+    /// postgres-syslog, postgres-heroku, postgres-cnpg, postgres-cloudsql
+    /// (a *.gz file is read through gzip).
     #[arg(long, default_value = "mysql")]
     pub format: String,
-    /// PostgreSQL stderr logs: the server's log_line_prefix.
+    /// PostgreSQL stderr logs (also through syslog, Cloud SQL): the
+    /// server's log_line_prefix.
     #[arg(long = "log-line-prefix")]
     pub log_line_prefix: Option<String>,
     /// Classes to print (0: all).
@@ -78,11 +81,19 @@ pub fn run(opts: &DigestOptions) -> anyhow::Result<()> {
         "perfwatch digest: {} bytes, {} events, {} classes, {:.3} s, {:.1} MB/s",
         report.bytes, report.events, report.classes, report.seconds, report.mb_per_second
     );
+    if let Some(why) = &report.diagnosis {
+        eprintln!("perfwatch digest: degraded: {why}");
+    }
     if report.events == 0 {
         bail!(
-            "no {} slow-log event found in \"{}\"",
+            "no {} slow-log event found in \"{}\"{}",
             opts.format,
-            opts.path.display()
+            opts.path.display(),
+            report
+                .diagnosis
+                .as_deref()
+                .map(|why| format!(": {why}"))
+                .unwrap_or_default()
         );
     }
     Ok(())
@@ -141,6 +152,9 @@ mod tests {
             bytes: 10,
             events: 4,
             classes: 2,
+            unrecognized_lines: 0,
+            unrecognized_bytes: 0,
+            diagnosis: None,
             truncated_events: 0,
             total_seconds: 4.75,
             seconds: 0.1,
@@ -179,7 +193,7 @@ mod tests {
         let e = digest(&options("/nonexistent/slow.log", "oracle")).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "unknown --format \"oracle\" (mysql, postgres, postgres-csv, postgres-json)"
+            "unknown --format \"oracle\" (mysql, postgres, postgres-csv, postgres-json, postgres-syslog, postgres-heroku, postgres-cnpg, postgres-cloudsql)"
         );
     }
 }

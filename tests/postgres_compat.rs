@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::peer::{PeerExporter, Scrape};
+use common::peer::{PG_REPLICATION_QUERY, PeerExporter, Scrape};
 use common::{FAST, Perfwatch, config, wait_polls};
 use perfwatch_testbench::PostgresServer;
 
@@ -33,22 +33,9 @@ const STAT_DATABASE: [(&str, &str); 14] = [
     ("pg_stat_database_deadlocks", "counter"),
 ];
 
-/// postgres_exporter 0.11 has no built-in replication lag: it is the
-/// `pg_replication` entry of the example queries.yaml Debian ships
-/// (/usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml),
-/// reproduced here because docs may be stripped from an image.
-const PEER_REPLICATION_QUERY: &str = r#"pg_replication:
-  query: "SELECT CASE WHEN NOT pg_is_in_recovery() THEN 0 ELSE GREATEST (0, EXTRACT(EPOCH FROM (now() - pg_last_xact_replay_timestamp()))) END AS lag"
-  master: true
-  metrics:
-    - lag:
-        usage: "GAUGE"
-        description: "Replication lag behind master in seconds"
-"#;
-
 /// prometheus-postgres-exporter the way scripts/lib/bench-common.sh starts it
-/// (`DATA_SOURCE_NAME`), on database `database`, with the example
-/// `pg_replication` query, once it reaches the server.
+/// (`DATA_SOURCE_NAME`), on database `database`, with
+/// [`PG_REPLICATION_QUERY`], once it reaches the server.
 async fn start_peer(pg: &PostgresServer, database: &str) -> PeerExporter {
     let dsn = format!(
         "postgresql://postgres@127.0.0.1:{}/{database}?sslmode=disable",
@@ -58,7 +45,7 @@ async fn start_peer(pg: &PostgresServer, database: &str) -> PeerExporter {
         "prometheus-postgres-exporter",
         &["--extend.query-path={dir}/queries.yaml"],
         &[("DATA_SOURCE_NAME", &dsn)],
-        &[("queries.yaml", PEER_REPLICATION_QUERY)],
+        &[("queries.yaml", PG_REPLICATION_QUERY)],
         "pg_up 1",
     )
     .await
@@ -235,14 +222,11 @@ async fn database_families_match_postgres_exporter() {
     assert!(work("pg_stat_database_temp_bytes") > 0.0);
     assert!(work("pg_database_size_bytes") > 1e6);
 
-    // A primary: lag 0 (the peer's query), not a replica. postgres_exporter
-    // 0.11 has no pg_replication_is_replica (later versions do); compare
-    // when the peer has it.
+    // A primary: lag 0, not a replica (the peer has both through
+    // PG_REPLICATION_QUERY; later peers built in).
     let is_replica = ours.series("pg_replication_is_replica", &[]);
     assert_eq!(is_replica.values().collect::<Vec<_>>(), [&0.0]);
-    if theirs.types.contains_key("pg_replication_is_replica") {
-        assert_eq!(theirs.series("pg_replication_is_replica", &[]), is_replica);
-    }
+    assert_eq!(theirs.series("pg_replication_is_replica", &[]), is_replica);
     assert_eq!(
         ours.series("perfwatch_postgres_databases_summed_into_other", &[])
             .values()

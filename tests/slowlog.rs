@@ -436,3 +436,164 @@ async fn two_hundred_mixed_rotations_under_write_load_lose_and_duplicate_nothing
     );
     pw.stop().await;
 }
+
+/// Runs pt-query-digest (Debian package percona-toolkit) on `log` and
+/// returns its (query id as perfwatch prints it: the last 16 hex digits of
+/// pt 3.x's checksum, event count) per class, and its total event count.
+fn pt_query_digest(log: &Path) -> (std::collections::BTreeMap<String, u64>, u64) {
+    let out = match std::process::Command::new("pt-query-digest")
+        .args(["--limit", "100%", "--output", "json"])
+        .arg(log)
+        .output()
+    {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => panic!("pt-query-digest: {}", String::from_utf8_lossy(&out.stderr)),
+        Err(e) => panic!(
+            "pt-query-digest: {e} (apt-get install -y percona-toolkit, or scripts/install-test-deps.sh)"
+        ),
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let classes = v["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let checksum = c["checksum"].as_str().unwrap();
+            (
+                checksum[checksum.len() - 16..].to_owned(),
+                c["query_count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    (classes, v["global"]["query_count"].as_u64().unwrap())
+}
+
+/// The slow log of the oracle test: statements far longer than
+/// max_line_bytes (64 KiB), long IN lists and multi-row inserts, a latin1
+/// table name (not UTF-8), `use db;`-only and `USE db;` events, and events
+/// with a Query_time but no statement text.
+fn oracle_log() -> Vec<u8> {
+    let mut log = Vec::new();
+    let mut event = |secs: f64, lines: &[&[u8]]| {
+        log.extend_from_slice(
+            format!("# Time: 2024-01-01T00:00:00.000000Z\n# User@Host: app[app] @ localhost []  Id: 3\n# Query_time: {secs:.6}  Lock_time: 0.000000 Rows_sent: 0  Rows_examined: 0\nSET timestamp=1704067200;\n").as_bytes(),
+        );
+        for l in lines {
+            log.extend_from_slice(l);
+            log.push(b'\n');
+        }
+    };
+    event(0.5, &[b"select 1;"]);
+    for i in 0..20 {
+        let body = format!("body {i} ").repeat(10_000 + 1_000 * i);
+        event(
+            1.0,
+            &[format!("UPDATE docs SET body='{body}' WHERE id={i};").as_bytes()],
+        );
+    }
+    for i in 0..12 {
+        let ids: Vec<String> = (0..15_000 + 500 * i).map(|n| n.to_string()).collect();
+        event(
+            0.25,
+            &[format!(
+                "SELECT * FROM t WHERE id IN ({}) AND x = {i};",
+                ids.join(", ")
+            )
+            .as_bytes()],
+        );
+    }
+    for i in 0..3 {
+        let rows: Vec<String> = (0..8_000 + i).map(|n| format!("({n}, 'v{n}')")).collect();
+        event(
+            0.125,
+            &[format!("INSERT INTO kv (k, v) VALUES {};", rows.join(", ")).as_bytes()],
+        );
+    }
+    for i in 0..3 {
+        event(
+            0.5,
+            &[format!("select * from caf\u{e9} where id = {i};").as_bytes()],
+        );
+        event(0.5, &[b"select * from caf\xe9 where id = 7;"]);
+    }
+    event(2.0, &[b"use shop;"]);
+    event(2.0, &[b"USE shop;"]);
+    event(3.0, &[]);
+    event(3.0, &[b"use other;", b"select 2;"]);
+    event(3.0, &[]);
+    event(0.5, &[b"select 3;"]);
+    log
+}
+
+#[test]
+fn classes_counts_and_ids_match_pt_query_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.log");
+    std::fs::write(&path, oracle_log()).unwrap();
+    let (pt, pt_events) = pt_query_digest(&path);
+    let report = perfwatch_slowlog::report::digest_file(
+        &path,
+        &perfwatch_slowlog::report::ReportOptions {
+            format: perfwatch_slowlog::LogFormat::Mysql,
+            log_line_prefix: None,
+            top: 0,
+            max_classes: 1000,
+            max_line_bytes: 64 * 1024,
+        },
+    )
+    .unwrap();
+    let ours: std::collections::BTreeMap<String, u64> =
+        report.top.iter().map(|c| (c.id.clone(), c.count)).collect();
+    assert_eq!(ours, pt, "classes: {:#?}", report.top);
+    assert_eq!(report.events, pt_events);
+    assert_eq!(
+        report.truncated_events, 0,
+        "every long statement digested whole"
+    );
+    // The ones the issue named, by their fingerprints.
+    for (fp, count) in [
+        ("update docs set body=? where id=?", 20),
+        ("select * from t where id in(?+) and x = ?", 12),
+        ("use ?", 1),
+        ("", 3),
+    ] {
+        let id = fingerprint_id(fp);
+        assert_eq!(ours.get(&id), Some(&count), "{fp:?}");
+    }
+}
+
+#[tokio::test]
+async fn unrecognized_input_degrades_the_target_with_the_likely_cause() {
+    // Issue 16: a PostgreSQL log read with the default log_line_prefix
+    // while the server writes another: bytes read, 0 events, nothing said.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("postgresql.log");
+    let line = "2024-01-01 10:00:00 UTC [42]: [1-1] user=app,db=shop,app=psql,client=[local] LOG:  duration: 1.000 ms  statement: select 1\n";
+    std::fs::write(&log, line.repeat(50)).unwrap();
+    let pw = Perfwatch::start(&config(
+        FASTEST,
+        &format!(
+            "[[slowlog]]\nname = \"pg\"\nformat = \"postgres\"\npath = \"{}\"\nstart_at = \"beginning\"\n",
+            log.display()
+        ),
+    ))
+    .await;
+    let t = [("target", "pg")];
+    let body = pw
+        .wait_for(Duration::from_secs(15), "degraded", |b| {
+            (value(b, "perfwatch_slowlog_degraded", &t) == Some(1.0)).then(|| b.to_owned())
+        })
+        .await;
+    for (name, want) in [
+        ("perfwatch_slowlog_unrecognized_lines_total", 50.0),
+        (
+            "perfwatch_slowlog_unrecognized_bytes_total",
+            line.len() as f64 * 50.0,
+        ),
+    ] {
+        assert_eq!(value(&body, name, &t), Some(want), "{name}");
+    }
+    assert_eq!(total(&body, "perfwatch_slow_queries_total"), 0.0);
+    promtool_check_metrics(&body);
+    pw.stop().await;
+}

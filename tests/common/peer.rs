@@ -8,6 +8,19 @@ use std::time::{Duration, Instant};
 
 use perfwatch_testbench::{find_binary, free_port};
 
+/// A `--extend.query-path` entry giving postgres_exporter (Debian's 0.11
+/// has no replication collector built in; later versions do) the families
+/// `pg_replication_lag` and `pg_replication_is_replica`, written in our own
+/// SQL: the seconds since the last replayed transaction (0 on a primary) and
+/// 1 on a standby.
+pub const PG_REPLICATION_QUERY: &str = r#"pg_replication:
+  query: "SELECT COALESCE(EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), 0) AS lag, pg_is_in_recovery()::int AS is_replica"
+  master: true
+  metrics:
+    - lag: {usage: "GAUGE", description: "seconds since the last replayed transaction, 0 on a primary"}
+    - is_replica: {usage: "GAUGE", description: "1 on a standby, 0 on a primary"}
+"#;
+
 /// One scrape in the text format: `# TYPE` per family and every sample.
 pub struct Scrape {
     /// `# TYPE` of every family.

@@ -92,17 +92,30 @@ pub fn panel_queries() -> Vec<(String, String, String)> {
 /// `$__interval` by `15s`, `$__range` by `5m`. Anything else starting with
 /// `$` is left as it is (a test checks no query has one).
 pub fn substitute(expr: &str, job: &str, instance: &str, target: &str) -> String {
-    let value = |name: &str| -> Option<&str> {
-        match name {
-            "job" => Some(job),
-            "instance" => Some(instance),
-            "target" => Some(target),
-            "__rate_interval" => Some("1m"),
-            "__interval" => Some("15s"),
-            "__range" => Some("5m"),
-            _ => None,
-        }
-    };
+    substitute_with(expr, |name| match name {
+        "job" => Some(job),
+        "instance" => Some(instance),
+        "target" => Some(target),
+        _ => None,
+    })
+}
+
+/// Grafana's interval variables as [`substitute`] replaces them:
+/// `$__rate_interval` by `1m`, `$__interval` by `15s`, `$__range` by `5m`.
+pub fn grafana_interval(name: &str) -> Option<&'static str> {
+    match name {
+        "__rate_interval" => Some("1m"),
+        "__interval" => Some("15s"),
+        "__range" => Some("5m"),
+        _ => None,
+    }
+}
+
+/// Replaces every `$name`, `${name}` and `${name:format}` for which
+/// `variable(name)` has a value, and Grafana's interval variables
+/// ([`grafana_interval`]); anything else starting with `$` stays as it is.
+pub fn substitute_with<'a>(expr: &str, variable: impl Fn(&str) -> Option<&'a str>) -> String {
+    let value = |name: &str| variable(name).or_else(|| grafana_interval(name));
     let mut out = String::with_capacity(expr.len());
     let mut rest = expr;
     while let Some(pos) = rest.find('$') {

@@ -30,6 +30,11 @@ pub const DURATION_BUCKETS: [f64; 17] = [
 /// The label for classes without their own.
 pub const OTHER: &str = "other";
 
+/// The text shown for the class of events without statement text (its
+/// fingerprint is empty, its id the MD5 of nothing), as pt-query-digest
+/// shows it.
+pub const NO_QUERY: &str = "/* No query */";
+
 /// Most bytes of fingerprint text kept for the info metric and API.
 const MAX_TEXT: usize = 200;
 /// Most distinct databases with their own label.
@@ -288,7 +293,13 @@ impl Digest {
         let tracked = self.classes.contains_key(&key) || self.classes.len() < self.max_classes;
         if tracked {
             self.classes.entry(key).or_insert_with_key(|(_, fp)| {
-                let mut text = fp.clone();
+                // A byte that is not UTF-8 shows as U+FFFD (the id has it);
+                // events without text are named as pt-query-digest does.
+                let mut text = if fp.is_empty() {
+                    NO_QUERY.to_owned()
+                } else {
+                    crate::fingerprint::display_text(fp).into_owned()
+                };
                 if text.len() > MAX_TEXT {
                     let mut end = MAX_TEXT;
                     while !text.is_char_boundary(end) {
@@ -385,6 +396,16 @@ impl Digest {
             other,
             databases,
         }
+    }
+
+    /// The classes beyond `max_classes` (every database's `other`) summed:
+    /// (events, total seconds, longest, rows examined).
+    pub fn other_totals(&self) -> (u64, f64, f64, u64) {
+        self.other
+            .values()
+            .fold((0, 0.0, 0.0, 0), |(n, t, m, r), c| {
+                (n + c.count, t + c.total, m.max(c.max), r + c.rows_examined)
+            })
     }
 
     /// The JSON summary for `/api/slow-queries`.

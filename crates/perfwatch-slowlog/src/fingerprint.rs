@@ -220,7 +220,7 @@ fn call_prefix(b: &[u8]) -> Option<&[u8]> {
 
 /// pt: `\A((?:INSERT|REPLACE)(?: IGNORE)?\s+INTO.+?VALUES\s*\(.*?\))\s*,\s*\(`
 /// (case-insensitive, `.` matches newlines): the length to keep.
-fn insert_cut(b: &[u8]) -> Option<usize> {
+pub(crate) fn insert_cut(b: &[u8]) -> Option<usize> {
     let mut i = if starts_with_ci(b, 0, b"insert") {
         6
     } else if starts_with_ci(b, 0, b"replace") {
@@ -727,12 +727,67 @@ fn order_by_asc(b: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// The first of the 128 code points that stand for a byte that is not
+/// UTF-8 (0x80..=0xFF) in text read from a log: plane 16's last private use
+/// block, which no log writes (see [`text_from_bytes`]).
+const BYTE_ESCAPE: u32 = 0x10_FF00;
+
+/// A log's bytes as text without loss: valid UTF-8 as it is, every other
+/// byte `b` as the private-use character U+10FF00 + `b`. pt-query-digest
+/// reads bytes, so a latin1 name must hash as its byte, not as U+FFFD
+/// ([`fingerprint_id`] turns the escapes back into bytes).
+pub fn text_from_bytes(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut s = String::with_capacity(bytes.len() + 16);
+    for chunk in bytes.utf8_chunks() {
+        s.push_str(chunk.valid());
+        for &b in chunk.invalid() {
+            s.push(char::from_u32(BYTE_ESCAPE + u32::from(b)).unwrap_or('\u{FFFD}'));
+        }
+    }
+    std::borrow::Cow::Owned(s)
+}
+
+/// The bytes `text` stands for (the inverse of [`text_from_bytes`]).
+pub fn bytes_of_text(text: &str) -> std::borrow::Cow<'_, [u8]> {
+    // The escapes are 4-byte characters starting with 0xF4 0x8F 0xBC/0xBD.
+    if !text.as_bytes().contains(&0xF4) {
+        return std::borrow::Cow::Borrowed(text.as_bytes());
+    }
+    let mut out = Vec::with_capacity(text.len());
+    for c in text.chars() {
+        match u32::from(c).checked_sub(BYTE_ESCAPE) {
+            Some(b @ 0x80..=0xFF) => out.push(b as u8),
+            _ => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// `text` for display (a label value): a byte that was not UTF-8 shows as
+/// U+FFFD.
+pub fn display_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.as_bytes().contains(&0xF4) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        text.chars()
+            .map(|c| match u32::from(c).checked_sub(BYTE_ESCAPE) {
+                Some(0x80..=0xFF) => '\u{FFFD}',
+                _ => c,
+            })
+            .collect(),
+    )
+}
+
 /// pt-query-digest 2.x's query id: the last 16 hex digits of the MD5 of the
-/// fingerprint, upper case (pt 3.x prints the whole 32-digit MD5, whose last
-/// 16 digits are this id).
+/// fingerprint's bytes, upper case (pt 3.x prints the whole 32-digit MD5,
+/// whose last 16 digits are this id).
 pub fn fingerprint_id(fingerprint: &str) -> String {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let digest = Md5::digest(fingerprint.as_bytes());
+    let digest = Md5::digest(bytes_of_text(fingerprint));
     let mut s = String::with_capacity(16);
     for b in &digest[8..] {
         s.push(HEX[usize::from(b >> 4)] as char);

@@ -21,6 +21,7 @@
 //! - [`watch`]: waking a reader when the log's directory changes (inotify).
 //! - [`report`]: a whole file digested at once (`perfwatch digest`).
 
+pub mod diagnose;
 pub mod digest;
 pub mod event;
 pub mod fingerprint;
@@ -29,6 +30,7 @@ pub mod mysql;
 pub mod parser;
 pub mod postgres;
 pub mod report;
+pub mod statement;
 pub mod tail;
 pub mod watch;
 

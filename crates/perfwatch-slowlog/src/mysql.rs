@@ -7,7 +7,9 @@
 //! caller flushes (end of input, idle timeout). The server's start-up header
 //! block (written again on every `FLUSH SLOW LOGS`) may appear mid-file.
 
+use crate::diagnose::Unrecognized;
 use crate::event::SlowEvent;
+use crate::statement::Statement;
 
 /// Streaming parser state.
 #[derive(Debug)]
@@ -17,9 +19,15 @@ pub struct MysqlParser {
     current: Option<Partial>,
     /// Most bytes of statement text kept per event.
     max_query_bytes: usize,
+    /// The last line went into the statement: the pieces of its rest
+    /// ([`MysqlParser::more`]) do too.
+    in_statement: bool,
+    /// Lines that were neither an event's nor the server's header
+    /// (text before the first event).
+    pub unrecognized: Unrecognized,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Partial {
     user: Option<String>,
     schema: Option<String>,
@@ -29,11 +37,27 @@ struct Partial {
     rows_examined: u64,
     full_scan: bool,
     rate_limit: u32,
-    query: String,
-    truncated: bool,
+    query: Statement,
+    /// A line of the statement was taken.
+    has_text: bool,
 }
 
 impl Partial {
+    fn new(cap: usize) -> Self {
+        Self {
+            user: None,
+            schema: None,
+            query_time: None,
+            lock_time: 0.0,
+            rows_sent: 0,
+            rows_examined: 0,
+            full_scan: false,
+            rate_limit: 0,
+            query: Statement::new(cap),
+            has_text: false,
+        }
+    }
+
     fn has_stats(&self) -> bool {
         self.query_time.is_some()
     }
@@ -46,11 +70,24 @@ impl MysqlParser {
             db: None,
             current: None,
             max_query_bytes,
+            in_statement: false,
+            unrecognized: Unrecognized::default(),
+        }
+    }
+
+    /// Feeds the next piece of the last line (a line longer than the
+    /// tailer's `max_line`).
+    pub fn more(&mut self, piece: &str) {
+        if self.in_statement
+            && let Some(cur) = &mut self.current
+        {
+            cur.query.push(piece);
         }
     }
 
     /// Feeds one line (without its newline); returns an event completed by it.
     pub fn line(&mut self, line: &str) -> Option<SlowEvent> {
+        self.in_statement = false;
         let line = line.strip_suffix('\r').unwrap_or(line);
         // `# administrator command: Quit;` is the statement of its event.
         let admin = line.starts_with("# administrator command:");
@@ -64,18 +101,20 @@ impl MysqlParser {
             // A (re)opened log: whatever came before is complete.
             return self.flush();
         }
-        let cur = self.current.get_or_insert_with(Partial::default);
-        if cur.query.is_empty() {
-            let is_use = line
-                .trim_start()
-                .as_bytes()
-                .get(..4)
-                .is_some_and(|w| w.eq_ignore_ascii_case(b"use "));
-            if is_use && line.trim_end().ends_with(';') {
-                let db = line.trim()[4..]
-                    .trim_end_matches(';')
-                    .trim()
-                    .trim_matches('`');
+        let Some(cur) = &mut self.current else {
+            // Text before any event header: not a slow log (or the middle
+            // of an event cut off by where reading started).
+            self.unrecognized.note(line);
+            return None;
+        };
+        if !cur.has_text {
+            // pt-query-digest: `^use ([^;]+)` (lower case, as the server
+            // writes it) is the db; `USE db;` typed by a client is the
+            // statement (class `use ?`).
+            if let Some(db) = line.strip_prefix("use ")
+                && line.trim_end().ends_with(';')
+            {
+                let db = db.trim_end().trim_end_matches(';').trim().trim_matches('`');
                 self.db = Some(db.to_owned());
                 return None;
             }
@@ -89,28 +128,12 @@ impl MysqlParser {
                 return None;
             }
         }
-        // The joining newline counts against the cap too.
-        let sep = usize::from(!cur.query.is_empty());
-        let room = self.max_query_bytes.saturating_sub(cur.query.len() + sep);
-        if room == 0 {
-            cur.truncated = true;
-            return None;
+        if cur.has_text {
+            cur.query.push("\n");
         }
-        if sep == 1 {
-            cur.query.push('\n');
-        }
-        // The tailer cuts lines at max_line_bytes (the same cap): a line
-        // that long is taken as cut, even when it fits exactly.
-        if line.len() < room || (line.len() == room && line.len() < self.max_query_bytes) {
-            cur.query.push_str(line);
-        } else {
-            let mut end = room;
-            while !line.is_char_boundary(end) {
-                end -= 1;
-            }
-            cur.query.push_str(&line[..end]);
-            cur.truncated = true;
-        }
+        cur.has_text = true;
+        cur.query.push(line);
+        self.in_statement = true;
         None
     }
 
@@ -120,7 +143,7 @@ impl MysqlParser {
             || rest.starts_with("Query_time:");
         let mut done = None;
         if starts_event && let Some(cur) = &self.current {
-            let new_event = !cur.query.is_empty()
+            let new_event = cur.has_text
                 || (rest.starts_with("Query_time:") && cur.has_stats())
                 || (rest.starts_with("User@Host:") && (cur.has_stats() || cur.user.is_some()))
                 || (rest.starts_with("Time:") && (cur.has_stats() || cur.user.is_some()));
@@ -128,7 +151,8 @@ impl MysqlParser {
                 done = self.flush();
             }
         }
-        let cur = self.current.get_or_insert_with(Partial::default);
+        let cap = self.max_query_bytes;
+        let cur = self.current.get_or_insert_with(|| Partial::new(cap));
         if let Some(uh) = rest.strip_prefix("User@Host:") {
             // `root[root] @ localhost [127.0.0.1]  Id: 3` → the user in brackets.
             let user = uh
@@ -169,16 +193,17 @@ impl MysqlParser {
         done
     }
 
-    /// Completes the pending event, if it has timing and a statement.
+    /// Completes the pending event, if it has timing. An event without
+    /// statement text (only `use db;`, or nothing after its header) is
+    /// counted as pt-query-digest does: its text is empty (class id of the
+    /// empty fingerprint; pt shows `/* No query */`).
     pub fn flush(&mut self) -> Option<SlowEvent> {
+        self.in_statement = false;
         let cur = self.current.take()?;
         let query_time = cur.query_time?;
-        let mut query = cur.query;
+        let (mut query, truncated) = cur.query.finish();
         while query.ends_with(';') || query.ends_with('\n') {
             query.pop();
-        }
-        if query.is_empty() {
-            return None;
         }
         let db = cur.schema.or_else(|| self.db.clone());
         Some(SlowEvent {
@@ -191,7 +216,7 @@ impl MysqlParser {
             full_scan: cur.full_scan,
             sample_rate: cur.rate_limit.max(1),
             query,
-            truncated: cur.truncated,
+            truncated,
         })
     }
 
@@ -388,7 +413,9 @@ SELECT id FROM title WHERE title = 'Bambi';
             (8, &["abcd", "efgh"], "abcd\nefg", true),
             (8, &["abc", "efgh"], "abc\nefgh", false),
             (8, &["abcdefg"], "abcdefg", false),
-            (8, &["abcdefgh"], "abcdefgh", true),
+            // A line as long as the cap: the tailer hands out the rest of a
+            // longer one (`more`), so this one is whole.
+            (8, &["abcdefgh"], "abcdefgh", false),
             (8, &["abcdefgh", "x"], "abcdefgh", true),
             (
                 27,

@@ -24,11 +24,49 @@ pub enum LogFormat {
     PostgresCsv,
     /// PostgreSQL jsonlog (PG 15+).
     PostgresJson,
+    /// PostgreSQL stderr messages through syslog (rsyslog, journald).
+    PostgresSyslog,
+    /// Heroku Postgres through logplex.
+    PostgresHeroku,
+    /// CloudNativePG's JSON lines (the record under `record`).
+    PostgresCnpg,
+    /// Google Cloud SQL for PostgreSQL, a Cloud Logging JSON export.
+    PostgresCloudsql,
 }
 
 impl LogFormat {
     /// Every format by name, in the order documentation lists them.
-    pub const NAMES: [&'static str; 4] = ["mysql", "postgres", "postgres-csv", "postgres-json"];
+    pub const NAMES: [&'static str; 8] = [
+        "mysql",
+        "postgres",
+        "postgres-csv",
+        "postgres-json",
+        "postgres-syslog",
+        "postgres-heroku",
+        "postgres-cnpg",
+        "postgres-cloudsql",
+    ];
+
+    /// Every format, in the order of [`LogFormat::NAMES`].
+    pub const ALL: [LogFormat; 8] = [
+        Self::Mysql,
+        Self::Postgres,
+        Self::PostgresCsv,
+        Self::PostgresJson,
+        Self::PostgresSyslog,
+        Self::PostgresHeroku,
+        Self::PostgresCnpg,
+        Self::PostgresCloudsql,
+    ];
+
+    /// Whether the format reads a `log_line_prefix` (stderr lines, also
+    /// through syslog or Cloud SQL's export).
+    pub fn takes_log_line_prefix(self) -> bool {
+        matches!(
+            self,
+            Self::Postgres | Self::PostgresSyslog | Self::PostgresCloudsql
+        )
+    }
 
     /// The name (as in the config).
     pub fn as_str(self) -> &'static str {
@@ -37,6 +75,10 @@ impl LogFormat {
             Self::Postgres => Self::NAMES[1],
             Self::PostgresCsv => Self::NAMES[2],
             Self::PostgresJson => Self::NAMES[3],
+            Self::PostgresSyslog => Self::NAMES[4],
+            Self::PostgresHeroku => Self::NAMES[5],
+            Self::PostgresCnpg => Self::NAMES[6],
+            Self::PostgresCloudsql => Self::NAMES[7],
         }
     }
 }
@@ -49,22 +91,19 @@ impl fmt::Display for LogFormat {
 
 /// A format name that is none of [`LogFormat::NAMES`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown log format \"{0}\" (mysql, postgres, postgres-csv, postgres-json)")]
+#[error(
+    "unknown log format \"{0}\" (mysql, postgres, postgres-csv, postgres-json, postgres-syslog, postgres-heroku, postgres-cnpg, postgres-cloudsql)"
+)]
 pub struct UnknownFormat(pub String);
 
 impl FromStr for LogFormat {
     type Err = UnknownFormat;
 
     fn from_str(s: &str) -> Result<Self, UnknownFormat> {
-        [
-            Self::Mysql,
-            Self::Postgres,
-            Self::PostgresCsv,
-            Self::PostgresJson,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == s)
-        .ok_or_else(|| UnknownFormat(s.to_owned()))
+        Self::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or_else(|| UnknownFormat(s.to_owned()))
     }
 }
 
@@ -91,6 +130,10 @@ impl LogParser {
             LogFormat::Postgres => PgFormat::Stderr,
             LogFormat::PostgresCsv => PgFormat::Csv,
             LogFormat::PostgresJson => PgFormat::Json,
+            LogFormat::PostgresSyslog => PgFormat::Syslog,
+            LogFormat::PostgresHeroku => PgFormat::Heroku,
+            LogFormat::PostgresCnpg => PgFormat::Cnpg,
+            LogFormat::PostgresCloudsql => PgFormat::CloudSql,
         };
         PgParser::new(pg, log_line_prefix, max_line_bytes).map(Self::Pg)
     }
@@ -100,6 +143,34 @@ impl LogParser {
         match self {
             Self::Mysql(p) => p.line(line),
             Self::Pg(p) => p.line(line),
+        }
+    }
+
+    /// Feeds the next piece of the last line, when it was longer than the
+    /// tailer's `max_line` ([`crate::tail::Tailer::read_pieces`]).
+    pub fn more(&mut self, piece: &str) {
+        match self {
+            Self::Mysql(p) => p.more(piece),
+            Self::Pg(p) => p.more(piece),
+        }
+    }
+
+    /// Feeds a line or a piece of one as [`crate::tail::Tailer::read_pieces`]
+    /// hands them out.
+    pub fn piece(&mut self, text: &str, more: bool) -> Option<SlowEvent> {
+        if more {
+            self.more(text);
+            None
+        } else {
+            self.line(text)
+        }
+    }
+
+    /// Lines that are no part of the format (see [`crate::diagnose`]).
+    pub fn unrecognized(&self) -> &crate::diagnose::Unrecognized {
+        match self {
+            Self::Mysql(p) => &p.unrecognized,
+            Self::Pg(p) => &p.unrecognized,
         }
     }
 

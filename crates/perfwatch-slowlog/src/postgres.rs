@@ -14,7 +14,9 @@ use std::collections::HashMap;
 
 use regex::Regex;
 
+use crate::diagnose::Unrecognized;
 use crate::event::SlowEvent;
+use crate::statement::Statement;
 
 /// The three PostgreSQL log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,10 +27,41 @@ pub enum PgFormat {
     Csv,
     /// `jsonlog` (PG 15+).
     Json,
+    /// stderr messages through syslog (`log_destination = syslog`, rsyslog
+    /// or journald writing a file): `… ident[pid]: [N-M] ` before each
+    /// line, a message's further lines as `[N-2]`, `[N-3]`, … (a TAB, or
+    /// rsyslog's `#011`, first when the message had a newline there).
+    Syslog,
+    /// Heroku Postgres through logplex: `… app[postgres.PID]: [COLOR]
+    /// [N-M] sql_error_code = … LOG:  …` (its own prefix, `key="value"`
+    /// fields with `database` and `user` in newer plans).
+    Heroku,
+    /// CloudNativePG's JSON lines: the csvlog fields under `record`.
+    Cnpg,
+    /// A Google Cloud Logging export of Cloud SQL (JSON lines): the stderr
+    /// message in `textPayload`, Cloud SQL's prefix `%m [%p]: [%l-1]
+    /// db=%d,user=%u `.
+    CloudSql,
 }
 
+/// syslog's part of a line: the pid and the `[N-M]` line number, then the
+/// message line.
+static SYSLOG: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"^.*? \S+\[(?P<pid>\d+)\]: \[(?P<seq>\d+)-(?P<n>\d+)\] (?P<rest>.*)$")
+        .expect("static regex")
+});
+
+/// logplex's part of a Heroku Postgres line.
+static HEROKU: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"^.*? app(?:\[postgres\.(?P<pid>\d+)\]:| postgres\.(?P<pid2>\d+) -) (?:\[[A-Z0-9_]+\] )?\[(?P<seq>\d+)-(?P<n>\d+)\] (?P<rest>.*)$")
+        .expect("static regex")
+});
+
+/// Cloud SQL for PostgreSQL's `log_line_prefix` (not settable there).
+pub const CLOUD_SQL_PREFIX: &str = "%m [%p]: [%l-1] db=%d,user=%u ";
+
 /// One log message, whatever the format.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone)]
 struct Message {
     pid: String,
     db: Option<String>,
@@ -38,6 +71,10 @@ struct Message {
     /// A line of it reached the cap (the tailer cuts lines there): the text
     /// is incomplete.
     cut: bool,
+    /// stderr: the statement of a `duration: … statement:` / `execute …:` /
+    /// `statement:` message as it streams (`text` then holds only the
+    /// words before it), so its size does not matter.
+    body: Option<Statement>,
 }
 
 /// Streaming parser.
@@ -60,11 +97,27 @@ pub struct PgParser {
     /// pid (with whether their text was cut).
     statements: HashMap<String, (String, bool)>,
     max_query_bytes: usize,
+    /// The pid syslog or logplex gave the line (when the prefix has no %p).
+    wrapper_pid: String,
+    /// Lines that are no message of the format (stderr: no
+    /// `log_line_prefix` match and no TAB continuation; csv: no record;
+    /// json: no object with an `error_severity`).
+    pub unrecognized: Unrecognized,
 }
 
 /// Translates a `log_line_prefix` into a regex with named groups for the
 /// fields we use; everything else matches loosely.
 pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
+    prefix_regex_ending(prefix, r"(?P<sev>[A-Z]+[0-9]?):  (?P<msg>.*)$")
+}
+
+/// The regex of a line's head only: the prefix, the severity and its
+/// `:  `, to the end of what it is given (see [`PgParser::head`]).
+fn head_regex(prefix: &str) -> Result<Regex, String> {
+    prefix_regex_ending(prefix, r"(?P<sev>[A-Z]+[0-9]?):  $")
+}
+
+fn prefix_regex_ending(prefix: &str, ending: &str) -> Result<Regex, String> {
     let mut re = String::from("^");
     let mut optional_from = None;
     let mut chars = prefix.chars().peekable();
@@ -97,7 +150,7 @@ pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
         re.insert_str(at, "(?:");
         re.push_str(")?");
     }
-    re.push_str(r"(?P<sev>[A-Z]+[0-9]?):  (?P<msg>.*)$");
+    re.push_str(ending);
     Regex::new(&re).map_err(|e| format!("log_line_prefix \"{prefix}\" cannot be parsed: {e}"))
 }
 
@@ -119,7 +172,15 @@ impl PgParser {
         max_query_bytes: usize,
     ) -> Result<Self, String> {
         let prefix = match format {
-            PgFormat::Stderr => Some(prefix_regex(log_line_prefix.unwrap_or("%m [%p] "))?),
+            PgFormat::Stderr | PgFormat::Syslog => {
+                Some(head_regex(log_line_prefix.unwrap_or("%m [%p] "))?)
+            }
+            PgFormat::CloudSql => Some(head_regex(log_line_prefix.unwrap_or(CLOUD_SQL_PREFIX))?),
+            // Heroku's own prefix: anything before the severity;
+            // `database="…"` / `user="…"` are picked from it.
+            PgFormat::Heroku => {
+                Some(Regex::new(r"^(?P<pre>.*?)(?P<sev>[A-Z]+[0-9]?):  $").expect("static regex"))
+            }
             _ => None,
         };
         Ok(Self {
@@ -132,7 +193,29 @@ impl PgParser {
             csv_resync: false,
             statements: HashMap::new(),
             max_query_bytes,
+            unrecognized: Unrecognized::default(),
+            wrapper_pid: String::new(),
         })
+    }
+
+    fn unrecognized(&mut self, line: &str) {
+        self.unrecognized.note(line);
+    }
+
+    /// Feeds the next piece of the last line (a line longer than the
+    /// tailer's `max_line`): stderr statements take it; csv and json lines
+    /// were cut at the cap (their text is incomplete, the timing is kept).
+    pub fn more(&mut self, piece: &str) {
+        if let Some(Message {
+            body: Some(body),
+            cut,
+            ..
+        }) = &mut self.pending
+        {
+            body.push(piece);
+            // The rest of the cut line came after all.
+            *cut = false;
+        }
     }
 
     /// Feeds one line; returns an event it completed.
@@ -141,37 +224,212 @@ impl PgParser {
             PgFormat::Stderr => self.stderr_line(line),
             PgFormat::Json => self.json_line(line),
             PgFormat::Csv => self.csv_line(line),
+            PgFormat::Syslog | PgFormat::Heroku => self.wrapped_line(line),
+            PgFormat::Cnpg | PgFormat::CloudSql => self.cloud_json_line(line),
         }
+    }
+
+    /// The prefix and severity of a stderr line, and where its message
+    /// starts: the first `:  ` whose head matches the prefix (what the
+    /// whole-line regex's lazy groups pick), without running a regex with
+    /// captures over the whole message (the bulk of a log's bytes).
+    fn head<'l>(&self, line: &'l str) -> Option<(regex::Captures<'l>, usize)> {
+        let re = self.prefix.as_ref()?;
+        let b = line.as_bytes();
+        let mut from = 0;
+        while let Some(p) = b[from..].windows(3).position(|w| w == b":  ") {
+            let end = from + p + 3;
+            // `.` of the regex does not match a newline (as before).
+            if b[..end].contains(&b'\n') {
+                return None;
+            }
+            if let Some(caps) = re.captures(&line[..end]) {
+                return Some((caps, end));
+            }
+            from = from + p + 1;
+        }
+        None
+    }
+
+    /// A syslog or logplex line: its first part (`[N-1]`) is a stderr
+    /// line, the others continue the message.
+    fn wrapped_line(&mut self, line: &str) -> Option<SlowEvent> {
+        let re = if self.format == PgFormat::Syslog {
+            &*SYSLOG
+        } else {
+            &*HEROKU
+        };
+        let Some(caps) = re.captures(line) else {
+            self.unrecognized(line);
+            return None;
+        };
+        let rest = caps.name("rest").map_or("", |m| m.as_str());
+        if caps.name("n").is_some_and(|n| n.as_str() != "1") {
+            // rsyslog writes control characters as `#ooo`.
+            match rest
+                .strip_prefix("#011")
+                .or_else(|| rest.strip_prefix('\t'))
+            {
+                Some(after_tab) => {
+                    let continued = format!("\t{after_tab}");
+                    return self.stderr_line(&continued);
+                }
+                // A line split at syslog's length limit: the same line goes on.
+                None => {
+                    self.more(rest);
+                    return None;
+                }
+            }
+        }
+        self.wrapper_pid = caps
+            .name("pid")
+            .or_else(|| caps.name("pid2"))
+            .map_or_else(String::new, |m| m.as_str().to_owned());
+        self.stderr_line(rest)
+    }
+
+    /// CloudNativePG and Cloud SQL JSON lines.
+    fn cloud_json_line(&mut self, line: &str) -> Option<SlowEvent> {
+        // A `gcloud logging read --format=json` array, one entry a line.
+        let trimmed = line
+            .trim()
+            .trim_start_matches('[')
+            .trim_end_matches([',', ']']);
+        if trimmed.is_empty() {
+            return None;
+        }
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) else {
+            if line.len() >= self.max_query_bytes {
+                // Cut by the tailer at the cap: keep what the line still says.
+                return self.salvage_cloud_json(line);
+            }
+            self.unrecognized(line);
+            return None;
+        };
+        if self.format == PgFormat::CloudSql {
+            let Some(text) = v.get("textPayload").and_then(|t| t.as_str()) else {
+                // Another entry (an audit log, a jsonPayload): not ours.
+                if v.get("jsonPayload").is_none() && v.get("protoPayload").is_none() {
+                    self.unrecognized(line);
+                }
+                return None;
+            };
+            // One entry is one whole message: its lines as stderr gives them.
+            let done = self.stderr_message(text);
+            return done.or_else(|| self.flush());
+        }
+        let Some(r) = v.get("record") else {
+            // CloudNativePG's own messages (instance manager): not ours.
+            if v.get("logger").is_none() {
+                self.unrecognized(line);
+            }
+            return None;
+        };
+        self.message(json_message(
+            r,
+            ["process_id", "database_name", "user_name"],
+        ))
+    }
+
+    /// A whole stderr message with its newlines (Cloud SQL's textPayload),
+    /// line by line as stderr writes it (a TAB after each newline); the
+    /// caller completes it.
+    fn stderr_message(&mut self, text: &str) -> Option<SlowEvent> {
+        let mut done = None;
+        for (i, l) in text.split('\n').enumerate() {
+            let l = if i == 0 {
+                l.to_owned()
+            } else {
+                format!("\t{}", l.strip_prefix('\t').unwrap_or(l))
+            };
+            done = done.or(self.stderr_line(&l));
+        }
+        done
+    }
+
+    /// A CloudNativePG or Cloud SQL line cut at the cap: the event with the
+    /// text it still has, marked truncated (its timing is kept).
+    fn salvage_cloud_json(&mut self, line: &str) -> Option<SlowEvent> {
+        if self.format == PgFormat::Cnpg {
+            let at = line.find("\"record\":")?;
+            let m = salvage_json(&line[at + "\"record\":".len()..])?;
+            return self.message(m);
+        }
+        let at = line.find("\"textPayload\":")?;
+        let rest = line[at + "\"textPayload\":".len()..].trim_start();
+        let (text, _, _) = json_string(rest)?;
+        let done = self.stderr_message(&text);
+        if let Some(p) = &mut self.pending {
+            p.cut = true;
+        }
+        done.or_else(|| self.flush())
     }
 
     fn stderr_line(&mut self, line: &str) -> Option<SlowEvent> {
         let cut = line.len() >= self.max_query_bytes;
         if let Some(rest) = line.strip_prefix('\t') {
-            if let Some(p) = &mut self.pending {
-                if p.text.len() < self.max_query_bytes {
-                    p.text.push('\n');
-                    p.text.push_str(rest);
-                    p.cut |= cut;
-                } else {
-                    p.cut = true;
+            match &mut self.pending {
+                Some(Message {
+                    body: Some(body),
+                    cut: was_cut,
+                    ..
+                }) => {
+                    body.push("\n");
+                    body.push(rest);
+                    *was_cut |= cut;
                 }
+                Some(p) => {
+                    if p.text.len() < self.max_query_bytes {
+                        p.text.push('\n');
+                        p.text.push_str(rest);
+                        p.cut |= cut;
+                    } else {
+                        p.cut = true;
+                    }
+                }
+                None => self.unrecognized(line),
             }
             return None;
         }
-        let caps = self.prefix.as_ref()?.captures(line)?;
+        let Some((caps, head_len)) = self.head(line) else {
+            self.unrecognized(line);
+            return None;
+        };
+        let mut text = line[head_len..].to_owned();
+        let severity = caps["sev"].to_owned();
+        let body = (severity == "LOG")
+            .then(|| statement_start(&text))
+            .flatten()
+            .map(|at| {
+                let mut body = Statement::new(self.max_query_bytes);
+                body.push(&text[at..]);
+                text.truncate(at);
+                body
+            });
+        // Heroku's `key="value"` fields before the severity.
+        let pre = caps.name("pre").map_or("", |m| m.as_str());
+        let field = |key: &str| {
+            let at = pre.find(key)? + key.len();
+            pre[at..].split('"').next().map(str::to_owned)
+        };
         let msg = Message {
-            pid: caps.name("pid").map_or("", |m| m.as_str()).to_owned(),
+            pid: caps
+                .name("pid")
+                .map_or_else(|| self.wrapper_pid.clone(), |m| m.as_str().to_owned()),
             db: caps
                 .name("db")
                 .map(|m| m.as_str().to_owned())
+                .or_else(|| field("database=\""))
                 .filter(|s| !s.is_empty() && s != "[unknown]"),
             user: caps
                 .name("user")
                 .map(|m| m.as_str().to_owned())
+                .or_else(|| field(" user=\""))
                 .filter(|s| !s.is_empty()),
-            severity: caps["sev"].to_owned(),
-            text: caps["msg"].to_owned(),
+            severity,
+            text,
             cut,
+            body,
         };
         let done = self.pending.take().and_then(|m| self.message(m));
         self.pending = Some(msg);
@@ -186,18 +444,16 @@ impl PgParser {
                 let m = salvage_json(line)?;
                 return self.message(m);
             }
-            Err(_) => return None,
+            Err(_) => {
+                self.unrecognized(line);
+                return None;
+            }
         };
-        let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-        let msg = Message {
-            pid: v.get("pid").map(|p| p.to_string()).unwrap_or_default(),
-            db: s("dbname"),
-            user: s("user"),
-            severity: s("error_severity").unwrap_or_default(),
-            text: s("message").unwrap_or_default(),
-            cut: false,
-        };
-        self.message(msg)
+        if v.get("error_severity").is_none() {
+            self.unrecognized(line);
+            return None;
+        }
+        self.message(json_message(&v, ["pid", "dbname", "user"]))
     }
 
     fn csv_line(&mut self, line: &str) -> Option<SlowEvent> {
@@ -245,7 +501,14 @@ impl PgParser {
             .has_headers(false)
             .flexible(true)
             .from_reader(record.as_bytes());
-        let row = reader.records().next()?.ok()?;
+        let Some(Ok(row)) = reader.records().next() else {
+            self.unrecognized(&record);
+            return None;
+        };
+        if row.len() < 14 && !dropped {
+            self.unrecognized(&record);
+            return None;
+        }
         let field = |i: usize| row.get(i).map(str::to_owned).filter(|s| !s.is_empty());
         let msg = Message {
             pid: field(3).unwrap_or_default(),
@@ -256,32 +519,45 @@ impl PgParser {
             // Closed by force or cut short: the message is incomplete unless
             // the record got past it.
             cut: dropped && row.len() <= 14,
+            body: None,
         };
         self.message(msg)
     }
 
     /// Turns a complete message into an event, or remembers a statement.
-    fn message(&mut self, m: Message) -> Option<SlowEvent> {
+    fn message(&mut self, mut m: Message) -> Option<SlowEvent> {
         if m.severity != "LOG" {
             return None;
         }
+        let body = m.body.take().map(Statement::finish);
         if let Some(q) = m.text.strip_prefix("statement: ") {
             // log_statement: the duration may follow as a bare line.
             if self.statements.len() > 10_000 {
                 self.statements.clear();
             }
-            self.statements.insert(m.pid.clone(), (q.to_owned(), m.cut));
+            let q = body
+                .map(|(q, t)| (q, t || m.cut))
+                .unwrap_or_else(|| (q.to_owned(), m.cut));
+            self.statements.insert(m.pid.clone(), q);
             return None;
         }
         let caps = DURATION.captures(&m.text)?;
         let ms: f64 = caps["ms"].parse().ok()?;
         let (mut query, cut) = match caps.name("kind").map(|k| k.as_str()) {
             Some(k) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
-            Some(_) => (caps["q"].to_owned(), m.cut),
-            None => self.statements.remove(&m.pid)?,
+            Some(_) => body
+                .map(|(q, t)| (q, t || m.cut))
+                .unwrap_or_else(|| (caps["q"].to_owned(), m.cut)),
+            // A bare duration with no statement logged before it
+            // (`log_duration`): an execution without text, counted like
+            // pt-query-digest's text-less events (empty fingerprint).
+            None => self
+                .statements
+                .remove(&m.pid)
+                .unwrap_or_else(|| (String::new(), false)),
         };
         let truncated = cut || query.len() > self.max_query_bytes;
-        if truncated {
+        if query.len() > self.max_query_bytes {
             let mut end = self.max_query_bytes;
             while !query.is_char_boundary(end) {
                 end -= 1;
@@ -314,6 +590,47 @@ impl PgParser {
     }
 }
 
+/// A message from a JSON record whose pid, database and user fields are
+/// named `keys` (jsonlog's, or csvlog's names in CloudNativePG's record).
+fn json_message(v: &serde_json::Value, [pid, db, user]: [&str; 3]) -> Message {
+    let s = |k: &str| {
+        v.get(k)
+            .and_then(|x| x.as_str())
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+    };
+    Message {
+        // jsonlog's pid is a number, CloudNativePG's a string.
+        pid: v
+            .get(pid)
+            .map(|p| p.as_str().map_or_else(|| p.to_string(), str::to_owned))
+            .unwrap_or_default(),
+        db: s(db),
+        user: s(user),
+        severity: s("error_severity").unwrap_or_default(),
+        text: s("message").unwrap_or_default(),
+        cut: false,
+        body: None,
+    }
+}
+
+/// Where the statement starts in a stderr `LOG` message that carries one
+/// (`duration: X ms  statement: `, `… execute <name>: `, `statement: `).
+fn statement_start(text: &str) -> Option<usize> {
+    if text.starts_with("statement: ") {
+        return Some("statement: ".len());
+    }
+    let rest = text.strip_prefix("duration: ")?;
+    let (_, after_ms) = rest.split_once(" ms  ")?;
+    let kind_end = after_ms.find(": ")?;
+    let kind = &after_ms[..kind_end];
+    let known = kind == "statement"
+        || kind.starts_with("execute ")
+        || kind.starts_with("parse ")
+        || kind.starts_with("bind ");
+    known.then(|| text.len() - after_ms.len() + kind_end + 2)
+}
+
 /// The top-level fields of a jsonlog line cut short (no longer valid JSON):
 /// `"key":value` pairs in order up to the cut; a string value cut in the
 /// middle keeps what it has. The fields we need come before `message`.
@@ -333,8 +650,10 @@ fn salvage_json(line: &str) -> Option<Message> {
         if after.starts_with('"') {
             let (value, after, complete) = json_string(after)?;
             match key.as_str() {
-                "user" => m.user = Some(value),
-                "dbname" => m.db = Some(value),
+                // jsonlog's names, and csvlog's (CloudNativePG's record).
+                "user" | "user_name" => m.user = Some(value),
+                "dbname" | "database_name" => m.db = Some(value),
+                "process_id" => m.pid = value,
                 "error_severity" => m.severity = value,
                 "message" => m.text = value,
                 _ => {}
@@ -613,6 +932,167 @@ WHERE a = 'b'",,,,,,,,,"psql","client backend",,0
             let mut p = PgParser::new(PgFormat::Csv, None, cap).unwrap();
             let got = run_capped(&mut p, cap, &log);
             assert_eq!(got, want, "{log:?}");
+        }
+    }
+
+    #[test]
+    fn statements_longer_than_the_cap_get_their_class_as_they_stream() {
+        // Issue 16 on the PostgreSQL path: a 2 MB statement handed out as
+        // the tailer does (the first `cap` bytes, then pieces), plain and
+        // through syslog's continuation lines.
+        let cap = 64 * 1024;
+        let body = "lorem ipsum ".repeat(200_000);
+        let ids: Vec<String> = (0..100_000).map(|i| i.to_string()).collect();
+        let stderr = [
+            format!(
+                "2024-01-01 10:00:00.123 UTC [42] LOG:  duration: 12.500 ms  statement: UPDATE docs SET body='{body}' WHERE id=7"
+            ),
+            format!(
+                "2024-01-01 10:00:00.123 UTC [43] LOG:  duration: 1.500 ms  execute <unnamed>: SELECT * FROM t WHERE id IN ({})",
+                ids.join(", ")
+            ),
+        ];
+        let want = [
+            "update docs set body=? where id=?",
+            "select * from t where id in(?+)",
+        ];
+        let mut p = PgParser::new(PgFormat::Stderr, None, cap).unwrap();
+        let mut got = Vec::new();
+        for line in &stderr {
+            got.extend(p.line(&line[..cap]));
+            for piece in line.as_bytes()[cap..].chunks(65_536) {
+                p.more(std::str::from_utf8(piece).unwrap());
+            }
+        }
+        got.extend(p.flush());
+        let got: Vec<(String, bool)> = got
+            .iter()
+            .map(|e| (crate::fingerprint::fingerprint(&e.query), e.truncated))
+            .collect();
+        assert_eq!(
+            got,
+            want.map(|w| (w.to_owned(), false)),
+            "classes, not truncated"
+        );
+    }
+
+    #[test]
+    fn cut_cloud_json_lines_keep_their_timing() {
+        // A CloudNativePG or Cloud SQL line longer than the cap is no
+        // longer JSON: the event is kept (truncated), not lost.
+        let long = "x".repeat(500);
+        let cnpg = format!(
+            r#"{{"level":"info","logger":"postgres","msg":"record","record":{{"user_name":"app","database_name":"shop","process_id":"88","error_severity":"LOG","message":"duration: 7.250 ms  statement: select '{long}'"}}}}"#
+        );
+        let cloudsql = format!(
+            r#"{{"insertId":"1","textPayload":"2024-01-01 10:00:00.123 UTC [4242]: [3-1] db=shop,user=app LOG:  duration: 7.250 ms  statement: select '{long}'","timestamp":"2024-01-01T10:00:00.123Z"}}"#
+        );
+        for (format, line) in [(PgFormat::Cnpg, cnpg), (PgFormat::CloudSql, cloudsql)] {
+            let cap = 300;
+            let mut p = PgParser::new(format, None, cap).unwrap();
+            let got = run_capped(&mut p, cap, &format!("{line}\n"));
+            assert_eq!(got.len(), 1, "{format:?}");
+            assert_eq!((got[0].1, got[0].2), (7.25, true), "{format:?}");
+            assert!(got[0].0.starts_with("select 'xxx"), "{format:?}: {got:?}");
+            assert_eq!(p.unrecognized.lines, 0, "{format:?}");
+        }
+    }
+
+    #[test]
+    fn layouts_table() {
+        // Samples written from each layout's documentation: (format,
+        // log_line_prefix, log, events as (query, ms, db, user)).
+        type Want = (
+            &'static str,
+            f64,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let cases: Vec<(PgFormat, Option<&str>, &str, Vec<Want>)> = vec![
+            // rsyslog's traditional file format (TAB as #011), a message
+            // split at syslog's length limit, journald's ISO time with TABs.
+            (
+                PgFormat::Syslog,
+                Some("%q%u@%d "),
+                "Jan  1 10:00:00 dbhost postgres[4242]: [3-1] app@shop LOG:  duration: 12.500 ms  statement: SELECT *
+Jan  1 10:00:00 dbhost postgres[4242]: [3-2] #011FROM trips
+Jan  1 10:00:00 dbhost postgres[4242]: [3-3] #011WHERE driver_id = 7
+Jan  1 10:00:01 dbhost postgres[4243]: [4-1] app@shop LOG:  duration: 1.000 ms  statement: SELECT 'aaa
+Jan  1 10:00:01 dbhost postgres[4243]: [4-2]  bbb'
+Jan  1 10:00:02 dbhost postgres[17]: [5-1] LOG:  checkpoint starting: time
+2024-01-01T10:00:03.123456+00:00 dbhost postgres[4244]: [6-1] app@other LOG:  duration: 2.000 ms  statement: select 1
+2024-01-01T10:00:03.123456+00:00 dbhost postgres[4244]: [6-2] \tfrom t
+",
+                vec![
+                    ("SELECT *\nFROM trips\nWHERE driver_id = 7", 12.5, Some("shop"), Some("app")),
+                    ("SELECT 'aaa bbb'", 1.0, Some("shop"), Some("app")),
+                    ("select 1\nfrom t", 2.0, Some("other"), Some("app")),
+                ],
+            ),
+            // Heroku Dev Center's examples: the old prefix-less lines, the
+            // newer key="value" fields, a syslog drain (RFC 5424).
+            (
+                PgFormat::Heroku,
+                None,
+                r#"2014-08-27T17:58:23+00:00 app[postgres.5280]: [BRONZE] [14-1] LOG:  duration: 2004.117 ms  statement: SELECT pg_sleep(2);
+2024-01-01T10:00:00+00:00 app[postgres.1234567]: [DATABASE] [15-1] sql_error_code = 00000 time_ms = "2024-01-01 10:00:00.123 UTC" pid="1234567" proc_start_time="2024-01-01 09:00:00 UTC" session_id="a.b" vtid="4/5" tid="0" log_line="3" database="d8abc" connection_source="1.2.3.4(5678)" user="u1abc" application_name="web.1" LOG:  duration: 12.345 ms  statement: SELECT * FROM users
+2024-01-01T10:00:00+00:00 app[postgres.1234567]: [DATABASE] [15-2] #011WHERE id = 7
+2024-01-01T10:00:01+00:00 app[postgres.1234567]: [DATABASE] [16-1] sql_error_code = 00000 LOG:  checkpoint starting: time
+<134>1 2024-01-01T10:00:02+00:00 host app postgres.1234 - [DATABASE] [17-1] sql_error_code = 00000 LOG:  duration: 3.000 ms  statement: select 1
+"#,
+                vec![
+                    ("SELECT pg_sleep(2);", 2004.117, None, None),
+                    ("SELECT * FROM users\nWHERE id = 7", 12.345, Some("d8abc"), Some("u1abc")),
+                    ("select 1", 3.0, None, None),
+                ],
+            ),
+            // CloudNativePG's documented record, one with a duration, and
+            // the instance manager's own lines.
+            (
+                PgFormat::Cnpg,
+                None,
+                r#"{"level":"info","ts":1619781249.7188137,"logger":"postgres","msg":"record","logging_pod":"cluster-example-1","record":{"log_time":"2021-04-30 11:14:09.718 UTC","user_name":"","database_name":"","process_id":"25","connection_from":"","session_id":"608be681.19","session_line_num":"1","session_start_time":"2021-04-30 11:14:09 UTC","virtual_transaction_id":"","transaction_id":"0","error_severity":"LOG","sql_state_code":"00000","message":"database system was interrupted; last known up at 2021-04-30 11:14:07 UTC","backend_type":"startup"}}
+{"level":"info","ts":1619781250.1,"logger":"postgres","msg":"record","logging_pod":"cluster-example-1","record":{"log_time":"2021-04-30 11:14:10.100 UTC","user_name":"app","database_name":"app","process_id":"88","connection_from":"10.0.0.7:51234","session_id":"608be682.58","session_line_num":"3","command_tag":"SELECT","session_start_time":"2021-04-30 11:14:10 UTC","virtual_transaction_id":"3/12","transaction_id":"0","error_severity":"LOG","sql_state_code":"00000","message":"duration: 7.250 ms  statement: select * from t\nwhere a = 1","backend_type":"client backend","query_id":"0"}}
+{"level":"info","ts":1619781251.2,"logger":"instance-manager","msg":"Checking for free disk space for WALs","logging_pod":"cluster-example-1"}
+"#,
+                vec![("select * from t\nwhere a = 1", 7.25, Some("app"), Some("app"))],
+            ),
+            // A Cloud Logging export of Cloud SQL (JSON lines, and the
+            // array `gcloud logging read --format=json` prints).
+            (
+                PgFormat::CloudSql,
+                None,
+                r#"{"insertId":"s=abc;i=1","logName":"projects/my-proj/logs/cloudsql.googleapis.com%2Fpostgres.log","receiveTimestamp":"2024-01-01T10:00:01.000Z","resource":{"labels":{"database_id":"my-proj:pg1","project_id":"my-proj","region":"us-central1"},"type":"cloudsql_database"},"severity":"INFO","textPayload":"2024-01-01 10:00:00.123 UTC [4242]: [3-1] db=shop,user=app LOG:  duration: 12.500 ms  statement: SELECT *\n\tFROM trips\n\tWHERE driver_id = 7","timestamp":"2024-01-01T10:00:00.123Z"}
+[{"insertId":"s=abc;i=2","logName":"projects/my-proj/logs/cloudsql.googleapis.com%2Fpostgres.log","severity":"INFO","textPayload":"2024-01-01 10:00:01.000 UTC [4243]: [1-1] db=shop,user=app LOG:  duration: 1.000 ms  statement: select 1","timestamp":"2024-01-01T10:00:01Z"},
+{"insertId":"s=abc;i=3","logName":"projects/my-proj/logs/cloudaudit.googleapis.com%2Factivity","protoPayload":{"methodName":"cloudsql.instances.update"},"timestamp":"2024-01-01T10:00:02Z"}]
+"#,
+                vec![
+                    ("SELECT *\nFROM trips\nWHERE driver_id = 7", 12.5, Some("shop"), Some("app")),
+                    ("select 1", 1.0, Some("shop"), Some("app")),
+                ],
+            ),
+        ];
+        for (format, prefix, log, want) in cases {
+            let mut p = PgParser::new(format, prefix, 1 << 20).unwrap();
+            let mut got: Vec<SlowEvent> = log.lines().filter_map(|l| p.line(l)).collect();
+            got.extend(p.flush());
+            let got: Vec<(&str, f64, Option<&str>, Option<&str>)> = got
+                .iter()
+                .map(|e| {
+                    (
+                        e.query.as_str(),
+                        e.duration * 1000.0,
+                        e.db.as_deref(),
+                        e.user.as_deref(),
+                    )
+                })
+                .collect();
+            assert_eq!(got, want, "{format:?}");
+            assert_eq!(
+                p.unrecognized.lines, 0,
+                "{format:?}: {:?}",
+                p.unrecognized.sample
+            );
         }
     }
 

@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::digest::Digest;
+use crate::diagnose::diagnose;
+use crate::digest::{Digest, OTHER};
 use crate::parser::{LogFormat, LogParser};
-use crate::tail::{StartAt, Tailer};
+use crate::tail::{StartAt, Tailer, read_gz};
 
 /// What to digest and how.
 #[derive(Debug, Clone)]
@@ -75,12 +76,21 @@ pub struct ReportClass {
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    /// Bytes read.
+    /// Bytes read (decompressed, for a `*.gz` file).
     pub bytes: u64,
-    /// Events parsed.
+    /// Events parsed (all of them: those of classes beyond
+    /// `max_classes` are in the `other` row).
     pub events: u64,
-    /// Distinct query classes (by id).
+    /// Distinct query classes (by id) tracked; beyond `max_classes`, the
+    /// `other` row.
     pub classes: usize,
+    /// Lines that are no part of the format.
+    pub unrecognized_lines: u64,
+    /// Their bytes.
+    pub unrecognized_bytes: u64,
+    /// Why much of the input was not recognized (the likely cause), when
+    /// it was not.
+    pub diagnosis: Option<String>,
     /// Events whose text was cut at `max_line_bytes`.
     pub truncated_events: u64,
     /// Execution time of all events, seconds.
@@ -89,7 +99,9 @@ pub struct Report {
     pub seconds: f64,
     /// Bytes / seconds / 10^6.
     pub mb_per_second: f64,
-    /// Classes by total time, descending (at most `top` unless 0).
+    /// Classes by total time, descending (at most `top` unless 0), then an
+    /// `other` row (id `other`) for the events of classes beyond
+    /// `max_classes`, if any.
     pub top: Vec<ReportClass>,
 }
 
@@ -109,12 +121,6 @@ pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportEr
         return Err(ReportError::NotAFile(path.to_owned()));
     }
     let started = Instant::now();
-    let mut tailer = Tailer::new(
-        path.to_owned(),
-        StartAt::Beginning,
-        None,
-        opts.max_line_bytes,
-    );
     // One ranking window for the whole run: every event is "now".
     let mut digest = Digest::new(
         opts.max_classes.max(1),
@@ -123,13 +129,28 @@ pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportEr
     );
     let now = Instant::now();
     let now_unix = crate::unix_now();
-    tailer
-        .read(usize::MAX, &mut |line, _| {
-            if let Some(e) = parser.line(line) {
-                digest.add(&e, now, now_unix);
-            }
-        })
-        .map_err(read_error)?;
+    let mut on_piece = |text: &str, _: u64, more: bool| {
+        if let Some(e) = parser.piece(text, more) {
+            digest.add(&e, now, now_unix);
+        }
+    };
+    let bytes = if path.extension().is_some_and(|x| x == "gz") {
+        // A rotated, compressed log (logrotate's `compress`).
+        read_gz(path, opts.max_line_bytes, &mut on_piece)
+            .map_err(read_error)?
+            .0
+    } else {
+        let mut tailer = Tailer::new(
+            path.to_owned(),
+            StartAt::Beginning,
+            None,
+            opts.max_line_bytes,
+        );
+        tailer
+            .read_pieces(usize::MAX, &mut on_piece)
+            .map_err(read_error)?;
+        tailer.stats.bytes
+    };
     if let Some(e) = parser.flush() {
         digest.add(&e, now, now_unix);
     }
@@ -158,16 +179,36 @@ pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportEr
             .then_with(|| a.id.cmp(&b.id))
     });
     let n_classes = classes.len();
-    let total_seconds = classes.iter().map(|c| c.total_seconds).sum();
+    let (other_events, other_seconds, other_max, other_rows) = digest.other_totals();
+    let total_seconds = classes.iter().map(|c| c.total_seconds).sum::<f64>() + other_seconds;
     if opts.top > 0 {
         classes.truncate(opts.top);
     }
+    if other_events > 0 {
+        classes.push(ReportClass {
+            id: OTHER.into(),
+            count: other_events,
+            total_seconds: other_seconds,
+            max_seconds: other_max,
+            rows_examined: other_rows,
+            fingerprint: format!("(classes beyond --max-classes {})", opts.max_classes),
+        });
+    }
     let seconds = started.elapsed().as_secs_f64();
-    let bytes = tailer.stats.bytes;
+    let unrecognized = parser.unrecognized();
     Ok(Report {
         bytes,
         events: digest.events,
         classes: n_classes,
+        unrecognized_lines: unrecognized.lines,
+        unrecognized_bytes: unrecognized.bytes,
+        diagnosis: diagnose(
+            opts.format,
+            opts.log_line_prefix.as_deref(),
+            digest.events,
+            bytes,
+            unrecognized,
+        ),
         truncated_events: digest.truncated_events,
         total_seconds,
         seconds,
@@ -225,6 +266,135 @@ mod tests {
         top1.top = 1;
         let r = digest_file(&p, &top1).unwrap();
         assert_eq!((r.classes, r.top.len()), (2, 1), "top cuts the list only");
+    }
+
+    #[test]
+    fn max_classes_keeps_every_event_in_the_totals_with_an_other_row() {
+        // Issue 16: with --max-classes 10 the report covered 208 of 645
+        // events and 10.28 of 32.20 s.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("slow.log");
+        let mut log = String::new();
+        let mut total = 0.0;
+        for i in 0..645u32 {
+            let secs = f64::from(i % 7) * 0.125;
+            total += secs;
+            // Letters only: pt-style fingerprints mask digits in names.
+            let table: String = [b'a' + (i % 26) as u8, b'a' + (i / 26 % 26) as u8]
+                .iter()
+                .map(|&b| char::from(b))
+                .collect();
+            log.push_str(&format!(
+                "# Query_time: {secs}  Lock_time: 0 Rows_sent: 0  Rows_examined: 1\nselect * from t{table} where id = {i};\n"
+            ));
+        }
+        std::fs::write(&p, &log).unwrap();
+        let mut opts = options(LogFormat::Mysql);
+        opts.max_classes = 10;
+        opts.top = 3;
+        let r = digest_file(&p, &opts).unwrap();
+        assert_eq!(r.events, 645);
+        assert!(
+            (r.total_seconds - total).abs() < 1e-9,
+            "{} vs {total}",
+            r.total_seconds
+        );
+        assert_eq!((r.classes, r.top.len()), (10, 4), "3 shown + other");
+        let other = r.top.last().unwrap();
+        assert_eq!(other.id, "other");
+        let tracked: u64 = digest_file(
+            &p,
+            &ReportOptions {
+                top: 0,
+                ..opts.clone()
+            },
+        )
+        .unwrap()
+        .top
+        .iter()
+        .filter(|c| c.id != "other")
+        .map(|c| c.count)
+        .sum();
+        assert_eq!(tracked + other.count, 645, "every event in one row");
+    }
+
+    #[test]
+    fn unrecognized_input_says_why_table() {
+        // (file name, content, format, log_line_prefix, events, what the
+        // diagnosis must say; None: no diagnosis)
+        let gz = {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(
+                b"# Query_time: 1.5  Lock_time: 0 Rows_sent: 0  Rows_examined: 0\nselect 1;\n",
+            )
+            .unwrap();
+            e.finish().unwrap()
+        };
+        let pg_t = b"2024-01-01 10:00:00 UTC [42]: [1-1] user=app,db=shop,app=psql,client=[local] LOG:  duration: 1.000 ms  statement: select 1\n".to_vec();
+        type Case<'a> = (
+            &'a str,
+            Vec<u8>,
+            LogFormat,
+            Option<&'a str>,
+            u64,
+            Option<&'a str>,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            ("slow.log.gz", gz.clone(), LogFormat::Mysql, None, 1, None),
+            (
+                "slow.log.1",
+                gz,
+                LogFormat::Mysql,
+                None,
+                0,
+                Some("gzip-compressed"),
+            ),
+            (
+                "postgresql.log",
+                pg_t.clone(),
+                LogFormat::Postgres,
+                None,
+                0,
+                Some("log_line_prefix = '%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h '"),
+            ),
+            (
+                "postgresql.log",
+                pg_t,
+                LogFormat::Postgres,
+                Some("%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "),
+                1,
+                None,
+            ),
+            (
+                "x.log",
+                b"hello\nworld\n".to_vec(),
+                LogFormat::PostgresCsv,
+                None,
+                0,
+                Some("unknown layout"),
+            ),
+        ];
+        for (name, content, format, prefix, events, want) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join(name);
+            std::fs::write(&p, &content).unwrap();
+            let mut opts = options(format);
+            opts.log_line_prefix = prefix.map(str::to_owned);
+            let r = digest_file(&p, &opts).unwrap();
+            assert_eq!(r.events, events, "{name} {format}");
+            match want {
+                None => assert_eq!(r.diagnosis, None, "{name}"),
+                Some(w) => {
+                    let d = r.diagnosis.unwrap_or_default();
+                    assert!(d.contains(w), "{name}: {d}");
+                    assert!(
+                        r.unrecognized_lines > 0 && r.unrecognized_bytes > 0,
+                        "{name}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -48,6 +48,11 @@ pub enum StartAt {
     Beginning,
 }
 
+/// What takes the lines a tailer reads: `(text, offset of the line's
+/// start, more)`, `more` for the pieces of a long line after its first
+/// (see [`Tailer::read_pieces`]).
+pub type OnPiece<'a> = dyn FnMut(&str, u64, bool) + 'a;
+
 /// Counters of what the tailer did.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TailStats {
@@ -75,6 +80,9 @@ pub struct Tailer {
     /// file was truncated and rewritten (copytruncate racing with writers).
     head_seen: Vec<u8>,
     skipping_long_line: bool,
+    /// Long lines are handed out whole, in pieces ([`Tailer::read_pieces`]),
+    /// not cut ([`Tailer::read`]).
+    stream: bool,
     max_line: usize,
     start_at: StartAt,
     saved: Option<Position>,
@@ -142,6 +150,7 @@ impl Tailer {
             pending: Vec::new(),
             head_seen: Vec::new(),
             skipping_long_line: false,
+            stream: false,
             max_line,
             start_at,
             saved,
@@ -204,8 +213,33 @@ impl Tailer {
     }
 
     /// Reads new complete lines (at most about `budget` bytes), calling
-    /// `on_line(line, offset_of_line_start)` for each.
+    /// `on_line(line, offset_of_line_start)` for each; a line longer than
+    /// `max_line` is cut there (the rest is skipped, never buffered).
     pub fn read(&mut self, budget: usize, on_line: &mut dyn FnMut(&str, u64)) -> io::Result<()> {
+        self.stream = false;
+        self.read_pieces_inner(budget, &mut |text, offset, more| {
+            if !more {
+                on_line(text, offset);
+            }
+        })
+    }
+
+    /// Like [`Tailer::read`], but the rest of a line longer than
+    /// `max_line` is handed out too, in pieces of at most one read chunk,
+    /// as `on_piece(piece, offset_of_line_start, true)` right after its
+    /// first `max_line` bytes (`on_piece(first, offset, false)`): a reader
+    /// can digest a statement of any size without holding it.
+    ///
+    /// Unlike a line, the first piece of a long line is handed out before
+    /// its end is written: a reader that saves the position must hold it
+    /// back to the line's start (as the sidecar's collector does with the
+    /// start of the event being assembled).
+    pub fn read_pieces(&mut self, budget: usize, on_piece: &mut OnPiece<'_>) -> io::Result<()> {
+        self.stream = true;
+        self.read_pieces_inner(budget, on_piece)
+    }
+
+    fn read_pieces_inner(&mut self, budget: usize, on_piece: &mut OnPiece<'_>) -> io::Result<()> {
         if self.file.is_none() {
             let first = self.dev == 0 && self.ino == 0;
             self.open(first)?;
@@ -214,14 +248,14 @@ impl Tailer {
         match std::fs::metadata(&self.path) {
             Ok(meta) if meta.dev() != self.dev || meta.ino() != self.ino => {
                 // Another file at the path: finish the old one first.
-                self.drain(usize::MAX, on_line)?;
-                self.flush_partial(on_line);
+                self.drain(usize::MAX, on_piece)?;
+                self.flush_partial(on_piece);
                 self.open(false)?;
                 self.stats.rotations += 1;
             }
             Ok(meta) if meta.len() < self.read_offset || self.head_changed() => {
                 // copytruncate: the file was emptied under us.
-                self.flush_partial(on_line);
+                self.flush_partial(on_piece);
                 if let Some(f) = &mut self.file {
                     f.seek(SeekFrom::Start(0))?;
                 }
@@ -235,10 +269,10 @@ impl Tailer {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        self.drain(budget, on_line)
+        self.drain(budget, on_piece)
     }
 
-    fn drain(&mut self, budget: usize, on_line: &mut dyn FnMut(&str, u64)) -> io::Result<()> {
+    fn drain(&mut self, budget: usize, on_piece: &mut OnPiece<'_>) -> io::Result<()> {
         let Some(file) = self.file.as_mut() else {
             return Ok(());
         };
@@ -257,65 +291,25 @@ impl Tailer {
                     self.head_seen.extend_from_slice(&buf[..upto]);
                 }
             }
-            let mut chunk = &buf[..n];
-            // UTF-8 is checked once per chunk, not per line: lines inside
-            // the valid part are handed out as slices of it.
-            let text = match std::str::from_utf8(chunk) {
-                Ok(text) => text,
-                Err(e) => std::str::from_utf8(&chunk[..e.valid_up_to()]).unwrap_or_default(),
-            };
-            let mut at = 0;
-            let mut pos = self.read_offset;
+            let base = self.read_offset;
             self.read_offset += n as u64;
-            while let Some(nl) = find_newline(chunk) {
-                let part = &chunk[..nl];
-                pos += nl as u64 + 1;
-                let line_start = self.line_offset;
-                if self.pending.is_empty() && !self.skipping_long_line {
-                    // The whole line is in this chunk: handed out in place.
-                    if part.len() > self.max_line {
-                        self.stats.long_lines += 1;
-                    }
-                    let len = part.len().min(self.max_line);
-                    match text.get(at..at + len) {
-                        Some(line) => on_line(line, line_start),
-                        None => emit_line(&part[..len], line_start, on_line),
-                    }
-                } else {
-                    if !self.skipping_long_line {
-                        let room = self.max_line.saturating_sub(self.pending.len());
-                        if part.len() > room {
-                            // Cut within this chunk: counted like one cut across chunks.
-                            self.stats.long_lines += 1;
-                        }
-                        self.pending
-                            .extend_from_slice(&part[..part.len().min(room)]);
-                    }
-                    emit_line(&self.pending, line_start, on_line);
-                }
-                self.pending.clear();
-                self.skipping_long_line = false;
-                self.line_offset = pos;
-                chunk = &chunk[nl + 1..];
-                at += nl + 1;
-            }
-            if !chunk.is_empty() && !self.skipping_long_line {
-                let room = self.max_line.saturating_sub(self.pending.len());
-                if chunk.len() > room {
-                    self.stats.long_lines += 1;
-                    self.skipping_long_line = true;
-                }
-                self.pending
-                    .extend_from_slice(&chunk[..chunk.len().min(room)]);
-            }
+            let mut split = LineSplit {
+                pending: &mut self.pending,
+                skipping_long_line: &mut self.skipping_long_line,
+                line_offset: &mut self.line_offset,
+                long_lines: &mut self.stats.long_lines,
+                max_line: self.max_line,
+                stream: self.stream,
+            };
+            split.feed(&buf[..n], base, on_piece);
         }
         Ok(())
     }
 
     /// Hands out a final unterminated line (rotation: the old file is done).
-    fn flush_partial(&mut self, on_line: &mut dyn FnMut(&str, u64)) {
+    fn flush_partial(&mut self, on_piece: &mut OnPiece<'_>) {
         if !self.pending.is_empty() {
-            emit_line(&self.pending, self.line_offset, on_line);
+            emit_piece(&self.pending, self.line_offset, false, on_piece);
             self.pending.clear();
         }
         // The next byte starts a new line (of the new or emptied file): a
@@ -346,13 +340,154 @@ impl Tailer {
     }
 }
 
-/// Hands out one line: valid UTF-8 as it is (no copy), anything else with
-/// U+FFFD for the bad bytes.
-fn emit_line(bytes: &[u8], offset: u64, on_line: &mut dyn FnMut(&str, u64)) {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => on_line(text, offset),
-        Err(_) => on_line(&String::from_utf8_lossy(bytes), offset),
+/// Hands out one line or piece: valid UTF-8 as it is (no copy), any other
+/// byte escaped (see [`crate::fingerprint::text_from_bytes`]).
+fn emit_piece(bytes: &[u8], offset: u64, more: bool, on_piece: &mut OnPiece<'_>) {
+    on_piece(&crate::fingerprint::text_from_bytes(bytes), offset, more);
+}
+
+/// Cuts bytes into lines as they come, chunk by chunk: the state is the
+/// caller's (the tailer's fields, or [`read_lines`]'s own), so that a
+/// followed file and a decompressed stream are cut the same way.
+struct LineSplit<'a> {
+    pending: &'a mut Vec<u8>,
+    skipping_long_line: &'a mut bool,
+    /// Offset just past the last complete line handed out.
+    line_offset: &'a mut u64,
+    long_lines: &'a mut u64,
+    max_line: usize,
+    /// Hand out the rest of long lines (else: cut them, and hand out a
+    /// long line's first bytes only once its end is read).
+    stream: bool,
+}
+
+impl LineSplit<'_> {
+    /// Hands out the lines (and pieces of long lines) of `chunk`, which
+    /// starts at offset `base`.
+    fn feed(&mut self, chunk: &[u8], base: u64, on_piece: &mut OnPiece<'_>) {
+        let mut chunk = chunk;
+        // UTF-8 is checked once per chunk, not per line: lines inside
+        // the valid part are handed out as slices of it.
+        let text = match std::str::from_utf8(chunk) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(&chunk[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        let mut at = 0;
+        let mut pos = base;
+        while let Some(nl) = find_newline(chunk) {
+            let part = &chunk[..nl];
+            pos += nl as u64 + 1;
+            let line_start = *self.line_offset;
+            if *self.skipping_long_line {
+                if !self.stream {
+                    // The cut line, now that it ended.
+                    emit_piece(self.pending, line_start, false, on_piece);
+                } else if !part.is_empty() {
+                    // The end of a long line's rest.
+                    emit_piece(part, line_start, true, on_piece);
+                }
+            } else if self.pending.is_empty() {
+                // The whole line is in this chunk: handed out in place.
+                let len = part.len().min(self.max_line);
+                match text.get(at..at + len) {
+                    Some(line) => on_piece(line, line_start, false),
+                    None => emit_piece(&part[..len], line_start, false, on_piece),
+                }
+                if part.len() > self.max_line {
+                    *self.long_lines += 1;
+                    if self.stream {
+                        emit_piece(&part[len..], line_start, true, on_piece);
+                    }
+                }
+            } else {
+                let room = self.max_line.saturating_sub(self.pending.len());
+                let take = part.len().min(room);
+                self.pending.extend_from_slice(&part[..take]);
+                emit_piece(self.pending, line_start, false, on_piece);
+                if part.len() > room {
+                    // Cut within this chunk: counted like one cut across chunks.
+                    *self.long_lines += 1;
+                    if self.stream {
+                        emit_piece(&part[take..], line_start, true, on_piece);
+                    }
+                }
+            }
+            self.pending.clear();
+            *self.skipping_long_line = false;
+            *self.line_offset = pos;
+            chunk = &chunk[nl + 1..];
+            at += nl + 1;
+        }
+        if chunk.is_empty() {
+            return;
+        }
+        if *self.skipping_long_line {
+            if self.stream {
+                emit_piece(chunk, *self.line_offset, true, on_piece);
+            }
+            return;
+        }
+        let room = self.max_line.saturating_sub(self.pending.len());
+        if chunk.len() > room {
+            // A long line: its first `max_line` bytes (streaming: now, and
+            // the rest as it comes), nothing more of it kept.
+            *self.long_lines += 1;
+            *self.skipping_long_line = true;
+            self.pending.extend_from_slice(&chunk[..room]);
+            if self.stream {
+                emit_piece(self.pending, *self.line_offset, false, on_piece);
+                self.pending.clear();
+                emit_piece(&chunk[room..], *self.line_offset, true, on_piece);
+            }
+        } else {
+            self.pending.extend_from_slice(chunk);
+        }
     }
+}
+
+/// Hands out every line of the gzip-compressed file at `path` (a rotated
+/// log compressed by logrotate or a cron job) like [`read_lines`]; memory
+/// stays bounded whatever the sizes.
+pub fn read_gz(path: &Path, max_line: usize, on_piece: &mut OnPiece<'_>) -> io::Result<(u64, u64)> {
+    let file = open_log(path)?;
+    let mut gz = flate2::read::MultiGzDecoder::new(io::BufReader::new(file));
+    read_lines(&mut gz, max_line, on_piece)
+}
+
+/// Hands out every line of `reader` (a decompressed rotated file) as
+/// [`Tailer::read_pieces`] does, a final unterminated line included;
+/// returns the bytes read and the lines cut at `max_line`.
+pub fn read_lines(
+    reader: &mut dyn Read,
+    max_line: usize,
+    on_piece: &mut OnPiece<'_>,
+) -> io::Result<(u64, u64)> {
+    let mut pending = Vec::new();
+    let (mut skipping, mut line_offset, mut long_lines) = (false, 0u64, 0u64);
+    let mut buf = vec![0u8; CHUNK];
+    let mut base = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        LineSplit {
+            pending: &mut pending,
+            skipping_long_line: &mut skipping,
+            line_offset: &mut line_offset,
+            long_lines: &mut long_lines,
+            max_line,
+            stream: true,
+        }
+        .feed(&buf[..n], base, on_piece);
+        base += n as u64;
+    }
+    if !pending.is_empty() {
+        emit_piece(&pending, line_offset, false, on_piece);
+    }
+    Ok((base, long_lines))
 }
 
 /// The first `\n` in `b`, eight bytes at a time (the per-byte search is
@@ -527,6 +662,65 @@ mod tests {
             let mut t = Tailer::new(p, StartAt::Beginning, None, max);
             assert_eq!(lines(&mut t), want, "{content:?}");
             assert_eq!(t.stats.long_lines, long, "{content:?}");
+        }
+    }
+
+    /// The lines `read` hands out, each put back together from its pieces
+    /// (as bytes); a first piece is at most `max` bytes.
+    fn reassemble(max: usize, read: &mut dyn FnMut(&mut OnPiece<'_>)) -> Vec<Vec<u8>> {
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        read(&mut |text, _, more| {
+            let bytes = crate::fingerprint::bytes_of_text(text).into_owned();
+            if more {
+                got.last_mut().unwrap().extend(bytes);
+            } else {
+                assert!(bytes.len() <= max, "first piece {} > {max}", bytes.len());
+                got.push(bytes);
+            }
+        });
+        got
+    }
+
+    #[test]
+    fn read_pieces_hands_out_long_lines_whole_and_gz_files_alike() {
+        // (content, max_line): every line, put back together from its
+        // pieces, is the line written; a line's first piece is at most
+        // max_line bytes. The same through gzip (read_gz).
+        let big = "b".repeat(3 * CHUNK + 17);
+        let cases: Vec<(String, usize)> = vec![
+            ("abcdefgh\nok\n".into(), 4),
+            (format!("{big}\nnext\n{big}\n"), 1000),
+            (format!("x\n{big}"), 10),
+            ("caf\u{e9}\n\u{e9}\u{e9}\u{e9}\n".into(), 3),
+        ];
+        for (content, max) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("slow.log");
+            std::fs::write(&p, &content).unwrap();
+            let mut t = Tailer::new(p.clone(), StartAt::Beginning, None, max);
+            let got = reassemble(max, &mut |on| t.read_pieces(usize::MAX, on).unwrap());
+            // The unterminated last line is handed out once it is long.
+            let want: Vec<&[u8]> = content
+                .split_inclusive('\n')
+                .filter(|l| l.ends_with('\n') || l.len() > max)
+                .map(|l| l.trim_end_matches('\n').as_bytes())
+                .collect();
+            assert_eq!(got, want, "{max}");
+            let gz_path = dir.path().join("slow.log.gz");
+            let mut gz = flate2::write::GzEncoder::new(
+                File::create(&gz_path).unwrap(),
+                flate2::Compression::fast(),
+            );
+            gz.write_all(content.as_bytes()).unwrap();
+            gz.finish().unwrap();
+            let mut bytes = 0;
+            let got = reassemble(max, &mut |on| bytes = read_gz(&gz_path, max, on).unwrap().0);
+            assert_eq!(bytes, content.len() as u64);
+            let all: Vec<&[u8]> = content
+                .split_inclusive('\n')
+                .map(|l| l.trim_end_matches('\n').as_bytes())
+                .collect();
+            assert_eq!(got, all, "gz {max}");
         }
     }
 

@@ -101,6 +101,21 @@ crate::metric_catalog! {
         ["target", "mode"],
         "How new log data is noticed: inotify (polls woken on writes) or poll (the interval only)."
     );
+    UNRECOGNIZED_LINES = Counter(
+        "perfwatch_slowlog_unrecognized_lines_total",
+        ["target"],
+        "Lines that are no part of the configured format (a log_line_prefix that is not the server's, a compressed file, another layout); see perfwatch_slowlog_degraded."
+    );
+    UNRECOGNIZED_BYTES = Counter(
+        "perfwatch_slowlog_unrecognized_bytes_total",
+        ["target"],
+        "Bytes of the lines counted in perfwatch_slowlog_unrecognized_lines_total."
+    );
+    DEGRADED = Gauge(
+        "perfwatch_slowlog_degraded",
+        ["target"],
+        "1 when most of the input read is not recognized (no event at all, or over half the bytes unrecognized): the log says why (prefix mismatch with a suggested log_line_prefix, compressed file, other layout), as does `perfwatch digest`; 0 otherwise."
+    );
     STATE_WRITE_ERRORS = Counter(
         "perfwatch_slowlog_state_write_errors_total",
         ["target"],

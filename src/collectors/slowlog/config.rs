@@ -8,7 +8,8 @@ use serde::Deserialize;
 use crate::collectors::{Problems, Validated, at_least_one, no_problems};
 use crate::poll::CommonTarget;
 
-/// The log's format (`mysql`, `postgres`, `postgres-csv`, `postgres-json`).
+/// The log's format (`mysql`, `postgres`, `postgres-csv`, `postgres-json`,
+/// `postgres-syslog`, `postgres-heroku`, `postgres-cnpg`, `postgres-cloudsql`).
 pub use perfwatch_slowlog::LogFormat;
 
 /// Where to start reading a log perfwatch has no saved position for.
@@ -136,17 +137,17 @@ impl SlowlogConfig {
                 ),
             ));
         }
-        if self.format == LogFormat::Postgres
+        if self.format.takes_log_line_prefix()
             && let Err(msg) = perfwatch_slowlog::postgres::prefix_regex(
                 self.log_line_prefix.as_deref().unwrap_or("%m [%p] "),
             )
         {
             e.push(("log_line_prefix".into(), msg));
         }
-        if self.log_line_prefix.is_some() && self.format != LogFormat::Postgres {
+        if self.log_line_prefix.is_some() && !self.format.takes_log_line_prefix() {
             e.push((
                 "log_line_prefix".into(),
-                "log_line_prefix only applies to format = \"postgres\"".into(),
+                "log_line_prefix only applies to format = \"postgres\", \"postgres-syslog\" and \"postgres-cloudsql\"".into(),
             ));
         }
         no_problems(e)

@@ -128,7 +128,7 @@ pub fn files_between(
         .map(|(p, t)| (*t, p.file_name()));
     let mut between: Vec<(SystemTime, &Path)> = listing
         .iter()
-        .filter(|(p, _)| p.extension().is_some_and(|x| x == ext))
+        .filter(|(p, _)| has_log_extension(p, ext))
         .filter(|(p, _)| p != old.0 && p != current)
         .filter(|(p, t)| {
             let key = (*t, p.file_name());
@@ -138,6 +138,18 @@ pub fn files_between(
         .collect();
     between.sort_by(|a, b| (a.0, a.1.file_name()).cmp(&(b.0, b.1.file_name())));
     between.into_iter().map(|(_, p)| p.to_owned()).collect()
+}
+
+/// Whether `p` is a log file of extension `ext`, or one compressed since it
+/// rotated (`*.ext.gz`: read whole through gzip when drained).
+fn has_log_extension(p: &Path, ext: &str) -> bool {
+    if p.extension().is_some_and(|x| x == ext) {
+        return true;
+    }
+    p.extension().is_some_and(|x| x == "gz")
+        && Path::new(p.file_stem().unwrap_or_default())
+            .extension()
+            .is_some_and(|x| x == ext)
 }
 
 /// The directory to watch and which of its entries matter.
@@ -167,6 +179,11 @@ struct Inner {
     skipped_files: u64,
     /// `None` with `watch = false`.
     watch: Option<DirWatch>,
+    /// Bytes read from compressed rotated files (decompressed).
+    gz_bytes: u64,
+    /// Why the input is not being recognized, when it is not (logged once
+    /// per change).
+    diagnosis: Option<String>,
 }
 
 /// A running slow-log collector.
@@ -239,6 +256,8 @@ impl SlowlogCollector {
             state_write_errors: 0,
             skipped_files: 0,
             watch,
+            gz_bytes: 0,
+            diagnosis: None,
         };
         Self {
             cfg: cfg.clone(),
@@ -296,9 +315,14 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
         digest,
         event_start,
         skipped_files,
+        gz_bytes,
         ..
     } = inner;
-    let mut on_line = |line: &str, offset: u64| {
+    let mut on_line = |line: &str, offset: u64, more: bool| {
+        if more {
+            parser.more(line);
+            return;
+        }
         let had_partial = parser.has_partial();
         let done = parser.line(line);
         if let Some(e) = &done {
@@ -318,9 +342,19 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
             tracing::warn!(target_name = %name, file = %file.display(), "slow log: a rotated file was gone before it was read");
             continue;
         }
+        if file.extension().is_some_and(|x| x == "gz") {
+            // Compressed since it rotated: read whole through gzip.
+            let mut on_piece = |text: &str, _: u64, more: bool| on_line(text, 0, more);
+            result = perfwatch_slowlog::tail::read_gz(&file, cfg.max_line_bytes, &mut on_piece)
+                .map(|(bytes, _)| *gz_bytes += bytes);
+            if result.is_err() {
+                break;
+            }
+            continue;
+        }
         tailer.switch_to(file);
         // Whole files: their events belong before the current file's.
-        result = tailer.read(usize::MAX, &mut on_line);
+        result = tailer.read_pieces(usize::MAX, &mut on_line);
         if result.is_err() {
             break;
         }
@@ -329,7 +363,7 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
         if current != tailer.path() {
             tailer.switch_to(current);
         }
-        result = tailer.read(cfg.max_read_bytes_per_poll, &mut on_line);
+        result = tailer.read_pieces(cfg.max_read_bytes_per_poll, &mut on_line);
     }
     if let Err(e) = result {
         inner.tailer.close();
@@ -357,6 +391,22 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
         inner.event_start = None;
     }
     inner.digest.rank();
+    let diagnosis = perfwatch_slowlog::diagnose::diagnose(
+        cfg.format,
+        cfg.log_line_prefix.as_deref(),
+        inner.digest.events,
+        inner.tailer.stats.bytes + inner.gz_bytes,
+        inner.parser.unrecognized(),
+    );
+    if diagnosis != inner.diagnosis {
+        match &diagnosis {
+            Some(why) => {
+                tracing::warn!(target_name = %name, file = %inner.tailer.path().display(), "slow log degraded: {why}")
+            }
+            None => tracing::info!(target_name = %name, "slow log input recognized again"),
+        }
+        inner.diagnosis = diagnosis;
+    }
     if let Some(path) = &cfg.state_file
         && let Some(position) = inner.tailer.position(inner.event_start)
     {
@@ -386,7 +436,15 @@ fn export(cfg: &SlowlogTarget, inner: &Inner, out: &mut Families) {
     let s = inner.tailer.stats;
     let d = &inner.digest;
     for (def, value) in [
-        (&catalog::BYTES_READ, s.bytes),
+        (&catalog::BYTES_READ, s.bytes + inner.gz_bytes),
+        (
+            &catalog::UNRECOGNIZED_LINES,
+            inner.parser.unrecognized().lines,
+        ),
+        (
+            &catalog::UNRECOGNIZED_BYTES,
+            inner.parser.unrecognized().bytes,
+        ),
         (&catalog::ROTATIONS, s.rotations),
         (&catalog::LONG_LINES, s.long_lines),
         (&catalog::TRUNCATED_EVENTS, d.truncated_events),
@@ -396,6 +454,11 @@ fn export(cfg: &SlowlogTarget, inner: &Inner, out: &mut Families) {
     ] {
         out.counter(def, &t, value as f64);
     }
+    out.gauge(
+        &catalog::DEGRADED,
+        &t,
+        if inner.diagnosis.is_some() { 1.0 } else { 0.0 },
+    );
     let mode = inner.watch.as_ref().map_or(WatchMode::Poll, DirWatch::mode);
     for m in [WatchMode::Inotify, WatchMode::Poll] {
         out.gauge(
@@ -424,13 +487,16 @@ impl Collector for SlowlogCollector {
             read_and_parse(&cfg, &mut guard)?;
             let mut families = Families::new();
             export(&cfg, &guard, &mut families);
-            let headline = vec![
+            let mut headline = vec![
                 ("events".to_owned(), guard.digest.events.to_string()),
                 (
                     "bytes read".to_owned(),
                     guard.tailer.stats.bytes.to_string(),
                 ),
             ];
+            if let Some(why) = &guard.diagnosis {
+                headline.push(("degraded".to_owned(), why.clone()));
+            }
             let details = serde_json::to_value(guard.digest.summary(50)).ok();
             let pending = guard.parser.pending();
             Ok((PollOutput { families, headline }, details, pending))
