@@ -176,6 +176,8 @@ async fn the_example_queue_depth_trigger_sees_a_celery_backlog() {
         ("perfwatch_phase_recommended", &[], Some(0.0)),
     ];
     assert_values(&body, wanted);
+    let (_, page) = pw.get("/").await;
+    assert!(page.contains("job_queue_backlog [health]"), "{page}");
     // Drained to clear_below: hysteresis holds the trigger.
     queue(clear_below).await;
     let body = wait_depth(clear_below).await;
