@@ -121,6 +121,14 @@ fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
+/// `other.f = add(other.f, row.f)` for each named counter field `f`: the
+/// same sum for every field a fold adds up.
+macro_rules! add_fields {
+    ($other:ident, $row:ident: $($field:ident),+ $(,)?) => {
+        $($other.$field = add($other.$field, $row.$field);)+
+    };
+}
+
 fn max_f(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -163,13 +171,8 @@ fn fold_pools(pools: &[Pool], max: usize) -> (Vec<Pool>, usize) {
         |a, b| (&a.database, &a.user).cmp(&(&b.database, &b.user)),
         other,
         |o, p| {
-            o.cl_active = add(o.cl_active, p.cl_active);
-            o.cl_waiting = add(o.cl_waiting, p.cl_waiting);
-            o.sv_active = add(o.sv_active, p.sv_active);
-            o.sv_idle = add(o.sv_idle, p.sv_idle);
-            o.sv_used = add(o.sv_used, p.sv_used);
-            o.sv_tested = add(o.sv_tested, p.sv_tested);
-            o.sv_login = add(o.sv_login, p.sv_login);
+            add_fields!(o, p: cl_active, cl_waiting, sv_active, sv_idle, sv_used, sv_tested,
+                sv_login);
             o.maxwait_seconds = max_f(o.maxwait_seconds, p.maxwait_seconds);
         },
     )
@@ -186,13 +189,8 @@ fn fold_stats(stats: &[Stats], max: usize) -> (Vec<Stats>, usize) {
         |a, b| a.database.cmp(&b.database),
         other,
         |o, s| {
-            o.xact_count = add(o.xact_count, s.xact_count);
-            o.query_count = add(o.query_count, s.query_count);
-            o.received_bytes = add(o.received_bytes, s.received_bytes);
-            o.sent_bytes = add(o.sent_bytes, s.sent_bytes);
-            o.xact_time_us = add(o.xact_time_us, s.xact_time_us);
-            o.query_time_us = add(o.query_time_us, s.query_time_us);
-            o.wait_time_us = add(o.wait_time_us, s.wait_time_us);
+            add_fields!(o, s: xact_count, query_count, received_bytes, sent_bytes, xact_time_us,
+                query_time_us, wait_time_us);
         },
     )
 }
@@ -210,11 +208,8 @@ fn fold_databases(dbs: &[Database], max: usize) -> (Vec<Database>, usize) {
         |a, b| a.name.cmp(&b.name),
         other,
         |o, d| {
-            o.pool_size = add(o.pool_size, d.pool_size);
-            o.min_pool_size = add(o.min_pool_size, d.min_pool_size);
-            o.reserve_pool = add(o.reserve_pool, d.reserve_pool);
-            o.max_connections = add(o.max_connections, d.max_connections);
-            o.current_connections = add(o.current_connections, d.current_connections);
+            add_fields!(o, d: pool_size, min_pool_size, reserve_pool, max_connections,
+                current_connections);
         },
     )
 }
