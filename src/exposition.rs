@@ -227,6 +227,26 @@ pub fn sample_value(families: &[MetricFamily], name: &str, labels: &[(&str, &str
         })
 }
 
+/// One row of [`assert_samples`]: a sample's name, labels and expected value
+/// (`None`: no such sample).
+#[cfg(test)]
+pub(crate) type ExpectedSample<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<f64>);
+
+/// Asserts `sample_value(families, name, labels) == want` for every row,
+/// naming the series on failure: one table instead of an `assert_eq!` per
+/// series in the collectors' export tests.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_samples(families: &[MetricFamily], rows: &[ExpectedSample]) {
+    for (name, labels, want) in rows {
+        assert_eq!(
+            sample_value(families, name, labels),
+            *want,
+            "{name}{labels:?}"
+        );
+    }
+}
+
 /// Merges the families of several sources into one list with one entry per
 /// name (the text format forbids a family appearing twice).
 pub fn merge<'a>(sources: impl IntoIterator<Item = &'a [MetricFamily]>) -> Vec<MetricFamily> {

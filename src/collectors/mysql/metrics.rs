@@ -155,7 +155,7 @@ pub(super) fn export_degraded(target: &str, reason: &str, out: &mut Families) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::sample_value;
+    use crate::exposition::assert_samples;
 
     #[test]
     fn status_export_names_and_values() {
@@ -178,47 +178,19 @@ mod tests {
         export_own_work("db", &BTreeMap::new(), 7, 1, &mut out);
         export_degraded("db", "performance_schema_off", &mut out);
         let f = out.into_vec();
-        let v = |name: &str, labels: &[(&str, &str)]| sample_value(&f, name, labels);
-        assert_eq!(v("mysql_global_status_threads_connected", &[]), Some(11.0));
-        assert_eq!(v("mysql_global_status_questions_total", &[]), Some(42.0));
-        assert_eq!(
-            v(
-                "mysql_global_status_connection_errors_total",
-                &[("error", "max_connections")]
-            ),
-            Some(3.0)
-        );
-        assert_eq!(
-            v(
-                "mysql_global_status_handlers_total",
-                &[("handler", "read_rnd_next")]
-            ),
-            Some(30.0)
-        );
-        assert_eq!(v("perfwatch_mysql_full_scan_read_ratio", &[]), Some(0.75));
-        assert_eq!(
-            v("perfwatch_pool_saturation_ratio", &[("source", "mysql")]),
-            Some(0.1)
-        );
-        assert_eq!(v("mysql_version_info", &[("flavor", "mariadb")]), Some(1.0));
-        assert_eq!(
-            v("perfwatch_mysql_buffer_pool_hit_ratio", &[("window", "5m")]),
-            None
-        );
-        assert_eq!(
-            v(
-                "perfwatch_mysql_buffer_pool_hit_ratio",
-                &[("window", "total")]
-            ),
-            Some(0.9)
-        );
-        assert_eq!(v("perfwatch_mysql_statements_total", &[]), Some(7.0));
-        assert_eq!(
-            v(
-                "perfwatch_collector_degraded",
-                &[("reason", "performance_schema_off")]
-            ),
-            Some(1.0)
-        );
+        #[rustfmt::skip]
+        assert_samples(&f, &[
+            ("mysql_global_status_threads_connected", &[], Some(11.0)),
+            ("mysql_global_status_questions_total", &[], Some(42.0)),
+            ("mysql_global_status_connection_errors_total", &[("error", "max_connections")], Some(3.0)),
+            ("mysql_global_status_handlers_total", &[("handler", "read_rnd_next")], Some(30.0)),
+            ("perfwatch_mysql_full_scan_read_ratio", &[], Some(0.75)),
+            ("perfwatch_pool_saturation_ratio", &[("source", "mysql")], Some(0.1)),
+            ("mysql_version_info", &[("flavor", "mariadb")], Some(1.0)),
+            ("perfwatch_mysql_buffer_pool_hit_ratio", &[("window", "5m")], None),
+            ("perfwatch_mysql_buffer_pool_hit_ratio", &[("window", "total")], Some(0.9)),
+            ("perfwatch_mysql_statements_total", &[], Some(7.0)),
+            ("perfwatch_collector_degraded", &[("reason", "performance_schema_off")], Some(1.0)),
+        ]);
     }
 }

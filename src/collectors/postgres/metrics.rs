@@ -455,7 +455,7 @@ pub(super) fn export_tables(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exposition::sample_value;
+    use crate::exposition::{assert_samples, sample_value};
 
     #[test]
     fn connections_by_database_and_state() {
@@ -503,53 +503,19 @@ mod tests {
         );
         assert_eq!((c.available, c.ratio), (None, None));
         let f = out.into_vec();
-        let v = |name: &str, labels: &[(&str, &str)]| sample_value(&f, name, labels);
-        let app = [("datname", "app")];
-        assert_eq!(
-            v(
-                "perfwatch_postgres_sessions",
-                &[("datname", "app"), ("state", "idle")]
-            ),
-            Some(3.0)
-        );
-        assert_eq!(
-            v(
-                "perfwatch_postgres_sessions",
-                &[("datname", "app"), ("state", "active")]
-            ),
-            Some(2.0)
-        );
-        assert_eq!(
-            v("perfwatch_postgres_oldest_query_seconds", &app),
-            Some(3.0)
-        );
-        assert_eq!(
-            v(
-                "perfwatch_postgres_sessions",
-                &[("datname", "postgres"), ("state", "disabled")]
-            ),
-            Some(0.0)
-        );
-        assert_eq!(v("pg_replication_is_replica", &[]), Some(1.0));
-        assert_eq!(v("pg_replication_lag", &[]), Some(7.5));
-        assert_eq!(
-            v("perfwatch_postgres_stats_reset_age_seconds", &app),
-            Some(100.0)
-        );
-        assert_eq!(
-            v(
-                "perfwatch_postgres_stats_reset_age_seconds",
-                &[("datname", "postgres")]
-            ),
-            Some(600.0)
-        );
-        assert_eq!(
-            v(
-                "perfwatch_postgres_stats_reset_age_seconds",
-                &[("datname", "template0")]
-            ),
-            None
-        );
+        let app: &[(&str, &str)] = &[("datname", "app")];
+        #[rustfmt::skip]
+        assert_samples(&f, &[
+            ("perfwatch_postgres_sessions", &[("datname", "app"), ("state", "idle")], Some(3.0)),
+            ("perfwatch_postgres_sessions", &[("datname", "app"), ("state", "active")], Some(2.0)),
+            ("perfwatch_postgres_oldest_query_seconds", app, Some(3.0)),
+            ("perfwatch_postgres_sessions", &[("datname", "postgres"), ("state", "disabled")], Some(0.0)),
+            ("pg_replication_is_replica", &[], Some(1.0)),
+            ("pg_replication_lag", &[], Some(7.5)),
+            ("perfwatch_postgres_stats_reset_age_seconds", app, Some(100.0)),
+            ("perfwatch_postgres_stats_reset_age_seconds", &[("datname", "postgres")], Some(600.0)),
+            ("perfwatch_postgres_stats_reset_age_seconds", &[("datname", "template0")], None),
+        ]);
     }
 
     #[test]
@@ -711,35 +677,19 @@ mod tests {
         failing.insert(("app".to_owned(), "indexes"), ErrorReason::Permission);
         export_parts("pg", &BTreeMap::new(), &failing, &mut out);
         let f = out.into_vec();
-        let v = |name: &str, labels: &[(&str, &str)]| sample_value(&f, name, labels);
-        assert_eq!(v("perfwatch_postgres_unused_indexes", &[]), Some(1.0));
-        assert_eq!(v("perfwatch_postgres_unused_index_bytes", &[]), Some(300.0));
-        let other = [("indexrelname", "other")];
-        assert_eq!(v("perfwatch_postgres_index_scans_total", &other), Some(5.0));
-        assert_eq!(v("perfwatch_postgres_index_size_bytes", &other), Some(30.0));
-        assert_eq!(v("perfwatch_postgres_index_unused", &other), None);
-        assert_eq!(
-            v(
-                "perfwatch_postgres_index_unused",
-                &[("indexrelname", "big")]
-            ),
-            Some(1.0)
-        );
-        assert_eq!(
-            v("perfwatch_postgres_missing_index_candidate", &[]),
-            Some(1.0)
-        );
-        assert_eq!(
-            v("perfwatch_postgres_missing_index_candidates", &[]),
-            Some(1.0)
-        );
-        assert_eq!(
-            v("perfwatch_collector_degraded", &[("reason", "permission")]),
-            Some(1.0)
-        );
-        assert_eq!(
-            v("perfwatch_collector_degraded", &[("reason", "timeout")]),
-            Some(0.0)
-        );
+        let other: &[(&str, &str)] = &[("indexrelname", "other")];
+        #[rustfmt::skip]
+        assert_samples(&f, &[
+            ("perfwatch_postgres_unused_indexes", &[], Some(1.0)),
+            ("perfwatch_postgres_unused_index_bytes", &[], Some(300.0)),
+            ("perfwatch_postgres_index_scans_total", other, Some(5.0)),
+            ("perfwatch_postgres_index_size_bytes", other, Some(30.0)),
+            ("perfwatch_postgres_index_unused", other, None),
+            ("perfwatch_postgres_index_unused", &[("indexrelname", "big")], Some(1.0)),
+            ("perfwatch_postgres_missing_index_candidate", &[], Some(1.0)),
+            ("perfwatch_postgres_missing_index_candidates", &[], Some(1.0)),
+            ("perfwatch_collector_degraded", &[("reason", "permission")], Some(1.0)),
+            ("perfwatch_collector_degraded", &[("reason", "timeout")], Some(0.0)),
+        ]);
     }
 }
