@@ -31,6 +31,15 @@ pub mod redis;
 pub mod slowlog;
 pub mod statement_stats;
 
+/// `$acc.f = $op($acc.f, $row.f)` for each named field `f`: the per-field
+/// sums of the folds that add the rows past a top-N into one `other` row.
+macro_rules! fold_fields {
+    ($op:path; $acc:ident, $row:ident: $($field:ident),+ $(,)?) => {
+        $($acc.$field = $op($acc.$field, $row.$field);)+
+    };
+}
+pub(crate) use fold_fields;
+
 use std::fmt::Debug;
 
 use serde::de::DeserializeOwned;

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use super::catalog;
 use super::parse::{Database, Pool, Stats};
 use crate::catalog::{MetricDef, POOL_SATURATION};
+use crate::collectors::fold_fields;
 use crate::exposition::Families;
 
 /// The label value that folded pools and databases share.
@@ -121,14 +122,6 @@ fn add(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     }
 }
 
-/// `other.f = add(other.f, row.f)` for each named counter field `f`: the
-/// same sum for every field a fold adds up.
-macro_rules! add_fields {
-    ($other:ident, $row:ident: $($field:ident),+ $(,)?) => {
-        $($other.$field = add($other.$field, $row.$field);)+
-    };
-}
-
 fn max_f(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -171,7 +164,7 @@ fn fold_pools(pools: &[Pool], max: usize) -> (Vec<Pool>, usize) {
         |a, b| (&a.database, &a.user).cmp(&(&b.database, &b.user)),
         other,
         |o, p| {
-            add_fields!(o, p: cl_active, cl_waiting, sv_active, sv_idle, sv_used, sv_tested,
+            fold_fields!(add; o, p: cl_active, cl_waiting, sv_active, sv_idle, sv_used, sv_tested,
                 sv_login);
             o.maxwait_seconds = max_f(o.maxwait_seconds, p.maxwait_seconds);
         },
@@ -189,8 +182,8 @@ fn fold_stats(stats: &[Stats], max: usize) -> (Vec<Stats>, usize) {
         |a, b| a.database.cmp(&b.database),
         other,
         |o, s| {
-            add_fields!(o, s: xact_count, query_count, received_bytes, sent_bytes, xact_time_us,
-                query_time_us, wait_time_us);
+            fold_fields!(add; o, s: xact_count, query_count, received_bytes, sent_bytes,
+                xact_time_us, query_time_us, wait_time_us);
         },
     )
 }
@@ -208,7 +201,7 @@ fn fold_databases(dbs: &[Database], max: usize) -> (Vec<Database>, usize) {
         |a, b| a.name.cmp(&b.name),
         other,
         |o, d| {
-            add_fields!(o, d: pool_size, min_pool_size, reserve_pool, max_connections,
+            fold_fields!(add; o, d: pool_size, min_pool_size, reserve_pool, max_connections,
                 current_connections);
         },
     )

@@ -4,6 +4,7 @@
 //! `crate::catalog::SHARED`).
 
 use std::collections::BTreeMap;
+use std::ops::Add;
 
 use super::catalog;
 use super::rules::{
@@ -12,6 +13,7 @@ use super::rules::{
 };
 use super::sql::{ActivityRow, BGWRITER_COLUMNS, DatabaseRow, ServerRow};
 use crate::catalog::{COLLECTOR_DEGRADED, MetricDef, POOL_SATURATION};
+use crate::collectors::fold_fields;
 use crate::exposition::Families;
 use crate::poll::ErrorReason;
 
@@ -354,10 +356,7 @@ pub(super) fn export_indexes(
         enforces_constraint: true,
     };
     let (kept, other) = rules::top_n_with_other(sorted, max, zero, |mut acc, i| {
-        acc.idx_scan += i.idx_scan;
-        acc.idx_tup_read += i.idx_tup_read;
-        acc.idx_tup_fetch += i.idx_tup_fetch;
-        acc.size_bytes += i.size_bytes;
+        fold_fields!(Add::add; acc, i: idx_scan, idx_tup_read, idx_tup_fetch, size_bytes);
         acc
     });
     let other_is_some = other.is_some();
@@ -414,13 +413,8 @@ pub(super) fn export_tables(
         total_bytes: 0.0,
     };
     let (kept, other) = rules::top_n_with_other(sorted, max, zero, |mut acc, t| {
-        acc.seq_scan += t.seq_scan;
-        acc.seq_tup_read += t.seq_tup_read;
-        acc.idx_scan += t.idx_scan;
-        acc.n_live_tup += t.n_live_tup;
-        acc.n_dead_tup += t.n_dead_tup;
-        acc.reltuples += t.reltuples;
-        acc.total_bytes += t.total_bytes;
+        fold_fields!(Add::add; acc, t: seq_scan, seq_tup_read, idx_scan, n_live_tup, n_dead_tup,
+            reltuples, total_bytes);
         acc
     });
     let n_kept = kept.len();
