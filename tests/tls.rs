@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use common::{Expected, Perfwatch, assert_values, config, failed_polls, poll_errors, wait_polls};
+use common::{Perfwatch, assert_up_down, config, failed_polls, poll_errors, wait_polls};
 use perfwatch_testbench::pki::TestPki;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -133,116 +133,67 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
             ("key_file", pki.path("client.key")),
         ]
     };
-    let port = |a: SocketAddr| a.port();
-    let targets = [
-        http_target(
-            "counted",
-            &format!("https://localhost:{}/health", port(counted)),
-            "health",
-            &tls_table("http", &[ca()]),
-        ),
-        http_target(
-            "pool",
-            &format!("https://localhost:{}/pool", port(app)),
-            "pool",
-            &tls_table("http", &[ca()]),
-        ),
-        http_target(
-            "wrong-ca",
-            &format!("https://localhost:{}/health", port(app)),
-            "health",
-            &tls_table("http", &[("ca_file", pki.path("wrong-ca.crt"))]),
-        ),
+    let by_name = |server_name: &str| vec![ca(), ("server_name", server_name.to_owned())];
+    // (name, host, app, path and kind, tls table lines; none: no table).
+    #[rustfmt::skip]
+    let cases = vec![
+        ("counted", "localhost", counted, "health", vec![ca()]),
+        ("pool", "localhost", app, "pool", vec![ca()]),
+        ("wrong-ca", "localhost", app, "health", vec![("ca_file", pki.path("wrong-ca.crt"))]),
         // The certificate names localhost only.
-        http_target(
-            "by-ip",
-            &format!("https://127.0.0.1:{}/health", port(app)),
-            "health",
-            &tls_table("http", &[ca()]),
-        ),
-        http_target(
-            "by-ip-named",
-            &format!("https://127.0.0.1:{}/health", port(app)),
-            "health",
-            &tls_table("http", &[ca(), ("server_name", "localhost".into())]),
-        ),
-        http_target(
-            "wrong-name",
-            &format!("https://localhost:{}/health", port(app)),
-            "health",
-            &tls_table("http", &[ca(), ("server_name", "db.example.org".into())]),
-        ),
-        http_target(
-            "no-client-cert",
-            &format!("https://localhost:{}/health", port(mtls)),
-            "health",
-            &tls_table("http", &[ca()]),
-        ),
-        http_target(
-            "client-cert",
-            &format!("https://localhost:{}/health", port(mtls)),
-            "health",
-            &tls_table("http", &client()),
-        ),
-        http_target(
-            "expired",
-            &format!("https://localhost:{}/health", port(expired)),
-            "health",
-            &tls_table("http", &[ca()]),
-        ),
+        ("by-ip", "127.0.0.1", app, "health", vec![ca()]),
+        ("by-ip-named", "127.0.0.1", app, "health", by_name("localhost")),
+        ("wrong-name", "localhost", app, "health", by_name("db.example.org")),
+        ("no-client-cert", "localhost", mtls, "health", vec![ca()]),
+        ("client-cert", "localhost", mtls, "health", client().to_vec()),
+        ("expired", "localhost", expired, "health", vec![ca()]),
         // The system roots do not know the test CA.
-        http_target(
-            "system-roots",
-            &format!("https://localhost:{}/health", port(app)),
-            "health",
-            "",
-        ),
-        http_target(
-            "tls-to-plain",
-            &format!("https://localhost:{}/health", port(plain)),
-            "health",
-            "",
-        ),
-    ]
-    .concat();
+        ("system-roots", "localhost", app, "health", vec![]),
+        ("tls-to-plain", "localhost", plain, "health", vec![]),
+    ];
+    let targets: String = cases
+        .into_iter()
+        .map(|(name, host, addr, kind, tls)| {
+            let url = format!("https://{host}:{}/{kind}", addr.port());
+            let tls = if tls.is_empty() {
+                String::new()
+            } else {
+                tls_table("http", &tls)
+            };
+            http_target(name, &url, kind, &tls)
+        })
+        .collect();
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
+    let up = ["counted", "pool", "by-ip-named", "client-cert"];
+    // The failing targets, each with the cause its landing-page row names.
+    let down_causes = [
+        ("wrong-ca", "unknown authority"),
+        ("by-ip", "hostname mismatch"),
+        ("wrong-name", "hostname mismatch"),
+        ("no-client-cert", "client certificate required"),
+        ("expired", "has expired"),
+        ("system-roots", "unknown authority"),
+        ("tls-to-plain", "does not speak TLS"),
+    ];
+    let down = down_causes.map(|(t, _)| t);
     let body = wait_polls(&pw, "counted", 4.0, POLL_WAIT).await;
-    for t in ["pool", "by-ip-named", "client-cert"] {
+    for t in &up[1..] {
         wait_polls(&pw, t, 1.0, POLL_WAIT).await;
     }
     let body = pw
         .wait_for(POLL_WAIT, "every failing target failed twice", |b| {
-            [
-                "wrong-ca",
-                "by-ip",
-                "wrong-name",
-                "no-client-cert",
-                "expired",
-                "system-roots",
-                "tls-to-plain",
-            ]
-            .iter()
-            .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0)
-            .then(|| b.to_owned())
+            down.iter()
+                .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0)
+                .then(|| b.to_owned())
         })
         .await
         .max(body);
-    let up = |t: &'static str| [("collector", "http"), ("target", t)];
-    #[rustfmt::skip]
-    let wanted: &[Expected] = &[
-        ("perfwatch_target_up", &up("counted"), Some(1.0)),
-        ("perfwatch_target_up", &up("pool"), Some(1.0)),
-        ("perfwatch_pool_saturation_ratio", &[("source", "app"), ("target", "pool")], Some(0.4)),
-        ("perfwatch_target_up", &up("by-ip-named"), Some(1.0)),
-        ("perfwatch_target_up", &up("client-cert"), Some(1.0)),
-        ("perfwatch_target_up", &up("wrong-ca"), Some(0.0)),
-        ("perfwatch_target_up", &up("by-ip"), Some(0.0)),
-        ("perfwatch_target_up", &up("wrong-name"), Some(0.0)),
-        ("perfwatch_target_up", &up("no-client-cert"), Some(0.0)),
-        ("perfwatch_target_up", &up("system-roots"), Some(0.0)),
-        ("perfwatch_target_up", &up("tls-to-plain"), Some(0.0)),
-    ];
-    assert_values(&body, wanted);
+    assert_up_down(&body, "http", &up, &down);
+    let pool = [("source", "app"), ("target", "pool")];
+    assert_eq!(
+        common::value(&body, "perfwatch_pool_saturation_ratio", &pool),
+        Some(0.4)
+    );
     // One handshake for all the polls of a target: the connection is kept.
     let polls = common::polls(&body, "counted");
     assert!(polls >= 4.0);
@@ -255,20 +206,7 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
         "{handshakes} handshakes for {polls} polls, {failed} of them failed"
     );
 
-    common::assert_causes(
-        &pw,
-        "http",
-        &[
-            ("wrong-ca", "unknown authority"),
-            ("by-ip", "hostname mismatch"),
-            ("wrong-name", "hostname mismatch"),
-            ("no-client-cert", "client certificate required"),
-            ("expired", "has expired"),
-            ("system-roots", "unknown authority"),
-            ("tls-to-plain", "does not speak TLS"),
-        ],
-    )
-    .await;
+    common::assert_causes(&pw, "http", &down_causes).await;
     pw.stop().await;
 }
 
@@ -325,10 +263,21 @@ async fn redis_over_tls_is_verified_both_ways_and_keeps_one_handshake() {
     ]
     .concat();
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
+    // The failing targets, each with the cause its landing-page row names.
+    let down_causes = [
+        ("wrong-ca", "unknown authority"),
+        ("by-ip", "hostname mismatch"),
+        ("no-client-cert", "client certificate required"),
+        ("plaintext", "rediss://"),
+    ];
+    let down = down_causes.map(|(t, _)| t);
+    // All but plaintext fail in TLS; plaintext to a TLS port fails in the
+    // connect, the protocol or TLS.
+    let tls_down = &down[..3];
     let first = wait_polls(&pw, "ok", 2.0, POLL_WAIT).await;
     let body = pw
         .wait_for(POLL_WAIT, "every failing target failed twice", |b| {
-            let tls_failures = ["wrong-ca", "by-ip", "no-client-cert"]
+            let tls_failures = tls_down
                 .iter()
                 .all(|t| poll_errors(b, t, "tls").unwrap_or(0.0) >= 2.0);
             let plaintext: f64 = ["connect", "protocol", "tls"]
@@ -339,17 +288,8 @@ async fn redis_over_tls_is_verified_both_ways_and_keeps_one_handshake() {
                 .then(|| b.to_owned())
         })
         .await;
-    let up = |t: &'static str| [("collector", "redis"), ("target", t)];
-    #[rustfmt::skip]
-    let wanted: &[Expected] = &[
-        ("perfwatch_target_up", &up("ok"), Some(1.0)),
-        ("perfwatch_target_up", &up("by-ip-named"), Some(1.0)),
-        ("perfwatch_target_up", &up("wrong-ca"), Some(0.0)),
-        ("perfwatch_target_up", &up("by-ip"), Some(0.0)),
-        ("perfwatch_target_up", &up("no-client-cert"), Some(0.0)),
-        ("perfwatch_target_up", &up("plaintext"), Some(0.0)),
-    ];
-    assert_values(&body, wanted);
+    let up = ["ok", "by-ip-named"];
+    assert_up_down(&body, "redis", &up, &down);
     // No new connection (so no new handshake) between poll 2 and poll 5:
     // the server counts every accepted connection.
     let accepted =
@@ -361,17 +301,7 @@ async fn redis_over_tls_is_verified_both_ways_and_keeps_one_handshake() {
         "{new_connections} reconnects, {failed} failed polls"
     );
 
-    common::assert_causes(
-        &pw,
-        "redis",
-        &[
-            ("wrong-ca", "unknown authority"),
-            ("by-ip", "hostname mismatch"),
-            ("no-client-cert", "client certificate required"),
-            ("plaintext", "rediss://"),
-        ],
-    )
-    .await;
+    common::assert_causes(&pw, "redis", &down_causes).await;
     pw.stop().await;
 }
 
@@ -411,6 +341,90 @@ fn tls_only_postgres_in(pki_dir: &std::path::Path) -> perfwatch_testbench::Postg
     pg
 }
 
+/// How a SQL client (libpq, the mysql client) is told to check TLS, for the
+/// matrix [`sql_tls_targets`] builds: the PostgreSQL and MariaDB tests check
+/// the same cases, each in its client's words.
+struct SqlTls<'a> {
+    /// The config section and `tls` table: `postgres`, `mysql`.
+    kind: &'a str,
+    /// The DSN for (user, host, query parameters).
+    dsn: &'a dyn Fn(&str, &str, &str) -> String,
+    /// The users: of the first target, of the others, and the one that
+    /// needs a client certificate.
+    users: [&'a str; 3],
+    /// The names of the first target, the client-certificate target, and
+    /// the certificate user's target without one.
+    names: [&'a str; 3],
+    /// The DSN parameters: verify the name (then the CA file), verify the
+    /// CA only (then the CA file), the client certificate, its key, and
+    /// plaintext.
+    params: [&'a str; 5],
+}
+
+const LIBPQ_TLS_PARAMS: [&str; 5] = [
+    "sslmode=verify-full&sslrootcert=",
+    "sslmode=verify-ca&sslrootcert=",
+    "&sslcert=",
+    "&sslkey=",
+    "sslmode=disable",
+];
+
+const MYSQL_TLS_PARAMS: [&str; 5] = [
+    "ssl-mode=VERIFY_IDENTITY&ssl-ca=",
+    "ssl-mode=VERIFY_CA&ssl-ca=",
+    "&ssl-cert=",
+    "&ssl-key=",
+    "ssl-mode=DISABLED",
+];
+
+/// The targets both SQL TLS tests check, in this order: verified by name,
+/// by the tls table, CA-only by IP, with a client certificate (up); a wrong
+/// CA, verified by name but reached by IP, the certificate user without
+/// one, and plaintext (down).
+fn sql_tls_targets(pki: &TestPki, c: &SqlTls) -> String {
+    let [verify_name, verify_ca, cert, key, plaintext] = c.params;
+    let [first_user, user, cert_user] = c.users;
+    let [first_name, cert_name, no_cert_name] = c.names;
+    let ca = pki.path("ca.crt");
+    let by_name = format!("{verify_name}{ca}");
+    let client_files = format!(
+        "{by_name}{cert}{}{key}{}",
+        pki.path("client.crt"),
+        pki.path("client.key")
+    );
+    let wrong_ca = format!("{verify_name}{}", pki.path("wrong-ca.crt"));
+    let target = |name: &str, user: &str, host: &str, params: &str, extra: &str| {
+        let dsn = (c.dsn)(user, host, params);
+        format!(
+            "[[{}]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n{extra}",
+            c.kind
+        )
+    };
+    [
+        target(first_name, first_user, "localhost", &by_name, ""),
+        target(
+            "table",
+            user,
+            "localhost",
+            "",
+            &tls_table(c.kind, &[("ca_file", ca.clone())]),
+        ),
+        target(
+            "verify-ca-by-ip",
+            user,
+            "127.0.0.1",
+            &format!("{verify_ca}{ca}"),
+            "",
+        ),
+        target(cert_name, cert_user, "localhost", &client_files, ""),
+        target("wrong-ca", user, "localhost", &wrong_ca, ""),
+        target("by-ip", user, "127.0.0.1", &by_name, ""),
+        target(no_cert_name, cert_user, "localhost", &by_name, ""),
+        target("plaintext", user, "localhost", plaintext, ""),
+    ]
+    .concat()
+}
+
 /// `ssl = on`, pg_hba.conf `hostssl` only, and a role with
 /// `clientcert=verify-full`: libpq's DSN parameters and the tls table.
 #[tokio::test]
@@ -424,96 +438,22 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
     })
     .await;
     let port = pg.port();
-    let ca = pki.path("ca.crt");
     let dsn = |user: &str, host: &str, params: &str| {
         format!("postgres://{user}@{host}:{port}/postgres?{params}")
     };
-    let pg_target = |name: &str, dsn: &str, extra: &str| {
-        format!("[[postgres]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n{extra}")
+    let libpq = SqlTls {
+        kind: "postgres",
+        dsn: &dsn,
+        users: ["postgres", "postgres", "perfwatch"],
+        names: ["verify-full", "client-cert", "no-client-cert"],
+        params: LIBPQ_TLS_PARAMS,
     };
-    let client_files = format!(
-        "&sslcert={}&sslkey={}",
-        pki.path("client.crt"),
-        pki.path("client.key")
+    let no_tls_server = format!(
+        "[[postgres]]\nname = \"no-tls-server\"\n\
+         dsn = \"postgres://postgres@127.0.0.1:{}/postgres?sslmode=require\"\n",
+        plain.port()
     );
-    let targets = [
-        pg_target(
-            "verify-full",
-            &dsn(
-                "postgres",
-                "localhost",
-                &format!("sslmode=verify-full&sslrootcert={ca}"),
-            ),
-            "",
-        ),
-        pg_target(
-            "table",
-            &dsn("postgres", "localhost", ""),
-            &tls_table("postgres", &[("ca_file", ca.clone())]),
-        ),
-        pg_target(
-            "verify-ca-by-ip",
-            &dsn(
-                "postgres",
-                "127.0.0.1",
-                &format!("sslmode=verify-ca&sslrootcert={ca}"),
-            ),
-            "",
-        ),
-        pg_target(
-            "client-cert",
-            &dsn(
-                "perfwatch",
-                "localhost",
-                &format!("sslmode=verify-full&sslrootcert={ca}{client_files}"),
-            ),
-            "",
-        ),
-        pg_target(
-            "wrong-ca",
-            &dsn(
-                "postgres",
-                "localhost",
-                &format!(
-                    "sslmode=verify-full&sslrootcert={}",
-                    pki.path("wrong-ca.crt")
-                ),
-            ),
-            "",
-        ),
-        pg_target(
-            "by-ip",
-            &dsn(
-                "postgres",
-                "127.0.0.1",
-                &format!("sslmode=verify-full&sslrootcert={ca}"),
-            ),
-            "",
-        ),
-        pg_target(
-            "no-client-cert",
-            &dsn(
-                "perfwatch",
-                "localhost",
-                &format!("sslmode=verify-full&sslrootcert={ca}"),
-            ),
-            "",
-        ),
-        pg_target(
-            "plaintext",
-            &dsn("postgres", "localhost", "sslmode=disable"),
-            "",
-        ),
-        pg_target(
-            "no-tls-server",
-            &format!(
-                "postgres://postgres@127.0.0.1:{}/postgres?sslmode=require",
-                plain.port()
-            ),
-            "",
-        ),
-    ]
-    .concat();
+    let targets = sql_tls_targets(&pki, &libpq) + &no_tls_server;
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
     let want = common::TlsOutcome {
         kind: "postgres",
@@ -571,87 +511,16 @@ async fn mariadb_over_tls_follows_ssl_mode_and_keeps_one_handshake() {
     let dir = pki.dir().to_owned();
     let db = common::blocking(move || tls_only_mariadb(&dir)).await;
     let port = db.server.port();
-    let ca = pki.path("ca.crt");
     let dsn =
         |user: &str, host: &str, params: &str| format!("mysql://{user}@{host}:{port}/?{params}");
-    let target = |name: &str, dsn: &str, extra: &str| {
-        format!("[[mysql]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n{extra}")
+    let mysql = SqlTls {
+        kind: "mysql",
+        dsn: &dsn,
+        users: ["tlsok", "root", "x509"],
+        names: ["verify-identity", "x509", "x509-no-cert"],
+        params: MYSQL_TLS_PARAMS,
     };
-    let client_files = format!(
-        "&ssl-cert={}&ssl-key={}",
-        pki.path("client.crt"),
-        pki.path("client.key")
-    );
-    let targets = [
-        target(
-            "verify-identity",
-            &dsn(
-                "tlsok",
-                "localhost",
-                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
-            ),
-            "",
-        ),
-        target(
-            "table",
-            &dsn("root", "localhost", ""),
-            &tls_table("mysql", &[("ca_file", ca.clone())]),
-        ),
-        target(
-            "verify-ca-by-ip",
-            &dsn(
-                "root",
-                "127.0.0.1",
-                &format!("ssl-mode=VERIFY_CA&ssl-ca={ca}"),
-            ),
-            "",
-        ),
-        target(
-            "x509",
-            &dsn(
-                "x509",
-                "localhost",
-                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}{client_files}"),
-            ),
-            "",
-        ),
-        target(
-            "wrong-ca",
-            &dsn(
-                "root",
-                "localhost",
-                &format!(
-                    "ssl-mode=VERIFY_IDENTITY&ssl-ca={}",
-                    pki.path("wrong-ca.crt")
-                ),
-            ),
-            "",
-        ),
-        target(
-            "by-ip",
-            &dsn(
-                "root",
-                "127.0.0.1",
-                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
-            ),
-            "",
-        ),
-        target(
-            "x509-no-cert",
-            &dsn(
-                "x509",
-                "localhost",
-                &format!("ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}"),
-            ),
-            "",
-        ),
-        target(
-            "plaintext",
-            &dsn("root", "localhost", "ssl-mode=DISABLED"),
-            "",
-        ),
-    ]
-    .concat();
+    let targets = sql_tls_targets(&pki, &mysql);
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
     let want = common::TlsOutcome {
         kind: "mysql",

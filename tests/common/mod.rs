@@ -423,6 +423,19 @@ pub async fn assert_causes(pw: &Perfwatch, kind: &str, causes: &[(&str, &str)]) 
     }
 }
 
+/// Asserts `perfwatch_target_up` of the `kind` collector is 1 for every
+/// target in `up` and 0 for every target in `down`.
+#[track_caller]
+pub fn assert_up_down(body: &str, kind: &str, up: &[&str], down: &[&str]) {
+    for (targets, want) in [(up, 1.0), (down, 0.0)] {
+        for t in targets {
+            let labels = [("collector", kind), ("target", *t)];
+            let got = value(body, "perfwatch_target_up", &labels);
+            assert_eq!(got, Some(want), "perfwatch_target_up of {kind} {t}");
+        }
+    }
+}
+
 /// What a TLS test of one collector kind expects (tests/tls.rs,
 /// tests/pgbouncer.rs).
 pub struct TlsOutcome<'a> {
@@ -484,22 +497,8 @@ pub async fn assert_tls_outcome(
             "a poll made a new session (a new handshake)"
         );
     }
-    for t in want.up {
-        let labels = [("collector", want.kind), ("target", *t)];
-        assert_eq!(
-            value(&body, "perfwatch_target_up", &labels),
-            Some(1.0),
-            "{t}"
-        );
-    }
-    for (t, _, _) in want.down {
-        let labels = [("collector", want.kind), ("target", *t)];
-        assert_eq!(
-            value(&body, "perfwatch_target_up", &labels),
-            Some(0.0),
-            "{t}"
-        );
-    }
+    let down: Vec<&str> = want.down.iter().map(|(t, _, _)| *t).collect();
+    assert_up_down(&body, want.kind, want.up, &down);
     let causes: Vec<(&str, &str)> = want.down.iter().map(|(t, _, cause)| (*t, *cause)).collect();
     assert_causes(pw, want.kind, &causes).await;
 }
