@@ -253,6 +253,24 @@ done
 # 5m, custom queries every 1m, the phases' `for` and `window`), so the fast
 # run does an hour's worth of them and keeps as much history as an hour at
 # the default interval would.
+# sql_target KIND NAME DSN QUERY TABLE: write_config's [[KIND]] target on the
+# database app, its index stats every $index_iv and the custom query QUERY
+# (TABLE's row count) every $query_iv.
+sql_target() {
+    cat <<EOF
+[[$1]]
+name = "$2"
+dsn = "$3"
+databases = ["app"]
+index_interval = "$index_iv"
+
+[[$1.query]]
+name = "$4"
+sql = "SELECT count(*) AS value FROM $5"
+interval = "$query_iv"
+EOF
+}
+
 write_config() {
     local f=$1 iv=$2 to=$3 index_iv="5m" query_iv="1m" scale=0
     if (($4)); then
@@ -281,27 +299,9 @@ memory_sample_every = 10
 # keyspace once a minute and make the per-poll Redis load look smaller).
 min_cycle_interval = "0s"
 
-[[postgres]]
-name = "main"
-dsn = "postgres://pw@127.0.0.1:$PG_PORT/app"
-databases = ["app"]
-index_interval = "$index_iv"
+$(sql_target postgres main "postgres://pw@127.0.0.1:$PG_PORT/app" trips_total trip)
 
-[[postgres.query]]
-name = "trips_total"
-sql = "SELECT count(*) AS value FROM trip"
-interval = "$query_iv"
-
-[[mysql]]
-name = "legacy"
-dsn = "mysql://bench:bench@127.0.0.1:$DB_PORT/app"
-databases = ["app"]
-index_interval = "$index_iv"
-
-[[mysql.query]]
-name = "drivers_total"
-sql = "SELECT count(*) AS value FROM driver"
-interval = "$query_iv"
+$(sql_target mysql legacy "mysql://bench:bench@127.0.0.1:$DB_PORT/app" drivers_total driver)
 
 [[slowlog]]
 name = "mysql-slow"
