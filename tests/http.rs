@@ -43,6 +43,16 @@ struct AppState {
     epoch: AtomicU64,
 }
 
+impl AppState {
+    /// Sets the /metrics cache counters: prefix -> (hits, misses).
+    fn set_cache(&self, counts: &[(&str, (u64, u64))]) {
+        let mut cache = self.cache.lock().unwrap();
+        for (prefix, hits_misses) in counts {
+            cache.insert((*prefix).to_owned(), *hits_misses);
+        }
+    }
+}
+
 type Shared = Arc<AppState>;
 
 async fn health(
@@ -250,7 +260,12 @@ async fn watch(targets: &str) -> Perfwatch {
 /// A [`target`] of `kind` for `path` on the test app at `addr`, no extra
 /// lines.
 fn local(name: &str, addr: SocketAddr, path: &str, kind: &str) -> String {
-    target(name, &format!("http://{addr}{path}"), kind, "")
+    local_with(name, addr, path, kind, "")
+}
+
+/// A [`local`] target with `extra` lines.
+fn local_with(name: &str, addr: SocketAddr, path: &str, kind: &str, extra: &str) -> String {
+    target(name, &format!("http://{addr}{path}"), kind, extra)
 }
 
 fn key_file(dir: &tempfile::TempDir) -> String {
@@ -261,9 +276,10 @@ fn key_file(dir: &tempfile::TempDir) -> String {
 
 /// Target `api`: the app's health endpoint with the API key from a file.
 fn keyed_health_target(addr: SocketAddr, dir: &tempfile::TempDir) -> String {
-    target(
+    local_with(
         "api",
-        &format!("http://{addr}/health"),
+        addr,
+        "/health",
         "health",
         &format!(
             "header_files = {{ \"X-API-Key\" = \"{}\" }}\n",
@@ -402,9 +418,10 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
 #[tokio::test]
 async fn latency_separates_first_and_repeated_requests() {
     let (addr, _state) = app().await;
-    let pw = watch(&target(
+    let pw = watch(&local_with(
         "bad-days",
-        &format!("http://{addr}/slow"),
+        addr,
+        "/slow",
         "latency",
         "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
     ))
@@ -464,22 +481,19 @@ async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
     let (addr, _state) = app().await;
     let pw = watch(
         &[
-            target(
-                "pool",
-                &format!("http://{addr}/pool"),
-                "pool",
-                "max_overflow = 10\n",
-            ),
-            target(
+            local_with("pool", addr, "/pool", "pool", "max_overflow = 10\n"),
+            local_with(
                 "pool-text",
-                &format!("http://{addr}/pool-text"),
+                addr,
+                "/pool-text",
                 "pool",
                 "pool_format = \"sqlalchemy\"\nmax_overflow = 10\n",
             ),
             local("exhausted", addr, "/pool-exhausted", "pool"),
-            target(
+            local_with(
                 "reported",
-                &format!("http://{addr}/pool-reported"),
+                addr,
+                "/pool-reported",
                 "pool",
                 "max_overflow = 20\n",
             ),
@@ -532,23 +546,17 @@ async fn pool_json_and_sqlalchemy_text_give_exact_gauges() {
 #[tokio::test]
 async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
     let (addr, state) = app().await;
-    state.cache.lock().unwrap().extend([
-        ("bad_days".to_owned(), (100, 100)),
-        ("dashboard_stats".to_owned(), (0, 0)),
-    ]);
-    let pw = watch(&target(
+    state.set_cache(&[("bad_days", (100, 100)), ("dashboard_stats", (0, 0))]);
+    let pw = watch(&local_with(
         "app",
-        &format!("http://{addr}/metrics"),
+        addr,
+        "/metrics",
         "prometheus",
         "max_overflow = 20\n",
     ))
     .await;
     wait_polls(&pw, "app", 1.0, POLL_WAIT).await;
-    {
-        let mut c = state.cache.lock().unwrap();
-        c.insert("bad_days".into(), (130, 110));
-        c.insert("dashboard_stats".into(), (5, 5));
-    }
+    state.set_cache(&[("bad_days", (130, 110)), ("dashboard_stats", (5, 5))]);
     let body = wait_polls(&pw, "app", 2.0, POLL_WAIT).await;
     let w = |prefix: &'static str, window: &'static str| {
         [
@@ -580,18 +588,12 @@ async fn app_metrics_give_exact_windowed_ratios_per_prefix() {
 
     // The app restarts: new epoch, counters from scratch. The windows drop
     // the old lifetime instead of mixing it in.
-    {
-        let mut c = state.cache.lock().unwrap();
-        c.insert("bad_days".into(), (1, 1));
-        c.insert("dashboard_stats".into(), (0, 0));
-        state.epoch.store(1_700_000_500, Ordering::SeqCst);
-    }
+    // The counters first: /metrics reads the epoch, then the counters, so a
+    // scrape that sees the new epoch sees the new counters.
+    state.set_cache(&[("bad_days", (1, 1)), ("dashboard_stats", (0, 0))]);
+    state.epoch.store(1_700_000_500, Ordering::SeqCst);
     wait_polls(&pw, "app", 1.0, POLL_WAIT).await;
-    state
-        .cache
-        .lock()
-        .unwrap()
-        .insert("bad_days".into(), (4, 1));
+    state.set_cache(&[("bad_days", (4, 1))]);
     let body = wait_polls(&pw, "app", 2.0, POLL_WAIT).await;
     #[rustfmt::skip]
     let wanted: &[Expected] = &[
@@ -751,18 +753,15 @@ async fn failures_are_classified_bounded_and_isolated() {
 #[tokio::test]
 async fn exposition_with_every_kind_passes_promtool() {
     let (addr, state) = app().await;
-    state
-        .cache
-        .lock()
-        .unwrap()
-        .insert("bad_days".to_owned(), (3, 1));
+    state.set_cache(&[("bad_days", (3, 1))]);
     let dir = tempfile::tempdir().unwrap();
     let pw = watch(
         &[
             keyed_health_target(addr, &dir),
-            target(
+            local_with(
                 "slow",
-                &format!("http://{addr}/slow"),
+                addr,
+                "/slow",
                 "latency",
                 "repeat = 2\ninterval = \"1s\"\ntimeout = \"900ms\"\n",
             ),
@@ -793,16 +792,13 @@ async fn exposition_with_every_kind_passes_promtool() {
 #[tokio::test]
 async fn a_misspelt_metric_name_degrades_instead_of_reading_zero() {
     let (addr, state) = app().await;
-    state
-        .cache
-        .lock()
-        .unwrap()
-        .insert("bad_days".into(), (95, 5));
+    state.set_cache(&[("bad_days", (95, 5))]);
     let pw = watch(
         &[
-            target(
+            local_with(
                 "misspelt",
-                &format!("http://{addr}/metrics"),
+                addr,
+                "/metrics",
                 "prometheus",
                 "hits_metric = \"cache_hit_total\"\n",
             ),
@@ -973,13 +969,7 @@ async fn closes_idle_connections() -> (SocketAddr, Arc<AtomicU64>) {
 #[tokio::test]
 async fn a_connection_closed_while_idle_is_retried_once_on_a_fresh_one() {
     let (addr, connections) = closes_idle_connections().await;
-    let pw = watch(&target(
-        "keepalive",
-        &format!("http://{addr}/"),
-        "latency",
-        "",
-    ))
-    .await;
+    let pw = watch(&local("keepalive", addr, "/", "latency")).await;
     let body = wait_polls(&pw, "keepalive", 4.0, POLL_WAIT).await;
     let t = [("target", "keepalive")];
     let failed = common::failed_polls(&body, "keepalive");
