@@ -5,6 +5,7 @@ mod common;
 
 use std::process::Command;
 
+use common::{once, write_in};
 use perfwatch_testbench::RedisServer;
 
 fn perfwatch() -> Command {
@@ -108,13 +109,10 @@ fn the_demo_is_not_part_of_the_sidecar() {
 
 #[test]
 fn check_config_lists_every_error_and_fails() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
-    std::fs::write(
-        &path,
+    let (_dir, path) = common::temp_file(
+        "bad.toml",
         "[global]\ninterval = \"1s\"\ntimeout = \"2s\"\n[[redis]]\nname = \"c\"\nurl = \"redis://x\"\ncolor = 1\n[[redis]]\nname = \"c\"\nurl = \"redis://y\"\n",
-    )
-    .unwrap();
+    );
     let out = perfwatch().arg("check-config").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -250,17 +248,6 @@ fn the_example_config_documents_every_variable_its_check_needs() {
     );
 }
 
-fn once(config: &str) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(&path, config).unwrap();
-    perfwatch()
-        .arg("once")
-        .arg(format!("--config.file={}", path.display()))
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn once_prints_an_exposition_that_promtool_accepts() {
     let redis =
@@ -304,19 +291,26 @@ fn once_fails_when_a_target_is_down() {
     );
 }
 
-/// Makes a FIFO at `path` (no writer ever opens it).
-fn mkfifo(path: &std::path::Path) {
+/// Makes a FIFO `name` in `dir` (no writer ever opens it); its path.
+fn mkfifo_in(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: mkfifo only reads the NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    path
 }
 
-/// Waits up to `limit` for `child` to exit; kills it and fails if it does not.
-fn wait_at_most(child: &mut std::process::Child, limit: std::time::Duration, what: &str) {
+/// Waits up to `limit` for `child` to exit and returns its output; kills it
+/// and fails if it does not exit.
+fn output_within(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::Output {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
         if child.try_wait().unwrap().is_some() {
-            return;
+            return child.wait_with_output().unwrap();
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -331,19 +325,16 @@ fn wait_at_most(child: &mut std::process::Child, limit: std::time::Duration, wha
 #[test]
 fn files_that_never_end_or_never_open_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("config.fifo");
-    mkfifo(&fifo);
-    let secret_fifo = dir.path().join("password.fifo");
-    mkfifo(&secret_fifo);
-    let with_fifo_secret = dir.path().join("secret.toml");
-    std::fs::write(
-        &with_fifo_secret,
-        format!(
+    let fifo = mkfifo_in(dir.path(), "config.fifo");
+    let secret_fifo = mkfifo_in(dir.path(), "password.fifo");
+    let with_fifo_secret = write_in(
+        dir.path(),
+        "secret.toml",
+        &format!(
             "[[redis]]\nname = \"c\"\nurl = \"redis://x\"\npassword_file = \"{}\"\n",
             secret_fifo.display()
         ),
-    )
-    .unwrap();
+    );
     for (path, want) in [
         (std::path::PathBuf::from("/dev/zero"), "not a regular file"),
         (fifo, "not a regular file"),
@@ -352,19 +343,14 @@ fn files_that_never_end_or_never_open_are_refused_at_once() {
             "redis[0].password_file: cannot read secret file",
         ),
     ] {
-        let mut child = perfwatch()
+        let child = perfwatch()
             .arg("check-config")
             .arg(&path)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        wait_at_most(
-            &mut child,
-            std::time::Duration::from_secs(10),
-            "check-config",
-        );
-        let out = child.wait_with_output().unwrap();
+        let out = output_within(child, std::time::Duration::from_secs(10), "check-config");
         assert_eq!(out.status.code(), Some(1), "{}", path.display());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(want), "{}: {err}", path.display());
@@ -377,18 +363,16 @@ fn files_that_never_end_or_never_open_are_refused_at_once() {
 #[test]
 fn sigterm_ends_perfwatch_promptly_whatever_its_slow_log_is() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("slow.log");
-    mkfifo(&fifo);
-    let config = dir.path().join("p.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let fifo = mkfifo_in(dir.path(), "slow.log");
+    let config = write_in(
+        dir.path(),
+        "p.toml",
+        &format!(
             "[[slowlog]]\nname = \"fifo\"\nformat = \"mysql\"\npath = \"{}\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\n",
             fifo.display()
         ),
-    )
-    .unwrap();
-    let mut child = perfwatch()
+    );
+    let child = perfwatch()
         .arg(format!("--config.file={}", config.display()))
         .arg("--web.listen-address=127.0.0.1:0")
         .stderr(std::process::Stdio::piped())
@@ -397,12 +381,11 @@ fn sigterm_ends_perfwatch_promptly_whatever_its_slow_log_is() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     // SAFETY: kill only sends a signal to our own child.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    wait_at_most(
-        &mut child,
+    let out = output_within(
+        child,
         std::time::Duration::from_secs(8),
         "perfwatch after SIGTERM",
     );
-    let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("is a FIFO"), "{err}");
 }
@@ -415,18 +398,16 @@ fn a_slow_log_perfwatch_may_not_read_is_reason_permission() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let log = dir.path().join("slow.log");
-    std::fs::write(&log, "# Time: 2024-01-01T00:00:00Z\n").unwrap();
+    let log = write_in(dir.path(), "slow.log", "# Time: 2024-01-01T00:00:00Z\n");
     std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let config = dir.path().join("p.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let config = write_in(
+        dir.path(),
+        "p.toml",
+        &format!(
             "[[slowlog]]\nname = \"locked\"\nformat = \"mysql\"\npath = \"{}\"\n",
             log.display()
         ),
-    )
-    .unwrap();
+    );
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     // SAFETY: geteuid has no preconditions.
     let mut cmd = if unsafe { libc::geteuid() } == 0 {

@@ -3,10 +3,12 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::{Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, value};
+use common::{
+    Expected, FAST, Perfwatch, assert_values, blocking, config, once, poll_errors, value,
+};
 use perfwatch_testbench::pki::TestPki;
 use perfwatch_testbench::{PgbouncerServer, PostgresServer};
 
@@ -206,17 +208,6 @@ async fn user_outside_stats_users_is_a_permission_error() {
         Some(1.0),
         "{text}\n{err}"
     );
-}
-
-fn once(config: &str) -> std::process::Output {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.toml");
-    std::fs::write(&path, config).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_perfwatch"))
-        .arg("once")
-        .arg(format!("--config.file={}", path.display()))
-        .output()
-        .unwrap()
 }
 
 #[tokio::test]

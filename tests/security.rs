@@ -197,13 +197,10 @@ async fn client_certificates_are_required_when_configured() {
 
 #[test]
 fn web_config_errors_name_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("w.yml");
-    std::fs::write(
-        &p,
+    let (_dir, p) = common::temp_file(
+        "w.yml",
         "tls_server_config:\n  cert_file: /nonexistent.crt\n  key_file: /nonexistent.key\n",
-    )
-    .unwrap();
+    );
     let e = perfwatch::web::WebConfig::load(&p).unwrap_err().to_string();
     assert!(
         e.contains("tls_server_config.cert_file") && e.contains("/nonexistent.crt"),

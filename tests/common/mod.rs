@@ -403,10 +403,33 @@ pub async fn exec(conn: &mut sqlx::mysql::MySqlConnection, sql: &str) {
 /// Kubernetes secret mounts write it), in a temp dir that lives as long as
 /// the returned guard.
 pub fn secret_file(content: &str) -> (tempfile::TempDir, PathBuf) {
+    temp_file("pw", &format!("{content}\n"))
+}
+
+/// `perfwatch once` with `config` as its config file: one poll of every
+/// target, the exposition on stdout.
+pub fn once(config: &str) -> std::process::Output {
+    let (_dir, path) = temp_file("p.toml", config);
+    std::process::Command::new(env!("CARGO_BIN_EXE_perfwatch"))
+        .arg("once")
+        .arg(format!("--config.file={}", path.display()))
+        .output()
+        .unwrap()
+}
+
+/// A file `name` holding `content`, in a temp dir that lives as long as the
+/// returned guard.
+pub fn temp_file(name: &str, content: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pw");
-    std::fs::write(&path, format!("{content}\n")).unwrap();
+    let path = write_in(dir.path(), name, content);
     (dir, path)
+}
+
+/// Writes `content` to the file `name` in `dir`; its path.
+pub fn write_in(dir: &std::path::Path, name: &str, content: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
 }
 
 /// Asserts that each target's row of the landing page (`/`) names the cause
