@@ -48,6 +48,24 @@ impl Table {
             .iter()
             .map(move |row| RowReader { table: self, row })
     }
+
+    /// The rows `build` makes a value of, and how many values did not
+    /// parse: `build` counts its malformed values, and a row it returns
+    /// `None` for (no name to label it with) is skipped and counted.
+    fn parse_rows<T>(
+        &self,
+        build: impl Fn(&RowReader<'_>, &mut usize) -> Option<T>,
+    ) -> (Vec<T>, usize) {
+        let mut bad = 0;
+        let mut out = Vec::new();
+        for r in self.reader() {
+            match build(&r, &mut bad) {
+                Some(v) => out.push(v),
+                None => bad += 1,
+            }
+        }
+        (out, bad)
+    }
 }
 
 /// Reads one row by column name, counting values that don't parse.
@@ -168,81 +186,61 @@ pub struct Database {
 /// Rows of `SHOW POOLS`, and how many values did not parse. Rows without a
 /// database or user name are skipped (and counted).
 pub fn parse_pools(table: &Table) -> (Vec<Pool>, usize) {
-    let mut bad = 0;
-    let mut out = Vec::new();
-    for r in table.reader() {
-        let (Some(database), Some(user)) = (r.string("database"), r.string("user")) else {
-            bad += 1;
-            continue;
-        };
-        let maxwait_s = r.uint("maxwait", &mut bad);
-        let maxwait_us = r.uint("maxwait_us", &mut bad);
+    table.parse_rows(|r, bad| {
+        let (database, user) = (r.string("database")?, r.string("user")?);
+        let maxwait_s = r.uint("maxwait", bad);
+        let maxwait_us = r.uint("maxwait_us", bad);
         let maxwait_seconds = match (maxwait_s, maxwait_us) {
             (None, None) => None,
             (s, us) => Some(s.unwrap_or(0) as f64 + us.unwrap_or(0) as f64 / 1e6),
         };
-        out.push(Pool {
+        Some(Pool {
             database,
             user,
-            cl_active: r.uint("cl_active", &mut bad),
-            cl_waiting: r.uint("cl_waiting", &mut bad),
-            sv_active: r.uint("sv_active", &mut bad),
-            sv_idle: r.uint("sv_idle", &mut bad),
-            sv_used: r.uint("sv_used", &mut bad),
-            sv_tested: r.uint("sv_tested", &mut bad),
-            sv_login: r.uint("sv_login", &mut bad),
+            cl_active: r.uint("cl_active", bad),
+            cl_waiting: r.uint("cl_waiting", bad),
+            sv_active: r.uint("sv_active", bad),
+            sv_idle: r.uint("sv_idle", bad),
+            sv_used: r.uint("sv_used", bad),
+            sv_tested: r.uint("sv_tested", bad),
+            sv_login: r.uint("sv_login", bad),
             maxwait_seconds,
             pool_mode: r.string("pool_mode"),
-        });
-    }
-    (out, bad)
+        })
+    })
 }
 
 /// Rows of `SHOW STATS`, and how many values did not parse.
 pub fn parse_stats(table: &Table) -> (Vec<Stats>, usize) {
-    let mut bad = 0;
-    let mut out = Vec::new();
-    for r in table.reader() {
-        let Some(database) = r.string("database") else {
-            bad += 1;
-            continue;
-        };
-        out.push(Stats {
-            database,
-            xact_count: r.uint("total_xact_count", &mut bad),
-            query_count: r.uint_any(&["total_query_count", "total_requests"], &mut bad),
-            received_bytes: r.uint("total_received", &mut bad),
-            sent_bytes: r.uint("total_sent", &mut bad),
-            xact_time_us: r.uint("total_xact_time", &mut bad),
-            query_time_us: r.uint("total_query_time", &mut bad),
-            wait_time_us: r.uint("total_wait_time", &mut bad),
-        });
-    }
-    (out, bad)
+    table.parse_rows(|r, bad| {
+        Some(Stats {
+            database: r.string("database")?,
+            xact_count: r.uint("total_xact_count", bad),
+            query_count: r.uint_any(&["total_query_count", "total_requests"], bad),
+            received_bytes: r.uint("total_received", bad),
+            sent_bytes: r.uint("total_sent", bad),
+            xact_time_us: r.uint("total_xact_time", bad),
+            query_time_us: r.uint("total_query_time", bad),
+            wait_time_us: r.uint("total_wait_time", bad),
+        })
+    })
 }
 
 /// Rows of `SHOW DATABASES`, and how many values did not parse.
 pub fn parse_databases(table: &Table) -> (Vec<Database>, usize) {
-    let mut bad = 0;
-    let mut out = Vec::new();
-    for r in table.reader() {
-        let Some(name) = r.string("name") else {
-            bad += 1;
-            continue;
-        };
-        out.push(Database {
-            name,
+    table.parse_rows(|r, bad| {
+        Some(Database {
+            name: r.string("name")?,
             backend_database: r.string("database"),
-            pool_size: r.uint("pool_size", &mut bad),
-            min_pool_size: r.uint("min_pool_size", &mut bad),
-            reserve_pool: r.uint_any(&["reserve_pool", "reserve_pool_size"], &mut bad),
-            max_connections: r.uint("max_connections", &mut bad),
-            current_connections: r.uint("current_connections", &mut bad),
-            paused: r.flag("paused", &mut bad),
-            disabled: r.flag("disabled", &mut bad),
-        });
-    }
-    (out, bad)
+            pool_size: r.uint("pool_size", bad),
+            min_pool_size: r.uint("min_pool_size", bad),
+            reserve_pool: r.uint_any(&["reserve_pool", "reserve_pool_size"], bad),
+            max_connections: r.uint("max_connections", bad),
+            current_connections: r.uint("current_connections", bad),
+            paused: r.flag("paused", bad),
+            disabled: r.flag("disabled", bad),
+        })
+    })
 }
 
 /// The version from `SHOW VERSION` (`PgBouncer 1.18.0` → `1.18.0`), if the
