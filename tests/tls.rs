@@ -341,50 +341,50 @@ fn tls_only_postgres_in(pki_dir: &std::path::Path) -> perfwatch_testbench::Postg
     pg
 }
 
-/// How a SQL client (libpq, the mysql client) is told to check TLS, for the
-/// matrix [`sql_tls_targets`] builds: the PostgreSQL and MariaDB tests check
-/// the same cases, each in its client's words.
-struct SqlTls<'a> {
-    /// The config section and `tls` table: `postgres`, `mysql`.
-    kind: &'a str,
-    /// The DSN for (user, host, query parameters).
-    dsn: &'a dyn Fn(&str, &str, &str) -> String,
-    /// The users: of the first target, of the others, and the one that
-    /// needs a client certificate.
-    users: [&'a str; 3],
-    /// The names of the first target, the client-certificate target, and
-    /// the certificate user's target without one.
-    names: [&'a str; 3],
-    /// The DSN parameters: verify the name (then the CA file), verify the
-    /// CA only (then the CA file), the client certificate, its key, and
-    /// plaintext.
-    params: [&'a str; 5],
-}
+/// The SQL clients of the matrix [`sql_tls_targets`] builds: the PostgreSQL
+/// and MariaDB tests check the same cases, each in its client's words (a
+/// column of the tables below).
+const LIBPQ: usize = 0;
+/// See [`LIBPQ`].
+const MYSQL: usize = 1;
 
-const LIBPQ_TLS_PARAMS: [&str; 5] = [
-    "sslmode=verify-full&sslrootcert=",
-    "sslmode=verify-ca&sslrootcert=",
-    "&sslcert=",
-    "&sslkey=",
-    "sslmode=disable",
+/// The config section and `tls` table of each client.
+const SQL_TLS_KINDS: [&str; 2] = ["postgres", "mysql"];
+
+/// The users, for each client against its server ([`tls_only_postgres_in`],
+/// [`tls_only_mariadb`]): of the first target, of the others, and the one
+/// that needs a client certificate.
+const SQL_TLS_USERS: [[&str; 2]; 3] = [
+    ["postgres", "tlsok"],
+    ["postgres", "root"],
+    ["perfwatch", "x509"],
 ];
 
-const MYSQL_TLS_PARAMS: [&str; 5] = [
-    "ssl-mode=VERIFY_IDENTITY&ssl-ca=",
-    "ssl-mode=VERIFY_CA&ssl-ca=",
-    "&ssl-cert=",
-    "&ssl-key=",
-    "ssl-mode=DISABLED",
+/// The DSN parameters, for each client: verify the name (then the CA file),
+/// verify the CA only (then the CA file), the client certificate, its key,
+/// and plaintext.
+#[rustfmt::skip]
+const SQL_TLS_PARAMS: [[&str; 2]; 5] = [
+    ["sslmode=verify-full&sslrootcert=", "ssl-mode=VERIFY_IDENTITY&ssl-ca="],
+    ["sslmode=verify-ca&sslrootcert=", "ssl-mode=VERIFY_CA&ssl-ca="],
+    ["&sslcert=", "&ssl-cert="],
+    ["&sslkey=", "&ssl-key="],
+    ["sslmode=disable", "ssl-mode=DISABLED"],
 ];
 
 /// The targets both SQL TLS tests check, in this order: verified by name,
 /// by the tls table, CA-only by IP, with a client certificate (up); a wrong
 /// CA, verified by name but reached by IP, the certificate user without
-/// one, and plaintext (down).
-fn sql_tls_targets(pki: &TestPki, c: &SqlTls) -> String {
-    let [verify_name, verify_ca, cert, key, plaintext] = c.params;
-    let [first_user, user, cert_user] = c.users;
-    let [first_name, cert_name, no_cert_name] = c.names;
+/// one, and plaintext (down). `dsn` makes the DSN for (user, host, query
+/// parameters).
+fn sql_tls_targets(
+    pki: &TestPki,
+    client: usize,
+    dsn: impl Fn(&str, &str, &str) -> String,
+) -> String {
+    let kind = SQL_TLS_KINDS[client];
+    let [verify_name, verify_ca, cert, key, plaintext] = SQL_TLS_PARAMS.map(|p| p[client]);
+    let [first_user, user, cert_user] = SQL_TLS_USERS.map(|u| u[client]);
     let ca = pki.path("ca.crt");
     let by_name = format!("{verify_name}{ca}");
     let client_files = format!(
@@ -394,20 +394,17 @@ fn sql_tls_targets(pki: &TestPki, c: &SqlTls) -> String {
     );
     let wrong_ca = format!("{verify_name}{}", pki.path("wrong-ca.crt"));
     let target = |name: &str, user: &str, host: &str, params: &str, extra: &str| {
-        let dsn = (c.dsn)(user, host, params);
-        format!(
-            "[[{}]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n{extra}",
-            c.kind
-        )
+        let dsn = dsn(user, host, params);
+        format!("[[{kind}]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n{extra}")
     };
     [
-        target(first_name, first_user, "localhost", &by_name, ""),
+        target("verify-full", first_user, "localhost", &by_name, ""),
         target(
             "table",
             user,
             "localhost",
             "",
-            &tls_table(c.kind, &[("ca_file", ca.clone())]),
+            &tls_table(kind, &[("ca_file", ca.clone())]),
         ),
         target(
             "verify-ca-by-ip",
@@ -416,10 +413,10 @@ fn sql_tls_targets(pki: &TestPki, c: &SqlTls) -> String {
             &format!("{verify_ca}{ca}"),
             "",
         ),
-        target(cert_name, cert_user, "localhost", &client_files, ""),
+        target("client-cert", cert_user, "localhost", &client_files, ""),
         target("wrong-ca", user, "localhost", &wrong_ca, ""),
         target("by-ip", user, "127.0.0.1", &by_name, ""),
-        target(no_cert_name, cert_user, "localhost", &by_name, ""),
+        target("no-client-cert", cert_user, "localhost", &by_name, ""),
         target("plaintext", user, "localhost", plaintext, ""),
     ]
     .concat()
@@ -441,19 +438,12 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
     let dsn = |user: &str, host: &str, params: &str| {
         format!("postgres://{user}@{host}:{port}/postgres?{params}")
     };
-    let libpq = SqlTls {
-        kind: "postgres",
-        dsn: &dsn,
-        users: ["postgres", "postgres", "perfwatch"],
-        names: ["verify-full", "client-cert", "no-client-cert"],
-        params: LIBPQ_TLS_PARAMS,
-    };
     let no_tls_server = format!(
         "[[postgres]]\nname = \"no-tls-server\"\n\
          dsn = \"postgres://postgres@127.0.0.1:{}/postgres?sslmode=require\"\n",
         plain.port()
     );
-    let targets = sql_tls_targets(&pki, &libpq) + &no_tls_server;
+    let targets = sql_tls_targets(&pki, LIBPQ, dsn) + &no_tls_server;
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
     let want = common::TlsOutcome {
         kind: "postgres",
@@ -513,24 +503,17 @@ async fn mariadb_over_tls_follows_ssl_mode_and_keeps_one_handshake() {
     let port = db.server.port();
     let dsn =
         |user: &str, host: &str, params: &str| format!("mysql://{user}@{host}:{port}/?{params}");
-    let mysql = SqlTls {
-        kind: "mysql",
-        dsn: &dsn,
-        users: ["tlsok", "root", "x509"],
-        names: ["verify-identity", "x509", "x509-no-cert"],
-        params: MYSQL_TLS_PARAMS,
-    };
-    let targets = sql_tls_targets(&pki, &mysql);
+    let targets = sql_tls_targets(&pki, MYSQL, dsn);
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
     let want = common::TlsOutcome {
         kind: "mysql",
-        up: &["verify-identity", "table", "verify-ca-by-ip", "x509"],
+        up: &["verify-full", "table", "verify-ca-by-ip", "client-cert"],
         // MariaDB refuses the last two with "access denied" (1045): reason
         // auth, the message says what it may mean.
         down: &[
             ("wrong-ca", "tls", "unknown authority"),
             ("by-ip", "tls", "hostname mismatch"),
-            ("x509-no-cert", "auth", "REQUIREs X509"),
+            ("no-client-cert", "auth", "REQUIREs X509"),
             (
                 "plaintext",
                 "auth",
@@ -538,7 +521,7 @@ async fn mariadb_over_tls_follows_ssl_mode_and_keeps_one_handshake() {
             ),
         ],
         // The sessions below are the user tlsok's: this target's.
-        steady: &["verify-identity"],
+        steady: &["verify-full"],
     };
     common::assert_tls_outcome(&pw, &want, POLL_WAIT, || {
         db.server
