@@ -12,15 +12,14 @@
 //! silent sockets stayed open; under 200 wrong-password clients the cached
 //! authorized scrape took seconds (see each test for the figures).
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use base64::Engine as _;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const USER: &str = "prometheus";
 const PASSWORD: &str = "correct horse";
@@ -34,10 +33,7 @@ fn web_config(dir: &Path, cost: u32) -> PathBuf {
 }
 
 fn request(path: &str, credentials: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {}\r\nConnection: close\r\n\r\n",
-        base64::engine::general_purpose::STANDARD.encode(credentials)
-    )
+    common::get_request(path, "x", Some(credentials))
 }
 
 /// The status of one `GET path` (blocking), or why there is none within
@@ -271,13 +267,7 @@ async fn scrape(addr: SocketAddr, credentials: &str) -> Result<(u16, Duration), 
         .await
         .map_err(|e| e.to_string())?;
     let connected = Instant::now();
-    s.write_all(request("/metrics", credentials).as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    s.read_to_end(&mut response)
-        .await
-        .map_err(|e| e.to_string())?;
+    let response = common::exchange(&mut s, &request("/metrics", credentials)).await?;
     let time = connected.elapsed();
     std::str::from_utf8(response.get(9..12).unwrap_or_default())
         .ok()

@@ -10,10 +10,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use perfwatch_testbench::{RedisServer, free_port};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Pki {
     dir: tempfile::TempDir,
@@ -116,23 +114,8 @@ async fn https_get(
         .connect(name, tcp)
         .await
         .map_err(|e| e.to_string())?;
-    let auth = auth
-        .map(|a| {
-            format!(
-                "Authorization: Basic {}\r\n",
-                base64::engine::general_purpose::STANDARD.encode(a)
-            )
-        })
-        .unwrap_or_default();
-    let req =
-        format!("GET /metrics HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n");
-    tls.write_all(req.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut resp = Vec::new();
-    tls.read_to_end(&mut resp)
-        .await
-        .map_err(|e| e.to_string())?;
+    let req = common::get_request("/metrics", "localhost", auth);
+    let resp = common::exchange(&mut tls, &req).await?;
     let text = String::from_utf8_lossy(&resp);
     text.split_whitespace()
         .nth(1)

@@ -417,6 +417,39 @@ pub fn once(config: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// `GET path` over HTTP/1.1 to `host`, with basic auth when `credentials`
+/// (`user:password`) are given, asking the server to close the connection
+/// after its answer.
+pub fn get_request(path: &str, host: &str, credentials: Option<&str>) -> String {
+    use base64::Engine as _;
+    let auth = credentials
+        .map(|c| {
+            let c = base64::engine::general_purpose::STANDARD.encode(c);
+            format!("Authorization: Basic {c}\r\n")
+        })
+        .unwrap_or_default();
+    format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n")
+}
+
+/// Sends `request` on `stream` and reads the answer to its end (the request
+/// asks the server to close, see [`get_request`]).
+pub async fn exchange<S>(stream: &mut S, request: &str) -> Result<Vec<u8>, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(response)
+}
+
 /// A file `name` holding `content`, in a temp dir that lives as long as the
 /// returned guard.
 pub fn temp_file(name: &str, content: &str) -> (tempfile::TempDir, PathBuf) {
