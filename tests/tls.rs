@@ -372,6 +372,16 @@ const SQL_TLS_PARAMS: [[&str; 2]; 5] = [
     ["sslmode=disable", "ssl-mode=DISABLED"],
 ];
 
+/// The targets of [`sql_tls_targets`] that must be up, whatever the client.
+const SQL_TLS_UP: &[&str] = &["verify-full", "table", "verify-ca-by-ip", "client-cert"];
+
+/// The targets of [`sql_tls_targets`] that fail in the TLS handshake,
+/// whatever the client: (target, reason, cause).
+const SQL_TLS_REFUSED: [(&str, &str, &str); 2] = [
+    ("wrong-ca", "tls", "unknown authority"),
+    ("by-ip", "tls", "hostname mismatch"),
+];
+
 /// The targets both SQL TLS tests check, in this order: verified by name,
 /// by the tls table, CA-only by IP, with a client certificate (up); a wrong
 /// CA, verified by name but reached by IP, the certificate user without
@@ -422,6 +432,31 @@ fn sql_tls_targets(
     .concat()
 }
 
+/// Runs perfwatch on the matrix's targets for `client` and the `extra`
+/// ones, and asserts the outcome: [`SQL_TLS_UP`] up, [`SQL_TLS_REFUSED`]
+/// and `down` down, and the sessions `sessions` lists (the `steady`
+/// target's) kept over polls.
+async fn assert_sql_tls(
+    pki: &TestPki,
+    client: usize,
+    dsn: impl Fn(&str, &str, &str) -> String,
+    extra: &str,
+    down: &[(&str, &str, &str)],
+    steady: &str,
+    sessions: impl Fn() -> String,
+) {
+    let targets = sql_tls_targets(pki, client, dsn) + extra;
+    let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
+    let want = common::TlsOutcome {
+        kind: SQL_TLS_KINDS[client],
+        up: SQL_TLS_UP,
+        down: &[&SQL_TLS_REFUSED[..], down].concat(),
+        steady: &[steady],
+    };
+    common::assert_tls_outcome(&pw, &want, POLL_WAIT, sessions).await;
+    pw.stop().await;
+}
+
 /// `ssl = on`, pg_hba.conf `hostssl` only, and a role with
 /// `clientcert=verify-full`: libpq's DSN parameters and the tls table.
 #[tokio::test]
@@ -443,31 +478,28 @@ async fn postgres_over_tls_follows_libpq_sslmode_and_keeps_one_handshake() {
          dsn = \"postgres://postgres@127.0.0.1:{}/postgres?sslmode=require\"\n",
         plain.port()
     );
-    let targets = sql_tls_targets(&pki, LIBPQ, dsn) + &no_tls_server;
-    let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
-    let want = common::TlsOutcome {
-        kind: "postgres",
-        up: &["verify-full", "table", "verify-ca-by-ip", "client-cert"],
-        down: &[
-            ("wrong-ca", "tls", "unknown authority"),
-            ("by-ip", "tls", "hostname mismatch"),
+    assert_sql_tls(
+        &pki,
+        LIBPQ,
+        dsn,
+        &no_tls_server,
+        &[
             ("no-client-cert", "tls", "client certificate required"),
             ("plaintext", "tls", "accepts only TLS"),
             ("no-tls-server", "tls", "does not support TLS"),
         ],
         // The sessions below are the role perfwatch's: this target's.
-        steady: &["client-cert"],
-    };
-    common::assert_tls_outcome(&pw, &want, POLL_WAIT, || {
-        pg.psql(
-            "SELECT a.pid || ' ' || a.backend_start FROM pg_stat_activity a \
-             JOIN pg_stat_ssl s USING (pid) WHERE s.ssl AND a.usename = 'perfwatch' \
-             AND a.application_name = 'perfwatch' ORDER BY 1",
-        )
-        .unwrap()
-    })
+        "client-cert",
+        || {
+            pg.psql(
+                "SELECT a.pid || ' ' || a.backend_start FROM pg_stat_activity a \
+                 JOIN pg_stat_ssl s USING (pid) WHERE s.ssl AND a.usename = 'perfwatch' \
+                 AND a.application_name = 'perfwatch' ORDER BY 1",
+            )
+            .unwrap()
+        },
+    )
     .await;
-    pw.stop().await;
 }
 
 /// MariaDB with `require_secure_transport = ON` (the test PKI's server
@@ -503,16 +535,14 @@ async fn mariadb_over_tls_follows_ssl_mode_and_keeps_one_handshake() {
     let port = db.server.port();
     let dsn =
         |user: &str, host: &str, params: &str| format!("mysql://{user}@{host}:{port}/?{params}");
-    let targets = sql_tls_targets(&pki, MYSQL, dsn);
-    let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
-    let want = common::TlsOutcome {
-        kind: "mysql",
-        up: &["verify-full", "table", "verify-ca-by-ip", "client-cert"],
-        // MariaDB refuses the last two with "access denied" (1045): reason
-        // auth, the message says what it may mean.
-        down: &[
-            ("wrong-ca", "tls", "unknown authority"),
-            ("by-ip", "tls", "hostname mismatch"),
+    assert_sql_tls(
+        &pki,
+        MYSQL,
+        dsn,
+        "",
+        // MariaDB refuses these with "access denied" (1045): reason auth,
+        // the message says what it may mean.
+        &[
             ("no-client-cert", "auth", "REQUIREs X509"),
             (
                 "plaintext",
@@ -521,13 +551,12 @@ async fn mariadb_over_tls_follows_ssl_mode_and_keeps_one_handshake() {
             ),
         ],
         // The sessions below are the user tlsok's: this target's.
-        steady: &["verify-full"],
-    };
-    common::assert_tls_outcome(&pw, &want, POLL_WAIT, || {
-        db.server
-            .sql("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'tlsok' ORDER BY ID")
-            .unwrap()
-    })
+        "verify-full",
+        || {
+            db.server
+                .sql("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'tlsok' ORDER BY ID")
+                .unwrap()
+        },
+    )
     .await;
-    pw.stop().await;
 }
