@@ -6,15 +6,11 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, secret_file, value,
-    wait_polls,
+    Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, secret_file, start_pg,
+    value, wait_polls,
 };
 use perfwatch_testbench::PostgresServer;
 use sqlx::{Connection, Executor};
-
-fn start_pg(settings: &[(&str, &str)]) -> PostgresServer {
-    PostgresServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
-}
 
 fn pg_target(name: &str, dsn: &str, extra: &str) -> String {
     format!("[[postgres]]\nname = \"{name}\"\ndsn = \"{dsn}\"\n{extra}")

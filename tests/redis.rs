@@ -7,17 +7,13 @@ use std::time::Duration;
 
 use common::{
     Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_values, blocking, config, poll_errors, polls,
-    timed, value, wait_polls,
+    start_redis, timed, value, wait_polls,
 };
 use perfwatch::collectors::redis::catalog::KEY_SAMPLER_CYCLE_COMPLETE as CYCLE_COMPLETE;
 use perfwatch_testbench::RedisServer;
 
 /// How long [`wait_polls`] waits for the polls it asks for.
 const POLL_WAIT: Duration = Duration::from_secs(10);
-
-fn start_redis(settings: &[(&str, &str)]) -> RedisServer {
-    RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Sends the commands `fill` queues on one pipeline to `redis`.
 async fn pipeline(redis: &RedisServer, fill: impl FnOnce(&mut redis::Pipeline) + Send + 'static) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{
     Db, Expected, FAST, Perfwatch, assert_values, blocking, config, exec, polls,
-    promtool_check_metrics, start_db, value, wait_polls,
+    promtool_check_metrics, start_db, start_pg, value, wait_polls,
 };
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::PostgresServer;
@@ -167,10 +167,6 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 // ---------------------------------------------------------------- PostgreSQL
-
-fn start_pg(settings: &[(&str, &str)]) -> PostgresServer {
-    PostgresServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// Three statement shapes in database `app`, `n` executions each with
 /// different literals, as one psql call.

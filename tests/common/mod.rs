@@ -380,6 +380,18 @@ impl std::ops::DerefMut for Db {
     }
 }
 
+/// Starts a throwaway PostgreSQL with `settings`; panics with the harness's
+/// reason if it cannot.
+pub fn start_pg(settings: &[(&str, &str)]) -> perfwatch_testbench::PostgresServer {
+    perfwatch_testbench::PostgresServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Starts a throwaway Redis with `settings`; panics with the harness's
+/// reason if it cannot.
+pub fn start_redis(settings: &[(&str, &str)]) -> perfwatch_testbench::RedisServer {
+    perfwatch_testbench::RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Starts MariaDB with `settings` plus a `tmpdir` of its own.
 pub fn start_db(settings: &[(&str, &str)]) -> Db {
     let tmp = tempfile::tempdir().unwrap();
