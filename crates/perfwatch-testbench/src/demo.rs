@@ -149,6 +149,10 @@ url = {redis}
 [redis.keys]
 prefixes = ["bad_days:", "response_cache:", "session:"]
 max_keys_per_poll = 5000
+# Phase 3's job queue (empty here: the demo's "job" is the workload's
+# trip_summary refresh); the example config's health trigger reads it.
+[redis.key_checks]
+keys = ["celery"]
 
 [[postgres]]
 name = "db"
@@ -162,6 +166,9 @@ sql = "SELECT count(*) AS value FROM trip"
 [[postgres.query]]
 name = "drivers_total"
 sql = "SELECT count(DISTINCT driver_id) AS value FROM trip"
+[[postgres.query]]
+name = "trip_summary_age_seconds"
+sql = "SELECT extract(epoch FROM now() - max(computed_at))::float8 AS value FROM trip_summary"
 
 [[pgbouncer]]
 name = "bouncer"

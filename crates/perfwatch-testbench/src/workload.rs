@@ -16,8 +16,13 @@ use super::{HarnessError, MariaDbServer, PostgresServer};
 
 /// PostgreSQL schema (database `app`): a used index (`trip_driver_idx`), an
 /// unused one (`trip_note_idx`), and a table read only by sequential scans
-/// (`event`, a missing-index candidate). `trip` is the table that grows.
+/// (`event`, a missing-index candidate). `trip` is the table that grows;
+/// `trip_summary` is phase 3's pre-computed summary, which [`DbWorkload`]
+/// refreshes every tick (the example config's job-freshness query reads its
+/// `computed_at`).
 pub const PG_SCHEMA: &str = "
+CREATE TABLE trip_summary (day date PRIMARY KEY, trips bigint NOT NULL, computed_at timestamptz NOT NULL);
+INSERT INTO trip_summary VALUES (current_date, 5000, now());
 CREATE TABLE trip (id bigint PRIMARY KEY, driver_id int NOT NULL, note text NOT NULL);
 CREATE INDEX trip_driver_idx ON trip (driver_id);
 CREATE INDEX trip_note_idx ON trip (note);
@@ -415,6 +420,7 @@ impl DbWorkload {
                         "app",
                         &format!(
                             "INSERT INTO trip SELECT g, g % 50, 'n' || g FROM generate_series({next_id}, {end}) g;\n\
+                             UPDATE trip_summary SET trips = trips + {ROWS_PER_TICK}, computed_at = now();\n\
                              {PG_FULL_SCAN}\n\
                              SELECT count(*) FROM trip, pg_sleep({cost}) WHERE driver_id = 7;"
                         ),
