@@ -9,11 +9,15 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::peer::{PG_REPLICATION_QUERY, PeerExporter, Scrape};
 use common::{FAST, Perfwatch, config, wait_polls};
 use perfwatch_testbench::PostgresServer;
+
+/// One family's series: label values (in the order asked for) → value.
+type Series = BTreeMap<Vec<String>, f64>;
 
 /// The peer's `pg_stat_database` families and the type it gives each.
 const STAT_DATABASE: [(&str, &str); 14] = [
@@ -122,6 +126,25 @@ fn assert_type_and_labels(
     assert_eq!(ours.label_names(family), want, "label names of {family}");
 }
 
+/// The series of `family` by `keys` in the peer's scrape and perfwatch's
+/// before and after it, once the peer and perfwatch are checked to have
+/// the same series.
+fn same_series(
+    theirs: &Scrape,
+    ours: &Scrape,
+    ours_after: &Scrape,
+    family: &str,
+    keys: &[&str],
+) -> [Series; 3] {
+    let (t, o) = (theirs.series(family, keys), ours.series(family, keys));
+    assert_eq!(
+        t.keys().collect::<Vec<_>>(),
+        o.keys().collect::<Vec<_>>(),
+        "series of {family}"
+    );
+    [t, o, ours_after.series(family, keys)]
+}
+
 #[tokio::test]
 async fn database_families_match_postgres_exporter() {
     let pg = PostgresServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
@@ -173,13 +196,7 @@ async fn database_families_match_postgres_exporter() {
         // names: the peer's, `server` replaced by `target`.
         assert_type_and_labels(&theirs, &ours, family, peer_type, "gauge");
         // Series and values.
-        let (t, o) = (theirs.series(family, keys), ours.series(family, keys));
-        let after = ours_after.series(family, keys);
-        assert_eq!(
-            t.keys().collect::<Vec<_>>(),
-            o.keys().collect::<Vec<_>>(),
-            "series of {family}"
-        );
+        let [t, o, after] = same_series(&theirs, &ours, &ours_after, family, keys);
         for (key, peer_value) in &t {
             let our_value = o[key];
             let datname = key.last().map(String::as_str).unwrap_or("");
@@ -322,16 +339,7 @@ async fn activity_locks_settings_and_bgwriter_match_postgres_exporter() {
             "gauge"
         };
         assert_type_and_labels(&theirs, &ours, family, "gauge", our_type);
-        let (t, o, after) = (
-            theirs.series(family, keys),
-            ours.series(family, keys),
-            ours_after.series(family, keys),
-        );
-        assert_eq!(
-            t.keys().collect::<Vec<_>>(),
-            o.keys().collect::<Vec<_>>(),
-            "series of {family}"
-        );
+        let [t, o, after] = same_series(&theirs, &ours, &ours_after, family, keys);
         for (key, peer_value) in &t {
             let (datname, state) = (key[0].as_str(), key[1].as_str());
             let our_value = o[key];
@@ -486,5 +494,83 @@ async fn activity_locks_settings_and_bgwriter_match_postgres_exporter() {
     sleeping.abort();
     waiting.abort();
     drop((holder, aborted));
+    pw.stop().await;
+}
+
+/// The replication families of a primary with a streaming standby whose
+/// replay is paused (so the WAL it has not replayed stays put): the peer's
+/// names, label names and series, and the same values.
+#[tokio::test]
+async fn replication_families_match_postgres_exporter_on_a_primary() {
+    let pg = PostgresServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
+    pg.create_database("app").unwrap();
+    let standby = pg
+        .start_replica("standby", &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    standby.psql("SELECT pg_wal_replay_pause()").unwrap();
+    pg.psql_in(
+        "app",
+        "CREATE TABLE item AS SELECT g AS id FROM generate_series(1, 20000) g",
+    )
+    .unwrap();
+    let (peer, pw) = start_both(&pg).await;
+    // Until the standby has received (not replayed) the table and replied.
+    let behind = |s: &Scrape| {
+        s.series("pg_stat_replication_pg_wal_lsn_diff", &[])
+            .values()
+            .next()
+            .copied()
+    };
+    pw.wait_for(
+        Duration::from_secs(20),
+        "WAL the standby has not replayed",
+        |b| behind(&Scrape::parse(b)).filter(|b| *b > 100_000.0),
+    )
+    .await;
+    let ours = Scrape::parse(&wait_polls(&pw, "db", 1.0, Duration::from_secs(15)).await);
+    let theirs = peer.scrape().await;
+    let ours_after = Scrape::parse(&wait_polls(&pw, "db", 1.0, Duration::from_secs(15)).await);
+
+    let replica_keys: &[&str] = &["application_name", "client_addr", "slot_name", "state"];
+    let slot_keys: &[&str] = &["slot_name", "database"];
+    for (family, peer_type, keys) in [
+        (
+            "pg_stat_replication_pg_current_wal_lsn_bytes",
+            "gauge",
+            replica_keys,
+        ),
+        ("pg_stat_replication_pg_wal_lsn_diff", "gauge", replica_keys),
+        ("pg_stat_replication_reply_time", "untyped", replica_keys),
+        ("pg_replication_slots_active", "gauge", slot_keys),
+        ("pg_replication_slots_pg_wal_lsn_diff", "gauge", slot_keys),
+    ] {
+        assert_type_and_labels(&theirs, &ours, family, peer_type, "gauge");
+        let [t, o, after] = same_series(&theirs, &ours, &ours_after, family, keys);
+        for (key, peer_value) in &t {
+            // Background writes (checkpoints, statistics) may move the WAL
+            // between the readings, and a standby replies every 10 s.
+            let (low, high) = (o[key].min(after[key]), o[key].max(after[key]));
+            assert!(
+                low <= *peer_value && *peer_value <= high,
+                "{family}{key:?}: peer {peer_value}, perfwatch {} then {}",
+                o[key],
+                after[key]
+            );
+        }
+    }
+    // The values are the standby's, not zeros both would agree on.
+    let slot = ours.series("pg_replication_slots_active", &["slot_name"]);
+    assert_eq!(
+        slot.get(&vec!["standby".to_owned()]),
+        Some(&1.0),
+        "{slot:?}"
+    );
+    assert!(behind(&ours).is_some_and(|b| b > 100_000.0));
+    let sent = ours.series("pg_stat_replication_pg_current_wal_lsn_bytes", &["state"]);
+    assert!(
+        sent.get(&vec!["streaming".to_owned()])
+            .is_some_and(|v| *v > 1e6),
+        "{sent:?}"
+    );
     pw.stop().await;
 }

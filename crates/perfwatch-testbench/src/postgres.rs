@@ -81,41 +81,16 @@ impl PostgresServer {
     /// `("log_destination", "stderr,csvlog,jsonlog")`; an already
     /// single-quoted value is kept as is.
     pub fn start(settings: &[(&str, &str)]) -> Result<Self, HarnessError> {
-        let postgres = find_binary("postgres", "postgresql")?;
-        // initdb, psql and pg_isready of the same major version as the
-        // server, when they sit next to it.
-        let sibling = |name: &str, package: &str| -> Result<PathBuf, HarnessError> {
-            let dir = postgres
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.parent().map(Path::to_path_buf));
-            match dir.map(|d| d.join(name)).filter(|p| p.is_file()) {
-                Some(p) => Ok(p),
-                None => find_binary(name, package),
-            }
-        };
-        let initdb = sibling("initdb", "postgresql")?;
-        let psql = sibling("psql", "postgresql-client")?;
-        let pg_isready = sibling("pg_isready", "postgresql-client")?;
+        let bins = Binaries::find()?;
         for (key, value) in settings {
             check_setting(SERVER, key, value, RESERVED)?;
         }
+        let place = new_data_dir()?;
+        let (run_as, dir, data_dir) = (place.run_as, place.dir.path(), &place.data_dir);
 
-        let run_as = run_as_postgres(SERVER)?;
-        let dir = make_temp_dir("postgres", run_as.is_some())?;
-        let data_dir = dir.path().join("data");
-        std::fs::create_dir(&data_dir).map_err(super::io_error(
-            SERVER,
-            format!("creating {}", data_dir.display()),
-        ))?;
-        set_mode(SERVER, &data_dir, 0o700)?;
-        if let Some((uid, gid)) = run_as {
-            chown(SERVER, &data_dir, uid, gid)?;
-        }
-
-        let mut init = Command::new(&initdb);
+        let mut init = Command::new(&bins.initdb);
         init.arg("-D")
-            .arg(&data_dir)
+            .arg(data_dir)
             .args([
                 "-U",
                 "postgres",
@@ -125,13 +100,74 @@ impl PostgresServer {
                 "--no-sync",
                 "--no-instructions",
             ])
-            .current_dir(dir.path())
+            .current_dir(dir)
             .env("LC_ALL", "C");
         if let Some((uid, gid)) = run_as {
             init.uid(uid).gid(gid);
         }
         run_command(SERVER, init, COMMAND_TIMEOUT)?;
+        // The include is appended once, here: a replica's base backup copies
+        // postgresql.conf with it.
+        let main_conf = data_dir.join("postgresql.conf");
+        let mut main = std::fs::read_to_string(&main_conf).map_err(super::io_error(
+            SERVER,
+            format!("reading {}", main_conf.display()),
+        ))?;
+        main.push_str("\ninclude 'perfwatch.conf'\n");
+        write_file(SERVER, &main_conf, &main)?;
+        Self::configure_and_launch(bins, place, settings)
+    }
 
+    /// Starts a streaming replica of this (running) cluster: `pg_basebackup
+    /// -R` over TCP (a fast checkpoint, the WAL streamed) with a physical
+    /// replication slot named `slot` created on this cluster, then
+    /// `postgres` on its own free port with `settings` (as
+    /// [`start`](Self::start) takes them). The replica follows this cluster
+    /// until either is stopped; the slot stays on this cluster (inactive
+    /// while the replica is down).
+    pub fn start_replica(
+        &self,
+        slot: &str,
+        settings: &[(&str, &str)],
+    ) -> Result<PostgresServer, HarnessError> {
+        check_database_name(SERVER, slot)?;
+        for (key, value) in settings {
+            check_setting(SERVER, key, value, RESERVED)?;
+        }
+        let bins = Binaries::find()?;
+        let place = new_data_dir()?;
+        let mut backup = Command::new(&bins.pg_basebackup);
+        backup
+            .arg("-D")
+            .arg(&place.data_dir)
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-R", "-X", "stream"])
+            .args(["-C", "-S", slot, "--no-sync", "--checkpoint=fast"])
+            .arg("-p")
+            .arg(self.port().to_string())
+            .current_dir(place.dir.path())
+            .env("LC_ALL", "C")
+            .env_remove("PGPASSWORD")
+            .env_remove("PGSERVICE");
+        if let Some((uid, gid)) = place.run_as {
+            backup.uid(uid).gid(gid);
+        }
+        run_command(SERVER, backup, COMMAND_TIMEOUT)?;
+        Self::configure_and_launch(bins, place, settings)
+    }
+
+    /// Writes `perfwatch.conf` (the harness's settings, then `settings`;
+    /// postgresql.conf includes it) into a ready data dir and starts the
+    /// server on a free port.
+    fn configure_and_launch(
+        bins: Binaries,
+        place: NewDataDir,
+        settings: &[(&str, &str)],
+    ) -> Result<Self, HarnessError> {
+        let NewDataDir {
+            run_as,
+            dir,
+            data_dir,
+        } = place;
         let log_dir = settings
             .iter()
             .rev()
@@ -152,13 +188,6 @@ impl PostgresServer {
         }
         let conf_path = data_dir.join("perfwatch.conf");
         write_file(SERVER, &conf_path, &conf)?;
-        let main_conf = data_dir.join("postgresql.conf");
-        let mut main = std::fs::read_to_string(&main_conf).map_err(super::io_error(
-            SERVER,
-            format!("reading {}", main_conf.display()),
-        ))?;
-        main.push_str("\ninclude 'perfwatch.conf'\n");
-        write_file(SERVER, &main_conf, &main)?;
         if let Some((uid, gid)) = run_as {
             chown(SERVER, &conf_path, uid, gid)?;
         }
@@ -167,9 +196,9 @@ impl PostgresServer {
         process.log_dirs.push(log_dir.clone());
         let mut server = PostgresServer {
             process,
-            postgres,
-            psql,
-            pg_isready,
+            postgres: bins.postgres,
+            psql: bins.psql,
+            pg_isready: bins.pg_isready,
             run_as,
             data_dir,
             log_dir,
@@ -270,6 +299,71 @@ impl PostgresServer {
                 && pg_isready(&pg_isready_bin, port, 2)
         })
     }
+}
+
+/// The server binaries of one major version.
+struct Binaries {
+    postgres: PathBuf,
+    initdb: PathBuf,
+    pg_basebackup: PathBuf,
+    psql: PathBuf,
+    pg_isready: PathBuf,
+}
+
+impl Binaries {
+    /// `postgres`, and the tools of the same major version when they sit
+    /// next to it (else the ones on `PATH`).
+    fn find() -> Result<Self, HarnessError> {
+        let postgres = find_binary("postgres", "postgresql")?;
+        let dir = postgres
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        let sibling = |name: &str, package: &str| -> Result<PathBuf, HarnessError> {
+            match dir.as_ref().map(|d| d.join(name)).filter(|p| p.is_file()) {
+                Some(p) => Ok(p),
+                None => find_binary(name, package),
+            }
+        };
+        Ok(Self {
+            initdb: sibling("initdb", "postgresql")?,
+            pg_basebackup: sibling("pg_basebackup", "postgresql-client")?,
+            psql: sibling("psql", "postgresql-client")?,
+            pg_isready: sibling("pg_isready", "postgresql-client")?,
+            postgres,
+        })
+    }
+}
+
+/// A new cluster's place: a temp dir with an empty `data` dir (mode 0700)
+/// in it, owned by the user the server runs as.
+struct NewDataDir {
+    /// uid/gid the server runs as (when the tests run as root).
+    run_as: Option<(u32, u32)>,
+    /// The temp dir, removed on drop.
+    dir: TempDir,
+    /// `<dir>/data`.
+    data_dir: PathBuf,
+}
+
+/// Makes a [`NewDataDir`].
+fn new_data_dir() -> Result<NewDataDir, HarnessError> {
+    let run_as = run_as_postgres(SERVER)?;
+    let dir = make_temp_dir("postgres", run_as.is_some())?;
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir(&data_dir).map_err(super::io_error(
+        SERVER,
+        format!("creating {}", data_dir.display()),
+    ))?;
+    set_mode(SERVER, &data_dir, 0o700)?;
+    if let Some((uid, gid)) = run_as {
+        chown(SERVER, &data_dir, uid, gid)?;
+    }
+    Ok(NewDataDir {
+        run_as,
+        dir,
+        data_dir,
+    })
 }
 
 fn pg_isready(binary: &Path, port: u16, timeout_secs: u32) -> bool {

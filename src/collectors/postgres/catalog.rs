@@ -224,6 +224,54 @@ crate::metric_catalog! {
         "Seconds since the last transaction replayed on a standby (now() - pg_last_xact_replay_timestamp()); 0 on a primary, absent on a standby that has replayed none yet."
     );
 
+    // Replication, sending side: one series per row of pg_stat_replication
+    // (a primary's standbys, or a cascading standby's), postgres_exporter
+    // 0.11's names and labels (its `slot_name` label holds the walsender's
+    // pid). The byte positions are absent on a standby, as with the peer.
+    STAT_REPLICATION_CURRENT_WAL_LSN = Gauge(
+        "pg_stat_replication_pg_current_wal_lsn_bytes",
+        ["target", "application_name", "client_addr", "slot_name", "state"],
+        "The primary's current WAL position (pg_current_wal_lsn() - '0/0') in bytes, on each row of pg_stat_replication."
+    );
+    STAT_REPLICATION_WAL_LSN_DIFF = Gauge(
+        "pg_stat_replication_pg_wal_lsn_diff",
+        ["target", "application_name", "client_addr", "slot_name", "state"],
+        "Bytes of WAL the standby has not replayed yet (pg_current_wal_lsn() - replay_lsn)."
+    );
+    STAT_REPLICATION_REPLY_TIME = Gauge(
+        "pg_stat_replication_reply_time",
+        ["target", "application_name", "client_addr", "slot_name", "state"],
+        "When the standby last replied (Unix seconds, whole)."
+    );
+    REPLICA_LAG_SECONDS = Gauge(
+        "perfwatch_postgres_replica_lag_seconds",
+        ["target", "application_name", "client_addr", "lag"],
+        "How far a standby is behind, by the server's own measure (pg_stat_replication write_lag, flush_lag, replay_lag): lag=\"replay\" is how old the data read on it can be. 0 when it has caught up and no WAL is being written (the server shows NULL then)."
+    );
+    REPLICAS = Gauge(
+        "perfwatch_postgres_replicas",
+        ["target", "state"],
+        "Standbys connected to this server, by walsender state (streaming, catchup, startup, backup, stopping); no series for a state none is in."
+    );
+    // Replication slots (every poll; postgres_exporter 0.11's names): a slot
+    // whose standby is gone keeps WAL on the primary until the disk fills.
+    REPLICATION_SLOTS_ACTIVE = Gauge(
+        "pg_replication_slots_active",
+        ["target", "slot_name", "database"],
+        "1 when a client is streaming from the replication slot, 0 when none is (the slot keeps WAL meanwhile)."
+    );
+    REPLICATION_SLOTS_WAL_LSN_DIFF = Gauge(
+        "pg_replication_slots_pg_wal_lsn_diff",
+        ["target", "slot_name", "database"],
+        "Bytes of WAL the slot keeps back (current WAL position - restart_lsn)."
+    );
+    // Replication, receiving side.
+    WAL_RECEIVER_UP = Gauge(
+        "perfwatch_postgres_wal_receiver_up",
+        ["target"],
+        "On a standby: 1 when its WAL receiver is streaming from the primary, 0 when it is not (broken replication: the standby falls further behind). Absent on a primary, and without pg_monitor (the status is hidden then)."
+    );
+
     // pg_stat_bgwriter (every poll; postgres_exporter 0.11's names, proper
     // counters; times in milliseconds as the server and the peer give them).
     BGWRITER_CHECKPOINTS_TIMED = Counter(

@@ -11,7 +11,7 @@ use super::rules::{
     self, ACTIVITY_STATES, DatabaseStat, IndexStat, LOCK_MODES, MissingIndexRule, Setting,
     TableStat,
 };
-use super::sql::{ActivityRow, BGWRITER_COLUMNS, DatabaseRow, ServerRow};
+use super::sql::{ActivityRow, BGWRITER_COLUMNS, DatabaseRow, Replication, ServerRow};
 use crate::catalog::{COLLECTOR_DEGRADED, MetricDef, POOL_SATURATION};
 use crate::collectors::fold_fields;
 use crate::exposition::Families;
@@ -446,6 +446,86 @@ pub(super) fn export_tables(
     }
 }
 
+/// The replication families: the standbys streaming from this server and
+/// its slots (postgres_exporter's names, plus perfwatch's lag in seconds
+/// and standby count), and on a standby whether its WAL receiver streams.
+pub(super) fn export_replication(
+    target: &str,
+    server: &ServerRow,
+    replication: &Replication,
+    out: &mut Families,
+) {
+    let mut by_state: BTreeMap<&str, f64> = BTreeMap::new();
+    for r in &replication.replicas {
+        *by_state.entry(r.state.as_str()).or_default() += 1.0;
+        let labels = [
+            ("target", target),
+            ("application_name", r.application_name.as_str()),
+            ("client_addr", r.client_addr.as_str()),
+            ("slot_name", r.pid.as_str()),
+            ("state", r.state.as_str()),
+        ];
+        for (def, value) in [
+            (
+                &catalog::STAT_REPLICATION_CURRENT_WAL_LSN,
+                r.current_lsn_bytes,
+            ),
+            (
+                &catalog::STAT_REPLICATION_WAL_LSN_DIFF,
+                r.replay_behind_bytes,
+            ),
+            (&catalog::STAT_REPLICATION_REPLY_TIME, r.reply_time),
+        ] {
+            if let Some(v) = value {
+                out.gauge(def, &labels, v);
+            }
+        }
+        for (lag, seconds) in ["write", "flush", "replay"]
+            .iter()
+            .zip(r.lags.iter().flatten())
+        {
+            out.gauge(
+                &catalog::REPLICA_LAG_SECONDS,
+                &[
+                    ("target", target),
+                    ("application_name", r.application_name.as_str()),
+                    ("client_addr", r.client_addr.as_str()),
+                    ("lag", lag),
+                ],
+                *seconds,
+            );
+        }
+    }
+    for (state, n) in by_state {
+        out.gauge(
+            &catalog::REPLICAS,
+            &[("target", target), ("state", state)],
+            n,
+        );
+    }
+    for slot in &replication.slots {
+        let labels = [
+            ("target", target),
+            ("slot_name", slot.name.as_str()),
+            ("database", slot.database.as_str()),
+        ];
+        let active = f64::from(u8::from(slot.active));
+        out.gauge(&catalog::REPLICATION_SLOTS_ACTIVE, &labels, active);
+        if let Some(bytes) = slot.retained_bytes {
+            out.gauge(&catalog::REPLICATION_SLOTS_WAL_LSN_DIFF, &labels, bytes);
+        }
+    }
+    // `hidden`: the role may not see the status; a 0 would be a lie.
+    match server.wal_receiver.as_deref() {
+        None | Some("hidden") => {}
+        Some(status) => out.gauge(
+            &catalog::WAL_RECEIVER_UP,
+            &[("target", target)],
+            if status == "streaming" { 1.0 } else { 0.0 },
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,6 +547,7 @@ mod tests {
             in_recovery: true,
             lag: Some(7.5),
             conf_loaded_unix: 1000.0,
+            wal_receiver: Some("streaming".into()),
             bgwriter: [Some(1.0); BGWRITER_COLUMNS],
         };
         let settings: Vec<Setting> = [
@@ -685,5 +766,103 @@ mod tests {
             ("perfwatch_collector_degraded", &[("reason", "permission")], Some(1.0)),
             ("perfwatch_collector_degraded", &[("reason", "timeout")], Some(0.0)),
         ]);
+    }
+
+    #[test]
+    fn replication_of_a_primary_and_of_a_standby() {
+        use super::super::sql::{Replica, Slot};
+        let replica =
+            |name: &str, state: &str, behind: Option<f64>, lags: Option<[f64; 3]>| Replica {
+                application_name: name.into(),
+                client_addr: "10.0.0.2".into(),
+                pid: "4242".into(),
+                state: state.into(),
+                current_lsn_bytes: Some(5000.0),
+                replay_behind_bytes: behind,
+                reply_time: Some(1_700_000_000.0),
+                lags,
+            };
+        let replication = Replication {
+            replicas: vec![
+                replica("eu", "streaming", Some(300.0), Some([0.1, 0.2, 1.5])),
+                replica("us", "streaming", None, Some([0.0, 0.0, 0.0])),
+                replica("new", "backup", None, None),
+            ],
+            slots: vec![
+                Slot {
+                    name: "eu".into(),
+                    database: String::new(),
+                    active: true,
+                    retained_bytes: Some(300.0),
+                },
+                Slot {
+                    name: "gone".into(),
+                    database: String::new(),
+                    active: false,
+                    retained_bytes: Some(9e9),
+                },
+                Slot {
+                    name: "fresh".into(),
+                    database: "app".into(),
+                    active: false,
+                    retained_bytes: None,
+                },
+            ],
+        };
+        let server = |wal_receiver: Option<&str>| ServerRow {
+            started_unix: 0.0,
+            version: "15.2".into(),
+            now_unix: 0.0,
+            monitor: true,
+            in_recovery: wal_receiver.is_some(),
+            lag: None,
+            conf_loaded_unix: 0.0,
+            wal_receiver: wal_receiver.map(str::to_owned),
+            bgwriter: [None; BGWRITER_COLUMNS],
+        };
+        let mut out = Families::new();
+        export_replication("pg", &server(None), &replication, &mut out);
+        let f = out.into_vec();
+        let eu: &[(&str, &str)] = &[
+            ("application_name", "eu"),
+            ("slot_name", "4242"),
+            ("state", "streaming"),
+        ];
+        let eu_lag = |lag| [("application_name", "eu"), ("lag", lag)];
+        #[rustfmt::skip]
+        assert_samples(&f, &[
+            ("pg_stat_replication_pg_current_wal_lsn_bytes", eu, Some(5000.0)),
+            ("pg_stat_replication_pg_wal_lsn_diff", eu, Some(300.0)),
+            // Unknown (no privilege, or no replay position): absent, not 0.
+            ("pg_stat_replication_pg_wal_lsn_diff", &[("application_name", "us")], None),
+            ("pg_stat_replication_reply_time", eu, Some(1_700_000_000.0)),
+            ("perfwatch_postgres_replica_lag_seconds", &eu_lag("write"), Some(0.1)),
+            ("perfwatch_postgres_replica_lag_seconds", &eu_lag("replay"), Some(1.5)),
+            ("perfwatch_postgres_replica_lag_seconds", &[("application_name", "new")], None),
+            ("perfwatch_postgres_replicas", &[("state", "streaming")], Some(2.0)),
+            ("perfwatch_postgres_replicas", &[("state", "backup")], Some(1.0)),
+            ("pg_replication_slots_active", &[("slot_name", "gone")], Some(0.0)),
+            ("pg_replication_slots_active", &[("slot_name", "eu")], Some(1.0)),
+            ("pg_replication_slots_pg_wal_lsn_diff", &[("slot_name", "gone")], Some(9e9)),
+            ("pg_replication_slots_pg_wal_lsn_diff", &[("slot_name", "fresh")], None),
+            ("perfwatch_postgres_wal_receiver_up", &[], None),
+        ]);
+        // A standby: its receiver's status, unless the role may not see it.
+        for (status, want) in [
+            ("streaming", Some(1.0)),
+            ("none", Some(0.0)),
+            ("stopping", Some(0.0)),
+            ("hidden", None),
+        ] {
+            let mut out = Families::new();
+            export_replication(
+                "pg",
+                &server(Some(status)),
+                &Replication::default(),
+                &mut out,
+            );
+            let got = sample_value(&out.into_vec(), "perfwatch_postgres_wal_receiver_up", &[]);
+            assert_eq!(got, want, "wal receiver {status}");
+        }
     }
 }

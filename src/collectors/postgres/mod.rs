@@ -376,6 +376,7 @@ impl Collector for PostgresCollector {
             databases,
             stat_databases,
             settings,
+            replication,
         } = match stats {
             Ok(v) => v,
             Err(e) => {
@@ -436,6 +437,7 @@ impl Collector for PostgresCollector {
 
         let mut out = Families::new();
         let headline = self.export(&activity, &server, &databases, &wanted, &mut out);
+        metrics::export_replication(&self.cfg.common.name, &server, &replication, &mut out);
         metrics::export_databases(
             &self.cfg.common.name,
             &stat_databases,

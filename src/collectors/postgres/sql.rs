@@ -31,9 +31,10 @@ FROM pg_stat_activity GROUP BY 1, 2, 3";
 
 /// The head of [`SQL_SERVER`]: server start and version, privileges,
 /// replication (the lag is postgres_exporter 0.11's `pg_replication` query:
-/// 0 on a primary, NULL on a standby that has replayed nothing yet), and
-/// when the configuration was last loaded (`pg_settings` is re-read when it
-/// changes).
+/// 0 on a primary, NULL on a standby that has replayed nothing yet), when
+/// the configuration was last loaded (`pg_settings` is re-read when it
+/// changes), and on a standby its WAL receiver's status (`none` when no
+/// receiver runs, `hidden` when the role may not see it).
 macro_rules! server_head {
     () => {
         "SELECT extract(epoch FROM pg_postmaster_start_time())::float8, \
@@ -43,7 +44,9 @@ pg_has_role('pg_monitor', 'USAGE'), \
 pg_is_in_recovery(), \
 CASE WHEN NOT pg_is_in_recovery() THEN 0 \
 ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp())) END::float8, \
-extract(epoch FROM pg_conf_load_time())::float8, "
+extract(epoch FROM pg_conf_load_time())::float8, \
+CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT coalesce(status, 'hidden') \
+FROM pg_stat_wal_receiver LIMIT 1), 'none') END::text, "
     };
 }
 
@@ -72,7 +75,7 @@ FROM pg_stat_bgwriter b"
 );
 
 /// Columns of [`SQL_SERVER`] before `pg_stat_bgwriter`'s.
-const SERVER_HEAD_COLUMNS: usize = 7;
+const SERVER_HEAD_COLUMNS: usize = 8;
 
 /// How many `pg_stat_bgwriter` columns perfwatch exports.
 pub(super) const BGWRITER_COLUMNS: usize = 11;
@@ -125,6 +128,45 @@ count(*) FILTER (WHERE lower(mode) = 'sireadlock') AS m8 \
 FROM pg_locks WHERE database IS NOT NULL AND database <> 0 GROUP BY database) l \
 ON l.database = s.datid ORDER BY 2";
 
+/// Replication in one statement: the standbys streaming from this server
+/// (`pg_stat_replication`, the 64 furthest behind; LSN positions as
+/// postgres_exporter 0.11 reads them, NULL on a standby, and NULL for a
+/// role without pg_read_all_stats; lags NULL while a standby has no replay
+/// position yet), then its replication slots (the first 64 by name) and the
+/// WAL each keeps back. Column 1 says which: `r` or `s`. A primary has a
+/// handful of each; the bound keeps a misconfigured one from exploding the
+/// series count.
+const SQL_REPLICATION: &str = "(SELECT 'r'::text, coalesce(application_name, '')::text, \
+coalesce(host(client_addr), '')::text, pid::text, coalesce(state, '')::text, ''::text, \
+CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0') END::float8, \
+CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) END::float8, \
+floor(extract(epoch FROM reply_time))::float8, \
+CASE WHEN replay_lsn IS NOT NULL THEN coalesce(extract(epoch FROM write_lag), 0) END::float8, \
+CASE WHEN replay_lsn IS NOT NULL THEN coalesce(extract(epoch FROM flush_lag), 0) END::float8, \
+CASE WHEN replay_lsn IS NOT NULL THEN coalesce(extract(epoch FROM replay_lag), 0) END::float8, \
+NULL::bool FROM pg_stat_replication ORDER BY 8 DESC NULLS LAST, 4 LIMIT 64) \
+UNION ALL (SELECT 's', slot_name::text, '', '', '', coalesce(database::text, ''), \
+NULL, pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn() \
+ELSE pg_current_wal_lsn() END, restart_lsn)::float8, NULL, NULL, NULL, NULL, active \
+FROM pg_replication_slots ORDER BY 2 LIMIT 64)";
+
+/// A row of [`SQL_REPLICATION`].
+type ReplicationRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+    Option<bool>,
+);
+
 /// Columns of [`SQL_DATABASES`] before the counters.
 const DATABASE_KEY_COLUMNS: usize = 4;
 
@@ -166,6 +208,10 @@ pub(super) struct ServerRow {
     pub(super) lag: Option<f64>,
     /// `pg_conf_load_time()` (epoch seconds).
     pub(super) conf_loaded_unix: f64,
+    /// On a standby, its WAL receiver's status (`streaming`, …; `none`: no
+    /// receiver runs; `hidden`: the role may not see it); `None` on a
+    /// primary.
+    pub(super) wal_receiver: Option<String>,
     /// `pg_stat_bgwriter` in `metrics::BGWRITER` order (NULL: the server has
     /// no such column).
     pub(super) bgwriter: [Option<f64>; BGWRITER_COLUMNS],
@@ -206,6 +252,87 @@ pub(super) struct ConnectionStats {
     /// The numeric settings, when they were (re)read by this call, with the
     /// configuration load time they belong to.
     pub(super) settings: Option<(f64, Vec<Setting>)>,
+    /// Standbys streaming from this server, and its replication slots.
+    pub(super) replication: Replication,
+}
+
+/// One row of `pg_stat_replication`: a standby streaming from this server.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Replica {
+    /// `application_name` (the standby's `cluster_name`, or `walreceiver`).
+    pub(super) application_name: String,
+    /// The standby's address (empty over a Unix socket).
+    pub(super) client_addr: String,
+    /// The walsender's pid (postgres_exporter's `slot_name` label).
+    pub(super) pid: String,
+    /// `state`: startup, catchup, streaming, backup, stopping.
+    pub(super) state: String,
+    /// This server's WAL position in bytes (None on a standby).
+    pub(super) current_lsn_bytes: Option<f64>,
+    /// WAL bytes the standby has not replayed (None on a standby, or
+    /// without pg_read_all_stats).
+    pub(super) replay_behind_bytes: Option<f64>,
+    /// When the standby last replied, Unix seconds.
+    pub(super) reply_time: Option<f64>,
+    /// `write_lag`, `flush_lag`, `replay_lag` in seconds (NULL: caught up,
+    /// read as 0); None while it has no replay position.
+    pub(super) lags: Option<[f64; 3]>,
+}
+
+/// One row of `pg_replication_slots`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Slot {
+    /// `slot_name`.
+    pub(super) name: String,
+    /// The database of a logical slot; empty for a physical one.
+    pub(super) database: String,
+    /// Whether a client streams from it now.
+    pub(super) active: bool,
+    /// WAL bytes it keeps back (None before it has a restart position).
+    pub(super) retained_bytes: Option<f64>,
+}
+
+/// What [`SQL_REPLICATION`] read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Replication {
+    /// Standbys, furthest behind first.
+    pub(super) replicas: Vec<Replica>,
+    /// Replication slots by name.
+    pub(super) slots: Vec<Slot>,
+}
+
+impl Replication {
+    /// Sorts the rows of [`SQL_REPLICATION`] into standbys and slots.
+    fn from_rows(rows: Vec<ReplicationRow>) -> Self {
+        let mut r = Self::default();
+        for (kind, name, addr, pid, state, database, current, behind, reply, wl, fl, rl, active) in
+            rows
+        {
+            if kind == "s" {
+                r.slots.push(Slot {
+                    name,
+                    database,
+                    active: active.unwrap_or(false),
+                    retained_bytes: behind,
+                });
+                continue;
+            }
+            r.replicas.push(Replica {
+                application_name: name,
+                client_addr: addr,
+                pid,
+                state,
+                current_lsn_bytes: current,
+                replay_behind_bytes: behind,
+                reply_time: reply,
+                lags: match (wl, fl, rl) {
+                    (Some(w), Some(f), Some(r)) => Some([w, f, r]),
+                    _ => None,
+                },
+            });
+        }
+        r
+    }
 }
 
 /// The connection stats of one poll: activity, server facts, databases,
@@ -250,12 +377,18 @@ pub(super) async fn connection_stats(
     } else {
         None
     };
+    let replication = Replication::from_rows(
+        sqlx::query_as::<_, ReplicationRow>(SQL_REPLICATION)
+            .fetch_all(&mut *c)
+            .await?,
+    );
     Ok(ConnectionStats {
         activity: a,
         server,
         databases,
         stat_databases,
         settings,
+        replication,
     })
 }
 
@@ -273,6 +406,7 @@ fn server_row(row: &PgRow) -> Result<ServerRow, sqlx::Error> {
         in_recovery: row.try_get(4)?,
         lag: row.try_get(5)?,
         conf_loaded_unix: row.try_get(6)?,
+        wal_receiver: row.try_get(7)?,
         bgwriter,
     })
 }
@@ -488,8 +622,8 @@ mod tests {
         assert_eq!(columns(SQL_SERVER), columns(SQL_SERVER_17));
         assert_eq!(
             columns(SQL_SERVER),
-            SERVER_HEAD_COLUMNS - 3 + BGWRITER_COLUMNS,
-            "head: 4 float8 (start, now, lag, conf load) and 3 others"
+            SERVER_HEAD_COLUMNS - 4 + BGWRITER_COLUMNS,
+            "head: 4 float8 (start, now, lag, conf load) and 4 others"
         );
     }
 }
