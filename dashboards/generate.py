@@ -666,6 +666,21 @@ def postgres_rows(b):
         (agg("max", "target", "pg_replication_is_replica"), "{{target}} is replica"),
     ], w=6, description="On a standby: seconds since the last replayed commit (it grows on a standby of an idle primary too). 0 on a primary.")
 
+    b.row("PostgreSQL: replication")
+    standby = "target, application_name"
+    b.ts("PostgreSQL standby lag", "s", [(agg("max", standby + ", lag", "perfwatch_postgres_replica_lag_seconds"), "{{target}} → {{application_name}} {{lag}}")],
+         w=8, thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 60}],
+         description="On a primary, per standby: write, flush and replay lag as the server measures them (pg_stat_replication). Replay lag is how old the data read on the standby can be (PostgresReplicationLagHigh above 60 s for 5 minutes).")
+    b.ts("PostgreSQL WAL behind and kept", "bytes", [
+        (agg("max", standby, "pg_stat_replication_pg_wal_lsn_diff"), "{{target}} → {{application_name}} not replayed"),
+        (agg("max", "target, slot_name", "pg_replication_slots_pg_wal_lsn_diff"), "{{target}} slot {{slot_name}} keeps"),
+    ], w=8, description="WAL a standby has received but not replayed, and WAL each replication slot keeps on the primary. A slot nobody reads keeps WAL until the disk fills (PostgresReplicationSlotInactive).")
+    b.ts("PostgreSQL replication state", "short", [
+        (agg("max", "target, state", "perfwatch_postgres_replicas"), "{{target}} standbys {{state}}"),
+        (agg("min", "target, slot_name", "pg_replication_slots_active"), "{{target}} slot {{slot_name}} active"),
+        (agg("min", "target", "perfwatch_postgres_wal_receiver_up"), "{{target}} receiving WAL"),
+    ], w=8, description="Standbys connected to each primary by state, whether each slot is in use, and on a standby whether its WAL receiver streams (0: broken replication, PostgresReplicaNotStreaming).")
+
     b.row("PostgreSQL: indexes")
     b.table(
         "PostgreSQL index usage",
@@ -732,6 +747,16 @@ def mysql_rows(b):
         (agg("min", "target", "perfwatch_mysql_buffer_pool_hit_ratio", W5M), "{{target}} buffer pool hit (5m)"),
         (agg("max", "target", "perfwatch_mysql_full_scan_read_ratio"), "{{target}} full-scan read share"),
     ], w=8, minv=0, maxv=1, description="Below 0.95 under load: alert MySQLBufferPoolHitRatioLow.")
+
+    b.row("MySQL/MariaDB: replication")
+    source = "target, connection_name, channel_name"
+    b.ts("MySQL replica lag", "s", [(agg("max", source, "mysql_slave_status_seconds_behind_master"), "{{target}} {{connection_name}}{{channel_name}}")],
+         w=12, thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 60}],
+         description="Seconds_Behind_Master per source connection of each replica (absent while its SQL thread is stopped). Above 60 s for 5 minutes: MySQLReplicationLagHigh.")
+    b.ts("MySQL replication threads", "short", [
+        (agg("min", source, "mysql_slave_status_slave_io_running"), "{{target}} {{connection_name}}{{channel_name}} I/O"),
+        (agg("min", source, "mysql_slave_status_slave_sql_running"), "{{target}} {{connection_name}}{{channel_name}} SQL"),
+    ], w=12, minv=0, maxv=1, description="1 = running. 0 for 2 minutes: replication is broken (MySQLReplicationNotRunning); Last_SQL_Error / Last_IO_Error in SHOW ALL SLAVES STATUS say why.")
 
     b.row("MySQL/MariaDB: indexes")
     io_by = "target, schema, name, index"

@@ -393,24 +393,16 @@ async fn slave_status_families_match_mysqld_exporter_on_a_replica() {
     let primary = start_db(&[("server_id", "1"), ("log_bin", "mysql-bin")]);
     primary
         .sql(
-            "CREATE USER 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-pw';
-             GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';
-             CREATE DATABASE shop; CREATE TABLE shop.o (id INT PRIMARY KEY);
+            "CREATE DATABASE shop; CREATE TABLE shop.o (id INT PRIMARY KEY);
              USE shop; INSERT INTO o SELECT seq FROM seq_1_to_100;",
         )
         .unwrap();
     let replica = start_db(&[("server_id", "2")]);
     replica.sql(PEER_USER).unwrap();
     replica
-        .sql(&format!(
-            "GRANT SLAVE MONITOR ON *.* TO 'exporter'@'127.0.0.1';
-             CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {},
-               MASTER_USER = 'repl', MASTER_PASSWORD = 'repl-pw',
-               MASTER_USE_GTID = slave_pos;
-             START SLAVE;",
-            primary.port()
-        ))
+        .sql("GRANT SLAVE MONITOR ON *.* TO 'exporter'@'127.0.0.1';")
         .unwrap();
+    replica.replicate_from(&primary).unwrap();
     // Caught up: the 100 rows are there (the primary stays idle from here,
     // so the positions both exporters read do not move).
     let started = std::time::Instant::now();

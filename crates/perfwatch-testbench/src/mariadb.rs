@@ -215,6 +215,25 @@ impl MariaDbServer {
         run_command(SERVER, cmd, SQL_TIMEOUT)
     }
 
+    /// Makes this server a replica of `primary`, which must run with
+    /// `log_bin` and another `server_id` than this one: a replication user
+    /// on the primary, `CHANGE MASTER TO` it over TCP with GTID positions,
+    /// and `START SLAVE`. Returns at once; the replica catches up on its own.
+    pub fn replicate_from(&self, primary: &MariaDbServer) -> Result<(), HarnessError> {
+        primary.sql(
+            "CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY 'repl-pw';
+             GRANT REPLICATION SLAVE ON *.* TO 'repl'@'127.0.0.1';",
+        )?;
+        self.sql(&format!(
+            "CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = {},
+               MASTER_USER = 'repl', MASTER_PASSWORD = 'repl-pw',
+               MASTER_USE_GTID = slave_pos;
+             START SLAVE;",
+            primary.port()
+        ))
+        .map(drop)
+    }
+
     /// Runs `CREATE DATABASE` for `name` (ASCII letters, digits and `_` only).
     pub fn create_database(&self, name: &str) -> Result<(), HarnessError> {
         check_database_name(SERVER, name)?;

@@ -17,6 +17,26 @@ crate::metric_catalog! {
         "Whether the last poll reached the MySQL/MariaDB server (1) or not (0); perfwatch_target_up says whether it also succeeded."
     );
 
+    // Replication (SHOW ALL SLAVES STATUS on a replica): the columns the
+    // alerts and dashboards read, declared so they may; the other numeric
+    // columns are exported under mysqld_exporter's generated names
+    // (`compat::export_slave_status`). Untyped, as with the peer.
+    SLAVE_SECONDS_BEHIND_MASTER = Untyped(
+        "mysql_slave_status_seconds_behind_master",
+        ["target", "master_host", "master_uuid", "channel_name", "connection_name"],
+        "Seconds_Behind_Master of a source connection: how far the replica's SQL thread is behind the events it has received (absent while the SQL thread is stopped: the server shows NULL)."
+    );
+    SLAVE_IO_RUNNING = Untyped(
+        "mysql_slave_status_slave_io_running",
+        ["target", "master_host", "master_uuid", "channel_name", "connection_name"],
+        "1 while the replica's I/O thread is connected to its source (Slave_IO_Running = Yes), 0 when it is stopped or still connecting."
+    );
+    SLAVE_SQL_RUNNING = Untyped(
+        "mysql_slave_status_slave_sql_running",
+        ["target", "master_host", "master_uuid", "channel_name", "connection_name"],
+        "1 while the replica's SQL thread applies events (Slave_SQL_Running = Yes), 0 when it stopped (on an error: see the server log or Last_SQL_Error)."
+    );
+
     // Global status and variables (every poll).
     THREADS_CONNECTED = Gauge(
         "mysql_global_status_threads_connected",

@@ -351,7 +351,15 @@ pub(super) const MAX_SOURCES: usize = 32;
 /// Rows of the slave status: `(column, value)` in the server's order.
 pub(super) type SlaveStatus = Vec<Vec<(String, Option<String>)>>;
 
-/// `HELP` of the slave status families (mysqld_exporter's text).
+/// The slave status families declared in the catalog (the alerts and
+/// dashboards read them); the other columns keep the generated name.
+const DECLARED_SLAVE_STATUS: [&MetricDef; 3] = [
+    &catalog::SLAVE_SECONDS_BEHIND_MASTER,
+    &catalog::SLAVE_IO_RUNNING,
+    &catalog::SLAVE_SQL_RUNNING,
+];
+
+/// `HELP` of the other slave status families (mysqld_exporter's text).
 const SLAVE_STATUS_HELP: &str = "Generic metric from SHOW SLAVE STATUS.";
 
 /// Exports every numeric column of every source connection as
@@ -379,7 +387,9 @@ pub(super) fn export_slave_status(target: &str, rows: &SlaveStatus, out: &mut Fa
                 continue;
             };
             let name = format!("mysql_slave_status_{}", col.to_lowercase());
-            if !promtool_rejects(&name, false) {
+            if let Some(def) = DECLARED_SLAVE_STATUS.iter().find(|d| d.name == name) {
+                out.untyped(def, &labels, v);
+            } else if !promtool_rejects(&name, false) {
                 out.untyped_named(&name, SLAVE_STATUS_HELP, &labels, v);
             }
         }
