@@ -602,6 +602,20 @@ def redis():
     slowlog_new = f"sum by (le) (max by (target, cmd, le) (increase({s('perfwatch_redis_slowlog_duration_seconds_bucket')}[{RATE}])))"
     b.heatmap("SLOWLOG durations", slowlog_new, description="New SLOWLOG entries (deduplicated by id) by duration bucket.")
     b.ts("SLOWLOG entries by cmd", "ops", [(agg_rate("max", "target, cmd", "perfwatch_redis_slowlog_duration_seconds_count"), "{{target}} {{cmd}}")])
+
+    b.row("Replication")
+    replica = "target, slave_ip, slave_port"
+    b.ts("Redis replicas and links", "short", [
+        (agg("max", "target", "redis_connected_slaves"), "{{target}} replicas connected"),
+        (agg("min", "target", "redis_master_link_up"), "{{target}} link to primary up"),
+    ], w=8, description="On a primary: its connected replicas. On a replica: 1 while its link to the primary is up; 0 for 2 minutes is RedisReplicationBroken.")
+    b.ts("Redis replica acknowledgement age", "s", [(agg("max", replica, "redis_connected_slave_lag_seconds"), "{{target}} → {{slave_ip}}:{{slave_port}}")],
+         w=8, thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 10}],
+         description="On a primary, per replica: seconds since it last acknowledged (every second when healthy). Above 10 s for 5 minutes: RedisReplicaNotAcknowledging.")
+    behind = (f"max by (target) ({s('redis_master_repl_offset')}) - on (target) group_right "
+              f"max by ({replica}) ({s('redis_connected_slave_offset_bytes')})")
+    b.ts("Redis replica offset behind", "bytes", [(behind, "{{target}} → {{slave_ip}}:{{slave_port}}")], w=8,
+         description="On a primary, per replica: replication stream bytes it has not acknowledged (the primary's offset minus the replica's).")
     return b
 
 
