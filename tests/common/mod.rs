@@ -429,6 +429,42 @@ pub fn once(config: &str) -> std::process::Output {
         .unwrap()
 }
 
+/// The Redis URL config/quickstart.toml ships with, quoted as it stands
+/// there: a Redis on this host's default port.
+const QUICKSTART_REDIS_URL: &str = "\"redis://127.0.0.1:6379/0\"";
+
+/// `quickstart` (the quickstart config's text as shipped) pointed at the
+/// Redis at `redis_url`, only that URL rewritten. Asserts first that the
+/// text names the default local Redis exactly once, so that nothing else in
+/// it still points there.
+#[track_caller]
+pub fn quickstart_pointed_at(quickstart: &str, redis_url: &str) -> String {
+    assert_eq!(
+        quickstart.matches(QUICKSTART_REDIS_URL).count(),
+        1,
+        "{quickstart}"
+    );
+    quickstart.replace(QUICKSTART_REDIS_URL, &format!("\"{redis_url}\""))
+}
+
+/// Asserts that `out`, a `perfwatch once` of the quickstart config (`what`
+/// says which run, for the failure message), succeeded and found the
+/// config's Redis target `cache` up; returns its stdout.
+#[track_caller]
+pub fn assert_quickstart_cache_up(what: &str, out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("perfwatch_target_up{collector=\"redis\",target=\"cache\"} 1"),
+        "{text}"
+    );
+    text
+}
+
 /// `GET path` over HTTP/1.1 to `host`, with basic auth when `credentials`
 /// (`user:password`) are given, asking the server to close the connection
 /// after its answer.
