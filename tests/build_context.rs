@@ -31,6 +31,8 @@
 //! against a throwaway Redis) inside it with `chroot --userspec` as the
 //! image's user. Needs root (CI runs as root) and buildah.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -587,9 +589,7 @@ fn the_image_from_scratch_runs_perfwatch_as_non_root_and_has_no_shell() {
     // the port rewritten), as the config the image's CMD names.
     let redis = perfwatch_testbench::RedisServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
     let quickstart = fs::read_to_string(rootfs.join("etc/perfwatch/quickstart.toml")).unwrap();
-    let url = "\"redis://127.0.0.1:6379/0\"";
-    assert_eq!(quickstart.matches(url).count(), 1, "{quickstart}");
-    let config_text = quickstart.replace(url, &format!("\"{}\"", redis.url()));
+    let config_text = common::quickstart_pointed_at(&quickstart, &redis.url());
     fs::write(rootfs.join("etc/perfwatch/perfwatch.toml"), config_text).unwrap();
     let out = run_in_image(
         &rootfs,
@@ -600,16 +600,7 @@ fn the_image_from_scratch_runs_perfwatch_as_non_root_and_has_no_shell() {
             "--config.file=/etc/perfwatch/perfwatch.toml",
         ],
     );
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "perfwatch once in the image: {}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains("perfwatch_target_up{collector=\"redis\",target=\"cache\"} 1"),
-        "{text}"
-    );
+    let text = common::assert_quickstart_cache_up("perfwatch once in the image", &out);
     assert!(
         text.contains("redis_connected_clients{target=\"cache\"}"),
         "{text}"

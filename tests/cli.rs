@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{once, write_in};
+use common::{assert_quickstart_cache_up, once, quickstart_pointed_at, write_in};
 use perfwatch_testbench::RedisServer;
 
 fn perfwatch() -> Command {
@@ -182,20 +182,9 @@ fn the_quickstart_config_works_as_is_with_a_local_redis() {
         String::from_utf8_lossy(&out.stderr)
     );
     let quickstart = std::fs::read_to_string(path).unwrap();
-    let url = "\"redis://127.0.0.1:6379/0\"";
-    assert_eq!(quickstart.matches(url).count(), 1);
     let redis = RedisServer::start(&[]).unwrap_or_else(|e| panic!("{e}"));
-    let out = once(&quickstart.replace(url, &format!("\"{}\"", redis.url())));
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}\n{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains("perfwatch_target_up{collector=\"redis\",target=\"cache\"} 1"),
-        "{text}"
-    );
+    let out = once(&quickstart_pointed_at(&quickstart, &redis.url()));
+    assert_quickstart_cache_up("perfwatch once", &out);
 }
 
 /// The example references secrets through `${VAR}`: its header's check
@@ -300,6 +289,19 @@ fn mkfifo_in(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     path
 }
 
+/// Makes a FIFO `fifo` in `dir` and, beside it, the config file `name`
+/// holding `toml(path of the FIFO)`: a config that names, as a file
+/// perfwatch reads, one that never opens. The config's path.
+fn config_naming_a_fifo(
+    dir: &std::path::Path,
+    fifo: &str,
+    name: &str,
+    toml: impl FnOnce(&str) -> String,
+) -> std::path::PathBuf {
+    let fifo = mkfifo_in(dir, fifo);
+    write_in(dir, name, &toml(&fifo.display().to_string()))
+}
+
 /// Waits up to `limit` for `child` to exit and returns its output; kills it
 /// and fails if it does not exit.
 fn output_within(
@@ -326,15 +328,10 @@ fn output_within(
 fn files_that_never_end_or_never_open_are_refused_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = mkfifo_in(dir.path(), "config.fifo");
-    let secret_fifo = mkfifo_in(dir.path(), "password.fifo");
-    let with_fifo_secret = write_in(
-        dir.path(),
-        "secret.toml",
-        &format!(
-            "[[redis]]\nname = \"c\"\nurl = \"redis://x\"\npassword_file = \"{}\"\n",
-            secret_fifo.display()
-        ),
-    );
+    let with_fifo_secret =
+        config_naming_a_fifo(dir.path(), "password.fifo", "secret.toml", |fifo| {
+            format!("[[redis]]\nname = \"c\"\nurl = \"redis://x\"\npassword_file = \"{fifo}\"\n")
+        });
     for (path, want) in [
         (std::path::PathBuf::from("/dev/zero"), "not a regular file"),
         (fifo, "not a regular file"),
@@ -363,15 +360,11 @@ fn files_that_never_end_or_never_open_are_refused_at_once() {
 #[test]
 fn sigterm_ends_perfwatch_promptly_whatever_its_slow_log_is() {
     let dir = tempfile::tempdir().unwrap();
-    let fifo = mkfifo_in(dir.path(), "slow.log");
-    let config = write_in(
-        dir.path(),
-        "p.toml",
-        &format!(
-            "[[slowlog]]\nname = \"fifo\"\nformat = \"mysql\"\npath = \"{}\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\n",
-            fifo.display()
-        ),
-    );
+    let config = config_naming_a_fifo(dir.path(), "slow.log", "p.toml", |fifo| {
+        format!(
+            "[[slowlog]]\nname = \"fifo\"\nformat = \"mysql\"\npath = \"{fifo}\"\ninterval = \"200ms\"\ntimeout = \"100ms\"\n"
+        )
+    });
     let child = perfwatch()
         .arg(format!("--config.file={}", config.display()))
         .arg("--web.listen-address=127.0.0.1:0")

@@ -303,6 +303,23 @@ fn start_or_panic<T>(r: Result<T, perfwatch_testbench::HarnessError>) -> T {
     r.unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Starts a server off the async runtime and readies it in the same
+/// blocking call (`prepare`: seed its schema, push a queue, open a pool);
+/// panics with the harness's reason if either step fails.
+async fn start_prepared<S: Send + 'static>(
+    start: impl FnOnce() -> Result<S, perfwatch_testbench::HarnessError> + Send + 'static,
+    prepare: impl FnOnce(&S) -> Result<(), perfwatch_testbench::HarnessError> + Send + 'static,
+) -> S {
+    start_or_panic(
+        blocking(move || {
+            let server = start()?;
+            prepare(&server)?;
+            Ok(server)
+        })
+        .await,
+    )
+}
+
 // ---------------------------------------------------------------------------
 // The alert pipeline
 // ---------------------------------------------------------------------------
@@ -365,13 +382,12 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
 
     // Warm: above 0.9 as Prometheus sees it, and no alert.
     let ratio = r#"perfwatch_cache_hit_ratio{target="cache",window="1m"}"#;
-    wait_query(
-        &prom,
-        Duration::from_secs(30),
-        "a warm hit ratio",
-        &format!("{ratio} > 0.9"),
-    )
-    .await;
+    // Waits (30 s at most) until Prometheus sees the ratio `cmp` (`> 0.9`).
+    let wait_ratio = async |what: &str, cmp: &str| {
+        let expr = format!("{ratio} {cmp}");
+        wait_query(&prom, Duration::from_secs(30), what, &expr).await
+    };
+    wait_ratio("a warm hit ratio", "> 0.9").await;
     assert!(
         hook.find("CacheHitRatioLow", "firing", "cache").is_none(),
         "CacheHitRatioLow fired during the warm phase: {:#?}",
@@ -383,13 +399,7 @@ async fn cache_hit_ratio_low_fires_resolves_and_target_down_reaches_the_webhook(
     // earlier, so its own notification may or may not get out first); while
     // the critical one fires, the example config's inhibit rule holds it.
     workload.set(Mode::Cold);
-    wait_query(
-        &prom,
-        Duration::from_secs(30),
-        "a cold hit ratio",
-        &format!("{ratio} < 0.5"),
-    )
-    .await;
+    wait_ratio("a cold hit ratio", "< 0.5").await;
     // Notifications about target `cache`, waited for at most `secs`.
     let (h, p, a) = (&hook, &prom, &am);
     let notified = move |secs: u64, alertname: &'static str, status: &'static str| {
@@ -754,18 +764,21 @@ impl Sources {
         // writes), every command in the SLOWLOG, prefixed keys with and
         // without TTL for the key sampler, a Celery queue (a list, pushed
         // before the OOM) for the key checks, and a cache workload.
-        let redis = start_or_panic(
-            blocking(|| {
-                let redis = RedisServer::start(&[
+        let redis = start_prepared(
+            || {
+                RedisServer::start(&[
                     ("maxmemory", "4mb"),
                     ("maxmemory-policy", "noeviction"),
                     ("slowlog-log-slower-than", "0"),
-                ])?;
-                redis.command(&["RPUSH", "celery", "job-1", "job-2", "job-3"])?;
-                Ok(redis)
-            })
-            .await,
-        );
+                ])
+            },
+            |redis| {
+                redis
+                    .command(&["RPUSH", "celery", "job-1", "job-2", "job-3"])
+                    .map(drop)
+            },
+        )
+        .await;
         let url = redis.url();
         start_or_panic(blocking(move || fill_redis_until_oom(&url)).await);
         let cache_load = CacheWorkload::start(CacheTarget::Redis(redis.url()), Mode::Warm);
@@ -787,17 +800,9 @@ impl Sources {
         });
 
         // PostgreSQL, and PgBouncer in front of it.
-        let pg = start_or_panic(
-            blocking(|| {
-                let pg = PostgresServer::start(&[])?;
-                // Includes phase 3's trip_summary, which the workload's
-                // "job" refreshes (job freshness).
-                seed_postgres(&pg)?;
-                Ok(pg)
-            })
-            .await,
-        );
-        let pg = Arc::new(pg);
+        // The seed includes phase 3's trip_summary, which the workload's
+        // "job" refreshes (job freshness).
+        let pg = Arc::new(start_prepared(|| PostgresServer::start(&[]), seed_postgres).await);
         blocks.push(Block {
             kind: "postgres",
             toml: format!(
@@ -808,15 +813,12 @@ impl Sources {
             ),
         });
         let pg2 = pg.clone();
-        let bouncer = start_or_panic(
-            blocking(move || {
-                let bouncer = PgbouncerServer::start(&*pg2, &[])?;
-                // A client through the bouncer creates the pool.
-                bouncer.psql("app", "SELECT 1")?;
-                Ok(bouncer)
-            })
-            .await,
-        );
+        // A client through the bouncer creates the pool.
+        let bouncer = start_prepared(
+            move || PgbouncerServer::start(&*pg2, &[]),
+            |bouncer| bouncer.psql("app", "SELECT 1").map(drop),
+        )
+        .await;
         blocks.push(Block {
             kind: "pgbouncer",
             toml: format!(
@@ -832,20 +834,19 @@ impl Sources {
         let tmpdir = mariadb_tmp.path().display().to_string();
         let slow_log = mariadb_tmp.path().join("slow.log").display().to_string();
         let slow_log_setting = slow_log.clone();
-        let mariadb = start_or_panic(
-            blocking(move || {
-                let db = MariaDbServer::start(&[
+        let mariadb = start_prepared(
+            move || {
+                MariaDbServer::start(&[
                     ("performance_schema", "ON"),
                     ("tmpdir", tmpdir.as_str()),
                     ("slow_query_log", "1"),
                     ("long_query_time", "0"),
                     ("slow_query_log_file", slow_log_setting.as_str()),
-                ])?;
-                seed_mariadb(&db)?;
-                Ok(db)
-            })
-            .await,
-        );
+                ])
+            },
+            seed_mariadb,
+        )
+        .await;
         let mariadb = Arc::new(mariadb);
         blocks.push(Block {
             kind: "mysql",

@@ -18,8 +18,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use common::{
-    Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_values, config, poll_errors, polls, value,
-    wait_polls,
+    Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_value, assert_values, config, poll_errors,
+    polls, sample, value, wait_polls,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -308,15 +308,8 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     ];
     assert_values(&body, wanted);
     for check in ["database", "cache", "rate_limiter"] {
-        assert_eq!(
-            value(
-                &body,
-                "perfwatch_app_health_check_up",
-                &[("target", "api"), ("check", check)]
-            ),
-            Some(1.0),
-            "{check}"
-        );
+        let labels = [("target", "api"), ("check", check)];
+        assert_value(&body, "perfwatch_app_health_check_up", &labels, Some(1.0));
     }
     #[rustfmt::skip]
     let wanted: &[Expected] = &[
@@ -451,24 +444,14 @@ async fn latency_separates_first_and_repeated_requests() {
     assert_eq!(bucket("repeat", "0.25"), Some(n));
     assert_eq!(bucket("first", "300"), Some(n));
     assert_eq!(bucket("first", "+Inf"), Some(n));
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_app_requests_total",
-            &[
-                ("target", "bad-days"),
-                ("attempt", "repeat"),
-                ("result", "ok")
-            ]
-        ),
-        Some(n)
-    );
-    let first_sum = value(
-        &body,
-        "perfwatch_app_request_duration_seconds_sum",
-        &[("target", "bad-days"), ("attempt", "first")],
-    )
-    .unwrap();
+    let repeat_ok = [
+        ("target", "bad-days"),
+        ("attempt", "repeat"),
+        ("result", "ok"),
+    ];
+    assert_value(&body, "perfwatch_app_requests_total", &repeat_ok, Some(n));
+    let first = [("target", "bad-days"), ("attempt", "first")];
+    let first_sum = sample(&body, "perfwatch_app_request_duration_seconds_sum", &first);
     assert!(
         first_sum >= 0.3 * n,
         "sum {first_sum} for {n} cold requests"

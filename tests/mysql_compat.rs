@@ -25,9 +25,7 @@ use std::time::Duration;
 use sqlx::Connection;
 
 use common::peer::{PeerExporter, Scrape};
-use common::{
-    FAST, Perfwatch, config, promtool_check_metrics, promtool_report, start_db, wait_polls,
-};
+use common::{Perfwatch, promtool_check_metrics, promtool_report, start_db, wait_polls};
 
 /// Declared as gauges by perfwatch before the peer's families came.
 const GAUGES_BY_PERFWATCH: &[&str] = &[
@@ -185,14 +183,11 @@ async fn compare_run(db: &common::Db, peer_args: &[&str], target_extra: &str) ->
         "mysql_up 1",
     )
     .await;
-    let toml = config(
-        FAST,
-        &format!(
-            "[[mysql]]\nname = \"db\"\ndsn = \"mysql://root@127.0.0.1:{}/\"\n{target_extra}",
-            db.port()
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let pw = Perfwatch::start_fast(&format!(
+        "[[mysql]]\nname = \"db\"\ndsn = \"mysql://root@127.0.0.1:{}/\"\n{target_extra}",
+        db.port()
+    ))
+    .await;
     let before_body = wait_polls(&pw, "db", 2.0, Duration::from_secs(15)).await;
     let theirs_body = peer.body().await;
     let after_body = wait_polls(&pw, "db", 2.0, Duration::from_secs(15)).await;

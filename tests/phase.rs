@@ -54,16 +54,18 @@ clear_above = 0.75
     let pw = Perfwatch::start(&toml).await;
     let l = [("phase", "phase2"), ("trigger", "cache_hit_ratio")];
     // No lookups yet: the ratio is absent, so the trigger has no data.
-    pw.wait_for(Duration::from_secs(5), "no data", |b| {
-        (value(b, "perfwatch_phase_trigger_no_data", &l) == Some(1.0)).then_some(())
-    })
+    pw.wait_value(
+        Duration::from_secs(5),
+        "perfwatch_phase_trigger_no_data",
+        &l,
+        1.0,
+    )
     .await;
     // 1 hit : 9 misses → ratio 0.1.
     blocking(lookups(redis.url(), 10, 90)).await;
     let body = pw
-        .wait_for(Duration::from_secs(5), "value below threshold", |b| {
-            (value(b, "perfwatch_phase_trigger_value", &l).is_some_and(|v| v < 0.7))
-                .then(|| b.to_owned())
+        .wait_until(Duration::from_secs(5), "value below threshold", |b| {
+            value(b, "perfwatch_phase_trigger_value", &l).is_some_and(|v| v < 0.7)
         })
         .await;
     assert_eq!(
@@ -71,10 +73,8 @@ clear_above = 0.75
         Some(0.0),
         "not before `for`"
     );
-    let (_, took) = common::timed(pw.wait_for(Duration::from_secs(8), "active", |b| {
-        (value(b, "perfwatch_phase_trigger_active", &l) == Some(1.0)).then_some(())
-    }))
-    .await;
+    let active = "perfwatch_phase_trigger_active";
+    let (_, took) = common::timed(pw.wait_value(Duration::from_secs(8), active, &l, 1.0)).await;
     assert!(
         took >= Duration::from_millis(1200),
         "activated after only {took:?}"

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Expected, FAST, Perfwatch, assert_values, blocking, config, poll_errors, secret_file, start_pg,
-    value, wait_polls,
+    Expected, FAST, Perfwatch, assert_value, assert_values, blocking, config, poll_errors, sample,
+    secret_file, start_pg, start_pg_with, value, wait_polls,
 };
 use perfwatch_testbench::PostgresServer;
 use sqlx::{Connection, Executor};
@@ -153,29 +153,22 @@ async fn index_verdicts_and_missing_index_candidates_are_exact() {
         "app",
         "SELECT pg_relation_size('trip_created_idx') + pg_relation_size('trip_code_dup_idx')",
     );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_postgres_unused_index_bytes",
-            &[("target", "db"), ("datname", "app")]
-        ),
-        Some(wasted)
+    let app = [("target", "db"), ("datname", "app")];
+    assert_value(
+        &body,
+        "perfwatch_postgres_unused_index_bytes",
+        &app,
+        Some(wasted),
     );
     let size = psql_number(&pg, "app", "SELECT pg_relation_size('trip_created_idx')");
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_postgres_index_size_bytes",
-            &ix("trip_created_idx")
-        ),
-        Some(size)
-    );
-    let age = value(
+    let created_idx = ix("trip_created_idx");
+    assert_value(
         &body,
-        "perfwatch_postgres_stats_reset_age_seconds",
-        &[("target", "db"), ("datname", "app")],
-    )
-    .unwrap();
+        "perfwatch_postgres_index_size_bytes",
+        &created_idx,
+        Some(size),
+    );
+    let age = sample(&body, "perfwatch_postgres_stats_reset_age_seconds", &app);
     assert!((0.0..120.0).contains(&age), "stats age {age}");
 
     // Missing index: the big, sequentially scanned table only.
@@ -247,13 +240,12 @@ async fn max_tables_and_max_indexes_aggregate_the_rest_as_other() {
         .sum();
     assert_eq!(sum, total, "kept + other add up to every index");
     // The missing-index candidate is kept before bigger tables.
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_postgres_missing_index_candidate",
-            &[("relname", "event")]
-        ),
-        Some(1.0)
+    let event = [("relname", "event")];
+    assert_value(
+        &body,
+        "perfwatch_postgres_missing_index_candidate",
+        &event,
+        Some(1.0),
     );
     pw.stop().await;
 }
@@ -277,11 +269,14 @@ async fn saturation_is_exact_and_the_session_is_reused() {
         );
     }
     let l = [("source", "postgres"), ("target", "db")];
+    // 5 of 17 slots used.
     let body = pw
-        .wait_for(Duration::from_secs(10), "5 of 17 slots used", |b| {
-            (value(b, "perfwatch_pool_saturation_ratio", &l) == Some(5.0 / 17.0))
-                .then(|| b.to_owned())
-        })
+        .wait_value(
+            Duration::from_secs(10),
+            "perfwatch_pool_saturation_ratio",
+            &l,
+            5.0 / 17.0,
+        )
         .await;
     let t = [("target", "db")];
     #[rustfmt::skip]
@@ -502,28 +497,12 @@ async fn a_pg_monitor_role_works_and_missing_grants_degrade_not_kill() {
     ];
     assert_values(&body, wanted);
     assert!(value(&body, "pg_settings_max_connections", &t).is_some());
-    assert_eq!(
-        value(&body, "perfwatch_custom_query_value", &[("query", "trips")]),
-        Some(5000.0)
-    );
+    let trips = [("query", "trips")];
+    assert_value(&body, "perfwatch_custom_query_value", &trips, Some(5000.0));
     // No SELECT on event: that query's errors are counted, nothing else breaks.
-    assert!(
-        value(
-            &body,
-            "perfwatch_custom_query_errors_total",
-            &[("query", "events")]
-        )
-        .unwrap()
-            >= 1.0
-    );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_custom_query_value",
-            &[("query", "events")]
-        ),
-        None
-    );
+    let events = [("query", "events")];
+    assert!(sample(&body, "perfwatch_custom_query_errors_total", &events) >= 1.0);
+    assert_value(&body, "perfwatch_custom_query_value", &events, None);
     // Without pg_monitor: up, but flagged (other roles' sessions are hidden).
     let body = pw
         .wait_for(Duration::from_secs(10), "the plain role flagged", |b| {
@@ -638,10 +617,9 @@ async fn a_scrape_with_postgres_metrics_passes_promtool() {
 /// with the old password and fail with `auth` forever.
 #[tokio::test]
 async fn rotated_password_file_is_read_again_at_reconnect() {
-    let pg = blocking(|| {
-        let pg = start_pg(&[]);
-        // The role `rot` needs a password over TCP (first matching line
-        // wins); everyone else keeps the harness's trust.
+    // The role `rot` needs a password over TCP (first matching line wins);
+    // everyone else keeps the harness's trust.
+    let pg = start_pg_with(&[], |pg| {
         let hba = pg.data_dir().join("pg_hba.conf");
         let rest = std::fs::read_to_string(&hba).unwrap();
         std::fs::write(
@@ -651,7 +629,6 @@ async fn rotated_password_file_is_read_again_at_reconnect() {
         .unwrap();
         pg.psql("CREATE ROLE rot LOGIN PASSWORD 'first'; SELECT pg_reload_conf();")
             .unwrap();
-        pg
     })
     .await;
     let (_dir, pw_file) = secret_file("first");

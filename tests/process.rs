@@ -5,7 +5,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Perfwatch, value};
+use common::{Perfwatch, assert_value, sample, value};
 
 #[tokio::test]
 async fn matched_child_process_is_counted_with_its_memory() {
@@ -43,18 +43,12 @@ async fn matched_child_process_is_counted_with_its_memory() {
             .then(|| b.to_owned())
         })
         .await;
-    let rss = value(
-        &body,
-        "perfwatch_process_resident_memory_bytes",
-        &[("target", "workers")],
-    )
-    .unwrap();
+    let workers = [("target", "workers")];
+    let rss = sample(&body, "perfwatch_process_resident_memory_bytes", &workers);
     assert!(rss >= 64.0 * 1024.0 * 1024.0, "rss {rss}");
     assert!(rss < 128.0 * 1024.0 * 1024.0, "rss {rss}");
-    assert_eq!(
-        value(&body, "perfwatch_process_count", &[("target", "nothing")]),
-        Some(0.0)
-    );
+    let nothing = [("target", "nothing")];
+    assert_value(&body, "perfwatch_process_count", &nothing, Some(0.0));
     assert!(
         value(
             &body,

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{
-    Db, Expected, FAST, Perfwatch, assert_values, blocking, config, exec, polls,
-    promtool_check_metrics, start_db, start_pg, value, wait_polls,
+    Db, Expected, FAST, Perfwatch, assert_value, assert_values, blocking, config, exec, polls,
+    promtool_check_metrics, start_db, start_pg, start_pg_with, value, wait_polls,
 };
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::PostgresServer;
@@ -352,14 +352,11 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
 #[tokio::test]
 async fn pg_more_shapes_than_top_queries_go_to_other() {
     let pg = blocking(pg_server_with_app).await;
-    let toml = config(
-        FAST,
-        &format!(
-            "[[postgres]]\nname = \"pg\"\ndsn = \"{}\"\n[postgres.statements]\ntop_queries = 2\n",
-            pg.dsn()
-        ),
-    );
-    let pw = Perfwatch::start(&toml).await;
+    let pw = Perfwatch::start_fast(&format!(
+        "[[postgres]]\nname = \"pg\"\ndsn = \"{}\"\n[postgres.statements]\ntop_queries = 2\n",
+        pg.dsn()
+    ))
+    .await;
     wait_baseline(&pw, "pg").await;
     const N: usize = 4;
     let shapes = [0, 1, 2, 3, 4, 5];
@@ -376,14 +373,9 @@ async fn pg_more_shapes_than_top_queries_go_to_other() {
         classes.contains_key(&("app".to_owned(), "other".to_owned())),
         "{classes:?}"
     );
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_slow_queries_total",
-            &[("target", "pg"), ("db", "app")]
-        ),
-        Some((shapes.len() * N) as f64)
-    );
+    let app = [("target", "pg"), ("db", "app")];
+    let total = (shapes.len() * N) as f64;
+    assert_value(&body, "perfwatch_slow_queries_total", &app, Some(total));
     promtool_check_metrics(&body);
     pw.stop().await;
 }
@@ -393,12 +385,10 @@ async fn pg_without_the_extension_degrades_and_keeps_the_rest() {
     // Not preloaded. Database "postgres": no extension (the view is
     // missing); database "ext": the extension exists but the library is
     // not loaded.
-    let pg = blocking(|| {
-        let pg = start_pg(&[]);
+    let pg = start_pg_with(&[], |pg| {
         pg.create_database("ext").unwrap();
         pg.psql_in("ext", "CREATE EXTENSION pg_stat_statements")
             .unwrap();
-        pg
     })
     .await;
     let target = |name: &str, db: &str| {
@@ -659,9 +649,7 @@ async fn performance_schema_off_degrades_and_keeps_the_rest() {
     let pw = Perfwatch::start(&my_config(&db.server.dsn(), "")).await;
     let t = [("target", "my")];
     let body = pw
-        .wait_for(Duration::from_secs(20), "a poll", |b| {
-            (polls(b, "my") >= 2.0).then(|| b.to_owned())
-        })
+        .wait_until(Duration::from_secs(20), "a poll", |b| polls(b, "my") >= 2.0)
         .await;
     #[rustfmt::skip]
     let wanted: &[Expected] = &[

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, promtool_check_metrics, value};
+use common::{Perfwatch, assert_value, blocking, promtool_check_metrics, value};
 use perfwatch_testbench::{MariaDbServer, PostgresServer};
 
 /// These tests are CPU-heavy (thousands of rows per poll): one at a time,
@@ -325,13 +325,13 @@ async fn mariadb_5000_tables_stay_within_max_tables_and_max_indexes() {
         let got = sum(&with_label(&size, &format!("component=\"{component}\"")));
         assert_eq!(got, want, "{component}");
     }
-    assert_eq!(
-        value(
-            &body,
-            "perfwatch_mysql_tables_aggregated",
-            &[("target", "wide")]
-        ),
-        Some((TABLES - max_tables) as f64)
+    let aggregated = Some((TABLES - max_tables) as f64);
+    let wide = [("target", "wide")];
+    assert_value(
+        &body,
+        "perfwatch_mysql_tables_aggregated",
+        &wide,
+        aggregated,
     );
     assert_clean(&body, "perfwatch_mysql_section_errors_total", "section");
     pw.stop().await;

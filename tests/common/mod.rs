@@ -55,6 +55,11 @@ impl Perfwatch {
         }
     }
 
+    /// perfwatch polling `targets` (TOML tables) under [`FAST`] timing.
+    pub async fn start_fast(targets: &str) -> Self {
+        Self::start(&config(FAST, targets)).await
+    }
+
     /// Sends a request without a body to a path; returns status and body.
     async fn request(&self, method: reqwest::Method, path: &str) -> (u16, String) {
         let resp = self
@@ -95,6 +100,18 @@ impl Perfwatch {
         scrape_until(timeout, every, what, || self.scrape(), f).await
     }
 
+    /// Scrapes until `cond(body)` holds, or panics after `timeout` with the
+    /// last body; returns the scrape where it held.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        what: &str,
+        cond: impl Fn(&str) -> bool,
+    ) -> String {
+        self.wait_for(timeout, what, |b| cond(b).then(|| b.to_owned()))
+            .await
+    }
+
     /// Scrapes until `perfwatch_target_up{target}` is `want`, or panics
     /// after `timeout`; returns that scrape.
     pub async fn wait_up(&self, target: &str, want: f64, timeout: Duration) -> String {
@@ -113,10 +130,8 @@ impl Perfwatch {
         want: f64,
     ) -> String {
         let what = format!("{name}{labels:?} = {want}");
-        self.wait_for(timeout, &what, |b| {
-            (value(b, name, labels) == Some(want)).then(|| b.to_owned())
-        })
-        .await
+        self.wait_until(timeout, &what, |b| value(b, name, labels) == Some(want))
+            .await
     }
 
     /// Stops perfwatch and waits for it.
@@ -174,6 +189,13 @@ pub fn value(body: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         })
 }
 
+/// The value of the sample `name{labels}` (see [`value`]), which the test
+/// needs to exist: panics naming the series when the scrape has none.
+#[track_caller]
+pub fn sample(body: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    value(body, name, labels).unwrap_or_else(|| panic!("no sample {name}{labels:?}"))
+}
+
 /// `Some(())` when `perfwatch_target_up` and the kind's peer up gauge
 /// (`redis_up`, `pg_up`, `mysql_up`) of `target` both read `want`: on a
 /// killed server they move together.
@@ -191,8 +213,15 @@ pub type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], Option<f64>);
 #[track_caller]
 pub fn assert_values(body: &str, rows: &[Expected]) {
     for (name, labels, want) in rows {
-        assert_eq!(value(body, name, labels), *want, "{name}{labels:?}");
+        assert_value(body, name, labels, *want);
     }
+}
+
+/// Asserts `value(body, name, labels) == want`, naming the series on
+/// failure: one row of [`assert_values`].
+#[track_caller]
+pub fn assert_value(body: &str, name: &str, labels: &[(&str, &str)], want: Option<f64>) {
+    assert_eq!(value(body, name, labels), want, "{name}{labels:?}");
 }
 
 /// `perfwatch_poll_errors_total{target, reason}`.
@@ -386,6 +415,21 @@ pub fn start_pg(settings: &[(&str, &str)]) -> perfwatch_testbench::PostgresServe
     perfwatch_testbench::PostgresServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Starts a throwaway PostgreSQL with `settings` off the async runtime and
+/// prepares it there with `set_up` (databases, roles, files); panics with
+/// the harness's reason if it cannot start.
+pub async fn start_pg_with(
+    settings: &'static [(&'static str, &'static str)],
+    set_up: impl FnOnce(&perfwatch_testbench::PostgresServer) + Send + 'static,
+) -> perfwatch_testbench::PostgresServer {
+    blocking(move || {
+        let pg = start_pg(settings);
+        set_up(&pg);
+        pg
+    })
+    .await
+}
+
 /// Starts a throwaway Redis with `settings`; panics with the harness's
 /// reason if it cannot.
 pub fn start_redis(settings: &[(&str, &str)]) -> perfwatch_testbench::RedisServer {
@@ -427,6 +471,42 @@ pub fn once(config: &str) -> std::process::Output {
         .arg(format!("--config.file={}", path.display()))
         .output()
         .unwrap()
+}
+
+/// The Redis URL config/quickstart.toml ships with, quoted as it stands
+/// there: a Redis on this host's default port.
+const QUICKSTART_REDIS_URL: &str = "\"redis://127.0.0.1:6379/0\"";
+
+/// `quickstart` (the quickstart config's text as shipped) pointed at the
+/// Redis at `redis_url`, only that URL rewritten. Asserts first that the
+/// text names the default local Redis exactly once, so that nothing else in
+/// it still points there.
+#[track_caller]
+pub fn quickstart_pointed_at(quickstart: &str, redis_url: &str) -> String {
+    assert_eq!(
+        quickstart.matches(QUICKSTART_REDIS_URL).count(),
+        1,
+        "{quickstart}"
+    );
+    quickstart.replace(QUICKSTART_REDIS_URL, &format!("\"{redis_url}\""))
+}
+
+/// Asserts that `out`, a `perfwatch once` of the quickstart config (`what`
+/// says which run, for the failure message), succeeded and found the
+/// config's Redis target `cache` up; returns its stdout.
+#[track_caller]
+pub fn assert_quickstart_cache_up(what: &str, out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("perfwatch_target_up{collector=\"redis\",target=\"cache\"} 1"),
+        "{text}"
+    );
+    text
 }
 
 /// `GET path` over HTTP/1.1 to `host`, with basic auth when `credentials`

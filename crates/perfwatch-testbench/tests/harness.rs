@@ -97,23 +97,98 @@ fn timed<T>(label: &str, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// A harness server type as the lifecycle tests start and first check it:
+/// the port it took, the address it hands to clients, and a probe through
+/// the real client (or a raw socket), not through the harness's own helpers.
+trait Probed: Sized {
+    /// The server's name in timings and failure messages.
+    const NAME: &str;
+    /// The service's well-known port, which a throwaway server must never
+    /// take (a real server on the machine may own it).
+    const DEFAULT_PORT: u16;
+    /// What the probe gets back from a server that answers.
+    const ANSWER: &str;
+    /// How long the first probe may take (a client program starts for it).
+    const FIRST_PROBE: Duration;
+    /// Starts a throwaway server with `settings`.
+    fn start(settings: &[(&str, &str)]) -> Result<Self, HarnessError>;
+    /// The port the harness chose.
+    fn chosen_port(&self) -> u16;
+    /// The URL or DSN the harness gives clients.
+    fn address(&self) -> String;
+    /// The address a server on `port` must give.
+    fn expected_address(port: u16) -> String;
+    /// The probe's reply from 127.0.0.1:`port` within `timeout`, or `None`.
+    fn probe(&self, port: u16, timeout: Duration) -> Option<String>;
+}
+
+/// Implements [`Probed`] for a server type from what differs between them:
+/// its name, default port, the probe's answer and first timeout (seconds),
+/// the accessor giving its address, the address expected on a port, and the
+/// probe.
+macro_rules! impl_probed {
+    ($server:ty, $name:literal, $default_port:literal, $answer:literal, $first_probe_secs:literal,
+     $address:ident, $expected_address:expr, $probe:expr) => {
+        impl Probed for $server {
+            const NAME: &str = $name;
+            const DEFAULT_PORT: u16 = $default_port;
+            const ANSWER: &str = $answer;
+            const FIRST_PROBE: Duration = Duration::from_secs($first_probe_secs);
+            fn start(settings: &[(&str, &str)]) -> Result<Self, HarnessError> {
+                <$server>::start(settings)
+            }
+            fn chosen_port(&self) -> u16 {
+                self.port()
+            }
+            fn address(&self) -> String {
+                self.$address()
+            }
+            fn expected_address(port: u16) -> String {
+                let expected: fn(u16) -> String = $expected_address;
+                expected(port)
+            }
+            fn probe(&self, port: u16, timeout: Duration) -> Option<String> {
+                let probe: fn(&Self, u16, Duration) -> Option<String> = $probe;
+                probe(self, port, timeout)
+            }
+        }
+    };
+}
+
+impl_probed! { RedisServer, "redis", 6379, "+PONG", 5, url,
+|port| format!("redis://127.0.0.1:{port}/0"), |_, port, timeout| raw_ping(port, timeout) }
+impl_probed! { PostgresServer, "postgres", 5432, "1\n", 10, dsn,
+|port| format!("postgres://postgres@127.0.0.1:{port}/postgres"), psql_select_1 }
+impl_probed! { MariaDbServer, "mariadb", 3306, "1\n", 10, dsn,
+|port| format!("mysql://root@127.0.0.1:{port}/"), |_, port, timeout| mariadb_select_1(port, timeout) }
+
+/// Starts a server of type `S` with `settings` (timed) and makes the first
+/// checks of every lifecycle test: it is not on its service's default port,
+/// its address names the port it took, and the probe gets its answer.
+/// Returns the server and its port.
+#[track_caller]
+fn start_checked<S: Probed>(settings: &[(&str, &str)]) -> (S, u16) {
+    let server = timed(&format!("{} start", S::NAME), || {
+        S::start(settings).unwrap_or_else(|e| panic!("start {}: {e}", S::NAME))
+    });
+    let port = server.chosen_port();
+    assert_ne!(port, S::DEFAULT_PORT, "must not use the default port");
+    assert_eq!(server.address(), S::expected_address(port));
+    assert_eq!(
+        server.probe(port, S::FIRST_PROBE).as_deref(),
+        Some(S::ANSWER)
+    );
+    (server, port)
+}
+
 // ---------------------------------------------------------------------------
 // Redis
 // ---------------------------------------------------------------------------
 
 #[test]
 fn redis_lifecycle() {
-    let mut redis = timed("redis start", || {
-        RedisServer::start(&[("maxmemory", "2mb"), ("maxmemory-policy", "allkeys-lru")])
-            .expect("start redis")
-    });
-    let port = redis.port();
-    assert_ne!(port, 6379, "must not use the default port");
-    assert_eq!(redis.url(), format!("redis://127.0.0.1:{port}/0"));
-    assert_eq!(
-        raw_ping(port, Duration::from_secs(5)).as_deref(),
-        Some("+PONG")
-    );
+    let (mut redis, port) =
+        start_checked::<RedisServer>(&[("maxmemory", "2mb"), ("maxmemory-policy", "allkeys-lru")]);
     assert_eq!(
         redis.command(&["CONFIG", "GET", "maxmemory"]).unwrap(),
         "maxmemory\n2097152"
@@ -303,26 +378,13 @@ fn psql_select_1(pg: &PostgresServer, port: u16, timeout: Duration) -> Option<St
 
 #[test]
 fn postgres_lifecycle() {
-    let mut pg = timed("postgres start (initdb + start)", || {
-        PostgresServer::start(&[
-            ("max_connections", "20"),
-            ("shared_preload_libraries", "pg_stat_statements"),
-            ("log_min_duration_statement", "0"),
-            ("logging_collector", "on"),
-            ("log_destination", "stderr,csvlog,jsonlog"),
-        ])
-        .expect("start postgres")
-    });
-    let port = pg.port();
-    assert_ne!(port, 5432, "must not use the default port");
-    assert_eq!(
-        pg.dsn(),
-        format!("postgres://postgres@127.0.0.1:{port}/postgres")
-    );
-    assert_eq!(
-        psql_select_1(&pg, port, Duration::from_secs(10)).as_deref(),
-        Some("1\n")
-    );
+    let (mut pg, port) = start_checked::<PostgresServer>(&[
+        ("max_connections", "20"),
+        ("shared_preload_libraries", "pg_stat_statements"),
+        ("log_min_duration_statement", "0"),
+        ("logging_collector", "on"),
+        ("log_destination", "stderr,csvlog,jsonlog"),
+    ]);
     assert_eq!(pg.psql("show max_connections").unwrap(), "20\n");
     assert_eq!(pg.psql("show fsync").unwrap(), "off\n");
     assert_eq!(pg.psql("show listen_addresses").unwrap(), "127.0.0.1\n");
@@ -446,22 +508,12 @@ fn mariadb_select_1(port: u16, timeout: Duration) -> Option<String> {
 
 #[test]
 fn mariadb_lifecycle() {
-    let mut db = timed("mariadb start (install-db + start)", || {
-        MariaDbServer::start(&[
-            ("slow_query_log", "1"),
-            ("long_query_time", "0"),
-            ("performance_schema", "ON"),
-            ("max_connections", "20"),
-        ])
-        .expect("start mariadb")
-    });
-    let port = db.port();
-    assert_ne!(port, 3306, "must not use the default port");
-    assert_eq!(db.dsn(), format!("mysql://root@127.0.0.1:{port}/"));
-    assert_eq!(
-        mariadb_select_1(port, Duration::from_secs(10)).as_deref(),
-        Some("1\n")
-    );
+    let (mut db, port) = start_checked::<MariaDbServer>(&[
+        ("slow_query_log", "1"),
+        ("long_query_time", "0"),
+        ("performance_schema", "ON"),
+        ("max_connections", "20"),
+    ]);
     assert_eq!(
         db.sql("select @@max_connections, @@performance_schema, @@slow_query_log")
             .unwrap(),
