@@ -192,14 +192,15 @@ pub struct PgParser {
     /// Quotes seen in the record so far: odd means a quoted field is still
     /// open.
     csv_quotes: usize,
-    /// A record longer than `csv_buffer` keeps, read as it streams.
-    csv_stream: Option<CsvStream>,
+    /// A record longer than `csv_buffer` keeps, read as it streams (boxed:
+    /// rare, and the parser stays small).
+    csv_stream: Option<Box<CsvStream>>,
     /// A record was cut inside a quoted field and closed by force: its other
     /// lines are skipped up to the next line that starts a record.
     csv_resync: bool,
     /// A json line longer than the cap whose message string goes on in the
-    /// next pieces.
-    long: Option<LongJson>,
+    /// next pieces (boxed: rare).
+    long: Option<Box<LongJson>>,
     /// Events completed and not handed out yet: a long line's event
     /// completes when the next line shows it ended, and that line may
     /// complete its own (one goes out a call, see [`PgParser::flush`]).
@@ -372,18 +373,15 @@ impl PgParser {
     /// The message string of a long json line goes on in `piece`.
     fn more_json(&mut self, piece: &str) {
         let cap = self.max_query_bytes;
-        let (
-            Some(LongJson {
-                text,
-                stderr,
-                after_newline,
-            }),
-            Some(m),
-        ) = (&mut self.long, &mut self.pending)
-        else {
+        let (Some(long), Some(m)) = (&mut self.long, &mut self.pending) else {
             self.long = None;
             return;
         };
+        let LongJson {
+            text,
+            stderr,
+            after_newline,
+        } = &mut **long;
         let closed = if *stderr {
             text.feed(piece, &mut |t| m.append_stderr(t, cap, after_newline))
         } else {
@@ -416,11 +414,11 @@ impl PgParser {
             return self.message(m);
         }
         self.pending = Some(m);
-        self.long = Some(LongJson {
+        self.long = Some(Box::new(LongJson {
             text,
             stderr: false,
             after_newline: false,
-        });
+        }));
         None
     }
 
@@ -565,11 +563,11 @@ impl PgParser {
             }
             return None;
         }
-        self.long = Some(LongJson {
+        self.long = Some(Box::new(LongJson {
             text: string,
             stderr: true,
             after_newline: first.ends_with('\n'),
-        });
+        }));
         None
     }
 
@@ -704,11 +702,11 @@ impl PgParser {
         if cut || self.csv_buffer.len() + line.len() >= self.max_query_bytes {
             // A record longer than the cap (its message may be): read as it
             // streams, the message through the statement reader, bounded.
-            let mut stream = CsvStream {
+            let mut stream = Box::new(CsvStream {
                 record: CsvRecord::new(),
                 awaiting_more: false,
                 head: String::new(),
-            };
+            });
             let buffered = std::mem::take(&mut self.csv_buffer);
             self.csv_quotes = 0;
             if open {
@@ -794,7 +792,7 @@ impl PgParser {
 
     /// After a line of a streamed record (`cut`: it reached the cap): the
     /// record goes on (in quotes, or pieces may come), or it ended there.
-    fn keep_csv_record(&mut self, mut stream: CsvStream, cut: bool) {
+    fn keep_csv_record(&mut self, mut stream: Box<CsvStream>, cut: bool) {
         stream.awaiting_more = cut;
         if cut || stream.record.in_quotes() {
             self.csv_stream = Some(stream);
@@ -805,7 +803,7 @@ impl PgParser {
 
     /// A streamed record ended (`cut`: where it was cut, before its end):
     /// its message's event, if not out yet.
-    fn end_csv_record(&mut self, mut stream: CsvStream, cut: bool) {
+    fn end_csv_record(&mut self, mut stream: Box<CsvStream>, cut: bool) {
         if !cut {
             // The newline that ends it closes an unquoted last field.
             self.csv_feed(&mut stream, "\n");
