@@ -75,6 +75,14 @@ fn class(e: &SlowEvent) -> (String, f64, bool) {
     (fingerprint(&e.query), e.duration * 1000.0, e.truncated)
 }
 
+/// Like [`class`], but a truncated event shows the first `n` bytes of its
+/// kept text instead (the class of a cut literal is not the statement's).
+fn class_or_start(e: &SlowEvent, n: usize) -> (String, f64, bool) {
+    let (class, ms, cut) = class(e);
+    let shown = if cut { e.query[..n].to_owned() } else { class };
+    (shown, ms, cut)
+}
+
 #[test]
 fn long_updates_with_other_literals_make_one_class() {
     // (a) 20 UPDATEs, each longer than the cap, literals with quotes,
@@ -238,11 +246,7 @@ fn a_long_line_and_the_line_after_it() {
             let mut p = PgParser::new(format, None, cap).unwrap();
             let got: Vec<_> = feed(&mut p, &log, cap, 8192, *pieces)
                 .iter()
-                .map(|e| {
-                    let (class, ms, cut) = class(e);
-                    let shown = if cut { e.query[..26].to_owned() } else { class };
-                    (shown, ms, cut)
-                })
+                .map(|e| class_or_start(e, 26))
                 .collect();
             let want = vec![
                 (want.0.to_owned(), want.1, want.2),
@@ -357,11 +361,7 @@ fn long_csv_lines_that_are_no_record_do_not_swallow_the_next() {
         let mut p = PgParser::new(PgFormat::Csv, None, 4096).unwrap();
         let got: Vec<_> = feed(&mut p, &log, 4096, 1000, true)
             .iter()
-            .map(|e| {
-                let (class, ms, cut) = class(e);
-                let shown = if cut { e.query[..16].to_owned() } else { class };
-                (shown, ms, cut)
-            })
+            .map(|e| class_or_start(e, 16))
             .collect();
         assert_eq!(got, want, "{log:.80}");
         assert_eq!(p.unrecognized.lines, unrecognized, "{log:.80}");
