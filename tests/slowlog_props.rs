@@ -6,11 +6,12 @@
 //!     lines, rename + create, copytruncate, delete + recreate and restarts
 //!     from the saved position: every complete line handed out exactly once,
 //!     in order;
-//! (c) a 100 MB single statement (in a MySQL slow log, a PostgreSQL jsonlog
-//!     and a csvlog) and random binary input through the whole collector: no
-//!     panic, the event counted with its timing and its text reported cut,
-//!     and the process's RSS bounded (measured in a child process so the
-//!     other tests' allocations do not blur it).
+//! (c) a 100 MB single statement (in a MySQL slow log, a PostgreSQL jsonlog,
+//!     csvlog, CloudNativePG and Cloud SQL log) and random binary input
+//!     through the whole collector: no panic, the event counted with its
+//!     timing and the class of the whole statement, and the process's RSS
+//!     bounded (measured in a child process so the other tests' allocations
+//!     do not blur it).
 
 mod common;
 
@@ -97,6 +98,13 @@ const FRAGMENTS: &[&str] = &[
     "{\"logger\":\"postgres\",\"record\":{\"error_severity\":\"LOG\",\"process_id\":\"7\",\"message\":\"duration: ",
     "{\"severity\":\"INFO\",\"textPayload\":\"2024-01-01 10:00:00.123 UTC [4]: [1-1] db=d,user=u LOG:  duration: ",
     "\\n\\t",
+    // JSON escapes (long lines decode them as they stream), whole or in part.
+    "\\u00e9",
+    "\\ud83d\\ude00",
+    "\\ud83d",
+    "\\u00",
+    "\\\"",
+    "\\",
     "[{",
     "},",
     "nan",
@@ -133,10 +141,12 @@ fn feed_all(lines: &[String], max: usize) {
             }
             events.extend(p.line(&line[..cut]));
             for piece in line.as_bytes()[cut..].chunks(7) {
-                p.more(&String::from_utf8_lossy(piece));
+                events.extend(p.more(&String::from_utf8_lossy(piece)));
             }
         }
-        events.extend(p.flush());
+        while let Some(e) = p.flush() {
+            events.push(e);
+        }
         let _ = p.unrecognized();
     }
     let mut mysql = MysqlParser::new(max);
@@ -162,7 +172,9 @@ fn feed_all(lines: &[String], max: usize) {
     }
     events.extend(mysql.flush());
     for p in &mut pgs {
-        events.extend(p.flush());
+        while let Some(e) = p.flush() {
+            events.push(e);
+        }
     }
     for e in &events {
         assert!(
@@ -247,7 +259,7 @@ proptest! {
                 let read = read_gz(&path, max, &mut |text, _, more| {
                     let _ = p.piece(text, more);
                 });
-                let _ = p.flush();
+                while p.flush().is_some() {}
                 if name == "whole.gz" {
                     prop_assert!(read.is_ok(), "{read:?}");
                 }
@@ -506,6 +518,25 @@ fn json_event(f: &mut File, ms: &str, query: &str) {
     .unwrap();
 }
 
+/// The head of a CloudNativePG line, up to its message's text.
+const CNPG_HEAD: &str = r#"{"level":"info","logger":"postgres","msg":"record","record":{"user_name":"app","database_name":"shop","process_id":"42","error_severity":"LOG","message":"duration: "#;
+
+fn cnpg_event(f: &mut File, ms: &str, query: &str) {
+    writeln!(f, r#"{CNPG_HEAD}{ms} ms  statement: {query}"}}}}"#).unwrap();
+}
+
+/// The head of a Cloud SQL line, up to its message's text.
+const CLOUDSQL_HEAD: &str = r#"{"insertId":"1","textPayload":"2026-11-22 03:00:00.000 UTC [42]: [1-1] db=shop,user=app LOG:  duration: "#;
+const CLOUDSQL_TAIL: &str = r#"","timestamp":"2026-11-22T03:00:00Z"}"#;
+
+fn cloudsql_event(f: &mut File, ms: &str, query: &str) {
+    writeln!(
+        f,
+        "{CLOUDSQL_HEAD}{ms} ms  statement: {query}{CLOUDSQL_TAIL}"
+    )
+    .unwrap();
+}
+
 fn small_event(f: &mut File, secs: &str, query: &str) {
     write!(
         f,
@@ -548,11 +579,20 @@ async fn huge_statement_and_binary_input() {
     let csv_log = dir.path().join("postgresql.csv");
     let mut c = File::create(&csv_log).unwrap();
     csv_event(&mut c, "100.000", "select 0");
+    // And in CloudNativePG's and Cloud SQL's JSON lines.
+    let cnpg_log = dir.path().join("cnpg.json");
+    let mut n = File::create(&cnpg_log).unwrap();
+    cnpg_event(&mut n, "100.000", "select 0");
+    let cloudsql_log = dir.path().join("cloudsql.json");
+    let mut g = File::create(&cloudsql_log).unwrap();
+    cloudsql_event(&mut g, "100.000", "select 0");
     let mut toml = String::from("[global]\ninterval = \"500ms\"\ntimeout = \"450ms\"\n");
     for (name, format, path) in [
         ("big", "mysql", &log),
         ("bigjson", "postgres-json", &json_log),
         ("bigcsv", "postgres-csv", &csv_log),
+        ("bigcnpg", "postgres-cnpg", &cnpg_log),
+        ("bigcloudsql", "postgres-cloudsql", &cloudsql_log),
     ] {
         toml.push_str(&format!(
             "[[slowlog]]\nname = \"{name}\"\nformat = \"{format}\"\npath = \"{}\"\nstart_at = \"beginning\"\nidle_flush = \"300ms\"\nmax_line_bytes = {MAX_LINE}\n",
@@ -563,7 +603,7 @@ async fn huge_statement_and_binary_input() {
     let events = |n: f64| {
         move |b: &str| (sum_of(b, "perfwatch_slow_queries_total", None) == n).then(|| b.to_owned())
     };
-    pw.wait_for(Duration::from_secs(10), "4 events", events(4.0))
+    pw.wait_for(Duration::from_secs(10), "6 events", events(6.0))
         .await;
     // Warm up the scrape path, then take the baseline.
     for _ in 0..5 {
@@ -586,38 +626,57 @@ async fn huge_statement_and_binary_input() {
         })
     };
 
-    // One 100 MB statement on a single line.
-    write!(
-        f,
-        "{EVENT_HEAD}# Query_time: 12.500000  Lock_time: 0.250000 Rows_sent: 0  Rows_examined: 9\nSET timestamp=2;\n{HUGE_START}"
-    )
-    .unwrap();
-    for _ in 0..HUGE / chunk.len() {
-        f.write_all(&chunk).unwrap();
+    // One 100 MB statement on a single line, in each log: (file, the line
+    // up to the statement, its end after the statement, the next event).
+    type HugeLine<'a> = (&'a mut File, String, String, &'a dyn Fn(&mut File));
+    let huge: [HugeLine<'_>; 5] = [
+        (
+            &mut f,
+            format!(
+                "{EVENT_HEAD}# Query_time: 12.500000  Lock_time: 0.250000 Rows_sent: 0  Rows_examined: 9\nSET timestamp=2;\n"
+            ),
+            "');\n".into(),
+            &|f| small_event(f, "0.500000", "select 1"),
+        ),
+        (
+            &mut j,
+            r#"{"timestamp":"2026-11-22 03:00:00.000 UTC","user":"app","dbname":"shop","pid":42,"error_severity":"LOG","message":"duration: 12500.000 ms  statement: "#.into(),
+            "')\"}\n".into(),
+            &|f| json_event(f, "500.000", "select 1"),
+        ),
+        (
+            &mut c,
+            format!("{CSV_HEAD}12500.000 ms  statement: "),
+            format!("')\n-- a \"\"quoted\"\" line ' \n-- more{CSV_TAIL}\n"),
+            &|f| csv_event(f, "500.000", "select 1"),
+        ),
+        (
+            &mut n,
+            format!("{CNPG_HEAD}12500.000 ms  statement: "),
+            "')\"}}\n".into(),
+            &|f| cnpg_event(f, "500.000", "select 1"),
+        ),
+        (
+            &mut g,
+            format!("{CLOUDSQL_HEAD}12500.000 ms  statement: "),
+            format!("'){CLOUDSQL_TAIL}\n"),
+            &|f| cloudsql_event(f, "500.000", "select 1"),
+        ),
+    ];
+    for (file, head, tail, next) in huge {
+        write!(file, "{head}{HUGE_START}").unwrap();
+        for _ in 0..HUGE / chunk.len() {
+            file.write_all(&chunk).unwrap();
+        }
+        file.write_all(tail.as_bytes()).unwrap();
+        next(file);
+        file.flush().unwrap();
     }
-    f.write_all(b"');\n").unwrap();
-    small_event(&mut f, "0.500000", "select 1");
-    f.flush().unwrap();
-    write!(
-        j,
-        r#"{{"timestamp":"2026-11-22 03:00:00.000 UTC","user":"app","dbname":"shop","pid":42,"error_severity":"LOG","message":"duration: 12500.000 ms  statement: {HUGE_START}"#
-    )
-    .unwrap();
-    for _ in 0..HUGE / chunk.len() {
-        j.write_all(&chunk).unwrap();
-    }
-    j.write_all(b"')\"}\n").unwrap();
-    json_event(&mut j, "500.000", "select 1");
-    write!(c, "{CSV_HEAD}12500.000 ms  statement: {HUGE_START}").unwrap();
-    for _ in 0..HUGE / chunk.len() {
-        c.write_all(&chunk).unwrap();
-    }
-    write!(c, "')\n-- a \"\"quoted\"\" line ' \n-- more{CSV_TAIL}\n").unwrap();
-    csv_event(&mut c, "500.000", "select 1");
     let body = pw
-        .wait_for(Duration::from_secs(60), "10 events", events(10.0))
+        .wait_for(Duration::from_secs(120), "16 events", events(16.0))
         .await;
-    for target in ["big", "bigjson", "bigcsv"] {
+    let targets = ["big", "bigjson", "bigcsv", "bigcnpg", "bigcloudsql"];
+    for target in targets {
         let l = [("target", target)];
         let v = |name| common::value(&body, name, &l).unwrap_or(-1.0);
         let sum = sum_of(
@@ -628,14 +687,12 @@ async fn huge_statement_and_binary_input() {
         let want = if target == "big" { 13.2 } else { 13.1 };
         assert!((sum - want).abs() < 1e-6, "{target}: total time {sum}");
         assert_eq!(v("perfwatch_slowlog_long_lines_total"), 1.0, "{target}");
-        // The MySQL and stderr parsers digest a statement of any size as it
-        // streams (issue 16); csvlog and jsonlog lines are still cut at
-        // max_line_bytes, and say so.
-        let cut = if target == "big" { 0.0 } else { 1.0 };
+        // Every layout digests a statement of any size as it streams (issue
+        // 16): read whole, it is not truncated.
         assert_eq!(
             v("perfwatch_slowlog_truncated_events_total"),
-            cut,
-            "{target}: the 100 MB statement's text is reported as cut or not"
+            0.0,
+            "{target}: the 100 MB statement is read whole"
         );
         let bytes = v("perfwatch_slowlog_bytes_read_total");
         assert!(bytes > HUGE as f64, "{target}: read it all: {bytes}");
@@ -646,27 +703,36 @@ async fn huge_statement_and_binary_input() {
         Some("big"),
     );
     assert!((lock - 0.25).abs() < 1e-6, "lock time {lock}");
-    // Its class has the 12.5 s event: for MySQL the whole statement's
-    // (`insert into t values(?+)`; csv/json: the text cut at max_line_bytes,
-    // whose time is in the totals above).
+    // Its class has the 12.5 s event in every layout: the whole
+    // statement's (`insert into t values(?+)`; csvlog's goes on after the
+    // long line, with its comment lines).
     assert_eq!(
         fingerprint(&format!("{HUGE_START}x')")),
         "insert into t values(?+)"
     );
-    let whole = fingerprint_id("insert into t values(?+)");
-    assert_eq!(
-        common::value(
-            &body,
-            "perfwatch_slow_query_duration_seconds_sum",
-            &[("target", "big"), ("fingerprint", &whole)]
-        ),
-        Some(12.5),
-        "{}",
-        body.lines()
-            .filter(|l| l.starts_with("perfwatch_slow_query_fingerprint_info"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    let csv_whole = fingerprint(&format!(
+        "{HUGE_START}x')\n-- a \"quoted\" line ' \n-- more"
+    ));
+    for target in targets {
+        let class = if target == "bigcsv" {
+            &csv_whole
+        } else {
+            "insert into t values(?+)"
+        };
+        assert_eq!(
+            common::value(
+                &body,
+                "perfwatch_slow_query_duration_seconds_sum",
+                &[("target", target), ("fingerprint", &fingerprint_id(class))]
+            ),
+            Some(12.5),
+            "{target}: {class}\n{}",
+            body.lines()
+                .filter(|l| l.starts_with("perfwatch_slow_query_fingerprint_info"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
 
     // Random binary garbage (unrecognized lines, or lines of the statement
     // before it while that one is open), then a good event.
@@ -676,7 +742,7 @@ async fn huge_statement_and_binary_input() {
     small_event(&mut f, "2.000000", "select 2");
     f.flush().unwrap();
     let body = pw
-        .wait_for(Duration::from_secs(60), "11 events", events(11.0))
+        .wait_for(Duration::from_secs(60), "17 events", events(17.0))
         .await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let peak = sampler.join().unwrap();
@@ -693,8 +759,8 @@ async fn huge_statement_and_binary_input() {
     );
     assert!((sum - 15.2).abs() < 1e-6, "total time {sum}");
     // Bounded: a few MB over what max_line_bytes allows, never the statement.
-    // Three targets, each holding at most a few copies of a cut line.
-    let allowed_kib = 3 * (MAX_LINE / 1024) as u64 * 4 + 8 * 1024;
+    // Five targets, each holding at most a few copies of a cut line.
+    let allowed_kib = targets.len() as u64 * (MAX_LINE / 1024) as u64 * 4 + 8 * 1024;
     assert!(
         growth_kib <= allowed_kib,
         "RSS grew by {growth_kib} KiB (allowed {allowed_kib} KiB) reading a 100 MB statement"

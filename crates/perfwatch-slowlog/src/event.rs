@@ -20,8 +20,16 @@ pub struct SlowEvent {
     /// 1 unless the server sampled (Percona `Log_slow_rate_limit`): each logged
     /// event then stands for this many.
     pub sample_rate: u32,
-    /// Statement text (possibly truncated).
+    /// Statement text: a bounded sample with the fingerprint of the whole
+    /// statement. A statement longer than the cap (`max_line_bytes`) is
+    /// read as it streams and reduced (a long literal to its quotes, a long
+    /// list of literals to `(?)`), so its class is right whatever its size.
     pub query: String,
-    /// Whether the text was cut at the configured cap.
+    /// Whether text the fingerprint needed was lost: the line was cut
+    /// without its rest (the log or a reader cut it), or the statement
+    /// could not be reduced within the cap. The event (count, timing) is
+    /// still counted; its class is that of the text kept. A statement read
+    /// whole and reduced is not truncated: its kept sample is shorter than
+    /// the statement, its class is not wrong.
     pub truncated: bool,
 }

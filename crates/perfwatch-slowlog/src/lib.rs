@@ -29,6 +29,7 @@ pub mod histogram;
 pub mod mysql;
 pub mod parser;
 pub mod postgres;
+mod quoted;
 pub mod report;
 pub mod statement;
 pub mod tail;

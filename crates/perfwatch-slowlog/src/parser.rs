@@ -147,10 +147,15 @@ impl LogParser {
     }
 
     /// Feeds the next piece of the last line, when it was longer than the
-    /// tailer's `max_line` ([`crate::tail::Tailer::read_pieces`]).
-    pub fn more(&mut self, piece: &str) {
+    /// tailer's `max_line` ([`crate::tail::Tailer::read_pieces`]); returns an
+    /// event it completed (PostgreSQL json and csv lines: the message string
+    /// ended in it).
+    pub fn more(&mut self, piece: &str) -> Option<SlowEvent> {
         match self {
-            Self::Mysql(p) => p.more(piece),
+            Self::Mysql(p) => {
+                p.more(piece);
+                None
+            }
             Self::Pg(p) => p.more(piece),
         }
     }
@@ -159,8 +164,7 @@ impl LogParser {
     /// hands them out.
     pub fn piece(&mut self, text: &str, more: bool) -> Option<SlowEvent> {
         if more {
-            self.more(text);
-            None
+            self.more(text)
         } else {
             self.line(text)
         }
@@ -175,6 +179,7 @@ impl LogParser {
     }
 
     /// Completes the event being assembled (end of input, idle timeout).
+    /// One event a call: call it until it returns `None`.
     pub fn flush(&mut self) -> Option<SlowEvent> {
         match self {
             Self::Mysql(p) => p.flush(),

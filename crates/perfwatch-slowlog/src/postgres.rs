@@ -9,13 +9,27 @@
 //! so they are not counted (they would triple-count every prepared query).
 //! Multi-line messages continue on lines starting with a TAB (stderr) or
 //! inside quoted CSV fields.
+//!
+//! # Statements of any size
+//! A line longer than the tailer's `max_line` comes as its first
+//! `max_line` bytes, then pieces ([`PgParser::more`]). In every layout the
+//! statement streams through [`Statement`], which keeps a bounded text with
+//! the fingerprint of the whole statement: stderr (also through syslog,
+//! logplex) takes the pieces as they are; jsonlog, CloudNativePG and Cloud
+//! SQL decode the rest of the JSON message string (escapes split across
+//! pieces included) and csvlog the rest of its quoted message field
+//! (doubled quotes, newlines, a record over many lines), up to the string's
+//! end (what follows it in the line is not needed). A line cut without its
+//! rest (no piece came, or the string never ends) still gives its event
+//! with its timing, marked truncated.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use regex::Regex;
 
 use crate::diagnose::Unrecognized;
 use crate::event::SlowEvent;
+use crate::quoted::{CsvPart, CsvRecord, JsonString};
 use crate::statement::Statement;
 
 /// The three PostgreSQL log formats.
@@ -71,10 +85,100 @@ struct Message {
     /// A line of it reached the cap (the tailer cuts lines there): the text
     /// is incomplete.
     cut: bool,
-    /// stderr: the statement of a `duration: … statement:` / `execute …:` /
+    /// The statement of a `duration: … statement:` / `execute …:` /
     /// `statement:` message as it streams (`text` then holds only the
-    /// words before it), so its size does not matter.
+    /// words before it), so its size does not matter: stderr messages, and
+    /// the message of a json or csv line longer than the cap.
     body: Option<Statement>,
+}
+
+/// Bytes of a message's text within which its statement starts, when it has
+/// one (`duration: … ms  execute <name>: `): looked for only there, so a long
+/// message without one is not searched again for every piece.
+const STATEMENT_HEAD: usize = 1024;
+
+impl Message {
+    /// Appends decoded text of a long line's message: to the statement once
+    /// its start is known, else to the words before it (at most `cap`
+    /// bytes; more is cut).
+    fn append(&mut self, s: &str, cap: usize) {
+        if let Some(body) = &mut self.body {
+            body.push(s);
+            return;
+        }
+        if self.text.len() > STATEMENT_HEAD {
+            // No statement: the words, bounded.
+            let mut end = s.len().min(cap.saturating_sub(self.text.len()));
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.text.push_str(&s[..end]);
+            self.cut |= end < s.len();
+            return;
+        }
+        // Whole (one piece at most) until the statement's start is known:
+        // what follows it in this piece is the statement's.
+        self.text.push_str(s);
+        if let Some(at) = statement_start(&self.text) {
+            let mut body = Statement::new(cap);
+            body.push(&self.text[at..]);
+            self.text.truncate(at);
+            self.body = Some(body);
+        } else if self.text.len() > cap {
+            let mut end = cap;
+            while !self.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.text.truncate(end);
+            self.cut = true;
+        }
+    }
+
+    /// Appends decoded text of a stderr message (Cloud SQL's `textPayload`)
+    /// as [`PgParser::stderr_message`] reads it: a TAB after a newline is
+    /// stderr's continuation mark, not text. `after_newline` carries over
+    /// between pieces.
+    fn append_stderr(&mut self, s: &str, cap: usize, after_newline: &mut bool) {
+        for (i, part) in s.split('\n').enumerate() {
+            if i > 0 {
+                self.append("\n", cap);
+                *after_newline = true;
+            }
+            let part = if *after_newline {
+                part.strip_prefix('\t').unwrap_or(part)
+            } else {
+                part
+            };
+            if !part.is_empty() {
+                *after_newline = false;
+                self.append(part, cap);
+            }
+        }
+    }
+}
+
+/// The rest of a jsonlog, CloudNativePG or Cloud SQL line longer than the
+/// cap: its message string, decoded as the pieces come into the pending
+/// message.
+#[derive(Debug)]
+struct LongJson {
+    text: JsonString,
+    /// The string is a stderr message (Cloud SQL's `textPayload`).
+    stderr: bool,
+    /// stderr: the last text was a newline (a TAB may follow).
+    after_newline: bool,
+}
+
+/// A csvlog record read as it streams (a line of it longer than the cap, or
+/// more lines than kept): its message goes into the pending message.
+#[derive(Debug)]
+struct CsvStream {
+    record: CsvRecord,
+    /// Its last line reached the cap and no piece of its rest came yet: if
+    /// the next line comes first, that line was cut.
+    awaiting_more: bool,
+    /// The record's first bytes, for [`Unrecognized`] when it is no record.
+    head: String,
 }
 
 /// Streaming parser.
@@ -85,14 +189,22 @@ pub struct PgParser {
     pending: Option<Message>,
     /// CSV records spanning lines (quoted newlines).
     csv_buffer: String,
-    /// Quotes seen in the record so far (including text dropped at the cap):
-    /// odd means a quoted field is still open.
+    /// Quotes seen in the record so far: odd means a quoted field is still
+    /// open.
     csv_quotes: usize,
-    /// Text of the record was dropped at the cap.
-    csv_overflow: bool,
+    /// A record longer than `csv_buffer` keeps, read as it streams (boxed:
+    /// rare, and the parser stays small).
+    csv_stream: Option<Box<CsvStream>>,
     /// A record was cut inside a quoted field and closed by force: its other
     /// lines are skipped up to the next line that starts a record.
     csv_resync: bool,
+    /// A json line longer than the cap whose message string goes on in the
+    /// next pieces (boxed: rare).
+    long: Option<Box<LongJson>>,
+    /// Events completed and not handed out yet: a long line's event
+    /// completes when the next line shows it ended, and that line may
+    /// complete its own (one goes out a call, see [`PgParser::flush`]).
+    ready: VecDeque<SlowEvent>,
     /// `statement:` messages waiting for their bare `duration:` line, by
     /// pid (with whether their text was cut).
     statements: HashMap<String, (String, bool)>,
@@ -189,8 +301,10 @@ impl PgParser {
             pending: None,
             csv_buffer: String::new(),
             csv_quotes: 0,
-            csv_overflow: false,
+            csv_stream: None,
             csv_resync: false,
+            long: None,
+            ready: VecDeque::new(),
             statements: HashMap::new(),
             max_query_bytes,
             unrecognized: Unrecognized::default(),
@@ -203,10 +317,16 @@ impl PgParser {
     }
 
     /// Feeds the next piece of the last line (a line longer than the
-    /// tailer's `max_line`): stderr statements take it; csv and json lines
-    /// were cut at the cap (their text is incomplete, the timing is kept).
-    pub fn more(&mut self, piece: &str) {
-        if let Some(Message {
+    /// tailer's `max_line`); returns an event it completed (a json or csv
+    /// message whose string ended in it).
+    pub fn more(&mut self, piece: &str) -> Option<SlowEvent> {
+        if self.long.is_some() {
+            self.more_json(piece);
+        } else if let Some(mut stream) = self.csv_stream.take() {
+            stream.awaiting_more = false;
+            self.csv_feed(&mut stream, piece);
+            self.csv_stream = Some(stream);
+        } else if let Some(Message {
             body: Some(body),
             cut,
             ..
@@ -216,17 +336,90 @@ impl PgParser {
             // The rest of the cut line came after all.
             *cut = false;
         }
+        self.ready.pop_front()
     }
 
     /// Feeds one line; returns an event it completed.
     pub fn line(&mut self, line: &str) -> Option<SlowEvent> {
-        match self.format {
+        // A long json line before this one ended without its string's end.
+        self.end_long_json();
+        let done = match self.format {
             PgFormat::Stderr => self.stderr_line(line),
             PgFormat::Json => self.json_line(line),
             PgFormat::Csv => self.csv_line(line),
             PgFormat::Syslog | PgFormat::Heroku => self.wrapped_line(line),
             PgFormat::Cnpg | PgFormat::CloudSql => self.cloud_json_line(line),
+        };
+        if self.ready.is_empty() {
+            return done;
         }
+        self.ready.extend(done);
+        self.ready.pop_front()
+    }
+
+    /// Completes the held message.
+    fn take_pending(&mut self) -> Option<SlowEvent> {
+        let m = self.pending.take()?;
+        self.message(m)
+    }
+
+    /// Hands a completed message's event out (through `ready`).
+    fn complete(&mut self, m: Message) {
+        if let Some(e) = self.message(m) {
+            self.ready.push_back(e);
+        }
+    }
+
+    /// The message string of a long json line goes on in `piece`.
+    fn more_json(&mut self, piece: &str) {
+        let cap = self.max_query_bytes;
+        let (Some(long), Some(m)) = (&mut self.long, &mut self.pending) else {
+            self.long = None;
+            return;
+        };
+        let LongJson {
+            text,
+            stderr,
+            after_newline,
+        } = &mut **long;
+        let closed = if *stderr {
+            text.feed(piece, &mut |t| m.append_stderr(t, cap, after_newline))
+        } else {
+            text.feed(piece, &mut |t| m.append(t, cap))
+        }
+        .is_some();
+        if closed {
+            self.long = None;
+            if let Some(m) = self.pending.take() {
+                self.complete(m);
+            }
+        }
+    }
+
+    /// A long json line ended (the next line came, or the input ended)
+    /// before its message string did: it was cut, its event has what came.
+    fn end_long_json(&mut self) {
+        if self.long.take().is_some()
+            && let Some(mut m) = self.pending.take()
+        {
+            m.cut = true;
+            self.complete(m);
+        }
+    }
+
+    /// Starts reading a long json line's message (`text` has read its
+    /// first piece into `m`): complete already when the string ended in it.
+    fn start_long_json(&mut self, m: Message, text: JsonString) -> Option<SlowEvent> {
+        if text.is_closed() {
+            return self.message(m);
+        }
+        self.pending = Some(m);
+        self.long = Some(Box::new(LongJson {
+            text,
+            stderr: false,
+            after_newline: false,
+        }));
+        None
     }
 
     /// The prefix and severity of a stderr line, and where its message
@@ -275,10 +468,7 @@ impl PgParser {
                     return self.stderr_line(&continued);
                 }
                 // A line split at syslog's length limit: the same line goes on.
-                None => {
-                    self.more(rest);
-                    return None;
-                }
+                None => return self.more(rest),
             }
         }
         self.wrapper_pid = caps
@@ -300,8 +490,8 @@ impl PgParser {
         }
         let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) else {
             if line.len() >= self.max_query_bytes {
-                // Cut by the tailer at the cap: keep what the line still says.
-                return self.salvage_cloud_json(line);
+                // The first piece of a long line (or a line cut at the cap).
+                return self.long_cloud_json(line);
             }
             self.unrecognized(line);
             return None;
@@ -316,7 +506,7 @@ impl PgParser {
             };
             // One entry is one whole message: its lines as stderr gives them.
             let done = self.stderr_message(text);
-            return done.or_else(|| self.flush());
+            return done.or_else(|| self.take_pending());
         }
         let Some(r) = v.get("record") else {
             // CloudNativePG's own messages (instance manager): not ours.
@@ -347,22 +537,38 @@ impl PgParser {
         done
     }
 
-    /// A CloudNativePG or Cloud SQL line cut at the cap: the event with the
-    /// text it still has, marked truncated (its timing is kept).
-    fn salvage_cloud_json(&mut self, line: &str) -> Option<SlowEvent> {
+    /// The first piece of a CloudNativePG or Cloud SQL line longer than
+    /// the cap: the fields it has, and its message as far as it goes (the
+    /// rest comes with [`PgParser::more`]).
+    fn long_cloud_json(&mut self, line: &str) -> Option<SlowEvent> {
         if self.format == PgFormat::Cnpg {
             let at = line.find("\"record\":")?;
-            let m = salvage_json(&line[at + "\"record\":".len()..])?;
-            return self.message(m);
+            let (m, text) = long_json(&line[at + "\"record\":".len()..], self.max_query_bytes)?;
+            return self.start_long_json(m, text);
         }
         let at = line.find("\"textPayload\":")?;
-        let rest = line[at + "\"textPayload\":".len()..].trim_start();
-        let (text, _, _) = json_string(rest)?;
-        let done = self.stderr_message(&text);
-        if let Some(p) = &mut self.pending {
-            p.cut = true;
+        let rest = line[at + "\"textPayload\":".len()..]
+            .trim_start()
+            .strip_prefix('"')?;
+        let mut string = JsonString::default();
+        let mut first = String::new();
+        string.feed(rest, &mut |t| first.push_str(t));
+        if let Some(e) = self.stderr_message(&first) {
+            self.ready.push_back(e);
         }
-        done.or_else(|| self.flush())
+        if string.is_closed() || self.pending.is_none() {
+            // Complete already (events go out in order through `ready`).
+            if let Some(m) = self.pending.take() {
+                self.complete(m);
+            }
+            return None;
+        }
+        self.long = Some(Box::new(LongJson {
+            text: string,
+            stderr: true,
+            after_newline: first.ends_with('\n'),
+        }));
+        None
     }
 
     fn stderr_line(&mut self, line: &str) -> Option<SlowEvent> {
@@ -439,10 +645,10 @@ impl PgParser {
     fn json_line(&mut self, line: &str) -> Option<SlowEvent> {
         let v: serde_json::Value = match serde_json::from_str(line) {
             Ok(v) => v,
-            // Cut by the tailer at the cap: keep what the line still says.
+            // The first piece of a long line (or a line cut at the cap).
             Err(_) if line.len() >= self.max_query_bytes => {
-                let m = salvage_json(line)?;
-                return self.message(m);
+                let (m, text) = long_json(line, self.max_query_bytes)?;
+                return self.start_long_json(m, text);
             }
             Err(_) => {
                 self.unrecognized(line);
@@ -457,46 +663,71 @@ impl PgParser {
     }
 
     fn csv_line(&mut self, line: &str) -> Option<SlowEvent> {
+        if let Some(mut stream) = self.csv_stream.take() {
+            if stream.awaiting_more {
+                // No piece came after the line that reached the cap: the
+                // rest of it is unknown (it may even open a quoted field).
+                // Close the record here and skip its other lines up to the
+                // next record.
+                self.end_csv_record(stream, true);
+                self.csv_resync = true;
+            } else if stream.record.in_quotes() && CSV_RECORD_START.is_match(line) {
+                // A record starts while a quote is open: the open one was
+                // garbage or lost its end (a stray quote must not swallow
+                // the records after it).
+                self.end_csv_record(stream, true);
+            } else {
+                self.csv_feed(&mut stream, "\n");
+                if !stream.record.in_quotes() {
+                    // The record ended with the line before.
+                    self.end_csv_record(stream, false);
+                } else {
+                    // A quoted field goes on on this line.
+                    self.csv_feed(&mut stream, line);
+                    self.keep_csv_record(stream, line.len() >= self.max_query_bytes);
+                    return None;
+                }
+            }
+        }
         if self.csv_resync {
             if !CSV_RECORD_START.is_match(line) {
                 return None;
             }
             self.csv_resync = false;
         }
-        // The tailer cuts lines at the cap: the rest of this one is unknown.
+        // The tailer cuts lines at the cap: the rest of this one comes in
+        // pieces (or was dropped).
         let cut = line.len() >= self.max_query_bytes;
         let open = self.csv_quotes % 2 == 1;
-        let room = self.max_query_bytes.saturating_mul(2) + 4096;
-        if self.csv_buffer.len() + line.len() < room {
+        if cut || self.csv_buffer.len() + line.len() >= self.max_query_bytes {
+            // A record longer than the cap (its message may be): read as it
+            // streams, the message through the statement reader, bounded.
+            let mut stream = Box::new(CsvStream {
+                record: CsvRecord::new(),
+                awaiting_more: false,
+                head: String::new(),
+            });
+            let buffered = std::mem::take(&mut self.csv_buffer);
+            self.csv_quotes = 0;
             if open {
-                self.csv_buffer.push('\n');
+                self.csv_feed(&mut stream, &buffered);
+                self.csv_feed(&mut stream, "\n");
             }
-            self.csv_buffer.push_str(line);
-        } else {
-            // A record longer than we keep: its quotes still tell where it
-            // ends; its text is cut (the timing is not lost).
-            self.csv_overflow = true;
+            self.csv_feed(&mut stream, line);
+            self.keep_csv_record(stream, cut);
+            return None;
         }
+        if open {
+            self.csv_buffer.push('\n');
+        }
+        self.csv_buffer.push_str(line);
         self.csv_quotes += line.bytes().filter(|&b| b == b'"').count();
-        let forced = self.csv_quotes % 2 == 1;
-        if forced && !cut {
+        if self.csv_quotes % 2 == 1 {
             // A quoted field goes on on the next line.
             return None;
         }
-        if cut {
-            // The rest of this line is unknown (it may even open a quoted
-            // field): close the record here, cut inside a quoted field (the
-            // message) or not, and skip its other lines up to the next
-            // record.
-            self.csv_resync = true;
-        }
-        let mut record = std::mem::take(&mut self.csv_buffer);
-        let dropped = forced || self.csv_overflow;
+        let record = std::mem::take(&mut self.csv_buffer);
         self.csv_quotes = 0;
-        self.csv_overflow = false;
-        if record.bytes().filter(|&b| b == b'"').count() % 2 == 1 {
-            record.push('"');
-        }
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -505,7 +736,7 @@ impl PgParser {
             self.unrecognized(&record);
             return None;
         };
-        if row.len() < 14 && !dropped {
+        if row.len() < 14 {
             self.unrecognized(&record);
             return None;
         }
@@ -516,12 +747,74 @@ impl PgParser {
             user: field(1),
             severity: field(11).unwrap_or_default(),
             text: field(13).unwrap_or_default(),
-            // Closed by force or cut short: the message is incomplete unless
-            // the record got past it.
-            cut: dropped && row.len() <= 14,
+            cut: false,
             body: None,
         };
         self.message(msg)
+    }
+
+    /// Reads `text` (the next bytes of a streamed csv record): the message
+    /// starts as the pending message, its text goes into it, and it is
+    /// complete when its field ends.
+    fn csv_feed(&mut self, stream: &mut CsvStream, text: &str) {
+        if stream.head.len() < 256 {
+            let mut end = text.len().min(256);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            stream.head.push_str(&text[..end]);
+        }
+        let cap = self.max_query_bytes;
+        let pending = &mut self.pending;
+        let mut ended = false;
+        stream.record.feed(text, &mut |part| match part {
+            CsvPart::MessageStart([user, db, pid, severity]) => {
+                let some = |s: &String| Some(s.clone()).filter(|s| !s.is_empty());
+                *pending = Some(Message {
+                    pid: pid.clone(),
+                    db: some(db),
+                    user: some(user),
+                    severity: severity.clone(),
+                    ..Message::default()
+                });
+            }
+            CsvPart::Text(t) => {
+                if let Some(m) = pending {
+                    m.append(t, cap);
+                }
+            }
+            CsvPart::MessageEnd => ended = true,
+        });
+        if ended && let Some(m) = self.pending.take() {
+            self.complete(m);
+        }
+    }
+
+    /// After a line of a streamed record (`cut`: it reached the cap): the
+    /// record goes on (in quotes, or pieces may come), or it ended there.
+    fn keep_csv_record(&mut self, mut stream: Box<CsvStream>, cut: bool) {
+        stream.awaiting_more = cut;
+        if cut || stream.record.in_quotes() {
+            self.csv_stream = Some(stream);
+        } else {
+            self.end_csv_record(stream, false);
+        }
+    }
+
+    /// A streamed record ended (`cut`: where it was cut, before its end):
+    /// its message's event, if not out yet.
+    fn end_csv_record(&mut self, mut stream: Box<CsvStream>, cut: bool) {
+        if !cut {
+            // The newline that ends it closes an unquoted last field.
+            self.csv_feed(&mut stream, "\n");
+        }
+        if !stream.record.reached_message() {
+            self.unrecognized(&stream.head.clone());
+        }
+        if let Some(mut m) = self.pending.take() {
+            m.cut |= cut;
+            self.complete(m);
+        }
     }
 
     /// Turns a complete message into an event, or remembers a statement.
@@ -578,15 +871,32 @@ impl PgParser {
         })
     }
 
-    /// Completes a held message (stderr: continuation lines may still come).
+    /// Completes a held message (stderr: continuation lines may still come;
+    /// a long line's rest may still come): the input ended, or is idle.
+    /// Returns one event a call: call it until it returns `None` (a long
+    /// line's event and the next line's may both wait).
     pub fn flush(&mut self) -> Option<SlowEvent> {
-        let m = self.pending.take()?;
-        self.message(m)
+        self.end_long_json();
+        if let Some(stream) = self.csv_stream.take() {
+            // Cut where the input stops unless the record was complete.
+            let cut = stream.awaiting_more || stream.record.in_quotes();
+            self.end_csv_record(stream, cut);
+            self.csv_resync |= cut;
+        }
+        if let Some(m) = self.pending.take() {
+            self.complete(m);
+        }
+        self.ready.pop_front()
     }
 
-    /// Whether lines of an unfinished message are held.
+    /// Whether lines of an unfinished message, or completed events, are
+    /// held.
     pub fn has_partial(&self) -> bool {
-        self.pending.is_some() || !self.csv_buffer.is_empty() || self.csv_quotes % 2 == 1
+        self.pending.is_some()
+            || !self.csv_buffer.is_empty()
+            || self.csv_quotes % 2 == 1
+            || self.csv_stream.is_some()
+            || !self.ready.is_empty()
     }
 }
 
@@ -631,31 +941,49 @@ fn statement_start(text: &str) -> Option<usize> {
     known.then(|| text.len() - after_ms.len() + kind_end + 2)
 }
 
-/// The top-level fields of a jsonlog line cut short (no longer valid JSON):
-/// `"key":value` pairs in order up to the cut; a string value cut in the
-/// middle keeps what it has. The fields we need come before `message`.
-fn salvage_json(line: &str) -> Option<Message> {
-    let mut m = Message {
-        cut: true,
-        ..Message::default()
-    };
+/// The first piece of a jsonlog line (or CloudNativePG's `record`) longer
+/// than the cap, no JSON by itself: `"key":value` pairs in order up to the
+/// cut (the fields we need come before `message`), and the message string
+/// decoded into the message as far as it goes, with the decoder that takes
+/// its rest. `None` when the line has no severity or no message.
+fn long_json(line: &str, cap: usize) -> Option<(Message, JsonString)> {
+    let mut m = Message::default();
+    let mut message = None;
     let mut rest = line.trim_start().strip_prefix('{')?;
     loop {
+        // Whatever the cut left (a key, a colon, a value in part) ends it.
         rest = rest.trim_start_matches([',', ' ']);
-        let (key, after, complete) = json_string(rest)?;
-        if !complete {
+        let Some((key, after, true)) = json_string(rest) else {
             break;
+        };
+        let Some(after) = after.trim_start().strip_prefix(':') else {
+            break;
+        };
+        let after = after.trim_start();
+        if key == "message"
+            && let Some(content) = after.strip_prefix('"')
+        {
+            let mut text = JsonString::default();
+            let after = text.feed(content, &mut |t| m.append(t, cap));
+            message = Some(text);
+            match after {
+                Some(after) => {
+                    rest = after;
+                    continue;
+                }
+                None => break,
+            }
         }
-        let after = after.trim_start().strip_prefix(':')?.trim_start();
         if after.starts_with('"') {
-            let (value, after, complete) = json_string(after)?;
+            let Some((value, after, complete)) = json_string(after) else {
+                break;
+            };
             match key.as_str() {
                 // jsonlog's names, and csvlog's (CloudNativePG's record).
                 "user" | "user_name" => m.user = Some(value),
                 "dbname" | "database_name" => m.db = Some(value),
                 "process_id" => m.pid = value,
                 "error_severity" => m.severity = value,
-                "message" => m.text = value,
                 _ => {}
             }
             if !complete {
@@ -673,7 +1001,10 @@ fn salvage_json(line: &str) -> Option<Message> {
             }
         }
     }
-    (!m.severity.is_empty()).then_some(m)
+    if m.severity.is_empty() {
+        return None;
+    }
+    Some((m, message?))
 }
 
 /// A JSON string at the start of `s`: (decoded text, the rest, whether it

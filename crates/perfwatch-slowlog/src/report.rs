@@ -151,7 +151,7 @@ pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportEr
             .map_err(read_error)?;
         tailer.stats.bytes
     };
-    if let Some(e) = parser.flush() {
+    while let Some(e) = parser.flush() {
         digest.add(&e, now, now_unix);
     }
     // Merge (db, fingerprint) classes by id, as pt-query-digest reports them.

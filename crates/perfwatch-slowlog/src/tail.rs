@@ -10,8 +10,9 @@
 //! read from the start instead of from a meaningless offset.
 //!
 //! Memory is bounded: a line longer than `max_line` is cut (the rest of it is
-//! skipped, not buffered), so a 100 MB statement or binary garbage cannot
-//! grow the process.
+//! skipped by [`Tailer::read`], handed out in pieces by
+//! [`Tailer::read_pieces`], never buffered), so a 100 MB statement or binary
+//! garbage cannot grow the process.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};

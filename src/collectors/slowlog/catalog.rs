@@ -79,12 +79,12 @@ crate::metric_catalog! {
     LONG_LINES = Counter(
         "perfwatch_slowlog_long_lines_total",
         ["target"],
-        "Lines cut at max_line_bytes."
+        "Lines longer than max_line_bytes (their statement is fingerprinted as it streams)."
     );
     TRUNCATED_EVENTS = Counter(
         "perfwatch_slowlog_truncated_events_total",
         ["target"],
-        "Events whose statement text was cut at max_line_bytes (timing kept)."
+        "Events whose fingerprint missed statement text: a line cut without its rest, or text not foldable within max_line_bytes (timing kept)."
     );
     SAMPLED_EVENTS = Counter(
         "perfwatch_slowlog_sampled_events_total",

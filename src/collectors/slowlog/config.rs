@@ -49,7 +49,9 @@ pub struct SlowlogConfig {
     /// Window over which classes are ranked by total time.
     #[serde(default = "default_rank_window", with = "humantime_serde")]
     pub rank_window: Duration,
-    /// Longest line / statement text kept (bytes); longer ones are cut, timing kept.
+    /// Longest line / statement text kept (bytes); a longer statement is
+    /// fingerprinted whole as it streams (its kept text is a sample), a line
+    /// cut without its rest is truncated, timing kept.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
     /// Most bytes read per poll (catching up on a big log is spread over polls).

@@ -320,7 +320,10 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
     } = inner;
     let mut on_line = |line: &str, offset: u64, more: bool| {
         if more {
-            parser.more(line);
+            // A json or csv message whose string ended in this piece.
+            if let Some(e) = parser.more(line) {
+                digest.add(&e, now, now_unix);
+            }
             return;
         }
         let had_partial = parser.has_partial();
@@ -385,7 +388,7 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
     if inner.tailer.stats.bytes > before {
         inner.last_data = now;
     } else if inner.parser.pending() && now.duration_since(inner.last_data) >= cfg.idle_flush {
-        if let Some(e) = inner.parser.flush() {
+        while let Some(e) = inner.parser.flush() {
             inner.digest.add(&e, now, now_unix);
         }
         inner.event_start = None;
