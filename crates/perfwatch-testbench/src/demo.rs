@@ -111,14 +111,20 @@ pub fn seed_phases() -> &'static str {
 pub struct DemoSources {
     /// The Redis URL.
     pub redis_url: String,
+    /// The URL of a replica of that Redis.
+    pub redis_replica_url: String,
     /// The PostgreSQL DSN (database `app`).
     pub postgres_dsn: String,
+    /// The DSN of a streaming standby of that PostgreSQL.
+    pub postgres_replica_dsn: String,
     /// PgBouncer's admin console DSN.
     pub pgbouncer_dsn: String,
     /// PostgreSQL's JSON log directory.
     pub postgres_log_dir: PathBuf,
     /// The MariaDB DSN (database `app`).
     pub mariadb_dsn: String,
+    /// The DSN of a replica of that MariaDB.
+    pub mariadb_replica_dsn: String,
     /// MariaDB's slow query log.
     pub mariadb_slow_log: PathBuf,
     /// The sample app.
@@ -153,6 +159,19 @@ max_keys_per_poll = 5000
 # trip_summary refresh); the example config's health trigger reads it.
 [redis.key_checks]
 keys = ["celery"]
+
+# A replica of each server: the replication rows of the dashboards.
+[[redis]]
+name = "cache-replica"
+url = {redis_replica}
+
+[[postgres]]
+name = "db-replica"
+dsn = {pg_replica}
+
+[[mysql]]
+name = "legacy-replica"
+dsn = {mdb_replica}
 
 [[postgres]]
 name = "db"
@@ -222,7 +241,10 @@ match = {process}
 
 {phases}"#,
         redis = toml_str(&s.redis_url),
+        redis_replica = toml_str(&s.redis_replica_url),
         pg = toml_str(&s.postgres_dsn),
+        pg_replica = toml_str(&s.postgres_replica_dsn),
+        mdb_replica = toml_str(&s.mariadb_replica_dsn),
         bouncer = toml_str(&s.pgbouncer_dsn),
         mdb = toml_str(&s.mariadb_dsn),
         pg_log = toml_str(&s.postgres_log_dir.to_string_lossy()),
@@ -279,6 +301,8 @@ pub struct Demo {
     _pgbouncer: PgbouncerServer,
     _postgres: Arc<PostgresServer>,
     _mariadb: Arc<MariaDbServer>,
+    /// A replica of Redis, PostgreSQL and MariaDB each.
+    _replicas: (RedisServer, PostgresServer, MariaDbServer),
     _dir: tempfile::TempDir,
 }
 
@@ -320,11 +344,14 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
     // Every command goes to Redis's SLOWLOG: the demo's commands are all
     // fast, and the SLOWLOG panels should still show something.
     let redis = blocking(|| {
-        RedisServer::start(&[
+        let primary = RedisServer::start(&[
             ("maxmemory", "4mb"),
             ("maxmemory-policy", "allkeys-lru"),
             ("slowlog-log-slower-than", "0"),
-        ])
+        ])?;
+        let replicaof = format!("127.0.0.1 {}", primary.port());
+        let replica = RedisServer::start(&[("replicaof", replicaof.as_str())])?;
+        Ok::<_, HarnessError>((primary, replica))
     });
     let postgres = blocking(|| {
         let pg = PostgresServer::start(&[
@@ -336,7 +363,8 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
         ])?;
         seed_postgres(&pg)?;
         let bouncer = PgbouncerServer::start(&pg, &[])?;
-        Ok((pg, bouncer))
+        let standby = pg.start_replica("standby", &[])?;
+        Ok((pg, bouncer, standby))
     });
     let (slow_log, tmp) = (
         mariadb_slow_log.to_string_lossy().into_owned(),
@@ -349,9 +377,13 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
             ("slow_query_log", "1"),
             ("long_query_time", SLOW_THRESHOLD_SECONDS),
             ("slow_query_log_file", slow_log.as_str()),
+            ("server_id", "1"),
+            ("log_bin", "mysql-bin"),
         ])?;
         seed_mariadb(&db)?;
-        Ok(db)
+        let replica = MariaDbServer::start(&[("server_id", "2"), ("performance_schema", "ON")])?;
+        replica.replicate_from(&db)?;
+        Ok((db, replica))
     });
     let rules = if options.fast_alerts {
         deploy::rules_fast_variant(deploy::RULES)
@@ -361,7 +393,11 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
     let am_config = deploy::alertmanager_config(webhook.url());
     let monitoring = blocking(move || start_monitoring(perfwatch_addr, &am_config, &rules));
     let (redis, postgres, mariadb, monitoring) = tokio::join!(redis, postgres, mariadb, monitoring);
-    let (redis, (postgres, pgbouncer), mariadb) = (redis?, postgres?, mariadb?);
+    let (
+        (redis, redis_replica),
+        (postgres, pgbouncer, postgres_replica),
+        (mariadb, mariadb_replica),
+    ) = (redis?, postgres?, mariadb?);
     let (postgres, mariadb) = (Arc::new(postgres), Arc::new(mariadb));
     let (prometheus, alertmanager, missing) = monitoring?;
 
@@ -376,10 +412,13 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
     .await?;
     let sources = DemoSources {
         redis_url: redis.url(),
+        redis_replica_url: redis_replica.url(),
         postgres_dsn: postgres.dsn_for("app"),
+        postgres_replica_dsn: postgres_replica.dsn_for("app"),
         pgbouncer_dsn: pgbouncer.dsn(),
         postgres_log_dir: postgres.log_dir().to_path_buf(),
         mariadb_dsn: format!("mysql://root@127.0.0.1:{}/app", mariadb.port()),
+        mariadb_replica_dsn: format!("mysql://root@127.0.0.1:{}/app", mariadb_replica.port()),
         mariadb_slow_log,
         app: app.addr(),
         process_match: format!(
@@ -442,6 +481,7 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
         _pgbouncer: pgbouncer,
         _postgres: postgres,
         _mariadb: mariadb,
+        _replicas: (redis_replica, postgres_replica, mariadb_replica),
         _dir: dir,
     })
 }
@@ -698,10 +738,13 @@ mod tests {
     fn sources() -> DemoSources {
         DemoSources {
             redis_url: "redis://127.0.0.1:1/0".into(),
+            redis_replica_url: "redis://127.0.0.1:6/0".into(),
             postgres_dsn: "postgres://postgres@127.0.0.1:2/app".into(),
+            postgres_replica_dsn: "postgres://postgres@127.0.0.1:7/app".into(),
             pgbouncer_dsn: "postgres://perfwatch@127.0.0.1:5/pgbouncer".into(),
             postgres_log_dir: "/tmp/pg/log".into(),
             mariadb_dsn: "mysql://root@127.0.0.1:3/app".into(),
+            mariadb_replica_dsn: "mysql://root@127.0.0.1:8/app".into(),
             mariadb_slow_log: "/tmp/m\\slow.log".into(),
             app: "127.0.0.1:4".parse().unwrap(),
             process_match: r"/tmp/pg/data|/tmp/m/my\.cnf".into(),
