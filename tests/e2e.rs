@@ -744,6 +744,8 @@ struct Sources {
     _bouncer: PgbouncerServer,
     mariadb: Arc<MariaDbServer>,
     _mariadb_tmp: tempfile::TempDir,
+    /// A replica of Redis, PostgreSQL and MariaDB each.
+    _replicas: (RedisServer, PostgresServer, MariaDbServer),
     worker: Child,
     _app: SampleApp,
     db_load: DbWorkload,
@@ -842,6 +844,8 @@ impl Sources {
                     ("slow_query_log", "1"),
                     ("long_query_time", "0"),
                     ("slow_query_log_file", slow_log_setting.as_str()),
+                    ("server_id", "1"),
+                    ("log_bin", "mysql-bin"),
                 ])
             },
             seed_mariadb,
@@ -855,6 +859,19 @@ impl Sources {
                 mariadb.port()
             ),
         });
+
+        // A replica of each server: the replication alerts and panels.
+        let replicas = start_replicas(&redis, pg.clone(), mariadb.clone()).await;
+        for (kind, name, key, address) in [
+            ("redis", "cache-replica", "url", replicas.0.url()),
+            ("postgres", "db-replica", "dsn", replicas.1.dsn()),
+            ("mysql", "mdb-replica", "dsn", replicas.2.dsn()),
+        ] {
+            blocks.push(Block {
+                kind,
+                toml: format!("[[{kind}]]\nname = \"{name}\"\n{key} = \"{address}\"\n"),
+            });
+        }
 
         blocks.push(Block {
             kind: "slowlog",
@@ -924,6 +941,7 @@ impl Sources {
             _bouncer: bouncer,
             mariadb,
             _mariadb_tmp: mariadb_tmp,
+            _replicas: replicas,
             worker,
             _app: sample_app,
             db_load,
@@ -950,6 +968,25 @@ impl Sources {
         let _ = self.worker.wait();
         let _ = (&self.redis, &self.pg, &self.mariadb);
     }
+}
+
+/// A Redis replica of `redis`, a streaming standby of `pg` and a MariaDB
+/// replica of `mariadb` (which runs with `log_bin`, `server_id` 1).
+async fn start_replicas(
+    redis: &RedisServer,
+    pg: Arc<PostgresServer>,
+    mariadb: Arc<MariaDbServer>,
+) -> (RedisServer, PostgresServer, MariaDbServer) {
+    let replicaof = format!("127.0.0.1 {}", redis.port());
+    let started = blocking(move || {
+        let redis = RedisServer::start(&[("replicaof", replicaof.as_str())])?;
+        let standby = pg.start_replica("standby", &[])?;
+        let mdb = MariaDbServer::start(&[("server_id", "2"), ("performance_schema", "ON")])?;
+        mdb.replicate_from(&mariadb)?;
+        Ok((redis, standby, mdb))
+    })
+    .await;
+    start_or_panic(started)
 }
 
 impl Drop for Sources {
