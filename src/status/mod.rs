@@ -374,6 +374,10 @@ svg .line.s0,svg .line.s1,svg .line.s2,svg .line.s3,svg .line.s4,svg .line.s5{fi
 .trigger{border-top:1px solid var(--line);padding-top:8px;margin-top:8px}
 .trigger p{margin:0 0 4px;overflow-wrap:anywhere}
 h2{font-size:17px;margin:24px 0 10px}
+table.top{width:100%;table-layout:fixed;border-collapse:collapse;font-size:11px;margin-top:8px}
+table.top caption{text-align:left;color:var(--muted);font-size:12px}
+table.top th,table.top td{border-top:1px solid var(--line);padding:2px 4px;text-align:left;vertical-align:top}
+table.top td:first-child,table.top th:first-child{width:70%;overflow-wrap:anywhere;font-family:ui-monospace,monospace}
 "#;
 
 /// Reloads every 5 s; with `#layout`, measures instead (for the tests).
@@ -540,7 +544,41 @@ fn card(html: &mut String, t: &TargetView, s: &Snapshot) {
         }
         html.push_str("</div>");
     }
+    top_queries(html, t);
     html.push_str("</article>");
+}
+
+/// How many query classes a card lists.
+const TOP_QUERIES: usize = 5;
+
+/// The top query classes by total time of a slow-log target (or a
+/// database target reading statement statistics): the `/api/slow-queries`
+/// list the collector keeps, its first [`TOP_QUERIES`].
+fn top_queries(html: &mut String, t: &TargetView) {
+    let Some(Value::Array(classes)) = &t.state.details else {
+        return;
+    };
+    if classes.is_empty() {
+        return;
+    }
+    html.push_str(
+        "<table class=\"top\"><caption>top query classes by total time</caption>\
+         <tr><th>query</th><th>count</th><th>p95</th></tr>",
+    );
+    for c in classes.iter().take(TOP_QUERIES) {
+        let query = c["query"].as_str().unwrap_or("");
+        let count = c["count"].as_u64().unwrap_or(0);
+        let p95 = c["p95_seconds"]
+            .as_f64()
+            .map_or("–".to_owned(), |v| svg::format_value(Unit::Seconds, v));
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{count}</td><td>{}</td></tr>",
+            escape(query),
+            escape(&p95)
+        );
+    }
+    html.push_str("</table>");
 }
 
 fn phases(html: &mut String, s: &Snapshot) {
@@ -666,7 +704,19 @@ mod tests {
             took,
             &[],
         );
+        store.record_success_with(
+            &a,
+            PollOutput::default(),
+            Some(serde_json::json!([
+                {"query": "SELECT <b> FROM t WHERE id = ?", "count": 7, "p95_seconds": 0.25},
+            ])),
+            took,
+        );
         let html = page(&snapshot(&store, Vec::new()));
+        assert!(
+            html.contains("<td>SELECT &lt;b&gt; FROM t WHERE id = ?</td><td>7</td><td>250 ms</td>"),
+            "the top query classes, escaped: {html}"
+        );
         let z_at = html.find("data-target=\"z\"").unwrap();
         let a_at = html.find("data-target=\"a&lt;b&gt;\"").unwrap();
         assert!(z_at < a_at, "the down target comes first");
