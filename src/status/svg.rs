@@ -1,7 +1,8 @@
 //! Server-rendered SVG charts: no chart library, nothing fetched, nothing
-//! to run in the browser. Each chart carries its data points as
+//! to run in the browser. Each chart carries the points it draws as
 //! `data-points="t:v,..."` (unix seconds, value) on its lines, so tests
-//! read what is drawn, and a text alternative with the latest value.
+//! read what is drawn, and a text alternative with the latest value. A
+//! line draws at most [`MAX_DRAWN`] points (`/api/history` has them all).
 
 use std::fmt::Write as _;
 
@@ -238,11 +239,36 @@ fn y_range(c: &Chart, all: &[(f64, f64)]) -> (f64, f64) {
     (lo, hi)
 }
 
-/// `t:v,t:v` of the finite points (Rust's shortest round-trip formatting,
+/// Most points drawn per line: the drawing is 320 units wide, so more add
+/// nothing to see, only bytes to every page load (15 minutes at one poll a
+/// second is 900). `/api/history` serves every point.
+pub const MAX_DRAWN: usize = 320;
+
+/// The finite points of a line, thinned to at most [`MAX_DRAWN`] by keeping
+/// every k-th and the last; with `changes`, every point whose value differs
+/// from the one before is kept as well (a short outage on a health
+/// timeline must not disappear).
+fn thin(points: &[(f64, f64)], changes: bool) -> Vec<(f64, f64)> {
+    let pts: Vec<(f64, f64)> = finite(points).collect();
+    if pts.len() <= MAX_DRAWN {
+        return pts;
+    }
+    let stride = pts.len().div_ceil(MAX_DRAWN);
+    let last = pts.len() - 1;
+    pts.iter()
+        .enumerate()
+        .filter(|(i, p)| {
+            i % stride == 0 || *i == last || (changes && *i > 0 && pts[i - 1].1 != p.1)
+        })
+        .map(|(_, p)| *p)
+        .collect()
+}
+
+/// `t:v,t:v` of the points drawn (Rust's shortest round-trip formatting,
 /// so a test reads back exactly what was recorded).
 fn data_points(points: &[(f64, f64)]) -> String {
     let mut s = String::new();
-    for (t, v) in finite(points) {
+    for (t, v) in points {
         if !s.is_empty() {
             s.push(',');
         }
@@ -259,7 +285,7 @@ const MIN_GAP: f64 = 5.0;
 /// for a while): a gap longer than three times the usual spacing and than
 /// [`MIN_GAP`].
 fn line(out: &mut String, i: usize, l: &Line, x: &impl Fn(f64) -> f64, y: &impl Fn(f64) -> f64) {
-    let pts: Vec<(f64, f64)> = finite(l.points).collect();
+    let pts = thin(l.points, false);
     let mut gaps: Vec<f64> = pts.windows(2).map(|w| w[1].0 - w[0].0).collect();
     gaps.sort_by(f64::total_cmp);
     let usual = gaps.get(gaps.len() / 2).copied().unwrap_or(0.0);
@@ -278,7 +304,7 @@ fn line(out: &mut String, i: usize, l: &Line, x: &impl Fn(f64) -> f64, y: &impl 
         "<path class=\"line s{}\" data-series=\"{}\" data-points=\"{}\" d=\"{}\"/>",
         i % 6,
         escape(l.label),
-        data_points(l.points),
+        data_points(&pts),
         if d.is_empty() { "M0 0" } else { &d }
     );
     if let Some((t, v)) = pts.last() {
@@ -299,13 +325,13 @@ fn timeline(out: &mut String, c: &Chart, t0: f64, t1: f64) {
     let h = (HEIGHT - 2.0 * PAD) / rows;
     let x = |t: f64| ((t - t0) / (t1 - t0) * WIDTH).clamp(0.0, WIDTH);
     for (i, l) in c.lines.iter().enumerate() {
-        let pts: Vec<(f64, f64)> = finite(l.points).collect();
+        let pts = thin(l.points, true);
         let top = PAD + h * i as f64;
         let _ = write!(
             out,
             "<g class=\"row\" data-series=\"{}\" data-points=\"{}\">",
             escape(l.label),
-            data_points(l.points)
+            data_points(&pts)
         );
         let mut k = 0;
         while k < pts.len() {
@@ -485,6 +511,21 @@ mod tests {
             .next()
             .unwrap();
         assert_eq!(d.matches('M').count(), 2, "{d}");
+    }
+
+    /// A full history draws at most MAX_DRAWN points a line, its last one
+    /// included, and a timeline keeps every change.
+    #[test]
+    fn long_lines_are_thinned_to_the_drawing_and_flag_changes_kept() {
+        let pts: Vec<(f64, f64)> = (0..900).map(|i| (i as f64, (i % 7) as f64)).collect();
+        let svg = chart(&chart_of(single(&pts), Unit::Count));
+        let drawn = points_attr(&svg, 0).split(',').count();
+        assert!(drawn <= MAX_DRAWN, "{drawn} points drawn");
+        assert!(points_attr(&svg, 0).ends_with(",899:3"));
+        let mut flags: Vec<(f64, f64)> = (0..900).map(|i| (i as f64, 1.0)).collect();
+        flags[451].1 = 0.0;
+        let svg = chart(&chart_of(single(&flags), Unit::Flag));
+        assert!(points_attr(&svg, 0).contains(",451:0,452:1"), "{svg}");
     }
 
     #[test]
