@@ -1,10 +1,10 @@
-//! The HTTP side: `/metrics`, health and readiness, reload, and a landing page.
+//! The HTTP side: `/metrics`, health and readiness, reload, the status page
+//! (`/`) and its JSON (`/api/status`, `/api/history`).
 //! [`app`] builds the router apart from serving it, so tests drive it with
 //! `oneshot` or a real listener on port 0.
 
-use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::Store;
+use crate::status;
 
 /// A reload request: the reply says whether the new config was applied.
 pub type ReloadRequest = oneshot::Sender<Result<(), String>>;
@@ -25,7 +26,7 @@ pub struct AppState {
     pub store: Arc<Store>,
     /// Where `POST /-/reload` sends its request.
     pub reload: mpsc::Sender<ReloadRequest>,
-    /// The phase engine, for the landing page.
+    /// The phase engine, for the status page.
     pub phases: Arc<std::sync::Mutex<crate::phase::PhaseEngine>>,
     /// Whether `POST /-/reload` is served.
     pub reload_enabled: bool,
@@ -42,7 +43,9 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
-        .route("/api/slow-queries", get(slow_queries));
+        .route("/api/slow-queries", get(slow_queries))
+        .route("/api/status", get(api_status))
+        .route("/api/history", get(api_history));
     let router = if state.reload_enabled {
         router.route("/-/reload", post(reload))
     } else {
@@ -79,9 +82,9 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     resp
 }
 
-/// `?target=` of `/api/slow-queries`.
+/// `?target=` of `/api/slow-queries` and `/api/history`.
 #[derive(serde::Deserialize)]
-struct SlowQueriesParams {
+struct TargetParams {
     target: Option<String>,
 }
 
@@ -90,7 +93,7 @@ struct SlowQueriesParams {
 /// or one target's list with `?target=`.
 async fn slow_queries(
     State(state): State<AppState>,
-    axum::extract::Query(params): axum::extract::Query<SlowQueriesParams>,
+    axum::extract::Query(params): axum::extract::Query<TargetParams>,
 ) -> Response {
     let targets = state.store.targets();
     let mut all = serde_json::Map::new();
@@ -151,96 +154,45 @@ async fn reload(State(state): State<AppState>) -> (StatusCode, String) {
     }
 }
 
+/// The phase engine's summary, the lock held only to copy it.
+fn phase_summary(state: &AppState) -> Vec<crate::phase::PhaseSummary> {
+    state
+        .phases
+        .lock()
+        .map(|p| p.summary(tokio::time::Instant::now()))
+        .unwrap_or_default()
+}
+
+/// The status page: copied out of the store and the phase engine, then
+/// formatted without holding either (a scrape of `/metrics` never waits
+/// for it).
 async fn landing(State(state): State<AppState>) -> Html<String> {
-    let phases = state.phases.lock().map(|p| p.summary()).unwrap_or_default();
-    Html(landing_page(&state.store, &phases))
+    let snapshot = status::snapshot(&state.store, phase_summary(&state));
+    Html(status::page(&snapshot))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// Targets, their condition and last error, phases and why, as JSON.
+async fn api_status(State(state): State<AppState>) -> Response {
+    let snapshot = status::snapshot(&state.store, phase_summary(&state));
+    axum::Json(status::status_json(&snapshot)).into_response()
 }
 
-/// The landing page: targets, their state and headline numbers, and phases.
-pub fn landing_page(store: &Store, phases: &[crate::phase::PhaseSummary]) -> String {
-    let now = Instant::now();
-    let mut html = String::from(concat!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>perfwatch</title>",
-        "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}",
-        "td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}.up{color:#080}.down{color:#b00}</style>",
-        "</head><body><h1>perfwatch</h1>",
-        "<p>Performance watcher for web backends. <a href=\"/metrics\">Metrics</a> · ",
-        "<a href=\"/-/healthy\">healthy</a> · <a href=\"/-/ready\">ready</a></p>",
-        "<h2>Targets</h2><table><tr><th>collector</th><th>target</th><th>state</th>",
-        "<th>last poll</th><th>headline</th></tr>"
-    ));
-    for (key, s) in store.targets() {
-        let (class, state) = match (s.polled, s.up) {
-            (false, _) => ("", "waiting"),
-            (true, true) => ("up", "up"),
-            (true, false) => ("down", "down"),
-        };
-        let last = match s.last_success {
-            Some(t) => format!(
-                "{:.0} s ago ({:.1} ms)",
-                now.duration_since(t).as_secs_f64(),
-                s.last_duration * 1000.0
+/// The status page's history as JSON: every target's series and points
+/// (or one target's with `?target=`), and every phase trigger's.
+async fn api_history(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<TargetParams>,
+) -> Response {
+    let phases = phase_summary(&state);
+    match status::history_json(&state.store, params.target.as_deref(), &phases) {
+        Some(v) => axum::Json(v).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "no target \"{}\"\n",
+                params.target.as_deref().unwrap_or_default()
             ),
-            None => "never".into(),
-        };
-        let mut headline = String::new();
-        for (k, v) in &s.headline {
-            let _ = write!(headline, "{}: {}<br>", escape(k), escape(v));
-        }
-        if let Some(e) = &s.last_error {
-            let _ = write!(headline, "<span class=\"down\">{}</span>", escape(e));
-        }
-        let _ = write!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{state}</td><td>{last}</td><td>{headline}</td></tr>",
-            escape(key.collector),
-            escape(&key.target)
-        );
+        )
+            .into_response(),
     }
-    html.push_str("</table>");
-    if !phases.is_empty() {
-        html.push_str(
-            "<h2>Phases</h2><table><tr><th>phase</th><th>description</th><th>triggers</th></tr>",
-        );
-        for p in phases {
-            let mut triggers = String::new();
-            for (name, kind, active, value) in &p.triggers {
-                let value = value.map_or("no data".to_owned(), |v| format!("{v:.3}"));
-                let (class, state) = if *active {
-                    ("down", "ACTIVE")
-                } else {
-                    ("up", "inactive")
-                };
-                // Health triggers watch the phase once in place; they never
-                // recommend it, so the page says which is which.
-                let health = if *kind == crate::phase::TriggerKind::Health {
-                    " [health]"
-                } else {
-                    ""
-                };
-                let _ = write!(
-                    triggers,
-                    "{}{health}: <span class=\"{class}\">{state}</span> ({})<br>",
-                    escape(name),
-                    escape(&value)
-                );
-            }
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{triggers}</td></tr>",
-                escape(&p.name),
-                escape(&p.description)
-            );
-        }
-        html.push_str("</table>");
-    }
-    html.push_str("</body></html>\n");
-    html
 }

@@ -24,12 +24,15 @@
 //!   once into ready targets, every error at once with file, line and key.
 //! - [`engine`]: one poll loop per target under a hard timeout and a panic
 //!   guard, the store `/metrics` renders from (it never waits on a target),
-//!   and perfwatch's own metrics.
+//!   the bounded history the polls feed for the status page, and
+//!   perfwatch's own metrics.
 //! - [`supervisor`]: starts and stops loops on load and reload; `perfwatch once`.
 //! - [`phase`]: phase triggers, evaluated after every poll round.
 //! - [`metric_index`]: every catalog in one index (tests, docs, phase checks).
+//! - [`status`]: the status page (`/`: inline SVG charts of the engine's
+//!   bounded history, targets down first, phases and why) and its JSON.
 //! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
-//!   `/-/reload`, `/`); [`web`]: plain or TLS with basic auth.
+//!   `/-/reload`, `/`, `/api/*`); [`web`]: plain or TLS with basic auth.
 //!
 //! Other crates of the workspace: `crates/perfwatch-slowlog`
 //! ([`perfwatch_slowlog`]: slow-log formats, fingerprints, digest, tailer; a
@@ -55,6 +58,7 @@ pub mod metric_index;
 pub mod phase;
 pub mod poll;
 pub mod secret;
+pub mod status;
 pub mod supervisor;
 pub mod tls;
 pub mod web;
@@ -117,7 +121,7 @@ pub async fn run_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
     tls::install_default_provider();
-    let store = Arc::new(Store::new());
+    let store = Arc::new(Store::with_history(status::signals::SIGNALS));
     let cancel = CancellationToken::new();
     let mut supervisor = Supervisor::new(store.clone(), cancel.clone());
     let engine = phase::PhaseEngine::new(&config.phases);
@@ -245,10 +249,33 @@ fn spawn_phase_evaluator(
             // for the whole round.
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             let families = store.target_families();
-            let out = lock(&phases).evaluate(&families, tokio::time::Instant::now());
+            let now = tokio::time::Instant::now();
+            let (out, summary) = {
+                let mut engine = lock(&phases);
+                let out = engine.evaluate(&families, now);
+                (out, engine.summary(now))
+            };
             store.set_derived(out.into_vec());
+            store.record_triggers(&trigger_points(&summary));
         }
     });
+}
+
+/// The history's view of an evaluation: each trigger's value, threshold
+/// and state.
+fn trigger_points(phases: &[phase::PhaseSummary]) -> Vec<engine::history::TriggerPoint> {
+    phases
+        .iter()
+        .flat_map(|p| {
+            p.triggers.iter().map(|t| engine::history::TriggerPoint {
+                phase: p.name.clone(),
+                trigger: t.name.clone(),
+                value: t.value,
+                threshold: t.threshold,
+                active: t.active,
+            })
+        })
+        .collect()
 }
 
 fn spawn_sighup(reload: mpsc::Sender<http::ReloadRequest>, cancel: CancellationToken) {

@@ -16,12 +16,12 @@ mod support_dashboards;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::chromium::{chromium, png_size};
 use common::value;
 use perfwatch_testbench::demo::{DemoOptions, start};
-use perfwatch_testbench::{PrometheusServer, deploy, find_binary, port_accepts};
+use perfwatch_testbench::{PrometheusServer, deploy, port_accepts};
 
 /// Every target of the demo, as `(collector, target)`.
 const TARGETS: &[(&str, &str)] = &[
@@ -327,81 +327,10 @@ async fn wait_query(prom: &PrometheusServer, timeout: Duration, expr: &str) {
 /// The screenshot's size.
 const WIDTH: u32 = 1280;
 const HEIGHT: u32 = 1600;
-/// How long one Chromium run may take before it is killed.
-const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Runs headless Chromium with a fresh profile: `--screenshot=<out>` or
-/// `--dump-dom`; returns stdout. Killed after [`CHROMIUM_TIMEOUT`].
-fn chromium(url: &str, screenshot: Option<&Path>) -> String {
-    let bin = find_binary("chromium", "chromium").unwrap_or_else(|e| panic!("{e}"));
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--virtual-time-budget=5000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .arg(format!("--window-size={WIDTH},{HEIGHT}"));
-    match screenshot {
-        Some(out) => cmd.arg(format!("--screenshot={}", out.display())),
-        None => cmd.arg("--dump-dom"),
-    };
-    let out_path = profile.path().join("stdout");
-    let err_path = profile.path().join("stderr");
-    let mut child = cmd
-        .arg(url)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + CHROMIUM_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "chromium on {url} still running after {CHROMIUM_TIMEOUT:?}, killed; stderr:\n{}",
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(
-        status.success(),
-        "chromium on {url} failed ({status}); stderr:\n{}",
-        std::fs::read_to_string(&err_path).unwrap_or_default()
-    );
-    std::fs::read_to_string(&out_path).unwrap()
-}
-
-/// Width and height from a PNG's signature and IHDR chunk.
-fn png_size(bytes: &[u8]) -> Result<(u32, u32), String> {
-    const SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
-    if bytes.len() < 24 || &bytes[..8] != SIGNATURE {
-        return Err("no PNG signature".into());
-    }
-    if &bytes[12..16] != b"IHDR" {
-        return Err("first chunk is not IHDR".into());
-    }
-    let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
-    Ok((be(&bytes[16..20]), be(&bytes[20..24])))
-}
-
 /// The landing page's DOM names every target and phase, and its screenshot
 /// is a PNG of the window's size, larger than a blank page's.
 fn landing_page_renders_in_chromium(url: &str) {
-    let dom = chromium(url, None);
+    let dom = chromium(url, (WIDTH, HEIGHT), None);
     let mut missing: BTreeSet<&str> = BTreeSet::new();
     for name in TARGETS
         .iter()
@@ -420,8 +349,12 @@ fn landing_page_renders_in_chromium(url: &str) {
     let dir = keep_dir();
     let landing = dir.join("landing.png");
     let blank = dir.join("blank.png");
-    chromium(url, Some(&landing));
-    chromium("data:text/html,<html><body></body></html>", Some(&blank));
+    chromium(url, (WIDTH, HEIGHT), Some(&landing));
+    chromium(
+        "data:text/html,<html><body></body></html>",
+        (WIDTH, HEIGHT),
+        Some(&blank),
+    );
     let (landing_png, blank_png) = (
         std::fs::read(&landing).unwrap(),
         std::fs::read(&blank).unwrap(),

@@ -165,7 +165,7 @@ async fn https_app_endpoints_are_verified_and_keep_one_handshake() {
         .collect();
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
     let up = ["counted", "pool", "by-ip-named", "client-cert"];
-    // The failing targets, each with the cause its landing-page row names.
+    // The failing targets, each with the cause its status-page card names.
     let down_causes = [
         ("wrong-ca", "unknown authority"),
         ("by-ip", "hostname mismatch"),
@@ -263,7 +263,7 @@ async fn redis_over_tls_is_verified_both_ways_and_keeps_one_handshake() {
     ]
     .concat();
     let pw = Perfwatch::start(&config(GLOBAL, &targets)).await;
-    // The failing targets, each with the cause its landing-page row names.
+    // The failing targets, each with the cause its status-page card names.
     let down_causes = [
         ("wrong-ca", "unknown authority"),
         ("by-ip", "hostname mismatch"),

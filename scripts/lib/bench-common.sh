@@ -327,7 +327,9 @@ our_ticks() {
             for (p in ours) print p
         }' | while read -r pid; do
         # Fields after "pid (comm) ": comm may hold spaces, so cut at ") ".
-        [[ -r /proc/$pid/stat ]] && sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null
+        # A process that exited since `ps` (a short-lived curl child) is
+        # skipped: under pipefail its failed read must not fail the sum.
+        sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null || true
     done | awk '{ sum += $12 + $13 + $14 + $15 } END { printf "%d\n", sum }'
 }
 # children_ticks: CPU of this shell's waited-for children so far (wrk), in

@@ -11,6 +11,7 @@
 //!   than a second), and a scrape that finds another render under way serves
 //!   the previous bytes instead of waiting.
 
+pub mod history;
 pub mod self_metrics;
 
 use std::collections::BTreeMap;
@@ -149,6 +150,10 @@ pub struct Store {
     process: Option<prometheus::process_collector::ProcessCollector>,
     /// Extra families computed from the whole store after polls (phase triggers).
     derived: Mutex<Arc<Vec<MetricFamily>>>,
+    /// What the status page charts: bounded, fed by the polls above.
+    history: Mutex<history::History>,
+    /// The signals the history keeps (none: no history).
+    signals: &'static [history::Signal],
 }
 
 impl Default for Store {
@@ -180,6 +185,17 @@ impl Store {
             render_lock: Mutex::new(()),
             process: Some(prometheus::process_collector::ProcessCollector::for_self()),
             derived: Mutex::new(Arc::new(Vec::new())),
+            history: Mutex::new(history::History::default()),
+            signals: &[],
+        }
+    }
+
+    /// An empty store whose polls also feed the history of `signals`
+    /// (what the status page charts).
+    pub fn with_history(signals: &'static [history::Signal]) -> Self {
+        Self {
+            signals,
+            ..Self::new()
         }
     }
 
@@ -194,6 +210,12 @@ impl Store {
         f(&mut guard)
     }
 
+    fn with_history_lock<R>(&self, f: impl FnOnce(&mut history::History) -> R) -> R {
+        // As with the targets: every update leaves the history consistent.
+        let mut guard = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
     /// Adds a target (before its loop starts), so `/-/ready` waits for it.
     pub fn register(&self, key: TargetKey, timing: Timing, peer_up: Option<&'static MetricDef>) {
         self.with_targets(|t| t.insert(key, TargetState::new(timing, peer_up)));
@@ -203,6 +225,7 @@ impl Store {
     /// Forgets a target and all its series (config reload removed it).
     pub fn remove(&self, key: &TargetKey) {
         self.with_targets(|t| t.remove(key));
+        self.with_history_lock(|h| h.targets.remove(key));
         self.bump();
     }
 
@@ -220,6 +243,17 @@ impl Store {
         took: Duration,
     ) {
         let families = Arc::new(out.families.into_vec());
+        // One clock reading for the history's point and the target's
+        // last-success time, so a point can be matched with a scrape.
+        let now_unix = unix_now();
+        self.with_history_lock(|h| {
+            h.targets.entry(key.clone()).or_default().record(
+                self.signals,
+                key.collector,
+                &families,
+                now_unix,
+            );
+        });
         self.with_targets(|t| {
             if let Some(s) = t.get_mut(key) {
                 s.up = true;
@@ -228,7 +262,7 @@ impl Store {
                 s.polls += 1;
                 s.families = families;
                 s.last_success = Some(Instant::now());
-                s.last_success_unix = Some(unix_now());
+                s.last_success_unix = Some(now_unix);
                 s.last_duration = took.as_secs_f64();
                 s.last_error = None;
                 s.headline = out.headline;
@@ -248,6 +282,12 @@ impl Store {
         took: Duration,
         dropped: &[&crate::catalog::MetricDef],
     ) {
+        let now_unix = unix_now();
+        self.with_history_lock(|h| {
+            if let Some(t) = h.targets.get_mut(key) {
+                t.prune(now_unix);
+            }
+        });
         self.with_targets(|t| {
             if let Some(s) = t.get_mut(key) {
                 if s.families
@@ -292,6 +332,29 @@ impl Store {
     pub fn set_derived(&self, families: Vec<MetricFamily>) {
         *self.derived.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(families);
         self.bump();
+    }
+
+    /// Appends one evaluation of the phase triggers to the history.
+    pub fn record_triggers(&self, points: &[history::TriggerPoint]) {
+        let now = unix_now();
+        self.with_history_lock(|h| h.record_triggers(points, now));
+    }
+
+    /// A copy of the history of every target (or only of those named
+    /// `only`), copied out under the lock and sorted as the store is.
+    pub fn history(&self, only: Option<&str>) -> Vec<(TargetKey, Vec<history::Series>)> {
+        self.with_history_lock(|h| {
+            h.targets
+                .iter()
+                .filter(|(k, _)| only.is_none_or(|o| k.target == o))
+                .map(|(k, t)| (k.clone(), t.copy()))
+                .collect()
+        })
+    }
+
+    /// A copy of one phase trigger's history (value, threshold, active).
+    pub fn trigger_history(&self, phase: &str, trigger: &str) -> Vec<history::Series> {
+        self.with_history_lock(|h| h.trigger(phase, trigger))
     }
 
     /// A copy of every target's state.
@@ -348,8 +411,9 @@ impl Store {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let history_points = self.with_history_lock(|h| h.points());
         let mut all = Families::new();
-        self_metrics::render(&mut all, &targets, &globals, now);
+        self_metrics::render(&mut all, &targets, &globals, history_points, now);
         if let Some(p) = &self.process {
             all.extend(prometheus::core::Collector::collect(p));
         }

@@ -13,9 +13,11 @@ pub(crate) fn render(
     out: &mut Families,
     targets: &BTreeMap<TargetKey, TargetState>,
     globals: &GlobalState,
+    history_points: usize,
     now: Instant,
 ) {
     out.gauge(&BUILD_INFO, &crate::build_info::LABELS, 1.0);
+    out.gauge(&HISTORY_POINTS, &[], history_points as f64);
     out.gauge(
         &CONFIG_LAST_RELOAD_SUCCESSFUL,
         &[],
@@ -125,6 +127,11 @@ crate::metric_catalog! {
         "perfwatch_last_success_timestamp_seconds",
         ["collector", "target"],
         "When the target was last polled successfully."
+    );
+    HISTORY_POINTS = Gauge(
+        "perfwatch_status_history_points",
+        [],
+        "Points the status page's in-memory history holds (every series of every target and phase trigger; bounded, at most 15 minutes)."
     );
     POLL_ERRORS_TOTAL = Counter(
         "perfwatch_poll_errors_total",

@@ -315,39 +315,92 @@ impl PhaseEngine {
         out
     }
 
-    /// `(phase, description, active, [(trigger, active, value)])` for the landing page.
-    pub fn summary(&self) -> Vec<PhaseSummary> {
+    /// Every phase with its triggers' state, for the status page and
+    /// `/api/status`; `now` dates how long active triggers have been active.
+    pub fn summary(&self, now: Instant) -> Vec<PhaseSummary> {
         self.phases
             .iter()
-            .map(|p| PhaseSummary {
-                name: p.config.name.clone(),
-                description: p.config.description.clone(),
-                triggers: p
+            .map(|p| {
+                let triggers: Vec<TriggerSummary> = p
                     .triggers
                     .iter()
                     .map(|t| {
-                        (
-                            t.config.name.clone(),
-                            t.config.kind,
-                            t.state.active(),
-                            t.state.value,
-                        )
+                        let (threshold, fires_above) = t.config.threshold();
+                        TriggerSummary {
+                            name: t.config.name.clone(),
+                            kind: t.config.kind,
+                            active: t.state.active(),
+                            value: t.state.value,
+                            threshold,
+                            fires_above,
+                            clear: if fires_above {
+                                t.config.clear_below
+                            } else {
+                                t.config.clear_above
+                            },
+                            active_for: t.state.active_since.map(|s| now.duration_since(s)),
+                        }
                     })
-                    .collect(),
+                    .collect();
+                // The same rule as `evaluate`: only signal triggers count.
+                let mut signals = triggers
+                    .iter()
+                    .filter(|t| t.kind == TriggerKind::Signal)
+                    .peekable();
+                let active = match p.config.when {
+                    When::Any => signals.any(|t| t.active),
+                    When::All => signals.peek().is_some() && signals.all(|t| t.active),
+                };
+                PhaseSummary {
+                    name: p.config.name.clone(),
+                    description: p.config.description.clone(),
+                    active,
+                    triggers,
+                }
             })
             .collect()
     }
 }
 
-/// A phase as shown on the landing page.
+/// A phase as the status page shows it.
 #[derive(Debug, Clone)]
 pub struct PhaseSummary {
     /// Phase name.
     pub name: String,
     /// Its description.
     pub description: String,
-    /// `(trigger, kind, active, last value)`.
-    pub triggers: Vec<(String, TriggerKind, bool, Option<f64>)>,
+    /// Whether its rule is met (its signal triggers, `when`).
+    pub active: bool,
+    /// Its triggers, as declared.
+    pub triggers: Vec<TriggerSummary>,
+}
+
+/// One trigger as the status page shows it.
+#[derive(Debug, Clone)]
+pub struct TriggerSummary {
+    /// Trigger name.
+    pub name: String,
+    /// Signal (counts toward the phase) or health.
+    pub kind: TriggerKind,
+    /// Whether it is active.
+    pub active: bool,
+    /// The last evaluated value (None: no data).
+    pub value: Option<f64>,
+    /// Its threshold.
+    pub threshold: f64,
+    /// Whether it fires above the threshold (else below).
+    pub fires_above: bool,
+    /// The hysteresis edge that clears it (`clear_below` for a trigger
+    /// firing above, `clear_above` for one firing below), if set.
+    pub clear: Option<f64>,
+    /// How long it has been active.
+    pub active_for: Option<Duration>,
+}
+
+/// The recommended phase: the last declared phase whose rule is met (the
+/// rule of `perfwatch_phase_recommended`).
+pub fn recommended(phases: &[PhaseSummary]) -> Option<&PhaseSummary> {
+    phases.iter().rev().find(|p| p.active)
 }
 
 fn aggregate(how: Aggregate, values: &[f64]) -> f64 {

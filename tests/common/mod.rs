@@ -2,6 +2,7 @@
 //! API on port 0, scrape it, read sample values, wait for conditions.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod peer;
 
 use std::future::Future;
@@ -557,15 +558,15 @@ pub fn write_in(dir: &std::path::Path, name: &str, content: &str) -> PathBuf {
     path
 }
 
-/// Asserts that each target's row of the landing page (`/`) names the cause
-/// of its failure: `causes` holds (target, text the row must contain).
+/// Asserts that each target's card on the status page (`/`) names the cause
+/// of its failure: `causes` holds (target, text the card must contain).
 pub async fn assert_causes(pw: &Perfwatch, kind: &str, causes: &[(&str, &str)]) {
     let (_, page) = pw.get("/").await;
     for (target, cause) in causes {
         let row = page
             .split(&format!("{kind} target &quot;{target}&quot;"))
             .nth(1)
-            .and_then(|rest| rest.split("</tr>").next())
+            .and_then(|rest| rest.split("</article>").next())
             .unwrap_or("");
         assert!(row.contains(cause), "{target}: want {cause:?} in {row:?}");
     }
@@ -592,7 +593,7 @@ pub struct TlsOutcome<'a> {
     /// Targets that must be up.
     pub up: &'a [&'a str],
     /// Targets that must be down: (target, the `reason` of its failed polls,
-    /// text its row of the landing page must contain).
+    /// text its card on the status page must contain).
     pub down: &'a [(&'a str, &'a str, &'a str)],
     /// Up targets whose sessions the caller's `sessions` lists: unless one of
     /// their polls failed, those sessions must not change over polls.
@@ -603,7 +604,7 @@ pub struct TlsOutcome<'a> {
 /// two failures of every `down` target (with its reason) and three more
 /// polls of the `steady` ones, then asserts the outcome: the same sessions
 /// (one TLS handshake per connection, not per poll), up 1 / up 0, and each
-/// failure's cause on the landing page.
+/// failure's cause on the status page.
 pub async fn assert_tls_outcome(
     pw: &Perfwatch,
     want: &TlsOutcome<'_>,
