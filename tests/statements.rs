@@ -309,8 +309,8 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
     assert_eq!(ours1 - ours0, polled, "pg_stat_statements reads per poll");
     assert_eq!(
         all1 - all0,
-        4.0 * polled,
-        "statements per poll: 3 for connection stats + 1 read"
+        5.0 * polled,
+        "statements per poll: 4 for connection stats (activity, server, databases, replication) + 1 read"
     );
     assert_eq!(s0, sessions(), "the same single session");
     assert_eq!(s0.lines().count(), 1, "{s0}");
