@@ -977,12 +977,10 @@ async fn start_replicas(
     pg: Arc<PostgresServer>,
     mariadb: Arc<MariaDbServer>,
 ) -> (RedisServer, PostgresServer, MariaDbServer) {
-    let replicaof = format!("127.0.0.1 {}", redis.port());
+    let redis = start_or_panic(redis.start_replica(&[]));
     let started = blocking(move || {
-        let redis = RedisServer::start(&[("replicaof", replicaof.as_str())])?;
         let standby = pg.start_replica("standby", &[])?;
-        let mdb = MariaDbServer::start(&[("server_id", "2"), ("performance_schema", "ON")])?;
-        mdb.replicate_from(&mariadb)?;
+        let mdb = mariadb.start_replica(&[("performance_schema", "ON")])?;
         Ok((redis, standby, mdb))
     })
     .await;

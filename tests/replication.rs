@@ -180,7 +180,7 @@ async fn mariadb_lag_and_broken_replication_show_on_the_replica() {
 #[tokio::test]
 async fn redis_lag_and_broken_replication_show() {
     let mut primary = start_redis(&[("repl-ping-replica-period", "1")]);
-    let replica = start_redis(&[("replicaof", &format!("127.0.0.1 {}", primary.port()))]);
+    let replica = primary.start_replica(&[]).unwrap_or_else(|e| panic!("{e}"));
     let pw = watch_pair("redis", "url", &primary.url(), &replica.url()).await;
     let (on_primary, on_replica) = ([("target", "primary")], [("target", "replica")]);
     pw.wait_for(WAIT, "the replica linked, as both sides see it", |b| {

@@ -349,8 +349,7 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
             ("maxmemory-policy", "allkeys-lru"),
             ("slowlog-log-slower-than", "0"),
         ])?;
-        let replicaof = format!("127.0.0.1 {}", primary.port());
-        let replica = RedisServer::start(&[("replicaof", replicaof.as_str())])?;
+        let replica = primary.start_replica(&[])?;
         Ok::<_, HarnessError>((primary, replica))
     });
     let postgres = blocking(|| {
@@ -381,8 +380,7 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
             ("log_bin", "mysql-bin"),
         ])?;
         seed_mariadb(&db)?;
-        let replica = MariaDbServer::start(&[("server_id", "2"), ("performance_schema", "ON")])?;
-        replica.replicate_from(&db)?;
+        let replica = db.start_replica(&[("performance_schema", "ON")])?;
         Ok((db, replica))
     });
     let rules = if options.fast_alerts {

@@ -215,6 +215,18 @@ impl MariaDbServer {
         run_command(SERVER, cmd, SQL_TIMEOUT)
     }
 
+    /// Starts a replica of this server (which must run with `log_bin` and
+    /// a `server_id` other than 2): a new server with `server_id` 2 and
+    /// `settings` (which win), then [`replicate_from`](Self::replicate_from)
+    /// this one.
+    pub fn start_replica(&self, settings: &[(&str, &str)]) -> Result<MariaDbServer, HarnessError> {
+        let mut all = vec![("server_id", "2")];
+        all.extend_from_slice(settings);
+        let replica = Self::start(&all)?;
+        replica.replicate_from(self)?;
+        Ok(replica)
+    }
+
     /// Makes this server a replica of `primary`, which must run with
     /// `log_bin` and another `server_id` than this one: a replication user
     /// on the primary, `CHANGE MASTER TO` it over TCP with GTID positions,

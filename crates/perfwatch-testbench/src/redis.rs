@@ -81,6 +81,15 @@ impl RedisServer {
         Self::start_with(settings, None)
     }
 
+    /// Starts a replica of this (running, plaintext) server: `replicaof`
+    /// it, then `settings`. Returns once it runs; it syncs on its own.
+    pub fn start_replica(&self, settings: &[(&str, &str)]) -> Result<RedisServer, HarnessError> {
+        let replicaof = format!("127.0.0.1 {}", self.port());
+        let mut all = vec![("replicaof", replicaof.as_str())];
+        all.extend_from_slice(settings);
+        Self::start(&all)
+    }
+
     /// Starts a TLS-only server (`port 0`, `tls-port <free port>`,
     /// `tls-auth-clients yes`) with the certificates of the
     /// [`crate::pki::TestPki`] in `pki_dir`: `server.crt`/`server.key`, and
