@@ -51,6 +51,7 @@ pub mod config;
 pub mod counter_window;
 pub mod document;
 pub mod engine;
+pub mod explain;
 pub mod exposition;
 pub mod http;
 pub mod local_file;

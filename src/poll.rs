@@ -156,6 +156,10 @@ pub trait Collector: Send + 'static {
     fn wake(&self) -> Option<WakeHandle> {
         None
     }
+    /// For a collector that exchanges examples or plans with other targets
+    /// (`crate::explain`): the engine's board. Called once, before the
+    /// first poll.
+    fn attach_board(&mut self, _board: &std::sync::Arc<crate::explain::Board>) {}
 }
 
 /// How a collector asks for an early poll.

@@ -310,8 +310,13 @@ macro_rules! register_kinds {
             /// Starts the poll loop of this target.
             pub fn start(&self, poll_loop: PollLoop) -> TargetHandle {
                 let timing = poll_loop.timing;
+                let board = poll_loop.store.explain_board().clone();
                 match &self.ready {
-                    $(ReadyTarget::$variant(t) => poll_loop.spawn(<$collector>::new(t, timing)),)*
+                    $(ReadyTarget::$variant(t) => {
+                        let mut c = <$collector>::new(t, timing);
+                        crate::poll::Collector::attach_board(&mut c, &board);
+                        poll_loop.spawn(c)
+                    })*
                 }
             }
 

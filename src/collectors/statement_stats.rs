@@ -395,7 +395,7 @@ impl<K: Eq + Hash + Clone> StatementSource<K> {
 
     /// The `/api/slow-queries` JSON (same shape as a slow-log target's).
     pub fn details(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(self.digest.summary(50)).ok()
+        serde_json::to_value(self.digest.summary(50, false)).ok()
     }
 }
 

@@ -284,6 +284,62 @@ fn check(
     for (key, message) in timing_errors {
         errors.push(doc.error_in(key, message));
     }
+    explain_sources(doc, config, commons, errors);
+}
+
+/// `[postgres.explain]` / `[mysql.explain]` `sources` must name
+/// `[[slowlog]]` targets whose log is of the same server kind (a MySQL
+/// example planned on PostgreSQL would only fail).
+fn explain_sources(
+    doc: &Document<'_>,
+    config: &Config,
+    commons: &[(&'static str, String, CommonTarget)],
+    errors: &mut Vec<ConfigError>,
+) {
+    use crate::collectors::ReadyTarget;
+    for target in &config.targets {
+        let (kind, explain, wants_mysql) = match &target.ready {
+            ReadyTarget::Postgres(t) => ("postgres", &t.explain, false),
+            ReadyTarget::Mysql(t) => ("mysql", &t.explain, true),
+            _ => continue,
+        };
+        let Some(explain) = explain else { continue };
+        let name = &target.common().name;
+        let Some((_, path, _)) = commons
+            .iter()
+            .find(|(k, _, c)| *k == kind && &c.name == name)
+        else {
+            continue;
+        };
+        for (i, source) in explain.sources.iter().enumerate() {
+            let key = format!("{path}.explain.sources[{i}]");
+            if !commons
+                .iter()
+                .any(|(k, _, c)| *k == "slowlog" && &c.name == source)
+            {
+                errors.push(doc.error_in(
+                    key,
+                    format!("explain source \"{source}\" is not a [[slowlog]] target"),
+                ));
+                continue;
+            }
+            let format = config.targets.iter().find_map(|t| match &t.ready {
+                ReadyTarget::Slowlog(s) if &s.common.name == source => Some(s.format),
+                _ => None,
+            });
+            if let Some(format) = format
+                && (format == perfwatch_slowlog::LogFormat::Mysql) != wants_mysql
+            {
+                errors.push(doc.error_in(
+                    key,
+                    format!(
+                        "explain source \"{source}\" is a {} log; a {kind} target can only plan its own server's statements",
+                        format.as_str()
+                    ),
+                ));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

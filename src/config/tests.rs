@@ -306,3 +306,51 @@ timeout = "1s"
     // The floors themselves are accepted.
     load("[global]\ninterval = \"100ms\"\ntimeout = \"10ms\"\n").unwrap();
 }
+
+#[test]
+fn explain_sources_must_be_slow_logs_of_the_same_server_kind() {
+    let src = r#"[[slowlog]]
+name = "pg-slow"
+format = "postgres"
+path = "/var/log/postgresql/pg.log"
+
+[[slowlog]]
+name = "my-slow"
+format = "mysql"
+path = "/var/log/mysql/slow.log"
+
+[[postgres]]
+name = "db"
+dsn = "postgres://perfwatch@127.0.0.1/app"
+[postgres.explain]
+sources = ["pg-slow", "my-slow", "nope"]
+"#;
+    let errors = load(src).unwrap_err();
+    assert_eq!(errors.len(), 2, "{}", errors.join("\n"));
+    assert!(
+        errors[0].contains("postgres[0].explain.sources[1]"),
+        "{}",
+        errors[0]
+    );
+    assert!(errors[0].contains("is a mysql log"), "{}", errors[0]);
+    assert!(
+        errors[1].contains("postgres[0].explain.sources[2]"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors[1].contains("\"nope\" is not a [[slowlog]] target"),
+        "{}",
+        errors[1]
+    );
+    assert!(
+        errors.iter().all(|e| e.starts_with("test.toml:15:")),
+        "{errors:?}"
+    );
+    let ok = src.replace(", \"my-slow\", \"nope\"", "");
+    assert!(load(&ok).is_ok(), "{:?}", load(&ok).err());
+    assert_errors_include(
+        &format!("{ok}max_per_poll = 0\n"),
+        &["postgres[0].explain.max_per_poll: explain.max_per_poll must be between 1 and 20, got 0"],
+    );
+}

@@ -154,6 +154,9 @@ pub struct Store {
     history: Mutex<history::History>,
     /// The signals the history keeps (none: no history).
     signals: &'static [history::Signal],
+    /// Where slow-log and database targets exchange examples and plans
+    /// (here so that it outlives reloads).
+    explain: Arc<crate::explain::Board>,
 }
 
 impl Default for Store {
@@ -187,7 +190,14 @@ impl Store {
             derived: Mutex::new(Arc::new(Vec::new())),
             history: Mutex::new(history::History::default()),
             signals: &[],
+            explain: Arc::default(),
         }
+    }
+
+    /// The board where slow-log targets post examples and database targets
+    /// post plans (see `crate::explain`).
+    pub fn explain_board(&self) -> &Arc<crate::explain::Board> {
+        &self.explain
     }
 
     /// An empty store whose polls also feed the history of `signals`

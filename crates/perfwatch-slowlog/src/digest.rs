@@ -39,6 +39,23 @@ pub const NO_QUERY: &str = "/* No query */";
 const MAX_TEXT: usize = 200;
 /// Most distinct databases with their own label.
 const MAX_DBS: usize = 50;
+/// Longest statement kept as a class's example (bytes); a longer one is not
+/// kept (an example cut short could not be explained, and would only cost
+/// memory: up to this much per tracked class).
+pub const MAX_EXAMPLE: usize = 4096;
+
+/// The slowest recent statement of a class, literals and all: kept for
+/// `EXPLAIN` and, only where the user opted in, shown (literals can hold
+/// personal data, so whether it leaves the process is the caller's call).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// The statement as logged (at most [`MAX_EXAMPLE`] bytes).
+    pub text: String,
+    /// Its execution time, seconds.
+    pub seconds: f64,
+    /// When it was seen (unix seconds).
+    pub at_unix: f64,
+}
 
 /// Statistics of one query class.
 #[derive(Debug, Clone)]
@@ -65,6 +82,9 @@ pub struct Class {
     pub first_seen: f64,
     /// Last seen (unix seconds).
     pub last_seen: f64,
+    /// The slowest statement seen within the ranking window (from a log;
+    /// statement statistics have none).
+    pub example: Option<Example>,
     /// Recent (time, seconds) for the sliding-window ranking.
     recent: VecDeque<(Instant, f64)>,
     /// Where the last [`Digest::rank`] put the class.
@@ -150,8 +170,29 @@ impl Class {
             hist: HistogramData::new(&DURATION_BUCKETS),
             first_seen: now_unix,
             last_seen: now_unix,
+            example: None,
             recent: VecDeque::new(),
             ranked: Ranked::New,
+        }
+    }
+
+    /// Keeps `e` as the example when it is the slowest within `window`, or
+    /// the example kept is older than that ("slowest recent": an example
+    /// from before an index was added must not stand for the class forever).
+    fn note_example(&mut self, e: &SlowEvent, now_unix: f64, window: Duration) {
+        if e.truncated || e.query.len() > MAX_EXAMPLE || e.query.is_empty() {
+            return;
+        }
+        let replace = self
+            .example
+            .as_ref()
+            .is_none_or(|x| e.duration > x.seconds || now_unix - x.at_unix > window.as_secs_f64());
+        if replace {
+            self.example = Some(Example {
+                text: e.query.clone(),
+                seconds: e.duration,
+                at_unix: now_unix,
+            });
         }
     }
 
@@ -226,6 +267,7 @@ impl Digest {
             class.hist.observe(e.duration);
         }
         class.last_seen = now_unix;
+        class.note_example(e, now_unix, window);
         note_recent(class, now, e.duration * weight as f64, window);
     }
 
@@ -408,8 +450,9 @@ impl Digest {
             })
     }
 
-    /// The JSON summary for `/api/slow-queries`.
-    pub fn summary(&self, limit: usize) -> Vec<ClassSummary> {
+    /// The JSON summary for `/api/slow-queries`; each class's example only
+    /// with `with_examples` (see [`Example`]).
+    pub fn summary(&self, limit: usize, with_examples: bool) -> Vec<ClassSummary> {
         let mut all: Vec<(&(String, String), &Class)> = self.classes.iter().collect();
         all.sort_by(|a, b| b.1.total.total_cmp(&a.1.total));
         all.into_iter()
@@ -430,8 +473,40 @@ impl Digest {
                 rows_examined: c.rows_examined,
                 first_seen: c.first_seen,
                 last_seen: c.last_seen,
+                example: with_examples
+                    .then(|| c.example.as_ref().map(|x| x.text.clone()))
+                    .flatten(),
             })
             .collect()
+    }
+
+    /// The classes with their own label as of the last [`Digest::rank`],
+    /// most window time first, at most `limit`: `(db, class)`. What the
+    /// plans are asked for (the classes a user sees by name).
+    pub fn top_classes(&self, limit: usize) -> Vec<(&str, &Class)> {
+        let mut own: Vec<(&(String, String), &Class)> = self
+            .classes
+            .iter()
+            .filter(|(_, c)| matches!(c.ranked, Ranked::Own { .. }))
+            .collect();
+        own.sort_by(|a, b| {
+            b.1.window_total()
+                .total_cmp(&a.1.window_total())
+                .then_with(|| a.0.cmp(b.0))
+        });
+        own.into_iter()
+            .take(limit)
+            .map(|((db, _), c)| (db.as_str(), c))
+            .collect()
+    }
+
+    /// The duration histogram of class `id` in database `db` so far (all
+    /// its executions, not only those since it got its own label).
+    pub fn class_histogram(&self, db: &str, id: &str) -> Option<&HistogramData> {
+        self.classes
+            .iter()
+            .find(|((d, _), c)| d == db && c.id == id)
+            .map(|(_, c)| &c.hist)
     }
 }
 
@@ -547,6 +622,10 @@ pub struct ClassSummary {
     pub first_seen: f64,
     /// Last seen, unix seconds.
     pub last_seen: f64,
+    /// The slowest recent statement, literals and all: only where the user
+    /// opted in (`keep_examples`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
 }
 
 #[cfg(test)]
@@ -620,12 +699,40 @@ mod tests {
                 }
             )]
         );
-        let s = d.summary(10);
+        let s = d.summary(10, false);
         assert_eq!(s[0].fingerprint, b, "ordered by total time");
         assert_eq!(
             (s[0].count, s[0].total_seconds, s[0].max_seconds),
             (3, 6.0, 2.0)
         );
+    }
+
+    #[test]
+    fn the_example_is_the_slowest_recent_statement() {
+        let mut d = Digest::new(5, 100, Duration::from_secs(60));
+        let now = Instant::now();
+        d.add(&ev("select * from t where id = 1", 0.5), now, 1000.0);
+        d.add(&ev("select * from t where id = 2", 2.0), now, 1001.0);
+        d.add(&ev("select * from t where id = 3", 1.0), now, 1002.0);
+        d.rank();
+        let example = |d: &Digest| d.top_classes(5)[0].1.example.clone().unwrap();
+        assert_eq!(example(&d).text, "select * from t where id = 2");
+        // Older than the window: the next statement replaces it, slower or not.
+        d.add(&ev("select * from t where id = 4", 0.1), now, 1100.0);
+        assert_eq!(example(&d).text, "select * from t where id = 4");
+        // Only served when asked for.
+        assert_eq!(d.summary(1, false)[0].example, None);
+        assert_eq!(
+            d.summary(1, true)[0].example.as_deref(),
+            Some("select * from t where id = 4")
+        );
+        // Too long to be planned whole: not kept.
+        let long = format!(
+            "select * from t where id = 5 /* {} */",
+            "x".repeat(MAX_EXAMPLE)
+        );
+        d.add(&ev(&long, 9.0), now, 1101.0);
+        assert_eq!(example(&d).text, "select * from t where id = 4");
     }
 
     fn letters(mut i: usize) -> String {

@@ -156,7 +156,7 @@ pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportEr
     }
     // Merge (db, fingerprint) classes by id, as pt-query-digest reports them.
     let mut by_id: HashMap<String, ReportClass> = HashMap::new();
-    for c in digest.summary(usize::MAX) {
+    for c in digest.summary(usize::MAX, false) {
         let r = by_id
             .entry(c.fingerprint.clone())
             .or_insert_with(|| ReportClass {

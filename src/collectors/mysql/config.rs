@@ -70,6 +70,9 @@ pub struct MysqlConfig {
     /// (`[mysql.statements]`).
     #[serde(default)]
     pub statements: Option<StatementsConfig>,
+    /// Plans of slow-log examples and index advice (`[mysql.explain]`).
+    #[serde(default)]
+    pub explain: Option<crate::explain::ExplainConfig>,
 }
 
 fn default_max_tables() -> usize {
@@ -151,6 +154,9 @@ impl MysqlConfig {
         errors.extend(validate_queries(&self.query));
         if let Some(st) = &self.statements {
             errors.extend(st.validate());
+        }
+        if let Some(ex) = &self.explain {
+            errors.extend(ex.validate());
         }
         (errors, password)
     }
@@ -351,6 +357,7 @@ mod tests {
             processlist: false,
             query: vec![],
             statements: None,
+            explain: None,
         }
     }
 

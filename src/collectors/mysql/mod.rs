@@ -38,6 +38,7 @@ pub(crate) mod catalog;
 mod compat;
 mod config;
 mod dsn;
+mod explain;
 mod index_metrics;
 mod index_pass;
 mod metrics;
@@ -106,6 +107,10 @@ pub struct MysqlCollector {
     /// Why the statement digests cannot be read right now (logged once per
     /// change).
     digests_missing: Option<String>,
+    /// Plans of slow-log examples (`[mysql.explain]`, `explain.rs`), with
+    /// the board they come from (attached before the first poll).
+    explainer: Option<crate::explain::Explainer>,
+    board: Option<Arc<crate::explain::Board>>,
 }
 
 impl MysqlCollector {
@@ -137,6 +142,14 @@ impl MysqlCollector {
             statements: 0,
             connects: 0,
             pass_deadline: None,
+            explainer: target.explain.clone().map(|e| {
+                crate::explain::Explainer::new(
+                    e,
+                    &target.common.name,
+                    crate::explain::advice::Dialect::Mysql,
+                )
+            }),
+            board: None,
         }
     }
 
@@ -410,6 +423,7 @@ impl Collector for MysqlCollector {
                 .map(|rows| compat::processlist(rows.iter().filter_map(sql::processlist_row)));
         }
         self.read_statements(&mut live, &vars, deadline).await?;
+        self.explain_pass(&mut live, deadline).await?;
         let keep = self.run_custom_queries(&mut live, deadline).await;
         let mut families = Families::new();
         let headline = self.export(&live, &st, &vars, &mut families);
@@ -421,6 +435,10 @@ impl Collector for MysqlCollector {
 
     fn reset(&mut self) {
         self.live = None;
+    }
+
+    fn attach_board(&mut self, board: &Arc<crate::explain::Board>) {
+        self.board = Some(board.clone());
     }
 
     fn details(&self) -> Option<serde_json::Value> {

@@ -73,6 +73,9 @@ pub struct PostgresConfig {
     /// `pg_stat_statements` as a slow-query source (`[postgres.statements]`).
     #[serde(default)]
     pub statements: Option<StatementsConfig>,
+    /// Plans of slow-log examples and index advice (`[postgres.explain]`).
+    #[serde(default)]
+    pub explain: Option<crate::explain::ExplainConfig>,
     /// TLS (Prometheus' `tls_config` keys), instead of libpq's `sslmode`,
     /// `sslrootcert`, `sslcert` and `sslkey` in the DSN (not both).
     #[serde(default)]
@@ -176,6 +179,9 @@ impl PostgresConfig {
         errors.extend(validate_queries(&self.query));
         if let Some(st) = &self.statements {
             errors.extend(st.validate());
+        }
+        if let Some(ex) = &self.explain {
+            errors.extend(ex.validate());
         }
         (errors, password)
     }

@@ -37,6 +37,7 @@ mod sql;
 pub(crate) mod statements;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub(crate) use config::apply_tls;
@@ -47,6 +48,8 @@ use sql::{ActivityRow, DatabaseRow, ServerRow, StatementKey};
 
 use super::custom_query::CustomQueries;
 use super::statement_stats::{StatementRead, StatementSource};
+use crate::explain::advice::{self, Dialect};
+use crate::explain::{Board, Candidate, Explainer};
 use crate::exposition::Families;
 use crate::poll::{Collector, ErrorReason, PollError, PollOutput, Timing};
 
@@ -85,6 +88,10 @@ pub struct PostgresCollector {
     /// The numeric settings with the `pg_conf_load_time()` they were read
     /// at: re-read only when the server reloads its configuration.
     settings: Option<(f64, Vec<Setting>)>,
+    /// Plans of slow-log examples (`[postgres.explain]`), with the board
+    /// they come from (attached before the first poll).
+    explainer: Option<Explainer>,
+    board: Option<Arc<Board>>,
 }
 
 impl PostgresCollector {
@@ -105,6 +112,97 @@ impl PostgresCollector {
             databases_skipped: 0,
             custom_failing: BTreeSet::new(),
             settings: None,
+            explainer: target
+                .explain
+                .clone()
+                .map(|e| Explainer::new(e, &target.common.name, Dialect::Postgres)),
+            board: None,
+        }
+    }
+
+    /// Plans the due examples of the `[postgres.explain]` sources, each in
+    /// its database's session (the main one when the log names none),
+    /// then reads the facts of the tables a plan reads sequentially; every
+    /// outcome, failures included, goes to the board. A failure never
+    /// fails the poll or marks the target degraded: it is the class's.
+    async fn poll_explain(&mut self, wanted: &[String], deadline: Instant) {
+        let (Some(ex), Some(board)) = (&mut self.explainer, &self.board) else {
+            return;
+        };
+        let board = board.clone();
+        for (source, cand) in ex.due(&board, Instant::now()) {
+            let db = if cand.db.is_empty() {
+                self.main_db.clone()
+            } else {
+                cand.db.clone()
+            };
+            let plan = if db != self.main_db && !wanted.contains(&db) {
+                Err(format!(
+                    "{}: database \"{db}\" is not one this target reads (add it to databases)",
+                    self.sessions.prefix()
+                ))
+            } else {
+                self.plan_one(&db, &cand, deadline).await
+            };
+            let mut facts = Vec::new();
+            if let Ok(plan) = &plan {
+                for (schema, table) in advice::tables_to_check(plan) {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let (s2, t2) = (schema.clone(), table.clone());
+                    match self
+                        .sessions
+                        .run(&db, left, move |c| Box::pin(sql::table_facts(c, s2, t2)))
+                        .await
+                    {
+                        Ok(Some(mut f)) => {
+                            if let Some(ex) = &mut self.explainer {
+                                let key = format!("{db}.{}.{}", f.schema, f.table);
+                                ex.rate(&key, &mut f, Instant::now());
+                            }
+                            facts.push(f);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            self.sessions.forget_broken(&db, &e);
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some(ex) = &self.explainer {
+                ex.finish(&board, &source, &cand, plan, &facts);
+            }
+        }
+    }
+
+    /// One `EXPLAIN` of `cand` in database `db`, parsed.
+    async fn plan_one(
+        &mut self,
+        db: &str,
+        cand: &Candidate,
+        deadline: Instant,
+    ) -> Result<crate::explain::Plan, String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left < Duration::from_millis(10) {
+            return Err(format!(
+                "{}: no time left in the poll to plan class {}",
+                self.sessions.prefix(),
+                cand.id
+            ));
+        }
+        let example = cand.example.clone();
+        let what = format!("planning class {}", cand.id);
+        match self
+            .sessions
+            .run(db, left, move |c| Box::pin(sql::explain(c, example)))
+            .await
+        {
+            Ok(text) => crate::explain::plan::parse_postgres(&text)
+                .map_err(|e| format!("{}: {what}: {e}", self.sessions.prefix())),
+            Err(e) => {
+                self.sessions.forget_broken(db, &e);
+                Err(self.sessions.fail_message(&what, &e))
+            }
         }
     }
 
@@ -434,6 +532,7 @@ impl Collector for PostgresCollector {
         }
         self.poll_custom(deadline).await;
         self.custom.retain(&self.cfg.query);
+        self.poll_explain(&wanted, deadline).await;
 
         let mut out = Families::new();
         let headline = self.export(&activity, &server, &databases, &wanted, &mut out);
@@ -457,6 +556,10 @@ impl Collector for PostgresCollector {
 
     fn reset(&mut self) {
         self.sessions.mark_all_dirty();
+    }
+
+    fn attach_board(&mut self, board: &Arc<Board>) {
+        self.board = Some(board.clone());
     }
 }
 

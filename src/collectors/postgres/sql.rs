@@ -3,6 +3,7 @@
 //! pure types of `rules.rs`, statement statistics and custom-query rows.
 //! No session handling here (see `session.rs`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnection, PgRow};
@@ -12,6 +13,7 @@ use super::rules::{self, DatabaseStat, IndexStat, STAT_DATABASE_COLUMNS, Setting
 use super::statements;
 use crate::collectors::custom_query::{CustomQueryConfig, QueryRow};
 use crate::collectors::statement_stats::{Counters, StatementRow};
+use crate::explain::advice::{IndexFacts, TableFacts};
 
 /// Sessions, one row per (database, state, counted by perfwatch): every
 /// backend, as postgres_exporter's `pg_stat_activity_count` counts them;
@@ -511,6 +513,106 @@ pub(super) async fn statement_rows(
         })
         .collect();
     Ok((rows, reset_epoch))
+}
+
+/// `EXPLAIN (FORMAT JSON, VERBOSE)` of a class's example (checked to be a
+/// single `SELECT` by `explain::statement::check`) in a read-only
+/// transaction, always rolled back; never `ANALYZE`, so nothing runs. One
+/// unnamed prepared statement: the server refuses a second statement in it,
+/// and no statement cache entry is left behind per example.
+pub(super) async fn explain(
+    c: &mut PgConnection,
+    example: Arc<str>,
+) -> Result<String, sqlx::Error> {
+    let mut tx = c.begin_with("BEGIN READ ONLY").await?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "EXPLAIN (FORMAT JSON, VERBOSE) {example}"
+    )))
+    .persistent(false)
+    .fetch_one(&mut *tx)
+    .await;
+    tx.rollback().await?;
+    // The plan is `json`, whose binary form is its text.
+    row?.try_get_unchecked::<String, _>(0)
+}
+
+/// What index advice needs of one table (`schema` `None`: the first table
+/// of that name on the search path): its size, sequential scans, columns
+/// and indexes (key columns in order; an expression as empty), in one
+/// statement of `(kind, name, rows, scans, rows read, columns)` rows.
+const TABLE_FACTS_SQL: &str = "WITH t AS (
+  SELECT c.oid, n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.relname = $2 AND c.relkind IN ('r', 'p', 'm')
+    AND (n.nspname = $1 OR ($1 IS NULL AND pg_table_is_visible(c.oid)))
+  LIMIT 1)
+SELECT 'table'::text, t.nspname::text,
+  greatest(c.reltuples::float8, s.seq_tup_read::float8 / nullif(s.seq_scan, 0)),
+  s.seq_scan::int8, s.seq_tup_read::int8, NULL::text
+FROM t JOIN pg_class c ON c.oid = t.oid LEFT JOIN pg_stat_all_tables s ON s.relid = t.oid
+UNION ALL
+SELECT 'column', a.attname::text, NULL, NULL, NULL, NULL
+FROM t JOIN pg_attribute a ON a.attrelid = t.oid WHERE a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'index', ic.relname::text, NULL, si.idx_scan::int8, NULL,
+  (SELECT string_agg(coalesce(a.attname::text, ''), chr(1) ORDER BY k.o)
+   FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
+   LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n
+   WHERE k.o <= i.indnkeyatts)
+FROM t JOIN pg_index i ON i.indrelid = t.oid JOIN pg_class ic ON ic.oid = i.indexrelid
+LEFT JOIN pg_stat_all_indexes si ON si.indexrelid = i.indexrelid";
+
+type FactsRow = (
+    String,
+    String,
+    Option<f64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+/// The facts of table `table` (see [`TABLE_FACTS_SQL`]); `None` when no
+/// such table is visible.
+pub(super) async fn table_facts(
+    c: &mut PgConnection,
+    schema: Option<String>,
+    table: String,
+) -> Result<Option<TableFacts>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, FactsRow>(TABLE_FACTS_SQL)
+        .bind(schema)
+        .bind(&table)
+        .fetch_all(c)
+        .await?;
+    let mut facts: Option<TableFacts> = None;
+    let (mut columns, mut indexes) = (Vec::new(), Vec::new());
+    for (kind, name, rows, scans, read, cols) in rows {
+        match kind.as_str() {
+            "table" => {
+                facts = Some(TableFacts {
+                    schema: name,
+                    table: table.clone(),
+                    rows: rows.unwrap_or(0.0).max(0.0),
+                    seq_scans: scans.map(|v| v.max(0) as u64),
+                    seq_rows_read: read.map(|v| v.max(0) as u64),
+                    ..TableFacts::default()
+                })
+            }
+            "column" => columns.push(name.to_lowercase()),
+            _ => indexes.push(IndexFacts {
+                name,
+                columns: cols
+                    .unwrap_or_default()
+                    .split('\u{1}')
+                    .map(str::to_lowercase)
+                    .collect(),
+                scans: scans.map(|v| v.max(0) as u64),
+            }),
+        }
+    }
+    Ok(facts.map(|f| TableFacts {
+        columns,
+        indexes,
+        ..f
+    }))
 }
 
 /// Runs one custom query in a read-only transaction with its own

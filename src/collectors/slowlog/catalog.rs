@@ -48,6 +48,44 @@ crate::metric_catalog! {
         "Statements the server marked as full table scans (no index)."
     );
 
+    // Plans and index advice (`plans.rs`, `crate::explain`): per class
+    // planned by a database target's `[x.explain]`.
+    EXPLAINS = Counter(
+        "perfwatch_slow_query_explains_total",
+        ["target", "outcome"],
+        "Plans of this target's example statements received from database targets (outcome ok or error): EXPLAIN only, never ANALYZE, SELECT only."
+    );
+    PLAN_SCANS = Gauge(
+        "perfwatch_slow_query_plan_scans",
+        ["target", "db", "fingerprint", "scan"],
+        "Table accesses of each kind (seq, index, index_only, bitmap, other) in the last plan of a query class's example."
+    );
+    PLAN_ESTIMATED_ROWS = Gauge(
+        "perfwatch_slow_query_plan_estimated_rows",
+        ["target", "db", "fingerprint"],
+        "The planner's row estimate in the last plan of a query class's example (PostgreSQL: the top node's rows; MySQL/MariaDB: its largest table access)."
+    );
+    PLAN_TIMESTAMP = Gauge(
+        "perfwatch_slow_query_plan_timestamp_seconds",
+        ["target", "db", "fingerprint"],
+        "When the last plan of a query class's example was made (unix seconds)."
+    );
+    INDEX_ADVICE = Gauge(
+        "perfwatch_slow_query_index_advice_info",
+        ["target", "db", "fingerprint", "table", "columns", "state"],
+        "A constant 1 per index advice: the class's plan reads a large table whole on columns it filters or joins by. state: suggested (no index leads with them), index_not_used (one does, the planner ignores it), applied (a later plan no longer reads the table whole). /api/slow-queries has the evidence and the CREATE INDEX statement."
+    );
+    INDEX_ADVICE_TABLE_ROWS = Gauge(
+        "perfwatch_slow_query_index_advice_table_rows",
+        ["target", "db", "fingerprint", "table"],
+        "The server's row estimate of the table an index advice is about."
+    );
+    INDEX_ADVICE_P95 = Gauge(
+        "perfwatch_slow_query_index_advice_p95_seconds",
+        ["target", "db", "fingerprint", "period"],
+        "After an advice was applied: the class's p95 execution time before (period=before) and since (period=after), bucket-interpolated from its histogram."
+    );
+
     // Statement statistics sources (`collectors::statement_stats`).
     SOURCE_INFO = Gauge(
         "perfwatch_slow_query_source_info",

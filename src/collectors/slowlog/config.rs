@@ -69,6 +69,13 @@ pub struct SlowlogConfig {
     /// is read in batches instead of once per write (at least 100ms).
     #[serde(default = "default_min_interval", with = "humantime_serde")]
     pub min_interval: Duration,
+    /// Serve each top class's slowest recent statement, literals and all,
+    /// under `/api/slow-queries` and on the status page, and plans with
+    /// their conditions unmasked. Off by default: literals can hold
+    /// personal data. (Examples are kept in memory either way, at most
+    /// 4 KiB per class, for the database targets that plan them.)
+    #[serde(default)]
+    pub keep_examples: bool,
 }
 
 /// Default `top_queries`, shared with the statement statistics (`statements.…`).

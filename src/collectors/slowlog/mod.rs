@@ -16,6 +16,7 @@
 pub mod catalog;
 pub mod config;
 pub(crate) mod export;
+mod plans;
 
 use crate::local_file::read_regular_text;
 use std::ffi::OsString;
@@ -184,6 +185,8 @@ struct Inner {
     /// Why the input is not being recognized, when it is not (logged once
     /// per change).
     diagnosis: Option<String>,
+    /// Plans and index advice of the top classes (`plans.rs`).
+    plans: plans::Plans,
 }
 
 /// A running slow-log collector.
@@ -197,6 +200,8 @@ pub struct SlowlogCollector {
     /// for its idle flush (with a watch, no other poll may come before the
     /// interval).
     flush_timer: Option<tokio::task::JoinHandle<()>>,
+    /// Where examples go and plans come from (`attach_board`).
+    board: Option<Arc<crate::explain::Board>>,
 }
 
 impl Drop for SlowlogCollector {
@@ -258,6 +263,7 @@ impl SlowlogCollector {
             watch,
             gz_bytes: 0,
             diagnosis: None,
+            plans: plans::Plans::default(),
         };
         Self {
             cfg: cfg.clone(),
@@ -265,6 +271,7 @@ impl SlowlogCollector {
             details: None,
             wake,
             flush_timer: None,
+            board: None,
         }
     }
 }
@@ -436,6 +443,7 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
 fn export(cfg: &SlowlogTarget, inner: &Inner, out: &mut Families) {
     let t = [("target", cfg.common.name.as_str())];
     export::digest(&inner.digest, &cfg.common.name, out);
+    inner.plans.export(&cfg.common.name, &inner.digest, out);
     let s = inner.tailer.stats;
     let d = &inner.digest;
     for (def, value) in [
@@ -476,6 +484,7 @@ impl Collector for SlowlogCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
         let cfg = self.cfg.clone();
         let inner = self.inner.clone();
+        let board = self.board.clone();
         let (output, details, pending) = tokio::task::spawn_blocking(move || {
             // A poll that timed out may still be reading: never wait for it.
             let Ok(mut guard) = inner.try_lock() else {
@@ -488,6 +497,10 @@ impl Collector for SlowlogCollector {
                 ));
             };
             read_and_parse(&cfg, &mut guard)?;
+            if let Some(board) = &board {
+                let Inner { plans, digest, .. } = &mut *guard;
+                plans.exchange(board, &cfg.common.name, digest, cfg.keep_examples);
+            }
             let mut families = Families::new();
             export(&cfg, &guard, &mut families);
             let mut headline = vec![
@@ -500,7 +513,12 @@ impl Collector for SlowlogCollector {
             if let Some(why) = &guard.diagnosis {
                 headline.push(("degraded".to_owned(), why.clone()));
             }
-            let details = serde_json::to_value(guard.digest.summary(50)).ok();
+            let details = serde_json::to_value(guard.digest.summary(50, cfg.keep_examples))
+                .ok()
+                .map(|mut v| {
+                    guard.plans.annotate(&guard.digest, &mut v);
+                    v
+                });
             let pending = guard.parser.pending();
             Ok((PollOutput { families, headline }, details, pending))
         })
@@ -524,6 +542,10 @@ impl Collector for SlowlogCollector {
     }
 
     fn reset(&mut self) {}
+
+    fn attach_board(&mut self, board: &Arc<crate::explain::Board>) {
+        self.board = Some(board.clone());
+    }
 
     fn wake(&self) -> Option<WakeHandle> {
         self.cfg.watch.then(|| WakeHandle {
