@@ -111,28 +111,75 @@ pub enum PlanError {
     Shape(&'static str),
 }
 
-/// Identifiers of a condition, as `(qualifier, name)` pairs, lowercased:
-/// quoted strings, numbers and casts' type names are skipped, so no literal
-/// is ever kept. `a.b.c` gives `(b, c)`; backquoted and double-quoted
-/// identifiers (MySQL, PostgreSQL) count as identifiers.
-pub fn condition_identifiers(text: &str) -> Vec<(Option<String>, String)> {
+/// How a condition uses a column, for the order of an index's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Use {
+    /// `=`, `IN`, `= ANY`: an index can lead with it.
+    Eq,
+    /// `<`, `>`, `BETWEEN`: one such column can follow the equalities.
+    Range,
+    /// Anything else (`LIKE`, `IS NULL`, a function's argument).
+    Other,
+    /// `<>` / `!=`: an index does not help.
+    NotEq,
+}
+
+/// The comparison right after `rest` (spaces, `)` and casts skipped).
+fn operator_after(rest: &str) -> Option<Use> {
+    let mut r = rest.trim_start();
+    loop {
+        if let Some(x) = r.strip_prefix(')') {
+            r = x.trim_start();
+        } else if let Some(x) = r.strip_prefix("::") {
+            let end = x
+                .find(|c: char| {
+                    !(c.is_ascii_alphanumeric() || c == '_' || c == '[' || c == ']' || c == ' ')
+                })
+                .unwrap_or(x.len());
+            r = x[end..].trim_start();
+        } else {
+            break;
+        }
+    }
+    operator_at(r)
+}
+
+/// The comparison `r` starts with.
+fn operator_at(r: &str) -> Option<Use> {
+    let lower = r.get(..8).unwrap_or(r).to_ascii_lowercase();
+    if r.starts_with("<>") || r.starts_with("!=") {
+        Some(Use::NotEq)
+    } else if r.starts_with('=') {
+        Some(Use::Eq)
+    } else if r.starts_with('<') || r.starts_with('>') || lower.starts_with("between") {
+        Some(Use::Range)
+    } else if lower.starts_with("in ") || lower.starts_with("in(") {
+        Some(Use::Eq)
+    } else {
+        None
+    }
+}
+
+/// Identifiers of a condition in order of appearance, as `(qualifier,
+/// name, use)`, lowercased: quoted strings, numbers and casts' type names
+/// are skipped, so no literal is ever kept. `a.b.c` gives `(b, c)`;
+/// backquoted and double-quoted identifiers (MySQL, PostgreSQL) count as
+/// identifiers. The use is the comparison right after the identifier, or
+/// else the one right before it (`5 = t.a`).
+pub fn condition_identifiers(text: &str) -> Vec<(Option<String>, String, Use)> {
     let b = text.as_bytes();
-    let mut out: Vec<(Option<String>, String)> = Vec::new();
+    let mut out: Vec<(Option<String>, String, Use)> = Vec::new();
     let mut chain: Vec<String> = Vec::new();
     let mut i = 0;
     let mut after_cast = false;
-    let flush = |chain: &mut Vec<String>, out: &mut Vec<(Option<String>, String)>| {
-        if let Some(name) = chain.pop() {
-            out.push((chain.pop(), name));
-        }
-        chain.clear();
-    };
+    // The comparison seen since the last identifier (for `? = t.a`).
+    let mut before: Option<Use> = None;
     while i < b.len() {
         let c = b[i];
         let ident = if c == b'`' || c == b'"' {
             let end = text[i + 1..].find(c as char).map_or(b.len(), |e| i + 1 + e);
             let id = text[i + 1..end].to_lowercase();
-            i = end + 1;
+            i = (end + 1).min(b.len());
             Some(id)
         } else if c.is_ascii_alphabetic() || c == b'_' {
             let start = i;
@@ -148,7 +195,10 @@ pub fn condition_identifiers(text: &str) -> Vec<(Option<String>, String)> {
             let call = text[i..].trim_start().starts_with('(');
             if after_cast || call || is_keyword(&id) {
                 after_cast = false;
-                flush(&mut chain, &mut out);
+                chain.clear();
+                if matches!(id.as_str(), "and" | "or") {
+                    before = None;
+                }
                 continue;
             }
             chain.push(id);
@@ -156,7 +206,12 @@ pub fn condition_identifiers(text: &str) -> Vec<(Option<String>, String)> {
                 i += 1;
                 continue;
             }
-            flush(&mut chain, &mut out);
+            let used = operator_after(&text[i..]).or(before).unwrap_or(Use::Other);
+            if let Some(name) = chain.pop() {
+                out.push((chain.pop(), name, used));
+            }
+            chain.clear();
+            before = None;
             continue;
         }
         match c {
@@ -187,12 +242,14 @@ pub fn condition_identifiers(text: &str) -> Vec<(Option<String>, String)> {
                     i += 1;
                 }
             }
+            b'=' | b'<' | b'>' | b'!' => {
+                before = before.or(operator_at(&text[i..]));
+                i += 1;
+            }
             _ => i += 1,
         }
         chain.clear();
     }
-    out.sort();
-    out.dedup();
     out
 }
 
@@ -232,30 +289,36 @@ fn is_keyword(w: &str) -> bool {
 
 /// The identifiers of `conds` that may be columns of a table read under
 /// `alias` (or `table`): unqualified ones only from its own conditions,
-/// qualified ones when the qualifier is its alias or name.
+/// qualified ones when the qualifier is its alias or name. Ordered for an
+/// index: equalities first, then one range, then other uses; columns only
+/// compared with `<>` are left out.
 fn columns_for(own: &[&str], above: &[String], alias: Option<&str>, table: &str) -> Vec<String> {
-    let mine = |q: &Option<String>| {
-        q.as_deref()
-            .is_some_and(|q| Some(q) == alias || q == table.to_lowercase())
+    let table = table.to_lowercase();
+    let mine = |q: &Option<String>| q.as_deref().is_some_and(|q| Some(q) == alias || q == table);
+    let mut found: Vec<(String, Use)> = Vec::new();
+    let mut note = |name: String, used: Use| match found.iter_mut().find(|f| f.0 == name) {
+        Some(f) => f.1 = f.1.min(used),
+        None => found.push((name, used)),
     };
-    let mut cols = Vec::new();
     for text in own {
-        for (q, name) in condition_identifiers(text) {
+        for (q, name, used) in condition_identifiers(text) {
             if q.is_none() || mine(&q) {
-                cols.push(name);
+                note(name, used);
             }
         }
     }
-    for text in above {
-        for (q, name) in condition_identifiers(text) {
+    for text in above.iter() {
+        for (q, name, used) in condition_identifiers(text) {
             if mine(&q) {
-                cols.push(name);
+                note(name, used);
             }
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    cols.retain(|c| seen.insert(c.clone()));
-    cols
+    let of = |u: Use| found.iter().filter(move |f| f.1 == u).map(|f| f.0.clone());
+    of(Use::Eq)
+        .chain(of(Use::Range).take(1))
+        .chain(of(Use::Other))
+        .collect()
 }
 
 fn num(v: &Value) -> Option<f64> {
@@ -547,11 +610,20 @@ mod tests {
     #[test]
     fn identifiers_never_include_literals() {
         let ids = condition_identifiers(
-            "((t.name)::text = 'o''brien 42'::text) AND (lower(t.email) ~~ 'x%') AND (t.n > 3.5e3)",
+            "((t.name)::text = 'o''brien 42'::text) AND (lower(t.email) ~~ 'x%') AND (t.n > 3.5e3) AND (5 = t.k) AND (t.s <> 'x')",
         );
-        let names: Vec<&str> = ids.iter().map(|(_, n)| n.as_str()).collect();
-        assert_eq!(names, ["email", "n", "name"]);
-        assert!(ids.iter().all(|(q, _)| q.as_deref() == Some("t")));
+        let names: Vec<(&str, Use)> = ids.iter().map(|(_, n, u)| (n.as_str(), *u)).collect();
+        assert_eq!(
+            names,
+            [
+                ("name", Use::Eq),
+                ("email", Use::Other),
+                ("n", Use::Range),
+                ("k", Use::Eq),
+                ("s", Use::NotEq)
+            ]
+        );
+        assert!(ids.iter().all(|(q, _, _)| q.as_deref() == Some("t")));
     }
 
     #[test]
