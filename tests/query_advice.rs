@@ -241,6 +241,11 @@ async fn assert_applied(pw: &Perfwatch, server: &str) {
     let json = class_json(pw, &scan).await;
     assert_eq!(json["advice"]["state"], "applied", "{json}");
     assert_eq!(json["advice"]["p95_before_seconds"].as_f64(), Some(before));
+    let (_, page) = pw.get("/").await;
+    assert!(
+        page.contains("applied: index on trip(driver_id); p95 "),
+        "{server}: the status page shows the advice applied"
+    );
 }
 
 /// With keep_examples = true the literals are served: the privacy check
@@ -264,6 +269,11 @@ async fn assert_examples_kept(slowlog: &str) {
     assert!(
         example.contains(SECRET_NUMBER) && example.contains(SECRET_TEXT),
         "{json}"
+    );
+    let (_, page) = pw.get("/").await;
+    assert!(
+        page.contains(SECRET_TEXT),
+        "the status page shows the example"
     );
     pw.stop().await;
 }

@@ -553,7 +553,9 @@ const TOP_QUERIES: usize = 5;
 
 /// The top query classes by total time of a slow-log target (or a
 /// database target reading statement statistics): the `/api/slow-queries`
-/// list the collector keeps, its first [`TOP_QUERIES`].
+/// list the collector keeps, its first [`TOP_QUERIES`], each with what its
+/// plan says (issue 19): the index advice, or the plan's table accesses,
+/// or why it is not planned; and its example where the target keeps them.
 fn top_queries(html: &mut String, t: &TargetView) {
     let Some(Value::Array(classes)) = &t.state.details else {
         return;
@@ -563,7 +565,7 @@ fn top_queries(html: &mut String, t: &TargetView) {
     }
     html.push_str(
         "<table class=\"top\"><caption>top query classes by total time</caption>\
-         <tr><th>query</th><th>count</th><th>p95</th></tr>",
+         <tr><th>query</th><th>count</th><th>p95</th><th>plan</th></tr>",
     );
     for c in classes.iter().take(TOP_QUERIES) {
         let query = c["query"].as_str().unwrap_or("");
@@ -573,12 +575,80 @@ fn top_queries(html: &mut String, t: &TargetView) {
             .map_or("–".to_owned(), |v| svg::format_value(Unit::Seconds, v));
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{count}</td><td>{}</td></tr>",
-            escape(query),
-            escape(&p95)
+            "<tr data-fingerprint=\"{}\"><td>{}",
+            escape(c["fingerprint"].as_str().unwrap_or("")),
+            escape(query)
+        );
+        if let Some(example) = c["example"].as_str() {
+            let _ = write!(
+                html,
+                "<details><summary>example</summary><code>{}</code></details>",
+                escape(example)
+            );
+        }
+        let _ = write!(
+            html,
+            "</td><td>{count}</td><td>{}</td><td class=\"plan\">{}</td></tr>",
+            escape(&p95),
+            escape(&plan_words(c))
         );
     }
     html.push_str("</table>");
+}
+
+/// What a class's plan says, in words: the advice (with the p95 before and
+/// after once applied), else its table accesses, else why there is none.
+fn plan_words(c: &Value) -> String {
+    let seconds = |v: &Value| {
+        v.as_f64()
+            .map_or("–".to_owned(), |x| svg::format_value(Unit::Seconds, x))
+    };
+    let advice = &c["advice"];
+    if let Some(text) = advice["text"].as_str() {
+        return match advice["state"].as_str() {
+            Some("applied") => format!(
+                "applied: index on {}({}); p95 {} before, {} after",
+                advice["table"].as_str().unwrap_or(""),
+                advice["columns"]
+                    .as_array()
+                    .map(|a| a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default(),
+                seconds(&advice["p95_before_seconds"]),
+                seconds(&advice["p95_after_seconds"])
+            ),
+            _ => text.to_owned(),
+        };
+    }
+    let plan = &c["plan"];
+    if let Some(error) = plan["error"].as_str() {
+        return format!("no plan: {error}");
+    }
+    if let Some(scans) = plan["scans"].as_array() {
+        let words: Vec<String> = scans
+            .iter()
+            .take(4)
+            .map(|s| {
+                format!(
+                    "{} scan of {}",
+                    s["kind"].as_str().unwrap_or("?").replace('_', "-"),
+                    s["table"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        return if words.is_empty() {
+            "no table read".into()
+        } else {
+            words.join(", ")
+        };
+    }
+    match c["plan_skipped"].as_str() {
+        Some(why) => format!("not planned ({})", why.replace('_', " ")),
+        None => "–".into(),
+    }
 }
 
 fn phases(html: &mut String, s: &Snapshot) {
@@ -709,14 +779,31 @@ mod tests {
             PollOutput::default(),
             Some(serde_json::json!([
                 {"query": "SELECT <b> FROM t WHERE id = ?", "count": 7, "p95_seconds": 0.25},
+                {"query": "select a", "fingerprint": "A1", "count": 1,
+                 "example": "select a from t where x = '<pii>'",
+                 "plan": {"error": null, "scans": [{"kind": "seq", "table": "t"}, {"kind": "index_only", "table": "u"}]}},
+                {"query": "select b", "count": 1, "advice": {"state": "applied", "table": "t",
+                 "columns": ["x", "y"], "text": "an index on t(x, y) would serve class B1…: …",
+                 "p95_before_seconds": 0.25, "p95_after_seconds": 0.001}},
+                {"query": "select c", "count": 1, "advice": {"state": "suggested", "text": "an index on t(x) would serve class C1…: t read whole (20 k rows)"}},
+                {"query": "update d", "count": 1, "plan_skipped": "not_select"},
             ])),
             took,
         );
         let html = page(&snapshot(&store, Vec::new()));
         assert!(
-            html.contains("<td>SELECT &lt;b&gt; FROM t WHERE id = ?</td><td>7</td><td>250 ms</td>"),
+            html.contains("<td>SELECT &lt;b&gt; FROM t WHERE id = ?</td><td>7</td><td>250 ms</td><td class=\"plan\">–</td>"),
             "the top query classes, escaped: {html}"
         );
+        for cell in [
+            "<tr data-fingerprint=\"A1\"><td>select a<details><summary>example</summary><code>select a from t where x = '&lt;pii&gt;'</code></details></td>",
+            "<td class=\"plan\">seq scan of t, index-only scan of u</td>",
+            "<td class=\"plan\">applied: index on t(x, y); p95 250 ms before, 1 ms after</td>",
+            "<td class=\"plan\">an index on t(x) would serve class C1…: t read whole (20 k rows)</td>",
+            "<td class=\"plan\">not planned (not select)</td>",
+        ] {
+            assert!(html.contains(cell), "{cell} in {html}");
+        }
         let z_at = html.find("data-target=\"z\"").unwrap();
         let a_at = html.find("data-target=\"a&lt;b&gt;\"").unwrap();
         assert!(z_at < a_at, "the down target comes first");
