@@ -849,6 +849,26 @@ def slow_queries():
     ], description="Slow-log events (scaled by the server's sampling rate), those the server marked as full table scans, and MySQL's own Slow_queries counter.")
     b.ts("Rows examined by fingerprint (top 10)", "short", [(f"topk(10, {agg_rate('sum', by, examined)})", "{{target}} {{db}} {{fingerprint}}")],
          description="Rows the server read per second for each query class: far more rows examined than sent means a missing index.")
+    b.row("Query analytics")
+    advice = "perfwatch_slow_query_index_advice_info"
+    advised = f"group by ({by}) ({s(advice)})"
+    b.table("Index advice", "short", [
+        ("table rows", f"max by ({by}, table) ({s('perfwatch_slow_query_index_advice_table_rows')}) * on ({by}) group_left (columns, state) max by ({by}, columns, state) ({s(advice)})"),
+    ], w=12, h=8,
+        description="Query classes whose plan reads a large table whole on columns they filter or join by (state suggested), or where an index on them exists but is not used (index_not_used), or whose later plan no longer reads it whole (applied). /api/slow-queries has the CREATE INDEX statement, the evidence and the p95 before/after; see the runbook's \"Index advice\" before acting.",
+        overrides=[col_unit("table rows", "short")])
+    b.ts("p95 of the advised classes", "s", [
+        (f"histogram_quantile(0.95, {agg_rate('sum', 'le, ' + by, SLOW + '_bucket')}) and on ({by}) {advised}", "{{target}} {{db}} {{fingerprint}}"),
+    ], w=12, h=8,
+        description="The p95 execution time of each class with an index advice, over time: once the index exists (state applied), the line should drop.")
+    b.ts("Plan table accesses by kind", "short", [
+        (f"sum by (target, scan) ({s('perfwatch_slow_query_plan_scans')})", "{{target}} {{scan}}"),
+    ], w=12, h=8,
+        description="Table accesses in the latest plans of the planned classes: seq (read whole), index, index_only, bitmap, other. Sequential reads of large tables are what the index advice is about.")
+    b.ts("Plans made", "ops", [
+        (agg_rate("sum", "target, outcome", "perfwatch_slow_query_explains_total", window="5m"), "{{target}} {{outcome}}"),
+    ], w=12, h=8,
+        description="EXPLAINs of the classes' examples per second, by outcome (ok, error): bounded by each database target's explain.max_per_poll and explain.interval.")
     return b
 
 

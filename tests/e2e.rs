@@ -855,7 +855,8 @@ impl Sources {
         blocks.push(Block {
             kind: "mysql",
             toml: format!(
-                "[[mysql]]\nname = \"mdb\"\ndsn = \"mysql://root@127.0.0.1:{}/app\"\nindex_interval = \"1s\"\nmissing_index_min_rows = 1000\n",
+                "[[mysql]]\nname = \"mdb\"\ndsn = \"mysql://root@127.0.0.1:{}/app\"\nindex_interval = \"1s\"\nmissing_index_min_rows = 1000\n\
+                 [mysql.explain]\nsources = [\"mdb-slow\"]\ninterval = \"5s\"\nmin_table_rows = 1000\n",
                 mariadb.port()
             ),
         });

@@ -343,7 +343,7 @@ impl Explainer {
                 id: candidate.id.clone(),
                 db: candidate.db.clone(),
                 explainer: self.name.clone(),
-                at_unix: crate::poll::unix_now(),
+                at_unix: perfwatch_slowlog::unix_now(),
                 result,
             },
         );

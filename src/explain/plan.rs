@@ -290,8 +290,9 @@ fn is_keyword(w: &str) -> bool {
 /// The identifiers of `conds` that may be columns of a table read under
 /// `alias` (or `table`): unqualified ones only from its own conditions,
 /// qualified ones when the qualifier is its alias or name. Ordered for an
-/// index: equalities first, then one range, then other uses; columns only
-/// compared with `<>` are left out.
+/// index: equalities first, then one range. Columns only compared with
+/// `<>`, or only used inside an expression or a function (`status + 0 = 1`,
+/// `lower(email) = ?`), are left out: no plain index on them serves that.
 fn columns_for(own: &[&str], above: &[String], alias: Option<&str>, table: &str) -> Vec<String> {
     let table = table.to_lowercase();
     let mine = |q: &Option<String>| q.as_deref().is_some_and(|q| Some(q) == alias || q == table);
@@ -315,10 +316,7 @@ fn columns_for(own: &[&str], above: &[String], alias: Option<&str>, table: &str)
         }
     }
     let of = |u: Use| found.iter().filter(move |f| f.1 == u).map(|f| f.0.clone());
-    of(Use::Eq)
-        .chain(of(Use::Range).take(1))
-        .chain(of(Use::Other))
-        .collect()
+    of(Use::Eq).chain(of(Use::Range).take(1)).collect()
 }
 
 fn num(v: &Value) -> Option<f64> {

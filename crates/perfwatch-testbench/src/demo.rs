@@ -188,6 +188,11 @@ sql = "SELECT count(DISTINCT driver_id) AS value FROM trip"
 [[postgres.query]]
 name = "trip_summary_age_seconds"
 sql = "SELECT extract(epoch FROM now() - max(computed_at))::float8 AS value FROM trip_summary"
+# Plans of the slow log's classes and index advice (event has no index on kind).
+[postgres.explain]
+sources = ["postgres-log"]
+interval = "30s"
+min_table_rows = 1000
 
 [[pgbouncer]]
 name = "bouncer"
@@ -201,6 +206,10 @@ missing_index_min_rows = 1000
 [[mysql.query]]
 name = "legacy_trips_total"
 sql = "SELECT count(*) AS value FROM trip"
+[mysql.explain]
+sources = ["mysql-slow"]
+interval = "30s"
+min_table_rows = 1000
 
 [[slowlog]]
 name = "postgres-log"

@@ -53,10 +53,11 @@ pub fn pg_index_traffic() -> String {
 pub const PG_FULL_SCAN: &str = "SELECT count(*) FROM event WHERE kind = 'x';";
 
 /// MariaDB schema (database `app`): a used index, unused ones, a redundant
-/// one, and a table read by full scans. `trip` is the table that grows.
+/// one, and a table read by full scans. `trip` is the table that grows;
+/// its `fare` has no index (the report filtering on it gets index advice).
 pub const MARIADB_SCHEMA: &str = "CREATE DATABASE app; USE app;
 CREATE TABLE driver (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(100), UNIQUE KEY uq_email (email)) ENGINE=InnoDB;
-CREATE TABLE trip (id INT PRIMARY KEY AUTO_INCREMENT, driver_id INT, start_time INT, status INT, note VARCHAR(50),
+CREATE TABLE trip (id INT PRIMARY KEY AUTO_INCREMENT, driver_id INT, start_time INT, status INT, note VARCHAR(50), fare INT,
   KEY idx_start (start_time), KEY idx_note (note), KEY idx_status (status), KEY idx_status_start (status, start_time),
   CONSTRAINT fk_driver FOREIGN KEY (driver_id) REFERENCES driver (id)) ENGINE=InnoDB;
 INSERT INTO driver (email) SELECT CONCAT('d', seq, '@x') FROM seq_1_to_10;
@@ -391,7 +392,10 @@ pub const ROWS_PER_TICK: u64 = 20;
 /// [`seed_postgres`] / [`seed_mariadb`]: adds [`ROWS_PER_TICK`] rows to
 /// `trip` (the growing table), runs a full scan (keeps the missing-index
 /// candidates' counters moving) and a report that takes [`REPORT_COST`]
-/// (a slow-log entry above a 10 ms threshold). Stops when dropped.
+/// (a slow-log entry above a 10 ms threshold; on MariaDB it reads `trip`
+/// whole on its unindexed `fare`); on PostgreSQL also a report as slow
+/// that reads `event` whole on its unindexed `kind`. Both get index advice
+/// where perfwatch plans them. Stops when dropped.
 pub struct DbWorkload {
     ticks: Arc<AtomicU64>,
     thread: LoopThread,
@@ -422,7 +426,8 @@ impl DbWorkload {
                             "INSERT INTO trip SELECT g, g % 50, 'n' || g FROM generate_series({next_id}, {end}) g;\n\
                              UPDATE trip_summary SET trips = trips + {ROWS_PER_TICK}, computed_at = now();\n\
                              {PG_FULL_SCAN}\n\
-                             SELECT count(*) FROM trip, pg_sleep({cost}) WHERE driver_id = 7;"
+                             SELECT count(*) FROM trip, pg_sleep({cost}) WHERE driver_id = 7;\n\
+                             SELECT count(*) FROM event, pg_sleep({cost}) WHERE kind = 'x';"
                         ),
                     );
                     next_id = end + 1;
@@ -431,7 +436,7 @@ impl DbWorkload {
                     let _ = db.sql(&format!(
                         "USE app; INSERT INTO trip (driver_id, start_time, status, note) \
                          SELECT 1 + seq % 10, seq, seq % 3, 'n' FROM seq_1_to_{ROWS_PER_TICK};\n\
-                         {}\nSELECT SLEEP({cost}), COUNT(*) FROM trip WHERE driver_id = 7;",
+                         {}\nSELECT SLEEP({cost}), COUNT(*) FROM trip WHERE fare = 7;",
                         MARIADB_FULL_SCAN.trim_start_matches("USE app; ")
                     ));
                 }
