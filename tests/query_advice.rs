@@ -157,6 +157,19 @@ async fn assert_suggested(pw: &Perfwatch, server: &str) -> String {
         })
         .await;
     assert_eq!(plan_scans(&body, &scan, "seq"), Some(1.0), "{server}");
+    let read_whole = |b: &str| {
+        value(
+            b,
+            "perfwatch_slow_query_plan_seq_scan_rows",
+            &[
+                ("target", "slow"),
+                ("fingerprint", &scan),
+                ("table", "trip"),
+            ],
+        )
+    };
+    assert!(read_whole(&body).is_some_and(|r| r > 0.0), "{server}");
+    common::promtool_check_metrics(&body);
     let json = class_json(pw, &scan).await;
     let a = &json["advice"];
     assert_eq!(a["state"], "suggested", "{server}: {json}");
@@ -233,6 +246,19 @@ async fn assert_applied(pw: &Perfwatch, server: &str) {
         })
         .await;
     assert_eq!(plan_scans(&body, &scan, "seq"), Some(0.0), "{server}");
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_slow_query_plan_seq_scan_rows",
+            &[
+                ("target", "slow"),
+                ("fingerprint", &scan),
+                ("table", "trip")
+            ],
+        ),
+        None,
+        "{server}: the new plan reads trip through the index"
+    );
     let (before, after) = (p95(&body, "before").unwrap(), p95(&body, "after").unwrap());
     assert!(
         after < before,

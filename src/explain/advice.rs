@@ -220,10 +220,25 @@ pub fn advise(
                 f.table
             ),
         ),
-        None => (
-            AdviceState::Suggested,
-            format!("an index on {on} would serve class {short_id}…: {evidence}"),
-        ),
+        None => {
+            // The evidence includes the table's unused indexes: dropping or
+            // widening one may beat adding another.
+            let unused: Vec<&str> = f
+                .indexes
+                .iter()
+                .filter(|i| i.scans == Some(0))
+                .map(|i| i.name.as_str())
+                .collect();
+            let unused = if unused.is_empty() {
+                String::new()
+            } else {
+                format!("; unused indexes on {}: {}", f.table, unused.join(", "))
+            };
+            (
+                AdviceState::Suggested,
+                format!("an index on {on} would serve class {short_id}…: {evidence}{unused}"),
+            )
+        }
     };
     let cols_sql: Vec<String> = columns.iter().map(|c| quote(dialect, c)).collect();
     let table_sql = format!("{}.{}", quote(dialect, &f.schema), quote(dialect, &f.table));
@@ -302,6 +317,28 @@ mod tests {
         assert_eq!(
             a.create_statement,
             "CREATE INDEX CONCURRENTLY ON \"public\".\"trip\" (\"driver_id\")"
+        );
+    }
+
+    #[test]
+    fn unused_indexes_of_the_table_are_part_of_the_evidence() {
+        let unused = IndexFacts {
+            name: "trip_note".into(),
+            columns: vec!["note".into()],
+            scans: Some(0),
+        };
+        let a = advise(
+            "X",
+            &plan(9.0, &["driver_id"]),
+            &[facts(1e6, vec![unused])],
+            10_000,
+            Dialect::Postgres,
+        )
+        .unwrap();
+        assert!(
+            a.text.ends_with("; unused indexes on trip: trip_note"),
+            "{}",
+            a.text
         );
     }
 

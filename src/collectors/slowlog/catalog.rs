@@ -65,6 +65,11 @@ crate::metric_catalog! {
         ["target", "db", "fingerprint"],
         "The planner's row estimate in the last plan of a query class's example (PostgreSQL: the top node's rows; MySQL/MariaDB: its largest table access)."
     );
+    PLAN_SEQ_SCAN = Gauge(
+        "perfwatch_slow_query_plan_seq_scan_rows",
+        ["target", "db", "fingerprint", "table"],
+        "The table the last plan of a query class's example reads whole (the one with the largest estimate; none when it reads no table whole), valued at the planner's row estimate for that access."
+    );
     PLAN_TIMESTAMP = Gauge(
         "perfwatch_slow_query_plan_timestamp_seconds",
         ["target", "db", "fingerprint"],

@@ -216,6 +216,23 @@ impl Plans {
                     );
                 }
                 out.gauge(&catalog::PLAN_ESTIMATED_ROWS, &l, plan.estimated_rows);
+                if let Some(seq) = plan
+                    .scans
+                    .iter()
+                    .filter(|s| s.kind == ScanKind::Seq)
+                    .max_by(|a, b| a.estimated_rows.total_cmp(&b.estimated_rows))
+                {
+                    out.gauge(
+                        &catalog::PLAN_SEQ_SCAN,
+                        &[
+                            ("target", target),
+                            ("db", db.as_str()),
+                            ("fingerprint", id.as_str()),
+                            ("table", seq.table.as_str()),
+                        ],
+                        seq.estimated_rows,
+                    );
+                }
                 out.gauge(&catalog::PLAN_TIMESTAMP, &l, c.outcome.at_unix);
             }
             let Some(t) = &c.advice else {
