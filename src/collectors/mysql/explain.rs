@@ -11,7 +11,7 @@
 //! whole (at most `explain::MAX_FACT_TABLES`).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sqlx::mysql::MySqlRow;
 use sqlx::{AssertSqlSafe, Row};
@@ -133,7 +133,10 @@ impl MysqlCollector {
         deadline: Instant,
     ) -> Result<Result<Plan, String>, PollError> {
         let name = format!("mysql target \"{}\"", self.cfg.common.name);
-        if deadline.saturating_duration_since(Instant::now()) < Duration::from_millis(10) {
+        // Leave room: a plan is optional and must not push the poll past
+        // its deadline (the server's statement limit is 80 % of the
+        // timeout; planning takes milliseconds unless the server struggles).
+        if deadline.saturating_duration_since(Instant::now()) < self.timing.timeout / 4 {
             return Ok(Err(format!(
                 "{name}: no time left in the poll to plan class {}",
                 cand.id

@@ -182,8 +182,10 @@ impl PostgresCollector {
         cand: &Candidate,
         deadline: Instant,
     ) -> Result<crate::explain::Plan, String> {
+        // Leave room: a plan is the poll's last, optional part, and must
+        // not push the poll past its deadline (the class waits its turn).
         let left = deadline.saturating_duration_since(Instant::now());
-        if left < Duration::from_millis(10) {
+        if left < self.timing.timeout / 4 {
             return Err(format!(
                 "{}: no time left in the poll to plan class {}",
                 self.sessions.prefix(),
