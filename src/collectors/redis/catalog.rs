@@ -270,6 +270,65 @@ crate::metric_catalog! {
         "Connected replicas beyond the first 64 (slaveN lines), whose redis_connected_slave_* series are left out."
     );
 
+    // Sentinel (`sentinel.rs`): each configured sentinel's view of the
+    // primary, with redis_exporter's names and labels plus `target` and
+    // `sentinel` (the sentinel asked, as configured).
+    SENTINEL_MASTER_STATUS = Gauge(
+        "redis_sentinel_master_status",
+        ["target", "sentinel", "master_name", "master_address", "master_status"],
+        "1 when the sentinel sees the primary as ok, 0 when it sees it down (master_status sdown: by this sentinel, odown: agreed by a quorum)."
+    );
+    SENTINEL_MASTER_SLAVES = Gauge(
+        "redis_sentinel_master_slaves",
+        ["target", "sentinel", "master_name", "master_address"],
+        "Replicas of the primary the sentinel knows."
+    );
+    SENTINEL_MASTER_OK_SLAVES = Gauge(
+        "redis_sentinel_master_ok_slaves",
+        ["target", "sentinel", "master_name", "master_address"],
+        "Replicas of the primary the sentinel knows and does not see down."
+    );
+    SENTINEL_MASTER_SENTINELS = Gauge(
+        "redis_sentinel_master_sentinels",
+        ["target", "sentinel", "master_name", "master_address"],
+        "Sentinels monitoring the primary as this sentinel knows them, itself included."
+    );
+    SENTINEL_MASTER_OK_SENTINELS = Gauge(
+        "redis_sentinel_master_ok_sentinels",
+        ["target", "sentinel", "master_name", "master_address"],
+        "Sentinels monitoring the primary that this sentinel does not see down, itself included."
+    );
+    SENTINEL_MASTER_SETTING_CKQUORUM = Gauge(
+        "redis_sentinel_master_setting_ckquorum",
+        ["target", "sentinel", "master_name", "master_address"],
+        "The quorum configured for the primary: sentinels that must agree it is down."
+    );
+    SENTINEL_MASTER_CKQUORUM_STATUS = Gauge(
+        "redis_sentinel_master_ckquorum_status",
+        ["target", "sentinel", "master_name", "message"],
+        "1 when SENTINEL CKQUORUM says the quorum and a failover's majority can be reached, 0 when not (message: the sentinel's answer)."
+    );
+    SENTINEL_UP = Gauge(
+        "perfwatch_redis_sentinel_up",
+        ["target", "sentinel"],
+        "1 when the sentinel answered this poll's questions within its share of the poll timeout, 0 when not."
+    );
+    SENTINEL_RESOLVED_MASTER_INFO = Gauge(
+        "perfwatch_redis_sentinel_resolved_master_info",
+        ["target", "master_name", "master_address"],
+        "A constant 1 labelled with the primary perfwatch polls, as the sentinels resolved it."
+    );
+    SENTINEL_MASTER_ADDRESSES = Gauge(
+        "perfwatch_redis_sentinel_master_addresses",
+        ["target"],
+        "Distinct primary addresses the answering sentinels report: 1 when they agree, more during a failover or a split view, 0 when none knows the primary."
+    );
+    SENTINEL_FAILOVERS_TOTAL = Counter(
+        "perfwatch_redis_sentinel_failovers_total",
+        ["target"],
+        "Times the resolved primary changed and perfwatch moved to the new one."
+    );
+
     // Cache hit ratio windows (`hit_ratio.rs`), filled by Redis (the whole
     // keyspace: `key_prefix=""`, which Prometheus stores as no label) and by
     // the HTTP collector (the app's own counters, one series per key prefix).

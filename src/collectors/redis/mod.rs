@@ -14,7 +14,9 @@
 //! byte-bounded connection), `info.rs` (pure INFO parser), `top.rs` (top-N +
 //! `other` of the INFO families), `slowlog.rs` (pure SLOWLOG parsing and
 //! counting), `keys.rs` (key sampler), `key_checks.rs` (redis_exporter's
-//! key checks), this file (capabilities, metric mapping).
+//! key checks), `sentinel.rs` (the primary resolved through Redis Sentinel
+//! on every poll, and the sentinels' view), this file (capabilities, metric
+//! mapping).
 
 pub mod catalog;
 pub mod config;
@@ -23,6 +25,7 @@ pub(crate) mod hit_ratio;
 pub(crate) mod info;
 pub(crate) mod key_checks;
 pub(crate) mod keys;
+pub(crate) mod sentinel;
 pub(crate) mod slowlog;
 pub(crate) mod top;
 
@@ -38,6 +41,7 @@ use hit_ratio::export_hit_ratio;
 use info::Info;
 use key_checks::KeyChecker;
 use keys::{KeySampler, OwnLookups};
+use sentinel::SentinelWatch;
 use slowlog::SlowlogTracker;
 use top::SeriesLimits;
 
@@ -101,6 +105,8 @@ pub struct RedisCollector {
     own_lookups: OwnLookups,
     /// The raw counters and epoch of the previous poll, to detect resets.
     last_raw: Option<(String, u64, u64)>,
+    /// With `sentinels`: where the primary is, asked on every poll.
+    sentinel: Option<SentinelWatch>,
 }
 
 impl RedisCollector {
@@ -125,15 +131,24 @@ impl RedisCollector {
             info_malformed_lines: 0,
             own_lookups: OwnLookups::default(),
             last_raw: None,
+            sentinel: cfg.ready.sentinel.as_ref().map(SentinelWatch::new),
         }
     }
 
     async fn connect(&mut self) -> Result<Live, PollError> {
         let reread_secret = std::mem::replace(&mut self.reconnecting, true);
         let name = &self.cfg.common.name;
-        let info = self.cfg.connection_info(reread_secret).map_err(|m| {
+        let mut info = self.cfg.connection_info(reread_secret).map_err(|m| {
             PollError::new(ErrorReason::Io, format!("redis target \"{name}\": {m}"))
         })?;
+        if let Some((host, port)) = self.sentinel.as_ref().and_then(|s| s.current.as_ref()) {
+            info = config::at_addr(&info, host, *port).ok_or_else(|| {
+                PollError::new(
+                    ErrorReason::Protocol,
+                    format!("redis target \"{name}\": the sentinels report an unusable address {host}:{port}"),
+                )
+            })?;
+        }
         // The handshake has a budget of its own, as a poll does. Its time is
         // the engine's one deadline per poll.
         self.budget.reset();
@@ -243,6 +258,9 @@ impl RedisCollector {
         if let Some(k) = &self.key_checks {
             k.export(out, target);
         }
+        if let Some(s) = &self.sentinel {
+            s.export(target, out);
+        }
 
         let mut headline = vec![(
             "version".to_owned(),
@@ -252,6 +270,9 @@ impl RedisCollector {
             headline.push(("hit ratio 5m".into(), format!("{:.1} %", r * 100.0)));
         } else if let Some(r) = hit_ratio(hits, misses) {
             headline.push(("hit ratio (total)".into(), format!("{:.1} %", r * 100.0)));
+        }
+        if let Some((host, port)) = self.sentinel.as_ref().and_then(|s| s.current.as_ref()) {
+            headline.push(("primary".into(), format!("{host}:{port}")));
         }
         if let Some(m) = info.number("used_memory") {
             headline.push(("memory".into(), format!("{:.1} MiB", m / 1048576.0)));
@@ -270,6 +291,31 @@ impl RedisCollector {
 
 impl Collector for RedisCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
+        if let Some(sentinel) = &mut self.sentinel {
+            // The sentinels share a quarter of the poll's time; the primary
+            // gets the rest.
+            if sentinel
+                .resolve(self.cfg.tls(), self.timing.timeout / 4)
+                .await
+            {
+                self.live = None;
+            }
+            if sentinel.current.is_none() {
+                let why = if sentinel.any_answered() {
+                    "no sentinel knows"
+                } else {
+                    "no sentinel answered about"
+                };
+                return Err(PollError::new(
+                    ErrorReason::Connect,
+                    format!(
+                        "redis target \"{}\": {why} master \"{}\"",
+                        self.cfg.common.name,
+                        sentinel.master_name()
+                    ),
+                ));
+            }
+        }
         if self.live.is_none() {
             let live = self.connect().await?;
             self.live = Some(live);
