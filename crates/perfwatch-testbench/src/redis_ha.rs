@@ -228,6 +228,11 @@ impl RedisCluster {
         &self.nodes
     }
 
+    /// Every node, to kill, pause or restart one.
+    pub fn nodes_mut(&mut self) -> &mut [RedisServer] {
+        &mut self.nodes
+    }
+
     /// The node listening on `port`.
     pub fn node(&self, port: u16) -> Option<&RedisServer> {
         self.nodes.iter().find(|n| n.port() == port)

@@ -42,6 +42,19 @@ pub struct RedisConfig {
     /// File holding the sentinels' password.
     #[serde(default)]
     pub sentinel_password_file: Option<PathBuf>,
+    /// Whether a server that reports `cluster_enabled:1` is watched as a
+    /// whole Redis Cluster (every node found from it). `false` polls the
+    /// one node the url names.
+    #[serde(default = "default_cluster")]
+    pub cluster: bool,
+    /// More cluster nodes (`host:port`) to discover the cluster from when
+    /// the url's node is down.
+    #[serde(default)]
+    pub cluster_seeds: Vec<String>,
+    /// Most cluster nodes polled; nodes beyond it (by address) are counted
+    /// in `perfwatch_redis_cluster_nodes_not_polled`.
+    #[serde(default = "default_max_cluster_nodes")]
+    pub max_cluster_nodes: usize,
     /// ACL user, when not in the URL.
     #[serde(default)]
     pub username: Option<String>,
@@ -124,6 +137,19 @@ pub const MAX_KEY_CHECK_ENTRIES: usize = 1_000;
 /// Most `sentinels`: a set has three or five; each is one connection and
 /// one pipeline per poll.
 pub const MAX_SENTINELS: usize = 16;
+
+fn default_cluster() -> bool {
+    true
+}
+fn default_max_cluster_nodes() -> usize {
+    64
+}
+
+/// Most `max_cluster_nodes`: each node is a connection and a pipeline per
+/// poll, and a share of the poll's time.
+pub const MAX_CLUSTER_NODES: usize = 1_000;
+/// Most `cluster_seeds`.
+pub const MAX_CLUSTER_SEEDS: usize = 64;
 
 fn default_slowlog_entries() -> u32 {
     128
@@ -299,6 +325,7 @@ impl RedisConfig {
             .as_ref()
             .is_some_and(|i| matches!(i.addr(), redis::ConnectionAddr::Unix(_)));
         let sentinel = self.check_sentinels(unix, &mut errors);
+        let cluster_seeds = self.check_cluster(unix, &mut errors);
         match parsed {
             Some(info) if errors.is_empty() => {
                 let mut settings = info
@@ -326,10 +353,15 @@ impl RedisConfig {
                         })
                         .collect(),
                 });
+                let cluster_seeds = cluster_seeds
+                    .into_iter()
+                    .filter_map(|(host, port)| at_addr(&connection, &host, port))
+                    .collect();
                 Ok(RedisReady {
                     connection,
                     tls,
                     sentinel,
+                    cluster_seeds,
                 })
             }
             _ => Err(errors),
@@ -410,10 +442,64 @@ impl RedisConfig {
         }
         Some((name, settings))
     }
+
+    /// Checks the cluster keys; the seed addresses.
+    fn check_cluster(&self, unix: bool, errors: &mut Problems) -> Vec<(String, u16)> {
+        if !(1..=MAX_CLUSTER_NODES).contains(&self.max_cluster_nodes) {
+            errors.push((
+                "max_cluster_nodes".into(),
+                format!(
+                    "max_cluster_nodes must be between 1 and {MAX_CLUSTER_NODES}, got {}",
+                    self.max_cluster_nodes
+                ),
+            ));
+        }
+        if self.cluster_seeds.is_empty() {
+            return Vec::new();
+        }
+        if !self.sentinels.is_empty() {
+            errors.push((
+                "cluster_seeds".into(),
+                "cluster_seeds cannot be combined with sentinels (a Redis Cluster has no sentinels)"
+                    .into(),
+            ));
+        }
+        if !self.cluster {
+            errors.push((
+                "cluster_seeds".into(),
+                "cluster_seeds needs cluster = true".into(),
+            ));
+        }
+        if unix {
+            errors.push((
+                "url".into(),
+                "a unix:// url cannot be combined with cluster_seeds".into(),
+            ));
+        }
+        if self.cluster_seeds.len() > MAX_CLUSTER_SEEDS {
+            errors.push((
+                "cluster_seeds".into(),
+                format!(
+                    "at most {MAX_CLUSTER_SEEDS} cluster_seeds, got {}",
+                    self.cluster_seeds.len()
+                ),
+            ));
+        }
+        let mut seeds = Vec::new();
+        for (i, entry) in self.cluster_seeds.iter().enumerate() {
+            match parse_host_port(entry) {
+                Ok(hp) => seeds.push(hp),
+                Err(why) => {
+                    errors.push(("cluster_seeds".into(), format!("cluster_seeds[{i}] {why}")))
+                }
+            }
+        }
+        seeds
+    }
 }
 
 /// `host:port` (`[v6]:port` for an IPv6 address) as written in
-/// `sentinels`, or why it is not one.
+/// `sentinels` and `cluster_seeds`, or why it is not one.
 pub(crate) fn parse_host_port(entry: &str) -> Result<(String, u16), String> {
     let bad = || format!("\"{entry}\" is not host:port");
     let (host, port) = entry.rsplit_once(':').ok_or_else(bad)?;
@@ -429,7 +515,8 @@ pub(crate) fn parse_host_port(entry: &str) -> Result<(String, u16), String> {
 }
 
 /// `template` (its scheme, TLS-ness and handshake settings) pointed at
-/// `host:port`: the address a sentinel reports for the primary. `None` when the address does not parse as a url host.
+/// `host:port`: the address a sentinel reports for the primary, a cluster
+/// node's. `None` when the address does not parse as a url host.
 pub(crate) fn at_addr(template: &ConnectionInfo, host: &str, port: u16) -> Option<ConnectionInfo> {
     let scheme = match template.addr() {
         redis::ConnectionAddr::TcpTls { .. } => "rediss",
@@ -518,6 +605,8 @@ pub struct RedisReady {
     tls: Option<TlsReady>,
     /// The sentinels to resolve the primary through, if any.
     pub(crate) sentinel: Option<SentinelReady>,
+    /// `cluster_seeds`, as connection infos like the url's.
+    pub(crate) cluster_seeds: Vec<ConnectionInfo>,
 }
 
 /// The sentinel keys, checked: the master name and one connection info per
@@ -708,6 +797,40 @@ mod tests {
         let info = &r.ready.sentinel.as_ref().unwrap().sentinels[0].1;
         assert!(matches!(info.addr(), redis::ConnectionAddr::Tcp(host, 26379) if host == "s"));
         assert_eq!(info.redis_settings().password(), None);
+    }
+
+    #[test]
+    fn cluster_keys_are_checked_and_seeds_keep_the_url_scheme_and_credentials() {
+        let err = load_table(
+            "url = \"unix:///r.sock\"\ncluster = false\ncluster_seeds = [\"a\", \"b:7000\"]\nmax_cluster_nodes = 0\n",
+        )
+        .unwrap_err();
+        for want in [
+            "redis[0].max_cluster_nodes: max_cluster_nodes must be between 1 and 1000, got 0",
+            "redis[0].cluster_seeds: cluster_seeds needs cluster = true",
+            "redis[0].url: a unix:// url cannot be combined with cluster_seeds",
+            "redis[0].cluster_seeds: cluster_seeds[0] \"a\" is not host:port",
+        ] {
+            assert!(err.contains(want), "{want}: {err}");
+        }
+        let err = load_table(
+            "sentinels = [\"s:1\"]\nmaster_name = \"m\"\ncluster_seeds = [\"b:7000\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("cluster_seeds cannot be combined with sentinels"),
+            "{err}"
+        );
+        let c =
+            load_table("url = \"redis://:pw@a:7000/0\"\ncluster_seeds = [\"b:7001\"]\n").unwrap();
+        let ReadyTarget::Redis(r) = &c.targets[0].ready else {
+            panic!("not redis")
+        };
+        assert!(r.cluster);
+        assert_eq!(r.max_cluster_nodes, 64);
+        let seed = &r.ready.cluster_seeds[0];
+        assert_eq!(seed.addr().to_string(), "b:7001");
+        assert_eq!(seed.redis_settings().password(), Some("pw"));
     }
 
     #[test]

@@ -15,16 +15,19 @@
 //! `other` of the INFO families), `slowlog.rs` (pure SLOWLOG parsing and
 //! counting), `keys.rs` (key sampler), `key_checks.rs` (redis_exporter's
 //! key checks), `sentinel.rs` (the primary resolved through Redis Sentinel
-//! on every poll, and the sentinels' view), this file (capabilities, metric
-//! mapping).
+//! on every poll, and the sentinels' view), `cluster.rs` (a cluster node's
+//! whole Redis Cluster, every node polled at once), `reply.rs` (reading
+//! their structured replies), this file (capabilities, metric mapping).
 
 pub mod catalog;
+pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod hit_ratio;
 pub(crate) mod info;
 pub(crate) mod key_checks;
 pub(crate) mod keys;
+pub(crate) mod reply;
 pub(crate) mod sentinel;
 pub(crate) mod slowlog;
 pub(crate) mod top;
@@ -34,6 +37,7 @@ use std::time::Instant;
 use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Value};
 
+use cluster::ClusterWatch;
 pub use config::{KeyChecksConfig, KeySamplerConfig, RedisConfig, RedisReady, RedisTarget};
 use connection::ConnectError;
 use connection::{ReplyBudget, Session};
@@ -52,7 +56,9 @@ use crate::poll::Timing;
 use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// INFO sections perfwatch reads (Redis ≥ 7 accepts several in one call).
-const INFO_SECTIONS: [&str; 10] = [
+/// `cluster` is read for `cluster_enabled` only: a cluster node's target
+/// watches the whole cluster (`cluster.rs`).
+pub(crate) const INFO_SECTIONS: [&str; 11] = [
     "server",
     "clients",
     "memory",
@@ -63,6 +69,7 @@ const INFO_SECTIONS: [&str; 10] = [
     "commandstats",
     "errorstats",
     "keyspace",
+    "cluster",
 ];
 
 /// What a connected server supports, detected once per connection instead of
@@ -107,6 +114,9 @@ pub struct RedisCollector {
     last_raw: Option<(String, u64, u64)>,
     /// With `sentinels`: where the primary is, asked on every poll.
     sentinel: Option<SentinelWatch>,
+    /// Once the url's server reported `cluster_enabled:1` (and `cluster`
+    /// is on): the whole cluster, polled instead of the one node.
+    cluster: Option<ClusterWatch>,
 }
 
 impl RedisCollector {
@@ -132,6 +142,7 @@ impl RedisCollector {
             own_lookups: OwnLookups::default(),
             last_raw: None,
             sentinel: cfg.ready.sentinel.as_ref().map(SentinelWatch::new),
+            cluster: None,
         }
     }
 
@@ -196,6 +207,21 @@ impl RedisCollector {
         })?;
         tracing::debug!(target_name = %name, version = %caps.version, slowlog = caps.slowlog, memory_usage = caps.memory_usage, "connected to redis");
         Ok(Live { session, caps })
+    }
+
+    /// The url's server is a cluster node: from now on the target watches
+    /// the whole cluster (see `cluster.rs`), starting with this poll.
+    async fn start_cluster(&mut self) -> Result<PollOutput, PollError> {
+        let name = &self.cfg.common.name;
+        let template = self.cfg.connection_info(false).map_err(|m| {
+            PollError::new(ErrorReason::Io, format!("redis target \"{name}\": {m}"))
+        })?;
+        tracing::info!(target_name = %name, "the server is a Redis Cluster node: watching the whole cluster");
+        if self.cfg.key_checks.is_some() || self.cfg.slowlog_entries > 0 {
+            tracing::debug!(target_name = %name, "key checks and the slowlog are not read from cluster targets");
+        }
+        let cluster = self.cluster.insert(ClusterWatch::new(&self.cfg, template));
+        cluster.poll(&self.cfg, self.timing).await
     }
 
     fn export(
@@ -316,6 +342,9 @@ impl Collector for RedisCollector {
                 ));
             }
         }
+        if let Some(cluster) = &mut self.cluster {
+            return cluster.poll(&self.cfg, self.timing).await;
+        }
         if self.live.is_none() {
             let live = self.connect().await?;
             self.live = Some(live);
@@ -370,6 +399,13 @@ impl Collector for RedisCollector {
                 ),
             ));
         }
+        if info.text("cluster_enabled") == Some("1") && self.cfg.cluster && self.sentinel.is_none()
+        {
+            // This poll's single-node numbers are dropped: from now on the
+            // target is the whole cluster, starting with this poll.
+            self.live = None;
+            return self.start_cluster().await;
+        }
         let epoch = info.text("run_id").unwrap_or("").to_owned();
         let slowlog_len = if with_slowlog {
             let (entries, _bad) = slowlog::parse_slowlog(replies.get(1).unwrap_or(&Value::Nil));
@@ -419,10 +455,15 @@ impl Collector for RedisCollector {
 
     fn reset(&mut self) {
         self.live = None;
+        if let Some(c) = &mut self.cluster {
+            c.reset();
+        }
     }
 }
 
-async fn detect_capabilities(conn: &mut MultiplexedConnection) -> Result<Capabilities, RedisError> {
+pub(crate) async fn detect_capabilities(
+    conn: &mut MultiplexedConnection,
+) -> Result<Capabilities, RedisError> {
     let server: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
     let (info, _) = info::parse_info(&server);
     let version = info.text("redis_version").unwrap_or("0").to_owned();

@@ -34,6 +34,7 @@ use redis::{ConnectionInfo, Value};
 use super::catalog;
 use super::config::SentinelReady;
 use super::connection::{self, ReplyBudget, Session};
+use super::reply::{fields, text};
 use crate::exposition::Families;
 use crate::tls::TlsReady;
 
@@ -394,42 +395,6 @@ pub(crate) fn parse_view(replies: &[Value]) -> SentinelView {
         ok_replicas: ok_count(get(2)),
         ok_other_sentinels: ok_count(get(3)),
         ckquorum,
-    }
-}
-
-/// A flat `[k, v, k, v, …]` array (RESP2) or a map (RESP3) of strings.
-fn fields(v: &Value) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    match v {
-        Value::Array(items) => {
-            for kv in items.chunks(2) {
-                if let [k, v] = kv
-                    && let (Some(k), Some(v)) = (text(k), text(v))
-                {
-                    out.insert(k, v);
-                }
-            }
-        }
-        Value::Map(pairs) => {
-            for (k, v) in pairs {
-                if let (Some(k), Some(v)) = (text(k), text(v)) {
-                    out.insert(k, v);
-                }
-            }
-        }
-        _ => {}
-    }
-    out
-}
-
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        Value::SimpleString(s) => Some(s.clone()),
-        Value::Okay => Some("OK".into()),
-        Value::Int(n) => Some(n.to_string()),
-        Value::VerbatimString { text, .. } => Some(text.clone()),
-        _ => None,
     }
 }
 
