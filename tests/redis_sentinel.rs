@@ -220,8 +220,42 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
             && value(b, "perfwatch_target_up", &t) == Some(1.0)
     })
     .await;
+
+    // The primary dies and no failover can happen: the target is down, and
+    // the sentinel's view still comes with every failed poll (the primary
+    // seen down, sdown), also after the primary's own series went stale
+    // (3 intervals).
+    let mut replica = replica;
+    replica.kill().unwrap();
+    let down = [
+        ("target", "ha"),
+        ("sentinel", alive.as_str()),
+        ("master_address", replica_address.as_str()),
+        ("master_status", "sdown"),
+    ];
+    pw.wait_until(SETUP_WAIT, "the target down, the primary sdown", |b| {
+        value(b, "perfwatch_target_up", &t) == Some(0.0)
+            && value(b, "redis_sentinel_master_status", &down) == Some(0.0)
+    })
+    .await;
+    tokio::time::sleep(4 * INTERVAL).await;
+    let body = pw.scrape().await;
+    assert_eq!(value(&body, "redis_connected_slaves", &t), None, "stale");
+    assert_eq!(
+        value(&body, "redis_sentinel_master_status", &down),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &body,
+            "perfwatch_redis_sentinel_up",
+            &[("target", "ha"), ("sentinel", &alive)]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(value(&body, "redis_up", &t), Some(0.0));
     pw.stop().await;
-    drop((primary, replica));
+    drop(primary);
 }
 
 #[tokio::test]

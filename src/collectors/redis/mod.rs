@@ -317,6 +317,50 @@ impl RedisCollector {
 
 impl Collector for RedisCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
+        if self.sentinel.is_none() {
+            return self.poll_target().await;
+        }
+        // The sentinels' view matters most while the primary they name
+        // does not answer: the primary gets a deadline of its own inside
+        // the engine's, and a failed poll still brings the sentinels'
+        // families (PollError::partial).
+        let deadline = self.timing.timeout.mul_f64(0.9);
+        let name = self.cfg.common.name.clone();
+        let result = match tokio::time::timeout(deadline, self.poll_target()).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.live = None;
+                Err(PollError::new(
+                    ErrorReason::Timeout,
+                    format!(
+                        "redis target \"{name}\": the primary did not answer within {}",
+                        humantime::format_duration(deadline)
+                    ),
+                ))
+            }
+        };
+        match (result, &self.sentinel) {
+            (Err(e), Some(s)) if s.any_answered() => {
+                let mut families = Families::new();
+                s.export(&name, &mut families);
+                Err(e.with_partial(families))
+            }
+            (r, _) => r,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.live = None;
+        if let Some(c) = &mut self.cluster {
+            c.reset();
+        }
+    }
+}
+
+impl RedisCollector {
+    /// One poll of the server (the primary the sentinels name, with
+    /// sentinels), or of the whole cluster.
+    async fn poll_target(&mut self) -> Result<PollOutput, PollError> {
         if let Some(sentinel) = &mut self.sentinel {
             // The sentinels share a quarter of the poll's time; the primary
             // gets the rest.
@@ -451,13 +495,6 @@ impl Collector for RedisCollector {
         self.own_lookups.hits += own.hits;
         self.own_lookups.misses += own.misses;
         Ok(PollOutput { families, headline })
-    }
-
-    fn reset(&mut self) {
-        self.live = None;
-        if let Some(c) = &mut self.cluster {
-            c.reset();
-        }
     }
 }
 
