@@ -3,12 +3,14 @@
 //! a password of their own). perfwatch must poll the primary the sentinels
 //! name, follow `SENTINEL FAILOVER` within two poll intervals without a
 //! reload, and report the sentinels' view (replicas and sentinels known,
-//! quorum, which sentinels answer).
+//! quorum, which sentinels answer), with redis_exporter's names, labels
+//! and values (Debian's redis_exporter 1.45 pointed at one sentinel).
 
 mod common;
 
 use std::time::{Duration, Instant};
 
+use common::peer::{PeerExporter, Scrape};
 use common::{Perfwatch, blocking, config, start_redis, value};
 use perfwatch_testbench::{RedisSentinel, RedisServer};
 
@@ -38,6 +40,60 @@ fn polls_primary_on(body: &str, port: u16) -> bool {
             "redis_instance_info",
             &[("target", "ha"), ("role", "master"), ("tcp_port", &port)],
         ) == Some(1.0)
+}
+
+/// The sentinel families redis_exporter 1.45 (Debian's) exports for one
+/// sentinel; `redis_sentinel_master_setting_ckquorum` is newer.
+const PEER_FAMILIES: [&str; 6] = [
+    "redis_sentinel_master_status",
+    "redis_sentinel_master_slaves",
+    "redis_sentinel_master_ok_slaves",
+    "redis_sentinel_master_sentinels",
+    "redis_sentinel_master_ok_sentinels",
+    "redis_sentinel_master_ckquorum_status",
+];
+
+/// redis_exporter pointed at `sentinel` and perfwatch's series for that
+/// sentinel: the same families, types, label names (plus perfwatch's
+/// `target` and `sentinel`), series and values.
+async fn same_view_as_redis_exporter(pw: &Perfwatch, sentinel: &RedisSentinel) {
+    let addr = format!("-redis.addr=redis://{}", sentinel.host_port());
+    let password = format!("-redis.password={SENTINEL_PASSWORD}");
+    let peer = PeerExporter::start(
+        "prometheus-redis-exporter",
+        &[addr.as_str(), password.as_str()],
+        &[],
+        &[],
+        "redis_up 1",
+    )
+    .await;
+    let theirs = peer.scrape().await;
+    let ours = Scrape::parse(&pw.scrape().await).target("ha");
+    let label = sentinel.host_port();
+    for family in PEER_FAMILIES {
+        assert_eq!(theirs.types.get(family), ours.types.get(family), "{family}");
+        let mut want = theirs.label_names(family);
+        assert!(!want.is_empty(), "the peer has no {family}");
+        want.insert("sentinel".into());
+        assert_eq!(ours.label_names(family), want, "{family}");
+        let mut keys: Vec<String> = theirs.label_names(family).into_iter().collect();
+        keys.push("sentinel".into());
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mine: Vec<_> = ours
+            .series(family, &keys)
+            .into_iter()
+            .filter(|(k, _)| k.last() == Some(&label))
+            .map(|(mut k, v)| {
+                k.pop();
+                (k, v)
+            })
+            .collect();
+        let peer: Vec<_> = theirs
+            .series(family, &keys[..keys.len() - 1])
+            .into_iter()
+            .collect();
+        assert_eq!(mine, peer, "{family}");
+    }
 }
 
 #[tokio::test]
@@ -140,6 +196,7 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
         !body.contains(SENTINEL_PASSWORD),
         "the sentinel password is in the scrape"
     );
+    same_view_as_redis_exporter(&pw, &sentinels[0]).await;
 
     // The failover: from the moment a sentinel names the replica, perfwatch
     // must poll it within two intervals.
