@@ -331,6 +331,39 @@ async fn the_key_sampler_counts_the_keys_of_every_primary() {
         ),
         Some(35.0)
     );
+
+    // Resharding: 100 slots move from one primary to another
+    // (`redis-cli --cluster reshard`); the slot counts follow on the next
+    // polls, without a reload.
+    let slots = |b: &str, port: u16| {
+        value(
+            b,
+            "perfwatch_redis_cluster_node_slots",
+            &[("target", "c"), ("node", &addr(port))],
+        )
+    };
+    let (from, to) = (cluster.nodes()[0].port(), cluster.nodes()[2].port());
+    let (from_before, to_before) = (slots(&body, from).unwrap(), slots(&body, to).unwrap());
+    let cluster = blocking(move || {
+        let id = |port: u16| {
+            cluster
+                .node(port)
+                .unwrap()
+                .command(&["CLUSTER", "MYID"])
+                .unwrap()
+        };
+        cluster
+            .reshard(&id(from), &id(to), 100)
+            .unwrap_or_else(|e| panic!("{e}"));
+        cluster
+    })
+    .await;
+    let moved = Instant::now();
+    pw.wait_until(2 * INTERVAL, "100 slots moved", |b| {
+        slots(b, from) == Some(from_before - 100.0) && slots(b, to) == Some(to_before + 100.0)
+    })
+    .await;
+    assert!(moved.elapsed() <= 2 * INTERVAL);
     pw.stop().await;
     drop(cluster);
 }

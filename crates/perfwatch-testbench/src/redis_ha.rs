@@ -238,6 +238,23 @@ impl RedisCluster {
         self.nodes.iter().find(|n| n.port() == port)
     }
 
+    /// Moves `slots` slots (and their keys) from the primary with node id
+    /// `from` to the one with id `to` (`redis-cli --cluster reshard`), and
+    /// waits until the cluster is healthy again.
+    pub fn reshard(&self, from: &str, to: &str, slots: u32) -> Result<(), HarnessError> {
+        let cli = find_binary("redis-cli", "redis-tools")?;
+        let mut cmd = Command::new(cli);
+        cmd.arg("--cluster")
+            .arg("reshard")
+            .arg(format!("127.0.0.1:{}", self.nodes[0].port()))
+            .args(["--cluster-from", from, "--cluster-to", to])
+            .arg("--cluster-slots")
+            .arg(slots.to_string())
+            .arg("--cluster-yes");
+        run_command("redis-cli", cmd, COMMAND_TIMEOUT)?;
+        self.wait_healthy(START_TIMEOUT)
+    }
+
     /// The ports of the nodes whose `INFO replication` role is `role`
     /// (`master` or `slave`) now.
     pub fn ports_with_role(&self, role: &str) -> Result<Vec<u16>, HarnessError> {
