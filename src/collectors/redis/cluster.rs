@@ -84,7 +84,8 @@ pub(crate) struct TopoNode {
 
 /// A node being polled.
 struct Node {
-    info: ConnectionInfo,
+    host: String,
+    port: u16,
     session: Option<Session>,
     caps: Option<Capabilities>,
     budget: ReplyBudget,
@@ -103,12 +104,15 @@ struct NodeReply {
 impl Node {
     async fn poll(
         &mut self,
+        template: &ConnectionInfo,
         sampler: Option<(&super::KeySamplerConfig, Duration, usize)>,
         tls: Option<&TlsReady>,
     ) -> Result<NodeReply, String> {
         self.budget.reset();
         if self.session.is_none() {
-            let mut s = connection::connect(&self.info, &self.budget, tls)
+            let info = at_addr(template, &self.host, self.port)
+                .ok_or_else(|| format!("unusable address {}:{}", self.host, self.port))?;
+            let mut s = connection::connect(&info, &self.budget, tls)
                 .await
                 .map_err(|e| match e {
                     connection::ConnectError::Tls(why) => why,
@@ -293,13 +297,11 @@ impl ClusterWatch {
             if self.nodes.contains_key(addr) {
                 continue;
             }
-            let Some(info) = at_addr(&self.template, host, *port) else {
-                continue;
-            };
             self.nodes.insert(
                 addr.clone(),
                 Node {
-                    info,
+                    host: host.clone(),
+                    port: *port,
                     session: None,
                     caps: None,
                     budget: ReplyBudget::new(self.max_reply_bytes),
@@ -334,12 +336,29 @@ impl ClusterWatch {
             .zip(sampler_time)
             .map(|(k, t)| (k, t, primaries));
         let tls = cfg.tls();
+        if cfg.password_file.is_some()
+            && self
+                .nodes
+                .iter()
+                .any(|(a, n)| n.session.is_none() && addrs.contains(a))
+        {
+            // New connections read password_file again, as the single-node
+            // path does, so that a rotated secret is picked up.
+            match cfg.connection_info(true) {
+                Ok(t) => self.template = t,
+                Err(e) => {
+                    tracing::warn!(target_name = %cfg.common.name, error = %e, "cannot read password_file again")
+                }
+            }
+        }
+        let template = &self.template;
         let polls = self
             .nodes
             .iter_mut()
             .filter(|(addr, _)| addrs.contains(addr))
             .map(|(addr, node)| async move {
-                let r = match tokio::time::timeout(timeout, node.poll(sampler, tls)).await {
+                let r = match tokio::time::timeout(timeout, node.poll(template, sampler, tls)).await
+                {
                     Ok(r) => r,
                     Err(_) => Err(format!("no answer within {timeout:?}")),
                 };
@@ -392,6 +411,9 @@ impl ClusterWatch {
             .replies
             .retain(|a, _| wanted.iter().any(|(w, _, _)| w == a));
         if !round.replies.values().any(Result::is_ok) {
+            // None of the known nodes answered: they may all have moved
+            // (new addresses after a restart); start again from the seeds.
+            self.topology.clear();
             let why = round
                 .replies
                 .iter()
@@ -648,7 +670,9 @@ pub(crate) fn parse_shards(v: &Value) -> Option<Vec<TopoNode>> {
                 let f = pairs(n);
                 let text = |k: &str| f.get(k).and_then(|v| text(v));
                 let id = text("id")?;
-                let host = text("ip").or_else(|| text("endpoint"))?;
+                let host = text("ip")
+                    .or_else(|| text("endpoint"))
+                    .filter(|h| !h.is_empty() && h != "?")?;
                 let port: u16 = text("port")?.parse().ok()?;
                 Some(TopoNode {
                     addr: format!("{host}:{port}"),

@@ -343,6 +343,7 @@ impl RedisConfig {
                 let connection = info.set_redis_settings(settings);
                 let sentinel = sentinel.map(|(master_name, settings)| SentinelReady {
                     master_name,
+                    password_file: self.sentinel_password_file.clone(),
                     sentinels: self
                         .sentinels
                         .iter()
@@ -614,6 +615,8 @@ pub struct RedisReady {
 #[derive(Clone)]
 pub(crate) struct SentinelReady {
     pub master_name: String,
+    /// `sentinel_password_file`: read again before each new connection.
+    pub password_file: Option<PathBuf>,
     /// (the entry as configured, the label value; how to connect).
     pub sentinels: Vec<(String, ConnectionInfo)>,
 }

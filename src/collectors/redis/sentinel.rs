@@ -26,6 +26,7 @@
 //! one sentinel per instance, perfwatch asks several from one target).
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -36,6 +37,7 @@ use super::config::SentinelReady;
 use super::connection::{self, ReplyBudget, Session};
 use super::reply::{fields, text};
 use crate::exposition::Families;
+use crate::secret::read_secret_file;
 use crate::tls::TlsReady;
 
 /// Most bytes one sentinel may send per poll: its replies name a handful
@@ -93,6 +95,9 @@ struct Sentinel {
     /// The entry as configured: the `sentinel` label.
     label: String,
     info: ConnectionInfo,
+    /// `sentinel_password_file`, read again before each new connection so
+    /// that a rotated secret is picked up without a reload.
+    password_file: Option<PathBuf>,
     session: Option<Session>,
     budget: ReplyBudget,
 }
@@ -129,6 +134,11 @@ impl Sentinel {
     ) -> Result<SentinelView, String> {
         self.budget.reset();
         if self.session.is_none() {
+            if let Some(path) = &self.password_file {
+                let pw = read_secret_file(path)?;
+                let settings = self.info.redis_settings().clone().set_password(pw.expose());
+                self.info = self.info.clone().set_redis_settings(settings);
+            }
             let s = connection::connect(&self.info, &self.budget, tls)
                 .await
                 .map_err(|e| format!("{e:?}"))?;
@@ -180,6 +190,7 @@ impl SentinelWatch {
                 .map(|(label, info)| Sentinel {
                     label: label.clone(),
                     info: info.clone(),
+                    password_file: ready.password_file.clone(),
                     session: None,
                     budget: ReplyBudget::new(SENTINEL_REPLY_BYTES),
                 })
