@@ -89,10 +89,16 @@ async fn a_cluster_is_found_from_one_seed_and_followed_through_a_failover() {
 
     // All six nodes from one seed, each up with its role and shard.
     let body = pw
-        .wait_until(WAIT, "six nodes up", |b| {
-            let n = nodes(b);
-            n.len() == 6 && n.values().all(|(_, _, up)| *up == 1.0)
-        })
+        .wait_until(
+            WAIT,
+            "six nodes up, and the single-node target polled",
+            |b| {
+                let n = nodes(b);
+                n.len() == 6
+                    && n.values().all(|(_, _, up)| *up == 1.0)
+                    && value(b, "perfwatch_target_up", &[("target", "one")]) == Some(1.0)
+            },
+        )
         .await;
     let found = nodes(&body);
     let mut want: Vec<String> = cluster.nodes().iter().map(|n| addr(n.port())).collect();

@@ -136,6 +136,9 @@ impl Node {
             unreachable!("connected above")
         };
         let mut pipe = redis::pipe();
+        // A CLUSTER command the ACL denies must not cost the node's INFO:
+        // error replies come back as values.
+        pipe.ignore_errors();
         if caps.multi_section_info {
             pipe.cmd("INFO").arg(&INFO_SECTIONS[..]);
         } else {
@@ -151,23 +154,28 @@ impl Node {
             .query_async(&mut session.conn)
             .await
             .map_err(|e| describe(&self.budget, &e))?;
-        let text = |v: Option<&Value>| match v {
+        let bulk = |v: Option<&Value>| match v {
             Some(Value::BulkString(b)) => Some(String::from_utf8_lossy(b).into_owned()),
             Some(Value::VerbatimString { text, .. }) => Some(text.clone()),
             _ => None,
         };
-        let info_text = text(replies.first()).ok_or("INFO answered no text")?;
+        let info_text = match replies.first() {
+            Some(Value::ServerError(e)) => {
+                return Err(format!("INFO: {} {}", e.code(), e.details().unwrap_or("")));
+            }
+            v => bulk(v).ok_or("INFO answered no text")?,
+        };
         let (info, _) = info::parse_info(&info_text);
         if info.text("redis_version").is_none() {
             return Err("INFO reply has no redis_version".into());
         }
-        let cluster_info = text(replies.get(1))
+        let cluster_info = bulk(replies.get(1))
             .map(|t| parse_cluster_info(&t))
             .unwrap_or_default();
         let topology = if caps.multi_section_info {
             replies.get(2).and_then(parse_shards)
         } else {
-            text(replies.get(2)).map(|t| parse_nodes(&t))
+            bulk(replies.get(2)).map(|t| parse_nodes(&t))
         };
         let mut own = OwnLookups::default();
         // The sampler runs on primaries only (a replica holds the same
