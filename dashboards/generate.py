@@ -616,6 +616,29 @@ def redis():
               f"max by ({replica}) ({s('redis_connected_slave_offset_bytes')})")
     b.ts("Redis replica offset behind", "bytes", [(behind, "{{target}} → {{slave_ip}}:{{slave_port}}")], w=8,
          description="On a primary, per replica: replication stream bytes it has not acknowledged (the primary's offset minus the replica's).")
+
+    b.row("Sentinel and Cluster")
+    master = "target, master_name"
+    b.ts("Sentinel: primary seen up", "short", [
+        (agg("max", master + ", sentinel", "redis_sentinel_master_status"), "{{target}} {{master_name}} by {{sentinel}}"),
+        (agg("min", master, "redis_sentinel_master_ckquorum_status"), "{{target}} {{master_name}} quorum reachable"),
+    ], w=12, minv=0, maxv=1,
+         description="Per sentinel: 1 while it sees the primary up (0: sdown or odown). Every sentinel at 0 for a minute is RedisSentinelMasterDown; quorum 0 for 5 minutes is RedisSentinelNoQuorum.")
+    b.ts("Sentinel: healthy peers", "short", [
+        (agg("min", master, "redis_sentinel_master_ok_sentinels"), "{{target}} {{master_name}} sentinels ok"),
+        (agg("min", master, "redis_sentinel_master_ok_slaves"), "{{target}} {{master_name}} replicas ok"),
+        (agg("max", "target", "perfwatch_redis_sentinel_master_addresses"), "{{target}} primary addresses named"),
+    ], w=12, minv=0,
+         description="Sentinels (itself included) and replicas no sentinel sees down, as the least hopeful sentinel says; more than one primary address means the sentinels disagree (a failover under way, or a split).")
+    b.ts("Cluster slots", "short", [
+        (agg("min", "target", "redis_cluster_slots_ok"), "{{target}} ok"),
+        (agg("max", "target", "redis_cluster_slots_pfail"), "{{target}} pfail"),
+        (agg("max", "target", "redis_cluster_slots_fail"), "{{target}} fail"),
+    ], w=12, minv=0,
+         description="CLUSTER INFO: slots served by a healthy primary (16384 in a healthy cluster), suspected (pfail) and failed. cluster_state:fail for a minute is RedisClusterDown.")
+    nodes_up = f"sum by (target, role) ({agg('max', 'target, node, role', 'perfwatch_redis_cluster_node_up')})"
+    b.ts("Cluster nodes up by role", "short", [(nodes_up, "{{target}} {{role}}")], w=12, minv=0,
+         description="Cluster nodes that answered perfwatch's last poll, by their own role (master/slave): a failover moves one from slave to master.")
     return b
 
 

@@ -26,6 +26,8 @@ use perfwatch_testbench::{PrometheusServer, deploy, port_accepts};
 /// Every target of the demo, as `(collector, target)`.
 const TARGETS: &[(&str, &str)] = &[
     ("redis", "cache"),
+    ("redis", "cache-ha"),
+    ("redis", "sessions"),
     ("postgres", "db"),
     ("pgbouncer", "bouncer"),
     ("mysql", "legacy"),

@@ -2,7 +2,8 @@
 //! perfwatch watching all of it — what a new user runs first.
 //!
 //! [`start`] brings up, in parallel, Redis (4 MB `maxmemory`, LRU
-//! eviction), PostgreSQL (JSON log with every statement over 10 ms) with
+//! eviction) with a replica, a Sentinel watching it and a three-node Redis
+//! Cluster beside it, PostgreSQL (JSON log with every statement over 10 ms) with
 //! PgBouncer in front,
 //! MariaDB (slow log over 10 ms, `performance_schema`), and, when installed,
 //! Prometheus (the example config and the real alert rules) with
@@ -30,7 +31,8 @@ use crate::workload::{
 };
 use crate::{
     AlertWebhook, AlertmanagerServer, HarnessError, MariaDbServer, PgbouncerServer, PostgresServer,
-    PrometheusServer, RedisServer, SampleApp, SampleAppBackends, find_binary, free_port,
+    PrometheusServer, RedisCluster, RedisSentinel, RedisServer, SampleApp, SampleAppBackends,
+    find_binary, free_port,
 };
 use perfwatch::config::Config;
 
@@ -113,6 +115,10 @@ pub struct DemoSources {
     pub redis_url: String,
     /// The URL of a replica of that Redis.
     pub redis_replica_url: String,
+    /// `host:port` of a Sentinel monitoring that Redis as `cache`.
+    pub redis_sentinel: String,
+    /// The URL of one node of a Redis Cluster.
+    pub redis_cluster_url: String,
     /// The PostgreSQL DSN (database `app`).
     pub postgres_dsn: String,
     /// The DSN of a streaming standby of that PostgreSQL.
@@ -164,6 +170,17 @@ keys = ["celery"]
 [[redis]]
 name = "cache-replica"
 url = {redis_replica}
+
+# The same Redis found through a Sentinel, and a Redis Cluster: the
+# Sentinel and Cluster row of the Redis dashboard.
+[[redis]]
+name = "cache-ha"
+sentinels = [{sentinel}]
+master_name = "cache"
+
+[[redis]]
+name = "sessions"
+url = {cluster}
 
 [[postgres]]
 name = "db-replica"
@@ -251,6 +268,8 @@ match = {process}
 {phases}"#,
         redis = toml_str(&s.redis_url),
         redis_replica = toml_str(&s.redis_replica_url),
+        sentinel = toml_str(&s.redis_sentinel),
+        cluster = toml_str(&s.redis_cluster_url),
         pg = toml_str(&s.postgres_dsn),
         pg_replica = toml_str(&s.postgres_replica_dsn),
         mdb_replica = toml_str(&s.mariadb_replica_dsn),
@@ -312,6 +331,8 @@ pub struct Demo {
     _mariadb: Arc<MariaDbServer>,
     /// A replica of Redis, PostgreSQL and MariaDB each.
     _replicas: (RedisServer, PostgresServer, MariaDbServer),
+    /// A Sentinel watching the Redis, and a three-node Redis Cluster.
+    _redis_ha: (RedisSentinel, RedisCluster),
     _dir: tempfile::TempDir,
 }
 
@@ -359,7 +380,9 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
             ("slowlog-log-slower-than", "0"),
         ])?;
         let replica = primary.start_replica(&[])?;
-        Ok::<_, HarnessError>((primary, replica))
+        let sentinel = RedisSentinel::start(&primary, "cache", 1, None)?;
+        let cluster = RedisCluster::start(3, 0)?;
+        Ok::<_, HarnessError>((primary, replica, sentinel, cluster))
     });
     let postgres = blocking(|| {
         let pg = PostgresServer::start(&[
@@ -401,7 +424,7 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
     let monitoring = blocking(move || start_monitoring(perfwatch_addr, &am_config, &rules));
     let (redis, postgres, mariadb, monitoring) = tokio::join!(redis, postgres, mariadb, monitoring);
     let (
-        (redis, redis_replica),
+        (redis, redis_replica, redis_sentinel, redis_cluster),
         (postgres, pgbouncer, postgres_replica),
         (mariadb, mariadb_replica),
     ) = (redis?, postgres?, mariadb?);
@@ -420,6 +443,8 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
     let sources = DemoSources {
         redis_url: redis.url(),
         redis_replica_url: redis_replica.url(),
+        redis_sentinel: redis_sentinel.host_port(),
+        redis_cluster_url: redis_cluster.nodes()[0].url(),
         postgres_dsn: postgres.dsn_for("app"),
         postgres_replica_dsn: postgres_replica.dsn_for("app"),
         pgbouncer_dsn: pgbouncer.dsn(),
@@ -489,6 +514,7 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
         _postgres: postgres,
         _mariadb: mariadb,
         _replicas: (redis_replica, postgres_replica, mariadb_replica),
+        _redis_ha: (redis_sentinel, redis_cluster),
         _dir: dir,
     })
 }
@@ -746,6 +772,8 @@ mod tests {
         DemoSources {
             redis_url: "redis://127.0.0.1:1/0".into(),
             redis_replica_url: "redis://127.0.0.1:6/0".into(),
+            redis_sentinel: "127.0.0.1:9".into(),
+            redis_cluster_url: "redis://127.0.0.1:10/0".into(),
             postgres_dsn: "postgres://postgres@127.0.0.1:2/app".into(),
             postgres_replica_dsn: "postgres://postgres@127.0.0.1:7/app".into(),
             pgbouncer_dsn: "postgres://perfwatch@127.0.0.1:5/pgbouncer".into(),
