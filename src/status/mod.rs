@@ -571,9 +571,14 @@ fn top_queries(html: &mut String, t: &TargetView) {
         let p95 = c["p95_seconds"]
             .as_f64()
             .map_or("–".to_owned(), |v| svg::format_value(Unit::Seconds, v));
+        // The class's database and id on the row: what tells rows apart
+        // (the text may be cut or shared across databases) and what the
+        // browser tests match against `/api/slow-queries`.
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{count}</td><td>{}</td></tr>",
+            "<tr data-db=\"{}\" data-fingerprint=\"{}\"><td>{}</td><td>{count}</td><td>{}</td></tr>",
+            escape(c["db"].as_str().unwrap_or("")),
+            escape(c["fingerprint"].as_str().unwrap_or("")),
             escape(query),
             escape(&p95)
         );
@@ -708,13 +713,15 @@ mod tests {
             &a,
             PollOutput::default(),
             Some(serde_json::json!([
-                {"query": "SELECT <b> FROM t WHERE id = ?", "count": 7, "p95_seconds": 0.25},
+                {"fingerprint": "0a1b", "db": "app", "query": "SELECT <b> FROM t WHERE id = ?", "count": 7, "p95_seconds": 0.25},
             ])),
             took,
         );
         let html = page(&snapshot(&store, Vec::new()));
         assert!(
-            html.contains("<td>SELECT &lt;b&gt; FROM t WHERE id = ?</td><td>7</td><td>250 ms</td>"),
+            html.contains(
+                "<tr data-db=\"app\" data-fingerprint=\"0a1b\"><td>SELECT &lt;b&gt; FROM t WHERE id = ?</td><td>7</td><td>250 ms</td>"
+            ),
             "the top query classes, escaped: {html}"
         );
         let z_at = html.find("data-target=\"z\"").unwrap();
