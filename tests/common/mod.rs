@@ -4,6 +4,7 @@
 
 pub mod chromium;
 pub mod peer;
+pub mod status;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -414,6 +415,24 @@ impl std::ops::DerefMut for Db {
 /// reason if it cannot.
 pub fn start_pg(settings: &[(&str, &str)]) -> perfwatch_testbench::PostgresServer {
     perfwatch_testbench::PostgresServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Starts a throwaway PostgreSQL with `pg_stat_statements` loaded and
+/// created, a database `app` holding a table `t (id, a, b)` of 200 rows,
+/// and a role `pw` in `pg_monitor` (which includes `pg_read_all_stats`,
+/// what reading every user's statements takes) for perfwatch to log in as.
+pub fn start_pg_with_statements() -> perfwatch_testbench::PostgresServer {
+    let pg = start_pg(&[("shared_preload_libraries", "pg_stat_statements")]);
+    pg.psql("CREATE EXTENSION pg_stat_statements").unwrap();
+    pg.create_database("app").unwrap();
+    pg.psql_in(
+        "app",
+        "CREATE TABLE t (id int PRIMARY KEY, a int, b text); \
+         INSERT INTO t SELECT g, g % 7, 'b' || g FROM generate_series(1, 200) g;",
+    )
+    .unwrap();
+    pg.psql("CREATE ROLE pw LOGIN IN ROLE pg_monitor").unwrap();
+    pg
 }
 
 /// Starts a throwaway PostgreSQL with `settings` off the async runtime and
