@@ -338,24 +338,20 @@ impl Prober {
             return Ok(p);
         }
         let config = &active.settings.config;
-        let full = || {
-            format!(
-                "{} fleet probes are running (max_concurrent) and {} waiting (max_queued)",
-                config.max_concurrent,
-                self.stats.waiting.load(Ordering::Relaxed)
-            )
-        };
         // Counted before the check, so that two requests cannot both take
         // the last place in the queue.
         let waiting = Gauge::enter(&self.stats.waiting);
         if waiting.before >= config.max_queued {
-            return Err(Reject::busy(full()));
+            return Err(Reject::busy(format!(
+                "all {} fleet probe slots are taken (max_concurrent) and {} probes wait for one (max_queued)",
+                config.max_concurrent, config.max_queued
+            )));
         }
         match tokio::time::timeout_at(deadline, active.slots.clone().acquire_owned()).await {
             Ok(Ok(p)) => Ok(p),
             _ => Err(Reject::busy(format!(
-                "no free fleet probe slot before the probe's deadline: {}",
-                full()
+                "none of the {} fleet probe slots (max_concurrent) came free before the probe's deadline",
+                config.max_concurrent
             ))),
         }
     }

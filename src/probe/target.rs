@@ -102,7 +102,11 @@ impl Address {
             ));
         }
         let (scheme, rest) = match target.split_once("://") {
-            Some((s, rest)) => (Some(s.to_ascii_lowercase()), rest),
+            Some((s, rest)) => {
+                let s = s.to_ascii_lowercase();
+                kind_of_scheme(&s, target)?;
+                (Some(s), rest)
+            }
             None => (None, target),
         };
         let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
@@ -187,6 +191,26 @@ fn split_host_port(authority: &str) -> Result<(String, Option<u16>), String> {
     Ok((host.to_ascii_lowercase(), port))
 }
 
+/// The kind a scheme (lower case) names; the message lists the schemes
+/// fleet probes speak.
+fn kind_of_scheme(scheme: &str, target: &str) -> Result<&'static ProbedKind, String> {
+    PROBED_KINDS
+        .iter()
+        .find(|k| k.schemes.contains(&scheme))
+        .ok_or_else(|| {
+            let all: Vec<String> = PROBED_KINDS
+                .iter()
+                .flat_map(|k| k.schemes)
+                .map(|s| format!("{s}://"))
+                .collect();
+            format!(
+                "unsupported scheme \"{scheme}\" in target \"{}\": fleet probes speak {}",
+                redact(target, &[]),
+                all.join(", ")
+            )
+        })
+}
+
 /// The kind a probe is of: from the target's scheme, the `kind` parameter
 /// and the auth set, which must agree where more than one says.
 pub fn resolve_kind(
@@ -196,25 +220,7 @@ pub fn resolve_kind(
     auth: Option<(&str, &ProbeAuth)>,
 ) -> Result<&'static ProbedKind, String> {
     let shown = redact(target, &[]);
-    let by_scheme = match scheme {
-        Some(s) => Some(
-            PROBED_KINDS
-                .iter()
-                .find(|k| k.schemes.contains(&s))
-                .ok_or_else(|| {
-                    let all: Vec<String> = PROBED_KINDS
-                        .iter()
-                        .flat_map(|k| k.schemes)
-                        .map(|s| format!("{s}://"))
-                        .collect();
-                    format!(
-                        "unsupported scheme \"{s}\" in target \"{shown}\": fleet probes speak {}",
-                        all.join(", ")
-                    )
-                })?,
-        ),
-        None => None,
-    };
+    let by_scheme = scheme.map(|s| kind_of_scheme(s, target)).transpose()?;
     let by_param = match kind_param {
         Some(k) => Some(
             probed_kind(k)
@@ -497,6 +503,7 @@ mod tests {
         for (target, want) in [
             ("", "target is empty"),
             ("redis://:hunter2@h:1", "carries credentials"),
+            ("unix:///run/redis.sock", "unsupported scheme \"unix\""),
             ("h:0", "port \"0\" is not a number 1-65535"),
             ("h:x", "port \"x\" is not a number"),
             ("::1:6379", "write an IPv6 address in brackets"),
