@@ -732,3 +732,144 @@ async fn prometheus_scrapes_a_fleet_of_20_through_one_perfwatch_and_a_stopped_on
     drop(prom);
     pw.stop().await;
 }
+
+/// The `scrape_configs` of the fleet-mode docs (README and docs/scaling.md,
+/// every YAML block with `metrics_path: /probe`), one job each.
+fn documented_probe_jobs() -> Vec<(String, serde_yaml_ng::Value)> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut jobs = Vec::new();
+    for file in ["README.md", "docs/scaling.md"] {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
+        for block in text.split("```yaml\n").skip(1) {
+            let block = block.split("```").next().unwrap();
+            if !block.contains("metrics_path: /probe") {
+                continue;
+            }
+            let yaml = if block.starts_with("scrape_configs:") {
+                block.to_owned()
+            } else {
+                format!("scrape_configs:\n{block}")
+            };
+            let doc: serde_yaml_ng::Value =
+                serde_yaml_ng::from_str(&yaml).unwrap_or_else(|e| panic!("{file}: {e}\n{yaml}"));
+            for job in doc["scrape_configs"].as_sequence().unwrap() {
+                jobs.push((file.to_owned(), job.clone()));
+            }
+        }
+    }
+    jobs
+}
+
+/// The documented scrape configs, run by a real Prometheus: each file_sd
+/// job makes the discovered address `?target=` and `instance`, and the
+/// kubernetes_sd job keeps Redis pods only, naming StatefulSet pods by
+/// their DNS name. Debian's Prometheus has no Kubernetes discovery, so its
+/// pods come from a file_sd file carrying the `__meta_kubernetes_*` labels
+/// the relabeling reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_scrape_configs_relabel_a_fleet_as_described() {
+    use serde_yaml_ng::Value;
+    let jobs = documented_probe_jobs();
+    assert_eq!(jobs.len(), 3, "README and scaling.md's jobs: {jobs:?}");
+    let mut config = Vec::new();
+    for (i, (_, job)) in jobs.into_iter().enumerate() {
+        let mut job = job.as_mapping().unwrap().clone();
+        let kubernetes = job.remove("kubernetes_sd_configs").is_some();
+        let file = if kubernetes {
+            "pods.json"
+        } else {
+            "fleet.json"
+        };
+        let sd: Value = serde_yaml_ng::from_str(&format!("[{{files: [{file}]}}]")).unwrap();
+        job.insert("file_sd_configs".into(), sd);
+        let name = format!("{}-{i}", job["job_name"].as_str().unwrap());
+        job.insert("job_name".into(), name.into());
+        config.push(Value::Mapping(job));
+    }
+    let mut root = serde_yaml_ng::Mapping::new();
+    root.insert(
+        "global".into(),
+        serde_yaml_ng::from_str("{scrape_interval: 1m}").unwrap(),
+    );
+    root.insert("scrape_configs".into(), Value::Sequence(config));
+    let prom_config = serde_yaml_ng::to_string(&root).unwrap();
+    let fleet = r#"[{"targets": ["10.0.0.5:6379"]}]"#;
+    let pod = |address: &str, app: &str, name: &str, sts: Option<&str>| {
+        let mut labels = serde_json::json!({
+            "__meta_kubernetes_pod_label_app_kubernetes_io_name": app,
+            "__meta_kubernetes_pod_container_port_name": "redis",
+            "__meta_kubernetes_pod_container_port_number": "6379",
+            "__meta_kubernetes_pod_name": name,
+            "__meta_kubernetes_namespace": "shop",
+        });
+        if let Some(s) = sts {
+            labels["__meta_kubernetes_pod_label_statefulset_kubernetes_io_pod_name"] = s.into();
+        }
+        serde_json::json!({ "targets": [address], "labels": labels })
+    };
+    let pods = serde_json::json!([
+        pod("10.1.0.7:6379", "redis", "redis-0", Some("redis-0")),
+        pod("10.1.0.8:6379", "redis", "cache-7d9f", None),
+        pod("10.1.0.9:8080", "web", "web-1", None),
+    ])
+    .to_string();
+    let prom = blocking(move || {
+        PrometheusServer::start(
+            &prom_config,
+            &[("fleet.json", fleet), ("pods.json", pods.as_str())],
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let targets = loop {
+        let t = tokio::task::block_in_place(|| prom.targets()).unwrap();
+        if t.len() >= 4 || Instant::now() > deadline {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let mut seen: Vec<(String, String, String)> = targets
+        .iter()
+        .map(|t| {
+            let l = |k: &str| t.labels.get(k).cloned().unwrap_or_default();
+            let query = t
+                .scrape_url
+                .split_once('?')
+                .map(|(_, q)| q.to_owned())
+                .unwrap_or_default();
+            assert!(t.scrape_url.contains(":9896/probe?"), "{t:?}");
+            (
+                l("instance"),
+                format!("{}/{}", l("namespace"), l("pod")),
+                query,
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            (
+                "10.0.0.5:6379".into(),
+                "/".into(),
+                "auth_module=cache&target=10.0.0.5%3A6379".into()
+            ),
+            (
+                "10.0.0.5:6379".into(),
+                "/".into(),
+                "auth_module=cache&target=10.0.0.5%3A6379".into()
+            ),
+            (
+                "10.1.0.8:6379".into(),
+                "shop/cache-7d9f".into(),
+                "auth_module=cache&target=10.1.0.8%3A6379".into()
+            ),
+            (
+                "redis-0.redis.shop.svc:6379".into(),
+                "shop/redis-0".into(),
+                "auth_module=cache&target=redis-0.redis.shop.svc%3A6379".into()
+            ),
+        ]
+    );
+}

@@ -141,6 +141,9 @@ struct Slot {
     /// The collector and the timing it was made with (a probe with another
     /// timeout gets a new one).
     collector: Option<(BoxedCollector, Timing)>,
+    /// A poll started and did not finish: its request was dropped (the
+    /// client went away), maybe mid-reply, so the connection is not reused.
+    interrupted: bool,
     state: TargetState,
 }
 
@@ -199,11 +202,20 @@ impl Prober {
         let dropped: Vec<Arc<Backend>> = self.lock_cache().drain().map(|(_, b)| b).collect();
         self.evicted("reload", dropped);
         match settings {
-            Some(s) => tracing::info!(
-                max_concurrent = s.config.max_concurrent,
-                auth_sets = s.config.auth.len(),
-                "fleet probes on /probe"
-            ),
+            Some(s) => {
+                tracing::info!(
+                    max_concurrent = s.config.max_concurrent,
+                    auth_sets = s.config.auth.len(),
+                    "fleet probes on /probe"
+                );
+                // A request names the host: without an allow-list, an auth
+                // set's credentials go to whatever server it names.
+                if s.allow.is_empty() && !s.config.auth.is_empty() {
+                    tracing::warn!(
+                        "[probe] has auth sets but no allow_targets: a /probe request can send their credentials to any host it names; set allow_targets"
+                    );
+                }
+            }
             None if current.is_some() => tracing::info!("fleet probes off"),
             None => {}
         }
@@ -397,6 +409,7 @@ impl Prober {
             let backend = Arc::new(Backend {
                 slot: tokio::sync::Mutex::new(Slot {
                     collector: None,
+                    interrupted: false,
                     state: TargetState::new(timing, target.peer_up()),
                 }),
                 target,
@@ -446,7 +459,7 @@ impl Prober {
         };
         let slot = &mut *slot;
         slot.state.timing = timing;
-        if slot.collector.as_ref().is_some_and(|(_, t)| *t != timing) {
+        if slot.interrupted || slot.collector.as_ref().is_some_and(|(_, t)| *t != timing) {
             slot.collector = None;
         }
         let (collector, _) = slot
@@ -454,7 +467,9 @@ impl Prober {
             .get_or_insert_with(|| (backend.target.boxed_collector(timing), timing));
         let remaining = deadline.saturating_duration_since(Instant::now());
         let polled = Instant::now();
+        slot.interrupted = true;
         let result = poll_guarded_boxed(collector, key.collector, &key.target, remaining).await;
+        slot.interrupted = false;
         let took = polled.elapsed();
         let (outcome, fresh) = match result {
             Ok(output) => {
