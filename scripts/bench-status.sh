@@ -124,8 +124,6 @@ stop_pid "$VIEWER"
 sequential_scrapes "$PW_URL/" "$NPAGES" "$WORK/page.times"
 PAGE_BYTES=$(curl -s --max-time 5 "$PW_URL/" | wc -c)
 POINTS=$(curl -s --max-time 5 "$PW_URL/metrics" | awk '$1 == "perfwatch_status_history_points" { print $2 }')
-# quantile_ms FILE Q: the Q quantile (nearest rank) of FILE's seconds, in ms.
-quantile_ms() { sort -g "$1" | awk -v q="$2" '{ v[NR] = $1 } END { i = int(q * NR + 0.999999); if (i < 1) i = 1; if (NR) printf "%.2f", v[i] * 1000 }'; }
 
 for run in alone with_page; do
     for k in rps p50_ms p99_ms other_cores; do fig "$run.$k" "$(kv_get "$k" "$WORK/wrk.$run")"; done
