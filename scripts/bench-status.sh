@@ -134,8 +134,6 @@ LONGEST=$(curl -s --max-time 5 "$PW_URL/api/history" | python3 -c '
 import json, sys
 h = json.load(sys.stdin)
 print(max(len(s["points"]) for x in h["targets"] + h["phases"] for s in x["series"]))')
-# quantile_ms FILE Q: the Q quantile (nearest rank) of FILE's seconds, in ms.
-quantile_ms() { sort -g "$1" | awk -v q="$2" '{ v[NR] = $1 } END { i = int(q * NR + 0.999999); if (i < 1) i = 1; if (NR) printf "%.2f", v[i] * 1000 }'; }
 
 for run in alone with_page; do
     for k in rps p50_ms p99_ms other_cores; do fig "$run.$k" "$(kv_get "$k" "$WORK/wrk.$run")"; done
