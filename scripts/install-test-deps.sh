@@ -34,6 +34,9 @@ fi
 # `postgres` lives in /usr/lib/postgresql/<version>/bin, handled below.
 needs=(
     "redis-server:redis-server"
+    # redis-cli --cluster create (tests/redis_cluster.rs); Sentinel runs as
+    # `redis-server --sentinel`, which needs no package of its own.
+    "redis-tools:redis-cli"
     "postgresql:postgres"
     "postgresql:initdb"
     "postgresql-client:psql"

@@ -110,6 +110,12 @@ pub struct PollError {
     pub reason: ErrorReason,
     /// Human-readable detail (never contains a secret).
     pub message: String,
+    /// Families the collector could still read although the poll failed
+    /// (a Redis target's sentinels, which answer while the primary they
+    /// name does not). They replace the families of the same names from
+    /// the last good poll and are served as long as failed polls keep
+    /// bringing them; the poll still counts as failed.
+    pub partial: Option<std::sync::Arc<Vec<prometheus::proto::MetricFamily>>>,
 }
 
 impl PollError {
@@ -118,7 +124,15 @@ impl PollError {
         Self {
             reason,
             message: message.into(),
+            partial: None,
         }
+    }
+
+    /// This error, with the families the poll could still read (see
+    /// [`PollError::partial`]).
+    pub fn with_partial(mut self, families: Families) -> Self {
+        self.partial = Some(std::sync::Arc::new(families.into_vec()));
+        self
     }
 }
 

@@ -30,7 +30,7 @@ impl fmt::Debug for Secret {
 /// Config keys whose values are or may carry secrets: a password, a DSN or
 /// URL with credentials in it, request headers (API keys). Error messages
 /// about them never quote the value.
-pub const SECRET_KEYS: [&str; 4] = ["password", "dsn", "url", "headers"];
+pub const SECRET_KEYS: [&str; 5] = ["password", "sentinel_password", "dsn", "url", "headers"];
 
 /// Whether a dotted key path (`redis[1].password`, `http[0].headers.X-Key`)
 /// is or lies under a secret-bearing key.

@@ -162,7 +162,10 @@ fn check_config_takes_the_config_file_flag_like_the_other_commands() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("redis[0]: missing field `url`"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("redis[0].url: url is required (or sentinels and master_name)")
+    );
 }
 
 /// The quickstart works as is: no environment variable, no other file, and

@@ -52,8 +52,8 @@ use perfwatch_testbench::workload::{
 };
 use perfwatch_testbench::{
     AlertWebhook, AlertmanagerServer, DeliveredAlert, MariaDbServer, PgbouncerServer,
-    PostgresServer, PrometheusLabels, PrometheusServer, RedisServer, SampleApp, find_binary,
-    free_port,
+    PostgresServer, PrometheusLabels, PrometheusServer, RedisCluster, RedisSentinel, RedisServer,
+    SampleApp, find_binary, free_port,
 };
 use promql_parser::label::MatchOp;
 use promql_parser::parser::{self, Expr};
@@ -746,6 +746,8 @@ struct Sources {
     _mariadb_tmp: tempfile::TempDir,
     /// A replica of Redis, PostgreSQL and MariaDB each.
     _replicas: (RedisServer, PostgresServer, MariaDbServer),
+    /// A sentinel watching `redis`, and a three-node Redis Cluster.
+    _redis_ha: (RedisSentinel, RedisCluster),
     worker: Child,
     _app: SampleApp,
     db_load: DbWorkload,
@@ -874,6 +876,25 @@ impl Sources {
             });
         }
 
+        // A sentinel watching the Redis primary, and a small Redis Cluster:
+        // the Sentinel and Cluster alerts' metrics.
+        let sentinel = start_or_panic(RedisSentinel::start(&redis, "cache", 1, None));
+        blocks.push(Block {
+            kind: "redis",
+            toml: format!(
+                "[[redis]]\nname = \"cache-ha\"\nsentinels = [\"{}\"]\nmaster_name = \"cache\"\n",
+                sentinel.host_port()
+            ),
+        });
+        let cluster = start_prepared(|| RedisCluster::start(3, 0), |_| Ok(())).await;
+        blocks.push(Block {
+            kind: "redis",
+            toml: format!(
+                "[[redis]]\nname = \"sessions\"\nurl = \"{}\"\n",
+                cluster.nodes()[0].url()
+            ),
+        });
+
         blocks.push(Block {
             kind: "slowlog",
             toml: format!(
@@ -943,6 +964,7 @@ impl Sources {
             mariadb,
             _mariadb_tmp: mariadb_tmp,
             _replicas: replicas,
+            _redis_ha: (sentinel, cluster),
             worker,
             _app: sample_app,
             db_load,

@@ -196,8 +196,14 @@ pub fn parse_table<C: DeserializeOwned, R: Ready>(
             }),
         }),
         Err(problems) => {
+            // A key whose bad value deserialization already reported (and
+            // removed) is not reported again as missing.
+            let rejected: Vec<String> = errors.iter().map(|e| e.key.clone()).collect();
             for (key, message) in problems {
-                errors.push(doc.error_in(format!("{path}.{key}"), message));
+                let key = format!("{path}.{key}");
+                if !rejected.contains(&key) {
+                    errors.push(doc.error_in(key, message));
+                }
             }
             None
         }

@@ -248,6 +248,12 @@ name = "r"
 url = "redis://x"
 password = 987654321
 
+[[redis]]
+name = "s"
+sentinels = ["s:26379"]
+master_name = "m"
+sentinel_password = 44444444
+
 [[postgres]]
 name = "p"
 dsn = 123456789
@@ -260,13 +266,14 @@ headers = { "X-Key" = 55555555 }
 "#;
     let errors = load(src).unwrap_err();
     let all = errors.join("\n");
-    for secret in ["987654321", "123456789", "55555555"] {
+    for secret in ["987654321", "123456789", "55555555", "44444444"] {
         assert!(!all.contains(secret), "{secret} echoed:\n{all}");
     }
     for w in [
         "test.toml:4: redis[0].password: invalid type: integer, expected a string",
-        "test.toml:8: postgres[0].dsn: invalid type: integer, expected a string",
-        "test.toml:14: http[0].headers.X-Key: invalid type: integer",
+        "test.toml:10: redis[1].sentinel_password: invalid type: integer, expected a string",
+        "test.toml:14: postgres[0].dsn: invalid type: integer, expected a string",
+        "test.toml:20: http[0].headers.X-Key: invalid type: integer",
     ] {
         assert!(
             errors.iter().any(|e| e.starts_with(w)),

@@ -58,6 +58,12 @@ pub struct TargetState {
     pub polled: bool,
     /// Families of the last successful poll.
     pub families: Arc<Vec<MetricFamily>>,
+    /// Families a failed poll could still read
+    /// ([`crate::poll::PollError::partial`]),
+    /// and when: served while fresh, whatever [`Self::families`]' age.
+    pub partial: Arc<Vec<MetricFamily>>,
+    /// Monotonic time of the last failed poll that brought [`Self::partial`].
+    pub partial_at: Option<Instant>,
     /// Monotonic time of the last success (for staleness).
     pub last_success: Option<Instant>,
     /// Wall-clock time of the last success, seconds since the epoch.
@@ -86,6 +92,8 @@ impl TargetState {
             peer_up,
             polled: false,
             families: Arc::new(Vec::new()),
+            partial: Arc::new(Vec::new()),
+            partial_at: None,
             last_success: None,
             last_success_unix: None,
             last_duration: 0.0,
@@ -111,6 +119,8 @@ impl TargetState {
         self.polled = true;
         self.polls += 1;
         self.families = families;
+        self.partial = Arc::new(Vec::new());
+        self.partial_at = None;
         self.last_success = Some(Instant::now());
         self.last_success_unix = Some(now_unix);
         self.last_duration = took.as_secs_f64();
@@ -136,6 +146,22 @@ impl TargetState {
                     .collect(),
             );
         }
+        if let Some(partial) = &err.partial {
+            // The fresher reading replaces the last good poll's families
+            // of the same names.
+            let fresh = |f: &MetricFamily| partial.iter().any(|p| p.name() == f.name());
+            if self.families.iter().any(fresh) {
+                self.families = Arc::new(
+                    self.families
+                        .iter()
+                        .filter(|f| !fresh(f))
+                        .cloned()
+                        .collect(),
+                );
+            }
+            self.partial = partial.clone();
+            self.partial_at = Some(Instant::now());
+        }
         self.up = false;
         self.answered = err.reason.server_answered();
         self.polled = true;
@@ -151,6 +177,23 @@ impl TargetState {
             Some(t) => now.duration_since(t) > self.timing.interval * 3,
             None => true,
         }
+    }
+
+    /// The families to serve at `now`: the last good poll's unless stale,
+    /// and those failed polls still read while they keep coming (the same
+    /// 3 intervals).
+    pub fn served(&self, now: Instant) -> Vec<&Arc<Vec<MetricFamily>>> {
+        let mut out = Vec::new();
+        if !self.is_stale(now) {
+            out.push(&self.families);
+        }
+        if self
+            .partial_at
+            .is_some_and(|t| now.duration_since(t) <= self.timing.interval * 3)
+        {
+            out.push(&self.partial);
+        }
+        out
     }
 }
 
@@ -427,12 +470,8 @@ impl Store {
     /// serves, minus self and process metrics).
     pub fn target_families(&self) -> Vec<MetricFamily> {
         let now = Instant::now();
-        let sets: Vec<Arc<Vec<MetricFamily>>> = self.with_targets(|t| {
-            t.values()
-                .filter(|s| !s.is_stale(now))
-                .map(|s| s.families.clone())
-                .collect()
-        });
+        let sets: Vec<Arc<Vec<MetricFamily>>> =
+            self.with_targets(|t| t.values().flat_map(|s| s.served(now)).cloned().collect());
         exposition::merge(sets.iter().map(|s| s.as_slice()))
     }
 
@@ -473,8 +512,8 @@ impl Store {
         if let Some(p) = &self.process {
             all.extend(prometheus::core::Collector::collect(p));
         }
-        for s in targets.values().filter(|s| !s.is_stale(now)) {
-            all.extend(s.families.iter().cloned());
+        for set in targets.values().flat_map(|s| s.served(now)) {
+            all.extend(set.iter().cloned());
         }
         all.extend(
             self.derived
@@ -733,6 +772,85 @@ mod tests {
             store.record_failure(&key, &fail(reason), took, &[]);
             assert_eq!(read(&store), r#"redis_up{target="cache"} 0"#, "{reason:?}");
         }
+    }
+
+    /// A failed poll's partial families replace the last good poll's of
+    /// the same names, are served while failed polls keep bringing them
+    /// (even after the rest went stale), and go with the next success.
+    #[test]
+    fn partial_families_of_failed_polls_replace_and_outlive_the_stale_rest() {
+        use crate::collectors::redis::catalog::{CONNECTED_CLIENTS, SENTINEL_MASTER_ADDRESSES};
+        let store = Store::new();
+        let key = TargetKey {
+            collector: "redis",
+            target: "ha".into(),
+        };
+        let timing = Timing {
+            interval: Duration::from_millis(20),
+            timeout: Duration::from_millis(10),
+        };
+        store.register(key.clone(), timing, None);
+        let t = [("target", "ha")];
+        let families = |addresses: f64| {
+            let mut f = Families::new();
+            f.gauge(&SENTINEL_MASTER_ADDRESSES, &t, addresses);
+            f
+        };
+        let read = |store: &Store, name: &str| {
+            let text = String::from_utf8(store.metrics().text.to_vec()).unwrap();
+            text.lines()
+                .find(|l| l.starts_with(&format!("{name}{{")))
+                .map(|l| l.rsplit(' ').next().unwrap().to_owned())
+        };
+        let took = Duration::from_millis(1);
+        let mut good = families(1.0);
+        good.gauge(&CONNECTED_CLIENTS, &t, 3.0);
+        store.record_success(
+            &key,
+            PollOutput {
+                families: good,
+                headline: vec![],
+            },
+            took,
+        );
+        let failed =
+            PollError::new(ErrorReason::Connect, "primary down").with_partial(families(2.0));
+        store.record_failure(&key, &failed, took, &[]);
+        assert_eq!(
+            read(&store, "perfwatch_redis_sentinel_master_addresses").as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            read(&store, "redis_connected_clients").as_deref(),
+            Some("3"),
+            "kept until stale"
+        );
+        std::thread::sleep(timing.interval * 4);
+        store.record_failure(&key, &failed, took, &[]);
+        assert_eq!(read(&store, "redis_connected_clients"), None, "stale");
+        assert_eq!(
+            read(&store, "perfwatch_redis_sentinel_master_addresses").as_deref(),
+            Some("2")
+        );
+        std::thread::sleep(timing.interval * 4);
+        store.record_failure(&key, &PollError::new(ErrorReason::Connect, "x"), took, &[]);
+        assert_eq!(
+            read(&store, "perfwatch_redis_sentinel_master_addresses"),
+            None,
+            "not brought again"
+        );
+        store.record_success(
+            &key,
+            PollOutput {
+                families: families(1.0),
+                headline: vec![],
+            },
+            took,
+        );
+        assert_eq!(
+            read(&store, "perfwatch_redis_sentinel_master_addresses").as_deref(),
+            Some("1")
+        );
     }
 
     #[tokio::test]

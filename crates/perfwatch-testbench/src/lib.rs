@@ -57,6 +57,7 @@ pub mod pki;
 mod postgres;
 mod prometheus;
 mod redis;
+mod redis_ha;
 mod sample_app;
 mod webhook;
 pub mod workload;
@@ -69,6 +70,7 @@ pub use prometheus::{
     Labels as PrometheusLabels, PrometheusAlert, PrometheusRule, PrometheusServer, PrometheusTarget,
 };
 pub use redis::RedisServer;
+pub use redis_ha::{RedisCluster, RedisSentinel};
 pub use sample_app::{ANALYTICS_COST, SampleApp, SampleAppBackends};
 pub use webhook::{AlertWebhook, DeliveredAlert};
 

@@ -179,21 +179,7 @@ impl RedisServer {
     ///
     /// For test setup without the async client: `redis.command(&["SET", "k", "v"])`.
     pub fn command(&self, args: &[&str]) -> Result<String, HarnessError> {
-        let request = args.join(" ");
-        let bad = |reply: String| HarnessError::BadReply {
-            server: SERVER,
-            request: shorten(&request),
-            reply,
-        };
-        let mut conn = Conn::open(self.port(), REQUEST_TIMEOUT).map_err(|e| bad(e.to_string()))?;
-        if let Some(pw) = &self.password {
-            conn.call(&["AUTH", pw])
-                .map_err(|e| bad(e.to_string()))?
-                .map_err(bad)?;
-        }
-        conn.call(args)
-            .map_err(|e| bad(e.to_string()))?
-            .map_err(bad)
+        command_on(SERVER, self.port(), self.password.as_deref(), args)
     }
 
     /// Writes the config for `port`, spawns, waits for `PING`.
@@ -257,9 +243,35 @@ impl RedisServer {
     }
 }
 
+/// One command on 127.0.0.1:`port` over a new raw connection (after `AUTH`
+/// with `password`, if any): the reply as [`RedisServer::command`] returns
+/// it. `server` names the process in errors.
+pub(crate) fn command_on(
+    server: &'static str,
+    port: u16,
+    password: Option<&str>,
+    args: &[&str],
+) -> Result<String, HarnessError> {
+    let request = args.join(" ");
+    let bad = |reply: String| HarnessError::BadReply {
+        server,
+        request: shorten(&request),
+        reply,
+    };
+    let mut conn = Conn::open(port, REQUEST_TIMEOUT).map_err(|e| bad(e.to_string()))?;
+    if let Some(pw) = password {
+        conn.call(&["AUTH", pw])
+            .map_err(|e| bad(e.to_string()))?
+            .map_err(bad)?;
+    }
+    conn.call(args)
+        .map_err(|e| bad(e.to_string()))?
+        .map_err(bad)
+}
+
 /// `Some(true)` for `+PONG`, `Some(false)` for `-NOAUTH` (up, but needs
 /// credentials we lack), `None` for anything else (down, loading, ...).
-fn ping_port(port: u16, password: Option<&str>, timeout: Duration) -> Option<bool> {
+pub(crate) fn ping_port(port: u16, password: Option<&str>, timeout: Duration) -> Option<bool> {
     let mut conn = Conn::open(port, timeout).ok()?;
     if let Some(pw) = password {
         conn.call(&["AUTH", pw]).ok()?.ok()?;
@@ -347,7 +359,7 @@ fn read_reply(r: &mut impl BufRead) -> std::io::Result<Result<String, String>> {
 }
 
 /// Quotes a value for redis.conf.
-fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 

@@ -270,6 +270,110 @@ crate::metric_catalog! {
         "Connected replicas beyond the first 64 (slaveN lines), whose redis_connected_slave_* series are left out."
     );
 
+    // Sentinel (`sentinel.rs`): each configured sentinel's view of the
+    // primary, with redis_exporter's names and labels plus `target` and
+    // `sentinel` (the sentinel asked, as configured).
+    SENTINEL_MASTER_STATUS = Gauge(
+        "redis_sentinel_master_status",
+        ["target", "sentinel", "master_name", "master_address", "master_status"],
+        "1 when the sentinel sees the primary as ok, 0 when it sees it down (master_status sdown: by this sentinel, odown: agreed by a quorum)."
+    );
+    SENTINEL_MASTER_SLAVES = Gauge(
+        "redis_sentinel_master_slaves",
+        ["target", "sentinel", "master_name", "master_address"],
+        "Replicas of the primary the sentinel knows."
+    );
+    SENTINEL_MASTER_OK_SLAVES = Gauge(
+        "redis_sentinel_master_ok_slaves",
+        ["target", "sentinel", "master_name", "master_address"],
+        "Replicas of the primary the sentinel knows and does not see down."
+    );
+    SENTINEL_MASTER_SENTINELS = Gauge(
+        "redis_sentinel_master_sentinels",
+        ["target", "sentinel", "master_name", "master_address"],
+        "Sentinels monitoring the primary as this sentinel knows them, itself included."
+    );
+    SENTINEL_MASTER_OK_SENTINELS = Gauge(
+        "redis_sentinel_master_ok_sentinels",
+        ["target", "sentinel", "master_name", "master_address"],
+        "Sentinels monitoring the primary that this sentinel does not see down, itself included."
+    );
+    SENTINEL_MASTER_SETTING_CKQUORUM = Gauge(
+        "redis_sentinel_master_setting_ckquorum",
+        ["target", "sentinel", "master_name", "master_address"],
+        "The quorum configured for the primary: sentinels that must agree it is down."
+    );
+    SENTINEL_MASTER_CKQUORUM_STATUS = Gauge(
+        "redis_sentinel_master_ckquorum_status",
+        ["target", "sentinel", "master_name", "message"],
+        "1 when SENTINEL CKQUORUM says the quorum and a failover's majority can be reached, 0 when not (message: the sentinel's answer)."
+    );
+    SENTINEL_UP = Gauge(
+        "perfwatch_redis_sentinel_up",
+        ["target", "sentinel"],
+        "1 when the sentinel answered this poll's questions within its share of the poll timeout, 0 when not."
+    );
+    SENTINEL_RESOLVED_MASTER_INFO = Gauge(
+        "perfwatch_redis_sentinel_resolved_master_info",
+        ["target", "master_name", "master_address"],
+        "A constant 1 labelled with the primary perfwatch polls, as the sentinels resolved it."
+    );
+    SENTINEL_MASTER_ADDRESSES = Gauge(
+        "perfwatch_redis_sentinel_master_addresses",
+        ["target"],
+        "Distinct primary addresses the answering sentinels report: 1 when they agree, more during a failover or a split view, 0 when none knows the primary."
+    );
+    SENTINEL_FAILOVERS_TOTAL = Counter(
+        "perfwatch_redis_sentinel_failovers_total",
+        ["target"],
+        "Times the resolved primary changed and perfwatch moved to the new one."
+    );
+
+    // Redis Cluster (`cluster.rs`). The cluster's own state from `CLUSTER
+    // INFO`, with redis_exporter's names (plus `target`).
+    CLUSTER_STATE = Gauge("redis_cluster_state", ["target"], "1 when CLUSTER INFO says cluster_state:ok (every slot served), 0 when fail.");
+    CLUSTER_SLOTS_ASSIGNED = Gauge("redis_cluster_slots_assigned", ["target"], "Slots assigned to a node (16384 in a complete cluster).");
+    CLUSTER_SLOTS_OK = Gauge("redis_cluster_slots_ok", ["target"], "Slots served by a node that is not seen failing.");
+    CLUSTER_SLOTS_PFAIL = Gauge("redis_cluster_slots_pfail", ["target"], "Slots served by a node one node suspects to fail (PFAIL).");
+    CLUSTER_SLOTS_FAIL = Gauge("redis_cluster_slots_fail", ["target"], "Slots served by a node the cluster agrees has failed (FAIL).");
+    CLUSTER_KNOWN_NODES = Gauge("redis_cluster_known_nodes", ["target"], "Nodes the cluster knows, in any state.");
+    CLUSTER_SIZE = Gauge("redis_cluster_size", ["target"], "Primaries serving at least one slot.");
+    CLUSTER_CURRENT_EPOCH = Gauge("redis_cluster_current_epoch", ["target"], "The cluster's current epoch (grows with each failover and configuration change).");
+    CLUSTER_NODES_NOT_POLLED = Gauge(
+        "perfwatch_redis_cluster_nodes_not_polled",
+        ["target"],
+        "Cluster nodes beyond max_cluster_nodes (by address) that perfwatch does not poll."
+    );
+    // Per node of a cluster target: redis_exporter's INFO facts under
+    // `redis_cluster_node_`, labelled with the node, its role (its own INFO)
+    // and its shard (see `cluster.rs` for why these are families of their
+    // own).
+    CLUSTER_NODE_UP = Gauge(
+        "perfwatch_redis_cluster_node_up",
+        ["target", "node", "role", "shard"],
+        "1 when the cluster node answered this poll within its share of the timeout, 0 when not (its role is then the topology's)."
+    );
+    CLUSTER_NODE_SLOTS = Gauge(
+        "perfwatch_redis_cluster_node_slots",
+        ["target", "node", "role", "shard"],
+        "Slots the node's shard serves, as the topology says."
+    );
+    CLUSTER_NODE_UPTIME_IN_SECONDS = Gauge("redis_cluster_node_uptime_in_seconds", ["target", "node", "role", "shard"], "Seconds since the node started (redis_uptime_in_seconds per node).");
+    CLUSTER_NODE_CONNECTED_CLIENTS = Gauge("redis_cluster_node_connected_clients", ["target", "node", "role", "shard"], "Client connections of the node (redis_connected_clients per node).");
+    CLUSTER_NODE_MEMORY_USED_BYTES = Gauge("redis_cluster_node_memory_used_bytes", ["target", "node", "role", "shard"], "Bytes allocated by the node (redis_memory_used_bytes per node).");
+    CLUSTER_NODE_MEMORY_MAX_BYTES = Gauge("redis_cluster_node_memory_max_bytes", ["target", "node", "role", "shard"], "The node's maxmemory (0 = no limit).");
+    CLUSTER_NODE_CONNECTED_SLAVES = Gauge("redis_cluster_node_connected_slaves", ["target", "node", "role", "shard"], "Replicas connected to the node.");
+    CLUSTER_NODE_MASTER_REPL_OFFSET = Gauge("redis_cluster_node_master_repl_offset", ["target", "node", "role", "shard"], "The node's replication offset.");
+    CLUSTER_NODE_MASTER_LINK_UP = Gauge("redis_cluster_node_master_link_up", ["target", "node", "role", "shard"], "On a replica node: 1 when its link to its primary is up.");
+    CLUSTER_NODE_DB_KEYS = Gauge("redis_cluster_node_db_keys", ["target", "node", "role", "shard"], "Keys on the node (a cluster has database 0 only).");
+    CLUSTER_NODE_KEYSPACE_HITS_TOTAL = Counter("redis_cluster_node_keyspace_hits_total", ["target", "node", "role", "shard"], "Successful key lookups on the node.");
+    CLUSTER_NODE_KEYSPACE_MISSES_TOTAL = Counter("redis_cluster_node_keyspace_misses_total", ["target", "node", "role", "shard"], "Failed key lookups on the node.");
+    CLUSTER_NODE_EVICTED_KEYS_TOTAL = Counter("redis_cluster_node_evicted_keys_total", ["target", "node", "role", "shard"], "Keys the node evicted because of maxmemory.");
+    CLUSTER_NODE_EXPIRED_KEYS_TOTAL = Counter("redis_cluster_node_expired_keys_total", ["target", "node", "role", "shard"], "Keys that expired on the node.");
+    CLUSTER_NODE_COMMANDS_PROCESSED_TOTAL = Counter("redis_cluster_node_commands_processed_total", ["target", "node", "role", "shard"], "Commands the node processed.");
+    CLUSTER_NODE_NET_INPUT_BYTES_TOTAL = Counter("redis_cluster_node_net_input_bytes_total", ["target", "node", "role", "shard"], "Bytes the node read from the network.");
+    CLUSTER_NODE_NET_OUTPUT_BYTES_TOTAL = Counter("redis_cluster_node_net_output_bytes_total", ["target", "node", "role", "shard"], "Bytes the node wrote to the network.");
+
     // Cache hit ratio windows (`hit_ratio.rs`), filled by Redis (the whole
     // keyspace: `key_prefix=""`, which Prometheus stores as no label) and by
     // the HTTP collector (the app's own counters, one series per key prefix).

@@ -338,6 +338,82 @@ impl KeySampler {
     }
 }
 
+impl KeySampler {
+    /// Exports the samplers of a cluster's primaries as one keyspace: each
+    /// scans its own primary's share of the keys, so the groups are summed
+    /// (and cut again to `max_groups` by keys, the rest into `other`); the
+    /// numbers are complete once every sampler completed a cycle, a cycle
+    /// lasts as long as the slowest, and the counters are the sums.
+    pub fn export_merged(
+        samplers: &[&KeySampler],
+        max_groups: usize,
+        out: &mut Families,
+        target: &str,
+    ) {
+        if samplers.is_empty() {
+            return;
+        }
+        let mut groups: BTreeMap<String, GroupStats> = BTreeMap::new();
+        for s in samplers {
+            let cycle = s.complete.as_ref().unwrap_or(&s.current);
+            for (name, g) in &cycle.groups {
+                add_group(groups.entry(name.clone()).or_default(), g);
+            }
+        }
+        // Every primary kept at most `max_groups` named groups; together
+        // they may name more: the largest stay, the rest join `other`.
+        let mut named: Vec<(String, u64)> = groups
+            .iter()
+            .filter(|(n, _)| n.as_str() != OTHER)
+            .map(|(n, g)| (n.clone(), g.keys))
+            .collect();
+        if named.len() > max_groups {
+            named.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            for (name, _) in named.split_off(max_groups) {
+                if let Some(g) = groups.remove(&name) {
+                    add_group(groups.entry(OTHER.to_owned()).or_default(), &g);
+                }
+            }
+        }
+        let merged = KeySampler {
+            cfg: samplers[0].cfg.clone(),
+            db: samplers[0].db,
+            cursor: 0,
+            current: Cycle {
+                keys: groups.values().map(|g| g.keys).sum(),
+                groups: groups.clone(),
+            },
+            complete: samplers
+                .iter()
+                .all(|s| s.complete.is_some())
+                .then(|| Cycle {
+                    keys: groups.values().map(|g| g.keys).sum(),
+                    groups,
+                }),
+            cycle_started: None,
+            last_cycle_start: None,
+            last_cycle_duration: samplers.iter().filter_map(|s| s.last_cycle_duration).max(),
+            keys_scanned_total: samplers.iter().map(|s| s.keys_scanned_total).sum(),
+            cycles_total: samplers.iter().map(|s| s.cycles_total).min().unwrap_or(0),
+            memory_counter: 0,
+        };
+        merged.export(out, target);
+    }
+}
+
+/// Adds `g` to `into` (every count and the TTL histogram; same buckets).
+fn add_group(into: &mut GroupStats, g: &GroupStats) {
+    into.keys += g.keys;
+    into.no_ttl += g.no_ttl;
+    into.sampled_bytes += g.sampled_bytes;
+    into.sampled_keys += g.sampled_keys;
+    for (a, b) in into.ttl.counts.iter_mut().zip(&g.ttl.counts) {
+        *a += b;
+    }
+    into.ttl.count += g.ttl.count;
+    into.ttl.sum += g.ttl.sum;
+}
+
 /// Records one scanned key (pure; `pttl` as Redis returns it: -1 no TTL,
 /// -2 the key vanished between SCAN and PTTL).
 pub fn record_key(

@@ -14,15 +14,21 @@
 //! byte-bounded connection), `info.rs` (pure INFO parser), `top.rs` (top-N +
 //! `other` of the INFO families), `slowlog.rs` (pure SLOWLOG parsing and
 //! counting), `keys.rs` (key sampler), `key_checks.rs` (redis_exporter's
-//! key checks), this file (capabilities, metric mapping).
+//! key checks), `sentinel.rs` (the primary resolved through Redis Sentinel
+//! on every poll, and the sentinels' view), `cluster.rs` (a cluster node's
+//! whole Redis Cluster, every node polled at once), `reply.rs` (reading
+//! their structured replies), this file (capabilities, metric mapping).
 
 pub mod catalog;
+pub(crate) mod cluster;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod hit_ratio;
 pub(crate) mod info;
 pub(crate) mod key_checks;
 pub(crate) mod keys;
+pub(crate) mod reply;
+pub(crate) mod sentinel;
 pub(crate) mod slowlog;
 pub(crate) mod top;
 
@@ -31,6 +37,7 @@ use std::time::Instant;
 use redis::aio::MultiplexedConnection;
 use redis::{RedisError, Value};
 
+use cluster::ClusterWatch;
 pub use config::{KeyChecksConfig, KeySamplerConfig, RedisConfig, RedisReady, RedisTarget};
 use connection::ConnectError;
 use connection::{ReplyBudget, Session};
@@ -38,6 +45,7 @@ use hit_ratio::export_hit_ratio;
 use info::Info;
 use key_checks::KeyChecker;
 use keys::{KeySampler, OwnLookups};
+use sentinel::SentinelWatch;
 use slowlog::SlowlogTracker;
 use top::SeriesLimits;
 
@@ -48,7 +56,9 @@ use crate::poll::Timing;
 use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
 /// INFO sections perfwatch reads (Redis ≥ 7 accepts several in one call).
-const INFO_SECTIONS: [&str; 10] = [
+/// `cluster` is read for `cluster_enabled` only: a cluster node's target
+/// watches the whole cluster (`cluster.rs`).
+pub(crate) const INFO_SECTIONS: [&str; 11] = [
     "server",
     "clients",
     "memory",
@@ -59,6 +69,7 @@ const INFO_SECTIONS: [&str; 10] = [
     "commandstats",
     "errorstats",
     "keyspace",
+    "cluster",
 ];
 
 /// What a connected server supports, detected once per connection instead of
@@ -101,6 +112,11 @@ pub struct RedisCollector {
     own_lookups: OwnLookups,
     /// The raw counters and epoch of the previous poll, to detect resets.
     last_raw: Option<(String, u64, u64)>,
+    /// With `sentinels`: where the primary is, asked on every poll.
+    sentinel: Option<SentinelWatch>,
+    /// Once the url's server reported `cluster_enabled:1` (and `cluster`
+    /// is on): the whole cluster, polled instead of the one node.
+    cluster: Option<ClusterWatch>,
 }
 
 impl RedisCollector {
@@ -125,15 +141,25 @@ impl RedisCollector {
             info_malformed_lines: 0,
             own_lookups: OwnLookups::default(),
             last_raw: None,
+            sentinel: cfg.ready.sentinel.as_ref().map(SentinelWatch::new),
+            cluster: None,
         }
     }
 
     async fn connect(&mut self) -> Result<Live, PollError> {
         let reread_secret = std::mem::replace(&mut self.reconnecting, true);
         let name = &self.cfg.common.name;
-        let info = self.cfg.connection_info(reread_secret).map_err(|m| {
+        let mut info = self.cfg.connection_info(reread_secret).map_err(|m| {
             PollError::new(ErrorReason::Io, format!("redis target \"{name}\": {m}"))
         })?;
+        if let Some((host, port)) = self.sentinel.as_ref().and_then(|s| s.current.as_ref()) {
+            info = config::at_addr(&info, host, *port).ok_or_else(|| {
+                PollError::new(
+                    ErrorReason::Protocol,
+                    format!("redis target \"{name}\": the sentinels report an unusable address {host}:{port}"),
+                )
+            })?;
+        }
         // The handshake has a budget of its own, as a poll does. Its time is
         // the engine's one deadline per poll.
         self.budget.reset();
@@ -181,6 +207,21 @@ impl RedisCollector {
         })?;
         tracing::debug!(target_name = %name, version = %caps.version, slowlog = caps.slowlog, memory_usage = caps.memory_usage, "connected to redis");
         Ok(Live { session, caps })
+    }
+
+    /// The url's server is a cluster node: from now on the target watches
+    /// the whole cluster (see `cluster.rs`), starting with this poll.
+    async fn start_cluster(&mut self) -> Result<PollOutput, PollError> {
+        let name = &self.cfg.common.name;
+        let template = self.cfg.connection_info(false).map_err(|m| {
+            PollError::new(ErrorReason::Io, format!("redis target \"{name}\": {m}"))
+        })?;
+        tracing::info!(target_name = %name, "the server is a Redis Cluster node: watching the whole cluster");
+        if self.cfg.key_checks.is_some() || self.cfg.slowlog_entries > 0 {
+            tracing::debug!(target_name = %name, "key checks and the slowlog are not read from cluster targets");
+        }
+        let cluster = self.cluster.insert(ClusterWatch::new(&self.cfg, template));
+        cluster.poll(&self.cfg, self.timing).await
     }
 
     fn export(
@@ -243,6 +284,9 @@ impl RedisCollector {
         if let Some(k) = &self.key_checks {
             k.export(out, target);
         }
+        if let Some(s) = &self.sentinel {
+            s.export(target, out);
+        }
 
         let mut headline = vec![(
             "version".to_owned(),
@@ -252,6 +296,9 @@ impl RedisCollector {
             headline.push(("hit ratio 5m".into(), format!("{:.1} %", r * 100.0)));
         } else if let Some(r) = hit_ratio(hits, misses) {
             headline.push(("hit ratio (total)".into(), format!("{:.1} %", r * 100.0)));
+        }
+        if let Some((host, port)) = self.sentinel.as_ref().and_then(|s| s.current.as_ref()) {
+            headline.push(("primary".into(), format!("{host}:{port}")));
         }
         if let Some(m) = info.number("used_memory") {
             headline.push(("memory".into(), format!("{:.1} MiB", m / 1048576.0)));
@@ -270,6 +317,78 @@ impl RedisCollector {
 
 impl Collector for RedisCollector {
     async fn poll(&mut self) -> Result<PollOutput, PollError> {
+        if self.sentinel.is_none() {
+            return self.poll_target().await;
+        }
+        // The sentinels' view matters most while the primary they name
+        // does not answer: the primary gets a deadline of its own inside
+        // the engine's, and a failed poll still brings the sentinels'
+        // families (PollError::partial).
+        let deadline = self.timing.timeout.mul_f64(0.9);
+        let name = self.cfg.common.name.clone();
+        let result = match tokio::time::timeout(deadline, self.poll_target()).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.live = None;
+                Err(PollError::new(
+                    ErrorReason::Timeout,
+                    format!(
+                        "redis target \"{name}\": the primary did not answer within {}",
+                        humantime::format_duration(deadline)
+                    ),
+                ))
+            }
+        };
+        match (result, &self.sentinel) {
+            (Err(e), Some(s)) if s.any_answered() => {
+                let mut families = Families::new();
+                s.export(&name, &mut families);
+                Err(e.with_partial(families))
+            }
+            (r, _) => r,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.live = None;
+        if let Some(c) = &mut self.cluster {
+            c.reset();
+        }
+    }
+}
+
+impl RedisCollector {
+    /// One poll of the server (the primary the sentinels name, with
+    /// sentinels), or of the whole cluster.
+    async fn poll_target(&mut self) -> Result<PollOutput, PollError> {
+        if let Some(sentinel) = &mut self.sentinel {
+            // The sentinels share a quarter of the poll's time; the primary
+            // gets the rest.
+            if sentinel
+                .resolve(self.cfg.tls(), self.timing.timeout / 4)
+                .await
+            {
+                self.live = None;
+            }
+            if sentinel.current.is_none() {
+                let why = if sentinel.any_answered() {
+                    "no sentinel knows"
+                } else {
+                    "no sentinel answered about"
+                };
+                return Err(PollError::new(
+                    ErrorReason::Connect,
+                    format!(
+                        "redis target \"{}\": {why} master \"{}\"",
+                        self.cfg.common.name,
+                        sentinel.master_name()
+                    ),
+                ));
+            }
+        }
+        if let Some(cluster) = &mut self.cluster {
+            return cluster.poll(&self.cfg, self.timing).await;
+        }
         if self.live.is_none() {
             let live = self.connect().await?;
             self.live = Some(live);
@@ -324,6 +443,13 @@ impl Collector for RedisCollector {
                 ),
             ));
         }
+        if info.text("cluster_enabled") == Some("1") && self.cfg.cluster && self.sentinel.is_none()
+        {
+            // This poll's single-node numbers are dropped: from now on the
+            // target is the whole cluster, starting with this poll.
+            self.live = None;
+            return self.start_cluster().await;
+        }
         let epoch = info.text("run_id").unwrap_or("").to_owned();
         let slowlog_len = if with_slowlog {
             let (entries, _bad) = slowlog::parse_slowlog(replies.get(1).unwrap_or(&Value::Nil));
@@ -370,13 +496,11 @@ impl Collector for RedisCollector {
         self.own_lookups.misses += own.misses;
         Ok(PollOutput { families, headline })
     }
-
-    fn reset(&mut self) {
-        self.live = None;
-    }
 }
 
-async fn detect_capabilities(conn: &mut MultiplexedConnection) -> Result<Capabilities, RedisError> {
+pub(crate) async fn detect_capabilities(
+    conn: &mut MultiplexedConnection,
+) -> Result<Capabilities, RedisError> {
     let server: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
     let (info, _) = info::parse_info(&server);
     let version = info.text("redis_version").unwrap_or("0").to_owned();
