@@ -526,13 +526,17 @@ impl PgParser {
                 continue;
             }
             let end = colon + 3;
-            // `.` of the regex does not match a newline (as before).
-            if b[no_newline..end].contains(&b'\n') {
+            let h = &line[..end];
+            let matched = self.matcher.as_ref().map(|m| m.head(h.as_bytes()));
+            // `.` of the regex does not match a newline (as before); the
+            // matcher decides only heads without one.
+            if !matches!(matched, Some(HeadMatch::Match(_) | HeadMatch::NoMatch))
+                && b[no_newline..end].contains(&b'\n')
+            {
                 return None;
             }
             no_newline = end;
-            let h = &line[..end];
-            let found = match self.matcher.as_ref().map(|m| m.head(h.as_bytes())) {
+            let found = match matched {
                 Some(HeadMatch::Match(c)) => {
                     let at = |r: Option<(usize, usize)>| r.map(|(a, b)| &h[a..b]);
                     Some(Head {
