@@ -29,6 +29,7 @@
 #
 # Usage: scripts/bench-slowlog.sh [--postgres] [--no-build] [--no-doc] [--keep] [--log FILE]
 #                                  [--cache-dir DIR] [--figures FILE] [--perfwatch BIN]
+#                                  [--baseline BIN]
 #   --postgres        the PostgreSQL benchmark (perfwatch vs pgBadger, three logs)
 #   --no-build        use target/release/perfwatch as it is (default: cargo build --release)
 #   --no-doc          --postgres: do not rewrite the generated block of docs/PERFORMANCE.md
@@ -41,6 +42,8 @@
 #                     DIR, or keep the one generated now there
 #   --figures FILE    also write the figures as "name value" lines to FILE
 #   --perfwatch BIN   measure this perfwatch binary (implies --no-build)
+#   --baseline BIN    --postgres: also time this perfwatch binary (an earlier
+#                     build) on each log, for before/after figures in one run
 # Environment: BENCH_LOG_MB (100) size of the generated log (--postgres: of
 #   the stderr log; the csv and json logs of the same statements are larger).
 #
@@ -49,13 +52,17 @@
 set -euo pipefail
 
 BENCH_NAME=bench-slowlog
-BENCH_USAGE_EXTRA="[--postgres] [--log FILE] [--cache-dir DIR] [--figures FILE] [--perfwatch BIN]"
+BENCH_USAGE_EXTRA="[--postgres] [--baseline BIN] [--log FILE] [--cache-dir DIR] [--figures FILE] [--perfwatch BIN]"
 # shellcheck source=scripts/lib/bench-common.sh
 . "$(dirname "$0")/lib/bench-common.sh"
-build=1 write_doc=1 postgres=0 given_log='' cache_dir='' figures='' given_perfwatch=''
+build=1 write_doc=1 postgres=0 given_log='' cache_dir='' figures='' given_perfwatch='' baseline=''
 while (($#)); do
     case $1 in
     --postgres) postgres=1 ;;
+    --baseline)
+        baseline=${2:?--baseline needs a perfwatch binary}
+        shift
+        ;;
     --log)
         given_log=${2:?--log needs a file}
         shift

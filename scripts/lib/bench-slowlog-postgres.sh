@@ -28,6 +28,8 @@
 #    time (user+sys), wall time, max RSS.
 # 4. Compares the counts: statements and their total duration per tool,
 #    and per normalized query where the two normalizations can be matched.
+# With --baseline BIN, another perfwatch build (an earlier commit's) is
+# timed right after perfwatch on each log: before/after in one run.
 #
 # Goals (issue 16): >= 300 MB/s per core (CPU time) on each format,
 # >= 100x pgBadger, max RSS <= 16 MiB.
@@ -213,6 +215,10 @@ pg_main() {
     bench_workdir perfwatch-bench-pgslowlog
     [[ -n $given_perfwatch ]] && PERFWATCH=$given_perfwatch
     build_perfwatch "$build"
+    if [[ -n $baseline ]]; then
+        [[ -x $baseline ]] || die "--baseline $baseline is not an executable"
+        cp "$baseline" "$WORK/baseline"
+    fi
 
     LOG_MB=${BENCH_LOG_MB:-100}
     DB_VERSION="(given logs)"
@@ -265,6 +271,12 @@ pg_main() {
         /usr/bin/time -v -o "$WORK/pw-$fmt.time" "$PERFWATCH" digest --format "$pw_fmt" "${prefix_args[@]}" \
             --top 0 --json "$file" >"$WORK/pw-$fmt.json" 2>"$WORK/pw-$fmt.err" ||
             die "perfwatch digest --format $pw_fmt failed: $(tail -n 5 "$WORK/pw-$fmt.err")"
+        if [[ -n $baseline ]]; then
+            log "timing the baseline perfwatch digest --format $pw_fmt"
+            /usr/bin/time -v -o "$WORK/bl-$fmt.time" "$WORK/baseline" digest --format "$pw_fmt" "${prefix_args[@]}" \
+                --top 0 --json "$file" >"$WORK/bl-$fmt.json" 2>"$WORK/bl-$fmt.err" ||
+                die "baseline perfwatch digest --format $pw_fmt failed: $(tail -n 5 "$WORK/bl-$fmt.err")"
+        fi
         log "timing pgbadger -f $badger_fmt"
         # -j 1: one process; -x json, -P, the --disable-* and --no-* flags:
         # the least output work that still counts and normalizes queries.
@@ -279,7 +291,7 @@ pg_main() {
     REPORT=$(PYTHONDONTWRITEBYTECODE=1 python3 "$BENCH_ROOT/scripts/lib/pg-slowlog-report.py" "$WORK" "$PW_VERSION" "$BADGER_VERSION" \
         "$DB_VERSION" "$figures") || die "could not compute the figures (see above)"
     printf '%s\n' "$REPORT"
-    REPRO="BENCH_LOG_MB=$LOG_MB scripts/bench-slowlog.sh --postgres"
+    REPRO="BENCH_LOG_MB=$LOG_MB scripts/bench-slowlog.sh --postgres${baseline:+ --baseline <an earlier build>}"
     if ((write_doc)); then
         bench_write_doc bench-slowlog-postgres "Slow-log parsing (PostgreSQL)" \
             "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(machine_desc), load average $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the end; perfwatch $(perfwatch_version) (git $(git_rev)), release build; $DB_VERSION; $BADGER_VERSION.

@@ -97,7 +97,15 @@ for f in FORMATS:
     pw_groups = perfwatch_classes(pw)
     same = [k for k, g in pg_groups.items() if k in pw_groups and pw_groups[k][0] == g[0]]
     same_events = sum(pg_groups[k][0] for k in same)
-    rows[f] = dict(
+    baseline = None
+    if os.path.exists(f"{work}/bl-{f}.time"):
+        _, bl_rss, bl_cpu = gnu_time(f"{work}/bl-{f}.time")
+        bl = json.load(open(f"{work}/bl-{f}.json"))
+        # The same report, class by class (id, count, total time)?
+        by_class = lambda r: sorted((c["id"], c["count"], round(c["total_seconds"], 6)) for c in r["top"])
+        baseline = dict(cpu=max(bl_cpu, 0.005), rss=bl_rss,
+                        same=(bl["events"], by_class(bl)) == (pw["events"], by_class(pw)))
+    rows[f] = dict(baseline=baseline,
         nbytes=nbytes, pw_s=pw_s, pw_rss=pw_rss, pw_cpu=pw_cpu, pg_s=pg_s, pg_rss=pg_rss, pg_cpu=pg_cpu,
         pw_mbs=mb(nbytes) / pw_cpu, pg_mbs=mb(nbytes) / pg_cpu, ratio=pg_cpu / pw_cpu,
         pw_events=int(pw["events"]), pw_ms=float(pw["total_seconds"]) * 1000, pg_n=pg_n, pg_ms=pg_ms,
@@ -121,6 +129,13 @@ row("perfwatch CPU time, user+sys (s)", lambda r: f"{r['pw_cpu']:.2f}")
 row("perfwatch wall time (s)", lambda r: f"{r['pw_s']:.2f}")
 row("**perfwatch MB/s per core** (CPU time)", lambda r: f"**{r['pw_mbs']:.1f}**")
 row("perfwatch max RSS (MiB)", lambda r: f"{mib(r['pw_rss']):.1f}")
+if all(rows[f]["baseline"] for f in FORMATS):
+    bl = lambda r: r["baseline"]
+    row("baseline perfwatch CPU time (s)", lambda r: f"{bl(r)['cpu']:.2f}")
+    row("baseline perfwatch MB/s per core", lambda r: f"{mb(r['nbytes']) / bl(r)['cpu']:.1f}")
+    row("baseline max RSS (MiB)", lambda r: f"{mib(bl(r)['rss']):.1f}")
+    row("speed-up over the baseline (CPU)", lambda r: f"{bl(r)['cpu'] / r['pw_cpu']:.2f}x")
+    row("baseline's classes (id, count, total time) the same", lambda r: "yes" if bl(r)["same"] else "**no**")
 row("pgBadger CPU time, user+sys (s)", lambda r: f"{r['pg_cpu']:.2f}")
 row("pgBadger wall time (s)", lambda r: f"{r['pg_s']:.2f}")
 row("pgBadger MB/s per core (CPU time)", lambda r: f"{r['pg_mbs']:.2f}")
