@@ -870,7 +870,16 @@ impl PgParser {
             self.keep_csv_record(stream, cut);
             return None;
         }
-        let quotes = line.bytes().filter(|&b| b == b'"').count();
+        if !open
+            && let Some(f) = CsvFields::read(line)
+            && count_quotes(&line[f.rest..]).is_multiple_of(2)
+        {
+            // A whole record on one line (most are): fields read in place
+            // have their quotes paired, so the rest of the line says
+            // whether the record goes on (no count over the message).
+            return self.csv_fields_message(f);
+        }
+        let quotes = count_quotes(line);
         if !open && quotes.is_multiple_of(2) {
             // A whole record on one line (most are): read in place.
             return self.csv_record(line);
@@ -893,14 +902,19 @@ impl PgParser {
         done
     }
 
+    /// The event of a csvlog record read in place.
+    fn csv_fields_message(&mut self, f: CsvFields<'_>) -> Option<SlowEvent> {
+        // What `message` would drop anyway is not copied.
+        if f.severity != "LOG" {
+            return None;
+        }
+        self.record_message(&f.pid, Some(f.db), Some(f.user), Some(f.message))
+    }
+
     /// One whole csvlog record (its lines joined): its message's event.
     fn csv_record(&mut self, record: &str) -> Option<SlowEvent> {
         if let Some(f) = CsvFields::read(record) {
-            // What `message` would drop anyway is not copied.
-            if f.severity != "LOG" {
-                return None;
-            }
-            return self.record_message(&f.pid, Some(f.db), Some(f.user), Some(f.message));
+            return self.csv_fields_message(f);
         }
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
@@ -1202,6 +1216,8 @@ struct CsvFields<'r> {
     pid: Cow<'r, str>,
     severity: Cow<'r, str>,
     message: Cow<'r, str>,
+    /// Where the fields after `message` start (the record's end if none).
+    rest: usize,
 }
 
 impl<'r> CsvFields<'r> {
@@ -1273,6 +1289,7 @@ impl<'r> CsvFields<'r> {
             pid,
             severity,
             message,
+            rest: i,
         })
     }
 }
@@ -1462,6 +1479,11 @@ fn json_number(b: &[u8], mut i: usize) -> Option<usize> {
         return None;
     }
     Some(i)
+}
+
+/// The `"` in `b`.
+fn count_quotes(b: &str) -> usize {
+    b.bytes().filter(|&c| c == b'"').count()
 }
 
 /// csvlog's `message` field.
