@@ -252,7 +252,10 @@ pg_main() {
         [[ -s $logdir/postgresql.$fmt ]] || die "$logdir/postgresql.$fmt is missing or empty"
     done
 
-    PW_VERSION=$("$PERFWATCH" --version)
+    # `perfwatch 0.1.0 (abc1234)`: the commit the binary was built from.
+    pw_desc() { "$1" --version | awk 'NR == 1 { v = $0 } $1 == "revision:" { r = substr($2, 1, 7) } END { print v (r ? " (" r ")" : "") }'; }
+    PW_VERSION=$(pw_desc "$PERFWATCH")
+    [[ -n $baseline ]] && PW_VERSION+="; baseline: $(pw_desc "$WORK/baseline")"
     BADGER_VERSION=$(pgbadger --version 2>&1 | head -n 1)
     for fmt in stderr csv json; do
         case $fmt in
@@ -294,7 +297,7 @@ pg_main() {
     REPRO="BENCH_LOG_MB=$LOG_MB scripts/bench-slowlog.sh --postgres${baseline:+ --baseline <an earlier build>}"
     if ((write_doc)); then
         bench_write_doc bench-slowlog-postgres "Slow-log parsing (PostgreSQL)" \
-            "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(machine_desc), load average $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the end; perfwatch $(perfwatch_version) (git $(git_rev)), release build; $DB_VERSION; $BADGER_VERSION.
+            "Measured $(date -u '+%Y-%m-%d %H:%M UTC') on $(machine_desc), load average $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the end; scripts at git $(git_rev); release builds; $DB_VERSION; $BADGER_VERSION.
 
 Reproduce: \`$REPRO\` (add \`--cache-dir DIR\` to keep the generated logs and reuse them next time).
 

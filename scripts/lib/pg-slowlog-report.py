@@ -115,7 +115,7 @@ for f in FORMATS:
     )
     diff = sorted((k for k in set(pg_groups) | set(pw_groups) if k not in same),
                   key=lambda k: -max(pg_groups.get(k, [0])[0], pw_groups.get(k, [0])[0]))
-    for k in diff[:5]:
+    for k in diff[:3]:
         notes.append(f"  - {f}: `{k[:100]}` pgBadger {pg_groups.get(k, [0])[0]}, perfwatch {pw_groups.get(k, [0])[0]}")
 
 p(f"Logs ({db_version}): " + ", ".join(f"{f} {mb(rows[f]['nbytes']):.1f} MB" for f in FORMATS)
@@ -152,7 +152,8 @@ p("Class groups: pgBadger keeps every row count of a multi-row VALUES and every 
   " comments, literals, booleans, quoted names and digits dropped; IN and VALUES lists, LIMIT's OFFSET and ORDER BY's"
   " ASC folded) and the groups are compared by statement count.")
 if notes:
-    p("Largest groups that differ:")
+    p("Largest groups that differ (normalization differences, such as pgBadger keeping the minus of `- interval` and a"
+  " `--` comment that a csv or json message does not end, which pt-query-digest's rules drop):")
     out.extend(notes)
 p("")
 met = lambda ok: "met" if ok else "missed"
