@@ -11,7 +11,10 @@
 #     own refresh is every 5 s: once a second is five viewers);
 #   - the render time of `/` (curl time_total of BENCH_PAGES sequential
 #     loads: median, p90 and max), its size, and the history points held
-#     (perfwatch_status_history_points) after BENCH_WARMUP seconds of polls.
+#     after BENCH_WARMUP seconds of polls: all of them
+#     (perfwatch_status_history_points) and the longest series' (from
+#     /api/history: 900 once the 15-minute window is full at one poll a
+#     second, the case the page's cost grows with).
 #
 # Goal (from the issue): /metrics p99 unchanged within noise while the page
 # refreshes.
@@ -58,6 +61,7 @@ need_bin psql postgresql-client
 need_bin pg_isready postgresql-client
 need_bin wrk wrk
 need_bin curl curl
+need_bin python3 python3
 need_bin cargo "rustup; cargo is the Rust toolchain's"
 need_bins_done "install them (or run scripts/install-test-deps.sh)"
 
@@ -124,8 +128,12 @@ stop_pid "$VIEWER"
 sequential_scrapes "$PW_URL/" "$NPAGES" "$WORK/page.times"
 PAGE_BYTES=$(curl -s --max-time 5 "$PW_URL/" | wc -c)
 POINTS=$(curl -s --max-time 5 "$PW_URL/metrics" | awk '$1 == "perfwatch_status_history_points" { print $2 }')
-# quantile_ms FILE Q: the Q quantile (nearest rank) of FILE's seconds, in ms.
-quantile_ms() { sort -g "$1" | awk -v q="$2" '{ v[NR] = $1 } END { i = int(q * NR + 0.999999); if (i < 1) i = 1; if (NR) printf "%.2f", v[i] * 1000 }'; }
+# The total grows with the number of series; the longest series says how
+# full the 15-minute window is.
+LONGEST=$(curl -s --max-time 5 "$PW_URL/api/history" | python3 -c '
+import json, sys
+h = json.load(sys.stdin)
+print(max(len(s["points"]) for x in h["targets"] + h["phases"] for s in x["series"]))')
 
 for run in alone with_page; do
     for k in rps p50_ms p99_ms other_cores; do fig "$run.$k" "$(kv_get "$k" "$WORK/wrk.$run")"; done
@@ -135,6 +143,7 @@ fig page.p90 "$(quantile_ms "$WORK/page.times" 0.9)"
 fig page.max "$(quantile_ms "$WORK/page.times" 1)"
 fig page.bytes "$PAGE_BYTES"
 fig points "$POINTS"
+fig longest "$LONGEST"
 fig rss "$(mib "$(rss_kb "$PW_PID")")"
 die_if_missing
 
@@ -153,6 +162,7 @@ polls before measuring).
 | render time, ${NPAGES} sequential loads (curl time_total) | median ${F[page.median]} ms, p90 ${F[page.p90]} ms, max ${F[page.max]} ms |
 | size | ${F[page.bytes]} bytes |
 | history points held (\`perfwatch_status_history_points\`) | ${F[points]} |
+| points in the longest series (\`/api/history\`; 900 = the full 15 minutes) | ${F[longest]} |
 | perfwatch RSS after the runs | ${F[rss]} MiB |"
 
 printf '%s\n' "$REPORT"

@@ -53,6 +53,8 @@ needs=(
     "prometheus-postgres-exporter:prometheus-postgres-exporter"
     "prometheus-mysqld-exporter:prometheus-mysqld-exporter"
     "percona-toolkit:pt-query-digest"
+    # The PostgreSQL slow-log benchmark's peer (scripts/bench-slowlog.sh --postgres).
+    "pgbadger:pgbadger"
     "chromium:chromium"
     "python3-yaml:python3-yaml"
     # The MySQL 8 login server's RSA key and decryption (tests/mysql8_auth.rs).

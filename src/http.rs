@@ -1,5 +1,6 @@
 //! The HTTP side: `/metrics`, health and readiness, reload, the status page
-//! (`/`) and its JSON (`/api/status`, `/api/history`).
+//! (`/`) and its JSON (`/api/status`, `/api/history`), and the fleet probes
+//! (`/probe`, see [`crate::probe`]).
 //! [`app`] builds the router apart from serving it, so tests drive it with
 //! `oneshot` or a real listener on port 0.
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub phases: Arc<std::sync::Mutex<crate::phase::PhaseEngine>>,
     /// Whether `POST /-/reload` is served.
     pub reload_enabled: bool,
+    /// The fleet prober behind `/probe` (off without a `[probe]` section).
+    pub probe: Arc<crate::probe::Prober>,
 }
 
 /// Largest request body we read (only `/-/reload` takes POST, with no body).
@@ -41,6 +44,7 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/", get(landing))
         .route("/metrics", get(metrics))
+        .route("/probe", get(probe))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route("/-/ready", get(ready))
         .route("/api/slow-queries", get(slow_queries))
@@ -55,10 +59,14 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            REQUEST_TIMEOUT,
         ))
         .with_state(state)
 }
+
+/// The longest any request may take (a fleet probe's deadline is below it:
+/// `crate::probe::config::MAX_TIMEOUT`).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The Prometheus text format content type (version 0.0.4).
 pub const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -79,6 +87,30 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
     };
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+    resp
+}
+
+/// `GET /probe?target=…[&auth_module=…][&kind=…]`: polls one backend now
+/// and answers its families (see [`crate::probe`]); 4xx/503 with the reason
+/// as plain text when the request is refused.
+async fn probe(
+    State(state): State<AppState>,
+    axum::extract::Query(params): axum::extract::Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let timeout = headers
+        .get(crate::probe::SCRAPE_TIMEOUT_HEADER)
+        .map(|v| v.to_str().unwrap_or("(not text)"));
+    let reply = state.probe.probe(&params, timeout).await;
+    let content_type = if reply.is_metrics() {
+        TEXT_FORMAT
+    } else {
+        "text/plain; charset=utf-8"
+    };
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, reply.body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
 

@@ -27,12 +27,16 @@
 //!   the bounded history the polls feed for the status page, and
 //!   perfwatch's own metrics.
 //! - [`supervisor`]: starts and stops loops on load and reload; `perfwatch once`.
+//! - [`probe`]: fleet mode, `GET /probe?target=…`: a backend named by the
+//!   request (Prometheus' service discovery) polled on the engine's guarded
+//!   path with a cached collector, bounded in probes, backends and time.
 //! - [`phase`]: phase triggers, evaluated after every poll round.
 //! - [`metric_index`]: every catalog in one index (tests, docs, phase checks).
 //! - [`status`]: the status page (`/`: inline SVG charts of the engine's
 //!   bounded history, targets down first, phases and why) and its JSON.
-//! - [`http`]: the axum router (`/metrics`, `/-/healthy`, `/-/ready`,
-//!   `/-/reload`, `/`, `/api/*`); [`web`]: plain or TLS with basic auth.
+//! - [`http`]: the axum router (`/metrics`, `/probe`, `/-/healthy`,
+//!   `/-/ready`, `/-/reload`, `/`, `/api/*`); [`web`]: plain or TLS with
+//!   basic auth.
 //!
 //! Other crates of the workspace: `crates/perfwatch-slowlog`
 //! ([`perfwatch_slowlog`]: slow-log formats, fingerprints, digest, tailer; a
@@ -58,6 +62,7 @@ pub mod local_file;
 pub mod metric_index;
 pub mod phase;
 pub mod poll;
+pub mod probe;
 pub mod secret;
 pub mod status;
 pub mod supervisor;
@@ -135,6 +140,9 @@ pub async fn run_with(
         cancel.clone(),
     );
     supervisor.apply(&config).await;
+    let prober = probe::Prober::new(store.clone());
+    prober.configure(config.probe.as_ref(), config.global.interval);
+    prober.spawn_janitor(cancel.clone());
 
     let (reload_tx, mut reload_rx) = mpsc::channel::<http::ReloadRequest>(4);
     spawn_sighup(reload_tx.clone(), cancel.clone());
@@ -144,6 +152,7 @@ pub async fn run_with(
         reload: reload_tx,
         phases: phases.clone(),
         reload_enabled: web.enable_reload,
+        probe: prober.clone(),
     });
     let app = web::protect(app, &web.config);
     let server_cancel = cancel.clone();
@@ -166,6 +175,7 @@ pub async fn run_with(
             Some(reply) = reload_rx.recv() => {
                 let result = reload(&mut current, &mut supervisor, &store).await;
                 if result.is_ok() {
+                    prober.configure(current.probe.as_ref(), current.global.interval);
                     let mut engine = lock(&phases);
                     engine.reconfigure(&current.phases);
                     warn_unknown_trigger_metrics(&engine);

@@ -5,13 +5,15 @@
 
 use crate::catalog::{MetricDef, MetricType, SHARED};
 
-/// Every catalog: the shared one, perfwatch's own, and each collector kind's.
+/// Every catalog: the shared one, perfwatch's own, the fleet probes', and
+/// each collector kind's.
 pub fn all() -> Vec<(&'static str, &'static [&'static MetricDef])> {
     let mut out = vec![
         ("shared", SHARED),
         ("self", crate::engine::self_metrics::CATALOG),
         ("phase", crate::phase::CATALOG),
         ("custom_query", crate::collectors::custom_query::CATALOG),
+        ("probe", crate::probe::catalog::CATALOG),
     ];
     out.extend(
         crate::collectors::KINDS

@@ -176,6 +176,33 @@ pub trait Collector: Send + 'static {
     fn attach_board(&mut self, _board: &std::sync::Arc<crate::explain::Board>) {}
 }
 
+/// A collector of any kind behind one type: the fleet probes keep one per
+/// backend between requests, whatever its kind (see [`DynCollector`]).
+pub type BoxedCollector = Box<dyn DynCollector>;
+
+/// [`Collector`] in a form that can be boxed: `poll`'s future is boxed too.
+/// Every collector is one (a blanket impl); the engine's guarded path takes
+/// a boxed one too (`engine::poll_guarded_boxed`).
+pub trait DynCollector: Send {
+    /// [`Collector::poll`], boxed.
+    fn poll_boxed(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<PollOutput, PollError>> + Send + '_>>;
+    /// [`Collector::reset`].
+    fn reset_boxed(&mut self);
+}
+
+impl<C: Collector> DynCollector for C {
+    fn poll_boxed(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<PollOutput, PollError>> + Send + '_>> {
+        Box::pin(self.poll())
+    }
+    fn reset_boxed(&mut self) {
+        self.reset();
+    }
+}
+
 /// How a collector asks for an early poll.
 #[derive(Debug, Clone)]
 pub struct WakeHandle {

@@ -19,8 +19,9 @@ use serde::Deserialize;
 
 use crate::local_file::{MAX_PEM_OR_WEB_CONFIG_BYTES, read_regular_file};
 
-/// A `tls` table, as Prometheus' `tls_config` names its keys.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+/// A `tls` table, as Prometheus' `tls_config` names its keys. `Serialize`:
+/// a fleet probe's auth set hands its table on to the probed kind's own.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSettings {
     /// PEM bundle of the CAs to trust instead of the system roots.

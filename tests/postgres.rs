@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{
     Expected, FAST, Perfwatch, assert_value, assert_values, blocking, config, poll_errors, sample,
-    secret_file, start_pg, start_pg_with, value, wait_polls,
+    secret_file, start_pg, start_pg_with_password_role, value, wait_polls,
 };
 use perfwatch_testbench::PostgresServer;
 use sqlx::{Connection, Executor};
@@ -617,20 +617,7 @@ async fn a_scrape_with_postgres_metrics_passes_promtool() {
 /// with the old password and fail with `auth` forever.
 #[tokio::test]
 async fn rotated_password_file_is_read_again_at_reconnect() {
-    // The role `rot` needs a password over TCP (first matching line wins);
-    // everyone else keeps the harness's trust.
-    let pg = start_pg_with(&[], |pg| {
-        let hba = pg.data_dir().join("pg_hba.conf");
-        let rest = std::fs::read_to_string(&hba).unwrap();
-        std::fs::write(
-            &hba,
-            format!("host all rot 127.0.0.1/32 scram-sha-256\n{rest}"),
-        )
-        .unwrap();
-        pg.psql("CREATE ROLE rot LOGIN PASSWORD 'first'; SELECT pg_reload_conf();")
-            .unwrap();
-    })
-    .await;
+    let pg = start_pg_with_password_role("rot", "first", "").await;
     let (_dir, pw_file) = secret_file("first");
     let dsn = format!("postgres://rot@127.0.0.1:{}/postgres", pg.port());
     let extra = format!("password_file = \"{}\"\n", pw_file.display());

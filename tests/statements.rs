@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{
     Db, Expected, FAST, Perfwatch, assert_value, assert_values, blocking, config, exec, polls,
-    promtool_check_metrics, start_db, start_pg, start_pg_with, value, wait_polls,
+    promtool_check_metrics, start_db, start_pg_with, start_pg_with_statements, value, wait_polls,
 };
 use perfwatch_slowlog::fingerprint::{fingerprint, fingerprint_id};
 use perfwatch_testbench::PostgresServer;
@@ -217,24 +217,9 @@ const PG_PREFIXES: [&str; 3] = [
     "UPDATE t SET b =",
 ];
 
-fn pg_server_with_app() -> PostgresServer {
-    let pg = start_pg(&[("shared_preload_libraries", "pg_stat_statements")]);
-    pg.psql("CREATE EXTENSION pg_stat_statements").unwrap();
-    pg.create_database("app").unwrap();
-    pg.psql_in(
-        "app",
-        "CREATE TABLE t (id int PRIMARY KEY, a int, b text); \
-         INSERT INTO t SELECT g, g % 7, 'b' || g FROM generate_series(1, 200) g;",
-    )
-    .unwrap();
-    // The role perfwatch uses: pg_monitor (which includes pg_read_all_stats).
-    pg.psql("CREATE ROLE pw LOGIN IN ROLE pg_monitor").unwrap();
-    pg
-}
-
 #[tokio::test]
 async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement() {
-    let pg = blocking(pg_server_with_app).await;
+    let pg = blocking(start_pg_with_statements).await;
     // History before perfwatch starts is a baseline, not new executions.
     pg.psql_in("app", &pg_workload(&[0, 1, 2], 5, 1000))
         .unwrap();
@@ -351,7 +336,7 @@ async fn pg_stat_statements_deltas_are_exact_reset_safe_and_cost_one_statement()
 
 #[tokio::test]
 async fn pg_more_shapes_than_top_queries_go_to_other() {
-    let pg = blocking(pg_server_with_app).await;
+    let pg = blocking(start_pg_with_statements).await;
     let pw = Perfwatch::start_fast(&format!(
         "[[postgres]]\nname = \"pg\"\ndsn = \"{}\"\n[postgres.statements]\ntop_queries = 2\n",
         pg.dsn()

@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::chromium::{MIN_WINDOW_WIDTH, chromium, crop_png_width, framed, framed_dom, png_size};
+use common::status::{
+    Served, assert_lines_served, attr, card_html, dom_points, poll_time, record_served,
+};
 use common::{Perfwatch, blocking, config, start_pg, start_redis, value};
 use perfwatch_testbench::SampleApp;
 
@@ -53,48 +56,16 @@ fn workload(url: String, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     })
 }
 
-/// `(last success time of the cache target, its 1m hit ratio)` of one scrape.
-fn served_ratio(body: &str) -> Option<(f64, f64)> {
-    let t = value(
-        body,
-        "perfwatch_last_success_timestamp_seconds",
-        &[("target", "cache")],
-    )?;
+/// The cache target's 1m hit ratio in one scrape, as the chart's one line,
+/// at the time of the poll that measured it.
+fn served_ratio(body: &str) -> Option<Served> {
+    let t = poll_time(body, "cache")?;
     let r = value(
         body,
         "perfwatch_cache_hit_ratio",
         &[("target", "cache"), ("window", "1m")],
     )?;
-    Some((t, r))
-}
-
-/// The `data-points` of the chart `signal` on the card of `target`.
-fn dom_points(dom: &str, target: &str, signal: &str) -> Vec<(f64, f64)> {
-    let card = card_html(dom, target).unwrap_or_else(|| panic!("no card for {target} in {dom}"));
-    let chart = card
-        .split(&format!("data-signal=\"{signal}\""))
-        .nth(1)
-        .and_then(|r| r.split("</figure>").next())
-        .unwrap_or_else(|| panic!("no {signal} chart on the {target} card: {card}"));
-    let attr = chart
-        .split("data-points=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or("");
-    attr.split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (t, v) = p.split_once(':').unwrap_or_else(|| panic!("bad point {p}"));
-            (t.parse().unwrap(), v.parse().unwrap())
-        })
-        .collect()
-}
-
-/// The `<article>` of a target's card.
-fn card_html<'a>(dom: &'a str, target: &str) -> Option<&'a str> {
-    let start = dom.find(&format!("data-target=\"{target}\""))?;
-    let rest = &dom[start..];
-    Some(&rest[..rest.find("</article>")?])
+    Some((t, BTreeMap::from([(String::new(), r)])))
 }
 
 /// `data-target` of the first target card.
@@ -125,11 +96,6 @@ fn rects(dom: &str, class: &str) -> Vec<(String, Rect)> {
         out.push((name, (n[0], n[1], n[2], n[3])));
     }
     out
-}
-
-fn attr(head: &str, name: &str) -> Option<String> {
-    let at = head.find(&format!(" {name}=\""))? + name.len() + 3;
-    Some(head[at..].split('"').next()?.to_owned())
 }
 
 /// The area two boxes share.
@@ -323,31 +289,8 @@ clear_above = 0.97
     let stop = Arc::new(AtomicBool::new(false));
     let load = workload(redis.url(), stop.clone());
 
-    // Every scrape while the test runs: last success time → hit ratio.
-    let served: Arc<std::sync::Mutex<BTreeMap<u64, (f64, f64)>>> = Arc::default();
-    let scraping = Arc::new(AtomicBool::new(true));
-    let scraper = {
-        let (served, scraping) = (served.clone(), scraping.clone());
-        let (client, url) = (
-            reqwest::Client::new(),
-            format!("http://{}/metrics", pw.addr),
-        );
-        tokio::spawn(async move {
-            while scraping.load(Ordering::SeqCst) {
-                if let Ok(r) = client.get(&url).send().await
-                    && let Ok(body) = r.text().await
-                    && let Some((t, v)) = served_ratio(&body)
-                {
-                    // Keyed by the millisecond: one entry per poll.
-                    served
-                        .lock()
-                        .unwrap()
-                        .insert((t * 1000.0).round() as u64, (t, v));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    // Every poll's hit ratio, as /metrics served it while the test runs.
+    let served = record_served(pw.addr, served_ratio);
 
     // A few seconds of history for every target.
     pw.wait_for(Duration::from_secs(60), "every target up", |b| {
@@ -359,7 +302,7 @@ clear_above = 0.97
     .await;
     let wanted = 12;
     pw.wait_for(Duration::from_secs(60), "hit ratios served", |_| {
-        (served.lock().unwrap().len() >= wanted).then_some(())
+        (served.len() >= wanted).then_some(())
     })
     .await;
 
@@ -379,41 +322,10 @@ clear_above = 0.97
 
     // The DOM's hit-ratio points are what /metrics served at those times.
     let dom = tokio::task::block_in_place(|| chromium(&url, WIDE, None));
-    scraping.store(false, Ordering::SeqCst);
-    scraper.await.unwrap();
-    let served = served.lock().unwrap().clone();
-    let points = dom_points(&dom, "cache", "hit_ratio");
-    let (first, last) = (
-        served.values().next().unwrap().0,
-        served.values().last().unwrap().0,
-    );
-    let in_range: Vec<(f64, f64)> = points
-        .iter()
-        .copied()
-        .filter(|(t, _)| *t >= first - 1e-3 && *t <= last + 1e-3)
-        .collect();
-    let mut matched = 0;
-    for (t, v) in &in_range {
-        let Some((_, s)) = served.values().find(|(st, _)| (st - t).abs() < 1e-3) else {
-            continue;
-        };
-        assert!(
-            (s - v).abs() <= 1e-12 * s.abs().max(1.0),
-            "at {t} the chart has {v}, /metrics served {s}"
-        );
-        matched += 1;
-    }
-    assert!(
-        matched >= wanted - 2 && matched * 10 >= in_range.len() * 9,
-        "{matched} of {} chart points ({} in the scrapes' time range) matched one of {} scrapes",
-        points.len(),
-        in_range.len(),
-        served.len()
-    );
-    eprintln!(
-        "{matched} of {} hit-ratio points matched /metrics",
-        in_range.len()
-    );
+    let served = served.stop().await;
+    let lines = BTreeMap::from([(String::new(), dom_points(&dom, "cache", "hit_ratio"))]);
+    let matched = assert_lines_served("the hit ratio", &lines, &served, wanted - 2);
+    eprintln!("{matched} hit-ratio points matched /metrics");
     // The other targets' charts have data too.
     for (target, signal) in [
         ("cache", "ops"),

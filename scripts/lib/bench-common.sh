@@ -374,6 +374,8 @@ sequential_scrapes() {
         echo "${code_time#* }" >>"$out"
     done
 }
+# quantile_ms FILE Q: the Q quantile (nearest rank) of FILE's seconds, in ms.
+quantile_ms() { sort -g "$1" | awk -v q="$2" '{ v[NR] = $1 } END { i = int(q * NR + 0.999999); if (i < 1) i = 1; if (NR) printf "%.2f", v[i] * 1000 }'; }
 # median_ms FILE [DECIMALS]: the median of FILE's seconds, in ms.
 median_ms() {
     sort -g "$1" | awk -v d="${2:-3}" '{ v[NR] = $1 }
@@ -386,14 +388,23 @@ median_ms() {
 # the latency tail meaningless.
 IDLE_WAIT=${BENCH_IDLE_WAIT:-300}
 WRK_TRIES=${BENCH_WRK_TRIES:-5}
+# load_mark: remembers the machine's busy ticks, ours and the time, for
+# other_cores.
+load_mark() { LOAD_MARK="$(busy_ticks) $(our_ticks) $(date +%s%N)"; }
+# other_cores: the cores other processes used since load_mark.
+other_cores() {
+    local b0 o0 t0 b1 o1 t1
+    read -r b0 o0 t0 <<<"$LOAD_MARK"
+    b1=$(busy_ticks) o1=$(our_ticks) t1=$(date +%s%N)
+    awk -v t=$((b1 - b0 - (o1 - o0))) -v hz="$HZ" -v ns=$((t1 - t0)) \
+        'BEGIN { printf "%.2f", (t < 0 ? 0 : t) / hz / (ns / 1e9) }'
+}
 wait_idle() {
-    local deadline=$((SECONDS + IDLE_WAIT)) b0 b1 o0 o1 t0 t1 other
+    local deadline=$((SECONDS + IDLE_WAIT)) other
     while :; do
-        b0=$(busy_ticks) o0=$(our_ticks) t0=$(date +%s%N)
+        load_mark
         sleep 1
-        b1=$(busy_ticks) o1=$(our_ticks) t1=$(date +%s%N)
-        other=$(awk -v t=$((b1 - b0 - (o1 - o0))) -v hz="$HZ" -v ns=$((t1 - t0)) \
-            'BEGIN { printf "%.2f", (t < 0 ? 0 : t) / hz / (ns / 1e9) }')
+        other=$(other_cores)
         if awk -v o="$other" 'BEGIN { exit !(o < 0.15) }'; then
             return 0
         fi

@@ -69,7 +69,14 @@ pub struct KindInfo {
     pub peer_up: Option<&'static MetricDef>,
     /// Deserializes and validates one `[[section]]` table at `path`.
     pub parse: ParseFn,
+    /// Builds a ready target from a table made in code instead of read from
+    /// a file (a fleet probe's backend, see the `probe` module): the same
+    /// strict deserialization and `validate` a config table goes through.
+    pub build: BuildFn,
 }
+
+/// Signature of a kind's builder from a table made in code (see [`build_table`]).
+pub type BuildFn = fn(CommonTarget, toml::Table) -> Result<Target, Problems>;
 
 /// Signature of a kind's table parser (see [`parse_table`]).
 pub type ParseFn =
@@ -204,6 +211,29 @@ pub fn parse_table<C: DeserializeOwned, R: Ready>(
     Some(Parsed { common, target })
 }
 
+/// [`parse_table`] for a table made in code: deserialized strictly into the
+/// kind's config, then validated. Problems are keyed relative to the table;
+/// a deserialization error (a key the kind does not have, a wrong type) has
+/// the empty key.
+pub fn build_table<C: DeserializeOwned, R: Ready>(
+    common: CommonTarget,
+    table: toml::Table,
+    validate: fn(&C, &CommonTarget) -> Result<R, Problems>,
+    wrap: fn(Validated<C, R>) -> ReadyTarget,
+) -> Result<Target, Problems> {
+    let config: C = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| vec![(String::new(), e.message().trim().to_owned())])?;
+    let ready = validate(&config, &common)?;
+    Ok(Target {
+        ready: wrap(Validated {
+            common,
+            config,
+            ready,
+        }),
+    })
+}
+
 /// `Ok(())` when a table has no problems, else every one of them.
 pub(crate) fn no_problems(problems: Problems) -> Result<(), Problems> {
     if problems.is_empty() {
@@ -287,6 +317,9 @@ macro_rules! register_kinds {
                     parse: |doc, path, value, errors| {
                         parse_table(doc, path, value, errors, <$config>::validate, ReadyTarget::$variant)
                     },
+                    build: |common, table| {
+                        build_table(common, table, <$config>::validate, ReadyTarget::$variant)
+                    },
                 },
             )*
         ];
@@ -323,6 +356,15 @@ macro_rules! register_kinds {
                         crate::poll::Collector::attach_board(&mut c, &board);
                         poll_loop.spawn(c)
                     })*
+                }
+            }
+
+            /// A new collector for this target, boxed: the fleet probes keep
+            /// one per backend between requests and poll it on the engine's
+            /// guarded path. It connects on its first poll.
+            pub fn boxed_collector(&self, timing: Timing) -> crate::poll::BoxedCollector {
+                match &self.ready {
+                    $(ReadyTarget::$variant(t) => Box::new(<$collector>::new(t, timing)),)*
                 }
             }
 

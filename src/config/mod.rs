@@ -58,6 +58,8 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// `[[phase]]`: architecture phases and their triggers, in file order.
     pub phases: Vec<crate::phase::PhaseConfig>,
+    /// `[probe]`: fleet mode (`GET /probe`), off without the section.
+    pub probe: Option<crate::probe::config::ProbeSettings>,
 }
 
 impl Config {
@@ -108,6 +110,20 @@ impl Config {
                 }
                 continue;
             }
+            if name == "probe" {
+                let parsed: Option<crate::probe::config::ProbeConfig> =
+                    deserialize_collecting(&doc, "probe", value, &mut errors);
+                match parsed.map(|p| p.validate()) {
+                    Some(Ok(settings)) => config.probe = Some(settings),
+                    Some(Err(problems)) => {
+                        for (key, message) in problems {
+                            errors.push(doc.error_in(format!("probe.{key}"), message));
+                        }
+                    }
+                    None => {}
+                }
+                continue;
+            }
             if name == "phase" {
                 let DeValue::Array(items) = value.get_ref() else {
                     errors.push(doc.error_in(
@@ -125,7 +141,7 @@ impl Config {
                 continue;
             }
             let Some(kind) = collectors::KINDS.iter().find(|k| k.section == name) else {
-                let known: Vec<&str> = ["global", "phase"]
+                let known: Vec<&str> = ["global", "phase", "probe"]
                     .into_iter()
                     .chain(collectors::KINDS.iter().map(|k| k.section))
                     .collect();

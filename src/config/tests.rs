@@ -361,3 +361,34 @@ sources = ["pg-slow", "my-slow", "nope"]
         &["postgres[0].explain.max_per_poll: explain.max_per_poll must be between 1 and 20, got 0"],
     );
 }
+
+/// `[probe]` is checked at load like a target table: every problem at
+/// once, at its line and key, an auth set's secret never quoted; without
+/// the section fleet mode is off.
+#[test]
+fn probe_section_errors_name_line_and_key() {
+    assert_eq!(load("").unwrap().probe, None);
+    let c = load("[probe]\n[probe.auth.cache]\nkind = \"redis\"\npassword = \"${REDIS_PW}\"\n")
+        .unwrap();
+    let probe = c.probe.unwrap();
+    assert_eq!(
+        probe.config.auth["cache"]
+            .password
+            .as_ref()
+            .unwrap()
+            .expose(),
+        "hunter2"
+    );
+    assert_errors_are(
+        "[probe]\nmax_concurrent = 0\nallow_targets = [\"a b\"]\n[probe.auth.x]\nkind = \"http\"\n[probe.auth.y]\nkind = \"redis\"\npassword = 12345\n",
+        &[
+            "test.toml:2: probe.max_concurrent: max_concurrent must be between 1 and 1024, got 0",
+            "test.toml:3: probe.allow_targets[0]: \"a b\" is not a host pattern",
+            "test.toml:5: probe.auth.x.kind: kind \"http\" cannot be probed",
+            "test.toml:8: probe.auth.y.password: invalid type: integer, expected a string",
+        ],
+    );
+    let errors =
+        load("[probe]\n[probe.auth.y]\nkind = \"redis\"\npassword = 987654321\n").unwrap_err();
+    assert!(!errors.join("\n").contains("987654321"), "{errors:?}");
+}

@@ -83,7 +83,8 @@ pub struct TargetState {
 }
 
 impl TargetState {
-    fn new(timing: Timing, peer_up: Option<&'static MetricDef>) -> Self {
+    /// A target not polled yet.
+    pub fn new(timing: Timing, peer_up: Option<&'static MetricDef>) -> Self {
         Self {
             timing,
             up: false,
@@ -102,6 +103,72 @@ impl TargetState {
             headline: Vec::new(),
             details: None,
         }
+    }
+
+    /// Records a successful poll: `families` replace the previous set.
+    pub fn succeeded(
+        &mut self,
+        families: Arc<Vec<MetricFamily>>,
+        now_unix: f64,
+        took: Duration,
+        headline: Vec<(String, String)>,
+        details: Option<serde_json::Value>,
+    ) {
+        self.up = true;
+        self.answered = true;
+        self.polled = true;
+        self.polls += 1;
+        self.families = families;
+        self.partial = Arc::new(Vec::new());
+        self.partial_at = None;
+        self.last_success = Some(Instant::now());
+        self.last_success_unix = Some(now_unix);
+        self.last_duration = took.as_secs_f64();
+        self.last_error = None;
+        self.headline = headline;
+        self.details = details;
+    }
+
+    /// Records a failed poll. The previous families are kept until they go
+    /// stale, except those in `dropped` (what the collector says describes
+    /// the target's answer right now).
+    pub fn failed(&mut self, err: &PollError, took: Duration, dropped: &[&MetricDef]) {
+        if self
+            .families
+            .iter()
+            .any(|f| dropped.iter().any(|d| d.name == f.name()))
+        {
+            self.families = Arc::new(
+                self.families
+                    .iter()
+                    .filter(|f| !dropped.iter().any(|d| d.name == f.name()))
+                    .cloned()
+                    .collect(),
+            );
+        }
+        if let Some(partial) = &err.partial {
+            // The fresher reading replaces the last good poll's families
+            // of the same names.
+            let fresh = |f: &MetricFamily| partial.iter().any(|p| p.name() == f.name());
+            if self.families.iter().any(fresh) {
+                self.families = Arc::new(
+                    self.families
+                        .iter()
+                        .filter(|f| !fresh(f))
+                        .cloned()
+                        .collect(),
+                );
+            }
+            self.partial = partial.clone();
+            self.partial_at = Some(Instant::now());
+        }
+        self.up = false;
+        self.answered = err.reason.server_answered();
+        self.polled = true;
+        self.polls += 1;
+        self.last_duration = took.as_secs_f64();
+        *self.errors.entry(err.reason).or_default() += 1;
+        self.last_error = Some(err.message.clone());
     }
 
     /// Whether the target's series are too old to serve (3 intervals without success).
@@ -182,6 +249,17 @@ pub struct Store {
     /// Where slow-log and database targets exchange examples and plans
     /// (here so that it outlives reloads).
     explain: Arc<crate::explain::Board>,
+    /// Families rendered from outside the store (the fleet probes'
+    /// self-metrics), asked for at every render.
+    extra: Mutex<Vec<Arc<dyn ExtraFamilies>>>,
+}
+
+/// A source of families that `/metrics` renders beside the store's (the
+/// fleet probes' own metrics): it keeps its state itself and calls
+/// [`Store::touch`] when that changed, so the next scrape renders again.
+pub trait ExtraFamilies: Send + Sync {
+    /// Adds the source's families as they are now.
+    fn render(&self, out: &mut Families);
 }
 
 impl Default for Store {
@@ -216,6 +294,7 @@ impl Store {
             history: Mutex::new(history::History::default()),
             signals: &[],
             explain: Arc::default(),
+            extra: Mutex::new(Vec::new()),
         }
     }
 
@@ -236,6 +315,21 @@ impl Store {
 
     fn bump(&self) {
         self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Renders `source`'s families into every `/metrics` from now on.
+    pub fn add_extra(&self, source: Arc<dyn ExtraFamilies>) {
+        self.extra
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(source);
+        self.bump();
+    }
+
+    /// Says that an extra source's families changed: the next scrape of
+    /// `/metrics` renders again instead of serving the previous bytes.
+    pub fn touch(&self) {
+        self.bump();
     }
 
     fn with_targets<R>(&self, f: impl FnOnce(&mut BTreeMap<TargetKey, TargetState>) -> R) -> R {
@@ -291,27 +385,13 @@ impl Store {
         });
         self.with_targets(|t| {
             if let Some(s) = t.get_mut(key) {
-                s.up = true;
-                s.answered = true;
-                s.polled = true;
-                s.polls += 1;
-                s.families = families;
-                s.partial = Arc::new(Vec::new());
-                s.partial_at = None;
-                s.last_success = Some(Instant::now());
-                s.last_success_unix = Some(now_unix);
-                s.last_duration = took.as_secs_f64();
-                s.last_error = None;
-                s.headline = out.headline;
-                s.details = details;
+                s.succeeded(families, now_unix, took, out.headline, details);
             }
         });
         self.bump();
     }
 
-    /// Records a failed poll. The previous families are kept until they go
-    /// stale, except those in `dropped` (what the collector says describes
-    /// the target's answer right now).
+    /// Records a failed poll (see [`TargetState::failed`]).
     pub fn record_failure(
         &self,
         key: &TargetKey,
@@ -327,36 +407,7 @@ impl Store {
         });
         self.with_targets(|t| {
             if let Some(s) = t.get_mut(key) {
-                if s.families
-                    .iter()
-                    .any(|f| dropped.iter().any(|d| d.name == f.name()))
-                {
-                    s.families = Arc::new(
-                        s.families
-                            .iter()
-                            .filter(|f| !dropped.iter().any(|d| d.name == f.name()))
-                            .cloned()
-                            .collect(),
-                    );
-                }
-                if let Some(partial) = &err.partial {
-                    // The fresher reading replaces the last good poll's
-                    // families of the same names.
-                    let fresh = |f: &MetricFamily| partial.iter().any(|p| p.name() == f.name());
-                    if s.families.iter().any(fresh) {
-                        s.families =
-                            Arc::new(s.families.iter().filter(|f| !fresh(f)).cloned().collect());
-                    }
-                    s.partial = partial.clone();
-                    s.partial_at = Some(Instant::now());
-                }
-                s.up = false;
-                s.answered = err.reason.server_answered();
-                s.polled = true;
-                s.polls += 1;
-                s.last_duration = took.as_secs_f64();
-                *s.errors.entry(err.reason).or_default() += 1;
-                s.last_error = Some(err.message.clone());
+                s.failed(err, took, dropped);
             }
         });
         self.bump();
@@ -471,6 +522,10 @@ impl Store {
                 .iter()
                 .cloned(),
         );
+        let extra = self.extra.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for source in extra {
+            source.render(&mut all);
+        }
         Rendered {
             generation,
             at: now,
@@ -612,10 +667,30 @@ pub async fn poll_guarded<C: Collector>(
     target: &str,
     timeout: Duration,
 ) -> Result<PollOutput, PollError> {
+    guarded(collector.poll(), kind, target, timeout).await
+}
+
+/// [`poll_guarded`] of a boxed collector (a fleet probe's, see the `probe`
+/// module).
+pub async fn poll_guarded_boxed(
+    collector: &mut crate::poll::BoxedCollector,
+    kind: &str,
+    target: &str,
+    timeout: Duration,
+) -> Result<PollOutput, PollError> {
+    guarded(collector.poll_boxed(), kind, target, timeout).await
+}
+
+/// The guard of [`poll_guarded`] around one poll's future.
+async fn guarded(
+    poll: impl std::future::Future<Output = Result<PollOutput, PollError>>,
+    kind: &str,
+    target: &str,
+    timeout: Duration,
+) -> Result<PollOutput, PollError> {
     // A panic in a collector is a bug, but it must cost one poll of one
     // target, not the target's loop or the process.
-    let guarded =
-        futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(collector.poll()));
+    let guarded = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(poll));
     match tokio::time::timeout(timeout, guarded).await {
         Ok(Ok(result)) => result,
         Ok(Err(_panic)) => Err(PollError::new(

@@ -34,44 +34,50 @@ pub(crate) fn render(
         globals.reload_failures as f64,
     );
     for (key, s) in targets {
-        let labels = [
-            ("collector", key.collector),
-            ("target", key.target.as_str()),
-        ];
-        out.gauge(&TARGET_UP, &labels, if s.up { 1.0 } else { 0.0 });
-        if let Some(peer_up) = s.peer_up {
-            // Before the first poll the peers have no answer either: 0.
-            let answered = if s.answered { 1.0 } else { 0.0 };
-            out.gauge(peer_up, &[("target", key.target.as_str())], answered);
-        }
-        out.gauge(
-            &TARGET_STALE,
-            &labels,
-            if s.is_stale(now) { 1.0 } else { 0.0 },
+        render_target(out, key, s, now);
+    }
+}
+
+/// Adds the self-metrics of one target: on `/metrics` for every configured
+/// target, and in a fleet probe's reply for the probed backend.
+pub(crate) fn render_target(out: &mut Families, key: &TargetKey, s: &TargetState, now: Instant) {
+    let labels = [
+        ("collector", key.collector),
+        ("target", key.target.as_str()),
+    ];
+    out.gauge(&TARGET_UP, &labels, if s.up { 1.0 } else { 0.0 });
+    if let Some(peer_up) = s.peer_up {
+        // Before the first poll the peers have no answer either: 0.
+        let answered = if s.answered { 1.0 } else { 0.0 };
+        out.gauge(peer_up, &[("target", key.target.as_str())], answered);
+    }
+    out.gauge(
+        &TARGET_STALE,
+        &labels,
+        if s.is_stale(now) { 1.0 } else { 0.0 },
+    );
+    out.gauge(&POLL_DURATION_SECONDS, &labels, s.last_duration);
+    out.gauge(
+        &POLL_INTERVAL_SECONDS,
+        &labels,
+        s.timing.interval.as_secs_f64(),
+    );
+    out.counter(&POLLS_TOTAL, &labels, s.polls as f64);
+    if let Some(t) = s.last_success_unix {
+        out.gauge(&LAST_SUCCESS_TIMESTAMP_SECONDS, &labels, t);
+    }
+    // Every reason appears (at 0) so that rate() works from the first error.
+    for reason in crate::poll::ErrorReason::ALL {
+        let n = s.errors.get(reason).copied().unwrap_or(0);
+        out.counter(
+            &POLL_ERRORS_TOTAL,
+            &[
+                ("collector", key.collector),
+                ("target", key.target.as_str()),
+                ("reason", reason.as_str()),
+            ],
+            n as f64,
         );
-        out.gauge(&POLL_DURATION_SECONDS, &labels, s.last_duration);
-        out.gauge(
-            &POLL_INTERVAL_SECONDS,
-            &labels,
-            s.timing.interval.as_secs_f64(),
-        );
-        out.counter(&POLLS_TOTAL, &labels, s.polls as f64);
-        if let Some(t) = s.last_success_unix {
-            out.gauge(&LAST_SUCCESS_TIMESTAMP_SECONDS, &labels, t);
-        }
-        // Every reason appears (at 0) so that rate() works from the first error.
-        for reason in crate::poll::ErrorReason::ALL {
-            let n = s.errors.get(reason).copied().unwrap_or(0);
-            out.counter(
-                &POLL_ERRORS_TOTAL,
-                &[
-                    ("collector", key.collector),
-                    ("target", key.target.as_str()),
-                    ("reason", reason.as_str()),
-                ],
-                n as f64,
-            );
-        }
     }
 }
 

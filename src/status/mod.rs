@@ -573,9 +573,13 @@ fn top_queries(html: &mut String, t: &TargetView) {
         let p95 = c["p95_seconds"]
             .as_f64()
             .map_or("–".to_owned(), |v| svg::format_value(Unit::Seconds, v));
+        // The class's database and id on the row: what tells rows apart
+        // (the text may be cut or shared across databases) and what the
+        // browser tests match against `/api/slow-queries`.
         let _ = write!(
             html,
-            "<tr data-fingerprint=\"{}\"><td>{}",
+            "<tr data-db=\"{}\" data-fingerprint=\"{}\"><td>{}",
+            escape(c["db"].as_str().unwrap_or("")),
             escape(c["fingerprint"].as_str().unwrap_or("")),
             escape(query)
         );
@@ -778,7 +782,7 @@ mod tests {
             &a,
             PollOutput::default(),
             Some(serde_json::json!([
-                {"query": "SELECT <b> FROM t WHERE id = ?", "count": 7, "p95_seconds": 0.25},
+                {"fingerprint": "0a1b", "db": "app", "query": "SELECT <b> FROM t WHERE id = ?", "count": 7, "p95_seconds": 0.25},
                 {"query": "select a", "fingerprint": "A1", "count": 1,
                  "example": "select a from t where x = '<pii>'",
                  "plan": {"error": null, "scans": [{"kind": "seq", "table": "t"}, {"kind": "index_only", "table": "u"}]}},
@@ -792,11 +796,13 @@ mod tests {
         );
         let html = page(&snapshot(&store, Vec::new()));
         assert!(
-            html.contains("<td>SELECT &lt;b&gt; FROM t WHERE id = ?</td><td>7</td><td>250 ms</td><td class=\"plan\">–</td>"),
+            html.contains(
+                "<tr data-db=\"app\" data-fingerprint=\"0a1b\"><td>SELECT &lt;b&gt; FROM t WHERE id = ?</td><td>7</td><td>250 ms</td><td class=\"plan\">–</td>"
+            ),
             "the top query classes, escaped: {html}"
         );
         for cell in [
-            "<tr data-fingerprint=\"A1\"><td>select a<details><summary>example</summary><code>select a from t where x = '&lt;pii&gt;'</code></details></td>",
+            "<tr data-db=\"\" data-fingerprint=\"A1\"><td>select a<details><summary>example</summary><code>select a from t where x = '&lt;pii&gt;'</code></details></td>",
             "<td class=\"plan\">seq scan of t, index-only scan of u</td>",
             "<td class=\"plan\">applied: index on t(x, y); p95 250 ms before, 1 ms after</td>",
             "<td class=\"plan\">an index on t(x) would serve class C1…: t read whole (20 k rows)</td>",

@@ -32,8 +32,11 @@ pub fn chromium(url: &str, (width, height): (u32, u32), screenshot: Option<&Path
         // loaded, not one half-way through a reload.
         "--virtual-time-budget=3000",
         // A `framed` data: page loads perfwatch from 127.0.0.1, which
-        // Chromium's local-network checks would block.
-        "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights",
+        // Chromium's local-network checks would block. In a process of
+        // its own (site isolation) the frame is sized asynchronously, and
+        // its page can run, measure and post before it has a width.
+        "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests,PrivateNetworkAccessSendPreflights,IsolateOrigins,site-per-process",
+        "--disable-site-isolation-trials",
     ])
     .arg(format!("--user-data-dir={}", profile.path().display()))
     .arg(format!("--window-size={width},{height}"));

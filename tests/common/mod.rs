@@ -4,6 +4,7 @@
 
 pub mod chromium;
 pub mod peer;
+pub mod status;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -63,14 +64,30 @@ impl Perfwatch {
 
     /// Sends a request without a body to a path; returns status and body.
     async fn request(&self, method: reqwest::Method, path: &str) -> (u16, String) {
-        let resp = self
+        self.request_with(method, path, &[]).await
+    }
+
+    /// [`Self::request`] with request `headers`.
+    async fn request_with(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
+        let mut request = self
             .client
-            .request(method, format!("http://{}{path}", self.addr))
-            .send()
-            .await
-            .unwrap();
+            .request(method, format!("http://{}{path}", self.addr));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let resp = request.send().await.unwrap();
         let status = resp.status().as_u16();
         (status, resp.text().await.unwrap())
+    }
+
+    /// GET a path with request `headers`; returns status and body.
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        self.request_with(reqwest::Method::GET, path, headers).await
     }
 
     /// GET a path; returns status and body.
@@ -416,6 +433,24 @@ pub fn start_pg(settings: &[(&str, &str)]) -> perfwatch_testbench::PostgresServe
     perfwatch_testbench::PostgresServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Starts a throwaway PostgreSQL with `pg_stat_statements` loaded and
+/// created, a database `app` holding a table `t (id, a, b)` of 200 rows,
+/// and a role `pw` in `pg_monitor` (which includes `pg_read_all_stats`,
+/// what reading every user's statements takes) for perfwatch to log in as.
+pub fn start_pg_with_statements() -> perfwatch_testbench::PostgresServer {
+    let pg = start_pg(&[("shared_preload_libraries", "pg_stat_statements")]);
+    pg.psql("CREATE EXTENSION pg_stat_statements").unwrap();
+    pg.create_database("app").unwrap();
+    pg.psql_in(
+        "app",
+        "CREATE TABLE t (id int PRIMARY KEY, a int, b text); \
+         INSERT INTO t SELECT g, g % 7, 'b' || g FROM generate_series(1, 200) g;",
+    )
+    .unwrap();
+    pg.psql("CREATE ROLE pw LOGIN IN ROLE pg_monitor").unwrap();
+    pg
+}
+
 /// Starts a throwaway PostgreSQL with `settings` off the async runtime and
 /// prepares it there with `set_up` (databases, roles, files); panics with
 /// the harness's reason if it cannot start.
@@ -427,6 +462,31 @@ pub async fn start_pg_with(
         let pg = start_pg(settings);
         set_up(&pg);
         pg
+    })
+    .await
+}
+
+/// Starts a throwaway PostgreSQL where `role` (created with `LOGIN
+/// PASSWORD '<password>'` and `options`) must log in over TCP with its
+/// password (scram-sha-256; the first matching pg_hba.conf line wins, so
+/// everyone else keeps the harness's trust).
+pub async fn start_pg_with_password_role(
+    role: &'static str,
+    password: &'static str,
+    options: &'static str,
+) -> perfwatch_testbench::PostgresServer {
+    start_pg_with(&[], move |pg| {
+        let hba = pg.data_dir().join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(
+            &hba,
+            format!("host all {role} 127.0.0.1/32 scram-sha-256\n{rest}"),
+        )
+        .unwrap();
+        pg.psql(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}' {options}; SELECT pg_reload_conf();"
+        ))
+        .unwrap();
     })
     .await
 }

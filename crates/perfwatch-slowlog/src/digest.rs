@@ -13,6 +13,7 @@
 //! names.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -210,10 +211,63 @@ impl Class {
     }
 }
 
+/// The class map's hasher (rustc's FxHash: a multiply and a rotate per 8
+/// bytes): a class is looked up for every event, by its fingerprint, and
+/// SipHash over it was a visible share of digesting a log. Keys come from
+/// logs, so collisions can be forced; the map holds at most `max_classes`
+/// entries, which bounds what they cost.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FxHasher {
+    hash: u64,
+}
+
+impl FxHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.hash = (self.hash.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            // The length too: "a" and "a\0" differ.
+            self.add(u64::from_le_bytes(w) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
 /// The aggregate of one slow-log source.
 #[derive(Debug)]
 pub struct Digest {
-    classes: HashMap<(String, String), Class>,
+    classes: HashMap<(String, String), Class, BuildHasherDefault<FxHasher>>,
     other: BTreeMap<String, Class>,
     per_db: BTreeMap<String, (u64, u64)>,
     top_queries: usize,
@@ -231,7 +285,7 @@ impl Digest {
     /// A digest exporting `top_queries` classes by name.
     pub fn new(top_queries: usize, max_classes: usize, window: Duration) -> Self {
         Self {
-            classes: HashMap::new(),
+            classes: HashMap::default(),
             other: BTreeMap::new(),
             per_db: BTreeMap::new(),
             top_queries,
@@ -313,6 +367,12 @@ impl Digest {
     /// and returns its label (`other` beyond [`MAX_DBS`]), without
     /// allocating for a database already seen.
     fn count_db<'a>(&mut self, db_in: &'a str, n: u64, full: u64) -> &'a str {
+        // A database already seen (nearly every event): one lookup.
+        if let Some(entry) = self.per_db.get_mut(db_in) {
+            entry.0 += n;
+            entry.1 += full;
+            return db_in;
+        }
         let db = if self.per_db.contains_key(db_in) || self.per_db.len() < MAX_DBS {
             db_in
         } else {
@@ -332,7 +392,8 @@ impl Digest {
     /// exist, else the database's `other`.
     fn class_mut(&mut self, db: &str, query: &str, now_unix: f64) -> &mut Class {
         let key = (db.to_owned(), fingerprint(query));
-        let tracked = self.classes.contains_key(&key) || self.classes.len() < self.max_classes;
+        // One lookup while there is room (the usual case), two when full.
+        let tracked = self.classes.len() < self.max_classes || self.classes.contains_key(&key);
         if tracked {
             self.classes.entry(key).or_insert_with_key(|(_, fp)| {
                 // A byte that is not UTF-8 shows as U+FFFD (the id has it);

@@ -29,6 +29,7 @@ pub mod histogram;
 pub mod mysql;
 pub mod parser;
 pub mod postgres;
+mod prefix;
 mod quoted;
 pub mod report;
 pub mod statement;
@@ -45,4 +46,21 @@ pub fn unix_now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The tests' seeded random numbers (xorshift: the same cases on every run).
+#[cfg(test)]
+pub(crate) mod test_rng {
+    /// A xorshift generator; its seed must not be 0.
+    pub(crate) struct Rng(pub(crate) u64);
+
+    impl Rng {
+        /// A number below `n`.
+        pub(crate) fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
 }

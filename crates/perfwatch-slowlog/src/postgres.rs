@@ -23,14 +23,17 @@
 //! rest (no piece came, or the string never ends) still gives its event
 //! with its timing, marked truncated.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 use regex::Regex;
 
 use crate::diagnose::Unrecognized;
 use crate::event::SlowEvent;
-use crate::quoted::{CsvPart, CsvRecord, JsonString};
+use crate::prefix::{HeadMatch, PrefixMatcher};
+use crate::quoted::{CsvPart, CsvRecord, JsonString, json_escape};
 use crate::statement::Statement;
+use crate::tail::find_byte;
 
 /// The three PostgreSQL log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +83,7 @@ struct Message {
     pid: String,
     db: Option<String>,
     user: Option<String>,
-    severity: String,
+    severity: Severity,
     text: String,
     /// A line of it reached the cap (the tailer cuts lines there): the text
     /// is incomplete.
@@ -90,6 +93,27 @@ struct Message {
     /// words before it), so its size does not matter: stderr messages, and
     /// the message of a json or csv line longer than the cap.
     body: Option<Statement>,
+}
+
+/// A message's severity, as far as it matters: only `LOG` messages are
+/// events (an enum, not the text: one allocation less per line).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Severity {
+    /// None given (or empty).
+    #[default]
+    Missing,
+    Log,
+    Other,
+}
+
+impl Severity {
+    fn of(s: &str) -> Self {
+        match s {
+            "" => Self::Missing,
+            "LOG" => Self::Log,
+            _ => Self::Other,
+        }
+    }
 }
 
 /// Bytes of a message's text within which its statement starts, when it has
@@ -119,7 +143,7 @@ impl Message {
         // Whole (one piece at most) until the statement's start is known:
         // what follows it in this piece is the statement's.
         self.text.push_str(s);
-        if let Some(at) = statement_start(&self.text) {
+        if let Some((at, _)) = statement_start(&self.text) {
             let mut body = Statement::new(cap);
             body.push(&self.text[at..]);
             self.text.truncate(at);
@@ -181,11 +205,24 @@ struct CsvStream {
     head: String,
 }
 
+/// What a stderr line's head says: slices of the line.
+#[derive(Debug, Clone, Copy)]
+struct Head<'l> {
+    pid: Option<&'l str>,
+    db: Option<&'l str>,
+    user: Option<&'l str>,
+    sev: &'l str,
+    /// Heroku: all before the severity.
+    pre: Option<&'l str>,
+}
+
 /// Streaming parser.
 #[derive(Debug)]
 pub struct PgParser {
     format: PgFormat,
     prefix: Option<Regex>,
+    /// The prefix's matcher, asked before the regex (see [`crate::prefix`]).
+    matcher: Option<Box<PrefixMatcher>>,
     pending: Option<Message>,
     /// CSV records spanning lines (quoted newlines).
     csv_buffer: String,
@@ -211,6 +248,9 @@ pub struct PgParser {
     max_query_bytes: usize,
     /// The pid syslog or logplex gave the line (when the prefix has no %p).
     wrapper_pid: String,
+    /// The last message's text and pid buffers, for the next one (boxed:
+    /// the parser stays small).
+    spare: Box<(String, String)>,
     /// Lines that are no message of the format (stderr: no
     /// `log_line_prefix` match and no TAB continuation; csv: no record;
     /// json: no object with an `error_severity`).
@@ -225,7 +265,7 @@ pub fn prefix_regex(prefix: &str) -> Result<Regex, String> {
 
 /// The regex of a line's head only: the prefix, the severity and its
 /// `:  `, to the end of what it is given (see [`PgParser::head`]).
-fn head_regex(prefix: &str) -> Result<Regex, String> {
+pub(crate) fn head_regex(prefix: &str) -> Result<Regex, String> {
     prefix_regex_ending(prefix, r"(?P<sev>[A-Z]+[0-9]?):  $")
 }
 
@@ -271,10 +311,54 @@ static CSV_RECORD_START: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|
     Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").expect("static regex")
 });
 
-static DURATION: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
-    Regex::new(r"^duration: (?P<ms>[0-9.]+) ms(?:  (?P<kind>statement|execute [^:]*|parse [^:]*|bind [^:]*|execute fetch from [^:]*): (?P<q>(?s:.*)))?$")
-        .expect("static regex")
-});
+/// A `duration: X ms` message read as the pattern
+/// `^duration: (?P<ms>[0-9.]+) ms(?:  (?P<kind>statement|execute [^:]*|parse [^:]*|bind [^:]*): (?P<q>(?s:.*)))?$`
+/// reads it (`execute fetch from …` is an `execute …`), by hand: it runs
+/// once per event, where a regex with captures cost more than the rest of
+/// the message's handling.
+#[derive(Debug, PartialEq, Eq)]
+struct DurationMessage<'t> {
+    ms: &'t str,
+    /// The kind (`statement`, `execute <name>`, …) and the statement, when
+    /// the message has them.
+    kind: Option<(&'t str, &'t str)>,
+}
+
+fn parse_duration(text: &str) -> Option<DurationMessage<'_>> {
+    let rest = text.strip_prefix("duration: ")?;
+    let digits = rest
+        .bytes()
+        .take_while(|&b| b.is_ascii_digit() || b == b'.')
+        .count();
+    if digits == 0 {
+        return None;
+    }
+    let (ms, rest) = rest.split_at(digits);
+    let rest = rest.strip_prefix(" ms")?;
+    if rest.is_empty() {
+        return Some(DurationMessage { ms, kind: None });
+    }
+    let rest = rest.strip_prefix("  ")?;
+    let kind_end = if rest.starts_with("statement: ") {
+        "statement".len()
+    } else if rest.starts_with("execute ")
+        || rest.starts_with("parse ")
+        || rest.starts_with("bind ")
+    {
+        // `[^:]*` then `: `: the first colon, or no match at all.
+        let colon = rest.find(':')?;
+        if !rest[colon + 1..].starts_with(' ') {
+            return None;
+        }
+        colon
+    } else {
+        return None;
+    };
+    Some(DurationMessage {
+        ms,
+        kind: Some((&rest[..kind_end], &rest[kind_end + 2..])),
+    })
+}
 
 impl PgParser {
     /// A parser for `format`; stderr needs the server's `log_line_prefix`.
@@ -283,21 +367,25 @@ impl PgParser {
         log_line_prefix: Option<&str>,
         max_query_bytes: usize,
     ) -> Result<Self, String> {
-        let prefix = match format {
-            PgFormat::Stderr | PgFormat::Syslog => {
-                Some(head_regex(log_line_prefix.unwrap_or("%m [%p] "))?)
-            }
-            PgFormat::CloudSql => Some(head_regex(log_line_prefix.unwrap_or(CLOUD_SQL_PREFIX))?),
+        let stderr_prefix = match format {
+            PgFormat::Stderr | PgFormat::Syslog => Some(log_line_prefix.unwrap_or("%m [%p] ")),
+            PgFormat::CloudSql => Some(log_line_prefix.unwrap_or(CLOUD_SQL_PREFIX)),
+            _ => None,
+        };
+        let prefix = match (format, stderr_prefix) {
+            (_, Some(p)) => Some(head_regex(p)?),
             // Heroku's own prefix: anything before the severity;
             // `database="…"` / `user="…"` are picked from it.
-            PgFormat::Heroku => {
+            (PgFormat::Heroku, _) => {
                 Some(Regex::new(r"^(?P<pre>.*?)(?P<sev>[A-Z]+[0-9]?):  $").expect("static regex"))
             }
             _ => None,
         };
+        let matcher = stderr_prefix.and_then(PrefixMatcher::new).map(Box::new);
         Ok(Self {
             format,
             prefix,
+            matcher,
             pending: None,
             csv_buffer: String::new(),
             csv_quotes: 0,
@@ -309,6 +397,7 @@ impl PgParser {
             max_query_bytes,
             unrecognized: Unrecognized::default(),
             wrapper_pid: String::new(),
+            spare: Default::default(),
         })
     }
 
@@ -426,20 +515,53 @@ impl PgParser {
     /// starts: the first `:  ` whose head matches the prefix (what the
     /// whole-line regex's lazy groups pick), without running a regex with
     /// captures over the whole message (the bulk of a log's bytes).
-    fn head<'l>(&self, line: &'l str) -> Option<(regex::Captures<'l>, usize)> {
+    fn head<'l>(&self, line: &'l str) -> Option<(Head<'l>, usize)> {
         let re = self.prefix.as_ref()?;
         let b = line.as_bytes();
-        let mut from = 0;
-        while let Some(p) = b[from..].windows(3).position(|w| w == b":  ") {
-            let end = from + p + 3;
-            // `.` of the regex does not match a newline (as before).
-            if b[..end].contains(&b'\n') {
+        let (mut from, mut no_newline) = (0, 0);
+        while let Some(p) = find_byte(&b[from..], b':') {
+            let colon = from + p;
+            from = colon + 1;
+            if !b[colon + 1..].starts_with(b"  ") {
+                continue;
+            }
+            let end = colon + 3;
+            let h = &line[..end];
+            let matched = self.matcher.as_ref().map(|m| m.head(h.as_bytes()));
+            // `.` of the regex does not match a newline (as before); the
+            // matcher decides only heads without one.
+            if !matches!(matched, Some(HeadMatch::Match(_) | HeadMatch::NoMatch))
+                && b[no_newline..end].contains(&b'\n')
+            {
                 return None;
             }
-            if let Some(caps) = re.captures(&line[..end]) {
-                return Some((caps, end));
+            no_newline = end;
+            let found = match matched {
+                Some(HeadMatch::Match(c)) => {
+                    let at = |r: Option<(usize, usize)>| r.map(|(a, b)| &h[a..b]);
+                    Some(Head {
+                        pid: at(c.pid),
+                        db: at(c.db),
+                        user: at(c.user),
+                        sev: &h[c.sev.0..c.sev.1],
+                        pre: None,
+                    })
+                }
+                Some(HeadMatch::NoMatch) => None,
+                Some(HeadMatch::Unknown) | None => re.captures(h).map(|caps| {
+                    let at = |n: &str| caps.name(n).map(|m| m.as_str());
+                    Head {
+                        pid: at("pid"),
+                        db: at("db"),
+                        user: at("user"),
+                        sev: at("sev").unwrap_or_default(),
+                        pre: at("pre"),
+                    }
+                }),
+            };
+            if let Some(head) = found {
+                return Some((head, end));
             }
-            from = from + p + 1;
         }
         None
     }
@@ -584,6 +706,8 @@ impl PgParser {
                     body.push(rest);
                     *was_cut |= cut;
                 }
+                // The lines of a message that gives nothing: not kept.
+                Some(p) if p.severity != Severity::Log => {}
                 Some(p) => {
                     if p.text.len() < self.max_query_bytes {
                         p.text.push('\n');
@@ -597,39 +721,54 @@ impl PgParser {
             }
             return None;
         }
-        let Some((caps, head_len)) = self.head(line) else {
+        let Some((head, head_len)) = self.head(line) else {
             self.unrecognized(line);
             return None;
         };
-        let mut text = line[head_len..].to_owned();
-        let severity = caps["sev"].to_owned();
-        let body = (severity == "LOG")
-            .then(|| statement_start(&text))
-            .flatten()
-            .map(|at| {
-                let mut body = Statement::new(self.max_query_bytes);
-                body.push(&text[at..]);
-                text.truncate(at);
-                body
-            });
+        let rest = &line[head_len..];
+        let mut severity = Severity::of(head.sev);
+        if severity == Severity::Log
+            && !rest.starts_with("duration: ")
+            && !rest.starts_with("statement: ")
+        {
+            // A LOG message that is no event and no statement (a
+            // connection, a checkpoint): like any other severity, nothing
+            // of it is read, so its text is not kept.
+            severity = Severity::Other;
+        }
+        let relevant = severity == Severity::Log;
+        let (text, body) = match relevant.then(|| statement_start(rest)).flatten() {
+            Some((at, kind)) => {
+                let mut body = match kind {
+                    // Dropped once complete: its text need not be read.
+                    StatementKind::Prepare => Statement::ignored(self.max_query_bytes),
+                    StatementKind::Run => Statement::new(self.max_query_bytes),
+                };
+                body.push(&rest[at..]);
+                (self.owned(&rest[..at], false), Some(body))
+            }
+            None if relevant => (self.owned(rest, false), None),
+            None => (String::new(), None),
+        };
         // Heroku's `key="value"` fields before the severity.
-        let pre = caps.name("pre").map_or("", |m| m.as_str());
+        let pre = head.pre.unwrap_or("");
         let field = |key: &str| {
             let at = pre.find(key)? + key.len();
             pre[at..].split('"').next().map(str::to_owned)
         };
         let msg = Message {
-            pid: caps
-                .name("pid")
-                .map_or_else(|| self.wrapper_pid.clone(), |m| m.as_str().to_owned()),
-            db: caps
-                .name("db")
-                .map(|m| m.as_str().to_owned())
+            pid: match head.pid {
+                Some(pid) => self.owned(pid, true),
+                None => self.wrapper_pid.clone(),
+            },
+            db: head
+                .db
+                .map(str::to_owned)
                 .or_else(|| field("database=\""))
                 .filter(|s| !s.is_empty() && s != "[unknown]"),
-            user: caps
-                .name("user")
-                .map(|m| m.as_str().to_owned())
+            user: head
+                .user
+                .map(str::to_owned)
                 .or_else(|| field(" user=\""))
                 .filter(|s| !s.is_empty()),
             severity,
@@ -643,6 +782,20 @@ impl PgParser {
     }
 
     fn json_line(&mut self, line: &str) -> Option<SlowEvent> {
+        match JsonFields::read(line) {
+            Some(JsonLine::Fields(f)) => {
+                // What `message` would drop anyway is not copied.
+                if f.severity != "LOG" {
+                    return None;
+                }
+                return self.record_message(f.pid.unwrap_or_default(), f.db, f.user, f.message);
+            }
+            Some(JsonLine::NoSeverity) => {
+                self.unrecognized(line);
+                return None;
+            }
+            None => {}
+        }
         let v: serde_json::Value = match serde_json::from_str(line) {
             Ok(v) => v,
             // The first piece of a long line (or a line cut at the cap).
@@ -717,27 +870,62 @@ impl PgParser {
             self.keep_csv_record(stream, cut);
             return None;
         }
+        if !open
+            && let Some(f) = CsvFields::read(line)
+            && count_quotes(&line[f.rest..]).is_multiple_of(2)
+        {
+            // A whole record on one line (most are): fields read in place
+            // have their quotes paired, so the rest of the line says
+            // whether the record goes on (no count over the message).
+            return self.csv_fields_message(f);
+        }
+        let quotes = count_quotes(line);
+        if !open && quotes.is_multiple_of(2) {
+            // A whole record on one line (most are): read in place.
+            return self.csv_record(line);
+        }
         if open {
             self.csv_buffer.push('\n');
         }
         self.csv_buffer.push_str(line);
-        self.csv_quotes += line.bytes().filter(|&b| b == b'"').count();
+        self.csv_quotes += quotes;
         if self.csv_quotes % 2 == 1 {
             // A quoted field goes on on the next line.
             return None;
         }
         let record = std::mem::take(&mut self.csv_buffer);
         self.csv_quotes = 0;
+        let done = self.csv_record(&record);
+        // The buffer's allocation is kept for the next multi-line record.
+        self.csv_buffer = record;
+        self.csv_buffer.clear();
+        done
+    }
+
+    /// The event of a csvlog record read in place.
+    fn csv_fields_message(&mut self, f: CsvFields<'_>) -> Option<SlowEvent> {
+        // What `message` would drop anyway is not copied.
+        if f.severity != "LOG" {
+            return None;
+        }
+        self.record_message(&f.pid, Some(f.db), Some(f.user), Some(f.message))
+    }
+
+    /// One whole csvlog record (its lines joined): its message's event.
+    fn csv_record(&mut self, record: &str) -> Option<SlowEvent> {
+        if let Some(f) = CsvFields::read(record) {
+            return self.csv_fields_message(f);
+        }
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .from_reader(record.as_bytes());
         let Some(Ok(row)) = reader.records().next() else {
-            self.unrecognized(&record);
+            self.unrecognized(record);
             return None;
         };
         if row.len() < 14 {
-            self.unrecognized(&record);
+            self.unrecognized(record);
             return None;
         }
         let field = |i: usize| row.get(i).map(str::to_owned).filter(|s| !s.is_empty());
@@ -745,7 +933,7 @@ impl PgParser {
             pid: field(3).unwrap_or_default(),
             db: field(2),
             user: field(1),
-            severity: field(11).unwrap_or_default(),
+            severity: Severity::of(&field(11).unwrap_or_default()),
             text: field(13).unwrap_or_default(),
             cut: false,
             body: None,
@@ -774,7 +962,7 @@ impl PgParser {
                     pid: pid.clone(),
                     db: some(db),
                     user: some(user),
-                    severity: severity.clone(),
+                    severity: Severity::of(severity),
                     ..Message::default()
                 });
             }
@@ -819,7 +1007,56 @@ impl PgParser {
 
     /// Turns a complete message into an event, or remembers a statement.
     fn message(&mut self, mut m: Message) -> Option<SlowEvent> {
-        if m.severity != "LOG" {
+        let event = self.message_event(&mut m);
+        // The text's and pid's buffers serve the next message (two
+        // allocations less per line).
+        *self.spare = (std::mem::take(&mut m.text), std::mem::take(&mut m.pid));
+        event
+    }
+
+    /// A fresh buffer holding `s` (from the last message's, see
+    /// [`PgParser::message`]); `pid`: the pid's buffer, else the text's.
+    fn owned(&mut self, s: &str, pid: bool) -> String {
+        let mut buf = std::mem::take(if pid {
+            &mut self.spare.1
+        } else {
+            &mut self.spare.0
+        });
+        buf.clear();
+        buf.push_str(s);
+        buf
+    }
+
+    /// The event of a `LOG` message whose csv or json record was read in
+    /// place (empty fields are none).
+    fn record_message(
+        &mut self,
+        pid: &str,
+        db: Option<Cow<'_, str>>,
+        user: Option<Cow<'_, str>>,
+        text: Option<Cow<'_, str>>,
+    ) -> Option<SlowEvent> {
+        let some = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned).filter(|s| !s.is_empty());
+        // A text already decoded is kept as it is; else the spare buffer.
+        let text = match text {
+            Some(Cow::Owned(t)) => t,
+            Some(Cow::Borrowed(t)) => self.owned(t, false),
+            None => String::new(),
+        };
+        let msg = Message {
+            pid: self.owned(pid, true),
+            db: some(db),
+            user: some(user),
+            severity: Severity::Log,
+            text,
+            cut: false,
+            body: None,
+        };
+        self.message(msg)
+    }
+
+    fn message_event(&mut self, m: &mut Message) -> Option<SlowEvent> {
+        if m.severity != Severity::Log {
             return None;
         }
         let body = m.body.take().map(Statement::finish);
@@ -834,13 +1071,13 @@ impl PgParser {
             self.statements.insert(m.pid.clone(), q);
             return None;
         }
-        let caps = DURATION.captures(&m.text)?;
-        let ms: f64 = caps["ms"].parse().ok()?;
-        let (mut query, cut) = match caps.name("kind").map(|k| k.as_str()) {
-            Some(k) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
-            Some(_) => body
+        let d = parse_duration(&m.text)?;
+        let ms: f64 = d.ms.parse().ok()?;
+        let (mut query, cut) = match d.kind {
+            Some((k, _)) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
+            Some((_, q)) => body
                 .map(|(q, t)| (q, t || m.cut))
-                .unwrap_or_else(|| (caps["q"].to_owned(), m.cut)),
+                .unwrap_or_else(|| (q.to_owned(), m.cut)),
             // A bare duration with no statement logged before it
             // (`log_duration`): an execution without text, counted like
             // pt-query-digest's text-less events (empty fingerprint).
@@ -858,8 +1095,8 @@ impl PgParser {
             query.truncate(end);
         }
         Some(SlowEvent {
-            db: m.db,
-            user: m.user,
+            db: m.db.take(),
+            user: m.user.take(),
             duration: ms / 1000.0,
             lock_time: 0.0,
             rows_sent: 0,
@@ -917,28 +1154,374 @@ fn json_message(v: &serde_json::Value, [pid, db, user]: [&str; 3]) -> Message {
             .unwrap_or_default(),
         db: s(db),
         user: s(user),
-        severity: s("error_severity").unwrap_or_default(),
+        severity: Severity::of(&s("error_severity").unwrap_or_default()),
         text: s("message").unwrap_or_default(),
         cut: false,
         body: None,
     }
 }
 
+/// What a message's statement is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StatementKind {
+    /// Run (`statement: `, `execute …: `): the event's text.
+    Run,
+    /// The extended protocol's `parse …: ` / `bind …: ` steps: no event
+    /// comes of them, so their text is not read.
+    Prepare,
+}
+
 /// Where the statement starts in a stderr `LOG` message that carries one
-/// (`duration: X ms  statement: `, `… execute <name>: `, `statement: `).
-fn statement_start(text: &str) -> Option<usize> {
+/// (`duration: X ms  statement: `, `… execute <name>: `, `statement: `),
+/// and what it is for.
+fn statement_start(text: &str) -> Option<(usize, StatementKind)> {
     if text.starts_with("statement: ") {
-        return Some("statement: ".len());
+        return Some(("statement: ".len(), StatementKind::Run));
     }
     let rest = text.strip_prefix("duration: ")?;
-    let (_, after_ms) = rest.split_once(" ms  ")?;
-    let kind_end = after_ms.find(": ")?;
+    // The usual `duration: 1.234 ms  statement: `: no substring search (it
+    // runs for every message). The first ` ms  ` cannot start inside
+    // `duration: 1.234`, which has no space after `duration:`.
+    let digits = rest
+        .bytes()
+        .take_while(|&b| b.is_ascii_digit() || b == b'.')
+        .count();
+    let after_ms = match rest[digits..].strip_prefix(" ms  ") {
+        Some(after) if digits > 0 => after,
+        _ => rest.split_once(" ms  ")?.1,
+    };
+    let kind_end = if after_ms.starts_with("statement: ") {
+        "statement".len()
+    } else {
+        after_ms.find(": ")?
+    };
     let kind = &after_ms[..kind_end];
-    let known = kind == "statement"
-        || kind.starts_with("execute ")
-        || kind.starts_with("parse ")
-        || kind.starts_with("bind ");
-    known.then(|| text.len() - after_ms.len() + kind_end + 2)
+    let what = if kind == "statement" || kind.starts_with("execute ") {
+        StatementKind::Run
+    } else if kind.starts_with("parse ") || kind.starts_with("bind ") {
+        StatementKind::Prepare
+    } else {
+        return None;
+    };
+    Some((text.len() - after_ms.len() + kind_end + 2, what))
+}
+
+/// The fields of a csvlog record a message needs, read in place: the csv
+/// crate's reader costs a buffer and a record per line, more than the rest
+/// of a csv message's handling.
+#[derive(Debug, PartialEq, Eq)]
+struct CsvFields<'r> {
+    user: Cow<'r, str>,
+    db: Cow<'r, str>,
+    pid: Cow<'r, str>,
+    severity: Cow<'r, str>,
+    message: Cow<'r, str>,
+    /// Where the fields after `message` start (the record's end if none).
+    rest: usize,
+}
+
+impl<'r> CsvFields<'r> {
+    /// Reads `record` as the csv crate would when it is plainly formed;
+    /// `None` when it has fewer than 14 fields or anything where a plain
+    /// reading could differ from the crate's (a quote inside an unquoted
+    /// field, text after a closing quote, a CR or newline outside quotes,
+    /// a byte-order mark): the crate reads those.
+    fn read(record: &'r str) -> Option<Self> {
+        if record.starts_with('\u{feff}') {
+            return None;
+        }
+        let b = record.as_bytes();
+        let mut kept: [Cow<'r, str>; 5] = Default::default();
+        let mut i = 0;
+        for field in 0..=MESSAGE_FIELD {
+            let value: Cow<'r, str> = if b.get(i) == Some(&b'"') {
+                // Quoted: up to the quote not doubled; `""` is a quote.
+                let start = i + 1;
+                let mut j = start;
+                let mut doubled = false;
+                loop {
+                    let q = start_of_quote(&b[j..])? + j;
+                    if b.get(q + 1) == Some(&b'"') {
+                        doubled = true;
+                        j = q + 2;
+                        continue;
+                    }
+                    j = q;
+                    break;
+                }
+                let raw = &record[start..j];
+                i = j + 1;
+                if doubled {
+                    Cow::Owned(raw.replace("\"\"", "\""))
+                } else {
+                    Cow::Borrowed(raw)
+                }
+            } else {
+                let end = b[i..]
+                    .iter()
+                    .position(|&c| matches!(c, b',' | b'"' | b'\r' | b'\n'))
+                    .map_or(b.len(), |p| i + p);
+                if end < b.len() && b[end] != b',' {
+                    return None;
+                }
+                let raw = &record[i..end];
+                i = end;
+                Cow::Borrowed(raw)
+            };
+            // The field ends here: a comma, or the record's end (then no
+            // field follows, and 14 are needed).
+            match b.get(i) {
+                Some(b',') => i += 1,
+                None if field == MESSAGE_FIELD => {}
+                _ => return None,
+            }
+            if let Some(k) = [1, 2, 3, 11, MESSAGE_FIELD]
+                .iter()
+                .position(|&f| f == field)
+            {
+                kept[k] = value;
+            }
+        }
+        let [user, db, pid, severity, message] = kept;
+        Some(Self {
+            user,
+            db,
+            pid,
+            severity,
+            message,
+            rest: i,
+        })
+    }
+}
+
+/// What [`JsonFields::read`] made of a jsonlog line.
+#[derive(Debug, PartialEq, Eq)]
+enum JsonLine<'l> {
+    /// An object with an `error_severity`.
+    Fields(JsonFields<'l>),
+    /// A valid object without one (not a jsonlog message).
+    NoSeverity,
+}
+
+/// The fields of a jsonlog line a message needs, read in place: parsing the
+/// line into a `serde_json::Value` (a map of every field, each value
+/// allocated) cost more than the rest of a json message's handling.
+#[derive(Debug, PartialEq, Eq)]
+struct JsonFields<'l> {
+    user: Option<Cow<'l, str>>,
+    db: Option<Cow<'l, str>>,
+    /// jsonlog's pid, a number (as written).
+    pid: Option<&'l str>,
+    severity: Cow<'l, str>,
+    message: Option<Cow<'l, str>>,
+}
+
+impl<'l> JsonFields<'l> {
+    /// Reads a flat JSON object as serde_json would (a later duplicate key
+    /// wins); `None` when the line is anything else or has what this
+    /// reader leaves to serde_json (a nested value, a `\u` escape, a
+    /// control character, a number of another form than jsonlog writes,
+    /// a needed field of an unexpected type), and for invalid JSON.
+    fn read(line: &'l str) -> Option<JsonLine<'l>> {
+        let b = line.as_bytes();
+        let mut i = skip_ws(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        let (mut user, mut db, mut pid, mut severity, mut message) = (None, None, None, None, None);
+        if b.get(i) == Some(&b'}') {
+            i += 1;
+        } else {
+            loop {
+                let (key, after) = json_plain_string(line, i)?;
+                i = skip_ws(b, after);
+                if b.get(i) != Some(&b':') {
+                    return None;
+                }
+                i = skip_ws(b, i + 1);
+                let slot = match &*key {
+                    "user" => Some(&mut user),
+                    "dbname" => Some(&mut db),
+                    "error_severity" => Some(&mut severity),
+                    "message" => Some(&mut message),
+                    _ => None,
+                };
+                match b.get(i)? {
+                    b'"' => {
+                        let (value, after) = json_plain_string(line, i)?;
+                        if key == "pid" {
+                            return None;
+                        }
+                        if let Some(slot) = slot {
+                            *slot = Some(value);
+                        }
+                        i = after;
+                    }
+                    b'-' | b'0'..=b'9' => {
+                        let end = json_number(b, i)?;
+                        if slot.is_some() {
+                            return None;
+                        }
+                        if key == "pid" {
+                            // As serde_json prints it back: a plain integer.
+                            let n = &line[i..end];
+                            if !n.bytes().all(|c| c.is_ascii_digit()) || n.len() > 19 {
+                                return None;
+                            }
+                            pid = Some(n);
+                        }
+                        i = end;
+                    }
+                    _ => {
+                        let lit = ["true", "false", "null"]
+                            .into_iter()
+                            .find(|l| line[i..].starts_with(l))?;
+                        if slot.is_some() || key == "pid" {
+                            return None;
+                        }
+                        i += lit.len();
+                    }
+                }
+                i = skip_ws(b, i);
+                match b.get(i)? {
+                    b',' => i = skip_ws(b, i + 1),
+                    b'}' => {
+                        i += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        if skip_ws(b, i) != b.len() {
+            return None;
+        }
+        let Some(severity) = severity else {
+            return Some(JsonLine::NoSeverity);
+        };
+        Some(JsonLine::Fields(JsonFields {
+            user,
+            db,
+            pid,
+            severity,
+            message,
+        }))
+    }
+}
+
+/// Past JSON whitespace from `i`.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// The JSON string starting at `s[i]` (a quote) decoded, and the index past
+/// it; `None` for a `\u` escape, a control character or an invalid escape
+/// (left to serde_json).
+fn json_plain_string(s: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
+    let b = s.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let mut j = start;
+    let mut owned: Option<String> = None;
+    let mut run = start;
+    loop {
+        let p = find_json_special(&b[j..])? + j;
+        match b[p] {
+            b'"' => {
+                let value = match owned {
+                    Some(mut o) => {
+                        o.push_str(&s[run..p]);
+                        Cow::Owned(o)
+                    }
+                    None => Cow::Borrowed(&s[start..p]),
+                };
+                return Some((value, p + 1));
+            }
+            b'\\' => {
+                let c = json_escape(*b.get(p + 1)?)?;
+                let o = owned.get_or_insert_with(String::new);
+                o.push_str(&s[run..p]);
+                o.push(c);
+                j = p + 2;
+                run = j;
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The end of the JSON number at `b[i]`, of the forms jsonlog writes
+/// (`-?(0|[1-9][0-9]*)(\.[0-9]+)?`, at most 19 integer digits, so that it
+/// always fits where serde_json puts it); `None` otherwise.
+fn json_number(b: &[u8], mut i: usize) -> Option<usize> {
+    if b.get(i) == Some(&b'-') {
+        i += 1;
+    }
+    let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 || (digits > 1 && b[i] == b'0') {
+        return None;
+    }
+    i += digits;
+    if b.get(i) == Some(&b'.') {
+        let frac = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if frac == 0 {
+            return None;
+        }
+        i += 1 + frac;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E' | b'.')) {
+        return None;
+    }
+    Some(i)
+}
+
+/// The `"` in `b`.
+fn count_quotes(b: &str) -> usize {
+    b.bytes().filter(|&c| c == b'"').count()
+}
+
+/// csvlog's `message` field.
+const MESSAGE_FIELD: usize = 13;
+
+/// The first `"` in `b`.
+fn start_of_quote(b: &[u8]) -> Option<usize> {
+    find_byte(b, b'"')
+}
+
+/// The first byte of `b` that a JSON string cannot hold as it is (`"`,
+/// `\`, a control character), eight bytes at a time: most of a jsonlog
+/// line is strings, and this search was the largest cost of reading one.
+fn find_json_special(b: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (LO * u64::from(b'"'));
+        let backslash = x ^ (LO * u64::from(b'\\'));
+        // Zero bytes of `quote` / `backslash`, bytes below 0x20 of `x`: the
+        // lowest set bit is exact (borrows only propagate upwards).
+        let hit = (quote.wrapping_sub(LO) & !quote)
+            | (backslash.wrapping_sub(LO) & !backslash)
+            | (x.wrapping_sub(LO * 0x20) & !x);
+        let hit = hit & HI;
+        if hit != 0 {
+            return Some(i + (hit.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|p| p + i)
 }
 
 /// The first piece of a jsonlog line (or CloudNativePG's `record`) longer
@@ -983,7 +1566,7 @@ fn long_json(line: &str, cap: usize) -> Option<(Message, JsonString)> {
                 "user" | "user_name" => m.user = Some(value),
                 "dbname" | "database_name" => m.db = Some(value),
                 "process_id" => m.pid = value,
-                "error_severity" => m.severity = value,
+                "error_severity" => m.severity = Severity::of(&value),
                 _ => {}
             }
             if !complete {
@@ -1001,7 +1584,7 @@ fn long_json(line: &str, cap: usize) -> Option<(Message, JsonString)> {
             }
         }
     }
-    if m.severity.is_empty() {
+    if m.severity == Severity::Missing {
         return None;
     }
     Some((m, message?))
@@ -1037,6 +1620,7 @@ fn json_string(s: &str) -> Option<(String, &str, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
     /// An event as the cut-line tables compare it: (query, ms, truncated).
     type Event = (String, f64, bool);
@@ -1424,6 +2008,215 @@ Jan  1 10:00:02 dbhost postgres[17]: [5-1] LOG:  checkpoint starting: time
                 "{format:?}: {:?}",
                 p.unrecognized.sample
             );
+        }
+    }
+
+    #[test]
+    fn duration_messages_read_as_the_pattern_did() {
+        // The hand-written reader against the regex it replaced, on every
+        // combination of the pieces that matter.
+        let re = Regex::new(r"^duration: (?P<ms>[0-9.]+) ms(?:  (?P<kind>statement|execute [^:]*|parse [^:]*|bind [^:]*|execute fetch from [^:]*): (?P<q>(?s:.*)))?$").unwrap();
+        let heads = ["duration: ", "duration:", "Duration: ", ""];
+        let numbers = ["12.500", "0", ".", "1.2.3", "", "x1", "7 "];
+        let units = [" ms", " ms ", "ms", " s"];
+        let tails = [
+            "",
+            "  statement: select 1",
+            "  statement:select 1",
+            "  statement: ",
+            "  statementx: select 1",
+            "  execute <unnamed>: select 1",
+            "  execute P_1: select a:b",
+            "  execute fetch from c1/p1: select 1",
+            "  execute x:y: select 1",
+            "  execute : q",
+            "  parse s1: select 1",
+            "  bind <unnamed>: select\n1",
+            "  bind x",
+            " statement: select 1",
+            "  other: x",
+            "\n",
+        ];
+        for h in heads {
+            for n in numbers {
+                for u in units {
+                    for t in tails {
+                        let text = format!("{h}{n}{u}{t}").replace("\\n", "\n");
+                        let want = re.captures(&text).map(|c| DurationMessage {
+                            ms: c.name("ms").unwrap().as_str(),
+                            kind: c
+                                .name("kind")
+                                .map(|k| (k.as_str(), c.name("q").unwrap().as_str())),
+                        });
+                        assert_eq!(parse_duration(&text), want, "{text:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn csv_fields_read_in_place_as_the_csv_crate_reads_them() {
+        // Random records of plain and awkward fields: whenever the in-place
+        // reader answers, the csv crate gives the same fields.
+        let parts = [
+            "",
+            "app",
+            "\"app\"",
+            "\"a,b\"",
+            "\"say \"\"hi\"\"\"",
+            "\"x\"y",
+            "x\"y",
+            "\"a\nb\"",
+            "a\rb",
+            "42",
+            "LOG",
+            "\"LOG\"",
+            "ERROR",
+            "\"duration: 1.000 ms  statement: select \"\"a\"\", 'b'\"",
+            "\u{feff}x",
+            "é",
+            "\"\"",
+            "\"unclosed",
+        ];
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let mut fast = 0;
+        for _ in 0..20_000 {
+            let n = 10 + rng.below(10);
+            // Mostly plain fields, so that many records are read in place.
+            let fields: Vec<&str> = (0..n)
+                .map(|_| {
+                    let pool = if rng.below(8) == 0 { parts.len() } else { 5 };
+                    parts[rng.below(pool)]
+                })
+                .collect();
+            let record = fields.join(",");
+            let Some(f) = CsvFields::read(&record) else {
+                continue;
+            };
+            fast += 1;
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(record.as_bytes());
+            let row = reader.records().next().unwrap().unwrap();
+            assert!(row.len() >= 14, "{record:?}");
+            let want = [&row[1], &row[2], &row[3], &row[11], &row[13]];
+            let got = [&*f.user, &*f.db, &*f.pid, &*f.severity, &*f.message];
+            assert_eq!(got, want, "{record:?}");
+        }
+        assert!(fast > 1_000, "{fast}");
+    }
+
+    #[test]
+    fn json_fields_read_in_place_as_serde_json_reads_them() {
+        // Random objects of jsonlog's fields and awkward values: whenever the
+        // in-place reader answers, serde_json gives the same message.
+        let keys = [
+            "user",
+            "dbname",
+            "pid",
+            "error_severity",
+            "message",
+            "timestamp",
+            "query_id",
+            "u\\u0073er",
+        ];
+        let values = [
+            "\"app\"",
+            "\"\"",
+            "42",
+            "-7",
+            "0",
+            "01",
+            "1.5",
+            "1e3",
+            "12345678901234567890",
+            "-9153834604857680218",
+            "true",
+            "null",
+            "\"LOG\"",
+            "\"ERROR\"",
+            "\"duration: 1.000 ms  statement: select 1\\nfrom \\\"t\\\"\\t\\/\"",
+            "\"\\u00e9\"",
+            "\"bad \\x\"",
+            "\"raw\ttab\"",
+            "{\"a\":1}",
+            "[1]",
+            "\"é\"",
+            "nul",
+        ];
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut fast = 0;
+        for _ in 0..20_000 {
+            let n = rng.below(8);
+            let mut line = String::from([" {", "{", "["][rng.below(3)]);
+            for i in 0..n {
+                if i > 0 {
+                    line.push_str([",", " , ", ""][rng.below(3)]);
+                }
+                line.push_str(&format!(
+                    "\"{}\":{}",
+                    keys[rng.below(keys.len())],
+                    values[rng.below(values.len())]
+                ));
+            }
+            line.push_str(["}", "} ", "}x", ""][rng.below(4)]);
+            let Some(got) = JsonFields::read(&line) else {
+                continue;
+            };
+            fast += 1;
+            let v: serde_json::Value =
+                serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+            match got {
+                JsonLine::NoSeverity => assert!(v.get("error_severity").is_none(), "{line:?}"),
+                JsonLine::Fields(f) => {
+                    let want = json_message(&v, ["pid", "dbname", "user"]);
+                    let some =
+                        |s: Option<Cow<'_, str>>| s.map(Cow::into_owned).filter(|s| !s.is_empty());
+                    assert_eq!(Some(&*f.severity), v["error_severity"].as_str(), "{line:?}");
+                    assert_eq!(
+                        (
+                            f.pid.unwrap_or_default(),
+                            some(f.db),
+                            some(f.user),
+                            Severity::of(&f.severity),
+                            f.message.map(Cow::into_owned).unwrap_or_default()
+                        ),
+                        (
+                            want.pid.as_str(),
+                            want.db,
+                            want.user,
+                            want.severity,
+                            want.text
+                        ),
+                        "{line:?}"
+                    );
+                }
+            }
+        }
+        assert!(fast > 1_000, "{fast}");
+    }
+
+    #[test]
+    fn json_special_bytes_are_found_as_a_plain_search_finds_them() {
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let alphabet = [
+            b'a', b'"', b'\\', 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xc3, 0xff, 0x00, b'\n', 0x5b, 0x5d,
+        ];
+        for _ in 0..20_000 {
+            let n = rng.below(40);
+            let b: Vec<u8> = (0..n)
+                .map(|_| {
+                    if rng.below(6) == 0 {
+                        alphabet[rng.below(alphabet.len())]
+                    } else {
+                        b'x'
+                    }
+                })
+                .collect();
+            let want = b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+            assert_eq!(find_json_special(&b), want, "{b:?}");
         }
     }
 

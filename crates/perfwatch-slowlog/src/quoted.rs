@@ -73,16 +73,9 @@ impl JsonString {
     fn escape(&mut self, out: &mut dyn FnMut(&str)) {
         let e = &self.esc[..self.esc_len];
         if e.len() == 2 {
-            let c = match e[1] {
-                b'"' => '"',
-                b'\\' => '\\',
-                b'/' => '/',
-                b'b' => '\u{8}',
-                b'f' => '\u{c}',
-                b'n' => '\n',
-                b'r' => '\r',
-                b't' => '\t',
-                b'u' => return,
+            let c = match (e[1], json_escape(e[1])) {
+                (_, Some(c)) => c,
+                (b'u', None) => return,
                 _ => return self.invalid_escape(out),
             };
             self.lone_high(out);
@@ -136,6 +129,22 @@ impl JsonString {
             out("\u{FFFD}");
         }
     }
+}
+
+/// The character of JSON's two-byte escape `\` + `b` (`None` for `\u`,
+/// which takes four hex digits, and for what JSON does not have).
+pub(crate) fn json_escape(b: u8) -> Option<char> {
+    Some(match b {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        _ => return None,
+    })
 }
 
 fn emit_char(c: char, out: &mut dyn FnMut(&str)) {

@@ -92,8 +92,10 @@ pub struct Statement {
     truncated: bool,
     /// A multi-row insert's first row is complete: the rest is not needed.
     done: bool,
-    /// Still short: kept as it came, not yet read byte by byte.
+    /// Still short: kept as it came (in `raw_text`, so that it needs no
+    /// UTF-8 check when it stays short), not yet read byte by byte.
     raw: bool,
+    raw_text: String,
     prev: u8,
     /// The current word so far (lower-cased, packed) and its length, and
     /// whether a non-word byte came before it.
@@ -142,6 +144,7 @@ impl Statement {
             truncated: false,
             done: false,
             raw: true,
+            raw_text: String::new(),
             prev: b'\n',
             word: 0,
             word_len: 0,
@@ -152,9 +155,18 @@ impl Statement {
         }
     }
 
+    /// A statement whose text is not needed (its message gives no event):
+    /// what is pushed is not read.
+    pub fn ignored(cap: usize) -> Self {
+        Self {
+            done: true,
+            ..Self::new(cap)
+        }
+    }
+
     /// Whether nothing was pushed yet.
     pub fn is_empty(&self) -> bool {
-        self.out.is_empty() && !self.truncated
+        self.out.is_empty() && self.raw_text.is_empty() && !self.truncated
     }
 
     /// Marks the text as cut (its source was cut before it got here).
@@ -170,13 +182,13 @@ impl Statement {
         if self.raw {
             // Nothing is reduced within the first STRING_WINDOW bytes: most
             // statements are only copied.
-            if self.out.len() + text.len() <= STRING_WINDOW.min(self.cap) {
-                self.out.extend_from_slice(text.as_bytes());
+            if self.raw_text.len() + text.len() <= STRING_WINDOW.min(self.cap) {
+                self.raw_text.push_str(text);
                 return;
             }
             self.raw = false;
-            let kept = std::mem::take(&mut self.out);
-            self.push_bytes(&kept);
+            let kept = std::mem::take(&mut self.raw_text);
+            self.push_bytes(kept.as_bytes());
         }
         if !self.done {
             self.push_bytes(text.as_bytes());
@@ -184,11 +196,155 @@ impl Statement {
     }
 
     fn push_bytes(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.byte(b);
+        let mut i = 0;
+        while i < bytes.len() {
+            // Runs of bytes whose handling is known in advance go at once;
+            // each other byte through the state machine.
+            let n = self.run(&bytes[i..]);
+            if n > 0 {
+                i += n;
+                continue;
+            }
+            self.byte(bytes[i]);
+            i += 1;
             if self.done {
                 return;
             }
+        }
+    }
+
+    /// Reads the longest run at the start of `bytes` that [`Statement::byte`]
+    /// would read without a decision (the content of a string, the numbers
+    /// of a list), with exactly its effect; returns its length (0: none).
+    /// Long statements are mostly such runs.
+    fn run(&mut self, bytes: &[u8]) -> usize {
+        match self.state {
+            // Bytes that close the string, escape, count as `"`, may start
+            // or end a comment or a `), (`: one at a time. After any other
+            // byte `paren` is 0, and then whitespace is plain text too.
+            State::Quoted { len, paren: 0, .. } => {
+                let n = bytes
+                    .iter()
+                    .position(|&c| matches!(c, b'\'' | b'"' | b'\\' | b'*' | b')' | b',' | b'('))
+                    .unwrap_or(bytes.len());
+                if n == 0 {
+                    return 0;
+                }
+                // `keep` of each byte while the string is within its window.
+                let kept = STRING_WINDOW.saturating_sub(len).min(n);
+                self.keep_all(&bytes[..kept]);
+                self.prev = bytes[n - 1];
+                if let State::Quoted { len, .. } = &mut self.state {
+                    *len += n;
+                }
+                n
+            }
+            State::Normal if self.list == ListContext::None => self.plain_run(bytes),
+            State::Normal => {
+                let ListContext::Item {
+                    start,
+                    token: Token::Separator | Token::Number,
+                    folded,
+                } = self.list
+                else {
+                    return 0;
+                };
+                let n = bytes
+                    .iter()
+                    .position(|&c| !matches!(c, b'0'..=b'9' | b' ' | b','))
+                    .unwrap_or(bytes.len());
+                let mut folded = folded;
+                let mut token = Token::Separator;
+                let mut i = 0;
+                let mut skipped = false;
+                while i < n {
+                    if folded && !skipped && self.out.len() <= start + 2 && start + 2 <= self.cap {
+                        // Folded: each byte leaves `?` and itself after the
+                        // list's start, and a separator ends the word. Up to
+                        // the run's last separator, only that one's effect
+                        // is left to make.
+                        skipped = true;
+                        if let Some(last) = bytes[i..n].iter().rposition(|&c| !c.is_ascii_digit()) {
+                            let sep = bytes[i + last];
+                            self.out.truncate(start);
+                            self.out.push(b'?');
+                            self.out.push(sep);
+                            self.prev = sep;
+                            self.last_kept = sep;
+                            self.word_len = 0;
+                            token = Token::Separator;
+                            i += last + 1;
+                            continue;
+                        }
+                    }
+                    let b = bytes[i];
+                    i += 1;
+                    // As `normal` reads a digit, a space or a comma of a list
+                    // of numbers: the word, the list's token, its fold, kept.
+                    let before = self.last_kept;
+                    self.prev = b;
+                    self.last_kept = b;
+                    // Inside a list a word's end opens nothing.
+                    let _ = self.word_byte(b, before);
+                    token = if b.is_ascii_digit() {
+                        Token::Number
+                    } else {
+                        Token::Separator
+                    };
+                    folded = folded || self.out.len().saturating_sub(start) > LIST_WINDOW;
+                    if folded && self.out.len() > start + 1 {
+                        self.out.truncate(start);
+                        self.out.push(b'?');
+                    }
+                    self.keep(b);
+                }
+                if n > 0 {
+                    self.list = ListContext::Item {
+                        start,
+                        token,
+                        folded,
+                    };
+                }
+                n
+            }
+            _ => 0,
+        }
+    }
+
+    /// A run of text outside strings, comments and lists: words and the
+    /// bytes between them that start nothing (no quote, comment mark,
+    /// backslash or parenthesis), read as `normal` reads them, up to and
+    /// including a byte after which a list may start (`in`, `value(s)`).
+    fn plain_run(&mut self, bytes: &[u8]) -> usize {
+        let mut n = 0;
+        for &b in bytes {
+            if matches!(b, b'\'' | b'"' | b'/' | b'*' | b'#' | b'-' | b'(' | b'\\') {
+                break;
+            }
+            n += 1;
+            let before = self.last_kept;
+            self.prev = b;
+            self.last_kept = b;
+            let keyword = self
+                .word_byte(b, before)
+                .is_some_and(|w| self.word_at_boundary && !self.dirty && self.is_list_keyword(w));
+            self.keep(b);
+            if keyword && (is_s(b) || b == b',') {
+                // What follows may open a list: byte by byte from here. (A
+                // keyword ended by another byte opens none.)
+                self.list = ListContext::Keyword;
+                break;
+            }
+        }
+        n
+    }
+
+    /// `keep` of each byte of `bytes`.
+    fn keep_all(&mut self, bytes: &[u8]) {
+        let room = self.cap.saturating_sub(self.out.len());
+        self.out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if bytes.len() > room {
+            self.truncated = true;
         }
     }
 
@@ -305,28 +461,16 @@ impl Statement {
     fn normal(&mut self, prev: u8, b: u8) {
         let before = self.track(prev, b);
         // Words, for `in` / `value(s)` before a list.
-        if is_w(b) {
-            if self.word_len == 0 {
-                self.word_at_boundary = !is_w(before);
-                self.word = 0;
-            }
-            if self.word_len < 8 {
-                self.word = (self.word << 8) | u32::from(b.to_ascii_lowercase());
-            }
-            self.word_len = self.word_len.saturating_add(1);
-        } else if self.word_len > 0 {
-            let w = (self.word_len, self.word);
-            self.word_len = 0;
-            if self.word_at_boundary
-                && !self.dirty
-                && matches!(self.list, ListContext::None | ListContext::Keyword)
-            {
-                self.list = if w == (2, pack(b"in")) || self.word_is_value(w) {
-                    ListContext::Keyword
-                } else {
-                    ListContext::None
-                };
-            }
+        if let Some(w) = self.word_byte(b, before)
+            && self.word_at_boundary
+            && !self.dirty
+            && matches!(self.list, ListContext::None | ListContext::Keyword)
+        {
+            self.list = if self.is_list_keyword(w) {
+                ListContext::Keyword
+            } else {
+                ListContext::None
+            };
         }
         let quote_opens = matches!(b, b'\'' | b'"') && prev != b'\\';
         if let ListContext::Item {
@@ -387,6 +531,33 @@ impl Statement {
                 self.list = ListContext::None;
             }
         }
+    }
+
+    /// Reads `b` into the current word (`before`: the byte kept before
+    /// it); returns the word (length, packed) that `b` ended, if any.
+    fn word_byte(&mut self, b: u8, before: u8) -> Option<(u8, u32)> {
+        if is_w(b) {
+            if self.word_len == 0 {
+                self.word_at_boundary = !is_w(before);
+                self.word = 0;
+            }
+            if self.word_len < 8 {
+                self.word = (self.word << 8) | u32::from(b.to_ascii_lowercase());
+            }
+            self.word_len = self.word_len.saturating_add(1);
+            None
+        } else if self.word_len > 0 {
+            let w = (self.word_len, self.word);
+            self.word_len = 0;
+            Some(w)
+        } else {
+            None
+        }
+    }
+
+    /// `in`, `value` or `values`: a list may follow.
+    fn is_list_keyword(&self, w: (u8, u32)) -> bool {
+        w == (2, pack(b"in")) || self.word_is_value(w)
     }
 
     /// `value` or `values` (`value` is 5 bytes: only its last 4 are packed).
@@ -507,6 +678,9 @@ impl Statement {
     /// The reduced text and whether something the fingerprint needed was
     /// cut.
     pub fn finish(mut self) -> (String, bool) {
+        if self.raw {
+            return (self.raw_text, self.truncated);
+        }
         if let State::Quoted { len, .. } = self.state
             && len > STRING_WINDOW
         {
@@ -548,6 +722,7 @@ fn token_ends(t: Token) -> bool {
 mod tests {
     use super::*;
     use crate::fingerprint::fingerprint;
+    use crate::test_rng::Rng;
 
     fn reduce(text: &str, cap: usize, piece: usize) -> (String, bool) {
         let mut s = Statement::new(cap);
@@ -643,14 +818,80 @@ mod tests {
         }
     }
 
-    /// xorshift: the same statements on every run.
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
+    /// The state that can still matter: between words (`word_len` 0) the
+    /// last word's bytes and boundary are never read again.
+    fn observable(s: &Statement) -> String {
+        let mut s = s.clone();
+        if s.word_len == 0 {
+            s.word = 0;
+            s.word_at_boundary = false;
+        }
+        format!("{s:?}")
+    }
+
+    #[test]
+    fn runs_read_at_once_leave_the_state_a_byte_at_a_time_leaves() {
+        // Statements of strings, lists and the bytes around them, pushed in
+        // pieces: with the runs (`push`) and a byte at a time only, the
+        // whole state (not only the text) is the same after every piece.
+        let fragments = [
+            "select * from t where a in (",
+            "INSERT INTO t VALUES (",
+            " in=",
+            " value,",
+            "VALUES\t",
+            " IN ",
+            "x_in ",
+            "1, 2, 3",
+            "12345",
+            " ,, ",
+            "-5",
+            "0x1f",
+            "abc",
+            "'",
+            "\"",
+            "\\'",
+            "''",
+            "lorem ipsum dolor ",
+            "/*",
+            "*/",
+            "), (",
+            ")",
+            "(",
+            "null",
+            "\n",
+            "é",
+        ];
+        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        for _ in 0..3_000 {
+            // Room for lists past LIST_WINDOW (folded), and a cap reached.
+            let cap = [700, 8192][rng.below(2)];
+            let mut fast = Statement::new(cap);
+            let mut slow = Statement::new(cap);
+            // Past the raw window at once: the runs only apply after it.
+            let lead = "x".repeat(STRING_WINDOW + 1);
+            fast.push(&lead);
+            slow.push(&lead);
+            for _ in 0..rng.below(60) + 1 {
+                let mut piece = String::new();
+                for _ in 0..rng.below(6) + 1 {
+                    let f = fragments[rng.below(fragments.len())];
+                    for _ in 0..[1, 1, 3, 40, 400][rng.below(5)] {
+                        piece.push_str(f);
+                    }
+                }
+                fast.push(&piece);
+                if !slow.done {
+                    for &b in piece.as_bytes() {
+                        slow.byte(b);
+                        if slow.done {
+                            break;
+                        }
+                    }
+                }
+                assert_eq!(observable(&fast), observable(&slow), "{piece:?}");
+            }
+            assert_eq!(fast.finish(), slow.finish());
         }
     }
 

@@ -491,17 +491,22 @@ pub fn read_lines(
     Ok((base, long_lines))
 }
 
-/// The first `\n` in `b`, eight bytes at a time (the per-byte search is
-/// a visible share of reading a big log).
+/// The first `\n` in `b` (see [`find_byte`]).
 fn find_newline(b: &[u8]) -> Option<usize> {
+    find_byte(b, b'\n')
+}
+
+/// The first `needle` in `b`, eight bytes at a time (the per-byte search is
+/// a visible share of reading a big log).
+pub(crate) fn find_byte(b: &[u8], needle: u8) -> Option<usize> {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    const NL: u64 = LO * b'\n' as u64;
+    let nl: u64 = LO * u64::from(needle);
     let mut i = 0;
     while i + 8 <= b.len() {
         let mut word = [0u8; 8];
         word.copy_from_slice(&b[i..i + 8]);
-        let x = u64::from_le_bytes(word) ^ NL;
+        let x = u64::from_le_bytes(word) ^ nl;
         // The lowest set bit marks the first zero byte (borrows only
         // propagate upwards).
         let zero = x.wrapping_sub(LO) & !x & HI;
@@ -510,7 +515,7 @@ fn find_newline(b: &[u8]) -> Option<usize> {
         }
         i += 8;
     }
-    b[i..].iter().position(|&c| c == b'\n').map(|p| p + i)
+    b[i..].iter().position(|&c| c == needle).map(|p| p + i)
 }
 
 /// Up to `n` leading bytes of the open file (positional read: the file
