@@ -22,7 +22,7 @@ use common::{
     FAST, Perfwatch, blocking, config, poll_errors, promtool_check_metrics, sample, secret_file,
     start_db, start_pg_with_password_role, start_redis, value, wait_polls,
 };
-use perfwatch_testbench::{PrometheusServer, RedisServer};
+use perfwatch_testbench::{PrometheusServer, RedisCluster, RedisServer};
 
 /// The scrape-timeout header Prometheus sends.
 const TIMEOUT_HEADER: &str = "X-Prometheus-Scrape-Timeout-Seconds";
@@ -176,6 +176,41 @@ async fn a_probe_answers_what_a_configured_target_has_on_one_kept_connection() {
         1.0
     );
     pw.stop().await;
+}
+
+/// A probe of a Redis Cluster node is that node alone (the cluster's other
+/// nodes are probes of their own), as a `[[redis]]` target with
+/// `cluster = false`; a configured target of the same node watches the
+/// whole cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_of_a_cluster_node_is_that_node_alone() {
+    let cluster = blocking(|| RedisCluster::start(3, 0).unwrap_or_else(|e| panic!("{e}"))).await;
+    let node = cluster.nodes()[0].url();
+    let pw = Perfwatch::start(&config(
+        FAST,
+        &format!("[[redis]]\nname = \"whole\"\nurl = \"{node}\"\n[probe]\n"),
+    ))
+    .await;
+    let metrics = wait_polls(&pw, "whole", 1.0, Duration::from_secs(10)).await;
+    assert_eq!(
+        value(
+            &metrics,
+            "redis_cluster_known_nodes",
+            &[("target", "whole")]
+        ),
+        Some(3.0)
+    );
+    let (body, _) = ok(probe(&pw, &node, "", None).await);
+    let t = [("target", node.as_str())];
+    assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0));
+    assert!(value(&body, "redis_connected_clients", &t).is_some());
+    let cluster_families: Vec<String> = sample_names(&body, &node)
+        .into_iter()
+        .filter(|n| n.contains("cluster"))
+        .collect();
+    assert!(cluster_families.is_empty(), "{cluster_families:?}");
+    pw.stop().await;
+    drop(cluster);
 }
 
 #[tokio::test]

@@ -312,6 +312,10 @@ pub fn kind_table(
             };
             let url = format!("{scheme}://{}{db}", addr.authority());
             table.insert("url".into(), url.into());
+            // A probe is one backend: service discovery lists every node of
+            // a Redis Cluster, and a cluster node's probe that watched the
+            // whole cluster would poll every node once per node.
+            table.insert("cluster".into(), false.into());
             if let Some(u) = username {
                 table.insert("username".into(), u.into());
             }
