@@ -217,8 +217,14 @@ impl RedisCollector {
             PollError::new(ErrorReason::Io, format!("redis target \"{name}\": {m}"))
         })?;
         tracing::info!(target_name = %name, "the server is a Redis Cluster node: watching the whole cluster");
-        if self.cfg.key_checks.is_some() || self.cfg.slowlog_entries > 0 {
-            tracing::debug!(target_name = %name, "key checks and the slowlog are not read from cluster targets");
+        // Key checks are asked for explicitly: say once, loudly, that a
+        // cluster target does not run them (the slowlog is on by default,
+        // so its skip stays a debug line).
+        if self.cfg.key_checks.is_some() {
+            tracing::warn!(target_name = %name, "[redis.key_checks] is not run on a cluster target (set cluster = false and add a target per node to check keys)");
+        }
+        if self.cfg.slowlog_entries > 0 {
+            tracing::debug!(target_name = %name, "the slowlog is not read from cluster targets");
         }
         let cluster = self.cluster.insert(ClusterWatch::new(&self.cfg, template));
         cluster.poll(&self.cfg, self.timing).await
