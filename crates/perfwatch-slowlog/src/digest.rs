@@ -12,14 +12,17 @@
 //! perfwatch sidecar: `perfwatch_slow_query_*`); this crate knows no metric
 //! names.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+
+use hashbrown::{Equivalent, HashMap};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::event::SlowEvent;
-use crate::fingerprint::{fingerprint, fingerprint_id};
+use crate::fingerprint::{digits_cannot_change_class, fingerprint, fingerprint_id};
 use crate::histogram::{HistogramData, bucket_quantile};
 
 /// Duration buckets (seconds): the seeds span 13 ms to 165 s.
@@ -264,10 +267,130 @@ impl Hasher for FxHasher {
     }
 }
 
+/// The fingerprints of recently seen statements.
+///
+/// Statements come again and again with the same shape: applications that
+/// send bind parameters (the extended protocol, prepared statements, most
+/// ORMs) log the same text to the byte (`SELECT … WHERE id = $1`), others
+/// the same text with other numbers. A statement whose digits cannot
+/// change its class ([`digits_cannot_change_class`]) is keyed by its text
+/// with each run of digits folded to one `0`, any other by its exact text;
+/// a repeat then costs one pass to build the key, a hash and a compare
+/// instead of the fingerprint's passes. In the PostgreSQL benchmark's log
+/// 45 % of the statement bytes are such repeats.
+///
+/// Bounded: [`FingerprintMemo::SLOTS`] direct-mapped slots (a key takes
+/// the slot of its hash, replacing what was there), statements up to
+/// [`FingerprintMemo::MAX_TEXT`] bytes. Keys chosen to collide only miss.
+#[derive(Debug, Default)]
+struct FingerprintMemo {
+    /// Empty until first used.
+    slots: Vec<Option<MemoSlot>>,
+    /// The key being built (reused).
+    key: Vec<u8>,
+}
+
+/// One memo entry: (hash of the key, key, fingerprint).
+type MemoSlot = (u64, Box<[u8]>, Box<str>);
+
+impl FingerprintMemo {
+    const SLOTS: usize = 256;
+    const MAX_TEXT: usize = 1024;
+
+    /// `query`'s fingerprint (as [`fingerprint`] gives it).
+    fn fingerprint(&mut self, query: &str) -> Cow<'_, str> {
+        if query.len() > Self::MAX_TEXT {
+            return Cow::Owned(fingerprint(query));
+        }
+        if self.slots.is_empty() {
+            self.slots.resize(Self::SLOTS, None);
+        }
+        let b = query.as_bytes();
+        self.key.clear();
+        // The first byte says which kind of key it is: the two kinds never
+        // match each other.
+        if digits_cannot_change_class(b) {
+            self.key.push(b'0');
+            fold_digit_runs(b, &mut self.key);
+        } else {
+            self.key.push(b'=');
+            self.key.extend_from_slice(b);
+        }
+        let mut h = FxHasher::default();
+        h.write(&self.key);
+        let hash = h.finish();
+        // FxHash's high bits are its best mixed.
+        let slot = &mut self.slots[(hash >> 56) as usize % Self::SLOTS];
+        let hit = matches!(slot, Some((h, key, _)) if *h == hash && **key == *self.key);
+        if !hit {
+            *slot = Some((hash, self.key.as_slice().into(), fingerprint(query).into()));
+        }
+        match slot {
+            Some((_, _, fp)) => Cow::Borrowed(&**fp),
+            None => Cow::Owned(fingerprint(query)),
+        }
+    }
+}
+
+/// Appends `b` to `out` with each run of ASCII digits as one `0`. Eight
+/// bytes without a digit (most of a statement) are copied at once.
+fn fold_digit_runs(b: &[u8], out: &mut Vec<u8>) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut after_digit = false;
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        // A byte of `x` below 10 where `chunk` has a digit (the classic
+        // "has a byte less than n" test: exact about whether one exists).
+        let x = u64::from_le_bytes(w) ^ (ONES * u64::from(b'0'));
+        if x.wrapping_sub(ONES * 10) & !x & HIGHS == 0 {
+            out.extend_from_slice(chunk);
+            after_digit = false;
+            continue;
+        }
+        for &c in chunk {
+            fold_byte(c, &mut after_digit, out);
+        }
+    }
+    for &c in chunks.remainder() {
+        fold_byte(c, &mut after_digit, out);
+    }
+}
+
+#[inline]
+fn fold_byte(c: u8, after_digit: &mut bool, out: &mut Vec<u8>) {
+    let digit = c.is_ascii_digit();
+    if !(digit && *after_digit) {
+        out.push(if digit { b'0' } else { c });
+    }
+    *after_digit = digit;
+}
+
+/// A class's key, (database, fingerprint), borrowed: the class map is
+/// looked up for every event without building the owned key (two
+/// allocations an event). Hashes as the owned tuple does (field by field).
+#[derive(Hash)]
+struct ClassKeyRef<'a>(&'a str, &'a str);
+
+impl Equivalent<(String, String)> for ClassKeyRef<'_> {
+    fn equivalent(&self, key: &(String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
+}
+
+impl From<&ClassKeyRef<'_>> for (String, String) {
+    fn from(key: &ClassKeyRef<'_>) -> Self {
+        (key.0.to_owned(), key.1.to_owned())
+    }
+}
+
 /// The aggregate of one slow-log source.
 #[derive(Debug)]
 pub struct Digest {
     classes: HashMap<(String, String), Class, BuildHasherDefault<FxHasher>>,
+    memo: FingerprintMemo,
     other: BTreeMap<String, Class>,
     per_db: BTreeMap<String, (u64, u64)>,
     top_queries: usize,
@@ -286,6 +409,7 @@ impl Digest {
     pub fn new(top_queries: usize, max_classes: usize, window: Duration) -> Self {
         Self {
             classes: HashMap::default(),
+            memo: FingerprintMemo::default(),
             other: BTreeMap::new(),
             per_db: BTreeMap::new(),
             top_queries,
@@ -391,17 +515,18 @@ impl Digest {
     /// The class of `query` in `db`: its own while fewer than `max_classes`
     /// exist, else the database's `other`.
     fn class_mut(&mut self, db: &str, query: &str, now_unix: f64) -> &mut Class {
-        let key = (db.to_owned(), fingerprint(query));
+        let fp = self.memo.fingerprint(query);
+        let key = ClassKeyRef(db, &fp);
         // One lookup while there is room (the usual case), two when full.
         let tracked = self.classes.len() < self.max_classes || self.classes.contains_key(&key);
         if tracked {
-            self.classes.entry(key).or_insert_with_key(|(_, fp)| {
+            self.classes.entry_ref(&key).or_insert_with(|| {
                 // A byte that is not UTF-8 shows as U+FFFD (the id has it);
                 // events without text are named as pt-query-digest does.
                 let mut text = if fp.is_empty() {
                     NO_QUERY.to_owned()
                 } else {
-                    crate::fingerprint::display_text(fp).into_owned()
+                    crate::fingerprint::display_text(&fp).into_owned()
                 };
                 if text.len() > MAX_TEXT {
                     let mut end = MAX_TEXT;
@@ -410,11 +535,11 @@ impl Digest {
                     }
                     text.truncate(end);
                 }
-                Class::new(fingerprint_id(fp), text, now_unix)
+                Class::new(fingerprint_id(&fp), text, now_unix)
             })
         } else {
             self.other
-                .entry(key.0)
+                .entry(db.to_owned())
                 .or_insert_with(|| Class::new(OTHER.into(), String::new(), now_unix))
         }
     }
@@ -692,6 +817,28 @@ pub struct ClassSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digit_runs_fold_as_a_byte_at_a_time_reading_does() {
+        let mut rng = crate::test_rng::Rng(0x0123_4567_89AB_CDEF);
+        let alphabet = b"0123456789/:;@ \xffa";
+        for _ in 0..5_000 {
+            let b: Vec<u8> = (0..rng.below(40))
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect();
+            let mut fast = Vec::new();
+            fold_digit_runs(&b, &mut fast);
+            let mut slow = Vec::new();
+            let mut after = false;
+            for &c in &b {
+                if !(c.is_ascii_digit() && after) {
+                    slow.push(if c.is_ascii_digit() { b'0' } else { c });
+                }
+                after = c.is_ascii_digit();
+            }
+            assert_eq!(fast, slow, "{b:?}");
+        }
+    }
 
     fn ev(q: &str, d: f64) -> SlowEvent {
         SlowEvent {

@@ -761,15 +761,15 @@ impl PgParser {
                 Some(pid) => self.owned(pid, true),
                 None => self.wrapper_pid.clone(),
             },
-            db: head
-                .db
-                .map(str::to_owned)
-                .or_else(|| field("database=\""))
+            // Only a LOG message can give an event: nothing of the others
+            // is copied (two allocations a line).
+            db: relevant
+                .then(|| head.db.map(str::to_owned).or_else(|| field("database=\"")))
+                .flatten()
                 .filter(|s| !s.is_empty() && s != "[unknown]"),
-            user: head
-                .user
-                .map(str::to_owned)
-                .or_else(|| field(" user=\""))
+            user: relevant
+                .then(|| head.user.map(str::to_owned).or_else(|| field(" user=\"")))
+                .flatten()
                 .filter(|s| !s.is_empty()),
             severity,
             text,
