@@ -74,6 +74,22 @@ static HEROKU: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
         .expect("static regex")
 });
 
+/// What a syslog or logplex line carries besides a stderr line.
+#[derive(Debug, Default)]
+struct Wrapped {
+    /// The pid syslog or logplex gave the line (when the prefix has no %p):
+    /// the pending message's.
+    pid: String,
+    /// Messages of other backends whose continuation lines may still come,
+    /// with their wrapper pid, oldest first (see [`PgParser::wrapped_line`]).
+    aside: VecDeque<(String, Message)>,
+}
+
+/// Most syslog or logplex messages set aside while other backends' lines
+/// come in between (see [`PgParser::wrapped_line`]): 8 backends writing a
+/// multi-line message at the same moment.
+const MAX_ASIDE: usize = 8;
+
 /// Cloud SQL for PostgreSQL's `log_line_prefix` (not settable there).
 pub const CLOUD_SQL_PREFIX: &str = "%m [%p]: [%l-1] db=%d,user=%u ";
 
@@ -246,8 +262,8 @@ pub struct PgParser {
     /// pid (with whether their text was cut).
     statements: HashMap<String, (String, bool)>,
     max_query_bytes: usize,
-    /// The pid syslog or logplex gave the line (when the prefix has no %p).
-    wrapper_pid: String,
+    /// syslog's and logplex's state (boxed: the parser stays small).
+    wrapped: Box<Wrapped>,
     /// The last message's text and pid buffers, for the next one (boxed:
     /// the parser stays small).
     spare: Box<(String, String)>,
@@ -396,7 +412,7 @@ impl PgParser {
             statements: HashMap::new(),
             max_query_bytes,
             unrecognized: Unrecognized::default(),
-            wrapper_pid: String::new(),
+            wrapped: Box::default(),
             spare: Default::default(),
         })
     }
@@ -579,7 +595,22 @@ impl PgParser {
             return None;
         };
         let rest = caps.name("rest").map_or("", |m| m.as_str());
+        let pid = caps
+            .name("pid")
+            .or_else(|| caps.name("pid2"))
+            .map_or("", |m| m.as_str());
+        // Each backend sends its lines to syslog on its own, so another
+        // backend's lines may come between the lines of one message. A
+        // message stays pending while its backend may still continue it;
+        // when another backend's message starts, it is set aside (at most
+        // MAX_ASIDE, the oldest completed beyond) until its backend starts
+        // its next message or the input ends.
         if caps.name("n").is_some_and(|n| n.as_str() != "1") {
+            if self.wrapped.pid != pid && !self.resume_aside(pid) {
+                // The start of this message was not in the input.
+                self.unrecognized(line);
+                return None;
+            }
             // rsyslog writes control characters as `#ooo`.
             match rest
                 .strip_prefix("#011")
@@ -593,11 +624,43 @@ impl PgParser {
                 None => return self.more(rest),
             }
         }
-        self.wrapper_pid = caps
-            .name("pid")
-            .or_else(|| caps.name("pid2"))
-            .map_or_else(String::new, |m| m.as_str().to_owned());
+        // The backend starts a new message: its last one is complete.
+        if let Some(at) = self.wrapped.aside.iter().position(|(p, _)| p == pid)
+            && let Some((_, m)) = self.wrapped.aside.remove(at)
+        {
+            self.complete(m);
+        }
+        if self.wrapped.pid != pid
+            && let Some(m) = self.pending.take()
+        {
+            self.wrapped
+                .aside
+                .push_back((std::mem::take(&mut self.wrapped.pid), m));
+            if self.wrapped.aside.len() > MAX_ASIDE
+                && let Some((_, oldest)) = self.wrapped.aside.pop_front()
+            {
+                self.complete(oldest);
+            }
+        }
+        self.wrapped.pid.clear();
+        self.wrapped.pid.push_str(pid);
         self.stderr_line(rest)
+    }
+
+    /// Makes the message set aside for wrapper pid `pid` the pending one
+    /// (the pending one goes aside); false when there is none.
+    fn resume_aside(&mut self, pid: &str) -> bool {
+        let Some(at) = self.wrapped.aside.iter().position(|(p, _)| p == pid) else {
+            return false;
+        };
+        let Some((pid, m)) = self.wrapped.aside.remove(at) else {
+            return false;
+        };
+        let before = std::mem::replace(&mut self.wrapped.pid, pid);
+        if let Some(current) = self.pending.replace(m) {
+            self.wrapped.aside.push_back((before, current));
+        }
+        true
     }
 
     /// CloudNativePG and Cloud SQL JSON lines.
@@ -759,7 +822,7 @@ impl PgParser {
         let msg = Message {
             pid: match head.pid {
                 Some(pid) => self.owned(pid, true),
-                None => self.wrapper_pid.clone(),
+                None => self.wrapped.pid.clone(),
             },
             // Only a LOG message can give an event: nothing of the others
             // is copied (two allocations a line).
@@ -1120,6 +1183,9 @@ impl PgParser {
             self.end_csv_record(stream, cut);
             self.csv_resync |= cut;
         }
+        while let Some((_, m)) = self.wrapped.aside.pop_front() {
+            self.complete(m);
+        }
         if let Some(m) = self.pending.take() {
             self.complete(m);
         }
@@ -1130,6 +1196,7 @@ impl PgParser {
     /// held.
     pub fn has_partial(&self) -> bool {
         self.pending.is_some()
+            || !self.wrapped.aside.is_empty()
             || !self.csv_buffer.is_empty()
             || self.csv_quotes % 2 == 1
             || self.csv_stream.is_some()
@@ -1990,7 +2057,9 @@ Jan  1 10:00:02 dbhost postgres[17]: [5-1] LOG:  checkpoint starting: time
         for (format, prefix, log, want) in cases {
             let mut p = PgParser::new(format, prefix, 1 << 20).unwrap();
             let mut got: Vec<SlowEvent> = log.lines().filter_map(|l| p.line(l)).collect();
-            got.extend(p.flush());
+            while let Some(e) = p.flush() {
+                got.push(e);
+            }
             let got: Vec<(&str, f64, Option<&str>, Option<&str>)> = got
                 .iter()
                 .map(|e| {
@@ -2002,12 +2071,66 @@ Jan  1 10:00:02 dbhost postgres[17]: [5-1] LOG:  checkpoint starting: time
                     )
                 })
                 .collect();
+            // syslog and logplex messages may complete out of order (a
+            // backend's message waits aside while others write).
+            let (mut got, mut want) = (got, want);
+            got.sort_by(|a, b| a.1.total_cmp(&b.1));
+            want.sort_by(|a, b| a.1.total_cmp(&b.1));
             assert_eq!(got, want, "{format:?}");
             assert_eq!(
                 p.unrecognized.lines, 0,
                 "{format:?}: {:?}",
                 p.unrecognized.sample
             );
+        }
+    }
+
+    #[test]
+    fn syslog_lines_of_backends_writing_at_once_join_their_own_messages() {
+        // Backend b's lines come between backend a's. Up to MAX_ASIDE
+        // backends: every message whole; one more: the oldest is completed
+        // with what it had, and its later line is counted unrecognized.
+        let line = |pid: usize, seq: usize, n: usize, text: &str| {
+            format!("Jan  1 10:00:00 dbhost postgres[{pid}]: [{seq}-{n}] {text}\n")
+        };
+        for backends in [2, MAX_ASIDE + 1, MAX_ASIDE + 2] {
+            let mut log = String::new();
+            for b in 0..backends {
+                let text = format!("app@shop LOG:  duration: {b}.000 ms  statement: SELECT {b}");
+                log.push_str(&line(100 + b, 1, 1, &text));
+            }
+            for b in 0..backends {
+                log.push_str(&line(100 + b, 1, 2, &format!("#011FROM t{b}")));
+            }
+            log.push_str(&line(
+                100,
+                2,
+                1,
+                "app@shop LOG:  duration: 9.000 ms  statement: SELECT 9",
+            ));
+            let mut p = PgParser::new(PgFormat::Syslog, Some("%q%u@%d "), 1 << 20).unwrap();
+            let mut got: Vec<(String, f64)> = Vec::new();
+            for l in log.lines() {
+                got.extend(p.line(l).map(|e| (e.query, e.duration * 1000.0)));
+            }
+            while let Some(e) = p.flush() {
+                got.push((e.query, e.duration * 1000.0));
+            }
+            got.sort_by(|a, b| a.1.total_cmp(&b.1));
+            let cut = backends.saturating_sub(MAX_ASIDE + 1);
+            let mut want: Vec<(String, f64)> = (0..backends)
+                .map(|b| {
+                    let query = if b < cut {
+                        format!("SELECT {b}")
+                    } else {
+                        format!("SELECT {b}\nFROM t{b}")
+                    };
+                    (query, b as f64)
+                })
+                .collect();
+            want.push(("SELECT 9".into(), 9.0));
+            assert_eq!(got, want, "{backends} backends");
+            assert_eq!(p.unrecognized.lines, cut as u64, "{backends} backends");
         }
     }
 
