@@ -33,7 +33,6 @@ use crate::event::SlowEvent;
 use crate::prefix::{HeadMatch, PrefixMatcher};
 use crate::quoted::{CsvPart, CsvRecord, JsonString, json_escape};
 use crate::statement::Statement;
-use crate::tail::find_byte;
 
 /// The three PostgreSQL log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -535,7 +534,7 @@ impl PgParser {
         let re = self.prefix.as_ref()?;
         let b = line.as_bytes();
         let (mut from, mut no_newline) = (0, 0);
-        while let Some(p) = find_byte(&b[from..], b':') {
+        while let Some(p) = memchr::memchr(b':', &b[from..]) {
             let colon = from + p;
             from = colon + 1;
             if !b[colon + 1..].starts_with(b"  ") {
@@ -1391,6 +1390,13 @@ impl<'l> JsonFields<'l> {
     /// a needed field of an unexpected type), and for invalid JSON.
     fn read(line: &'l str) -> Option<JsonLine<'l>> {
         let b = line.as_bytes();
+        // A control byte (raw inside a string: invalid; TAB, CR or LF
+        // between tokens) is left to serde_json: jsonlog writes none, and
+        // the strings are then searched for `"` and `\` alone. One pass
+        // without an early exit, which the compiler vectorizes.
+        if b.iter().fold(false, |any, &c| any | (c < 0x20)) {
+            return None;
+        }
         let mut i = skip_ws(b, 0);
         if b.get(i) != Some(&b'{') {
             return None;
@@ -1401,13 +1407,13 @@ impl<'l> JsonFields<'l> {
             i += 1;
         } else {
             loop {
-                let (key, after) = json_plain_string(line, i)?;
+                let (key, after) = json_key(line, i)?;
                 i = skip_ws(b, after);
                 if b.get(i) != Some(&b':') {
                     return None;
                 }
                 i = skip_ws(b, i + 1);
-                let slot = match &*key {
+                let slot = match key {
                     "user" => Some(&mut user),
                     "dbname" => Some(&mut db),
                     "error_severity" => Some(&mut severity),
@@ -1415,15 +1421,18 @@ impl<'l> JsonFields<'l> {
                     _ => None,
                 };
                 match b.get(i)? {
+                    b'"' if key == "pid" => return None,
                     b'"' => {
-                        let (value, after) = json_plain_string(line, i)?;
-                        if key == "pid" {
-                            return None;
-                        }
-                        if let Some(slot) = slot {
-                            *slot = Some(value);
-                        }
-                        i = after;
+                        i = match slot {
+                            Some(slot) => {
+                                let (value, after) = json_plain_string(line, i)?;
+                                *slot = Some(value);
+                                after
+                            }
+                            // Most of a line's strings are not needed: only
+                            // their end is looked for.
+                            None => skip_json_string(b, i)?,
+                        };
                     }
                     b'-' | b'0'..=b'9' => {
                         let end = json_number(b, i)?;
@@ -1485,9 +1494,43 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// A JSON object key at `s[i]` (a quote) and the index past it; `None`
+/// when it has an escape (left to serde_json: jsonlog's keys have none).
+#[inline]
+fn json_key(s: &str, i: usize) -> Option<(&str, usize)> {
+    let b = s.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let len = b[i + 1..].iter().position(|&c| c == b'"' || c == b'\\')?;
+    let end = i + 1 + len;
+    // The quote is ASCII: `end` is a character boundary.
+    (b[end] == b'"').then(|| (&s[i + 1..end], end + 1))
+}
+
+/// The index past the JSON string at `b[i]` (a quote) whose value is not
+/// needed: its escapes are checked as [`json_plain_string`] checks them,
+/// not decoded.
+#[inline]
+fn skip_json_string(b: &[u8], i: usize) -> Option<usize> {
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        // No control byte is in the line (JsonFields::read checked).
+        j += memchr::memchr2(b'"', b'\\', &b[j..])?;
+        if b[j] == b'"' {
+            return Some(j + 1);
+        }
+        json_escape(*b.get(j + 1)?)?;
+        j += 2;
+    }
+}
+
 /// The JSON string starting at `s[i]` (a quote) decoded, and the index past
-/// it; `None` for a `\u` escape, a control character or an invalid escape
-/// (left to serde_json).
+/// it; `None` for a `\u` escape or an invalid escape (left to serde_json).
+/// `s` holds no control byte (see [`JsonFields::read`]).
 fn json_plain_string(s: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
     let b = s.as_bytes();
     if b.get(i) != Some(&b'"') {
@@ -1498,7 +1541,8 @@ fn json_plain_string(s: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
     let mut owned: Option<String> = None;
     let mut run = start;
     loop {
-        let p = find_json_special(&b[j..])? + j;
+        // No control byte is in the line (JsonFields::read checked).
+        let p = memchr::memchr2(b'"', b'\\', &b[j..])? + j;
         match b[p] {
             b'"' => {
                 let value = match owned {
@@ -1558,37 +1602,7 @@ const MESSAGE_FIELD: usize = 13;
 
 /// The first `"` in `b`.
 fn start_of_quote(b: &[u8]) -> Option<usize> {
-    find_byte(b, b'"')
-}
-
-/// The first byte of `b` that a JSON string cannot hold as it is (`"`,
-/// `\`, a control character), eight bytes at a time: most of a jsonlog
-/// line is strings, and this search was the largest cost of reading one.
-fn find_json_special(b: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    while i + 8 <= b.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&b[i..i + 8]);
-        let x = u64::from_le_bytes(word);
-        let quote = x ^ (LO * u64::from(b'"'));
-        let backslash = x ^ (LO * u64::from(b'\\'));
-        // Zero bytes of `quote` / `backslash`, bytes below 0x20 of `x`: the
-        // lowest set bit is exact (borrows only propagate upwards).
-        let hit = (quote.wrapping_sub(LO) & !quote)
-            | (backslash.wrapping_sub(LO) & !backslash)
-            | (x.wrapping_sub(LO * 0x20) & !x);
-        let hit = hit & HI;
-        if hit != 0 {
-            return Some(i + (hit.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    b[i..]
-        .iter()
-        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
-        .map(|p| p + i)
+    memchr::memchr(b'"', b)
 }
 
 /// The first piece of a jsonlog line (or CloudNativePG's `record`) longer
@@ -2319,28 +2333,6 @@ Jan  1 10:00:02 dbhost postgres[17]: [5-1] LOG:  checkpoint starting: time
             }
         }
         assert!(fast > 1_000, "{fast}");
-    }
-
-    #[test]
-    fn json_special_bytes_are_found_as_a_plain_search_finds_them() {
-        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
-        let alphabet = [
-            b'a', b'"', b'\\', 0x1f, 0x20, 0x21, 0x7f, 0x80, 0xc3, 0xff, 0x00, b'\n', 0x5b, 0x5d,
-        ];
-        for _ in 0..20_000 {
-            let n = rng.below(40);
-            let b: Vec<u8> = (0..n)
-                .map(|_| {
-                    if rng.below(6) == 0 {
-                        alphabet[rng.below(alphabet.len())]
-                    } else {
-                        b'x'
-                    }
-                })
-                .collect();
-            let want = b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
-            assert_eq!(find_json_special(&b), want, "{b:?}");
-        }
     }
 
     #[test]

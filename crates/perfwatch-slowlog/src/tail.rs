@@ -375,7 +375,7 @@ impl LineSplit<'_> {
         };
         let mut at = 0;
         let mut pos = base;
-        while let Some(nl) = find_newline(chunk) {
+        while let Some(nl) = memchr::memchr(b'\n', chunk) {
             let part = &chunk[..nl];
             pos += nl as u64 + 1;
             let line_start = *self.line_offset;
@@ -491,33 +491,6 @@ pub fn read_lines(
     Ok((base, long_lines))
 }
 
-/// The first `\n` in `b` (see [`find_byte`]).
-fn find_newline(b: &[u8]) -> Option<usize> {
-    find_byte(b, b'\n')
-}
-
-/// The first `needle` in `b`, eight bytes at a time (the per-byte search is
-/// a visible share of reading a big log).
-pub(crate) fn find_byte(b: &[u8], needle: u8) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let nl: u64 = LO * u64::from(needle);
-    let mut i = 0;
-    while i + 8 <= b.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&b[i..i + 8]);
-        let x = u64::from_le_bytes(word) ^ nl;
-        // The lowest set bit marks the first zero byte (borrows only
-        // propagate upwards).
-        let zero = x.wrapping_sub(LO) & !x & HI;
-        if zero != 0 {
-            return Some(i + (zero.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    b[i..].iter().position(|&c| c == needle).map(|p| p + i)
-}
-
 /// Up to `n` leading bytes of the open file (positional read: the file
 /// offset is not moved).
 fn read_head(file: Option<&File>, n: usize) -> Vec<u8> {
@@ -614,25 +587,6 @@ mod tests {
         std::fs::write(&p, &other).unwrap();
         let mut replaced = Tailer::new(p.clone(), StartAt::End, Some(pos), 1024);
         assert_eq!(lines(&mut replaced).len(), 100);
-    }
-
-    #[test]
-    fn find_newline_matches_a_plain_search() {
-        for len in 0..40 {
-            for at in 0..=len {
-                let mut v: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
-                v.extend([0x8a, 0x0b, 0xff]);
-                if at < len {
-                    v[at] = b'\n';
-                    v[len - 1] = b'\n';
-                }
-                assert_eq!(
-                    find_newline(&v),
-                    v.iter().position(|&c| c == b'\n'),
-                    "{v:?}"
-                );
-            }
-        }
     }
 
     #[test]
