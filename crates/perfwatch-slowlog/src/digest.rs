@@ -123,11 +123,7 @@ impl Counters {
         self.lock += o.lock;
         self.rows_examined += o.rows_examined;
         self.rows_sent += o.rows_sent;
-        for (a, b) in self.hist.counts.iter_mut().zip(&o.hist.counts) {
-            *a += b;
-        }
-        self.hist.count += o.hist.count;
-        self.hist.sum += o.hist.sum;
+        self.hist.merge(&o.hist);
     }
 
     fn minus(&self, o: &Counters) -> Counters {

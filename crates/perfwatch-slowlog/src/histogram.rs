@@ -43,6 +43,16 @@ impl HistogramData {
         self.sum += value;
     }
 
+    /// Adds `other`'s observations (same bounds).
+    pub fn merge(&mut self, other: &HistogramData) {
+        debug_assert_eq!(self.bounds, other.bounds);
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
+
     /// The buckets as Prometheus has them: `(upper bound, cumulative
     /// count)`, `+Inf` last (the input of [`bucket_quantile`]).
     pub fn cumulative(&self) -> Vec<(f64, f64)> {

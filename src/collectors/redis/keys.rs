@@ -407,11 +407,7 @@ fn add_group(into: &mut GroupStats, g: &GroupStats) {
     into.no_ttl += g.no_ttl;
     into.sampled_bytes += g.sampled_bytes;
     into.sampled_keys += g.sampled_keys;
-    for (a, b) in into.ttl.counts.iter_mut().zip(&g.ttl.counts) {
-        *a += b;
-    }
-    into.ttl.count += g.ttl.count;
-    into.ttl.sum += g.ttl.sum;
+    into.ttl.merge(&g.ttl);
 }
 
 /// Records one scanned key (pure; `pttl` as Redis returns it: -1 no TTL,
