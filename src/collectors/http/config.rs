@@ -157,15 +157,12 @@ pub struct HttpSettings {
     /// `http://host:port/path` or `https://…` (userinfo is masked in messages).
     pub url: String,
     /// TLS to an `https://` url (Prometheus' `tls_config` keys).
-    #[serde(default)]
     pub tls: Option<TlsSettings>,
     /// `health`, `latency`, `pool` or `prometheus`.
     pub kind: EndpointKind,
     /// Request method (default GET).
-    #[serde(default)]
     pub method: Option<String>,
     /// Request body (e.g. for a POST to time).
-    #[serde(default)]
     pub body: Option<String>,
     /// Request headers; values are secrets (`${ENV}` is expanded) and never logged.
     #[serde(default)]
@@ -184,79 +181,57 @@ pub struct HttpSettings {
     pub max_redirects: usize,
 
     /// health: status words that mean healthy (case-insensitive).
-    #[serde(default)]
     pub healthy_values: Option<Vec<String>>,
     /// health: JSON pointer to the overall status (default `/status`).
-    #[serde(default)]
     pub status_pointer: Option<String>,
     /// health: JSON pointer to the checks object or array (default `/checks`).
-    #[serde(default)]
     pub checks_pointer: Option<String>,
     /// health: most checks exported (default 50).
-    #[serde(default)]
     pub max_checks: Option<usize>,
 
     /// latency: requests per poll; the first is `attempt="first"`, the others
     /// `attempt="repeat"` (default 1).
-    #[serde(default)]
     pub repeat: Option<u32>,
 
     /// pool: body format (default auto).
-    #[serde(default)]
     pub pool_format: Option<PoolFormat>,
     /// pool: JSON pointer to the pool size (default `/pool_size`).
-    #[serde(default)]
     pub pool_size_pointer: Option<String>,
     /// pool: JSON pointer to idle connections (default `/checked_in`).
-    #[serde(default)]
     pub checked_in_pointer: Option<String>,
     /// pool: JSON pointer to connections in use (default `/checked_out`).
-    #[serde(default)]
     pub checked_out_pointer: Option<String>,
     /// pool: JSON pointer to the overflow (default `/overflow`).
-    #[serde(default)]
     pub overflow_pointer: Option<String>,
     /// pool: JSON pointer to the overflow limit the app reports (default
     /// `/max_overflow`; absent in the body = not reported).
-    #[serde(default)]
     pub max_overflow_pointer: Option<String>,
     /// pool, prometheus: the app's `max_overflow` when the endpoint does not
     /// report it (-1 = unlimited, then no saturation ratio). Unset and not
     /// reported: saturation is checked_out / pool_size, the seed guide's rule.
-    #[serde(default)]
     pub max_overflow: Option<i64>,
 
     /// prometheus: counter of cache hits (default `cache_hits_total`).
-    #[serde(default)]
     pub hits_metric: Option<String>,
     /// prometheus: counter of cache misses (default `cache_misses_total`).
-    #[serde(default)]
     pub misses_metric: Option<String>,
     /// prometheus: label holding the key prefix (default `key_prefix`).
-    #[serde(default)]
     pub prefix_label: Option<String>,
     /// prometheus: most prefixes with their own series (default 50); the rest are `other`.
-    #[serde(default)]
     pub max_prefixes: Option<usize>,
     /// prometheus: gauge whose change means the app restarted (default
     /// `process_start_time_seconds`; empty = rely on counters going down).
-    #[serde(default)]
     pub epoch_metric: Option<String>,
     /// prometheus: pool size gauge (default `db_connection_pool_size`).
-    #[serde(default)]
     pub pool_size_metric: Option<String>,
     /// prometheus: idle connections gauge (default `db_connection_pool_checked_in`).
-    #[serde(default)]
     pub pool_checked_in_metric: Option<String>,
     /// prometheus: connections in use gauge (default `db_connection_pool_checked_out`).
-    #[serde(default)]
     pub pool_checked_out_metric: Option<String>,
     /// prometheus: overflow gauge (default `db_connection_pool_overflow`).
-    #[serde(default)]
     pub pool_overflow_metric: Option<String>,
     /// prometheus: overflow limit gauge (default `db_connection_pool_max_overflow`;
     /// absent from the scrape = not reported).
-    #[serde(default)]
     pub pool_max_overflow_metric: Option<String>,
 }
 
