@@ -195,12 +195,7 @@ impl RedisCollector {
                 }
                 ConnectError::Redis(e) => handshake_error(&e, false),
             })?;
-        // Tag the session so `CLIENT LIST` shows who we are. Best effort.
-        let _: Result<Value, _> = redis::cmd("CLIENT")
-            .arg("SETNAME")
-            .arg("perfwatch")
-            .query_async(&mut session.conn)
-            .await;
+        set_client_name(&mut session.conn).await;
         let caps = detect_capabilities(&mut session.conn).await.map_err(|e| {
             let requested = session.cert_requested.as_ref().is_some_and(|r| r.get());
             handshake_error(&e, requested)
@@ -502,6 +497,16 @@ impl RedisCollector {
         self.own_lookups.misses += own.misses;
         Ok(PollOutput { families, headline })
     }
+}
+
+/// Tags a new session so `CLIENT LIST` shows who we are. Best effort: a
+/// server that refuses `CLIENT SETNAME` is polled all the same.
+pub(crate) async fn set_client_name(conn: &mut MultiplexedConnection) {
+    let _: Result<Value, _> = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("perfwatch")
+        .query_async(conn)
+        .await;
 }
 
 pub(crate) async fn detect_capabilities(
