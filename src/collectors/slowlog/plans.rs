@@ -206,12 +206,7 @@ impl Plans {
                 for kind in ScanKind::ALL {
                     out.gauge(
                         &catalog::PLAN_SCANS,
-                        &[
-                            ("target", target),
-                            ("db", db.as_str()),
-                            ("fingerprint", id.as_str()),
-                            ("scan", kind.as_str()),
-                        ],
+                        &with(&l, &[("scan", kind.as_str())]),
                         plan.count(kind) as f64,
                     );
                 }
@@ -224,12 +219,7 @@ impl Plans {
                 {
                     out.gauge(
                         &catalog::PLAN_SEQ_SCAN,
-                        &[
-                            ("target", target),
-                            ("db", db.as_str()),
-                            ("fingerprint", id.as_str()),
-                            ("table", seq.table.as_str()),
-                        ],
+                        &with(&l, &[("table", seq.table.as_str())]),
                         seq.estimated_rows,
                     );
                 }
@@ -241,24 +231,19 @@ impl Plans {
             let columns = t.advice.columns.join(",");
             out.gauge(
                 &catalog::INDEX_ADVICE,
-                &[
-                    ("target", target),
-                    ("db", db.as_str()),
-                    ("fingerprint", id.as_str()),
-                    ("table", t.advice.table.as_str()),
-                    ("columns", columns.as_str()),
-                    ("state", t.advice.state.as_str()),
-                ],
+                &with(
+                    &l,
+                    &[
+                        ("table", t.advice.table.as_str()),
+                        ("columns", columns.as_str()),
+                        ("state", t.advice.state.as_str()),
+                    ],
+                ),
                 1.0,
             );
             out.gauge(
                 &catalog::INDEX_ADVICE_TABLE_ROWS,
-                &[
-                    ("target", target),
-                    ("db", db.as_str()),
-                    ("fingerprint", id.as_str()),
-                    ("table", t.advice.table.as_str()),
-                ],
+                &with(&l, &[("table", t.advice.table.as_str())]),
                 t.advice.facts.rows,
             );
             let (before, after) = Self::p95s(t, digest.class_histogram(db, id));
@@ -266,12 +251,7 @@ impl Plans {
                 if let Some(v) = v {
                     out.gauge(
                         &catalog::INDEX_ADVICE_P95,
-                        &[
-                            ("target", target),
-                            ("db", db.as_str()),
-                            ("fingerprint", id.as_str()),
-                            ("period", period),
-                        ],
+                        &with(&l, &[("period", period)]),
                         v,
                     );
                 }
@@ -323,4 +303,9 @@ impl Plans {
             }
         }
     }
+}
+
+/// A class's labels (`class`) followed by `more`.
+fn with<'a>(class: &[(&'a str, &'a str)], more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    [class, more].concat()
 }
