@@ -407,69 +407,36 @@ impl HttpSettings {
     /// Kind-specific keys that are set, with the kinds they apply to.
     fn kind_keys(&self) -> Vec<(&'static str, bool, &'static [EndpointKind])> {
         use EndpointKind::*;
-        vec![
-            ("healthy_values", self.healthy_values.is_some(), &[Health]),
-            ("status_pointer", self.status_pointer.is_some(), &[Health]),
-            ("checks_pointer", self.checks_pointer.is_some(), &[Health]),
-            ("max_checks", self.max_checks.is_some(), &[Health]),
-            ("repeat", self.repeat.is_some(), &[Latency]),
-            ("pool_format", self.pool_format.is_some(), &[Pool]),
-            (
-                "pool_size_pointer",
-                self.pool_size_pointer.is_some(),
-                &[Pool],
-            ),
-            (
-                "checked_in_pointer",
-                self.checked_in_pointer.is_some(),
-                &[Pool],
-            ),
-            (
-                "checked_out_pointer",
-                self.checked_out_pointer.is_some(),
-                &[Pool],
-            ),
-            ("overflow_pointer", self.overflow_pointer.is_some(), &[Pool]),
-            (
-                "max_overflow_pointer",
-                self.max_overflow_pointer.is_some(),
-                &[Pool],
-            ),
-            (
-                "max_overflow",
-                self.max_overflow.is_some(),
-                &[Pool, Prometheus],
-            ),
-            ("hits_metric", self.hits_metric.is_some(), &[Prometheus]),
-            ("misses_metric", self.misses_metric.is_some(), &[Prometheus]),
-            ("prefix_label", self.prefix_label.is_some(), &[Prometheus]),
-            ("max_prefixes", self.max_prefixes.is_some(), &[Prometheus]),
-            ("epoch_metric", self.epoch_metric.is_some(), &[Prometheus]),
-            (
-                "pool_size_metric",
-                self.pool_size_metric.is_some(),
-                &[Prometheus],
-            ),
-            (
-                "pool_checked_in_metric",
-                self.pool_checked_in_metric.is_some(),
-                &[Prometheus],
-            ),
-            (
-                "pool_checked_out_metric",
-                self.pool_checked_out_metric.is_some(),
-                &[Prometheus],
-            ),
-            (
-                "pool_overflow_metric",
-                self.pool_overflow_metric.is_some(),
-                &[Prometheus],
-            ),
-            (
-                "pool_max_overflow_metric",
-                self.pool_max_overflow_metric.is_some(),
-                &[Prometheus],
-            ),
+        // `(key, set, kinds)` of each field, its key being its name.
+        macro_rules! keys {
+            ($($kinds:expr => [$($field:ident),+ $(,)?]),+ $(,)?) => {
+                vec![$($((stringify!($field), self.$field.is_some(), $kinds)),+),+]
+            };
+        }
+        keys![
+            &[Health] => [healthy_values, status_pointer, checks_pointer, max_checks],
+            &[Latency] => [repeat],
+            &[Pool] => [
+                pool_format,
+                pool_size_pointer,
+                checked_in_pointer,
+                checked_out_pointer,
+                overflow_pointer,
+                max_overflow_pointer,
+            ],
+            &[Pool, Prometheus] => [max_overflow],
+            &[Prometheus] => [
+                hits_metric,
+                misses_metric,
+                prefix_label,
+                max_prefixes,
+                epoch_metric,
+                pool_size_metric,
+                pool_checked_in_metric,
+                pool_checked_out_metric,
+                pool_overflow_metric,
+                pool_max_overflow_metric,
+            ],
         ]
     }
 
