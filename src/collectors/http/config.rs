@@ -245,6 +245,14 @@ fn default_max_redirects() -> usize {
     5
 }
 
+/// `(key, &value)` of each named field of a config, the key being the
+/// field's name (so a message can never name another key than the one read).
+macro_rules! by_key {
+    ($cfg:expr => $($field:ident),+ $(,)?) => {
+        [$((stringify!($field), &$cfg.$field)),+]
+    };
+}
+
 /// Largest `max_body_bytes`: a body is held in memory while it is parsed, and
 /// no health, pool or metrics body needs more.
 const MAX_BODY_BYTES_LIMIT: u64 = 256 * 1024 * 1024;
@@ -535,15 +543,10 @@ impl HttpSettings {
         {
             err("healthy_values", "healthy_values must not be empty".into());
         }
-        for (key, p) in [
-            ("status_pointer", &self.status_pointer),
-            ("checks_pointer", &self.checks_pointer),
-            ("pool_size_pointer", &self.pool_size_pointer),
-            ("checked_in_pointer", &self.checked_in_pointer),
-            ("checked_out_pointer", &self.checked_out_pointer),
-            ("overflow_pointer", &self.overflow_pointer),
-            ("max_overflow_pointer", &self.max_overflow_pointer),
-        ] {
+        for (key, p) in by_key!(self =>
+            status_pointer, checks_pointer, pool_size_pointer, checked_in_pointer,
+            checked_out_pointer, overflow_pointer, max_overflow_pointer
+        ) {
             if let Some(p) = p
                 && !p.is_empty()
                 && !p.starts_with('/')
@@ -556,12 +559,9 @@ impl HttpSettings {
                 );
             }
         }
-        for (key, v) in [
-            ("max_checks", self.max_checks),
-            ("max_prefixes", self.max_prefixes),
-        ] {
+        for (key, v) in by_key!(self => max_checks, max_prefixes) {
             if let Some(n) = v
-                && !(1..=MAX_SERIES_LIMIT).contains(&n)
+                && !(1..=MAX_SERIES_LIMIT).contains(n)
             {
                 err(
                     key,
@@ -586,17 +586,11 @@ impl HttpSettings {
             );
         }
         let metric_re = regex::Regex::new("^[a-zA-Z_:][a-zA-Z0-9_:]*$").expect("static regex");
-        for (key, v) in [
-            ("hits_metric", &self.hits_metric),
-            ("misses_metric", &self.misses_metric),
-            ("pool_size_metric", &self.pool_size_metric),
-            ("pool_checked_in_metric", &self.pool_checked_in_metric),
-            ("pool_checked_out_metric", &self.pool_checked_out_metric),
-            ("pool_overflow_metric", &self.pool_overflow_metric),
-            ("pool_max_overflow_metric", &self.pool_max_overflow_metric),
-            ("epoch_metric", &self.epoch_metric),
-            ("prefix_label", &self.prefix_label),
-        ] {
+        for (key, v) in by_key!(self =>
+            hits_metric, misses_metric, pool_size_metric, pool_checked_in_metric,
+            pool_checked_out_metric, pool_overflow_metric, pool_max_overflow_metric,
+            epoch_metric, prefix_label
+        ) {
             if let Some(name) = v
                 && !(name.is_empty() && key == "epoch_metric")
                 && !metric_re.is_match(name)
