@@ -51,7 +51,7 @@ use top::SeriesLimits;
 
 use crate::catalog::MetricDef;
 use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
-use crate::exposition::Families;
+use crate::exposition::{Families, with_labels};
 use crate::poll::Timing;
 use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
@@ -749,23 +749,17 @@ pub(crate) fn export_info(info: &Info, target: &str, limits: SeriesLimits, out: 
             out.counter(def, &t, v / divisor);
         }
     }
-    let text = |k: &str| info.text(k).unwrap_or("");
-    out.gauge(
-        &catalog::INSTANCE_INFO,
-        &[
-            ("target", target),
-            ("redis_version", text("redis_version")),
-            ("redis_mode", text("redis_mode")),
-            ("role", text("role")),
-            ("os", text("os")),
-            ("maxmemory_policy", text("maxmemory_policy")),
-            ("run_id", text("run_id")),
-            ("redis_build_id", text("redis_build_id")),
-            ("process_id", text("process_id")),
-            ("tcp_port", text("tcp_port")),
-        ],
-        1.0,
-    );
+    // Every label of the instance info but `target` is the INFO field of the
+    // same name (empty when the server does not report it).
+    let facts: Vec<(&str, &str)> = catalog::INSTANCE_INFO
+        .labels
+        .iter()
+        .map(|&k| match k {
+            "target" => (k, target),
+            field => (k, info.text(field).unwrap_or("")),
+        })
+        .collect();
+    out.gauge(&catalog::INSTANCE_INFO, &facts, 1.0);
     for (field, def) in STATUSES {
         if let Some(v) = info.status(field) {
             out.gauge(def, &t, v);
@@ -862,16 +856,8 @@ fn export_replication(info: &Info, target: &str, out: &mut Families) {
             out.gauge(def, &l, v);
         }
     }
-    out.gauge(
-        &catalog::SLAVE_INFO,
-        &[
-            ("target", target),
-            ("master_host", link.host.as_str()),
-            ("master_port", link.port.as_str()),
-            ("read_only", link.read_only.as_str()),
-        ],
-        1.0,
-    );
+    let with_read_only = with_labels(&l, &[("read_only", link.read_only.as_str())]);
+    out.gauge(&catalog::SLAVE_INFO, &with_read_only, 1.0);
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use super::catalog;
 use crate::explain::plan::{ScanKind, bound, mask_literals};
 use crate::explain::statement::{self, NotExplained};
 use crate::explain::{Advice, AdviceState, Board, Candidate, Outcome, Plan};
-use crate::exposition::Families;
+use crate::exposition::{Families, with_labels};
 
 /// Most classes posted for planning (the largest `explain.top`).
 const MAX_CANDIDATES: usize = 100;
@@ -206,7 +206,7 @@ impl Plans {
                 for kind in ScanKind::ALL {
                     out.gauge(
                         &catalog::PLAN_SCANS,
-                        &with(&l, &[("scan", kind.as_str())]),
+                        &with_labels(&l, &[("scan", kind.as_str())]),
                         plan.count(kind) as f64,
                     );
                 }
@@ -219,7 +219,7 @@ impl Plans {
                 {
                     out.gauge(
                         &catalog::PLAN_SEQ_SCAN,
-                        &with(&l, &[("table", seq.table.as_str())]),
+                        &with_labels(&l, &[("table", seq.table.as_str())]),
                         seq.estimated_rows,
                     );
                 }
@@ -231,7 +231,7 @@ impl Plans {
             let columns = t.advice.columns.join(",");
             out.gauge(
                 &catalog::INDEX_ADVICE,
-                &with(
+                &with_labels(
                     &l,
                     &[
                         ("table", t.advice.table.as_str()),
@@ -243,7 +243,7 @@ impl Plans {
             );
             out.gauge(
                 &catalog::INDEX_ADVICE_TABLE_ROWS,
-                &with(&l, &[("table", t.advice.table.as_str())]),
+                &with_labels(&l, &[("table", t.advice.table.as_str())]),
                 t.advice.facts.rows,
             );
             let (before, after) = Self::p95s(t, digest.class_histogram(db, id));
@@ -251,7 +251,7 @@ impl Plans {
                 if let Some(v) = v {
                     out.gauge(
                         &catalog::INDEX_ADVICE_P95,
-                        &with(&l, &[("period", period)]),
+                        &with_labels(&l, &[("period", period)]),
                         v,
                     );
                 }
@@ -303,9 +303,4 @@ impl Plans {
             }
         }
     }
-}
-
-/// A class's labels (`class`) followed by `more`.
-fn with<'a>(class: &[(&'a str, &'a str)], more: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
-    [class, more].concat()
 }
