@@ -71,11 +71,17 @@ impl MetricDef {
 
 /// Declares metric families as constants plus a slice listing them all.
 ///
+/// The labels are a list of names or the name of a `&[&str]` constant, for a
+/// label set several families of a catalog share:
+///
 /// ```ignore
+/// const PER_DB: &[&str] = &["target", "db"];
+///
 /// perfwatch::metric_catalog! {
 ///     /// Everything the Redis collector exports.
 ///     pub const ALL;
 ///     UPTIME = Gauge("redis_uptime_in_seconds", ["target"], "Seconds since the server started.");
+///     DB_KEYS = Gauge("redis_db_keys", PER_DB, "Keys in the database.");
 /// }
 /// ```
 #[macro_export]
@@ -85,7 +91,7 @@ macro_rules! metric_catalog {
         $vis:vis const $all:ident;
         $(
             $(#[$meta:meta])*
-            $id:ident = $kind:ident($name:literal, [$($label:literal),* $(,)?], $help:expr);
+            $id:ident = $kind:ident($name:literal, $labels:tt, $help:expr);
         )*
     ) => {
         $(
@@ -95,11 +101,24 @@ macro_rules! metric_catalog {
                 name: $name,
                 kind: $crate::catalog::MetricType::$kind,
                 help: $help,
-                labels: &[$($label),*],
+                labels: $crate::metric_labels!($labels),
             };
         )*
         $(#[$all_meta])*
         $vis const $all: &[&$crate::catalog::MetricDef] = &[$(&$id),*];
+    };
+}
+
+/// The labels of a [`metric_catalog!`] entry: a list of names, or the name
+/// of a shared label set.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! metric_labels {
+    ([$($label:literal),* $(,)?]) => {
+        &[$($label),*]
+    };
+    ($set:ident) => {
+        $set
     };
 }
 

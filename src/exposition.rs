@@ -206,6 +206,15 @@ fn metric(labels: &[(&str, &str)]) -> Metric {
 /// [`perfwatch_slowlog::histogram`] for why the type lives there.
 pub use perfwatch_slowlog::histogram::HistogramData;
 
+/// `labels` followed by `more`: the labels of a family that carries those of
+/// its group (a class, an index, a replication link) and its own.
+pub fn with_labels<'a>(
+    labels: &[(&'a str, &'a str)],
+    more: &[(&'a str, &'a str)],
+) -> Vec<(&'a str, &'a str)> {
+    [labels, more].concat()
+}
+
 /// Looks up the value of a gauge or counter sample by name and labels (all of
 /// `labels` must match; other labels are ignored). Used by tests and the
 /// landing page.

@@ -25,17 +25,13 @@ use crate::local_file::{MAX_PEM_OR_WEB_CONFIG_BYTES, read_regular_file};
 #[serde(deny_unknown_fields)]
 pub struct TlsSettings {
     /// PEM bundle of the CAs to trust instead of the system roots.
-    #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// PEM client certificate chain, for servers that require one.
-    #[serde(default)]
     pub cert_file: Option<PathBuf>,
     /// PEM private key of `cert_file`.
-    #[serde(default)]
     pub key_file: Option<PathBuf>,
     /// The name the server's certificate must be valid for, when it differs
     /// from the host perfwatch connects to (an IP address, a tunnel).
-    #[serde(default)]
     pub server_name: Option<String>,
     /// Accept any server certificate (encryption without authentication).
     /// Off by default; on, a warning is logged when the config is loaded.

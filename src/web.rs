@@ -80,7 +80,6 @@ pub enum WebConfigError {
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
     /// TLS settings; absent = plain HTTP.
-    #[serde(default)]
     pub tls_server_config: Option<TlsServerConfig>,
     /// `user: bcrypt hash`; empty = no authentication.
     #[serde(default)]
@@ -96,14 +95,11 @@ pub struct TlsServerConfig {
     /// PEM private key.
     pub key_file: PathBuf,
     /// PEM CA bundle for client certificates.
-    #[serde(default)]
     pub client_ca_file: Option<PathBuf>,
     /// `NoClientCert` (default), `RequestClientCert`, `RequireAnyClientCert`,
     /// `VerifyClientCertIfGiven`, `RequireAndVerifyClientCert`.
-    #[serde(default)]
     pub client_auth_type: Option<String>,
     /// `TLS12` (default) or `TLS13`.
-    #[serde(default)]
     pub min_version: Option<String>,
 }
 

@@ -725,15 +725,19 @@ mod tests {
         fn reset(&mut self) {}
     }
 
+    fn redis_key(target: &str) -> TargetKey {
+        TargetKey {
+            collector: "redis",
+            target: target.into(),
+        }
+    }
+
     /// The peer up gauge follows reachability, not success: a server that
     /// answered with an error is up for the Go exporters' mixins.
     #[test]
     fn the_peer_up_gauge_is_zero_only_when_the_server_did_not_answer() {
         let store = Store::new();
-        let key = TargetKey {
-            collector: "redis",
-            target: "cache".into(),
-        };
+        let key = redis_key("cache");
         let peer_up = &crate::collectors::redis::catalog::UP;
         let timing = Timing {
             interval: Duration::from_secs(60),
@@ -781,10 +785,7 @@ mod tests {
     fn partial_families_of_failed_polls_replace_and_outlive_the_stale_rest() {
         use crate::collectors::redis::catalog::{CONNECTED_CLIENTS, SENTINEL_MASTER_ADDRESSES};
         let store = Store::new();
-        let key = TargetKey {
-            collector: "redis",
-            target: "ha".into(),
-        };
+        let key = redis_key("ha");
         let timing = Timing {
             interval: Duration::from_millis(20),
             timeout: Duration::from_millis(10),

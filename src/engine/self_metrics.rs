@@ -81,6 +81,9 @@ pub(crate) fn render_target(out: &mut Families, key: &TargetKey, s: &TargetState
     }
 }
 
+// Label sets several families share.
+const PER_TARGET: &[&str] = &["collector", "target"];
+
 crate::metric_catalog! {
     /// perfwatch's own families (filled by [`render`]).
     pub const CATALOG;
@@ -106,32 +109,32 @@ crate::metric_catalog! {
     );
     TARGET_UP = Gauge(
         "perfwatch_target_up",
-        ["collector", "target"],
+        PER_TARGET,
         "Whether the last poll of the target succeeded."
     );
     TARGET_STALE = Gauge(
         "perfwatch_target_stale",
-        ["collector", "target"],
+        PER_TARGET,
         "1 when the target has not been polled successfully for 3 intervals and its series are withheld."
     );
     POLL_DURATION_SECONDS = Gauge(
         "perfwatch_poll_duration_seconds",
-        ["collector", "target"],
+        PER_TARGET,
         "How long the last poll of the target took."
     );
     POLL_INTERVAL_SECONDS = Gauge(
         "perfwatch_poll_interval_seconds",
-        ["collector", "target"],
+        PER_TARGET,
         "The configured poll interval of the target."
     );
     POLLS_TOTAL = Counter(
         "perfwatch_polls_total",
-        ["collector", "target"],
+        PER_TARGET,
         "Polls of the target that finished, successful or not."
     );
     LAST_SUCCESS_TIMESTAMP_SECONDS = Gauge(
         "perfwatch_last_success_timestamp_seconds",
-        ["collector", "target"],
+        PER_TARGET,
         "When the target was last polled successfully."
     );
     HISTORY_POINTS = Gauge(

@@ -298,6 +298,32 @@ mod tests {
         }
     }
 
+    /// Advice for class `X`, whose plan reads `trip` whole filtering on
+    /// `cols`, the table holding `rows` rows and `indexes`.
+    fn advise_trip(
+        cols: &[&str],
+        rows: f64,
+        indexes: Vec<IndexFacts>,
+        dialect: Dialect,
+    ) -> Option<Advice> {
+        advise(
+            "X",
+            &plan(9.0, cols),
+            &[facts(rows, indexes)],
+            10_000,
+            dialect,
+        )
+    }
+
+    /// A one-column index never scanned.
+    fn unused_index(name: &str, column: &str) -> IndexFacts {
+        IndexFacts {
+            name: name.into(),
+            columns: vec![column.into()],
+            scans: Some(0),
+        }
+    }
+
     #[test]
     fn a_large_table_read_whole_on_a_filtered_column_gets_an_index() {
         let a = advise(
@@ -322,19 +348,8 @@ mod tests {
 
     #[test]
     fn unused_indexes_of_the_table_are_part_of_the_evidence() {
-        let unused = IndexFacts {
-            name: "trip_note".into(),
-            columns: vec!["note".into()],
-            scans: Some(0),
-        };
-        let a = advise(
-            "X",
-            &plan(9.0, &["driver_id"]),
-            &[facts(1e6, vec![unused])],
-            10_000,
-            Dialect::Postgres,
-        )
-        .unwrap();
+        let unused = unused_index("trip_note", "note");
+        let a = advise_trip(&["driver_id"], 1e6, vec![unused], Dialect::Postgres).unwrap();
         assert!(
             a.text.ends_with("; unused indexes on trip: trip_note"),
             "{}",
@@ -345,39 +360,12 @@ mod tests {
     #[test]
     fn small_tables_unknown_columns_and_existing_indexes() {
         assert!(
-            advise(
-                "X",
-                &plan(9.0, &["driver_id"]),
-                &[facts(500.0, vec![])],
-                10_000,
-                Dialect::Mysql
-            )
-            .is_none(),
+            advise_trip(&["driver_id"], 500.0, vec![], Dialect::Mysql).is_none(),
             "a small table is rightly read whole"
         );
-        assert!(
-            advise(
-                "X",
-                &plan(9.0, &["other"]),
-                &[facts(1e6, vec![])],
-                10_000,
-                Dialect::Mysql
-            )
-            .is_none()
-        );
-        let idx = IndexFacts {
-            name: "trip_driver".into(),
-            columns: vec!["driver_id".into()],
-            scans: Some(0),
-        };
-        let a = advise(
-            "X",
-            &plan(9.0, &["driver_id"]),
-            &[facts(1e6, vec![idx])],
-            10_000,
-            Dialect::Mysql,
-        )
-        .unwrap();
+        assert!(advise_trip(&["other"], 1e6, vec![], Dialect::Mysql).is_none());
+        let idx = unused_index("trip_driver", "driver_id");
+        let a = advise_trip(&["driver_id"], 1e6, vec![idx], Dialect::Mysql).unwrap();
         assert_eq!(a.state, AdviceState::IndexNotUsed);
         assert_eq!(a.existing_index.as_deref(), Some("trip_driver"));
         assert!(a.text.contains("(never used)"), "{}", a.text);

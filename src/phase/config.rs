@@ -85,10 +85,8 @@ pub struct TriggerConfig {
     /// `histogram_quantile(0.95, name{…})`.
     pub metric: String,
     /// Active when the value is above this.
-    #[serde(default)]
     pub above: Option<f64>,
     /// Active when the value is below this.
-    #[serde(default)]
     pub below: Option<f64>,
     /// How long the condition must hold before the trigger activates
     /// ("consistently"); default 0.
@@ -96,11 +94,9 @@ pub struct TriggerConfig {
     pub for_: Option<Duration>,
     /// Hysteresis for `above` triggers: once active, stays active until the
     /// value falls below this (default: the `above` threshold).
-    #[serde(default)]
     pub clear_below: Option<f64>,
     /// Hysteresis for `below` triggers: stays active until the value rises
     /// above this (default: the `below` threshold).
-    #[serde(default)]
     pub clear_above: Option<f64>,
     /// How several matching series combine.
     #[serde(default)]

@@ -31,6 +31,9 @@ use selector::{Buckets, Matched, Selector};
 
 use crate::exposition::Families;
 
+// Label sets several families share.
+const PER_TRIGGER: &[&str] = &["phase", "trigger"];
+
 crate::metric_catalog! {
     /// The phase families (filled by [`PhaseEngine::evaluate`]).
     pub const CATALOG;
@@ -56,12 +59,12 @@ crate::metric_catalog! {
     );
     TRIGGER_ACTIVE = Gauge(
         "perfwatch_phase_trigger_active",
-        ["phase", "trigger"],
+        PER_TRIGGER,
         "1 when the trigger's condition has held for its `for` duration (and not cleared by hysteresis)."
     );
     TRIGGER_VALUE = Gauge(
         "perfwatch_phase_trigger_value",
-        ["phase", "trigger"],
+        PER_TRIGGER,
         "The trigger's current value (its selector, aggregated)."
     );
     TRIGGER_THRESHOLD = Gauge(
@@ -71,12 +74,12 @@ crate::metric_catalog! {
     );
     TRIGGER_ACTIVE_SECONDS = Gauge(
         "perfwatch_phase_trigger_active_seconds",
-        ["phase", "trigger"],
+        PER_TRIGGER,
         "How long the trigger has been active (0 when inactive)."
     );
     TRIGGER_NO_DATA = Gauge(
         "perfwatch_phase_trigger_no_data",
-        ["phase", "trigger"],
+        PER_TRIGGER,
         "1 when the trigger's selector matched no series perfwatch exports."
     );
 }

@@ -62,16 +62,12 @@ pub struct ProbeAuth {
     /// The kind it logs in to: `redis`, `postgres` or `mysql`.
     pub kind: String,
     /// User (Redis ACL user; required for PostgreSQL and MySQL).
-    #[serde(default)]
     pub username: Option<String>,
     /// Password; `${ENV}` is expanded.
-    #[serde(default)]
     pub password: Option<Secret>,
     /// File holding the password, read again at every reconnect.
-    #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// TLS as the kind's own `tls` table (Prometheus' `tls_config` keys).
-    #[serde(default)]
     pub tls: Option<TlsSettings>,
 }
 

@@ -157,15 +157,12 @@ pub struct HttpSettings {
     /// `http://host:port/path` or `https://…` (userinfo is masked in messages).
     pub url: String,
     /// TLS to an `https://` url (Prometheus' `tls_config` keys).
-    #[serde(default)]
     pub tls: Option<TlsSettings>,
     /// `health`, `latency`, `pool` or `prometheus`.
     pub kind: EndpointKind,
     /// Request method (default GET).
-    #[serde(default)]
     pub method: Option<String>,
     /// Request body (e.g. for a POST to time).
-    #[serde(default)]
     pub body: Option<String>,
     /// Request headers; values are secrets (`${ENV}` is expanded) and never logged.
     #[serde(default)]
@@ -184,79 +181,57 @@ pub struct HttpSettings {
     pub max_redirects: usize,
 
     /// health: status words that mean healthy (case-insensitive).
-    #[serde(default)]
     pub healthy_values: Option<Vec<String>>,
     /// health: JSON pointer to the overall status (default `/status`).
-    #[serde(default)]
     pub status_pointer: Option<String>,
     /// health: JSON pointer to the checks object or array (default `/checks`).
-    #[serde(default)]
     pub checks_pointer: Option<String>,
     /// health: most checks exported (default 50).
-    #[serde(default)]
     pub max_checks: Option<usize>,
 
     /// latency: requests per poll; the first is `attempt="first"`, the others
     /// `attempt="repeat"` (default 1).
-    #[serde(default)]
     pub repeat: Option<u32>,
 
     /// pool: body format (default auto).
-    #[serde(default)]
     pub pool_format: Option<PoolFormat>,
     /// pool: JSON pointer to the pool size (default `/pool_size`).
-    #[serde(default)]
     pub pool_size_pointer: Option<String>,
     /// pool: JSON pointer to idle connections (default `/checked_in`).
-    #[serde(default)]
     pub checked_in_pointer: Option<String>,
     /// pool: JSON pointer to connections in use (default `/checked_out`).
-    #[serde(default)]
     pub checked_out_pointer: Option<String>,
     /// pool: JSON pointer to the overflow (default `/overflow`).
-    #[serde(default)]
     pub overflow_pointer: Option<String>,
     /// pool: JSON pointer to the overflow limit the app reports (default
     /// `/max_overflow`; absent in the body = not reported).
-    #[serde(default)]
     pub max_overflow_pointer: Option<String>,
     /// pool, prometheus: the app's `max_overflow` when the endpoint does not
     /// report it (-1 = unlimited, then no saturation ratio). Unset and not
     /// reported: saturation is checked_out / pool_size, the seed guide's rule.
-    #[serde(default)]
     pub max_overflow: Option<i64>,
 
     /// prometheus: counter of cache hits (default `cache_hits_total`).
-    #[serde(default)]
     pub hits_metric: Option<String>,
     /// prometheus: counter of cache misses (default `cache_misses_total`).
-    #[serde(default)]
     pub misses_metric: Option<String>,
     /// prometheus: label holding the key prefix (default `key_prefix`).
-    #[serde(default)]
     pub prefix_label: Option<String>,
     /// prometheus: most prefixes with their own series (default 50); the rest are `other`.
-    #[serde(default)]
     pub max_prefixes: Option<usize>,
     /// prometheus: gauge whose change means the app restarted (default
     /// `process_start_time_seconds`; empty = rely on counters going down).
-    #[serde(default)]
     pub epoch_metric: Option<String>,
     /// prometheus: pool size gauge (default `db_connection_pool_size`).
-    #[serde(default)]
     pub pool_size_metric: Option<String>,
     /// prometheus: idle connections gauge (default `db_connection_pool_checked_in`).
-    #[serde(default)]
     pub pool_checked_in_metric: Option<String>,
     /// prometheus: connections in use gauge (default `db_connection_pool_checked_out`).
-    #[serde(default)]
     pub pool_checked_out_metric: Option<String>,
     /// prometheus: overflow gauge (default `db_connection_pool_overflow`).
-    #[serde(default)]
     pub pool_overflow_metric: Option<String>,
     /// prometheus: overflow limit gauge (default `db_connection_pool_max_overflow`;
     /// absent from the scrape = not reported).
-    #[serde(default)]
     pub pool_max_overflow_metric: Option<String>,
 }
 
@@ -268,6 +243,14 @@ fn default_max_body_bytes() -> u64 {
 }
 fn default_max_redirects() -> usize {
     5
+}
+
+/// `(key, &value)` of each named field of a config, the key being the
+/// field's name (so a message can never name another key than the one read).
+macro_rules! by_key {
+    ($cfg:expr => $($field:ident),+ $(,)?) => {
+        [$((stringify!($field), &$cfg.$field)),+]
+    };
 }
 
 /// Largest `max_body_bytes`: a body is held in memory while it is parsed, and
@@ -432,69 +415,36 @@ impl HttpSettings {
     /// Kind-specific keys that are set, with the kinds they apply to.
     fn kind_keys(&self) -> Vec<(&'static str, bool, &'static [EndpointKind])> {
         use EndpointKind::*;
-        vec![
-            ("healthy_values", self.healthy_values.is_some(), &[Health]),
-            ("status_pointer", self.status_pointer.is_some(), &[Health]),
-            ("checks_pointer", self.checks_pointer.is_some(), &[Health]),
-            ("max_checks", self.max_checks.is_some(), &[Health]),
-            ("repeat", self.repeat.is_some(), &[Latency]),
-            ("pool_format", self.pool_format.is_some(), &[Pool]),
-            (
-                "pool_size_pointer",
-                self.pool_size_pointer.is_some(),
-                &[Pool],
-            ),
-            (
-                "checked_in_pointer",
-                self.checked_in_pointer.is_some(),
-                &[Pool],
-            ),
-            (
-                "checked_out_pointer",
-                self.checked_out_pointer.is_some(),
-                &[Pool],
-            ),
-            ("overflow_pointer", self.overflow_pointer.is_some(), &[Pool]),
-            (
-                "max_overflow_pointer",
-                self.max_overflow_pointer.is_some(),
-                &[Pool],
-            ),
-            (
-                "max_overflow",
-                self.max_overflow.is_some(),
-                &[Pool, Prometheus],
-            ),
-            ("hits_metric", self.hits_metric.is_some(), &[Prometheus]),
-            ("misses_metric", self.misses_metric.is_some(), &[Prometheus]),
-            ("prefix_label", self.prefix_label.is_some(), &[Prometheus]),
-            ("max_prefixes", self.max_prefixes.is_some(), &[Prometheus]),
-            ("epoch_metric", self.epoch_metric.is_some(), &[Prometheus]),
-            (
-                "pool_size_metric",
-                self.pool_size_metric.is_some(),
-                &[Prometheus],
-            ),
-            (
-                "pool_checked_in_metric",
-                self.pool_checked_in_metric.is_some(),
-                &[Prometheus],
-            ),
-            (
-                "pool_checked_out_metric",
-                self.pool_checked_out_metric.is_some(),
-                &[Prometheus],
-            ),
-            (
-                "pool_overflow_metric",
-                self.pool_overflow_metric.is_some(),
-                &[Prometheus],
-            ),
-            (
-                "pool_max_overflow_metric",
-                self.pool_max_overflow_metric.is_some(),
-                &[Prometheus],
-            ),
+        // `(key, set, kinds)` of each field, its key being its name.
+        macro_rules! keys {
+            ($($kinds:expr => [$($field:ident),+ $(,)?]),+ $(,)?) => {
+                vec![$($((stringify!($field), self.$field.is_some(), $kinds)),+),+]
+            };
+        }
+        keys![
+            &[Health] => [healthy_values, status_pointer, checks_pointer, max_checks],
+            &[Latency] => [repeat],
+            &[Pool] => [
+                pool_format,
+                pool_size_pointer,
+                checked_in_pointer,
+                checked_out_pointer,
+                overflow_pointer,
+                max_overflow_pointer,
+            ],
+            &[Pool, Prometheus] => [max_overflow],
+            &[Prometheus] => [
+                hits_metric,
+                misses_metric,
+                prefix_label,
+                max_prefixes,
+                epoch_metric,
+                pool_size_metric,
+                pool_checked_in_metric,
+                pool_checked_out_metric,
+                pool_overflow_metric,
+                pool_max_overflow_metric,
+            ],
         ]
     }
 
@@ -593,15 +543,10 @@ impl HttpSettings {
         {
             err("healthy_values", "healthy_values must not be empty".into());
         }
-        for (key, p) in [
-            ("status_pointer", &self.status_pointer),
-            ("checks_pointer", &self.checks_pointer),
-            ("pool_size_pointer", &self.pool_size_pointer),
-            ("checked_in_pointer", &self.checked_in_pointer),
-            ("checked_out_pointer", &self.checked_out_pointer),
-            ("overflow_pointer", &self.overflow_pointer),
-            ("max_overflow_pointer", &self.max_overflow_pointer),
-        ] {
+        for (key, p) in by_key!(self =>
+            status_pointer, checks_pointer, pool_size_pointer, checked_in_pointer,
+            checked_out_pointer, overflow_pointer, max_overflow_pointer
+        ) {
             if let Some(p) = p
                 && !p.is_empty()
                 && !p.starts_with('/')
@@ -614,12 +559,9 @@ impl HttpSettings {
                 );
             }
         }
-        for (key, v) in [
-            ("max_checks", self.max_checks),
-            ("max_prefixes", self.max_prefixes),
-        ] {
+        for (key, v) in by_key!(self => max_checks, max_prefixes) {
             if let Some(n) = v
-                && !(1..=MAX_SERIES_LIMIT).contains(&n)
+                && !(1..=MAX_SERIES_LIMIT).contains(n)
             {
                 err(
                     key,
@@ -644,17 +586,11 @@ impl HttpSettings {
             );
         }
         let metric_re = regex::Regex::new("^[a-zA-Z_:][a-zA-Z0-9_:]*$").expect("static regex");
-        for (key, v) in [
-            ("hits_metric", &self.hits_metric),
-            ("misses_metric", &self.misses_metric),
-            ("pool_size_metric", &self.pool_size_metric),
-            ("pool_checked_in_metric", &self.pool_checked_in_metric),
-            ("pool_checked_out_metric", &self.pool_checked_out_metric),
-            ("pool_overflow_metric", &self.pool_overflow_metric),
-            ("pool_max_overflow_metric", &self.pool_max_overflow_metric),
-            ("epoch_metric", &self.epoch_metric),
-            ("prefix_label", &self.prefix_label),
-        ] {
+        for (key, v) in by_key!(self =>
+            hits_metric, misses_metric, pool_size_metric, pool_checked_in_metric,
+            pool_checked_out_metric, pool_overflow_metric, pool_max_overflow_metric,
+            epoch_metric, prefix_label
+        ) {
             if let Some(name) = v
                 && !(name.is_empty() && key == "epoch_metric")
                 && !metric_re.is_match(name)

@@ -5,6 +5,19 @@
 //! in `crate::catalog::SHARED`, the custom-query families in
 //! `collectors::custom_query::CATALOG`.
 
+// Label sets several families share.
+const PER_SOURCE_CONNECTION: &[&str] = &[
+    "target",
+    "master_host",
+    "master_uuid",
+    "channel_name",
+    "connection_name",
+];
+const PER_OPERATION: &[&str] = &["target", "operation"];
+const PER_COMMAND_STATE: &[&str] = &["target", "command", "state"];
+const PER_TABLE: &[&str] = &["target", "schema", "table"];
+const PER_INDEX: &[&str] = &["target", "schema", "table", "index"];
+
 crate::metric_catalog! {
     /// The `[[mysql]]` catalog.
     pub const ALL;
@@ -23,17 +36,17 @@ crate::metric_catalog! {
     // (`compat::export_slave_status`). Untyped, as with the peer.
     SLAVE_SECONDS_BEHIND_MASTER = Untyped(
         "mysql_slave_status_seconds_behind_master",
-        ["target", "master_host", "master_uuid", "channel_name", "connection_name"],
+        PER_SOURCE_CONNECTION,
         "Seconds_Behind_Master of a source connection: how far the replica's SQL thread is behind the events it has received (absent while the SQL thread is stopped: the server shows NULL)."
     );
     SLAVE_IO_RUNNING = Untyped(
         "mysql_slave_status_slave_io_running",
-        ["target", "master_host", "master_uuid", "channel_name", "connection_name"],
+        PER_SOURCE_CONNECTION,
         "1 while the replica's I/O thread is connected to its source (Slave_IO_Running = Yes), 0 when it is stopped or still connecting."
     );
     SLAVE_SQL_RUNNING = Untyped(
         "mysql_slave_status_slave_sql_running",
-        ["target", "master_host", "master_uuid", "channel_name", "connection_name"],
+        PER_SOURCE_CONNECTION,
         "1 while the replica's SQL thread applies events (Slave_SQL_Running = Yes), 0 when it stopped (on an error: see the server log or Last_SQL_Error)."
     );
 
@@ -120,12 +133,12 @@ crate::metric_catalog! {
     );
     BUFFER_POOL_PAGE_CHANGES = Counter(
         "mysql_global_status_buffer_pool_page_changes_total",
-        ["target", "operation"],
+        PER_OPERATION,
         "InnoDB buffer pool page state changes by operation (flushed, made_young, ...: the other Innodb_buffer_pool_pages_*)."
     );
     INNODB_ROW_OPS = Counter(
         "mysql_global_status_innodb_row_ops_total",
-        ["target", "operation"],
+        PER_OPERATION,
         "InnoDB row operations by operation (Innodb_rows_*; MySQL and MariaDB before 10.6 only)."
     );
     PERFORMANCE_SCHEMA_LOST = Counter(
@@ -140,12 +153,12 @@ crate::metric_catalog! {
     );
     PROCESSLIST_THREADS = Gauge(
         "mysql_info_schema_processlist_threads",
-        ["target", "command", "state"],
+        PER_COMMAND_STATE,
         "Threads by command and state from information_schema.PROCESSLIST (with processlist = true), perfwatch's own left out; series beyond 100 are summed as command=\"other\", state=\"other\"."
     );
     PROCESSLIST_SECONDS = Gauge(
         "mysql_info_schema_processlist_seconds",
-        ["target", "command", "state"],
+        PER_COMMAND_STATE,
         "Seconds the threads of mysql_info_schema_processlist_threads have spent in their current state, summed."
     );
     MAX_CONNECTIONS = Gauge(
@@ -199,7 +212,7 @@ crate::metric_catalog! {
     );
     TABLE_ROWS = Gauge(
         "mysql_info_schema_table_rows",
-        ["target", "schema", "table"],
+        PER_TABLE,
         "Estimated rows per table (information_schema.TABLES.TABLE_ROWS; InnoDB's is an estimate). Tables beyond max_tables are summed per schema as table=\"other\"."
     );
     TABLE_SIZE = Gauge(
@@ -214,12 +227,12 @@ crate::metric_catalog! {
     );
     INDEX_SIZE = Gauge(
         "perfwatch_mysql_index_size_bytes",
-        ["target", "schema", "table", "index"],
+        PER_INDEX,
         "Index size (mysql.innodb_index_stats size pages × innodb_page_size). Indexes beyond max_indexes are summed per schema as table=\"other\", index=\"other\"."
     );
     INDEX_UNUSED = Gauge(
         "perfwatch_mysql_index_unused",
-        ["target", "schema", "table", "index"],
+        PER_INDEX,
         "1 when the index had no reads since the statistics began (see perfwatch_mysql_stats_age_seconds), 0 when it was read. PRIMARY, UNIQUE and foreign-key indexes are never judged."
     );
     INDEX_REDUNDANT = Gauge(
@@ -254,12 +267,12 @@ crate::metric_catalog! {
     );
     TABLE_FULL_SCAN_RATIO = Gauge(
         "perfwatch_mysql_table_full_scan_ratio",
-        ["target", "schema", "table"],
+        PER_TABLE,
         "Share of the table's rows read without an index since the statistics began."
     );
     MISSING_INDEX_CANDIDATE = Gauge(
         "perfwatch_mysql_missing_index_candidate",
-        ["target", "schema", "table"],
+        PER_TABLE,
         "1 when the table has at least missing_index_min_rows rows and at least missing_index_min_full_scan_ratio of its reads were full scans."
     );
     MISSING_INDEX_CANDIDATES = Gauge(

@@ -27,13 +27,10 @@ pub struct MysqlConfig {
     pub dsn: String,
     /// TLS (Prometheus' `tls_config` keys), instead of `ssl-mode`, `ssl-ca`,
     /// `ssl-cert` and `ssl-key` in the DSN (not both).
-    #[serde(default)]
     pub tls: Option<TlsSettings>,
     /// Password, when not in the DSN; `${ENV}` is expanded.
-    #[serde(default)]
     pub password: Option<Secret>,
     /// File holding the password.
-    #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// Schemas whose tables and indexes are examined. Empty: the DSN's
     /// database (none in the DSN: no per-table stats). `["*"]`: every schema
@@ -68,10 +65,8 @@ pub struct MysqlConfig {
     pub query: Vec<CustomQueryConfig>,
     /// performance_schema's statement digests as a slow-query source
     /// (`[mysql.statements]`).
-    #[serde(default)]
     pub statements: Option<StatementsConfig>,
     /// Plans of slow-log examples and index advice (`[mysql.explain]`).
-    #[serde(default)]
     pub explain: Option<crate::explain::ExplainConfig>,
 }
 

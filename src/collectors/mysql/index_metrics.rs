@@ -10,7 +10,7 @@ use super::schema::{
     self, ForeignKeys, IndexDef, IndexKey, MissingIndexRule, TableKey, TableReads,
 };
 use super::sql::{IoRow, TableRow};
-use crate::exposition::Families;
+use crate::exposition::{Families, with_labels};
 
 /// The `operation` label values, in `IoRow::ops` order.
 const OPERATIONS: [&str; 4] = ["fetch", "insert", "update", "delete"];
@@ -151,17 +151,8 @@ pub(super) fn export_indexes(
             );
         }
         if let Some(by) = redundant.get(&key(d)) {
-            out.gauge(
-                &catalog::INDEX_REDUNDANT,
-                &[
-                    ("target", target),
-                    ("schema", d.schema.as_str()),
-                    ("table", d.table.as_str()),
-                    ("index", d.index.as_str()),
-                    ("covered_by", by.as_str()),
-                ],
-                1.0,
-            );
+            let with_cover = with_labels(&l, &[("covered_by", by.as_str())]);
+            out.gauge(&catalog::INDEX_REDUNDANT, &with_cover, 1.0);
         }
     }
     let mut other: BTreeMap<&str, f64> = BTreeMap::new();

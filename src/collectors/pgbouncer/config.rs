@@ -22,10 +22,8 @@ pub struct PgbouncerConfig {
     /// `stats_users` (read-only `SHOW`) or `admin_users`.
     pub dsn: String,
     /// Password, when not in the DSN; `${ENV}` is expanded.
-    #[serde(default)]
     pub password: Option<Secret>,
     /// File holding the password (Kubernetes secret mounts).
-    #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// Most (database, user) pools, and most databases, exported with their
     /// own labels; the rest (by name order) are summed into
@@ -35,7 +33,6 @@ pub struct PgbouncerConfig {
     pub max_pools: usize,
     /// TLS (Prometheus' `tls_config` keys), instead of libpq's `sslmode`,
     /// `sslrootcert`, `sslcert` and `sslkey` in the DSN (not both).
-    #[serde(default)]
     pub tls: Option<TlsSettings>,
 }
 

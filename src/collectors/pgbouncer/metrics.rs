@@ -534,38 +534,25 @@ mod tests {
         assert_eq!(count("pgbouncer_stats_queries_pooled_total"), 4);
         assert_eq!(count("pgbouncer_databases_pool_size"), 4);
         assert_eq!(count(POOL_SATURATION.name), 4);
-        let other_pool = [("database", OTHER), ("user", OTHER)];
-        // db3 (3 waiting) and db4 (4 waiting) folded.
-        assert_eq!(
-            sample_value(
-                &f,
+        let other_pool: &[(&str, &str)] = &[("database", OTHER), ("user", OTHER)];
+        let other: &[(&str, &str)] = &[("database", OTHER)];
+        let want = [
+            // db3 (3 waiting) and db4 (4 waiting) folded.
+            (
                 "pgbouncer_pools_client_waiting_connections",
-                &other_pool
+                other_pool,
+                7.0,
             ),
-            Some(7.0)
-        );
-        assert_eq!(
-            sample_value(&f, "pgbouncer_pools_client_maxwait_seconds", &other_pool),
-            Some(2.0)
-        );
-        let other = [("database", OTHER)];
-        assert_eq!(
-            sample_value(&f, "pgbouncer_stats_queries_pooled_total", &other),
-            Some(20.0)
-        );
-        assert_eq!(
-            sample_value(&f, "pgbouncer_databases_pool_size", &other),
-            Some(20.0)
-        );
-        // db4 is paused, db3 is not: one paused database in "other".
-        assert_eq!(
-            sample_value(&f, "pgbouncer_databases_paused", &other),
-            Some(1.0)
-        );
-        assert_eq!(sample_value(&f, POOL_SATURATION.name, &other), Some(0.1));
-        assert_eq!(
-            sample_value(&f, "perfwatch_pgbouncer_pools_folded", &[]),
-            Some(2.0)
-        );
+            ("pgbouncer_pools_client_maxwait_seconds", other_pool, 2.0),
+            ("pgbouncer_stats_queries_pooled_total", other, 20.0),
+            ("pgbouncer_databases_pool_size", other, 20.0),
+            // db4 is paused, db3 is not: one paused database in "other".
+            ("pgbouncer_databases_paused", other, 1.0),
+            (POOL_SATURATION.name, other, 0.1),
+            ("perfwatch_pgbouncer_pools_folded", &[], 2.0),
+        ];
+        for (name, labels, value) in want {
+            assert_eq!(sample_value(&f, name, labels), Some(value), "{name}");
+        }
     }
 }

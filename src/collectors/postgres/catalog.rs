@@ -5,6 +5,21 @@
 //! in `crate::catalog::SHARED`, the custom-query families in
 //! `collectors::custom_query::CATALOG`.
 
+// Label sets several families share.
+const PER_DATABASE: &[&str] = &["target", "datname"];
+const PER_DATABASE_STATE: &[&str] = &["target", "datname", "state"];
+const PER_STAT_DATABASE: &[&str] = &["target", "datid", "datname"];
+const PER_STANDBY: &[&str] = &[
+    "target",
+    "application_name",
+    "client_addr",
+    "slot_name",
+    "state",
+];
+const PER_SLOT: &[&str] = &["target", "slot_name", "database"];
+const PER_INDEX: &[&str] = &["target", "datname", "schemaname", "relname", "indexrelname"];
+const PER_TABLE: &[&str] = &["target", "datname", "schemaname", "relname"];
+
 crate::metric_catalog! {
     /// The `[[postgres]]` catalog.
     pub const ALL;
@@ -23,19 +38,19 @@ crate::metric_catalog! {
     /// split; this one counts client sessions only, without perfwatch's.
     SESSIONS = Gauge(
         "perfwatch_postgres_sessions",
-        ["target", "datname", "state"],
+        PER_DATABASE_STATE,
         "Client sessions by database and state, perfwatch's own and background processes excluded (pg_stat_activity_count counts every backend)."
     );
     /// postgres_exporter's gauge; untyped because promtool rejects a gauge
     /// named `_count` (see `crate::catalog::MetricType::Untyped`).
     ACTIVITY_COUNT = Untyped(
         "pg_stat_activity_count",
-        ["target", "datname", "state"],
+        PER_DATABASE_STATE,
         "Backends by database and state, as postgres_exporter counts them: every backend of pg_stat_activity (monitoring sessions and background workers included), every state of its list with zeros, datname=\"other\" beyond max_databases."
     );
     MAX_TX_DURATION = Gauge(
         "pg_stat_activity_max_tx_duration",
-        ["target", "datname", "state"],
+        PER_DATABASE_STATE,
         "Age in seconds of the oldest open transaction of the database's backends in this state (0 when none), as postgres_exporter reads it."
     );
     /// postgres_exporter's gauge; untyped for promtool, as `ACTIVITY_COUNT`.
@@ -46,12 +61,12 @@ crate::metric_catalog! {
     );
     OLDEST_QUERY = Gauge(
         "perfwatch_postgres_oldest_query_seconds",
-        ["target", "datname"],
+        PER_DATABASE,
         "Age in seconds of the oldest running (state active) query in the database (0 when none)."
     );
     WAITING_ON_LOCK = Gauge(
         "perfwatch_postgres_sessions_waiting_on_lock",
-        ["target", "datname"],
+        PER_DATABASE,
         "Client sessions waiting for a lock (wait_event_type Lock)."
     );
 
@@ -126,7 +141,7 @@ crate::metric_catalog! {
     );
     STATS_RESET_AGE = Gauge(
         "perfwatch_postgres_stats_reset_age_seconds",
-        ["target", "datname"],
+        PER_DATABASE,
         "Seconds since the database's statistics were reset (or the server started, when never reset): index usage is only meaningful over a long enough age."
     );
 
@@ -135,77 +150,77 @@ crate::metric_catalog! {
     // docs/collectors/postgres.md "Names").
     STAT_DATABASE_NUMBACKENDS = Gauge(
         "pg_stat_database_numbackends",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Backends connected to the database right now (pg_stat_database.numbackends; perfwatch's own included, as in the view)."
     );
     STAT_DATABASE_XACT_COMMIT = Gauge(
         "pg_stat_database_xact_commit",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Transactions committed in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_XACT_ROLLBACK = Gauge(
         "pg_stat_database_xact_rollback",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Transactions rolled back in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_BLKS_READ = Gauge(
         "pg_stat_database_blks_read",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Disk blocks read in the database, i.e. missed in PostgreSQL's buffer cache (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_BLKS_HIT = Gauge(
         "pg_stat_database_blks_hit",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Disk blocks found in PostgreSQL's buffer cache, so no read was needed (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_TUP_RETURNED = Gauge(
         "pg_stat_database_tup_returned",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Rows returned by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_TUP_FETCHED = Gauge(
         "pg_stat_database_tup_fetched",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Rows fetched by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_TUP_INSERTED = Gauge(
         "pg_stat_database_tup_inserted",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Rows inserted by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_TUP_UPDATED = Gauge(
         "pg_stat_database_tup_updated",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Rows updated by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_TUP_DELETED = Gauge(
         "pg_stat_database_tup_deleted",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Rows deleted by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_CONFLICTS = Gauge(
         "pg_stat_database_conflicts",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Queries canceled by conflicts with recovery, on a standby (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_TEMP_FILES = Gauge(
         "pg_stat_database_temp_files",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Temporary files created by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_TEMP_BYTES = Gauge(
         "pg_stat_database_temp_bytes",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Bytes written to temporary files by queries in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     STAT_DATABASE_DEADLOCKS = Gauge(
         "pg_stat_database_deadlocks",
-        ["target", "datid", "datname"],
+        PER_STAT_DATABASE,
         "Deadlocks detected in the database (a counter exported as a gauge under postgres_exporter's name)."
     );
     DATABASE_SIZE = Gauge(
         "pg_database_size_bytes",
-        ["target", "datname"],
+        PER_DATABASE,
         "Disk space used by the database (pg_database_size; absent when the role may not connect to it and lacks pg_read_all_stats)."
     );
     DATABASES_SUMMED_INTO_OTHER = Gauge(
@@ -230,17 +245,17 @@ crate::metric_catalog! {
     // pid). The byte positions are absent on a standby, as with the peer.
     STAT_REPLICATION_CURRENT_WAL_LSN = Gauge(
         "pg_stat_replication_pg_current_wal_lsn_bytes",
-        ["target", "application_name", "client_addr", "slot_name", "state"],
+        PER_STANDBY,
         "The primary's current WAL position (pg_current_wal_lsn() - '0/0') in bytes, on each row of pg_stat_replication."
     );
     STAT_REPLICATION_WAL_LSN_DIFF = Gauge(
         "pg_stat_replication_pg_wal_lsn_diff",
-        ["target", "application_name", "client_addr", "slot_name", "state"],
+        PER_STANDBY,
         "Bytes of WAL the standby has not replayed yet (pg_current_wal_lsn() - replay_lsn)."
     );
     STAT_REPLICATION_REPLY_TIME = Gauge(
         "pg_stat_replication_reply_time",
-        ["target", "application_name", "client_addr", "slot_name", "state"],
+        PER_STANDBY,
         "When the standby last replied (Unix seconds, whole)."
     );
     REPLICA_LAG_SECONDS = Gauge(
@@ -257,12 +272,12 @@ crate::metric_catalog! {
     // whose standby is gone keeps WAL on the primary until the disk fills.
     REPLICATION_SLOTS_ACTIVE = Gauge(
         "pg_replication_slots_active",
-        ["target", "slot_name", "database"],
+        PER_SLOT,
         "1 when a client is streaming from the replication slot, 0 when none is (the slot keeps WAL meanwhile)."
     );
     REPLICATION_SLOTS_WAL_LSN_DIFF = Gauge(
         "pg_replication_slots_pg_wal_lsn_diff",
-        ["target", "slot_name", "database"],
+        PER_SLOT,
         "Bytes of WAL the slot keeps back (current WAL position - restart_lsn)."
     );
     // Replication, receiving side.
@@ -334,7 +349,7 @@ crate::metric_catalog! {
     // Index and table stats (every index_interval, re-exported in between).
     INDEX_STATS_LAST_SUCCESS = Gauge(
         "perfwatch_postgres_index_stats_last_success_timestamp_seconds",
-        ["target", "datname"],
+        PER_DATABASE,
         "When the index/table stats of the database were last read (they are re-exported until the next read, every index_interval)."
     );
     DATABASES_SKIPPED = Gauge(
@@ -349,83 +364,83 @@ crate::metric_catalog! {
     );
     UNUSED_INDEXES = Gauge(
         "perfwatch_postgres_unused_indexes",
-        ["target", "datname"],
+        PER_DATABASE,
         "Indexes with no scan since the statistics were reset, excluding primary keys, unique and constraint-backing indexes."
     );
     UNUSED_INDEX_BYTES = Gauge(
         "perfwatch_postgres_unused_index_bytes",
-        ["target", "datname"],
+        PER_DATABASE,
         "Total size of the unused indexes (space and write cost they waste)."
     );
     INDEX_SCANS = Counter(
         "perfwatch_postgres_index_scans_total",
-        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        PER_INDEX,
         "Index scans (pg_stat_user_indexes.idx_scan); indexrelname=\"other\" sums the indexes beyond max_indexes."
     );
     INDEX_TUPLES_READ = Counter(
         "perfwatch_postgres_index_tuples_read_total",
-        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        PER_INDEX,
         "Index entries returned by scans of the index (idx_tup_read)."
     );
     INDEX_TUPLES_FETCHED = Counter(
         "perfwatch_postgres_index_tuples_fetched_total",
-        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        PER_INDEX,
         "Live table rows fetched by simple scans of the index (idx_tup_fetch)."
     );
     INDEX_SIZE = Gauge(
         "perfwatch_postgres_index_size_bytes",
-        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        PER_INDEX,
         "Size of the index (pg_relation_size)."
     );
     INDEX_UNUSED = Gauge(
         "perfwatch_postgres_index_unused",
-        ["target", "datname", "schemaname", "relname", "indexrelname"],
+        PER_INDEX,
         "1 when the index had no scan since the statistics were reset and enforces no constraint (a candidate to drop: check perfwatch_postgres_stats_reset_age_seconds first)."
     );
     MISSING_INDEX_CANDIDATES = Gauge(
         "perfwatch_postgres_missing_index_candidates",
-        ["target", "datname"],
+        PER_DATABASE,
         "Tables in the database matching the missing-index rule."
     );
     // postgres_exporter's names; gauges here (see docs/collectors/postgres.md).
     TABLE_SEQ_SCAN = Gauge(
         "pg_stat_user_tables_seq_scan",
-        ["target", "datname", "schemaname", "relname"],
+        PER_TABLE,
         "Sequential scans of the table (a counter exported as a gauge under postgres_exporter's name)."
     );
     TABLE_SEQ_TUP_READ = Gauge(
         "pg_stat_user_tables_seq_tup_read",
-        ["target", "datname", "schemaname", "relname"],
+        PER_TABLE,
         "Rows read by sequential scans (a counter exported as a gauge under postgres_exporter's name)."
     );
     TABLE_IDX_SCAN = Gauge(
         "pg_stat_user_tables_idx_scan",
-        ["target", "datname", "schemaname", "relname"],
+        PER_TABLE,
         "Index scans of the table (a counter exported as a gauge under postgres_exporter's name)."
     );
     TABLE_LIVE_TUP = Gauge(
         "pg_stat_user_tables_n_live_tup",
-        ["target", "datname", "schemaname", "relname"],
+        PER_TABLE,
         "Estimated live rows."
     );
     TABLE_DEAD_TUP = Gauge(
         "pg_stat_user_tables_n_dead_tup",
-        ["target", "datname", "schemaname", "relname"],
+        PER_TABLE,
         "Estimated dead rows."
     );
     TABLE_ESTIMATED_ROWS = Gauge(
         "perfwatch_postgres_table_estimated_rows",
-        ["target", "datname", "schemaname", "relname"],
+        PER_TABLE,
         "The planner's row estimate (pg_class.reltuples; 0 before the first ANALYZE)."
     );
     TABLE_SIZE = Gauge(
         "perfwatch_postgres_table_size_bytes",
-        ["target", "datname", "schemaname", "relname"],
+        PER_TABLE,
         "Total size of the table with its indexes and TOAST (pg_total_relation_size)."
     );
     MISSING_INDEX_CANDIDATE = Gauge(
         "perfwatch_postgres_missing_index_candidate",
-        ["target", "datname", "schemaname", "relname"],
+        PER_TABLE,
         "1 when the table is mostly scanned sequentially while big (see min_table_rows, min_seq_scans, seq_ratio): it likely misses an index."
     );
 }

@@ -25,10 +25,8 @@ pub struct PostgresConfig {
     /// come from `password`/`password_file` instead.
     pub dsn: String,
     /// Password, when not in the DSN; `${ENV}` is expanded.
-    #[serde(default)]
     pub password: Option<Secret>,
     /// File holding the password (Kubernetes secret mounts).
-    #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// Databases whose index and table stats are read (default: the DSN's
     /// database); `["*"]` means every database that accepts connections and is
@@ -71,14 +69,11 @@ pub struct PostgresConfig {
     #[serde(default)]
     pub query: Vec<CustomQueryConfig>,
     /// `pg_stat_statements` as a slow-query source (`[postgres.statements]`).
-    #[serde(default)]
     pub statements: Option<StatementsConfig>,
     /// Plans of slow-log examples and index advice (`[postgres.explain]`).
-    #[serde(default)]
     pub explain: Option<crate::explain::ExplainConfig>,
     /// TLS (Prometheus' `tls_config` keys), instead of libpq's `sslmode`,
     /// `sslrootcert`, `sslcert` and `sslkey` in the DSN (not both).
-    #[serde(default)]
     pub tls: Option<TlsSettings>,
 }
 

@@ -5,6 +5,17 @@
 //! declared here and also filled by the HTTP collector (the app's own cache
 //! counters, per `key_prefix`).
 
+// Label sets several families share.
+const PER_REPLICA: &[&str] = &["target", "slave_ip", "slave_port", "slave_state"];
+const PER_PRIMARY: &[&str] = &["target", "master_host", "master_port"];
+const PER_DB: &[&str] = &["target", "db"];
+const PER_COMMAND: &[&str] = &["target", "cmd"];
+const PER_PREFIX: &[&str] = &["target", "db", "prefix"];
+const PER_KEY: &[&str] = &["target", "db", "key"];
+const PER_SENTINEL_PRIMARY: &[&str] = &["target", "sentinel", "master_name", "master_address"];
+const PER_CLUSTER_NODE: &[&str] = &["target", "node", "role", "shard"];
+const PER_HOT_PREFIX_WINDOW: &[&str] = &["target", "key_prefix", "window"];
+
 crate::metric_catalog! {
     /// Everything the Redis collector exports (and the cache hit-ratio
     /// families the HTTP collector fills too).
@@ -78,33 +89,33 @@ crate::metric_catalog! {
     // Primary side: one series per connected replica (`slaveN:` lines).
     CONNECTED_SLAVE_OFFSET_BYTES = Gauge(
         "redis_connected_slave_offset_bytes",
-        ["target", "slave_ip", "slave_port", "slave_state"],
+        PER_REPLICA,
         "Replication offset a connected replica acknowledged."
     );
     CONNECTED_SLAVE_LAG_SECONDS = Gauge(
         "redis_connected_slave_lag_seconds",
-        ["target", "slave_ip", "slave_port", "slave_state"],
+        PER_REPLICA,
         "Seconds since a connected replica last acknowledged."
     );
     // Replica side.
     MASTER_LINK_UP = Gauge(
         "redis_master_link_up",
-        ["target", "master_host", "master_port"],
+        PER_PRIMARY,
         "1 when the replica's link to its primary is up."
     );
     MASTER_LAST_IO_SECONDS_AGO = Gauge(
         "redis_master_last_io_seconds_ago",
-        ["target", "master_host", "master_port"],
+        PER_PRIMARY,
         "Seconds since the replica last heard from its primary (-1 while the link is down)."
     );
     MASTER_SYNC_IN_PROGRESS = Gauge(
         "redis_master_sync_in_progress",
-        ["target", "master_host", "master_port"],
+        PER_PRIMARY,
         "1 while the replica syncs from its primary."
     );
     SLAVE_REPL_OFFSET = Gauge(
         "redis_slave_repl_offset",
-        ["target", "master_host", "master_port"],
+        PER_PRIMARY,
         "Replication offset the replica has processed."
     );
     SLAVE_PRIORITY = Gauge("redis_slave_priority", ["target"], "The replica's priority for promotion (0: never).");
@@ -131,27 +142,27 @@ crate::metric_catalog! {
         ],
         "A constant 1 labelled with facts about the Redis server."
     );
-    DB_KEYS = Gauge("redis_db_keys", ["target", "db"], "Keys in the database.");
-    DB_KEYS_EXPIRING = Gauge("redis_db_keys_expiring", ["target", "db"], "Keys with a TTL in the database.");
+    DB_KEYS = Gauge("redis_db_keys", PER_DB, "Keys in the database.");
+    DB_KEYS_EXPIRING = Gauge("redis_db_keys_expiring", PER_DB, "Keys with a TTL in the database.");
     DB_AVG_TTL_SECONDS = Gauge(
         "redis_db_avg_ttl_seconds",
-        ["target", "db"],
+        PER_DB,
         "Average TTL of keys with a TTL (Redis' estimate)."
     );
-    COMMANDS_TOTAL = Counter("redis_commands_total", ["target", "cmd"], "Calls per command.");
+    COMMANDS_TOTAL = Counter("redis_commands_total", PER_COMMAND, "Calls per command.");
     COMMANDS_DURATION_SECONDS_TOTAL = Counter(
         "redis_commands_duration_seconds_total",
-        ["target", "cmd"],
+        PER_COMMAND,
         "Time spent per command."
     );
     COMMANDS_REJECTED_CALLS_TOTAL = Counter(
         "redis_commands_rejected_calls_total",
-        ["target", "cmd"],
+        PER_COMMAND,
         "Rejected calls per command."
     );
     COMMANDS_FAILED_CALLS_TOTAL = Counter(
         "redis_commands_failed_calls_total",
-        ["target", "cmd"],
+        PER_COMMAND,
         "Failed calls per command."
     );
     ERRORS_TOTAL = Counter(
@@ -165,7 +176,7 @@ crate::metric_catalog! {
     // perfwatch's judgements.
     DB_KEYS_WITHOUT_TTL = Gauge(
         "perfwatch_redis_db_keys_without_ttl",
-        ["target", "db"],
+        PER_DB,
         "Keys in the database that never expire (keys - expires): the seeds' \"cache never expires\" bug."
     );
     MEMORY_USED_RATIO = Gauge(
@@ -190,49 +201,49 @@ crate::metric_catalog! {
     );
     SLOWLOG_DURATION_SECONDS = Histogram(
         "perfwatch_redis_slowlog_duration_seconds",
-        ["target", "cmd"],
+        PER_COMMAND,
         "Execution time of commands that entered the Redis SLOWLOG since perfwatch started, by command."
     );
 
     // The key sampler (`keys.rs`).
     KEY_SAMPLER_CYCLE_COMPLETE = Gauge(
         "perfwatch_redis_key_sampler_cycle_complete",
-        ["target", "db"],
+        PER_DB,
         "1 when the key group numbers come from a complete SCAN cycle (exact), 0 while the first cycle is still running (partial)."
     );
     KEY_SAMPLER_CYCLE_DURATION_SECONDS = Gauge(
         "perfwatch_redis_key_sampler_cycle_duration_seconds",
-        ["target", "db"],
+        PER_DB,
         "How long the last complete SCAN cycle over the keyspace took, across polls."
     );
     KEY_SAMPLER_KEYS_SCANNED_TOTAL = Counter(
         "perfwatch_redis_key_sampler_keys_scanned_total",
-        ["target", "db"],
+        PER_DB,
         "Keys examined by the key sampler."
     );
     KEY_SAMPLER_CYCLES_TOTAL = Counter(
         "perfwatch_redis_key_sampler_cycles_total",
-        ["target", "db"],
+        PER_DB,
         "Complete SCAN cycles of the key sampler."
     );
     KEY_GROUP_KEYS = Gauge(
         "perfwatch_redis_key_group_keys",
-        ["target", "db", "prefix"],
+        PER_PREFIX,
         "Keys per prefix group (from the last complete SCAN cycle; see perfwatch_redis_key_sampler_cycle_complete)."
     );
     KEY_GROUP_KEYS_WITHOUT_TTL = Gauge(
         "perfwatch_redis_key_group_keys_without_ttl",
-        ["target", "db", "prefix"],
+        PER_PREFIX,
         "Keys per prefix group that never expire (no TTL)."
     );
     KEY_GROUP_MEMORY_BYTES = Gauge(
         "perfwatch_redis_key_group_memory_bytes",
-        ["target", "db", "prefix"],
+        PER_PREFIX,
         "Estimated memory of a prefix group: mean MEMORY USAGE of sampled keys times the key count."
     );
     KEY_GROUP_TTL_SECONDS = Histogram(
         "perfwatch_redis_key_group_ttl_seconds",
-        ["target", "db", "prefix"],
+        PER_PREFIX,
         "Remaining TTL of keys that have one, per prefix group, at the time they were scanned."
     );
 
@@ -241,12 +252,12 @@ crate::metric_catalog! {
     // patterns match, at most `max_keys` of them.
     KEY_SIZE = Gauge(
         "redis_key_size",
-        ["target", "db", "key"],
+        PER_KEY,
         "Length of a checked key: elements of a list, set, sorted set, hash or stream, bytes of a string, cardinality of a HyperLogLog; 0 for a named key that does not exist."
     );
     KEY_VALUE = Gauge(
         "redis_key_value",
-        ["target", "db", "key"],
+        PER_KEY,
         "Value of a checked string key that holds a number."
     );
     KEY_CHECKS_OVER_LIMIT = Gauge(
@@ -280,27 +291,27 @@ crate::metric_catalog! {
     );
     SENTINEL_MASTER_SLAVES = Gauge(
         "redis_sentinel_master_slaves",
-        ["target", "sentinel", "master_name", "master_address"],
+        PER_SENTINEL_PRIMARY,
         "Replicas of the primary the sentinel knows."
     );
     SENTINEL_MASTER_OK_SLAVES = Gauge(
         "redis_sentinel_master_ok_slaves",
-        ["target", "sentinel", "master_name", "master_address"],
+        PER_SENTINEL_PRIMARY,
         "Replicas of the primary the sentinel knows and does not see down."
     );
     SENTINEL_MASTER_SENTINELS = Gauge(
         "redis_sentinel_master_sentinels",
-        ["target", "sentinel", "master_name", "master_address"],
+        PER_SENTINEL_PRIMARY,
         "Sentinels monitoring the primary as this sentinel knows them, itself included."
     );
     SENTINEL_MASTER_OK_SENTINELS = Gauge(
         "redis_sentinel_master_ok_sentinels",
-        ["target", "sentinel", "master_name", "master_address"],
+        PER_SENTINEL_PRIMARY,
         "Sentinels monitoring the primary that this sentinel does not see down, itself included."
     );
     SENTINEL_MASTER_SETTING_CKQUORUM = Gauge(
         "redis_sentinel_master_setting_ckquorum",
-        ["target", "sentinel", "master_name", "master_address"],
+        PER_SENTINEL_PRIMARY,
         "The quorum configured for the primary: sentinels that must agree it is down."
     );
     SENTINEL_MASTER_CKQUORUM_STATUS = Gauge(
@@ -350,46 +361,46 @@ crate::metric_catalog! {
     // own).
     CLUSTER_NODE_UP = Gauge(
         "perfwatch_redis_cluster_node_up",
-        ["target", "node", "role", "shard"],
+        PER_CLUSTER_NODE,
         "1 when the cluster node answered this poll within its share of the timeout, 0 when not (its role is then the topology's)."
     );
     CLUSTER_NODE_SLOTS = Gauge(
         "perfwatch_redis_cluster_node_slots",
-        ["target", "node", "role", "shard"],
+        PER_CLUSTER_NODE,
         "Slots the node's shard serves, as the topology says."
     );
-    CLUSTER_NODE_UPTIME_IN_SECONDS = Gauge("redis_cluster_node_uptime_in_seconds", ["target", "node", "role", "shard"], "Seconds since the node started (redis_uptime_in_seconds per node).");
-    CLUSTER_NODE_CONNECTED_CLIENTS = Gauge("redis_cluster_node_connected_clients", ["target", "node", "role", "shard"], "Client connections of the node (redis_connected_clients per node).");
-    CLUSTER_NODE_MEMORY_USED_BYTES = Gauge("redis_cluster_node_memory_used_bytes", ["target", "node", "role", "shard"], "Bytes allocated by the node (redis_memory_used_bytes per node).");
-    CLUSTER_NODE_MEMORY_MAX_BYTES = Gauge("redis_cluster_node_memory_max_bytes", ["target", "node", "role", "shard"], "The node's maxmemory (0 = no limit).");
-    CLUSTER_NODE_CONNECTED_SLAVES = Gauge("redis_cluster_node_connected_slaves", ["target", "node", "role", "shard"], "Replicas connected to the node.");
-    CLUSTER_NODE_MASTER_REPL_OFFSET = Gauge("redis_cluster_node_master_repl_offset", ["target", "node", "role", "shard"], "The node's replication offset.");
-    CLUSTER_NODE_MASTER_LINK_UP = Gauge("redis_cluster_node_master_link_up", ["target", "node", "role", "shard"], "On a replica node: 1 when its link to its primary is up.");
-    CLUSTER_NODE_DB_KEYS = Gauge("redis_cluster_node_db_keys", ["target", "node", "role", "shard"], "Keys on the node (a cluster has database 0 only).");
-    CLUSTER_NODE_KEYSPACE_HITS_TOTAL = Counter("redis_cluster_node_keyspace_hits_total", ["target", "node", "role", "shard"], "Successful key lookups on the node.");
-    CLUSTER_NODE_KEYSPACE_MISSES_TOTAL = Counter("redis_cluster_node_keyspace_misses_total", ["target", "node", "role", "shard"], "Failed key lookups on the node.");
-    CLUSTER_NODE_EVICTED_KEYS_TOTAL = Counter("redis_cluster_node_evicted_keys_total", ["target", "node", "role", "shard"], "Keys the node evicted because of maxmemory.");
-    CLUSTER_NODE_EXPIRED_KEYS_TOTAL = Counter("redis_cluster_node_expired_keys_total", ["target", "node", "role", "shard"], "Keys that expired on the node.");
-    CLUSTER_NODE_COMMANDS_PROCESSED_TOTAL = Counter("redis_cluster_node_commands_processed_total", ["target", "node", "role", "shard"], "Commands the node processed.");
-    CLUSTER_NODE_NET_INPUT_BYTES_TOTAL = Counter("redis_cluster_node_net_input_bytes_total", ["target", "node", "role", "shard"], "Bytes the node read from the network.");
-    CLUSTER_NODE_NET_OUTPUT_BYTES_TOTAL = Counter("redis_cluster_node_net_output_bytes_total", ["target", "node", "role", "shard"], "Bytes the node wrote to the network.");
+    CLUSTER_NODE_UPTIME_IN_SECONDS = Gauge("redis_cluster_node_uptime_in_seconds", PER_CLUSTER_NODE, "Seconds since the node started (redis_uptime_in_seconds per node).");
+    CLUSTER_NODE_CONNECTED_CLIENTS = Gauge("redis_cluster_node_connected_clients", PER_CLUSTER_NODE, "Client connections of the node (redis_connected_clients per node).");
+    CLUSTER_NODE_MEMORY_USED_BYTES = Gauge("redis_cluster_node_memory_used_bytes", PER_CLUSTER_NODE, "Bytes allocated by the node (redis_memory_used_bytes per node).");
+    CLUSTER_NODE_MEMORY_MAX_BYTES = Gauge("redis_cluster_node_memory_max_bytes", PER_CLUSTER_NODE, "The node's maxmemory (0 = no limit).");
+    CLUSTER_NODE_CONNECTED_SLAVES = Gauge("redis_cluster_node_connected_slaves", PER_CLUSTER_NODE, "Replicas connected to the node.");
+    CLUSTER_NODE_MASTER_REPL_OFFSET = Gauge("redis_cluster_node_master_repl_offset", PER_CLUSTER_NODE, "The node's replication offset.");
+    CLUSTER_NODE_MASTER_LINK_UP = Gauge("redis_cluster_node_master_link_up", PER_CLUSTER_NODE, "On a replica node: 1 when its link to its primary is up.");
+    CLUSTER_NODE_DB_KEYS = Gauge("redis_cluster_node_db_keys", PER_CLUSTER_NODE, "Keys on the node (a cluster has database 0 only).");
+    CLUSTER_NODE_KEYSPACE_HITS_TOTAL = Counter("redis_cluster_node_keyspace_hits_total", PER_CLUSTER_NODE, "Successful key lookups on the node.");
+    CLUSTER_NODE_KEYSPACE_MISSES_TOTAL = Counter("redis_cluster_node_keyspace_misses_total", PER_CLUSTER_NODE, "Failed key lookups on the node.");
+    CLUSTER_NODE_EVICTED_KEYS_TOTAL = Counter("redis_cluster_node_evicted_keys_total", PER_CLUSTER_NODE, "Keys the node evicted because of maxmemory.");
+    CLUSTER_NODE_EXPIRED_KEYS_TOTAL = Counter("redis_cluster_node_expired_keys_total", PER_CLUSTER_NODE, "Keys that expired on the node.");
+    CLUSTER_NODE_COMMANDS_PROCESSED_TOTAL = Counter("redis_cluster_node_commands_processed_total", PER_CLUSTER_NODE, "Commands the node processed.");
+    CLUSTER_NODE_NET_INPUT_BYTES_TOTAL = Counter("redis_cluster_node_net_input_bytes_total", PER_CLUSTER_NODE, "Bytes the node read from the network.");
+    CLUSTER_NODE_NET_OUTPUT_BYTES_TOTAL = Counter("redis_cluster_node_net_output_bytes_total", PER_CLUSTER_NODE, "Bytes the node wrote to the network.");
 
     // Cache hit ratio windows (`hit_ratio.rs`), filled by Redis (the whole
     // keyspace: `key_prefix=""`, which Prometheus stores as no label) and by
     // the HTTP collector (the app's own counters, one series per key prefix).
     CACHE_HIT_RATIO = Gauge(
         "perfwatch_cache_hit_ratio",
-        ["target", "key_prefix", "window"],
+        PER_HOT_PREFIX_WINDOW,
         "Cache hits / (hits + misses) over the window; absent when the window had no lookups. window=\"total\" is since the counters were last reset."
     );
     CACHE_LOOKUPS_IN_WINDOW = Gauge(
         "perfwatch_cache_lookups_in_window",
-        ["target", "key_prefix", "window"],
+        PER_HOT_PREFIX_WINDOW,
         "Cache lookups (hits + misses) within the window of perfwatch_cache_hit_ratio."
     );
     CACHE_WINDOW_COVERED_SECONDS = Gauge(
         "perfwatch_cache_window_covered_seconds",
-        ["target", "key_prefix", "window"],
+        PER_HOT_PREFIX_WINDOW,
         "Seconds of history behind the window (shorter than the window right after start or a counter reset)."
     );
 }

@@ -57,7 +57,7 @@ use super::hit_ratio::export_hit_ratio;
 use super::info::{self, Info};
 use super::keys::{KeySampler, OwnLookups};
 use super::reply::{pairs, text};
-use super::{Capabilities, INFO_SECTIONS, detect_capabilities};
+use super::{Capabilities, INFO_SECTIONS, detect_capabilities, set_client_name};
 use crate::catalog::MetricDef;
 use crate::counter_window::CounterWindows;
 use crate::exposition::Families;
@@ -118,11 +118,7 @@ impl Node {
                     connection::ConnectError::Tls(why) => why,
                     connection::ConnectError::Redis(e) => e.to_string(),
                 })?;
-            let _: Result<Value, _> = redis::cmd("CLIENT")
-                .arg("SETNAME")
-                .arg("perfwatch")
-                .query_async(&mut s.conn)
-                .await;
+            set_client_name(&mut s.conn).await;
             let caps = detect_capabilities(&mut s.conn)
                 .await
                 .map_err(|e| e.to_string())?;
@@ -786,6 +782,14 @@ mod tests {
         Value::BulkString(s.as_bytes().to_vec())
     }
 
+    /// `(addr, role, shard, slots)` of each node, in order.
+    fn summary(nodes: &[TopoNode]) -> Vec<(&str, &str, &str, u32)> {
+        nodes
+            .iter()
+            .map(|n| (n.addr.as_str(), n.role.as_str(), n.shard.as_str(), n.slots))
+            .collect()
+    }
+
     fn node(id: &str, port: i64, role: &str) -> Value {
         Value::Array(vec![
             bulk("id"),
@@ -825,13 +829,8 @@ mod tests {
                 Value::Array(vec![node("ccc", 7001, "master")]),
             ]),
         ]);
-        let t = parse_shards(&reply).unwrap();
-        let got: Vec<(&str, &str, &str, u32)> = t
-            .iter()
-            .map(|n| (n.addr.as_str(), n.role.as_str(), n.shard.as_str(), n.slots))
-            .collect();
         assert_eq!(
-            got,
+            summary(&parse_shards(&reply).unwrap()),
             [
                 ("127.0.0.1:7000", "master", "aaa", 5461),
                 ("127.0.0.1:7003", "replica", "aaa", 5461),
@@ -849,13 +848,8 @@ f3 127.0.0.1:7001@17001,host1 master - 0 1 2 connected 5461-10922 [5461->-e1]
 b4 127.0.0.1:7004@17004 slave,fail f3 0 1 2 disconnected
 c5 :0@0 master,noaddr - 0 1 3 disconnected
 ";
-        let t = parse_nodes(text);
-        let got: Vec<(&str, &str, &str, u32)> = t
-            .iter()
-            .map(|n| (n.addr.as_str(), n.role.as_str(), n.shard.as_str(), n.slots))
-            .collect();
         assert_eq!(
-            got,
+            summary(&parse_nodes(text)),
             [
                 ("127.0.0.1:7000", "master", "a2", 5461),
                 ("127.0.0.1:7003", "replica", "a2", 5461),

@@ -30,17 +30,13 @@ pub struct RedisConfig {
     pub sentinels: Vec<String>,
     /// The name the sentinels monitor the primary under (required with
     /// `sentinels`).
-    #[serde(default)]
     pub master_name: Option<String>,
     /// ACL user for the sentinels (their `requirepass`/ACL, not the data
     /// nodes').
-    #[serde(default)]
     pub sentinel_username: Option<String>,
     /// Password for the sentinels; `${ENV}` is expanded.
-    #[serde(default)]
     pub sentinel_password: Option<Secret>,
     /// File holding the sentinels' password.
-    #[serde(default)]
     pub sentinel_password_file: Option<PathBuf>,
     /// Whether a server that reports `cluster_enabled:1` is watched as a
     /// whole Redis Cluster (every node found from it). `false` polls the
@@ -56,17 +52,13 @@ pub struct RedisConfig {
     #[serde(default = "default_max_cluster_nodes")]
     pub max_cluster_nodes: usize,
     /// ACL user, when not in the URL.
-    #[serde(default)]
     pub username: Option<String>,
     /// TLS for a `rediss://` url (Prometheus' `tls_config` keys); without
     /// it, the system roots and the url's host.
-    #[serde(default)]
     pub tls: Option<TlsSettings>,
     /// Password, when not in the URL; `${ENV}` is expanded.
-    #[serde(default)]
     pub password: Option<Secret>,
     /// File holding the password (Kubernetes secret mounts).
-    #[serde(default)]
     pub password_file: Option<PathBuf>,
     /// How many SLOWLOG entries to fetch per poll (0 turns the slowlog off).
     #[serde(default = "default_slowlog_entries")]
@@ -89,10 +81,8 @@ pub struct RedisConfig {
     #[serde(default = "default_max_dbs")]
     pub max_dbs: usize,
     /// The optional key sampler.
-    #[serde(default)]
     pub keys: Option<KeySamplerConfig>,
     /// The optional key checks (`redis_key_size`, `redis_key_value`).
-    #[serde(default)]
     pub key_checks: Option<KeyChecksConfig>,
 }
 

@@ -51,7 +51,7 @@ use top::SeriesLimits;
 
 use crate::catalog::MetricDef;
 use crate::counter_window::{CounterWindows, WINDOWS, hit_ratio};
-use crate::exposition::Families;
+use crate::exposition::{Families, with_labels};
 use crate::poll::Timing;
 use crate::poll::{Collector, ErrorReason, PollError, PollOutput};
 
@@ -195,12 +195,7 @@ impl RedisCollector {
                 }
                 ConnectError::Redis(e) => handshake_error(&e, false),
             })?;
-        // Tag the session so `CLIENT LIST` shows who we are. Best effort.
-        let _: Result<Value, _> = redis::cmd("CLIENT")
-            .arg("SETNAME")
-            .arg("perfwatch")
-            .query_async(&mut session.conn)
-            .await;
+        set_client_name(&mut session.conn).await;
         let caps = detect_capabilities(&mut session.conn).await.map_err(|e| {
             let requested = session.cert_requested.as_ref().is_some_and(|r| r.get());
             handshake_error(&e, requested)
@@ -504,6 +499,16 @@ impl RedisCollector {
     }
 }
 
+/// Tags a new session so `CLIENT LIST` shows who we are. Best effort: a
+/// server that refuses `CLIENT SETNAME` is polled all the same.
+pub(crate) async fn set_client_name(conn: &mut MultiplexedConnection) {
+    let _: Result<Value, _> = redis::cmd("CLIENT")
+        .arg("SETNAME")
+        .arg("perfwatch")
+        .query_async(conn)
+        .await;
+}
+
 pub(crate) async fn detect_capabilities(
     conn: &mut MultiplexedConnection,
 ) -> Result<Capabilities, RedisError> {
@@ -744,23 +749,17 @@ pub(crate) fn export_info(info: &Info, target: &str, limits: SeriesLimits, out: 
             out.counter(def, &t, v / divisor);
         }
     }
-    let text = |k: &str| info.text(k).unwrap_or("");
-    out.gauge(
-        &catalog::INSTANCE_INFO,
-        &[
-            ("target", target),
-            ("redis_version", text("redis_version")),
-            ("redis_mode", text("redis_mode")),
-            ("role", text("role")),
-            ("os", text("os")),
-            ("maxmemory_policy", text("maxmemory_policy")),
-            ("run_id", text("run_id")),
-            ("redis_build_id", text("redis_build_id")),
-            ("process_id", text("process_id")),
-            ("tcp_port", text("tcp_port")),
-        ],
-        1.0,
-    );
+    // Every label of the instance info but `target` is the INFO field of the
+    // same name (empty when the server does not report it).
+    let facts: Vec<(&str, &str)> = catalog::INSTANCE_INFO
+        .labels
+        .iter()
+        .map(|&k| match k {
+            "target" => (k, target),
+            field => (k, info.text(field).unwrap_or("")),
+        })
+        .collect();
+    out.gauge(&catalog::INSTANCE_INFO, &facts, 1.0);
     for (field, def) in STATUSES {
         if let Some(v) = info.status(field) {
             out.gauge(def, &t, v);
@@ -857,16 +856,8 @@ fn export_replication(info: &Info, target: &str, out: &mut Families) {
             out.gauge(def, &l, v);
         }
     }
-    out.gauge(
-        &catalog::SLAVE_INFO,
-        &[
-            ("target", target),
-            ("master_host", link.host.as_str()),
-            ("master_port", link.port.as_str()),
-            ("read_only", link.read_only.as_str()),
-        ],
-        1.0,
-    );
+    let with_read_only = with_labels(&l, &[("read_only", link.read_only.as_str())]);
+    out.gauge(&catalog::SLAVE_INFO, &with_read_only, 1.0);
 }
 
 #[cfg(test)]

@@ -6,6 +6,12 @@
 //! mysql kinds but export these declarations, so each name has one HELP and
 //! one label set whichever source fills it.
 
+// Label sets several families share.
+const PER_CLASS: &[&str] = &["target", "db", "fingerprint"];
+const PER_DB: &[&str] = &["target", "db"];
+const PER_CLASS_TABLE: &[&str] = &["target", "db", "fingerprint", "table"];
+const PER_SOURCE: &[&str] = &["target", "source"];
+
 crate::metric_catalog! {
     /// Everything the slow-query sources export.
     pub const ALL;
@@ -13,22 +19,22 @@ crate::metric_catalog! {
     // Per query class (the digest; see `export::digest`).
     DURATION = Histogram(
         "perfwatch_slow_query_duration_seconds",
-        ["target", "db", "fingerprint"],
+        PER_CLASS,
         "Execution time per query class, from a slow log or the server's statement statistics (see perfwatch_slow_query_source_info; fingerprint = pt-query-digest query id; \"other\" = classes outside the top_queries, and what a class counted before it got its own label)."
     );
     LOCK_SECONDS = Counter(
         "perfwatch_slow_query_lock_seconds_total",
-        ["target", "db", "fingerprint"],
+        PER_CLASS,
         "Lock wait time of the statements per query class."
     );
     ROWS_EXAMINED = Counter(
         "perfwatch_slow_query_rows_examined_total",
-        ["target", "db", "fingerprint"],
+        PER_CLASS,
         "Rows examined by the statements per query class."
     );
     ROWS_SENT = Counter(
         "perfwatch_slow_query_rows_sent_total",
-        ["target", "db", "fingerprint"],
+        PER_CLASS,
         "Rows sent by the statements per query class."
     );
     FINGERPRINT_INFO = Gauge(
@@ -39,12 +45,12 @@ crate::metric_catalog! {
     // Per database.
     QUERIES = Counter(
         "perfwatch_slow_queries_total",
-        ["target", "db"],
+        PER_DB,
         "Statements seen: slow-log events (scaled by the server's sampling rate) or, from statement statistics, every execution."
     );
     FULL_SCANS = Counter(
         "perfwatch_slow_query_full_scans_total",
-        ["target", "db"],
+        PER_DB,
         "Statements the server marked as full table scans (no index)."
     );
 
@@ -62,17 +68,17 @@ crate::metric_catalog! {
     );
     PLAN_ESTIMATED_ROWS = Gauge(
         "perfwatch_slow_query_plan_estimated_rows",
-        ["target", "db", "fingerprint"],
+        PER_CLASS,
         "The planner's row estimate in the last plan of a query class's example (PostgreSQL: the top node's rows; MySQL/MariaDB: its largest table access)."
     );
     PLAN_SEQ_SCAN = Gauge(
         "perfwatch_slow_query_plan_seq_scan_rows",
-        ["target", "db", "fingerprint", "table"],
+        PER_CLASS_TABLE,
         "The table the last plan of a query class's example reads whole (the one with the largest estimate; none when it reads no table whole), valued at the planner's row estimate for that access."
     );
     PLAN_TIMESTAMP = Gauge(
         "perfwatch_slow_query_plan_timestamp_seconds",
-        ["target", "db", "fingerprint"],
+        PER_CLASS,
         "When the last plan of a query class's example was made (unix seconds)."
     );
     INDEX_ADVICE = Gauge(
@@ -82,7 +88,7 @@ crate::metric_catalog! {
     );
     INDEX_ADVICE_TABLE_ROWS = Gauge(
         "perfwatch_slow_query_index_advice_table_rows",
-        ["target", "db", "fingerprint", "table"],
+        PER_CLASS_TABLE,
         "The server's row estimate of the table an index advice is about."
     );
     INDEX_ADVICE_P95 = Gauge(
@@ -94,17 +100,17 @@ crate::metric_catalog! {
     // Statement statistics sources (`collectors::statement_stats`).
     SOURCE_INFO = Gauge(
         "perfwatch_slow_query_source_info",
-        ["target", "source"],
+        PER_SOURCE,
         "A constant 1 naming where a target's perfwatch_slow_query_* series come from: pg_stat_statements or performance_schema (statement statistics: all executions, delta-based, histogram at each interval's mean) — slow-log targets have none."
     );
     SOURCE_UP = Gauge(
         "perfwatch_slow_query_source_up",
-        ["target", "source"],
+        PER_SOURCE,
         "1 when the last read of the statement statistics worked; 0 when they are missing (extension not installed or loaded, performance_schema or its statements_digest consumer off, no privilege) — the target's other metrics continue."
     );
     SOURCE_READS = Counter(
         "perfwatch_slow_query_source_reads_total",
-        ["target", "source"],
+        PER_SOURCE,
         "Successful reads of the statement statistics (the first is only a baseline)."
     );
 

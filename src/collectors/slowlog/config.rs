@@ -32,13 +32,11 @@ pub struct SlowlogConfig {
     /// The log file.
     pub path: PathBuf,
     /// PostgreSQL stderr only: the server's `log_line_prefix`.
-    #[serde(default)]
     pub log_line_prefix: Option<String>,
     /// Where to start without a saved position.
     #[serde(default)]
     pub start_at: StartAtConfig,
     /// Where to persist the read position across restarts (none: start per `start_at`).
-    #[serde(default)]
     pub state_file: Option<PathBuf>,
     /// Query classes with their own `fingerprint` label; the rest are `other`.
     #[serde(default = "default_top_queries")]

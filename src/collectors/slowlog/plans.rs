@@ -20,7 +20,7 @@ use super::catalog;
 use crate::explain::plan::{ScanKind, bound, mask_literals};
 use crate::explain::statement::{self, NotExplained};
 use crate::explain::{Advice, AdviceState, Board, Candidate, Outcome, Plan};
-use crate::exposition::Families;
+use crate::exposition::{Families, with_labels};
 
 /// Most classes posted for planning (the largest `explain.top`).
 const MAX_CANDIDATES: usize = 100;
@@ -206,12 +206,7 @@ impl Plans {
                 for kind in ScanKind::ALL {
                     out.gauge(
                         &catalog::PLAN_SCANS,
-                        &[
-                            ("target", target),
-                            ("db", db.as_str()),
-                            ("fingerprint", id.as_str()),
-                            ("scan", kind.as_str()),
-                        ],
+                        &with_labels(&l, &[("scan", kind.as_str())]),
                         plan.count(kind) as f64,
                     );
                 }
@@ -224,12 +219,7 @@ impl Plans {
                 {
                     out.gauge(
                         &catalog::PLAN_SEQ_SCAN,
-                        &[
-                            ("target", target),
-                            ("db", db.as_str()),
-                            ("fingerprint", id.as_str()),
-                            ("table", seq.table.as_str()),
-                        ],
+                        &with_labels(&l, &[("table", seq.table.as_str())]),
                         seq.estimated_rows,
                     );
                 }
@@ -241,24 +231,19 @@ impl Plans {
             let columns = t.advice.columns.join(",");
             out.gauge(
                 &catalog::INDEX_ADVICE,
-                &[
-                    ("target", target),
-                    ("db", db.as_str()),
-                    ("fingerprint", id.as_str()),
-                    ("table", t.advice.table.as_str()),
-                    ("columns", columns.as_str()),
-                    ("state", t.advice.state.as_str()),
-                ],
+                &with_labels(
+                    &l,
+                    &[
+                        ("table", t.advice.table.as_str()),
+                        ("columns", columns.as_str()),
+                        ("state", t.advice.state.as_str()),
+                    ],
+                ),
                 1.0,
             );
             out.gauge(
                 &catalog::INDEX_ADVICE_TABLE_ROWS,
-                &[
-                    ("target", target),
-                    ("db", db.as_str()),
-                    ("fingerprint", id.as_str()),
-                    ("table", t.advice.table.as_str()),
-                ],
+                &with_labels(&l, &[("table", t.advice.table.as_str())]),
                 t.advice.facts.rows,
             );
             let (before, after) = Self::p95s(t, digest.class_histogram(db, id));
@@ -266,12 +251,7 @@ impl Plans {
                 if let Some(v) = v {
                     out.gauge(
                         &catalog::INDEX_ADVICE_P95,
-                        &[
-                            ("target", target),
-                            ("db", db.as_str()),
-                            ("fingerprint", id.as_str()),
-                            ("period", period),
-                        ],
+                        &with_labels(&l, &[("period", period)]),
                         v,
                     );
                 }
