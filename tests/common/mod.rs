@@ -312,6 +312,25 @@ pub fn config(global: &str, targets: &str) -> String {
     format!("[global]\n{global}\n{targets}")
 }
 
+/// A `[[phase]]` named `phase2` (with `description`) whose one trigger,
+/// `cache_hit_ratio`, reads the 1-minute hit ratio of the Redis target
+/// `cache`: active below `below`, cleared above `clear_above`; `extra` lines
+/// (e.g. `for = "2s"`) are added to the trigger.
+pub fn hit_ratio_phase(description: &str, below: f64, clear_above: f64, extra: &str) -> String {
+    format!(
+        r#"[[phase]]
+name = "phase2"
+description = "{description}"
+[[phase.trigger]]
+name = "cache_hit_ratio"
+metric = 'perfwatch_cache_hit_ratio{{target="cache",window="1m"}}'
+below = {below}
+clear_above = {clear_above}
+{extra}
+"#
+    )
+}
+
 /// config/perfwatch.example.toml, parsed: tests of what the example ships
 /// read its own text.
 pub fn example_config() -> toml::Table {
