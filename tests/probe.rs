@@ -19,8 +19,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::{
-    FAST, Perfwatch, blocking, config, poll_errors, promtool_check_metrics, sample, secret_file,
-    start_db, start_pg_with_password_role, start_redis, value, wait_polls,
+    Perfwatch, blocking, poll_errors, promtool_check_metrics, sample, secret_file, start_db,
+    start_pg_with_password_role, start_redis, value, wait_polls,
 };
 use perfwatch_testbench::{PrometheusServer, RedisCluster, RedisServer};
 
@@ -93,12 +93,9 @@ async fn probe_stat(pw: &Perfwatch, name: &str, labels: &[(&str, &str)]) -> f64 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_answers_what_a_configured_target_has_on_one_kept_connection() {
     let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST,
-        &format!(
-            "[[redis]]\nname = \"cache\"\nurl = \"{}\"\n[probe]\n",
-            redis.url()
-        ),
+    let pw = Perfwatch::start_fast(&format!(
+        "[[redis]]\nname = \"cache\"\nurl = \"{}\"\n[probe]\n",
+        redis.url()
     ))
     .await;
     let target = redis.url();
@@ -186,9 +183,8 @@ async fn a_probe_answers_what_a_configured_target_has_on_one_kept_connection() {
 async fn a_probe_of_a_cluster_node_is_that_node_alone() {
     let cluster = blocking(|| RedisCluster::start(3, 0).unwrap_or_else(|e| panic!("{e}"))).await;
     let node = cluster.nodes()[0].url();
-    let pw = Perfwatch::start(&config(
-        FAST,
-        &format!("[[redis]]\nname = \"whole\"\nurl = \"{node}\"\n[probe]\n"),
+    let pw = Perfwatch::start_fast(&format!(
+        "[[redis]]\nname = \"whole\"\nurl = \"{node}\"\n[probe]\n"
     ))
     .await;
     let metrics = wait_polls(&pw, "whole", 1.0, Duration::from_secs(10)).await;
