@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, config, value, wait_polls};
+use common::{Perfwatch, blocking, config, value, wait_polls, wait_redis_info};
 use perfwatch_testbench::{RedisCluster, RedisServer};
 
 /// perfwatch's poll interval here: the failover must show within two.
@@ -202,24 +202,14 @@ async fn a_cluster_is_found_from_one_seed_and_followed_through_a_failover() {
     let promoted = replicas[0];
     let node = cluster.node(promoted).unwrap();
     let old_primary: u16 = node
-        .command(&["INFO", "replication"])
+        .info_field("replication", "master_port")
         .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("master_port:"))
         .unwrap()
-        .trim()
         .parse()
         .unwrap();
     node.command(&["CLUSTER", "FAILOVER"]).unwrap();
-    let start = Instant::now();
-    while !node
-        .command(&["INFO", "replication"])
-        .unwrap()
-        .contains("role:master")
-    {
-        assert!(start.elapsed() < WAIT, "the replica was never promoted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let role_master = ("replication", "role", "master");
+    wait_redis_info(node, role_master, WAIT, "the replica was never promoted").await;
     let promoted_at = Instant::now();
     let flipped = |b: &str| {
         nodes(b)

@@ -516,6 +516,22 @@ pub fn start_redis(settings: &[(&str, &str)]) -> perfwatch_testbench::RedisServe
     perfwatch_testbench::RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Waits (up to `timeout`, without blocking the runtime) until the line
+/// `field:want` stands in `INFO section` of `redis`; panics saying `what`
+/// did not happen otherwise.
+pub async fn wait_redis_info(
+    redis: &perfwatch_testbench::RedisServer,
+    (section, field, want): (&str, &str, &str),
+    timeout: Duration,
+    what: &str,
+) {
+    let start = Instant::now();
+    while redis.info_field(section, field).unwrap().as_deref() != Some(want) {
+        assert!(start.elapsed() < timeout, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Starts MariaDB with `settings` plus a `tmpdir` of its own.
 pub fn start_db(settings: &[(&str, &str)]) -> Db {
     let tmp = tempfile::tempdir().unwrap();
