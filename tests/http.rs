@@ -346,10 +346,7 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
 
     state.db_healthy.store(true, Ordering::SeqCst);
     let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
-    assert_eq!(
-        value(&body, "perfwatch_app_health_check_up", &db),
-        Some(1.0)
-    );
+    assert_value(&body, "perfwatch_app_health_check_up", &db, Some(1.0));
 
     // A 401 is perfwatch's credentials refused, not an unhealthy app: the
     // poll fails with reason auth, and no verdict about the app is served.
@@ -406,7 +403,7 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     let body = pw
         .wait_value(POLL_WAIT, "perfwatch_app_health_check_up", &db, 1.0)
         .await;
-    assert_eq!(value(&body, "perfwatch_app_up", &api), Some(1.0));
+    assert_value(&body, "perfwatch_app_up", &api, Some(1.0));
     pw.stop().await;
 }
 
@@ -664,14 +661,14 @@ async fn failures_are_classified_bounded_and_isolated() {
     // Health endpoints stay up/down by status code; bad bodies are counted.
     let gh = [("target", "garbage-health")];
     assert_eq!(up("garbage-health"), Some(1.0));
-    assert_eq!(value(&body, "perfwatch_app_up", &gh), Some(1.0));
+    assert_value(&body, "perfwatch_app_up", &gh, Some(1.0));
     assert_eq!(
         value(&body, "perfwatch_app_health_parse_errors_total", &gh),
         Some(polls(&body, "garbage-health"))
     );
-    assert_eq!(value(&body, "perfwatch_app_health_status_up", &gh), None);
+    assert_value(&body, "perfwatch_app_health_status_up", &gh, None);
     let hh = [("target", "huge-health")];
-    assert_eq!(value(&body, "perfwatch_app_up", &hh), Some(1.0));
+    assert_value(&body, "perfwatch_app_up", &hh, Some(1.0));
     assert!(value(&body, "perfwatch_app_health_parse_errors_total", &hh).unwrap() >= 2.0);
     let dh = [("target", "down-health")];
     assert_eq!(up("down-health"), Some(1.0));

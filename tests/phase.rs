@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Expected, Perfwatch, assert_values, blocking, hit_ratio_phase, value};
+use common::{Expected, Perfwatch, assert_value, assert_values, blocking, hit_ratio_phase, value};
 use perfwatch_testbench::RedisServer;
 
 fn lookups(url: String, hits: usize, misses: usize) -> impl FnOnce() + Send + 'static {
@@ -178,16 +178,10 @@ async fn the_example_queue_depth_trigger_sees_a_celery_backlog() {
     // Drained to clear_below: hysteresis holds the trigger.
     queue(clear_below).await;
     let body = wait_depth(clear_below).await;
-    assert_eq!(
-        value(&body, "perfwatch_phase_trigger_active", &l),
-        Some(1.0)
-    );
+    assert_value(&body, "perfwatch_phase_trigger_active", &l, Some(1.0));
     // Under clear_below: cleared.
     queue(clear_below - 1).await;
     let body = wait_depth(clear_below - 1).await;
-    assert_eq!(
-        value(&body, "perfwatch_phase_trigger_active", &l),
-        Some(0.0)
-    );
+    assert_value(&body, "perfwatch_phase_trigger_active", &l, Some(0.0));
     pw.stop().await;
 }

@@ -19,8 +19,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::{
-    Perfwatch, blocking, poll_errors, promtool_check_metrics, sample, secret_file, start_db,
-    start_pg_with_password_role, start_redis, value, wait_polls,
+    Perfwatch, assert_value, blocking, poll_errors, promtool_check_metrics, sample, secret_file,
+    start_db, start_pg_with_password_role, start_redis, value, wait_polls,
 };
 use perfwatch_testbench::{PrometheusServer, RedisCluster, RedisServer};
 
@@ -198,7 +198,7 @@ async fn a_probe_of_a_cluster_node_is_that_node_alone() {
     );
     let (body, _) = ok(probe(&pw, &node, "", None).await);
     let t = [("target", node.as_str())];
-    assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0));
+    assert_value(&body, "perfwatch_target_up", &t, Some(1.0));
     assert!(value(&body, "redis_connected_clients", &t).is_some());
     let cluster_families: Vec<String> = sample_names(&body, &node)
         .into_iter()
@@ -593,7 +593,7 @@ async fn postgres_and_mariadb_are_probed_with_auth_sets() {
     let (body, _) = ok(probe(&pw, &pg_target, "&auth_module=pg", Some("5")).await);
     let t = [("target", pg_target.as_str())];
     assert_eq!(value(&body, "pg_up", &t), Some(1.0), "{body}");
-    assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0));
+    assert_value(&body, "perfwatch_target_up", &t, Some(1.0));
     assert!(
         value(&body, "pg_settings_max_connections", &t).is_some_and(|v| v > 0.0),
         "{body}"

@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::peer::{PeerExporter, Scrape};
-use common::{Perfwatch, blocking, config, start_redis, value, wait_redis_info};
+use common::{Perfwatch, assert_value, blocking, config, start_redis, value, wait_redis_info};
 use perfwatch_testbench::{RedisSentinel, RedisServer};
 
 /// perfwatch's poll interval here: the failover must show within two.
@@ -165,12 +165,9 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
         }
         let mut status = l.to_vec();
         status.push(("master_status", "ok"));
-        assert_eq!(
-            value(&body, "redis_sentinel_master_status", &status),
-            Some(1.0)
-        );
+        assert_value(&body, "redis_sentinel_master_status", &status, Some(1.0));
         let one = [("target", "ha"), ("sentinel", &s.host_port())];
-        assert_eq!(value(&body, "perfwatch_redis_sentinel_up", &one), Some(1.0));
+        assert_value(&body, "perfwatch_redis_sentinel_up", &one, Some(1.0));
         assert_eq!(
             value(&body, "redis_sentinel_master_ckquorum_status", &one),
             Some(1.0)
@@ -285,10 +282,7 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
     tokio::time::sleep(4 * INTERVAL).await;
     let body = pw.scrape().await;
     assert_eq!(value(&body, "redis_connected_slaves", &t), None, "stale");
-    assert_eq!(
-        value(&body, "redis_sentinel_master_status", &down),
-        Some(0.0)
-    );
+    assert_value(&body, "redis_sentinel_master_status", &down, Some(0.0));
     assert_eq!(
         value(
             &body,
@@ -297,7 +291,7 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
         ),
         Some(1.0)
     );
-    assert_eq!(value(&body, "redis_up", &t), Some(0.0));
+    assert_value(&body, "redis_up", &t, Some(0.0));
     pw.stop().await;
     drop(primary);
 }
@@ -319,7 +313,7 @@ async fn without_any_sentinel_the_target_is_down_and_says_why() {
             common::failed_polls(b, "ha") >= 1.0
         })
         .await;
-    assert_eq!(value(&body, "redis_up", &[("target", "ha")]), Some(0.0));
+    assert_value(&body, "redis_up", &[("target", "ha")], Some(0.0));
     // Every failure is a connect failure (no sentinel to ask).
     assert_eq!(
         common::poll_errors(&body, "ha", "connect"),
