@@ -40,17 +40,13 @@ BENCH_NAME=bench-probe
 # shellcheck source=scripts/lib/bench-common.sh
 . "$(dirname "$0")/lib/bench-common.sh"
 
-build=1 write_doc=1 quick=0
-for arg in "$@"; do bench_flag "$arg" "--quick --no-build --no-doc --keep"; done
-if ((quick)); then
-    write_doc=0
-    : "${BENCH_IDLE_WAIT:=0}" "${WRK_DURATION:=3s}" "${BENCH_ROUNDS:=5}" "${BENCH_PROBES:=20}"
-fi
+bench_flags "--quick --no-build --no-doc --keep" "$@"
 NTARGETS=${BENCH_TARGETS:-20}
-ROUNDS=${BENCH_ROUNDS:-50}
-NPROBES=${BENCH_PROBES:-100}
-IDLE_WAIT=${BENCH_IDLE_WAIT:-60}
-WRK_DURATION=${WRK_DURATION:-10s}
+# Knobs: the default, then the one of --quick.
+bench_knob ROUNDS BENCH_ROUNDS 50 5
+bench_knob NPROBES BENCH_PROBES 100 20
+bench_knob IDLE_WAIT BENCH_IDLE_WAIT 60 0
+bench_knob WRK_DURATION WRK_DURATION 10s 3s
 WRK_TRIES=${BENCH_WRK_TRIES:-1}
 # Prometheus' default scrape timeout is 10 s; the stopped backend's prober
 # uses 2 s so that its probes (1.5 s each) keep a slot busy all along.

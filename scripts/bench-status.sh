@@ -40,16 +40,12 @@ BENCH_NAME=bench-status
 # shellcheck source=scripts/lib/bench-common.sh
 . "$(dirname "$0")/lib/bench-common.sh"
 
-build=1 write_doc=1 quick=0
-for arg in "$@"; do bench_flag "$arg" "--quick --no-build --no-doc --keep"; done
-if ((quick)); then
-    write_doc=0
-    : "${BENCH_IDLE_WAIT:=0}" "${WRK_DURATION:=3s}" "${BENCH_WARMUP:=10}" "${BENCH_PAGES:=10}"
-fi
-IDLE_WAIT=${BENCH_IDLE_WAIT:-60}
-NPAGES=${BENCH_PAGES:-50}
-WARMUP=${BENCH_WARMUP:-60}
-WRK_DURATION=${WRK_DURATION:-10s}
+bench_flags "--quick --no-build --no-doc --keep" "$@"
+# Knobs: the default, then the one of --quick.
+bench_knob IDLE_WAIT BENCH_IDLE_WAIT 60 0
+bench_knob NPAGES BENCH_PAGES 50 10
+bench_knob WARMUP BENCH_WARMUP 60 10
+bench_knob WRK_DURATION WRK_DURATION 10s 3s
 WRK_ARGS=(-t2 -c4 "-d$WRK_DURATION" --latency)
 # One wrk run each: on a shared machine a retry rarely finds it quieter;
 # the report gives the other processes' CPU during each run instead.

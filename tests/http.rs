@@ -288,6 +288,15 @@ fn keyed_health_target(addr: SocketAddr, dir: &tempfile::TempDir) -> String {
     )
 }
 
+/// A failed poll of the target `labels`: it reads down, and no verdict
+/// about the app is served (neither up nor a health status).
+#[track_caller]
+fn assert_down_without_verdict(body: &str, labels: &[(&str, &str)]) {
+    assert_value(body, "perfwatch_target_up", labels, Some(0.0));
+    assert_value(body, "perfwatch_app_up", labels, None);
+    assert_value(body, "perfwatch_app_health_status_up", labels, None);
+}
+
 #[tokio::test]
 async fn health_checks_flip_exactly_and_the_secret_never_shows() {
     let (addr, state) = app().await;
@@ -337,22 +346,13 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
 
     state.db_healthy.store(true, Ordering::SeqCst);
     let body = wait_polls(&pw, "api", 1.0, POLL_WAIT).await;
-    assert_eq!(
-        value(&body, "perfwatch_app_health_check_up", &db),
-        Some(1.0)
-    );
+    assert_value(&body, "perfwatch_app_health_check_up", &db, Some(1.0));
 
     // A 401 is perfwatch's credentials refused, not an unhealthy app: the
     // poll fails with reason auth, and no verdict about the app is served.
     let nokey = [("target", "nokey")];
-    #[rustfmt::skip]
-    let wanted: &[Expected] = &[
-        ("perfwatch_target_up", &nokey, Some(0.0)),
-        ("perfwatch_app_up", &nokey, None),
-        ("perfwatch_app_response_status_code", &nokey, None),
-        ("perfwatch_app_health_status_up", &nokey, None),
-    ];
-    assert_values(&body, wanted);
+    assert_down_without_verdict(&body, &nokey);
+    assert_value(&body, "perfwatch_app_response_status_code", &nokey, None);
     assert!(
         poll_errors(&body, "nokey", "auth").unwrap() >= 1.0,
         "{body}"
@@ -390,21 +390,20 @@ async fn health_checks_flip_exactly_and_the_secret_never_shows() {
             (poll_errors(b, "api", "timeout").unwrap_or(0.0) >= 1.0).then(|| b.to_owned())
         })
         .await;
-    #[rustfmt::skip]
-    let wanted: &[Expected] = &[
-        ("perfwatch_target_up", &api, Some(0.0)),
-        ("perfwatch_app_up", &api, None),
-        ("perfwatch_app_health_status_up", &api, None),
-        ("perfwatch_app_health_check_up", &db, None),
-        // Counters stay: they are history, not a verdict.
-        ("perfwatch_app_health_parse_errors_total", &api, Some(0.0)),
-    ];
-    assert_values(&body, wanted);
+    assert_down_without_verdict(&body, &api);
+    assert_value(&body, "perfwatch_app_health_check_up", &db, None);
+    // Counters stay: they are history, not a verdict.
+    assert_value(
+        &body,
+        "perfwatch_app_health_parse_errors_total",
+        &api,
+        Some(0.0),
+    );
     state.stalled.store(false, Ordering::SeqCst);
     let body = pw
         .wait_value(POLL_WAIT, "perfwatch_app_health_check_up", &db, 1.0)
         .await;
-    assert_eq!(value(&body, "perfwatch_app_up", &api), Some(1.0));
+    assert_value(&body, "perfwatch_app_up", &api, Some(1.0));
     pw.stop().await;
 }
 
@@ -662,14 +661,14 @@ async fn failures_are_classified_bounded_and_isolated() {
     // Health endpoints stay up/down by status code; bad bodies are counted.
     let gh = [("target", "garbage-health")];
     assert_eq!(up("garbage-health"), Some(1.0));
-    assert_eq!(value(&body, "perfwatch_app_up", &gh), Some(1.0));
+    assert_value(&body, "perfwatch_app_up", &gh, Some(1.0));
     assert_eq!(
         value(&body, "perfwatch_app_health_parse_errors_total", &gh),
         Some(polls(&body, "garbage-health"))
     );
-    assert_eq!(value(&body, "perfwatch_app_health_status_up", &gh), None);
+    assert_value(&body, "perfwatch_app_health_status_up", &gh, None);
     let hh = [("target", "huge-health")];
-    assert_eq!(value(&body, "perfwatch_app_up", &hh), Some(1.0));
+    assert_value(&body, "perfwatch_app_up", &hh, Some(1.0));
     assert!(value(&body, "perfwatch_app_health_parse_errors_total", &hh).unwrap() >= 2.0);
     let dh = [("target", "down-health")];
     assert_eq!(up("down-health"), Some(1.0));

@@ -152,10 +152,7 @@ async fn performance_schema_verdicts_custom_queries_and_promtool() {
         );
     }
     let t = [("target", "db")];
-    assert_eq!(
-        value(&body, "perfwatch_mysql_unused_indexes", &t),
-        Some(3.0)
-    );
+    assert_value(&body, "perfwatch_mysql_unused_indexes", &t, Some(3.0));
     assert!(value(&body, "perfwatch_mysql_unused_index_bytes", &t).unwrap() > 0.0);
     #[rustfmt::skip]
     let wanted: &[Expected] = &[
@@ -366,10 +363,7 @@ async fn saturation_is_exact_and_polls_reuse_one_connection() {
     let p1 = polls(&body, "db");
     assert_eq!(c1 - c0, 0.0, "connections opened during {} polls", p1 - p0);
     assert_eq!((q1 - q0) / (p1 - p0), 2.0, "statements per poll");
-    assert_eq!(
-        value(&body, "perfwatch_mysql_connects_total", &t),
-        Some(1.0)
-    );
+    assert_value(&body, "perfwatch_mysql_connects_total", &t, Some(1.0));
     held.truncate(2);
     let body = pw
         .wait_for(Duration::from_secs(10), "saturation after closing 3", |b| {

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Expected, Perfwatch, assert_values, blocking, value};
+use common::{Expected, Perfwatch, assert_value, assert_values, blocking, hit_ratio_phase, value};
 use perfwatch_testbench::RedisServer;
 
 fn lookups(url: String, hits: usize, misses: usize) -> impl FnOnce() + Send + 'static {
@@ -39,17 +39,14 @@ timeout = "200ms"
 [[redis]]
 name = "cache"
 url = "{}"
-[[phase]]
-name = "phase2"
-description = "Pre-aggregated summary tables (trip_summary)"
-[[phase.trigger]]
-name = "cache_hit_ratio"
-metric = 'perfwatch_cache_hit_ratio{{target="cache",window="1m"}}'
-below = 0.70
-for = "2s"
-clear_above = 0.75
-"#,
-        redis.url()
+{}"#,
+        redis.url(),
+        hit_ratio_phase(
+            "Pre-aggregated summary tables (trip_summary)",
+            0.70,
+            0.75,
+            "for = \"2s\""
+        )
     );
     let pw = Perfwatch::start(&toml).await;
     let l = [("phase", "phase2"), ("trigger", "cache_hit_ratio")];
@@ -181,16 +178,10 @@ async fn the_example_queue_depth_trigger_sees_a_celery_backlog() {
     // Drained to clear_below: hysteresis holds the trigger.
     queue(clear_below).await;
     let body = wait_depth(clear_below).await;
-    assert_eq!(
-        value(&body, "perfwatch_phase_trigger_active", &l),
-        Some(1.0)
-    );
+    assert_value(&body, "perfwatch_phase_trigger_active", &l, Some(1.0));
     // Under clear_below: cleared.
     queue(clear_below - 1).await;
     let body = wait_depth(clear_below - 1).await;
-    assert_eq!(
-        value(&body, "perfwatch_phase_trigger_active", &l),
-        Some(0.0)
-    );
+    assert_value(&body, "perfwatch_phase_trigger_active", &l, Some(0.0));
     pw.stop().await;
 }

@@ -324,10 +324,7 @@ async fn saturation_is_exact_and_the_session_is_reused() {
             (value(b, "perfwatch_pool_saturation_ratio", &l) == Some(0.0)).then(|| b.to_owned())
         })
         .await;
-    assert_eq!(
-        value(&body, "perfwatch_postgres_connections_used", &t),
-        Some(0.0)
-    );
+    assert_value(&body, "perfwatch_postgres_connections_used", &t, Some(0.0));
     pw.stop().await;
 }
 
@@ -706,12 +703,9 @@ async fn the_example_job_freshness_query_and_trigger_see_jobs_falling_behind() {
         })
         .await;
     let health = [("trigger", "jobs_falling_behind"), ("kind", "health")];
-    assert_eq!(
-        value(&body, "perfwatch_phase_trigger_info", &health),
-        Some(1.0)
-    );
-    assert_eq!(value(&body, "perfwatch_phase_active", &[]), Some(0.0));
-    assert_eq!(value(&body, "perfwatch_phase_recommended", &[]), Some(0.0));
+    assert_value(&body, "perfwatch_phase_trigger_info", &health, Some(1.0));
+    assert_value(&body, "perfwatch_phase_active", &[], Some(0.0));
+    assert_value(&body, "perfwatch_phase_recommended", &[], Some(0.0));
     // now() - max(computed_at): the newer row, 2 x above seconds ago.
     let age = age_of(&body).unwrap();
     assert!((2.0 * above..2.0 * above + 60.0).contains(&age), "{age}");

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::{
-    FAST, Perfwatch, blocking, config, poll_errors, promtool_check_metrics, sample, secret_file,
+    Perfwatch, assert_value, blocking, poll_errors, promtool_check_metrics, sample, secret_file,
     start_db, start_pg_with_password_role, start_redis, value, wait_polls,
 };
 use perfwatch_testbench::{PrometheusServer, RedisCluster, RedisServer};
@@ -93,12 +93,9 @@ async fn probe_stat(pw: &Perfwatch, name: &str, labels: &[(&str, &str)]) -> f64 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_answers_what_a_configured_target_has_on_one_kept_connection() {
     let redis = start_redis(&[]);
-    let pw = Perfwatch::start(&config(
-        FAST,
-        &format!(
-            "[[redis]]\nname = \"cache\"\nurl = \"{}\"\n[probe]\n",
-            redis.url()
-        ),
+    let pw = Perfwatch::start_fast(&format!(
+        "[[redis]]\nname = \"cache\"\nurl = \"{}\"\n[probe]\n",
+        redis.url()
     ))
     .await;
     let target = redis.url();
@@ -186,9 +183,8 @@ async fn a_probe_answers_what_a_configured_target_has_on_one_kept_connection() {
 async fn a_probe_of_a_cluster_node_is_that_node_alone() {
     let cluster = blocking(|| RedisCluster::start(3, 0).unwrap_or_else(|e| panic!("{e}"))).await;
     let node = cluster.nodes()[0].url();
-    let pw = Perfwatch::start(&config(
-        FAST,
-        &format!("[[redis]]\nname = \"whole\"\nurl = \"{node}\"\n[probe]\n"),
+    let pw = Perfwatch::start_fast(&format!(
+        "[[redis]]\nname = \"whole\"\nurl = \"{node}\"\n[probe]\n"
     ))
     .await;
     let metrics = wait_polls(&pw, "whole", 1.0, Duration::from_secs(10)).await;
@@ -202,7 +198,7 @@ async fn a_probe_of_a_cluster_node_is_that_node_alone() {
     );
     let (body, _) = ok(probe(&pw, &node, "", None).await);
     let t = [("target", node.as_str())];
-    assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0));
+    assert_value(&body, "perfwatch_target_up", &t, Some(1.0));
     assert!(value(&body, "redis_connected_clients", &t).is_some());
     let cluster_families: Vec<String> = sample_names(&body, &node)
         .into_iter()
@@ -597,7 +593,7 @@ async fn postgres_and_mariadb_are_probed_with_auth_sets() {
     let (body, _) = ok(probe(&pw, &pg_target, "&auth_module=pg", Some("5")).await);
     let t = [("target", pg_target.as_str())];
     assert_eq!(value(&body, "pg_up", &t), Some(1.0), "{body}");
-    assert_eq!(value(&body, "perfwatch_target_up", &t), Some(1.0));
+    assert_value(&body, "perfwatch_target_up", &t, Some(1.0));
     assert!(
         value(&body, "pg_settings_max_connections", &t).is_some_and(|v| v > 0.0),
         "{body}"

@@ -276,6 +276,33 @@ async fn assert_applied(pw: &Perfwatch, server: &str) {
     );
 }
 
+/// The end of each test: `create_index`, run on `admin`, changes the plans
+/// and the advice is applied ([`assert_applied`]); then perfwatch stops, one
+/// with `keep_examples = true` serves the literals
+/// ([`assert_examples_kept`]), and the workload stops.
+async fn create_the_index<C>(
+    mut admin: C,
+    create_index: &'static str,
+    pw: Perfwatch,
+    server: &str,
+    slowlog: &str,
+    stop: Arc<AtomicBool>,
+    load: tokio::task::JoinHandle<()>,
+) where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    sqlx::raw_sql(create_index)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    assert_applied(&pw, server).await;
+    pw.stop().await;
+    assert_examples_kept(slowlog).await;
+    stop.store(true, Ordering::SeqCst);
+    load.await.unwrap();
+}
+
 /// With keep_examples = true the literals are served: the privacy check
 /// above would have seen them.
 async fn assert_examples_kept(slowlog: &str) {
@@ -391,15 +418,8 @@ async fn postgres_plans_advise_an_index_and_show_it_helped() {
     let counts: Vec<(String, u64)> = counts.into_iter().map(|(q, n)| (q, n as u64)).collect();
     assert_budget("postgresql", &counts, polled);
 
-    sqlx::query("CREATE INDEX trip_driver ON trip (driver_id)")
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    assert_applied(&pw, "postgresql").await;
-    pw.stop().await;
-    assert_examples_kept(&slowlog).await;
-    stop.store(true, Ordering::SeqCst);
-    load.await.unwrap();
+    let index = "CREATE INDEX trip_driver ON trip (driver_id)";
+    create_the_index(admin, index, pw, "postgresql", &slowlog, stop, load).await;
 }
 
 /// Every `EXPLAIN` statement in the MariaDB slow log from byte `from`, by
@@ -459,16 +479,9 @@ async fn mariadb_plans_advise_an_index_and_show_it_helped() {
     let polled = polls(&pw.scrape().await, "db") - before;
     assert_budget("mariadb", &logged_explains(&log, from), polled);
 
-    let mut admin = sqlx::MySqlConnection::connect(&format!("{}app", db.dsn()))
+    let admin = sqlx::MySqlConnection::connect(&format!("{}app", db.dsn()))
         .await
         .unwrap();
-    sqlx::raw_sql("ALTER TABLE trip ADD INDEX trip_driver (driver_id)")
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    assert_applied(&pw, "mariadb").await;
-    pw.stop().await;
-    assert_examples_kept(&slowlog).await;
-    stop.store(true, Ordering::SeqCst);
-    load.await.unwrap();
+    let index = "ALTER TABLE trip ADD INDEX trip_driver (driver_id)";
+    create_the_index(admin, index, pw, "mariadb", &slowlog, stop, load).await;
 }

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_values, blocking, config, poll_errors, polls,
-    sample, start_redis, timed, value, wait_polls,
+    Expected, FAST_SHORT_TIMEOUT, Perfwatch, assert_value, assert_values, blocking, config,
+    poll_errors, polls, sample, start_redis, timed, value, wait_polls,
 };
 use perfwatch::collectors::redis::catalog::KEY_SAMPLER_CYCLE_COMPLETE as CYCLE_COMPLETE;
 use perfwatch_testbench::RedisServer;
@@ -115,10 +115,7 @@ async fn idle_cache_has_no_ratio_but_zero_lookups() {
     let (_redis, pw) = watch_redis("idle").await;
     let body = wait_polls(&pw, "idle", 3.0, POLL_WAIT).await;
     let l = [("target", "idle"), ("window", "1m")];
-    assert_eq!(
-        value(&body, "perfwatch_cache_lookups_in_window", &l),
-        Some(0.0)
-    );
+    assert_value(&body, "perfwatch_cache_lookups_in_window", &l, Some(0.0));
     assert_eq!(
         value(&body, "perfwatch_cache_hit_ratio", &l),
         None,

@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, config, value, wait_polls};
+use common::{Perfwatch, assert_value, blocking, config, value, wait_polls, wait_redis_info};
 use perfwatch_testbench::{RedisCluster, RedisServer};
 
 /// perfwatch's poll interval here: the failover must show within two.
@@ -154,10 +154,10 @@ async fn a_cluster_is_found_from_one_seed_and_followed_through_a_failover() {
     assert_eq!(slots, 16384.0);
     // The single-node families are not mixed into a cluster target; the
     // same node with `cluster = false` is an ordinary target.
-    assert_eq!(value(&body, "redis_connected_clients", &t), None);
+    assert_value(&body, "redis_connected_clients", &t, None);
     let one = [("target", "one")];
     assert!(value(&body, "redis_connected_clients", &one).is_some());
-    assert_eq!(value(&body, "redis_cluster_state", &one), None);
+    assert_value(&body, "redis_cluster_state", &one, None);
 
     // The cluster-wide hit ratio: every primary gets other hits and
     // misses; perfwatch's total must equal the sum over the primaries'
@@ -202,24 +202,14 @@ async fn a_cluster_is_found_from_one_seed_and_followed_through_a_failover() {
     let promoted = replicas[0];
     let node = cluster.node(promoted).unwrap();
     let old_primary: u16 = node
-        .command(&["INFO", "replication"])
+        .info_field("replication", "master_port")
         .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("master_port:"))
         .unwrap()
-        .trim()
         .parse()
         .unwrap();
     node.command(&["CLUSTER", "FAILOVER"]).unwrap();
-    let start = Instant::now();
-    while !node
-        .command(&["INFO", "replication"])
-        .unwrap()
-        .contains("role:master")
-    {
-        assert!(start.elapsed() < WAIT, "the replica was never promoted");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let role_master = ("replication", "role", "master");
+    wait_redis_info(node, role_master, WAIT, "the replica was never promoted").await;
     let promoted_at = Instant::now();
     let flipped = |b: &str| {
         nodes(b)
@@ -244,7 +234,7 @@ async fn a_cluster_is_found_from_one_seed_and_followed_through_a_failover() {
     // The shard is the same shard: its label did not change.
     let after = nodes(&body);
     assert_eq!(after[&addr(promoted)].1, found[&addr(promoted)].1);
-    assert_eq!(value(&body, "redis_cluster_slots_ok", &t), Some(16384.0));
+    assert_value(&body, "redis_cluster_slots_ok", &t, Some(16384.0));
 
     // A dead node is its own error: it reads down, the target stays up and
     // the others keep being polled.
@@ -269,7 +259,7 @@ async fn a_cluster_is_found_from_one_seed_and_followed_through_a_failover() {
                 && value(b, "perfwatch_target_up", &t) == Some(1.0)
         })
         .await;
-    assert_eq!(value(&body, "redis_up", &t), Some(1.0));
+    assert_value(&body, "redis_up", &t, Some(1.0));
     pw.stop().await;
 }
 

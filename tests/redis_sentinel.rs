@@ -11,7 +11,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::peer::{PeerExporter, Scrape};
-use common::{Perfwatch, blocking, config, start_redis, value};
+use common::{Perfwatch, assert_value, blocking, config, start_redis, value, wait_redis_info};
 use perfwatch_testbench::{RedisSentinel, RedisServer};
 
 /// perfwatch's poll interval here: the failover must show within two.
@@ -103,15 +103,8 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
     let (primary_port, replica_port) = (primary.port(), replica.port());
     // The replica linked before the sentinels start, so that they find it
     // in their first INFO of the primary.
-    let start = Instant::now();
-    while !replica
-        .command(&["INFO", "replication"])
-        .unwrap()
-        .contains("master_link_status:up")
-    {
-        assert!(start.elapsed() < SETUP_WAIT, "the replica never linked");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let link_up = ("replication", "master_link_status", "up");
+    wait_redis_info(&replica, link_up, SETUP_WAIT, "the replica never linked").await;
     let (primary, replica, sentinels) = blocking(move || {
         let sentinels: Vec<RedisSentinel> = (0..3)
             .map(|_| {
@@ -172,12 +165,9 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
         }
         let mut status = l.to_vec();
         status.push(("master_status", "ok"));
-        assert_eq!(
-            value(&body, "redis_sentinel_master_status", &status),
-            Some(1.0)
-        );
+        assert_value(&body, "redis_sentinel_master_status", &status, Some(1.0));
         let one = [("target", "ha"), ("sentinel", &s.host_port())];
-        assert_eq!(value(&body, "perfwatch_redis_sentinel_up", &one), Some(1.0));
+        assert_value(&body, "perfwatch_redis_sentinel_up", &one, Some(1.0));
         assert_eq!(
             value(&body, "redis_sentinel_master_ckquorum_status", &one),
             Some(1.0)
@@ -257,23 +247,17 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
         ("sentinel", alive.as_str()),
         ("master_address", replica_address.as_str()),
     ];
+    let dead_sentinel = [("target", "ha"), ("sentinel", dead.as_str())];
+    let alive_sentinel = [("target", "ha"), ("sentinel", alive.as_str())];
     pw.wait_until(SETUP_WAIT, "one sentinel down, two ok", |b| {
-        value(
-            b,
-            "perfwatch_redis_sentinel_up",
-            &[("target", "ha"), ("sentinel", &dead)],
-        ) == Some(0.0)
+        value(b, "perfwatch_redis_sentinel_up", &dead_sentinel) == Some(0.0)
             && value(b, "redis_sentinel_master_ok_sentinels", &ok_sentinels) == Some(2.0)
             && value(b, "perfwatch_target_up", &t) == Some(1.0)
     })
     .await;
     sentinels[1].kill().unwrap();
     pw.wait_until(SETUP_WAIT, "no quorum with one sentinel left", |b| {
-        value(
-            b,
-            "redis_sentinel_master_ckquorum_status",
-            &[("target", "ha"), ("sentinel", &alive)],
-        ) == Some(0.0)
+        value(b, "redis_sentinel_master_ckquorum_status", &alive_sentinel) == Some(0.0)
             && value(b, "perfwatch_target_up", &t) == Some(1.0)
     })
     .await;
@@ -298,10 +282,7 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
     tokio::time::sleep(4 * INTERVAL).await;
     let body = pw.scrape().await;
     assert_eq!(value(&body, "redis_connected_slaves", &t), None, "stale");
-    assert_eq!(
-        value(&body, "redis_sentinel_master_status", &down),
-        Some(0.0)
-    );
+    assert_value(&body, "redis_sentinel_master_status", &down, Some(0.0));
     assert_eq!(
         value(
             &body,
@@ -310,7 +291,7 @@ async fn a_sentinel_failover_is_followed_within_two_intervals() {
         ),
         Some(1.0)
     );
-    assert_eq!(value(&body, "redis_up", &t), Some(0.0));
+    assert_value(&body, "redis_up", &t, Some(0.0));
     pw.stop().await;
     drop(primary);
 }
@@ -332,7 +313,7 @@ async fn without_any_sentinel_the_target_is_down_and_says_why() {
             common::failed_polls(b, "ha") >= 1.0
         })
         .await;
-    assert_eq!(value(&body, "redis_up", &[("target", "ha")]), Some(0.0));
+    assert_value(&body, "redis_up", &[("target", "ha")], Some(0.0));
     // Every failure is a connect failure (no sentinel to ask).
     assert_eq!(
         common::poll_errors(&body, "ha", "connect"),

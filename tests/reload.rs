@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Perfwatch, blocking, polls, value};
+use common::{Perfwatch, assert_value, blocking, polls, value};
 use perfwatch_testbench::{MariaDbServer, PostgresServer, RedisServer};
 
 const GLOBAL: &str = "[global]\ninterval = \"300ms\"\ntimeout = \"250ms\"\n";
@@ -264,10 +264,7 @@ async fn reload_under_load_keeps_old_config_on_errors_and_swaps_targets_without_
         "polls of the kept target went from {db_polls_before} to {}",
         polls(&body, "db")
     );
-    assert_eq!(
-        value(&body, "perfwatch_target_up", &[("target", "db")]),
-        Some(1.0)
-    );
+    assert_value(&body, "perfwatch_target_up", &[("target", "db")], Some(1.0));
     assert_eq!(pg_sessions(&pg), pg_before, "the kept target's session");
     // The removed target's connection is closed within a bounded wait.
     let deadline = Instant::now() + Duration::from_secs(3);

@@ -503,38 +503,41 @@ fn append_random(f: &mut File, n: usize, mut seed: u64) {
 const EVENT_HEAD: &str =
     "# Time: 2026-11-22T03:00:00.000000Z\n# User@Host: app[app] @ localhost []  Id: 7\n";
 
+/// A PostgreSQL layout that writes an event as one record: its `format` in
+/// the config, the text before the `duration: ` value and the text after
+/// the statement.
+type PgLayout = (&'static str, &'static str, &'static str);
+
 const CSV_HEAD: &str = "2026-11-22 03:00:00.000 UTC,\"app\",\"shop\",42,\"127.0.0.1:5000\",65a1.1,1,\"SELECT\",2026-11-22 03:00:00 UTC,3/4,0,LOG,00000,\"duration: ";
-const CSV_TAIL: &str = "\",,,,,,,,,\"psql\",\"client backend\",,0";
+const CSV: PgLayout = (
+    "postgres-csv",
+    CSV_HEAD,
+    "\",,,,,,,,,\"psql\",\"client backend\",,0",
+);
 
-fn csv_event(f: &mut File, ms: &str, query: &str) {
-    writeln!(f, "{CSV_HEAD}{ms} ms  statement: {query}{CSV_TAIL}").unwrap();
-}
+const JSON: PgLayout = (
+    "postgres-json",
+    r#"{"timestamp":"2026-11-22 03:00:00.000 UTC","user":"app","dbname":"shop","pid":42,"error_severity":"LOG","message":"duration: "#,
+    r#""}"#,
+);
 
-fn json_event(f: &mut File, ms: &str, query: &str) {
-    writeln!(
-        f,
-        r#"{{"timestamp":"2026-11-22 03:00:00.000 UTC","user":"app","dbname":"shop","pid":42,"error_severity":"LOG","message":"duration: {ms} ms  statement: {query}"}}"#
-    )
-    .unwrap();
-}
+/// CloudNativePG's JSON lines.
+const CNPG: PgLayout = (
+    "postgres-cnpg",
+    r#"{"level":"info","logger":"postgres","msg":"record","record":{"user_name":"app","database_name":"shop","process_id":"42","error_severity":"LOG","message":"duration: "#,
+    r#""}}"#,
+);
 
-/// The head of a CloudNativePG line, up to its message's text.
-const CNPG_HEAD: &str = r#"{"level":"info","logger":"postgres","msg":"record","record":{"user_name":"app","database_name":"shop","process_id":"42","error_severity":"LOG","message":"duration: "#;
+/// Cloud SQL's JSON lines.
+const CLOUDSQL: PgLayout = (
+    "postgres-cloudsql",
+    r#"{"insertId":"1","textPayload":"2026-11-22 03:00:00.000 UTC [42]: [1-1] db=shop,user=app LOG:  duration: "#,
+    r#"","timestamp":"2026-11-22T03:00:00Z"}"#,
+);
 
-fn cnpg_event(f: &mut File, ms: &str, query: &str) {
-    writeln!(f, r#"{CNPG_HEAD}{ms} ms  statement: {query}"}}}}"#).unwrap();
-}
-
-/// The head of a Cloud SQL line, up to its message's text.
-const CLOUDSQL_HEAD: &str = r#"{"insertId":"1","textPayload":"2026-11-22 03:00:00.000 UTC [42]: [1-1] db=shop,user=app LOG:  duration: "#;
-const CLOUDSQL_TAIL: &str = r#"","timestamp":"2026-11-22T03:00:00Z"}"#;
-
-fn cloudsql_event(f: &mut File, ms: &str, query: &str) {
-    writeln!(
-        f,
-        "{CLOUDSQL_HEAD}{ms} ms  statement: {query}{CLOUDSQL_TAIL}"
-    )
-    .unwrap();
+/// One event of `ms` milliseconds running `query` in a PostgreSQL `layout`.
+fn pg_event(f: &mut File, (_, head, tail): PgLayout, ms: &str, query: &str) {
+    writeln!(f, "{head}{ms} ms  statement: {query}{tail}").unwrap();
 }
 
 fn small_event(f: &mut File, secs: &str, query: &str) {
@@ -562,6 +565,20 @@ fn huge_statement_and_binary_input_child() {
 /// How the 100 MB statement starts (then `x` to the end of its line).
 const HUGE_START: &str = "INSERT INTO t VALUES ('";
 
+/// How the 100 MB statement ends in the csvlog: comment lines after it, in
+/// the same record (its quotes doubled, as the csvlog writes them).
+const CSV_STATEMENT_END: &str = "')\n-- a \"\"quoted\"\" line ' \n-- more";
+
+/// Writes `head`, a statement of [`HUGE_START`] then `size` bytes of
+/// `chunk` copies, and `end` to `file`.
+fn write_huge_line(file: &mut File, head: &str, chunk: &[u8], size: usize, end: &str) {
+    write!(file, "{head}{HUGE_START}").unwrap();
+    for _ in 0..size / chunk.len() {
+        file.write_all(chunk).unwrap();
+    }
+    file.write_all(end.as_bytes()).unwrap();
+}
+
 async fn huge_statement_and_binary_input() {
     const MAX_LINE: usize = 256 * 1024;
     const HUGE: usize = 100 * 1024 * 1024;
@@ -570,30 +587,28 @@ async fn huge_statement_and_binary_input() {
     let mut f = File::create(&log).unwrap();
     small_event(&mut f, "0.100000", "select 00");
     small_event(&mut f, "0.100000", "select 0");
-    // The same statement in a PostgreSQL jsonlog: the line cut at the cap is
-    // no longer JSON.
-    let json_log = dir.path().join("postgresql.json");
-    let mut j = File::create(&json_log).unwrap();
-    json_event(&mut j, "100.000", "select 0");
-    // And in a csvlog, as a multi-line record.
-    let csv_log = dir.path().join("postgresql.csv");
-    let mut c = File::create(&csv_log).unwrap();
-    csv_event(&mut c, "100.000", "select 0");
-    // And in CloudNativePG's and Cloud SQL's JSON lines.
-    let cnpg_log = dir.path().join("cnpg.json");
-    let mut n = File::create(&cnpg_log).unwrap();
-    cnpg_event(&mut n, "100.000", "select 0");
-    let cloudsql_log = dir.path().join("cloudsql.json");
-    let mut g = File::create(&cloudsql_log).unwrap();
-    cloudsql_event(&mut g, "100.000", "select 0");
+    // The same statement in PostgreSQL's layouts: a jsonlog (the line cut
+    // at the cap is no longer JSON), a csvlog (as a multi-line record), and
+    // CloudNativePG's and Cloud SQL's JSON lines: (target, file, layout, how
+    // the 100 MB statement ends).
+    let pg_logs = [
+        ("bigjson", "postgresql.json", JSON, "')"),
+        ("bigcsv", "postgresql.csv", CSV, CSV_STATEMENT_END),
+        ("bigcnpg", "cnpg.json", CNPG, "')"),
+        ("bigcloudsql", "cloudsql.json", CLOUDSQL, "')"),
+    ];
+    let mut pg_files = pg_logs.map(|(_, name, layout, _)| {
+        let path = dir.path().join(name);
+        let mut file = File::create(&path).unwrap();
+        pg_event(&mut file, layout, "100.000", "select 0");
+        (path, file)
+    });
     let mut toml = String::from("[global]\ninterval = \"500ms\"\ntimeout = \"450ms\"\n");
-    for (name, format, path) in [
-        ("big", "mysql", &log),
-        ("bigjson", "postgres-json", &json_log),
-        ("bigcsv", "postgres-csv", &csv_log),
-        ("bigcnpg", "postgres-cnpg", &cnpg_log),
-        ("bigcloudsql", "postgres-cloudsql", &cloudsql_log),
-    ] {
+    let logs = pg_logs
+        .iter()
+        .zip(&pg_files)
+        .map(|(l, (path, _))| (l.0, l.2.0, path));
+    for (name, format, path) in [("big", "mysql", &log)].into_iter().chain(logs) {
         toml.push_str(&format!(
             "[[slowlog]]\nname = \"{name}\"\nformat = \"{format}\"\npath = \"{}\"\nstart_at = \"beginning\"\nidle_flush = \"300ms\"\nmax_line_bytes = {MAX_LINE}\n",
             path.display()
@@ -626,57 +641,32 @@ async fn huge_statement_and_binary_input() {
         })
     };
 
-    // One 100 MB statement on a single line, in each log: (file, the line
-    // up to the statement, its end after the statement, the next event).
-    type HugeLine<'a> = (&'a mut File, String, String, &'a dyn Fn(&mut File));
-    let huge: [HugeLine<'_>; 5] = [
-        (
-            &mut f,
-            format!(
-                "{EVENT_HEAD}# Query_time: 12.500000  Lock_time: 0.250000 Rows_sent: 0  Rows_examined: 9\nSET timestamp=2;\n"
-            ),
-            "');\n".into(),
-            &|f| small_event(f, "0.500000", "select 1"),
+    // One 100 MB statement on a single line, in each log, between the
+    // event's head and its end, then the next event.
+    write_huge_line(
+        &mut f,
+        &format!(
+            "{EVENT_HEAD}# Query_time: 12.500000  Lock_time: 0.250000 Rows_sent: 0  Rows_examined: 9\nSET timestamp=2;\n"
         ),
-        (
-            &mut j,
-            r#"{"timestamp":"2026-11-22 03:00:00.000 UTC","user":"app","dbname":"shop","pid":42,"error_severity":"LOG","message":"duration: 12500.000 ms  statement: "#.into(),
-            "')\"}\n".into(),
-            &|f| json_event(f, "500.000", "select 1"),
-        ),
-        (
-            &mut c,
-            format!("{CSV_HEAD}12500.000 ms  statement: "),
-            format!("')\n-- a \"\"quoted\"\" line ' \n-- more{CSV_TAIL}\n"),
-            &|f| csv_event(f, "500.000", "select 1"),
-        ),
-        (
-            &mut n,
-            format!("{CNPG_HEAD}12500.000 ms  statement: "),
-            "')\"}}\n".into(),
-            &|f| cnpg_event(f, "500.000", "select 1"),
-        ),
-        (
-            &mut g,
-            format!("{CLOUDSQL_HEAD}12500.000 ms  statement: "),
-            format!("'){CLOUDSQL_TAIL}\n"),
-            &|f| cloudsql_event(f, "500.000", "select 1"),
-        ),
-    ];
-    for (file, head, tail, next) in huge {
-        write!(file, "{head}{HUGE_START}").unwrap();
-        for _ in 0..HUGE / chunk.len() {
-            file.write_all(&chunk).unwrap();
-        }
-        file.write_all(tail.as_bytes()).unwrap();
-        next(file);
+        &chunk,
+        HUGE,
+        "');\n",
+    );
+    small_event(&mut f, "0.500000", "select 1");
+    f.flush().unwrap();
+    for ((.., layout, statement_end), (_, file)) in pg_logs.iter().zip(&mut pg_files) {
+        let (_, head, tail) = layout;
+        let end = format!("{statement_end}{tail}\n");
+        let head = format!("{head}12500.000 ms  statement: ");
+        write_huge_line(file, &head, &chunk, HUGE, &end);
+        pg_event(file, *layout, "500.000", "select 1");
         file.flush().unwrap();
     }
     let body = pw
         .wait_for(Duration::from_secs(120), "16 events", events(16.0))
         .await;
-    let targets = ["big", "bigjson", "bigcsv", "bigcnpg", "bigcloudsql"];
-    for target in targets {
+    let targets: Vec<&str> = ["big"].into_iter().chain(pg_logs.map(|l| l.0)).collect();
+    for &target in &targets {
         let l = [("target", target)];
         let v = |name| common::value(&body, name, &l).unwrap_or(-1.0);
         let sum = sum_of(
@@ -713,7 +703,7 @@ async fn huge_statement_and_binary_input() {
     let csv_whole = fingerprint(&format!(
         "{HUGE_START}x')\n-- a \"quoted\" line ' \n-- more"
     ));
-    for target in targets {
+    for &target in &targets {
         let class = if target == "bigcsv" {
             &csv_whole
         } else {

@@ -21,7 +21,7 @@ use common::chromium::{MIN_WINDOW_WIDTH, chromium, crop_png_width, framed, frame
 use common::status::{
     Served, assert_lines_served, attr, card_html, dom_points, poll_time, record_served,
 };
-use common::{Perfwatch, blocking, config, start_pg, start_redis, value};
+use common::{Perfwatch, blocking, config, hit_ratio_phase, start_pg, start_redis, value};
 use perfwatch_testbench::SampleApp;
 
 /// The two widths the page must be readable at, and a window tall enough
@@ -269,20 +269,18 @@ name = "report"
 url = "{report}"
 kind = "latency"
 repeat = 2
-[[phase]]
-name = "phase2"
-description = "Pre-aggregated summary tables (<trip_summary>)"
-[[phase.trigger]]
-name = "cache_hit_ratio"
-metric = 'perfwatch_cache_hit_ratio{{target="cache",window="1m"}}'
-below = 0.95
-clear_above = 0.97
-"#,
+{phase}"#,
             redis = redis.url(),
             pg = pg.dsn(),
             health = app.url("/health"),
             pool = app.url("/pool"),
             report = app.url("/report"),
+            phase = hit_ratio_phase(
+                "Pre-aggregated summary tables (<trip_summary>)",
+                0.95,
+                0.97,
+                ""
+            ),
         ),
     );
     let pw = Perfwatch::start(&toml).await;

@@ -55,6 +55,27 @@ bench_flag() {
     echo "usage: $0$usage${BENCH_USAGE_EXTRA:+ $BENCH_USAGE_EXTRA}" >&2
     exit 2
 }
+# bench_flags ALLOWED ARG...: the defaults (build=1 write_doc=1 strict=0
+# allow_busy=0 quick=0), then bench_flag for each ARG. --quick never writes
+# the doc.
+# shellcheck disable=SC2034 # the flags are read by the sourcing scripts
+bench_flags() {
+    local allowed=$1 arg
+    shift
+    build=1 write_doc=1 strict=0 allow_busy=0 quick=0
+    for arg in "$@"; do bench_flag "$arg" "$allowed"; done
+    if ((quick)); then write_doc=0; fi
+}
+# bench_knob VAR ENV DEFAULT QUICK_DEFAULT: sets VAR to the environment
+# variable ENV when it is set and not empty, else to QUICK_DEFAULT under
+# --quick and to DEFAULT otherwise.
+bench_knob() {
+    local value=${!2:-}
+    if [[ -z $value ]]; then
+        if ((quick)); then value=$4; else value=$3; fi
+    fi
+    printf -v "$1" '%s' "$value"
+}
 
 # ------------------------------------------------------------- prerequisites
 BENCH_MISSING=()

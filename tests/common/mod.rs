@@ -312,6 +312,25 @@ pub fn config(global: &str, targets: &str) -> String {
     format!("[global]\n{global}\n{targets}")
 }
 
+/// A `[[phase]]` named `phase2` (with `description`) whose one trigger,
+/// `cache_hit_ratio`, reads the 1-minute hit ratio of the Redis target
+/// `cache`: active below `below`, cleared above `clear_above`; `extra` lines
+/// (e.g. `for = "2s"`) are added to the trigger.
+pub fn hit_ratio_phase(description: &str, below: f64, clear_above: f64, extra: &str) -> String {
+    format!(
+        r#"[[phase]]
+name = "phase2"
+description = "{description}"
+[[phase.trigger]]
+name = "cache_hit_ratio"
+metric = 'perfwatch_cache_hit_ratio{{target="cache",window="1m"}}'
+below = {below}
+clear_above = {clear_above}
+{extra}
+"#
+    )
+}
+
 /// config/perfwatch.example.toml, parsed: tests of what the example ships
 /// read its own text.
 pub fn example_config() -> toml::Table {
@@ -495,6 +514,22 @@ pub async fn start_pg_with_password_role(
 /// reason if it cannot.
 pub fn start_redis(settings: &[(&str, &str)]) -> perfwatch_testbench::RedisServer {
     perfwatch_testbench::RedisServer::start(settings).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Waits (up to `timeout`, without blocking the runtime) until the line
+/// `field:want` stands in `INFO section` of `redis`; panics saying `what`
+/// did not happen otherwise.
+pub async fn wait_redis_info(
+    redis: &perfwatch_testbench::RedisServer,
+    (section, field, want): (&str, &str, &str),
+    timeout: Duration,
+    what: &str,
+) {
+    let start = Instant::now();
+    while redis.info_field(section, field).unwrap().as_deref() != Some(want) {
+        assert!(start.elapsed() < timeout, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Starts MariaDB with `settings` plus a `tmpdir` of its own.

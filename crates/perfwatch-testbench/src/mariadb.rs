@@ -113,12 +113,8 @@ impl MariaDbServer {
         }
         let dir = make_temp_dir_in("mariadb", parent.to_path_buf(), false)?;
         let data_dir = dir.path().join("data");
-        let mut process = ServerProcess::new(
-            SERVER,
-            libc::SIGTERM,
-            dir.path().join("mariadbd.console.log"),
-        );
-        process.log_files.push(dir.path().join("mariadb.err"));
+        let console_log = dir.path().join("mariadbd.console.log");
+        let process = ServerProcess::new(SERVER, libc::SIGTERM, console_log);
         let mut server = MariaDbServer {
             process,
             mariadbd,
@@ -131,6 +127,7 @@ impl MariaDbServer {
             data_dir,
             dir,
         };
+        server.process.log_files.push(server.log_path());
 
         // The install reads the same my.cnf, so InnoDB sizes (and anything
         // else the caller set that matters at creation) match the server's.

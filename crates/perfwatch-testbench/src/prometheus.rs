@@ -18,6 +18,8 @@ use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -37,8 +39,10 @@ const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 /// Label names and values of one series or alert.
 pub type Labels = BTreeMap<String, String>;
 
-/// One alert as reported by `GET /api/v1/alerts`.
-#[derive(Debug, Clone, PartialEq)]
+/// One alert as reported by `GET /api/v1/alerts` (a field it lacks is
+/// empty).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default)]
 pub struct PrometheusAlert {
     /// Its labels, `alertname` included.
     pub labels: Labels,
@@ -50,8 +54,10 @@ pub struct PrometheusAlert {
     pub value: String,
 }
 
-/// One active scrape target as reported by `GET /api/v1/targets`.
-#[derive(Debug, Clone, PartialEq)]
+/// One active scrape target as reported by `GET /api/v1/targets` (a field
+/// it lacks is empty).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
 pub struct PrometheusTarget {
     /// The target labels after relabelling (`job`, `instance`, ...).
     pub labels: Labels,
@@ -201,30 +207,12 @@ impl PrometheusServer {
 
     /// The pending and firing alerts (`GET /api/v1/alerts`).
     pub fn alerts(&self) -> Result<Vec<PrometheusAlert>, HarnessError> {
-        Ok(api_list(self.port(), "/api/v1/alerts", "alerts")?
-            .iter()
-            .map(|a| PrometheusAlert {
-                labels: labels_of(&a["labels"]),
-                annotations: labels_of(&a["annotations"]),
-                state: text(&a["state"]),
-                value: text(&a["value"]),
-            })
-            .collect())
+        api_list(self.port(), "/api/v1/alerts", "alerts")
     }
 
     /// The active scrape targets (`GET /api/v1/targets?state=active`).
     pub fn targets(&self) -> Result<Vec<PrometheusTarget>, HarnessError> {
-        Ok(
-            api_list(self.port(), "/api/v1/targets?state=active", "activeTargets")?
-                .iter()
-                .map(|t| PrometheusTarget {
-                    labels: labels_of(&t["labels"]),
-                    scrape_url: text(&t["scrapeUrl"]),
-                    health: text(&t["health"]),
-                    last_error: text(&t["lastError"]),
-                })
-                .collect(),
-        )
+        api_list(self.port(), "/api/v1/targets?state=active", "activeTargets")
     }
 
     /// Whether there is at least one active target and every one of them
@@ -392,9 +380,16 @@ fn check_relative_name(name: &str) -> Result<(), HarnessError> {
     }
 }
 
+/// Prometheus' `reply` to `request` was not what the helpers expect.
 fn bad_reply(request: &str, reply: String) -> HarnessError {
+    bad_reply_of(SERVER, request, reply)
+}
+
+/// `server`'s `reply` to `request` was not what the helpers expect; both
+/// shortened for the error message.
+fn bad_reply_of(server: &'static str, request: &str, reply: String) -> HarnessError {
     HarnessError::BadReply {
-        server: SERVER,
+        server,
         request: shorten(request),
         reply: shorten_long(&reply),
     }
@@ -434,24 +429,22 @@ fn parse_float(s: &str) -> Option<f64> {
     }
 }
 
-/// `GET path` against Prometheus' API: the array under `key` in `data`.
-fn api_list(port: u16, path: &str, key: &str) -> Result<Vec<Value>, HarnessError> {
+/// `GET path` against Prometheus' API: the array under `key` in `data`,
+/// each item read as a `T`.
+fn api_list<T: DeserializeOwned>(port: u16, path: &str, key: &str) -> Result<Vec<T>, HarnessError> {
     let data = api_get(SERVER, port, path)?;
-    match data[key].as_array() {
-        Some(items) => Ok(items.clone()),
-        None => Err(bad_reply(path, format!("no `{key}` array: {data}"))),
+    if !data[key].is_array() {
+        return Err(bad_reply(path, format!("no `{key}` array: {data}")));
     }
+    Vec::<T>::deserialize(&data[key])
+        .map_err(|e| bad_reply(path, format!("unexpected `{key}` ({e}): {data}")))
 }
 
 /// `GET path` against a Prometheus-style JSON API (Prometheus,
 /// Alertmanager v1 shape): checks `"status": "success"` and returns `data`.
 pub(super) fn api_get(server: &'static str, port: u16, path: &str) -> Result<Value, HarnessError> {
     let (status, body) = http_request(server, port, "GET", path, REQUEST_TIMEOUT)?;
-    let bad = |reply: String| HarnessError::BadReply {
-        server,
-        request: shorten(path),
-        reply: shorten_long(&reply),
-    };
+    let bad = |reply: String| bad_reply_of(server, path, reply);
     let json: Value = serde_json::from_str(&body)
         .map_err(|e| bad(format!("HTTP {status}, not JSON ({e}): {}", body.trim())))?;
     if status != 200 || json["status"] != "success" {
@@ -468,11 +461,7 @@ pub(super) fn api_get(server: &'static str, port: u16, path: &str) -> Result<Val
 /// as Alertmanager's v2); an error unless the status is 200.
 pub(super) fn json_get(server: &'static str, port: u16, path: &str) -> Result<Value, HarnessError> {
     let (status, body) = http_request(server, port, "GET", path, REQUEST_TIMEOUT)?;
-    let bad = |reply: String| HarnessError::BadReply {
-        server,
-        request: shorten(path),
-        reply: shorten_long(&reply),
-    };
+    let bad = |reply: String| bad_reply_of(server, path, reply);
     if status != 200 {
         return Err(bad(format!("HTTP {status}: {}", body.trim())));
     }

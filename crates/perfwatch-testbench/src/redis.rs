@@ -182,6 +182,16 @@ impl RedisServer {
         command_on(SERVER, self.port(), self.password.as_deref(), args)
     }
 
+    /// The value of the `field:value` line of `INFO section` (trimmed),
+    /// `None` when the reply has no such line.
+    pub fn info_field(&self, section: &str, field: &str) -> Result<Option<String>, HarnessError> {
+        let info = self.command(&["INFO", section])?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .map(|v| v.trim().to_owned()))
+    }
+
     /// Writes the config for `port`, spawns, waits for `PING`.
     fn launch(&mut self, port: u16) -> Result<(), HarnessError> {
         let dir = self.dir.path();

@@ -260,7 +260,7 @@ impl RedisCluster {
     pub fn ports_with_role(&self, role: &str) -> Result<Vec<u16>, HarnessError> {
         let mut ports = Vec::new();
         for node in &self.nodes {
-            if info_field(node, "replication", "role")?.as_deref() == Some(role) {
+            if node.info_field("replication", "role")?.as_deref() == Some(role) {
                 ports.push(node.port());
             }
         }
@@ -287,8 +287,10 @@ impl RedisCluster {
                     why = Some(format!("node {}: {info}", node.port()));
                     break;
                 }
-                if info_field(node, "replication", "role")?.as_deref() == Some("slave")
-                    && info_field(node, "replication", "master_link_status")?.as_deref()
+                if node.info_field("replication", "role")?.as_deref() == Some("slave")
+                    && node
+                        .info_field("replication", "master_link_status")?
+                        .as_deref()
                         != Some("up")
                 {
                     why = Some(format!("replica {}: link not up", node.port()));
@@ -309,17 +311,4 @@ impl RedisCluster {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-/// One `field:value` line of `INFO section` of `node`.
-fn info_field(
-    node: &RedisServer,
-    section: &str,
-    field: &str,
-) -> Result<Option<String>, HarnessError> {
-    let info = node.command(&["INFO", section])?;
-    Ok(info
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .map(|v| v.trim().to_owned()))
 }
