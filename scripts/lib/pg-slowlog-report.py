@@ -105,7 +105,7 @@ for f in FORMATS:
         by_class = lambda r: sorted((c["id"], c["count"], round(c["total_seconds"], 6)) for c in r["top"])
         baseline = dict(cpu=max(bl_cpu, 0.005), rss=bl_rss,
                         same=(bl["events"], by_class(bl)) == (pw["events"], by_class(pw)))
-    rows[f] = dict(baseline=baseline,
+    rows[f] = dict(baseline=baseline, fmt=f,
         nbytes=nbytes, pw_s=pw_s, pw_rss=pw_rss, pw_cpu=pw_cpu, pg_s=pg_s, pg_rss=pg_rss, pg_cpu=pg_cpu,
         pw_mbs=mb(nbytes) / pw_cpu, pg_mbs=mb(nbytes) / pg_cpu, ratio=pg_cpu / pw_cpu,
         pw_events=int(pw["events"]), pw_ms=float(pw["total_seconds"]) * 1000, pg_n=pg_n, pg_ms=pg_ms,
@@ -124,14 +124,18 @@ p(f"perfwatch: {pw_version}; pgBadger: {badger_version}.")
 p("")
 p("| | stderr | csv | json |")
 p("|---|---:|---:|---:|")
+# Every run's CPU seconds (STEM.runs), when the script ran more than one.
+runs = lambda path: " / ".join(open(path).read().split()) if os.path.exists(path) else "one run"
 row = lambda name, fn: p(f"| {name} | " + " | ".join(fn(rows[f]) for f in FORMATS) + " |")
 row("perfwatch CPU time, user+sys (s)", lambda r: f"{r['pw_cpu']:.2f}")
 row("perfwatch wall time (s)", lambda r: f"{r['pw_s']:.2f}")
+row("perfwatch CPU time of each run (s; the median's run is the one shown)", lambda r: runs(f"{work}/pw-{r['fmt']}.runs"))
 row("**perfwatch MB/s per core** (CPU time)", lambda r: f"**{r['pw_mbs']:.1f}**")
 row("perfwatch max RSS (MiB)", lambda r: f"{mib(r['pw_rss']):.1f}")
 if all(rows[f]["baseline"] for f in FORMATS):
     bl = lambda r: r["baseline"]
     row("baseline perfwatch CPU time (s)", lambda r: f"{bl(r)['cpu']:.2f}")
+    row("baseline CPU time of each run (s)", lambda r: runs(f"{work}/bl-{r['fmt']}.runs"))
     row("baseline perfwatch MB/s per core", lambda r: f"{mb(r['nbytes']) / bl(r)['cpu']:.1f}")
     row("baseline max RSS (MiB)", lambda r: f"{mib(bl(r)['rss']):.1f}")
     row("speed-up over the baseline (CPU)", lambda r: f"{bl(r)['cpu'] / r['pw_cpu']:.2f}x")
