@@ -624,9 +624,7 @@ impl PgParser {
             }
         }
         // The backend starts a new message: its last one is complete.
-        if let Some(at) = self.wrapped.aside.iter().position(|(p, _)| p == pid)
-            && let Some((_, m)) = self.wrapped.aside.remove(at)
-        {
+        if let Some((_, m)) = self.take_aside(pid) {
             self.complete(m);
         }
         if self.wrapped.pid != pid
@@ -646,13 +644,16 @@ impl PgParser {
         self.stderr_line(rest)
     }
 
+    /// Removes the message set aside for wrapper pid `pid`, if any.
+    fn take_aside(&mut self, pid: &str) -> Option<(String, Message)> {
+        let at = self.wrapped.aside.iter().position(|(p, _)| p == pid)?;
+        self.wrapped.aside.remove(at)
+    }
+
     /// Makes the message set aside for wrapper pid `pid` the pending one
     /// (the pending one goes aside); false when there is none.
     fn resume_aside(&mut self, pid: &str) -> bool {
-        let Some(at) = self.wrapped.aside.iter().position(|(p, _)| p == pid) else {
-            return false;
-        };
-        let Some((pid, m)) = self.wrapped.aside.remove(at) else {
+        let Some((pid, m)) = self.take_aside(pid) else {
             return false;
         };
         let before = std::mem::replace(&mut self.wrapped.pid, pid);

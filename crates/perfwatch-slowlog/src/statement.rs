@@ -2,8 +2,10 @@
 //! pt-query-digest fingerprint, so a statement of any size gets its right
 //! class (issue 16: 20 long `UPDATE docs SET body='…'` made 20 classes).
 //!
-//! While text arrives (a log line, or a piece of a line longer than the
-//! tailer's `max_line`), [`Statement`] keeps:
+//! A statement that fits the cap is kept as it came: it is the whole text,
+//! whose fingerprint is pt's. Once it grows past the cap (a log line, or
+//! a piece of a line longer than the tailer's `max_line`), [`Statement`]
+//! reads what it has and what follows, and keeps:
 //! - everything outside quoted strings as written (up to the cap);
 //! - of a `'…'` or `"…"` string longer than 256 bytes only its quotes, once
 //!   it closed: every string becomes `?` in the fingerprint whatever it
