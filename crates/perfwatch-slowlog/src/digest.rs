@@ -21,7 +21,10 @@ use hashbrown::{Equivalent, HashMap};
 use serde::Serialize;
 
 use crate::event::SlowEvent;
-use crate::fingerprint::{digits_cannot_change_class, fingerprint, fingerprint_id};
+use crate::fingerprint::{
+    digits_cannot_change_class, fingerprint, fingerprint_id, insert_cut, is_plain_string_byte,
+    strings_cannot_change_class,
+};
 use crate::histogram::{HistogramData, bucket_quantile};
 
 /// Duration buckets (seconds): the seeds span 13 ms to 165 s.
@@ -267,21 +270,29 @@ impl Hasher for FxHasher {
 /// Statements come again and again with the same shape: applications that
 /// send bind parameters (the extended protocol, prepared statements, most
 /// ORMs) log the same text to the byte (`SELECT … WHERE id = $1`), others
-/// the same text with other numbers. A statement whose digits cannot
-/// change its class ([`digits_cannot_change_class`]) is keyed by its text
-/// with each run of digits folded to one `0`, any other by its exact text;
-/// a repeat then costs one pass to build the key, a hash and a compare
-/// instead of the fingerprint's passes. In the first 20 MB of the PostgreSQL
-/// benchmark's stderr log, 45 % of the statement bytes (statements up to
-/// 1 KiB) repeat an earlier statement's key.
+/// the same text with other numbers and strings. A statement is keyed by
+/// its text with what cannot change its class folded: each run of digits
+/// to one `0` where digits cannot ([`digits_cannot_change_class`]), and the
+/// content of each plain `'…'` string dropped where strings cannot either
+/// ([`strings_cannot_change_class`]); any other statement by its exact
+/// text. A repeat then costs one pass to build the key, a hash and a
+/// compare instead of the fingerprint's passes. In the PostgreSQL
+/// benchmark's logs most statements repeat an earlier one's key; what
+/// misses is mostly IN and VALUES lists of other lengths.
 ///
 /// Bounded: [`FingerprintMemo::SLOTS`] direct-mapped slots (a key takes
-/// the slot of its hash, replacing what was there), statements up to
-/// [`FingerprintMemo::MAX_TEXT`] bytes. Keys chosen to collide only miss.
+/// the slot of its hash, replacing what was there), keys of up to
+/// [`FingerprintMemo::MAX_TEXT`] bytes of statement (a multi-row INSERT's
+/// key ends with its first row), keys and fingerprints together
+/// at most [`FingerprintMemo::MAX_BYTES`] (past that a new one is not
+/// kept). Keys chosen to collide only miss.
 #[derive(Debug, Default)]
 struct FingerprintMemo {
-    /// Empty until first used.
-    slots: Vec<Option<MemoSlot>>,
+    /// Empty until first used; a slot never filled has an empty key, which
+    /// no statement's key is.
+    slots: Vec<MemoSlot>,
+    /// Bytes of the keys and fingerprints held.
+    bytes: usize,
     /// The key being built (reused).
     key: Vec<u8>,
 }
@@ -290,40 +301,82 @@ struct FingerprintMemo {
 type MemoSlot = (u64, Box<[u8]>, Box<str>);
 
 impl FingerprintMemo {
-    const SLOTS: usize = 256;
+    const SLOTS: usize = 1024;
     const MAX_TEXT: usize = 1024;
+    const MAX_BYTES: usize = 512 * 1024;
 
     /// `query`'s fingerprint (as [`fingerprint`] gives it).
     fn fingerprint(&mut self, query: &str) -> Cow<'_, str> {
-        if query.len() > Self::MAX_TEXT {
+        if !memo_key(query.as_bytes(), Self::MAX_TEXT, &mut self.key) {
             return Cow::Owned(fingerprint(query));
         }
         if self.slots.is_empty() {
-            self.slots.resize(Self::SLOTS, None);
-        }
-        let b = query.as_bytes();
-        self.key.clear();
-        // The first byte says which kind of key it is: the two kinds never
-        // match each other.
-        if digits_cannot_change_class(b) {
-            self.key.push(b'0');
-            fold_digit_runs(b, &mut self.key);
-        } else {
-            self.key.push(b'=');
-            self.key.extend_from_slice(b);
+            self.slots.resize_with(Self::SLOTS, Default::default);
         }
         let mut h = FxHasher::default();
         h.write(&self.key);
         let hash = h.finish();
         // FxHash's high bits are its best mixed.
-        let slot = &mut self.slots[(hash >> 56) as usize % Self::SLOTS];
-        if !matches!(slot, Some((h, key, _)) if *h == hash && **key == *self.key) {
-            *slot = None;
+        let slot = &mut self.slots[(hash >> 54) as usize % Self::SLOTS];
+        if !(slot.0 == hash && *slot.1 == *self.key) {
+            let fp: Box<str> = fingerprint(query).into();
+            let held = self.bytes - slot.1.len() - slot.2.len();
+            let size = self.key.len() + fp.len();
+            if held + size > Self::MAX_BYTES {
+                // Full of long statements: this one is not kept.
+                return Cow::Owned(fp.into());
+            }
+            self.bytes = held + size;
+            *slot = (hash, self.key.as_slice().into(), fp);
         }
-        let (_, _, fp) = slot
-            .get_or_insert_with(|| (hash, self.key.as_slice().into(), fingerprint(query).into()));
-        Cow::Borrowed(fp)
+        Cow::Borrowed(&slot.2)
     }
+}
+
+/// The memo's key of statement `b`, into `out` (cleared first): its first
+/// byte says which kind of key it is, so the kinds never match each other.
+/// `false` (and no key) when the part of `b` the key covers is longer than
+/// `max`.
+fn memo_key(b: &[u8], max: usize, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    if !digits_cannot_change_class(b) {
+        if b.len() > max {
+            return false;
+        }
+        out.push(b'=');
+        out.extend_from_slice(b);
+        return true;
+    }
+    // Past the checks the digits rule covers (which read the whole text),
+    // the fingerprint reads a multi-row INSERT only up to its first row:
+    // so does the key.
+    let b = &b[..insert_cut(b).unwrap_or(b.len())];
+    if b.len() > max {
+        return false;
+    }
+    if !strings_cannot_change_class(b) {
+        out.push(b'0');
+        fold_digit_runs(b, out);
+    } else {
+        out.push(b'\'');
+        let mut rest = b;
+        while let Some(open) = memchr::memchr(b'\'', rest) {
+            fold_digit_runs(&rest[..=open], out);
+            let Some(len) = memchr::memchr(b'\'', &rest[open + 1..]) else {
+                // An unpaired quote: the rest as it is (digits folded).
+                rest = &rest[open + 1..];
+                break;
+            };
+            let content = &rest[open + 1..open + 1 + len];
+            if !content.iter().all(|&c| is_plain_string_byte(c)) {
+                fold_digit_runs(content, out);
+            }
+            out.push(b'\'');
+            rest = &rest[open + 2 + len..];
+        }
+        fold_digit_runs(rest, out);
+    }
+    true
 }
 
 /// Appends `b` to `out` with each run of ASCII digits as one `0`. Eight
@@ -832,6 +885,133 @@ mod tests {
             }
             assert_eq!(fast, slow, "{b:?}");
         }
+    }
+
+    /// Statements with the same memo key have the same fingerprint: random
+    /// statements, and copies with other digit runs, other contents in the
+    /// strings the key drops (drawn from every byte `is_plain_string_byte`
+    /// allows, so widening it widens this test) and, after a multi-row
+    /// INSERT's first row, anything.
+    #[test]
+    fn statements_with_one_memo_key_have_one_fingerprint() {
+        // The fingerprint's own test pieces, and strings of every kind.
+        let strings = [
+            "'x'",
+            "''",
+            "'a)b'",
+            "'(1, 2)'",
+            "'VALUES'",
+            "' values (1), (2'",
+            "'--'",
+            "'#'",
+            "'/*'",
+            "'\\'",
+            "'\"'",
+            "'é'",
+            "'in (1)'",
+            "'limit 1'",
+            "E'",
+            "$$it's$$",
+            " in ('a', 'b')",
+            " values (1, 'a'), (2, 'b')",
+            " values ('a)', 1), (2, 'b')",
+            "INSERT INTO t (a) VALUES ",
+            "=",
+            "+",
+            "%",
+            "@",
+            ":",
+        ];
+        let fragments: Vec<&str> = crate::fingerprint::tests::FRAGMENTS
+            .iter()
+            .chain(&strings)
+            .copied()
+            .collect();
+        let plain: Vec<u8> = (0..128u8).filter(|&c| is_plain_string_byte(c)).collect();
+        let mut rng = crate::test_rng::Rng(0x05EE_D0FC_1A55_E5E5);
+        let (mut checked, mut with_strings, mut with_rows) = (0, 0, 0);
+        for _ in 0..40_000 {
+            let mut q = String::new();
+            if rng.below(4) == 0 {
+                q.push_str("INSERT INTO t (a) VALUES ");
+            }
+            for _ in 0..rng.below(12) + 1 {
+                q.push_str(fragments[rng.below(fragments.len())]);
+            }
+            let b = q.as_bytes();
+            if !digits_cannot_change_class(b) {
+                continue;
+            }
+            let strings = strings_cannot_change_class(b);
+            // The copy: every digit run another of 1 to 4 digits; with
+            // `strings`, every dropped string content another plain one.
+            let mut varied = Vec::new();
+            let mut i = 0;
+            let mut open: Option<usize> = None;
+            while i < b.len() {
+                let c = b[i];
+                if strings && c == b'\'' {
+                    match open {
+                        None => match memchr::memchr(b'\'', &b[i + 1..]) {
+                            Some(len)
+                                if b[i + 1..i + 1 + len]
+                                    .iter()
+                                    .all(|&c| is_plain_string_byte(c)) =>
+                            {
+                                varied.push(b'\'');
+                                for _ in 0..rng.below(5) {
+                                    // No `--`: the copy must have the same key.
+                                    match plain[rng.below(plain.len())] {
+                                        b'-' if varied.last() == Some(&b'-') => {}
+                                        c => varied.push(c),
+                                    }
+                                }
+                                varied.push(b'\'');
+                                with_strings += 1;
+                                i += len + 2;
+                                continue;
+                            }
+                            Some(_) => open = Some(i),
+                            None => {}
+                        },
+                        Some(_) => open = None,
+                    }
+                }
+                if c.is_ascii_digit() {
+                    let run = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    for _ in 0..rng.below(4) + 1 {
+                        varied.push(b'0' + rng.below(10) as u8);
+                    }
+                    i += run;
+                    continue;
+                }
+                varied.push(c);
+                i += 1;
+            }
+            // A multi-row INSERT's key ends with its first row: anything
+            // after it.
+            let mut varied = String::from_utf8(varied).expect("only ASCII was replaced");
+            if insert_cut(b).is_some() {
+                for _ in 0..rng.below(3) {
+                    // (A `/` anywhere is read: it gives another kind of key.)
+                    let tail = fragments[rng.below(fragments.len())];
+                    if !tail.contains('/') {
+                        varied.push_str(tail);
+                    }
+                }
+                with_rows += 1;
+            }
+            let (mut k1, mut k2) = (Vec::new(), Vec::new());
+            assert!(memo_key(b, usize::MAX, &mut k1));
+            assert!(memo_key(varied.as_bytes(), usize::MAX, &mut k2));
+            assert_eq!(k1, k2, "{q:?} vs {varied:?}");
+            assert_eq!(fingerprint(&q), fingerprint(&varied), "{q:?} vs {varied:?}");
+            checked += 1;
+        }
+        assert!(
+            checked > 10_000 && with_strings > 5_000 && with_rows > 500,
+            "{checked} {with_strings} {with_rows}"
+        );
     }
 
     fn ev(q: &str, d: f64) -> SlowEvent {
