@@ -165,7 +165,7 @@ pub fn fingerprint(query: &str) -> String {
 /// digit runs folded. Tested against [`fingerprint`] on random statements.
 pub(crate) fn digits_cannot_change_class(b: &[u8]) -> bool {
     let first = b.iter().find(|&&c| !is_s(c)).copied();
-    !matches!(first, Some(b'c' | b'C' | b'a' | b'A' | b'#')) && !b.contains(&b'/')
+    !matches!(first, Some(b'c' | b'C' | b'a' | b'A' | b'#')) && memchr::memchr(b'/', b).is_none()
 }
 
 /// Whether the contents of `b`'s plain single-quoted strings cannot change
