@@ -1393,9 +1393,8 @@ impl<'l> JsonFields<'l> {
         let b = line.as_bytes();
         // A control byte (raw inside a string: invalid; TAB, CR or LF
         // between tokens) is left to serde_json: jsonlog writes none, and
-        // the strings are then searched for `"` and `\` alone. One pass
-        // without an early exit, which the compiler vectorizes.
-        if b.iter().fold(false, |any, &c| any | (c < 0x20)) {
+        // the strings are then searched for `"` and `\` alone.
+        if has_control_byte(b) {
             return None;
         }
         let mut i = skip_ws(b, 0);
@@ -1495,16 +1494,59 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Eight copies of a byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of each of eight bytes.
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Whether `b` has a byte below 0x20, eight bytes at a time, without an
+/// early exit (the classic "has a byte less than n" test, exact about
+/// whether one exists).
+fn has_control_byte(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    let mut found = 0;
+    for chunk in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        found |= w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    }
+    found != 0 || chunks.remainder().iter().any(|&c| c < 0x20)
+}
+
+/// The first `"` or `\` in `b` from `from`, eight bytes at a time: most
+/// JSON strings and keys are shorter than memchr's setup is worth.
+#[inline(always)]
+fn quote_or_backslash(b: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    while let Some(chunk) = b.get(at..at + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(w);
+        // A zero byte where `w` has the byte: the lowest flagged byte is
+        // always a true one (a borrow only flags bytes above it).
+        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+        let hits = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')));
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let rest = b.get(at..)?;
+    rest.iter()
+        .position(|&c| c == b'"' || c == b'\\')
+        .map(|p| at + p)
+}
+
 /// A JSON object key at `s[i]` (a quote) and the index past it; `None`
 /// when it has an escape (left to serde_json: jsonlog's keys have none).
-#[inline]
+#[inline(always)]
 fn json_key(s: &str, i: usize) -> Option<(&str, usize)> {
     let b = s.as_bytes();
     if b.get(i) != Some(&b'"') {
         return None;
     }
-    let len = b[i + 1..].iter().position(|&c| c == b'"' || c == b'\\')?;
-    let end = i + 1 + len;
+    let end = quote_or_backslash(b, i + 1)?;
     // The quote is ASCII: `end` is a character boundary.
     (b[end] == b'"').then(|| (&s[i + 1..end], end + 1))
 }
@@ -1520,7 +1562,7 @@ fn skip_json_string(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
     loop {
         // No control byte is in the line (JsonFields::read checked).
-        j += memchr::memchr2(b'"', b'\\', &b[j..])?;
+        j = quote_or_backslash(b, j)?;
         if b[j] == b'"' {
             return Some(j + 1);
         }
@@ -2244,6 +2286,24 @@ Jan  1 10:00:02 dbhost postgres[17]: [5-1] LOG:  checkpoint starting: time
             assert_eq!(got, want, "{record:?}");
         }
         assert!(fast > 1_000, "{fast}");
+    }
+
+    #[test]
+    fn word_at_a_time_searches_find_what_a_byte_at_a_time_search_finds() {
+        let alphabet = b"\"\\ \x00\x01\x1f\x20\x21\x5b\x5d\xa2\xdc\x80\xffa0";
+        let mut rng = crate::test_rng::Rng(0x0B1E_55ED_C0DE_F00D);
+        for _ in 0..20_000 {
+            let b: Vec<u8> = (0..rng.below(40))
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect();
+            assert_eq!(has_control_byte(&b), b.iter().any(|&c| c < 0x20), "{b:?}");
+            let from = rng.below(b.len() + 2);
+            let slow = b
+                .get(from..)
+                .and_then(|r| r.iter().position(|&c| c == b'"' || c == b'\\'))
+                .map(|p| from + p);
+            assert_eq!(quote_or_backslash(&b, from), slow, "{b:?} from {from}");
+        }
     }
 
     #[test]
