@@ -170,6 +170,14 @@ impl LogParser {
         }
     }
 
+    /// Takes back an event handed out, once digested, so that its buffers
+    /// serve the next one (PostgreSQL; MySQL events are dropped).
+    pub fn recycle(&mut self, e: SlowEvent) {
+        if let Self::Pg(p) = self {
+            p.recycle(e);
+        }
+    }
+
     /// Lines that are no part of the format (see [`crate::diagnose`]).
     pub fn unrecognized(&self) -> &crate::diagnose::Unrecognized {
         match self {

@@ -266,6 +266,9 @@ pub struct PgParser {
     /// The last message's text and pid buffers, for the next one (boxed:
     /// the parser stays small).
     spare: Box<(String, String)>,
+    /// The query, db and user buffers of the last event handed back
+    /// ([`PgParser::recycle`]), for the next one.
+    recycled: Box<[String; 3]>,
     /// Lines that are no message of the format (stderr: no
     /// `log_line_prefix` match and no TAB continuation; csv: no record;
     /// json: no object with an `error_severity`).
@@ -413,6 +416,7 @@ impl PgParser {
             unrecognized: Unrecognized::default(),
             wrapped: Box::default(),
             spare: Default::default(),
+            recycled: Default::default(),
         })
     }
 
@@ -819,21 +823,28 @@ impl PgParser {
             let at = pre.find(key)? + key.len();
             pre[at..].split('"').next().map(str::to_owned)
         };
+        // Only a LOG message can give an event: nothing of the others is
+        // copied (two allocations a line).
+        let (db, user) = if relevant {
+            let db = match head.db {
+                Some(db) => Some(self.reused(1, db)),
+                None => field("database=\""),
+            };
+            let user = match head.user {
+                Some(user) => Some(self.reused(2, user)),
+                None => field(" user=\""),
+            };
+            (db, user)
+        } else {
+            (None, None)
+        };
         let msg = Message {
             pid: match head.pid {
                 Some(pid) => self.owned(pid, true),
                 None => self.wrapped.pid.clone(),
             },
-            // Only a LOG message can give an event: nothing of the others
-            // is copied (two allocations a line).
-            db: relevant
-                .then(|| head.db.map(str::to_owned).or_else(|| field("database=\"")))
-                .flatten()
-                .filter(|s| !s.is_empty() && s != "[unknown]"),
-            user: relevant
-                .then(|| head.user.map(str::to_owned).or_else(|| field(" user=\"")))
-                .flatten()
-                .filter(|s| !s.is_empty()),
+            db: db.filter(|s| !s.is_empty() && s != "[unknown]"),
+            user: user.filter(|s| !s.is_empty()),
             severity,
             text,
             cut,
@@ -1090,6 +1101,29 @@ impl PgParser {
         buf
     }
 
+    /// Takes back an event's buffers once it was digested: the next event's
+    /// query, db and user are copied into them (three allocations less an
+    /// event).
+    pub fn recycle(&mut self, e: SlowEvent) {
+        let [query, db, user] = &mut *self.recycled;
+        *query = e.query;
+        if let Some(d) = e.db {
+            *db = d;
+        }
+        if let Some(u) = e.user {
+            *user = u;
+        }
+    }
+
+    /// `s` in the recycled buffer `at` (0 query, 1 db, 2 user; see
+    /// [`PgParser::recycle`]).
+    fn reused(&mut self, at: usize, s: &str) -> String {
+        let mut buf = std::mem::take(&mut self.recycled[at]);
+        buf.clear();
+        buf.push_str(s);
+        buf
+    }
+
     /// The event of a `LOG` message whose csv or json record was read in
     /// place (empty fields are none).
     fn record_message(
@@ -1099,7 +1133,12 @@ impl PgParser {
         user: Option<Cow<'_, str>>,
         text: Option<Cow<'_, str>>,
     ) -> Option<SlowEvent> {
-        let some = |s: Option<Cow<'_, str>>| s.map(Cow::into_owned).filter(|s| !s.is_empty());
+        let mut some = |s: Option<Cow<'_, str>>, at| match s? {
+            Cow::Borrowed("") => None,
+            Cow::Borrowed(s) => Some(self.reused(at, s)),
+            Cow::Owned(s) => Some(s).filter(|s| !s.is_empty()),
+        };
+        let (db, user) = (some(db, 1), some(user, 2));
         // A text already decoded is kept as it is; else the spare buffer.
         let text = match text {
             Some(Cow::Owned(t)) => t,
@@ -1108,8 +1147,8 @@ impl PgParser {
         };
         let msg = Message {
             pid: self.owned(pid, true),
-            db: some(db),
-            user: some(user),
+            db,
+            user,
             severity: Severity::Log,
             text,
             cut: false,
@@ -1138,9 +1177,10 @@ impl PgParser {
         let ms: f64 = d.ms.parse().ok()?;
         let (mut query, cut) = match d.kind {
             Some((k, _)) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
-            Some((_, q)) => body
-                .map(|(q, t)| (q, t || m.cut))
-                .unwrap_or_else(|| (q.to_owned(), m.cut)),
+            Some((_, q)) => match body {
+                Some((q, t)) => (q, t || m.cut),
+                None => (self.reused(0, q), m.cut),
+            },
             // A bare duration with no statement logged before it
             // (`log_duration`): an execution without text, counted like
             // pt-query-digest's text-less events (empty fingerprint).
@@ -1749,9 +1789,18 @@ mod tests {
     /// An event as the cut-line tables compare it: (query, ms, truncated).
     type Event = (String, f64, bool);
 
+    /// The events of `log`, each handed back to the parser (a copy) as the
+    /// digest does, so that every table also checks that a recycled
+    /// event's buffers never show in the next one.
     fn run(format: PgFormat, prefix: Option<&str>, log: &str) -> Vec<SlowEvent> {
         let mut p = PgParser::new(format, prefix, 1 << 20).unwrap();
-        let mut out: Vec<SlowEvent> = log.lines().filter_map(|l| p.line(l)).collect();
+        let mut out = Vec::new();
+        for line in log.lines() {
+            if let Some(e) = p.line(line) {
+                p.recycle(e.clone());
+                out.push(e);
+            }
+        }
         out.extend(p.flush());
         out
     }
@@ -2401,12 +2450,22 @@ Jan  1 10:00:02 dbhost postgres[17]: [5-1] LOG:  checkpoint starting: time
         let log = r#"{"timestamp":"2024-01-01 10:00:00.123 UTC","user":"app","dbname":"shop","pid":4242,"error_severity":"LOG","message":"duration: 7.000 ms  statement: select 1\nfrom t"}
 {"timestamp":"2024-01-01 10:00:00.123 UTC","pid":1,"error_severity":"LOG","message":"checkpoint complete"}
 not json
+{"timestamp":"2024-01-01 10:00:01.000 UTC","pid":4243,"error_severity":"LOG","message":"duration: 2.000 ms  statement: select 2"}
 "#;
         let e = run(PgFormat::Json, None, log);
-        assert_eq!(e.len(), 1);
+        assert_eq!(e.len(), 2);
         assert_eq!(
             (e[0].query.as_str(), e[0].duration, e[0].db.as_deref()),
             ("select 1\nfrom t", 0.007, Some("shop"))
+        );
+        // After a recycled event with a db and a user: none of them.
+        assert_eq!(
+            (
+                e[1].query.as_str(),
+                e[1].db.as_deref(),
+                e[1].user.as_deref()
+            ),
+            ("select 2", None, None)
         );
     }
 }

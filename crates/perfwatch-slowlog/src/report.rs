@@ -132,6 +132,7 @@ pub fn digest_file(path: &Path, opts: &ReportOptions) -> Result<Report, ReportEr
     let mut on_piece = |text: &str, _: u64, more: bool| {
         if let Some(e) = parser.piece(text, more) {
             digest.add(&e, now, now_unix);
+            parser.recycle(e);
         }
     };
     let bytes = if path.extension().is_some_and(|x| x == "gz") {

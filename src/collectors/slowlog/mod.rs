@@ -330,15 +330,18 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
             // A json or csv message whose string ended in this piece.
             if let Some(e) = parser.more(line) {
                 digest.add(&e, now, now_unix);
+                parser.recycle(e);
             }
             return;
         }
         let had_partial = parser.has_partial();
         let done = parser.line(line);
-        if let Some(e) = &done {
-            digest.add(e, now, now_unix);
+        let completed = done.is_some();
+        if let Some(e) = done {
+            digest.add(&e, now, now_unix);
+            parser.recycle(e);
         }
-        if done.is_some() || !had_partial {
+        if completed || !had_partial {
             *event_start = Some(offset);
         }
         if !parser.has_partial() {
@@ -397,6 +400,7 @@ fn read_and_parse(cfg: &SlowlogTarget, inner: &mut Inner) -> Result<(), PollErro
     } else if inner.parser.pending() && now.duration_since(inner.last_data) >= cfg.idle_flush {
         while let Some(e) = inner.parser.flush() {
             inner.digest.add(&e, now, now_unix);
+            inner.parser.recycle(e);
         }
         inner.event_start = None;
     }
