@@ -42,7 +42,9 @@
 //! `role` is the node's INFO role (`master` or `slave`, as in
 //! `redis_instance_info`). `shard` is the shard id (Redis ≥ 7.2), else the
 //! smallest node id among the shard's primary and replicas: it stays the
-//! same across a failover inside the shard.
+//! same across a failover inside the shard (before 7.2, once the nodes
+//! agree again on the shard's members: a poll taken just after a failover
+//! may see the shard split and label a part of it by its own smallest id).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
