@@ -23,9 +23,10 @@ use serde::Serialize;
 use crate::event::SlowEvent;
 use crate::fingerprint::{
     digits_cannot_change_class, fingerprint, fingerprint_id, insert_cut, is_plain_string_byte,
-    strings_cannot_change_class,
+    is_s, strings_cannot_change_class,
 };
 use crate::histogram::{HistogramData, bucket_quantile};
+use crate::words;
 
 /// Duration buckets (seconds): the seeds span 13 ms to 165 s.
 pub const DURATION_BUCKETS: [f64; 17] = [
@@ -276,8 +277,9 @@ impl Hasher for FxHasher {
 /// content of each plain `'…'` string dropped where strings cannot either
 /// ([`strings_cannot_change_class`]), an `IN (…)` list of plain integers
 /// as one item, a multi-row INSERT up to its first row; any other
-/// statement by its exact text. A repeat then costs one pass to build the key, a hash and a
-/// compare instead of the fingerprint's passes. On the first 20 MB of the
+/// statement by its exact text. A repeat then costs one pass to build the
+/// key, a hash and a compare instead of the fingerprint's passes. On the
+/// first 20 MB of the
 /// PostgreSQL benchmark's stderr log, 91 % of the statements repeat a key
 /// the memo holds.
 ///
@@ -393,7 +395,6 @@ fn memo_key(b: &[u8], max: usize, out: &mut Vec<u8>) -> bool {
 /// fingerprint makes any such list `in(?+)`, whatever its length. Where
 /// the list sits in a string or a comment, both go whole.
 fn fold_in_lists(key: &mut Vec<u8>) {
-    let is_s = |c: u8| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
     let mut from = 0;
     while let Some(at) = memchr::memchr(b'(', &key[from..]) {
         let open = from + at;
@@ -437,17 +438,13 @@ fn fold_in_lists(key: &mut Vec<u8>) {
 /// Appends `b` to `out` with each run of ASCII digits as one `0`. Eight
 /// bytes without a digit (most of a statement) are copied at once.
 fn fold_digit_runs(b: &[u8], out: &mut Vec<u8>) {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zeros = u64::from_le_bytes([b'0'; 8]);
     let mut after_digit = false;
     let mut chunks = b.chunks_exact(8);
     for chunk in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        // A byte of `x` below 10 where `chunk` has a digit (the classic
-        // "has a byte less than n" test: exact about whether one exists).
-        let x = u64::from_le_bytes(w) ^ (ONES * u64::from(b'0'));
-        if x.wrapping_sub(ONES * 10) & !x & HIGHS == 0 {
+        // A digit is a byte below 10 once `0` is subtracted by XOR (the
+        // digits are 0x30..=0x39).
+        if words::bytes_below(words::word(chunk) ^ zeros, 10) == 0 {
             out.extend_from_slice(chunk);
             after_digit = false;
             continue;

@@ -36,7 +36,7 @@ fn is_w(b: u8) -> bool {
 
 /// Perl's `\s`.
 #[inline]
-fn is_s(b: u8) -> bool {
+pub(crate) fn is_s(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
 }
 
@@ -172,10 +172,11 @@ pub(crate) fn digits_cannot_change_class(b: &[u8]) -> bool {
 /// its fingerprint either: true where [`digits_cannot_change_class`] is and
 /// `b` has nothing that one of pt's steps before its quote step reads
 /// inside a string (a comment's `--`, `/*` or `#`, a backslash escape, a
-/// double-quoted string), and it cannot be `USE db`. Then each `'…'` pair (paired from the left, as
-/// pt's `'.*?'` pairs them) whose content is only [`is_plain_string_byte`]s
-/// becomes `?` whatever that content is; the INSERT cut's `\(.*?\)`
-/// cannot end inside one, as such content has no parenthesis. Lets the
+/// double-quoted string), and it cannot be `USE db`. Then each `'…'` pair
+/// (paired from the left, as pt's `'.*?'` pairs them) whose content is only
+/// [`is_plain_string_byte`]s becomes `?` whatever that content is; the
+/// INSERT cut's `\(.*?\)` cannot end inside one, as such content has no
+/// parenthesis. Lets the
 /// fingerprint memo ([`crate::digest`]) drop those contents from its key.
 /// Tested against [`fingerprint`] on random statements.
 pub(crate) fn strings_cannot_change_class(b: &[u8]) -> bool {

@@ -35,6 +35,7 @@ pub mod report;
 pub mod statement;
 pub mod tail;
 pub mod watch;
+mod words;
 
 pub use digest::{Digest, StatementCounters, StatementSummary};
 pub use event::SlowEvent;

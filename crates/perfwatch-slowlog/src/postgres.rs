@@ -33,6 +33,7 @@ use crate::event::SlowEvent;
 use crate::prefix::{HeadMatch, PrefixMatcher};
 use crate::quoted::{CsvPart, CsvRecord, JsonString, json_escape};
 use crate::statement::Statement;
+use crate::words;
 
 /// The three PostgreSQL log formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,16 +264,38 @@ pub struct PgParser {
     max_query_bytes: usize,
     /// syslog's and logplex's state (boxed: the parser stays small).
     wrapped: Box<Wrapped>,
-    /// The last message's text and pid buffers, for the next one (boxed:
-    /// the parser stays small).
-    spare: Box<(String, String)>,
-    /// The query, db and user buffers of the last event handed back
-    /// ([`PgParser::recycle`]), for the next one.
-    recycled: Box<[String; 3]>,
+    /// Buffers of the last message and of the last event handed back, for
+    /// the next ones (boxed: the parser stays small).
+    spare: Box<Spare>,
     /// Lines that are no message of the format (stderr: no
     /// `log_line_prefix` match and no TAB continuation; csv: no record;
     /// json: no object with an `error_severity`).
     pub unrecognized: Unrecognized,
+}
+
+/// Buffers reused from one message and event to the next: each is taken
+/// ([`refill`]) to hold a new value and comes back when the message or
+/// the event is done with.
+#[derive(Debug, Default)]
+struct Spare {
+    /// A message's text.
+    text: String,
+    /// A message's pid.
+    pid: String,
+    /// An event's statement.
+    query: String,
+    /// An event's database.
+    db: String,
+    /// An event's user.
+    user: String,
+}
+
+/// `s` in the buffer taken from `buf` (left empty until it comes back).
+fn refill(buf: &mut String, s: &str) -> String {
+    let mut out = std::mem::take(buf);
+    out.clear();
+    out.push_str(s);
+    out
 }
 
 /// Translates a `log_line_prefix` into a regex with named groups for the
@@ -416,7 +439,6 @@ impl PgParser {
             unrecognized: Unrecognized::default(),
             wrapped: Box::default(),
             spare: Default::default(),
-            recycled: Default::default(),
         })
     }
 
@@ -812,9 +834,9 @@ impl PgParser {
                     StatementKind::Run => Statement::new(self.max_query_bytes),
                 };
                 body.push(&rest[at..]);
-                (self.owned(&rest[..at], false), Some(body))
+                (refill(&mut self.spare.text, &rest[..at]), Some(body))
             }
-            None if relevant => (self.owned(rest, false), None),
+            None if relevant => (refill(&mut self.spare.text, rest), None),
             None => (String::new(), None),
         };
         // Heroku's `key="value"` fields before the severity.
@@ -827,11 +849,11 @@ impl PgParser {
         // copied (two allocations a line).
         let (db, user) = if relevant {
             let db = match head.db {
-                Some(db) => Some(self.reused(1, db)),
+                Some(db) => Some(refill(&mut self.spare.db, db)),
                 None => field("database=\""),
             };
             let user = match head.user {
-                Some(user) => Some(self.reused(2, user)),
+                Some(user) => Some(refill(&mut self.spare.user, user)),
                 None => field(" user=\""),
             };
             (db, user)
@@ -840,7 +862,7 @@ impl PgParser {
         };
         let msg = Message {
             pid: match head.pid {
-                Some(pid) => self.owned(pid, true),
+                Some(pid) => refill(&mut self.spare.pid, pid),
                 None => self.wrapped.pid.clone(),
             },
             db: db.filter(|s| !s.is_empty() && s != "[unknown]"),
@@ -1084,44 +1106,22 @@ impl PgParser {
         let event = self.message_event(&mut m);
         // The text's and pid's buffers serve the next message (two
         // allocations less per line).
-        *self.spare = (std::mem::take(&mut m.text), std::mem::take(&mut m.pid));
+        self.spare.text = std::mem::take(&mut m.text);
+        self.spare.pid = std::mem::take(&mut m.pid);
         event
-    }
-
-    /// A fresh buffer holding `s` (from the last message's, see
-    /// [`PgParser::message`]); `pid`: the pid's buffer, else the text's.
-    fn owned(&mut self, s: &str, pid: bool) -> String {
-        let mut buf = std::mem::take(if pid {
-            &mut self.spare.1
-        } else {
-            &mut self.spare.0
-        });
-        buf.clear();
-        buf.push_str(s);
-        buf
     }
 
     /// Takes back an event's buffers once it was digested: the next event's
     /// query, db and user are copied into them (three allocations less an
     /// event).
     pub fn recycle(&mut self, e: SlowEvent) {
-        let [query, db, user] = &mut *self.recycled;
-        *query = e.query;
-        if let Some(d) = e.db {
-            *db = d;
+        self.spare.query = e.query;
+        if let Some(db) = e.db {
+            self.spare.db = db;
         }
-        if let Some(u) = e.user {
-            *user = u;
+        if let Some(user) = e.user {
+            self.spare.user = user;
         }
-    }
-
-    /// `s` in the recycled buffer `at` (0 query, 1 db, 2 user; see
-    /// [`PgParser::recycle`]).
-    fn reused(&mut self, at: usize, s: &str) -> String {
-        let mut buf = std::mem::take(&mut self.recycled[at]);
-        buf.clear();
-        buf.push_str(s);
-        buf
     }
 
     /// The event of a `LOG` message whose csv or json record was read in
@@ -1133,20 +1133,23 @@ impl PgParser {
         user: Option<Cow<'_, str>>,
         text: Option<Cow<'_, str>>,
     ) -> Option<SlowEvent> {
-        let mut some = |s: Option<Cow<'_, str>>, at| match s? {
+        let some = |s: Option<Cow<'_, str>>, buf: &mut String| match s? {
             Cow::Borrowed("") => None,
-            Cow::Borrowed(s) => Some(self.reused(at, s)),
+            Cow::Borrowed(s) => Some(refill(buf, s)),
             Cow::Owned(s) => Some(s).filter(|s| !s.is_empty()),
         };
-        let (db, user) = (some(db, 1), some(user, 2));
+        let (db, user) = (
+            some(db, &mut self.spare.db),
+            some(user, &mut self.spare.user),
+        );
         // A text already decoded is kept as it is; else the spare buffer.
         let text = match text {
             Some(Cow::Owned(t)) => t,
-            Some(Cow::Borrowed(t)) => self.owned(t, false),
+            Some(Cow::Borrowed(t)) => refill(&mut self.spare.text, t),
             None => String::new(),
         };
         let msg = Message {
-            pid: self.owned(pid, true),
+            pid: refill(&mut self.spare.pid, pid),
             db,
             user,
             severity: Severity::Log,
@@ -1179,7 +1182,7 @@ impl PgParser {
             Some((k, _)) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
             Some((_, q)) => match body {
                 Some((q, t)) => (q, t || m.cut),
-                None => (self.reused(0, q), m.cut),
+                None => (refill(&mut self.spare.query, q), m.cut),
             },
             // A bare duration with no statement logged before it
             // (`log_duration`): an execution without text, counted like
@@ -1534,22 +1537,13 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Eight copies of a byte.
-const ONES: u64 = 0x0101_0101_0101_0101;
-/// The high bit of each of eight bytes.
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
 /// Whether `b` has a byte below 0x20, eight bytes at a time, without an
-/// early exit (the classic "has a byte less than n" test, exact about
-/// whether one exists).
+/// early exit.
 fn has_control_byte(b: &[u8]) -> bool {
     let mut chunks = b.chunks_exact(8);
     let mut found = 0;
     for chunk in &mut chunks {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
-        found |= w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+        found |= words::bytes_below(words::word(chunk), 0x20);
     }
     found != 0 || chunks.remainder().iter().any(|&c| c < 0x20)
 }
@@ -1560,13 +1554,9 @@ fn has_control_byte(b: &[u8]) -> bool {
 fn quote_or_backslash(b: &[u8], from: usize) -> Option<usize> {
     let mut at = from;
     while let Some(chunk) = b.get(at..at + 8) {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(chunk);
-        let w = u64::from_le_bytes(w);
-        // A zero byte where `w` has the byte: the lowest flagged byte is
-        // always a true one (a borrow only flags bytes above it).
-        let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-        let hits = zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')));
+        let w = words::word(chunk);
+        // The lowest flag of either is a true match.
+        let hits = words::bytes_equal(w, b'"') | words::bytes_equal(w, b'\\');
         if hits != 0 {
             return Some(at + hits.trailing_zeros() as usize / 8);
         }
