@@ -436,35 +436,56 @@ fn fold_in_lists(key: &mut Vec<u8>) {
 }
 
 /// Appends `b` to `out` with each run of ASCII digits as one `0`. Eight
-/// bytes without a digit (most of a statement) are copied at once.
+/// bytes are read and written at a time (a word without a digit is copied
+/// whole; one with a digit up to it), so no copy is a call.
 fn fold_digit_runs(b: &[u8], out: &mut Vec<u8>) {
-    let zeros = u64::from_le_bytes([b'0'; 8]);
-    let mut after_digit = false;
-    let mut chunks = b.chunks_exact(8);
-    for chunk in &mut chunks {
-        // A digit is a byte below 10 once `0` is subtracted by XOR (the
-        // digits are 0x30..=0x39).
-        if words::bytes_below(words::word(chunk) ^ zeros, 10) == 0 {
-            out.extend_from_slice(chunk);
-            after_digit = false;
+    let start = out.len();
+    // The folded text is never longer than `b`, and what is written stays
+    // behind what is read: every word written fits.
+    out.resize(start + b.len(), 0);
+    let (mut i, mut w) = (0, start);
+    while i + 8 <= b.len() {
+        let chunk = words::word(&b[i..]);
+        out[w..w + 8].copy_from_slice(&chunk.to_le_bytes());
+        let digits = words::digit_bytes(chunk);
+        if digits == 0 {
+            i += 8;
+            w += 8;
             continue;
         }
-        for &c in chunk {
-            fold_byte(c, &mut after_digit, out);
+        let first = digits.trailing_zeros() as usize / 8;
+        w += first;
+        out[w] = b'0';
+        w += 1;
+        i = next_non_digit(b, i + first + 1);
+    }
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            out[w] = b'0';
+            i = next_non_digit(b, i + 1);
+        } else {
+            out[w] = b[i];
+            i += 1;
         }
+        w += 1;
     }
-    for &c in chunks.remainder() {
-        fold_byte(c, &mut after_digit, out);
-    }
+    out.truncate(w);
 }
 
+/// The first index from `i` on whose byte is no digit; `b.len()` if none.
 #[inline]
-fn fold_byte(c: u8, after_digit: &mut bool, out: &mut Vec<u8>) {
-    let digit = c.is_ascii_digit();
-    if !(digit && *after_digit) {
-        out.push(if digit { b'0' } else { c });
+fn next_non_digit(b: &[u8], mut i: usize) -> usize {
+    while i + 8 <= b.len() {
+        let others = !words::digit_bytes(words::word(&b[i..])) & words::HIGHS;
+        if others != 0 {
+            return i + others.trailing_zeros() as usize / 8;
+        }
+        i += 8;
     }
-    *after_digit = digit;
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
 }
 
 /// A class's key, (database, fingerprint), borrowed: the class map is
@@ -922,9 +943,8 @@ mod tests {
         let mut rng = crate::test_rng::Rng(0x0123_4567_89AB_CDEF);
         let alphabet = b"0123456789/:;@ \xffa";
         for _ in 0..5_000 {
-            let b: Vec<u8> = (0..rng.below(40))
-                .map(|_| alphabet[rng.below(alphabet.len())])
-                .collect();
+            let len = rng.below(40);
+            let b = rng.bytes(alphabet, len);
             let mut fast = Vec::new();
             fold_digit_runs(&b, &mut fast);
             let mut slow = Vec::new();

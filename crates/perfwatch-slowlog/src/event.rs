@@ -33,3 +33,45 @@ pub struct SlowEvent {
     /// the statement, its class is not wrong.
     pub truncated: bool,
 }
+
+/// `s` in the buffer taken from `buf` (left empty until it comes back): how
+/// the parsers reuse a digested event's strings for the next one.
+pub(crate) fn refill(buf: &mut String, s: &str) -> String {
+    let mut out = std::mem::take(buf);
+    out.clear();
+    out.push_str(s);
+    out
+}
+
+/// Keeps `s` in `buf` for a later [`refill`] unless `buf` already holds a
+/// larger buffer (a message without text must not drop the one kept).
+pub(crate) fn give_back(buf: &mut String, s: String) {
+    if s.capacity() > buf.capacity() {
+        *buf = s;
+    }
+}
+
+/// A digested event's strings, kept by a parser to hold the next event's
+/// (three allocations and frees less an event).
+#[derive(Debug, Default)]
+pub(crate) struct EventBuffers {
+    /// The statement's.
+    pub(crate) query: String,
+    /// The database's.
+    pub(crate) db: String,
+    /// The user's.
+    pub(crate) user: String,
+}
+
+impl EventBuffers {
+    /// Keeps `e`'s strings for the next event (see [`give_back`]).
+    pub(crate) fn take_back(&mut self, e: SlowEvent) {
+        give_back(&mut self.query, e.query);
+        if let Some(db) = e.db {
+            give_back(&mut self.db, db);
+        }
+        if let Some(user) = e.user {
+            give_back(&mut self.user, user);
+        }
+    }
+}

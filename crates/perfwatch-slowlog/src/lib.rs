@@ -21,6 +21,7 @@
 //! - [`watch`]: waking a reader when the log's directory changes (inotify).
 //! - [`report`]: a whole file digested at once (`perfwatch digest`).
 
+mod decimal;
 pub mod diagnose;
 pub mod digest;
 pub mod event;
@@ -62,6 +63,13 @@ pub(crate) mod test_rng {
             self.0 ^= self.0 >> 7;
             self.0 ^= self.0 << 17;
             (self.0 % n as u64) as usize
+        }
+
+        /// `len` bytes drawn from `alphabet`.
+        pub(crate) fn bytes(&mut self, alphabet: &[u8], len: usize) -> Vec<u8> {
+            (0..len)
+                .map(|_| alphabet[self.below(alphabet.len())])
+                .collect()
         }
     }
 }

@@ -8,7 +8,7 @@
 //! block (written again on every `FLUSH SLOW LOGS`) may appear mid-file.
 
 use crate::diagnose::Unrecognized;
-use crate::event::SlowEvent;
+use crate::event::{EventBuffers, SlowEvent, refill};
 use crate::statement::Statement;
 
 /// Streaming parser state.
@@ -22,6 +22,9 @@ pub struct MysqlParser {
     /// The last line went into the statement: the pieces of its rest
     /// ([`MysqlParser::more`]) do too.
     in_statement: bool,
+    /// The buffers of the last event handed back ([`MysqlParser::recycle`]),
+    /// for the next event's statement, user and database.
+    spare: EventBuffers,
     /// Lines that were neither an event's nor the server's header
     /// (text before the first event).
     pub unrecognized: Unrecognized,
@@ -43,7 +46,7 @@ struct Partial {
 }
 
 impl Partial {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, query: String) -> Self {
         Self {
             user: None,
             schema: None,
@@ -53,7 +56,7 @@ impl Partial {
             rows_examined: 0,
             full_scan: false,
             rate_limit: 0,
-            query: Statement::new(cap),
+            query: Statement::in_buffer(cap, query),
             has_text: false,
         }
     }
@@ -71,8 +74,15 @@ impl MysqlParser {
             current: None,
             max_query_bytes,
             in_statement: false,
+            spare: EventBuffers::default(),
             unrecognized: Unrecognized::default(),
         }
+    }
+
+    /// Takes back an event once it was digested: the next event's statement
+    /// is written into its query buffer.
+    pub fn recycle(&mut self, e: SlowEvent) {
+        self.spare.take_back(e);
     }
 
     /// Feeds the next piece of the last line (a line longer than the
@@ -152,7 +162,9 @@ impl MysqlParser {
             }
         }
         let cap = self.max_query_bytes;
-        let cur = self.current.get_or_insert_with(|| Partial::new(cap));
+        let cur = self
+            .current
+            .get_or_insert_with(|| Partial::new(cap, std::mem::take(&mut self.spare.query)));
         if let Some(uh) = rest.strip_prefix("User@Host:") {
             // `root[root] @ localhost [127.0.0.1]  Id: 3` → the user in brackets.
             let user = uh
@@ -161,8 +173,8 @@ impl MysqlParser {
                 .nth(1)
                 .and_then(|s| s.split(']').next());
             cur.user = user
-                .map(str::to_owned)
-                .or_else(|| uh.split_whitespace().next().map(str::to_owned));
+                .or_else(|| uh.split_whitespace().next())
+                .map(|u| refill(&mut self.spare.user, u));
             return done;
         }
         if rest.starts_with("Time:") || rest.starts_with("explain:") {
@@ -184,7 +196,9 @@ impl MysqlParser {
                 "Lock_time" => cur.lock_time = seconds(value),
                 "Rows_sent" => cur.rows_sent = value.parse().unwrap_or(0),
                 "Rows_examined" => cur.rows_examined = value.parse().unwrap_or(0),
-                "Schema" if !value.is_empty() => cur.schema = Some(value.to_owned()),
+                "Schema" if !value.is_empty() => {
+                    cur.schema = Some(refill(&mut self.spare.db, value));
+                }
                 "Full_scan" => cur.full_scan = value.eq_ignore_ascii_case("yes"),
                 "Log_slow_rate_limit" => cur.rate_limit = value.parse().unwrap_or(1),
                 _ => {}
@@ -205,7 +219,9 @@ impl MysqlParser {
         while query.ends_with(';') || query.ends_with('\n') {
             query.pop();
         }
-        let db = cur.schema.or_else(|| self.db.clone());
+        let db = cur
+            .schema
+            .or_else(|| Some(refill(&mut self.spare.db, self.db.as_deref()?)));
         Some(SlowEvent {
             db,
             user: cur.user,
@@ -245,9 +261,7 @@ impl MysqlParser {
 /// `inf`, `-1`: f64's parser takes them all) is 0, so one corrupt line
 /// cannot poison a class's total.
 fn seconds(value: &str) -> f64 {
-    value
-        .parse::<f64>()
-        .ok()
+    crate::decimal::parse_f64(value)
         .filter(|v| v.is_finite() && *v >= 0.0)
         .unwrap_or(0.0)
 }
@@ -265,9 +279,18 @@ fn is_server_header(line: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The events of `log`, each handed back to the parser as the digest
+    /// does, so that every table also checks that a recycled event's
+    /// buffers never show in the next one.
     fn parse(log: &str) -> Vec<SlowEvent> {
         let mut p = MysqlParser::new(1 << 20);
-        let mut out: Vec<SlowEvent> = log.lines().filter_map(|l| p.line(l)).collect();
+        let mut out = Vec::new();
+        for line in log.lines() {
+            if let Some(e) = p.line(line) {
+                p.recycle(e.clone());
+                out.push(e);
+            }
+        }
         out.extend(p.flush());
         out
     }

@@ -171,10 +171,11 @@ impl LogParser {
     }
 
     /// Takes back an event handed out, once digested, so that its buffers
-    /// serve the next one (PostgreSQL; MySQL events are dropped).
+    /// serve the next one.
     pub fn recycle(&mut self, e: SlowEvent) {
-        if let Self::Pg(p) = self {
-            p.recycle(e);
+        match self {
+            Self::Mysql(p) => p.recycle(e),
+            Self::Pg(p) => p.recycle(e),
         }
     }
 

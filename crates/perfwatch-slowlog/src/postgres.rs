@@ -29,7 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use regex::Regex;
 
 use crate::diagnose::Unrecognized;
-use crate::event::SlowEvent;
+use crate::event::{EventBuffers, SlowEvent, give_back, refill};
 use crate::prefix::{HeadMatch, PrefixMatcher};
 use crate::quoted::{CsvPart, CsvRecord, JsonString, json_escape};
 use crate::statement::Statement;
@@ -282,20 +282,9 @@ struct Spare {
     text: String,
     /// A message's pid.
     pid: String,
-    /// An event's statement.
-    query: String,
-    /// An event's database.
-    db: String,
-    /// An event's user.
-    user: String,
-}
-
-/// `s` in the buffer taken from `buf` (left empty until it comes back).
-fn refill(buf: &mut String, s: &str) -> String {
-    let mut out = std::mem::take(buf);
-    out.clear();
-    out.push_str(s);
-    out
+    /// An event's statement, database and user (also a message's database
+    /// and user: they become the event's).
+    event: EventBuffers,
 }
 
 /// Translates a `log_line_prefix` into a regex with named groups for the
@@ -831,7 +820,10 @@ impl PgParser {
                 let mut body = match kind {
                     // Dropped once complete: its text need not be read.
                     StatementKind::Prepare => Statement::ignored(self.max_query_bytes),
-                    StatementKind::Run => Statement::new(self.max_query_bytes),
+                    StatementKind::Run => Statement::in_buffer(
+                        self.max_query_bytes,
+                        std::mem::take(&mut self.spare.event.query),
+                    ),
                 };
                 body.push(&rest[at..]);
                 (refill(&mut self.spare.text, &rest[..at]), Some(body))
@@ -849,11 +841,11 @@ impl PgParser {
         // copied (two allocations a line).
         let (db, user) = if relevant {
             let db = match head.db {
-                Some(db) => Some(refill(&mut self.spare.db, db)),
+                Some(db) => Some(refill(&mut self.spare.event.db, db)),
                 None => field("database=\""),
             };
             let user = match head.user {
-                Some(user) => Some(refill(&mut self.spare.user, user)),
+                Some(user) => Some(refill(&mut self.spare.event.user, user)),
                 None => field(" user=\""),
             };
             (db, user)
@@ -1105,9 +1097,16 @@ impl PgParser {
     fn message(&mut self, mut m: Message) -> Option<SlowEvent> {
         let event = self.message_event(&mut m);
         // The text's and pid's buffers serve the next message (two
-        // allocations less per line).
-        self.spare.text = std::mem::take(&mut m.text);
-        self.spare.pid = std::mem::take(&mut m.pid);
+        // allocations less per line), and so do the db's and user's when
+        // no event took them (a `parse`/`bind` duration, an error).
+        give_back(&mut self.spare.text, std::mem::take(&mut m.text));
+        give_back(&mut self.spare.pid, std::mem::take(&mut m.pid));
+        if let Some(db) = m.db.take() {
+            give_back(&mut self.spare.event.db, db);
+        }
+        if let Some(user) = m.user.take() {
+            give_back(&mut self.spare.event.user, user);
+        }
         event
     }
 
@@ -1115,13 +1114,7 @@ impl PgParser {
     /// query, db and user are copied into them (three allocations less an
     /// event).
     pub fn recycle(&mut self, e: SlowEvent) {
-        self.spare.query = e.query;
-        if let Some(db) = e.db {
-            self.spare.db = db;
-        }
-        if let Some(user) = e.user {
-            self.spare.user = user;
-        }
+        self.spare.event.take_back(e);
     }
 
     /// The event of a `LOG` message whose csv or json record was read in
@@ -1139,8 +1132,8 @@ impl PgParser {
             Cow::Owned(s) => Some(s).filter(|s| !s.is_empty()),
         };
         let (db, user) = (
-            some(db, &mut self.spare.db),
-            some(user, &mut self.spare.user),
+            some(db, &mut self.spare.event.db),
+            some(user, &mut self.spare.event.user),
         );
         // A text already decoded is kept as it is; else the spare buffer.
         let text = match text {
@@ -1177,12 +1170,12 @@ impl PgParser {
             return None;
         }
         let d = parse_duration(&m.text)?;
-        let ms: f64 = d.ms.parse().ok()?;
+        let ms = crate::decimal::parse_f64(d.ms)?;
         let (mut query, cut) = match d.kind {
             Some((k, _)) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
             Some((_, q)) => match body {
                 Some((q, t)) => (q, t || m.cut),
-                None => (refill(&mut self.spare.query, q), m.cut),
+                None => (refill(&mut self.spare.event.query, q), m.cut),
             },
             // A bare duration with no statement logged before it
             // (`log_duration`): an execution without text, counted like
@@ -1303,7 +1296,10 @@ fn statement_start(text: &str) -> Option<(usize, StatementKind)> {
     let kind_end = if after_ms.starts_with("statement: ") {
         "statement".len()
     } else {
-        after_ms.find(": ")?
+        // The first `: ` (found by its colon: a substring search's setup
+        // costs more than this whole function).
+        let b = after_ms.as_bytes();
+        memchr::memchr_iter(b':', b).find(|&i| b.get(i + 1) == Some(&b' '))?
     };
     let kind = &after_ms[..kind_end];
     let what = if kind == "statement" || kind.starts_with("execute ") {
@@ -2332,9 +2328,8 @@ Jan  1 10:00:02 dbhost postgres[17]: [5-1] LOG:  checkpoint starting: time
         let alphabet = b"\"\\ \x00\x01\x1f\x20\x21\x5b\x5d\xa2\xdc\x80\xffa0";
         let mut rng = crate::test_rng::Rng(0x0B1E_55ED_C0DE_F00D);
         for _ in 0..20_000 {
-            let b: Vec<u8> = (0..rng.below(40))
-                .map(|_| alphabet[rng.below(alphabet.len())])
-                .collect();
+            let len = rng.below(40);
+            let b = rng.bytes(alphabet, len);
             assert_eq!(has_control_byte(&b), b.iter().any(|&c| c < 0x20), "{b:?}");
             let from = rng.below(b.len() + 2);
             let slow = b

@@ -11,6 +11,8 @@
 //! (a garbage line against `.*?` escapes); the caller then asks the regex,
 //! so the result is the regex's in every case.
 
+use crate::words;
+
 /// Steps (token attempts) before the matcher gives up on a line.
 const BUDGET: u32 = 2_000;
 
@@ -109,7 +111,7 @@ impl PrefixMatcher {
     /// regex does.
     pub(crate) fn head(&self, head: &[u8]) -> HeadMatch {
         // `.` stops at a newline: the regex reads those.
-        if !head.is_ascii() || !head.ends_with(b":  ") || head.contains(&b'\n') {
+        if !head.ends_with(b":  ") || !ascii_without_newline(head) {
             return HeadMatch::Unknown;
         }
         if let Some(caps) = self.first_path(head) {
@@ -370,10 +372,38 @@ fn time_end(h: &[u8], pos: usize) -> Option<usize> {
     ok.then_some(pos + SHAPE.len())
 }
 
+/// Whether `b` is ASCII and has no newline: one pass, eight bytes at a
+/// time (two searches cost more than matching the head itself).
+fn ascii_without_newline(b: &[u8]) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    let mut flags = 0;
+    for chunk in &mut chunks {
+        let w = words::word(chunk);
+        flags |= (w & words::HIGHS) | words::bytes_equal(w, b'\n');
+    }
+    flags == 0
+        && chunks
+            .remainder()
+            .iter()
+            .all(|&c| c.is_ascii() && c != b'\n')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::test_rng::Rng;
+
+    #[test]
+    fn ascii_without_newline_reads_as_a_byte_at_a_time_check() {
+        let alphabet = b"a \n\x7f\x80\xff:";
+        let mut rng = Rng(0xA5C1_1000);
+        for _ in 0..20_000 {
+            let len = rng.below(20);
+            let b = rng.bytes(alphabet, len);
+            let want = b.is_ascii() && !b.contains(&b'\n');
+            assert_eq!(ascii_without_newline(&b), want, "{b:?}");
+        }
+    }
 
     #[test]
     fn the_matcher_finds_what_the_regex_finds() {

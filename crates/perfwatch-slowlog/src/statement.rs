@@ -165,6 +165,17 @@ impl Statement {
         }
     }
 
+    /// An empty statement keeping at most `cap` bytes, written into `buf`'s
+    /// memory (a digested event's query handed back: one allocation, and
+    /// the regrowth of a long statement, less per event).
+    pub fn in_buffer(cap: usize, mut buf: String) -> Self {
+        buf.clear();
+        Self {
+            raw_text: buf,
+            ..Self::new(cap)
+        }
+    }
+
     /// A statement reduced from its `STRING_WINDOW`th byte on instead of
     /// from the cap (the tests' way to read reductions with room to spare).
     #[cfg(test)]
