@@ -61,6 +61,10 @@ pub enum PgFormat {
     CloudSql,
 }
 
+/// The search for `:  `, where a stderr line's head may end (built once).
+static HEAD_END: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b":  "));
+
 /// syslog's part of a line: the pid and the `[N-M]` line number, then the
 /// message line.
 static SYSLOG: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
@@ -549,12 +553,11 @@ impl PgParser {
         let re = self.prefix.as_ref()?;
         let b = line.as_bytes();
         let (mut from, mut no_newline) = (0, 0);
-        while let Some(p) = memchr::memchr(b':', &b[from..]) {
+        // Each `:  ` in turn (one search for the three bytes: the
+        // timestamp's colons are not stopped at one by one).
+        while let Some(p) = HEAD_END.find(&b[from..]) {
             let colon = from + p;
             from = colon + 1;
-            if !b[colon + 1..].starts_with(b"  ") {
-                continue;
-            }
             let end = colon + 3;
             let h = &line[..end];
             let matched = self.matcher.as_ref().map(|m| m.head(h.as_bytes()));
@@ -1170,9 +1173,13 @@ impl PgParser {
             return None;
         }
         let d = parse_duration(&m.text)?;
+        if let Some((k, _)) = d.kind
+            && (k.starts_with("parse ") || k.starts_with("bind "))
+        {
+            return None;
+        }
         let ms = crate::decimal::parse_f64(d.ms)?;
         let (mut query, cut) = match d.kind {
-            Some((k, _)) if k.starts_with("parse ") || k.starts_with("bind ") => return None,
             Some((_, q)) => match body {
                 Some((q, t)) => (q, t || m.cut),
                 None => (refill(&mut self.spare.event.query, q), m.cut),
