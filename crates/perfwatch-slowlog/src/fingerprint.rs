@@ -169,16 +169,16 @@ pub(crate) fn digits_cannot_change_class(b: &[u8]) -> bool {
 }
 
 /// Whether the contents of `b`'s plain single-quoted strings cannot change
-/// its fingerprint either: true where [`digits_cannot_change_class`] is and
-/// `b` has nothing that one of pt's steps before its quote step reads
-/// inside a string (a comment's `--`, `/*` or `#`, a backslash escape, a
-/// double-quoted string), and it cannot be `USE db`. Then each `'…'` pair
-/// (paired from the left, as pt's `'.*?'` pairs them) whose content is only
-/// [`is_plain_string_byte`]s becomes `?` whatever that content is; the
-/// INSERT cut's `\(.*?\)` cannot end inside one, as such content has no
-/// parenthesis. Lets the
-/// fingerprint memo ([`crate::digest`]) drop those contents from its key.
-/// Tested against [`fingerprint`] on random statements.
+/// its fingerprint either, where [`digits_cannot_change_class`] holds (the
+/// caller's check, see below): true when `b` has nothing that one of pt's
+/// steps before its quote step reads inside a string (a comment's `--`,
+/// `/*` or `#`, a backslash escape, a double-quoted string), and it cannot
+/// be `USE db`. Then each `'…'` pair (paired from the left, as pt's `'.*?'`
+/// pairs them) whose content is only [`is_plain_string_byte`]s becomes `?`
+/// whatever that content is; the INSERT cut's `\(.*?\)` cannot end inside
+/// one, as such content has no parenthesis. Lets the fingerprint memo
+/// ([`crate::digest`]) drop those contents from its key. Tested against
+/// [`fingerprint`] on random statements.
 ///
 /// The caller has checked [`digits_cannot_change_class`] already (on `b`,
 /// or on a text `b` starts: the memo reads an INSERT up to its first row);
